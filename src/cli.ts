@@ -1,0 +1,41 @@
+// The `wagate` command line. Each command lives in src/cli/<name>.ts and returns an exit code.
+// Bad config or input → a clear message on stderr and exit 2, never a bare stack trace.
+import { Command } from 'commander';
+import { ConfigError } from './config/load.ts';
+
+const program = new Command();
+program.name('wagate').description('WhatsApp Business compliance gate, delivery gateway and MCP server').option('-c, --config <file>', 'config file (default: $WAGATE_CONFIG or ./wagate.yaml)');
+
+async function run(load: () => Promise<{ run: (opts: Record<string, unknown>, args: string[]) => Promise<number> }>, opts: Record<string, unknown>, args: string[] = []): Promise<void> {
+  try {
+    const mod = await load();
+    const code = await mod.run({ ...program.opts(), ...opts }, args);
+    if (code !== -1) process.exitCode = code; // -1: long-running, exits on signal
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`wagate: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`wagate: ${(err as Error).message ?? String(err)}\n`);
+    process.exitCode = 2;
+  }
+}
+
+program.command('start').description('HTTP API, webhooks, workers (and the sandbox when no Meta credentials are set)').action((o) => run(() => import('./cli/start.ts'), o));
+program.command('mcp').description('MCP server over stdio (logs go to stderr)').action((o) => run(() => import('./cli/mcp.ts'), o));
+program.command('sandbox').description('the Meta Graph API sandbox alone').option('-p, --port <port>', 'port (default $WAGATE_SANDBOX_PORT or 8081)').option('--webhook-url <url>', 'where to send webhooks').option('--app-secret <secret>', 'webhook signing secret').action((o) => run(() => import('./cli/sandbox.ts'), o));
+program
+  .command('check')
+  .description('one compliance decision as JSON; exit 0 allowed, 1 denied, 2 bad input')
+  .argument('[message]', "Meta message body as JSON (or '-' for stdin)")
+  .option('--to <phone>', 'recipient phone number')
+  .option('--text <body>', 'free-form text message')
+  .option('--template <name>', 'template name')
+  .option('--language <code>', 'template language', 'en_US')
+  .option('--sender <ref>', 'sender alias or phone_number_id')
+  .option('--inbound-at <iso>', 'record an inbound message from the recipient at this time before deciding (demo)')
+  .action((message, o) => run(() => import('./cli/check.ts'), o, message ? [message] : []));
+program.command('doctor').description('check config, backends and senders; say what is wrong and how to fix it').action((o) => run(() => import('./cli/doctor.ts'), o));
+
+await program.parseAsync(process.argv);

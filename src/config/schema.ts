@@ -1,0 +1,135 @@
+// The one schema for wagate's configuration: YAML file + environment overrides, validated here.
+// Every key has a default that makes `npm start` work on a fresh clone (embedded mode + sandbox).
+import { z } from 'zod';
+import { PoliciesSchema } from '../domain/policies.ts';
+
+const SenderSchema = z.object({
+  id: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, "_", "." or "-"'),
+  phone_number_id: z.string().regex(/^\d{5,20}$/, 'Meta phone number id: digits only, as shown in WhatsApp Manager'),
+  waba_id: z.string().regex(/^\d{5,20}$/, 'WhatsApp Business Account id: digits only'),
+  business_id: z.string().min(1).default('default'),
+  display_phone_number: z.string().optional(),
+  /** The token itself (usually `${WA_TOKEN_X}`), or empty with access_token_env naming the variable. */
+  access_token: z.string().optional(),
+  access_token_env: z.string().optional(),
+  throughput_mps: z.number().int().min(1).max(1000).default(80),
+  /** Unique business-initiated recipients per rolling 24h (portfolio): 250, 2000, 10000, 100000, or null = unlimited. */
+  messaging_limit: z.number().int().positive().nullable().default(250),
+  default_time_zone: z.string().default('UTC'),
+});
+
+export const ConfigSchema = z.object({
+  port: z.number().int().min(0).max(65535).default(8080),
+  host: z.string().default('0.0.0.0'),
+  data_dir: z.string().default('./data'),
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  redis_url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+  nats_url: z.string().regex(/^(nats|tls):\/\//, 'must start with nats://').optional(),
+  database_url: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres://').optional(),
+  /** Prefix for Redis keys, JetStream stream/subjects and the PostgreSQL schema (lets tests and tenants share servers). */
+  namespace: z.string().regex(/^[a-z][a-z0-9_]{0,30}$/, 'lower-case letters, digits and "_", starting with a letter').default('wagate'),
+  meta: z
+    .object({
+      api_url: z.string().url().default('https://graph.facebook.com'),
+      api_version: z.string().regex(/^v\d+\.\d+$/, 'like v23.0').default('v23.0'),
+      app_secret: z.string().optional(),
+      /** Older secrets still accepted for webhook signatures during a rotation. */
+      app_secrets_previous: z.array(z.string()).default([]),
+      verify_token: z.string().optional(),
+      /** App access token ("app_id|app_secret") for debug_token; defaults to the sender's own token. */
+      app_token: z.string().optional(),
+      connect_timeout_ms: z.number().int().positive().default(5_000),
+      request_timeout_ms: z.number().int().positive().default(15_000),
+    })
+    .prefault({}),
+  sandbox: z
+    .object({
+      port: z.number().int().min(0).max(65535).default(8081),
+      /** auto: run the in-process sandbox when no sender has Meta credentials. */
+      mode: z.enum(['auto', 'always', 'never']).default('auto'),
+    })
+    .prefault({}),
+  senders: z.array(SenderSchema).default([]),
+  /** Alias (or phone_number_id) used when a request names no sender. Default: the first sender. */
+  default_sender: z.string().optional(),
+  policies: PoliciesSchema.prefault({}),
+  delivery: z
+    .object({
+      max_attempts: z.number().int().min(1).max(100).default(8),
+      backoff_base_ms: z.number().int().positive().default(1_000),
+      backoff_max_ms: z.number().int().positive().default(300_000),
+      lease_ms: z.number().int().positive().default(30_000),
+      concurrency_per_sender: z.number().int().min(1).max(1024).default(64),
+      /** How long an in-doubt send waits for its status webhook before it is resent. */
+      in_doubt_grace_ms: z.number().int().positive().default(600_000),
+      /** Re-check opt-out, window, template and sender right before sending. */
+      dispatch_recheck: z.boolean().default(true),
+    })
+    .prefault({}),
+  webhooks: z
+    .object({
+      max_body_bytes: z.number().int().positive().default(3 * 1024 * 1024),
+      /** Opt-out / opt-in keywords by language; matched on the whole trimmed, case-folded text. */
+      opt_out_keywords: z.array(z.string()).optional(),
+      opt_in_keywords: z.array(z.string()).optional(),
+      /** Text sent back (free-form, inside the window the STOP opened) after an opt-out; none if unset. */
+      opt_out_confirmation: z.string().optional(),
+      opt_in_confirmation: z.string().optional(),
+    })
+    .prefault({}),
+  alerts: z
+    .object({
+      slack_webhook_url: z.string().url().optional(),
+      webhook_url: z.string().url().optional(),
+      webhook_secret: z.string().optional(),
+      email: z
+        .object({
+          host: z.string(),
+          port: z.number().int().default(587),
+          secure: z.boolean().default(false),
+          user: z.string().optional(),
+          pass: z.string().optional(),
+          from: z.string(),
+          to: z.array(z.string()).min(1),
+        })
+        .optional(),
+      /** Lowest severity each channel receives. */
+      min_severity: z
+        .object({
+          slack: z.enum(['info', 'warning', 'critical']).default('warning'),
+          webhook: z.enum(['info', 'warning', 'critical']).default('info'),
+          email: z.enum(['info', 'warning', 'critical']).default('critical'),
+        })
+        .prefault({}),
+      remind_interval_s: z.number().int().positive().default(3_600),
+      dead_letters_threshold: z.number().int().positive().default(100),
+      queue_age_threshold_s: z.number().int().positive().default(600),
+    })
+    .prefault({}),
+  health: z
+    .object({
+      check_interval_s: z.number().int().positive().default(86_400),
+      check_interval_near_expiry_s: z.number().int().positive().default(3_600),
+      expiry_warning_days: z.number().int().positive().default(7),
+    })
+    .prefault({}),
+  api: z
+    .object({
+      /** API keys. Empty = no auth (embedded/dev). `key_sha256` is the hex SHA-256 of the key. */
+      keys: z
+        .array(
+          z.object({
+            name: z.string(),
+            key_sha256: z.string().regex(/^[a-f0-9]{64}$/, 'hex SHA-256 of the key (`wagate hash-key KEY`)'),
+            role: z.enum(['send', 'read', 'admin']),
+            senders: z.array(z.string()).default(['*']),
+          }),
+        )
+        .default([]),
+      rate_limit_per_minute: z.number().int().positive().default(6_000),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type SenderEntry = z.infer<typeof SenderSchema>;

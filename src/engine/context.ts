@@ -1,0 +1,52 @@
+// AppContext: the engine's dependencies, built once by the composition root (src/app.ts).
+// Engine functions (src/engine/*.ts) take it as their first argument; faces (HTTP, MCP, CLI) only
+// ever call engine functions, never adapters directly.
+import type { EventEmitter } from 'node:events';
+import type { Config } from '../config/schema.ts';
+import type { GateState } from '../gate/port.ts';
+import type { Store } from '../store/port.ts';
+import type { DeliveryQueue } from '../queue/port.ts';
+import type { Pacer } from '../pacing/port.ts';
+import type { MetaClient } from '../meta/types.ts';
+import type { Alerter } from '../alerts/port.ts';
+import type { Logger } from '../observability/log.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { SenderRegistry } from '../senders/registry.ts';
+
+export interface AppContext {
+  config: Config;
+  senders: SenderRegistry;
+  store: Store;
+  gate: GateState;
+  queue: DeliveryQueue;
+  pacer: Pacer;
+  meta: MetaClient;
+  alerts: Alerter;
+  log: Logger;
+  metrics: Metrics;
+  /** Injected clock (ms): tests move time without sleeping. */
+  now: () => number;
+  /**
+   * In-process event bus. Events: "message.status" (MessageRecord), "sender.halt_all" ({reason}),
+   * "sender.resume" ({sender_id}), "webhook.applied" ({kind}), "delivery.kick" ({sender_id}).
+   */
+  bus: EventEmitter;
+  /** Backend names for /ready and the banner: {gate: "memory"|"redis", store: "sqlite"|"postgres", queue: ...}. */
+  backends: Record<string, string>;
+  /** Set when running against the built-in sandbox (its base URL). */
+  sandboxUrl: string | null;
+}
+
+/** An engine error with a stable code, a fix, and the HTTP status a face should answer with. */
+export class EngineError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly fix: string,
+    readonly status = 400,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}

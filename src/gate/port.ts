@@ -1,0 +1,94 @@
+// Port GateState: the fast-path state behind every decision (windows, opt-outs, caps, tier counts,
+// templates, sender state) and the ONE atomic check-and-reserve step.
+// Adapters: memory.ts (embedded, one synchronous step) and redis.ts (one Lua script, one round trip).
+// Both run the same contract suite (test/gate/contract.ts).
+import type { Decision } from '../domain/decision.ts';
+import type {
+  Category,
+  ConsentState,
+  SenderConfig,
+  SenderStatus,
+  TemplateRecord,
+} from '../domain/types.ts';
+
+/** Everything the gate needs about one outbound message, already validated and normalised. */
+export interface GateRequest {
+  /** wagate message id: the reservation is keyed by it (release/idempotency). */
+  message_id: string;
+  sender: SenderConfig;
+  /** Recipient, E.164 digits without '+' (normalised; also the wa_id key). */
+  to: string;
+  /** ISO 3166 alpha-2 of the recipient number (from the phone library), e.g. "US", "BR". */
+  country: string | null;
+  /** `service` for free-form; for templates, the caller's claim is ignored: the template record decides. */
+  kind: 'free_form' | 'template';
+  /** Meta message type (text, image, template, interactive, reaction, ...). */
+  type: string;
+  template?: { name: string; language: string; components: unknown[] };
+  /** Caller-declared category; only used for free-form (always `service`). */
+  category_hint?: Category;
+}
+
+export interface Reservation {
+  message_id: string;
+  sender_id: string;
+  to: string;
+  category: Category;
+  /** Did this reservation take a per-user marketing slot? */
+  marketing_slot: boolean;
+  /** Did this reservation add the recipient to the portfolio's unique-recipient (tier) count? */
+  tier_slot: boolean;
+  at: number;
+}
+
+export interface GateOutcome {
+  decision: Decision;
+  /** Category the gate settled on (from the template record for templates). */
+  category: Category | null;
+  /** Present when allowed and reserved. */
+  reservation?: Reservation;
+}
+
+/** Customer facts the gate keeps (mirrors the durable store). */
+export interface GateCustomerUpdate {
+  wa_id: string;
+  consent?: Partial<Record<Category, ConsentState>>;
+  tags?: string[];
+  time_zone?: string | null;
+  undeliverable_at?: number | null;
+  marketing_limited_at?: number | null;
+}
+
+/** What the gate is rebuilt from on start (read from the Store). */
+export interface GateSeed {
+  customers: GateCustomerUpdate[];
+  windows: { sender_id: string; wa_id: string; last_inbound_at: number; referral_at: number | null }[];
+  templates: TemplateRecord[];
+  senders: SenderStatus[];
+  /** Reservations still inside their 24h horizon (from messages not failed/dead-lettered). */
+  reservations: Reservation[];
+}
+
+export interface GateState {
+  /** Decide without reserving (dry run: /v1/compliance/check, `wagate check`). */
+  check(req: GateRequest, now: number): Promise<GateOutcome>;
+  /** Decide and, when allowed, record the reservation: one atomic step. */
+  checkAndReserve(req: GateRequest, now: number): Promise<GateOutcome>;
+  /** Give back a reservation (message dropped before Meta accepted it). Idempotent. */
+  release(message_id: string): Promise<void>;
+
+  // State feeders (called by the engine after the durable store is updated).
+  recordInbound(sender_id: string, wa_id: string, at: number, opts?: { referral?: boolean }): Promise<void>;
+  updateCustomer(update: GateCustomerUpdate): Promise<void>;
+  upsertTemplate(t: TemplateRecord): Promise<void>;
+  setSenderStatus(s: SenderStatus): Promise<void>;
+  /** Unique business-initiated recipients for a portfolio in the rolling 24h (tier usage). */
+  tierUsage(business_id: string, now: number): Promise<number>;
+  /** Marketing messages counted against the per-user cap in the rolling 24h. */
+  marketingCount(wa_id: string, now: number): Promise<number>;
+
+  load(seed: GateSeed): Promise<void>;
+  /** Health probe for /ready (memory: always true). */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,138 @@
+// Port Store: the durable records. Adapters: sqlite.ts (embedded, default) and postgres.ts.
+// Both run the same contract suite (test/store/contract.ts) and share versioned migrations.
+import type {
+  Category,
+  ConsentState,
+  CustomerRecord,
+  MessageRecord,
+  MessageStatus,
+  StatusEvent,
+  TemplateRecord,
+  WindowRecord,
+} from '../domain/types.ts';
+import type { GateSeed } from '../gate/port.ts';
+
+export interface AuditEntry {
+  id?: number;
+  at: number;
+  actor: string; // "api:key-name", "mcp", "webhook", "worker", "cli"
+  action: string; // "consent.opt_out", "message.denied", "sender.halted", ...
+  subject: string | null; // message id, wa_id (store hashes/masks nothing: it is the system of record)
+  detail: Record<string, unknown>;
+}
+
+export interface DeadLetter {
+  id: string; // dead-letter id
+  message_id: string;
+  sender_id: string;
+  reason_code: string; // e.g. "META_131047", "MAX_ATTEMPTS", "DISPATCH_RECHECK:OPTED_OUT"
+  explanation: string;
+  fix: string | null;
+  meta_error: Record<string, unknown> | null;
+  attempts: number;
+  created_at: number;
+  /** "open" until replayed or discarded. */
+  state: 'open' | 'replayed' | 'discarded';
+}
+
+export interface AlertRecord {
+  id: string;
+  kind: string; // "credentials_invalid", "sender_paused", ...
+  severity: 'info' | 'warning' | 'critical';
+  dedupe_key: string;
+  sender_id: string | null;
+  title: string;
+  body: string;
+  detail: Record<string, unknown>;
+  created_at: number;
+  last_sent_at: number | null;
+  resolved_at: number | null;
+}
+
+export interface SenderHealthRecord {
+  sender_id: string;
+  data: Record<string, unknown>; // token validity, expiry, scopes, quality, limit, throughput, last error...
+  updated_at: number;
+}
+
+export interface MessageFilter {
+  sender_id?: string;
+  to?: string;
+  status?: MessageStatus[];
+  since?: number;
+  limit?: number;
+  offset?: number;
+}
+
+export interface Store {
+  // Customers and consent
+  getCustomer(wa_id: string): Promise<CustomerRecord | null>;
+  /** Creates the customer when missing; patches only the given fields. */
+  upsertCustomer(wa_id: string, patch: Partial<Pick<CustomerRecord, 'profile_name' | 'tags' | 'time_zone' | 'undeliverable_at' | 'marketing_limited_at'>>, now: number): Promise<CustomerRecord>;
+  setConsent(wa_id: string, category: Category, state: ConsentState, source: string, at: number): Promise<CustomerRecord>;
+  listCustomers(opts?: { limit?: number; offset?: number }): Promise<CustomerRecord[]>;
+
+  // Customer-service windows
+  recordInbound(sender_id: string, wa_id: string, at: number, opts?: { referral?: boolean }): Promise<WindowRecord>;
+  /** Marks the 72h free-entry-point window opened by the business's reply to a referral. */
+  markFepOpened(sender_id: string, wa_id: string, at: number): Promise<void>;
+  getWindows(wa_id: string): Promise<WindowRecord[]>;
+  listWindows(opts?: { sender_id?: string; active_since?: number; limit?: number; offset?: number }): Promise<WindowRecord[]>;
+
+  // Templates
+  upsertTemplate(t: TemplateRecord): Promise<void>;
+  getTemplate(waba_id: string, name: string, language: string): Promise<TemplateRecord | null>;
+  listTemplates(opts?: { waba_id?: string; status?: string }): Promise<TemplateRecord[]>;
+
+  // Messages
+  insertMessage(m: MessageRecord): Promise<void>;
+  getMessage(id: string): Promise<MessageRecord | null>;
+  getMessageByWamid(wamid: string): Promise<MessageRecord | null>;
+  getMessageByIdempotencyKey(key: string): Promise<MessageRecord | null>;
+  /**
+   * Applies a status change monotonically (STATUS_RANK): a lower-rank or equal status is recorded in
+   * history only if `record_always`; the current status never moves backwards. Returns the record
+   * after the change and whether the current status changed.
+   */
+  applyStatus(id: string, ev: StatusEvent, patch?: Partial<Pick<MessageRecord, 'wamid' | 'attempts' | 'last_error' | 'pricing'>>): Promise<{ message: MessageRecord; changed: boolean } | null>;
+  /** Patches fields without a status change (attempts, wamid, last_error). */
+  updateMessage(id: string, patch: Partial<Pick<MessageRecord, 'wamid' | 'attempts' | 'last_error' | 'pricing'>>, now: number): Promise<void>;
+  listMessages(filter: MessageFilter): Promise<MessageRecord[]>;
+  countMessagesByStatus(): Promise<Record<string, number>>;
+
+  // Audit
+  appendAudit(e: AuditEntry): Promise<void>;
+  listAudit(opts?: { subject?: string; action?: string; limit?: number }): Promise<AuditEntry[]>;
+
+  // Webhook dedupe: true when the key is new (and now recorded), false when seen before.
+  markEventSeen(key: string, at: number): Promise<boolean>;
+  /** Raw webhook batches persisted before acknowledging (durability), removed once applied. */
+  saveWebhookBatch(id: string, body: string, at: number): Promise<void>;
+  deleteWebhookBatch(id: string): Promise<void>;
+  listPendingWebhookBatches(limit: number): Promise<{ id: string; body: string; at: number }[]>;
+
+  // Dead letters
+  addDeadLetter(d: DeadLetter): Promise<void>;
+  getDeadLetter(id: string): Promise<DeadLetter | null>;
+  listDeadLetters(opts?: { state?: DeadLetter['state']; sender_id?: string; limit?: number; offset?: number }): Promise<DeadLetter[]>;
+  setDeadLetterState(id: string, state: DeadLetter['state']): Promise<void>;
+
+  // Alerts
+  upsertAlert(a: AlertRecord): Promise<void>;
+  getAlertByDedupeKey(key: string): Promise<AlertRecord | null>;
+  listAlerts(opts?: { limit?: number; unresolved?: boolean }): Promise<AlertRecord[]>;
+
+  // Sender health
+  saveSenderHealth(h: SenderHealthRecord): Promise<void>;
+  getSenderHealth(sender_id: string): Promise<SenderHealthRecord | null>;
+
+  // Key-value for small durable settings (sender paused state, replaced tokens, api keys...)
+  getSetting(key: string): Promise<string | null>;
+  setSetting(key: string, value: string | null): Promise<void>;
+
+  /** Everything the gate state is rebuilt from on start (now - 24h horizon for reservations). */
+  loadGateSeed(now: number): Promise<GateSeed>;
+
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
