@@ -108,6 +108,9 @@ export interface MessageRecord {
   request_hash: string | null;
   last_error: Record<string, unknown> | null;
   pricing: Record<string, unknown> | null;
+  /** What the gate reserved for this message (so a restart can rebuild caps and tier counts). */
+  reserved_marketing: boolean;
+  reserved_tier: boolean;
   created_at: number;
   updated_at: number;
   history: StatusEvent[];

@@ -70,7 +70,11 @@ export interface GateSeed {
 }
 
 export interface GateState {
-  /** Decide without reserving (dry run: /v1/compliance/check, `wagate check`). */
+  /**
+   * Decide without reserving (dry run: /v1/compliance/check, `wagate check`, and the worker's
+   * dispatch-time re-check). A reservation already held by req.message_id is NOT counted against it,
+   * so a queued message re-checked before sending does not deny itself on the cap it reserved.
+   */
   check(req: GateRequest, now: number): Promise<GateOutcome>;
   /** Decide and, when allowed, record the reservation: one atomic step. */
   checkAndReserve(req: GateRequest, now: number): Promise<GateOutcome>;
