@@ -97,6 +97,7 @@ function fixFor(issue: { code: string; path: PropertyKey[]; message: string; [k:
   if (issue.code === 'invalid_value' && Array.isArray(issue.values)) return `use one of: ${(issue.values as unknown[]).join(', ')}`;
   if (issue.code === 'unrecognized_keys') return 'remove or rename the unknown key (check its spelling against the README)';
   if (issue.code === 'too_small' || issue.code === 'too_big') return `change ${key}: ${issue.message}`;
+  if (issue.code === 'invalid_format') return `change ${key} to a valid value (see README "Configuration")`;
   return `correct ${key}: ${issue.message}`;
 }
 
@@ -124,7 +125,7 @@ export function loadConfig(opts: { file?: string | null; text?: string; env?: En
   if (doc && doc.errors.length) {
     throw new ConfigError(
       doc.errors.map((e) => {
-        const p = e.linePos?.[0];
+        const p = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
         return { key: '(yaml)', where: p ? `${label}:${p.line}:${p.col}` : label, problem: e.message.split('\n')[0], fix: 'fix the YAML syntax at that position (indentation, quotes, colons)' };
       }),
     );

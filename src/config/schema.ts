@@ -3,11 +3,15 @@
 import { z } from 'zod';
 import { PoliciesSchema } from '../domain/policies.ts';
 
+// YAML reads unquoted ids as numbers; Meta ids are strings of digits (15-16 digits fit a double exactly).
+const digits = (what: string) =>
+  z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().regex(/^\d{5,20}$/, `${what}: digits only (quote it in YAML)`));
+
 const SenderSchema = z.object({
   id: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, "_", "." or "-"'),
-  phone_number_id: z.string().regex(/^\d{5,20}$/, 'Meta phone number id: digits only, as shown in WhatsApp Manager'),
-  waba_id: z.string().regex(/^\d{5,20}$/, 'WhatsApp Business Account id: digits only'),
-  business_id: z.string().min(1).default('default'),
+  phone_number_id: digits('Meta phone number id, as shown in WhatsApp Manager'),
+  waba_id: digits('WhatsApp Business Account id'),
+  business_id: z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().min(1)).default('default'),
   display_phone_number: z.string().optional(),
   /** The token itself (usually `${WA_TOKEN_X}`), or empty with access_token_env naming the variable. */
   access_token: z.string().optional(),
