@@ -6,6 +6,7 @@ import type {
   CustomerRecord,
   MessageRecord,
   MessageStatus,
+  SenderStatus,
   StatusEvent,
   TemplateRecord,
   WindowRecord,
@@ -90,9 +91,11 @@ export interface Store {
   getMessageByWamid(wamid: string): Promise<MessageRecord | null>;
   getMessageByIdempotencyKey(key: string): Promise<MessageRecord | null>;
   /**
-   * Applies a status change monotonically (STATUS_RANK): a lower-rank or equal status is recorded in
-   * history only if `record_always`; the current status never moves backwards. Returns the record
-   * after the change and whether the current status changed.
+   * Applies a status change monotonically (STATUS_RANK): only a higher-rank status replaces the current
+   * one (failed/dead_lettered are terminal). A lower-or-equal-rank status is appended to history only
+   * when that status is not in history yet (e.g. `delivered` arriving after `read`: kept for its time),
+   * so duplicates never pile up. `patch` is applied either way. Atomic per message. Returns the record
+   * after the change and whether the current status changed; null when the message is unknown.
    */
   applyStatus(id: string, ev: StatusEvent, patch?: Partial<Pick<MessageRecord, 'wamid' | 'attempts' | 'last_error' | 'pricing'>>): Promise<{ message: MessageRecord; changed: boolean } | null>;
   /** Patches fields without a status change (attempts, wamid, last_error). */
@@ -125,6 +128,10 @@ export interface Store {
   // Sender health
   saveSenderHealth(h: SenderHealthRecord): Promise<void>;
   getSenderHealth(sender_id: string): Promise<SenderHealthRecord | null>;
+
+  // Sender status (state, reason, credentials): persisted so a restart keeps a pause or halt.
+  saveSenderStatus(s: SenderStatus): Promise<void>;
+  listSenderStatuses(): Promise<SenderStatus[]>;
 
   // Key-value for small durable settings (sender paused state, replaced tokens, api keys...)
   getSetting(key: string): Promise<string | null>;

@@ -1,0 +1,564 @@
+// The Store port implemented ONCE over Kysely; sqlite.ts and postgres.ts only open the connection,
+// run the shared migrations and hand a Kysely instance here. The few dialect differences (row locks,
+// greatest/max) are marked where they occur.
+import { sql, type Kysely } from 'kysely';
+import {
+  CATEGORIES,
+  DAY_MS,
+  FEP_WINDOW_MS,
+  STATUS_RANK,
+  type Category,
+  type ConsentState,
+  type CustomerRecord,
+  type MessageRecord,
+  type MessageStatus,
+  type SenderStatus,
+  type StatusEvent,
+  type TemplateRecord,
+  type WindowRecord,
+} from '../domain/types.ts';
+import type { GateCustomerUpdate, GateSeed, Reservation } from '../gate/port.ts';
+import type { AlertRecord, AuditEntry, DeadLetter, MessageFilter, SenderHealthRecord, Store } from './port.ts';
+import { StoreError, isUniqueViolation } from './errors.ts';
+import type { StoreDialect } from './migrations.ts';
+import {
+  rowToAlert,
+  rowToAudit,
+  rowToCustomer,
+  rowToDeadLetter,
+  rowToHealth,
+  rowToMessage,
+  rowToSenderStatus,
+  rowToTemplate,
+  rowToWindow,
+  toJson,
+  toJsonOrNull,
+  type Tables,
+} from './tables.ts';
+
+type MessagePatch = Partial<Pick<MessageRecord, 'wamid' | 'attempts' | 'last_error' | 'pricing'>>;
+
+const MAX_LIMIT = 1000;
+const limitOf = (n: number | undefined, dflt = 100) => Math.max(1, Math.min(MAX_LIMIT, Math.floor(n ?? dflt)));
+const offsetOf = (n: number | undefined) => Math.max(0, Math.floor(n ?? 0));
+/** Meta retries a webhook for up to 7 days: dedupe keys older than that can go. */
+const SEEN_EVENT_TTL_MS = 8 * DAY_MS;
+const SEEN_EVENT_PRUNE_EVERY = 5000;
+const TERMINAL: MessageStatus[] = ['failed', 'dead_lettered'];
+
+function checkCategory(category: Category): void {
+  // The category becomes part of a column name: only the four known ones may pass.
+  if (!CATEGORIES.includes(category)) {
+    throw new StoreError('INVALID', `unknown consent category "${String(category)}"`, `use one of ${CATEGORIES.join(', ')}`);
+  }
+}
+
+function messagePatchCols(patch: MessagePatch | undefined): Record<string, unknown> {
+  const cols: Record<string, unknown> = {};
+  if (!patch) return cols;
+  if (patch.wamid !== undefined) cols.wamid = patch.wamid;
+  if (patch.attempts !== undefined) cols.attempts = patch.attempts;
+  if (patch.last_error !== undefined) cols.last_error = toJsonOrNull(patch.last_error);
+  if (patch.pricing !== undefined) cols.pricing = toJsonOrNull(patch.pricing);
+  return cols;
+}
+
+/** Inserts `ev` keeping history ordered by time (stable: equal times keep arrival order). */
+function insertOrdered(history: StatusEvent[], ev: StatusEvent): StatusEvent[] {
+  const out = history.slice();
+  let i = out.length;
+  while (i > 0 && out[i - 1].at > ev.at) i--;
+  out.splice(i, 0, ev);
+  return out;
+}
+
+export class KyselyStore implements Store {
+  private readonly pg: boolean;
+  private seenInserts = 0;
+
+  constructor(
+    private readonly db: Kysely<Tables>,
+    readonly dialect: StoreDialect,
+  ) {
+    this.pg = dialect === 'postgres';
+  }
+
+  /** greatest(a, b) ignoring nulls on both dialects (SQLite's 2-argument max() returns NULL on NULL). */
+  private greatest(a: string, b: string) {
+    return this.pg ? sql`greatest(${sql.ref(a)}, ${sql.ref(b)})` : sql`max(coalesce(${sql.ref(a)}, ${sql.ref(b)}), coalesce(${sql.ref(b)}, ${sql.ref(a)}))`;
+  }
+
+  // ---------------------------------------------------------------- customers
+
+  async getCustomer(wa_id: string): Promise<CustomerRecord | null> {
+    const r = await this.db.selectFrom('customers').selectAll().where('wa_id', '=', wa_id).executeTakeFirst();
+    return r ? rowToCustomer(r) : null;
+  }
+
+  async upsertCustomer(
+    wa_id: string,
+    patch: Partial<Pick<CustomerRecord, 'profile_name' | 'tags' | 'time_zone' | 'undeliverable_at' | 'marketing_limited_at'>>,
+    now: number,
+  ): Promise<CustomerRecord> {
+    const cols: Record<string, unknown> = {};
+    if (patch.profile_name !== undefined) cols.profile_name = patch.profile_name;
+    if (patch.tags !== undefined) {
+      if (!Array.isArray(patch.tags) || patch.tags.some((t) => typeof t !== 'string')) {
+        throw new StoreError('INVALID', `tags for customer must be an array of strings`, 'pass tags as ["vip", "newsletter"]');
+      }
+      cols.tags = toJson([...new Set(patch.tags)]);
+    }
+    if (patch.time_zone !== undefined) cols.time_zone = patch.time_zone;
+    if (patch.undeliverable_at !== undefined) cols.undeliverable_at = patch.undeliverable_at;
+    if (patch.marketing_limited_at !== undefined) cols.marketing_limited_at = patch.marketing_limited_at;
+    const r = await this.db
+      .insertInto('customers')
+      .values({ wa_id, ...cols, created_at: now, updated_at: now } as never)
+      .onConflict((oc) => oc.column('wa_id').doUpdateSet({ ...cols, updated_at: now } as never))
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return rowToCustomer(r);
+  }
+
+  async setConsent(wa_id: string, category: Category, state: ConsentState, source: string, at: number): Promise<CustomerRecord> {
+    checkCategory(category);
+    if (state !== 'opted_in' && state !== 'opted_out' && state !== 'unknown') {
+      throw new StoreError('INVALID', `unknown consent state "${String(state)}"`, 'use opted_in, opted_out or unknown');
+    }
+    const cols = { [`c_${category}_state`]: state, [`c_${category}_at`]: at, [`c_${category}_source`]: source };
+    const atCol = `customers.c_${category}_at` as 'customers.c_marketing_at';
+    // Latest event wins: webhooks arrive out of order, so an older STOP/START never overrides a newer one.
+    const r = await this.db
+      .insertInto('customers')
+      .values({ wa_id, ...cols, created_at: at, updated_at: at } as never)
+      .onConflict((oc) =>
+        oc
+          .column('wa_id')
+          .doUpdateSet({ ...cols, updated_at: this.greatest('customers.updated_at', 'excluded.updated_at') } as never)
+          .where((eb) => eb.or([eb(atCol, 'is', null), eb(atCol, '<=', at)])),
+      )
+      .returningAll()
+      .executeTakeFirst();
+    if (r) return rowToCustomer(r);
+    const cur = await this.getCustomer(wa_id);
+    if (!cur) throw new Error(`customer vanished during setConsent`);
+    return cur;
+  }
+
+  async listCustomers(opts: { limit?: number; offset?: number } = {}): Promise<CustomerRecord[]> {
+    const rows = await this.db
+      .selectFrom('customers')
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .orderBy('wa_id')
+      .limit(limitOf(opts.limit))
+      .offset(offsetOf(opts.offset))
+      .execute();
+    return rows.map(rowToCustomer);
+  }
+
+  // ---------------------------------------------------------------- windows
+
+  async recordInbound(sender_id: string, wa_id: string, at: number, opts: { referral?: boolean } = {}): Promise<WindowRecord> {
+    const referral = opts.referral === true;
+    // Keep the max: an older inbound (late webhook) never moves the window back.
+    const set: Record<string, unknown> = { last_inbound_at: this.greatest('care_windows.last_inbound_at', 'excluded.last_inbound_at') };
+    if (referral) set.referral_at = this.greatest('care_windows.referral_at', 'excluded.referral_at');
+    const r = await this.db
+      .insertInto('care_windows')
+      .values({ sender_id, wa_id, last_inbound_at: at, referral_at: referral ? at : null, fep_opened_at: null })
+      .onConflict((oc) => oc.columns(['sender_id', 'wa_id']).doUpdateSet(set as never))
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return rowToWindow(r);
+  }
+
+  async markFepOpened(sender_id: string, wa_id: string, at: number): Promise<void> {
+    // One free-entry-point window per referral: a later reply inside an open FEP does not restart its
+    // 72h clock; a new referral (referral_at after the last FEP start) may open a new one.
+    await this.db
+      .updateTable('care_windows')
+      .set({ fep_opened_at: at })
+      .where('sender_id', '=', sender_id)
+      .where('wa_id', '=', wa_id)
+      .where((eb) => eb.or([eb('fep_opened_at', 'is', null), eb.and([eb('referral_at', 'is not', null), eb('fep_opened_at', '<', eb.ref('referral_at'))])]))
+      .execute();
+  }
+
+  async getWindows(wa_id: string): Promise<WindowRecord[]> {
+    const rows = await this.db.selectFrom('care_windows').selectAll().where('wa_id', '=', wa_id).orderBy('sender_id').execute();
+    return rows.map(rowToWindow);
+  }
+
+  async listWindows(opts: { sender_id?: string; active_since?: number; limit?: number; offset?: number } = {}): Promise<WindowRecord[]> {
+    let q = this.db.selectFrom('care_windows').selectAll();
+    if (opts.sender_id !== undefined) q = q.where('sender_id', '=', opts.sender_id);
+    if (opts.active_since !== undefined) q = q.where('last_inbound_at', '>=', opts.active_since);
+    const rows = await q.orderBy('last_inbound_at', 'desc').orderBy('sender_id').orderBy('wa_id').limit(limitOf(opts.limit)).offset(offsetOf(opts.offset)).execute();
+    return rows.map(rowToWindow);
+  }
+
+  // ---------------------------------------------------------------- templates
+
+  async upsertTemplate(t: TemplateRecord): Promise<void> {
+    const row = {
+      waba_id: t.waba_id,
+      name: t.name,
+      language: t.language,
+      category: t.category,
+      status: t.status,
+      quality: t.quality ?? null,
+      components: toJson(t.components ?? []),
+      meta_id: t.meta_id ?? null,
+      updated_at: t.updated_at,
+    };
+    const { waba_id: _w, name: _n, language: _l, ...rest } = row;
+    // An older snapshot (late webhook, stale sync) never overwrites a newer one.
+    await this.db
+      .insertInto('templates')
+      .values(row)
+      .onConflict((oc) => oc.columns(['waba_id', 'name', 'language']).doUpdateSet(rest).where('templates.updated_at', '<=', t.updated_at))
+      .execute();
+  }
+
+  async getTemplate(waba_id: string, name: string, language: string): Promise<TemplateRecord | null> {
+    const r = await this.db.selectFrom('templates').selectAll().where('waba_id', '=', waba_id).where('name', '=', name).where('language', '=', language).executeTakeFirst();
+    return r ? rowToTemplate(r) : null;
+  }
+
+  async listTemplates(opts: { waba_id?: string; status?: string } = {}): Promise<TemplateRecord[]> {
+    let q = this.db.selectFrom('templates').selectAll();
+    if (opts.waba_id !== undefined) q = q.where('waba_id', '=', opts.waba_id);
+    if (opts.status !== undefined) q = q.where('status', '=', opts.status as TemplateRecord['status']);
+    const rows = await q.orderBy('waba_id').orderBy('name').orderBy('language').execute();
+    return rows.map(rowToTemplate);
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  async insertMessage(m: MessageRecord): Promise<void> {
+    if (!(m.status in STATUS_RANK)) {
+      throw new StoreError('INVALID', `message ${m.id} has unknown status "${String(m.status)}"`, `use one of ${Object.keys(STATUS_RANK).join(', ')}`);
+    }
+    try {
+      await this.db
+        .insertInto('messages')
+        .values({
+          id: m.id,
+          sender_id: m.sender_id,
+          recipient: m.to,
+          category: m.category,
+          type: m.type,
+          template_name: m.template_name ?? null,
+          template_language: m.template_language ?? null,
+          payload: toJson(m.payload),
+          status: m.status,
+          status_rank: STATUS_RANK[m.status],
+          wamid: m.wamid ?? null,
+          attempts: m.attempts ?? 0,
+          idempotency_key: m.idempotency_key ?? null,
+          request_hash: m.request_hash ?? null,
+          last_error: toJsonOrNull(m.last_error),
+          pricing: toJsonOrNull(m.pricing),
+          reserved_marketing: m.reserved_marketing ? 1 : 0,
+          reserved_tier: m.reserved_tier ? 1 : 0,
+          created_at: m.created_at,
+          updated_at: m.updated_at,
+          history: toJson(m.history ?? []),
+        })
+        .execute();
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      const text = `${(err as Error).message} ${(err as { constraint?: string }).constraint ?? ''}`;
+      if (text.includes('idempotency_key')) {
+        throw new StoreError('CONFLICT', `idempotency key "${m.idempotency_key}" is already used by another message`, 'look the message up with getMessageByIdempotencyKey and return it instead of inserting', { cause: err });
+      }
+      throw new StoreError('CONFLICT', `message id ${m.id} already exists`, 'generate a new message id (newId) for a new message', { cause: err });
+    }
+  }
+
+  async getMessage(id: string): Promise<MessageRecord | null> {
+    const r = await this.db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? rowToMessage(r) : null;
+  }
+
+  async getMessageByWamid(wamid: string): Promise<MessageRecord | null> {
+    const r = await this.db.selectFrom('messages').selectAll().where('wamid', '=', wamid).orderBy('created_at').limit(1).executeTakeFirst();
+    return r ? rowToMessage(r) : null;
+  }
+
+  async getMessageByIdempotencyKey(key: string): Promise<MessageRecord | null> {
+    const r = await this.db.selectFrom('messages').selectAll().where('idempotency_key', '=', key).executeTakeFirst();
+    return r ? rowToMessage(r) : null;
+  }
+
+  async applyStatus(id: string, ev: StatusEvent, patch?: MessagePatch): Promise<{ message: MessageRecord; changed: boolean } | null> {
+    if (!(ev.status in STATUS_RANK)) {
+      throw new StoreError('INVALID', `status "${String(ev.status)}" for message ${id} is unknown`, `use one of ${Object.keys(STATUS_RANK).join(', ')}`);
+    }
+    // Read-decide-write in one transaction; on PostgreSQL the row lock (FOR UPDATE) serialises
+    // concurrent webhooks/workers for the same message, on SQLite the single connection does.
+    return this.db.transaction().execute(async (trx) => {
+      let q = trx.selectFrom('messages').selectAll().where('id', '=', id);
+      if (this.pg) q = q.forUpdate();
+      const row = await q.executeTakeFirst();
+      if (!row) return null;
+      const cur = rowToMessage(row);
+      const changed = STATUS_RANK[ev.status] > STATUS_RANK[cur.status];
+      // A lower/equal status is still worth one history entry (its time: "delivered" after "read"),
+      // but only once per status so retries and duplicate webhooks never pile up.
+      const record = changed || !cur.history.some((h) => h.status === ev.status);
+      const cols = messagePatchCols(patch);
+      if (!changed && !record && Object.keys(cols).length === 0) return { message: cur, changed: false };
+      const event: StatusEvent = { status: ev.status, at: ev.at, source: ev.source, ...(ev.detail !== undefined ? { detail: ev.detail } : {}) };
+      const history = record ? insertOrdered(cur.history, event) : cur.history;
+      const updated_at = Math.max(cur.updated_at, ev.at);
+      const set: Record<string, unknown> = { ...cols, updated_at };
+      if (changed) {
+        set.status = ev.status;
+        set.status_rank = STATUS_RANK[ev.status];
+      }
+      if (record) set.history = toJson(history);
+      await trx.updateTable('messages').set(set as never).where('id', '=', id).execute();
+      const message: MessageRecord = {
+        ...cur,
+        ...(patch?.wamid !== undefined ? { wamid: patch.wamid } : {}),
+        ...(patch?.attempts !== undefined ? { attempts: patch.attempts } : {}),
+        ...(patch?.last_error !== undefined ? { last_error: patch.last_error } : {}),
+        ...(patch?.pricing !== undefined ? { pricing: patch.pricing } : {}),
+        status: changed ? ev.status : cur.status,
+        history,
+        updated_at,
+      };
+      return { message, changed };
+    });
+  }
+
+  async updateMessage(id: string, patch: MessagePatch, now: number): Promise<void> {
+    await this.db.updateTable('messages').set({ ...messagePatchCols(patch), updated_at: now } as never).where('id', '=', id).execute();
+  }
+
+  async listMessages(filter: MessageFilter): Promise<MessageRecord[]> {
+    let q = this.db.selectFrom('messages').selectAll();
+    if (filter.sender_id !== undefined) q = q.where('sender_id', '=', filter.sender_id);
+    if (filter.to !== undefined) q = q.where('recipient', '=', filter.to);
+    if (filter.status !== undefined) {
+      if (filter.status.length === 0) return [];
+      q = q.where('status', 'in', filter.status);
+    }
+    if (filter.since !== undefined) q = q.where('created_at', '>=', filter.since);
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limitOf(filter.limit)).offset(offsetOf(filter.offset)).execute();
+    return rows.map(rowToMessage);
+  }
+
+  async countMessagesByStatus(): Promise<Record<string, number>> {
+    const rows = await this.db.selectFrom('messages').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+    const out: Record<string, number> = Object.fromEntries(Object.keys(STATUS_RANK).map((s) => [s, 0]));
+    for (const r of rows) out[r.status] = Number(r.n);
+    return out;
+  }
+
+  // ---------------------------------------------------------------- audit
+
+  async appendAudit(e: AuditEntry): Promise<void> {
+    await this.db.insertInto('audit_log').values({ at: e.at, actor: e.actor, action: e.action, subject: e.subject ?? null, detail: toJson(e.detail ?? {}) }).execute();
+  }
+
+  async listAudit(opts: { subject?: string; action?: string; limit?: number } = {}): Promise<AuditEntry[]> {
+    let q = this.db.selectFrom('audit_log').selectAll();
+    if (opts.subject !== undefined) q = q.where('subject', '=', opts.subject);
+    if (opts.action !== undefined) q = q.where('action', '=', opts.action);
+    const rows = await q.orderBy('id', 'desc').limit(limitOf(opts.limit)).execute();
+    return rows.map(rowToAudit);
+  }
+
+  // ---------------------------------------------------------------- webhooks
+
+  async markEventSeen(key: string, at: number): Promise<boolean> {
+    // One statement: the primary key decides who is first, also across PostgreSQL connections.
+    const r = await this.db.insertInto('seen_events').values({ event_key: key, at }).onConflict((oc) => oc.column('event_key').doNothing()).executeTakeFirst();
+    if (++this.seenInserts % SEEN_EVENT_PRUNE_EVERY === 0) {
+      await this.db.deleteFrom('seen_events').where('at', '<', at - SEEN_EVENT_TTL_MS).execute();
+    }
+    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+  }
+
+  async saveWebhookBatch(id: string, body: string, at: number): Promise<void> {
+    await this.db.insertInto('webhook_batches').values({ id, body, at }).onConflict((oc) => oc.column('id').doNothing()).execute();
+  }
+
+  async deleteWebhookBatch(id: string): Promise<void> {
+    await this.db.deleteFrom('webhook_batches').where('id', '=', id).execute();
+  }
+
+  async listPendingWebhookBatches(limit: number): Promise<{ id: string; body: string; at: number }[]> {
+    const rows = await this.db.selectFrom('webhook_batches').selectAll().orderBy('at').orderBy('id').limit(limitOf(limit)).execute();
+    return rows.map((r) => ({ id: r.id, body: r.body, at: r.at }));
+  }
+
+  // ---------------------------------------------------------------- dead letters
+
+  async addDeadLetter(d: DeadLetter): Promise<void> {
+    // Idempotent by id: a worker retrying after a crash must not fail or duplicate.
+    await this.db
+      .insertInto('dead_letters')
+      .values({ ...d, fix: d.fix ?? null, meta_error: toJsonOrNull(d.meta_error), state: d.state ?? 'open' })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+  }
+
+  async getDeadLetter(id: string): Promise<DeadLetter | null> {
+    const r = await this.db.selectFrom('dead_letters').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? rowToDeadLetter(r) : null;
+  }
+
+  async listDeadLetters(opts: { state?: DeadLetter['state']; sender_id?: string; limit?: number; offset?: number } = {}): Promise<DeadLetter[]> {
+    let q = this.db.selectFrom('dead_letters').selectAll();
+    if (opts.state !== undefined) q = q.where('state', '=', opts.state);
+    if (opts.sender_id !== undefined) q = q.where('sender_id', '=', opts.sender_id);
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limitOf(opts.limit)).offset(offsetOf(opts.offset)).execute();
+    return rows.map(rowToDeadLetter);
+  }
+
+  async setDeadLetterState(id: string, state: DeadLetter['state']): Promise<void> {
+    await this.db.updateTable('dead_letters').set({ state }).where('id', '=', id).execute();
+  }
+
+  // ---------------------------------------------------------------- alerts
+
+  async upsertAlert(a: AlertRecord): Promise<void> {
+    const row = { ...a, sender_id: a.sender_id ?? null, detail: toJson(a.detail ?? {}), last_sent_at: a.last_sent_at ?? null, resolved_at: a.resolved_at ?? null };
+    const { id: _id, ...rest } = row;
+    await this.db.insertInto('alerts').values(row).onConflict((oc) => oc.column('id').doUpdateSet(rest)).execute();
+  }
+
+  async getAlertByDedupeKey(key: string): Promise<AlertRecord | null> {
+    // Several records may share a key over time (raised, resolved, raised again): the latest counts.
+    const r = await this.db.selectFrom('alerts').selectAll().where('dedupe_key', '=', key).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+    return r ? rowToAlert(r) : null;
+  }
+
+  async listAlerts(opts: { limit?: number; unresolved?: boolean } = {}): Promise<AlertRecord[]> {
+    let q = this.db.selectFrom('alerts').selectAll();
+    if (opts.unresolved) q = q.where('resolved_at', 'is', null);
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limitOf(opts.limit)).execute();
+    return rows.map(rowToAlert);
+  }
+
+  // ---------------------------------------------------------------- senders
+
+  async saveSenderHealth(h: SenderHealthRecord): Promise<void> {
+    const data = toJson(h.data ?? {});
+    await this.db
+      .insertInto('sender_health')
+      .values({ sender_id: h.sender_id, data, updated_at: h.updated_at })
+      .onConflict((oc) => oc.column('sender_id').doUpdateSet({ data, updated_at: h.updated_at }))
+      .execute();
+  }
+
+  async getSenderHealth(sender_id: string): Promise<SenderHealthRecord | null> {
+    const r = await this.db.selectFrom('sender_health').selectAll().where('sender_id', '=', sender_id).executeTakeFirst();
+    return r ? rowToHealth(r) : null;
+  }
+
+  async saveSenderStatus(s: SenderStatus): Promise<void> {
+    const row = { sender_id: s.sender_id, state: s.state, reason: s.reason ?? null, reason_code: s.reason_code ?? null, credentials_valid: s.credentials_valid ? 1 : 0, since: s.since ?? null };
+    const { sender_id: _s, ...rest } = row;
+    await this.db.insertInto('sender_statuses').values(row).onConflict((oc) => oc.column('sender_id').doUpdateSet(rest)).execute();
+  }
+
+  async listSenderStatuses(): Promise<SenderStatus[]> {
+    const rows = await this.db.selectFrom('sender_statuses').selectAll().orderBy('sender_id').execute();
+    return rows.map(rowToSenderStatus);
+  }
+
+  // ---------------------------------------------------------------- settings
+
+  async getSetting(key: string): Promise<string | null> {
+    const r = await this.db.selectFrom('settings').select('value').where('name', '=', key).executeTakeFirst();
+    return r ? r.value : null;
+  }
+
+  async setSetting(key: string, value: string | null): Promise<void> {
+    if (value === null) {
+      await this.db.deleteFrom('settings').where('name', '=', key).execute();
+      return;
+    }
+    await this.db.insertInto('settings').values({ name: key, value }).onConflict((oc) => oc.column('name').doUpdateSet({ value })).execute();
+  }
+
+  // ---------------------------------------------------------------- gate seed
+
+  async loadGateSeed(now: number): Promise<GateSeed> {
+    const [customers, windows, templates, senders, reserved] = await Promise.all([
+      // Only customers that differ from a blank one: the gate's default covers the rest.
+      this.db
+        .selectFrom('customers')
+        .selectAll()
+        .where((eb) =>
+          eb.or([
+            ...CATEGORIES.map((c) => eb(`c_${c}_state` as 'c_marketing_state', '!=', 'unknown')),
+            eb('tags', '!=', '[]'),
+            eb('time_zone', 'is not', null),
+            eb('undeliverable_at', 'is not', null),
+            eb('marketing_limited_at', 'is not', null),
+          ]),
+        )
+        .execute(),
+      // 72h: the longest window anything can still be open (FEP); the 24h care window is inside it.
+      this.db.selectFrom('care_windows').selectAll().where('last_inbound_at', '>=', now - FEP_WINDOW_MS).execute(),
+      this.listTemplates(),
+      this.listSenderStatuses(),
+      this.db
+        .selectFrom('messages')
+        .select(['id', 'sender_id', 'recipient', 'category', 'reserved_marketing', 'reserved_tier', 'created_at'])
+        .where('created_at', '>=', now - DAY_MS)
+        .where('status', 'not in', TERMINAL)
+        .where((eb) => eb.or([eb('reserved_marketing', '=', 1), eb('reserved_tier', '=', 1)]))
+        .orderBy('created_at')
+        .execute(),
+    ]);
+    return {
+      customers: customers.map((r): GateCustomerUpdate => {
+        const c = rowToCustomer(r);
+        return {
+          wa_id: c.wa_id,
+          consent: Object.fromEntries(CATEGORIES.map((cat) => [cat, c.consent[cat].state])) as Record<Category, ConsentState>,
+          tags: c.tags,
+          time_zone: c.time_zone,
+          undeliverable_at: c.undeliverable_at,
+          marketing_limited_at: c.marketing_limited_at,
+        };
+      }),
+      windows: windows.map((w) => ({ sender_id: w.sender_id, wa_id: w.wa_id, last_inbound_at: w.last_inbound_at, referral_at: w.referral_at ?? null })),
+      templates,
+      senders,
+      reservations: reserved.map(
+        (r): Reservation => ({
+          message_id: r.id,
+          sender_id: r.sender_id,
+          to: r.recipient,
+          category: r.category,
+          marketing_slot: r.reserved_marketing === 1,
+          tier_slot: r.reserved_tier === 1,
+          at: r.created_at,
+        }),
+      ),
+    };
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async ping(): Promise<boolean> {
+    try {
+      await sql`select 1`.execute(this.db);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}

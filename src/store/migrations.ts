@@ -1,0 +1,191 @@
+// Versioned migrations, ONE list for both dialects. Each migration is plain DDL with the few
+// dialect-specific column types substituted (JSON, auto-increment id). Applied versions are recorded in
+// `wagate_migrations`; a migration runs in one transaction with its record, so a crash mid-way leaves
+// the version unapplied and it runs again whole on the next start. Never edit a released migration:
+// append a new one.
+export type StoreDialect = 'sqlite' | 'postgres';
+
+interface Types {
+  /** JSON column: jsonb on PostgreSQL (queryable by operators), text on SQLite. */
+  json: string;
+  /** Auto-increment integer primary key. */
+  autoId: string;
+}
+
+export interface Migration {
+  version: number;
+  name: string;
+  statements: (t: Types) => string[];
+}
+
+const consentCols = ['marketing', 'utility', 'authentication', 'service']
+  .map((c) => `c_${c}_state text not null default 'unknown', c_${c}_at bigint, c_${c}_source text`)
+  .join(',\n  ');
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    statements: (t) => [
+      `create table customers (
+  wa_id text primary key,
+  profile_name text,
+  ${consentCols},
+  tags ${t.json} not null default '[]',
+  time_zone text,
+  undeliverable_at bigint,
+  marketing_limited_at bigint,
+  created_at bigint not null,
+  updated_at bigint not null
+)`,
+      `create index customers_created_idx on customers (created_at)`,
+      `create table care_windows (
+  sender_id text not null,
+  wa_id text not null,
+  last_inbound_at bigint not null,
+  referral_at bigint,
+  fep_opened_at bigint,
+  primary key (sender_id, wa_id)
+)`,
+      `create index care_windows_wa_idx on care_windows (wa_id)`,
+      `create index care_windows_inbound_idx on care_windows (last_inbound_at)`,
+      `create table templates (
+  waba_id text not null,
+  name text not null,
+  language text not null,
+  category text not null,
+  status text not null,
+  quality text,
+  components ${t.json} not null,
+  meta_id text,
+  updated_at bigint not null,
+  primary key (waba_id, name, language)
+)`,
+      `create table messages (
+  id text primary key,
+  sender_id text not null,
+  recipient text not null,
+  category text not null,
+  type text not null,
+  template_name text,
+  template_language text,
+  payload ${t.json} not null,
+  status text not null,
+  status_rank integer not null,
+  wamid text,
+  attempts integer not null default 0,
+  idempotency_key text unique,
+  request_hash text,
+  last_error ${t.json},
+  pricing ${t.json},
+  reserved_marketing integer not null default 0,
+  reserved_tier integer not null default 0,
+  created_at bigint not null,
+  updated_at bigint not null,
+  history ${t.json} not null
+)`,
+      `create index messages_wamid_idx on messages (wamid)`,
+      `create index messages_created_idx on messages (created_at)`,
+      `create index messages_sender_created_idx on messages (sender_id, created_at)`,
+      `create index messages_recipient_created_idx on messages (recipient, created_at)`,
+      `create index messages_status_idx on messages (status)`,
+      `create table audit_log (
+  id ${t.autoId},
+  at bigint not null,
+  actor text not null,
+  action text not null,
+  subject text,
+  detail ${t.json} not null
+)`,
+      `create index audit_subject_idx on audit_log (subject)`,
+      `create index audit_action_idx on audit_log (action)`,
+      `create table seen_events (
+  event_key text primary key,
+  at bigint not null
+)`,
+      `create index seen_events_at_idx on seen_events (at)`,
+      `create table webhook_batches (
+  id text primary key,
+  body text not null,
+  at bigint not null
+)`,
+      `create table dead_letters (
+  id text primary key,
+  message_id text not null,
+  sender_id text not null,
+  reason_code text not null,
+  explanation text not null,
+  fix text,
+  meta_error ${t.json},
+  attempts integer not null,
+  created_at bigint not null,
+  state text not null
+)`,
+      `create index dead_letters_state_idx on dead_letters (state, created_at)`,
+      `create table alerts (
+  id text primary key,
+  kind text not null,
+  severity text not null,
+  dedupe_key text not null,
+  sender_id text,
+  title text not null,
+  body text not null,
+  detail ${t.json} not null,
+  created_at bigint not null,
+  last_sent_at bigint,
+  resolved_at bigint
+)`,
+      `create index alerts_dedupe_idx on alerts (dedupe_key, created_at)`,
+      `create table sender_health (
+  sender_id text primary key,
+  data ${t.json} not null,
+  updated_at bigint not null
+)`,
+      `create table sender_statuses (
+  sender_id text primary key,
+  state text not null,
+  reason text,
+  reason_code text,
+  credentials_valid integer not null,
+  since bigint
+)`,
+      `create table settings (
+  name text primary key,
+  value text not null
+)`,
+    ],
+  },
+];
+
+/** Runs raw SQL on ONE connection (migrations need begin/commit on the same connection). */
+export type RawRun = (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>;
+
+/**
+ * Applies every pending migration in order; returns the versions applied now. The caller makes sure no
+ * other process migrates the same database at the same time (PostgreSQL: advisory lock; SQLite:
+ * `begin immediate` takes the write lock before the applied versions are read).
+ */
+export async function runMigrations(run: RawRun, dialect: StoreDialect): Promise<number[]> {
+  const t: Types = dialect === 'postgres'
+    ? { json: 'jsonb', autoId: 'bigserial primary key' }
+    : { json: 'text', autoId: 'integer primary key autoincrement' };
+  await run('create table if not exists wagate_migrations (version integer primary key, name text not null, applied_at bigint not null)');
+  const ph = (i: number) => (dialect === 'sqlite' ? '?' : `$${i}`);
+  const applied: number[] = [];
+  for (const m of MIGRATIONS) {
+    await run(dialect === 'sqlite' ? 'begin immediate' : 'begin');
+    try {
+      const done = await run(`select version from wagate_migrations where version = ${ph(1)}`, [m.version]);
+      if (done.length === 0) {
+        for (const stmt of m.statements(t)) await run(stmt);
+        await run(`insert into wagate_migrations (version, name, applied_at) values (${ph(1)}, ${ph(2)}, ${ph(3)})`, [m.version, m.name, Date.now()]);
+        applied.push(m.version);
+      }
+      await run('commit');
+    } catch (err) {
+      await run('rollback').catch(() => {});
+      throw new Error(`store migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return applied;
+}

@@ -1,0 +1,73 @@
+// PostgreSQL adapter (production mode): a pg Pool behind the shared Kysely store. All tables live in
+// one schema per wagate namespace (created when missing); the pool's search_path points at it, so the
+// shared queries need no schema prefix. Migrations run under a session advisory lock, so several
+// instances starting together migrate once.
+import pg from 'pg';
+import { Kysely, PostgresDialect } from 'kysely';
+import type { Store } from './port.ts';
+import { KyselyStore } from './kysely-store.ts';
+import { runMigrations } from './migrations.ts';
+import { StoreError } from './errors.ts';
+import type { Tables } from './tables.ts';
+
+const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+const INT8_OID = 20;
+
+/** The URL without its password, for messages. */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+/** int8 (bigint columns, count(*)) as a JS number: epoch ms and counts fit in 2^53. Per pool, not global. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+export async function createPostgresStore(url: string, opts: { schema: string }): Promise<Store> {
+  const schema = opts.schema;
+  if (!SCHEMA_RE.test(schema)) {
+    throw new StoreError('INVALID', `PostgreSQL schema name "${schema}" is not allowed`, 'use lower-case letters, digits and "_" starting with a letter (the `namespace` config key)');
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+    options: `-c search_path=${schema}`,
+    types,
+  });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw new StoreError('UNAVAILABLE', `PostgreSQL at ${safeUrl(url)} is not reachable: ${(err as Error).message}`, 'check WAGATE_DATABASE_URL (host, port, user, database) and that PostgreSQL is running', { cause: err });
+  }
+  try {
+    // Serialise schema creation and migrations across instances (key derived from the schema name).
+    await client.query('select pg_advisory_lock(hashtext($1))', [`wagate:migrate:${schema}`]);
+    try {
+      await client.query(`create schema if not exists "${schema}"`);
+      await runMigrations(async (sqlText, params = []) => (await client.query(sqlText, params)).rows, 'postgres');
+    } finally {
+      await client.query('select pg_advisory_unlock(hashtext($1))', [`wagate:migrate:${schema}`]).catch(() => {});
+    }
+  } catch (err) {
+    client.release(true);
+    await pool.end().catch(() => {});
+    throw new StoreError('UNAVAILABLE', `PostgreSQL store (schema ${schema}) could not be prepared: ${(err as Error).message}`, 'check that the database user may create schemas and tables in this database', { cause: err });
+  }
+  client.release();
+  const kysely = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  return new KyselyStore(kysely, 'postgres');
+}
