@@ -1,0 +1,155 @@
+// Pacer shared by every wagate instance on one Redis: the buckets live in Redis and one Lua script
+// (pace.lua, beside this file) reads, decides and writes them atomically with Redis's own clock.
+// Redis down or slow: every call fails fast with PacerUnavailableError (no offline queue, short
+// command timeout) and the client reconnects by itself in the background.
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { PaceResult, Pacer } from './port.ts';
+import { PAIR_CAPACITY, PAIR_PER_MS, checkMps, checkRecipient, senderCapacity } from './buckets.ts';
+
+const SCRIPT = readFileSync(new URL('./pace.lua', import.meta.url), 'utf8');
+const SHA = createHash('sha1').update(SCRIPT).digest('hex');
+
+/** A pacing call could not reach Redis in time: nothing was taken; the caller should wait and retry. */
+export class PacerUnavailableError extends Error {
+  readonly code = 'PACING_UNAVAILABLE';
+  readonly fix = 'Check that Redis answers at WAGATE_REDIS_URL (redis-cli ping); wagate reconnects by itself when it does.';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PacerUnavailableError';
+  }
+}
+
+export interface RedisPacerOptions {
+  url: string;
+  prefix: string;
+  /** Per-command timeout (default 500 ms): a slow Redis fails the call instead of stalling workers. */
+  command_timeout_ms?: number;
+  /** How long a call waits for the very first connection (default 2,000 ms). */
+  connect_timeout_ms?: number;
+}
+
+export class RedisPacer implements Pacer {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly connectTimeout: number;
+  private readonly where: string;
+  private lastError: Error | null = null;
+  private closed = false;
+
+  constructor(opts: RedisPacerOptions) {
+    this.prefix = opts.prefix;
+    this.connectTimeout = opts.connect_timeout_ms ?? 2_000;
+    this.where = safeUrl(opts.url);
+    this.redis = new Redis(opts.url, {
+      // No offline queue: while Redis is away, calls fail at once instead of piling up in memory.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: opts.command_timeout_ms ?? 500,
+      connectTimeout: this.connectTimeout,
+      // Reconnect forever, backing off to 1 s: recovery needs no restart.
+      retryStrategy: (n: number) => Math.min(n * 100, 1_000),
+      lazyConnect: false,
+    });
+    // ioredis reports connection trouble as events; keep the last one for the error message.
+    this.redis.on('error', (err: Error) => {
+      this.lastError = err;
+    });
+  }
+
+  async tryAcquire(sender_id: string, mps: number, recipient: string): Promise<PaceResult> {
+    checkMps(mps);
+    checkRecipient(recipient);
+    const tag = this.tag(sender_id);
+    const pair = createHash('sha1').update(recipient).digest('base64url').slice(0, 20);
+    const r = await this.run([`${tag}:s`, `${tag}:p:${pair}`], ['acquire', mps / 1000, senderCapacity(mps), PAIR_PER_MS, PAIR_CAPACITY, 0, '']);
+    const [ok, wait, by] = r as [number, number, string];
+    if (ok === 1) return { ok: true, wait_ms: 0 };
+    return { ok: false, wait_ms: Number(wait), limited_by: by as PaceResult['limited_by'] };
+  }
+
+  async penalize(sender_id: string, ms: number, recipient?: string): Promise<void> {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`pacing: penalty must be a non-negative number of ms, got ${String(ms)}`);
+    const tag = this.tag(sender_id);
+    const pair = recipient === undefined ? '-' : createHash('sha1').update(recipient).digest('base64url').slice(0, 20);
+    // The sender rate is unknown here; 1 token/s is only used for the key's expiry after the block.
+    await this.run([`${tag}:s`, `${tag}:p:${pair}`], ['penalize', 0.001, 1, PAIR_PER_MS, PAIR_CAPACITY, Math.ceil(ms), recipient === undefined ? 's' : 'p']);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.ready();
+      return (await this.redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+
+  /** Keys of one sender share the {hash tag}: one slot on Redis Cluster, one atomic script. */
+  private tag(sender_id: string): string {
+    return `${this.prefix}:pace:{${encodeURIComponent(sender_id)}}`;
+  }
+
+  private async run(keys: string[], args: (string | number)[]): Promise<unknown> {
+    await this.ready();
+    try {
+      try {
+        return await this.redis.evalsha(SHA, keys.length, ...keys, ...args);
+      } catch (err) {
+        // First call on this Redis (or after a restart / SCRIPT FLUSH): send the script itself.
+        if (!String((err as Error)?.message).includes('NOSCRIPT')) throw err;
+        return await this.redis.eval(SCRIPT, keys.length, ...keys, ...args);
+      }
+    } catch (err) {
+      throw this.unavailable(`pacing: Redis at ${this.where} did not answer: ${(err as Error).message}`, err);
+    }
+  }
+
+  /** Waits for the first connection only; while reconnecting after an outage, fails at once. */
+  private async ready(): Promise<void> {
+    if (this.closed) throw new Error('pacing: RedisPacer is closed');
+    const st = this.redis.status;
+    if (st === 'ready') return;
+    if (st === 'wait' || st === 'connecting' || st === 'connect') {
+      await new Promise<void>((resolve, reject) => {
+        const onReady = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          this.redis.off('ready', onReady);
+          reject(this.unavailable(`pacing: Redis at ${this.where} not connected after ${this.connectTimeout} ms${this.lastError ? ` (${this.lastError.message})` : ''}`));
+        }, this.connectTimeout);
+        this.redis.once('ready', onReady);
+      });
+      return;
+    }
+    throw this.unavailable(`pacing: Redis at ${this.where} is unreachable (${st}${this.lastError ? `: ${this.lastError.message}` : ''})`);
+  }
+
+  private unavailable(message: string, cause?: unknown): PacerUnavailableError {
+    return new PacerUnavailableError(message, { cause });
+  }
+}
+
+/** The URL without its password, for error messages. */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable Redis URL)';
+  }
+}
