@@ -75,6 +75,7 @@ function insertOrdered(history: StatusEvent[], ev: StatusEvent): StatusEvent[] {
 export class KyselyStore implements Store {
   private readonly pg: boolean;
   private seenInserts = 0;
+  private closed = false;
 
   constructor(
     private readonly db: Kysely<Tables>,
@@ -559,6 +560,9 @@ export class KyselyStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Idempotent: shutdown paths may close twice.
+    if (this.closed) return;
+    this.closed = true;
     await this.db.destroy();
   }
 }

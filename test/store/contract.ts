@@ -1,0 +1,578 @@
+// The Store contract: every adapter runs this suite unchanged (sqlite.test.ts, postgres.test.ts).
+// `make` returns a fresh, empty store; `reopen` (optional) opens the SAME database again, as after a
+// restart, so the suite can prove durability and that migrations are idempotent.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { MessageRecord, MessageStatus, SenderStatus, TemplateRecord } from '../../src/domain/types.ts';
+import { DAY_MS, HOUR_MS } from '../../src/domain/types.ts';
+import type { AlertRecord, DeadLetter, Store } from '../../src/store/port.ts';
+import { StoreError } from '../../src/store/errors.ts';
+
+export interface StoreHandle {
+  store: Store;
+  cleanup: () => Promise<void>;
+  /** Opens the same database again (restart); the suite closes the store it gets. */
+  reopen?: () => Promise<Store>;
+}
+
+const T0 = 1_750_000_000_000;
+
+export function message(over: Partial<MessageRecord> = {}): MessageRecord {
+  const id = over.id ?? `msg_${Math.random().toString(36).slice(2, 12)}`;
+  return {
+    id,
+    sender_id: 'main',
+    to: '5511999990001',
+    category: 'utility',
+    type: 'template',
+    template_name: 'order_update',
+    template_language: 'en_US',
+    payload: { messaging_product: 'whatsapp', to: '5511999990001', type: 'template', template: { name: 'order_update', language: { code: 'en_US' } } },
+    status: 'queued',
+    wamid: null,
+    attempts: 0,
+    idempotency_key: null,
+    request_hash: null,
+    last_error: null,
+    pricing: null,
+    reserved_marketing: false,
+    reserved_tier: true,
+    created_at: T0,
+    updated_at: T0,
+    history: [{ status: 'queued', at: T0, source: 'gate' }],
+    ...over,
+  };
+}
+
+function template(over: Partial<TemplateRecord> = {}): TemplateRecord {
+  return {
+    waba_id: 'waba1',
+    name: 'order_update',
+    language: 'en_US',
+    category: 'utility',
+    status: 'APPROVED',
+    quality: 'GREEN',
+    components: [{ type: 'BODY', text: 'Order {{1}} shipped', example: { body_text: [['123']] } }],
+    meta_id: '1234567890',
+    updated_at: T0,
+    ...over,
+  };
+}
+
+function deadLetter(over: Partial<DeadLetter> = {}): DeadLetter {
+  return {
+    id: `dl_${Math.random().toString(36).slice(2, 10)}`,
+    message_id: 'm1',
+    sender_id: 'main',
+    reason_code: 'META_131047',
+    explanation: 'More than 24 hours have passed since the customer last replied.',
+    fix: 'Send an approved template instead.',
+    meta_error: { code: 131047, title: 'Re-engagement message' },
+    attempts: 1,
+    created_at: T0,
+    state: 'open',
+    ...over,
+  };
+}
+
+function alert(over: Partial<AlertRecord> = {}): AlertRecord {
+  return {
+    id: `al_${Math.random().toString(36).slice(2, 10)}`,
+    kind: 'sender_paused',
+    severity: 'warning',
+    dedupe_key: 'paused:main:META_131048',
+    sender_id: 'main',
+    title: 'Sender main paused',
+    body: 'Spam rate limit hit',
+    detail: { code: 131048 },
+    created_at: T0,
+    last_sent_at: null,
+    resolved_at: null,
+    ...over,
+  };
+}
+
+async function expectStoreError(p: Promise<unknown>, code: StoreError['code']): Promise<StoreError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(StoreError);
+  expect((err as StoreError).code).toBe(code);
+  expect((err as StoreError).fix.length).toBeGreaterThan(0);
+  return err as StoreError;
+}
+
+export function storeContract(name: string, make: () => Promise<StoreHandle>): void {
+  describe(`Store contract: ${name}`, () => {
+    let h: StoreHandle;
+    let s: Store;
+    beforeEach(async () => {
+      h = await make();
+      s = h.store;
+    });
+    afterEach(async () => {
+      await h.cleanup();
+    });
+
+    describe('customers and consent', () => {
+      it('creates on first upsert with blank consent and patches only the given fields', async () => {
+        expect(await s.getCustomer('15550000001')).toBeNull();
+        const a = await s.upsertCustomer('15550000001', { profile_name: 'Ana', time_zone: 'America/Sao_Paulo' }, T0);
+        expect(a.profile_name).toBe('Ana');
+        expect(a.consent.marketing).toEqual({ state: 'unknown', at: null, source: null });
+        expect(a.tags).toEqual([]);
+        expect(a.created_at).toBe(T0);
+        const b = await s.upsertCustomer('15550000001', { tags: ['vip', 'b2b', 'vip'] }, T0 + 10);
+        expect(b.profile_name).toBe('Ana');
+        expect(b.time_zone).toBe('America/Sao_Paulo');
+        expect(b.tags).toEqual(['vip', 'b2b']);
+        expect(b.created_at).toBe(T0);
+        expect(b.updated_at).toBe(T0 + 10);
+        const c = await s.upsertCustomer('15550000001', { time_zone: null, undeliverable_at: T0 + 5, marketing_limited_at: T0 + 6 }, T0 + 20);
+        expect(c.time_zone).toBeNull();
+        expect(c.undeliverable_at).toBe(T0 + 5);
+        expect(c.marketing_limited_at).toBe(T0 + 6);
+        expect(await s.getCustomer('15550000001')).toEqual(c);
+      });
+
+      it('rejects tags that are not strings with a clear error', async () => {
+        await expectStoreError(s.upsertCustomer('15550000001', { tags: [1 as unknown as string] }, T0), 'INVALID');
+      });
+
+      it('records consent per category with state, time and source; creates the customer when missing', async () => {
+        const a = await s.setConsent('15550000002', 'marketing', 'opted_out', 'webhook:keyword:STOP', T0);
+        expect(a.consent.marketing).toEqual({ state: 'opted_out', at: T0, source: 'webhook:keyword:STOP' });
+        expect(a.consent.utility.state).toBe('unknown');
+        const b = await s.setConsent('15550000002', 'utility', 'opted_in', 'api', T0 + 1);
+        expect(b.consent.marketing.state).toBe('opted_out');
+        expect(b.consent.utility).toEqual({ state: 'opted_in', at: T0 + 1, source: 'api' });
+        const c = await s.setConsent('15550000002', 'marketing', 'opted_in', 'api', T0 + 2);
+        expect(c.consent.marketing).toEqual({ state: 'opted_in', at: T0 + 2, source: 'api' });
+        expect((await s.getCustomer('15550000002'))?.consent).toEqual(c.consent);
+      });
+
+      it('an older consent event never overrides a newer one (out-of-order webhooks)', async () => {
+        await s.setConsent('15550000003', 'marketing', 'opted_out', 'webhook:keyword:STOP', T0 + 100);
+        const r = await s.setConsent('15550000003', 'marketing', 'opted_in', 'webhook:keyword:START', T0 + 50);
+        expect(r.consent.marketing).toEqual({ state: 'opted_out', at: T0 + 100, source: 'webhook:keyword:STOP' });
+      });
+
+      it('rejects an unknown category or state', async () => {
+        await expectStoreError(s.setConsent('15550000004', 'promo' as never, 'opted_in', 'api', T0), 'INVALID');
+        await expectStoreError(s.setConsent('15550000004', 'marketing', 'yes' as never, 'api', T0), 'INVALID');
+        expect(await s.getCustomer('15550000004')).toBeNull();
+      });
+
+      it('lists customers in pages without overlap', async () => {
+        for (let i = 0; i < 7; i++) await s.upsertCustomer(`1555000010${i}`, {}, T0 + i);
+        const p1 = await s.listCustomers({ limit: 4 });
+        const p2 = await s.listCustomers({ limit: 4, offset: 4 });
+        expect(p1).toHaveLength(4);
+        expect(p2).toHaveLength(3);
+        const ids = new Set([...p1, ...p2].map((c) => c.wa_id));
+        expect(ids.size).toBe(7);
+        expect(p1[0].wa_id).toBe('15550000106'); // newest first
+      });
+    });
+
+    describe('care windows', () => {
+      it('keeps the latest inbound: an older one never moves the window back', async () => {
+        const w1 = await s.recordInbound('main', '15550000010', T0 + 1000);
+        expect(w1).toEqual({ sender_id: 'main', wa_id: '15550000010', last_inbound_at: T0 + 1000, referral_at: null, fep_opened_at: null });
+        const w2 = await s.recordInbound('main', '15550000010', T0 + 500);
+        expect(w2.last_inbound_at).toBe(T0 + 1000);
+        const w3 = await s.recordInbound('main', '15550000010', T0 + 2000);
+        expect(w3.last_inbound_at).toBe(T0 + 2000);
+      });
+
+      it('tracks referral and the free-entry-point window once per referral', async () => {
+        await s.markFepOpened('main', '15550000011', T0); // no window yet: nothing to mark
+        expect(await s.getWindows('15550000011')).toEqual([]);
+        const w = await s.recordInbound('main', '15550000011', T0, { referral: true });
+        expect(w.referral_at).toBe(T0);
+        const plain = await s.recordInbound('main', '15550000011', T0 + 10);
+        expect(plain.referral_at).toBe(T0); // a plain inbound keeps the referral
+        await s.markFepOpened('main', '15550000011', T0 + 60_000);
+        await s.markFepOpened('main', '15550000011', T0 + 120_000); // a later reply does not restart the clock
+        expect((await s.getWindows('15550000011'))[0].fep_opened_at).toBe(T0 + 60_000);
+        await s.recordInbound('main', '15550000011', T0 + 4 * DAY_MS, { referral: true }); // a new ad click
+        await s.markFepOpened('main', '15550000011', T0 + 4 * DAY_MS + 1000);
+        const after = (await s.getWindows('15550000011'))[0];
+        expect(after.referral_at).toBe(T0 + 4 * DAY_MS);
+        expect(after.fep_opened_at).toBe(T0 + 4 * DAY_MS + 1000);
+      });
+
+      it('keeps one window per sender and lists them with filters', async () => {
+        await s.recordInbound('main', '15550000012', T0);
+        await s.recordInbound('second', '15550000012', T0 + 5);
+        await s.recordInbound('main', '15550000013', T0 - DAY_MS);
+        const mine = await s.getWindows('15550000012');
+        expect(mine.map((w) => w.sender_id)).toEqual(['main', 'second']);
+        expect((await s.listWindows({ sender_id: 'main' })).map((w) => w.wa_id)).toEqual(['15550000012', '15550000013']);
+        expect((await s.listWindows({ active_since: T0 - HOUR_MS })).length).toBe(2);
+        expect((await s.listWindows({ limit: 1, offset: 1 }))[0].last_inbound_at).toBe(T0);
+      });
+    });
+
+    describe('templates', () => {
+      it('upserts by (waba, name, language), keeps components verbatim and filters lists', async () => {
+        await s.upsertTemplate(template());
+        await s.upsertTemplate(template({ language: 'pt_BR', status: 'PENDING', quality: null, meta_id: null }));
+        await s.upsertTemplate(template({ waba_id: 'waba2', name: 'promo', category: 'marketing' }));
+        const t = await s.getTemplate('waba1', 'order_update', 'en_US');
+        expect(t).toEqual(template());
+        expect(await s.getTemplate('waba1', 'order_update', 'es_ES')).toBeNull();
+        await s.upsertTemplate(template({ status: 'PAUSED', updated_at: T0 + 10 }));
+        expect((await s.getTemplate('waba1', 'order_update', 'en_US'))?.status).toBe('PAUSED');
+        expect((await s.listTemplates()).length).toBe(3);
+        expect((await s.listTemplates({ waba_id: 'waba1' })).map((x) => x.language)).toEqual(['en_US', 'pt_BR']);
+        expect((await s.listTemplates({ status: 'PENDING' })).map((x) => x.language)).toEqual(['pt_BR']);
+      });
+
+      it('an older template snapshot never overwrites a newer one', async () => {
+        await s.upsertTemplate(template({ status: 'PAUSED', updated_at: T0 + 100 }));
+        await s.upsertTemplate(template({ status: 'APPROVED', updated_at: T0 + 50 }));
+        expect((await s.getTemplate('waba1', 'order_update', 'en_US'))?.status).toBe('PAUSED');
+      });
+    });
+
+    describe('messages', () => {
+      it('round-trips every field and finds a message by id, wamid and idempotency key', async () => {
+        const m = message({
+          idempotency_key: 'idem-1',
+          request_hash: 'h1',
+          wamid: 'wamid.AAA',
+          reserved_marketing: true,
+          last_error: { code: 131000, nested: { a: [1, 2] } },
+          pricing: { billable: true, category: 'utility' },
+        });
+        await s.insertMessage(m);
+        expect(await s.getMessage(m.id)).toEqual(m);
+        expect(await s.getMessageByWamid('wamid.AAA')).toEqual(m);
+        expect(await s.getMessageByIdempotencyKey('idem-1')).toEqual(m);
+        expect(await s.getMessage('nope')).toBeNull();
+        expect(await s.getMessageByWamid('nope')).toBeNull();
+        expect(await s.getMessageByIdempotencyKey('nope')).toBeNull();
+      });
+
+      it('refuses a duplicate id or idempotency key with a conflict error; many null keys are fine', async () => {
+        const m = message({ idempotency_key: 'idem-2' });
+        await s.insertMessage(m);
+        const e1 = await expectStoreError(s.insertMessage(message({ id: m.id })), 'CONFLICT');
+        expect(e1.message).toContain(m.id);
+        const e2 = await expectStoreError(s.insertMessage(message({ idempotency_key: 'idem-2' })), 'CONFLICT');
+        expect(e2.message).toContain('idem-2');
+        await s.insertMessage(message());
+        await s.insertMessage(message());
+        expect((await s.listMessages({})).length).toBe(3);
+      });
+
+      it('moves status forward only, records history in order, and applies the patch', async () => {
+        const m = message();
+        await s.insertMessage(m);
+        const step = (status: MessageStatus, at: number, patch?: Parameters<Store['applyStatus']>[2]) => s.applyStatus(m.id, { status, at, source: 'worker' }, patch);
+        expect((await step('sending', T0 + 1))?.changed).toBe(true);
+        const acc = await step('accepted', T0 + 2, { wamid: 'wamid.X1', attempts: 1 });
+        expect(acc?.changed).toBe(true);
+        expect(acc?.message.wamid).toBe('wamid.X1');
+        expect(acc?.message.attempts).toBe(1);
+        expect((await step('sent', T0 + 3))?.changed).toBe(true);
+        // read without delivered is fine
+        const read = await step('read', T0 + 5);
+        expect(read?.changed).toBe(true);
+        expect(read?.message.status).toBe('read');
+        // late delivered: not current, recorded once in history at its time
+        const late = await step('delivered', T0 + 4, { pricing: { billable: true } });
+        expect(late?.changed).toBe(false);
+        expect(late?.message.status).toBe('read');
+        expect(late?.message.pricing).toEqual({ billable: true });
+        // duplicates never pile up
+        expect((await step('delivered', T0 + 4))?.changed).toBe(false);
+        expect((await step('sent', T0 + 3))?.changed).toBe(false);
+        expect((await step('read', T0 + 5))?.changed).toBe(false);
+        const stored = await s.getMessage(m.id);
+        expect(stored?.status).toBe('read');
+        expect(stored?.pricing).toEqual({ billable: true });
+        expect(stored?.wamid).toBe('wamid.X1');
+        expect(stored?.history.map((h) => h.status)).toEqual(['queued', 'sending', 'accepted', 'sent', 'delivered', 'read']);
+        expect(stored?.history.map((h) => h.at)).toEqual([T0, T0 + 1, T0 + 2, T0 + 3, T0 + 4, T0 + 5]);
+        expect(stored?.updated_at).toBe(T0 + 5);
+        expect(await s.getMessageByWamid('wamid.X1')).toEqual(stored);
+      });
+
+      it('failed and dead_lettered are terminal', async () => {
+        const m = message();
+        await s.insertMessage(m);
+        const f = await s.applyStatus(m.id, { status: 'failed', at: T0 + 1, source: 'webhook', detail: { code: 131026 } }, { last_error: { code: 131026 } });
+        expect(f?.changed).toBe(true);
+        expect(f?.message.history.at(-1)).toEqual({ status: 'failed', at: T0 + 1, source: 'webhook', detail: { code: 131026 } });
+        expect((await s.applyStatus(m.id, { status: 'read', at: T0 + 2, source: 'webhook' }))?.message.status).toBe('failed');
+        expect((await s.applyStatus(m.id, { status: 'dead_lettered', at: T0 + 3, source: 'worker' }))?.message.status).toBe('failed');
+        const stored = await s.getMessage(m.id);
+        expect(stored?.status).toBe('failed');
+        expect(stored?.last_error).toEqual({ code: 131026 });
+        // lower statuses may be recorded once for their time, never as current
+        expect(stored?.history.map((h) => h.status)).toEqual(['queued', 'failed', 'read', 'dead_lettered']);
+      });
+
+      it('returns null for an unknown message and rejects an unknown status', async () => {
+        expect(await s.applyStatus('missing', { status: 'sent', at: T0, source: 'webhook' })).toBeNull();
+        const m = message();
+        await s.insertMessage(m);
+        await expectStoreError(s.applyStatus(m.id, { status: 'bounced' as never, at: T0, source: 'webhook' }), 'INVALID');
+        expect((await s.getMessage(m.id))?.status).toBe('queued');
+      });
+
+      it('concurrent status changes for one message end at the highest status, each recorded once', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const m = message();
+          ids.push(m.id);
+          await s.insertMessage(m);
+        }
+        const statuses: MessageStatus[] = ['sending', 'accepted', 'sent', 'delivered', 'read'];
+        const calls = ids.flatMap((id) =>
+          [...statuses, ...statuses].sort(() => Math.random() - 0.5).map((st, i) => s.applyStatus(id, { status: st, at: T0 + 1 + statuses.indexOf(st), source: `c${i}` })),
+        );
+        const results = await Promise.all(calls);
+        for (const id of ids) {
+          const m = await s.getMessage(id);
+          expect(m?.status).toBe('read');
+          expect([...(m?.history.map((h) => h.status) ?? [])].sort()).toEqual(['accepted', 'delivered', 'queued', 'read', 'sending', 'sent']);
+          const mine = results.filter((r) => r?.message.id === id);
+          // the change to `read` happened exactly once
+          expect(mine.filter((r) => r?.changed && r.message.status === 'read')).toHaveLength(1);
+        }
+      });
+
+      it('patches fields without a status change', async () => {
+        const m = message();
+        await s.insertMessage(m);
+        await s.updateMessage(m.id, { attempts: 3, last_error: { code: 130429 } }, T0 + 9);
+        const a = await s.getMessage(m.id);
+        expect(a?.attempts).toBe(3);
+        expect(a?.last_error).toEqual({ code: 130429 });
+        expect(a?.status).toBe('queued');
+        expect(a?.updated_at).toBe(T0 + 9);
+        await s.updateMessage(m.id, { last_error: null, wamid: 'wamid.P' }, T0 + 10);
+        const b = await s.getMessage(m.id);
+        expect(b?.last_error).toBeNull();
+        expect(b?.attempts).toBe(3);
+        expect(b?.wamid).toBe('wamid.P');
+      });
+
+      it('lists with filters, newest first, in pages, and counts by status', async () => {
+        const a = message({ id: 'm_a', created_at: T0 + 1, to: '5511999990002' });
+        const b = message({ id: 'm_b', created_at: T0 + 2, sender_id: 'second' });
+        const c = message({ id: 'm_c', created_at: T0 + 3 });
+        for (const m of [a, b, c]) await s.insertMessage(m);
+        await s.applyStatus('m_c', { status: 'sent', at: T0 + 4, source: 'webhook' });
+        expect((await s.listMessages({})).map((m) => m.id)).toEqual(['m_c', 'm_b', 'm_a']);
+        expect((await s.listMessages({ sender_id: 'main' })).map((m) => m.id)).toEqual(['m_c', 'm_a']);
+        expect((await s.listMessages({ to: '5511999990002' })).map((m) => m.id)).toEqual(['m_a']);
+        expect((await s.listMessages({ status: ['sent'] })).map((m) => m.id)).toEqual(['m_c']);
+        expect((await s.listMessages({ status: ['queued', 'sent'] })).length).toBe(3);
+        expect(await s.listMessages({ status: [] })).toEqual([]);
+        expect((await s.listMessages({ since: T0 + 2 })).map((m) => m.id)).toEqual(['m_c', 'm_b']);
+        expect((await s.listMessages({ limit: 1, offset: 1 })).map((m) => m.id)).toEqual(['m_b']);
+        expect((await s.listMessages({}))[0].history).toHaveLength(2);
+        const counts = await s.countMessagesByStatus();
+        expect(counts.queued).toBe(2);
+        expect(counts.sent).toBe(1);
+        expect(counts.read).toBe(0);
+      });
+    });
+
+    describe('audit', () => {
+      it('appends and lists newest first with filters', async () => {
+        await s.appendAudit({ at: T0, actor: 'api:ops', action: 'consent.opted_out', subject: '15550000020', detail: { category: 'marketing' } });
+        await s.appendAudit({ at: T0 + 1, actor: 'worker', action: 'sender.paused', subject: 'main', detail: {} });
+        await s.appendAudit({ at: T0 + 2, actor: 'cli', action: 'consent.opted_in', subject: '15550000020', detail: { category: 'utility' } });
+        const all = await s.listAudit();
+        expect(all.map((e) => e.at)).toEqual([T0 + 2, T0 + 1, T0]);
+        expect(typeof all[0].id).toBe('number');
+        const mine = await s.listAudit({ subject: '15550000020' });
+        expect(mine.map((e) => e.detail)).toEqual([{ category: 'utility' }, { category: 'marketing' }]);
+        expect((await s.listAudit({ action: 'sender.paused' }))[0]).toMatchObject({ actor: 'worker', subject: 'main' });
+        expect(await s.listAudit({ limit: 1 })).toHaveLength(1);
+      });
+    });
+
+    describe('webhooks', () => {
+      it('markEventSeen is true only for the first caller, also when called concurrently', async () => {
+        expect(await s.markEventSeen('evt:1', T0)).toBe(true);
+        expect(await s.markEventSeen('evt:1', T0 + 1)).toBe(false);
+        const results = await Promise.all(Array.from({ length: 40 }, (_, i) => s.markEventSeen(`evt:c${i % 4}`, T0)));
+        expect(results.filter(Boolean)).toHaveLength(4);
+      });
+
+      it('keeps raw batches until deleted, oldest first', async () => {
+        await s.saveWebhookBatch('b2', '{"entry":[2]}', T0 + 2);
+        await s.saveWebhookBatch('b1', '{"entry":[1]}', T0 + 1);
+        await s.saveWebhookBatch('b1', '{"entry":[1]}', T0 + 1); // retried save: no duplicate, no error
+        expect(await s.listPendingWebhookBatches(10)).toEqual([
+          { id: 'b1', body: '{"entry":[1]}', at: T0 + 1 },
+          { id: 'b2', body: '{"entry":[2]}', at: T0 + 2 },
+        ]);
+        expect(await s.listPendingWebhookBatches(1)).toHaveLength(1);
+        await s.deleteWebhookBatch('b1');
+        expect((await s.listPendingWebhookBatches(10)).map((b) => b.id)).toEqual(['b2']);
+      });
+    });
+
+    describe('dead letters', () => {
+      it('adds idempotently, filters lists and changes state', async () => {
+        const d1 = deadLetter({ id: 'dl1', created_at: T0 });
+        const d2 = deadLetter({ id: 'dl2', sender_id: 'second', created_at: T0 + 1, meta_error: null, fix: null });
+        await s.addDeadLetter(d1);
+        await s.addDeadLetter(d1);
+        await s.addDeadLetter(d2);
+        expect(await s.getDeadLetter('dl1')).toEqual(d1);
+        expect(await s.getDeadLetter('dl2')).toEqual(d2);
+        expect(await s.getDeadLetter('nope')).toBeNull();
+        expect((await s.listDeadLetters()).map((d) => d.id)).toEqual(['dl2', 'dl1']);
+        expect((await s.listDeadLetters({ sender_id: 'main' })).map((d) => d.id)).toEqual(['dl1']);
+        await s.setDeadLetterState('dl1', 'replayed');
+        expect((await s.listDeadLetters({ state: 'open' })).map((d) => d.id)).toEqual(['dl2']);
+        expect((await s.getDeadLetter('dl1'))?.state).toBe('replayed');
+        expect((await s.listDeadLetters({ limit: 1, offset: 1 })).map((d) => d.id)).toEqual(['dl1']);
+      });
+    });
+
+    describe('alerts', () => {
+      it('upserts by id, finds the latest by dedupe key and lists unresolved', async () => {
+        const a1 = alert({ id: 'a1', created_at: T0 });
+        await s.upsertAlert(a1);
+        expect(await s.getAlertByDedupeKey(a1.dedupe_key)).toEqual(a1);
+        const a1b = { ...a1, last_sent_at: T0 + 5, resolved_at: T0 + 6, detail: { code: 131048, n: 2 } };
+        await s.upsertAlert(a1b);
+        expect(await s.getAlertByDedupeKey(a1.dedupe_key)).toEqual(a1b);
+        const a2 = alert({ id: 'a2', created_at: T0 + 10 });
+        await s.upsertAlert(a2);
+        expect((await s.getAlertByDedupeKey(a1.dedupe_key))?.id).toBe('a2');
+        await s.upsertAlert(alert({ id: 'a3', dedupe_key: 'other', created_at: T0 + 20, sender_id: null, severity: 'critical' }));
+        expect((await s.listAlerts()).map((a) => a.id)).toEqual(['a3', 'a2', 'a1']);
+        expect((await s.listAlerts({ unresolved: true })).map((a) => a.id)).toEqual(['a3', 'a2']);
+        expect(await s.listAlerts({ limit: 1 })).toHaveLength(1);
+        expect(await s.getAlertByDedupeKey('none')).toBeNull();
+      });
+    });
+
+    describe('senders and settings', () => {
+      it('saves and overwrites sender health', async () => {
+        expect(await s.getSenderHealth('main')).toBeNull();
+        await s.saveSenderHealth({ sender_id: 'main', data: { token_valid: true, quality: 'GREEN' }, updated_at: T0 });
+        await s.saveSenderHealth({ sender_id: 'main', data: { token_valid: false }, updated_at: T0 + 1 });
+        expect(await s.getSenderHealth('main')).toEqual({ sender_id: 'main', data: { token_valid: false }, updated_at: T0 + 1 });
+      });
+
+      it('saves and lists sender statuses', async () => {
+        const paused: SenderStatus = { sender_id: 'main', state: 'paused', reason: 'spam rate limit', reason_code: 'META_131048', credentials_valid: true, since: T0 };
+        const halted: SenderStatus = { sender_id: 'b', state: 'halted', reason: 'token expired', reason_code: 'CREDENTIALS_INVALID', credentials_valid: false, since: T0 + 1 };
+        await s.saveSenderStatus(paused);
+        await s.saveSenderStatus(halted);
+        expect(await s.listSenderStatuses()).toEqual([halted, paused]);
+        const active: SenderStatus = { sender_id: 'main', state: 'active', reason: null, reason_code: null, credentials_valid: true, since: null };
+        await s.saveSenderStatus(active);
+        expect(await s.listSenderStatuses()).toEqual([halted, active]);
+      });
+
+      it('gets, sets, overwrites and deletes settings', async () => {
+        expect(await s.getSetting('k')).toBeNull();
+        await s.setSetting('k', 'v1');
+        await s.setSetting('k', 'v2');
+        expect(await s.getSetting('k')).toBe('v2');
+        await s.setSetting('k', null);
+        expect(await s.getSetting('k')).toBeNull();
+        await s.setSetting('k', null); // deleting twice is fine
+      });
+
+      it('answers ping', async () => {
+        expect(await s.ping()).toBe(true);
+      });
+    });
+
+    describe('gate seed', () => {
+      it('returns non-default customers, recent windows, templates, sender statuses and live reservations', async () => {
+        const now = T0 + 10 * DAY_MS;
+        await s.upsertCustomer('1555000blank', { profile_name: 'only a name' }, now);
+        await s.setConsent('1555000optout', 'marketing', 'opted_out', 'webhook:keyword:STOP', now - 30 * DAY_MS);
+        await s.upsertCustomer('1555000tags', { tags: ['vip'] }, now);
+        await s.upsertCustomer('1555000tz', { time_zone: 'Europe/Berlin' }, now);
+        await s.upsertCustomer('1555000undeliv', { undeliverable_at: now - HOUR_MS }, now);
+        await s.upsertCustomer('1555000mlim', { marketing_limited_at: now - HOUR_MS }, now);
+        await s.upsertCustomer('1555000cleared', { tags: ['x'] }, now);
+        await s.upsertCustomer('1555000cleared', { tags: [] }, now);
+        await s.recordInbound('main', '1555000w1', now - HOUR_MS, { referral: true });
+        await s.recordInbound('main', '1555000w2', now - 71 * HOUR_MS);
+        await s.recordInbound('main', '1555000w3', now - 73 * HOUR_MS);
+        await s.upsertTemplate(template());
+        await s.upsertTemplate(template({ name: 'paused_one', status: 'PAUSED' }));
+        await s.saveSenderStatus({ sender_id: 'main', state: 'paused', reason: 'r', reason_code: 'META_131048', credentials_valid: true, since: now });
+
+        const ins = (id: string, over: Partial<MessageRecord>) => s.insertMessage(message({ id, created_at: now - HOUR_MS, updated_at: now - HOUR_MS, ...over }));
+        await ins('r_mkt', { category: 'marketing', reserved_marketing: true, reserved_tier: true, to: '1555000a' });
+        await ins('r_tier', { reserved_marketing: false, reserved_tier: true, to: '1555000b', sender_id: 'second' });
+        await ins('r_none', { reserved_marketing: false, reserved_tier: false }); // service reply in a window: nothing reserved
+        await ins('r_old', { reserved_tier: true, created_at: now - DAY_MS - 1 });
+        await ins('r_failed', { reserved_tier: true });
+        await ins('r_dead', { reserved_tier: true });
+        await ins('r_sent', { reserved_tier: true, to: '1555000c' });
+        await s.applyStatus('r_failed', { status: 'failed', at: now - 1, source: 'webhook' });
+        await s.applyStatus('r_dead', { status: 'dead_lettered', at: now - 1, source: 'worker' });
+        await s.applyStatus('r_sent', { status: 'delivered', at: now - 1, source: 'webhook' });
+
+        const seed = await s.loadGateSeed(now);
+        const byId = Object.fromEntries(seed.customers.map((c) => [c.wa_id, c]));
+        expect(Object.keys(byId).sort()).toEqual(['1555000mlim', '1555000optout', '1555000tags', '1555000tz', '1555000undeliv']);
+        expect(byId['1555000optout'].consent).toEqual({ marketing: 'opted_out', utility: 'unknown', authentication: 'unknown', service: 'unknown' });
+        expect(byId['1555000tags'].tags).toEqual(['vip']);
+        expect(byId['1555000tz'].time_zone).toBe('Europe/Berlin');
+        expect(byId['1555000undeliv'].undeliverable_at).toBe(now - HOUR_MS);
+        expect(byId['1555000mlim'].marketing_limited_at).toBe(now - HOUR_MS);
+        expect(seed.windows.map((w) => w.wa_id).sort()).toEqual(['1555000w1', '1555000w2']);
+        expect(seed.windows.find((w) => w.wa_id === '1555000w1')).toEqual({ sender_id: 'main', wa_id: '1555000w1', last_inbound_at: now - HOUR_MS, referral_at: now - HOUR_MS });
+        expect(seed.templates.map((t) => t.name).sort()).toEqual(['order_update', 'paused_one']);
+        expect(seed.senders).toEqual([{ sender_id: 'main', state: 'paused', reason: 'r', reason_code: 'META_131048', credentials_valid: true, since: now }]);
+        const res = Object.fromEntries(seed.reservations.map((r) => [r.message_id, r]));
+        expect(Object.keys(res).sort()).toEqual(['r_mkt', 'r_sent', 'r_tier']);
+        expect(res.r_mkt).toEqual({ message_id: 'r_mkt', sender_id: 'main', to: '1555000a', category: 'marketing', marketing_slot: true, tier_slot: true, at: now - HOUR_MS });
+        expect(res.r_tier).toEqual({ message_id: 'r_tier', sender_id: 'second', to: '1555000b', category: 'utility', marketing_slot: false, tier_slot: true, at: now - HOUR_MS });
+      });
+    });
+
+    describe('restart', () => {
+      it('reopening the same database keeps everything and re-running migrations changes nothing', async (ctx) => {
+        if (!h.reopen) return ctx.skip();
+        const m = message({ idempotency_key: 'idem-r' });
+        await s.insertMessage(m);
+        await s.applyStatus(m.id, { status: 'sent', at: T0 + 1, source: 'webhook' }, { wamid: 'wamid.R' });
+        await s.setConsent('15550000030', 'marketing', 'opted_out', 'api', T0);
+        await s.recordInbound('main', '15550000030', T0 + 2);
+        await s.upsertTemplate(template());
+        await s.markEventSeen('evt:r', T0);
+        await s.setSetting('paused:main', '1');
+        await s.saveSenderStatus({ sender_id: 'main', state: 'halted', reason: 'x', reason_code: 'CREDENTIALS_INVALID', credentials_valid: false, since: T0 });
+        await s.appendAudit({ at: T0, actor: 'cli', action: 'x', subject: null, detail: {} });
+        const before = await s.loadGateSeed(T0 + 3);
+        await s.close();
+
+        const again = await h.reopen();
+        try {
+          expect(await again.getMessage(m.id)).toMatchObject({ status: 'sent', wamid: 'wamid.R', idempotency_key: 'idem-r' });
+          expect((await again.getCustomer('15550000030'))?.consent.marketing.state).toBe('opted_out');
+          expect(await again.markEventSeen('evt:r', T0)).toBe(false);
+          expect(await again.getSetting('paused:main')).toBe('1');
+          expect(await again.listAudit()).toHaveLength(1);
+          expect(await again.loadGateSeed(T0 + 3)).toEqual(before);
+          // still writable after the second migration pass
+          await again.insertMessage(message());
+          expect((await again.listMessages({})).length).toBe(2);
+        } finally {
+          await again.close();
+        }
+        s = again; // cleanup must not close twice
+      });
+    });
+  });
+}

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { createPostgresStore } from '../../src/store/postgres.ts';
+import { StoreError } from '../../src/store/errors.ts';
+import { MIGRATIONS } from '../../src/store/migrations.ts';
+import type { Store } from '../../src/store/port.ts';
+import { message, storeContract } from './contract.ts';
+
+// The shared local server: trust auth; the `postgres` role exists on these machines.
+const URL = process.env.WAGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const RUN = randomBytes(4).toString('hex');
+let n = 0;
+const schemas = new Set<string>();
+const newSchema = () => {
+  const s = `wst_${RUN}_${++n}`;
+  schemas.add(s);
+  return s;
+};
+
+async function dropSchema(schema: string): Promise<void> {
+  const c = new pg.Client({ connectionString: URL });
+  await c.connect();
+  try {
+    await c.query(`drop schema if exists "${schema}" cascade`);
+    schemas.delete(schema);
+  } finally {
+    await c.end();
+  }
+}
+
+afterAll(async () => {
+  for (const s of [...schemas]) await dropSchema(s);
+});
+
+storeContract('postgres', async () => {
+  const schema = newSchema();
+  const store = await createPostgresStore(URL, { schema });
+  return {
+    store,
+    reopen: () => createPostgresStore(URL, { schema }),
+    cleanup: async () => {
+      await store.close();
+      await dropSchema(schema);
+    },
+  };
+});
+
+describe('postgres specifics', () => {
+  it('several instances starting at once on a new schema migrate it exactly once', async () => {
+    const schema = newSchema();
+    const stores = await Promise.all(Array.from({ length: 4 }, () => createPostgresStore(URL, { schema })));
+    try {
+      const c = new pg.Client({ connectionString: URL });
+      await c.connect();
+      const r = await c.query(`select version from "${schema}".wagate_migrations order by version`);
+      const t = await c.query(`select count(*)::int as n from information_schema.tables where table_schema = $1 and table_name = 'messages'`, [schema]);
+      await c.end();
+      expect(r.rows.map((x) => x.version)).toEqual(MIGRATIONS.map((m) => m.version));
+      expect(t.rows[0].n).toBe(1);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+      await dropSchema(schema);
+    }
+  });
+
+  it('markEventSeen and applyStatus are atomic across separate instances (pools) on one schema', async () => {
+    const schema = newSchema();
+    const stores: Store[] = await Promise.all([createPostgresStore(URL, { schema }), createPostgresStore(URL, { schema }), createPostgresStore(URL, { schema })]);
+    try {
+      const keys = Array.from({ length: 30 }, (_, i) => `evt:${i}`);
+      const results = await Promise.all(keys.flatMap((k) => stores.map((s) => s.markEventSeen(k, 1))));
+      expect(results.filter(Boolean)).toHaveLength(keys.length);
+
+      const m = message();
+      await stores[0].insertMessage(m);
+      const order = ['sending', 'accepted', 'sent', 'delivered', 'read'] as const;
+      const calls = stores.flatMap((s, i) => order.map((st, j) => s.applyStatus(m.id, { status: st, at: m.created_at + 1 + j, source: `i${i}` })));
+      const out = await Promise.all(calls);
+      expect(out.filter((r) => r?.changed && r.message.status === 'read')).toHaveLength(1);
+      const final = await stores[1].getMessage(m.id);
+      expect(final?.status).toBe('read');
+      expect(final?.history.map((h) => h.status)).toEqual(['queued', 'sending', 'accepted', 'sent', 'delivered', 'read']);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+      await dropSchema(schema);
+    }
+  });
+
+  it('keeps schemas apart: two namespaces on one database see only their own rows', async () => {
+    const [sa, sb] = [newSchema(), newSchema()];
+    const a = await createPostgresStore(URL, { schema: sa });
+    const b = await createPostgresStore(URL, { schema: sb });
+    try {
+      await a.setSetting('k', 'a');
+      expect(await b.getSetting('k')).toBeNull();
+      expect(await a.markEventSeen('e', 1)).toBe(true);
+      expect(await b.markEventSeen('e', 1)).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+      await dropSchema(sa);
+      await dropSchema(sb);
+    }
+  });
+
+  it('fails with a clear error for a bad schema name or an unreachable server, without the password', async () => {
+    const e1 = await createPostgresStore(URL, { schema: 'Robert"; drop table x' }).catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(StoreError);
+    expect((e1 as StoreError).code).toBe('INVALID');
+    const e2 = await createPostgresStore('postgres://wagate:s3cr3t-pw@127.0.0.1:1/test', { schema: 'x' }).catch((e: unknown) => e);
+    expect(e2).toBeInstanceOf(StoreError);
+    expect((e2 as StoreError).code).toBe('UNAVAILABLE');
+    expect((e2 as StoreError).message).toContain('127.0.0.1:1');
+    expect((e2 as StoreError).message).not.toContain('s3cr3t-pw');
+    expect((e2 as StoreError).fix).toMatch(/WAGATE_DATABASE_URL/);
+  });
+});
