@@ -1,0 +1,120 @@
+// Meta-shaped errors the sandbox emits, sync (Graph error body) and async (status webhook `errors[]`).
+// Only the codes the sandbox produces live here; wagate's full catalog is src/domain/errors/ (the client
+// side). Titles and HTTP statuses follow cloud-api.md §2-§3 (Meta's Dec 2025 table).
+import { randomBytes } from 'node:crypto';
+
+export interface ErrorDef {
+  title: string;
+  http: number;
+  /** Default `error_data.details`. */
+  details: string;
+}
+
+export const ERRORS: Record<number, ErrorDef> = {
+  2: { title: 'Service temporarily unavailable', http: 503, details: 'Temporary downtime or overload. Try again later.' },
+  4: { title: 'Application request limit reached', http: 400, details: 'The app has reached its API call rate limit.' },
+  100: { title: 'Invalid parameter', http: 400, details: 'Invalid parameter.' },
+  131000: { title: 'Something went wrong', http: 500, details: 'Message failed to send due to an unknown error.' },
+  131008: { title: 'Required parameter is missing', http: 400, details: 'A required parameter is missing.' },
+  131009: { title: 'Parameter value is not valid', http: 400, details: 'One or more parameter values are invalid.' },
+  131016: { title: 'Service unavailable', http: 500, details: 'A service is temporarily unavailable.' },
+  131021: { title: 'Recipient cannot be sender', http: 400, details: 'Sender and recipient phone number is the same.' },
+  131026: { title: 'Message undeliverable', http: 400, details: 'Message Undeliverable.' },
+  131047: {
+    title: 'Re-engagement message',
+    http: 400,
+    details: 'Message failed to send because more than 24 hours have passed since the customer last replied to this number.',
+  },
+  131049: {
+    title: 'This message was not delivered to maintain healthy ecosystem engagement.',
+    http: 400,
+    details: 'In order to maintain a healthy ecosystem engagement, the message failed to be delivered.',
+  },
+  131050: {
+    title: 'Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business',
+    http: 400,
+    details: 'Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.',
+  },
+  131051: { title: 'Unsupported message type', http: 400, details: 'Message type is not currently supported.' },
+  131056: {
+    title: '(Business Account, Consumer Account) pair rate limit hit',
+    http: 400,
+    details: 'Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.',
+  },
+  130429: {
+    title: 'Rate limit hit',
+    http: 400,
+    details: 'Message failed to send because there were too many messages sent from this phone number in a short period of time.',
+  },
+  132000: { title: 'Number of parameters does not match the expected number of params', http: 400, details: 'Template parameter count mismatch.' },
+  132001: { title: 'Template name does not exist in the translation', http: 404, details: 'Template does not exist in this language.' },
+  132012: { title: 'Parameter format does not match format in the created template', http: 400, details: 'Template parameter format mismatch.' },
+  132015: { title: 'Template is Paused', http: 400, details: 'Template is paused due to low quality so it cannot be sent in a template message.' },
+  132016: { title: 'Template is Disabled', http: 400, details: 'Template has been paused too many times due to low quality and is now permanently disabled.' },
+  190: { title: 'Error validating access token', http: 401, details: 'Access token has expired, been revoked, or is otherwise invalid.' },
+};
+
+export const ERROR_HREF = '/documentation/business-messaging/whatsapp/support/error-codes';
+
+export interface SyncError {
+  status: number;
+  body: { error: Record<string, unknown> };
+}
+
+export function fbtraceId(): string {
+  return randomBytes(9).toString('base64').replace(/[+/=]/g, 'A');
+}
+
+/**
+ * A Graph error body as Meta sends it: message "(#code) title", type OAuthException,
+ * error_data.details, fbtrace_id; error_subcode only when given (Meta stopped sending it for
+ * WhatsApp errors in v16+, except on token errors the sandbox models per §8.3).
+ */
+export function syncError(code: number, opts: { details?: string; subcode?: number; message?: string; type?: string; http?: number } = {}): SyncError {
+  const def = ERRORS[code] ?? { title: 'Unknown error', http: 400, details: 'Unknown error.' };
+  const error: Record<string, unknown> = {
+    message: opts.message ?? `(#${code}) ${def.title}`,
+    type: opts.type ?? 'OAuthException',
+    code,
+  };
+  if (code !== 190) error.error_data = { messaging_product: 'whatsapp', details: opts.details ?? def.details };
+  if (opts.subcode !== undefined) error.error_subcode = opts.subcode;
+  error.fbtrace_id = fbtraceId();
+  return { status: opts.http ?? def.http, body: { error } };
+}
+
+/** Graph's answer for an id that does not exist (or is not reachable with this token): code 100, subcode 33. */
+export function unknownObject(id: string, method: 'get' | 'post' | 'delete'): SyncError {
+  return syncError(100, {
+    type: 'GraphMethodException',
+    subcode: 33,
+    message: `Unsupported ${method} request. Object with ID '${id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api`,
+  });
+}
+
+/** Graph's answer for a path it does not know at all. */
+export function unknownPath(path: string): SyncError {
+  return syncError(100, { type: 'GraphMethodException', message: `Unknown path components: ${path}` });
+}
+
+/** 190 subcodes (§8.3) and the message Graph uses for each. */
+export const TOKEN_SUBCODE_MESSAGES: Record<number, string> = {
+  458: 'Error validating access token: The user has not authorized application.',
+  459: 'Error validating access token: You cannot access the app till you log in to www.facebook.com and follow the instructions given.',
+  460: 'Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.',
+  463: 'Error validating access token: Session has expired.',
+  464: 'Error validating access token: Sessions for the user are not allowed because the user is not a confirmed user.',
+  467: 'Error validating access token: The access token is invalid.',
+  492: 'Error validating access token: The user associated with the access token does not have an appropriate role.',
+};
+
+export function tokenError(subcode: number | null, message?: string): SyncError {
+  const msg = message ?? (subcode !== null ? TOKEN_SUBCODE_MESSAGES[subcode] : undefined) ?? 'Invalid OAuth access token - Cannot parse access token';
+  return syncError(190, { subcode: subcode ?? undefined, message: msg });
+}
+
+/** The error object inside a failed status webhook (`statuses[].errors[]`): message equals title. */
+export function asyncError(code: number, details?: string): Record<string, unknown> {
+  const def = ERRORS[code] ?? { title: 'Unknown error', http: 400, details: 'Unknown error.' };
+  return { code, title: def.title, message: def.title, error_data: { details: details ?? def.details }, href: ERROR_HREF };
+}

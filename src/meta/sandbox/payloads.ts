@@ -1,0 +1,133 @@
+// Webhook `value` objects the sandbox sends, shaped like Meta's examples (cloud-api.md §7.3-§7.8):
+// inbound messages of every §7.4 type, statuses with pricing/conversation, and management fields.
+import { randomBytes } from 'node:crypto';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+let counter = 0;
+const PROCESS_TAG = randomBytes(3).toString('hex').toUpperCase();
+
+/** A wamid: "wamid." + base64 (Meta's are base64 of an opaque protobuf; ≤ 128 characters). */
+export function newWamid(to: string): string {
+  counter = (counter + 1) % 1e12;
+  return 'wamid.' + Buffer.from(`\x15${to}\x15\x02\x00${PROCESS_TAG}${counter.toString(36).toUpperCase()}${randomBytes(3).toString('hex').toUpperCase()}`).toString('base64');
+}
+
+export function unixSeconds(ms: number): string {
+  return String(Math.floor(ms / 1000));
+}
+
+export interface NumberMeta {
+  phone_number_id: string;
+  display_digits: string;
+}
+
+export function metadata(n: NumberMeta): Obj {
+  return { display_phone_number: n.display_digits, phone_number_id: n.phone_number_id };
+}
+
+const MEDIA_MIME: Record<string, string> = {
+  image: 'image/jpeg',
+  video: 'video/mp4',
+  audio: 'audio/ogg; codecs=opus',
+  document: 'application/pdf',
+  sticker: 'image/webp',
+};
+
+export const INBOUND_TYPES = ['text', 'image', 'video', 'document', 'audio', 'sticker', 'location', 'contacts', 'interactive', 'button', 'reaction', 'order', 'system', 'unsupported'] as const;
+
+export class InboundError extends Error {}
+
+/**
+ * Builds one inbound `messages[]` element. Missing type objects get sensible defaults so a test can
+ * send `{type: "image"}`; given objects are kept and completed (media id, sha256, url...).
+ */
+export function inboundMessage(input: Obj, now: number, baseUrl: string): Obj {
+  const type = String(input.type ?? 'text');
+  if (!(INBOUND_TYPES as readonly string[]).includes(type)) throw new InboundError(`type must be one of ${INBOUND_TYPES.join(', ')}; got "${type}"`);
+  const from = String(input.from);
+  const ts = typeof input.timestamp === 'number' ? String(Math.floor(input.timestamp)) : typeof input.timestamp === 'string' ? input.timestamp : unixSeconds(now);
+  const msg: Obj = { from, id: typeof input.id === 'string' ? input.id : newWamid(from), timestamp: ts, type };
+  const given = input[type];
+  switch (type) {
+    case 'text':
+      msg.text = { body: isObj(given) && typeof given.body === 'string' ? given.body : 'Hello' };
+      break;
+    case 'image':
+    case 'video':
+    case 'document':
+    case 'audio':
+    case 'sticker': {
+      const id = isObj(given) && typeof given.id === 'string' ? given.id : String(1e15 + Math.floor(Math.random() * 8e15));
+      const media: Obj = { mime_type: MEDIA_MIME[type], sha256: randomBytes(32).toString('base64'), id, url: `${baseUrl}/_sandbox/media/${id}` };
+      if (type === 'audio') media.voice = false;
+      if (type === 'sticker') media.animated = false;
+      if (type === 'document') media.filename = 'document.pdf';
+      msg[type] = { ...media, ...(isObj(given) ? given : {}) };
+      break;
+    }
+    case 'location':
+      msg.location = isObj(given) ? given : { latitude: 38.9072, longitude: -77.0369, name: 'Sandbox place', address: '1 Sandbox Street' };
+      break;
+    case 'contacts':
+      msg.contacts = Array.isArray(given) ? given : [{ name: { formatted_name: 'Sandbox Contact', first_name: 'Sandbox' }, phones: [{ phone: '+1 555 0100', type: 'CELL', wa_id: '15550100' }] }];
+      break;
+    case 'interactive':
+      msg.interactive = isObj(given) ? given : { type: 'button_reply', button_reply: { id: 'yes', title: 'Yes' } };
+      break;
+    case 'button':
+      msg.button = isObj(given) ? given : { payload: 'Stop promotions', text: 'Stop promotions' };
+      break;
+    case 'reaction':
+      if (!isObj(given) || typeof given.message_id !== 'string') throw new InboundError('reaction needs reaction.message_id (the wamid reacted to)');
+      msg.reaction = given;
+      break;
+    case 'order':
+      msg.order = isObj(given) ? given : { catalog_id: '1234567890', text: 'Order from the sandbox', product_items: [{ product_retailer_id: 'sku-1', quantity: 1, item_price: 9.99, currency: 'USD' }] };
+      break;
+    case 'system':
+      msg.system = isObj(given) ? given : { body: `User ${from} changed from ${from} to ${from}0`, wa_id: `${from}0`, type: 'user_changed_number' };
+      break;
+    case 'unsupported':
+      msg.errors = [{ code: 131051, title: 'Message type unknown', message: 'Message type unknown', error_data: { details: 'Message type is currently not supported.' } }];
+      msg.unsupported = isObj(given) ? given : { type: 'poll' };
+      break;
+  }
+  if (isObj(input.context)) msg.context = input.context;
+  if (isObj(input.referral)) msg.referral = { source_type: 'ad', source_id: '120200000000000000', source_url: 'https://fb.me/sandbox', headline: 'Sandbox ad', body: 'Chat with us', media_type: 'image', image_url: 'https://example.invalid/ad.jpg', ctwa_clid: randomBytes(12).toString('base64url'), ...input.referral };
+  if (Array.isArray(input.errors)) msg.errors = input.errors;
+  return msg;
+}
+
+export function messagesValue(n: NumberMeta, from: string, profileName: string, messages: Obj[]): Obj {
+  return { messaging_product: 'whatsapp', metadata: metadata(n), contacts: [{ profile: { name: profileName }, wa_id: from }], messages };
+}
+
+export interface Pricing {
+  billable: boolean;
+  pricing_model: 'PMP';
+  type: 'regular' | 'free_customer_service' | 'free_entry_point';
+  category: string;
+}
+
+/** §10.3: what a send costs, from its category and the windows open when it was sent. */
+export function pricingFor(category: string, inCsw: boolean, inFep: boolean): Pricing {
+  if (inFep) return { billable: false, pricing_model: 'PMP', type: 'free_entry_point', category: 'referral_conversion' };
+  if (category === 'service') return { billable: false, pricing_model: 'PMP', type: 'free_customer_service', category: 'service' };
+  if (category === 'utility' && inCsw) return { billable: false, pricing_model: 'PMP', type: 'free_customer_service', category: 'utility' };
+  return { billable: true, pricing_model: 'PMP', type: 'regular', category };
+}
+
+export function statusValue(n: NumberMeta, status: Obj): Obj {
+  return { messaging_product: 'whatsapp', metadata: metadata(n), statuses: [status] };
+}
+
+export function userPreferencesValue(n: NumberMeta, waId: string, value: 'stop' | 'resume', now: number): Obj {
+  return {
+    messaging_product: 'whatsapp',
+    metadata: metadata(n),
+    contacts: [{ wa_id: waId }],
+    user_preferences: [{ wa_id: waId, detail: value === 'stop' ? 'User requested to stop marketing messages' : 'User requested to resume marketing messages', category: 'marketing_messages', value, timestamp: Math.floor(now / 1000) }],
+  };
+}

@@ -1,0 +1,778 @@
+// The sandbox's in-process state and Meta's rules over it: numbers, tokens, templates, care windows,
+// opt-outs, buckets, the ledger, and the status webhooks each accepted send produces.
+// HTTP lives in server.ts; everything here is callable directly (tests read `handle.state`).
+import { randomBytes } from 'node:crypto';
+import parsePhoneNumber from 'libphonenumber-js/max';
+import type { Logger } from 'pino';
+import { asyncError, syncError, tokenError, unknownObject, type SyncError } from './errors.ts';
+import { validateSend } from './validate.ts';
+import { checkTemplateSend, seedTemplates, templateView, validateCreate, type Quality, type SandboxTemplate, type TplCategory, type TplStatus } from './templates.ts';
+import { Scheduler } from './scheduler.ts';
+import { WebhookSender, type Change } from './webhooks.ts';
+import { inboundMessage, messagesValue, newWamid, pricingFor, statusValue, unixSeconds, userPreferencesValue, type NumberMeta } from './payloads.ts';
+
+const DAY = 24 * 3600_000;
+
+export interface SandboxNumberInput {
+  phone_number_id: string;
+  waba_id: string;
+  display_phone_number: string;
+  throughput_mps?: number;
+  verified_name?: string;
+  quality_rating?: Quality | 'NA';
+  messaging_limit?: string;
+}
+
+export interface NumberState extends NumberMeta {
+  waba_id: string;
+  display_phone_number: string;
+  verified_name: string;
+  throughput_mps: number;
+  quality_rating: string;
+  messaging_limit: string;
+  name_status: string;
+  code_verification_status: string;
+  status: string;
+  bucket: { tokens: number; last: number };
+}
+
+export type TokenStateName = 'valid' | 'revoked' | 'expiring';
+export interface TokenState {
+  token: string;
+  state: TokenStateName;
+  /** Unix seconds; 0 = never expires. */
+  expires_at: number;
+  issued_at: number;
+  subcode: number | null;
+}
+
+export interface Rules {
+  /** Free-form outside the care window: "async" (200, then a failed status 131047, Meta's usual) or "sync". */
+  window_mode: 'async' | 'sync';
+  window_ms: number;
+  /** Delivered marketing templates per user per `marketing_cap_window_ms`, across businesses; 0 = off. */
+  marketing_cap: number;
+  marketing_cap_window_ms: number;
+  /** Marketing templates to US (+1, US area code) numbers fail with 131049 (paused since 1 Apr 2025). */
+  us_marketing_pause: boolean;
+  pair_interval_ms: number;
+  pair_burst: number;
+  /** Highest throughput a number may be given. */
+  max_throughput_mps: number;
+  /** Time a created template stays PENDING before it is APPROVED (with the status webhook). */
+  template_review_ms: number;
+  /** Whether an inbound reaction opens the care window (Meta does not say; default yes). */
+  reactions_open_window: boolean;
+}
+
+export interface StatusOptions {
+  sent_ms: number;
+  delivered_ms: number;
+  read_ms: number;
+  /** The user has read receipts on: a `read` status follows `delivered`. */
+  read: boolean;
+  /** `read` arrives without `delivered` (user had the chat open). */
+  skip_delivered: boolean;
+  /** Probability (0..1) that each status webhook is sent twice. */
+  duplicates: number;
+  /** Statuses of one message leave in reverse order (read, delivered, sent). */
+  out_of_order: boolean;
+  /** Turn status webhooks off entirely (e.g. a pure send benchmark). */
+  enabled: boolean;
+}
+
+export const DEFAULT_RULES: Rules = {
+  window_mode: 'async',
+  window_ms: DAY,
+  marketing_cap: 2,
+  marketing_cap_window_ms: DAY,
+  us_marketing_pause: true,
+  pair_interval_ms: 6000,
+  pair_burst: 45,
+  max_throughput_mps: 1000,
+  template_review_ms: 1000,
+  reactions_open_window: true,
+};
+
+export const DEFAULT_STATUS_OPTIONS: StatusOptions = {
+  sent_ms: 20,
+  delivered_ms: 60,
+  read_ms: 150,
+  read: true,
+  skip_delivered: false,
+  duplicates: 0,
+  out_of_order: false,
+  enabled: true,
+};
+
+export interface LedgerEntry {
+  wamid: string;
+  to: string;
+  type: string;
+  biz_opaque_callback_data: string | null;
+  at: string;
+  phone_number_id: string;
+  template?: string;
+  category: string;
+  /** The async error code this send will fail with (131047, 131049, ...), or null. */
+  outcome: number | null;
+}
+
+export interface Fault {
+  /** HTTP status to answer (ignored for hang). */
+  status: number;
+  /** Graph error code in the body; default by status (500 → 131000, 503 → 2, 429 → 4). */
+  code?: number;
+  /** Fail this many requests (default 1 when neither count nor seconds is given). */
+  count?: number;
+  /** Fail every request until this time (ms). */
+  until?: number;
+  /** Hold the request open and never answer (until `hang_ms`, then drop the connection). */
+  hang?: boolean;
+  hang_ms?: number;
+  /** Process the send anyway (ledger, webhooks) before failing/hanging: Meta got it, the answer was lost. */
+  accept?: boolean;
+  /** Which requests: message sends (default) or every Graph call. */
+  scope?: 'messages' | 'all';
+  phone_number_id?: string;
+}
+
+export interface SandboxConfig {
+  app_secret: string;
+  app_id: string;
+  numbers: SandboxNumberInput[];
+  tokens: string[];
+  rules: Rules;
+  statuses: StatusOptions;
+  now: () => number;
+}
+
+export interface HttpAnswer {
+  status: number;
+  body: unknown;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function digits(s: string): string {
+  return s.replace(/\D/g, '');
+}
+
+function tierFor(limit: string | number | null | undefined): string {
+  if (limit === null || limit === undefined) return 'TIER_250';
+  if (typeof limit === 'string') return limit.startsWith('TIER_') ? limit : `TIER_${limit.toUpperCase()}`;
+  if (limit >= 1e6 || !Number.isFinite(limit)) return 'TIER_UNLIMITED';
+  if (limit >= 100_000) return 'TIER_100K';
+  if (limit >= 10_000) return 'TIER_10K';
+  if (limit >= 2000) return 'TIER_2K';
+  if (limit >= 1000) return 'TIER_1K';
+  if (limit >= 250) return 'TIER_250';
+  return 'TIER_50';
+}
+
+export class SandboxState {
+  cfg: SandboxConfig;
+  rules: Rules;
+  statusOpts: StatusOptions;
+  numbers = new Map<string, NumberState>();
+  /** waba_id → its numbers' ids. */
+  wabas = new Map<string, string[]>();
+  tokens = new Map<string, TokenState>();
+  templates = new Map<string, SandboxTemplate>(); // id → template
+  /** `${pnid}|${wa_id}` → time of the customer's last inbound message (ms). */
+  windows = new Map<string, number>();
+  /** `${pnid}|${wa_id}` → click-to-WhatsApp referral time, and the FEP window end once the business replied. */
+  ctwa = new Map<string, { referral_at: number; fep_until: number | null }>();
+  /** `${waba}|${wa_id}`: user stopped marketing from this business (user_preferences "stop"). */
+  optouts = new Set<string>();
+  undeliverable = new Set<string>();
+  /** wa_id → times of delivered marketing templates (per-user cap, across businesses). */
+  marketing = new Map<string, number[]>();
+  pair = new Map<string, { tokens: number; last: number }>();
+  ledger: LedgerEntry[] = [];
+  faults: Fault[] = [];
+  counters = { accepted: 0, rejected: 0, reads: 0, inbound: 0, by_code: {} as Record<string, number> };
+  private nextTemplateId = 0;
+  private timers = new Set<NodeJS.Timeout>();
+  readonly scheduler = new Scheduler();
+  baseUrl = '';
+
+  constructor(
+    cfg: SandboxConfig,
+    readonly webhooks: WebhookSender,
+    private log?: Logger,
+  ) {
+    this.cfg = cfg;
+    this.rules = { ...cfg.rules };
+    this.statusOpts = { ...cfg.statuses };
+    this.init();
+  }
+
+  now(): number {
+    return this.cfg.now();
+  }
+
+  private init(): void {
+    this.nextTemplateId = 0;
+    for (const n of this.cfg.numbers) this.addNumber(n);
+    for (const t of this.cfg.tokens) this.tokens.set(t, { token: t, state: 'valid', expires_at: 0, issued_at: Math.floor(this.now() / 1000), subcode: null });
+  }
+
+  /** Back to the configured start: seeds only, no ledger, windows, opt-outs, faults or queued webhooks. */
+  reset(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.scheduler.clear();
+    this.webhooks.clear();
+    this.numbers.clear();
+    this.wabas.clear();
+    this.tokens.clear();
+    this.templates.clear();
+    this.windows.clear();
+    this.ctwa.clear();
+    this.optouts.clear();
+    this.undeliverable.clear();
+    this.marketing.clear();
+    this.pair.clear();
+    this.ledger = [];
+    this.faults = [];
+    this.counters = { accepted: 0, rejected: 0, reads: 0, inbound: 0, by_code: {} };
+    this.rules = { ...this.cfg.rules };
+    this.statusOpts = { ...this.cfg.statuses };
+    this.init();
+  }
+
+  close(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.scheduler.close();
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  // ---------------------------------------------------------------- numbers, wabas, templates
+
+  addNumber(n: SandboxNumberInput): NumberState {
+    const mps = Math.min(this.rules.max_throughput_mps, Math.max(1, n.throughput_mps ?? 80));
+    const st: NumberState = {
+      phone_number_id: n.phone_number_id,
+      waba_id: n.waba_id,
+      display_phone_number: n.display_phone_number,
+      display_digits: digits(n.display_phone_number) || n.phone_number_id,
+      verified_name: n.verified_name ?? 'Sandbox Business',
+      throughput_mps: mps,
+      quality_rating: n.quality_rating ?? 'GREEN',
+      messaging_limit: tierFor(n.messaging_limit ?? null),
+      name_status: 'APPROVED',
+      code_verification_status: 'VERIFIED',
+      status: 'CONNECTED',
+      bucket: { tokens: mps, last: this.now() },
+    };
+    this.numbers.set(n.phone_number_id, st);
+    const list = this.wabas.get(n.waba_id);
+    if (list) {
+      if (!list.includes(n.phone_number_id)) list.push(n.phone_number_id);
+    } else {
+      this.wabas.set(n.waba_id, [n.phone_number_id]);
+      for (const t of seedTemplates()) this.storeTemplate({ ...t, waba_id: n.waba_id, id: this.templateId() });
+    }
+    return st;
+  }
+
+  private templateId(): string {
+    // 15-16 digit ids like Meta's, unique and safe as JS numbers (webhooks carry them as numbers).
+    return String(1_000_000_000_000_000 + ++this.nextTemplateId * 7919 + Math.floor(Math.random() * 1000) * 1e9).slice(0, 16);
+  }
+
+  private storeTemplate(t: SandboxTemplate): void {
+    this.templates.set(t.id, t);
+  }
+
+  findTemplate(waba: string, name: string, language?: string): SandboxTemplate | undefined {
+    for (const t of this.templates.values()) if (t.waba_id === waba && t.name === name && (language === undefined || t.language === language) && t.status !== 'DELETED') return t;
+    return undefined;
+  }
+
+  templatesOf(waba: string): SandboxTemplate[] {
+    return [...this.templates.values()].filter((t) => t.waba_id === waba && t.status !== 'DELETED');
+  }
+
+  // ---------------------------------------------------------------- tokens
+
+  /** Null when the token may call the API; otherwise the Graph 190 error (401). */
+  checkToken(token: string | null): SyncError | null {
+    if (!token) return syncError(190, { message: 'An active access token must be used to query information about the current user.' });
+    const t = this.tokens.get(token);
+    if (!t) return tokenError(null, 'Invalid OAuth access token - Cannot parse access token');
+    if (t.state === 'revoked') return tokenError(t.subcode ?? 467);
+    if (t.expires_at > 0 && t.expires_at * 1000 <= this.now()) {
+      const when = new Date(t.expires_at * 1000).toUTCString();
+      return tokenError(t.subcode ?? 463, `Error validating access token: Session has expired on ${when}. The current time is ${new Date(this.now()).toUTCString()}.`);
+    }
+    return null;
+  }
+
+  setToken(input: { token?: string; state: TokenStateName; expires_at?: number | string; subcode?: number }): TokenState[] {
+    const targets = input.token ? [input.token] : [...this.tokens.keys()];
+    const out: TokenState[] = [];
+    for (const tok of targets) {
+      const prev = this.tokens.get(tok);
+      let expires = prev?.expires_at ?? 0;
+      if (input.state === 'expiring') {
+        const e = input.expires_at;
+        expires = typeof e === 'number' ? (e > 1e11 ? Math.floor(e / 1000) : e) : typeof e === 'string' ? Math.floor(Date.parse(e) / 1000) : Math.floor(this.now() / 1000) + 7 * 24 * 3600;
+      } else if (input.state === 'valid') {
+        expires = 0;
+      }
+      const st: TokenState = { token: tok, state: input.state, expires_at: expires, issued_at: prev?.issued_at ?? Math.floor(this.now() / 1000), subcode: input.subcode ?? null };
+      this.tokens.set(tok, st);
+      out.push(st);
+    }
+    return out;
+  }
+
+  /** GET /debug_token (§8.4). The caller's own token must be valid (or the app token id|secret). */
+  debugToken(input: string | null, caller: string | null): HttpAnswer {
+    const appToken = `${this.cfg.app_id}|${this.cfg.app_secret}`;
+    if (caller !== appToken) {
+      const e = this.checkToken(caller);
+      if (e) return e;
+    }
+    if (!input) return syncError(100, { details: 'The parameter input_token is required', message: '(#100) The parameter input_token is required' });
+    const t = this.tokens.get(input);
+    const wabas = [...this.wabas.keys()];
+    if (!t) {
+      return { status: 200, body: { data: { is_valid: false, error: { code: 190, message: 'Invalid OAuth access token - Cannot parse access token' }, scopes: [], granular_scopes: [] } } };
+    }
+    const err = this.checkToken(input);
+    const data: Obj = {
+      app_id: this.cfg.app_id,
+      type: 'SYSTEM_USER',
+      application: 'wagate sandbox',
+      data_access_expires_at: 0,
+      expires_at: t.expires_at,
+      is_valid: err === null,
+      issued_at: t.issued_at,
+      scopes: ['business_management', 'whatsapp_business_management', 'whatsapp_business_messaging'],
+      granular_scopes: [
+        { scope: 'whatsapp_business_management', target_ids: wabas },
+        { scope: 'whatsapp_business_messaging', target_ids: wabas },
+      ],
+      user_id: '100000000000001',
+    };
+    if (err) {
+      const e = (err.body as { error: Obj }).error;
+      data.error = { code: 190, message: e.message, subcode: e.error_subcode };
+    }
+    return { status: 200, body: { data } };
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  /** The fault that applies to this request, consuming one use of it. */
+  takeFault(isMessages: boolean, pnid: string | null): Fault | null {
+    const now = this.now();
+    this.faults = this.faults.filter((f) => (f.count === undefined || f.count > 0) && (f.until === undefined || f.until > now));
+    for (const f of this.faults) {
+      if ((f.scope ?? 'messages') === 'messages' && !isMessages) continue;
+      if (f.phone_number_id && f.phone_number_id !== pnid) continue;
+      if (f.count !== undefined) f.count--;
+      return f;
+    }
+    return null;
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  private bump(code: number): void {
+    this.counters.rejected++;
+    this.counters.by_code[code] = (this.counters.by_code[code] ?? 0) + 1;
+  }
+
+  private reject(e: SyncError): HttpAnswer {
+    this.bump((e.body.error as { code: number }).code);
+    return e;
+  }
+
+  /** Refill-then-take on a token bucket; false when empty. */
+  private take(b: { tokens: number; last: number }, ratePerMs: number, capacity: number, now: number): boolean {
+    if (now > b.last) {
+      b.tokens = Math.min(capacity, b.tokens + (now - b.last) * ratePerMs);
+      b.last = now;
+    }
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  windowOpen(pnid: string, wa: string, now: number): boolean {
+    const at = this.windows.get(`${pnid}|${wa}`);
+    return at !== undefined && now - at < this.rules.window_ms;
+  }
+
+  private isUsNumber(wa: string): boolean {
+    if (!wa.startsWith('1')) return false;
+    try {
+      return parsePhoneNumber('+' + wa)?.country === 'US';
+    } catch {
+      return false;
+    }
+  }
+
+  /** POST /{pnid}/messages with a parsed body. The token was checked by the caller. */
+  send(pnid: string, version: string, body: unknown): HttpAnswer {
+    const n = this.numbers.get(pnid);
+    if (!n) return this.reject(unknownObject(pnid, 'post'));
+    const v = validateSend(body, n.display_digits);
+    if (!v.ok) return this.reject(v.err);
+    if (v.kind === 'read') {
+      this.counters.reads++;
+      return { status: 200, body: { success: true } };
+    }
+    const now = this.now();
+    // Throughput: one bucket per number, capacity one second of tokens (§4.1).
+    if (!this.take(n.bucket, n.throughput_mps / 1000, n.throughput_mps, now)) return this.reject(syncError(130429));
+    // Pair limit: 1 per pair_interval with a burst of pair_burst that borrows from the future (§4.2).
+    const pk = `${pnid}|${v.wa_id}`;
+    let pb = this.pair.get(pk);
+    if (!pb) {
+      pb = { tokens: this.rules.pair_burst, last: now };
+      this.pair.set(pk, pb);
+    }
+    if (!this.take(pb, 1 / this.rules.pair_interval_ms, this.rules.pair_burst, now)) return this.reject(syncError(131056));
+
+    let category = 'service';
+    let tpl: SandboxTemplate | undefined;
+    if (v.template) {
+      tpl = this.findTemplate(n.waba_id, v.template.name, v.template.language);
+      if (!tpl) return this.reject(syncError(132001, { details: `template name (${v.template.name}) does not exist in ${v.template.language}` }));
+      const e = checkTemplateSend(tpl, v.template);
+      if (e) return this.reject(e);
+      category = tpl.category.toLowerCase();
+    }
+    const inCsw = this.windowOpen(pnid, v.wa_id, now);
+    if (!v.template && !inCsw && this.rules.window_mode === 'sync') return this.reject(syncError(131047));
+
+    // Free entry point: a reply within 24 h of a click-to-WhatsApp message opens 72 h of free messages (§5.3).
+    let inFep = false;
+    const c = this.ctwa.get(pk);
+    if (c) {
+      if (c.fep_until === null && now - c.referral_at < DAY) c.fep_until = now + 3 * DAY;
+      inFep = c.fep_until !== null && now < c.fep_until;
+    }
+
+    // Async outcomes: Meta accepts the request (200) and reports the failure in a status webhook.
+    let outcome: number | null = null;
+    let details: string | undefined;
+    if (this.undeliverable.has(v.wa_id)) outcome = 131026;
+    else if (!v.template && !inCsw) outcome = 131047;
+    else if (category === 'marketing') {
+      if (this.optouts.has(`${n.waba_id}|${v.wa_id}`)) outcome = 131050;
+      else if (this.rules.us_marketing_pause && this.isUsNumber(v.wa_id)) {
+        outcome = 131049;
+        details = 'Marketing template messages to US phone numbers are paused.';
+      } else if (this.rules.marketing_cap > 0 && !inCsw && !inFep) {
+        // Per-user cap across businesses; messages sent inside the user's care window do not count.
+        const since = now - this.rules.marketing_cap_window_ms;
+        const list = (this.marketing.get(v.wa_id) ?? []).filter((t) => t > since);
+        if (list.length >= this.rules.marketing_cap) outcome = 131049;
+        else list.push(now);
+        this.marketing.set(v.wa_id, list);
+      }
+    }
+
+    const wamid = newWamid(v.wa_id);
+    const biz = v.biz;
+    this.ledger.push({ wamid, to: v.wa_id, type: v.type, biz_opaque_callback_data: biz, at: new Date(now).toISOString(), phone_number_id: pnid, template: tpl?.name, category, outcome });
+    this.counters.accepted++;
+    if (outcome !== null) this.counters.by_code[`async_${outcome}`] = (this.counters.by_code[`async_${outcome}`] ?? 0) + 1;
+    if (this.statusOpts.enabled) this.scheduleStatuses(n, version, wamid, v.wa_id, v.type, biz, category, inCsw, inFep, outcome, details);
+
+    const msg: Obj = { id: wamid };
+    if (v.template) msg.message_status = 'accepted';
+    return { status: 200, body: { messaging_product: 'whatsapp', contacts: [{ input: v.to, wa_id: v.wa_id }], messages: [msg] } };
+  }
+
+  private scheduleStatuses(n: NumberState, version: string, wamid: string, wa: string, type: string, biz: string | null, category: string, inCsw: boolean, inFep: boolean, outcome: number | null, details?: string): void {
+    const o = this.statusOpts;
+    const t0 = Date.now();
+    const base: Obj = { id: wamid, recipient_id: wa };
+    if (biz !== null) base.biz_opaque_callback_data = biz;
+    const plan: { status: string; extra: Obj }[] = [];
+    if (outcome !== null) {
+      plan.push({ status: 'failed', extra: { errors: [asyncError(outcome, details)] } });
+    } else {
+      const pricing = pricingFor(category, inCsw, inFep);
+      const major = Number(/^v(\d+)/.exec(version)?.[1] ?? 23);
+      // v24+: no conversation object except in free-entry-point windows; before: one per message (§7.6).
+      const conv = major < 24 || inFep ? { id: randomBytes(16).toString('hex'), origin: { type: inFep ? 'referral_conversion' : category } } : null;
+      const sentExtra: Obj = { pricing };
+      if (conv) sentExtra.conversation = { ...conv, expiration_timestamp: unixSeconds(Date.now() + DAY) };
+      plan.push({ status: 'sent', extra: sentExtra });
+      if (type !== 'reaction') {
+        // Pricing (and conversation) ride on `sent` and on exactly one of delivered/read.
+        const pricedExtra: Obj = { pricing };
+        if (conv) pricedExtra.conversation = conv;
+        if (!o.skip_delivered) plan.push({ status: 'delivered', extra: pricedExtra });
+        if (o.read) plan.push({ status: 'read', extra: o.skip_delivered ? pricedExtra : {} });
+      }
+    }
+    const delays = [o.sent_ms, o.skip_delivered ? o.read_ms : o.delivered_ms, o.read_ms];
+    const order = o.out_of_order ? [...plan].reverse() : plan;
+    order.forEach((p, i) => {
+      const due = t0 + delays[Math.min(i, delays.length - 1)];
+      const emit = () => {
+        const st: Obj = { ...base, status: p.status, timestamp: unixSeconds(this.now()), ...p.extra };
+        this.webhooks.enqueue(n.waba_id, { field: 'messages', value: statusValue(n, st) });
+      };
+      this.scheduler.at(due, emit);
+      if (o.duplicates > 0 && Math.random() < o.duplicates) this.scheduler.at(due + 5, emit);
+    });
+  }
+
+  // ---------------------------------------------------------------- inbound and events
+
+  /** The customer `from` sends a message to number `pnid`: a signed messages webhook; opens the window. */
+  inbound(input: Obj): HttpAnswer {
+    const pnid = String(input.phone_number_id ?? '');
+    const n = pnid ? this.numbers.get(pnid) : this.numbers.values().next().value;
+    if (!n) return { status: 404, body: { error: { code: 'unknown_number', message: `phone_number_id "${pnid}" is not a sandbox number`, fix: `use one of: ${[...this.numbers.keys()].join(', ')}` } } };
+    const from = typeof input.from === 'string' ? digits(input.from) : '';
+    if (from.length < 7 || from.length > 15) return { status: 400, body: { error: { code: 'bad_from', message: '`from` must be the customer phone number (7-15 digits)', fix: 'e.g. "from": "447700900123"' } } };
+    let msg: Obj;
+    try {
+      msg = inboundMessage({ ...input, from }, this.now(), this.baseUrl);
+    } catch (err) {
+      return { status: 400, body: { error: { code: 'bad_inbound', message: (err as Error).message, fix: 'see src/meta/sandbox/README.md, POST /_sandbox/inbound' } } };
+    }
+    const type = String(msg.type);
+    const atMs = Number(msg.timestamp) * 1000;
+    const opens = type !== 'system' && type !== 'unsupported' && (type !== 'reaction' || this.rules.reactions_open_window);
+    const key = `${n.phone_number_id}|${from}`;
+    if (opens && (this.windows.get(key) ?? 0) < atMs) this.windows.set(key, atMs);
+    if (msg.referral) this.ctwa.set(key, { referral_at: atMs, fep_until: null });
+    this.counters.inbound++;
+    const profile = typeof input.profile_name === 'string' ? input.profile_name : 'Sandbox Customer';
+    this.webhooks.enqueue(n.waba_id, { field: 'messages', value: messagesValue(n, from, profile, [msg]) });
+    return { status: 200, body: { id: msg.id, message: msg, window_open: this.windowOpen(n.phone_number_id, from, this.now()) } };
+  }
+
+  /** user_preferences stop/resume from a user for one business: suppresses (or restores) its marketing. */
+  setMarketingPreference(waId: string, value: 'stop' | 'resume', pnid?: string): HttpAnswer {
+    const n = pnid ? this.numbers.get(pnid) : this.numbers.values().next().value;
+    if (!n) return { status: 404, body: { error: { code: 'unknown_number', message: `phone_number_id "${pnid}" is not a sandbox number`, fix: 'omit it or use a configured number' } } };
+    const key = `${n.waba_id}|${waId}`;
+    if (value === 'stop') this.optouts.add(key);
+    else this.optouts.delete(key);
+    this.webhooks.enqueue(n.waba_id, { field: 'user_preferences', value: userPreferencesValue(n, waId, value, this.now()) });
+    return { status: 200, body: { wa_id: waId, waba_id: n.waba_id, marketing: value } };
+  }
+
+  /** A management-field webhook (template, quality, account...) for a WABA. */
+  emit(waba: string, change: Change): void {
+    this.webhooks.enqueue(waba, change, true);
+  }
+
+  templateStatusEvent(t: SandboxTemplate, event: string, reason: string | null = 'NONE', extra: Obj = {}): void {
+    this.emit(t.waba_id, {
+      field: 'message_template_status_update',
+      value: { event, message_template_id: Number(t.id), message_template_name: t.name, message_template_language: t.language, reason, message_template_category: t.category, ...extra },
+    });
+  }
+
+  /** Control: change a template's status, quality or category, with the webhook Meta sends for each. */
+  updateTemplate(name: string, input: Obj): HttpAnswer {
+    const matches = [...this.templates.values()].filter((t) => t.name === name && t.status !== 'DELETED' && (input.waba_id === undefined || t.waba_id === input.waba_id) && (input.language === undefined || t.language === input.language));
+    if (matches.length === 0) return { status: 404, body: { error: { code: 'unknown_template', message: `no template named "${name}"`, fix: 'create it with POST /{version}/{waba_id}/message_templates, or check waba_id/language' } } };
+    const STATUSES: TplStatus[] = ['APPROVED', 'PENDING', 'REJECTED', 'PAUSED', 'DISABLED', 'IN_APPEAL', 'PENDING_DELETION', 'DELETED', 'LIMIT_EXCEEDED', 'ARCHIVED'];
+    const status = input.status === undefined ? undefined : String(input.status).toUpperCase();
+    if (status !== undefined && !STATUSES.includes(status as TplStatus)) return { status: 400, body: { error: { code: 'bad_status', message: `status must be one of ${STATUSES.join(', ')}`, fix: 'e.g. {"status":"PAUSED"}' } } };
+    const quality = input.quality === undefined ? undefined : String(input.quality).toUpperCase();
+    if (quality !== undefined && !['GREEN', 'YELLOW', 'RED', 'UNKNOWN'].includes(quality)) return { status: 400, body: { error: { code: 'bad_quality', message: 'quality must be GREEN, YELLOW, RED or UNKNOWN', fix: 'e.g. {"quality":"RED"}' } } };
+    const category = input.category === undefined ? undefined : String(input.category).toUpperCase();
+    if (category !== undefined && !['MARKETING', 'UTILITY', 'AUTHENTICATION'].includes(category)) return { status: 400, body: { error: { code: 'bad_category', message: 'category must be MARKETING, UTILITY or AUTHENTICATION', fix: 'e.g. {"category":"MARKETING"}' } } };
+    for (const t of matches) {
+      if (quality !== undefined && quality !== t.quality_score.score) {
+        const prev = t.quality_score.score;
+        t.quality_score = { score: quality as Quality, date: Math.floor(this.now() / 1000) };
+        this.emit(t.waba_id, { field: 'message_template_quality_update', value: { previous_quality_score: prev, new_quality_score: quality, message_template_id: Number(t.id), message_template_name: t.name, message_template_language: t.language } });
+      }
+      if (category !== undefined && category !== t.category) {
+        const prev = t.category;
+        t.previous_category = prev;
+        t.category = category as TplCategory;
+        this.emit(t.waba_id, { field: 'template_category_update', value: { message_template_id: Number(t.id), message_template_name: t.name, message_template_language: t.language, previous_category: prev, new_category: category } });
+      }
+      if (status !== undefined && status !== t.status) {
+        t.status = status as TplStatus;
+        const extra: Obj = {};
+        if (status === 'PAUSED') extra.other_info = { title: 'FIRST_PAUSE', description: `Your ${t.name} template has been paused due to low quality.` };
+        if (status === 'DISABLED') extra.disable_info = { disable_date: new Date(this.now()).toISOString() };
+        if (status === 'REJECTED') t.rejected_reason = typeof input.reason === 'string' ? input.reason : 'INVALID_FORMAT';
+        this.templateStatusEvent(t, status, status === 'REJECTED' ? t.rejected_reason : typeof input.reason === 'string' ? input.reason : 'NONE', extra);
+      }
+    }
+    return { status: 200, body: { templates: matches.map(templateView) } };
+  }
+
+  /** Control: change a number's throughput, quality or messaging limit (and add unknown numbers). */
+  updateNumber(pnid: string, input: Obj): HttpAnswer {
+    let n = this.numbers.get(pnid);
+    if (!n) {
+      if (typeof input.waba_id !== 'string') return { status: 404, body: { error: { code: 'unknown_number', message: `phone_number_id "${pnid}" is not a sandbox number`, fix: 'to add it, include "waba_id" (and "display_phone_number")' } } };
+      n = this.addNumber({ phone_number_id: pnid, waba_id: input.waba_id, display_phone_number: typeof input.display_phone_number === 'string' ? input.display_phone_number : `+${pnid}` });
+    }
+    if (input.throughput_mps !== undefined) {
+      const mps = Number(input.throughput_mps);
+      if (!Number.isFinite(mps) || mps < 1 || mps > this.rules.max_throughput_mps) return { status: 400, body: { error: { code: 'bad_throughput', message: `throughput_mps must be between 1 and ${this.rules.max_throughput_mps}`, fix: 'e.g. {"throughput_mps": 1000}' } } };
+      const upgraded = mps >= 1000 && n.throughput_mps < 1000;
+      n.throughput_mps = mps;
+      n.bucket = { tokens: mps, last: this.now() };
+      if (upgraded) this.emit(n.waba_id, { field: 'phone_number_quality_update', value: { display_phone_number: n.display_digits, event: 'THROUGHPUT_UPGRADE', current_limit: 'TIER_UNLIMITED', max_daily_conversations_per_business: 'TIER_UNLIMITED' } });
+    }
+    if (input.quality_rating !== undefined) {
+      const q = String(input.quality_rating).toUpperCase();
+      if (!['GREEN', 'YELLOW', 'RED', 'NA', 'UNKNOWN'].includes(q)) return { status: 400, body: { error: { code: 'bad_quality', message: 'quality_rating must be GREEN, YELLOW, RED, NA or UNKNOWN', fix: 'e.g. {"quality_rating":"RED"}' } } };
+      n.quality_rating = q;
+    }
+    if (input.messaging_limit !== undefined) {
+      const tier = tierFor(input.messaging_limit as string | number);
+      if (tier !== n.messaging_limit) {
+        const old = n.messaging_limit;
+        n.messaging_limit = tier;
+        const order = ['TIER_50', 'TIER_250', 'TIER_1K', 'TIER_2K', 'TIER_10K', 'TIER_100K', 'TIER_UNLIMITED'];
+        const event = order.indexOf(tier) > order.indexOf(old) ? 'UPGRADE' : 'DOWNGRADE';
+        this.emit(n.waba_id, { field: 'phone_number_quality_update', value: { display_phone_number: n.display_digits, event, old_limit: old, current_limit: tier, max_daily_conversations_per_business: tier } });
+      }
+    }
+    if (typeof input.status === 'string') n.status = input.status;
+    if (typeof input.verified_name === 'string') n.verified_name = input.verified_name;
+    return { status: 200, body: this.numberView(n, null) };
+  }
+
+  // ---------------------------------------------------------------- Graph reads
+
+  numberView(n: NumberState, fields: string[] | null): Obj {
+    const all: Obj = {
+      id: n.phone_number_id,
+      display_phone_number: n.display_phone_number,
+      verified_name: n.verified_name,
+      quality_rating: n.quality_rating,
+      code_verification_status: n.code_verification_status,
+      name_status: n.name_status,
+      platform_type: 'CLOUD_API',
+      // Meta documents only STANDARD; the sandbox says HIGH once a number has the 1,000 mps upgrade.
+      throughput: { level: n.throughput_mps >= 1000 ? 'HIGH' : 'STANDARD' },
+      messaging_limit_tier: n.messaging_limit,
+      whatsapp_business_manager_messaging_limit: n.messaging_limit,
+      status: n.status,
+      account_mode: 'LIVE',
+      is_official_business_account: false,
+      webhook_configuration: { application: this.webhooks.getUrl() ?? '' },
+    };
+    const want = fields ?? ['display_phone_number', 'verified_name', 'quality_rating'];
+    const out: Obj = {};
+    for (const f of want) if (f in all) out[f] = all[f];
+    out.id = n.phone_number_id;
+    return out;
+  }
+
+  createTemplate(waba: string, body: unknown): HttpAnswer {
+    const v = validateCreate(body);
+    if (!v.ok) return v.err;
+    if (this.findTemplate(waba, v.name, v.language)) {
+      return syncError(100, { subcode: 2388024, details: `Content in this language already exists: there is already ${v.language} content for this template.` });
+    }
+    const t: SandboxTemplate = { id: this.templateId(), waba_id: waba, name: v.name, language: v.language, category: v.category, status: 'PENDING', quality_score: { score: 'UNKNOWN', date: Math.floor(this.now() / 1000) }, parameter_format: v.parameter_format, components: v.components, rejected_reason: 'NONE' };
+    if (v.ttl !== undefined) t.message_send_ttl_seconds = v.ttl;
+    this.storeTemplate(t);
+    // Review: PENDING, then APPROVED after template_review_ms, with the status webhook (a negative delay keeps it PENDING).
+    if (this.rules.template_review_ms >= 0) {
+      this.later(this.rules.template_review_ms, () => {
+        if (t.status !== 'PENDING') return;
+        t.status = 'APPROVED';
+        this.templateStatusEvent(t, 'APPROVED');
+      });
+    }
+    return { status: 200, body: { id: t.id, status: t.status, category: t.category } };
+  }
+
+  deleteTemplate(waba: string, name: string | null, hsmId: string | null): HttpAnswer {
+    if (!name) return syncError(100, { details: 'The parameter name is required.' });
+    const matches = this.templatesOf(waba).filter((t) => t.name === name && (!hsmId || t.id === hsmId));
+    if (matches.length === 0) return syncError(100, { subcode: 2593002, details: `Message template "${name}" not found.` });
+    if (matches.some((t) => t.status === 'DISABLED')) return syncError(100, { details: 'Disabled templates can\'t be deleted.' });
+    for (const t of matches) {
+      t.status = 'DELETED';
+      this.templates.delete(t.id);
+      this.templateStatusEvent(t, 'DELETED');
+    }
+    return { status: 200, body: { success: true } };
+  }
+
+  listTemplates(waba: string, q: URLSearchParams): HttpAnswer {
+    let list = this.templatesOf(waba);
+    const name = q.get('name');
+    const status = q.get('status');
+    const category = q.get('category');
+    const language = q.get('language');
+    if (name) list = list.filter((t) => t.name.includes(name));
+    if (status) list = list.filter((t) => status.toUpperCase().split(',').includes(t.status));
+    if (category) list = list.filter((t) => category.toUpperCase().split(',').includes(t.category));
+    if (language) list = list.filter((t) => t.language === language);
+    const views = list.map(templateView);
+    const fields = q.get('fields');
+    const shaped = fields ? views.map((v) => Object.fromEntries(Object.entries(v).filter(([k]) => k === 'id' || fields.split(',').includes(k)))) : views;
+    return { status: 200, body: page(shaped, q) };
+  }
+
+  phoneNumbersOf(waba: string, q: URLSearchParams): HttpAnswer {
+    const fields = q.get('fields')?.split(',') ?? ['verified_name', 'code_verification_status', 'display_phone_number', 'quality_rating', 'platform_type', 'throughput', 'webhook_configuration'];
+    const list = (this.wabas.get(waba) ?? []).map((id) => this.numberView(this.numbers.get(id)!, fields));
+    return { status: 200, body: page(list, q) };
+  }
+
+  wabaView(waba: string): Obj {
+    return { id: waba, name: 'Sandbox WABA', timezone_id: '1', message_template_namespace: `sandbox_${waba}`, currency: 'USD', account_review_status: 'APPROVED', whatsapp_business_manager_messaging_limit: this.numbers.get(this.wabas.get(waba)?.[0] ?? '')?.messaging_limit ?? 'TIER_250' };
+  }
+
+  ledgerView(q: URLSearchParams): Obj {
+    const pnid = q.get('phone_number_id');
+    const to = q.get('to');
+    const biz = q.get('biz_opaque_callback_data');
+    let sends: LedgerEntry[] = this.ledger;
+    if (pnid) sends = sends.filter((s) => s.phone_number_id === pnid);
+    if (to) sends = sends.filter((s) => s.to === digits(to));
+    if (biz) sends = sends.filter((s) => s.biz_opaque_callback_data === biz);
+    return { count: sends.length, sends };
+  }
+}
+
+/** Graph cursor paging: cursors are base64 offsets; `limit` (default 25), `after`, `before`. */
+export function page(items: unknown[], q: URLSearchParams): Obj {
+  const limit = Math.max(1, Math.min(1000, Number(q.get('limit') ?? 25) || 25));
+  const dec = (c: string | null) => (c ? Number(Buffer.from(c, 'base64').toString()) : NaN);
+  let start = 0;
+  const after = dec(q.get('after'));
+  const before = dec(q.get('before'));
+  if (Number.isFinite(after)) start = after + 1;
+  else if (Number.isFinite(before)) start = Math.max(0, before - limit);
+  const slice = items.slice(start, start + limit);
+  const enc = (i: number) => Buffer.from(String(i)).toString('base64');
+  const out: Obj = { data: slice };
+  if (slice.length) {
+    const paging: Obj = { cursors: { before: enc(start), after: enc(start + slice.length - 1) } };
+    if (start + slice.length < items.length) paging.next = `?limit=${limit}&after=${enc(start + slice.length - 1)}`;
+    out.paging = paging;
+  }
+  return out;
+}
+
+export { isObj };
