@@ -1,6 +1,70 @@
-// Routes for this concern: filled in by its owner (see src/http/server.ts).
-import type { FastifyInstance } from 'fastify';
+// GET /webhook: Meta's verification handshake. POST /webhook: Meta's events.
+// The POST body is read as raw bytes (its own content-type parser, inside this plugin scope only, so
+// other routes keep normal JSON parsing): the signature is checked on exactly the bytes Meta signed,
+// BEFORE anything is parsed or stored. Then the batch is persisted and 200 returned at once; the
+// processor applies it asynchronously, in order (src/webhooks/README.md).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../engine/context.ts';
 import type { Services } from '../server.ts';
+import { errorBody } from '../errors.ts';
+import { safeEqual } from '../../webhooks/signature.ts';
 
-export default async function routes(_app: FastifyInstance, _ctx: AppContext, _services: Services): Promise<void> {}
+const SIGNATURE_FIX: Record<string, string> = {
+  no_secret_configured: 'Set meta.app_secret (WAGATE_APP_SECRET) to your Meta app secret; unsigned webhooks are never accepted.',
+  missing: 'Meta signs every webhook with X-Hub-Signature-256; requests without it are not from Meta.',
+  malformed: 'The header must be "sha256=" followed by 64 hex characters (HMAC-SHA256 of the raw body).',
+  mismatch: 'Sign the exact raw body with the app secret (HMAC-SHA256). If you rotated the secret, add the old one to meta.app_secrets_previous.',
+};
+
+export default async function webhookRoutes(app: FastifyInstance, ctx: AppContext, services: Services): Promise<void> {
+  const maxBody = ctx.config.webhooks.max_body_bytes;
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    // Any content type: Meta sends application/json, but the signature (not the header) decides.
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBody }, (_req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: Buffer) => void) => done(null, body));
+
+    scope.get('/webhook', async (req: FastifyRequest, reply: FastifyReply) => {
+      const q = (req.query ?? {}) as Record<string, unknown>;
+      const mode = q['hub.mode'];
+      const token = q['hub.verify_token'];
+      const challenge = q['hub.challenge'];
+      const expected = ctx.config.meta.verify_token;
+      if (!expected) {
+        return reply.status(403).send(errorBody('VERIFY_TOKEN_NOT_CONFIGURED', 'No webhook verify token is configured, so the handshake cannot succeed.', 'Set meta.verify_token (WAGATE_VERIFY_TOKEN) to the Verify Token entered in the Meta App Dashboard.'));
+      }
+      if (mode !== 'subscribe' || typeof token !== 'string' || !safeEqual(token, expected) || typeof challenge !== 'string') {
+        return reply.status(403).send(
+          errorBody('VERIFY_TOKEN_MISMATCH', 'Webhook verification failed: hub.mode must be "subscribe", hub.verify_token must match the configured token, and hub.challenge must be present.', 'Enter the same Verify Token in the Meta App Dashboard as meta.verify_token (WAGATE_VERIFY_TOKEN).', {
+            mode: typeof mode === 'string' ? mode : null,
+            challenge_present: typeof challenge === 'string',
+          }),
+        );
+      }
+      return reply.status(200).type('text/plain').send(challenge);
+    });
+
+    scope.post('/webhook', { bodyLimit: maxBody }, async (req: FastifyRequest, reply: FastifyReply) => {
+      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const check = services.webhooks.verify(raw, req.headers['x-hub-signature-256']);
+      if (!check.ok) {
+        ctx.metrics.webhookEvents.inc({ kind: 'request', result: `rejected_${check.reason}` });
+        return reply.status(401).send(errorBody('INVALID_SIGNATURE', `Webhook rejected: X-Hub-Signature-256 ${check.reason.replace(/_/g, ' ')}. Nothing was stored.`, SIGNATURE_FIX[check.reason], { reason: check.reason }));
+      }
+      const text = raw.toString('utf8');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (err) {
+        ctx.metrics.webhookEvents.inc({ kind: 'request', result: 'rejected_bad_json' });
+        return reply.status(400).send(errorBody('INVALID_JSON', `Webhook body is not valid JSON: ${(err as Error).message}`, 'Send the JSON payload exactly as Meta does (Content-Type: application/json).'));
+      }
+      try {
+        const { batch_id } = await services.webhooks.accept(text, parsed);
+        return reply.status(200).send({ received: true, batch_id });
+      } catch (err) {
+        ctx.log.error({ err }, 'webhooks: could not persist a batch');
+        return reply.status(503).send(errorBody('STORE_UNAVAILABLE', 'The webhook could not be stored durably, so it was not acknowledged.', 'Nothing to do on the sender side: Meta retries. Check the database (GET /ready).'));
+      }
+    });
+  });
+}

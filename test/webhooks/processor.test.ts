@@ -1,0 +1,406 @@
+// The processor against the real SQLite store: every event kind with Meta's payload shapes
+// (cloud-api.md §7), dedupe, monotonic statuses, statuses before their message, crash recovery.
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { WebhookProcessor } from '../../src/webhooks/processor.ts';
+import { noteBusinessReply } from '../../src/webhooks/fep.ts';
+import type { MessageRecord } from '../../src/domain/types.ts';
+import { makeCtx, message, envelope, messagesValue, inbound, textMsg, statusBody, st, CUSTOMER, PNID, WABA, type TestCtx } from './helpers.ts';
+
+let t: TestCtx;
+let proc: WebhookProcessor;
+const T0 = () => t.clock.t;
+
+async function setup(overrides: Record<string, unknown> = {}) {
+  t = await makeCtx(overrides);
+  proc = new WebhookProcessor(t.ctx);
+  await proc.start();
+}
+
+beforeEach(async () => setup());
+afterEach(async () => {
+  await proc.stop();
+  await t.close();
+});
+
+async function consent(wa = CUSTOMER) {
+  return (await t.ctx.store.getCustomer(wa))?.consent;
+}
+
+async function metric(kind: string, result: string): Promise<number> {
+  const m = await t.ctx.metrics.webhookEvents.get();
+  return m.values.find((v) => v.labels.kind === kind && v.labels.result === result)?.value ?? 0;
+}
+
+describe('inbound messages', () => {
+  it('open the care window from Meta\'s timestamp and record the profile name', async () => {
+    const sentAt = T0() - 3_600_000; // the customer wrote an hour ago; the webhook arrives now
+    await proc.applyBody(textMsg('wamid.IN1', 'Does it come in another color?', sentAt));
+    const w = (await t.ctx.store.getWindows(CUSTOMER)).find((x) => x.sender_id === 'main');
+    expect(w?.last_inbound_at).toBe(sentAt);
+    expect((await t.ctx.store.getCustomer(CUSTOMER))?.profile_name).toBe('Sheena Nelson');
+  });
+
+  it('every user-authored type opens the window; system messages do not', async () => {
+    const types: Record<string, unknown>[] = [
+      { type: 'image', image: { id: 'm1', mime_type: 'image/jpeg', sha256: 'x', caption: 'hi' } },
+      { type: 'audio', audio: { id: 'm2', mime_type: 'audio/ogg', voice: true } },
+      { type: 'video', video: { id: 'm3', mime_type: 'video/mp4' } },
+      { type: 'document', document: { id: 'm4', filename: 'a.pdf', mime_type: 'application/pdf' } },
+      { type: 'sticker', sticker: { id: 'm5', animated: false, mime_type: 'image/webp' } },
+      { type: 'location', location: { latitude: 1.5, longitude: 2.5, name: 'X' } },
+      { type: 'contacts', contacts: [{ name: { formatted_name: 'A' } }] },
+      { type: 'interactive', interactive: { type: 'button_reply', button_reply: { id: 'b1', title: 'Yes please' } } },
+      { type: 'interactive', interactive: { type: 'list_reply', list_reply: { id: 'r1', title: 'Row', description: 'd' } } },
+      { type: 'button', button: { payload: 'p', text: 'Track order' }, context: { from: '15550783881', id: 'wamid.T' } },
+      { type: 'reaction', reaction: { message_id: 'wamid.OUT', emoji: '👍' } },
+      { type: 'order', order: { catalog_id: 'c', product_items: [{ product_retailer_id: 'p', quantity: 1, item_price: 1, currency: 'USD' }] } },
+      { type: 'unsupported', errors: [{ code: 131051, title: 'Message type unknown' }], unsupported: { type: 'poll' } },
+    ];
+    for (let i = 0; i < types.length; i++) {
+      const wa = `1650555${String(1000 + i)}`;
+      const ts = T0() - 1000 * (i + 1);
+      await proc.applyBody(inbound({ id: `wamid.T${i}`, timestamp: String(Math.floor(ts / 1000)), ...types[i] }, 'N', wa));
+      const w = await t.ctx.store.getWindows(wa);
+      expect(w.length, `type ${String(types[i].type)}`).toBe(1);
+      expect(w[0].last_inbound_at).toBe(Math.floor(ts / 1000) * 1000);
+    }
+    await proc.applyBody(inbound({ id: 'wamid.SYS', timestamp: String(Math.floor(T0() / 1000)), type: 'system', system: { body: 'User A changed from 1 to 2', wa_id: '16505559999', type: 'user_changed_number' } }, 'A', '16505558888'));
+    expect(await t.ctx.store.getWindows('16505558888')).toEqual([]);
+  });
+
+  it('a referral (click-to-WhatsApp) is recorded, and the reply within 24h opens the 72h FEP window once', async () => {
+    const at = T0() - 60_000;
+    await proc.applyBody(textMsg('wamid.REF', 'Hi, I saw your ad', at, { referral: { source_url: 'https://fb.me/x', source_id: 'ad1', source_type: 'ad', headline: 'Sale', body: 'b', media_type: 'image', ctwa_clid: 'clid' } }));
+    const w = (await t.ctx.store.getWindows(CUSTOMER))[0];
+    expect(w.referral_at).toBe(Math.floor(at / 1000) * 1000);
+    expect((await t.ctx.store.listAudit({ action: 'customer.referral' })).length).toBe(1);
+    expect(await noteBusinessReply(t.ctx, { sender_id: 'main', wa_id: CUSTOMER, at: T0() })).toBe(true);
+    expect((await t.ctx.store.getWindows(CUSTOMER))[0].fep_opened_at).toBe(T0());
+    expect(await noteBusinessReply(t.ctx, { sender_id: 'main', wa_id: CUSTOMER, at: T0() + 1000 })).toBe(false);
+  });
+
+  it('a reply more than 24h after the referral opens no FEP window', async () => {
+    await proc.applyBody(textMsg('wamid.REF2', 'ad', T0() - 25 * 3_600_000, { referral: { source_type: 'ad', source_id: 'x' } }));
+    expect(await noteBusinessReply(t.ctx, { sender_id: 'main', wa_id: CUSTOMER, at: T0() })).toBe(false);
+  });
+
+  it('a message for a number that is not a configured sender is audited, not applied', async () => {
+    const body = envelope('messages', { messaging_product: 'whatsapp', metadata: { phone_number_id: '999999999' }, messages: [{ from: CUSTOMER, id: 'wamid.X', timestamp: '1', type: 'text', text: { body: 'hi' } }] });
+    const r = await proc.applyBody(body);
+    expect(r.results.ignored).toBe(1);
+    expect(await t.ctx.store.getWindows(CUSTOMER)).toEqual([]);
+    expect((await t.ctx.store.listAudit({ action: 'webhook.unattributed' })).length).toBe(1);
+  });
+});
+
+describe('opt-out and opt-in', () => {
+  it('STOP opts out of marketing and utility (audited with its source); START opts back in', async () => {
+    await proc.applyBody(textMsg('wamid.S1', '  Stop! ', T0() - 5000));
+    let c = await consent();
+    expect(c?.marketing.state).toBe('opted_out');
+    expect(c?.utility.state).toBe('opted_out');
+    expect(c?.authentication.state).toBe('unknown');
+    expect(c?.service.state).toBe('unknown');
+    expect(c?.marketing.source).toBe('webhook:keyword:STOP');
+    const audit = await t.ctx.store.listAudit({ subject: CUSTOMER, action: 'consent.opted_out' });
+    expect(audit.length).toBe(2);
+    await proc.applyBody(textMsg('wamid.S2', 'start', T0() - 1000));
+    c = await consent();
+    expect(c?.marketing.state).toBe('opted_in');
+    expect(c?.utility.state).toBe('opted_in');
+  });
+
+  it('only a whole-message keyword counts, in several languages', async () => {
+    await proc.applyBody(textMsg('wamid.K1', 'please stop sending the blue one', T0() - 9000));
+    expect((await consent())?.marketing.state).toBe('unknown');
+    for (const [i, word] of ['BAJA', 'Parar', 'berhenti', 'बंद करो', 'Não quero mais'].entries()) {
+      const wa = `1650555700${i}`;
+      await proc.applyBody(inbound({ id: `wamid.L${i}`, timestamp: String(Math.floor(T0() / 1000) - 5), type: 'text', text: { body: word } }, 'x', wa));
+      expect((await consent(wa))?.marketing.state, word).toBe('opted_out');
+    }
+  });
+
+  it('YES does not create an opt-in where there was no opt-out', async () => {
+    await proc.applyBody(textMsg('wamid.Y', 'Yes', T0() - 1000));
+    expect((await consent())?.marketing.state).toBe('unknown');
+  });
+
+  it('a configured keyword list replaces the defaults', async () => {
+    await proc.stop();
+    await t.close();
+    await setup({ webhooks: { opt_out_keywords: ['HALT'], opt_in_keywords: ['RESUME'] } });
+    await proc.applyBody(textMsg('wamid.C1', 'stop', T0() - 3000));
+    expect((await consent())?.marketing.state).toBe('unknown');
+    await proc.applyBody(textMsg('wamid.C2', 'halt', T0() - 2000));
+    expect((await consent())?.marketing.state).toBe('opted_out');
+    await proc.applyBody(textMsg('wamid.C3', 'resume', T0() - 1000));
+    expect((await consent())?.utility.state).toBe('opted_in');
+  });
+
+  it('a "Stop promotions" quick-reply tap opts out of marketing only', async () => {
+    await proc.applyBody(inbound({ id: 'wamid.B1', timestamp: String(Math.floor(T0() / 1000)), type: 'button', button: { payload: 'STOP_PROMOTIONS', text: 'Stop promotions' }, context: { from: '15550783881', id: 'wamid.TPL' } }));
+    const c = await consent();
+    expect(c?.marketing.state).toBe('opted_out');
+    expect(c?.marketing.source).toBe('webhook:button:STOP PROMOTIONS');
+    expect(c?.utility.state).toBe('unknown');
+  });
+
+  it('user_preferences stop and resume change marketing consent', async () => {
+    const pref = (value: string, ts: number) => envelope('user_preferences', messagesValue({ contacts: [{ wa_id: CUSTOMER, profile: { name: 'S' } }], user_preferences: [{ wa_id: CUSTOMER, detail: `User requested to ${value} marketing messages`, category: 'marketing_messages', value, timestamp: Math.floor(ts / 1000) }] }));
+    await proc.applyBody(pref('stop', T0() - 5000));
+    expect((await consent())?.marketing).toMatchObject({ state: 'opted_out', source: 'webhook:user_preferences:stop' });
+    expect((await consent())?.utility.state).toBe('unknown');
+    await proc.applyBody(pref('resume', T0() - 1000));
+    expect((await consent())?.marketing.state).toBe('opted_in');
+  });
+
+  it('an old webhook never overrides a newer consent decision', async () => {
+    await proc.applyBody(textMsg('wamid.N1', 'START', T0() - 1000)); // no-op: nothing to undo
+    await t.ctx.store.setConsent(CUSTOMER, 'marketing', 'opted_in', 'api', T0() - 1000);
+    await proc.applyBody(textMsg('wamid.OLD', 'STOP', T0() - 60_000)); // written a minute before the API opt-in
+    const c = await consent();
+    expect(c?.marketing.state).toBe('opted_in');
+    expect(c?.utility.state).toBe('opted_out');
+  });
+
+  it('a number change carries opt-outs to the new wa_id', async () => {
+    await proc.applyBody(textMsg('wamid.ST', 'STOP', T0() - 5000));
+    await proc.applyBody(inbound({ id: 'wamid.SYS2', timestamp: String(Math.floor(T0() / 1000)), type: 'system', system: { body: 'changed', wa_id: '16505550000', type: 'user_changed_number' } }));
+    expect((await consent('16505550000'))?.marketing.state).toBe('opted_out');
+  });
+});
+
+describe('dedupe', () => {
+  it('the same inbound message twice is applied once', async () => {
+    const body = textMsg('wamid.D1', 'STOP', T0() - 2000);
+    const a = await proc.applyBody(body);
+    const b = await proc.applyBody(body);
+    expect(a.results.applied).toBe(1);
+    expect(b.results.duplicate).toBe(1);
+    expect((await t.ctx.store.listAudit({ subject: CUSTOMER, action: 'consent.opted_out' })).length).toBe(2);
+    expect(await metric('message', 'duplicate')).toBe(1);
+  });
+
+  it('the same change re-sent with its keys in another order is one event', async () => {
+    const v1 = { event: 'APPROVED', message_template_id: 1, message_template_name: 'x', message_template_language: 'en_US', reason: 'NONE' };
+    const v2 = { reason: 'NONE', message_template_language: 'en_US', message_template_name: 'x', message_template_id: 1, event: 'APPROVED' };
+    await proc.applyBody(envelope('message_template_status_update', v1, { time: 1739321024 }));
+    const r = await proc.applyBody(envelope('message_template_status_update', v2, { time: 1739321024 }));
+    expect(r.results.duplicate).toBe(1);
+  });
+});
+
+describe('statuses', () => {
+  async function seed(id: string, over: Partial<MessageRecord> = {}) {
+    await t.ctx.store.insertMessage(message(id, over));
+  }
+
+  it('sent → delivered → read, with pricing, each emitting message.status', async () => {
+    await seed('msg_1', { wamid: 'wamid.A' });
+    const seen: string[] = [];
+    t.ctx.bus.on('message.status', (m: MessageRecord) => seen.push(m.status));
+    const pricing = { billable: true, pricing_model: 'PMP', type: 'regular', category: 'marketing' };
+    await proc.applyBody(statusBody([st('wamid.A', 'sent', T0() - 3000, { pricing, conversation: { id: 'c', origin: { type: 'marketing' } } })]));
+    await proc.applyBody(statusBody([st('wamid.A', 'delivered', T0() - 2000)]));
+    await proc.applyBody(statusBody([st('wamid.A', 'read', T0() - 1000)]));
+    const m = await t.ctx.store.getMessage('msg_1');
+    expect(m?.status).toBe('read');
+    expect(m?.pricing).toEqual(pricing);
+    expect(seen).toEqual(['sent', 'delivered', 'read']);
+    expect(m?.history.find((h) => h.status === 'read')?.at).toBe(Math.floor((T0() - 1000) / 1000) * 1000);
+  });
+
+  it('out of order: read first, then a late delivered and a late sent never move it back', async () => {
+    await seed('msg_2', { wamid: 'wamid.B' });
+    const r = await proc.applyBody(statusBody([st('wamid.B', 'read', T0() - 1000), st('wamid.B', 'delivered', T0() - 2000), st('wamid.B', 'sent', T0() - 3000)]));
+    expect(r.results).toEqual({ applied: 1, stale: 2 });
+    expect((await t.ctx.store.getMessage('msg_2'))?.status).toBe('read');
+  });
+
+  it('a duplicate status is applied once', async () => {
+    await seed('msg_3', { wamid: 'wamid.C' });
+    await proc.applyBody(statusBody([st('wamid.C', 'delivered', T0())]));
+    const r = await proc.applyBody(statusBody([st('wamid.C', 'delivered', T0())]));
+    expect(r.results.duplicate).toBe(1);
+    expect((await t.ctx.store.getMessage('msg_3'))?.history.filter((h) => h.status === 'delivered').length).toBe(1);
+  });
+
+  it('finds the message by biz_opaque_callback_data before its wamid is recorded, and records the wamid', async () => {
+    await seed('msg_4', { status: 'in_doubt', wamid: null });
+    const seen: MessageRecord[] = [];
+    t.ctx.bus.on('message.status', (m: MessageRecord) => seen.push(m));
+    await proc.applyBody(statusBody([st('wamid.D', 'sent', T0(), { biz_opaque_callback_data: 'msg_4' })]));
+    const m = await t.ctx.store.getMessage('msg_4');
+    expect(m?.status).toBe('sent');
+    expect(m?.wamid).toBe('wamid.D');
+    expect(seen[0]?.id).toBe('msg_4'); // the delivery engine resolves the in-doubt send from this
+  });
+
+  it('a status for a message not recorded yet is kept (durably) and applied when the message appears', async () => {
+    const r = await proc.applyBody(statusBody([st('wamid.E', 'delivered', T0() - 1000)]));
+    expect(r.results.pending).toBe(1);
+    expect(proc.pendingStatusCount()).toBe(1);
+    expect(await t.ctx.store.getSetting('webhooks.pending_statuses')).toContain('wamid.E');
+    // The delivery worker records the accept and announces it on the bus.
+    await seed('msg_5', { wamid: 'wamid.E' });
+    t.ctx.bus.emit('message.status', await t.ctx.store.getMessage('msg_5'));
+    await proc.whenIdle();
+    expect((await t.ctx.store.getMessage('msg_5'))?.status).toBe('delivered');
+    expect(proc.pendingStatusCount()).toBe(0);
+    expect(await t.ctx.store.getSetting('webhooks.pending_statuses')).toBeNull();
+  });
+
+  it('a kept status survives a restart of the processor', async () => {
+    await proc.applyBody(statusBody([st('wamid.F', 'read', T0())]));
+    await proc.stop();
+    proc = new WebhookProcessor(t.ctx);
+    await proc.start();
+    expect(proc.pendingStatusCount()).toBe(1);
+    await seed('msg_6', { wamid: 'wamid.F' });
+    await proc.resolvePending('wamid.F');
+    expect((await t.ctx.store.getMessage('msg_6'))?.status).toBe('read');
+  });
+
+  it('failed 131049 limits marketing to the user for 24h; the error is classified on the record', async () => {
+    await seed('msg_7', { wamid: 'wamid.G' });
+    const err = { code: 131049, title: 'This message was not delivered to maintain healthy ecosystem engagement.', message: 'This message was not delivered to maintain healthy ecosystem engagement.', error_data: { details: 'In order to maintain a healthy ecosystem engagement, the message failed to be delivered.' }, href: '/documentation/business-messaging/whatsapp/support/error-codes' };
+    await proc.applyBody(statusBody([st('wamid.G', 'failed', T0() - 1000, { errors: [err] })]));
+    const m = await t.ctx.store.getMessage('msg_7');
+    expect(m?.status).toBe('failed');
+    expect(m?.last_error).toMatchObject({ code: 131049, source: 'webhook', known: true });
+    expect((await t.ctx.store.getCustomer(CUSTOMER))?.marketing_limited_at).toBe(Math.floor((T0() - 1000) / 1000) * 1000);
+  });
+
+  it('failed 131050 opts the user out of marketing; 131026 marks the number undeliverable', async () => {
+    await seed('msg_8', { wamid: 'wamid.H' });
+    await seed('msg_9', { wamid: 'wamid.I', to: '16505552222' });
+    await proc.applyBody(statusBody([
+      st('wamid.H', 'failed', T0(), { errors: [{ code: 131050, title: 'Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business', error_data: { details: '' } }] }),
+      st('wamid.I', 'failed', T0(), { recipient_id: '16505552222', errors: [{ code: 131026, title: 'Message undeliverable', error_data: { details: 'x' } }] }),
+    ]));
+    expect((await consent())?.marketing).toMatchObject({ state: 'opted_out', source: 'webhook:status:131050' });
+    expect((await t.ctx.store.getCustomer('16505552222'))?.undeliverable_at).toBe(Math.floor(T0() / 1000) * 1000);
+  });
+
+  it('"played" counts as read; an unknown status value is stored, not applied', async () => {
+    await seed('msg_10', { wamid: 'wamid.J', status: 'delivered' });
+    await proc.applyBody(statusBody([st('wamid.J', 'played', T0())]));
+    expect((await t.ctx.store.getMessage('msg_10'))?.status).toBe('read');
+    const r = await proc.applyBody(statusBody([st('wamid.J', 'warning', T0())]));
+    expect(r.results.stored).toBe(1);
+  });
+});
+
+describe('templates', () => {
+  const tpl = (event: string, extra: Record<string, unknown> = {}) =>
+    envelope('message_template_status_update', { event, message_template_id: 594425479261596, message_template_name: 'spring_sale', message_template_language: 'en_US', reason: 'NONE', ...extra }, { time: Math.floor(T0() / 1000) });
+
+  beforeEach(async () => {
+    const rec = { waba_id: WABA, name: 'spring_sale', language: 'en_US', category: 'marketing' as const, status: 'APPROVED' as const, quality: 'GREEN' as const, components: [{ type: 'BODY', text: 'Hi {{1}}' }], meta_id: '594425479261596', updated_at: 1 };
+    await t.ctx.store.upsertTemplate(rec);
+    await t.ctx.gate.upsertTemplate(rec);
+  });
+
+  it('PAUSED updates the record, the gate and raises an alert; REINSTATED approves it again', async () => {
+    await proc.applyBody(tpl('PAUSED', { other_info: { title: 'FIRST_PAUSE', description: 'low quality' } }));
+    const rec = await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US');
+    expect(rec?.status).toBe('PAUSED');
+    expect(rec?.components).toEqual([{ type: 'BODY', text: 'Hi {{1}}' }]); // kept
+    await t.alerts.flush();
+    const alerts = await t.ctx.store.listAlerts({ unresolved: true });
+    expect(alerts.map((a) => a.kind)).toContain('template_paused');
+    t.clock.t += 60_000;
+    await proc.applyBody(tpl('REINSTATED'));
+    expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.status).toBe('APPROVED');
+  });
+
+  it('DISABLED raises a critical alert', async () => {
+    await proc.applyBody(tpl('DISABLED', { disable_info: { disable_date: 1 } }));
+    expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.status).toBe('DISABLED');
+    await t.alerts.flush();
+    const a = (await t.ctx.store.listAlerts({})).find((x) => x.kind === 'template_disabled');
+    expect(a?.severity).toBe('critical');
+  });
+
+  it('quality and category updates change the record; an impending category change does not yet', async () => {
+    await proc.applyBody(envelope('message_template_quality_update', { previous_quality_score: 'GREEN', new_quality_score: 'RED', message_template_id: 1, message_template_name: 'spring_sale', message_template_language: 'en_US' }, { time: 1 }));
+    expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.quality).toBe('RED');
+    await proc.applyBody(envelope('template_category_update', { message_template_id: 1, message_template_name: 'spring_sale', message_template_language: 'en_US', new_category: 'MARKETING', correct_category: 'UTILITY', category_update_timestamp: 1 }, { time: 2 }));
+    expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.category).toBe('marketing');
+    await proc.applyBody(envelope('template_category_update', { message_template_id: 1, message_template_name: 'spring_sale', message_template_language: 'en_US', previous_category: 'MARKETING', new_category: 'UTILITY' }, { time: 3 }));
+    expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.category).toBe('utility');
+  });
+
+  it('a template wagate never saw is created, as marketing unless Meta names its category', async () => {
+    await proc.applyBody(envelope('message_template_status_update', { event: 'APPROVED', message_template_id: 7, message_template_name: 'new_one', message_template_language: 'pt_BR', reason: null }, { time: 5 }));
+    expect(await t.ctx.store.getTemplate(WABA, 'new_one', 'pt_BR')).toMatchObject({ status: 'APPROVED', category: 'marketing', meta_id: '7' });
+  });
+});
+
+describe('phone number quality, account updates, unknown fields', () => {
+  it('phone quality: bus event and sender health (merged)', async () => {
+    await t.ctx.store.saveSenderHealth({ sender_id: 'main', data: { token_valid: true }, updated_at: 1 });
+    const got: unknown[] = [];
+    t.ctx.bus.on('meta.phone_quality', (e) => got.push(e));
+    await proc.applyBody(envelope('phone_number_quality_update', { display_phone_number: '15550783881', event: 'THROUGHPUT_UPGRADE', current_limit: 'TIER_UNLIMITED' }, { time: 1739321024 }));
+    expect(got[0]).toMatchObject({ sender_id: 'main', event: 'THROUGHPUT_UPGRADE', current_limit: 'TIER_UNLIMITED' });
+    const h = await t.ctx.store.getSenderHealth('main');
+    expect(h?.data.token_valid).toBe(true);
+    expect(h?.data.webhook_phone_quality).toMatchObject({ current_limit: 'TIER_UNLIMITED' });
+  });
+
+  it('account update: bus event says whether sending must stop', async () => {
+    const got: Record<string, unknown>[] = [];
+    t.ctx.bus.on('meta.account_update', (e) => got.push(e));
+    await proc.applyBody(envelope('account_update', { event: 'DISABLED_UPDATE', ban_info: { waba_ban_state: 'DISABLE', waba_ban_date: 'x' } }, { time: 1739321024 }));
+    await proc.applyBody(envelope('account_update', { event: 'MM_LITE_TERMS_SIGNED' }, { time: 1739321025 }));
+    expect(got.map((g) => [g.event, g.stop_sending])).toEqual([['DISABLED_UPDATE', true], ['MM_LITE_TERMS_SIGNED', false]]);
+    expect((await t.ctx.store.getSenderHealth('main'))?.data.webhook_account_update).toMatchObject({ event: 'MM_LITE_TERMS_SIGNED' });
+  });
+
+  it('unknown fields, garbage entries and system errors are stored and counted, never a crash', async () => {
+    const r = await proc.applyBody({
+      object: 'whatsapp_business_account',
+      entry: [
+        { id: WABA, time: 1, changes: [{ field: 'smb_message_echoes', value: { a: 1 } }, 'garbage', { field: 'messages', value: { messaging_product: 'whatsapp', metadata: { phone_number_id: PNID }, errors: [{ code: 130429, title: 'Rate limit hit', message: 'Rate limit hit', error_data: { details: 'too many' } }] } }] },
+        42,
+      ],
+    });
+    expect(r.results.stored).toBe(4);
+    expect((await t.ctx.store.listAudit({ action: 'webhook.unknown' })).length).toBe(3);
+    expect((await t.ctx.store.listAudit({ action: 'webhook.system_error' }))[0].detail).toMatchObject({ sender_id: 'main' });
+    expect(await metric('unknown', 'stored')).toBe(3);
+    const r2 = await proc.applyBody({ object: 'page', entry: [{ id: '1', time: 1, changes: [{ field: 'feed', value: {} }] }] });
+    expect(r2.results.stored).toBe(1);
+  });
+});
+
+describe('durability', () => {
+  it('a batch persisted but not applied before a crash is applied on start, then deleted', async () => {
+    await proc.stop();
+    const raw = JSON.stringify(textMsg('wamid.CRASH', 'STOP', T0() - 1000));
+    await t.ctx.store.saveWebhookBatch('wh_left_behind', raw, T0());
+    proc = new WebhookProcessor(t.ctx);
+    await proc.start();
+    expect((await consent())?.marketing.state).toBe('opted_out');
+    expect(await t.ctx.store.listPendingWebhookBatches(10)).toEqual([]);
+  });
+
+  it('recovery re-applies an event already marked seen (crash between mark and apply)', async () => {
+    await proc.stop();
+    await t.ctx.store.markEventSeen('m:wamid.HALF', T0());
+    await t.ctx.store.saveWebhookBatch('wh_half', JSON.stringify(textMsg('wamid.HALF', 'hello', T0() - 1000)), T0());
+    proc = new WebhookProcessor(t.ctx);
+    await proc.start();
+    expect((await t.ctx.store.getWindows(CUSTOMER)).length).toBe(1);
+  });
+
+  it('accept() persists first, applies in order, then deletes the batch', async () => {
+    const a = await proc.accept(JSON.stringify(textMsg('wamid.O1', 'STOP', T0() - 2000)), textMsg('wamid.O1', 'STOP', T0() - 2000));
+    await proc.accept(JSON.stringify(textMsg('wamid.O2', 'START', T0() - 1000)), textMsg('wamid.O2', 'START', T0() - 1000));
+    expect(a.batch_id).toMatch(/^wh_/);
+    await proc.whenIdle();
+    expect((await consent())?.marketing.state).toBe('opted_in');
+    expect(await t.ctx.store.listPendingWebhookBatches(10)).toEqual([]);
+  });
+});
