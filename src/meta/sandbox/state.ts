@@ -407,8 +407,8 @@ export class SandboxState {
       b.tokens = Math.min(capacity, b.tokens + (now - b.last) * ratePerMs);
       b.last = now;
     }
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
+    if (b.tokens < 1 - 1e-9) return false; // epsilon: 5 s + 1 s of refill must make a whole token
+    b.tokens = Math.max(0, b.tokens - 1);
     return true;
   }
 
