@@ -33,6 +33,8 @@ export const SENDER: SenderConfig = {
 
 export interface TestCtx {
   ctx: AppContext;
+  /** False while src/gate/memory.ts is not in the tree (a recorder stands in for it). */
+  realGate: boolean;
   alerts: AlertService;
   clock: { t: number };
   close(): Promise<void>;
@@ -48,6 +50,7 @@ async function makeGate(config: Config): Promise<GateState> {
     const templates = new Map<string, unknown>();
     const noop = async () => {};
     return {
+      stand_in: true,
       templates,
       check: async () => { throw new Error('no gate'); },
       checkAndReserve: async () => { throw new Error('no gate'); },
@@ -93,6 +96,7 @@ export async function makeCtx(overrides: Record<string, unknown> = {}): Promise<
   } satisfies AppContext;
   return {
     ctx,
+    realGate: !('stand_in' in gate),
     alerts,
     clock,
     async close() {

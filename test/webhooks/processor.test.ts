@@ -314,6 +314,18 @@ describe('templates', () => {
     expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.status).toBe('APPROVED');
   });
 
+  it('a PAUSED template is denied at the gate at once (real MemoryGateState)', async (tc) => {
+    if (!t.realGate) tc.skip();
+    const { checkCompliance } = await import('../../src/engine/compliance.ts');
+    const body = { to: CUSTOMER, type: 'template', template: { name: 'spring_sale', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ann' }] }] } };
+    const before = await checkCompliance(t.ctx, { body });
+    expect(before.reason_code).not.toBe('TEMPLATE_PAUSED');
+    await proc.applyBody(tpl('PAUSED'));
+    const after = await checkCompliance(t.ctx, { body });
+    expect(after.allowed).toBe(false);
+    expect(after.reason_code).toBe('TEMPLATE_PAUSED');
+  });
+
   it('DISABLED raises a critical alert', async () => {
     await proc.applyBody(tpl('DISABLED', { disable_info: { disable_date: 1 } }));
     expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.status).toBe('DISABLED');
