@@ -1,0 +1,553 @@
+// Delivery workers: one consumer per sender, pull → pace → dispatch-time re-check → send → classify → act.
+//
+// Guarantees (DESIGN.md "Delivery guarantees"):
+// - Nothing is lost: a job leaves the queue only by ack (Meta accepted it, or it already reached a
+//   final status) or by dead letter (written to the Store first). Pacing waits, pauses, halts and
+//   shutdowns put the job back without counting an attempt.
+// - Nothing is sent twice blindly: before each send the message's `attempts` is raised to
+//   job.attempts + 1; the queue raises job.attempts only after a settled outcome. A job pulled with
+//   message.attempts > job.attempts therefore had a send whose outcome is unknown (crash, lease
+//   expiry): it becomes in_doubt and waits `in_doubt_grace_ms` for its status webhook before a resend.
+// - Never faster than Meta allows: a send happens only after the pacer granted a token.
+import { setMaxListeners } from 'node:events';
+import type { AppContext } from '../engine/context.ts';
+import { haltAll, pauseSender } from '../engine/senders.ts';
+import { prepareMessage } from '../engine/compliance.ts';
+import { classify } from '../domain/errors/index.ts';
+import type { Classification } from '../domain/errors/types.ts';
+import type { GraphError, SendResult } from '../meta/types.ts';
+import type { Lease } from '../queue/port.ts';
+import type { DeadLetter } from '../store/port.ts';
+import { STATUS_RANK, type MessageRecord, type SenderConfig, type SenderStatus } from '../domain/types.ts';
+import { newId } from '../domain/ids.ts';
+import { maskPhone } from '../observability/log.ts';
+import { backoffMs, recheckVerdict, HOLD_PACING_WAIT_MS } from './policy.ts';
+
+/** Resolves true when `signal` fired before `ms` elapsed. */
+function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (v: boolean) => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(v);
+    };
+    const onAbort = () => done(true);
+    const t = setTimeout(() => done(false), ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+interface DeadLetterInput {
+  reason_code: string;
+  explanation: string;
+  fix: string | null;
+  meta_error: Record<string, unknown> | null;
+}
+
+function graphErrorRecord(e: GraphError): Record<string, unknown> {
+  return { code: e.code, subcode: e.subcode, message: e.message, title: e.title, details: e.details, fbtrace_id: e.fbtrace_id, http_status: e.http_status, source: e.source };
+}
+
+export interface DeliveryStats {
+  senders: { sender_id: string; running: boolean; in_flight: number }[];
+}
+
+/** One sender's consumer loop with bounded concurrency. */
+class SenderWorker {
+  private running = false;
+  private loop: Promise<void> | null = null;
+  /** Aborted when this sender stops being active or the service stops: pacing waits end at once. */
+  private abort = SenderWorker.controller();
+  private readonly tasks = new Set<Promise<void>>();
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly svc: DeliveryService, private readonly ctx: AppContext, readonly senderId: string) {}
+
+  /** Every pacing waiter listens on the signal: up to concurrency_per_sender listeners is normal. */
+  private static controller(): AbortController {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  }
+
+  get inFlight(): number {
+    return this.tasks.size;
+  }
+
+  get isRunning(): boolean {
+    return this.loop !== null;
+  }
+
+  private active(): boolean {
+    return this.running && this.ctx.senders.status(this.senderId).state === 'active';
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  /** Start (or resume) consuming if the sender is active. */
+  start(): void {
+    this.running = true;
+    if (this.loop || !this.active()) return;
+    if (this.abort.signal.aborted) this.abort = SenderWorker.controller();
+    this.loop = this.run().finally(() => {
+      this.loop = null;
+      // State may have flipped back to active while the loop was winding down.
+      if (this.active()) this.start();
+    });
+  }
+
+  /** The sender was paused/halted: stop pulling and send pacing-waiters back to the queue now. */
+  interrupt(): void {
+    this.abort.abort();
+    this.kick();
+  }
+
+  kick(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  private async run(): Promise<void> {
+    const d = this.ctx.config.delivery;
+    const concurrency = d.concurrency_per_sender;
+    while (this.active()) {
+      const free = concurrency - this.tasks.size;
+      if (free <= 0) {
+        // Every slot busy: a finishing task (or a halt) kicks us.
+        await this.idle(1_000);
+        continue;
+      }
+      let leases: Lease[];
+      try {
+        // Batch pulls: one queue round-trip fills every free slot (1,000 mps needs it).
+        leases = await this.ctx.queue.pull(this.senderId, free, { lease_ms: d.lease_ms, wait_ms: 100 });
+      } catch (err) {
+        this.ctx.log.error({ err, sender: this.senderId }, 'queue pull failed; retrying in 1 s');
+        await this.idle(1_000);
+        continue;
+      }
+      if (leases.length === 0) {
+        await this.idle(50);
+        continue;
+      }
+      for (const lease of leases) {
+        const p: Promise<void> = this.svc
+          .handle(lease, this.abort.signal)
+          .catch((err) => this.ctx.log.error({ err, message_id: lease.job.id }, 'delivery task failed; the job stays leased and is redelivered after its lease'))
+          .finally(() => {
+            this.tasks.delete(p);
+            this.kick();
+          });
+        this.tasks.add(p);
+      }
+    }
+  }
+
+  /** Stop pulling, send waiters back, let sends on the wire finish. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.interrupt();
+    await this.loop;
+    await Promise.allSettled([...this.tasks]);
+  }
+}
+
+export class DeliveryService {
+  private readonly workers = new Map<string, SenderWorker>();
+  private started = false;
+  /** Message ids being handled by this process (a duplicate job for one of them waits). */
+  private readonly handling = new Set<string>();
+  private readonly onState = (s: SenderStatus) => {
+    const w = this.workers.get(s.sender_id);
+    if (!w || !this.started) return;
+    if (s.state === 'active') w.start();
+    else w.interrupt();
+  };
+  private readonly onKick = (e: { sender_id?: string } | undefined) => {
+    if (e?.sender_id) this.workers.get(e.sender_id)?.kick();
+    else for (const w of this.workers.values()) w.kick();
+  };
+
+  constructor(private readonly ctx: AppContext) {}
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.recover();
+    this.ctx.senders.on('state', this.onState);
+    this.ctx.bus.on('delivery.kick', this.onKick);
+    for (const s of this.ctx.senders.list()) {
+      const w = new SenderWorker(this, this.ctx, s.id);
+      this.workers.set(s.id, w);
+      w.start();
+    }
+  }
+
+  /** Graceful: stop pulling, put pacing-waiters back, wait for sends already on the wire. */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.ctx.senders.off('state', this.onState);
+    this.ctx.bus.off('delivery.kick', this.onKick);
+    await Promise.all([...this.workers.values()].map((w) => w.stop()));
+    this.workers.clear();
+  }
+
+  stats(): DeliveryStats {
+    return { senders: [...this.workers.values()].map((w) => ({ sender_id: w.senderId, running: w.isRunning, in_flight: w.inFlight })) };
+  }
+
+  /**
+   * A crash between "persist queued" and "enqueue" leaves a queued message with no job. Enqueue every
+   * queued message again on start: the queue dedupes by message id, so existing jobs are untouched.
+   */
+  private async recover(): Promise<void> {
+    const page = 500;
+    for (let offset = 0; ; offset += page) {
+      let batch: MessageRecord[];
+      try {
+        batch = await this.ctx.store.listMessages({ status: ['queued'], limit: page, offset });
+      } catch (err) {
+        this.ctx.log.error({ err }, 'recovery scan of queued messages failed');
+        return;
+      }
+      for (const m of batch) {
+        await this.ctx.queue.enqueue({ id: m.id, sender_id: m.sender_id, attempts: m.attempts, enqueued_at: m.created_at }).catch((err) => this.ctx.log.error({ err, message_id: m.id }, 'recovery enqueue failed'));
+      }
+      if (batch.length < page) return;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // One job, start to finish. Every exit path either acks, dead-letters or retries the lease; an
+  // exception leaves the lease to expire (the job comes back, and is then treated as in doubt if a
+  // send had started).
+
+  /** @internal called by the sender workers. */
+  async handle(lease: Lease, signal: AbortSignal): Promise<void> {
+    const id = lease.job.id;
+    if (this.handling.has(id)) {
+      await this.ctx.queue.retry(lease, this.ctx.now() + this.ctx.config.delivery.lease_ms, { count_attempt: false, reason: 'duplicate_in_flight' });
+      return;
+    }
+    this.handling.add(id);
+    try {
+      await this.dispatch(lease, signal);
+    } finally {
+      this.handling.delete(id);
+    }
+  }
+
+  private async putBack(lease: Lease, reason: string, at = this.ctx.now()): Promise<void> {
+    await this.ctx.queue.retry(lease, at, { count_attempt: false, reason });
+  }
+
+  private async dispatch(lease: Lease, signal: AbortSignal): Promise<void> {
+    const { ctx } = this;
+    const d = ctx.config.delivery;
+    const job = lease.job;
+    const msg = await ctx.store.getMessage(job.id);
+    if (!msg) {
+      // Cannot happen by construction (persist precedes enqueue); never loop on it.
+      ctx.log.error({ message_id: job.id }, 'queued job has no message record; removing it');
+      await ctx.queue.ack(lease);
+      return;
+    }
+    // Already settled (accepted by Meta, resolved by a status webhook, failed or dead-lettered).
+    if (STATUS_RANK[msg.status] >= STATUS_RANK.accepted) {
+      await ctx.queue.ack(lease);
+      return;
+    }
+    // A send started and its outcome was never recorded: in doubt.
+    if (msg.attempts > job.attempts) {
+      await this.markInDoubt(lease, msg, 'The process stopped (or its lease expired) while a send to Meta was in flight.');
+      return;
+    }
+    if (msg.status === 'in_doubt') {
+      const since = typeof msg.last_error?.in_doubt_since === 'number' ? (msg.last_error.in_doubt_since as number) : 0;
+      if (ctx.now() < since + d.in_doubt_grace_ms) {
+        await this.putBack(lease, 'in_doubt_grace', since + d.in_doubt_grace_ms);
+        return;
+      }
+      // Grace over without a status webhook: Meta most likely never got it. Resend (below).
+    }
+
+    let sender: SenderConfig;
+    try {
+      sender = ctx.senders.resolve(msg.sender_id);
+    } catch {
+      await this.deadLetter(lease, msg, { reason_code: 'UNKNOWN_SENDER', explanation: `Sender "${msg.sender_id}" is no longer configured.`, fix: 'Add the sender back to the config, then replay the dead letter.', meta_error: null });
+      return;
+    }
+    if (signal.aborted || ctx.senders.status(sender.id).state !== 'active') {
+      await this.putBack(lease, 'sender_not_active');
+      return;
+    }
+
+    // Pace: wait for a token. A wait is not an attempt; a long wait frees the slot instead.
+    for (;;) {
+      const r = await ctx.pacer.tryAcquire(sender.id, sender.throughput_mps, msg.to);
+      if (r.ok) break;
+      ctx.metrics.pacingWaits.inc({ sender: sender.id, bucket: r.limited_by ?? 'sender' });
+      const wait = Math.max(1, r.wait_ms);
+      if (wait > HOLD_PACING_WAIT_MS) {
+        await this.putBack(lease, `pacing:${r.limited_by ?? 'sender'}`, ctx.now() + wait);
+        return;
+      }
+      if (await sleep(wait, signal)) {
+        await this.putBack(lease, 'sender_not_active');
+        return;
+      }
+    }
+
+    // Dispatch-time re-check: what may have changed while the message waited.
+    if (d.dispatch_recheck) {
+      const stop = await this.recheck(lease, msg);
+      if (stop) return;
+    }
+    if (signal.aborted) {
+      await this.putBack(lease, 'sender_not_active');
+      return;
+    }
+
+    // Bounded: repeated in-doubt resends (a Meta that never answers) end in a dead letter too.
+    if (job.attempts >= d.max_attempts) {
+      await this.deadLetter(lease, msg, {
+        reason_code: 'MAX_ATTEMPTS',
+        explanation: `No definite answer from Meta after ${job.attempts} attempts (last: ${String(msg.last_error?.code ?? '')} ${String(msg.last_error?.message ?? '')}). Meta may or may not have received it: check its status before replaying.`,
+        fix: 'Check Meta status and GET /v1/messages/:id, then replay or discard the dead letter.',
+        meta_error: msg.last_error,
+      });
+      return;
+    }
+
+    // Mark the send as started BEFORE it leaves: a crash from here on is detectable (attempts > job.attempts).
+    const attempt = job.attempts + 1;
+    const startedAt = ctx.now();
+    if (msg.status === 'queued') {
+      await ctx.store.applyStatus(msg.id, { status: 'sending', at: startedAt, source: 'worker', detail: { attempt } }, { attempts: attempt });
+    } else {
+      await ctx.store.updateMessage(msg.id, { attempts: attempt }, startedAt);
+    }
+
+    const keepAlive = setInterval(() => void ctx.queue.extendLease(lease, d.lease_ms).catch(() => {}), Math.max(250, Math.floor(d.lease_ms / 2)));
+    let res: SendResult;
+    try {
+      res = await ctx.meta.sendMessage({ phone_number_id: sender.phone_number_id, waba_id: sender.waba_id, access_token: sender.access_token }, msg.payload);
+    } catch (err) {
+      // The client promises not to throw; if it does, we cannot know whether the request left.
+      res = { kind: 'in_doubt', reason: `client error: ${String((err as Error)?.message ?? err)}` };
+    } finally {
+      clearInterval(keepAlive);
+    }
+    await this.act(lease, msg, sender, attempt, res);
+  }
+
+  /** Returns true when the message must not be sent now (dead-lettered or put back). */
+  private async recheck(lease: Lease, msg: MessageRecord): Promise<boolean> {
+    const { ctx } = this;
+    // The stored payload is what prepareMessage built plus our callback id (which it refuses from callers).
+    const { biz_opaque_callback_data: _own, ...body } = msg.payload;
+    const prep = prepareMessage(ctx, { body, sender: msg.sender_id, message_id: msg.id });
+    if (!prep.ok) {
+      const v = recheckVerdict(prep.decision.reason_code);
+      if (v === 'send') return false;
+      if (v === 'requeue') {
+        await this.putBack(lease, `recheck:${prep.decision.reason_code}`, ctx.now() + 1_000);
+        return true;
+      }
+      await this.deadLetter(lease, msg, { reason_code: `DISPATCH_RECHECK:${prep.decision.reason_code}`, explanation: prep.decision.explanation, fix: prep.decision.suggested_action, meta_error: null });
+      return true;
+    }
+    let outcome;
+    try {
+      outcome = await ctx.gate.check(prep.req, ctx.now());
+    } catch (err) {
+      ctx.log.warn({ err, message_id: msg.id }, 'dispatch re-check: gate unavailable; message waits');
+      await this.putBack(lease, 'recheck:GATE_UNAVAILABLE', ctx.now() + 1_000);
+      return true;
+    }
+    const v = recheckVerdict(outcome.decision.allowed ? null : outcome.decision.reason_code);
+    if (v === 'send') return false;
+    if (v === 'requeue') {
+      await this.putBack(lease, `recheck:${outcome.decision.reason_code}`, ctx.now() + 1_000);
+      return true;
+    }
+    await this.deadLetter(lease, msg, {
+      reason_code: `DISPATCH_RECHECK:${outcome.decision.reason_code}`,
+      explanation: `Checked again right before sending: ${outcome.decision.explanation}`,
+      fix: outcome.decision.suggested_action,
+      meta_error: null,
+    });
+    return true;
+  }
+
+  private async act(lease: Lease, msg: MessageRecord, sender: SenderConfig, attempt: number, res: SendResult): Promise<void> {
+    const { ctx } = this;
+    const d = ctx.config.delivery;
+    const now = ctx.now();
+    switch (res.kind) {
+      case 'accepted': {
+        ctx.metrics.sends.inc({ sender: sender.id, outcome: 'accepted', code: '' });
+        ctx.metrics.sendLatency.observe({ sender: sender.id }, Math.max(0, now - lease.job.enqueued_at) / 1000);
+        const r = await ctx.store.applyStatus(msg.id, { status: 'accepted', at: now, source: 'worker', detail: { wamid: res.wamid, attempt } }, { wamid: res.wamid, attempts: attempt });
+        await ctx.queue.ack(lease);
+        this.emitStatus(r);
+        return;
+      }
+      case 'not_sent':
+      case 'in_doubt': {
+        ctx.metrics.sends.inc({ sender: sender.id, outcome: res.kind, code: '' });
+        if (res.kind === 'in_doubt') {
+          await this.markInDoubt(lease, msg, `The request may have reached Meta: ${res.reason}`);
+          return;
+        }
+        await this.retryOrGiveUp(lease, msg, attempt, { code: 'NOT_SENT', message: res.reason }, null);
+        return;
+      }
+      case 'error': {
+        const err = res.error;
+        // The catalog's attempt = consecutive failures with this same code (drives 4^X and bounded retries).
+        const prev = msg.last_error;
+        const repeat = prev && prev.code === err.code && typeof prev.repeat === 'number' ? prev.repeat + 1 : 1;
+        let c: Classification;
+        try {
+          c = classify(err, { attempt: repeat });
+        } catch (e) {
+          ctx.log.error({ err: e, code: err.code }, 'error catalog failed to classify; retrying with backoff');
+          await this.retryOrGiveUp(lease, msg, attempt, graphErrorRecord(err), null);
+          return;
+        }
+        ctx.metrics.sends.inc({ sender: sender.id, outcome: c.action, code: String(err.code) });
+        if (!c.known) ctx.metrics.unknownErrors.inc({ code: String(err.code) });
+        const metaError = { ...graphErrorRecord(err), repeat, action: c.action, explanation: c.entry.explanation, fix: c.entry.fix };
+        const dl = (): DeadLetterInput => ({ reason_code: `META_${err.code}`, explanation: c.entry.explanation, fix: c.entry.fix, meta_error: metaError });
+        ctx.log.warn({ message_id: msg.id, sender: sender.id, to: maskPhone(msg.to), code: err.code, action: c.action }, 'Meta refused a send');
+        switch (c.action) {
+          case 'retry':
+            await this.retryOrGiveUp(lease, msg, attempt, metaError, c.retry_after_ms ?? null);
+            return;
+          case 'retry_after': {
+            const wait = c.retry_after_ms ?? backoffMs(repeat, d.backoff_base_ms, d.backoff_max_ms);
+            // Throughput (130429): slow the whole sender; pair limit (131056): this recipient only.
+            if (err.code === 130429) await ctx.pacer.penalize(sender.id, wait);
+            else if (err.code === 131056 || c.scope === 'recipient') await ctx.pacer.penalize(sender.id, wait, msg.to);
+            // Throttling is Meta asking us to wait, not a failure of the message: no attempt counted.
+            await this.settleUncounted(lease, msg, metaError, now + wait, `meta_${err.code}`);
+            return;
+          }
+          case 'fix_request':
+          case 'drop':
+          case 'pause_template':
+            // pause_template: the template webhook blocks the rest at the gate; this one is done.
+            await this.deadLetter(lease, msg, dl(), attempt);
+            return;
+          case 'pause_sender':
+            // Concurrent sends all see the same error: pause (and alert) once.
+            if (ctx.senders.status(sender.id).state === 'active') pauseSender(ctx, sender.id, { reason: `${c.entry.title}: ${c.entry.explanation} ${c.entry.fix}`, reason_code: `META_${err.code}`, actor: 'worker' });
+            await this.settleUncounted(lease, msg, metaError, now, `meta_${err.code}`);
+            return;
+          case 'halt_all':
+            if (ctx.senders.status(sender.id).state !== 'halted') haltAll(ctx, { reason: `${c.entry.title}: ${c.entry.explanation} ${c.entry.fix}`, reason_code: `META_${err.code}`, sender_id: sender.id, detail: { code: err.code, subcode: err.subcode, fbtrace_id: err.fbtrace_id } });
+            // Back to the queue unsent: Meta refused it, so resending after the fix is safe.
+            await this.settleUncounted(lease, msg, metaError, now, `meta_${err.code}`);
+            return;
+        }
+      }
+    }
+  }
+
+  /** A settled refusal that does not count as an attempt: undo the attempt mark, then put it back. */
+  private async settleUncounted(lease: Lease, msg: MessageRecord, lastError: Record<string, unknown>, at: number, reason: string): Promise<void> {
+    await this.ctx.store.updateMessage(msg.id, { attempts: lease.job.attempts, last_error: lastError }, this.ctx.now());
+    await this.putBack(lease, reason, at);
+  }
+
+  private async retryOrGiveUp(lease: Lease, msg: MessageRecord, attempt: number, lastError: Record<string, unknown>, hintMs: number | null): Promise<void> {
+    const { ctx } = this;
+    const d = ctx.config.delivery;
+    if (attempt >= d.max_attempts) {
+      await this.deadLetter(
+        lease,
+        msg,
+        {
+          reason_code: 'MAX_ATTEMPTS',
+          explanation: `Meta could not take the message after ${attempt} attempts (last: ${String(lastError.code ?? '')} ${String(lastError.message ?? '')}).`.trim(),
+          fix: 'Check Meta status and GET /v1/messages/:id for the last error, then replay the dead letter.',
+          meta_error: lastError,
+        },
+        attempt,
+      );
+      return;
+    }
+    const wait = Math.max(hintMs ?? 0, backoffMs(attempt, d.backoff_base_ms, d.backoff_max_ms));
+    await ctx.store.updateMessage(msg.id, { last_error: lastError }, ctx.now());
+    await ctx.queue.retry(lease, ctx.now() + wait, { count_attempt: true, reason: String(lastError.code ?? 'retry') });
+  }
+
+  private async markInDoubt(lease: Lease, msg: MessageRecord, reason: string): Promise<void> {
+    const { ctx } = this;
+    const now = ctx.now();
+    const grace = ctx.config.delivery.in_doubt_grace_ms;
+    const r = await ctx.store.applyStatus(
+      msg.id,
+      { status: 'in_doubt', at: now, source: 'worker', detail: { reason, resend_after: now + grace } },
+      { last_error: { code: 'IN_DOUBT', message: reason, in_doubt_since: now } },
+    );
+    ctx.log.warn({ message_id: msg.id, reason }, 'send in doubt: waiting for its status webhook before any resend');
+    // Counted: a send that may have failed. Brings job.attempts level with message.attempts.
+    await ctx.queue.retry(lease, now + grace, { count_attempt: true, reason: 'in_doubt' });
+    this.emitStatus(r);
+  }
+
+  private async deadLetter(lease: Lease, msg: MessageRecord, dl: DeadLetterInput, attempts = lease.job.attempts): Promise<void> {
+    const { ctx } = this;
+    const now = ctx.now();
+    const rec: DeadLetter = {
+      id: newId('dl', now),
+      message_id: msg.id,
+      sender_id: msg.sender_id,
+      reason_code: dl.reason_code,
+      explanation: dl.explanation,
+      fix: dl.fix,
+      meta_error: dl.meta_error,
+      attempts,
+      created_at: now,
+      state: 'open',
+    };
+    // Store first: once the queue forgets the job, the dead letter is the only copy.
+    await ctx.store.addDeadLetter(rec);
+    const r = await ctx.store.applyStatus(
+      msg.id,
+      { status: 'dead_lettered', at: now, source: 'worker', detail: { dead_letter_id: rec.id, reason_code: dl.reason_code, explanation: dl.explanation } },
+      { attempts, last_error: dl.meta_error ?? { code: dl.reason_code, message: dl.explanation } },
+    );
+    await ctx.gate.release(msg.id).catch((err) => ctx.log.error({ err, message_id: msg.id }, 'gate release failed'));
+    await ctx.queue.deadLetter(lease, dl.reason_code);
+    ctx.metrics.deadLetters.inc({ sender: msg.sender_id, reason: dl.reason_code });
+    ctx.log.warn({ message_id: msg.id, dead_letter_id: rec.id, reason_code: dl.reason_code }, 'message dead-lettered');
+    this.emitStatus(r);
+  }
+
+  private emitStatus(r: { message: MessageRecord; changed: boolean } | null): void {
+    if (r?.changed) this.ctx.bus.emit('message.status', r.message);
+  }
+}
+

@@ -1,0 +1,201 @@
+// Engine functions for outbound messages: submit (validate → gate check-and-reserve → persist queued →
+// enqueue → 202), read one with its history, list. Every face (HTTP, MCP, CLI, campaigns) calls these.
+// A denial stores nothing but an audit row. A reservation taken for a message that then fails to be
+// persisted or enqueued is released: the gate never counts a message that will not be sent.
+import { createHash } from 'node:crypto';
+import type { AppContext } from './context.ts';
+import { EngineError } from './context.ts';
+import { prepareMessage } from './compliance.ts';
+import type { Decision } from '../domain/decision.ts';
+import type { Category, MessageRecord, MessageStatus } from '../domain/types.ts';
+import { newId } from '../domain/ids.ts';
+import type { GateRequest } from '../gate/port.ts';
+import type { MessageFilter } from '../store/port.ts';
+import { maskPhone } from '../observability/log.ts';
+
+export interface SubmitInput {
+  /** Meta's message body (as for POST /{phone-number-id}/messages); messaging_product optional. */
+  body: unknown;
+  /** Sender alias or phone_number_id; default sender when absent. */
+  sender?: string;
+  idempotency_key?: string;
+  /** Who asked: "api:key-name", "mcp", "campaign:ID", "cli". */
+  actor: string;
+}
+
+export interface SubmitResult {
+  http_status: 202 | 422 | 409;
+  id?: string;
+  status?: MessageStatus;
+  decision: Decision;
+  /** True when this answer is the stored answer to an earlier request with the same Idempotency-Key. */
+  replayed?: boolean;
+}
+
+const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
+
+/** Stable JSON (sorted keys) so the same body in another key order hashes the same. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+export function requestHash(body: unknown, sender: string | undefined): string {
+  return createHash('sha256').update(canonical({ body, sender: sender ?? null })).digest('hex');
+}
+
+/** The decision recorded with the message's first ("queued") history event, for idempotent replays. */
+function storedDecision(m: MessageRecord): Decision {
+  const d = m.history.find((h) => h.status === 'queued')?.detail?.decision as Decision | undefined;
+  return d ?? { allowed: true, reason_code: null, explanation: 'All checks passed.', suggested_action: 'none', checks: [] };
+}
+
+function replayOrConflict(existing: MessageRecord, hash: string, key: string): SubmitResult {
+  if (existing.request_hash !== hash) {
+    throw new EngineError(
+      'IDEMPOTENCY_KEY_REUSED',
+      `Idempotency-Key "${key}" was already used for a different request (message ${existing.id}).`,
+      'Use a new Idempotency-Key for a new message; repeat a key only to retry the exact same request.',
+      409,
+      { message_id: existing.id },
+    );
+  }
+  return { http_status: 202, id: existing.id, status: existing.status, decision: storedDecision(existing), replayed: true };
+}
+
+/**
+ * The exact body Meta receives, built from the validated message: `to` is the normalised recipient
+ * the gate decided on, messaging_product is "whatsapp", and biz_opaque_callback_data carries wagate's
+ * id (status webhooks echo it: that is how an in-doubt send is resolved). Nothing the caller sent can
+ * override these three.
+ */
+export function buildOutboundPayload(payload: Record<string, unknown>, req: GateRequest, id: string): Record<string, unknown> {
+  return { ...payload, messaging_product: 'whatsapp', to: req.to, biz_opaque_callback_data: id };
+}
+
+// Concurrent submits with the same key are serialised in-process (the store's unique key covers
+// several processes: a second insert fails and we answer from the first).
+const inFlightKeys = new Map<string, Promise<unknown>>();
+
+export async function submitMessage(ctx: AppContext, input: SubmitInput): Promise<SubmitResult> {
+  const key = input.idempotency_key;
+  if (key !== undefined && !IDEMPOTENCY_KEY_RE.test(key)) {
+    throw new EngineError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1-255 visible ASCII characters without spaces.', 'Use a UUID or another short opaque token.', 400);
+  }
+  if (key === undefined) return submitOnce(ctx, input, null);
+  while (inFlightKeys.has(key)) await inFlightKeys.get(key)!.catch(() => {});
+  const p = submitOnce(ctx, input, key);
+  inFlightKeys.set(key, p);
+  try {
+    return await p;
+  } finally {
+    if (inFlightKeys.get(key) === p) inFlightKeys.delete(key);
+  }
+}
+
+async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | null): Promise<SubmitResult> {
+  const hash = requestHash(input.body, input.sender);
+  if (key) {
+    const existing = await ctx.store.getMessageByIdempotencyKey(key);
+    if (existing) return replayOrConflict(existing, hash, key);
+  }
+
+  const now = ctx.now();
+  const id = newId('msg', now);
+  const prep = prepareMessage(ctx, { body: input.body, sender: input.sender, message_id: id });
+  if (!prep.ok) {
+    ctx.metrics.decisions.inc({ allowed: 'false', reason: prep.decision.reason_code ?? 'none' });
+    await audit(ctx, now, input.actor, 'message.denied', null, { reason_code: prep.decision.reason_code, sender: input.sender ?? null, idempotency_key: key });
+    return { http_status: 422, decision: prep.decision };
+  }
+
+  const req: GateRequest = prep.req;
+  const outcome = await ctx.gate.checkAndReserve(req, now);
+  ctx.metrics.decisions.inc({ allowed: String(outcome.decision.allowed), reason: outcome.decision.reason_code ?? 'none' });
+  if (!outcome.decision.allowed) {
+    await audit(ctx, now, input.actor, 'message.denied', null, { reason_code: outcome.decision.reason_code, sender: prep.sender.id, to: maskPhone(req.to), idempotency_key: key });
+    return { http_status: 422, decision: outcome.decision };
+  }
+
+  const category: Category = outcome.category ?? outcome.reservation?.category ?? (req.kind === 'template' ? 'marketing' : 'service');
+  const record: MessageRecord = {
+    id,
+    sender_id: prep.sender.id,
+    to: req.to,
+    category,
+    type: req.type,
+    template_name: req.template?.name ?? null,
+    template_language: req.template?.language ?? null,
+    payload: buildOutboundPayload(prep.payload, req, id),
+    status: 'queued',
+    wamid: null,
+    attempts: 0,
+    idempotency_key: key,
+    request_hash: hash,
+    last_error: null,
+    pricing: null,
+    reserved_marketing: outcome.reservation?.marketing_slot ?? false,
+    reserved_tier: outcome.reservation?.tier_slot ?? false,
+    created_at: now,
+    updated_at: now,
+    history: [{ status: 'queued', at: now, source: 'gate', detail: { decision: outcome.decision, actor: input.actor } }],
+  };
+
+  try {
+    await ctx.store.insertMessage(record);
+  } catch (err) {
+    await ctx.gate.release(id).catch(() => {});
+    // Another process won the race for this Idempotency-Key: answer from its message.
+    if (key) {
+      const existing = await ctx.store.getMessageByIdempotencyKey(key).catch(() => null);
+      if (existing) return replayOrConflict(existing, hash, key);
+    }
+    ctx.log.error({ err, message_id: id }, 'persisting a message failed; reservation released');
+    throw new EngineError('STORE_UNAVAILABLE', 'The message could not be saved, so it was not queued. Nothing was sent.', 'Retry the request (with the same Idempotency-Key); check GET /ready for the failing backend.', 503);
+  }
+
+  try {
+    await ctx.queue.enqueue({ id, sender_id: record.sender_id, attempts: 0, enqueued_at: now });
+  } catch (err) {
+    await ctx.gate.release(id).catch(() => {});
+    await ctx.store
+      .applyStatus(id, { status: 'failed', at: ctx.now(), source: 'api', detail: { reason: 'QUEUE_UNAVAILABLE' } }, { last_error: { code: 'QUEUE_UNAVAILABLE', message: String((err as Error)?.message ?? err) } })
+      .catch(() => {});
+    ctx.log.error({ err, message_id: id }, 'enqueue failed; reservation released, message marked failed');
+    throw new EngineError('QUEUE_UNAVAILABLE', 'The delivery queue did not accept the message. Nothing was sent.', 'Retry with a new Idempotency-Key; check GET /ready for the failing backend.', 503, { message_id: id });
+  }
+
+  ctx.bus.emit('delivery.kick', { sender_id: record.sender_id });
+  await audit(ctx, now, input.actor, 'message.queued', id, { sender: record.sender_id, category, to: maskPhone(record.to) });
+  return { http_status: 202, id, status: 'queued', decision: outcome.decision };
+}
+
+async function audit(ctx: AppContext, at: number, actor: string, action: string, subject: string | null, detail: Record<string, unknown>): Promise<void> {
+  await ctx.store.appendAudit({ at, actor, action, subject, detail }).catch((err) => ctx.log.warn({ err, action }, 'audit write failed'));
+}
+
+/** Public view of a message (ISO times at the face are added by the route). */
+export async function getMessage(ctx: AppContext, id: string): Promise<MessageRecord> {
+  const m = await ctx.store.getMessage(id);
+  if (!m) throw new EngineError('MESSAGE_NOT_FOUND', `No message with id "${id}".`, 'Use the id returned by POST /v1/messages (it starts with "msg_").', 404);
+  return m;
+}
+
+const STATUSES: MessageStatus[] = ['queued', 'sending', 'in_doubt', 'accepted', 'sent', 'delivered', 'read', 'failed', 'dead_lettered'];
+
+export async function listMessages(ctx: AppContext, opts: { status?: string | string[]; sender?: string; to?: string; limit?: number; offset?: number }): Promise<MessageRecord[]> {
+  const filter: MessageFilter = { limit: Math.min(Math.max(opts.limit ?? 50, 1), 500), offset: Math.max(opts.offset ?? 0, 0) };
+  if (opts.status !== undefined) {
+    const list = (Array.isArray(opts.status) ? opts.status : String(opts.status).split(',')).map((s) => s.trim()).filter(Boolean);
+    const bad = list.filter((s) => !STATUSES.includes(s as MessageStatus));
+    if (bad.length) throw new EngineError('INVALID_STATUS', `Unknown status ${bad.map((b) => `"${b}"`).join(', ')}.`, `Use one or more of: ${STATUSES.join(', ')} (comma-separated).`, 400);
+    filter.status = list as MessageStatus[];
+  }
+  if (opts.sender) filter.sender_id = ctx.senders.resolve(opts.sender).id;
+  if (opts.to) filter.to = opts.to.replace(/[^\d]/g, '');
+  return ctx.store.listMessages(filter);
+}

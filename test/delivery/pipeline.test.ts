@@ -1,0 +1,174 @@
+// The delivery pipeline end to end: real app (createApp), embedded SQLite queue and store, memory gate
+// and pacer, the in-process Meta sandbox and its ledger (Meta's own count of accepted sends).
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { startHarness, recipient, orderUpdate, waitFor, countLedger, approveSeedTemplates, type Harness } from './harness.ts';
+import { STATUS_RANK } from '../../src/domain/types.ts';
+
+let h: Harness;
+let seq = 0;
+const next = () => recipient(1000 + ++seq);
+
+async function statusOf(id: string): Promise<string> {
+  return (await h.get(`/v1/messages/${id}`)).json.status;
+}
+
+async function allSettled(ids: string[], timeoutMs = 15_000): Promise<void> {
+  await waitFor(`${ids.length} messages accepted`, async () => {
+    for (const id of ids) if (STATUS_RANK[(await h.ctx.store.getMessage(id))!.status] < STATUS_RANK.accepted) return false;
+    return true;
+  }, timeoutMs);
+}
+
+async function submitMany(n: number, key?: (i: number) => string): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await h.post(orderUpdate(next(), i), key ? { 'idempotency-key': key(i) } : {});
+    expect(r.status, JSON.stringify(r.json)).toBe(202);
+    ids.push(r.json.id);
+  }
+  return ids;
+}
+
+beforeAll(async () => {
+  h = await startHarness({ mps: 80 });
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('submit', () => {
+  it('queues, sends once with our id in biz_opaque_callback_data, and records the full history', async () => {
+    const to = next();
+    const r = await h.post(orderUpdate(`+${to.slice(0, 2)} ${to.slice(2)}`));
+    expect(r.status).toBe(202);
+    expect(r.json.status).toBe('queued');
+    expect(r.json.decision.allowed).toBe(true);
+    const id = r.json.id as string;
+    await allSettled([id]);
+    const m = (await h.get(`/v1/messages/${id}`)).json;
+    expect(m.id).toBe(id);
+    expect(m.to).toBe(to);
+    expect(m.wamid).toMatch(/^wamid\./);
+    expect(m.payload).toMatchObject({ messaging_product: 'whatsapp', to, biz_opaque_callback_data: id });
+    // The worker's own events, in order (status webhooks may interleave: Meta's times are in seconds).
+    const own = m.history.filter((e: { source: string }) => e.source !== 'webhook').map((e: { status: string }) => e.status);
+    expect(own).toEqual(['queued', 'sending', 'accepted']);
+    expect(m.history.find((e: { status: string }) => e.status === 'accepted').wamid).toBe(m.wamid);
+    expect(typeof m.history[0].at).toBe('string');
+    const sends = (await h.ledger()).filter((s) => s.biz_opaque_callback_data === id);
+    expect(sends).toHaveLength(1);
+    expect(sends[0].to).toBe(to);
+  });
+
+  it('a denial answers 422 with the decision, stores no message and sends nothing', async () => {
+    const before = (await h.ledger()).length;
+    const to = next();
+    // Free-form text with no customer-service window open.
+    const r = await h.post({ to, type: 'text', text: { body: 'hello' } });
+    expect(r.status).toBe(422);
+    expect(r.json.decision.allowed).toBe(false);
+    expect(r.json.decision.reason_code).toBe('WINDOW_CLOSED_TEMPLATE_REQUIRED');
+    expect(await h.ctx.store.listMessages({ to })).toHaveLength(0);
+    const audit = await h.ctx.store.listAudit({ action: 'message.denied', limit: 50 });
+    expect(audit.some((a) => a.detail.reason_code === 'WINDOW_CLOSED_TEMPLATE_REQUIRED')).toBe(true);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await h.ledger()).length).toBe(before);
+  });
+
+  it('bad input gets a clear error, not a crash', async () => {
+    const r = await h.post({ to: next(), type: 'template', template: { name: 'order_update' } });
+    expect(r.status).toBe(422);
+    expect(r.json.decision.reason_code).toBe('INVALID_MESSAGE');
+    expect(r.json.decision.explanation).toMatch(/template\.language/);
+    const nf = await h.get('/v1/messages/msg_nope');
+    expect(nf.status).toBe(404);
+    expect(nf.json.error).toMatchObject({ code: 'MESSAGE_NOT_FOUND' });
+    expect(nf.json.error.fix).toBeTruthy();
+    const bad = await h.get('/v1/messages?status=bogus');
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.code).toBe('INVALID_STATUS');
+  });
+
+  it('the same Idempotency-Key twice sends once; another body under that key is a 409', async () => {
+    const body = orderUpdate(next(), 7);
+    const key = `idem-${Date.now()}`;
+    const [a, b] = await Promise.all([h.post(body, { 'idempotency-key': key }), h.post(body, { 'idempotency-key': key })]);
+    expect(a.status).toBe(202);
+    expect(b.status).toBe(202);
+    expect(b.json.id).toBe(a.json.id);
+    await allSettled([a.json.id]);
+    const c = await h.post(body, { 'idempotency-key': key });
+    expect(c.status).toBe(202);
+    expect(c.json).toMatchObject({ id: a.json.id, replayed: true, status: 'accepted' });
+    expect(c.json.decision.allowed).toBe(true);
+    const d = await h.post(orderUpdate(next(), 8), { 'idempotency-key': key });
+    expect(d.status).toBe(409);
+    expect(d.json.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(countLedger([a.json.id], await h.ledger()).byId.get(a.json.id)).toBe(1);
+  });
+
+  it('lists messages by status', async () => {
+    const r = await h.get('/v1/messages?status=accepted,sent,delivered,read&limit=5');
+    expect(r.status).toBe(200);
+    expect(r.json.messages.length).toBeGreaterThan(0);
+    expect(r.json.messages.length).toBeLessThanOrEqual(5);
+    for (const m of r.json.messages) expect(['accepted', 'sent', 'delivered', 'read']).toContain(m.status);
+    const none = await h.get('/v1/messages?status=in_doubt');
+    expect(none.json.messages).toEqual([]);
+  });
+});
+
+describe('Meta errors', () => {
+  it('a burst of 5xx is retried with backoff: every message accepted, none lost, none twice', async () => {
+    await h.sandbox('POST', '/_sandbox/faults', { status: 500, count: 8 });
+    const ids = await submitMany(10);
+    await allSettled(ids);
+    const { lost, duplicates } = countLedger(ids, await h.ledger());
+    expect(lost).toBe(0);
+    expect(duplicates).toBe(0);
+    const retried = await Promise.all(ids.map((id) => h.ctx.store.getMessage(id)));
+    expect(retried.some((m) => m!.attempts > 1)).toBe(true);
+  });
+
+  it('throttling (130429) never loses a message and slows the sender', async () => {
+    // Meta allows this number 10 mps; wagate believes 80: Meta throttles, wagate must back off.
+    await h.sandbox('POST', `/_sandbox/numbers/${h.ctx.senders.resolve('main').phone_number_id}`, { throughput_mps: 10 });
+    try {
+      const ids = await submitMany(40);
+      await allSettled(ids, 25_000);
+      const { lost, duplicates } = countLedger(ids, await h.ledger());
+      expect(lost).toBe(0);
+      expect(duplicates).toBe(0);
+      const throttled = (await h.ctx.metrics.sends.get()).values.filter((v) => v.labels.code === '130429').reduce((a, v) => a + v.value, 0);
+      expect(throttled).toBeGreaterThan(0);
+    } finally {
+      await h.sandbox('POST', `/_sandbox/numbers/${h.ctx.senders.resolve('main').phone_number_id}`, { throughput_mps: 80 });
+    }
+  });
+
+  it('132000 goes to dead letters with Meta\'s error and an explanation; discard closes it', async () => {
+    // The gate's copy of spring_sale has no variable; Meta's has one: Meta refuses with 132000.
+    await approveSeedTemplates(h.ctx, { spring_sale: [{ type: 'BODY', text: 'Our spring sale starts today.' }] });
+    const r = await h.post({ to: next(), type: 'template', template: { name: 'spring_sale', language: { code: 'en_US' } } });
+    expect(r.status, JSON.stringify(r.json)).toBe(202);
+    const id = r.json.id as string;
+    await waitFor('dead letter', async () => (await statusOf(id)) === 'dead_lettered');
+    const list = (await h.get('/v1/dead-letters?state=open')).json.dead_letters as any[];
+    const dl = list.find((d) => d.message_id === id);
+    expect(dl).toBeTruthy();
+    expect(dl.reason_code).toBe('META_132000');
+    expect(dl.explanation.length).toBeGreaterThan(20);
+    expect(dl.fix).toBeTruthy();
+    expect(dl.meta_error).toMatchObject({ code: 132000 });
+    const one = await h.get(`/v1/dead-letters/${dl.id}`);
+    expect(one.json.message.id).toBe(id);
+    expect(countLedger([id], await h.ledger()).lost).toBe(1);
+    const discarded = await fetch(`${h.base}/v1/dead-letters/${dl.id}`, { method: 'DELETE' });
+    expect(discarded.status).toBe(200);
+    expect((await h.get(`/v1/dead-letters/${dl.id}`)).json.state).toBe('discarded');
+    const again = await fetch(`${h.base}/v1/dead-letters/${dl.id}`, { method: 'DELETE' });
+    expect(again.status).toBe(409);
+    await approveSeedTemplates(h.ctx);
+  });
+});
