@@ -12,7 +12,7 @@ const HOUR = 60 * MIN;
 export const TOKEN_FIX_STEPS = [
   'In Meta Business Settings → Users → System users, open (or create) an Admin system user that has the WhatsApp Business Account assigned as an asset (full control).',
   'Click "Generate new token", pick your app, choose expiry "Never" and tick whatsapp_business_messaging and whatsapp_business_management (business_management too if you manage assets).',
-  'Give wagate the new token: update the sender\'s access_token in the config (e.g. the WA_TOKEN_<SENDER> variable) and restart, or call PUT /v1/senders/:id/token with {"token": "..."} (no restart).',
+  'Give wagate the new token: update the sender\'s access_token in the config (e.g. the WA_TOKEN_<SENDER> variable) and restart, or call PUT /v1/senders/:id/token with {"access_token": "<new token>"} (no restart).',
   'wagate checks the token with debug_token and resumes the halted senders; queued messages were held, not lost. Check with GET /v1/senders/:id/health.',
 ];
 const TOKEN_FIX = TOKEN_FIX_STEPS.map((s, i) => `${i + 1}. ${s}`).join(' ');
