@@ -36,7 +36,9 @@ export interface Reservation {
   category: Category;
   /** Did this reservation take a per-user marketing slot? */
   marketing_slot: boolean;
-  /** Did this reservation add the recipient to the portfolio's unique-recipient (tier) count? */
+  /** Does this message count toward the portfolio's unique-recipient (tier) budget? True for every
+   * business-initiated send outside a care window (a recipient already counted stays counted one more
+   * 24h from this send, as at Meta); the unique count is derived from these. */
   tier_slot: boolean;
   at: number;
 }
@@ -53,6 +55,9 @@ export interface GateOutcome {
 export interface GateCustomerUpdate {
   wa_id: string;
   consent?: Partial<Record<Category, ConsentState>>;
+  /** When each consent change happened (epoch ms). A free-form reply is allowed after an opt-out only
+   * inside a window the customer opened AFTER it, so the gate needs the time; absent = now. */
+  consent_at?: Partial<Record<Category, number>>;
   tags?: string[];
   time_zone?: string | null;
   undeliverable_at?: number | null;
@@ -62,7 +67,7 @@ export interface GateCustomerUpdate {
 /** What the gate is rebuilt from on start (read from the Store). */
 export interface GateSeed {
   customers: GateCustomerUpdate[];
-  windows: { sender_id: string; wa_id: string; last_inbound_at: number; referral_at: number | null }[];
+  windows: { sender_id: string; wa_id: string; last_inbound_at: number; referral_at: number | null; fep_opened_at?: number | null }[];
   templates: TemplateRecord[];
   senders: SenderStatus[];
   /** Reservations still inside their 24h horizon (from messages not failed/dead-lettered). */
