@@ -45,6 +45,7 @@ export class EmbeddedQueue implements DeliveryQueue {
   /** In-process pullers waiting for work, per sender: woken on enqueue / retry / expiry timer. */
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly st: ReturnType<EmbeddedQueue['prepare']>;
+  private readonly pending: { op: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
 
   constructor(opts: EmbeddedQueueOptions) {
     if (!opts || typeof opts.path !== 'string' || opts.path.length === 0) {
@@ -80,7 +81,7 @@ export class EmbeddedQueue implements DeliveryQueue {
     return {
       isDone: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM done_ids WHERE id = ?'),
       insert: db.prepare('INSERT OR IGNORE INTO jobs (id, sender_id, attempts, enqueued_at, available_at, job) VALUES (?, ?, ?, ?, ?, ?)'),
-      lease: db.prepare<[number, string, number, string, number, number], Row>(`
+      lease: db.prepare<[number, string, string, number, number, number], Row & { available_at: number; seq: number }>(`
         UPDATE jobs SET available_at = ?, lease_token = ?, deliveries = deliveries + 1
         WHERE seq IN (SELECT seq FROM jobs WHERE sender_id = ? AND available_at <= ? ORDER BY available_at, seq LIMIT ?)
           AND available_at <= ?
@@ -111,10 +112,11 @@ export class EmbeddedQueue implements DeliveryQueue {
     checkJob(job);
     const now = Date.now();
     const at = Math.max(now, opts.not_before ?? 0);
-    const added = this.db.transaction(() => {
+    const body = JSON.stringify(job);
+    const added = await this.write(() => {
       if (this.st.isDone.get(job.id)) return false;
-      return this.st.insert.run(job.id, job.sender_id, job.attempts ?? 0, job.enqueued_at ?? now, at, JSON.stringify(job)).changes === 1;
-    })();
+      return this.st.insert.run(job.id, job.sender_id, job.attempts ?? 0, job.enqueued_at ?? now, at, body).changes === 1;
+    });
     if (added) this.wake(job.sender_id);
     return added;
   }
@@ -142,7 +144,7 @@ export class EmbeddedQueue implements DeliveryQueue {
     const token = `${this.tokenPrefix}.${++this.tokenSeq}`;
     // One statement: select the oldest ready rows and lease them. SQLite serialises writers, so two
     // pullers (even in two processes) can never lease the same row at once.
-    const rows = this.st.lease.all(now + lease_ms, token, sender_id, now, max, now) as (Row & { available_at: number; seq: number })[];
+    const rows = this.st.lease.all(now + lease_ms, token, sender_id, now, max, now);
     rows.sort((a, b) => a.seq - b.seq);
     const handle: Handle = { token };
     return rows.map((r) => ({
@@ -155,24 +157,57 @@ export class EmbeddedQueue implements DeliveryQueue {
   /** Ack is final whoever holds the lease now: the job was done, so it must not go out again. */
   async ack(lease: Lease): Promise<void> {
     this.assertOpen();
-    this.finish(lease.job.id);
+    await this.finish(lease.job.id);
   }
 
   async deadLetter(lease: Lease, _reason: string): Promise<void> {
     this.assertOpen();
-    this.finish(lease.job.id);
+    await this.finish(lease.job.id);
   }
 
-  private finish(id: string): void {
-    const now = Date.now();
-    this.db.transaction(() => {
+  private finish(id: string): Promise<void> {
+    return this.write(() => {
+      const now = Date.now();
       this.st.del.run(id);
       this.st.markDone.run(id, now);
       if (now - this.lastPrune > PRUNE_EVERY_MS) {
         this.lastPrune = now;
         this.st.prune.run(now - DONE_TTL_MS);
       }
-    })();
+    });
+  }
+
+  /**
+   * Group commit: enqueues and acks issued in the same tick share one transaction (one WAL commit
+   * instead of one each), each op inside its own savepoint so one failure fails only its caller.
+   * A caller's promise resolves only after the commit that holds its write.
+   */
+  private write<T>(op: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      if (this.pending.length === 1) queueMicrotask(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const batch = this.pending.splice(0);
+    if (batch.length === 0) return;
+    const results: { ok: boolean; value: unknown }[] = [];
+    try {
+      this.db.transaction(() => {
+        for (const b of batch) {
+          try {
+            results.push({ ok: true, value: this.db.transaction(b.op)() });
+          } catch (err) {
+            results.push({ ok: false, value: err });
+          }
+        }
+      })();
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+      return;
+    }
+    batch.forEach((b, i) => (results[i].ok ? b.resolve(results[i].value) : b.reject(results[i].value)));
   }
 
   /** Only the current lease holder may put a job back; a stale holder's retry is ignored. */
@@ -207,6 +242,7 @@ export class EmbeddedQueue implements DeliveryQueue {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     for (const set of this.waiters.values()) for (const w of set) w();
     this.waiters.clear();
