@@ -263,3 +263,54 @@ describe('scopes', () => {
     }
   });
 });
+
+describe('operational checks', () => {
+  it('tier usage at 80% and 100%, open dead letters over the threshold, queue age, unreachable backends', async () => {
+    await monitor.stop();
+    await h.close();
+    http.reset();
+    smtp.mails.length = 0;
+    h = await makeHarness({ http, smtp, senders: [{ ...SENDER, messaging_limit: 10 }], config: { alerts: { dead_letters_threshold: 2, queue_age_threshold_s: 1, min_severity: { slack: 'critical', webhook: 'info', email: 'critical' } } } });
+    monitor = new HealthMonitor(h.ctx, QUIET);
+    const t = Date.now();
+    const reservation = (i: number) => ({ message_id: `m${i}`, sender_id: 'main', to: `4477009${String(i).padStart(5, '0')}`, category: 'marketing' as const, marketing_slot: false, tier_slot: true, at: t - 1000 });
+    const seed = (n: number) => ({ customers: [], windows: [], templates: [], senders: [], reservations: Array.from({ length: n }, (_, i) => reservation(i)) });
+
+    await h.ctx.gate.load(seed(7));
+    await monitor.checkOperational();
+    await h.alerts.flush();
+    expect(hookKinds()).toEqual([]);
+
+    await h.ctx.gate.load(seed(8));
+    await monitor.checkOperational();
+    await h.alerts.flush();
+    expect(hookKinds()).toEqual(['tier_limit_80']);
+
+    await h.ctx.gate.load(seed(10));
+    for (let i = 0; i < 3; i++) {
+      await h.store.addDeadLetter({ id: `dl_${i}`, message_id: `m${i}`, sender_id: 'main', reason_code: 'META_131026', explanation: 'undeliverable', fix: null, meta_error: null, attempts: 1, created_at: t, state: 'open' });
+    }
+    await h.ctx.queue.enqueue({ id: 'old-1', sender_id: 'main', attempts: 0, enqueued_at: t - 5_000 });
+    await monitor.checkOperational();
+    await h.alerts.flush();
+    expect(hookKinds().sort()).toEqual(['dead_letters_growing', 'queue_age', 'tier_limit_100', 'tier_limit_80']);
+    expect(http.byPath('/slack').map((x) => String(x.json.text))).toEqual([expect.stringContaining('Messaging limit reached')]);
+
+    // Back under every bound: all resolved.
+    await h.ctx.gate.load(seed(1));
+    for (let i = 0; i < 3; i++) await h.store.setDeadLetterState(`dl_${i}`, 'discarded');
+    const [lease] = await h.ctx.queue.pull('main', 1, { lease_ms: 1000 });
+    await h.ctx.queue.ack(lease);
+    await monitor.checkOperational();
+    await h.alerts.flush();
+    expect(await h.store.listAlerts({ unresolved: true })).toEqual([]);
+
+    // A backend that stops answering.
+    await h.ctx.queue.close();
+    await monitor.checkOperational();
+    await h.alerts.flush();
+    const open = await h.store.listAlerts({ unresolved: true });
+    expect(open.map((a) => a.dedupe_key)).toEqual(['backend:queue']);
+    expect(open[0].body).toContain('embedded');
+  });
+});
