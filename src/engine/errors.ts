@@ -2,23 +2,11 @@
 // CLI), and classifyMetaError for the delivery worker (classifies and counts codes the catalog lacks).
 import type { AppContext } from './context.ts';
 import { EngineError } from './context.ts';
-import { classify, explain, type Classification, type ClassifyOptions, type ErrorAction, type ErrorScope } from '../domain/errors/index.ts';
+import { classify, explain, type Classification, type ClassifyOptions, type Explanation } from '../domain/errors/index.ts';
 import type { GraphError } from '../meta/types.ts';
 
-export interface ErrorExplanation {
-  code: number;
-  subcode: number | null;
-  title: string;
-  meaning: string;
-  action: ErrorAction;
-  scope: ErrorScope;
-  explanation: string;
-  fix: string;
-  known: boolean;
-  http_status: number | null;
-  where: 'sync' | 'async' | 'both';
-  subcode_name?: string;
-}
+/** What the faces show for a Meta error code (the catalog's explain()). */
+export type ErrorExplanation = Explanation;
 
 /** Accepts 131056, "131056", "#131056", "(#131056)": what people paste from a log or Meta's message. */
 function toCode(v: unknown, field: string): number | null {

@@ -63,7 +63,7 @@ describe('client ↔ sandbox', () => {
     const x = explain(r.error.code, r.error.subcode);
     expect(x.action).toBe('halt_all');
     if (r.error.subcode !== null) expect(x.subcode_name).toBe('Password Changed');
-    const dbg = await client.debugToken(TOKEN, 'x|test-secret'.replace('x', '100000000000000'));
+    const dbg = await client.debugToken(TOKEN, '100000000000000|test-secret');
     expect(dbg.ok && dbg.value.is_valid).toBe(false);
   });
 
