@@ -1,0 +1,114 @@
+// npm run bench:gate [-- --backend memory|redis]
+// Latency of checkAndReserve at concurrency 1 (p50/p99 in µs) and throughput at concurrency 64.
+// LAST line: one JSON object {"backend","p50_us","p99_us","ops_per_s", ...}. A benchmark, not a test.
+import { randomBytes } from 'node:crypto';
+import { PoliciesSchema } from '../src/domain/policies.ts';
+import type { SenderConfig, TemplateRecord } from '../src/domain/types.ts';
+import type { GateRequest, GateState } from '../src/gate/port.ts';
+import { MemoryGateState } from '../src/gate/memory.ts';
+
+const args = process.argv.slice(2);
+const bi = args.indexOf('--backend');
+const backend = (bi >= 0 ? args[bi + 1] : 'memory') as 'memory' | 'redis';
+if (backend !== 'memory' && backend !== 'redis') {
+  console.error(`bench:gate: unknown backend "${backend}"; use --backend memory or --backend redis`);
+  process.exit(2);
+}
+const redisUrl = process.env.WAGATE_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const N1 = Number(process.env.BENCH_OPS ?? (backend === 'memory' ? 200_000 : 20_000));
+const N64 = N1;
+
+const sender: SenderConfig = {
+  id: 'bench', phone_number_id: '106540352242922', waba_id: '102290129340398', business_id: 'bench-biz',
+  access_token: 'x', throughput_mps: 1000, messaging_limit: null, default_time_zone: 'UTC',
+};
+// Realistic policies: quiet hours, a tag exclusion and a VIP tag are evaluated on every decision.
+const policies = PoliciesSchema.parse({
+  quiet_hours: [{ start: '23:00', end: '05:00', categories: ['utility'], senders: ['other'] }],
+  exclude_tags: [{ tag: 'churned' }],
+  vip_tags: ['vip'],
+});
+const template: TemplateRecord = {
+  waba_id: sender.waba_id, name: 'order_update', language: 'en_US', category: 'UTILITY' as TemplateRecord['category'], status: 'APPROVED',
+  components: [{ type: 'BODY', text: 'Order {{1}} ships {{2}}' }], updated_at: Date.now(),
+};
+const components = [{ type: 'body', parameters: [{ type: 'text', text: 'A1' }, { type: 'text', text: 'Monday' }] }];
+
+async function makeGate(): Promise<GateState> {
+  if (backend === 'memory') return new MemoryGateState({ policies, senders: [sender] });
+  const path = '../src/gate/redis.ts'; // not a static import: the Redis adapter is optional here
+  const mod = (await import(path)) as { RedisGateState: new (o: Record<string, unknown>) => GateState };
+  return new mod.RedisGateState({ url: redisUrl, prefix: `bench_${randomBytes(4).toString('hex')}`, policies, senders: [sender] });
+}
+
+let n = 0;
+function req(): GateRequest {
+  const i = n++;
+  // 50k distinct recipients: caps and tier counts see repeat customers, as in a campaign.
+  const to = `55119${String(10_000_000 + (i % 50_000)).padStart(8, '0')}`;
+  return { message_id: `msg_bench_${i}`, sender, to, country: 'BR', kind: 'template', type: 'template', template: { name: 'order_update', language: 'en_US', components } };
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
+}
+
+async function main(): Promise<void> {
+  const gate = await makeGate();
+  await gate.load({ customers: [{ wa_id: '551190000001', tags: ['vip'] }], windows: [], templates: [template], senders: [], reservations: [] });
+  const now = Date.now();
+  // Warm-up (JIT, script load).
+  for (let i = 0; i < Math.min(20_000, N1); i++) await gate.checkAndReserve(req(), now);
+
+  const lat = new Float64Array(N1);
+  for (let i = 0; i < N1; i++) {
+    const r = req();
+    const t = process.hrtime.bigint();
+    const out = await gate.checkAndReserve(r, now);
+    lat[i] = Number(process.hrtime.bigint() - t) / 1000;
+    if (!out.decision.allowed) throw new Error(`unexpected denial: ${out.decision.explanation}`);
+  }
+  const sorted = Array.from(lat).sort((a, b) => a - b);
+
+  let next = 0;
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < N64) {
+        next++;
+        await gate.checkAndReserve(req(), now);
+      }
+    }),
+  );
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+
+  const result: Record<string, unknown> = {
+    backend,
+    p50_us: Math.round(pct(sorted, 50) * 100) / 100,
+    p99_us: Math.round(pct(sorted, 99) * 100) / 100,
+    ops_per_s: Math.round(N64 / secs),
+    ops: N1,
+    concurrency: 64,
+  };
+  if (backend === 'redis') {
+    const { Redis } = await import('ioredis');
+    const r = new Redis(redisUrl);
+    const sha = (await r.script('LOAD', 'return 1')) as string;
+    const bare: number[] = [];
+    for (let i = 0; i < 5_000; i++) {
+      const t = process.hrtime.bigint();
+      await r.evalsha(sha, 0);
+      bare.push(Number(process.hrtime.bigint() - t) / 1000);
+    }
+    bare.sort((a, b) => a - b);
+    result.bare_evalsha_p50_us = Math.round(pct(bare, 50) * 100) / 100;
+    r.disconnect();
+  }
+  await gate.close();
+  console.log(JSON.stringify(result));
+}
+
+main().catch((err) => {
+  console.error(`bench:gate failed: ${(err as Error).message}`);
+  process.exit(1);
+});
