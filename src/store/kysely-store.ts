@@ -46,6 +46,7 @@ const SEEN_EVENT_TTL_MS = 8 * DAY_MS;
 const SEEN_EVENT_PRUNE_EVERY = 5000;
 const TERMINAL: MessageStatus[] = ['failed', 'dead_lettered'];
 
+
 function checkCategory(category: Category): void {
   // The category becomes part of a column name: only the four known ones may pass.
   if (!CATEGORIES.includes(category)) {
@@ -61,15 +62,6 @@ function messagePatchCols(patch: MessagePatch | undefined): Record<string, unkno
   if (patch.last_error !== undefined) cols.last_error = toJsonOrNull(patch.last_error);
   if (patch.pricing !== undefined) cols.pricing = toJsonOrNull(patch.pricing);
   return cols;
-}
-
-/** Inserts `ev` keeping history ordered by time (stable: equal times keep arrival order). */
-function insertOrdered(history: StatusEvent[], ev: StatusEvent): StatusEvent[] {
-  const out = history.slice();
-  let i = out.length;
-  while (i > 0 && out[i - 1].at > ev.at) i--;
-  out.splice(i, 0, ev);
-  return out;
 }
 
 export class KyselyStore implements Store {
@@ -297,42 +289,47 @@ export class KyselyStore implements Store {
     if (!(ev.status in STATUS_RANK)) {
       throw new StoreError('INVALID', `status "${String(ev.status)}" for message ${id} is unknown`, `use one of ${Object.keys(STATUS_RANK).join(', ')}`);
     }
-    // Read-decide-write in one transaction; on PostgreSQL the row lock (FOR UPDATE) serialises
-    // concurrent webhooks/workers for the same message, on SQLite the single connection does.
-    return this.db.transaction().execute(async (trx) => {
-      let q = trx.selectFrom('messages').selectAll().where('id', '=', id);
-      if (this.pg) q = q.forUpdate();
-      const row = await q.executeTakeFirst();
-      if (!row) return null;
-      const cur = rowToMessage(row);
-      const changed = STATUS_RANK[ev.status] > STATUS_RANK[cur.status];
-      // A lower/equal status is still worth one history entry (its time: "delivered" after "read"),
-      // but only once per status so retries and duplicate webhooks never pile up.
-      const record = changed || !cur.history.some((h) => h.status === ev.status);
-      const cols = messagePatchCols(patch);
-      if (!changed && !record && Object.keys(cols).length === 0) return { message: cur, changed: false };
-      const event: StatusEvent = { status: ev.status, at: ev.at, source: ev.source, ...(ev.detail !== undefined ? { detail: ev.detail } : {}) };
-      const history = record ? insertOrdered(cur.history, event) : cur.history;
-      const updated_at = Math.max(cur.updated_at, ev.at);
-      const set: Record<string, unknown> = { ...cols, updated_at };
-      if (changed) {
-        set.status = ev.status;
-        set.status_rank = STATUS_RANK[ev.status];
-      }
-      if (record) set.history = toJson(history);
-      await trx.updateTable('messages').set(set as never).where('id', '=', id).execute();
-      const message: MessageRecord = {
-        ...cur,
-        ...(patch?.wamid !== undefined ? { wamid: patch.wamid } : {}),
-        ...(patch?.attempts !== undefined ? { attempts: patch.attempts } : {}),
-        ...(patch?.last_error !== undefined ? { last_error: patch.last_error } : {}),
-        ...(patch?.pricing !== undefined ? { pricing: patch.pricing } : {}),
-        status: changed ? ev.status : cur.status,
-        history,
-        updated_at,
-      };
-      return { message, changed };
-    });
+    const rank = STATUS_RANK[ev.status];
+    const event: StatusEvent = { status: ev.status, at: ev.at, source: ev.source, ...(ev.detail !== undefined ? { detail: ev.detail } : {}) };
+    const evJson = toJson(event);
+    const cols = messagePatchCols(patch);
+    const updatedAt = this.pg ? sql`greatest(updated_at, ${ev.at})` : sql`max(updated_at, ${ev.at})`;
+    // Each step is ONE conditional UPDATE, atomic on the row in both engines (PostgreSQL re-checks the
+    // WHERE on the latest row version when a concurrent update commits first), so no read-then-write
+    // race and one round trip on the common path (a status moving forward).
+    // 1. Forward: only when the new status outranks the current one. A status of higher rank cannot be
+    //    in history yet (lower/equal ones are the only ones ever recorded without becoming current).
+    const forward = await this.db
+      .updateTable('messages')
+      .set({ ...cols, status: ev.status, status_rank: rank, history: this.appendHistory(evJson), updated_at: updatedAt } as never)
+      .where('id', '=', id)
+      .where('status_rank', '<', rank)
+      .returningAll()
+      .executeTakeFirst();
+    if (forward) return { message: rowToMessage(forward), changed: true };
+    // 2. Not forward (lower/equal rank, or a terminal status): record it once in history for its time
+    //    (e.g. `delivered` arriving after `read`) and apply the patch; the current status stays.
+    const seen = this.historyHasStatus(ev.status);
+    const set: Record<string, unknown> = { ...cols, history: sql`case when ${seen} then history else ${this.appendHistory(evJson)} end`, updated_at: sql`case when ${seen} then updated_at else ${updatedAt} end` };
+    let q = this.db.updateTable('messages').set(set as never).where('id', '=', id);
+    // A pure duplicate (already recorded, nothing to patch) writes nothing.
+    if (Object.keys(cols).length === 0) q = q.where(sql<boolean>`not (${seen})`);
+    const other = await q.returningAll().executeTakeFirst();
+    if (other) return { message: rowToMessage(other), changed: false };
+    const cur = await this.getMessage(id);
+    return cur ? { message: cur, changed: false } : null;
+  }
+
+  /** history with one event appended (kept in arrival order; rowToMessage orders it by time). */
+  private appendHistory(evJson: string) {
+    return this.pg ? sql`history || jsonb_build_array(cast(${evJson} as jsonb))` : sql`json_insert(history, '$[#]', json(${evJson}))`;
+  }
+
+  /** True when history already holds an event with this status. */
+  private historyHasStatus(status: MessageStatus) {
+    return this.pg
+      ? sql`history @> cast(${toJson([{ status }])} as jsonb)`
+      : sql`exists (select 1 from json_each(messages.history) where json_extract(json_each.value, '$.status') = ${status})`;
   }
 
   async updateMessage(id: string, patch: MessagePatch, now: number): Promise<void> {

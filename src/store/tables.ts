@@ -137,6 +137,11 @@ export function rowToTemplate(r: Record<string, unknown>): TemplateRecord {
   };
 }
 
+/** History is stored in arrival order; readers get it ordered by time (stable for equal times). */
+function byTime(history: StatusEvent[]): StatusEvent[] {
+  return history.length < 2 ? history : history.map((e, i) => [e, i] as const).sort((a, b) => a[0].at - b[0].at || a[1] - b[1]).map(([e]) => e);
+}
+
 export function rowToMessage(r: Record<string, unknown>): MessageRecord {
   return {
     id: r.id as string,
@@ -158,7 +163,7 @@ export function rowToMessage(r: Record<string, unknown>): MessageRecord {
     reserved_tier: r.reserved_tier === 1 || r.reserved_tier === true,
     created_at: r.created_at as number,
     updated_at: r.updated_at as number,
-    history: json<StatusEvent[]>(r.history),
+    history: byTime(json<StatusEvent[]>(r.history)),
   };
 }
 
