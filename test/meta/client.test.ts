@@ -4,7 +4,8 @@
 // no token in anything the client returns.
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { spawn, spawnSync } from 'node:child_process';
 import { GraphClient, normalizeVersion, withCallbackData } from '../../src/meta/client.ts';
 import type { SenderCredentials } from '../../src/meta/types.ts';
 import { classify } from '../../src/domain/errors/index.ts';
@@ -133,6 +134,36 @@ describe('sendMessage', () => {
     const r = await client({ api_url: `http://127.0.0.1:${port}` }).sendMessage(creds(), textBody);
     expect(r.kind).toBe('not_sent');
     if (r.kind === 'not_sent') expect(r.reason).toMatch(/refused/);
+  });
+
+  // A listener whose accept queue is full drops new SYNs, so connect() hangs: a real connect timeout.
+  // Node always accepts, so the listener is a python3 socket that never calls accept().
+  it.skipIf(spawnSync('python3', ['--version']).status !== 0)('connect timeout (accept queue full) → not_sent', async () => {
+    const py = spawn('python3', ['-c', "import socket,time\ns=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0); print(s.getsockname()[1], flush=True); time.sleep(20)"]);
+    const fillers: Socket[] = [];
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        py.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+        py.once('error', reject);
+      });
+      // Fill the queue until a connect no longer completes.
+      for (let i = 0; i < 8; i++) {
+        const s = connect(port, '127.0.0.1');
+        fillers.push(s);
+        const done = await new Promise<boolean>((r) => {
+          s.once('connect', () => r(true));
+          s.once('error', () => r(true));
+          setTimeout(() => r(false), 300);
+        });
+        if (!done) break;
+      }
+      const r = await client({ api_url: `http://127.0.0.1:${port}`, connect_timeout_ms: 300 }).sendMessage(creds(), textBody);
+      expect(r.kind).toBe('not_sent');
+      if (r.kind === 'not_sent') expect(r.reason).toMatch(/connect timeout/);
+    } finally {
+      fillers.forEach((s) => s.destroy());
+      py.kill();
+    }
   });
 
   it('server reads the whole request and never answers → in_doubt after the request timeout', async () => {
