@@ -55,6 +55,10 @@ const SWEEP_MS = 2_000;
 /** A Meta timestamp more than this far in the future is a clock problem: use our clock instead. */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 const AUDIT_VALUE_MAX = 8_192;
+/** The embedded store answers synchronously, so an apply loop would otherwise never yield: give the
+ * event loop (new POSTs, API calls) a turn after this much work. */
+const YIELD_EVERY_MS = 4;
+const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
 const STATUS_MAP: Record<string, MessageStatus> = { sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed', played: 'read' };
 
@@ -211,7 +215,12 @@ export class WebhookProcessor {
   /** Applies a list of events (exported for the bench and tests through applyBody). */
   private async applyEvents(batch_id: string, events: WebhookEvent[], recovery: boolean): Promise<BatchSummary> {
     const summary: BatchSummary = { batch_id, events: events.length, results: {} };
+    let slice = performance.now();
     for (const ev of events) {
+      if (performance.now() - slice > YIELD_EVERY_MS) {
+        await yieldToLoop();
+        slice = performance.now();
+      }
       let result: EventResult;
       const fresh = await this.ctx.store.markEventSeen(ev.key, this.ctx.now());
       if (!fresh && !recovery) {
