@@ -48,7 +48,7 @@ export function scopeCoverage(info: Pick<DebugTokenInfo, 'scopes' | 'granular_sc
 }
 
 /** Asks Meta's debug_token about a sender's token (or a candidate token). Never throws. */
-export async function checkToken(ctx: AppContext, sender: SenderConfig, token: string = sender.access_token): Promise<TokenCheck> {
+export async function checkToken(ctx: Pick<AppContext, 'meta' | 'config' | 'now'>, sender: SenderConfig, token: string = sender.access_token): Promise<TokenCheck> {
   const base: TokenCheck = {
     valid: false,
     unreachable: false,
