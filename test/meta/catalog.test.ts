@@ -95,6 +95,8 @@ describe.each(CATALOG.map((e) => [e.code_to ? `${e.code}-${e.code_to}` : String(
     expect(x.title).toBe(e.title);
     expect(x.fix).toBe(e.fix);
     expect(x.action).toBe(e.action);
+    expect(x.category).not.toBe('unexpected');
+    expect(x.can_retry).toBe(e.action === 'retry' || e.action === 'retry_after');
   });
 });
 

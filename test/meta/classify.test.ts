@@ -95,5 +95,19 @@ describe('explain', () => {
     const x = explain(4242);
     expect(x.known).toBe(false);
     expect(x.fix).toContain('error-codes');
+    expect(x).toMatchObject({ category: 'unexpected', can_retry: true });
+  });
+
+  it("carries the reference's explain_error fields (category, can_retry, human_explanation, suggested_action)", () => {
+    expect(explain(131056)).toMatchObject({ category: 'throttling', can_retry: true });
+    expect(explain(190)).toMatchObject({ category: 'authorization', can_retry: false });
+    expect(explain(131047)).toMatchObject({ category: 'recipient', can_retry: false });
+    expect(explain(132000)).toMatchObject({ category: 'template', can_retry: false });
+    expect(explain(131031)).toMatchObject({ category: 'integrity' });
+    expect(explain(131042)).toMatchObject({ category: 'account' });
+    expect(explain(2)).toMatchObject({ category: 'server', can_retry: true });
+    const x = explain(190, 463);
+    expect(x.human_explanation).toBe(x.explanation);
+    expect(x.suggested_action).toBe(x.fix);
   });
 });

@@ -2,7 +2,7 @@
 // and explain() for the faces (MCP explain_error, HTTP, CLI).
 import { lookup, lookupSubcode, SUBCODES_190 } from './catalog.ts';
 import { unknownEntry } from './classify.ts';
-import type { ErrorAction, ErrorScope } from './types.ts';
+import type { CatalogEntry, ErrorAction, ErrorScope } from './types.ts';
 
 export * from './types.ts';
 export { CATALOG, SUBCODES_190, TOKEN_FIX_STEPS, lookup, lookupSubcode } from './catalog.ts';
@@ -23,6 +23,26 @@ export interface Explanation {
   where: 'sync' | 'async' | 'both';
   /** For 190 with a subcode: Meta's name and meaning of the subcode. */
   subcode_name?: string;
+  // The reference's explain_error fields, kept so its callers keep working.
+  category: ErrorCategory;
+  can_retry: boolean;
+  human_explanation: string;
+  suggested_action: string;
+}
+
+export type ErrorCategory = 'authorization' | 'integrity' | 'throttling' | 'template' | 'recipient' | 'account' | 'server' | 'request' | 'unexpected';
+
+/** A coarse family for dashboards and the reference's `category` field. */
+export function categoryOf(entry: CatalogEntry): ErrorCategory {
+  if (entry.section === 'default') return 'unexpected';
+  if (entry.section === '3.2' || entry.action === 'halt_all') return 'authorization';
+  if (entry.section === '3.3') return 'integrity';
+  if (entry.section === '3.4' || entry.section === '4.3') return 'throttling';
+  if (entry.scope === 'template' || (entry.code >= 132000 && entry.code < 133000)) return 'template';
+  if (entry.scope === 'recipient') return 'recipient';
+  if (entry.action === 'pause_sender') return 'account';
+  if (entry.action === 'retry') return 'server';
+  return 'request';
 }
 
 /** Everything wagate knows about a Meta error code (and 190 subcode), for a human. */
@@ -42,6 +62,10 @@ export function explain(code: number, subcode?: number | null): Explanation {
     known,
     http_status: entry.http_status,
     where: entry.where,
+    category: categoryOf(entry),
+    can_retry: entry.action === 'retry' || entry.action === 'retry_after',
+    human_explanation: '',
+    suggested_action: '',
   };
   if (!known) {
     out.explanation = `Code ${code} is not in wagate's catalog of Meta errors. Unknown codes are classified by HTTP status (5xx/429 retried, 4xx need a fix).`;
@@ -56,5 +80,7 @@ export function explain(code: number, subcode?: number | null): Explanation {
       out.meaning = `${entry.meaning} Subcode ${sub} is not one of Meta's documented 190 subcodes (${SUBCODES_190.map((x) => x.subcode).join(', ')}); treat it as an invalid token.`;
     }
   }
+  out.human_explanation = out.explanation;
+  out.suggested_action = out.fix;
   return out;
 }
