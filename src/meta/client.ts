@@ -300,6 +300,14 @@ export class GraphClient implements MetaClient {
     });
   }
 
+  /**
+   * GET /{template_id}: one template with its status and quality_score (not in the MetaClient port yet;
+   * the health monitor can use it to watch one template's quality).
+   */
+  getTemplate(creds: SenderCredentials, templateId: string, fields = 'id,name,language,status,category,quality_score,components,rejected_reason'): Promise<MetaResult<Record<string, unknown>>> {
+    return this.result({ method: 'GET', path: [templateId], token: creds.access_token, query: { fields } }, asObject);
+  }
+
   deleteTemplate(creds: SenderCredentials, name: string): Promise<MetaResult<{ success: boolean }>> {
     return this.result({ method: 'DELETE', path: [creds.waba_id, 'message_templates'], token: creds.access_token, query: { name } }, (j) => ({
       success: asObject(j).success === true,

@@ -120,6 +120,12 @@ describe('client ↔ sandbox', () => {
 
     const created = await client.createTemplate(creds, { name: 'client_test_tpl', language: 'en_US', category: 'UTILITY', components: [{ type: 'BODY', text: 'Your code is ready, {{1}}.', example: { body_text: [['Ana']] } }] });
     expect(created.ok && created.value).toMatchObject({ id: expect.any(String), category: 'UTILITY' });
+    if (created.ok) {
+      const one = await client.getTemplate(creds, created.value.id);
+      expect(one.ok && one.value).toMatchObject({ id: created.value.id, name: 'client_test_tpl', category: 'UTILITY' });
+    }
+    const missing = await client.getTemplate(creds, '999999999');
+    expect(missing.ok).toBe(false);
     expect((await client.deleteTemplate(creds, 'client_test_tpl')).ok).toBe(true);
     const read = await client.markAsRead(creds, 'wamid.unknown');
     // Either Meta-shaped refusal or success: never a throw, never a token in it.
