@@ -170,6 +170,26 @@ describe('opt-out and opt-in', () => {
   });
 });
 
+describe('confirmation reply', () => {
+  it('an opt-out sends the configured confirmation once (Idempotency-Key), through the gate and queue', async (tc) => {
+    await proc.stop();
+    await t.close();
+    await setup({ webhooks: { opt_out_confirmation: 'You will get no more offers. Reply START to undo.' } });
+    if (!t.realGate) tc.skip();
+    const { EmbeddedQueue } = await import('../../src/queue/embedded.ts');
+    const queue = new EmbeddedQueue({ path: ':memory:' });
+    (t.ctx as { queue: unknown }).queue = queue;
+    const body = textMsg('wamid.CF', 'STOP', T0() - 1000);
+    await proc.applyBody(body);
+    await proc.applyBody(body, { recovery: true }); // re-applied after a crash: no second reply
+    const sent = await t.ctx.store.listMessages({ to: CUSTOMER });
+    await queue.close();
+    expect(sent.length).toBe(1);
+    expect(sent[0]).toMatchObject({ category: 'service', type: 'text', idempotency_key: 'webhook-optout-wamid.CF' });
+    expect(JSON.stringify(sent[0].payload)).toContain('no more offers');
+  });
+});
+
 describe('dedupe', () => {
   it('the same inbound message twice is applied once', async () => {
     const body = textMsg('wamid.D1', 'STOP', T0() - 2000);
@@ -405,6 +425,38 @@ describe('durability', () => {
     proc = new WebhookProcessor(t.ctx);
     await proc.start();
     expect((await t.ctx.store.getWindows(CUSTOMER)).length).toBe(1);
+  });
+
+  it('a store outage while applying keeps the batch and retries it until applied', async () => {
+    await proc.stop();
+    const real = t.ctx.store;
+    // The real store behind a switch: while `down`, writes fail and ping says so (a locked/unreachable DB).
+    let down = true;
+    let failedCalls = 0;
+    const flaky = new Proxy(real, {
+      get(target, prop, recv) {
+        if (down && prop === 'markEventSeen') {
+          return async () => {
+            failedCalls++;
+            setTimeout(() => (down = false), 100); // the outage ends a moment later
+            throw new Error('SQLITE_BUSY: database is locked');
+          };
+        }
+        if (down && prop === 'ping') return async () => false;
+        const v = Reflect.get(target, prop, recv);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    (t.ctx as { store: unknown }).store = flaky;
+    proc = new WebhookProcessor(t.ctx);
+    await proc.start();
+    const body = textMsg('wamid.OUT1', 'STOP', T0() - 1000);
+    await proc.accept(JSON.stringify(body), body);
+    await proc.whenIdle();
+    (t.ctx as { store: unknown }).store = real;
+    expect(failedCalls).toBe(1);
+    expect((await consent())?.marketing.state).toBe('opted_out');
+    expect(await real.listPendingWebhookBatches(10)).toEqual([]);
   });
 
   it('accept() persists first, applies in order, then deletes the batch', async () => {
