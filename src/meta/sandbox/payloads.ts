@@ -6,12 +6,20 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 let counter = 0;
-const PROCESS_TAG = randomBytes(3).toString('hex').toUpperCase();
+// Random per process so wamids from two sandbox runs never collide; a counter within (no per-send
+// randomness on the hot path).
+const PROCESS_TAG = randomBytes(6).toString('hex').toUpperCase();
 
 /** A wamid: "wamid." + base64 (Meta's are base64 of an opaque protobuf; ≤ 128 characters). */
 export function newWamid(to: string): string {
-  counter = (counter + 1) % 1e12;
-  return 'wamid.' + Buffer.from(`\x15${to}\x15\x02\x00${PROCESS_TAG}${counter.toString(36).toUpperCase()}${randomBytes(3).toString('hex').toUpperCase()}`).toString('base64');
+  counter++;
+  return 'wamid.' + Buffer.from(`\x15${to}\x15\x02\x00${PROCESS_TAG}${counter.toString(16).toUpperCase().padStart(8, '0')}`).toString('base64');
+}
+
+/** A 32-hex conversation id, unique per process. */
+export function newConversationId(): string {
+  counter++;
+  return (PROCESS_TAG + counter.toString(16).padStart(20, '0')).toLowerCase();
 }
 
 export function unixSeconds(ms: number): string {
@@ -21,10 +29,13 @@ export function unixSeconds(ms: number): string {
 export interface NumberMeta {
   phone_number_id: string;
   display_digits: string;
+  /** Cached `metadata` object (shared by every webhook of this number: built once, not per status). */
+  meta?: Obj;
 }
 
 export function metadata(n: NumberMeta): Obj {
-  return { display_phone_number: n.display_digits, phone_number_id: n.phone_number_id };
+  if (!n.meta || n.meta.display_phone_number !== n.display_digits) n.meta = { display_phone_number: n.display_digits, phone_number_id: n.phone_number_id };
+  return n.meta;
 }
 
 const MEDIA_MIME: Record<string, string> = {

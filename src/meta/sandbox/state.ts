@@ -1,7 +1,6 @@
 // The sandbox's in-process state and Meta's rules over it: numbers, tokens, templates, care windows,
 // opt-outs, buckets, the ledger, and the status webhooks each accepted send produces.
 // HTTP lives in server.ts; everything here is callable directly (tests read `handle.state`).
-import { randomBytes } from 'node:crypto';
 import parsePhoneNumber from 'libphonenumber-js/max';
 import type { Logger } from 'pino';
 import { asyncError, syncError, tokenError, unknownObject, type SyncError } from './errors.ts';
@@ -9,7 +8,7 @@ import { validateSend } from './validate.ts';
 import { checkTemplateSend, seedTemplates, templateView, validateCreate, type Quality, type SandboxTemplate, type TplCategory, type TplStatus } from './templates.ts';
 import { Scheduler } from './scheduler.ts';
 import { WebhookSender, type Change } from './webhooks.ts';
-import { inboundMessage, messagesValue, newWamid, pricingFor, statusValue, unixSeconds, userPreferencesValue, type NumberMeta } from './payloads.ts';
+import { inboundMessage, messagesValue, newConversationId, newWamid, pricingFor, statusValue, unixSeconds, userPreferencesValue, type NumberMeta } from './payloads.ts';
 
 const DAY = 24 * 3600_000;
 
@@ -110,7 +109,8 @@ export interface LedgerEntry {
   to: string;
   type: string;
   biz_opaque_callback_data: string | null;
-  at: string;
+  /** Epoch ms (the control API shows it as an ISO string). */
+  at: number;
   phone_number_id: string;
   template?: string;
   category: string;
@@ -490,7 +490,7 @@ export class SandboxState {
 
     const wamid = newWamid(v.wa_id);
     const biz = v.biz;
-    this.ledger.push({ wamid, to: v.wa_id, type: v.type, biz_opaque_callback_data: biz, at: new Date(now).toISOString(), phone_number_id: pnid, template: tpl?.name, category, outcome });
+    this.ledger.push({ wamid, to: v.wa_id, type: v.type, biz_opaque_callback_data: biz, at: now, phone_number_id: pnid, template: tpl?.name, category, outcome });
     this.counters.accepted++;
     if (outcome !== null) this.counters.by_code[`async_${outcome}`] = (this.counters.by_code[`async_${outcome}`] ?? 0) + 1;
     if (this.statusOpts.enabled) this.scheduleStatuses(n, version, wamid, v.wa_id, v.type, biz, category, inCsw, inFep, outcome, details);
@@ -512,7 +512,7 @@ export class SandboxState {
       const pricing = pricingFor(category, inCsw, inFep);
       const major = Number(/^v(\d+)/.exec(version)?.[1] ?? 23);
       // v24+: no conversation object except in free-entry-point windows; before: one per message (§7.6).
-      const conv = major < 24 || inFep ? { id: randomBytes(16).toString('hex'), origin: { type: inFep ? 'referral_conversion' : category } } : null;
+      const conv = major < 24 || inFep ? { id: newConversationId(), origin: { type: inFep ? 'referral_conversion' : category } } : null;
       const sentExtra: Obj = { pricing };
       if (conv) sentExtra.conversation = { ...conv, expiration_timestamp: unixSeconds(Date.now() + DAY) };
       plan.push({ status: 'sent', extra: sentExtra });
@@ -751,7 +751,7 @@ export class SandboxState {
     if (pnid) sends = sends.filter((s) => s.phone_number_id === pnid);
     if (to) sends = sends.filter((s) => s.to === digits(to));
     if (biz) sends = sends.filter((s) => s.biz_opaque_callback_data === biz);
-    return { count: sends.length, sends };
+    return { count: sends.length, sends: sends.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) };
   }
 }
 

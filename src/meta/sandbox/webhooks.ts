@@ -86,7 +86,9 @@ export function signBody(body: string | Buffer, secret: string): string {
 
 /** JSON with every non-ASCII character escaped as \uXXXX (Meta's serialisation). */
 export function metaJson(v: unknown): string {
-  return JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+  const s = JSON.stringify(v);
+  if (Buffer.byteLength(s) === s.length) return s; // pure ASCII: nothing to escape (the common case)
+  return s.replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
 
 export class WebhookSender {
