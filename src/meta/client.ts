@@ -171,6 +171,7 @@ export class GraphClient implements MetaClient {
       keepAliveMaxTimeout: 60_000,
       connections: 256,
       pipelining: 1,
+      maxResponseSize: 16 * 1024 * 1024, // a Graph answer is small; a runaway body must not eat memory
     });
   }
 
