@@ -192,6 +192,14 @@ export class WebhookProcessor {
   }
 
   private async runBatch(batch_id: string, parsed: unknown, recovery: boolean): Promise<void> {
+    try {
+      await this.runBatchUntilApplied(batch_id, parsed, recovery);
+    } finally {
+      this.known.delete(batch_id); // applied and deleted, or left stored for the next start()
+    }
+  }
+
+  private async runBatchUntilApplied(batch_id: string, parsed: unknown, recovery: boolean): Promise<void> {
     const events = extractEvents(parsed);
     let attempt = 0;
     for (;;) {
@@ -301,6 +309,13 @@ export class WebhookProcessor {
     const at = this.time(m.timestamp);
     const type = str(m.type) ?? 'unknown';
     if (type === 'system') return this.applySystemMessage(sender, wa_id, m, at);
+    if (type === 'unsupported') {
+      // A poll, an edit...: Meta does not say it opens the window (cloud-api.md §5.1) and the sandbox
+      // does not; opening one here could allow a free-form send Meta refuses with 131047.
+      const u = isObj(m.unsupported) ? m.unsupported : {};
+      await this.audit('customer.unsupported_message', wa_id, { sender: sender.id, wamid: m.id, unsupported_type: u.type ?? null, at });
+      return 'stored';
+    }
 
     // Every user-authored type opens or refreshes the 24h window, from Meta's timestamp (§5.1).
     const referral = isObj(m.referral);
@@ -551,6 +566,9 @@ export class WebhookProcessor {
     const waba_id = ev.waba_id;
     if (!name || !language || !waba_id) return this.storeUnknown({ ...ev, kind: 'unknown', field: `${ev.field}:incomplete` });
     const existing = await this.ctx.store.getTemplate(waba_id, name, language);
+    // Meta's entry.time orders template changes: one older than the record's last update (a sync or a
+    // later webhook) is stale. Seconds vs milliseconds: within the same second the webhook wins.
+    if (existing && ev.entry_time !== null && ev.entry_time + 1000 <= existing.updated_at) return 'stale';
     const rec: TemplateRecord = existing
       ? { ...existing }
       : // First news of a template: until a sync fills it in, treat it as marketing (the strictest
@@ -582,7 +600,7 @@ export class WebhookProcessor {
       detail.previous_category = v.previous_category ?? null;
       detail.new_category = v.new_category ?? null;
     }
-    rec.updated_at = this.ctx.now();
+    rec.updated_at = Math.max(existing?.updated_at ?? 0, ev.entry_time ?? this.ctx.now());
     await this.ctx.store.upsertTemplate(rec);
     await this.ctx.gate.upsertTemplate(rec); // a PAUSED or DISABLED template is denied at the gate from now on
     const after = { status: rec.status, quality: rec.quality ?? null, category: rec.category };

@@ -54,7 +54,6 @@ describe('inbound messages', () => {
       { type: 'button', button: { payload: 'p', text: 'Track order' }, context: { from: '15550783881', id: 'wamid.T' } },
       { type: 'reaction', reaction: { message_id: 'wamid.OUT', emoji: '👍' } },
       { type: 'order', order: { catalog_id: 'c', product_items: [{ product_retailer_id: 'p', quantity: 1, item_price: 1, currency: 'USD' }] } },
-      { type: 'unsupported', errors: [{ code: 131051, title: 'Message type unknown' }], unsupported: { type: 'poll' } },
     ];
     for (let i = 0; i < types.length; i++) {
       const wa = `1650555${String(1000 + i)}`;
@@ -66,6 +65,11 @@ describe('inbound messages', () => {
     }
     await proc.applyBody(inbound({ id: 'wamid.SYS', timestamp: String(Math.floor(T0() / 1000)), type: 'system', system: { body: 'User A changed from 1 to 2', wa_id: '16505559999', type: 'user_changed_number' } }, 'A', '16505558888'));
     expect(await t.ctx.store.getWindows('16505558888')).toEqual([]);
+    // unsupported (a poll, an edit): not known to open the window at Meta; kept in the audit log
+    const r = await proc.applyBody(inbound({ id: 'wamid.UNS', timestamp: String(Math.floor(T0() / 1000)), type: 'unsupported', errors: [{ code: 131051, title: 'Message type unknown' }], unsupported: { type: 'poll' } }, 'U', '16505557777'));
+    expect(r.results.stored).toBe(1);
+    expect(await t.ctx.store.getWindows('16505557777')).toEqual([]);
+    expect((await t.ctx.store.listAudit({ action: 'customer.unsupported_message' })).length).toBe(1);
   });
 
   it('a referral (click-to-WhatsApp) is recorded, and the reply within 24h opens the 72h FEP window once', async () => {
@@ -361,6 +365,14 @@ describe('templates', () => {
     expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.category).toBe('marketing');
     await proc.applyBody(envelope('template_category_update', { message_template_id: 1, message_template_name: 'spring_sale', message_template_language: 'en_US', previous_category: 'MARKETING', new_category: 'UTILITY' }, { time: 3 }));
     expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.category).toBe('utility');
+  });
+
+  it('a template change older than the record\'s last update is stale (a retried PAUSED after REINSTATED)', async () => {
+    const at = Math.floor(T0() / 1000);
+    await proc.applyBody(envelope('message_template_status_update', { event: 'REINSTATED', message_template_id: 1, message_template_name: 'spring_sale', message_template_language: 'en_US', reason: 'NONE' }, { time: at }));
+    const r = await proc.applyBody(envelope('message_template_status_update', { event: 'PAUSED', message_template_id: 1, message_template_name: 'spring_sale', message_template_language: 'en_US', reason: 'NONE' }, { time: at - 120 }));
+    expect(r.results.stale).toBe(1);
+    expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.status).toBe('APPROVED');
   });
 
   it('a template wagate never saw is created, as marketing unless Meta names its category', async () => {
