@@ -99,7 +99,7 @@ export class HealthMonitor {
     await this.restoreTokens();
     for (const s of ctx.senders.list()) {
       const rec = await ctx.store.getSenderHealth(s.id).catch(() => null);
-      this.health.set(s.id, { ...this.blank(s), ...((rec?.data ?? {}) as Partial<SenderHealth>), sender_id: s.id });
+      this.health.set(s.id, { ...this.blank(s), ...this.own(rec?.data ?? {}), sender_id: s.id });
       this.applyStatus(ctx.senders.status(s.id));
     }
     this.on(ctx.senders, 'state', (s: SenderStatus) => this.onState(s));
@@ -373,6 +373,10 @@ export class HealthMonitor {
   }
 
   private sendersFor(p: Record<string, unknown>): SenderConfig[] {
+    // The webhook processor already resolved the senders (sender_ids / sender_id): trust that first.
+    const ids = Array.isArray(p.sender_ids) ? p.sender_ids.filter((x): x is string => typeof x === 'string') : typeof p.sender_id === 'string' ? [p.sender_id] : [];
+    const known = ids.map((id) => this.ctx.senders.find(id)).filter((s): s is SenderConfig => !!s);
+    if (known.length) return known;
     const pick = (...keys: string[]) => keys.map((k) => p[k]).find((v) => typeof v === 'string' && v) as string | undefined;
     const pnid = pick('phone_number_id');
     const display = pick('display_phone_number')?.replace(/\D/g, '');
@@ -482,7 +486,9 @@ export class HealthMonitor {
   private async save(id: string, h: SenderHealth): Promise<void> {
     this.dirty.delete(id);
     try {
-      await this.ctx.store.saveSenderHealth({ sender_id: id, data: { ...h }, updated_at: this.ctx.now() });
+      // The record is shared: the webhook processor adds its own keys (webhook_phone_quality, ...). Keep them.
+      const cur = await this.ctx.store.getSenderHealth(id);
+      await this.ctx.store.saveSenderHealth({ sender_id: id, data: { ...(cur?.data ?? {}), ...h }, updated_at: this.ctx.now() });
     } catch (err) {
       this.ctx.log.error({ err: String(err), sender: id }, 'could not save sender health');
     }
@@ -496,6 +502,12 @@ export class HealthMonitor {
   }
 
   // ------------------------------------------------------------------------------------------
+
+  /** Only the monitor's own fields of a stored record (never carry another writer's stale keys). */
+  private own(data: Record<string, unknown>): Partial<SenderHealth> {
+    const keys = new Set(Object.keys(this.blank(this.ctx.senders.list()[0] ?? ({} as SenderConfig))));
+    return Object.fromEntries(Object.entries(data).filter(([k]) => keys.has(k))) as Partial<SenderHealth>;
+  }
 
   private blank(s: SenderConfig): SenderHealth {
     return {

@@ -144,8 +144,23 @@ describe('HealthMonitor against the sandbox', () => {
 
   it('pauses the senders of a WABA on account_update PARTNER_APP_UNINSTALLED', async () => {
     await monitor.start();
-    h.ctx.bus.emit('meta.account_update', { waba_id: SENDER.waba_id, event: 'PARTNER_APP_UNINSTALLED' });
+    // The shape the webhook processor emits: resolved sender_ids plus Meta's value.
+    h.ctx.bus.emit('meta.account_update', { waba_id: SENDER.waba_id, sender_ids: ['main'], event: 'PARTNER_APP_UNINSTALLED', stop_sending: true, value: { event: 'PARTNER_APP_UNINSTALLED' } });
     expect(h.ctx.senders.status('main')).toMatchObject({ state: 'paused', reason_code: 'ACCOUNT_PARTNER_APP_UNINSTALLED' });
+    // An informational event changes nothing.
+    await resumeSender(h.ctx, 'main');
+    h.ctx.bus.emit('meta.account_update', { waba_id: SENDER.waba_id, sender_ids: ['main'], event: 'VOLUME_BASED_PRICING_TIER_UPDATE', value: {} });
+    expect(h.ctx.senders.status('main').state).toBe('active');
+  });
+
+  it('keeps the keys other writers (the webhook processor) put in the shared health record', async () => {
+    await h.store.saveSenderHealth({ sender_id: 'main', data: { webhook_phone_quality: { event: 'ONBOARDING' } }, updated_at: 1 });
+    await monitor.start();
+    await h.store.saveSenderHealth({ sender_id: 'main', data: { ...(await h.store.getSenderHealth('main'))!.data, webhook_phone_quality: { event: 'THROUGHPUT_UPGRADE' } }, updated_at: 2 });
+    await monitor.checkSender('main');
+    const rec = await h.store.getSenderHealth('main');
+    expect(rec?.data.webhook_phone_quality).toEqual({ event: 'THROUGHPUT_UPGRADE' });
+    expect(rec?.data.token).toMatchObject({ valid: true });
   });
 
   it('keeps a pause and a replaced token across a restart', async () => {
