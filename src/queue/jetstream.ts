@@ -15,8 +15,9 @@
 // - Retry at a time = NAK with a delay. JetStream's delivery count grows on every NAK, so it cannot
 //   say how many real sends failed: the attempt count lives in the job payload (its value at
 //   enqueue) and, once a real attempt failed, in a small KV bucket `${stream}_attempts` keyed by job
-//   id (written BEFORE the NAK, removed on ack/dead-letter, aged out after a week if orphaned). A
-//   pacing wait (count_attempt false) touches only the NAK. Consumers use max_deliver -1: wagate,
+//   id (written BEFORE the NAK, removed on ack/dead-letter, aged out after a week if orphaned), read
+//   when a job is redelivered or was already in the stream when we (re)connected (see markSuspects). A pacing wait
+//   (count_attempt false) touches only the NAK. Consumers use max_deliver -1: wagate,
 //   not JetStream, decides when a job is dead (by attempts).
 // - enqueue(not_before): header `Wagate-Not-Before`; a pull that meets it early NAKs it with the
 //   remaining delay instead of handing it out (2.9 has no scheduled messages).
@@ -116,6 +117,8 @@ class JetStreamQueue implements DeliveryQueue {
   private readonly timeout: number;
   private readonly where: string;
   private closed = false;
+  private down = false;
+  private suspectSeq = Number.MAX_SAFE_INTEGER;
 
   constructor(private readonly opts: JetStreamQueueOptions) {
     this.timeout = opts.timeout_ms ?? 5_000;
@@ -130,11 +133,42 @@ class JetStreamQueue implements DeliveryQueue {
     } catch (err) {
       throw new QueueUnavailableError(`queue: cannot connect to NATS at ${this.where}: ${(err as Error).message}`, { cause: err });
     }
+    // Track the link: while NATS is away, calls fail at once instead of waiting out their timeout.
+    void (async () => {
+      for await (const st of this.nc.status()) {
+        if (st.type === 'disconnect') {
+          this.down = true;
+          this.suspectSeq = Number.MAX_SAFE_INTEGER;
+        } else if (st.type === 'reconnect') {
+          this.down = false;
+          void this.markSuspects();
+        }
+      }
+    })().catch(() => {});
     this.js = this.nc.jetstream({ timeout: this.timeout });
     this.jsm = await this.nc.jetstreamManager({ timeout: this.timeout });
     await this.ensureStream();
     this.kv = await this.js.views.kv(`${this.opts.stream}_attempts`, { history: 1, ttl: ATTEMPTS_TTL_MS, storage: StorageType.File });
     await Promise.all(this.opts.senders.map((s) => this.consumer(s)));
+    await this.markSuspects();
+  }
+
+  /**
+   * After a server restart JetStream 2.9 may have lost consumer state, so a job's delivery count can
+   * start again at 1 although an attempt was counted. Every message already in the stream when we
+   * (re)connected is therefore "suspect" and gets its counter looked up; newer ones only when
+   * redelivered (a counted retry always means a redelivery). This keeps KV reads off the hot path.
+   */
+  private async markSuspects(): Promise<void> {
+    this.suspectSeq = Number.MAX_SAFE_INTEGER;
+    for (let i = 0; i < 20 && !this.closed; i++) {
+      try {
+        this.suspectSeq = (await this.jsm.streams.info(this.opts.stream)).state.last_seq;
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   }
 
   /** Creates the stream, or accepts the existing one when it covers our subjects (another instance made it). */
@@ -279,10 +313,10 @@ class JetStreamQueue implements DeliveryQueue {
 
   private async toLeases(msgs: Msg[]): Promise<Lease[]> {
     const now = Date.now();
-    const leases = await Promise.all(
+    const settled = await Promise.allSettled(
       msgs.map(async (m): Promise<Lease | null> => {
         const reply = m.reply ?? '';
-        const deliveries = deliveryCount(reply);
+        const { deliveries, sseq } = parseAck(reply);
         const nb = Number(m.headers?.get(NOT_BEFORE) || 0);
         if (nb > now) {
           await this.ackOp(reply, `-NAK ${JSON.stringify({ delay: nanos(nb - now) })}`).catch(() => {});
@@ -297,19 +331,23 @@ class JetStreamQueue implements DeliveryQueue {
           await this.ackOp(reply, '+TERM').catch(() => {});
           return null;
         }
+        const e = deliveries > 1 || sseq <= this.suspectSeq ? await this.kv.get(kvKey(job.id)) : null;
         let counted = false;
-        if (deliveries > 1) {
-          const e = await this.kv.get(kvKey(job.id)).catch(() => null);
-          if (e && e.operation === 'PUT') {
-            job.attempts = Number(td.decode(e.value)) || job.attempts;
-            counted = true;
-          }
+        if (e && e.operation === 'PUT') {
+          job.attempts = Math.max(job.attempts, Number(td.decode(e.value)) || 0);
+          counted = true;
         }
         const handle: Handle = { reply, counted };
         return { job, handle, deliveries };
       }),
     );
-    return leases.filter((l): l is Lease => l !== null);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) {
+      // Without its true attempt count a job must not go out: hand the whole batch back now.
+      await Promise.all(msgs.map((m) => this.ackOp(m.reply ?? '', '-NAK').catch(() => {})));
+      throw this.unavailable('read attempt counters', (failed as PromiseRejectedResult).reason);
+    }
+    return settled.map((r) => (r as PromiseFulfilledResult<Lease | null>).value).filter((l): l is Lease => l !== null);
   }
 
   async ack(lease: Lease): Promise<void> {
@@ -390,7 +428,7 @@ class JetStreamQueue implements DeliveryQueue {
   }
 
   async ping(): Promise<boolean> {
-    if (this.closed || this.nc.isClosed()) return false;
+    if (this.closed || this.down || this.nc.isClosed()) return false;
     try {
       await this.jsm.getAccountInfo();
       return true;
@@ -417,14 +455,18 @@ class JetStreamQueue implements DeliveryQueue {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('JetStream queue is closed');
+    if (this.down) throw this.unavailable('call', new Error('disconnected; reconnecting in the background'));
   }
 }
 
 /** `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>` (or the 12-token form with domain and account). */
-function deliveryCount(reply: string): number {
+function parseAck(reply: string): { deliveries: number; sseq: number } {
   const t = reply.split('.');
-  const n = t.length >= 12 ? Number(t[6]) : Number(t[4]);
-  return Number.isFinite(n) && n > 0 ? n : 1;
+  const o = t.length >= 12 ? 6 : 4;
+  const n = Number(t[o]);
+  const seq = Number(t[o + 1]);
+  // Unparseable: assume the worst (redelivered, old) so the counter is looked up.
+  return { deliveries: Number.isFinite(n) && n > 0 ? n : 2, sseq: Number.isFinite(seq) ? seq : 0 };
 }
 
 function handleOf(lease: Lease): Handle {
