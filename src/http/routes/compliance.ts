@@ -1,6 +1,24 @@
-// Routes for this concern: filled in by its owner (see src/http/server.ts).
-import type { FastifyInstance } from 'fastify';
+// /v1/compliance/check and /v1/customers/:phone: thin adapters over src/engine/compliance.ts and
+// src/engine/customers.ts. A dry-run decision is always 200 (allowed or not): the Decision is the answer.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../engine/context.ts';
 import type { Services } from '../server.ts';
+import { checkCompliance } from '../../engine/compliance.ts';
+import { getCustomerView, recordInboundFromInput, setConsentFromInput, updateCustomerFromInput } from '../../engine/customers.ts';
 
-export default async function routes(_app: FastifyInstance, _ctx: AppContext, _services: Services): Promise<void> {}
+function actorOf(req: FastifyRequest): string {
+  const r = req as unknown as { apiKey?: { name?: string }; actor?: string };
+  return r.actor ?? (r.apiKey?.name ? `api:${r.apiKey.name}` : 'api');
+}
+
+const phoneOf = (req: FastifyRequest) => (req.params as { phone: string }).phone;
+
+export default async function complianceRoutes(app: FastifyInstance, ctx: AppContext, _services: Services): Promise<void> {
+  // Meta's message body (messaging_product optional) plus an optional `sender` (alias or phone_number_id).
+  app.post('/v1/compliance/check', async (req) => checkCompliance(ctx, { body: req.body }));
+
+  app.get('/v1/customers/:phone', async (req) => getCustomerView(ctx, phoneOf(req)));
+  app.put('/v1/customers/:phone', async (req) => updateCustomerFromInput(ctx, phoneOf(req), req.body, actorOf(req)));
+  app.put('/v1/customers/:phone/consent', async (req) => setConsentFromInput(ctx, phoneOf(req), req.body, actorOf(req)));
+  app.post('/v1/customers/:phone/inbound', async (req) => recordInboundFromInput(ctx, phoneOf(req), req.body, actorOf(req)));
+}
