@@ -5,7 +5,7 @@
 // Pure: no I/O. Garbage never throws: a shape it cannot read becomes an `unknown` event (stored, counted).
 import { createHash } from 'node:crypto';
 
-type Obj = Record<string, unknown>;
+export type Obj = Record<string, unknown>;
 
 export interface EventBase {
   key: string;
@@ -67,8 +67,9 @@ const FIELD_KIND: Record<string, ValueEvent['kind']> = {
   account_alerts: 'account_alerts',
 };
 
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : typeof v === 'number' ? String(v) : null);
+export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A non-empty string, or a number as a string (Meta sends ids and timestamps either way). */
+export const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : typeof v === 'number' ? String(v) : null);
 
 export function hashOf(v: unknown): string {
   return createHash('sha256').update(stableJson(v)).digest('base64url').slice(0, 22);

@@ -19,12 +19,9 @@ import { classify, parseWebhookError } from '../domain/errors/index.ts';
 import type { GraphError } from '../meta/types.ts';
 import { maskPhone } from '../observability/log.ts';
 import { createKeywordMatcher, STOP_CATEGORIES, type KeywordMatcher } from './keywords.ts';
-import { extractEvents, metaTime, replyTexts, type InboundMessageEvent, type StatusEvent_, type UserPreferenceEvent, type ValueEvent, type WebhookEvent } from './events.ts';
+import { extractEvents, isObj, metaTime, replyTexts, str, type Obj, type InboundMessageEvent, type StatusEvent_, type UserPreferenceEvent, type ValueEvent, type WebhookEvent } from './events.ts';
 import { verifySignature, type SignatureCheck } from './signature.ts';
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : typeof v === 'number' ? String(v) : null);
 const digits = (v: unknown): string | null => {
   const s = str(v)?.replace(/\D/g, '') ?? '';
   return s.length >= 5 ? s : null;
