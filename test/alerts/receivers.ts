@@ -122,3 +122,28 @@ export function decodeSubject(s: string): string {
     enc.toUpperCase() === 'B' ? Buffer.from(text, 'base64').toString('utf8') : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (_x, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8'),
   );
 }
+
+export interface Receivers {
+  http: HttpReceiver;
+  smtp: SmtpReceiver;
+  /** Forget everything received (between tests). */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/** Both receivers at once (Slack + generic webhook on one HTTP server, e-mail on SMTP). */
+export async function startReceivers(): Promise<Receivers> {
+  const [http, smtp] = await Promise.all([startHttpReceiver(), startSmtpReceiver()]);
+  return {
+    http,
+    smtp,
+    reset() {
+      http.reset();
+      smtp.mails.length = 0;
+    },
+    close: async () => {
+      await http.close();
+      await smtp.close();
+    },
+  };
+}

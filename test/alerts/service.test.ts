@@ -15,7 +15,7 @@ import { createMetrics, type Metrics } from '../../src/observability/metrics.ts'
 import type { Store } from '../../src/store/port.ts';
 import type { AlertInput } from '../../src/alerts/port.ts';
 import { credentialsInvalidAlert, templateStatusAlert } from '../../src/alerts/messages.ts';
-import { decodeSubject, startHttpReceiver, startSmtpReceiver, type HttpReceiver, type SmtpReceiver } from './receivers.ts';
+import { decodeSubject, startReceivers, type HttpReceiver, type SmtpReceiver, type Receivers } from './receivers.ts';
 
 const SECRET = 'whsec-test-123';
 const PG_URL = process.env.WAGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -61,14 +61,9 @@ async function counterValue(name: string, labels: Record<string, string>): Promi
   return Number(v?.value ?? 0);
 }
 
-beforeAll(async () => {
-  http = await startHttpReceiver();
-  smtp = await startSmtpReceiver();
-});
-afterAll(async () => {
-  await http.close();
-  await smtp.close();
-});
+let rx: Receivers;
+beforeAll(async () => void ({ http, smtp } = rx = await startReceivers()));
+afterAll(() => rx.close());
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wagate-alerts-'));
   store = await createSqliteStore(join(dir, 'wagate.db'));

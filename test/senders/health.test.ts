@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { HealthMonitor } from '../../src/senders/health.ts';
 import { EngineError } from '../../src/engine/context.ts';
 import { haltAll, pauseSender, resumeSender, scopeCoverage, setSenderToken, getSenderHealth, listSenders, listAlerts } from '../../src/engine/senders.ts';
-import { startHttpReceiver, startSmtpReceiver, decodeSubject, type HttpReceiver, type SmtpReceiver } from '../alerts/receivers.ts';
+import { startReceivers, decodeSubject, type HttpReceiver, type SmtpReceiver, type Receivers } from '../alerts/receivers.ts';
 import { makeHarness, SENDER, type Harness } from './harness.ts';
 
 let http: HttpReceiver;
@@ -24,17 +24,11 @@ async function gaugeValue(name: string, sender: string, of: Harness = h): Promis
   return v === undefined ? undefined : Number(v.value);
 }
 
-beforeAll(async () => {
-  http = await startHttpReceiver();
-  smtp = await startSmtpReceiver();
-});
-afterAll(async () => {
-  await http.close();
-  await smtp.close();
-});
+let rx: Receivers;
+beforeAll(async () => void ({ http, smtp } = rx = await startReceivers()));
+afterAll(() => rx.close());
 beforeEach(async () => {
-  http.reset();
-  smtp.mails.length = 0;
+  rx.reset();
   h = await makeHarness({ http, smtp });
   monitor = new HealthMonitor(h.ctx, QUIET);
 });
@@ -118,6 +112,23 @@ describe('HealthMonitor against the sandbox', () => {
     expect(http.byPath('/slack')).toHaveLength(1);
     expect(smtp.mails).toHaveLength(1);
     expect(hookKinds()).toEqual(['credentials_invalid']);
+  });
+
+  it('after a halt-all, a sender whose own token is valid resumes at the re-check; the culprit stays halted', async () => {
+    await monitor.stop();
+    await h.close();
+    const other = { ...SENDER, id: 'second', phone_number_id: '106540352242923', display_phone_number: '+1 555 010 0002', access_token: 'sandbox-token-second' };
+    h = await makeHarness({ http, smtp, senders: [SENDER, other] });
+    monitor = new HealthMonitor(h.ctx, QUIET);
+    await monitor.start();
+    await h.control('/tokens', { token: SENDER.access_token, state: 'revoked' });
+    haltAll(h.ctx, { reason: 'send failed with 190', reason_code: 'META_190', sender_id: 'main', detail: { code: 190 } });
+    expect(h.ctx.senders.statusesList().map((s) => s.state)).toEqual(['halted', 'halted']);
+    await monitor.recheckHalted();
+    expect(h.ctx.senders.status('main').state).toBe('halted');
+    expect(h.ctx.senders.status('second').state).toBe('active');
+    await h.alerts.flush();
+    expect(String(http.byPath('/hook')[0].json.body)).toMatch(/every other sender \(second\) is halted too/);
   });
 
   it('alerts on a quality drop and a messaging-limit change (also when a webhook says so)', async () => {

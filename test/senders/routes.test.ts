@@ -5,7 +5,7 @@ import senderRoutes from '../../src/http/routes/senders.ts';
 import { installErrorHandler } from '../../src/http/errors.ts';
 import type { Services } from '../../src/http/server.ts';
 import { HealthMonitor } from '../../src/senders/health.ts';
-import { startHttpReceiver, startSmtpReceiver, type HttpReceiver, type SmtpReceiver } from '../alerts/receivers.ts';
+import { startReceivers, type HttpReceiver, type SmtpReceiver, type Receivers } from '../alerts/receivers.ts';
 import { makeHarness, SENDER, type Harness } from './harness.ts';
 
 let http: HttpReceiver;
@@ -15,14 +15,9 @@ let monitor: HealthMonitor;
 let app: FastifyInstance;
 let base: string;
 
-beforeAll(async () => {
-  http = await startHttpReceiver();
-  smtp = await startSmtpReceiver();
-});
-afterAll(async () => {
-  await http.close();
-  await smtp.close();
-});
+let rx: Receivers;
+beforeAll(async () => void ({ http, smtp } = rx = await startReceivers()));
+afterAll(() => rx.close());
 beforeEach(async () => {
   h = await makeHarness({ http, smtp });
   monitor = new HealthMonitor(h.ctx, { halted_recheck_ms: 3_600_000, ops_check_ms: 3_600_000 });
