@@ -17,13 +17,9 @@ import type { GateState } from './gate/port.ts';
 import type { DeliveryQueue } from './queue/port.ts';
 import type { Pacer } from './pacing/port.ts';
 import { createSqliteStore } from './store/sqlite.ts';
-import { createPostgresStore } from './store/postgres.ts';
 import { MemoryGateState } from './gate/memory.ts';
-import { RedisGateState } from './gate/redis.ts';
 import { EmbeddedQueue } from './queue/embedded.ts';
-import { createJetStreamQueue } from './queue/jetstream.ts';
 import { MemoryPacer } from './pacing/memory.ts';
-import { RedisPacer } from './pacing/redis.ts';
 import { GraphClient } from './meta/client.ts';
 import { startSandbox, type SandboxHandle } from './meta/sandbox/server.ts';
 import { AlertService } from './alerts/service.ts';
@@ -101,15 +97,16 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const effective: Config = { ...config, meta: { ...config.meta, api_url: apiUrl, app_secret: appSecret, verify_token: verifyToken } };
 
   if (!config.database_url || !config.nats_url) mkdirSync(config.data_dir, { recursive: true });
+  // Production adapters are imported only when configured: embedded mode never loads pg, ioredis or nats.
   const store: Store = config.database_url
-    ? await createPostgresStore(config.database_url, { schema: ns })
+    ? await (await import('./store/postgres.ts')).createPostgresStore(config.database_url, { schema: ns })
     : await createSqliteStore(join(config.data_dir, 'wagate.db'));
   const gate: GateState = config.redis_url
-    ? new RedisGateState({ url: config.redis_url, prefix: ns, policies: config.policies, senders })
+    ? new (await import('./gate/redis.ts')).RedisGateState({ url: config.redis_url, prefix: ns, policies: config.policies, senders })
     : new MemoryGateState({ policies: config.policies, senders });
-  const pacer: Pacer = config.redis_url ? new RedisPacer({ url: config.redis_url, prefix: ns }) : new MemoryPacer();
+  const pacer: Pacer = config.redis_url ? new (await import('./pacing/redis.ts')).RedisPacer({ url: config.redis_url, prefix: ns }) : new MemoryPacer();
   const queue: DeliveryQueue = config.nats_url
-    ? await createJetStreamQueue({ url: config.nats_url, stream: `${ns}_delivery`, subject_prefix: `${ns}.delivery`, senders: senders.map((s) => s.id) })
+    ? await (await import('./queue/jetstream.ts')).createJetStreamQueue({ url: config.nats_url, stream: `${ns}_delivery`, subject_prefix: `${ns}.delivery`, senders: senders.map((s) => s.id) })
     : new EmbeddedQueue({ path: join(config.data_dir, 'queue.db') });
   const meta = new GraphClient({ api_url: apiUrl, api_version: config.meta.api_version, connect_timeout_ms: config.meta.connect_timeout_ms, request_timeout_ms: config.meta.request_timeout_ms });
 

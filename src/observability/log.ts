@@ -1,5 +1,5 @@
 // Structured JSON logs (pino). Secrets are redacted by key; phone numbers must go through maskPhone().
-import { pino, type Logger } from 'pino';
+import { pino, destination, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -10,7 +10,7 @@ const REDACT = [
 
 export function createLogger(level = 'info', opts: { stderr?: boolean } = {}): Logger {
   // MCP over stdio owns stdout: logs must then go to stderr (fd 2).
-  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' }, base: { app: 'wagate' } }, opts.stderr ? pino.destination(2) : undefined);
+  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' }, base: { app: 'wagate' } }, opts.stderr ? destination(2) : undefined);
 }
 
 /** "15551234567" → "1555•••4567": enough to correlate, not enough to identify. */
