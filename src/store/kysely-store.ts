@@ -1,7 +1,7 @@
 // The Store port implemented ONCE over Kysely; sqlite.ts and postgres.ts only open the connection,
 // run the shared migrations and hand a Kysely instance here. The few dialect differences (row locks,
 // greatest/max) are marked where they occur.
-import { sql, type Kysely } from 'kysely';
+import { sql, type Compilable, type Kysely, type SqliteDatabase } from 'kysely';
 import {
   CATEGORIES,
   DAY_MS,
@@ -45,6 +45,7 @@ const offsetOf = (n: number | undefined) => Math.max(0, Math.floor(n ?? 0));
 const SEEN_EVENT_TTL_MS = 8 * DAY_MS;
 const SEEN_EVENT_PRUNE_EVERY = 5000;
 const TERMINAL: MessageStatus[] = ['failed', 'dead_lettered'];
+const PING_QUERY = sql`select 1`;
 
 
 function checkCategory(category: Category): void {
@@ -72,9 +73,36 @@ export class KyselyStore implements Store {
   constructor(
     private readonly db: Kysely<Tables>,
     readonly dialect: StoreDialect,
+    /** SQLite only: the (statement-caching) connection, for synchronous execution of built queries. */
+    private readonly direct?: SqliteDatabase,
   ) {
     this.pg = dialect === 'postgres';
   }
+
+  /**
+   * Runs a query built with Kysely. Queries are always built by the typed layer; on SQLite the
+   * compiled SQL runs synchronously on a cached prepared statement, which skips Kysely's async
+   * executor (its connection mutex and promise chain cost several times the query itself). Safe
+   * because better-sqlite3 is synchronous: nothing interleaves inside one statement.
+   */
+  private async exec<R>(q: Compilable<R>): Promise<{ rows: R[]; changes: number }> {
+    const c = q.compile();
+    if (this.direct) {
+      const st = this.direct.prepare(c.sql);
+      if (st.reader) return { rows: st.all(c.parameters) as R[], changes: 0 };
+      return { rows: [], changes: Number(st.run(c.parameters).changes) };
+    }
+    const r = await this.db.executeQuery(c);
+    return { rows: r.rows, changes: Number(r.numAffectedRows ?? 0n) };
+  }
+  private readonly all = async <R>(q: Compilable<R>): Promise<R[]> => (await this.exec(q)).rows;
+  private readonly first = async <R>(q: Compilable<R>): Promise<R | undefined> => (await this.exec(q)).rows[0];
+  private readonly firstOrThrow = async <R>(q: Compilable<R>): Promise<R> => {
+    const rows = (await this.exec(q)).rows;
+    if (rows.length === 0) throw new Error('store: the statement returned no row');
+    return rows[0];
+  };
+  private readonly changes = async (q: Compilable<unknown>): Promise<number> => (await this.exec(q)).changes;
 
   /** greatest(a, b) ignoring nulls on both dialects (SQLite's 2-argument max() returns NULL on NULL). */
   private greatest(a: string, b: string) {
@@ -84,7 +112,7 @@ export class KyselyStore implements Store {
   // ---------------------------------------------------------------- customers
 
   async getCustomer(wa_id: string): Promise<CustomerRecord | null> {
-    const r = await this.db.selectFrom('customers').selectAll().where('wa_id', '=', wa_id).executeTakeFirst();
+    const r = await this.db.selectFrom('customers').selectAll().where('wa_id', '=', wa_id).$call(this.first);
     return r ? rowToCustomer(r) : null;
   }
 
@@ -109,7 +137,7 @@ export class KyselyStore implements Store {
       .values({ wa_id, ...cols, created_at: now, updated_at: now } as never)
       .onConflict((oc) => oc.column('wa_id').doUpdateSet({ ...cols, updated_at: now } as never))
       .returningAll()
-      .executeTakeFirstOrThrow();
+      .$call(this.firstOrThrow);
     return rowToCustomer(r);
   }
 
@@ -131,7 +159,7 @@ export class KyselyStore implements Store {
           .where((eb) => eb.or([eb(atCol, 'is', null), eb(atCol, '<=', at)])),
       )
       .returningAll()
-      .executeTakeFirst();
+      .$call(this.first);
     if (r) return rowToCustomer(r);
     const cur = await this.getCustomer(wa_id);
     if (!cur) throw new Error(`customer vanished during setConsent`);
@@ -146,7 +174,7 @@ export class KyselyStore implements Store {
       .orderBy('wa_id')
       .limit(limitOf(opts.limit))
       .offset(offsetOf(opts.offset))
-      .execute();
+      .$call(this.all);
     return rows.map(rowToCustomer);
   }
 
@@ -162,7 +190,7 @@ export class KyselyStore implements Store {
       .values({ sender_id, wa_id, last_inbound_at: at, referral_at: referral ? at : null, fep_opened_at: null })
       .onConflict((oc) => oc.columns(['sender_id', 'wa_id']).doUpdateSet(set as never))
       .returningAll()
-      .executeTakeFirstOrThrow();
+      .$call(this.firstOrThrow);
     return rowToWindow(r);
   }
 
@@ -175,11 +203,11 @@ export class KyselyStore implements Store {
       .where('sender_id', '=', sender_id)
       .where('wa_id', '=', wa_id)
       .where((eb) => eb.or([eb('fep_opened_at', 'is', null), eb.and([eb('referral_at', 'is not', null), eb('fep_opened_at', '<', eb.ref('referral_at'))])]))
-      .execute();
+      .$call(this.all);
   }
 
   async getWindows(wa_id: string): Promise<WindowRecord[]> {
-    const rows = await this.db.selectFrom('care_windows').selectAll().where('wa_id', '=', wa_id).orderBy('sender_id').execute();
+    const rows = await this.db.selectFrom('care_windows').selectAll().where('wa_id', '=', wa_id).orderBy('sender_id').$call(this.all);
     return rows.map(rowToWindow);
   }
 
@@ -187,7 +215,7 @@ export class KyselyStore implements Store {
     let q = this.db.selectFrom('care_windows').selectAll();
     if (opts.sender_id !== undefined) q = q.where('sender_id', '=', opts.sender_id);
     if (opts.active_since !== undefined) q = q.where('last_inbound_at', '>=', opts.active_since);
-    const rows = await q.orderBy('last_inbound_at', 'desc').orderBy('sender_id').orderBy('wa_id').limit(limitOf(opts.limit)).offset(offsetOf(opts.offset)).execute();
+    const rows = await q.orderBy('last_inbound_at', 'desc').orderBy('sender_id').orderBy('wa_id').limit(limitOf(opts.limit)).offset(offsetOf(opts.offset)).$call(this.all);
     return rows.map(rowToWindow);
   }
 
@@ -211,11 +239,11 @@ export class KyselyStore implements Store {
       .insertInto('templates')
       .values(row)
       .onConflict((oc) => oc.columns(['waba_id', 'name', 'language']).doUpdateSet(rest).where('templates.updated_at', '<=', t.updated_at))
-      .execute();
+      .$call(this.all);
   }
 
   async getTemplate(waba_id: string, name: string, language: string): Promise<TemplateRecord | null> {
-    const r = await this.db.selectFrom('templates').selectAll().where('waba_id', '=', waba_id).where('name', '=', name).where('language', '=', language).executeTakeFirst();
+    const r = await this.db.selectFrom('templates').selectAll().where('waba_id', '=', waba_id).where('name', '=', name).where('language', '=', language).$call(this.first);
     return r ? rowToTemplate(r) : null;
   }
 
@@ -223,7 +251,7 @@ export class KyselyStore implements Store {
     let q = this.db.selectFrom('templates').selectAll();
     if (opts.waba_id !== undefined) q = q.where('waba_id', '=', opts.waba_id);
     if (opts.status !== undefined) q = q.where('status', '=', opts.status as TemplateRecord['status']);
-    const rows = await q.orderBy('waba_id').orderBy('name').orderBy('language').execute();
+    const rows = await q.orderBy('waba_id').orderBy('name').orderBy('language').$call(this.all);
     return rows.map(rowToTemplate);
   }
 
@@ -259,7 +287,7 @@ export class KyselyStore implements Store {
           updated_at: m.updated_at,
           history: toJson(m.history ?? []),
         })
-        .execute();
+        .$call(this.all);
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
       const text = `${(err as Error).message} ${(err as { constraint?: string }).constraint ?? ''}`;
@@ -271,17 +299,17 @@ export class KyselyStore implements Store {
   }
 
   async getMessage(id: string): Promise<MessageRecord | null> {
-    const r = await this.db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
+    const r = await this.db.selectFrom('messages').selectAll().where('id', '=', id).$call(this.first);
     return r ? rowToMessage(r) : null;
   }
 
   async getMessageByWamid(wamid: string): Promise<MessageRecord | null> {
-    const r = await this.db.selectFrom('messages').selectAll().where('wamid', '=', wamid).orderBy('created_at').limit(1).executeTakeFirst();
+    const r = await this.db.selectFrom('messages').selectAll().where('wamid', '=', wamid).orderBy('created_at').limit(1).$call(this.first);
     return r ? rowToMessage(r) : null;
   }
 
   async getMessageByIdempotencyKey(key: string): Promise<MessageRecord | null> {
-    const r = await this.db.selectFrom('messages').selectAll().where('idempotency_key', '=', key).executeTakeFirst();
+    const r = await this.db.selectFrom('messages').selectAll().where('idempotency_key', '=', key).$call(this.first);
     return r ? rowToMessage(r) : null;
   }
 
@@ -305,7 +333,7 @@ export class KyselyStore implements Store {
       .where('id', '=', id)
       .where('status_rank', '<', rank)
       .returningAll()
-      .executeTakeFirst();
+      .$call(this.first);
     if (forward) return { message: rowToMessage(forward), changed: true };
     // 2. Not forward (lower/equal rank, or a terminal status): record it once in history for its time
     //    (e.g. `delivered` arriving after `read`) and apply the patch; the current status stays.
@@ -314,7 +342,7 @@ export class KyselyStore implements Store {
     let q = this.db.updateTable('messages').set(set as never).where('id', '=', id);
     // A pure duplicate (already recorded, nothing to patch) writes nothing.
     if (Object.keys(cols).length === 0) q = q.where(sql<boolean>`not (${seen})`);
-    const other = await q.returningAll().executeTakeFirst();
+    const other = await q.returningAll().$call(this.first);
     if (other) return { message: rowToMessage(other), changed: false };
     const cur = await this.getMessage(id);
     return cur ? { message: cur, changed: false } : null;
@@ -333,7 +361,7 @@ export class KyselyStore implements Store {
   }
 
   async updateMessage(id: string, patch: MessagePatch, now: number): Promise<void> {
-    await this.db.updateTable('messages').set({ ...messagePatchCols(patch), updated_at: now } as never).where('id', '=', id).execute();
+    await this.db.updateTable('messages').set({ ...messagePatchCols(patch), updated_at: now } as never).where('id', '=', id).$call(this.all);
   }
 
   async listMessages(filter: MessageFilter): Promise<MessageRecord[]> {
@@ -345,12 +373,12 @@ export class KyselyStore implements Store {
       q = q.where('status', 'in', filter.status);
     }
     if (filter.since !== undefined) q = q.where('created_at', '>=', filter.since);
-    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limitOf(filter.limit)).offset(offsetOf(filter.offset)).execute();
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limitOf(filter.limit)).offset(offsetOf(filter.offset)).$call(this.all);
     return rows.map(rowToMessage);
   }
 
   async countMessagesByStatus(): Promise<Record<string, number>> {
-    const rows = await this.db.selectFrom('messages').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+    const rows = await this.db.selectFrom('messages').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').$call(this.all);
     const out: Record<string, number> = Object.fromEntries(Object.keys(STATUS_RANK).map((s) => [s, 0]));
     for (const r of rows) out[r.status] = Number(r.n);
     return out;
@@ -359,14 +387,14 @@ export class KyselyStore implements Store {
   // ---------------------------------------------------------------- audit
 
   async appendAudit(e: AuditEntry): Promise<void> {
-    await this.db.insertInto('audit_log').values({ at: e.at, actor: e.actor, action: e.action, subject: e.subject ?? null, detail: toJson(e.detail ?? {}) }).execute();
+    await this.db.insertInto('audit_log').values({ at: e.at, actor: e.actor, action: e.action, subject: e.subject ?? null, detail: toJson(e.detail ?? {}) }).$call(this.all);
   }
 
   async listAudit(opts: { subject?: string; action?: string; limit?: number } = {}): Promise<AuditEntry[]> {
     let q = this.db.selectFrom('audit_log').selectAll();
     if (opts.subject !== undefined) q = q.where('subject', '=', opts.subject);
     if (opts.action !== undefined) q = q.where('action', '=', opts.action);
-    const rows = await q.orderBy('id', 'desc').limit(limitOf(opts.limit)).execute();
+    const rows = await q.orderBy('id', 'desc').limit(limitOf(opts.limit)).$call(this.all);
     return rows.map(rowToAudit);
   }
 
@@ -374,23 +402,23 @@ export class KyselyStore implements Store {
 
   async markEventSeen(key: string, at: number): Promise<boolean> {
     // One statement: the primary key decides who is first, also across PostgreSQL connections.
-    const r = await this.db.insertInto('seen_events').values({ event_key: key, at }).onConflict((oc) => oc.column('event_key').doNothing()).executeTakeFirst();
+    const inserted = await this.db.insertInto('seen_events').values({ event_key: key, at }).onConflict((oc) => oc.column('event_key').doNothing()).$call(this.changes);
     if (++this.seenInserts % SEEN_EVENT_PRUNE_EVERY === 0) {
-      await this.db.deleteFrom('seen_events').where('at', '<', at - SEEN_EVENT_TTL_MS).execute();
+      await this.db.deleteFrom('seen_events').where('at', '<', at - SEEN_EVENT_TTL_MS).$call(this.all);
     }
-    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+    return inserted > 0;
   }
 
   async saveWebhookBatch(id: string, body: string, at: number): Promise<void> {
-    await this.db.insertInto('webhook_batches').values({ id, body, at }).onConflict((oc) => oc.column('id').doNothing()).execute();
+    await this.db.insertInto('webhook_batches').values({ id, body, at }).onConflict((oc) => oc.column('id').doNothing()).$call(this.all);
   }
 
   async deleteWebhookBatch(id: string): Promise<void> {
-    await this.db.deleteFrom('webhook_batches').where('id', '=', id).execute();
+    await this.db.deleteFrom('webhook_batches').where('id', '=', id).$call(this.all);
   }
 
   async listPendingWebhookBatches(limit: number): Promise<{ id: string; body: string; at: number }[]> {
-    const rows = await this.db.selectFrom('webhook_batches').selectAll().orderBy('at').orderBy('id').limit(limitOf(limit)).execute();
+    const rows = await this.db.selectFrom('webhook_batches').selectAll().orderBy('at').orderBy('id').limit(limitOf(limit)).$call(this.all);
     return rows.map((r) => ({ id: r.id, body: r.body, at: r.at }));
   }
 
@@ -402,11 +430,11 @@ export class KyselyStore implements Store {
       .insertInto('dead_letters')
       .values({ ...d, fix: d.fix ?? null, meta_error: toJsonOrNull(d.meta_error), state: d.state ?? 'open' })
       .onConflict((oc) => oc.column('id').doNothing())
-      .execute();
+      .$call(this.all);
   }
 
   async getDeadLetter(id: string): Promise<DeadLetter | null> {
-    const r = await this.db.selectFrom('dead_letters').selectAll().where('id', '=', id).executeTakeFirst();
+    const r = await this.db.selectFrom('dead_letters').selectAll().where('id', '=', id).$call(this.first);
     return r ? rowToDeadLetter(r) : null;
   }
 
@@ -414,12 +442,12 @@ export class KyselyStore implements Store {
     let q = this.db.selectFrom('dead_letters').selectAll();
     if (opts.state !== undefined) q = q.where('state', '=', opts.state);
     if (opts.sender_id !== undefined) q = q.where('sender_id', '=', opts.sender_id);
-    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limitOf(opts.limit)).offset(offsetOf(opts.offset)).execute();
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limitOf(opts.limit)).offset(offsetOf(opts.offset)).$call(this.all);
     return rows.map(rowToDeadLetter);
   }
 
   async setDeadLetterState(id: string, state: DeadLetter['state']): Promise<void> {
-    await this.db.updateTable('dead_letters').set({ state }).where('id', '=', id).execute();
+    await this.db.updateTable('dead_letters').set({ state }).where('id', '=', id).$call(this.all);
   }
 
   // ---------------------------------------------------------------- alerts
@@ -427,19 +455,19 @@ export class KyselyStore implements Store {
   async upsertAlert(a: AlertRecord): Promise<void> {
     const row = { ...a, sender_id: a.sender_id ?? null, detail: toJson(a.detail ?? {}), last_sent_at: a.last_sent_at ?? null, resolved_at: a.resolved_at ?? null };
     const { id: _id, ...rest } = row;
-    await this.db.insertInto('alerts').values(row).onConflict((oc) => oc.column('id').doUpdateSet(rest)).execute();
+    await this.db.insertInto('alerts').values(row).onConflict((oc) => oc.column('id').doUpdateSet(rest)).$call(this.all);
   }
 
   async getAlertByDedupeKey(key: string): Promise<AlertRecord | null> {
     // Several records may share a key over time (raised, resolved, raised again): the latest counts.
-    const r = await this.db.selectFrom('alerts').selectAll().where('dedupe_key', '=', key).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+    const r = await this.db.selectFrom('alerts').selectAll().where('dedupe_key', '=', key).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1).$call(this.first);
     return r ? rowToAlert(r) : null;
   }
 
   async listAlerts(opts: { limit?: number; unresolved?: boolean } = {}): Promise<AlertRecord[]> {
     let q = this.db.selectFrom('alerts').selectAll();
     if (opts.unresolved) q = q.where('resolved_at', 'is', null);
-    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limitOf(opts.limit)).execute();
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limitOf(opts.limit)).$call(this.all);
     return rows.map(rowToAlert);
   }
 
@@ -451,38 +479,38 @@ export class KyselyStore implements Store {
       .insertInto('sender_health')
       .values({ sender_id: h.sender_id, data, updated_at: h.updated_at })
       .onConflict((oc) => oc.column('sender_id').doUpdateSet({ data, updated_at: h.updated_at }))
-      .execute();
+      .$call(this.all);
   }
 
   async getSenderHealth(sender_id: string): Promise<SenderHealthRecord | null> {
-    const r = await this.db.selectFrom('sender_health').selectAll().where('sender_id', '=', sender_id).executeTakeFirst();
+    const r = await this.db.selectFrom('sender_health').selectAll().where('sender_id', '=', sender_id).$call(this.first);
     return r ? rowToHealth(r) : null;
   }
 
   async saveSenderStatus(s: SenderStatus): Promise<void> {
     const row = { sender_id: s.sender_id, state: s.state, reason: s.reason ?? null, reason_code: s.reason_code ?? null, credentials_valid: s.credentials_valid ? 1 : 0, since: s.since ?? null };
     const { sender_id: _s, ...rest } = row;
-    await this.db.insertInto('sender_statuses').values(row).onConflict((oc) => oc.column('sender_id').doUpdateSet(rest)).execute();
+    await this.db.insertInto('sender_statuses').values(row).onConflict((oc) => oc.column('sender_id').doUpdateSet(rest)).$call(this.all);
   }
 
   async listSenderStatuses(): Promise<SenderStatus[]> {
-    const rows = await this.db.selectFrom('sender_statuses').selectAll().orderBy('sender_id').execute();
+    const rows = await this.db.selectFrom('sender_statuses').selectAll().orderBy('sender_id').$call(this.all);
     return rows.map(rowToSenderStatus);
   }
 
   // ---------------------------------------------------------------- settings
 
   async getSetting(key: string): Promise<string | null> {
-    const r = await this.db.selectFrom('settings').select('value').where('name', '=', key).executeTakeFirst();
+    const r = await this.db.selectFrom('settings').select('value').where('name', '=', key).$call(this.first);
     return r ? r.value : null;
   }
 
   async setSetting(key: string, value: string | null): Promise<void> {
     if (value === null) {
-      await this.db.deleteFrom('settings').where('name', '=', key).execute();
+      await this.db.deleteFrom('settings').where('name', '=', key).$call(this.all);
       return;
     }
-    await this.db.insertInto('settings').values({ name: key, value }).onConflict((oc) => oc.column('name').doUpdateSet({ value })).execute();
+    await this.db.insertInto('settings').values({ name: key, value }).onConflict((oc) => oc.column('name').doUpdateSet({ value })).$call(this.all);
   }
 
   // ---------------------------------------------------------------- gate seed
@@ -502,9 +530,9 @@ export class KyselyStore implements Store {
             eb('marketing_limited_at', 'is not', null),
           ]),
         )
-        .execute(),
+        .$call(this.all),
       // 72h: the longest window anything can still be open (FEP); the 24h care window is inside it.
-      this.db.selectFrom('care_windows').selectAll().where('last_inbound_at', '>=', now - FEP_WINDOW_MS).execute(),
+      this.db.selectFrom('care_windows').selectAll().where('last_inbound_at', '>=', now - FEP_WINDOW_MS).$call(this.all),
       this.listTemplates(),
       this.listSenderStatuses(),
       this.db
@@ -514,7 +542,7 @@ export class KyselyStore implements Store {
         .where('status', 'not in', TERMINAL)
         .where((eb) => eb.or([eb('reserved_marketing', '=', 1), eb('reserved_tier', '=', 1)]))
         .orderBy('created_at')
-        .execute(),
+        .$call(this.all),
     ]);
     return {
       customers: customers.map((r): GateCustomerUpdate => {
@@ -549,7 +577,7 @@ export class KyselyStore implements Store {
 
   async ping(): Promise<boolean> {
     try {
-      await sql`select 1`.execute(this.db);
+      await PING_QUERY.execute(this.db);
       return true;
     } catch {
       return false;

@@ -88,7 +88,6 @@ export const MIGRATIONS: Migration[] = [
       `create index messages_created_idx on messages (created_at)`,
       `create index messages_sender_created_idx on messages (sender_id, created_at)`,
       `create index messages_recipient_created_idx on messages (recipient, created_at)`,
-      `create index messages_status_idx on messages (status)`,
       `create table audit_log (
   id ${t.autoId},
   at bigint not null,

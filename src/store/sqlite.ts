@@ -53,6 +53,7 @@ export async function createSqliteStore(path: string): Promise<Store> {
     db.close();
     throw new StoreError('UNAVAILABLE', `SQLite store at ${path}: ${(err as Error).message}`, 'restore the database from a backup or move it aside to start fresh; do not edit wagate_migrations by hand', { cause: err });
   }
-  const kysely = new Kysely<Tables>({ dialect: new SqliteDialect({ database: cachingDatabase(db) }) });
-  return new KyselyStore(kysely, 'sqlite');
+  const cached = cachingDatabase(db);
+  const kysely = new Kysely<Tables>({ dialect: new SqliteDialect({ database: cached }) });
+  return new KyselyStore(kysely, 'sqlite', cached);
 }
