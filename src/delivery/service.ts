@@ -38,6 +38,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
   });
 }
 
+type PaceOutcome = { kind: 'ok' } | { kind: 'later'; at: number; reason: string } | { kind: 'interrupted' };
+type Pace = (sender: SenderConfig, to: string) => Promise<PaceOutcome>;
+
 interface DeadLetterInput {
   reason_code: string;
   explanation: string;
@@ -70,6 +73,32 @@ class SenderWorker {
     setMaxListeners(0, c.signal);
     return c;
   }
+
+  /**
+   * Tokens are handed out in arrival order: only the head of the line polls the pacer, the others wait
+   * behind it (no thundering herd, no starved message). Only the sender's own bucket is worth waiting
+   * for in line; a recipient (pair) limit or a penalty sends the message back to the queue until then,
+   * so one busy recipient never holds up everyone else.
+   */
+  private paceTail: Promise<unknown> = Promise.resolve();
+  readonly pace: Pace = (sender, to) => {
+    const signal = this.abort.signal;
+    const run = async (): Promise<PaceOutcome> => {
+      for (;;) {
+        if (signal.aborted) return { kind: 'interrupted' };
+        const r = await this.ctx.pacer.tryAcquire(sender.id, sender.throughput_mps, to);
+        if (r.ok) return { kind: 'ok' };
+        const by = r.limited_by ?? 'sender';
+        this.ctx.metrics.pacingWaits.inc({ sender: sender.id, bucket: by });
+        const wait = Math.max(1, r.wait_ms);
+        if (by !== 'sender' || wait > HOLD_PACING_WAIT_MS) return { kind: 'later', at: this.ctx.now() + wait, reason: `pacing:${by}` };
+        if (await sleep(wait, signal)) return { kind: 'interrupted' };
+      }
+    };
+    const p = this.paceTail.then(run, run);
+    this.paceTail = p.catch(() => {});
+    return p;
+  };
 
   get inFlight(): number {
     return this.tasks.size;
@@ -127,6 +156,7 @@ class SenderWorker {
   private async run(): Promise<void> {
     const d = this.ctx.config.delivery;
     const concurrency = d.concurrency_per_sender;
+    const minBatch = Math.max(1, Math.min(32, Math.floor(concurrency / 8)));
     while (this.active()) {
       const free = concurrency - this.tasks.size;
       if (free <= 0) {
@@ -134,10 +164,15 @@ class SenderWorker {
         await this.idle(1_000);
         continue;
       }
+      if (free < minBatch && this.tasks.size > 0) {
+        // Let a few slots free up: one pull for many jobs, not one queue round-trip per job.
+        await sleep(2);
+        if (concurrency - this.tasks.size < minBatch) await sleep(3);
+      }
       let leases: Lease[];
       try {
         // Batch pulls: one queue round-trip fills every free slot (1,000 mps needs it).
-        leases = await this.ctx.queue.pull(this.senderId, free, { lease_ms: d.lease_ms, wait_ms: 100 });
+        leases = await this.ctx.queue.pull(this.senderId, concurrency - this.tasks.size, { lease_ms: d.lease_ms, wait_ms: 100 });
       } catch (err) {
         this.ctx.log.error({ err, sender: this.senderId }, 'queue pull failed; retrying in 1 s');
         await this.idle(1_000);
@@ -149,7 +184,7 @@ class SenderWorker {
       }
       for (const lease of leases) {
         const p: Promise<void> = this.svc
-          .handle(lease, this.abort.signal)
+          .handle(lease, this.abort.signal, this.pace)
           .catch((err) => this.ctx.log.error({ err, message_id: lease.job.id }, 'delivery task failed; the job stays leased and is redelivered after its lease'))
           .finally(() => {
             this.tasks.delete(p);
@@ -241,7 +276,7 @@ export class DeliveryService {
   // send had started).
 
   /** @internal called by the sender workers. */
-  async handle(lease: Lease, signal: AbortSignal): Promise<void> {
+  async handle(lease: Lease, signal: AbortSignal, pace: Pace): Promise<void> {
     const id = lease.job.id;
     if (this.handling.has(id)) {
       await this.ctx.queue.retry(lease, this.ctx.now() + this.ctx.config.delivery.lease_ms, { count_attempt: false, reason: 'duplicate_in_flight' });
@@ -249,7 +284,7 @@ export class DeliveryService {
     }
     this.handling.add(id);
     try {
-      await this.dispatch(lease, signal);
+      await this.dispatch(lease, signal, pace);
     } finally {
       this.handling.delete(id);
     }
@@ -259,7 +294,7 @@ export class DeliveryService {
     await this.ctx.queue.retry(lease, at, { count_attempt: false, reason });
   }
 
-  private async dispatch(lease: Lease, signal: AbortSignal): Promise<void> {
+  private async dispatch(lease: Lease, signal: AbortSignal, pace: Pace): Promise<void> {
     const { ctx } = this;
     const d = ctx.config.delivery;
     const job = lease.job;
@@ -301,20 +336,11 @@ export class DeliveryService {
       return;
     }
 
-    // Pace: wait for a token. A wait is not an attempt; a long wait frees the slot instead.
-    for (;;) {
-      const r = await ctx.pacer.tryAcquire(sender.id, sender.throughput_mps, msg.to);
-      if (r.ok) break;
-      ctx.metrics.pacingWaits.inc({ sender: sender.id, bucket: r.limited_by ?? 'sender' });
-      const wait = Math.max(1, r.wait_ms);
-      if (wait > HOLD_PACING_WAIT_MS) {
-        await this.putBack(lease, `pacing:${r.limited_by ?? 'sender'}`, ctx.now() + wait);
-        return;
-      }
-      if (await sleep(wait, signal)) {
-        await this.putBack(lease, 'sender_not_active');
-        return;
-      }
+    // Pace: wait for a token, in arrival order. A wait is not an attempt; a long wait frees the slot.
+    const paced = await pace(sender, msg.to);
+    if (paced.kind !== 'ok') {
+      await this.putBack(lease, paced.kind === 'later' ? paced.reason : 'sender_not_active', paced.kind === 'later' ? paced.at : ctx.now());
+      return;
     }
 
     // Dispatch-time re-check: what may have changed while the message waited.

@@ -5,6 +5,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { ConfigSchema } from '../../src/config/schema.ts';
 import type { App } from '../../src/app.ts';
 import { createLogger } from '../../src/observability/log.ts';
@@ -115,6 +118,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const base = await app.start();
   const sandboxUrl = opts.sandboxUrl ?? app.sandbox?.url;
   if (!sandboxUrl) throw new Error('harness: no sandbox URL');
+  // An external sandbox sends its webhooks (statuses) to this app.
+  if (opts.sandboxUrl) await http('POST', `${sandboxUrl}/_sandbox/webhooks`, { url: `${base}/webhook` });
   await approveSeedTemplates(app.ctx);
   const h: Harness = {
     app,
@@ -204,4 +209,24 @@ export function countLedger(ids: string[], sends: LedgerSend[]): { lost: number;
     if (n > 1) duplicates += n - 1;
   }
   return { lost, duplicates, byId };
+}
+
+/** Starts the sandbox in a child process (bench: Meta is remote, it must not share our event loop). */
+export function startSandboxProcess(mps: number): Promise<{ url: string; stop(): Promise<void> }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./sandbox-child.ts', import.meta.url))], {
+    env: { ...process.env, SANDBOX_MPS: String(mps) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).once('line', (line) =>
+      resolve({
+        url: JSON.parse(line).url,
+        stop: () => new Promise<void>((r) => {
+          proc.once('exit', () => r());
+          proc.kill('SIGTERM');
+        }),
+      }),
+    );
+    proc.once('exit', (code) => reject(new Error(`sandbox process exited with ${code}`)));
+  });
 }

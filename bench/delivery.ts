@@ -1,0 +1,106 @@
+// bench:delivery — sustained send rate of the whole pipeline against the Meta sandbox, per throughput
+// tier. Messages are submitted through the engine (validate → gate → store → queue) at the tier's rate
+// for ~10 s while the workers deliver; figures come from the store (enqueue → Meta accept) and from
+// the sandbox ledger (lost, duplicates: Meta's own count).
+//   npm run bench:delivery [-- --backend embedded|production] [-- --seconds 10]
+// LAST line: {"backend", "tiers":[{"mps_tier","achieved_mps","throttled_130429","p50_ms","p99_ms","lost","duplicates"}]}
+import { parseArgs } from 'node:util';
+import { startHarness, startSandboxProcess, recipient, orderUpdate, countLedger } from '../test/delivery/harness.ts';
+import { submitMessage } from '../src/engine/messages.ts';
+import { STATUS_RANK } from '../src/domain/types.ts';
+
+const { values } = parseArgs({ options: { backend: { type: 'string', default: 'embedded' }, seconds: { type: 'string', default: '10' }, tiers: { type: 'string', default: '80,1000' } } });
+const backend = values.backend === 'production' ? 'production' : 'embedded';
+const seconds = Math.max(1, Number(values.seconds) || 10);
+const tiers = String(values.tiers).split(',').map(Number).filter((n) => n > 0);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function pct(sorted: number[], p: number): number {
+  if (!sorted.length) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function runTier(mps: number, offset: number) {
+  // Meta is remote: the sandbox runs in its own process, like the real one would on its own machines.
+  const sandbox = await startSandboxProcess(mps);
+  const h = await startHarness({ mps, sandboxUrl: sandbox.url, production: backend === 'production', delivery: { concurrency_per_sender: Math.max(16, Math.min(256, Math.ceil(mps / 4))), backoff_base_ms: 200, backoff_max_ms: 5_000, in_doubt_grace_ms: 60_000 } });
+  try {
+    const total = mps * seconds;
+    const ids: string[] = [];
+    const t0 = performance.now();
+    // Open-loop submission at the tier's rate, in 10 ms slices.
+    let submitted = 0;
+    while (submitted < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * mps) + 1);
+      const batch: Promise<void>[] = [];
+      for (; submitted < due; submitted++) {
+        const i = submitted;
+        batch.push(
+          submitMessage(h.ctx, { body: orderUpdate(recipient(offset + i), i), actor: 'bench' }).then((r) => {
+            if (r.http_status !== 202 || !r.id) throw new Error(`submit refused: ${JSON.stringify(r.decision)}`);
+            ids.push(r.id);
+          }),
+        );
+      }
+      await Promise.all(batch);
+      await sleep(10);
+    }
+    // Drain: wait until every message is settled (or 30 s without progress).
+    let lastDone = -1;
+    let stuckSince = Date.now();
+    for (;;) {
+      const counts = await h.ctx.queue.stats(h.ctx.senders.resolve('main').id);
+      const done = ids.length - counts.depth;
+      if (counts.depth === 0) break;
+      if (done !== lastDone) {
+        lastDone = done;
+        stuckSince = Date.now();
+      } else if (Date.now() - stuckSince > 30_000) break;
+      await sleep(50);
+    }
+    const latencies: number[] = [];
+    let firstAccept = Infinity;
+    let lastAccept = 0;
+    for (const id of ids) {
+      const m = await h.ctx.store.getMessage(id);
+      if (!m || STATUS_RANK[m.status] < STATUS_RANK.accepted || m.status === 'dead_lettered' || m.status === 'failed') continue;
+      const acc = m.history.find((e) => e.status === 'accepted');
+      if (!acc) continue;
+      latencies.push(acc.at - m.created_at);
+      firstAccept = Math.min(firstAccept, acc.at);
+      lastAccept = Math.max(lastAccept, acc.at);
+    }
+    latencies.sort((a, b) => a - b);
+    const { lost, duplicates } = countLedger(ids, await h.ledger());
+    const throttled = (await h.ctx.metrics.sends.get()).values.filter((v) => v.labels.code === '130429').reduce((a, v) => a + v.value, 0);
+    // Rate over the accept window; one tick of tokens at the start is not "sustained".
+    const spanS = Math.max(0.001, (lastAccept - firstAccept) / 1000);
+    const tier = {
+      mps_tier: mps,
+      achieved_mps: Math.round((Math.max(0, latencies.length - 1) / spanS) * 10) / 10,
+      throttled_130429: throttled,
+      p50_ms: pct(latencies, 50),
+      p99_ms: pct(latencies, 99),
+      lost,
+      duplicates,
+      submitted: ids.length,
+      accepted: latencies.length,
+      seconds,
+    };
+    console.log(JSON.stringify({ tier }));
+    return tier;
+  } finally {
+    await h.close();
+    await sandbox.stop();
+  }
+}
+
+const results = [];
+let offset = 0;
+for (const mps of tiers) {
+  results.push(await runTier(mps, offset));
+  offset += mps * seconds + 1000;
+}
+console.log(JSON.stringify({ backend, tiers: results }));
+process.exit(0);
