@@ -27,6 +27,7 @@ import { DeliveryService } from './delivery/service.ts';
 import { HealthMonitor } from './senders/health.ts';
 import { WebhookProcessor } from './webhooks/processor.ts';
 import { buildHttpServer } from './http/server.ts';
+import { syncTemplates } from './engine/templates.ts';
 import type { FastifyInstance } from 'fastify';
 
 /** Default sandbox identities (Meta's documentation examples), used when no sender is configured. */
@@ -162,6 +163,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
       const base = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
       if (sandbox) sandbox.setWebhookUrl(`${base}/webhook`);
       await webhooks.start();
+      // Templates decide categories and approval at the gate: load them from Meta (or the sandbox) at
+      // start. A failure (token invalid, Meta down) is logged, not fatal: webhooks and the monitor catch up.
+      await syncTemplates(ctx).catch((err) => log.warn({ err: (err as Error).message }, 'template sync at start failed'));
       if (opts.monitor !== false) await monitor.start();
       if (opts.workers !== false) await delivery.start();
       started = true;

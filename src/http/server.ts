@@ -22,7 +22,7 @@ export interface Services {
 export type RouteModule = (app: FastifyInstance, ctx: AppContext, services: Services) => Promise<void>;
 
 export async function buildHttpServer(ctx: AppContext, services: Services): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024, disableRequestLogging: true });
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
   installErrorHandler(app, ctx.log);
   // api.ts first: it installs auth, rate limiting, OpenAPI and MCP over HTTP for everything after it.
   for (const routes of [apiRoutes, healthRoutes, complianceRoutes, messageRoutes, senderRoutes, webhookRoutes] as RouteModule[]) {
