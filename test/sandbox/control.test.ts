@@ -1,29 +1,23 @@
 // The control API (/_sandbox) and the management endpoints: ledger, faults (incl. hang), numbers,
 // templates (control, create/approve/delete/list), inbound of every type, events, reset.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import type { SandboxHandle } from '../../src/meta/sandbox/server.ts';
-import { ctl, FAST, graph, PNID, sandbox, sendMsg, startReceiver, tpl, TOKEN, waitFor, WABA, type Receiver } from './helpers.ts';
+import { ctl, graph, PNID, sandbox, sendMsg, tpl, TOKEN, waitFor, WABA, type Receiver, useSandboxes } from './helpers.ts';
 
+const t = useSandboxes();
 let s: SandboxHandle | null = null;
 let rx: Receiver | null = null;
-afterEach(async () => {
-  await s?.close();
-  await rx?.close();
-  s = null;
-  rx = null;
-});
 
 async function setup(opts: Parameters<typeof sandbox>[0] = {}) {
-  rx = await startReceiver();
-  s = await sandbox({ webhook_url: rx.url, statuses: FAST, ...opts, webhooks: { concurrency: 1, ...opts.webhooks } });
+  ({ s, rx } = await t.withReceiver(opts));
   return { s, rx };
 }
 const TO = '447700900123';
 
 describe('ledger', () => {
   it('records every accepted send with wamid, to, type, biz_opaque_callback_data, at; not the refused ones', async () => {
-    s = await sandbox({ statuses: { enabled: false } });
+    s = await t.sandbox({ statuses: { enabled: false } });
     const a = await sendMsg(s, tpl(TO, 'hello_world', [], { biz_opaque_callback_data: 'msg_a' }));
     await sendMsg(s, tpl(TO, 'no_such_template'));
     const b = await sendMsg(s, tpl('447700900124', 'order_update', ['x', 'y']));
@@ -39,7 +33,7 @@ describe('ledger', () => {
 
 describe('faults', () => {
   it('count: the next N sends fail with the status and a Meta-shaped body; nothing reaches the ledger', async () => {
-    s = await sandbox({ statuses: { enabled: false } });
+    s = await t.sandbox({ statuses: { enabled: false } });
     expect((await ctl(s, 'POST', '/faults', { status: 503, count: 2 })).status).toBe(200);
     const r1 = await sendMsg(s, tpl(TO, 'hello_world'));
     const r2 = await sendMsg(s, tpl(TO, 'hello_world'));
@@ -55,7 +49,7 @@ describe('faults', () => {
 
   it('seconds: an outage for a time window', async () => {
     const c = { t: 1_000_000 };
-    s = await sandbox({ now: () => c.t, statuses: { enabled: false } });
+    s = await t.sandbox({ now: () => c.t, statuses: { enabled: false } });
     await ctl(s, 'POST', '/faults', { status: 500, seconds: 10 });
     expect((await sendMsg(s, tpl(TO, 'hello_world'))).status).toBe(500);
     expect((await sendMsg(s, tpl(TO, 'hello_world'))).status).toBe(500);
@@ -82,7 +76,7 @@ describe('faults', () => {
   });
 
   it('accept: a 500 answer for a send Meta actually processed (maybe-sent)', async () => {
-    s = await sandbox({ statuses: { enabled: false } });
+    s = await t.sandbox({ statuses: { enabled: false } });
     await ctl(s, 'POST', '/faults', { status: 500, accept: true });
     const r = await sendMsg(s, tpl(TO, 'hello_world', [], { biz_opaque_callback_data: 'msg_m' }));
     expect(r.status).toBe(500);
@@ -90,7 +84,7 @@ describe('faults', () => {
   });
 
   it('bad fault input → 400 with a fix', async () => {
-    s = await sandbox({ statuses: { enabled: false } });
+    s = await t.sandbox({ statuses: { enabled: false } });
     const r = await ctl(s, 'POST', '/faults', { status: 200 });
     expect(r.status).toBe(400);
     expect(r.body.error.fix).toContain('503');
@@ -190,7 +184,7 @@ describe('inbound generator', () => {
   });
 
   it('bad inbound input → 400/404 with a fix, never a crash', async () => {
-    s = await sandbox();
+    s = await t.sandbox();
     expect((await ctl(s, 'POST', '/inbound', { phone_number_id: PNID, from: 'abc' })).body.error.code).toBe('bad_from');
     expect((await ctl(s, 'POST', '/inbound', { phone_number_id: PNID, from: TO, type: 'hologram' })).status).toBe(400);
     expect((await ctl(s, 'POST', '/inbound', { phone_number_id: '1', from: TO })).status).toBe(404);
@@ -208,7 +202,7 @@ describe('inbound generator', () => {
 
 describe('reset', () => {
   it('empties ledger, windows, opt-outs, faults and template changes; tokens and numbers back to config', async () => {
-    s = await sandbox({ statuses: { enabled: false } });
+    s = await t.sandbox({ statuses: { enabled: false } });
     await sendMsg(s, tpl(TO, 'hello_world'));
     await ctl(s, 'POST', '/inbound', { phone_number_id: PNID, from: TO, type: 'text' });
     await ctl(s, 'POST', '/optout', { wa_id: TO });

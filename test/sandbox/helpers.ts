@@ -1,6 +1,7 @@
 // Test helpers: a real HTTP webhook receiver on 127.0.0.1 and small Graph call wrappers.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterEach } from 'vitest';
 import { startSandbox, type SandboxHandle, type SandboxOptions } from '../../src/meta/sandbox/server.ts';
 
 export const PNID = '106540352242922';
@@ -101,3 +102,28 @@ export async function waitFor<T>(fn: () => T | undefined | null | false, timeout
 
 /** Fast status timing for tests. */
 export const FAST = { sent_ms: 5, delivered_ms: 10, read_ms: 15 };
+
+/**
+ * Per-file harness: everything started through it is closed after each test (newest first).
+ * `withReceiver` = a real receiver + a sandbox posting to it, one POST in flight so batches arrive
+ * in the order they left (stable order assertions).
+ */
+export function useSandboxes() {
+  const open: { close(): Promise<void> }[] = [];
+  afterEach(async () => {
+    for (const x of open.splice(0).reverse()) await x.close();
+  });
+  const track = <T extends { close(): Promise<void> }>(x: T): T => {
+    open.push(x);
+    return x;
+  };
+  return {
+    sandbox: async (opts: Partial<SandboxOptions> = {}) => track(await sandbox(opts)),
+    receiver: async () => track(await startReceiver()),
+    async withReceiver(opts: Partial<SandboxOptions> = {}) {
+      const rx = track(await startReceiver());
+      const s = track(await sandbox({ webhook_url: rx.url, statuses: FAST, ...opts, webhooks: { concurrency: 1, ...opts.webhooks } }));
+      return { s, rx };
+    },
+  };
+}

@@ -1,17 +1,12 @@
 // The rules Meta enforces: throughput and pair buckets (sync), the care window, marketing cap,
 // opt-out, undeliverable numbers and the US marketing pause (async failed statuses).
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SandboxHandle } from '../../src/meta/sandbox/server.ts';
-import { ctl, FAST, PNID, sandbox, sendMsg, startReceiver, text, tpl, waitFor, WABA, type Receiver } from './helpers.ts';
+import { ctl, PNID, sandbox, sendMsg, text, tpl, waitFor, WABA, type Receiver, useSandboxes } from './helpers.ts';
 
+const t = useSandboxes();
 let s: SandboxHandle | null = null;
 let rx: Receiver | null = null;
-afterEach(async () => {
-  await s?.close();
-  await rx?.close();
-  s = null;
-  rx = null;
-});
 
 function clock(start = Date.UTC(2026, 0, 1)) {
   const c = { t: start, now: () => c.t };
@@ -19,8 +14,7 @@ function clock(start = Date.UTC(2026, 0, 1)) {
 }
 
 async function withReceiver(opts: Parameters<typeof sandbox>[0] = {}) {
-  rx = await startReceiver();
-  s = await sandbox({ webhook_url: rx.url, statuses: FAST, ...opts, webhooks: { concurrency: 1, ...opts.webhooks } });
+  ({ s, rx } = await t.withReceiver(opts));
   return { s, rx };
 }
 
@@ -32,7 +26,7 @@ async function failedCode(r: Receiver, wamid: string): Promise<number> {
 describe('throughput bucket (130429)', () => {
   it('allows one second of tokens, then 130429 until the bucket refills', async () => {
     const c = clock();
-    s = await sandbox({ now: c.now, numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 5 }], statuses: { enabled: false } });
+    s = await t.sandbox({ now: c.now, numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 5 }], statuses: { enabled: false } });
     const codes: number[] = [];
     for (let i = 0; i < 7; i++) codes.push((await sendMsg(s, tpl(`4477009001${10 + i}`, 'hello_world'))).body.error?.code ?? 200);
     expect(codes).toEqual([200, 200, 200, 200, 200, 130429, 130429]);
@@ -46,7 +40,7 @@ describe('throughput bucket (130429)', () => {
 
   it('defaults to 80 mps and can be raised to 1,000 through the control API', async () => {
     const c = clock();
-    s = await sandbox({ now: c.now, statuses: { enabled: false } });
+    s = await t.sandbox({ now: c.now, statuses: { enabled: false } });
     let ok = 0;
     for (let i = 0; i < 85; i++) if ((await sendMsg(s, tpl(`44770090${1000 + i}`, 'hello_world'))).status === 200) ok++;
     expect(ok).toBe(80);
@@ -61,7 +55,7 @@ describe('throughput bucket (130429)', () => {
 describe('pair limit (131056)', () => {
   it('bursts 45 to one user, then 131056; one more every 6 s; other users unaffected', async () => {
     const c = clock();
-    s = await sandbox({ now: c.now, numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 1000 }], statuses: { enabled: false } });
+    s = await t.sandbox({ now: c.now, numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 1000 }], statuses: { enabled: false } });
     const to = '447700900123';
     let ok = 0;
     for (let i = 0; i < 45; i++) if ((await sendMsg(s, tpl(to, 'hello_world'))).status === 200) ok++;

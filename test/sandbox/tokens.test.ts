@@ -1,19 +1,16 @@
 // Tokens: valid, expiring (debug_token expires_at), revoked → 190 with a subcode, unknown → 190.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SandboxHandle } from '../../src/meta/sandbox/server.ts';
-import { ctl, graph, PNID, SECRET, sandbox, sendMsg, tpl, TOKEN, WABA } from './helpers.ts';
+import { ctl, graph, PNID, SECRET, sandbox, sendMsg, tpl, TOKEN, WABA, useSandboxes } from './helpers.ts';
 
+const t = useSandboxes();
 let s: SandboxHandle | null = null;
-afterEach(async () => {
-  await s?.close();
-  s = null;
-});
 
 const to = '447700900123';
 
 describe('access tokens', () => {
   it('unknown or missing token → 190 (401) without error_data', async () => {
-    s = await sandbox({ statuses: { enabled: false } });
+    s = await t.sandbox({ statuses: { enabled: false } });
     const r = await sendMsg(s, tpl(to, 'hello_world'), { token: 'EAAnotavalidtoken' });
     expect(r.status).toBe(401);
     expect(r.body.error.code).toBe(190);
@@ -27,7 +24,7 @@ describe('access tokens', () => {
   });
 
   it('every configured token works for every number; revoked → 190 with the chosen subcode; valid again restores', async () => {
-    s = await sandbox({
+    s = await t.sandbox({
       tokens: ['tok-a', 'tok-b'],
       numbers: [
         { phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001' },
@@ -53,7 +50,7 @@ describe('access tokens', () => {
 
   it('expiring: debug_token shows expires_at; after it passes → 190 subcode 463', async () => {
     const c = { t: Date.UTC(2026, 0, 1) };
-    s = await sandbox({ now: () => c.t, statuses: { enabled: false } });
+    s = await t.sandbox({ now: () => c.t, statuses: { enabled: false } });
     const exp = Math.floor(c.t / 1000) + 3600;
     await ctl(s, 'POST', '/tokens', { token: TOKEN, state: 'expiring', expires_at: exp });
     const d = await graph(s, 'GET', `/v23.0/debug_token?input_token=${TOKEN}`);
@@ -73,7 +70,7 @@ describe('access tokens', () => {
   });
 
   it('debug_token: non-expiring tokens show expires_at 0; unknown input tokens are invalid', async () => {
-    s = await sandbox({ statuses: { enabled: false } });
+    s = await t.sandbox({ statuses: { enabled: false } });
     const d = await graph(s, 'GET', `/v25.0/debug_token?input_token=${TOKEN}`);
     expect(d.body.data.expires_at).toBe(0);
     expect(d.body.data.is_valid).toBe(true);
@@ -84,7 +81,7 @@ describe('access tokens', () => {
   });
 
   it('control route rejects bad input with a clear error', async () => {
-    s = await sandbox({ statuses: { enabled: false } });
+    s = await t.sandbox({ statuses: { enabled: false } });
     const r = await ctl(s, 'POST', '/tokens', { state: 'broken' });
     expect(r.status).toBe(400);
     expect(r.body.error).toMatchObject({ code: 'bad_state' });

@@ -1,22 +1,15 @@
 // Status and inbound webhooks: signature, batching, retries, duplicates, ordering, pricing.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SandboxHandle } from '../../src/meta/sandbox/server.ts';
-import { ctl, FAST, PNID, SECRET, sandbox, sendMsg, startReceiver, text, tpl, waitFor, WABA, type Receiver } from './helpers.ts';
+import { ctl, FAST, PNID, SECRET, sandbox, sendMsg, text, tpl, waitFor, WABA, type Receiver, useSandboxes } from './helpers.ts';
 
+const t = useSandboxes();
 let s: SandboxHandle | null = null;
 let rx: Receiver | null = null;
-afterEach(async () => {
-  await s?.close();
-  await rx?.close();
-  s = null;
-  rx = null;
-});
 
 async function setup(opts: Parameters<typeof sandbox>[0] = {}) {
-  rx = await startReceiver();
-  // One POST in flight: batches arrive in the order they left, so order assertions are stable.
-  s = await sandbox({ webhook_url: rx.url, statuses: FAST, ...opts, webhooks: { concurrency: 1, ...opts.webhooks } });
+  ({ s, rx } = await t.withReceiver(opts));
   return { s, rx };
 }
 
@@ -84,9 +77,9 @@ describe('batching', () => {
 
 describe('retries', () => {
   it('a receiver answering 500 gets the same signed body again until it answers 200', async () => {
-    rx = await startReceiver();
+    rx = await t.receiver();
     rx.respond = (n) => (n <= 2 ? 500 : 200);
-    s = await sandbox({ webhook_url: rx.url, statuses: FAST, webhooks: { retry_base_ms: 20 } });
+    s = await t.sandbox({ webhook_url: rx.url, statuses: FAST, webhooks: { retry_base_ms: 20 } });
     await ctl(s, 'POST', '/inbound', { phone_number_id: PNID, from: TO, type: 'text' });
     await waitFor(() => rx!.posts.length >= 3, 5000, 'three attempts');
     expect(rx.posts.map((p) => p.status)).toEqual([500, 500, 200]);
@@ -98,23 +91,23 @@ describe('retries', () => {
   });
 
   it('a receiver that is down (connection refused) gets everything once it is up; nothing lost', async () => {
-    rx = await startReceiver();
+    rx = await t.receiver();
     const url = rx.url;
     await rx.close();
-    s = await sandbox({ webhook_url: url, statuses: FAST, webhooks: { retry_base_ms: 20, retry_max_ms: 100 } });
+    s = await t.sandbox({ webhook_url: url, statuses: FAST, webhooks: { retry_base_ms: 20, retry_max_ms: 100 } });
     const r = await sendMsg(s, tpl(TO, 'hello_world', [], { biz_opaque_callback_data: 'msg_x' }));
     await waitFor(() => s!.state.webhooks.stats.failed_attempts >= 2, 3000, 'failed attempts');
-    rx = await startReceiver();
+    rx = await t.receiver();
     s.setWebhookUrl(rx.url);
     await waitFor(() => rx!.statuses().filter((x) => x.id === r.body.messages[0].id).length === 3, 5000, 'all three statuses');
     expect(await s.state.webhooks.drain(2000)).toBe(true);
   });
 
   it('changes wait for a URL when none is set yet', async () => {
-    s = await sandbox({ statuses: FAST });
+    s = await t.sandbox({ statuses: FAST });
     await ctl(s, 'POST', '/inbound', { phone_number_id: PNID, from: TO, type: 'text' });
     await new Promise((r) => setTimeout(r, 50));
-    rx = await startReceiver();
+    rx = await t.receiver();
     await ctl(s, 'POST', '/webhooks', { url: rx.url });
     await waitFor(() => rx!.changes().length === 1, 3000, 'parked change');
   });

@@ -225,16 +225,7 @@ export class SandboxState {
     this.timers.clear();
     this.scheduler.clear();
     this.webhooks.clear();
-    this.numbers.clear();
-    this.wabas.clear();
-    this.tokens.clear();
-    this.templates.clear();
-    this.windows.clear();
-    this.ctwa.clear();
-    this.optouts.clear();
-    this.undeliverable.clear();
-    this.marketing.clear();
-    this.pair.clear();
+    for (const m of [this.numbers, this.wabas, this.tokens, this.templates, this.windows, this.ctwa, this.optouts, this.undeliverable, this.marketing, this.pair]) m.clear();
     this.ledger = [];
     this.faults = [];
     this.counters = { accepted: 0, rejected: 0, reads: 0, inbound: 0, by_code: {} };

@@ -93,6 +93,7 @@ export function metaJson(v: unknown): string {
 
 export class WebhookSender {
   opts: WebhookOptions;
+  private readonly initialOpts: WebhookOptions;
   private url: string | null;
   private pending: Pending[] = [];
   private retryTimers = new Set<NodeJS.Timeout>();
@@ -116,6 +117,7 @@ export class WebhookSender {
     private log?: Logger,
   ) {
     this.opts = { ...DEFAULT_WEBHOOK_OPTIONS, ...opts };
+    this.initialOpts = { ...this.opts };
     this.url = url;
     this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 16 });
   }
@@ -306,9 +308,10 @@ export class WebhookSender {
     }
   }
 
-  /** Forgets everything queued (reset). In-flight POSTs finish but are not retried. */
+  /** Forgets everything queued and restores the start options (reset). In-flight POSTs finish but are not retried. */
   clear(): void {
     this.gen++;
+    this.opts = { ...this.initialOpts };
     this.pending = [];
     this.parked = [];
     for (const t of this.retryTimers) clearTimeout(t);
