@@ -181,6 +181,9 @@ export class HealthMonitor {
         // Valid token: lift the halt unless Meta still refuses this number's assets.
         if (phone.credentialError) {
           ctx.log.warn({ sender: sender.id, code: phone.credentialError }, 'token valid but the number refuses it: staying halted');
+        } else if (token.missing_scopes.length || token.uncovered_scopes.length) {
+          // Sends would fail again (10/200): no automatic resume; the scopes alert says what to fix.
+          ctx.log.warn({ sender: sender.id, missing: token.missing_scopes, uncovered: token.uncovered_scopes }, 'token valid but lacks WhatsApp permissions: staying halted');
         } else {
           markResumed(ctx, sender, st, 'monitor');
           ctx.log.info({ sender: sender.id }, 'token valid again: sender resumed');

@@ -279,6 +279,10 @@ describe('scopes', () => {
       expect(hookKinds()).toEqual(['scopes_missing']);
       expect(String(http.byPath('/hook')[0].json.body)).toContain('whatsapp_business_messaging');
       expect(h2.ctx.senders.status('main').state).toBe('active');
+      // Halted (a send failed): a valid token without the permission does not resume it automatically.
+      haltAll(h2.ctx, { reason: 'send failed with 200', reason_code: 'META_200', sender_id: 'main', detail: { code: 200 } });
+      await m2.recheckHalted();
+      expect(h2.ctx.senders.status('main').state).toBe('halted');
       // And a token without the permission is refused by PUT token.
       const err = await setSenderToken(h2.ctx, 'main', 'EAAnewtokenwithoutscopes').catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'TOKEN_SCOPES_MISSING', status: 422 });
