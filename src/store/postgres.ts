@@ -40,7 +40,9 @@ export async function createPostgresStore(url: string, opts: { schema: string })
     max: 10,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
-    options: `-c search_path=${schema}`,
+    // A hung server must not stall workers forever: the statement fails and the caller retries.
+    options: `-c search_path=${schema} -c statement_timeout=30000`,
+    query_timeout: 35_000,
     types,
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
@@ -57,6 +59,7 @@ export async function createPostgresStore(url: string, opts: { schema: string })
     // Serialise schema creation and migrations across instances (key derived from the schema name).
     await client.query('select pg_advisory_lock(hashtext($1))', [`wagate:migrate:${schema}`]);
     try {
+      await client.query('set statement_timeout = 0'); // a long migration is allowed to take its time
       await client.query(`create schema if not exists "${schema}"`);
       await runMigrations(async (sqlText, params = []) => (await client.query(sqlText, params)).rows, 'postgres');
     } finally {

@@ -31,6 +31,19 @@ describe('sqlite specifics', () => {
     await s.close();
   });
 
+  it('forgets webhook dedupe keys older than 8 days (Meta retries for 7), keeping recent ones', async () => {
+    const s = await createSqliteStore(':memory:');
+    const day = 86_400_000;
+    const t = 1_750_000_000_000;
+    expect(await s.markEventSeen('old', t)).toBe(true);
+    expect(await s.markEventSeen('recent', t + 3 * day)).toBe(true);
+    // pruning runs every 5,000 new keys: cross one boundary
+    for (let i = 0; i < 5000; i++) await s.markEventSeen(`k${i}`, t + 9 * day);
+    expect(await s.markEventSeen('recent', t + 9 * day)).toBe(false);
+    expect(await s.markEventSeen('old', t + 9 * day)).toBe(true);
+    await s.close();
+  });
+
   it('opens in WAL mode and records every migration once, also when opened twice', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wagate-store-'));
     const path = join(dir, 'wagate.db');
