@@ -9,6 +9,7 @@
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import type { DeliveryJob, DeliveryQueue, Lease, QueueStats } from './port.ts';
+import { checkJob, checkPull } from './job.ts';
 
 /** Ids of finished jobs are remembered this long: a second enqueue of the same id returns false. */
 export const DONE_TTL_MS = 24 * 60 * 60 * 1000;
@@ -123,8 +124,7 @@ export class EmbeddedQueue implements DeliveryQueue {
 
   async pull(sender_id: string, max: number, opts: { lease_ms: number; wait_ms?: number }): Promise<Lease[]> {
     this.assertOpen();
-    if (!Number.isInteger(max) || max < 1) throw new RangeError(`queue.pull: max must be a positive integer, got ${String(max)}`);
-    if (!Number.isFinite(opts?.lease_ms) || opts.lease_ms <= 0) throw new RangeError(`queue.pull: lease_ms must be > 0, got ${String(opts?.lease_ms)}`);
+    checkPull(max, opts);
     const deadline = Date.now() + Math.max(0, opts.wait_ms ?? 0);
     for (;;) {
       if (this.closed) return [];
@@ -279,12 +279,4 @@ function tokenOf(lease: Lease): string {
   const h = lease.handle as Handle | undefined;
   if (!h || typeof h.token !== 'string') throw new TypeError('queue: this lease did not come from EmbeddedQueue.pull');
   return h.token;
-}
-
-export function checkJob(job: DeliveryJob): void {
-  const bad = (what: string) => new TypeError(`queue.enqueue: ${what}; a job needs {id: string, sender_id: string, attempts: number, enqueued_at: number}`);
-  if (!job || typeof job !== 'object') throw bad('job is missing');
-  if (typeof job.id !== 'string' || job.id.length === 0) throw bad('id is missing or empty');
-  if (typeof job.sender_id !== 'string' || job.sender_id.length === 0) throw bad('sender_id is missing or empty');
-  if (job.attempts !== undefined && (!Number.isInteger(job.attempts) || job.attempts < 0)) throw bad(`attempts must be a non-negative integer, got ${String(job.attempts)}`);
 }

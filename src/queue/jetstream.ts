@@ -25,7 +25,7 @@
 // - Every ack/nak/term/working waits for the server's confirmation: a lost ack means redelivery.
 import { connect, createInbox, headers as natsHeaders, nanos, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type NatsConnection, type JetStreamClient, type JetStreamManager, type KV, type Msg } from 'nats';
 import type { DeliveryJob, DeliveryQueue, Lease, QueueStats } from './port.ts';
-import { checkJob } from './embedded.ts';
+import { checkJob, checkPull } from './job.ts';
 
 export const DEFAULT_DUPLICATE_WINDOW_MS = 60 * 60 * 1000;
 /** Orphaned attempt counters (a crash between KV put and ack) disappear after this. */
@@ -263,8 +263,7 @@ class JetStreamQueue implements DeliveryQueue {
 
   async pull(sender_id: string, max: number, opts: { lease_ms: number; wait_ms?: number }): Promise<Lease[]> {
     this.assertOpen();
-    if (!Number.isInteger(max) || max < 1) throw new RangeError(`queue.pull: max must be a positive integer, got ${String(max)}`);
-    if (!Number.isFinite(opts?.lease_ms) || opts.lease_ms <= 0) throw new RangeError(`queue.pull: lease_ms must be > 0, got ${String(opts?.lease_ms)}`);
+    checkPull(max, opts);
     const c = await this.consumer(sender_id, Math.round(opts.lease_ms));
     const deadline = Date.now() + Math.max(0, opts.wait_ms ?? 0);
     for (;;) {
