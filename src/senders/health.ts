@@ -268,7 +268,8 @@ export class HealthMonitor {
     if (old) clearTimeout(old);
     if (!this.running) return null;
     const cfg = this.ctx.config.health;
-    const near = token.expires_at != null && token.expires_at > 0 && token.expires_at * 1000 - now < 7 * 86_400_000;
+    const nearMs = Math.max(7, cfg.expiry_warning_days) * 86_400_000;
+    const near = token.expires_at != null && token.expires_at > 0 && token.expires_at * 1000 - now < nearMs;
     const ms = (near ? cfg.check_interval_near_expiry_s : cfg.check_interval_s) * 1000;
     // setTimeout caps at ~24.8 days; intervals are far below that.
     const t = setTimeout(() => void this.checkSender(sender.id).catch(() => {}), Math.min(ms, 2 ** 31 - 1));

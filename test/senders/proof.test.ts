@@ -143,6 +143,11 @@ describe('never a silent outage', () => {
     expect(after.duplicates).toBe(0);
     expect(await ctx.store.listDeadLetters({})).toEqual([]);
 
+    // The health record saw it all: valid token now, the last successful send after the drain.
+    const health = await call('GET', `${base}/v1/senders/main/health`);
+    expect(health.json).toMatchObject({ id: 'main', state: 'active', credentials_valid: true });
+    expect(Date.parse(app.monitor.get('main')!.last_success_at!)).toBeGreaterThan(revokedAt);
+
     // Still exactly one alert each; the credentials alert is resolved.
     await alerts.flush();
     expect(slack.byPath('/slack')).toHaveLength(1);
