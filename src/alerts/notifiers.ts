@@ -12,9 +12,13 @@ export type Channel = 'slack' | 'webhook' | 'email';
 
 const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
 
+export function severityRank(s: Severity): number {
+  return RANK[s] ?? 0;
+}
+
 /** True when an alert of `severity` reaches a channel whose lowest accepted severity is `min`. */
 export function severityAtLeast(severity: Severity, min: Severity): boolean {
-  return RANK[severity] >= RANK[min];
+  return severityRank(severity) >= severityRank(min);
 }
 
 /** What a notifier delivers: the stored alert plus whether this is a reminder of an open one. */

@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/log.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { newId } from '../domain/ids.ts';
-import { notifiersFromConfig, severityAtLeast, type Notification, type Notifier } from './notifiers.ts';
+import { notifiersFromConfig, severityAtLeast, severityRank, type Notification, type Notifier } from './notifiers.ts';
 
 export interface AlertRetryOptions {
   /** Total tries per notifier and notification (first try included). */
@@ -163,7 +163,10 @@ export class AlertService implements Alerter {
     let reminder = false;
     if (cur && cur.resolved_at === null) {
       const last = cur.last_sent_at ?? cur.created_at;
-      if (now - last < this.config.remind_interval_s * 1000) return; // already told: stay quiet
+      // Already told: stay quiet until the reminder is due, unless the condition got worse
+      // (e.g. a token expiring in 6 days → in 12 hours: warning → critical reaches e-mail now).
+      const escalated = severityRank(a.severity) > severityRank(cur.severity);
+      if (!escalated && now - last < this.config.remind_interval_s * 1000) return;
       reminder = true;
       rec = { ...cur, severity: a.severity, title: a.title, body: a.body, detail: a.detail ?? cur.detail, last_sent_at: now };
     } else {

@@ -140,6 +140,23 @@ describe('AlertService', () => {
     expect(await store.listAlerts({ unresolved: true })).toHaveLength(1);
   });
 
+  it('an open alert that gets worse (warning → critical) notifies at once, e-mail included', async () => {
+    svc.raise(sample({ kind: 'credentials_expiring', severity: 'warning', dedupe_key: 'credentials_expiring:main' }));
+    await svc.flush();
+    expect(http.byPath('/slack')).toHaveLength(1);
+    expect(smtp.mails).toHaveLength(0);
+    clock += 60_000;
+    svc.raise(sample({ kind: 'credentials_expiring', severity: 'warning', dedupe_key: 'credentials_expiring:main' }));
+    svc.raise(sample({ kind: 'credentials_expiring', severity: 'critical', dedupe_key: 'credentials_expiring:main' }));
+    await svc.flush();
+    expect(http.byPath('/slack')).toHaveLength(2);
+    expect(smtp.mails).toHaveLength(1);
+    clock += 60_000;
+    svc.raise(sample({ kind: 'credentials_expiring', severity: 'critical', dedupe_key: 'credentials_expiring:main' }));
+    await svc.flush();
+    expect(http.byPath('/slack')).toHaveLength(2);
+  });
+
   it('dedupes across a restart through the store', async () => {
     svc.raise(sample());
     await svc.flush();
