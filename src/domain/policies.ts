@@ -38,7 +38,14 @@ export const PoliciesSchema = z.object({
       /** Sender alias or phone_number_id → categories it may not send. */
       by_sender: z.record(z.string(), z.array(Category)).default({}),
       /** Recipient country (ISO alpha-2) → categories not sent there. */
-      by_country: z.record(Country, z.array(Category)).default({}),
+      by_country: z
+        .record(z.string(), z.array(Category))
+        .superRefine((rec, ctx) => {
+          for (const k of Object.keys(rec)) {
+            if (!Country.safeParse(k).success) ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" is not a country code: use the ISO 3166 alpha-2 code in capitals, e.g. "US", "BR"` });
+          }
+        })
+        .default({}),
     })
     .prefault({}),
   /** Categories that need a recorded opt-in (off by default). */

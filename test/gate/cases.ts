@@ -284,3 +284,48 @@ export function runGateCases(name: string, make: GateFactory): void {
     }
   });
 }
+
+/**
+ * An independent, deliberately simple snapshot builder straight from a seed (no adapter): lets the
+ * table run against the pure decide() too, so adapters and the function can never drift apart.
+ */
+export function snapshotFromSeed(seed: GateSeed, req: GateRequest, now: number): import('../../src/domain/decide.ts').GateSnapshot {
+  const cutoff = now - DAY_MS;
+  const cust = seed.customers.filter((c) => c.wa_id === req.to);
+  let customer: import('../../src/domain/decide.ts').SnapshotCustomer | null = null;
+  if (cust.length) {
+    customer = { consent: { marketing: { state: 'unknown', at: null }, utility: { state: 'unknown', at: null }, authentication: { state: 'unknown', at: null }, service: { state: 'unknown', at: null } }, tags: [], time_zone: null, undeliverable_at: null, marketing_limited_at: null };
+    for (const u of cust) {
+      for (const [k, v] of Object.entries(u.consent ?? {})) customer.consent[k as Category] = { state: v!, at: u.consent_at?.[k as Category] ?? now };
+      if (u.tags) customer.tags = u.tags;
+      if (u.time_zone !== undefined) customer.time_zone = u.time_zone;
+      if (u.undeliverable_at !== undefined) customer.undeliverable_at = u.undeliverable_at;
+      if (u.marketing_limited_at !== undefined) customer.marketing_limited_at = u.marketing_limited_at;
+    }
+  }
+  const wins = seed.windows.filter((w) => w.sender_id === req.sender.id && w.wa_id === req.to);
+  const window = wins.length ? { last_inbound_at: Math.max(...wins.map((w) => w.last_inbound_at)), referral_at: wins.find((w) => w.referral_at)?.referral_at ?? null, fep_opened_at: null } : null;
+  const anyIn = seed.windows.filter((w) => w.wa_id === req.to).map((w) => w.last_inbound_at);
+  const tpls = seed.templates.filter((t) => t.waba_id === req.sender.waba_id);
+  const template = req.template ? tpls.find((t) => t.name === req.template!.name && t.language === req.template!.language) ?? null : null;
+  const live = seed.reservations.filter((r) => r.at > cutoff && r.message_id !== req.message_id);
+  const marketing = live.filter((r) => r.marketing_slot && r.to === req.to);
+  const bizOf = (sid: string) => Object.values(SENDERS).find((s) => s.id === sid)?.business_id ?? sid;
+  const tier = live.filter((r) => r.tier_slot && bizOf(r.sender_id) === req.sender.business_id);
+  const lastByRecipient = new Map<string, number>();
+  for (const r of tier) lastByRecipient.set(r.to, Math.max(lastByRecipient.get(r.to) ?? 0, r.at));
+  return {
+    sender_status: seed.senders.find((s) => s.sender_id === req.sender.id) ?? null,
+    customer,
+    window,
+    last_inbound_any_at: anyIn.length ? Math.max(...anyIn) : null,
+    template,
+    template_languages: req.template && !template ? [...new Set(tpls.filter((t) => t.name === req.template!.name).map((t) => t.language))].sort() : [],
+    approved_templates: [...new Set(tpls.filter((t) => t.status === 'APPROVED').map((t) => t.name))].sort(),
+    marketing_count_24h: marketing.length,
+    marketing_oldest_at: marketing.length ? Math.min(...marketing.map((r) => r.at)) : null,
+    tier_used: lastByRecipient.size,
+    tier_recipient_counted: lastByRecipient.has(req.to),
+    tier_oldest_at: lastByRecipient.size ? Math.min(...lastByRecipient.values()) : null,
+  };
+}
