@@ -94,6 +94,22 @@ describe('RedisPacer', () => {
       }
       expect(ok).toBe(true);
       expect(await p.ping()).toBe(true);
+
+      // Slow, not down: a Redis busy for 1.5 s fails the call after the 500 ms command timeout.
+      const blocker = new Redis(srv.url);
+      const sleeping = blocker.call('DEBUG', 'SLEEP', '1.5');
+      await sleep(50);
+      const t1 = performance.now();
+      await expect(p.tryAcquire('s', 80, 'r4')).rejects.toBeInstanceOf(PacerUnavailableError);
+      expect(performance.now() - t1).toBeLessThan(1_200);
+      await sleeping;
+      blocker.disconnect();
+      let back = false;
+      for (let i = 0; i < 50 && !back; i++) {
+        back = await p.tryAcquire('s', 80, 'r5').then((r) => r.ok, () => false);
+        if (!back) await sleep(100);
+      }
+      expect(back).toBe(true);
     } finally {
       await srv.stop();
     }
