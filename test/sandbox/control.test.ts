@@ -31,6 +31,26 @@ describe('ledger', () => {
   });
 });
 
+describe('memory guards', () => {
+  it('ledger_max drops the oldest entries and says how many; sweep forgets full pair buckets and old marketing counts', async () => {
+    const c = { t: Date.UTC(2026, 0, 1) };
+    s = await t.sandbox({ now: () => c.t, rules: { ledger_max: 10 }, statuses: { enabled: false } });
+    for (let i = 0; i < 12; i++) await sendMsg(s, tpl(`4477009001${10 + i}`, 'spring_sale', ['x']));
+    const l = await ctl(s, 'GET', '/ledger');
+    expect(l.body.sends.length).toBeLessThanOrEqual(10);
+    expect(l.body.dropped + l.body.sends.length).toBe(12);
+    expect(s.state.pair.size).toBe(12);
+    expect(s.state.marketing.size).toBe(12);
+    c.t += 1_000; // a sixth of a token back: not full yet
+    s.state.sweep();
+    expect(s.state.pair.size).toBe(12);
+    c.t += 24 * 3600_000;
+    s.state.sweep();
+    expect(s.state.pair.size).toBe(0);
+    expect(s.state.marketing.size).toBe(0);
+  });
+});
+
 describe('faults', () => {
   it('count: the next N sends fail with the status and a Meta-shaped body; nothing reaches the ledger', async () => {
     s = await t.sandbox({ statuses: { enabled: false } });

@@ -62,6 +62,8 @@ export interface Rules {
   template_review_ms: number;
   /** Whether an inbound reaction opens the care window (Meta does not say; default yes). */
   reactions_open_window: boolean;
+  /** Memory guard for long soaks: past this many entries the oldest 10% are dropped (and counted). */
+  ledger_max: number;
 }
 
 export interface StatusOptions {
@@ -91,6 +93,7 @@ export const DEFAULT_RULES: Rules = {
   max_throughput_mps: 1000,
   template_review_ms: 1000,
   reactions_open_window: true,
+  ledger_max: 2_000_000,
 };
 
 export const DEFAULT_STATUS_OPTIONS: StatusOptions = {
@@ -191,12 +194,15 @@ export class SandboxState {
   marketing = new Map<string, number[]>();
   pair = new Map<string, { tokens: number; last: number }>();
   ledger: LedgerEntry[] = [];
+  /** Entries dropped by the ledger_max guard (so a count is never silently wrong). */
+  ledgerDropped = 0;
   faults: Fault[] = [];
   counters = { accepted: 0, rejected: 0, reads: 0, inbound: 0, by_code: {} as Record<string, number> };
   private nextTemplateId = 0;
   private timers = new Set<NodeJS.Timeout>();
   readonly scheduler = new Scheduler();
   baseUrl = '';
+  private sweeper: NodeJS.Timeout;
 
   constructor(
     cfg: SandboxConfig,
@@ -207,6 +213,20 @@ export class SandboxState {
     this.rules = { ...cfg.rules };
     this.statusOpts = { ...cfg.statuses };
     this.init();
+    this.sweeper = setInterval(() => this.sweep(), 60_000);
+    this.sweeper.unref();
+  }
+
+  /** Forgets pair buckets that are full again and marketing counts past their window (bounded memory). */
+  sweep(): void {
+    const now = this.now();
+    for (const [k, b] of this.pair) if (b.tokens + (now - b.last) / this.rules.pair_interval_ms >= this.rules.pair_burst) this.pair.delete(k);
+    const since = now - this.rules.marketing_cap_window_ms;
+    for (const [k, list] of this.marketing) {
+      const kept = list.filter((t) => t > since);
+      if (kept.length) this.marketing.set(k, kept);
+      else this.marketing.delete(k);
+    }
   }
 
   now(): number {
@@ -227,6 +247,7 @@ export class SandboxState {
     this.webhooks.clear();
     for (const m of [this.numbers, this.wabas, this.tokens, this.templates, this.windows, this.ctwa, this.optouts, this.undeliverable, this.marketing, this.pair]) m.clear();
     this.ledger = [];
+    this.ledgerDropped = 0;
     this.faults = [];
     this.counters = { accepted: 0, rejected: 0, reads: 0, inbound: 0, by_code: {} };
     this.rules = { ...this.cfg.rules };
@@ -235,6 +256,7 @@ export class SandboxState {
   }
 
   close(): void {
+    clearInterval(this.sweeper);
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.scheduler.close();
@@ -482,6 +504,12 @@ export class SandboxState {
     const wamid = newWamid(v.wa_id);
     const biz = v.biz;
     this.ledger.push({ wamid, to: v.wa_id, type: v.type, biz_opaque_callback_data: biz, at: now, phone_number_id: pnid, template: tpl?.name, category, outcome });
+    if (this.ledger.length > this.rules.ledger_max) {
+      const drop = Math.ceil(this.rules.ledger_max / 10);
+      this.ledger.splice(0, drop);
+      this.ledgerDropped += drop;
+      this.log?.warn({ dropped: this.ledgerDropped }, 'sandbox ledger over ledger_max: oldest entries dropped');
+    }
     this.counters.accepted++;
     if (outcome !== null) this.counters.by_code[`async_${outcome}`] = (this.counters.by_code[`async_${outcome}`] ?? 0) + 1;
     if (this.statusOpts.enabled) this.scheduleStatuses(n, version, wamid, v.wa_id, v.type, biz, category, inCsw, inFep, outcome, details);
@@ -742,7 +770,7 @@ export class SandboxState {
     if (pnid) sends = sends.filter((s) => s.phone_number_id === pnid);
     if (to) sends = sends.filter((s) => s.to === digits(to));
     if (biz) sends = sends.filter((s) => s.biz_opaque_callback_data === biz);
-    return { count: sends.length, sends: sends.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) };
+    return { count: sends.length, dropped: this.ledgerDropped, sends: sends.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) };
   }
 }
 

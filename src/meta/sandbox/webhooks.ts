@@ -76,7 +76,7 @@ export interface WebhookLogEntry {
 }
 
 const LOG_MAX = 1000;
-const LOG_BODIES = 200;
+const LOG_BODIES = 50; // bodies can be ~300 KB each (1,000 changes)
 const PENDING_MAX = 2_000_000;
 
 /** HMAC-SHA256 of the raw body, as Meta's X-Hub-Signature-256 header value. */
