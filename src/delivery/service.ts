@@ -279,7 +279,9 @@ export class DeliveryService {
   async handle(lease: Lease, signal: AbortSignal, pace: Pace): Promise<void> {
     const id = lease.job.id;
     if (this.handling.has(id)) {
-      await this.ctx.queue.retry(lease, this.ctx.now() + this.ctx.config.delivery.lease_ms, { count_attempt: false, reason: 'duplicate_in_flight' });
+      // Usually the same job just put back by its own task (which has not returned yet); otherwise a
+      // redelivery while a slow send is still on the wire. Either way: look again shortly.
+      await this.ctx.queue.retry(lease, this.ctx.now() + 250, { count_attempt: false, reason: 'duplicate_in_flight' });
       return;
     }
     this.handling.add(id);
@@ -472,8 +474,9 @@ export class DeliveryService {
             return;
           case 'retry_after': {
             const wait = c.retry_after_ms ?? backoffMs(repeat, d.backoff_base_ms, d.backoff_max_ms);
-            // Throughput (130429): slow the whole sender; pair limit (131056): this recipient only.
-            if (err.code === 130429) await ctx.pacer.penalize(sender.id, wait);
+            // Throughput (130429): slow the whole sender, by Meta's base delay (this message's own
+            // escalating count must not stall every other message); pair limit (131056): this recipient.
+            if (err.code === 130429) await ctx.pacer.penalize(sender.id, classify(err, { attempt: 1 }).retry_after_ms ?? wait);
             else if (err.code === 131056 || c.scope === 'recipient') await ctx.pacer.penalize(sender.id, wait, msg.to);
             // Throttling is Meta asking us to wait, not a failure of the message: no attempt counted.
             await this.settleUncounted(lease, msg, metaError, now + wait, `meta_${err.code}`);
@@ -537,6 +540,11 @@ export class DeliveryService {
       { status: 'in_doubt', at: now, source: 'worker', detail: { reason, resend_after: now + grace } },
       { last_error: { code: 'IN_DOUBT', message: reason, in_doubt_since: now } },
     );
+    if (r && STATUS_RANK[r.message.status] >= STATUS_RANK.accepted) {
+      // Its status webhook already arrived while we waited for the answer: resolved, nothing to resend.
+      await ctx.queue.ack(lease);
+      return;
+    }
     ctx.log.warn({ message_id: msg.id, reason }, 'send in doubt: waiting for its status webhook before any resend');
     // Counted: a send that may have failed. Brings job.attempts level with message.attempts.
     await ctx.queue.retry(lease, now + grace, { count_attempt: true, reason: 'in_doubt' });

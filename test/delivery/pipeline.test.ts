@@ -2,6 +2,7 @@
 // and pacer, the in-process Meta sandbox and its ledger (Meta's own count of accepted sends).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startHarness, recipient, orderUpdate, waitFor, countLedger, approveSeedTemplates, type Harness } from './harness.ts';
+import { recordInbound } from '../../src/engine/customers.ts';
 import { STATUS_RANK } from '../../src/domain/types.ts';
 
 let h: Harness;
@@ -170,5 +171,60 @@ describe('Meta errors', () => {
     const again = await fetch(`${h.base}/v1/dead-letters/${dl.id}`, { method: 'DELETE' });
     expect(again.status).toBe(409);
     await approveSeedTemplates(h.ctx);
+  });
+
+  it('131047 (window closed at Meta) goes to dead letters with the explanation', async () => {
+    const to = next();
+    // wagate saw an inbound (its window is open); Meta did not: Meta refuses the free-form message.
+    await recordInbound(h.ctx, { sender_id: 'main', wa_id: to, at: Date.now(), source: 'test' });
+    await h.sandbox('POST', '/_sandbox/rules', { window_mode: 'sync' });
+    try {
+      const r = await h.post({ to, type: 'text', text: { body: 'hello again' } });
+      expect(r.status, JSON.stringify(r.json)).toBe(202);
+      await waitFor('dead letter', async () => (await statusOf(r.json.id)) === 'dead_lettered');
+      const dl = ((await h.get('/v1/dead-letters')).json.dead_letters as any[]).find((d) => d.message_id === r.json.id);
+      expect(dl.reason_code).toBe('META_131047');
+      expect(dl.explanation).toMatch(/24/);
+      expect(dl.fix).toMatch(/template/i);
+      const m = (await h.get(`/v1/messages/${r.json.id}`)).json;
+      expect(m.last_error.code).toBe(131047);
+    } finally {
+      await h.sandbox('POST', '/_sandbox/rules', { window_mode: 'async' });
+    }
+  });
+
+  it('131048 pauses the sender; the message waits in the queue and goes out once after resume', async () => {
+    await h.sandbox('POST', '/_sandbox/faults', { status: 400, code: 131048, count: 1 });
+    const r = await h.post(orderUpdate(next()));
+    await waitFor('sender paused', async () => h.ctx.senders.status('main').state === 'paused');
+    expect(h.ctx.senders.status('main').reason_code).toBe('META_131048');
+    await new Promise((res) => setTimeout(res, 200));
+    expect(STATUS_RANK[(await h.ctx.store.getMessage(r.json.id))!.status]).toBeLessThan(STATUS_RANK.accepted);
+    h.ctx.senders.setState('main', 'active', { at: Date.now() });
+    await allSettled([r.json.id]);
+    expect(countLedger([r.json.id], await h.ledger()).byId.get(r.json.id)).toBe(1);
+  });
+
+  it('in doubt: an answer lost after Meta accepted is resolved by the status webhook, never resent', async () => {
+    const inDoubtSends = async () => (await h.ctx.metrics.sends.get()).values.filter((v) => v.labels.outcome === 'in_doubt').reduce((a, v) => a + v.value, 0);
+    const before = await inDoubtSends();
+    await h.sandbox('POST', '/_sandbox/faults', { status: 'hang', accept: true, hang_ms: 200, count: 1 });
+    const r = await h.post(orderUpdate(next()));
+    await waitFor('the lost answer', async () => (await inDoubtSends()) > before);
+    await allSettled([r.json.id]);
+    const m = (await h.ctx.store.getMessage(r.json.id))!;
+    expect(m.history.some((e) => e.source === 'webhook')).toBe(true);
+    // Past the grace period (2 s in the harness): still exactly one send.
+    await new Promise((res) => setTimeout(res, 2_500));
+    expect(countLedger([r.json.id], await h.ledger()).byId.get(r.json.id)).toBe(1);
+  });
+
+  it('in doubt: a send Meta never got is resent once after the grace period', async () => {
+    await h.sandbox('POST', '/_sandbox/faults', { status: 'hang', accept: false, hang_ms: 200, count: 1 });
+    const r = await h.post(orderUpdate(next()));
+    await waitFor('in doubt', async () => (await h.ctx.store.getMessage(r.json.id))!.status === 'in_doubt');
+    expect(countLedger([r.json.id], await h.ledger()).lost).toBe(1);
+    await allSettled([r.json.id]);
+    expect(countLedger([r.json.id], await h.ledger()).byId.get(r.json.id)).toBe(1);
   });
 });
