@@ -82,8 +82,8 @@ export class KyselyStore implements Store {
   /**
    * Runs a query built with Kysely. Queries are always built by the typed layer; on SQLite the
    * compiled SQL runs synchronously on a cached prepared statement, which skips Kysely's async
-   * executor (its connection mutex and promise chain cost several times the query itself). Safe
-   * because better-sqlite3 is synchronous: nothing interleaves inside one statement.
+   * executor (connection mutex and promise chain; a few percent of CPU on the hot path). Safe because
+   * better-sqlite3 is synchronous: nothing interleaves inside one statement.
    */
   private async exec<R>(q: Compilable<R>): Promise<{ rows: R[]; changes: number }> {
     const c = q.compile();
