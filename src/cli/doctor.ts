@@ -164,6 +164,10 @@ export async function run(opts: DoctorOptions = {}): Promise<number> {
   if (sandbox) {
     line('warn', `no sender has a Meta access token: wagate runs the built-in Meta SANDBOX (nothing reaches WhatsApp)`, 'to go live, add senders with phone_number_id, waba_id and access_token (e.g. ${WA_TOKEN_MAIN}) to the config');
   } else {
+    const appToken = config.meta.app_token;
+    if (appToken && !/^\d+\|\S+$/.test(appToken)) {
+      line('fail', 'meta.app_token is not an app access token ("<app_id>|<app_secret>"): every debug_token check would fail', 'set it to "<app id>|<app secret>" from App Dashboard → Settings → Basic, or remove it (each sender\'s own token is used then)');
+    }
     const meta = new GraphClient({ api_url: config.meta.api_url, api_version: config.meta.api_version, connect_timeout_ms: Math.min(timeout, config.meta.connect_timeout_ms), request_timeout_ms: Math.max(timeout, 5_000) });
     const ctx = { meta, config, now };
     const warnMs = config.health.expiry_warning_days * 86_400_000;

@@ -27,7 +27,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function configFile(name: string, over: { redis?: string; token?: string; extra?: string } = {}): string {
+function configFile(name: string, over: { redis?: string; appToken?: string; extra?: string } = {}): string {
   const path = join(dir, `${name}.yaml`);
   writeFileSync(
     path,
@@ -41,6 +41,7 @@ function configFile(name: string, over: { redis?: string; token?: string; extra?
       `  api_url: ${sandbox.url}`,
       '  app_secret: ${DOCTOR_APP_SECRET}',
       '  verify_token: vt-123',
+      over.appToken ? `  app_token: "${over.appToken}"` : '',
       'senders:',
       '  - id: main',
       `    phone_number_id: "${SENDER.phone_number_id}"`,
@@ -64,7 +65,8 @@ const ENV = { DOCTOR_APP_SECRET: 'app-secret', DOCTOR_TOKEN: SENDER.access_token
 
 describe('wagate doctor', () => {
   it('exit 0 when config, backends, token, permissions, number and webhooks are all fine', async () => {
-    const { code, out } = await doctor(configFile('good'), ENV);
+    // debug_token with the app token ("app_id|app_secret"), as in production.
+    const { code, out } = await doctor(configFile('good', { appToken: '100000000000000|sandbox-app-secret' }), ENV);
     expect(out).toMatch(/✓ PostgreSQL answers/);
     expect(out).toMatch(/✓ Redis answers/);
     expect(out).toMatch(/✓ NATS JetStream answers/);
@@ -78,14 +80,23 @@ describe('wagate doctor', () => {
   });
 
   it('exit 1 with the fix when a token is revoked or a backend is down', async () => {
-    await fetch(`${sandbox.url}/_sandbox/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: 'sandbox-token-other', state: 'revoked', subcode: 460 }) });
-    const { code, out } = await doctor(configFile('bad', { redis: 'redis://127.0.0.1:1' }), { ...ENV, DOCTOR_TOKEN: 'sandbox-token-other', DOCTOR_APP_SECRET: undefined });
+    const { code, out } = await doctor(configFile('bad', { redis: 'redis://127.0.0.1:1', appToken: 'not-an-app-token' }), { ...ENV, DOCTOR_TOKEN: 'sandbox-token-other', DOCTOR_APP_SECRET: undefined });
     expect(code).toBe(1);
     expect(out).toMatch(/✗ Redis at redis:\/\/127\.0\.0\.1:1 does not answer/);
+    expect(out).toMatch(/✗ meta\.app_token is not an app access token/);
+    // With an unusable app token Meta cannot be asked: said plainly, not reported as a bad sender token.
+    expect(out).toMatch(/✗ sender main .*could not ask Meta about the token/);
+    expect(out).toMatch(/✗ meta\.app_secret is not set/);
+    expect(out).toMatch(/4 problem\(s\) found/);
+  });
+
+  it('a revoked sender token: exit 1, what it means and how to fix it', async () => {
+    await fetch(`${sandbox.url}/_sandbox/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: 'sandbox-token-other', state: 'revoked', subcode: 460 }) });
+    const { code, out } = await doctor(configFile('revoked'), { ...ENV, DOCTOR_TOKEN: 'sandbox-token-other' });
+    expect(code).toBe(1);
     expect(out).toMatch(/✗ sender main .*token INVALID \(Password Changed/);
     expect(out).toMatch(/fix: generate a new System User token with whatsapp_business_messaging and whatsapp_business_management/);
-    expect(out).toMatch(/✗ meta\.app_secret is not set/);
-    expect(out).toMatch(/3 problem\(s\) found/);
+    expect(out).toMatch(/1 problem\(s\) found/);
   });
 
   it('exit 2 on an invalid config, naming the key and the fix', async () => {
