@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config/load.ts';
 import { installErrorHandler } from '../../src/http/errors.ts';
 import complianceRoutes from '../../src/http/routes/compliance.ts';
-import { messageFromArgs, openLightContext, type LightContext } from '../../src/cli/check.ts';
+import { messageFromArgs, openLightContext, run, type LightContext } from '../../src/cli/check.ts';
 import type { Services } from '../../src/http/server.ts';
 import { prepareMessage } from '../../src/engine/compliance.ts';
 import { TEMPLATES } from './cases.ts';
@@ -129,16 +129,32 @@ describe('wagate check (a real process, same data directory)', () => {
   const cli = (...args: string[]) => spawnSync(process.execPath, [join(process.cwd(), 'bin/wagate.js'), '--config', join(dir, 'wagate.yaml'), 'check', ...args], { encoding: 'utf8', env: { ...process.env, WAGATE_CONFIG: '' }, timeout: 20_000 });
   const OTHER = '+4915112345678';
 
-  it('exit 1 with the decision when denied, 0 after --inbound-at, 2 on bad input', () => {
+  it('exit 1 with the decision when denied, 0 after --inbound-at', () => {
     const denied = cli('--to', OTHER, '--text', 'hi');
     expect(denied.status, denied.stderr).toBe(1);
     expect(JSON.parse(denied.stdout)).toMatchObject({ allowed: false, reason_code: 'WINDOW_CLOSED_TEMPLATE_REQUIRED' });
     const allowed = cli(JSON.stringify({ to: OTHER, type: 'text', text: { body: 'hi' } }), '--inbound-at', 'now');
     expect(allowed.status, allowed.stderr).toBe(0);
     expect(JSON.parse(allowed.stdout).allowed).toBe(true);
-    const bad = cli('--to', OTHER, '--text', 'x'.repeat(4097));
-    expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/text\.body: 4097 characters, Meta's limit is 4096/);
+  });
+
+  it('exit 2 with the field named on stderr for bad input (in process: same run())', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const so = process.stdout.write.bind(process.stdout);
+    const se = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((c: string) => (out.push(String(c)), true)) as typeof process.stdout.write;
+    process.stderr.write = ((c: string) => (err.push(String(c)), true)) as typeof process.stderr.write;
+    let code: number;
+    try {
+      code = await run({ config: join(dir, 'wagate.yaml'), to: OTHER, text: 'x'.repeat(4097) }, []);
+    } finally {
+      process.stdout.write = so;
+      process.stderr.write = se;
+    }
+    expect(code).toBe(2);
+    expect(err.join('')).toMatch(/text\.body: 4097 characters, Meta's limit is 4096/);
+    expect(JSON.parse(out.join(''))).toMatchObject({ allowed: false, reason_code: 'INVALID_MESSAGE' });
   });
 
   it('the inbound recorded by the CLI is in the shared store (a later `wagate start` sees the window)', async () => {
