@@ -1,5 +1,6 @@
 // The GateState contract: every adapter (memory, redis) runs this suite unchanged through the port.
 import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
 import { PoliciesSchema } from '../../src/domain/policies.ts';
 import type { GateState } from '../../src/gate/port.ts';
 import { BR, BR2, BR3, DAY_MS_EXPORT as DAY, H, MIN, PROMO_PARAMS, SENDERS, T0, TEMPLATES, makeReq, toSeed, type GateFactory } from './cases.ts';
@@ -162,6 +163,47 @@ export function gateContract(name: string, make: GateFactory): void {
         expect(tier.filter((o) => o.decision.allowed)).toHaveLength(2);
         expect(await g.tierUsage('biz2', T0)).toBe(2);
       }));
+
+    it('random reserve/release/time sequences agree with a plain model of the cap and the tier', async () => {
+      const recipients = [BR, BR2, BR3];
+      const op = fc.oneof(
+        fc.record({ kind: fc.constant('reserve' as const), who: fc.nat(2), advance: fc.integer({ min: 0, max: 10 * H }) }),
+        fc.record({ kind: fc.constant('release' as const), pick: fc.nat(50), advance: fc.constant(0) }),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
+          const g = await gate({ marketing_cap_per_24h: 2 });
+          try {
+            let now = T0;
+            const held: { id: string; to: string; at: number }[] = [];
+            for (const o of ops) {
+              now += o.advance;
+              const live = held.filter((h) => h.at > now - DAY);
+              if (o.kind === 'reserve') {
+                const to = recipients[o.who];
+                const r = makeReq({ sender: 'tiny', to, template: 'promo_tiny' });
+                const mine = live.filter((h) => h.to === to).length;
+                const tierUsed = new Set(live.map((h) => h.to));
+                const expectAllowed = mine < 2 && (tierUsed.has(to) || tierUsed.size < 2);
+                const out = await g.checkAndReserve(r, now);
+                expect(out.decision.allowed, out.decision.explanation).toBe(expectAllowed);
+                if (out.decision.allowed) held.push({ id: r.message_id, to, at: now });
+              } else if (live.length) {
+                const h = live[o.pick % live.length];
+                await g.release(h.id);
+                held.splice(held.indexOf(h), 1);
+              }
+              const still = held.filter((h) => h.at > now - DAY);
+              for (const to of recipients) expect(await g.marketingCount(to, now)).toBe(still.filter((h) => h.to === to).length);
+              expect(await g.tierUsage('biz2', now)).toBe(new Set(still.map((h) => h.to)).size);
+            }
+          } finally {
+            await g.close();
+          }
+        }),
+        { numRuns: 60 },
+      );
+    });
 
     it('ping() answers', () => using({}, async (g) => expect(await g.ping()).toBe(true)));
   });
