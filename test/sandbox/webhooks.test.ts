@@ -103,6 +103,20 @@ describe('retries', () => {
     expect(await s.state.webhooks.drain(2000)).toBe(true);
   });
 
+  it('close() does not wait for a receiver that never answers', async () => {
+    const { createServer } = await import('node:http');
+    const hung = createServer(() => undefined);
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', () => r()));
+    const own = await sandbox({ webhook_url: `http://127.0.0.1:${(hung.address() as { port: number }).port}/webhook` });
+    await ctl(own, 'POST', '/inbound', { phone_number_id: PNID, from: TO, type: 'text' });
+    await waitFor(() => own.state.webhooks.backlog().inflight === 1, 3000, 'a POST in flight');
+    const t0 = Date.now();
+    await own.close();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    hung.closeAllConnections();
+    hung.close();
+  });
+
   it('changes wait for a URL when none is set yet', async () => {
     s = await t.sandbox({ statuses: FAST });
     await ctl(s, 'POST', '/inbound', { phone_number_id: PNID, from: TO, type: 'text' });

@@ -326,6 +326,7 @@ export class WebhookSender {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
-    await this.agent.close().catch(() => undefined);
+    // destroy, not close: a hung receiver must not hold the sandbox's shutdown for timeout_ms.
+    await this.agent.destroy().catch(() => undefined);
   }
 }
