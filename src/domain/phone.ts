@@ -40,6 +40,7 @@ export function normalisePhone(input: unknown): PhoneResult {
   if (s.startsWith('00')) s = '+' + s.slice(2);
   if (!s.startsWith('+')) s = '+' + s;
   if (!/^\+\d+$/.test(s)) return { ok: false, reason: 'it contains characters other than digits, "+", spaces, dashes and parentheses', fix: FIX };
+  s = `+${canonicalDigits(s.slice(1))}`;
   const lengthProblem = validatePhoneNumberLength(s);
   if (lengthProblem) return { ok: false, reason: REASONS[lengthProblem] ?? lengthProblem, fix: FIX };
   try {
@@ -47,9 +48,31 @@ export function normalisePhone(input: unknown): PhoneResult {
     const cc = p.countryCallingCode as string;
     // NANP (+1) spans many countries: only trust the library's per-area-code answer there, never guess US.
     const country = p.country ?? (cc === '1' ? null : callingCodes[cc]?.[0] ?? null);
-    return { ok: true, e164: p.number as string, digits: (p.number as string).slice(1), country: country === '001' ? null : country, calling_code: cc, valid_range: p.isValid() };
+    const digits = canonicalDigits((p.number as string).slice(1));
+    return { ok: true, e164: `+${digits}`, digits, country: country === '001' ? null : country, calling_code: cc, valid_range: p.isValid() };
   } catch (err) {
     const code = err instanceof ParseError ? err.message : 'NOT_A_NUMBER';
     return { ok: false, reason: REASONS[code] ?? code, fix: FIX };
   }
+}
+
+/**
+ * One key per person for Brazil and Mexico, where Meta's `wa_id` and the number a business types
+ * differ (cloud-api.md §1.1: "Cloud API may modify the extra prefix"):
+ * - Brazil: accounts from before the 9th mobile digit have wa_ids like 55 11 8765-4321 (12 digits);
+ *   the number today is 55 11 98765-4321. A 12-digit +55 number whose subscriber part starts with 6-9
+ *   is such a mobile: insert the 9.
+ * - Mexico: wa_ids carry the old mobile "1" (52 1 55 1234 5678); numbers no longer do: drop it.
+ * Windows, opt-outs and caps are keyed by this form, so an inbound from the old form and a send to
+ * the new one meet. Webhooks should key inbound `from` / `wa_id` with canonicalWaId().
+ */
+export function canonicalDigits(digits: string): string {
+  if (digits.length === 12 && digits.startsWith('55') && digits[4] >= '6') return `${digits.slice(0, 4)}9${digits.slice(4)}`;
+  if (digits.length === 13 && digits.startsWith('521')) return `52${digits.slice(3)}`;
+  return digits;
+}
+
+/** A wa_id (or any digits-with-country-code string) → the key wagate stores state under. */
+export function canonicalWaId(raw: string): string {
+  return canonicalDigits(String(raw).replace(/\D/g, ''));
 }

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { normalisePhone } from '../../src/domain/phone.ts';
+import { canonicalWaId, normalisePhone } from '../../src/domain/phone.ts';
 
 describe('normalisePhone', () => {
   it.each([
@@ -43,6 +43,15 @@ describe('normalisePhone', () => {
       expect(r.reason).toMatch(reason);
       expect(r.fix).toMatch(/country code/);
     }
+  });
+
+  it('Brazil and Mexico: the old wa_id form and the number typed today are one key', () => {
+    expect(normalisePhone('+55 11 8765-4321')).toMatchObject({ ok: true, digits: '5511987654321', country: 'BR' });
+    expect(normalisePhone('+55 11 3333-4444')).toMatchObject({ ok: true, digits: '551133334444' }); // landline: unchanged
+    expect(normalisePhone('+52 1 55 1234 5678')).toMatchObject({ ok: true, digits: '525512345678', country: 'MX' });
+    expect(canonicalWaId('551187654321')).toBe('5511987654321');
+    expect(canonicalWaId('5215512345678')).toBe('525512345678');
+    expect(canonicalWaId('447700900123')).toBe('447700900123');
   });
 
   it('refuses non-strings clearly', () => {
