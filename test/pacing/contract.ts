@@ -37,7 +37,7 @@ export function pacingContract(name: string, make: () => Promise<Pacer>, destroy
       expect(after).toEqual({ ok: true, wait_ms: 0 });
     });
 
-    it('never grants more than capacity + rate × elapsed, and reaches the rate (±20%)', async () => {
+    it('never grants more than capacity + rate × elapsed, and reaches the rate (at least 70%)', async () => {
       const s = uid('s');
       const mps = 100;
       const t0 = performance.now();
@@ -51,7 +51,7 @@ export function pacingContract(name: string, make: () => Promise<Pacer>, destroy
       const elapsed = performance.now() - t0;
       const ceiling = senderCapacity(mps) + (mps * elapsed) / 1000 + 1;
       expect(granted).toBeLessThanOrEqual(ceiling);
-      expect(granted).toBeGreaterThanOrEqual(0.8 * (mps * elapsed) / 1000);
+      expect(granted).toBeGreaterThanOrEqual(0.7 * (mps * elapsed) / 1000);
     });
 
     it('concurrent callers share one bucket: no token is granted twice', async () => {

@@ -47,7 +47,7 @@ describe('RedisPacer', () => {
     await Promise.all([run(a, 'a'), run(b, 'b')]);
     const elapsed = performance.now() - t0;
     expect(granted).toBeLessThanOrEqual(senderCapacity(mps) + (mps * elapsed) / 1000 + 1);
-    expect(granted).toBeGreaterThanOrEqual(0.8 * (mps * elapsed) / 1000);
+    expect(granted).toBeGreaterThanOrEqual(0.7 * (mps * elapsed) / 1000);
   });
 
   it('keeps its keys in one hash slot per sender and lets them expire', async () => {
