@@ -49,6 +49,9 @@ const PENDING_SETTING = 'webhooks.pending_statuses';
 const PENDING_TTL_MS = 7 * 24 * 3_600_000;
 const PENDING_MAX = 50_000;
 const SWEEP_MS = 2_000;
+/** Batches accepted but not applied yet, held in memory: past this, POSTs get 503 and Meta retries
+ * later (back-pressure instead of unbounded memory while the store is slow or down). */
+export const MAX_BACKLOG = 2_000;
 /** A Meta timestamp more than this far in the future is a clock problem: use our clock instead. */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 const AUDIT_VALUE_MAX = 8_192;
@@ -79,6 +82,13 @@ const TEMPLATE_EVENT: Record<string, TemplateStatus | null> = {
 /** account_update events after which Meta stops the account sending (cloud-api.md §7.8). */
 const ACCOUNT_STOP_EVENTS = new Set(['DISABLED_UPDATE', 'ACCOUNT_VIOLATION', 'ACCOUNT_DELETED', 'PARTNER_APP_UNINSTALLED']);
 
+export class BacklogFullError extends Error {
+  constructor(readonly backlog: number) {
+    super(`${backlog} webhook batches are waiting to be applied`);
+    this.name = 'BacklogFullError';
+  }
+}
+
 export class WebhookProcessor {
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
@@ -93,7 +103,10 @@ export class WebhookProcessor {
     if (this.pending.size > 0 && m?.wamid && this.pending.has(m.wamid)) this.enqueue(() => this.resolvePendingNow(m.wamid!));
   };
 
-  constructor(private readonly ctx: AppContext) {
+  private readonly maxBacklog: number;
+
+  constructor(private readonly ctx: AppContext, opts: { max_backlog?: number } = {}) {
+    this.maxBacklog = opts.max_backlog ?? MAX_BACKLOG;
     const w = ctx.config.webhooks;
     this.matcher = createKeywordMatcher({ opt_out: w.opt_out_keywords, opt_in: w.opt_in_keywords });
     // Subscribed at construction: a message recorded before start() may already resolve a pending status.
@@ -113,6 +126,7 @@ export class WebhookProcessor {
    * store cannot save it: the route then answers 503 and Meta retries.
    */
   async accept(raw: string, parsed: unknown): Promise<{ batch_id: string }> {
+    if (this.queued >= this.maxBacklog) throw new BacklogFullError(this.queued);
     const now = this.ctx.now();
     const batch_id = newId('wh', now);
     await this.ctx.store.saveWebhookBatch(batch_id, raw, now);
@@ -124,6 +138,11 @@ export class WebhookProcessor {
   /** Resolves once every batch accepted so far (and every pending-status retry) has been applied. */
   async whenIdle(): Promise<void> {
     while (this.queued > 0) await this.chain;
+  }
+
+  /** Batches (and pending-status jobs) waiting to be applied. */
+  backlog(): number {
+    return this.queued;
   }
 
   /** Number of statuses waiting for their message to be recorded. */

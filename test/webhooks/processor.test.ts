@@ -1,7 +1,7 @@
 // The processor against the real SQLite store: every event kind with Meta's payload shapes
 // (cloud-api.md §7), dedupe, monotonic statuses, statuses before their message, crash recovery.
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { WebhookProcessor } from '../../src/webhooks/processor.ts';
+import { BacklogFullError, WebhookProcessor } from '../../src/webhooks/processor.ts';
 import { noteBusinessReply } from '../../src/webhooks/fep.ts';
 import type { MessageRecord } from '../../src/domain/types.ts';
 import { makeCtx, message, envelope, messagesValue, inbound, textMsg, statusBody, st, CUSTOMER, PNID, WABA, type TestCtx } from './helpers.ts';
@@ -468,6 +468,32 @@ describe('durability', () => {
     (t.ctx as { store: unknown }).store = real;
     expect(failedCalls).toBe(1);
     expect((await consent())?.marketing.state).toBe('opted_out');
+    expect(await real.listPendingWebhookBatches(10)).toEqual([]);
+  });
+
+  it('back-pressure: past the backlog limit accept() refuses (the route answers 503) and stores nothing', async () => {
+    await proc.stop();
+    const real = t.ctx.store;
+    let release!: () => void;
+    const blocked = new Promise<void>((r) => (release = r));
+    // The real store, with the apply path held up (a slow disk) so batches pile up.
+    (t.ctx as { store: unknown }).store = new Proxy(real, {
+      get(target, prop, recv) {
+        if (prop === 'markEventSeen') return async (k: string, at: number) => (await blocked, target.markEventSeen(k, at));
+        const v = Reflect.get(target, prop, recv);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    proc = new WebhookProcessor(t.ctx, { max_backlog: 2 });
+    await proc.start();
+    const b = (i: number) => textMsg(`wamid.BP${i}`, 'hi', T0() - 1000);
+    await proc.accept(JSON.stringify(b(1)), b(1));
+    await proc.accept(JSON.stringify(b(2)), b(2));
+    await expect(proc.accept(JSON.stringify(b(3)), b(3))).rejects.toThrow(BacklogFullError);
+    expect((await real.listPendingWebhookBatches(10)).length).toBe(2);
+    release();
+    await proc.whenIdle();
+    (t.ctx as { store: unknown }).store = real;
     expect(await real.listPendingWebhookBatches(10)).toEqual([]);
   });
 

@@ -8,6 +8,7 @@ import type { AppContext } from '../../engine/context.ts';
 import type { Services } from '../server.ts';
 import { errorBody } from '../errors.ts';
 import { safeEqual } from '../../webhooks/signature.ts';
+import { BacklogFullError } from '../../webhooks/processor.ts';
 
 const SIGNATURE_FIX: Record<string, string> = {
   no_secret_configured: 'Set meta.app_secret (WAGATE_APP_SECRET) to your Meta app secret; unsigned webhooks are never accepted.',
@@ -62,6 +63,10 @@ export default async function webhookRoutes(app: FastifyInstance, ctx: AppContex
         const { batch_id } = await services.webhooks.accept(text, parsed);
         return reply.status(200).send({ received: true, batch_id });
       } catch (err) {
+        if (err instanceof BacklogFullError) {
+          ctx.metrics.webhookEvents.inc({ kind: 'request', result: 'rejected_backlog' });
+          return reply.status(503).header('retry-after', '30').send(errorBody('WEBHOOK_BACKLOG', `Webhooks are arriving faster than they can be applied (${err.backlog} batches waiting); this one was not stored.`, 'Nothing to do on the sender side: Meta retries. If it persists, check the database speed (GET /ready, /metrics).'));
+        }
         ctx.log.error({ err }, 'webhooks: could not persist a batch');
         return reply.status(503).send(errorBody('STORE_UNAVAILABLE', 'The webhook could not be stored durably, so it was not acknowledged.', 'Nothing to do on the sender side: Meta retries. Check the database (GET /ready).'));
       }
