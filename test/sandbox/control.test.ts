@@ -67,6 +67,14 @@ describe('faults', () => {
     expect((await sendMsg(s, tpl(TO, 'hello_world'))).body.error.code).toBe(131000);
   });
 
+  it('code: any Meta error can be injected with its title (131048 spam rate limit)', async () => {
+    s = await t.sandbox({ statuses: { enabled: false } });
+    await ctl(s, 'POST', '/faults', { status: 400, code: 131048 });
+    const r = await sendMsg(s, tpl(TO, 'hello_world'));
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatchObject({ code: 131048, message: '(#131048) Spam rate limit hit', type: 'OAuthException' });
+  });
+
   it('seconds: an outage for a time window', async () => {
     const c = { t: 1_000_000 };
     s = await t.sandbox({ now: () => c.t, statuses: { enabled: false } });

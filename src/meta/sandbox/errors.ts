@@ -11,6 +11,27 @@ export interface ErrorDef {
 }
 
 export const ERRORS: Record<number, ErrorDef> = {
+  // Codes faults may inject ({"status": 400, "code": 131048}): Meta's titles and HTTP statuses (§3).
+  0: { title: 'AuthException', http: 401, details: 'We were unable to authenticate the app user.' },
+  1: { title: 'API Unknown', http: 400, details: 'Invalid request or possible server error.' },
+  3: { title: 'API Method', http: 500, details: 'Capability or permissions issue.' },
+  10: { title: 'Permission Denied', http: 403, details: 'Permission is either not granted or has been removed.' },
+  200: { title: 'API Permission', http: 403, details: 'Permission is either not granted or has been removed.' },
+  368: { title: 'Temporarily blocked for policies violations', http: 403, details: 'The WhatsApp Business Account associated with the app has been restricted or disabled for violating a platform policy.' },
+  80007: { title: 'Rate limit issues', http: 400, details: 'The WhatsApp Business Account has reached its rate limit.' },
+  130472: { title: "User's number is part of an experiment", http: 400, details: "Message was not sent as part of an experiment." },
+  130497: { title: 'Business account is restricted from messaging users in this country', http: 403, details: 'The WhatsApp Business Account is restricted from messaging users in this country.' },
+  131005: { title: 'Access denied', http: 403, details: 'Permission is either not granted or has been removed.' },
+  131031: { title: 'Business Account locked', http: 403, details: 'The WhatsApp Business Account associated with the app has been restricted or disabled.' },
+  131037: { title: 'WhatsApp provided number needs display name approval before message can be sent', http: 400, details: 'The 555 business phone number needs an approved display name.' },
+  131042: { title: 'Business eligibility payment issue', http: 400, details: 'There was an error related to your payment method.' },
+  131048: { title: 'Spam rate limit hit', http: 400, details: 'Message failed to send because there are restrictions on how many messages can be sent from this phone number.' },
+  131053: { title: 'Media upload error', http: 400, details: 'Unable to upload the media used in the message.' },
+  131057: { title: 'Account in maintenance mode', http: 500, details: 'Business Account is in maintenance mode.' },
+  132005: { title: 'Template Hydrated Text Too Long', http: 400, details: 'Translated text is too long.' },
+  132068: { title: 'Flow is blocked', http: 400, details: 'The Flow is in blocked state.' },
+  132069: { title: 'Flow is throttled', http: 400, details: 'The Flow is in throttled state and 10 messages using this Flow were already sent in the last hour.' },
+  133010: { title: 'Phone number Not Registered', http: 400, details: 'The phone number is not registered on the WhatsApp Business Platform.' },
   2: { title: 'Service temporarily unavailable', http: 503, details: 'Temporary downtime or overload. Try again later.' },
   4: { title: 'Application request limit reached', http: 400, details: 'The app has reached its API call rate limit.' },
   100: { title: 'Invalid parameter', http: 400, details: 'Invalid parameter.' },
