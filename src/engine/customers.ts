@@ -64,7 +64,7 @@ const iso = (t: number | null | undefined) => (t == null ? null : new Date(t).to
 
 /** "+1 (415) 555-0123" → "14155550123", or a 400 saying why the number is not usable. */
 export function parseWaId(phone: unknown): string {
-  const p = normalisePhone(typeof phone === 'string' ? decodeURIComponent(phone) : phone);
+  const p = normalisePhone(phone);
   if (!p.ok) {
     const shown = typeof phone === 'string' ? maskPhone(phone) : '';
     throw new EngineError('INVALID_RECIPIENT', `The phone number${shown ? ` "${shown}"` : ''} is not usable: ${p.reason}.`, p.fix, 400, { field: 'phone' });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import Fastify, { type FastifyInstance } from 'fastify';
+import fc from 'fast-check';
 import { loadConfig } from '../../src/config/load.ts';
 import { installErrorHandler } from '../../src/http/errors.ts';
 import complianceRoutes from '../../src/http/routes/compliance.ts';
@@ -122,6 +123,27 @@ describe('POST /v1/compliance/check and /v1/customers', () => {
     expect(p.req).toMatchObject({ to: CUSTOMER, country: 'GB', kind: 'free_form', category_hint: 'service', type: 'text' });
     const override = prepareMessage(wired.ctx, { body: { to: CUSTOMER, text: { body: 'hi' }, recipient: '15550000000' } });
     expect(override.ok).toBe(false);
+  });
+});
+
+describe('fuzzing the compliance routes: never a 5xx, never a crash', () => {
+  it('random bodies and phone params get a decision or a 4xx error body', async () => {
+    const json = fc.jsonValue({ maxDepth: 4 });
+    const messageLike = fc.record({ to: fc.oneof(fc.string(), fc.constant(CUSTOMER), fc.integer()), type: fc.oneof(fc.constantFrom('text', 'image', 'template', 'interactive', 'reaction', 'location', 'contacts'), fc.string()), text: json, image: json, template: json, interactive: json, sender: json }, { requiredKeys: [] });
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(json, messageLike), fc.string({ maxLength: 20 }), async (body, phone) => {
+        const r = await app.inject({ method: 'POST', url: '/v1/compliance/check', payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+        expect(r.statusCode).toBeLessThan(500);
+        if (r.statusCode === 200) expect(typeof r.json().allowed).toBe('boolean');
+        const path = `/v1/customers/${encodeURIComponent(phone || 'x')}`;
+        for (const [method, url] of [['GET', path], ['PUT', path], ['PUT', `${path}/consent`], ['POST', `${path}/inbound`]] as const) {
+          const res = await app.inject({ method, url, payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+          expect(res.statusCode, `${method} ${url}: ${res.body}`).toBeLessThan(500);
+          if (res.statusCode >= 400) expect(res.json().error).toMatchObject({ code: expect.any(String), message: expect.any(String), fix: expect.any(String) });
+        }
+      }),
+      { numRuns: 150 },
+    );
   });
 });
 
