@@ -192,7 +192,7 @@ export function decide(input: DecideInput): DecideResult {
       return no('TEMPLATE_NOT_APPROVED', 'template_status', `Template "${tpl.name}" is ${tpl.status}, not APPROVED; Meta only sends approved templates.`, tpl.status === 'PENDING' ? 'Wait for Meta\'s review, then send again.' : `Use an approved template. ${suggestTemplates(s.approved_templates.filter((n) => n !== tpl!.name))}`);
     }
     ok('template_status', `Template "${tpl.name}" is APPROVED.`);
-    const pc = checkTemplateParams(tpl, req.template!.components);
+    const pc = checkTemplateParams(tpl, req.template!.components ?? []);
     if (!pc.ok) {
       return no('TEMPLATE_PARAMS_MISMATCH', 'template_params', `Template "${tpl.name}" ${pc.component}: ${pc.problem}.`, `Send the parameters the template expects (${describeSpec(templateSpec(tpl))}).`);
     }
