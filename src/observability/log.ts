@@ -25,3 +25,14 @@ export function maskPhone(phone: string | null | undefined): string {
 export function scrubSecrets(text: string): string {
   return text.replace(/EAA[A-Za-z0-9]{20,}/g, 'EAA[redacted]').replace(/access_token=[^&\s"]+/g, 'access_token=[redacted]');
 }
+
+/** A connection URL without its password, for messages and logs ("redis://u:***@host:6379/0"). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

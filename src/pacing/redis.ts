@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { PaceResult, Pacer } from './port.ts';
+import { redactUrl } from '../observability/log.ts';
 import { PAIR_CAPACITY, PAIR_PER_MS, checkMps, checkRecipient, senderCapacity } from './buckets.ts';
 
 const SCRIPT = readFileSync(new URL('./pace.lua', import.meta.url), 'utf8');
@@ -41,7 +42,7 @@ export class RedisPacer implements Pacer {
   constructor(opts: RedisPacerOptions) {
     this.prefix = opts.prefix;
     this.connectTimeout = opts.connect_timeout_ms ?? 2_000;
-    this.where = safeUrl(opts.url);
+    this.where = redactUrl(opts.url);
     this.redis = new Redis(opts.url, {
       // No offline queue: while Redis is away, calls fail at once instead of piling up in memory.
       enableOfflineQueue: false,
@@ -143,13 +144,3 @@ export class RedisPacer implements Pacer {
   }
 }
 
-/** The URL without its password, for error messages. */
-function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable Redis URL)';
-  }
-}

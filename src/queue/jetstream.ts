@@ -23,6 +23,7 @@
 //   remaining delay instead of handing it out (2.9 has no scheduled messages).
 // - deadLetter = +TERM (removes it from a work-queue stream; the caller wrote the dead letter first).
 // - Every ack/nak/term/working waits for the server's confirmation: a lost ack means redelivery.
+import { redactUrl } from '../observability/log.ts';
 import { connect, createInbox, headers as natsHeaders, nanos, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type NatsConnection, type JetStreamClient, type JetStreamManager, type KV, type Msg } from 'nats';
 import type { DeliveryJob, DeliveryQueue, Lease, QueueStats } from './port.ts';
 import { checkJob, checkPull } from './job.ts';
@@ -81,15 +82,6 @@ function kvKey(id: string): string {
   return Buffer.from(id).toString('base64url') || '_';
 }
 
-function describeNats(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = u.password ? '***' : '';
-    return u.toString();
-  } catch {
-    return '(unparseable NATS URL)';
-  }
-}
 
 export async function createJetStreamQueue(opts: JetStreamQueueOptions): Promise<DeliveryQueue> {
   const q = new JetStreamQueue(opts);
@@ -122,7 +114,7 @@ class JetStreamQueue implements DeliveryQueue {
 
   constructor(private readonly opts: JetStreamQueueOptions) {
     this.timeout = opts.timeout_ms ?? 5_000;
-    this.where = describeNats(opts.url);
+    this.where = redactUrl(opts.url);
     if (!/^[A-Za-z0-9_-]+$/.test(opts.stream)) throw new TypeError(`queue: stream name "${opts.stream}" may only hold letters, digits, _ and -`);
     if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(opts.subject_prefix)) throw new TypeError(`queue: subject_prefix "${opts.subject_prefix}" must be dot-separated tokens of letters, digits, _ and -`);
   }
