@@ -98,6 +98,8 @@ export class WebhookProcessor {
   private pendingDirty = false;
   private sweepTimer: NodeJS.Timeout | null = null;
   private stopping = false;
+  /** Ends a retry wait early (stop()). */
+  private wake: (() => void) | null = null;
   private readonly matcher: KeywordMatcher;
   private readonly onMessageStatus = (m: MessageRecord) => {
     if (this.pending.size > 0 && m?.wamid && this.pending.has(m.wamid)) this.enqueue(() => this.resolvePendingNow(m.wamid!));
@@ -188,6 +190,7 @@ export class WebhookProcessor {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.ctx.bus.off('message.status', this.onMessageStatus);
+    this.wake?.();
     await this.whenIdle();
   }
 
@@ -231,7 +234,17 @@ export class WebhookProcessor {
         recovery = true;
         this.ctx.log.error({ err, batch_id, attempt }, 'webhooks: batch not applied, will retry');
         if (this.stopping) return; // still persisted: the next start() applies it
-        await new Promise((r) => setTimeout(r, Math.min(30_000, 250 * 2 ** Math.min(attempt, 7))));
+        await new Promise<void>((r) => {
+          const timer = setTimeout(() => {
+            this.wake = null;
+            r();
+          }, Math.min(30_000, 250 * 2 ** Math.min(attempt, 7)));
+          this.wake = () => {
+            clearTimeout(timer);
+            r();
+          };
+        });
+        if (this.stopping) return;
       }
     }
   }
@@ -674,7 +687,7 @@ export class WebhookProcessor {
     const sender_ids = targets.map((s) => s.id);
     const parsed: Obj =
       ev.kind === 'phone_quality'
-        ? { waba_id: ev.waba_id, sender_id: sender_ids[0] ?? null, display_phone_number: v.display_phone_number ?? null, event: v.event ?? null, current_limit: v.current_limit ?? null, old_limit: v.old_limit ?? null, max_daily_conversations_per_business: v.max_daily_conversations_per_business ?? null, at }
+        ? { waba_id: ev.waba_id, sender_id: sender_ids[0] ?? null, sender_ids, display_phone_number: v.display_phone_number ?? null, event: v.event ?? null, current_limit: v.current_limit ?? null, old_limit: v.old_limit ?? null, max_daily_conversations_per_business: v.max_daily_conversations_per_business ?? null, at }
         : ev.kind === 'account_update'
           ? { waba_id: ev.waba_id, sender_ids, event: v.event ?? null, stop_sending: ACCOUNT_STOP_EVENTS.has(String(v.event)) && !(isObj(v.ban_info) && v.ban_info.waba_ban_state === 'REINSTATE'), ban_info: v.ban_info ?? null, violation_info: v.violation_info ?? null, at }
           : { waba_id: ev.waba_id, sender_ids, entity_type: v.entity_type ?? null, entity_id: v.entity_id ?? null, alert_info: v.alert_info ?? null, at };

@@ -471,6 +471,33 @@ describe('durability', () => {
     expect(await real.listPendingWebhookBatches(10)).toEqual([]);
   });
 
+  it('stop() during an outage returns promptly and leaves the batch stored for the next start', async () => {
+    await proc.stop();
+    const real = t.ctx.store;
+    (t.ctx as { store: unknown }).store = new Proxy(real, {
+      get(target, prop, recv) {
+        if (prop === 'markEventSeen') return async () => { throw new Error('disk I/O error'); };
+        if (prop === 'ping') return async () => false;
+        const v = Reflect.get(target, prop, recv);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    proc = new WebhookProcessor(t.ctx);
+    await proc.start();
+    const body = textMsg('wamid.DOWN', 'STOP', T0() - 1000);
+    await proc.accept(JSON.stringify(body), body);
+    await new Promise((r) => setTimeout(r, 50)); // first attempt failed; now waiting to retry
+    const t0 = Date.now();
+    await proc.stop();
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    (t.ctx as { store: unknown }).store = real;
+    expect((await real.listPendingWebhookBatches(10)).length).toBe(1);
+    proc = new WebhookProcessor(t.ctx);
+    await proc.start(); // the store is back: the batch is applied
+    expect((await consent())?.marketing.state).toBe('opted_out');
+    expect(await real.listPendingWebhookBatches(10)).toEqual([]);
+  });
+
   it('back-pressure: past the backlog limit accept() refuses (the route answers 503) and stores nothing', async () => {
     await proc.stop();
     const real = t.ctx.store;
