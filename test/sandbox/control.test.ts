@@ -143,6 +143,32 @@ describe('numbers', () => {
   });
 });
 
+describe('WABA management budget', () => {
+  it('counts management calls per WABA in X-Business-Use-Case-Usage and answers 80007 past the hourly budget', async () => {
+    const c = { t: Date.UTC(2026, 0, 1) };
+    s = await t.sandbox({ now: () => c.t, rules: { waba_calls_per_hour: 4 }, statuses: { enabled: false } });
+    const usage = async (path: string) => {
+      const res = await fetch(`${s!.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      const body = (await res.json()) as any;
+      return { status: res.status, body, usage: JSON.parse(res.headers.get('x-business-use-case-usage') ?? 'null') };
+    };
+    const a = await usage(`/v23.0/${WABA}/message_templates`);
+    expect(a.status).toBe(200);
+    expect(a.usage[WABA][0]).toMatchObject({ type: 'whatsapp_business_management', call_count: 25, estimated_time_to_regain_access: 0 });
+    await usage(`/v23.0/${WABA}/phone_numbers`);
+    await usage(`/v23.0/${WABA}`);
+    expect((await usage(`/v23.0/${WABA}/message_templates`)).usage[WABA][0].call_count).toBe(100);
+    const over = await usage(`/v23.0/${WABA}/message_templates`);
+    expect(over.status).toBe(400);
+    expect(over.body.error.code).toBe(80007);
+    expect(over.usage[WABA][0].estimated_time_to_regain_access).toBe(60);
+    // Sends are not management calls.
+    expect((await sendMsg(s, tpl(TO, 'hello_world'))).status).toBe(200);
+    c.t += 3600_001;
+    expect((await usage(`/v23.0/${WABA}/message_templates`)).status).toBe(200);
+  });
+});
+
 describe('templates', () => {
   it('lists the seeds with paging; creation goes PENDING → APPROVED with the status webhook; delete', async () => {
     await setup({ rules: { template_review_ms: 30 } });

@@ -53,9 +53,9 @@ const JSON_HEADERS = { 'content-type': 'application/json; charset=UTF-8' };
 
 class BadRequest extends Error {}
 
-function send(res: ServerResponse, a: HttpAnswer): void {
+function send(res: ServerResponse, a: HttpAnswer, extra?: Record<string, string>): void {
   const body = JSON.stringify(a.body);
-  res.writeHead(a.status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body) });
+  res.writeHead(a.status, extra ? { ...JSON_HEADERS, ...extra, 'content-length': Buffer.byteLength(body) } : { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 
@@ -177,6 +177,15 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
       return send(res, faultAnswer(fault));
     }
 
+    // WABA management calls share an hourly budget per WABA (§4.3): usage header on each, 80007 past it.
+    const budgetWaba = edge === 'message_templates' || edge === 'phone_numbers' || edge === 'subscribed_apps' || (edge === null && method === 'GET') ? (state.wabas.has(id) ? id : null) : null;
+    let usage: Record<string, string> | undefined;
+    if (budgetWaba) {
+      const u = state.wabaCall(budgetWaba);
+      usage = { 'x-business-use-case-usage': JSON.stringify({ [budgetWaba]: [{ type: 'whatsapp_business_management', call_count: u.pct, total_cputime: Math.min(100, Math.ceil(u.pct / 4)), total_time: Math.min(100, Math.ceil(u.pct / 4)), estimated_time_to_regain_access: u.regain_min }] }) };
+      if (u.over) return send(res, syncError(80007, { details: `The WhatsApp Business Account has reached its rate limit of ${state.rules.waba_calls_per_hour} calls per hour. Estimated time to regain access: ${u.regain_min} minutes.` }), usage);
+    }
+
     let answer: HttpAnswer;
     if (isMessages) {
       const raw = await readBody(req);
@@ -220,7 +229,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
       if (fault.hang) return hang(res, fault);
       return send(res, faultAnswer(fault));
     }
-    send(res, answer);
+    send(res, answer, usage);
   }
 
   async function control(req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): Promise<void> {

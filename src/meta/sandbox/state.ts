@@ -62,6 +62,8 @@ export interface Rules {
   template_review_ms: number;
   /** Whether an inbound reaction opens the care window (Meta does not say; default yes). */
   reactions_open_window: boolean;
+  /** Management calls per WABA per rolling hour (Meta: 200, or 5,000 for a WABA with a registered number) → 80007. */
+  waba_calls_per_hour: number;
   /** Memory guard for long soaks: past this many entries the oldest 10% are dropped (and counted). */
   ledger_max: number;
 }
@@ -94,6 +96,7 @@ export const DEFAULT_RULES: Rules = {
   template_review_ms: 1000,
   reactions_open_window: true,
   ledger_max: 2_000_000,
+  waba_calls_per_hour: 5000,
 };
 
 export const DEFAULT_STATUS_OPTIONS: StatusOptions = {
@@ -193,6 +196,8 @@ export class SandboxState {
   /** wa_id → times of delivered marketing templates (per-user cap, across businesses). */
   marketing = new Map<string, number[]>();
   pair = new Map<string, { tokens: number; last: number }>();
+  /** waba_id → times of management calls in the last hour. */
+  wabaCalls = new Map<string, number[]>();
   ledger: LedgerEntry[] = [];
   /** Entries dropped by the ledger_max guard (so a count is never silently wrong). */
   ledgerDropped = 0;
@@ -245,7 +250,7 @@ export class SandboxState {
     this.timers.clear();
     this.scheduler.clear();
     this.webhooks.clear();
-    for (const m of [this.numbers, this.wabas, this.tokens, this.templates, this.windows, this.ctwa, this.optouts, this.undeliverable, this.marketing, this.pair]) m.clear();
+    for (const m of [this.numbers, this.wabas, this.tokens, this.templates, this.windows, this.ctwa, this.optouts, this.undeliverable, this.marketing, this.pair, this.wabaCalls]) m.clear();
     this.ledger = [];
     this.ledgerDropped = 0;
     this.faults = [];
@@ -385,6 +390,18 @@ export class SandboxState {
       data.error = { code: 190, message: e.message, subcode: e.error_subcode };
     }
     return { status: 200, body: { data } };
+  }
+
+  /** Counts one management call against the WABA's hourly budget; `over` when it must be refused. */
+  wabaCall(waba: string): { pct: number; over: boolean; regain_min: number } {
+    const now = this.now();
+    const list = (this.wabaCalls.get(waba) ?? []).filter((t) => t > now - 3600_000);
+    const limit = Math.max(1, this.rules.waba_calls_per_hour);
+    const over = list.length >= limit;
+    if (!over) list.push(now);
+    this.wabaCalls.set(waba, list);
+    const regain = over ? Math.ceil((list[0] + 3600_000 - now) / 60_000) : 0;
+    return { pct: Math.min(100, Math.round((list.length / limit) * 100)), over, regain_min: regain };
   }
 
   // ---------------------------------------------------------------- faults
