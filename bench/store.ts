@@ -3,7 +3,7 @@
 // concurrency 1 and 32. Run: npx tsx bench/store.ts [--n 5000] [--backend sqlite|postgres|both]
 // The LAST line printed is one JSON object.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -33,32 +33,40 @@ function msg(i: number, run: string): MessageRecord {
   };
 }
 
-/** Runs `count` tasks with at most `conc` in flight; returns ops/s. */
-async function rate(count: number, conc: number, task: (i: number) => Promise<unknown>): Promise<number> {
+/** This process's CPU µs per op, by label: less sensitive than ops/s to other load on the machine. */
+const cpuUs: Record<string, number> = {};
+
+/** Runs `count` tasks with at most `conc` in flight; returns ops/s (wall clock). */
+async function rate(count: number, conc: number, task: (i: number) => Promise<unknown>, label?: string): Promise<number> {
   let next = 0;
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   await Promise.all(Array.from({ length: conc }, async () => {
     while (next < count) await task(next++);
   }));
+  const cu = process.cpuUsage(c0);
+  if (label) cpuUs[label] = Math.round(((cu.user + cu.system) / count) * 10) / 10;
   return Math.round(count / ((performance.now() - t0) / 1000));
 }
 
 async function measure(store: Store, run: string) {
   const out: Record<string, number> = {};
+  for (const k of Object.keys(cpuUs)) delete cpuUs[k];
   for (const conc of [1, 32]) {
     const tag = `${run}_c${conc}`;
-    out[`inserts_per_s_c${conc}`] = await rate(N, conc, (i) => store.insertMessage(msg(i, tag)));
+    out[`inserts_per_s_c${conc}`] = await rate(N, conc, (i) => store.insertMessage(msg(i, tag)), `insert_cpu_us_c${conc}`);
     out[`apply_status_per_s_c${conc}`] = await rate(N * STEPS.length, conc, (k) => {
       const i = Math.floor(k / STEPS.length);
       const st = STEPS[k % STEPS.length];
       return store.applyStatus(`b_${tag}_${i}`, { status: st, at: Date.now(), source: 'bench' }, st === 'accepted' ? { wamid: `wamid.${tag}.${i}` } : undefined);
-    });
-    out[`get_by_wamid_per_s_c${conc}`] = await rate(N, conc, (i) => store.getMessageByWamid(`wamid.${tag}.${i}`));
+    }, `apply_status_cpu_us_c${conc}`);
+    out[`get_by_wamid_per_s_c${conc}`] = await rate(N, conc, (i) => store.getMessageByWamid(`wamid.${tag}.${i}`), `get_by_wamid_cpu_us_c${conc}`);
   }
-  return out;
+  return { ...out, ...cpuUs };
 }
 
-const result: Record<string, unknown> = { n: N };
+// Other work on the machine skews ops/s: the load average is printed so a reader can judge.
+const result: Record<string, unknown> = { n: N, cpus: cpus().length, load_avg_1m_start: Math.round(loadavg()[0] * 10) / 10 };
 if (BACKEND !== 'postgres') {
   const dir = mkdtempSync(join(tmpdir(), 'wagate-bench-store-'));
   const store = await createSqliteStore(join(dir, 'wagate.db'));
@@ -84,4 +92,5 @@ if (BACKEND !== 'sqlite') {
   }
   console.log(JSON.stringify({ postgres: result.postgres }));
 }
+result.load_avg_1m_end = Math.round(loadavg()[0] * 10) / 10;
 console.log(JSON.stringify(result));
