@@ -1,0 +1,111 @@
+// The MCP server (official SDK): every tool in tools.ts registered with zod input and output schemas,
+// annotations and structured content. Served over stdio by `wagate mcp` (src/cli/mcp.ts) and over
+// Streamable HTTP at /mcp by the HTTP server (src/http/routes/api.ts), behind the same API keys.
+//
+// Results: success → structuredContent (matching the output schema) plus the same JSON as text.
+// A denial or an error → isError: true with a JSON text {reason_code, explanation, suggested_action, ...}
+// or {error: {code, message, fix, details}}; never a stack trace. (Error results carry no
+// structuredContent: clients validate it against the success schema.)
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z, ZodError } from 'zod';
+import type { AppContext } from '../engine/context.ts';
+import { EngineError } from '../engine/context.ts';
+import { UnknownSenderError } from '../senders/registry.ts';
+import { TOOLS, ToolDenial, type ToolDef, type ToolResult } from './tools.ts';
+import { LOCAL_PRINCIPAL, requireRole, requireSender, type Principal } from './principal.ts';
+
+export { TOOLS } from './tools.ts';
+
+export interface McpServerOptions {
+  /** Who calls (HTTP: the API key; stdio: the local operator). */
+  principal?: Principal;
+  /** Audit actor prefix: "mcp" (stdio) or "mcp-http". */
+  actor?: string;
+}
+
+const INSTRUCTIONS = `wagate is a WhatsApp Business compliance gate. Every send is checked against Meta's rules and the
+business's policies before it is queued. Typical flow: check_conversation (is the 24 h window open?) →
+reply_customer / send_message inside it, or send_template outside it (list_templates shows approved ones
+and their parameters) → get_delivery_status with the returned message_id. A refusal comes back as an
+error with reason_code, explanation and suggested_action: follow the suggested action rather than
+retrying the same call. explain_error explains any Meta error code.`;
+
+const INVALID = Symbol('invalid-arguments');
+type Invalid = { [INVALID]: ZodError };
+
+function text(v: unknown): { type: 'text'; text: string } {
+  return { type: 'text', text: JSON.stringify(v, null, 1) };
+}
+
+export function errorResult(body: Record<string, unknown>): ToolResult {
+  return { isError: true, content: [text(body)] };
+}
+
+/** Names each bad field, what is wrong, and what the field expects (from its description). */
+function invalidArguments(def: ToolDef, err: ZodError): ToolResult {
+  const issues = err.issues.map((i) => {
+    const field = i.path.map(String).join('.') || '(arguments)';
+    const top = String(i.path[0] ?? '');
+    const expects = (def.input[top] as z.ZodType | undefined)?.description;
+    return { field, problem: i.message, expects: expects ?? null };
+  });
+  const fix = issues
+    .map((i) => (i.expects ? `${i.field}: ${i.expects}` : i.field === '(arguments)' ? 'pass the arguments as a JSON object' : `${i.field}: remove it or correct its type`))
+    .join(' ');
+  return errorResult({
+    error: {
+      code: 'INVALID_ARGUMENTS',
+      message: `Invalid arguments for ${def.name}: ${issues.map((i) => `${i.field}: ${i.problem}`).join('; ')}`,
+      fix,
+      details: { issues },
+    },
+  });
+}
+
+function toErrorResult(ctx: AppContext, tool: string, err: unknown): ToolResult {
+  if (err instanceof ToolDenial) return errorResult(err.body);
+  if (err instanceof EngineError) return errorResult({ error: { code: err.code, message: err.message, fix: err.fix, details: err.details } });
+  if (err instanceof UnknownSenderError) {
+    return errorResult({ error: { code: 'UNKNOWN_SENDER', message: err.message, fix: `Use one of the configured senders: ${err.known.join(', ')}, or leave sender out.`, details: { field: 'sender', known: err.known } } });
+  }
+  ctx.log.error({ err, tool }, 'MCP tool failed');
+  return errorResult({ error: { code: 'INTERNAL', message: `${tool} failed with an internal error; it has been logged.`, fix: 'Retry; if it persists, check the wagate logs and GET /ready.', details: {} } });
+}
+
+export function createMcpServer(ctx: AppContext, opts: McpServerOptions = {}): McpServer {
+  const principal = opts.principal ?? LOCAL_PRINCIPAL;
+  const actor = principal.name === 'local' ? (opts.actor ?? 'mcp') : `${opts.actor ?? 'mcp'}:${principal.name}`;
+  const server = new McpServer({ name: 'wagate', version: '0.1.0' }, { instructions: INSTRUCTIONS, capabilities: { tools: {} } });
+  const defs = new Map<string, { def: ToolDef; schema: z.ZodObject }>();
+
+  // The SDK turns a failed input parse into a bare text error ("... at to"). Parse ourselves so a
+  // rejection says which field, what is wrong and what it expects, in the same shape as every error.
+  // (Overrides McpServer's input validation hook; pinned SDK 1.32, covered by test/mcp.)
+  (server as unknown as { validateToolInput: (tool: unknown, args: unknown, name: string) => Promise<unknown> }).validateToolInput = async (_tool, args, name) => {
+    const d = defs.get(name);
+    if (!d) return args;
+    const r = d.schema.safeParse(args ?? {});
+    return r.success ? r.data : ({ [INVALID]: r.error } satisfies Invalid);
+  };
+
+  for (const def of TOOLS) {
+    const schema = z.object(def.input);
+    defs.set(def.name, { def, schema });
+    server.registerTool(
+      def.name,
+      { title: def.title, description: def.description, inputSchema: def.input, outputSchema: z.looseObject(def.output), annotations: { title: def.title, ...def.annotations } },
+      (async (args: Record<string, unknown> & Partial<Invalid>): Promise<ToolResult> => {
+        if (args && args[INVALID]) return invalidArguments(def, args[INVALID]);
+        try {
+          requireRole(principal, def.role, `the tool ${def.name}`);
+          requireSender(ctx, principal, typeof args.sender === 'string' ? args.sender : undefined);
+          const out = await def.run(args, { ctx, actor });
+          return { content: [text(out)], structuredContent: out };
+        } catch (err) {
+          return toErrorResult(ctx, def.name, err);
+        }
+      }) as never,
+    );
+  }
+  return server;
+}

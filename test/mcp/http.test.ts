@@ -1,0 +1,140 @@
+// The agent story over MCP Streamable HTTP (/mcp on the real HTTP server), driven by the real SDK
+// client, against the in-process Meta sandbox: closed window → denied with fitting templates; template
+// → queued → delivered; inbound STOP → marketing denied; explain_error 190 → fix steps.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { bodyOf, expectExplainedRefusal, expectToolList, PHONE_NUMBER_ID, postJson, startWagate, waitFor, type Running, type ToolCallResult } from './helpers.ts';
+
+let w: Running;
+let client: Client;
+const CUSTOMER = '+44 7700 900123';
+const WA_ID = '447700900123';
+
+const call = (name: string, args: Record<string, unknown>) => client.callTool({ name, arguments: args }) as Promise<ToolCallResult>;
+
+beforeAll(async () => {
+  w = await startWagate({}, { workers: true });
+  client = new Client({ name: 'faces-test', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${w.base}/mcp`)));
+}, 30_000);
+
+afterAll(async () => {
+  await client?.close().catch(() => {});
+  await w?.close();
+});
+
+describe('MCP over Streamable HTTP', () => {
+  it('lists every tool with input and output schemas, descriptions and annotations', async () => {
+    const { tools } = await client.listTools();
+    expectToolList(tools as never);
+  });
+
+  it('syncs templates from Meta (sandbox seed templates) and lists them with their parameters', async () => {
+    const r = await call('sync_template_status', { template_name: 'order_update' });
+    expect(r.isError).toBeFalsy();
+    expect(r.structuredContent).toMatchObject({ template_name: 'order_update', status: 'APPROVED', category: 'utility' });
+    const list = await call('list_templates', { status_filter: 'approved' });
+    const names = (list.structuredContent!.templates as { name: string }[]).map((t) => t.name);
+    expect(names).toEqual(expect.arrayContaining(['hello_world', 'order_update', 'spring_sale']));
+  });
+
+  it('free-form to a closed window is denied with the reason and the approved templates that fit', async () => {
+    const r = await call('send_message', { to: CUSTOMER, text: 'Hello there' });
+    const b = expectExplainedRefusal(r);
+    expect(b.reason_code).toBe('WINDOW_CLOSED_TEMPLATE_REQUIRED');
+    expect(String(b.suggested_action)).toContain('hello_world');
+    expect((b.fitting_templates as { name: string }[]).map((t) => t.name)).toEqual(expect.arrayContaining(['hello_world', 'order_update']));
+    const conv = await call('check_conversation', { customer_id: CUSTOMER });
+    expect(conv.structuredContent).toMatchObject({ window_open: false, customer_id: WA_ID });
+  });
+
+  it('a template send is queued, then delivered, visible through get_delivery_status', async () => {
+    const r = await call('send_template', { to: CUSTOMER, template_name: 'order_update', variables: ['Ana', '#1234'], idempotency_key: 'story-1' });
+    expect(r.isError).toBeFalsy();
+    const id = r.structuredContent!.message_id as string;
+    expect(r.structuredContent).toMatchObject({ status: 'queued' });
+    const done = await waitFor(async () => {
+      const s = await call('get_delivery_status', { message_id: id });
+      const st = s.structuredContent?.status as string;
+      return st === 'delivered' || st === 'read' ? s : null;
+    });
+    const statuses = (done.structuredContent!.history as { status: string }[]).map((h) => h.status);
+    expect(statuses).toContain('queued');
+    expect(statuses).toContain('delivered');
+    // The same idempotency key answers the first message again, sends nothing twice.
+    const again = await call('send_template', { to: CUSTOMER, template_name: 'order_update', variables: ['Ana', '#1234'], idempotency_key: 'story-1' });
+    expect(again.structuredContent).toMatchObject({ message_id: id, replayed: true });
+    // The reference's JSON-in-a-string variables work too.
+    const legacy = await call('send_template', { to: CUSTOMER, template_name: 'order_update', variables: '["Bo", "#99"]' });
+    expect(legacy.isError).toBeFalsy();
+  });
+
+  it('an inbound STOP opts the customer out: marketing is then denied (OPTED_OUT)', async () => {
+    const before = await call('check_compliance', { customer_id: CUSTOMER, message_type: 'marketing' });
+    expect(before.structuredContent).toMatchObject({ allowed: true });
+    const inbound = await postJson(`${w.app.sandbox!.url}/_sandbox/inbound`, { phone_number_id: PHONE_NUMBER_ID, from: WA_ID, type: 'text', text: { body: 'STOP' } });
+    expect(inbound.status).toBeLessThan(300);
+    await waitFor(async () => {
+      const c = await call('get_customer_context', { customer_id: CUSTOMER });
+      return (c.structuredContent?.consent as Record<string, string>)?.marketing === 'opted_out';
+    });
+    const denied = await call('send_template', { to: CUSTOMER, template_name: 'spring_sale', variables: ['Ana'] });
+    const b = expectExplainedRefusal(denied);
+    expect(b.reason_code).toBe('OPTED_OUT');
+    const check = await call('check_compliance', { customer_id: CUSTOMER, message_type: 'marketing' });
+    expect(check.isError).toBeFalsy();
+    expect(check.structuredContent).toMatchObject({ allowed: false, reason_code: 'OPTED_OUT' });
+    // The STOP itself opened the care window: a reply is allowed now.
+    const conv = await call('check_conversation', { customer_id: CUSTOMER });
+    expect(conv.structuredContent).toMatchObject({ window_open: true });
+  });
+
+  it('explain_error 190 gives the fix steps', async () => {
+    const r = await call('explain_error', { code: 190 });
+    expect(r.isError).toBeFalsy();
+    const s = r.structuredContent!;
+    expect(s.code).toBe(190);
+    expect(s.can_retry).toBe(false);
+    expect(String(s.fix)).toMatch(/System user/i);
+    expect(String(s.fix)).toMatch(/1\./);
+    const legacy = await call('explain_error', { code: '#131047' });
+    expect(legacy.structuredContent).toMatchObject({ code: 131047 });
+  });
+
+  it('bad arguments are refused naming the field and what it expects', async () => {
+    const r = await call('send_template', { to: 12345, template_name: 'order_update' });
+    const b = expectExplainedRefusal(r);
+    const e = b.error as { code: string; message: string; fix: string };
+    expect(e.code).toBe('INVALID_ARGUMENTS');
+    expect(e.message).toContain('to');
+    expect(e.fix).toContain('international format');
+    const bad = await call('send_message', { to: 'not a phone', text: 'x' });
+    expect(expectExplainedRefusal(bad).reason_code).toBe('INVALID_RECIPIENT');
+  });
+
+  it('pricing comes from the data file with its source and date', async () => {
+    const r = await call('estimate_cost', { message_type: 'marketing', recipient_country: 'in', quantity: 1000 });
+    expect(r.structuredContent).toMatchObject({ recipient_country: 'IN', billable: true, currency: 'USD', cost_per_message: 0.0107, total_estimated_cost: 10.7 });
+    expect(String(r.structuredContent!.as_of)).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    const free = await call('estimate_cost', { message_type: 'utility', customer_id: CUSTOMER });
+    expect(free.structuredContent).toMatchObject({ billable: false, free_reason: 'utility_in_customer_service_window' });
+    const missing = await call('estimate_pricing', { conversation_type: 'marketing', recipient_country: 'ZW' });
+    expect((expectExplainedRefusal(missing).error as { code: string }).code).toBe('NO_PRICING_FOR_MARKET');
+  });
+
+  it('conversations: listed while open, cannot be archived while open', async () => {
+    const open = await call('list_conversations', { status_filter: 'open' });
+    const convs = open.structuredContent!.conversations as { conversation_id: string; customer_id: string }[];
+    const mine = convs.find((c) => c.customer_id === WA_ID)!;
+    expect(mine.conversation_id).toBe(`main:${WA_ID}`);
+    const arch = await call('archive_chat', { conversation_id: mine.conversation_id });
+    expect((expectExplainedRefusal(arch).error as { code: string }).code).toBe('CONVERSATION_ACTIVE');
+    const rl = await call('get_rate_limit', {});
+    expect(rl.structuredContent).toMatchObject({ sender: 'main', capacity_mps: 80 });
+    const q = await call('get_account_quality', {});
+    expect(q.structuredContent).toMatchObject({ source: 'meta', phone_number_id: PHONE_NUMBER_ID });
+    expect(typeof q.structuredContent!.quality_rating).toBe('string');
+    expect(bodyOf(q)).toEqual(q.structuredContent);
+  });
+});
