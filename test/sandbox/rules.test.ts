@@ -165,6 +165,26 @@ describe('marketing rules', () => {
     await waitFor(() => rx!.statuses().find((st) => st.id === ca.body.messages[0].id && st.status === 'delivered'), 3000, 'CA delivered');
   });
 
+  it('messaging limit (opt-in, code configurable): unique users outside the window per 24 h', async () => {
+    const c = clock();
+    await withReceiver({ now: c.now, rules: { messaging_limit_code: 131056 }, numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', messaging_limit: 'TIER_50' }] });
+    const outcomes: (number | null)[] = [];
+    for (let i = 0; i < 52; i++) await sendMsg(s!, tpl(`4477009${String(30000 + i)}`, 'hello_world'));
+    outcomes.push(...s!.state.ledger.map((l) => l.outcome));
+    expect(outcomes.filter((o) => o === null)).toHaveLength(50);
+    expect(outcomes.slice(50)).toEqual([131056, 131056]);
+    // A user already reached counts once; a user in their care window does not count.
+    await sendMsg(s!, tpl('447700930000', 'hello_world'));
+    await ctl(s!, 'POST', '/inbound', { phone_number_id: PNID, from: '447700939999', type: 'text' });
+    await sendMsg(s!, tpl('447700939999', 'hello_world'));
+    expect(s!.state.ledger.slice(-2).map((l) => l.outcome)).toEqual([null, null]);
+    const failed = await waitFor(() => rx!.statuses().find((x) => x.status === 'failed'), 3000, 'failed status');
+    expect(failed.errors[0].code).toBe(131056);
+    c.t += 24 * 3600_000;
+    await sendMsg(s!, tpl('447700938888', 'hello_world'));
+    expect(s!.state.ledger.at(-1)!.outcome).toBeNull();
+  });
+
   it('undeliverable numbers → async 131026 for any message', async () => {
     await withReceiver();
     const to = '447700900600';

@@ -64,6 +64,11 @@ export interface Rules {
   reactions_open_window: boolean;
   /** Management calls per WABA per rolling hour (Meta: 200, or 5,000 for a WABA with a registered number) → 80007. */
   waba_calls_per_hour: number;
+  /**
+   * Error code for a business-initiated template past the number's messaging limit (async failed
+   * status); 0 = not enforced (default). Meta documents no code for it: choose what a test needs.
+   */
+  messaging_limit_code: number;
   /** Memory guard for long soaks: past this many entries the oldest 10% are dropped (and counted). */
   ledger_max: number;
 }
@@ -97,7 +102,10 @@ export const DEFAULT_RULES: Rules = {
   reactions_open_window: true,
   ledger_max: 2_000_000,
   waba_calls_per_hour: 5000,
+  messaging_limit_code: 0,
 };
+
+const TIER_USERS: Record<string, number> = { TIER_50: 50, TIER_250: 250, TIER_1K: 1000, TIER_2K: 2000, TIER_10K: 10_000, TIER_100K: 100_000, TIER_UNLIMITED: Infinity };
 
 export const DEFAULT_STATUS_OPTIONS: StatusOptions = {
   sent_ms: 20,
@@ -196,6 +204,8 @@ export class SandboxState {
   /** wa_id → times of delivered marketing templates (per-user cap, across businesses). */
   marketing = new Map<string, number[]>();
   pair = new Map<string, { tokens: number; last: number }>();
+  /** waba_id → (wa_id → last business-initiated template outside a window): the messaging limit. */
+  reached = new Map<string, Map<string, number>>();
   /** waba_id → times of management calls in the last hour. */
   wabaCalls = new Map<string, number[]>();
   ledger: LedgerEntry[] = [];
@@ -226,6 +236,7 @@ export class SandboxState {
   sweep(): void {
     const now = this.now();
     for (const [k, b] of this.pair) if (b.tokens + (now - b.last) / this.rules.pair_interval_ms >= this.rules.pair_burst) this.pair.delete(k);
+    for (const reached of this.reached.values()) for (const [k, t] of reached) if (now - t >= DAY) reached.delete(k);
     const since = now - this.rules.marketing_cap_window_ms;
     for (const [k, list] of this.marketing) {
       const kept = list.filter((t) => t > since);
@@ -250,7 +261,7 @@ export class SandboxState {
     this.timers.clear();
     this.scheduler.clear();
     this.webhooks.clear();
-    for (const m of [this.numbers, this.wabas, this.tokens, this.templates, this.windows, this.ctwa, this.optouts, this.undeliverable, this.marketing, this.pair, this.wabaCalls]) m.clear();
+    for (const m of [this.numbers, this.wabas, this.tokens, this.templates, this.windows, this.ctwa, this.optouts, this.undeliverable, this.marketing, this.pair, this.wabaCalls, this.reached]) m.clear();
     this.ledger = [];
     this.ledgerDropped = 0;
     this.faults = [];
@@ -442,6 +453,25 @@ export class SandboxState {
     return true;
   }
 
+  /**
+   * Messaging limit (§4.4): unique users reached with templates outside a care window in a moving
+   * 24 h, per portfolio (the WABA here). A user already reached in the window does not count again.
+   */
+  private withinMessagingLimit(n: NumberState, wa: string, now: number): boolean {
+    const limit = TIER_USERS[n.messaging_limit] ?? Infinity;
+    let reached = this.reached.get(n.waba_id);
+    if (!reached) this.reached.set(n.waba_id, (reached = new Map()));
+    const last = reached.get(wa);
+    if (last !== undefined && now - last < DAY) {
+      reached.set(wa, now);
+      return true;
+    }
+    if (reached.size >= limit) for (const [k, t] of reached) if (now - t >= DAY) reached.delete(k);
+    if (reached.size >= limit) return false;
+    reached.set(wa, now);
+    return true;
+  }
+
   windowOpen(pnid: string, wa: string, now: number): boolean {
     const at = this.windows.get(`${pnid}|${wa}`);
     return at !== undefined && now - at < this.rules.window_ms;
@@ -503,7 +533,10 @@ export class SandboxState {
     let details: string | undefined;
     if (this.undeliverable.has(v.wa_id)) outcome = 131026;
     else if (!v.template && !inCsw) outcome = 131047;
-    else if (category === 'marketing') {
+    else if (v.template && !inCsw && !inFep && this.rules.messaging_limit_code > 0 && !this.withinMessagingLimit(n, v.wa_id, now)) {
+      outcome = this.rules.messaging_limit_code;
+      details = `Business-initiated messages exceeded the messaging limit (${n.messaging_limit}) of unique users in 24 hours.`;
+    } else if (category === 'marketing') {
       if (this.optouts.has(`${n.waba_id}|${v.wa_id}`)) outcome = 131050;
       else if (this.rules.us_marketing_pause && this.isUsNumber(v.wa_id)) {
         outcome = 131049;
