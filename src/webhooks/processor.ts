@@ -443,9 +443,11 @@ export class WebhookProcessor {
     const cb = str(callback);
     if (cb) {
       // biz_opaque_callback_data carries wagate's message id: it finds the message even before the
-      // send's response (and its wamid) was recorded.
+      // send's response (and its wamid) was recorded. A different wamid than the recorded one means
+      // an earlier attempt (sent in doubt, then resent) also reached Meta: its statuses still tell
+      // what happened to this message (the history names the wamid each came for).
       const m = await this.ctx.store.getMessage(cb);
-      if (m && (!m.wamid || m.wamid === wamid)) return m;
+      if (m) return m;
     }
     return this.ctx.store.getMessageByWamid(wamid);
   }
@@ -471,6 +473,7 @@ export class WebhookProcessor {
     const at = this.time(s.timestamp);
     const errors: GraphError[] = Array.isArray(s.errors) ? s.errors.map((e) => parseWebhookError(e)) : [];
     const detail: Obj = { wamid, meta_status };
+    if (msg.wamid && msg.wamid !== wamid) detail.other_attempt = true; // see findMessage
     if (isObj(s.pricing)) detail.pricing = s.pricing;
     if (isObj(s.conversation)) detail.conversation = s.conversation;
     if (errors.length) detail.errors = errors.map((e) => ({ code: e.code, title: e.title, details: e.details }));

@@ -260,6 +260,15 @@ describe('statuses', () => {
     expect(seen[0]?.id).toBe('msg_4'); // the delivery engine resolves the in-doubt send from this
   });
 
+  it('statuses of an earlier attempt (in doubt, then resent) still reach the message by its callback id', async () => {
+    await seed('msg_4b', { wamid: 'wamid.SECOND' });
+    await proc.applyBody(statusBody([st('wamid.FIRST', 'delivered', T0(), { biz_opaque_callback_data: 'msg_4b' })]));
+    const m = await t.ctx.store.getMessage('msg_4b');
+    expect(m?.status).toBe('delivered');
+    expect(m?.wamid).toBe('wamid.SECOND');
+    expect(m?.history.at(-1)?.detail).toMatchObject({ wamid: 'wamid.FIRST', other_attempt: true });
+  });
+
   it('a status for a message not recorded yet is kept (durably) and applied when the message appears', async () => {
     const r = await proc.applyBody(statusBody([st('wamid.E', 'delivered', T0() - 1000)]));
     expect(r.results.pending).toBe(1);
