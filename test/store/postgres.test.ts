@@ -5,7 +5,8 @@ import { createPostgresStore } from '../../src/store/postgres.ts';
 import { StoreError } from '../../src/store/errors.ts';
 import { MIGRATIONS } from '../../src/store/migrations.ts';
 import type { Store } from '../../src/store/port.ts';
-import { message, storeContract } from './contract.ts';
+import { storeContract } from './contract.ts';
+import { message } from './fixtures.ts';
 
 // The shared local server: trust auth; the `postgres` role exists on these machines.
 const URL = process.env.WAGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

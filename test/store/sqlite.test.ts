@@ -6,7 +6,8 @@ import Database from 'better-sqlite3';
 import { createSqliteStore } from '../../src/store/sqlite.ts';
 import { StoreError } from '../../src/store/errors.ts';
 import { MIGRATIONS } from '../../src/store/migrations.ts';
-import { message, storeContract } from './contract.ts';
+import { storeContract } from './contract.ts';
+import { message } from './fixtures.ts';
 
 storeContract('sqlite (file, WAL)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'wagate-store-'));
