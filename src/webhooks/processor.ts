@@ -158,6 +158,8 @@ export class WebhookProcessor {
 
   async start(): Promise<void> {
     this.stopping = false;
+    this.ctx.bus.off('message.status', this.onMessageStatus); // once, also after a stop()
+    this.ctx.bus.on('message.status', this.onMessageStatus);
     await this.loadPending();
     // Crash safety: a batch persisted but not (fully) applied is applied again, in arrival order.
     const seen = new Set<string>();
@@ -179,6 +181,7 @@ export class WebhookProcessor {
       await this.whenIdle();
     }
     if (seen.size > 0) this.ctx.log.info({ batches: seen.size }, 'webhooks: re-applied batches left from before the restart');
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = setInterval(() => {
       if (this.pending.size > 0) this.enqueue(() => this.sweepPending());
     }, SWEEP_MS);
