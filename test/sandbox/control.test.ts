@@ -191,6 +191,13 @@ describe('templates', () => {
     expect((await graph(s!, 'GET', `/v23.0/${c.body.id}?fields=status`)).body).toEqual({ status: 'APPROVED', id: c.body.id });
     const dup = await graph(s!, 'POST', `/v23.0/${WABA}/message_templates`, { name: 'shipping_note', language: 'en_US', category: 'UTILITY', components: [{ type: 'BODY', text: 'x' }] });
     expect(dup.body.error.code).toBe(100);
+    // Edit: components replaced, back through review; the category of an approved template is fixed.
+    expect((await graph(s!, 'POST', `/v23.0/${c.body.id}`, { category: 'MARKETING' })).body.error.code).toBe(100);
+    expect((await graph(s!, 'POST', `/v23.0/${c.body.id}`, { components: [{ type: 'BODY', text: 'Parcel {{1}} from {{2}} ships.' }] })).body).toEqual({ success: true });
+    expect((await sendMsg(s!, tpl(TO, 'shipping_note', ['P1', 'Shop']))).body.error.code).toBe(132001);
+    await waitFor(() => rx!.changes().filter((x) => x.field === 'message_template_status_update').length === 2, 3000, 'approved again');
+    expect((await sendMsg(s!, tpl(TO, 'shipping_note', ['P1', 'Shop']))).status).toBe(200);
+    expect((await sendMsg(s!, tpl(TO, 'shipping_note', ['P1']))).body.error.code).toBe(132000);
     const del = await graph(s!, 'DELETE', `/v23.0/${WABA}/message_templates?name=shipping_note`);
     expect(del.body).toEqual({ success: true });
     expect((await sendMsg(s!, tpl(TO, 'shipping_note', ['P1']))).body.error.code).toBe(132001);

@@ -211,6 +211,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
         if (t.status === 'PAUSED') state.updateTemplate(t.name, { status: 'APPROVED', waba_id: t.waba_id, language: t.language, reason: 'NONE' });
         answer = { status: 200, body: { success: true } };
       }
+    } else if (edge === null && method === 'POST' && state.templates.has(id)) {
+      answer = state.editTemplate(id, parseGraphBody(await readBody(req), req.headers['content-type']));
     } else if (edge === null && method === 'GET') {
       const fields = q.get('fields')?.split(',').map((s) => s.trim()).filter(Boolean) ?? null;
       const n = state.numbers.get(id);

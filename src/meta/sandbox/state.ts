@@ -773,6 +773,34 @@ export class SandboxState {
     return { status: 200, body: { id: t.id, status: t.status, category: t.category } };
   }
 
+  /** POST /{template_id}: edit components, category or TTL (§9.1); an edit goes back through review. */
+  editTemplate(id: string, body: unknown): HttpAnswer {
+    const t = this.templates.get(id)!;
+    if (!isObj(body)) return syncError(100, { details: 'Request body must be a JSON object.' });
+    if (!['APPROVED', 'REJECTED', 'PAUSED'].includes(t.status)) return syncError(100, { details: `Only APPROVED, REJECTED or PAUSED templates can be edited; this one is ${t.status}.` });
+    if (body.category !== undefined) {
+      const cat = String(body.category).toUpperCase();
+      if (t.status === 'APPROVED' && cat !== t.category) return syncError(100, { details: "The category of an approved template can't be edited." });
+      if (cat !== 'MARKETING' && cat !== 'UTILITY' && cat !== 'AUTHENTICATION') return syncError(100, { details: 'Param category must be one of {AUTHENTICATION, MARKETING, UTILITY}.' });
+      t.category = cat;
+    }
+    if (body.components !== undefined) {
+      const v = validateCreate({ name: t.name, language: t.language, category: t.category, components: body.components, parameter_format: t.parameter_format });
+      if (!v.ok) return v.err;
+      t.components = v.components; // replaced wholesale, as Meta does
+    }
+    if (typeof body.message_send_ttl_seconds === 'number') t.message_send_ttl_seconds = body.message_send_ttl_seconds;
+    if (body.components !== undefined || body.category !== undefined) {
+      t.status = 'PENDING';
+      this.later(Math.max(0, this.rules.template_review_ms), () => {
+        if (t.status !== 'PENDING' || this.rules.template_review_ms < 0) return;
+        t.status = 'APPROVED';
+        this.templateStatusEvent(t, 'APPROVED');
+      });
+    }
+    return { status: 200, body: { success: true } };
+  }
+
   deleteTemplate(waba: string, name: string | null, hsmId: string | null): HttpAnswer {
     if (!name) return syncError(100, { details: 'The parameter name is required.' });
     const matches = this.templatesOf(waba).filter((t) => t.name === name && (!hsmId || t.id === hsmId));
