@@ -367,13 +367,10 @@ export class DeliveryService {
     }
 
     // Mark the send as started BEFORE it leaves: a crash from here on is detectable (attempts > job.attempts).
+    // A plain field update, not a 'sending' status event: one cheap write per send matters at 1,000 mps,
+    // and the attempt mark is what crash recovery reads.
     const attempt = job.attempts + 1;
-    const startedAt = ctx.now();
-    if (msg.status === 'queued') {
-      await ctx.store.applyStatus(msg.id, { status: 'sending', at: startedAt, source: 'worker', detail: { attempt } }, { attempts: attempt });
-    } else {
-      await ctx.store.updateMessage(msg.id, { attempts: attempt }, startedAt);
-    }
+    await ctx.store.updateMessage(msg.id, { attempts: attempt }, ctx.now());
 
     const keepAlive = setInterval(() => void ctx.queue.extendLease(lease, d.lease_ms).catch(() => {}), Math.max(250, Math.floor(d.lease_ms / 2)));
     let res: SendResult;

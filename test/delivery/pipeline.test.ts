@@ -53,7 +53,8 @@ describe('submit', () => {
     expect(m.payload).toMatchObject({ messaging_product: 'whatsapp', to, biz_opaque_callback_data: id });
     // The worker's own events, in order (status webhooks may interleave: Meta's times are in seconds).
     const own = m.history.filter((e: { source: string }) => e.source !== 'webhook').map((e: { status: string }) => e.status);
-    expect(own).toEqual(['queued', 'sending', 'accepted']);
+    expect(own).toEqual(['queued', 'accepted']);
+    expect(m.attempts).toBe(1);
     expect(m.history.find((e: { status: string }) => e.status === 'accepted').wamid).toBe(m.wamid);
     expect(typeof m.history[0].at).toBe('string');
     const sends = (await h.ledger()).filter((s) => s.biz_opaque_callback_data === id);
