@@ -33,7 +33,7 @@ export const ErrorSchema = z
       details: z.record(z.string(), z.unknown()),
     }),
   })
-  .meta({ id: 'Error' });
+  .describe('Error');
 
 export const DecisionSchema = z
   .object({
@@ -44,7 +44,7 @@ export const DecisionSchema = z
     retry_after_s: z.number().optional(),
     checks: z.array(z.object({ rule: z.string(), passed: z.boolean(), detail: z.string() })),
   })
-  .meta({ id: 'Decision' });
+  .describe('Decision');
 
 /** Meta's message body for POST /{phone-number-id}/messages (validated in full by wagate; see README). */
 export const MetaMessageSchema = z
@@ -59,7 +59,7 @@ export const MetaMessageSchema = z
     context: z.object({ message_id: z.string() }).optional(),
     sender: z.string().optional().describe('Sender alias or phone_number_id (default sender when absent)'),
   })
-  .meta({ id: 'MetaMessage' });
+  .describe("Meta's message body plus an optional sender");
 
 const Json = z.record(z.string(), z.unknown());
 const SenderQ = z.string().min(1).max(100).optional().describe('Sender alias or phone_number_id (default sender when absent)');
