@@ -45,8 +45,12 @@ export async function createPostgresStore(url: string, opts: { schema: string })
     query_timeout: 35_000,
     types,
   });
-  // An idle client losing its connection must not crash the process; the next query reconnects.
+  // A connection lost by the server or the network must never crash the process: idle clients are
+  // dropped by the pool ('error' on the pool), a checked-out one fails its queries (the caller sees
+  // the error) and the pool discards it on release because it is no longer queryable. Without a
+  // listener on the client itself, a loss while checked out is an uncaught 'error' event.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
 
   let client: pg.PoolClient;
   try {

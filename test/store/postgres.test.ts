@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createPostgresStore } from '../../src/store/postgres.ts';
@@ -47,7 +48,60 @@ storeContract('postgres', async () => {
   };
 });
 
+/** A TCP proxy to the shared server that the test can cut and restore (never touches the server). */
+async function startProxy(port = 0): Promise<{ port: number; cut: () => Promise<void>; server: Server }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(5432, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((res) => server.listen(port, '127.0.0.1', res));
+  const actual = (server.address() as { port: number }).port;
+  return {
+    port: actual,
+    server,
+    cut: () =>
+      new Promise<void>((res) => {
+        for (const sk of sockets) sk.destroy();
+        server.close(() => res());
+      }),
+  };
+}
+
 describe('postgres specifics', () => {
+  it('fails calls quickly while the server is unreachable and recovers by itself when it returns', async () => {
+    const schema = newSchema();
+    let proxy = await startProxy();
+    const via = URL.replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`);
+    const store = await createPostgresStore(via, { schema });
+    try {
+      await store.setSetting('k', 'before');
+      await proxy.cut();
+      expect(await store.ping()).toBe(false);
+      const err = await store.getSetting('k').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      proxy = await startProxy(proxy.port);
+      let ok = false;
+      for (let i = 0; i < 50 && !ok; i++) {
+        ok = await store.ping();
+        if (!ok) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(ok).toBe(true);
+      expect(await store.getSetting('k')).toBe('before');
+    } finally {
+      await store.close();
+      await proxy.cut();
+      await dropSchema(schema);
+    }
+  });
+
   it('several instances starting at once on a new schema migrate it exactly once', async () => {
     const schema = newSchema();
     const stores = await Promise.all(Array.from({ length: 4 }, () => createPostgresStore(URL, { schema })));
