@@ -171,7 +171,8 @@ describe('WABA management budget', () => {
 
 describe('templates', () => {
   it('lists the seeds with paging; creation goes PENDING → APPROVED with the status webhook; delete', async () => {
-    await setup({ rules: { template_review_ms: 400 } // long enough that the PENDING checks below never race the approval });
+    // Review long enough that the PENDING checks below never race the approval.
+    await setup({ rules: { template_review_ms: 400 } });
     const l = await graph(s!, 'GET', `/v23.0/${WABA}/message_templates?limit=3`);
     expect(l.body.data.map((t: any) => t.name)).toEqual(['hello_world', 'order_update', 'spring_sale']);
     const l2 = await graph(s!, 'GET', `/v23.0/${WABA}/message_templates?limit=3&after=${l.body.paging.cursors.after}`);
