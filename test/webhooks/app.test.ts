@@ -8,20 +8,11 @@ import { join } from 'node:path';
 import { createApp, type App } from '../../src/app.ts';
 import { ConfigSchema } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/observability/log.ts';
+import { waitFor } from './helpers.ts';
 
 let app: App;
 let base: string;
 let dir: string;
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wagate-webhooks-app-'));

@@ -163,3 +163,14 @@ export function signed(body: unknown, secret = SECRET): { raw: string; sig: stri
   const raw = typeof body === 'string' ? body : JSON.stringify(body);
   return { raw, sig: signPayload(raw, secret) };
 }
+
+/** Polls `fn` until it returns something truthy (webhooks arrive asynchronously). */
+export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 10_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

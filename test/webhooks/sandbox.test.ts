@@ -8,22 +8,12 @@ import webhookRoutes from '../../src/http/routes/webhooks.ts';
 import { WebhookProcessor } from '../../src/webhooks/processor.ts';
 import type { Services } from '../../src/http/server.ts';
 import type { MessageRecord } from '../../src/domain/types.ts';
-import { makeCtx, message, PNID, WABA, SECRET, type TestCtx } from './helpers.ts';
+import { makeCtx, waitFor, message, PNID, WABA, SECRET, type TestCtx } from './helpers.ts';
 
 let t: TestCtx;
 let proc: WebhookProcessor;
 let app: FastifyInstance;
 let sandbox: SandboxHandle;
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 8_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 async function ctl(path: string, body: unknown): Promise<any> {
   const res = await fetch(`${sandbox.url}/_sandbox${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
