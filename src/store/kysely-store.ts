@@ -550,13 +550,16 @@ export class KyselyStore implements Store {
         return {
           wa_id: c.wa_id,
           consent: Object.fromEntries(CATEGORIES.map((cat) => [cat, c.consent[cat].state])) as Record<Category, ConsentState>,
+          // The time of each recorded change: the gate allows a free-form reply after an opt-out only in
+          // a window opened after it, so a restart must not make old opt-outs look new.
+          consent_at: Object.fromEntries(CATEGORIES.filter((cat) => c.consent[cat].at !== null).map((cat) => [cat, c.consent[cat].at])) as Partial<Record<Category, number>>,
           tags: c.tags,
           time_zone: c.time_zone,
           undeliverable_at: c.undeliverable_at,
           marketing_limited_at: c.marketing_limited_at,
         };
       }),
-      windows: windows.map((w) => ({ sender_id: w.sender_id, wa_id: w.wa_id, last_inbound_at: w.last_inbound_at, referral_at: w.referral_at ?? null })),
+      windows: windows.map((w) => ({ sender_id: w.sender_id, wa_id: w.wa_id, last_inbound_at: w.last_inbound_at, referral_at: w.referral_at ?? null, fep_opened_at: w.fep_opened_at ?? null })),
       templates,
       senders,
       reservations: reserved.map(

@@ -450,12 +450,17 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         const byId = Object.fromEntries(seed.customers.map((c) => [c.wa_id, c]));
         expect(Object.keys(byId).sort()).toEqual(['1555000mlim', '1555000optout', '1555000tags', '1555000tz', '1555000undeliv']);
         expect(byId['1555000optout'].consent).toEqual({ marketing: 'opted_out', utility: 'unknown', authentication: 'unknown', service: 'unknown' });
+        expect(byId['1555000optout'].consent_at).toEqual({ marketing: now - 30 * DAY_MS });
+        expect(byId['1555000tags'].consent_at).toEqual({});
         expect(byId['1555000tags'].tags).toEqual(['vip']);
         expect(byId['1555000tz'].time_zone).toBe('Europe/Berlin');
         expect(byId['1555000undeliv'].undeliverable_at).toBe(now - HOUR_MS);
         expect(byId['1555000mlim'].marketing_limited_at).toBe(now - HOUR_MS);
         expect(seed.windows.map((w) => w.wa_id).sort()).toEqual(['1555000w1', '1555000w2']);
-        expect(seed.windows.find((w) => w.wa_id === '1555000w1')).toEqual({ sender_id: 'main', wa_id: '1555000w1', last_inbound_at: now - HOUR_MS, referral_at: now - HOUR_MS });
+        await s.markFepOpened('main', '1555000w1', now - HOUR_MS + 5);
+        const seed2 = await s.loadGateSeed(now);
+        expect(seed2.windows.find((w) => w.wa_id === '1555000w1')).toEqual({ sender_id: 'main', wa_id: '1555000w1', last_inbound_at: now - HOUR_MS, referral_at: now - HOUR_MS, fep_opened_at: now - HOUR_MS + 5 });
+        expect(seed.windows.find((w) => w.wa_id === '1555000w2')?.fep_opened_at).toBeNull();
         expect(seed.templates.map((t) => t.name).sort()).toEqual(['order_update', 'paused_one']);
         expect(seed.senders).toEqual([{ sender_id: 'main', state: 'paused', reason: 'r', reason_code: 'META_131048', credentials_valid: true, since: now }]);
         const res = Object.fromEntries(seed.reservations.map((r) => [r.message_id, r]));
