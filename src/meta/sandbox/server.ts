@@ -113,7 +113,8 @@ function bearer(req: IncomingMessage, q: URLSearchParams): string | null {
 }
 
 function faultAnswer(f: Fault): HttpAnswer {
-  const code = f.code ?? (f.status === 503 ? 2 : f.status === 429 ? 4 : f.status >= 500 ? 131000 : 131000);
+  // Default code by status, the way Meta's table pairs them (§2.2).
+  const code = f.code ?? ({ 503: 2, 429: 4, 401: 190, 403: 10, 404: 100 } as Record<number, number>)[f.status] ?? (f.status >= 500 ? 131000 : 100);
   const e: SyncError = syncError(code, { http: f.status, details: 'Injected by the sandbox (/_sandbox/faults).' });
   return e;
 }
