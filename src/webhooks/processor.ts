@@ -442,17 +442,11 @@ export class WebhookProcessor {
 
   // ---- statuses --------------------------------------------------------------------------------
 
+  /** The message a status belongs to, read from the store (pending statuses; the hot path avoids it). */
   private async findMessage(wamid: string, callback: unknown): Promise<MessageRecord | null> {
     const cb = str(callback);
-    if (cb) {
-      // biz_opaque_callback_data carries wagate's message id: it finds the message even before the
-      // send's response (and its wamid) was recorded. A different wamid than the recorded one means
-      // an earlier attempt (sent in doubt, then resent) also reached Meta: its statuses still tell
-      // what happened to this message (the history names the wamid each came for).
-      const m = await this.ctx.store.getMessage(cb);
-      if (m) return m;
-    }
-    return this.ctx.store.getMessageByWamid(wamid);
+    const byId = cb ? await this.ctx.store.getMessage(cb) : null;
+    return byId ?? this.ctx.store.getMessageByWamid(wamid);
   }
 
   private async applyStatusEvent(ev: StatusEvent_): Promise<EventResult> {
@@ -461,43 +455,54 @@ export class WebhookProcessor {
     const meta_status = str(s.status)!;
     const status = STATUS_MAP[meta_status];
     if (!status) return this.storeUnknown({ kind: 'unknown', key: ev.key, field: `status:${meta_status}`, value: s, waba_id: ev.waba_id, entry_time: ev.entry_time, phone_number_id: ev.phone_number_id });
-    const msg = await this.findMessage(wamid, s.biz_opaque_callback_data);
-    if (!msg) {
-      this.park(ev, wamid);
-      return 'pending';
-    }
-    return this.applyToMessage(msg, ev, status);
+    // biz_opaque_callback_data carries wagate's message id: apply by it directly (no read first). It
+    // finds the message even before the send's response (and its wamid) was recorded. A wamid other
+    // than the recorded one means an earlier attempt (in doubt, then resent) also reached Meta: its
+    // statuses still tell what happened to this message (each history entry names its wamid).
+    const cb = str(s.biz_opaque_callback_data);
+    const byId = cb ? await this.applyToMessage({ id: cb, wamid: undefined }, ev, status) : null;
+    if (byId) return byId;
+    const msg = await this.ctx.store.getMessageByWamid(wamid);
+    const byWamid = msg ? await this.applyToMessage(msg, ev, status) : null;
+    if (byWamid) return byWamid;
+    this.park(ev, wamid);
+    return 'pending';
   }
 
-  private async applyToMessage(msg: MessageRecord, ev: StatusEvent_, status: MessageStatus): Promise<EventResult> {
+  /**
+   * Applies one status to a message; null when the store has no such message. `target.wamid`:
+   * the recorded wamid, null when none is recorded yet, undefined when not read (callback path).
+   */
+  private async applyToMessage(target: { id: string; wamid: string | null | undefined }, ev: StatusEvent_, status: MessageStatus): Promise<EventResult | null> {
     const s = ev.status;
     const wamid = str(s.id)!;
     const meta_status = str(s.status)!;
     const at = this.time(s.timestamp);
     const errors: GraphError[] = Array.isArray(s.errors) ? s.errors.map((e) => parseWebhookError(e)) : [];
     const detail: Obj = { wamid, meta_status };
-    if (msg.wamid && msg.wamid !== wamid) detail.other_attempt = true; // see findMessage
     if (isObj(s.pricing)) detail.pricing = s.pricing;
     if (isObj(s.conversation)) detail.conversation = s.conversation;
     if (errors.length) detail.errors = errors.map((e) => ({ code: e.code, title: e.title, details: e.details }));
     const patch: Partial<Pick<MessageRecord, 'wamid' | 'last_error' | 'pricing'>> = {};
-    if (!msg.wamid) patch.wamid = wamid;
+    if (target.wamid === null) patch.wamid = wamid;
     if (isObj(s.pricing)) patch.pricing = s.pricing;
     if (status === 'failed' && errors.length) {
       const e = errors[0];
       const c = classify(e);
       patch.last_error = { code: e.code, title: e.title, message: e.message, details: e.details, source: 'webhook', action: c.action, scope: c.scope, known: c.known, explanation: c.entry.explanation, fix: c.entry.fix };
     }
-    const r = await this.ctx.store.applyStatus(msg.id, { status, at, source: 'webhook', detail }, patch);
-    if (!r) {
-      this.park(ev, wamid);
-      return 'pending';
+    const r = await this.ctx.store.applyStatus(target.id, { status, at, source: 'webhook', detail }, patch);
+    if (!r) return null;
+    if (!r.message.wamid) {
+      // Found by callback id before the send's response was recorded: record Meta's id now.
+      await this.ctx.store.updateMessage(target.id, { wamid }, this.ctx.now());
+      r.message.wamid = wamid;
     }
     if (status === 'failed') {
       await this.actOnFailure(r.message, errors, at);
       // Matches the store's gate seed (failed messages hold no reservation): a failed message does
       // not count against the caps it reserved.
-      if (r.changed) await this.ctx.gate.release(msg.id);
+      if (r.changed) await this.ctx.gate.release(target.id);
     }
     if (r.changed) this.ctx.bus.emit('message.status', r.message);
     return r.changed ? 'applied' : 'stale';
@@ -552,7 +557,8 @@ export class WebhookProcessor {
     this.pendingDirty = true;
     for (const p of list) {
       const result = await this.applyToMessage(msg, p.event, STATUS_MAP[str(p.event.status.status)!]);
-      this.ctx.metrics.webhookEvents.inc({ kind: 'status', result: result === 'pending' ? 'pending' : `late_${result}` });
+      if (result === null) this.park(p.event, wamid); // vanished again: keep waiting
+      this.ctx.metrics.webhookEvents.inc({ kind: 'status', result: result === null ? 'pending' : `late_${result}` });
     }
     await this.savePending();
   }

@@ -266,7 +266,7 @@ describe('statuses', () => {
     const m = await t.ctx.store.getMessage('msg_4b');
     expect(m?.status).toBe('delivered');
     expect(m?.wamid).toBe('wamid.SECOND');
-    expect(m?.history.at(-1)?.detail).toMatchObject({ wamid: 'wamid.FIRST', other_attempt: true });
+    expect(m?.history.at(-1)?.detail).toMatchObject({ wamid: 'wamid.FIRST' });
   });
 
   it('a status for a message not recorded yet is kept (durably) and applied when the message appears', async () => {
