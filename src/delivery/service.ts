@@ -112,10 +112,6 @@ class SenderWorker {
     return this.running && this.ctx.senders.status(this.senderId).state === 'active';
   }
 
-  get signal(): AbortSignal {
-    return this.abort.signal;
-  }
-
   /** Start (or resume) consuming if the sender is active. */
   start(): void {
     this.running = true;
@@ -250,15 +246,18 @@ export class DeliveryService {
   }
 
   /**
-   * A crash between "persist queued" and "enqueue" leaves a queued message with no job. Enqueue every
-   * queued message again on start: the queue dedupes by message id, so existing jobs are untouched.
+   * A crash between "persist queued" and "enqueue" leaves a queued message with no job. Enqueue queued
+   * messages again on start: the queue dedupes by message id, so existing jobs are untouched. JetStream
+   * remembers ids only for its duplicate window (1 h), so there only messages younger than that are
+   * re-enqueued (an older one would become a second job for the same message).
    */
   private async recover(): Promise<void> {
     const page = 500;
+    const since = this.ctx.backends.queue === 'embedded' ? undefined : this.ctx.now() - 50 * 60_000;
     for (let offset = 0; ; offset += page) {
       let batch: MessageRecord[];
       try {
-        batch = await this.ctx.store.listMessages({ status: ['queued'], limit: page, offset });
+        batch = await this.ctx.store.listMessages({ status: ['queued'], since, limit: page, offset });
       } catch (err) {
         this.ctx.log.error({ err }, 'recovery scan of queued messages failed');
         return;

@@ -3,6 +3,7 @@ import { describe, it, expect, afterAll, beforeAll } from 'vitest';
 import { startHarness, recipient, orderUpdate, waitFor, countLedger, type Harness } from './harness.ts';
 import { setConsent } from '../../src/engine/customers.ts';
 import { STATUS_RANK } from '../../src/domain/types.ts';
+import { newId } from '../../src/domain/ids.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -28,12 +29,20 @@ describe('dispatch-time re-check and dead letters', () => {
     expect(await h.ctx.gate.marketingCount(optedOut, Date.now())).toBe(1);
     await setConsent(h.ctx, { wa_id: optedOut, category: 'marketing', state: 'opted_out', source: 'test' });
 
+    // A crash between "persist queued" and "enqueue": a queued message with no queue job.
+    const orphan = newId('msg');
+    const tb = (await h.ctx.store.getMessage(b))!;
+    await h.ctx.store.insertMessage({ ...tb, id: orphan, to: recipient(7003), payload: { ...tb.payload, to: recipient(7003), biz_opaque_callback_data: orphan }, idempotency_key: null, history: [{ status: 'queued', at: Date.now(), source: 'gate' }] });
+
     await h.app.delivery.start();
     await waitFor('both settled', async () => {
       const [ma, mb] = [await h.ctx.store.getMessage(a), await h.ctx.store.getMessage(b)];
       return ma!.status === 'dead_lettered' && STATUS_RANK[mb!.status] >= STATUS_RANK.accepted;
     });
-    const ledger = countLedger([a, b], await h.ledger());
+    // Start-up recovery enqueued the orphan: it goes out once.
+    await waitFor('orphan recovered', async () => STATUS_RANK[(await h.ctx.store.getMessage(orphan))!.status] >= STATUS_RANK.accepted);
+    const ledger = countLedger([a, b, orphan], await h.ledger());
+    expect(ledger.byId.get(orphan)).toBe(1);
     expect(ledger.byId.get(a) ?? 0).toBe(0);
     expect(ledger.byId.get(b)).toBe(1);
     // Reservation given back: the marketing slot no longer counts.

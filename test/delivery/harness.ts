@@ -112,6 +112,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     app = await createApp({ config, env: {}, logger: createLogger(config.log_level), workers: opts.workers ?? true, monitor: false });
   } catch (err) {
     if (!String((err as Error)?.message).includes('Cannot find module') && (err as { code?: string })?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    if (opts.production) throw new Error(`production backends cannot be loaded yet (src/app.ts): ${(err as Error).message}`);
     const { createEmbeddedApp } = await import('./wiring.ts');
     app = await createEmbeddedApp({ config, workers: opts.workers ?? true });
   }
