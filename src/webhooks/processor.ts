@@ -174,7 +174,7 @@ export class WebhookProcessor {
         try {
           parsed = JSON.parse(r.body);
         } catch {
-          parsed = { unparseable_batch: r.id }; // verified before saving, so this means a damaged row: store it as unknown
+          parsed = { unparseable_batch: r.id, body_head: r.body.slice(0, 1_024) }; // verified before saving, so the row is damaged: keep what is left in the audit log
         }
         this.schedule(r.id, parsed, true);
       }
