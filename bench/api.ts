@@ -1,0 +1,111 @@
+// bench:api — POST /v1/messages in embedded mode against the in-process sandbox (createApp: SQLite
+// store, memory gate, embedded queue, workers delivering to the sandbox while the API is measured).
+// p50/p99 at concurrency 1 (one keep-alive connection, hrtime per request) and req/s at concurrency 64
+// (autocannon). Every request is a utility template to a new recipient, so each one passes the gate,
+// is persisted and enqueued (202).
+// Usage: npm run bench:api [-- --requests 3000 --seconds 10 --workers 0]
+// The LAST line printed is one JSON object: {"p50_ms":…,"p99_ms":…,"rps":…,…}.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { createRequire } from 'node:module';
+import { createApp } from '../src/app.ts';
+import { ConfigSchema } from '../src/config/schema.ts';
+import { createLogger } from '../src/observability/log.ts';
+import { syncTemplates } from '../src/engine/templates.ts';
+
+// autocannon ships no type declarations (and @types/autocannon is not installed): type what we use.
+interface AutocannonResult {
+  requests: { average: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+}
+const autocannon = createRequire(import.meta.url)('autocannon') as (opts: Record<string, unknown>) => Promise<AutocannonResult>;
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+}
+const REQUESTS = arg('requests', 3_000);
+const SECONDS = arg('seconds', 10);
+const WORKERS = arg('workers', 1) !== 0;
+
+let seq = 0;
+/** A new recipient per request (+1 555 01xx-style fictional ranges are accepted by the sandbox). */
+function body(): string {
+  const n = seq++;
+  return JSON.stringify({ to: `+44 7700 ${String(900000 + (n % 100000)).padStart(6, '0')}`, type: 'template', template: { name: 'hello_world', language: { code: 'en_US' } } });
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const r3 = (n: number) => Math.round(n * 1000) / 1000;
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'wagate-bench-api-'));
+  const config = ConfigSchema.parse({
+    port: 0,
+    host: '127.0.0.1',
+    data_dir: dir,
+    log_level: 'silent',
+    sandbox: { port: 0, mode: 'always' },
+    senders: [{ id: 'main', phone_number_id: '106540352242922', waba_id: '102290129340398', business_id: 'bench', messaging_limit: null, throughput_mps: 1000 }],
+    api: { rate_limit_per_minute: 100_000_000 },
+  });
+  const app = await createApp({ config, env: {}, logger: createLogger('silent'), workers: WORKERS, monitor: false });
+  const base = await app.start();
+  await syncTemplates(app.ctx);
+  const url = `${base}/v1/messages`;
+  const dispatcher = new Agent({ connections: 1, pipelining: 1 });
+
+  const post = async () => {
+    const r = await request(url, { method: 'POST', body: body(), headers: { 'content-type': 'application/json' }, dispatcher });
+    await r.body.dump();
+    return r.statusCode;
+  };
+  // Warm up (JIT, SQLite page cache, first connection).
+  for (let i = 0; i < 300; i++) if ((await post()) !== 202) throw new Error('warm-up request was not accepted (202)');
+
+  const lat: number[] = [];
+  let non202 = 0;
+  for (let i = 0; i < REQUESTS; i++) {
+    const t0 = process.hrtime.bigint();
+    const status = await post();
+    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    if (status !== 202) non202++;
+  }
+  lat.sort((a, b) => a - b);
+
+  const ac = await autocannon({
+    url,
+    method: 'POST',
+    connections: 64,
+    duration: SECONDS,
+    headers: { 'content-type': 'application/json' },
+    requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: body() }) }],
+  });
+  const result = {
+    p50_ms: r3(pct(lat, 50)),
+    p99_ms: r3(pct(lat, 99)),
+    rps: Math.round(ac.requests.average),
+    c1_requests: REQUESTS,
+    c1_non_202: non202,
+    c64_p50_ms: ac.latency.p50,
+    c64_p99_ms: ac.latency.p99,
+    c64_non_2xx: ac.non2xx,
+    c64_errors: ac.errors,
+    workers: WORKERS,
+    backends: app.ctx.backends,
+    loadavg_1m: r3(loadavg()[0]),
+  };
+  await dispatcher.close();
+  await app.stop();
+  rmSync(dir, { recursive: true, force: true });
+  console.log(JSON.stringify(result));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
