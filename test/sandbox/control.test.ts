@@ -1,5 +1,6 @@
 // The control API (/_sandbox) and the management endpoints: ledger, faults (incl. hang), numbers,
 // templates (control, create/approve/delete/list), inbound of every type, events, reset.
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import type { SandboxHandle } from '../../src/meta/sandbox/server.ts';
@@ -259,6 +260,39 @@ describe('inbound generator', () => {
     await ctl(s!, 'POST', '/webhooks/emit', { field: 'account_update', value: { event: 'DISABLED_UPDATE', ban_info: { waba_ban_state: 'DISABLE' } } });
     const c = await waitFor(() => rx!.changes().find((x) => x.field === 'account_update'), 3000, 'account_update');
     expect(c.value.event).toBe('DISABLED_UPDATE');
+  });
+});
+
+describe('media', () => {
+  it('upload (multipart) → id → GET /{media_id} → 5-minute URL that needs the token; inbound media resolve too', async () => {
+    const c = { t: Date.UTC(2026, 0, 1) };
+    s = await t.sandbox({ now: () => c.t, statuses: { enabled: false } });
+    const form = new FormData();
+    form.set('messaging_product', 'whatsapp');
+    form.set('type', 'image/png');
+    form.set('file', new Blob([Buffer.from('PNGDATA')], { type: 'image/png' }), 'a.png');
+    const up = await fetch(`${s.url}/v23.0/${PNID}/media`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: form });
+    const { id } = (await up.json()) as { id: string };
+    expect(up.status).toBe(200);
+    const info = await graph(s, 'GET', `/v23.0/${id}`);
+    expect(info.body).toMatchObject({ messaging_product: 'whatsapp', mime_type: 'image/png', file_size: 7, id });
+    expect(info.body.sha256).toBe(createHash('sha256').update('PNGDATA').digest('base64'));
+    const dl = await fetch(info.body.url, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(dl.status).toBe(200);
+    expect(Buffer.from(await dl.arrayBuffer()).toString()).toBe('PNGDATA');
+    expect((await fetch(info.body.url)).status).toBe(401);
+    c.t += 5 * 60_000 + 1;
+    expect((await fetch(info.body.url, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+    expect((await sendMsg(s, { to: TO, type: 'image', image: { id } })).status).toBe(200);
+    const bad = await fetch(`${s.url}/v23.0/${PNID}/media`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{}' });
+    expect(((await bad.json()) as any).error.code).toBe(100);
+    // Inbound media: its id resolves and its sha256 matches the bytes served.
+    const inb = await ctl(s, 'POST', '/inbound', { phone_number_id: PNID, from: TO, type: 'document' });
+    const doc = inb.body.message.document;
+    const dinfo = await graph(s, 'GET', `/v23.0/${doc.id}`);
+    expect(dinfo.body.sha256).toBe(doc.sha256);
+    expect((await graph(s, 'DELETE', `/v23.0/${id}`)).body).toEqual({ success: true });
+    expect((await graph(s, 'GET', `/v23.0/${id}`)).body.error.error_subcode).toBe(33);
   });
 });
 

@@ -8,6 +8,7 @@ import { syncError, unknownObject, unknownPath, type SyncError } from './errors.
 import { DEFAULT_RULES, DEFAULT_STATUS_OPTIONS, SandboxState, isObj, type Fault, type HttpAnswer, type Rules, type SandboxNumberInput, type StatusOptions, type TokenStateName } from './state.ts';
 import { WebhookSender, type WebhookOptions } from './webhooks.ts';
 import { templateView } from './templates.ts';
+import { MAX_MEDIA_BYTES, parseMultipart } from './media.ts';
 
 export const SANDBOX_DEFAULT_NUMBER: SandboxNumberInput = {
   phone_number_id: '106540352242922',
@@ -63,14 +64,14 @@ function ctlError(status: number, code: string, message: string, fix: string): H
   return { status, body: { error: { code, message, fix } } };
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+function readBody(req: IncomingMessage, max = MAX_BODY): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) {
-        reject(new BadRequest('request body over 3 MB'));
+      if (size > max) {
+        reject(new BadRequest(`request body over ${Math.round(max / 1024 / 1024)} MB`));
         req.destroy();
         return;
       }
@@ -212,6 +213,13 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
         if (t.status === 'PAUSED') state.updateTemplate(t.name, { status: 'APPROVED', waba_id: t.waba_id, language: t.language, reason: 'NONE' });
         answer = { status: 200, body: { success: true } };
       }
+    } else if (edge === 'media' && method === 'POST') {
+      answer = state.numbers.has(id) ? uploadMedia(id, await readBody(req, MAX_MEDIA_BYTES), req.headers['content-type'] ?? '') : unknownObject(id, 'post');
+    } else if (edge === null && state.media.items.has(id) && (method === 'GET' || method === 'DELETE')) {
+      if (method === 'DELETE') {
+        state.media.items.delete(id);
+        answer = { status: 200, body: { success: true } };
+      } else answer = { status: 200, body: state.media.describe(state.media.items.get(id)!, handle.url, state.now()) };
     } else if (edge === null && method === 'POST' && state.templates.has(id)) {
       answer = state.editTemplate(id, parseGraphBody(await readBody(req), req.headers['content-type']));
     } else if (edge === null && method === 'GET') {
@@ -366,10 +374,34 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
         state.reset();
         return send(res, { status: 200, body: { success: true } });
       case 'GET /media':
-        return send(res, { status: 200, body: { id: parts[1] ?? '', note: 'sandbox media placeholder' } });
+        return downloadMedia(req, res, decodeURIComponent(parts[1] ?? ''), q);
       default:
         return send(res, ctlError(404, 'unknown_control_route', `no sandbox control route ${method} ${path}`, 'see src/meta/sandbox/README.md for the list'));
     }
+  }
+
+  /** POST /{pnid}/media: multipart with messaging_product, file and type (the MIME type). */
+  function uploadMedia(pnid: string, raw: Buffer, contentType: string): HttpAnswer {
+    const parts = contentType.includes('multipart/form-data') ? parseMultipart(raw, contentType) : null;
+    if (!parts) return syncError(100, { details: 'Upload media as multipart/form-data with the fields messaging_product, file and type.' });
+    if (parts.get('messaging_product')?.data.toString() !== 'whatsapp') return syncError(100, { details: 'The parameter messaging_product is required.' });
+    const file = parts.get('file');
+    if (!file || file.data.length === 0) return syncError(100, { details: 'The parameter file is required.' });
+    const type = parts.get('type')?.data.toString().trim() || file.type;
+    if (!type) return syncError(100, { details: 'The parameter type is required.' });
+    return { status: 200, body: { id: state.media.add(pnid, type, Buffer.from(file.data)).id } };
+  }
+
+  /** GET /_sandbox/media/:id: the download URL of GET /{media_id} (bearer token required, 5-minute ticket). */
+  function downloadMedia(req: IncomingMessage, res: ServerResponse, id: string, q: URLSearchParams): void {
+    const tokErr = state.checkToken(bearer(req, q));
+    if (tokErr) return send(res, tokErr);
+    const ticket = q.get('ticket');
+    const r = state.media.download(id, ticket, state.now());
+    if (r === 'unknown' || (ticket !== null && r === 'expired')) return send(res, ctlError(404, 'media_not_found', `media ${id} does not exist or its URL expired`, 'URLs from GET /{media_id} last 5 minutes: ask for a new one'));
+    const item = state.media.items.get(id)!;
+    res.writeHead(200, { 'content-type': item.mime_type, 'content-length': item.bytes.length });
+    res.end(item.bytes);
   }
 
   function userUpdate(wa: string, b: Record<string, unknown>): HttpAnswer {

@@ -7,6 +7,7 @@ import { asyncError, syncError, tokenError, unknownObject, type SyncError } from
 import { validateSend } from './validate.ts';
 import { checkTemplateSend, seedTemplates, templateView, validateCreate, type Quality, type SandboxTemplate, type TplCategory, type TplStatus } from './templates.ts';
 import { Scheduler } from './scheduler.ts';
+import { MediaStore } from './media.ts';
 import { WebhookSender, type Change } from './webhooks.ts';
 import { inboundMessage, messagesValue, newConversationId, newWamid, pricingFor, statusValue, unixSeconds, userPreferencesValue, type NumberMeta } from './payloads.ts';
 
@@ -209,6 +210,7 @@ export class SandboxState {
   /** waba_id → times of management calls in the last hour. */
   wabaCalls = new Map<string, number[]>();
   ledger: LedgerEntry[] = [];
+  media = new MediaStore();
   /** Entries dropped by the ledger_max guard (so a count is never silently wrong). */
   ledgerDropped = 0;
   faults: Fault[] = [];
@@ -263,6 +265,7 @@ export class SandboxState {
     this.webhooks.clear();
     for (const m of [this.numbers, this.wabas, this.tokens, this.templates, this.windows, this.ctwa, this.optouts, this.undeliverable, this.marketing, this.pair, this.wabaCalls, this.reached]) m.clear();
     this.ledger = [];
+    this.media.clear();
     this.ledgerDropped = 0;
     this.faults = [];
     this.counters = { accepted: 0, rejected: 0, reads: 0, inbound: 0, by_code: {} };
@@ -622,6 +625,12 @@ export class SandboxState {
       return { status: 400, body: { error: { code: 'bad_inbound', message: (err as Error).message, fix: 'see src/meta/sandbox/README.md, POST /_sandbox/inbound' } } };
     }
     const type = String(msg.type);
+    const m = msg[type] as Obj | undefined;
+    if (m && typeof m.mime_type === 'string' && typeof m.id === 'string') {
+      // Inbound media resolves through GET /{media_id} like an upload; its sha256 is the real one.
+      const item = this.media.add(n.phone_number_id, m.mime_type, Buffer.from(`sandbox ${type} ${m.id}`), m.id);
+      if (!isObj(input[type]) || (input[type] as Obj).sha256 === undefined) m.sha256 = item.sha256;
+    }
     const atMs = Number(msg.timestamp) * 1000;
     const opens = type !== 'system' && type !== 'unsupported' && (type !== 'reaction' || this.rules.reactions_open_window);
     const key = `${n.phone_number_id}|${from}`;
