@@ -9,20 +9,10 @@ import { KyselyStore } from './kysely-store.ts';
 import { runMigrations } from './migrations.ts';
 import { StoreError } from './errors.ts';
 import type { Tables } from './tables.ts';
+import { redactUrl } from '../observability/log.ts';
 
 const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/;
 const INT8_OID = 20;
-
-/** The URL without its password, for messages. */
-function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
-}
 
 /** int8 (bigint columns, count(*)) as a JS number: epoch ms and counts fit in 2^53. Per pool, not global. */
 const types = {
@@ -57,7 +47,7 @@ export async function createPostgresStore(url: string, opts: { schema: string })
     client = await pool.connect();
   } catch (err) {
     await pool.end().catch(() => {});
-    throw new StoreError('UNAVAILABLE', `PostgreSQL at ${safeUrl(url)} is not reachable: ${(err as Error).message}`, 'check WAGATE_DATABASE_URL (host, port, user, database) and that PostgreSQL is running', { cause: err });
+    throw new StoreError('UNAVAILABLE', `PostgreSQL at ${redactUrl(url)} is not reachable: ${(err as Error).message}`, 'check WAGATE_DATABASE_URL (host, port, user, database) and that PostgreSQL is running', { cause: err });
   }
   try {
     // Serialise schema creation and migrations across instances (key derived from the schema name).
