@@ -1,0 +1,189 @@
+// The Redis gate: the shared case table and the contract suite (the same ones memory runs), the
+// several-instances proof (two RedisGateState on one Redis at a cap), and fail-closed / recovery with
+// a private redis-server this test starts and kills. Needs Redis on 127.0.0.1:6379 (shared: every
+// gate here uses its own random prefix and wipes it on close).
+import { describe, it, expect, afterAll } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { PoliciesSchema } from '../../src/domain/policies.ts';
+import { RedisGateState, GateUnavailableError, type RedisGateOptions } from '../../src/gate/redis.ts';
+import { runGateCases, makeReq, toSeed, SENDERS, T0, BR, PROMO_PARAMS, TEMPLATES } from './cases.ts';
+import { gateContract } from './contract.ts';
+
+const URL = process.env.WAGATE_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const run = randomBytes(4).toString('hex');
+let n = 0;
+const prefix = () => `wgtest_${run}_${n++}`;
+
+/** A gate that removes its keys when the test closes it. */
+class TestGate extends RedisGateState {
+  async close(): Promise<void> {
+    await this.wipe().catch(() => undefined);
+    await super.close();
+  }
+}
+const make = (opts: Omit<RedisGateOptions, 'url' | 'prefix'>) => new TestGate({ url: URL, prefix: prefix(), ...opts });
+
+runGateCases('redis', make);
+gateContract('redis', make);
+
+afterAll(async () => {
+  // Nothing of this run is left behind on the shared Redis.
+  const r = new Redis(URL);
+  const left = await r.keys(`wgtest_${run}_*`);
+  r.disconnect();
+  expect(left).toEqual([]);
+});
+
+const policies = PoliciesSchema.parse({ marketing_cap_per_24h: 5 });
+const senders = Object.values(SENDERS);
+
+describe('Redis gate: several instances', () => {
+  it('two instances racing at the cap grant exactly the cap (marketing cap and tier)', async () => {
+    const ns = prefix();
+    const a = new TestGate({ url: URL, prefix: ns, policies, senders });
+    const b = new RedisGateState({ url: URL, prefix: ns, policies, senders });
+    try {
+      await a.load(toSeed({}));
+      const out = await Promise.all(
+        Array.from({ length: 300 }, (_, i) => (i % 2 ? a : b).checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)),
+      );
+      expect(out.filter((o) => o.decision.allowed)).toHaveLength(5);
+      expect(out.filter((o) => o.decision.reason_code === 'FREQUENCY_CAP')).toHaveLength(295);
+      expect(await a.marketingCount(BR, T0)).toBe(5);
+      expect(await b.marketingCount(BR, T0)).toBe(5);
+      // Tier: sender "tiny" may reach 2 unique recipients; 200 distinct recipients race for them.
+      const tier = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).checkAndReserve(makeReq({ sender: 'tiny', template: 'welcome', to: `5511987650${String(i).padStart(3, '0')}` }), T0)),
+      );
+      expect(tier.filter((o) => o.decision.allowed)).toHaveLength(2);
+      expect(await b.tierUsage('biz2', T0)).toBe(2);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('a reservation refused by a stateless rule is rolled back (no slot kept)', async () => {
+    const g = make({ policies, senders });
+    try {
+      await g.load(toSeed({}));
+      // Wrong parameter count: decide() refuses after the script took the slots.
+      const bad = await g.checkAndReserve(makeReq({ template: 'promo', components: [] }), T0);
+      expect(bad.decision.reason_code).toBe('TEMPLATE_PARAMS_MISMATCH');
+      expect(await g.marketingCount(BR, T0)).toBe(0);
+      expect(await g.tierUsage('biz1', T0)).toBe(0);
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('an instance sees at once what another fed (opt-out, template, sender pause)', async () => {
+    const ns = prefix();
+    const a = new TestGate({ url: URL, prefix: ns, policies, senders });
+    const b = new RedisGateState({ url: URL, prefix: ns, policies, senders });
+    try {
+      await a.load(toSeed({ templates: [] }));
+      expect((await b.check(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.reason_code).toBe('TEMPLATE_NOT_FOUND');
+      await a.upsertTemplate(TEMPLATES[0]);
+      expect((await b.check(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.allowed).toBe(true);
+      await a.updateCustomer({ wa_id: BR, consent: { marketing: 'opted_out' }, consent_at: { marketing: T0 - 1 } });
+      expect((await b.check(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.reason_code).toBe('OPTED_OUT');
+      await a.setSenderStatus({ sender_id: 'alt', state: 'paused', reason: 'test', reason_code: 'MANUAL', credentials_valid: true, since: T0 });
+      expect((await b.checkAndReserve(makeReq({ sender: 'alt', template: 'promo', components: PROMO_PARAMS, to: '5521987654321' }), T0)).decision.reason_code).toBe('SENDER_PAUSED');
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis(port: number, dir: string): Promise<ChildProcess> {
+  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  probe.on('error', () => undefined); // refused while it starts: retried below
+  for (let i = 0; i < 100; i++) {
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      return p;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  probe.disconnect();
+  throw new Error(`private redis-server on port ${port} did not start`);
+}
+
+async function stopped(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  await new Promise((r) => {
+    p.once('exit', r);
+    p.kill('SIGKILL');
+  });
+}
+
+describe('Redis gate: outage', () => {
+  it('fails closed quickly with GATE_UNAVAILABLE when Redis is unreachable', async () => {
+    const port = await freePort(); // nothing listens here
+    const g = new RedisGateState({ url: `redis://127.0.0.1:${port}`, prefix: prefix(), policies, senders, connect_timeout_ms: 300 });
+    try {
+      const t = Date.now();
+      const out = await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0);
+      expect(Date.now() - t).toBeLessThan(3_000);
+      expect(out.decision.allowed).toBe(false);
+      expect(out.decision.reason_code).toBe('GATE_UNAVAILABLE');
+      expect(out.reservation).toBeUndefined();
+      expect(out.decision.suggested_action).toMatch(/WAGATE_REDIS_URL/);
+      await expect(g.recordInbound('main', BR, T0)).rejects.toBeInstanceOf(GateUnavailableError);
+      expect(await g.ping()).toBe(false);
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('a killed Redis denies at once, and the gate recovers by itself when it returns', async () => {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'wg-redis-'));
+    let server = await startRedis(port, dir);
+    const g = new RedisGateState({ url: `redis://127.0.0.1:${port}`, prefix: prefix(), policies, senders });
+    try {
+      await g.load(toSeed({}));
+      expect((await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.allowed).toBe(true);
+      await stopped(server);
+      const down = await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0);
+      expect(down.decision.reason_code).toBe('GATE_UNAVAILABLE');
+      server = await startRedis(port, dir); // empty again: reload as a restart would, then decide
+      let back = false;
+      for (let i = 0; i < 60 && !back; i++) {
+        back = await g.ping();
+        if (!back) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(back).toBe(true);
+      await g.load(toSeed({}));
+      // NOSCRIPT on the new server is handled (the script is sent again).
+      expect((await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.allowed).toBe(true);
+    } finally {
+      await g.close();
+      await stopped(server);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
