@@ -80,6 +80,25 @@ describe('access tokens', () => {
     expect(noCaller.status).toBe(401);
   });
 
+  it('a valid token without the messaging permission → 10; without access to the WABA → 200 (403); debug_token shows both', async () => {
+    s = await t.sandbox({ statuses: { enabled: false } });
+    await ctl(s, 'POST', '/tokens', { token: TOKEN, state: 'valid', scopes: ['business_management', 'whatsapp_business_management'] });
+    const r = await sendMsg(s, tpl(to, 'hello_world'));
+    expect(r.status).toBe(403);
+    expect(r.body.error.code).toBe(10);
+    expect((await graph(s, 'GET', `/v23.0/${WABA}/message_templates`)).status).toBe(200);
+    const d = await graph(s, 'GET', `/v23.0/debug_token?input_token=${TOKEN}`);
+    expect(d.body.data.scopes).not.toContain('whatsapp_business_messaging');
+    expect(d.body.data.granular_scopes.map((g: any) => g.scope)).toEqual(['whatsapp_business_management']);
+    await ctl(s, 'POST', '/tokens', { token: TOKEN, state: 'valid', scopes: ['business_management', 'whatsapp_business_management', 'whatsapp_business_messaging'], waba_ids: ['999'] });
+    const w = await sendMsg(s, tpl(to, 'hello_world'));
+    expect(w.status).toBe(403);
+    expect(w.body.error.code).toBe(200);
+    expect((await graph(s, 'GET', `/v23.0/debug_token?input_token=${TOKEN}`)).body.data.granular_scopes[0].target_ids).toEqual(['999']);
+    await ctl(s, 'POST', '/tokens', { token: TOKEN, state: 'valid', waba_ids: null });
+    expect((await sendMsg(s, tpl(to, 'hello_world'))).status).toBe(200);
+  });
+
   it('control route rejects bad input with a clear error', async () => {
     s = await t.sandbox({ statuses: { enabled: false } });
     const r = await ctl(s, 'POST', '/tokens', { state: 'broken' });

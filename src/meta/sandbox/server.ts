@@ -173,6 +173,11 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
       return send(res, tokErr);
     }
 
+    // Permissions and asset access of a valid token (M-TOK): messaging for sends, management otherwise.
+    const targetWaba = state.numbers.get(id)?.waba_id ?? (state.wabas.has(id) ? id : (state.templates.get(id)?.waba_id ?? null));
+    const accessErr = state.checkAccess(token!, targetWaba, isMessages || edge === 'media' ? 'whatsapp_business_messaging' : 'whatsapp_business_management');
+    if (accessErr) return send(res, accessErr);
+
     const fault = state.takeFault(isMessages, state.numbers.has(id) ? id : null);
     if (fault && !fault.accept) {
       if (fault.hang) return hang(res, fault);
@@ -279,7 +284,10 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
         if (b.token !== undefined && typeof b.token !== 'string') return send(res, ctlError(400, 'bad_token', 'token must be a string', 'omit it to change every token'));
         if (b.subcode !== undefined && !Number.isInteger(b.subcode)) return send(res, ctlError(400, 'bad_subcode', 'subcode must be an integer (458, 459, 460, 463, 464, 467, 492)', 'e.g. {"subcode":463}'));
         if (b.expires_at !== undefined && typeof b.expires_at !== 'number' && (typeof b.expires_at !== 'string' || Number.isNaN(Date.parse(b.expires_at)))) return send(res, ctlError(400, 'bad_expires_at', 'expires_at must be unix seconds, epoch ms or an ISO date', 'e.g. {"expires_at":"2030-01-01T00:00:00Z"}'));
-        const out = state.setToken({ token: b.token as string | undefined, state: st, expires_at: b.expires_at as number | string | undefined, subcode: b.subcode as number | undefined });
+        const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+        if (b.scopes !== undefined && !strings(b.scopes)) return send(res, ctlError(400, 'bad_scopes', 'scopes must be an array of permission names', 'e.g. {"scopes":["whatsapp_business_management"]}'));
+        if (b.waba_ids !== undefined && b.waba_ids !== null && !strings(b.waba_ids)) return send(res, ctlError(400, 'bad_waba_ids', 'waba_ids must be an array of WABA ids, or null for every WABA', 'e.g. {"waba_ids":["102290129340398"]}'));
+        const out = state.setToken({ token: b.token as string | undefined, state: st, expires_at: b.expires_at as number | string | undefined, subcode: b.subcode as number | undefined, scopes: b.scopes as string[] | undefined, waba_ids: b.waba_ids as string[] | null | undefined });
         return send(res, { status: 200, body: { tokens: out.map((t) => ({ ...t, token: maskToken(t.token) })) } });
       }
       case 'GET /numbers':

@@ -44,7 +44,13 @@ export interface TokenState {
   expires_at: number;
   issued_at: number;
   subcode: number | null;
+  /** Permissions granted (default: business_management, whatsapp_business_management, whatsapp_business_messaging). */
+  scopes: string[];
+  /** WABAs the token's system user has asset access to; null = every WABA. */
+  waba_ids: string[] | null;
 }
+
+export const ALL_SCOPES = ['business_management', 'whatsapp_business_management', 'whatsapp_business_messaging'];
 
 export interface Rules {
   /** Free-form outside the care window: "async" (200, then a failed status 131047, Meta's usual) or "sync". */
@@ -254,7 +260,7 @@ export class SandboxState {
   private init(): void {
     this.nextTemplateId = 0;
     for (const n of this.cfg.numbers) this.addNumber(n);
-    for (const t of this.cfg.tokens) this.tokens.set(t, { token: t, state: 'valid', expires_at: 0, issued_at: Math.floor(this.now() / 1000), subcode: null });
+    for (const t of this.cfg.tokens) this.tokens.set(t, { token: t, state: 'valid', expires_at: 0, issued_at: Math.floor(this.now() / 1000), subcode: null, scopes: [...ALL_SCOPES], waba_ids: null });
   }
 
   /** Back to the configured start: seeds only, no ledger, windows, opt-outs, faults or queued webhooks. */
@@ -351,7 +357,7 @@ export class SandboxState {
     return null;
   }
 
-  setToken(input: { token?: string; state: TokenStateName; expires_at?: number | string; subcode?: number }): TokenState[] {
+  setToken(input: { token?: string; state: TokenStateName; expires_at?: number | string; subcode?: number; scopes?: string[]; waba_ids?: string[] | null }): TokenState[] {
     const targets = input.token ? [input.token] : [...this.tokens.keys()];
     const out: TokenState[] = [];
     for (const tok of targets) {
@@ -363,11 +369,31 @@ export class SandboxState {
       } else if (input.state === 'valid') {
         expires = 0;
       }
-      const st: TokenState = { token: tok, state: input.state, expires_at: expires, issued_at: prev?.issued_at ?? Math.floor(this.now() / 1000), subcode: input.subcode ?? null };
+      const st: TokenState = {
+        token: tok,
+        state: input.state,
+        expires_at: expires,
+        issued_at: prev?.issued_at ?? Math.floor(this.now() / 1000),
+        subcode: input.subcode ?? null,
+        scopes: input.scopes ?? prev?.scopes ?? [...ALL_SCOPES],
+        waba_ids: input.waba_ids !== undefined ? input.waba_ids : (prev?.waba_ids ?? null),
+      };
       this.tokens.set(tok, st);
       out.push(st);
     }
     return out;
+  }
+
+  /**
+   * A valid token may still lack a permission (→ 10) or access to this WABA's assets (→ 200, M-TOK).
+   * `scope` is the permission the call needs.
+   */
+  checkAccess(token: string, waba: string | null, scope: string): SyncError | null {
+    const t = this.tokens.get(token);
+    if (!t) return null;
+    if (!t.scopes.includes(scope)) return syncError(10, { details: `The access token lacks the ${scope} permission.`, message: '(#10) Application does not have permission for this action' });
+    if (waba && t.waba_ids && !t.waba_ids.includes(waba)) return syncError(200, { details: `The system user has no access to WhatsApp Business Account ${waba}.`, message: '(#200) Permissions error' });
+    return null;
   }
 
   /** GET /debug_token (§8.4). The caller's own token must be valid (or the app token id|secret). */
@@ -392,11 +418,8 @@ export class SandboxState {
       expires_at: t.expires_at,
       is_valid: err === null,
       issued_at: t.issued_at,
-      scopes: ['business_management', 'whatsapp_business_management', 'whatsapp_business_messaging'],
-      granular_scopes: [
-        { scope: 'whatsapp_business_management', target_ids: wabas },
-        { scope: 'whatsapp_business_messaging', target_ids: wabas },
-      ],
+      scopes: t.scopes,
+      granular_scopes: t.scopes.filter((sc) => sc.startsWith('whatsapp_')).map((scope) => ({ scope, target_ids: t.waba_ids ?? wabas })),
       user_id: '100000000000001',
     };
     if (err) {
