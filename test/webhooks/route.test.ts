@@ -135,3 +135,24 @@ describe('POST /webhook', () => {
     expect(await res.json()).toEqual({ got: { a: 1 } });
   });
 });
+
+describe('body limit', () => {
+  it('the webhook limit (3 MB by default, Meta\'s maximum) applies even above the server-wide 1 MB limit', async () => {
+    const t2 = await makeCtx();
+    const p2 = new WebhookProcessor(t2.ctx);
+    const a2 = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+    installErrorHandler(a2, t2.ctx.log);
+    await webhookRoutes(a2, t2.ctx, { webhooks: p2 } as unknown as Services);
+    const url = await a2.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const raw = JSON.stringify({ object: 'whatsapp_business_account', entry: [], pad: 'x'.repeat(1_500_000) });
+      const res = await fetch(`${url}/webhook`, { method: 'POST', body: raw, headers: { 'content-type': 'application/json', 'x-hub-signature-256': signed(raw).sig } });
+      expect(res.status).toBe(200);
+      await p2.whenIdle();
+    } finally {
+      await a2.close();
+      await p2.stop();
+      await t2.close();
+    }
+  });
+});
