@@ -178,7 +178,8 @@ const index = new Map(ROUTES.map((r) => [`${r.method.toUpperCase()} ${r.path}`, 
 /** The role a request needs, by its matched route (Fastify's routeOptions.url). */
 export function accessFor(method: string, routeUrl: string | undefined): Access {
   if (!routeUrl) return 'read';
-  if (PUBLIC_PATHS.has(routeUrl)) return 'public';
+  // Keys guard the API and MCP; everything else (health, metrics, webhook, docs, static assets) is open.
+  if (PUBLIC_PATHS.has(routeUrl) || !(routeUrl.startsWith('/v1/') || routeUrl === '/v1' || routeUrl === '/mcp')) return 'public';
   if (routeUrl === '/mcp') return 'read'; // each tool then checks its own role
   const spec = index.get(`${method.toUpperCase()} ${routeUrl}`);
   if (spec) return spec.role;

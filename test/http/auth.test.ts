@@ -63,6 +63,8 @@ describe('API keys', () => {
   it('keeps /health, /ready, /metrics, /openapi.json and /docs open', async () => {
     for (const p of ['/health', '/ready', '/metrics', '/openapi.json', '/docs']) expect((await req('GET', p)).status, p).toBe(200);
     expect((await req('GET', '/docs')).text).toContain('/openapi.json');
+    expect((await req('GET', '/not-an-api-path')).status).toBe(404); // outside /v1 and /mcp: no key asked
+    expect((await req('GET', '/v1/not-a-route')).status).toBe(401);
   });
 
   it('401 without a key, 401 with an unknown key, both saying how to fix it', async () => {

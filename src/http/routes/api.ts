@@ -2,7 +2,8 @@
 //  - auth: API keys from config api.keys (only SHA-256 hashes are stored), `Authorization: Bearer <key>`
 //    or `X-API-Key`, each key with a role (read < send < admin, per route from the OpenAPI registry) and
 //    the senders it may use; no keys configured = open (embedded/dev), with a warning;
-//  - the ingress rate limit per API key (@fastify/rate-limit), separate from Meta pacing;
+//  - the ingress rate limit per API key (@fastify/rate-limit), separate from Meta pacing (none when
+//    no keys are configured: embedded/dev mode has no key to count against);
 //  - /openapi.json and /docs (a self-contained page: no CDN), /mcp (MCP over Streamable HTTP),
 //  - the routes of extra.ts.
 // /health, /ready, /metrics and /webhook stay open (the webhook has its own signature check).
@@ -92,19 +93,21 @@ export default async function apiRoutes(app: FastifyInstance, ctx: AppContext, _
     }
   });
 
-  await app.register(rateLimit, {
-    global: true,
-    max: ctx.config.api.rate_limit_per_minute,
-    timeWindow: 60_000,
-    // Per API key; per client address when keys are off.
-    keyGenerator: (req) => ((req as AuthedRequest).apiKey ? `key:${(req as AuthedRequest).apiKey!.name}` : `ip:${req.ip}`),
-    allowList: (req) => accessFor(req.method, req.routeOptions.url) === 'public',
-    errorResponseBuilder: (_req, c) => ({
-      statusCode: 429,
-      code: 'RATE_LIMITED',
-      message: `Rate limit exceeded: ${c.max} requests per minute for this API key. Retry in ${Math.ceil(c.ttl / 1000)} s.`,
-    }),
-  });
+  // Per API key. With no keys configured (embedded/dev, open) there is no key to count against.
+  if (!open) {
+    await app.register(rateLimit, {
+      global: true,
+      max: ctx.config.api.rate_limit_per_minute,
+      timeWindow: 60_000,
+      keyGenerator: (req) => `key:${(req as AuthedRequest).apiKey?.name ?? ''}`,
+      allowList: (req) => !(req as AuthedRequest).apiKey,
+      errorResponseBuilder: (_req, c) => ({
+        statusCode: 429,
+        code: 'RATE_LIMITED',
+        message: `Rate limit exceeded: ${c.max} requests per minute for this API key. Retry in ${Math.ceil(c.ttl / 1000)} s.`,
+      }),
+    });
+  }
 
   app.get('/openapi.json', async () => openApiDocument());
   app.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(DOCS_HTML));
