@@ -52,7 +52,8 @@ export default async function apiRoutes(app: FastifyInstance, ctx: AppContext, _
   if (open) ctx.log.warn('api.keys is empty: the HTTP API and /mcp accept requests without an API key (fine for embedded/dev; configure keys before exposing the port)');
 
   app.addHook('onRequest', async (req: AuthedRequest, reply: FastifyReply) => {
-    const access = accessFor(req.method, req.routeOptions.url);
+    // An unmatched path (404) is judged by its raw path: under /v1 it still needs a key.
+    const access = accessFor(req.method, req.routeOptions.url ?? req.url.split('?')[0]);
     if (access === 'public') return;
     if (open) {
       req.principal = LOCAL_PRINCIPAL;
