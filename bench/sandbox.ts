@@ -3,7 +3,7 @@
 // The load generator (autocannon) and the webhook receiver run in a child process (the gateway's
 // side) so they do not share the sandbox's event loop. The throughput bucket is raised high for the bench; the pair limit stays on (recipients rotate).
 // Options: --duration <s> (default 10), --connections <n> (default 64), --no-statuses (sends only).
-// LAST line: {"sends_per_s":…, "p50_ms":…, "p99_ms":…, ...}
+// LAST line: {"sends_per_s":…, "p50_ms":…, "p99_ms":…, ..., "sandbox_event_loop_utilization":…}
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createHmac } from 'node:crypto';
@@ -96,12 +96,16 @@ async function main(): Promise<void> {
   // The bucket is raised above any rate the machine can reach, so 130429 never fires.
   sb.state.updateNumber(PNID, { throughput_mps: 1_000_000 });
 
+  // Event-loop utilisation of the sandbox's process during the run: below 1.0 = the sandbox had room
+  // to spare (the load generator or the machine set the rate, not the sandbox).
+  const elu0 = performance.eventLoopUtilization();
   const self = fileURLToPath(import.meta.url);
   const child = spawn(process.execPath, ['--import', 'tsx', self, '--client', sb.url, String(duration), String(connections), secret, String(statuses)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const code: number = await new Promise((r) => child.on('exit', (c) => r(c ?? 1)));
   if (code !== 0) throw new Error(`load generator exited with ${code}`);
+  const elu = performance.eventLoopUtilization(elu0).utilization;
   const res = JSON.parse(out.trim().split('\n').pop()!);
   const accepted = sb.state.counters.accepted;
   const summary = {
@@ -121,6 +125,7 @@ async function main(): Promise<void> {
     bad_signatures: res.badSig,
     duration_s: res.duration_s,
     connections,
+    sandbox_event_loop_utilization: Math.round(elu * 100) / 100,
   };
   await sb.close();
   process.stdout.write(JSON.stringify(summary) + '\n');
