@@ -104,6 +104,8 @@ async function main(): Promise<void> {
     result.bare_evalsha_p50_us = Math.round(pct(bare, 50) * 100) / 100;
     r.disconnect();
   }
+  // The shared Redis keeps nothing of a bench run.
+  await (gate as GateState & { wipe?: () => Promise<void> }).wipe?.();
   await gate.close();
   console.log(JSON.stringify(result));
 }
