@@ -232,9 +232,13 @@ describe('Meta errors', () => {
 
 describe('graceful shutdown', () => {
   it('stop() finishes or releases in-flight sends: nothing lost, nothing in limbo, nothing sent twice after restart', async () => {
-    // 60 at once: more than the 80 mps bucket's burst, so some wait for tokens when stop() lands.
+    // 60 queued, then workers run for 50 ms: the 80 mps bucket's burst is 16, so most of them are
+    // in flight waiting for tokens when stop() lands.
+    await h.app.delivery.stop();
     const posted = await Promise.all(Array.from({ length: 60 }, (_, i) => h.post(orderUpdate(next(), i))));
     const ids = posted.map((r) => r.json.id as string);
+    await h.app.delivery.start();
+    await new Promise((r) => setTimeout(r, 50));
     await h.app.delivery.stop();
     const stats = await h.ctx.queue.stats(h.ctx.senders.resolve('main').id);
     expect(stats.in_flight).toBe(0);
