@@ -99,6 +99,8 @@ export function createMcpServer(ctx: AppContext, opts: McpServerOptions = {}): M
         try {
           requireRole(principal, def.role, `the tool ${def.name}`);
           requireSender(ctx, principal, typeof args.sender === 'string' ? args.sender : undefined);
+          const implied = def.impliedSender?.(args);
+          if (implied) requireSender(ctx, principal, implied);
           const out = await def.run(args, { ctx, actor });
           return { content: [text(out)], structuredContent: out };
         } catch (err) {

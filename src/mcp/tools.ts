@@ -86,6 +86,12 @@ const SendOut = {
   decision: z.looseObject(DecisionOut),
 };
 const Loose = z.record(z.string(), z.unknown());
+
+/** An enum that also accepts the upper-case form (Meta writes MARKETING; the reference passed either). */
+function ciEnum<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum([...values, ...values.map((v) => v.toUpperCase())] as unknown as [string, ...string[]]);
+}
+const lower = (v: unknown): string | undefined => (typeof v === 'string' ? v.toLowerCase() : undefined);
 const Nstr = z.string().nullable();
 
 export type ToolResult = { content: { type: 'text'; text: string }[]; structuredContent?: Record<string, unknown>; isError?: boolean };
@@ -110,6 +116,8 @@ export interface ToolDef {
   input: z.ZodRawShape;
   output: z.ZodRawShape;
   annotations: { readOnlyHint: boolean; destructiveHint: boolean; idempotentHint: boolean; openWorldHint: boolean };
+  /** The sender an argument implies besides `sender` (e.g. the "<sender>:" of a conversation id), for key restrictions. */
+  impliedSender?(args: Record<string, unknown>): string | undefined;
   run(args: Record<string, unknown>, t: ToolCtx): Promise<Record<string, unknown>>;
 }
 
@@ -224,7 +232,7 @@ export const TOOLS: ToolDef[] = [
     input: {
       customer_id: PHONE('Recipient').optional(),
       to: PHONE('Recipient (alias of customer_id)').optional(),
-      message_type: z.enum(MESSAGE_TYPES).optional().describe('What you want to send: service (free-form), template, or a template category (marketing, utility, authentication). Case-insensitive in spirit: use lower case.'),
+      message_type: ciEnum(MESSAGE_TYPES).optional().describe('What you want to send: service (free-form), template, or a template category (marketing, utility, authentication). Case-insensitive in spirit: use lower case.'),
       template_name: z.string().min(1).max(512).optional().describe('Template to check (its stored category decides the rules, not message_type).'),
       locale: z.string().min(2).max(15).optional().describe('Template language, e.g. "en_US" (default: the template\'s only or English language).'),
       variables: VARIABLES,
@@ -478,7 +486,7 @@ export const TOOLS: ToolDef[] = [
     title: 'List conversations',
     description: 'Conversations (one per customer and sender), newest first. status_filter: open (window open), closed, expiring_soon (closing within 2 h: reply now), archived; default all not archived.',
     role: 'read',
-    input: { status_filter: z.enum(['all', 'open', 'closed', 'expiring_soon', 'archived']).optional().describe('Which conversations (default: all not archived).'), limit: LIMIT, offset: OFFSET, sender: SENDER },
+    input: { status_filter: ciEnum(['all', 'open', 'closed', 'expiring_soon', 'archived']).optional().describe('Which conversations (default: all not archived).'), limit: LIMIT, offset: OFFSET, sender: SENDER },
     output: { conversations: z.array(Loose), count: z.number(), has_more: z.boolean(), limit: z.number(), offset: z.number() },
     annotations: READ,
     run: (a, t) => listConversations(t.ctx, { status_filter: str(a.status_filter), limit: a.limit as number | undefined, offset: a.offset as number | undefined, sender: str(a.sender) }) as unknown as Promise<Record<string, unknown>>,
@@ -516,7 +524,7 @@ export const TOOLS: ToolDef[] = [
     description: 'Estimated Meta charge for `quantity` messages of a category to a market (per-message pricing since July 2025: only delivered templates are charged; service messages, utility inside an open window, and anything inside a free-entry-point window are free). Give customer_id to account for that customer\'s open windows. Rates come from a data file with its source and date.',
     role: 'read',
     input: {
-      message_type: z.enum(['marketing', 'utility', 'authentication', 'authentication_international', 'service']).describe('Template category, or service for free-form.'),
+      message_type: ciEnum(['marketing', 'utility', 'authentication', 'authentication_international', 'service']).describe('Template category, or service for free-form.'),
       recipient_country: z.string().min(2).max(40).optional().describe('ISO country code ("BR") or a phone number; required unless customer_id is given.'),
       quantity: z.number().int().min(1).max(10_000_000).optional().describe('Number of messages (default 1).'),
       customer_id: PHONE('Customer (optional)').optional(),
@@ -532,7 +540,7 @@ export const TOOLS: ToolDef[] = [
     description: 'The list rate per delivered message for a category in the recipient\'s market, with its source and date.',
     role: 'read',
     input: {
-      conversation_type: z.enum(['marketing', 'utility', 'authentication', 'authentication_international', 'service']).describe('Template category, or service.'),
+      conversation_type: ciEnum(['marketing', 'utility', 'authentication', 'authentication_international', 'service']).describe('Template category, or service.'),
       recipient_country: z.string().min(2).max(40).describe('ISO country code ("IN") or a phone number.'),
       sender: SENDER,
     },
@@ -584,6 +592,7 @@ export const TOOLS: ToolDef[] = [
     input: { conversation_id: z.string().min(3).max(140).describe('Conversation id from list_conversations: "<sender>:<customer digits>".'), sender: SENDER },
     output: { conversation_id: z.string(), status: z.string(), archived_at: z.string() },
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    impliedSender: (a) => (typeof a.conversation_id === 'string' ? a.conversation_id.split(':')[0] : undefined),
     run: (a, t) => archiveChat(t.ctx, { conversation_id: String(a.conversation_id), actor: t.actor }) as unknown as Promise<Record<string, unknown>>,
   },
   {
@@ -593,7 +602,7 @@ export const TOOLS: ToolDef[] = [
     role: 'send',
     input: {
       customer_id: PHONE('Customer'),
-      category: z.enum(['marketing', 'utility', 'authentication', 'service']).describe('Which messages the consent is about.'),
+      category: ciEnum(['marketing', 'utility', 'authentication', 'service']).describe('Which messages the consent is about.'),
       state: z.enum(['opted_in', 'opted_out', 'unknown']).describe('opted_in, opted_out, or unknown (forget).'),
       source: z.string().min(1).max(200).optional().describe('Where it came from, e.g. "checkout form 2026-05-01" or "phone call".'),
       sender: SENDER,
@@ -602,7 +611,7 @@ export const TOOLS: ToolDef[] = [
     annotations: WRITE_IDEMPOTENT,
     async run(a, t) {
       const wa_id = parseWaId(a.customer_id);
-      await setConsent(t.ctx, { wa_id, category: a.category as 'marketing', state: a.state as 'opted_in', source: str(a.source) ?? t.actor, actor: t.actor });
+      await setConsent(t.ctx, { wa_id, category: lower(a.category) as 'marketing', state: a.state as 'opted_in', source: str(a.source) ?? t.actor, actor: t.actor });
       const { getCustomerView } = await import('../engine/customers.ts');
       return (await getCustomerView(t.ctx, wa_id)) as unknown as Record<string, unknown>;
     },

@@ -134,6 +134,9 @@ describe('API keys', () => {
     expect((expectExplainedRefusal(other).error as { code: string }).code).toBe('FORBIDDEN_SENDER');
     const own = (await sender.callTool({ name: 'send_message', arguments: { to: '+447700900123', text: 'x', sender: 'main' } })) as ToolCallResult;
     expect(expectExplainedRefusal(own).reason_code).toBe('WINDOW_CLOSED_TEMPLATE_REQUIRED');
+    // A sender implied by an argument counts too (the "<sender>:" of a conversation id).
+    const archive = (await sender.callTool({ name: 'archive_chat', arguments: { conversation_id: 'second:447700900123' } })) as ToolCallResult;
+    expect((expectExplainedRefusal(archive).error as { code: string }).code).toBe('FORBIDDEN_SENDER');
     await sender.close();
   });
 });

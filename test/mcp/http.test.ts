@@ -82,7 +82,7 @@ describe('MCP over Streamable HTTP', () => {
     const denied = await call('send_template', { to: CUSTOMER, template_name: 'spring_sale', variables: ['Ana'] });
     const b = expectExplainedRefusal(denied);
     expect(b.reason_code).toBe('OPTED_OUT');
-    const check = await call('check_compliance', { customer_id: CUSTOMER, message_type: 'marketing' });
+    const check = await call('check_compliance', { customer_id: CUSTOMER, message_type: 'MARKETING' }); // Meta's case works too
     expect(check.isError).toBeFalsy();
     expect(check.structuredContent).toMatchObject({ allowed: false, reason_code: 'OPTED_OUT' });
     // The STOP itself opened the care window: a reply is allowed now.
