@@ -338,7 +338,7 @@ export class KyselyStore implements Store {
     // 2. Not forward (lower/equal rank, or a terminal status): record it once in history for its time
     //    (e.g. `delivered` arriving after `read`) and apply the patch; the current status stays.
     const seen = this.historyHasStatus(ev.status);
-    const set: Record<string, unknown> = { ...cols, history: sql`case when ${seen} then history else ${this.appendHistory(evJson)} end`, updated_at: sql`case when ${seen} then updated_at else ${updatedAt} end` };
+    const set: Record<string, unknown> = { ...cols, history: sql`case when ${seen} then history else ${this.appendHistory(evJson)} end`, updated_at: updatedAt };
     let q = this.db.updateTable('messages').set(set as never).where('id', '=', id);
     // A pure duplicate (already recorded, nothing to patch) writes nothing.
     if (Object.keys(cols).length === 0) q = q.where(sql<boolean>`not (${seen})`);
