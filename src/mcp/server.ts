@@ -72,28 +72,28 @@ function toErrorResult(ctx: AppContext, tool: string, err: unknown): ToolResult 
   return errorResult({ error: { code: 'INTERNAL', message: `${tool} failed with an internal error; it has been logged.`, fix: 'Retry; if it persists, check the wagate logs and GET /ready.', details: {} } });
 }
 
+// Built once: /mcp over HTTP creates a server per request.
+const DEFS = new Map(TOOLS.map((def) => [def.name, { def, schema: z.object(def.input), output: z.looseObject(def.output) }]));
+
 export function createMcpServer(ctx: AppContext, opts: McpServerOptions = {}): McpServer {
   const principal = opts.principal ?? LOCAL_PRINCIPAL;
   const actor = principal.name === 'local' ? (opts.actor ?? 'mcp') : `${opts.actor ?? 'mcp'}:${principal.name}`;
   const server = new McpServer({ name: 'wagate', version: '0.1.0' }, { instructions: INSTRUCTIONS, capabilities: { tools: {} } });
-  const defs = new Map<string, { def: ToolDef; schema: z.ZodObject }>();
 
   // The SDK turns a failed input parse into a bare text error ("... at to"). Parse ourselves so a
   // rejection says which field, what is wrong and what it expects, in the same shape as every error.
   // (Overrides McpServer's input validation hook; pinned SDK 1.32, covered by test/mcp.)
   (server as unknown as { validateToolInput: (tool: unknown, args: unknown, name: string) => Promise<unknown> }).validateToolInput = async (_tool, args, name) => {
-    const d = defs.get(name);
+    const d = DEFS.get(name);
     if (!d) return args;
     const r = d.schema.safeParse(args ?? {});
     return r.success ? r.data : ({ [INVALID]: r.error } satisfies Invalid);
   };
 
-  for (const def of TOOLS) {
-    const schema = z.object(def.input);
-    defs.set(def.name, { def, schema });
+  for (const { def, schema, output } of DEFS.values()) {
     server.registerTool(
       def.name,
-      { title: def.title, description: def.description, inputSchema: def.input, outputSchema: z.looseObject(def.output), annotations: { title: def.title, ...def.annotations } },
+      { title: def.title, description: def.description, inputSchema: schema, outputSchema: output, annotations: { title: def.title, ...def.annotations } },
       (async (args: Record<string, unknown> & Partial<Invalid>): Promise<ToolResult> => {
         if (args && args[INVALID]) return invalidArguments(def, args[INVALID]);
         try {
