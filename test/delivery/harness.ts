@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ConfigSchema } from '../../src/config/schema.ts';
-import type { App } from '../../src/app.ts';
+import { createApp, type App } from '../../src/app.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import type { AppContext } from '../../src/engine/context.ts';
 import type { TemplateRecord } from '../../src/domain/types.ts';
@@ -106,16 +106,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'wagate-delivery-'));
   const namespace = `dlv_${randomBytes(4).toString('hex')}`;
   const config = buildConfig(opts, dataDir, namespace);
-  let app: App;
-  try {
-    const { createApp } = await import('../../src/app.ts');
-    app = await createApp({ config, env: {}, logger: createLogger(config.log_level), workers: opts.workers ?? true, monitor: false });
-  } catch (err) {
-    if (!String((err as Error)?.message).includes('Cannot find module') && (err as { code?: string })?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
-    if (opts.production) throw new Error(`production backends cannot be loaded yet (src/app.ts): ${(err as Error).message}`);
-    const { createEmbeddedApp } = await import('./wiring.ts');
-    app = await createEmbeddedApp({ config, workers: opts.workers ?? true });
-  }
+  const app = await createApp({ config, env: {}, logger: createLogger(config.log_level), workers: opts.workers ?? true, monitor: false });
   const base = await app.start();
   const sandboxUrl = opts.sandboxUrl ?? app.sandbox?.url;
   if (!sandboxUrl) throw new Error('harness: no sandbox URL');
