@@ -104,6 +104,7 @@ describe('sync validation errors', () => {
     expect(r.body.error.error_subcode).toBe(33);
     expect(r.body.error.type).toBe('GraphMethodException');
     expect(r.body.error.message).toContain("'999999999' does not exist");
+    expect(r.body.error.error_data).toBeUndefined();
   });
 });
 

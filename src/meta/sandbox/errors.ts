@@ -98,7 +98,8 @@ export function syncError(code: number, opts: { details?: string; subcode?: numb
     type: opts.type ?? 'OAuthException',
     code,
   };
-  if (code !== 190) error.error_data = { messaging_product: 'whatsapp', details: opts.details ?? def.details };
+  // Generic Graph errors (190, and GraphMethodException for unknown ids/paths) carry no WhatsApp error_data.
+  if (code !== 190 && opts.type !== 'GraphMethodException') error.error_data = { messaging_product: 'whatsapp', details: opts.details ?? def.details };
   if (opts.subcode !== undefined) error.error_subcode = opts.subcode;
   error.fbtrace_id = fbtraceId();
   return { status: opts.http ?? def.http, body: { error } };
