@@ -27,8 +27,11 @@ export async function setConsent(
 ): Promise<CustomerRecord> {
   const at = input.at ?? ctx.now();
   const c = await ctx.store.setConsent(input.wa_id, input.category, input.state, input.source, at);
+  // Mirror what the store kept, not the input: the store ignores an event older than the one it has
+  // (a late STOP never overrides a newer START), and the gate must agree with it.
   // The time matters: a free-form reply after an opt-out is allowed only in a window opened after it.
-  await ctx.gate.updateCustomer({ wa_id: input.wa_id, consent: { [input.category]: input.state }, consent_at: { [input.category]: at } });
+  const kept = c.consent[input.category];
+  await ctx.gate.updateCustomer({ wa_id: input.wa_id, consent: { [input.category]: kept.state }, consent_at: { [input.category]: kept.at ?? at } });
   await ctx.store.appendAudit({ at, actor: input.actor ?? input.source, action: `consent.${input.state}`, subject: input.wa_id, detail: { category: input.category, source: input.source } });
   return c;
 }
