@@ -50,7 +50,7 @@ export interface RedisGateOptions {
   prefix: string;
   policies: Policies;
   senders: SenderConfig[];
-  /** Per-command timeout (default 300 ms): a slow Redis denies fast instead of stalling senders. */
+  /** Per-command timeout (default 500 ms): a slow Redis denies fast instead of stalling senders. */
   command_timeout_ms?: number;
   /** How long a call waits for the very first connection (default 2,000 ms). */
   connect_timeout_ms?: number;
@@ -82,7 +82,7 @@ export class RedisGateState implements GateState {
       // No offline queue: while Redis is away, decisions fail closed at once instead of piling up.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: opts.command_timeout_ms ?? 300,
+      commandTimeout: opts.command_timeout_ms ?? 500,
       connectTimeout: this.connectTimeout,
       // Reconnect forever, backing off to 1 s: recovery needs no restart.
       retryStrategy: (n: number) => Math.min(n * 100, 1_000),
