@@ -11,15 +11,16 @@ import { syncTemplates } from '../engine/templates.ts';
 import type { Config } from '../config/schema.ts';
 
 async function startApp(config: Config, log: ReturnType<typeof createLogger>): Promise<App> {
-  const app = await createApp({ config, logger: log });
+  let app: App | null = null;
   try {
+    app = await createApp({ config, logger: log });
     await app.start();
     return app;
   } catch (err) {
-    // Another wagate (e.g. `wagate start`) holds the HTTP port: serve MCP anyway, on a free port.
+    // Another wagate (e.g. `wagate start`) holds the HTTP or sandbox port: serve MCP anyway, on free ports.
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    await app.stop().catch(() => {});
-    log.warn({ port: config.port }, 'HTTP port in use; the MCP session listens for webhooks on a free port instead');
+    await app?.stop().catch(() => {});
+    log.warn({ port: config.port, sandbox_port: config.sandbox.port }, 'port in use; this MCP session listens (webhooks, sandbox) on free ports instead');
     const retry = await createApp({ config: { ...config, port: 0, sandbox: { ...config.sandbox, port: 0 } }, logger: log });
     await retry.start();
     return retry;

@@ -252,7 +252,7 @@ export const TOOLS: ToolDef[] = [
       let template: { name: string; language: string } | null = null;
       const type = str(a.message_type)?.toLowerCase();
       if (msg) {
-        decision = await checkCompliance(t.ctx, { body: { to: wa_id, ...msg }, sender });
+        decision = await checkCompliance(t.ctx, { body: { ...msg, to: wa_id }, sender }); // customer_id decides the recipient
       } else if (a.template_name && a.variables === undefined) {
         // No parameters given: judge the template with sample ones (is it allowed for this customer now?).
         const e = await categoryEligibility(t.ctx, { wa_id, template_name: String(a.template_name), locale: str(a.locale), sender });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createServer, type Server } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { expectExplainedRefusal, expectToolList, waitFor, type ToolCallResult } from './helpers.ts';
@@ -14,16 +15,21 @@ let client: Client;
 let transport: StdioClientTransport;
 const stdoutErrors: Error[] = [];
 let stderr = '';
+let squatter: Server;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wagate-mcp-stdio-'));
+  // Something already holds WAGATE_PORT (as a running `wagate start` would): the MCP session still starts.
+  squatter = createServer();
+  await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
+  const busyPort = String((squatter.address() as { port: number }).port);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('WAGATE_')) env[k] = v;
   transport = new StdioClientTransport({
     command: process.execPath,
     args: [resolve('bin/wagate.js'), 'mcp'],
     cwd: dir, // no ./wagate.yaml there: defaults + env only
-    env: { ...env, WAGATE_DATA_DIR: join(dir, 'data'), WAGATE_SANDBOX_PORT: '0', WAGATE_PORT: '0', WAGATE_LOG_LEVEL: 'info' },
+    env: { ...env, WAGATE_DATA_DIR: join(dir, 'data'), WAGATE_SANDBOX_PORT: '0', WAGATE_PORT: busyPort, WAGATE_LOG_LEVEL: 'info' },
     stderr: 'pipe',
   });
   transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -35,6 +41,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await client?.close().catch(() => {});
+  squatter?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -64,5 +71,6 @@ describe('wagate mcp (stdio)', () => {
     expect(stdoutErrors).toEqual([]);
     expect(stderr).toContain('"app":"wagate"');
     expect(stderr).toContain('MCP server on stdio');
+    expect(stderr).toContain('port in use');
   });
 });
