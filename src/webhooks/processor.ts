@@ -18,12 +18,14 @@ import { newId } from '../domain/ids.ts';
 import { classify, parseWebhookError } from '../domain/errors/index.ts';
 import type { GraphError } from '../meta/types.ts';
 import { maskPhone } from '../observability/log.ts';
+import { canonicalWaId } from '../domain/phone.ts';
 import { createKeywordMatcher, STOP_CATEGORIES, type KeywordMatcher } from './keywords.ts';
 import { extractEvents, isObj, metaTime, replyTexts, str, type Obj, type InboundMessageEvent, type StatusEvent_, type UserPreferenceEvent, type ValueEvent, type WebhookEvent } from './events.ts';
 import { verifySignature, type SignatureCheck } from './signature.ts';
 
+/** Meta's wa_id/from → wagate's state key (canonical: Brazil's old 8-digit and Mexico's "521" forms meet the number a business types). */
 const digits = (v: unknown): string | null => {
-  const s = str(v)?.replace(/\D/g, '') ?? '';
+  const s = canonicalWaId(str(v) ?? '');
   return s.length >= 5 ? s : null;
 };
 

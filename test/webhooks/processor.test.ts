@@ -40,6 +40,13 @@ describe('inbound messages', () => {
     expect((await t.ctx.store.getCustomer(CUSTOMER))?.profile_name).toBe('Sheena Nelson');
   });
 
+  it('an inbound from a Brazilian legacy wa_id (no 9th digit) keys state under the number a business types', async () => {
+    const legacy = '551187654321'; // wa_id from before Brazil's 9th mobile digit
+    await proc.applyBody(inbound({ id: 'wamid.BR1', timestamp: String(Math.floor(T0() / 1000)), type: 'text', text: { body: 'oi' } }, 'Ana', legacy));
+    expect((await t.ctx.store.getWindows('5511987654321')).map((w) => w.sender_id)).toEqual(['main']);
+    expect(await t.ctx.store.getWindows(legacy)).toEqual([]);
+  });
+
   it('every user-authored type opens the window; system messages do not', async () => {
     const types: Record<string, unknown>[] = [
       { type: 'image', image: { id: 'm1', mime_type: 'image/jpeg', sha256: 'x', caption: 'hi' } },
