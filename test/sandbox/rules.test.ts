@@ -38,6 +38,16 @@ describe('throughput bucket (130429)', () => {
     expect((await sendMsg(s, tpl('447700900197', 'hello_world'))).body.error.code).toBe(130429);
   });
 
+  it('refused requests (validation, unknown template) take no token', async () => {
+    const c = clock();
+    s = await t.sandbox({ now: c.now, numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 2 }], statuses: { enabled: false } });
+    for (let i = 0; i < 5; i++) expect((await sendMsg(s, tpl('447700900111', 'no_such_template'))).body.error.code).toBe(132001);
+    for (let i = 0; i < 3; i++) expect((await sendMsg(s, text('1'))).body.error.code).toBe(131009);
+    expect((await sendMsg(s, tpl('447700900111', 'hello_world'))).status).toBe(200);
+    expect((await sendMsg(s, tpl('447700900112', 'hello_world'))).status).toBe(200);
+    expect((await sendMsg(s, tpl('447700900113', 'hello_world'))).body.error.code).toBe(130429);
+  });
+
   it('defaults to 80 mps and can be raised to 1,000 through the control API', async () => {
     const c = clock();
     s = await t.sandbox({ now: c.now, statuses: { enabled: false } });

@@ -503,13 +503,20 @@ export class SandboxState {
     return at !== undefined && now - at < this.rules.window_ms;
   }
 
+  private usCache = new Map<string, boolean>();
   private isUsNumber(wa: string): boolean {
     if (!wa.startsWith('1')) return false;
-    try {
-      return parsePhoneNumber('+' + wa)?.country === 'US';
-    } catch {
-      return false;
+    let us = this.usCache.get(wa);
+    if (us === undefined) {
+      try {
+        us = parsePhoneNumber('+' + wa)?.country === 'US';
+      } catch {
+        us = false;
+      }
+      if (this.usCache.size > 100_000) this.usCache.clear();
+      this.usCache.set(wa, us);
     }
+    return us;
   }
 
   /** POST /{pnid}/messages with a parsed body. The token was checked by the caller. */
@@ -523,17 +530,7 @@ export class SandboxState {
       return { status: 200, body: { success: true } };
     }
     const now = this.now();
-    // Throughput: one bucket per number, capacity one second of tokens (§4.1).
-    if (!this.take(n.bucket, n.throughput_mps / 1000, n.throughput_mps, now)) return this.reject(syncError(130429));
-    // Pair limit: 1 per pair_interval with a burst of pair_burst that borrows from the future (§4.2).
-    const pk = `${pnid}|${v.wa_id}`;
-    let pb = this.pair.get(pk);
-    if (!pb) {
-      pb = { tokens: this.rules.pair_burst, last: now };
-      this.pair.set(pk, pb);
-    }
-    if (!this.take(pb, 1 / this.rules.pair_interval_ms, this.rules.pair_burst, now)) return this.reject(syncError(131056));
-
+    // Request checks first: a refused request takes no throughput or pair token.
     let category = 'service';
     let tpl: SandboxTemplate | undefined;
     if (v.template) {
@@ -545,6 +542,17 @@ export class SandboxState {
     }
     const inCsw = this.windowOpen(pnid, v.wa_id, now);
     if (!v.template && !inCsw && this.rules.window_mode === 'sync') return this.reject(syncError(131047));
+
+    // Throughput: one bucket per number, capacity one second of tokens (§4.1).
+    if (!this.take(n.bucket, n.throughput_mps / 1000, n.throughput_mps, now)) return this.reject(syncError(130429));
+    // Pair limit: 1 per pair_interval with a burst of pair_burst that borrows from the future (§4.2).
+    const pk = `${pnid}|${v.wa_id}`;
+    let pb = this.pair.get(pk);
+    if (!pb) {
+      pb = { tokens: this.rules.pair_burst, last: now };
+      this.pair.set(pk, pb);
+    }
+    if (!this.take(pb, 1 / this.rules.pair_interval_ms, this.rules.pair_burst, now)) return this.reject(syncError(131056));
 
     // Free entry point: a reply within 24 h of a click-to-WhatsApp message opens 72 h of free messages (§5.3).
     let inFep = false;
