@@ -221,6 +221,24 @@ export async function categoryEligibility(ctx: AppContext, input: { wa_id: strin
   return { eligible: d.allowed, reason_code: d.reason_code, explanation: d.explanation, suggested_action: d.suggested_action, template: used, decision: d };
 }
 
+/**
+ * The approved templates that would be allowed for this customer right now (each judged by the gate
+ * with sample parameters): what to send instead when a free-form message is refused. Opted-out or
+ * capped categories drop out on their own.
+ */
+export async function fittingTemplates(ctx: AppContext, input: { to: string; sender?: string; limit?: number }): Promise<{ name: string; language: string; category: string; parameters: string }[]> {
+  const sender = resolveSender(ctx, input.sender);
+  const wa_id = parseWaId(input.to);
+  const approved = (await ctx.store.listTemplates({ waba_id: sender.waba_id, status: 'APPROVED' })).sort((a, b) => a.name.localeCompare(b.name)).slice(0, 50);
+  const out: { name: string; language: string; category: string; parameters: string }[] = [];
+  for (const t of approved) {
+    const e = await categoryEligibility(ctx, { wa_id, template_name: t.name, locale: t.language, sender: sender.id });
+    if (e.eligible) out.push({ name: t.name, language: t.language, category: t.category, parameters: describeSpec(templateSpec(t)) });
+    if (out.length >= (input.limit ?? 20)) break;
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Conversations (care windows) and archiving
 

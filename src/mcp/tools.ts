@@ -22,6 +22,7 @@ import {
   getDeliveryStatus,
   getRateLimit,
   listConversations,
+  fittingTemplates,
   listTemplates,
   markAsRead,
   resolveSender,
@@ -189,7 +190,7 @@ function deadLetterView(d: DeadLetter): Record<string, unknown> {
 }
 
 /** A denial with the reason, explanation, fix and, for a closed window, the approved templates that fit. */
-async function denial(t: ToolCtx, d: Decision, sender: string | undefined): Promise<never> {
+async function denial(t: ToolCtx, d: Decision, sender: string | undefined, to?: unknown): Promise<never> {
   const body: Record<string, unknown> = {
     denied: true,
     reason_code: d.reason_code,
@@ -199,22 +200,26 @@ async function denial(t: ToolCtx, d: Decision, sender: string | undefined): Prom
     ...(d.retry_after_s !== undefined ? { retry_after_s: d.retry_after_s } : {}),
     checks: d.checks,
   };
-  if (d.reason_code === 'WINDOW_CLOSED_TEMPLATE_REQUIRED' || d.reason_code === 'TEMPLATE_NOT_FOUND') {
-    const list = await listTemplates(t.ctx, { sender, status_filter: 'APPROVED', limit: 20 }).catch(() => null);
-    if (list) body.fitting_templates = list.templates.map((x) => ({ name: x.name, language: x.language, category: x.category, parameters: x.parameters }));
+  if ((d.reason_code === 'WINDOW_CLOSED_TEMPLATE_REQUIRED' || d.reason_code === 'TEMPLATE_NOT_FOUND') && typeof to === 'string') {
+    // Only templates the gate would allow for this customer now (an opted-out category drops out).
+    const fit = await fittingTemplates(t.ctx, { to, sender }).catch(() => null);
+    if (fit) {
+      body.fitting_templates = fit;
+      if (fit.length) body.suggested_action = `${d.suggested_action} Allowed for this customer now: ${fit.map((x) => `${x.name} (${x.category}; ${x.parameters})`).join(', ')}.`;
+    }
   }
   throw new ToolDenial(body);
 }
 
-async function sent(t: ToolCtx, r: SubmitResult, sender: string | undefined): Promise<Record<string, unknown>> {
-  if (r.http_status !== 202) await denial(t, r.decision, sender);
+async function sent(t: ToolCtx, r: SubmitResult, sender: string | undefined, to?: unknown): Promise<Record<string, unknown>> {
+  if (r.http_status !== 202) await denial(t, r.decision, sender, to);
   return { status: r.status, message_id: r.id, id: r.id, decision: r.decision, ...(r.replayed ? { replayed: true } : {}) };
 }
 
 async function send(t: ToolCtx, body: Record<string, unknown>, a: Record<string, unknown>): Promise<Record<string, unknown>> {
   const sender = str(a.sender);
   const r = await submitMessage(t.ctx, { body, sender, idempotency_key: str(a.idempotency_key), actor: t.actor });
-  return sent(t, r, sender);
+  return sent(t, r, sender, body.to);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -90,6 +90,17 @@ describe('MCP over Streamable HTTP', () => {
     expect(conv.structuredContent).toMatchObject({ window_open: true });
   });
 
+  it('fitting templates leave out what this customer would be refused (opted out of marketing)', async () => {
+    const other = '+44 7700 900124';
+    const c = await call('set_consent', { customer_id: other, category: 'marketing', state: 'opted_out', source: 'phone call' });
+    expect(c.structuredContent).toMatchObject({ consent: { marketing: 'opted_out' } });
+    const b = expectExplainedRefusal(await call('send_message', { to: other, text: 'Hi' }));
+    const names = (b.fitting_templates as { name: string }[]).map((t) => t.name);
+    expect(names).toContain('hello_world');
+    expect(names).not.toContain('spring_sale');
+    expect(String(b.suggested_action)).toContain('Allowed for this customer now: ');
+  });
+
   it('explain_error 190 gives the fix steps', async () => {
     const r = await call('explain_error', { code: 190 });
     expect(r.isError).toBeFalsy();
