@@ -52,6 +52,12 @@ describe('fuzzing every /v1 route', () => {
                 expect(typeof j.error?.code, where).toBe('string');
                 expect(j.error!.message.length, where).toBeGreaterThan(3);
                 expect(j.error!.fix.length, where).toBeGreaterThan(3);
+                if (r.statusCode === 400) {
+                  // A bad input names what is wrong: a field in details, or the field in the message.
+                  const d = (j.error as unknown as { details: { issues?: { field: string }[]; field?: string } }).details ?? {};
+                  const named = (d.issues?.length ?? 0) > 0 || typeof d.field === 'string' || /\b(body|to|type|sender|code|id|phone|message_ids?|status|state|limit|offset|name|language|category|components|template|text|quantity|recipient_country|message_type|conversation_type|JSON)\b/.test(j.error!.message);
+                  expect(named, where).toBe(true);
+                }
               }
             }
           },
