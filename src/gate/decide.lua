@@ -36,6 +36,8 @@
 -- ARGV[7]  recipient wa_id     ARGV[8] sender id     ARGV[9] business id
 -- ARGV[10] 24 h in ms (rolling windows and the care window)
 -- ARGV[11] key time-to-live for reservations and counters, ms
+-- ARGV[12] "1" = also return the approved names (KEYS[7]); the caller asks again only for the denials
+--          that suggest templates, so the common allowed decision does not carry the list
 -- Returns  { sender_json|false, customer_flat, {li, ra, fep}, last_inbound_any|false, template_json|false,
 --            languages, approved_names, m_count, m_oldest|false, t_used, t_counted 0/1, t_oldest|false,
 --            reserved 0 none / 1 new / 2 held before, {cat, m, t, at} | false }
@@ -54,7 +56,8 @@ local lastAny = redis.call('GET', KEYS[4])
 local tpl = redis.call('HMGET', KEYS[5], 'j', 'st', 'cat')
 local langs = {}
 if kind == 'template' and not tpl[1] then langs = redis.call('SMEMBERS', KEYS[6]) end
-local approved = redis.call('HKEYS', KEYS[7])
+local approved = {}
+if ARGV[12] == '1' then approved = redis.call('HKEYS', KEYS[7]) end
 
 -- Per-user marketing cap: slots of the last 24 h, not counting this message's own.
 local function others(key)
@@ -130,8 +133,8 @@ if takesT then
   redis.call('ZADD', KEYS[10], now, id)
   redis.call('PEXPIRE', KEYS[10], ttl)
   redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', cutoff)
+  -- One key per portfolio, pruned on every write: no expiry needed.
   redis.call('ZADD', KEYS[9], 'GT', now, to)
-  redis.call('PEXPIRE', KEYS[9], ttl)
 end
 -- A reply within 24 h of a click-to-WhatsApp referral opens the 72 h free entry point (cost only).
 local ra = tonumber(win[2])

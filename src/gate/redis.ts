@@ -61,6 +61,8 @@ type Scripted = Redis & { wgDecide: Cmd; wgRelease: Cmd; wgFeed: Cmd };
 type Raw = [string | null, string[], (string | null)[], string | null, string | null, string[], string[], number, number | null, number, number, number | null, number, (string | null)[] | null];
 
 const enc = encodeURIComponent;
+/** Denials whose suggested action lists the WABA's approved templates. */
+const SUGGESTS_TEMPLATES = new Set(['WINDOW_CLOSED_TEMPLATE_REQUIRED', 'TEMPLATE_NOT_FOUND', 'TEMPLATE_PAUSED', 'TEMPLATE_NOT_APPROVED']);
 
 export class RedisGateState implements GateState {
   private policies: Policies;
@@ -139,7 +141,7 @@ export class RedisGateState implements GateState {
       ...this.tierKeys(s.business_id, req.to),
       this.k('R', req.message_id),
     ];
-    const args = [mode, now, req.message_id, req.kind, this.policies.marketing_cap_per_24h, s.messaging_limit ?? '', req.to, s.id, s.business_id, DAY_MS, TTL_MS];
+    const args = [mode, now, req.message_id, req.kind, this.policies.marketing_cap_per_24h, s.messaging_limit ?? '', req.to, s.id, s.business_id, DAY_MS, TTL_MS, '0'];
     let raw: Raw;
     try {
       await this.ready();
@@ -147,8 +149,17 @@ export class RedisGateState implements GateState {
     } catch (err) {
       return unavailable(this.describe(err));
     }
-    const snapshot = toSnapshot(raw);
-    const r = decide({ req, snapshot, policies: this.policies, now });
+    const snapshot = this.toSnapshot(raw);
+    let r = decide({ req, snapshot, policies: this.policies, now });
+    if (SUGGESTS_TEMPLATES.has(r.decision.reason_code ?? '')) {
+      // Denials that name approved templates read the list then (the allowed path never carries it).
+      try {
+        snapshot.approved_templates = (await this.redis.hkeys(keys[6])).sort();
+        r = decide({ req, snapshot, policies: this.policies, now });
+      } catch {
+        // Redis went away in between: the denial stands, without suggestions.
+      }
+    }
     const reserved = raw[12];
     const held = raw[13];
     if (mode === 'check') return { decision: r.decision, category: r.category };
@@ -272,7 +283,7 @@ export class RedisGateState implements GateState {
         p.hset(key, { s: r.sender_id, to: r.to, cat: r.category, m: r.marketing_slot ? '1' : '0', t: r.tier_slot ? '1' : '0', at: String(r.at), b: biz, km, ktu: tu, ktr: tr, kw: this.windowKey(r.sender_id, r.to) });
         p.pexpire(key, TTL_MS);
         if (r.marketing_slot) p.zadd(km, r.at, r.message_id).pexpire(km, TTL_MS);
-        if (r.tier_slot) p.zadd(tr, r.at, r.message_id).pexpire(tr, TTL_MS).zadd(tu, 'GT', r.at, r.to).pexpire(tu, TTL_MS);
+        if (r.tier_slot) p.zadd(tr, r.at, r.message_id).pexpire(tr, TTL_MS).zadd(tu, 'GT', r.at, r.to);
         await flush();
       }
       await flush(true);
@@ -307,6 +318,21 @@ export class RedisGateState implements GateState {
     } catch {
       this.redis.disconnect();
     }
+  }
+
+  /** Parsed template records by their stored JSON: a campaign sends one template many times. */
+  private readonly templateCache = new Map<string, TemplateRecord>();
+
+  private toSnapshot(raw: Raw): GateSnapshot {
+    return toSnapshot(raw, (json) => {
+      let t = this.templateCache.get(json);
+      if (!t) {
+        if (this.templateCache.size >= 1_000) this.templateCache.clear();
+        t = JSON.parse(json) as TemplateRecord;
+        this.templateCache.set(json, t);
+      }
+      return t;
+    });
   }
 
   // ---------- connection ----------
@@ -383,7 +409,7 @@ function customerFields(u: GateCustomerUpdate, defaultAt: number): { set: Record
 
 const num = (v: string | number | null | undefined): number | null => (v === null || v === undefined || v === '' ? null : Number(v));
 
-function toSnapshot(raw: Raw): GateSnapshot {
+function toSnapshot(raw: Raw, parseTemplate: (json: string) => TemplateRecord): GateSnapshot {
   const [sjson, cflat, win, lastAny, tjson, langs, approved, mCount, mOldest, tUsed, tCounted, tOldest] = raw;
   let customer: SnapshotCustomer | null = null;
   if (cflat.length) {
@@ -398,7 +424,7 @@ function toSnapshot(raw: Raw): GateSnapshot {
     customer,
     window: win[0] == null ? null : { last_inbound_at: Number(win[0]), referral_at: num(win[1]), fep_opened_at: num(win[2]) },
     last_inbound_any_at: num(lastAny),
-    template: tjson ? (JSON.parse(tjson) as TemplateRecord) : null,
+    template: tjson ? parseTemplate(tjson) : null,
     template_languages: [...langs].sort(),
     approved_templates: [...approved].sort(),
     marketing_count_24h: Number(mCount),
