@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ConfigSchema, type Config } from '../../src/config/schema.ts';
-import type { App } from '../../src/app.ts';
+import { ConfigSchema } from '../../src/config/schema.ts';
+import { createApp, type App } from '../../src/app.ts';
 import type { AlertService } from '../../src/alerts/service.ts';
 import { STATUS_RANK } from '../../src/domain/types.ts';
 import { createLogger } from '../../src/observability/log.ts';
@@ -22,21 +22,6 @@ let dir: string;
 let app: App;
 let base: string;
 let sandboxUrl: string;
-let fallbackWiring = false;
-
-async function loadApp(config: Config): Promise<App> {
-  try {
-    const { createApp } = await import('../../src/app.ts');
-    return await createApp({ config, env: {}, logger: createLogger(config.log_level) });
-  } catch (err) {
-    // While src/app.ts cannot load (a production adapter still missing), use the delivery engineer's
-    // embedded wiring of the same real components; the health monitor is then started by hand.
-    if ((err as { code?: string })?.code !== 'ERR_MODULE_NOT_FOUND' && !String((err as Error)?.message).includes('Cannot find module')) throw err;
-    fallbackWiring = true;
-    const { createEmbeddedApp } = await import('../delivery/wiring.ts');
-    return (await createEmbeddedApp({ config })) as App;
-  }
-}
 
 beforeAll(async () => {
   slack = await startHttpReceiver();
@@ -56,15 +41,13 @@ beforeAll(async () => {
       email: { host: '127.0.0.1', port: smtp.port, from: 'wagate@example.test', to: ['oncall@example.test'] },
     },
   });
-  app = await loadApp(config);
+  app = await createApp({ config, env: {}, logger: createLogger(config.log_level) });
   base = await app.start();
-  if (fallbackWiring) await app.monitor.start();
   sandboxUrl = app.sandbox!.url;
   await approveSeedTemplates(app.ctx);
 }, 30_000);
 
 afterAll(async () => {
-  if (fallbackWiring) await app?.monitor.stop();
   await app?.stop();
   await slack?.close();
   await smtp?.close();
