@@ -126,6 +126,8 @@ async function main(): Promise<void> {
     duration_s: res.duration_s,
     connections,
     sandbox_event_loop_utilization: Math.round(elu * 100) / 100,
+    // Rate the sandbox could take at a fully busy event loop (rough: assumes cost grows linearly).
+    sandbox_capacity_estimate_per_s: elu > 0 ? Math.round(accepted / res.duration_s / elu) : null,
   };
   await sb.close();
   process.stdout.write(JSON.stringify(summary) + '\n');
