@@ -5,7 +5,7 @@
 //   npm run bench:delivery [-- --backend embedded|production] [-- --seconds 10]
 // LAST line: {"backend", "tiers":[{"mps_tier","achieved_mps","throttled_130429","p50_ms","p99_ms","lost","duplicates"}]}
 import { parseArgs } from 'node:util';
-import { startHarness, startSandboxProcess, recipient, orderUpdate, countLedger } from '../test/delivery/harness.ts';
+import { startHarness, startSandboxProcess, recipient, orderUpdate, countLedger, type Harness } from '../test/delivery/harness.ts';
 import { submitMessage } from '../src/engine/messages.ts';
 import { STATUS_RANK } from '../src/domain/types.ts';
 
@@ -21,6 +21,20 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** Like an API client: a temporary refusal (retry_after_s, e.g. GATE_UNAVAILABLE under load) is retried. */
+async function submitOne(h: Harness, n: number, i: number): Promise<string | null> {
+  for (let tries = 0; tries < 5; tries++) {
+    const r = await submitMessage(h.ctx, { body: orderUpdate(recipient(n), i), actor: 'bench' });
+    if (r.http_status === 202 && r.id) return r.id;
+    if (r.decision.retry_after_s === undefined) {
+      console.error(`submit refused: ${r.decision.reason_code}: ${r.decision.explanation}`);
+      return null;
+    }
+    await sleep(r.decision.retry_after_s * 1000);
+  }
+  return null;
+}
+
 async function runTier(mps: number, offset: number) {
   // Meta is remote: the sandbox runs in its own process, like the real one would on its own machines.
   const sandbox = await startSandboxProcess(mps);
@@ -28,6 +42,7 @@ async function runTier(mps: number, offset: number) {
   try {
     const total = mps * seconds;
     const ids: string[] = [];
+    let refused = 0;
     const t0 = performance.now();
     // Open-loop submission at the tier's rate, in 10 ms slices.
     let submitted = 0;
@@ -36,12 +51,7 @@ async function runTier(mps: number, offset: number) {
       const batch: Promise<void>[] = [];
       for (; submitted < due; submitted++) {
         const i = submitted;
-        batch.push(
-          submitMessage(h.ctx, { body: orderUpdate(recipient(offset + i), i), actor: 'bench' }).then((r) => {
-            if (r.http_status !== 202 || !r.id) throw new Error(`submit refused: ${JSON.stringify(r.decision)}`);
-            ids.push(r.id);
-          }),
-        );
+        batch.push(submitOne(h, offset + i, i).then((id) => void (id ? ids.push(id) : refused++)));
       }
       await Promise.all(batch);
       await sleep(10);
@@ -91,6 +101,7 @@ async function runTier(mps: number, offset: number) {
       lost,
       duplicates,
       submitted: ids.length,
+      submit_refused: refused,
       accepted: latencies.length,
       seconds,
     };

@@ -14,6 +14,7 @@ import { createLogger } from '../../src/observability/log.ts';
 import type { AppContext } from '../../src/engine/context.ts';
 import type { TemplateRecord } from '../../src/domain/types.ts';
 import { seedTemplates } from '../../src/meta/sandbox/templates.ts';
+import { DATABASE_URL, NATS_URL, REDIS_URL, dropNamespace } from '../production/backends.ts';
 
 export const PHONE_NUMBER_ID = '106540352242922';
 export const WABA_ID = '102290129340398';
@@ -95,9 +96,9 @@ export function buildConfig(opts: HarnessOptions, dataDir: string, namespace: st
   };
   if (opts.sandboxUrl) raw.meta = { api_url: opts.sandboxUrl, app_secret: 'sandbox-app-secret', verify_token: 'delivery-test' };
   if (opts.production) {
-    raw.redis_url = process.env.WAGATE_REDIS_URL ?? 'redis://127.0.0.1:6379';
-    raw.nats_url = process.env.WAGATE_NATS_URL ?? 'nats://127.0.0.1:4222';
-    raw.database_url = process.env.WAGATE_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+    raw.redis_url = REDIS_URL;
+    raw.nats_url = NATS_URL;
+    raw.database_url = DATABASE_URL;
   }
   return ConfigSchema.parse(raw);
 }
@@ -133,6 +134,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     get: (path) => http('GET', `${base}${path}`),
     async close(o = {}) {
       await app.stop();
+      // The shared servers stay clean: this run's Redis keys, JetStream stream and schema go.
+      if (opts.production) await dropNamespace(namespace);
       if (!o.keepData && !opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
