@@ -1,7 +1,8 @@
 // THE PROOF (issue 8): revoke the token in the sandbox while messages are flowing. The halt happens
 // within a second, the Slack stand-in and the SMTP server each receive exactly one alert, nothing is
 // lost, and after a new token (PUT /v1/senders/:id/token) the queue drains completely, exactly once.
-// Runs the whole wagate (createApp: HTTP, workers, webhooks, health monitor, in-process sandbox).
+// Runs the whole wagate (createApp: HTTP, workers, webhooks, health monitor, in-process sandbox), once
+// embedded (SQLite, memory gate, embedded queue) and once on Redis + PostgreSQL + NATS JetStream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,53 +14,63 @@ import type { AlertService } from '../../src/alerts/service.ts';
 import { STATUS_RANK } from '../../src/domain/types.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { approveSeedTemplates, countLedger, http as call, orderUpdate, recipient, waitFor, PHONE_NUMBER_ID, WABA_ID, type LedgerSend } from '../delivery/harness.ts';
+import { dropNamespace } from '../production/backends.ts';
 import { decodeSubject, startHttpReceiver, startSmtpReceiver, type HttpReceiver, type SmtpReceiver } from '../alerts/receivers.ts';
 
 const N = 120;
-let slack: HttpReceiver;
-let smtp: SmtpReceiver;
-let dir: string;
-let app: App;
-let base: string;
-let sandboxUrl: string;
+const PROD = {
+  redis_url: process.env.WAGATE_REDIS_URL ?? 'redis://127.0.0.1:6379',
+  nats_url: process.env.WAGATE_NATS_URL ?? 'nats://127.0.0.1:4222',
+  database_url: process.env.WAGATE_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+};
 
-beforeAll(async () => {
-  slack = await startHttpReceiver();
-  smtp = await startSmtpReceiver();
-  dir = mkdtempSync(join(tmpdir(), 'wagate-proof-'));
-  const config = ConfigSchema.parse({
-    port: 0,
-    host: '127.0.0.1',
-    data_dir: dir,
-    log_level: 'silent',
-    namespace: `proof_${randomBytes(3).toString('hex')}`,
-    sandbox: { port: 0, mode: 'always' },
-    senders: [{ id: 'main', phone_number_id: PHONE_NUMBER_ID, waba_id: WABA_ID, business_id: 'proof', throughput_mps: 20, messaging_limit: null }],
-    delivery: { backoff_base_ms: 20, backoff_max_ms: 500, lease_ms: 5_000, in_doubt_grace_ms: 2_000 },
-    alerts: {
-      slack_webhook_url: `${slack.url}/slack`,
-      email: { host: '127.0.0.1', port: smtp.port, from: 'wagate@example.test', to: ['oncall@example.test'] },
-    },
+describe.each(['embedded', 'production'] as const)('never a silent outage (%s backends)', (mode) => {
+  let slack: HttpReceiver;
+  let smtp: SmtpReceiver;
+  let dir: string;
+  let app: App;
+  let base: string;
+  let sandboxUrl: string;
+  const namespace = `proof_${randomBytes(4).toString('hex')}`;
+
+  beforeAll(async () => {
+    slack = await startHttpReceiver();
+    smtp = await startSmtpReceiver();
+    dir = mkdtempSync(join(tmpdir(), 'wagate-proof-'));
+    const config = ConfigSchema.parse({
+      port: 0,
+      host: '127.0.0.1',
+      data_dir: dir,
+      log_level: 'silent',
+      namespace,
+      ...(mode === 'production' ? PROD : {}),
+      sandbox: { port: 0, mode: 'always' },
+      senders: [{ id: 'main', phone_number_id: PHONE_NUMBER_ID, waba_id: WABA_ID, business_id: 'proof', throughput_mps: 20, messaging_limit: null }],
+      delivery: { backoff_base_ms: 20, backoff_max_ms: 500, lease_ms: 5_000, in_doubt_grace_ms: 2_000 },
+      alerts: {
+        slack_webhook_url: `${slack.url}/slack`,
+        email: { host: '127.0.0.1', port: smtp.port, from: 'wagate@example.test', to: ['oncall@example.test'] },
+      },
+    });
+    app = await createApp({ config, env: {}, logger: createLogger(config.log_level) });
+    base = await app.start();
+    sandboxUrl = app.sandbox!.url;
+    await approveSeedTemplates(app.ctx);
+  }, 30_000);
+
+  afterAll(async () => {
+    await app?.stop();
+    await slack?.close();
+    await smtp?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (mode === 'production') await dropNamespace(namespace);
   });
-  app = await createApp({ config, env: {}, logger: createLogger(config.log_level) });
-  base = await app.start();
-  sandboxUrl = app.sandbox!.url;
-  await approveSeedTemplates(app.ctx);
-}, 30_000);
 
-afterAll(async () => {
-  await app?.stop();
-  await slack?.close();
-  await smtp?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+  async function ledger(): Promise<LedgerSend[]> {
+    const r = await call('GET', `${sandboxUrl}/_sandbox/ledger?phone_number_id=${PHONE_NUMBER_ID}`);
+    return (r.json?.sends ?? []) as LedgerSend[];
+  }
 
-async function ledger(): Promise<LedgerSend[]> {
-  const r = await call('GET', `${sandboxUrl}/_sandbox/ledger?phone_number_id=${PHONE_NUMBER_ID}`);
-  return (r.json?.sends ?? []) as LedgerSend[];
-}
-
-describe('never a silent outage', () => {
   it('revoked under load: halt < 1 s, one Slack alert, one e-mail, nothing lost; new token → queue drains', async () => {
     const { ctx } = app;
     const alerts = ctx.alerts as AlertService;
