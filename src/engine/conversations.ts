@@ -542,7 +542,12 @@ export async function retryFailedMessages(ctx: AppContext, input: { message_ids:
       results.push({ message_id: id, status: 'skipped', reason: `status is "${m.status}", not failed or dead_lettered: nothing to retry` });
       continue;
     }
-    const dl = (await ctx.store.listDeadLetters({ state: 'open', sender_id: m.sender_id, limit: 500 })).find((d) => d.message_id === id);
+    // A dead letter already replayed or discarded closes the matter: never a second copy.
+    const dl = (await ctx.store.listDeadLetters({ sender_id: m.sender_id, limit: 500 })).find((d) => d.message_id === id);
+    if (dl && dl.state !== 'open') {
+      results.push({ message_id: id, status: 'skipped', reason: `its dead letter ${dl.id} was already ${dl.state}` });
+      continue;
+    }
     let r: SubmitResult;
     if (dl) {
       r = (await replayDeadLetter(ctx, dl.id, input.actor)).result;

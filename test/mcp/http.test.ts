@@ -101,6 +101,28 @@ describe('MCP over Streamable HTTP', () => {
     expect(String(b.suggested_action)).toContain('Allowed for this customer now: ');
   });
 
+  it('a dead-lettered send is retried once through the gate, with its Meta error explained', async () => {
+    const to = '+44 7700 900125';
+    // The next send is refused by Meta with 131009 (a request error: dead letter, no automatic retry).
+    expect((await postJson(`${w.app.sandbox!.url}/_sandbox/faults`, { status: 400, code: 131009, count: 1 })).status).toBe(200);
+    const r = await call('send_template', { to, template_name: 'hello_world' });
+    const id = r.structuredContent!.message_id as string;
+    const failed = await waitFor(async () => {
+      const s = await call('get_delivery_status', { message_id: id });
+      return ['failed', 'dead_lettered'].includes(s.structuredContent?.status as string) ? s : null;
+    });
+    expect((failed.structuredContent!.error as { code: number }).code).toBe(131009);
+    expect(String((failed.structuredContent!.error as { fix: string }).fix).length).toBeGreaterThan(10);
+    const dls = await call('list_dead_letters', { state: 'open' });
+    expect((dls.structuredContent!.dead_letters as { message_id: string }[]).map((d) => d.message_id)).toContain(id);
+    const first = await call('retry_failed_messages', { message_ids: [id] });
+    expect(first.structuredContent).toMatchObject({ retried: 1 });
+    const newId = (first.structuredContent!.results as { new_message_id: string }[])[0].new_message_id;
+    const second = await call('retry_failed_messages', { message_ids: JSON.stringify([id]) });
+    expect(second.structuredContent).toMatchObject({ retried: 0, skipped: 1 });
+    await waitFor(async () => ['delivered', 'read'].includes((await call('get_delivery_status', { message_id: newId })).structuredContent?.status as string));
+  });
+
   it('explain_error 190 gives the fix steps', async () => {
     const r = await call('explain_error', { code: 190 });
     expect(r.isError).toBeFalsy();
