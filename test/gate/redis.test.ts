@@ -3,17 +3,13 @@
 // a private redis-server this test starts and kills. Needs Redis on 127.0.0.1:6379 (shared: every
 // gate here uses its own random prefix and wipes it on close).
 import { describe, it, expect, afterAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { PoliciesSchema } from '../../src/domain/policies.ts';
 import { RedisGateState, GateUnavailableError, type RedisGateOptions } from '../../src/gate/redis.ts';
 import { runGateCases, makeReq, toSeed, SENDERS, T0, BR, PROMO_PARAMS, TEMPLATES } from './cases.ts';
 import { gateContract } from './contract.ts';
+import { freePort, startPrivateRedis } from '../pacing/private-redis.ts';
 
 const URL = process.env.WAGATE_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const run = randomBytes(4).toString('hex');
@@ -103,43 +99,6 @@ describe('Redis gate: several instances', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis(port: number, dir: string): Promise<ChildProcess> {
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  probe.on('error', () => undefined); // refused while it starts: retried below
-  for (let i = 0; i < 100; i++) {
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      return p;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  probe.disconnect();
-  throw new Error(`private redis-server on port ${port} did not start`);
-}
-
-async function stopped(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  await new Promise((r) => {
-    p.once('exit', r);
-    p.kill('SIGKILL');
-  });
-}
-
 describe('Redis gate: outage', () => {
   it('fails closed quickly with GATE_UNAVAILABLE when Redis is unreachable', async () => {
     const port = await freePort(); // nothing listens here
@@ -160,17 +119,15 @@ describe('Redis gate: outage', () => {
   });
 
   it('a killed Redis denies at once, and the gate recovers by itself when it returns', async () => {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'wg-redis-'));
-    let server = await startRedis(port, dir);
-    const g = new RedisGateState({ url: `redis://127.0.0.1:${port}`, prefix: prefix(), policies, senders });
+    const server = await startPrivateRedis();
+    const g = new RedisGateState({ url: server.url, prefix: prefix(), policies, senders });
     try {
       await g.load(toSeed({}));
       expect((await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.allowed).toBe(true);
-      await stopped(server);
+      await server.kill();
       const down = await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0);
       expect(down.decision.reason_code).toBe('GATE_UNAVAILABLE');
-      server = await startRedis(port, dir); // empty again: reload as a restart would, then decide
+      await server.restart(); // empty again: reload as a restart would, then decide
       let back = false;
       for (let i = 0; i < 60 && !back; i++) {
         back = await g.ping();
@@ -182,8 +139,7 @@ describe('Redis gate: outage', () => {
       expect((await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.allowed).toBe(true);
     } finally {
       await g.close();
-      await stopped(server);
-      rmSync(dir, { recursive: true, force: true });
+      await server.stop();
     }
   });
 });

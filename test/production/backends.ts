@@ -3,6 +3,13 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { connect } from 'nats';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../pacing/private-redis.ts';
+
+export { freePort };
 
 export const REDIS_URL = process.env.WAGATE_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const NATS_URL = process.env.WAGATE_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -45,4 +52,43 @@ export async function dropNamespace(ns: string): Promise<void> {
   await db.connect();
   await db.query(`DROP SCHEMA IF EXISTS "${ns}" CASCADE`);
   await db.end();
+}
+
+/** A private nats-server (own port, own store dir) for chaos: killed with SIGKILL, never the shared one. */
+export async function startPrivateNats(): Promise<{ url: string; kill(): Promise<void>; restart(): Promise<void>; stop(): Promise<void> }> {
+  const port = await freePort();
+  const url = `nats://127.0.0.1:${port}`;
+  const dir = mkdtempSync(join(tmpdir(), 'wagate-nats-private-'));
+  let child: ChildProcess | null = null;
+  const start = async () => {
+    child = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: 'ignore' });
+    for (let i = 0; i < 100; i++) {
+      const nc = await connect({ servers: url, reconnect: false, timeout: 500 }).catch(() => null);
+      if (nc) {
+        const ok = await nc.jetstreamManager().then((m) => m.getAccountInfo()).then(() => true, () => false);
+        await nc.close();
+        if (ok) return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`private nats-server on ${port} did not start`);
+  };
+  const kill = async () => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    await new Promise<void>((res) => {
+      c.once('exit', () => res());
+      c.kill('SIGKILL');
+    });
+  };
+  await start();
+  return {
+    url,
+    kill,
+    restart: start,
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
