@@ -443,7 +443,11 @@ export class DeliveryService {
           await this.markInDoubt(lease, msg, `The request may have reached Meta: ${res.reason}`);
           return;
         }
-        await this.retryOrGiveUp(lease, msg, attempt, { code: 'NOT_SENT', message: res.reason }, null);
+        // Never left this machine (Meta unreachable from here): not an attempt, so an outage of our
+        // own network keeps messages queued, retried with backoff, instead of dead-lettering them.
+        const prev = msg.last_error;
+        const repeat = prev && prev.code === 'NOT_SENT' && typeof prev.repeat === 'number' ? prev.repeat + 1 : 1;
+        await this.settleUncounted(lease, msg, { code: 'NOT_SENT', message: res.reason, repeat }, now + backoffMs(repeat, d.backoff_base_ms, d.backoff_max_ms), 'not_sent');
         return;
       }
       case 'error': {
