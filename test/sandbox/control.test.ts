@@ -253,6 +253,14 @@ describe('inbound generator', () => {
     expect((await ctl(s, 'POST', '/inbound', { phone_number_id: '1', from: TO })).status).toBe(404);
     expect((await graph(s, 'POST', '/_sandbox/inbound', '{oops', null)).status).toBe(400);
     expect((await ctl(s, 'GET', '/nope')).status).toBe(404);
+    expect((await ctl(s, 'POST', '/inbound', { phone_number_id: PNID, from: TO, timestamp: 'yesterday' })).body.error.code).toBe('bad_timestamp');
+    expect((await ctl(s, 'POST', '/rules', { pair_burst: 'many' })).body.error.code).toBe('bad_rule');
+    expect((await ctl(s, 'POST', '/rules', { pair_burst: -1 })).body.error.code).toBe('bad_rule');
+    expect((await ctl(s, 'POST', '/webhooks', { sent_ms: 'soon' })).body.error.code).toBe('bad_option');
+    expect((await ctl(s, 'POST', '/webhooks', { duplicates: 2 })).body.error.code).toBe('bad_option');
+    expect((await ctl(s, 'POST', '/webhooks', { url: 'not a url' })).body.error.code).toBe('bad_option');
+    expect((await ctl(s, 'POST', '/faults', { status: 503, count: 'two' })).body.error.code).toBe('bad_fault');
+    expect(s.state.rules.pair_burst).toBe(45);
   });
 
   it('emits any management field (account_update) signed and timed', async () => {

@@ -64,6 +64,12 @@ function ctlError(status: number, code: string, message: string, fix: string): H
   return { status, body: { error: { code, message, fix } } };
 }
 
+/** Options whose value has another type than the default's (a string where a number belongs...). */
+function mistyped(b: Record<string, unknown>, defaults: object): string[] {
+  const d = defaults as Record<string, unknown>;
+  return Object.keys(b).filter((k) => k in d && (typeof b[k] !== typeof d[k] || (typeof b[k] === 'number' && (!Number.isFinite(b[k]) || (b[k] as number) < 0))));
+}
+
 function readBody(req: IncomingMessage, max = MAX_BODY): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -306,6 +312,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
         const status = hangIt ? 0 : Number(b.status);
         if (!hangIt && (!Number.isInteger(status) || status < 400 || status > 599)) return send(res, ctlError(400, 'bad_status', 'status must be an HTTP error status (400-599), or "hang"', 'e.g. {"status":503,"count":3} or {"status":"hang","seconds":10}'));
         const f: Fault = { status, hang: hangIt || undefined, accept: b.accept === true || (hangIt && b.accept !== false) || undefined, scope: b.scope === 'all' ? 'all' : 'messages' };
+        const badNum = ['code', 'count', 'seconds', 'hang_ms'].filter((k) => b[k] !== undefined && (typeof b[k] !== 'number' || !Number.isFinite(b[k]) || (b[k] as number) < 0));
+        if (badNum.length) return send(res, ctlError(400, 'bad_fault', `${badNum.join(', ')} must be non-negative numbers`, 'e.g. {"status":503,"count":3} or {"status":500,"seconds":10}'));
         if (b.code !== undefined) f.code = Number(b.code);
         if (b.count !== undefined) f.count = Math.max(0, Math.floor(Number(b.count)));
         if (b.seconds !== undefined) f.until = state.now() + Number(b.seconds) * 1000;
@@ -346,6 +354,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
         const unknown = Object.keys(b).filter((k) => !(k in DEFAULT_RULES));
         if (unknown.length) return send(res, ctlError(400, 'unknown_rule', `unknown rule(s): ${unknown.join(', ')}`, `known: ${Object.keys(DEFAULT_RULES).join(', ')}`));
         if (b.window_mode !== undefined && b.window_mode !== 'async' && b.window_mode !== 'sync') return send(res, ctlError(400, 'bad_rule', 'window_mode must be "async" or "sync"', 'e.g. {"window_mode":"sync"}'));
+        const badRules = mistyped(b, DEFAULT_RULES);
+        if (badRules.length) return send(res, ctlError(400, 'bad_rule', `wrong type for: ${badRules.join(', ')}`, 'numbers must be non-negative numbers, flags booleans (see GET /_sandbox/rules)'));
         Object.assign(state.rules, b);
         return send(res, { status: 200, body: { rules: state.rules } });
       }
@@ -371,6 +381,10 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
         const unknown = Object.keys(b).filter((k) => k !== 'url' && !statusKeys.includes(k) && !deliveryKeys.includes(k));
         if (unknown.length) return send(res, ctlError(400, 'unknown_option', `unknown option(s): ${unknown.join(', ')}`, `known: url, ${[...statusKeys, ...deliveryKeys].join(', ')}`));
         if (b.signature !== undefined && !['valid', 'invalid', 'none'].includes(String(b.signature))) return send(res, ctlError(400, 'bad_option', 'signature must be valid, invalid or none', 'e.g. {"signature":"invalid"}'));
+        const badOpts = [...mistyped(b, DEFAULT_STATUS_OPTIONS), ...mistyped(b, webhooks.opts)];
+        if (typeof b.duplicates === 'number' && b.duplicates > 1) badOpts.push('duplicates');
+        if (b.url !== undefined && (typeof b.url !== 'string' || !/^https?:\/\/\S+$/.test(b.url))) badOpts.push('url');
+        if (badOpts.length) return send(res, ctlError(400, 'bad_option', `wrong value for: ${badOpts.join(', ')}`, 'delays are non-negative numbers (ms), flags booleans, duplicates a probability 0..1, url an http(s) URL (see GET /_sandbox/webhooks)'));
         for (const k of statusKeys) if (k in b) (state.statusOpts as unknown as Record<string, unknown>)[k] = b[k];
         const d: Record<string, unknown> = {};
         for (const k of deliveryKeys) if (k in b) d[k] = b[k];

@@ -655,6 +655,7 @@ export class SandboxState {
     } catch (err) {
       return { status: 400, body: { error: { code: 'bad_inbound', message: (err as Error).message, fix: 'see src/meta/sandbox/README.md, POST /_sandbox/inbound' } } };
     }
+    if (!/^\d{9,11}$/.test(String(msg.timestamp))) return { status: 400, body: { error: { code: 'bad_timestamp', message: 'timestamp must be unix seconds', fix: 'e.g. "timestamp": 1767225600, or omit it for now' } } };
     const type = String(msg.type);
     const m = msg[type] as Obj | undefined;
     if (m && typeof m.mime_type === 'string' && typeof m.id === 'string') {
