@@ -175,6 +175,20 @@ export const PUBLIC_PATHS = new Set(['/health', '/ready', '/metrics', '/webhook'
 
 const index = new Map(ROUTES.map((r) => [`${r.method.toUpperCase()} ${r.path}`, r]));
 
+/** The registry entry of a matched route, if documented. */
+export function routeSpec(method: string, routeUrl: string | undefined): RouteSpec | undefined {
+  return routeUrl ? index.get(`${method.toUpperCase()} ${routeUrl}`) : undefined;
+}
+
+/** Where a route takes `sender` (so a key limited to some senders gets its own by default). */
+export function senderField(spec: RouteSpec | undefined): 'body' | 'query' | null {
+  if (!spec) return null;
+  const shapeHas = (s: z.ZodType | undefined) => !!s && s instanceof z.ZodObject && 'sender' in s.shape;
+  if (shapeHas(spec.body)) return 'body';
+  if (shapeHas(spec.query)) return 'query';
+  return null;
+}
+
 /** The role a request needs, by its matched route (Fastify's routeOptions.url). */
 export function accessFor(method: string, routeUrl: string | undefined): Access {
   if (!routeUrl) return 'read';

@@ -98,6 +98,8 @@ export function createMcpServer(ctx: AppContext, opts: McpServerOptions = {}): M
         if (args && args[INVALID]) return invalidArguments(def, args[INVALID]);
         try {
           requireRole(principal, def.role, `the tool ${def.name}`);
+          // A key limited to some senders that names none acts for its first one, not the global default.
+          if (args.sender === undefined && !principal.senders.includes('*')) args.sender = principal.senders[0];
           requireSender(ctx, principal, typeof args.sender === 'string' ? args.sender : undefined);
           const implied = def.impliedSender?.(args);
           if (implied) requireSender(ctx, principal, implied);

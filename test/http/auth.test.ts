@@ -6,7 +6,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { sha256Hex } from '../../src/http/routes/api.ts';
 import { expectExplainedRefusal, PHONE_NUMBER_ID, startWagate, WABA_ID, type Running, type ToolCallResult } from '../mcp/helpers.ts';
 
-const KEYS = { reader: 'rk_reader_0123456789', sender: 'sk_sender_0123456789', admin: 'ak_admin_0123456789', limited: 'lk_limited_012345678' };
+const KEYS = { reader: 'rk_reader_0123456789', sender: 'sk_sender_0123456789', admin: 'ak_admin_0123456789', limited: 'lk_limited_012345678', second: 'sk_second_0123456789' };
 let w: Running;
 
 beforeAll(async () => {
@@ -21,6 +21,7 @@ beforeAll(async () => {
         { name: 'sender', key_sha256: sha256Hex(KEYS.sender), role: 'send', senders: ['main'] },
         { name: 'admin', key_sha256: sha256Hex(KEYS.admin), role: 'admin' },
         { name: 'limited', key_sha256: sha256Hex(KEYS.limited), role: 'read' },
+        { name: 'second-only', key_sha256: sha256Hex(KEYS.second), role: 'send', senders: ['second'] },
       ],
       rate_limit_per_minute: 40,
     },
@@ -105,6 +106,16 @@ describe('API keys', () => {
     expect(admin.status).toBe(422);
   });
 
+  it('a key limited to other senders acts for its own sender by default, and can still list and read', async () => {
+    const r = await req('POST', '/v1/messages', { key: KEYS.second, body: TEXT });
+    expect(r.status).toBe(422);
+    expect((r.json.decision as { explanation: string }).explanation).toContain('sender second');
+    expect((await req('GET', '/v1/senders', { key: KEYS.second })).status).toBe(200);
+    expect((await req('GET', '/v1/errors/131047', { key: KEYS.second })).status).toBe(200);
+    const tpl = await req('GET', '/v1/templates', { key: KEYS.second });
+    expect(tpl.status).toBe(200);
+  });
+
   it('rate-limits per key (429 with the error body and Retry-After), other keys unaffected', async () => {
     let last = { status: 0, json: {} as Record<string, unknown>, headers: new Headers() };
     for (let i = 0; i < 45 && last.status !== 429; i++) last = await req('GET', '/v1/templates', { key: KEYS.limited });
@@ -134,6 +145,11 @@ describe('API keys', () => {
     expect((expectExplainedRefusal(other).error as { code: string }).code).toBe('FORBIDDEN_SENDER');
     const own = (await sender.callTool({ name: 'send_message', arguments: { to: '+447700900123', text: 'x', sender: 'main' } })) as ToolCallResult;
     expect(expectExplainedRefusal(own).reason_code).toBe('WINDOW_CLOSED_TEMPLATE_REQUIRED');
+    const second = await connect(KEYS.second);
+    const viaOwn = (await second.callTool({ name: 'send_message', arguments: { to: '+447700900123', text: 'x' } })) as ToolCallResult;
+    expect(String(expectExplainedRefusal(viaOwn).explanation)).toContain('sender second');
+    expect(((await second.callTool({ name: 'explain_error', arguments: { code: 190 } })) as ToolCallResult).isError).toBeFalsy();
+    await second.close();
     // A sender implied by an argument counts too (the "<sender>:" of a conversation id).
     const archive = (await sender.callTool({ name: 'archive_chat', arguments: { conversation_id: 'second:447700900123' } })) as ToolCallResult;
     expect((expectExplainedRefusal(archive).error as { code: string }).code).toBe('FORBIDDEN_SENDER');

@@ -14,7 +14,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { AppContext } from '../../engine/context.ts';
 import type { Services } from '../server.ts';
 import { errorBody } from '../errors.ts';
-import { accessFor, DOCS_HTML, openApiDocument } from '../openapi.ts';
+import { accessFor, DOCS_HTML, openApiDocument, routeSpec, senderField } from '../openapi.ts';
 import { createMcpServer } from '../../mcp/server.ts';
 import { hasRole, LOCAL_PRINCIPAL, senderAllowed, type Principal } from '../../mcp/principal.ts';
 import extraRoutes from './extra.ts';
@@ -82,11 +82,18 @@ export default async function apiRoutes(app: FastifyInstance, ctx: AppContext, _
     req.principal = p;
   });
 
-  // Sender restrictions need the parsed body: checked after parsing, before the handler.
+  // Sender restrictions need the parsed body: checked after parsing, before the handler. A key limited
+  // to some senders that names none gets its first one (never the global default it may not use).
   app.addHook('preHandler', async (req: AuthedRequest, reply: FastifyReply) => {
     const p = req.apiKey;
     if (!p || p.senders.includes('*') || req.routeOptions.url === '/mcp') return;
-    const { ref } = senderOf(req);
+    const { named, ref } = senderOf(req);
+    if (!named) {
+      const where = senderField(routeSpec(req.method, req.routeOptions.url));
+      const target = where === 'body' ? req.body : where === 'query' ? req.query : null;
+      if (target && typeof target === 'object' && !Array.isArray(target)) (target as Record<string, unknown>).sender = p.senders[0];
+      return;
+    }
     if (!senderAllowed(ctx, p, ref)) {
       return reply
         .status(403)
