@@ -27,6 +27,8 @@
 -- KEYS[10] TR  tier-slot reservations of (portfolio, recipient), zset message_id -> at
 -- KEYS[11] R   the reservation of this message, hash: s sender, to, cat, m, t, at, b business,
 --              km/ktu/ktr/kw the names of KEYS[8]/[9]/[10]/[3] (release.lua needs them), fep
+-- KEYS[12] L   "loaded" marker, written last by load(): absent = the state is empty or half-loaded
+--              (Redis restarted without persistence, flushed, or a load is running)
 -- ARGV[1]  "check" (read only) or "reserve"
 -- ARGV[2]  now, epoch ms (the caller's clock)
 -- ARGV[3]  message_id
@@ -38,7 +40,9 @@
 -- ARGV[11] key time-to-live for reservations and counters, ms
 -- ARGV[12] "1" = also return the approved names (KEYS[7]); the caller asks again only for the denials
 --          that suggest templates, so the common allowed decision does not carry the list
--- Returns  { sender_json|false, customer_flat, {li, ra, fep}, last_inbound_any|false, template_json|false,
+-- Returns  { "unloaded" } when KEYS[12] is absent: the caller fails closed (an empty state would
+--          forget opt-outs) and reloads from the durable store. Otherwise
+--          { sender_json|false, customer_flat, {li, ra, fep}, last_inbound_any|false, template_json|false,
 --            languages, approved_names, m_count, m_oldest|false, t_used, t_counted 0/1, t_oldest|false,
 --            reserved 0 none / 1 new / 2 held before, {cat, m, t, at} | false }
 
@@ -48,6 +52,8 @@ local to, sender, biz = ARGV[7], ARGV[8], ARGV[9]
 local day, ttl = tonumber(ARGV[10]), tonumber(ARGV[11])
 local cutoff = now - day
 local after = '(' .. cutoff
+
+if redis.call('EXISTS', KEYS[12]) == 0 then return { 'unloaded' } end
 
 local sjson = redis.call('GET', KEYS[1])
 local cust = redis.call('HGETALL', KEYS[2])

@@ -54,6 +54,8 @@ export interface RedisGateOptions {
   command_timeout_ms?: number;
   /** How long a call waits for the very first connection (default 2,000 ms). */
   connect_timeout_ms?: number;
+  /** Where the state is rebuilt from when Redis comes back empty (see setReseed). */
+  reseed?: () => Promise<GateSeed>;
 }
 
 type Cmd = (...args: (string | number)[]) => Promise<unknown>;
@@ -76,6 +78,7 @@ export class RedisGateState implements GateState {
 
   constructor(opts: RedisGateOptions) {
     this.policies = opts.policies;
+    this.reseed = opts.reseed ?? null;
     for (const s of opts.senders) this.businessOf.set(s.id, s.business_id);
     this.base = `${opts.prefix}:gate:{${opts.prefix.replace(/[{}]/g, '_')}}`;
     this.where = redactUrl(opts.url);
@@ -93,7 +96,7 @@ export class RedisGateState implements GateState {
       this.lastError = err;
     });
     // defineCommand sends EVALSHA and falls back to EVAL on NOSCRIPT (first call, Redis restart, flush).
-    this.redis.defineCommand('wgDecide', { numberOfKeys: 11, lua: DECIDE });
+    this.redis.defineCommand('wgDecide', { numberOfKeys: 12, lua: DECIDE });
     this.redis.defineCommand('wgRelease', { numberOfKeys: 1, lua: RELEASE });
     this.redis.defineCommand('wgFeed', { lua: FEED });
   }
@@ -101,6 +104,29 @@ export class RedisGateState implements GateState {
   /** Policies can be reloaded without a restart. */
   setPolicies(p: Policies): void {
     this.policies = p;
+  }
+
+  /**
+   * The durable store's seed, for when Redis comes back EMPTY (restarted without persistence, flushed,
+   * failed over to an empty replica). Decisions meanwhile fail closed (an empty state would forget
+   * opt-outs); the first one that finds the state empty starts one reload. Without it, decisions stay
+   * GATE_UNAVAILABLE until load() is called again.
+   */
+  setReseed(fn: () => Promise<GateSeed>): void {
+    this.reseed = fn;
+  }
+  private reseed: (() => Promise<GateSeed>) | null = null;
+  private reloading: Promise<void> | null = null;
+
+  private reloadOnce(): void {
+    if (this.reloading || !this.reseed) return;
+    const fn = this.reseed;
+    this.reloading = fn()
+      .then((seed) => this.load(seed))
+      .catch(() => undefined) // the next decision finds the state still empty and tries again
+      .finally(() => {
+        this.reloading = null;
+      });
   }
 
   // ---------- keys ----------
@@ -140,6 +166,7 @@ export class RedisGateState implements GateState {
       this.k('M', req.to),
       ...this.tierKeys(s.business_id, req.to),
       this.k('R', req.message_id),
+      this.k('L'),
     ];
     const args = [mode, now, req.message_id, req.kind, this.policies.marketing_cap_per_24h, s.messaging_limit ?? '', req.to, s.id, s.business_id, DAY_MS, TTL_MS, '0'];
     let raw: Raw;
@@ -148,6 +175,10 @@ export class RedisGateState implements GateState {
       raw = (await this.redis.wgDecide(...keys, ...args)) as Raw;
     } catch (err) {
       return unavailable(this.describe(err));
+    }
+    if ((raw as unknown[])[0] === 'unloaded') {
+      this.reloadOnce();
+      return unavailable(`the gate state in Redis at ${this.where} is empty or being loaded (Redis restarted without persistence, or was flushed)${this.reseed ? '; it is being reloaded from the store' : ''}`);
     }
     const snapshot = this.toSnapshot(raw);
     let r = decide({ req, snapshot, policies: this.policies, now });
@@ -242,6 +273,8 @@ export class RedisGateState implements GateState {
    */
   async load(seed: GateSeed): Promise<void> {
     await this.call(async () => {
+      // The marker goes first and comes back last: decisions fail closed while the state is partial.
+      await this.redis.del(this.k('L'));
       await this.wipe();
       const at = Date.now();
       let p = this.redis.pipeline();
@@ -287,6 +320,7 @@ export class RedisGateState implements GateState {
         await flush();
       }
       await flush(true);
+      await this.redis.set(this.k('L'), String(Date.now()));
     });
   }
 

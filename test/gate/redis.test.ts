@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { PoliciesSchema } from '../../src/domain/policies.ts';
 import { RedisGateState, GateUnavailableError, type RedisGateOptions } from '../../src/gate/redis.ts';
-import { runGateCases, makeReq, toSeed, SENDERS, T0, BR, PROMO_PARAMS, TEMPLATES } from './cases.ts';
+import { runGateCases, makeReq, toSeed, SENDERS, T0, BR, BR2, PROMO_PARAMS, TEMPLATES } from './cases.ts';
 import { gateContract } from './contract.ts';
 import { freePort, startPrivateRedis } from '../pacing/private-redis.ts';
 
@@ -118,28 +118,44 @@ describe('Redis gate: outage', () => {
     }
   });
 
-  it('a killed Redis denies at once, and the gate recovers by itself when it returns', async () => {
+  it('a killed Redis denies at once; when it returns EMPTY the gate fails closed and reloads by itself', async () => {
     const server = await startPrivateRedis();
-    const g = new RedisGateState({ url: server.url, prefix: prefix(), policies, senders });
+    const seed = toSeed({ customers: [{ wa_id: BR2, consent: { marketing: 'opted_out' }, consent_at: { marketing: T0 - 1 } }] });
+    const g = new RedisGateState({ url: server.url, prefix: prefix(), policies, senders, reseed: async () => seed });
+    const promo = (to = BR) => makeReq({ template: 'promo', components: PROMO_PARAMS, to });
     try {
-      await g.load(toSeed({}));
-      expect((await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.allowed).toBe(true);
+      await g.load(seed);
+      expect((await g.checkAndReserve(promo(), T0)).decision.allowed).toBe(true);
+      expect((await g.check(promo(BR2), T0)).decision.reason_code).toBe('OPTED_OUT');
       await server.kill();
-      const down = await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0);
-      expect(down.decision.reason_code).toBe('GATE_UNAVAILABLE');
-      await server.restart(); // empty again: reload as a restart would, then decide
-      let back = false;
-      for (let i = 0; i < 60 && !back; i++) {
-        back = await g.ping();
-        if (!back) await new Promise((r) => setTimeout(r, 100));
+      expect((await g.checkAndReserve(promo(), T0)).decision.reason_code).toBe('GATE_UNAVAILABLE');
+      await server.restart(); // no persistence: it comes back with nothing, the opt-out included
+      const seen: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        const out = await g.checkAndReserve(promo(BR2), T0);
+        seen.push(out.decision.reason_code ?? 'ALLOWED');
+        if (out.decision.reason_code !== 'GATE_UNAVAILABLE') break;
+        await new Promise((r) => setTimeout(r, 50));
       }
-      expect(back).toBe(true);
-      await g.load(toSeed({}));
-      // NOSCRIPT on the new server is handled (the script is sent again).
-      expect((await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.allowed).toBe(true);
+      // Never allowed on the empty state: unavailable until reloaded, then the opt-out is back.
+      expect(seen.at(-1)).toBe('OPTED_OUT');
+      expect(seen.slice(0, -1).every((c) => c === 'GATE_UNAVAILABLE')).toBe(true);
+      // NOSCRIPT on the new server is handled (the script is sent again) and sends resume.
+      expect((await g.checkAndReserve(promo(), T0)).decision.allowed).toBe(true);
     } finally {
       await g.close();
       await server.stop();
+    }
+  });
+
+  it('a state never loaded (or wiped) is not decided on', async () => {
+    const g = make({ policies, senders });
+    try {
+      expect((await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.reason_code).toBe('GATE_UNAVAILABLE');
+      await g.load(toSeed({}));
+      expect((await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.allowed).toBe(true);
+    } finally {
+      await g.close();
     }
   });
 });
