@@ -12,7 +12,8 @@
 import { setMaxListeners } from 'node:events';
 import type { AppContext } from '../engine/context.ts';
 import { haltAll, pauseSender } from '../engine/senders.ts';
-import { prepareMessage } from '../engine/compliance.ts';
+import { prepareMessage, type Prepared } from '../engine/compliance.ts';
+import { takeGateRequest } from '../engine/messages.ts';
 import { classify } from '../domain/errors/index.ts';
 import type { Classification } from '../domain/errors/types.ts';
 import type { GraphError, SendResult } from '../meta/types.ts';
@@ -387,9 +388,11 @@ export class DeliveryService {
   /** Returns true when the message must not be sent now (dead-lettered or put back). */
   private async recheck(lease: Lease, msg: MessageRecord): Promise<boolean> {
     const { ctx } = this;
-    // The stored payload is what prepareMessage built plus our callback id (which it refuses from callers).
+    // The request decided at submit (same process), or rebuilt from the stored payload: what
+    // prepareMessage built plus our callback id (which it refuses from callers).
+    const cached = takeGateRequest(msg.id);
     const { biz_opaque_callback_data: _own, ...body } = msg.payload;
-    const prep = prepareMessage(ctx, { body, sender: msg.sender_id, message_id: msg.id });
+    const prep: Prepared = cached ? { ok: true, req: { ...cached, sender: ctx.senders.resolve(msg.sender_id) }, payload: body, sender: ctx.senders.resolve(msg.sender_id) } : prepareMessage(ctx, { body, sender: msg.sender_id, message_id: msg.id });
     if (!prep.ok) {
       const v = recheckVerdict(prep.decision.reason_code);
       if (v === 'send') return false;

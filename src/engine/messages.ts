@@ -77,6 +77,18 @@ export function buildOutboundPayload(payload: Record<string, unknown>, req: Gate
   return { ...payload, messaging_product: 'whatsapp', to: req.to, biz_opaque_callback_data: id };
 }
 
+// The GateRequest each recent submit was decided on, for the worker's dispatch-time re-check in the same
+// process: it skips re-validating a payload that cannot have changed. Bounded; a miss (restart, another
+// instance) just rebuilds it with prepareMessage.
+const recentRequests = new Map<string, GateRequest>();
+const RECENT_MAX = 50_000;
+
+export function takeGateRequest(id: string): GateRequest | undefined {
+  const r = recentRequests.get(id);
+  if (r) recentRequests.delete(id);
+  return r;
+}
+
 // Concurrent submits with the same key are serialised in-process (the store's unique key covers
 // several processes: a second insert fails and we answer from the first).
 const inFlightKeys = new Map<string, Promise<unknown>>();
@@ -171,6 +183,8 @@ async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | nul
 
   // No audit row for an accepted submit: the message record (actor and decision in its first
   // history event) is the record, and one write less per message matters at 1,000 mps.
+  if (recentRequests.size >= RECENT_MAX) recentRequests.delete(recentRequests.keys().next().value!);
+  recentRequests.set(id, req);
   ctx.bus.emit('delivery.kick', { sender_id: record.sender_id });
   return { http_status: 202, id, status: 'queued', decision: outcome.decision };
 }
