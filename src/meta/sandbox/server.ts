@@ -53,10 +53,15 @@ const VERSION_RE = /^v\d+\.\d+$/;
 const JSON_HEADERS = { 'content-type': 'application/json; charset=UTF-8' };
 
 class BadRequest extends Error {}
+/** Shared, never mutated: most sends carry no query string. */
+const NO_QUERY = new URLSearchParams();
 
 function send(res: ServerResponse, a: HttpAnswer, extra?: Record<string, string>): void {
   const body = JSON.stringify(a.body);
-  res.writeHead(a.status, extra ? { ...JSON_HEADERS, ...extra, 'content-length': Buffer.byteLength(body) } : { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body) });
+  // Flat header array: no per-response object merging on the hot path.
+  const headers = ['content-type', JSON_HEADERS['content-type'], 'content-length', String(Buffer.byteLength(body))];
+  if (extra) for (const [k, v] of Object.entries(extra)) headers.push(k, v);
+  res.writeHead(a.status, headers);
   res.end(body);
 }
 
@@ -446,7 +451,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
     const url = req.url ?? '/';
     const qi = url.indexOf('?');
     const path = qi === -1 ? url : url.slice(0, qi);
-    const q = new URLSearchParams(qi === -1 ? '' : url.slice(qi + 1));
+    const q = qi === -1 ? NO_QUERY : new URLSearchParams(url.slice(qi + 1));
     const p = path.startsWith('/_sandbox') ? control(req, res, path, q) : graph(req, res, path, q);
     p.catch((err: unknown) => {
       if (res.headersSent) return;
