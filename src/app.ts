@@ -177,6 +177,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
         await monitor.stop();
         await webhooks.stop();
       }
+      await alerts.close(); // waits (bounded) for alerts in flight, then closes SMTP connections
       await http.close();
       await queue.close();
       await pacer.close();
