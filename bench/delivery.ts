@@ -113,11 +113,45 @@ async function runTier(mps: number, offset: number) {
   }
 }
 
+/** 190 mid-stream: time from the halt to every consumer stopped (goal < 1,000 ms), and nothing lost. */
+async function haltRun() {
+  const sandbox = await startSandboxProcess(80);
+  const h = await startHarness({ mps: 80, sandboxUrl: sandbox.url, production: backend === 'production' });
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      const id = await submitOne(h, 900_000 + i, i);
+      if (id) ids.push(id);
+    }
+    await sleep(500);
+    let haltedAt = 0;
+    h.ctx.senders.on('state', (s) => {
+      if (s.state === 'halted' && !haltedAt) haltedAt = performance.now();
+    });
+    await fetch(`${sandbox.url}/_sandbox/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'revoked', subcode: 460 }) });
+    const giveUp = performance.now() + 10_000;
+    while ((!haltedAt || !h.app.delivery.stats().senders.every((s) => !s.running && s.in_flight === 0)) && performance.now() < giveUp) await sleep(2);
+    const halt_stop_ms = Math.round(performance.now() - haltedAt);
+    await fetch(`${sandbox.url}/_sandbox/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'valid' }) });
+    h.ctx.senders.setState('main', 'active', { at: Date.now() });
+    const drainBy = Date.now() + 30_000;
+    while ((await h.ctx.queue.stats()).depth > 0 && Date.now() < drainBy) await sleep(50);
+    const { lost, duplicates } = countLedger(ids, await h.ledger());
+    const out = { halt_stop_ms, lost, duplicates };
+    console.log(JSON.stringify({ halt: out }));
+    return out;
+  } finally {
+    await h.close();
+    await sandbox.stop();
+  }
+}
+
 const results = [];
 let offset = 0;
 for (const mps of tiers) {
   results.push(await runTier(mps, offset));
   offset += mps * seconds + 1000;
 }
-console.log(JSON.stringify({ backend, tiers: results }));
+const halt = await haltRun();
+console.log(JSON.stringify({ backend, tiers: results, halt }));
 process.exit(0);
