@@ -11,9 +11,24 @@ import { freePort } from '../pacing/private-redis.ts';
 
 export { freePort };
 
-export const REDIS_URL = process.env.WAGATE_REDIS_URL ?? 'redis://127.0.0.1:6379';
-export const NATS_URL = process.env.WAGATE_NATS_URL ?? 'nats://127.0.0.1:4222';
+// `let`, not `const`: importers (test/delivery/harness.ts) read these live bindings, so a chaos test
+// can point the next app at a private server with useServers() and put the shared one back after.
+export let REDIS_URL = process.env.WAGATE_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export let NATS_URL = process.env.WAGATE_NATS_URL ?? 'nats://127.0.0.1:4222';
 export const DATABASE_URL = process.env.WAGATE_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** Runs fn with apps built against these servers (e.g. a private one to kill); the shared ones after. */
+export async function useServers<T>(urls: { redis?: string; nats?: string }, fn: () => Promise<T>): Promise<T> {
+  const saved = { redis: REDIS_URL, nats: NATS_URL };
+  REDIS_URL = urls.redis ?? REDIS_URL;
+  NATS_URL = urls.nats ?? NATS_URL;
+  try {
+    return await fn();
+  } finally {
+    REDIS_URL = saved.redis;
+    NATS_URL = saved.nats;
+  }
+}
 
 /** What is left of a namespace on the three services (all zero after dropNamespace). */
 export async function leftovers(ns: string): Promise<{ redis_keys: number; streams: string[]; schema: boolean }> {
