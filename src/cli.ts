@@ -36,6 +36,14 @@ program
   .option('--sender <ref>', 'sender alias or phone_number_id')
   .option('--inbound-at <iso>', 'record an inbound message from the recipient at this time before deciding (demo)')
   .action((message, o) => run(() => import('./cli/check.ts'), o, message ? [message] : []));
+program
+  .command('hash-key')
+  .description('print the SHA-256 of an API key, for api.keys[].key_sha256 in the config (the key itself is never stored)')
+  .argument('<key>', 'the API key to hash')
+  .action(async (key: string) => {
+    const { createHash } = await import('node:crypto');
+    process.stdout.write(createHash('sha256').update(key).digest('hex') + '\n');
+  });
 program.command('doctor').description('check config, backends and senders; say what is wrong and how to fix it').action((o) => run(() => import('./cli/doctor.ts'), o));
 
 await program.parseAsync(process.argv);
