@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { PoliciesSchema } from '../../src/domain/policies.ts';
 import { RedisGateState, GateUnavailableError, type RedisGateOptions } from '../../src/gate/redis.ts';
+import type { GateSeed } from '../../src/gate/port.ts';
 import { runGateCases, makeReq, toSeed, SENDERS, T0, BR, BR2, PROMO_PARAMS, TEMPLATES } from './cases.ts';
 import { gateContract } from './contract.ts';
 import { freePort, startPrivateRedis } from '../pacing/private-redis.ts';
@@ -40,12 +41,22 @@ const policies = PoliciesSchema.parse({ marketing_cap_per_24h: 5 });
 const senders = Object.values(SENDERS);
 
 describe('Redis gate: several instances', () => {
-  it('two instances racing at the cap grant exactly the cap (marketing cap and tier)', async () => {
+  /** Two instances on one namespace; the first loads the seed and wipes the keys at the end. */
+  async function twoInstances(seed: GateSeed, fn: (a: RedisGateState, b: RedisGateState) => Promise<void>): Promise<void> {
     const ns = prefix();
     const a = new TestGate({ url: URL, prefix: ns, policies, senders });
     const b = new RedisGateState({ url: URL, prefix: ns, policies, senders });
     try {
-      await a.load(toSeed({}));
+      await a.load(seed);
+      await fn(a, b);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  }
+
+  it('two instances racing at the cap grant exactly the cap (marketing cap and tier)', () =>
+    twoInstances(toSeed({}), async (a, b) => {
       const out = await Promise.all(
         Array.from({ length: 300 }, (_, i) => (i % 2 ? a : b).checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)),
       );
@@ -59,11 +70,7 @@ describe('Redis gate: several instances', () => {
       );
       expect(tier.filter((o) => o.decision.allowed)).toHaveLength(2);
       expect(await b.tierUsage('biz2', T0)).toBe(2);
-    } finally {
-      await b.close();
-      await a.close();
-    }
-  });
+    }));
 
   it('a reservation refused by a stateless rule is rolled back (no slot kept)', async () => {
     const g = make({ policies, senders });
@@ -79,12 +86,8 @@ describe('Redis gate: several instances', () => {
     }
   });
 
-  it('an instance sees at once what another fed (opt-out, template, sender pause)', async () => {
-    const ns = prefix();
-    const a = new TestGate({ url: URL, prefix: ns, policies, senders });
-    const b = new RedisGateState({ url: URL, prefix: ns, policies, senders });
-    try {
-      await a.load(toSeed({ templates: [] }));
+  it('an instance sees at once what another fed (opt-out, template, sender pause)', () =>
+    twoInstances(toSeed({ templates: [] }), async (a, b) => {
       expect((await b.check(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.reason_code).toBe('TEMPLATE_NOT_FOUND');
       await a.upsertTemplate(TEMPLATES[0]);
       expect((await b.check(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.allowed).toBe(true);
@@ -92,11 +95,7 @@ describe('Redis gate: several instances', () => {
       expect((await b.check(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.reason_code).toBe('OPTED_OUT');
       await a.setSenderStatus({ sender_id: 'alt', state: 'paused', reason: 'test', reason_code: 'MANUAL', credentials_valid: true, since: T0 });
       expect((await b.checkAndReserve(makeReq({ sender: 'alt', template: 'promo', components: PROMO_PARAMS, to: '5521987654321' }), T0)).decision.reason_code).toBe('SENDER_PAUSED');
-    } finally {
-      await b.close();
-      await a.close();
-    }
-  });
+    }));
 });
 
 describe('Redis gate: outage', () => {

@@ -30,62 +30,70 @@ async function submitAll(h: Harness): Promise<string[]> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+interface Server {
+  url: string;
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * One wagate on a private server: submit N, kill -9 the server once a quarter is sent, run `outage`
+ * (what to observe while it is down), restart it, and count the ledger. Cleans up in any case.
+ */
+async function underChaos(
+  which: 'redis' | 'nats',
+  server: Server,
+  outage: (h: Harness) => Promise<Record<string, number>>,
+): Promise<{ before: number; seen: Record<string, number>; lost: number; duplicates: number }> {
+  let h: Harness | null = null;
+  try {
+    h = await useServers({ [which]: server.url }, () => startHarness({ production: true, mps: MPS }));
+    expect(which === 'redis' ? h.ctx.config.redis_url : h.ctx.config.nats_url).toBe(server.url);
+    // What app.ts should wire: an empty Redis is refilled from the durable store.
+    const store = h.ctx.store;
+    if (which === 'redis') (h.ctx.gate as RedisGateState).setReseed(() => store.loadGateSeed(Date.now()));
+    const ids = await submitAll(h);
+    await waitFor('a quarter sent', async () => (await h!.ledger()).length >= N / 4, 30_000, 20);
+    const before = (await h.ledger()).length;
+    await server.kill();
+    const seen = await outage(h);
+    await server.restart();
+    await waitFor(`all ${N} in the ledger`, async () => (await h!.ledger()).length >= N, 60_000, 250);
+    await sleep(1_000); // a late redelivery would show up here
+    const { lost, duplicates } = countLedger(ids, await h.ledger());
+    console.log(JSON.stringify({ chaos: `${which} kill -9`, messages: N, sent_before_kill: before, ...seen, lost, duplicates }));
+    return { before, seen, lost, duplicates };
+  } finally {
+    if (h) await h.close();
+    await server.stop();
+    if (h) {
+      await dropNamespace(h.namespace);
+      expect(await leftovers(h.namespace)).toEqual({ redis_keys: 0, streams: [], schema: false });
+    }
+  }
+}
+
 describe('production chaos', () => {
   it('nats-server killed -9 mid-delivery and restarted: zero lost, zero duplicate', async () => {
-    const nats = await startPrivateNats();
-    let h: Harness | null = null;
-    try {
-      h = await useServers({ nats: nats.url }, () => startHarness({ production: true, mps: MPS }));
-      expect(h.ctx.config.nats_url).toBe(nats.url);
-      const ids = await submitAll(h);
-      await waitFor('a quarter sent', async () => (await h!.ledger()).length >= N / 4, 30_000, 20);
-      const beforeKill = (await h.ledger()).length;
-      await nats.kill();
+    const r = await underChaos('nats', await startPrivateNats(), async () => {
       await sleep(1_500);
-      await nats.restart();
-      await waitFor(`all ${N} in the ledger`, async () => (await h!.ledger()).length >= N, 60_000, 250);
-      await sleep(1_000); // a late redelivery would show up here
-      const { lost, duplicates } = countLedger(ids, await h.ledger());
-      console.log(JSON.stringify({ chaos: 'nats kill -9', messages: N, sent_before_kill: beforeKill, lost, duplicates }));
-      expect(beforeKill).toBeLessThan(N * 0.75); // the kill really happened mid-load
-      expect({ lost, duplicates }).toEqual({ lost: 0, duplicates: 0 });
-    } finally {
-      if (h) await h.close();
-      await nats.stop();
-      if (h) await dropNamespace(h.namespace);
-    }
-    expect(await leftovers(h!.namespace)).toEqual({ redis_keys: 0, streams: [], schema: false });
+      return {};
+    });
+    expect(r.before).toBeLessThan(N * 0.75); // the kill really happened mid-load
+    expect({ lost: r.lost, duplicates: r.duplicates }).toEqual({ lost: 0, duplicates: 0 });
   }, 120_000);
 
   it('redis-server killed -9 mid-delivery: sends stop while it is down, resume when it returns empty, none lost or doubled', async () => {
-    const redis = await startPrivateRedis();
-    let h: Harness | null = null;
-    try {
-      h = await useServers({ redis: redis.url }, () => startHarness({ production: true, mps: MPS }));
-      expect(h.ctx.config.redis_url).toBe(redis.url);
-      // What app.ts should wire: an empty Redis is refilled from the durable store.
-      const store = h.ctx.store;
-      (h.ctx.gate as RedisGateState).setReseed(() => store.loadGateSeed(Date.now()));
-      const ids = await submitAll(h);
-      await waitFor('a quarter sent', async () => (await h!.ledger()).length >= N / 4, 30_000, 20);
-      await redis.kill();
+    // No persistence: it comes back empty (gate state and pacing buckets gone).
+    const r = await underChaos('redis', await startPrivateRedis(), async (h) => {
       await sleep(1_000); // sends already past the pacer finish
       const down = (await h.ledger()).length;
       await sleep(2_000);
-      const stillDown = (await h.ledger()).length;
-      await redis.restart(); // empty: gate state and pacing buckets are gone
-      await waitFor(`all ${N} in the ledger`, async () => (await h!.ledger()).length >= N, 60_000, 250);
-      await sleep(1_000);
-      const { lost, duplicates } = countLedger(ids, await h.ledger());
-      console.log(JSON.stringify({ chaos: 'redis kill -9', messages: N, sent_before_kill: down, sent_while_down: stillDown - down, lost, duplicates }));
-      expect(down).toBeLessThan(N * 0.75);
-      expect(stillDown - down).toBe(0);
-      expect({ lost, duplicates }).toEqual({ lost: 0, duplicates: 0 });
-    } finally {
-      if (h) await h.close();
-      await redis.stop();
-      if (h) await dropNamespace(h.namespace);
-    }
-    expect(await leftovers(h!.namespace)).toEqual({ redis_keys: 0, streams: [], schema: false });
+      return { sent_while_down: (await h.ledger()).length - down };
+    });
+    expect(r.before).toBeLessThan(N * 0.75);
+    expect(r.seen.sent_while_down).toBe(0);
+    expect({ lost: r.lost, duplicates: r.duplicates }).toEqual({ lost: 0, duplicates: 0 });
   }, 120_000);
 });
