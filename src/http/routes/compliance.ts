@@ -5,11 +5,8 @@ import type { AppContext } from '../../engine/context.ts';
 import type { Services } from '../server.ts';
 import { checkCompliance } from '../../engine/compliance.ts';
 import { getCustomerView, recordInboundFromInput, setConsentFromInput, updateCustomerFromInput } from '../../engine/customers.ts';
+import { actorOf } from '../actor.ts';
 
-function actorOf(req: FastifyRequest): string {
-  const r = req as unknown as { apiKey?: { name?: string }; actor?: string };
-  return r.actor ?? (r.apiKey?.name ? `api:${r.apiKey.name}` : 'api');
-}
 
 const phoneOf = (req: FastifyRequest) => (req.params as { phone: string }).phone;
 

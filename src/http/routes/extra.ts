@@ -38,6 +38,7 @@ import {
   TemplateSyncBody,
   WebhookSyncBody,
 } from '../openapi.ts';
+import { actorOf } from '../actor.ts';
 
 export function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value ?? {});
@@ -48,10 +49,6 @@ export function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string
   return r.data;
 }
 
-export function actorOf(req: FastifyRequest): string {
-  const r = req as unknown as { apiKey?: { name?: string } };
-  return r.apiKey?.name ? `api:${r.apiKey.name}` : 'api';
-}
 
 const param = (req: FastifyRequest, k: string) => String((req.params as Record<string, string>)[k] ?? '');
 

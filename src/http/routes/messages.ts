@@ -10,6 +10,7 @@ import { discardDeadLetter, getDeadLetter, listDeadLetters, replayDeadLetter } f
 import type { MessageRecord } from '../../domain/types.ts';
 import type { DeadLetter } from '../../store/port.ts';
 import { zodErrorBody } from '../errors.ts';
+import { actorOf } from '../actor.ts';
 
 const iso = (t: number | null | undefined) => (typeof t === 'number' ? new Date(t).toISOString() : null);
 
@@ -39,10 +40,6 @@ export function deadLetterView(d: DeadLetter): Record<string, unknown> {
 }
 
 /** Who is asking: the auth layer (api.ts) may attach an API key name; otherwise plain "api". */
-function actorOf(req: FastifyRequest): string {
-  const r = req as unknown as { apiKey?: { name?: string }; actor?: string };
-  return r.actor ?? (r.apiKey?.name ? `api:${r.apiKey.name}` : 'api');
-}
 
 const IdParam = z.object({ id: z.string().min(1).max(100) });
 const Paging = {

@@ -6,11 +6,8 @@ import { EngineError } from '../../engine/context.ts';
 import type { Services } from '../server.ts';
 import { getSenderHealth, listAlerts, listSenders, pauseSender, resumeSender, senderView, setSenderToken } from '../../engine/senders.ts';
 import { zodErrorBody } from '../errors.ts';
+import { actorOf } from '../actor.ts';
 
-function actorOf(req: FastifyRequest): string {
-  const r = req as unknown as { apiKey?: { name?: string }; actor?: string };
-  return r.actor ?? (r.apiKey?.name ? `api:${r.apiKey.name}` : 'api');
-}
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value ?? {});
