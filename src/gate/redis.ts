@@ -56,6 +56,12 @@ export interface RedisGateOptions {
   connect_timeout_ms?: number;
   /** Where the state is rebuilt from when Redis comes back empty (see setReseed). */
   reseed?: () => Promise<GateSeed>;
+  /**
+   * What load(seed) does when the namespace's state is already loaded: "replace" (default, the port's
+   * contract: wipe and load) or "if_empty" (keep it: for several instances, where one restarting must
+   * not wipe the live state every other instance decides on, nor the reservations they hold).
+   */
+  load?: 'replace' | 'if_empty';
 }
 
 type Cmd = (...args: (string | number)[]) => Promise<unknown>;
@@ -79,6 +85,7 @@ export class RedisGateState implements GateState {
   constructor(opts: RedisGateOptions) {
     this.policies = opts.policies;
     this.reseed = opts.reseed ?? null;
+    this.loadMode = opts.load ?? 'replace';
     for (const s of opts.senders) this.businessOf.set(s.id, s.business_id);
     this.base = `${opts.prefix}:gate:{${opts.prefix.replace(/[{}]/g, '_')}}`;
     this.where = redactUrl(opts.url);
@@ -116,6 +123,7 @@ export class RedisGateState implements GateState {
     this.reseed = fn;
   }
   private reseed: (() => Promise<GateSeed>) | null = null;
+  private readonly loadMode: 'replace' | 'if_empty';
   private reloading: Promise<void> | null = null;
 
   private reloadOnce(): void {
@@ -273,6 +281,7 @@ export class RedisGateState implements GateState {
    */
   async load(seed: GateSeed): Promise<void> {
     await this.call(async () => {
+      if (this.loadMode === 'if_empty' && (await this.redis.exists(this.k('L')))) return;
       // The marker goes first and comes back last: decisions fail closed while the state is partial.
       await this.redis.del(this.k('L'));
       await this.wipe();

@@ -42,13 +42,13 @@ const senders = Object.values(SENDERS);
 
 describe('Redis gate: several instances', () => {
   /** Two instances on one namespace; the first loads the seed and wipes the keys at the end. */
-  async function twoInstances(seed: GateSeed, fn: (a: RedisGateState, b: RedisGateState) => Promise<void>): Promise<void> {
+  async function twoInstances(seed: GateSeed, fn: (a: RedisGateState, b: RedisGateState, ns: string) => Promise<void>): Promise<void> {
     const ns = prefix();
     const a = new TestGate({ url: URL, prefix: ns, policies, senders });
     const b = new RedisGateState({ url: URL, prefix: ns, policies, senders });
     try {
       await a.load(seed);
-      await fn(a, b);
+      await fn(a, b, ns);
     } finally {
       await b.close();
       await a.close();
@@ -70,6 +70,19 @@ describe('Redis gate: several instances', () => {
       );
       expect(tier.filter((o) => o.decision.allowed)).toHaveLength(2);
       expect(await b.tierUsage('biz2', T0)).toBe(2);
+    }));
+
+  it('load: "if_empty" keeps a state another instance already loaded (a restart wipes nothing)', () =>
+    twoInstances(toSeed({}), async (a, _b, ns) => {
+      expect((await a.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.allowed).toBe(true);
+      const late = new RedisGateState({ url: URL, prefix: ns, policies, senders, load: 'if_empty' });
+      try {
+        await late.load(toSeed({ templates: [] })); // a stale seed: ignored, the state is loaded
+        expect(await late.marketingCount(BR, T0)).toBe(1);
+        expect((await late.check(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.allowed).toBe(true);
+      } finally {
+        await late.close();
+      }
     }));
 
   it('a reservation refused by a stateless rule is rolled back (no slot kept)', async () => {
