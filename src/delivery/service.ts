@@ -23,6 +23,7 @@ import { STATUS_RANK, type MessageRecord, type SenderConfig, type SenderStatus }
 import { newId } from '../domain/ids.ts';
 import { maskPhone } from '../observability/log.ts';
 import { backoffMs, recheckVerdict, HOLD_PACING_WAIT_MS } from './policy.ts';
+import { noteBusinessReply } from '../webhooks/fep.ts';
 
 /** Resolves true when `signal` fired before `ms` elapsed. */
 function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
@@ -437,6 +438,8 @@ export class DeliveryService {
         const r = await ctx.store.applyStatus(msg.id, { status: 'accepted', at: now, source: 'worker', detail: { wamid: res.wamid, attempt } }, { wamid: res.wamid, attempts: attempt });
         await ctx.queue.ack(lease);
         this.emitStatus(r);
+        // A reply within 24h of a click-to-WhatsApp message opens the 72h free-entry-point window (cost, not permission).
+        await noteBusinessReply(ctx, { sender_id: sender.id, wa_id: msg.to, at: now }).catch((err) => ctx.log.warn({ err: (err as Error).message }, 'recording the free-entry-point window failed'));
         return;
       }
       case 'not_sent':

@@ -38,6 +38,16 @@ afterAll(async () => {
 });
 
 describe('submit', () => {
+  it('a reply within 24h of a click-to-WhatsApp message opens the 72h free-entry-point window once accepted', async () => {
+    const to = next();
+    await recordInbound(h.ctx, { sender_id: 'main', wa_id: to, at: h.ctx.now(), referral: true, source: 'test' });
+    const r = await h.post({ to: `+${to}`, type: 'text', text: { body: 'Thanks for clicking our ad!' } });
+    expect(r.status, JSON.stringify(r.json)).toBe(202);
+    await allSettled([r.json.id]);
+    const w = await waitFor('FEP window recorded', async () => (await h.ctx.store.getWindows(to)).find((x) => x.sender_id === 'main' && x.fep_opened_at !== null));
+    expect(w.fep_opened_at).toBeGreaterThanOrEqual(w.referral_at!);
+  });
+
   it('queues, sends once with our id in biz_opaque_callback_data, and records the full history', async () => {
     const to = next();
     const r = await h.post(orderUpdate(`+${to.slice(0, 2)} ${to.slice(2)}`));
