@@ -65,23 +65,28 @@ if kind == 'template' and not tpl[1] then langs = redis.call('SMEMBERS', KEYS[6]
 local approved = {}
 if ARGV[12] == '1' then approved = redis.call('HKEYS', KEYS[7]) end
 
--- Per-user marketing cap: slots of the last 24 h, not counting this message's own.
+-- Slots of the last 24 h in a per-recipient zset (a handful of entries), not counting this message's
+-- own; also says whether older ones are left to prune (so the write prunes only when needed).
 local function others(key)
-  local list = redis.call('ZRANGEBYSCORE', key, after, '+inf', 'WITHSCORES')
-  local n, oldest = 0, false
+  local list = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  local n, oldest, stale = 0, false, false
   for i = 1, #list, 2 do
-    if list[i] ~= id then
+    local at = tonumber(list[i + 1])
+    if at <= cutoff then stale = true
+    elseif list[i] ~= id then
       n = n + 1
-      if not oldest then oldest = tonumber(list[i + 1]) end
+      if not oldest then oldest = at end
     end
   end
-  return n, oldest
+  return n, oldest, stale
 end
-local mCount, mOldest = others(KEYS[8])
+-- Per-user marketing cap.
+local mCount, mOldest, mStale = others(KEYS[8])
 
 -- Tier: unique recipients of the portfolio whose latest tier send is younger than 24 h.
 local tUsed = redis.call('ZCOUNT', KEYS[9], after, '+inf')
-local mineCounted = others(KEYS[10]) > 0
+local mineN, _, trStale = others(KEYS[10])
+local mineCounted = mineN > 0
 local mine = redis.call('ZSCORE', KEYS[9], to)
 if mine and tonumber(mine) > cutoff and not mineCounted then tUsed = tUsed - 1 end
 local tOldest = false
@@ -130,12 +135,12 @@ redis.call('HSET', KEYS[11], 's', sender, 'to', to, 'cat', cat, 'm', m, 't', t, 
   'km', KEYS[8], 'ktu', KEYS[9], 'ktr', KEYS[10], 'kw', KEYS[3])
 redis.call('PEXPIRE', KEYS[11], ttl)
 if takesM then
-  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', cutoff)
+  if mStale then redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', cutoff) end
   redis.call('ZADD', KEYS[8], now, id)
   redis.call('PEXPIRE', KEYS[8], ttl)
 end
 if takesT then
-  redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', cutoff)
+  if trStale then redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', cutoff) end
   redis.call('ZADD', KEYS[10], now, id)
   redis.call('PEXPIRE', KEYS[10], ttl)
   redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', cutoff)

@@ -149,6 +149,26 @@ export class RedisGateState implements GateState {
     return [this.k('TU', business_id), this.k('TR', business_id, wa_id)];
   }
 
+  /** Keys that depend on the sender and template only (S, T, TL, TA, TU, L), built once per pair. */
+  private readonly fixed = new Map<string, string[]>();
+  private fixedKeys(s: SenderConfig, t: GateRequest['template']): string[] {
+    const id = `${s.id}\u0000${s.waba_id}\u0000${s.business_id}\u0000${t ? `${t.name}\u0000${t.language}` : ''}`;
+    let keys = this.fixed.get(id);
+    if (!keys) {
+      if (this.fixed.size >= 10_000) this.fixed.clear();
+      keys = [
+        this.k('S', s.id),
+        t ? this.k('T', s.waba_id, t.name, t.language) : this.k('T', s.waba_id, '-'),
+        t ? this.k('TL', s.waba_id, t.name) : this.k('TL', s.waba_id, '-'),
+        this.k('TA', s.waba_id),
+        this.k('TU', s.business_id),
+        this.k('L'),
+      ];
+      this.fixed.set(id, keys);
+    }
+    return keys;
+  }
+
   // ---------- decisions ----------
 
   check(req: GateRequest, now: number): Promise<GateOutcome> {
@@ -161,20 +181,20 @@ export class RedisGateState implements GateState {
 
   private async run(mode: 'check' | 'reserve', req: GateRequest, now: number): Promise<GateOutcome> {
     const s = req.sender;
-    const t = req.template;
-    const tKey = t ? this.k('T', s.waba_id, t.name, t.language) : this.k('T', s.waba_id, '-');
+    const fixed = this.fixedKeys(s, req.template);
     const keys = [
-      this.k('S', s.id),
+      fixed[0],
       this.k('C', req.to),
       this.windowKey(s.id, req.to),
       this.k('LI', req.to),
-      tKey,
-      t ? this.k('TL', s.waba_id, t.name) : this.k('TL', s.waba_id, '-'),
-      this.k('TA', s.waba_id),
+      fixed[1],
+      fixed[2],
+      fixed[3],
       this.k('M', req.to),
-      ...this.tierKeys(s.business_id, req.to),
+      fixed[4],
+      this.k('TR', s.business_id, req.to),
       this.k('R', req.message_id),
-      this.k('L'),
+      fixed[5],
     ];
     const args = [mode, now, req.message_id, req.kind, this.policies.marketing_cap_per_24h, s.messaging_limit ?? '', req.to, s.id, s.business_id, DAY_MS, TTL_MS, '0'];
     let raw: Raw;
