@@ -100,10 +100,12 @@ export async function createApp(opts: AppOptions): Promise<App> {
   if (!config.database_url || !config.nats_url) mkdirSync(config.data_dir, { recursive: true });
   // Production adapters are imported only when configured: embedded mode never loads pg, ioredis or nats.
   const store: Store = config.database_url
-    ? await (await import('./store/postgres.ts')).createPostgresStore(config.database_url, { schema: ns })
+    ? await (await import('./store/postgres.ts')).createPostgresStore(config.database_url, { schema: ns, pool_max: config.database_pool_max })
     : await createSqliteStore(join(config.data_dir, 'wagate.db'));
   const gate: GateState = config.redis_url
-    ? new (await import('./gate/redis.ts')).RedisGateState({ url: config.redis_url, prefix: ns, policies: config.policies, senders })
+    ? // Shared by every instance: a joining instance loads only an empty Redis (never wipes live state),
+      // and a Redis that comes back empty is reseeded from the store (the gate fails closed meanwhile).
+      new (await import('./gate/redis.ts')).RedisGateState({ url: config.redis_url, prefix: ns, policies: config.policies, senders, load: 'if_empty', reseed: () => store.loadGateSeed(now()) })
     : new MemoryGateState({ policies: config.policies, senders });
   const pacer: Pacer = config.redis_url ? new (await import('./pacing/redis.ts')).RedisPacer({ url: config.redis_url, prefix: ns }) : new MemoryPacer();
   const queue: DeliveryQueue = config.nats_url

@@ -31,6 +31,7 @@ const ENV_OVERRIDES: { env: string; path: string[]; type: 'string' | 'number' }[
   { env: 'WAGATE_REDIS_URL', path: ['redis_url'], type: 'string' },
   { env: 'WAGATE_NATS_URL', path: ['nats_url'], type: 'string' },
   { env: 'WAGATE_DATABASE_URL', path: ['database_url'], type: 'string' },
+  { env: 'WAGATE_DATABASE_POOL_MAX', path: ['database_pool_max'], type: 'number' },
   { env: 'WAGATE_SANDBOX_PORT', path: ['sandbox', 'port'], type: 'number' },
   { env: 'WAGATE_APP_SECRET', path: ['meta', 'app_secret'], type: 'string' },
   { env: 'WAGATE_VERIFY_TOKEN', path: ['meta', 'verify_token'], type: 'string' },

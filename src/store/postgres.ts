@@ -20,14 +20,15 @@ const types = {
     oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
-export async function createPostgresStore(url: string, opts: { schema: string }): Promise<Store> {
+export async function createPostgresStore(url: string, opts: { schema: string; pool_max?: number }): Promise<Store> {
   const schema = opts.schema;
   if (!SCHEMA_RE.test(schema)) {
     throw new StoreError('INVALID', `PostgreSQL schema name "${schema}" is not allowed`, 'use lower-case letters, digits and "_" starting with a letter (the `namespace` config key)');
   }
   const pool = new pg.Pool({
     connectionString: url,
-    max: 10,
+    // More connections let PostgreSQL group concurrent commits (bench:delivery production: 10 → ~300 mps, 30 → ~500 mps).
+    max: opts.pool_max ?? 20,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
     // A hung server must not stall workers forever: the statement fails and the caller retries.
