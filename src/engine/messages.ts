@@ -24,7 +24,7 @@ export interface SubmitInput {
 }
 
 export interface SubmitResult {
-  http_status: 202 | 422 | 409;
+  http_status: 202 | 409 | 422 | 503;
   id?: string;
   status?: MessageStatus;
   decision: Decision;
@@ -130,7 +130,8 @@ async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | nul
   ctx.metrics.decisions.inc({ allowed: String(outcome.decision.allowed), reason: outcome.decision.reason_code ?? 'none' });
   if (!outcome.decision.allowed) {
     await audit(ctx, now, input.actor, 'message.denied', null, { reason_code: outcome.decision.reason_code, sender: prep.sender.id, to: maskPhone(req.to), idempotency_key: key });
-    return { http_status: 422, decision: outcome.decision };
+    // The gate's state did not answer (Redis down): not a verdict on the message, so 503 + retry, not 422.
+    return { http_status: outcome.decision.reason_code === 'GATE_UNAVAILABLE' ? 503 : 422, decision: outcome.decision };
   }
 
   const category: Category = outcome.category ?? outcome.reservation?.category ?? (req.kind === 'template' ? 'marketing' : 'service');

@@ -7,7 +7,6 @@ import { describe, it, expect } from 'vitest';
 import { startHarness, orderUpdate, recipient, waitFor, countLedger, type Harness } from '../delivery/harness.ts';
 import { dropNamespace, leftovers, startPrivateNats, useServers } from './backends.ts';
 import { startPrivateRedis } from '../pacing/private-redis.ts';
-import type { RedisGateState } from '../../src/gate/redis.ts';
 
 const N = 200;
 /** Slow enough (10 s of sending) that the kill lands mid-delivery even on a loaded machine. */
@@ -50,9 +49,7 @@ async function underChaos(
   try {
     h = await useServers({ [which]: server.url }, () => startHarness({ production: true, mps: MPS }));
     expect(which === 'redis' ? h.ctx.config.redis_url : h.ctx.config.nats_url).toBe(server.url);
-    // What app.ts should wire: an empty Redis is refilled from the durable store.
-    const store = h.ctx.store;
-    if (which === 'redis') (h.ctx.gate as RedisGateState).setReseed(() => store.loadGateSeed(Date.now()));
+    // app.ts wires the reseed: an empty Redis is refilled from the durable store.
     const ids = await submitAll(h);
     await waitFor('a quarter sent', async () => (await h!.ledger()).length >= N / 4, 30_000, 20);
     const before = (await h.ledger()).length;
@@ -89,6 +86,10 @@ describe('production chaos', () => {
     const r = await underChaos('redis', await startPrivateRedis(), async (h) => {
       await sleep(1_000); // sends already past the pacer finish
       const down = (await h.ledger()).length;
+      // A submit while the gate's Redis is down: fail closed with 503 GATE_UNAVAILABLE, nothing stored.
+      const refused = await h.post(orderUpdate(recipient(9_999)));
+      expect(refused.status).toBe(503);
+      expect(refused.json.decision.reason_code).toBe('GATE_UNAVAILABLE');
       await sleep(2_000);
       return { sent_while_down: (await h.ledger()).length - down };
     });

@@ -73,6 +73,7 @@ export default async function messageRoutes(app: FastifyInstance, ctx: AppContex
     const r = await submitMessage(ctx, { body, sender: sender as string | undefined, idempotency_key: key, actor: actorOf(req) });
     if (r.replayed) reply.header('idempotent-replayed', 'true');
     if (r.http_status === 422) return reply.status(422).send({ decision: r.decision });
+    if (r.http_status === 503) return reply.status(503).header('retry-after', String(r.decision.retry_after_s ?? 1)).send({ decision: r.decision });
     return reply.status(r.http_status).send({ id: r.id, status: r.status, decision: r.decision, ...(r.replayed ? { replayed: true } : {}) });
   });
 
