@@ -1,6 +1,7 @@
 // `wagate start`: the whole server. Prints a banner that says which backends run and whether the
 // built-in Meta sandbox is in use, then runs until SIGINT/SIGTERM (graceful shutdown).
-import { loadConfig } from '../config/load.ts';
+import { loadConfig, resolveSenders } from '../config/load.ts';
+import { applyReloadedTokens } from '../engine/senders.ts';
 import { createApp } from '../app.ts';
 
 export async function run(opts: Record<string, unknown>): Promise<number> {
@@ -31,6 +32,19 @@ export async function run(opts: Record<string, unknown>): Promise<number> {
     await app.stop();
     process.exit(0);
   };
+  // SIGHUP: re-read the config and apply new sender tokens (each validated with debug_token before it
+  // replaces the old one and lifts a credentials halt). Other keys need a restart.
+  process.on('SIGHUP', () => {
+    void (async () => {
+      try {
+        const { config: next } = loadConfig({ file: (opts.config as string | undefined) ?? null });
+        const changes = await applyReloadedTokens(ctx, resolveSenders(next));
+        ctx.log.info({ changes }, changes.length ? 'config reloaded: sender tokens applied' : 'config reloaded: no sender token changed');
+      } catch (err) {
+        ctx.log.error({ err: (err as Error).message }, 'config reload failed; the running config is unchanged');
+      }
+    })();
+  });
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   return -1;

@@ -324,3 +324,23 @@ export async function listAlerts(ctx: AppContext, opts: { limit?: number; unreso
   const rows = await ctx.store.listAlerts({ limit, unresolved: opts.unresolved });
   return { alerts: rows.map(alertView) };
 }
+
+/**
+ * Config reload (SIGHUP): every sender whose token in the re-read config differs from the one in use
+ * gets it through setSenderToken, so it is validated with debug_token first and a credentials halt is
+ * lifted only by a valid token. Returns one line per changed sender; an invalid token changes nothing.
+ */
+export async function applyReloadedTokens(ctx: AppContext, reloaded: SenderConfig[], actor = 'config-reload'): Promise<{ sender_id: string; ok: boolean; state: string; error?: string }[]> {
+  const out: { sender_id: string; ok: boolean; state: string; error?: string }[] = [];
+  for (const next of reloaded) {
+    const cur = ctx.senders.find(next.id);
+    if (!cur || !next.access_token || next.access_token === cur.access_token) continue;
+    try {
+      const r = await setSenderToken(ctx, cur.id, next.access_token, { actor });
+      out.push({ sender_id: cur.id, ok: true, state: r.sender.state });
+    } catch (err) {
+      out.push({ sender_id: cur.id, ok: false, state: ctx.senders.status(cur.id).state, error: (err as Error).message });
+    }
+  }
+  return out;
+}

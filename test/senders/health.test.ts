@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HealthMonitor } from '../../src/senders/health.ts';
 import { EngineError } from '../../src/engine/context.ts';
-import { haltAll, pauseSender, resumeSender, scopeCoverage, setSenderToken, getSenderHealth, listSenders, listAlerts } from '../../src/engine/senders.ts';
+import { haltAll, pauseSender, resumeSender, scopeCoverage, setSenderToken, getSenderHealth, listSenders, listAlerts, applyReloadedTokens } from '../../src/engine/senders.ts';
 import { startReceivers, decodeSubject, type HttpReceiver, type SmtpReceiver, type Receivers } from '../alerts/receivers.ts';
 import { makeHarness, SENDER, type Harness } from './harness.ts';
 
@@ -233,6 +233,18 @@ describe('engine: resume and token replacement re-validate with debug_token', ()
     const audit = await h.store.listAudit({ action: 'sender.token_replaced' });
     expect(audit).toHaveLength(1);
     expect(JSON.stringify(audit)).not.toContain('sandbox-token-rotated');
+  });
+
+  it('a config reload with a new token validates it first: invalid changes nothing, valid resumes', async () => {
+    const bad = await applyReloadedTokens(h.ctx, [{ ...SENDER, access_token: 'not-a-known-token' }]);
+    expect(bad).toMatchObject([{ sender_id: 'main', ok: false, state: 'halted' }]);
+    expect(bad[0].error).toMatch(/not valid/);
+    expect(h.ctx.senders.resolve('main').access_token).toBe(SENDER.access_token);
+    expect(await applyReloadedTokens(h.ctx, [{ ...SENDER }])).toEqual([]); // unchanged token: nothing to do
+    await h.control('/tokens', { token: 'sandbox-token-reloaded', state: 'valid' });
+    const ok = await applyReloadedTokens(h.ctx, [{ ...SENDER, access_token: 'sandbox-token-reloaded' }]);
+    expect(ok).toEqual([{ sender_id: 'main', ok: true, state: 'active' }]);
+    expect(h.ctx.senders.resolve('main').access_token).toBe('sandbox-token-reloaded');
   });
 
   it('lists senders and alerts, and shows the health record with the live state', async () => {
