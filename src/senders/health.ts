@@ -22,6 +22,7 @@ import {
   tierLimitAlert,
 } from '../alerts/messages.ts';
 import { lookup } from '../domain/errors/index.ts';
+import { openToken, sealToken } from './token-vault.ts';
 
 export interface HealthMonitorOptions {
   /** Re-check of halted senders' tokens (ms). Default 15 s. */
@@ -466,8 +467,13 @@ export class HealthMonitor {
       await this.ctx.store.setSetting(`sender_token:${s.id}`, null).catch(() => {});
       return;
     }
+    const secret = this.ctx.config.meta.app_secret;
+    if (!secret) {
+      this.ctx.log.warn({ sender: s.id }, 'no meta.app_secret to seal the replaced token with: it is not persisted (a restart uses the configured one)');
+      return;
+    }
     try {
-      await this.ctx.store.setSetting(`sender_token:${s.id}`, JSON.stringify({ token: s.access_token, replaces_sha256: configHash, at: this.ctx.now() }));
+      await this.ctx.store.setSetting(`sender_token:${s.id}`, JSON.stringify({ sealed: sealToken(s.access_token, secret), replaces_sha256: configHash, at: this.ctx.now() }));
     } catch (err) {
       this.ctx.log.error({ err: String(err), sender: s.id }, 'could not persist the replaced token (a restart would use the configured one)');
     }
@@ -478,8 +484,10 @@ export class HealthMonitor {
       const raw = await this.ctx.store.getSetting(`sender_token:${s.id}`).catch(() => null);
       if (!raw) continue;
       try {
-        const saved = JSON.parse(raw) as { token?: string; replaces_sha256?: string };
-        if (saved.token && saved.replaces_sha256 === this.configTokenHash.get(s.id)) this.ctx.senders.setToken(s.id, saved.token);
+        const saved = JSON.parse(raw) as { sealed?: string; replaces_sha256?: string };
+        const secret = this.ctx.config.meta.app_secret;
+        const token = saved.sealed && secret ? openToken(saved.sealed, secret) : null;
+        if (token && saved.replaces_sha256 === this.configTokenHash.get(s.id)) this.ctx.senders.setToken(s.id, token);
         else await this.ctx.store.setSetting(`sender_token:${s.id}`, null);
       } catch {
         await this.ctx.store.setSetting(`sender_token:${s.id}`, null).catch(() => {});

@@ -77,6 +77,8 @@ export async function makeHarness(o: HarnessOptions): Promise<Harness> {
   }
   const config: Config = ConfigSchema.parse({
     ...(o.config ?? {}),
+    // As app.ts does in sandbox mode: the app secret also seals tokens replaced through the API.
+    meta: { app_secret: 'sandbox-app-secret', ...((o.config?.meta as Record<string, unknown>) ?? {}) },
     alerts: {
       slack_webhook_url: `${o.http.url}/slack`,
       webhook_url: `${o.http.url}/hook`,

@@ -191,6 +191,10 @@ describe('HealthMonitor against the sandbox', () => {
       expect(h2.ctx.senders.status('main')).toMatchObject({ state: 'paused', reason: 'maintenance', reason_code: 'MANUAL' });
       expect(h2.ctx.senders.resolve('main').access_token).toBe('sandbox-token-new');
       expect(await gaugeValue('wagate_sender_state', 'main', h2)).toBe(1);
+      // At rest the token is sealed (AES-GCM under the app secret), never in clear.
+      const stored = await h2.store.getSetting('sender_token:main');
+      expect(stored).toBeTruthy();
+      expect(stored).not.toContain('sandbox-token-new');
     } finally {
       await m2.stop();
       h = h2; // afterEach closes the newest harness (and the shared store and sandbox)
