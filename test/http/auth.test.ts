@@ -106,6 +106,23 @@ describe('API keys', () => {
     expect(admin.status).toBe(422);
   });
 
+  it('a key limited to some senders cannot see another sender\'s messages or alerts (404, filtered lists)', async () => {
+    const tpl = { to: '+447700900555', type: 'template', template: { name: 'hello_world', language: { code: 'en_US' } }, sender: 'main' };
+    const sent = await req('POST', '/v1/messages', { key: KEYS.admin, body: tpl });
+    expect(sent.status, JSON.stringify(sent.json)).toBe(202);
+    const id = sent.json.id as string;
+    expect((await req('GET', `/v1/messages/${id}`, { key: KEYS.admin })).status).toBe(200);
+    expect((await req('GET', `/v1/messages/${id}`, { key: KEYS.sender })).status).toBe(200); // main is its sender
+    const hidden = await req('GET', `/v1/messages/${id}`, { key: KEYS.second });
+    expect(hidden.status).toBe(404);
+    expectError(hidden, 'MESSAGE_NOT_FOUND');
+    const list = await req('GET', '/v1/messages?limit=200', { key: KEYS.second });
+    expect(list.status).toBe(200);
+    expect((list.json.messages as { id: string }[]).map((m) => m.id)).not.toContain(id);
+    const all = await req('GET', '/v1/messages?limit=200', { key: KEYS.admin });
+    expect((all.json.messages as { id: string }[]).map((m) => m.id)).toContain(id);
+  });
+
   it('a key limited to other senders acts for its own sender by default, and can still list and read', async () => {
     const r = await req('POST', '/v1/messages', { key: KEYS.second, body: TEXT });
     expect(r.status).toBe(422);

@@ -10,7 +10,7 @@ import { discardDeadLetter, getDeadLetter, listDeadLetters, replayDeadLetter } f
 import type { MessageRecord } from '../../domain/types.ts';
 import type { DeadLetter } from '../../store/port.ts';
 import { zodErrorBody } from '../errors.ts';
-import { actorOf } from '../actor.ts';
+import { actorOf, onlyVisible, requireVisible } from '../actor.ts';
 
 const iso = (t: number | null | undefined) => (typeof t === 'number' ? new Date(t).toISOString() : null);
 
@@ -79,29 +79,33 @@ export default async function messageRoutes(app: FastifyInstance, ctx: AppContex
 
   app.get('/v1/messages/:id', async (req) => {
     const { id } = parse(IdParam, req.params, 'path');
-    return messageView(await getMessage(ctx, id));
+    const m = await getMessage(ctx, id);
+    requireVisible(ctx, req, m.sender_id, 'message', id);
+    return messageView(m);
   });
 
   app.get('/v1/messages', async (req) => {
     const q = parse(ListMessagesQuery, req.query, 'query string');
-    const list = await listMessages(ctx, q);
+    const list = onlyVisible(ctx, req, await listMessages(ctx, q), (m) => m.sender_id);
     return { messages: list.map(messageView), limit: q.limit ?? 50, offset: q.offset ?? 0 };
   });
 
   app.get('/v1/dead-letters', async (req) => {
     const q = parse(ListDeadLettersQuery, req.query, 'query string');
-    const list = await listDeadLetters(ctx, q);
+    const list = onlyVisible(ctx, req, await listDeadLetters(ctx, q), (d) => d.sender_id);
     return { dead_letters: list.map(deadLetterView), limit: q.limit ?? 50, offset: q.offset ?? 0 };
   });
 
   app.get('/v1/dead-letters/:id', async (req) => {
     const { id } = parse(IdParam, req.params, 'path');
     const r = await getDeadLetter(ctx, id);
+    requireVisible(ctx, req, r.dead_letter.sender_id, 'dead letter', id);
     return { ...deadLetterView(r.dead_letter), message: r.message ? messageView(r.message) : null };
   });
 
   app.post('/v1/dead-letters/:id/replay', async (req, reply) => {
     const { id } = parse(IdParam, req.params, 'path');
+    requireVisible(ctx, req, (await getDeadLetter(ctx, id)).dead_letter.sender_id, 'dead letter', id);
     const { dead_letter, result } = await replayDeadLetter(ctx, id, actorOf(req));
     const body: Record<string, unknown> = { dead_letter: deadLetterView(dead_letter), decision: result.decision };
     if (result.id) Object.assign(body, { id: result.id, status: result.status });
@@ -110,6 +114,7 @@ export default async function messageRoutes(app: FastifyInstance, ctx: AppContex
 
   app.delete('/v1/dead-letters/:id', async (req) => {
     const { id } = parse(IdParam, req.params, 'path');
+    requireVisible(ctx, req, (await getDeadLetter(ctx, id)).dead_letter.sender_id, 'dead letter', id);
     return { dead_letter: deadLetterView(await discardDeadLetter(ctx, id, actorOf(req))) };
   });
 }

@@ -6,7 +6,7 @@ import { EngineError } from '../../engine/context.ts';
 import type { Services } from '../server.ts';
 import { getSenderHealth, listAlerts, listSenders, pauseSender, resumeSender, senderView, setSenderToken } from '../../engine/senders.ts';
 import { zodErrorBody } from '../errors.ts';
-import { actorOf } from '../actor.ts';
+import { actorOf, onlyVisible } from '../actor.ts';
 
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
@@ -67,6 +67,7 @@ export default async function senderRoutes(app: FastifyInstance, ctx: AppContext
 
   app.get('/v1/alerts', async (req) => {
     const q = parse(AlertsQuery, req.query, 'query string');
-    return listAlerts(ctx, { limit: q.limit, unresolved: q.unresolved === 'true' || q.unresolved === '1' ? true : undefined });
+    const r = await listAlerts(ctx, { limit: q.limit, unresolved: q.unresolved === 'true' || q.unresolved === '1' ? true : undefined });
+    return { ...r, alerts: onlyVisible(ctx, req, r.alerts, (a) => a.sender_id as string | null) };
   });
 }
