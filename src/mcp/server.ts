@@ -103,7 +103,7 @@ export function createMcpServer(ctx: AppContext, opts: McpServerOptions = {}): M
           requireSender(ctx, principal, typeof args.sender === 'string' ? args.sender : undefined);
           const implied = def.impliedSender?.(args);
           if (implied) requireSender(ctx, principal, implied);
-          const out = await def.run(args, { ctx, actor });
+          const out = await def.run(args, { ctx, actor, principal });
           return { content: [text(out)], structuredContent: out };
         } catch (err) {
           return toErrorResult(ctx, def.name, err);

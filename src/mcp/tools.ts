@@ -10,7 +10,7 @@ import { submitMessage, type SubmitResult } from '../engine/messages.ts';
 import { explainError } from '../engine/errors.ts';
 import { setConsent, parseWaId } from '../engine/customers.ts';
 import { getSenderHealth, resumeSender, senderView } from '../engine/senders.ts';
-import { listDeadLetters, replayDeadLetter } from '../engine/dead-letters.ts';
+import { getDeadLetter, listDeadLetters, replayDeadLetter } from '../engine/dead-letters.ts';
 import { createTemplate } from '../engine/templates.ts';
 import {
   archiveChat,
@@ -37,7 +37,7 @@ import { estimateCost, estimatePricing } from '../engine/pricing.ts';
 import type { Decision } from '../domain/decision.ts';
 import type { MessageRecord } from '../domain/types.ts';
 import type { DeadLetter } from '../store/port.ts';
-import type { Role } from './principal.ts';
+import { senderAllowed, type Principal, type Role } from './principal.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Shared argument and result shapes
@@ -107,6 +107,15 @@ export class ToolDenial extends Error {
 export interface ToolCtx {
   ctx: AppContext;
   actor: string;
+  /** The caller (API key over HTTP; the local operator over stdio): id lookups respect its senders. */
+  principal?: Principal;
+}
+
+/** An id-based lookup of another sender's record answers "not found", as over HTTP. */
+function requireVisible(t: ToolCtx, sender_id: string, what: string, id: string): void {
+  if (t.principal && !senderAllowed(t.ctx, t.principal, sender_id)) {
+    throw new EngineError(`${what.toUpperCase().replace(/ /g, '_')}_NOT_FOUND`, `No ${what} with id "${id}".`, `Check the id; this API key sees only senders ${t.principal.senders.join(', ')}.`, 404);
+  }
 }
 
 export interface ToolDef {
@@ -473,6 +482,7 @@ export const TOOLS: ToolDef[] = [
     annotations: READ,
     async run(a, t) {
       const { message, error } = await getDeliveryStatus(t.ctx, String(a.message_id));
+      requireVisible(t, message.sender_id, 'message', String(a.message_id));
       return { ...messageView(message), error };
     },
   },
@@ -654,7 +664,8 @@ export const TOOLS: ToolDef[] = [
     output: { dead_letters: z.array(Loose), count: z.number() },
     annotations: READ,
     async run(a, t) {
-      const list = await listDeadLetters(t.ctx, { state: str(a.state), sender: str(a.sender), limit: a.limit as number | undefined, offset: a.offset as number | undefined });
+      const p = t.principal;
+      const list = (await listDeadLetters(t.ctx, { state: str(a.state), sender: str(a.sender), limit: a.limit as number | undefined, offset: a.offset as number | undefined })).filter((d) => !p || senderAllowed(t.ctx, p, d.sender_id));
       return { dead_letters: list.map(deadLetterView), count: list.length };
     },
   },
@@ -667,6 +678,7 @@ export const TOOLS: ToolDef[] = [
     output: { dead_letter: Loose, status: z.string(), message_id: z.string() },
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     async run(a, t) {
+      requireVisible(t, (await getDeadLetter(t.ctx, String(a.dead_letter_id))).dead_letter.sender_id, 'dead letter', String(a.dead_letter_id));
       const { dead_letter, result } = await replayDeadLetter(t.ctx, String(a.dead_letter_id), t.actor);
       if (result.http_status !== 202) await denial(t, result.decision, dead_letter.sender_id);
       return { dead_letter: deadLetterView(dead_letter), status: result.status, message_id: result.id, decision: result.decision };

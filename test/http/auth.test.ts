@@ -121,6 +121,12 @@ describe('API keys', () => {
     expect((list.json.messages as { id: string }[]).map((m) => m.id)).not.toContain(id);
     const all = await req('GET', '/v1/messages?limit=200', { key: KEYS.admin });
     expect((all.json.messages as { id: string }[]).map((m) => m.id)).toContain(id);
+    // The same over MCP: get_delivery_status by id answers "not found" to the other sender's key.
+    const c = new Client({ name: 'auth-test', version: '1' });
+    await c.connect(new StreamableHTTPClientTransport(new URL(`${w.base}/mcp`), { requestInit: { headers: { authorization: `Bearer ${KEYS.second}` } } }));
+    const viaMcp = (await c.callTool({ name: 'get_delivery_status', arguments: { message_id: id } })) as ToolCallResult;
+    expect((expectExplainedRefusal(viaMcp).error as { code: string }).code).toBe('MESSAGE_NOT_FOUND');
+    await c.close();
   });
 
   it('a key limited to other senders acts for its own sender by default, and can still list and read', async () => {
