@@ -15,13 +15,13 @@
 // (nothing is sent, the delivery worker retries), feeders throw GateUnavailableError, and the client
 // reconnects by itself in the background.
 import { readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { decide, type GateSnapshot, type SnapshotCustomer } from '../domain/decide.ts';
 import { deny } from '../domain/decision.ts';
 import { templateCategory } from '../domain/categories.ts';
 import type { Policies } from '../domain/policies.ts';
 import { CATEGORIES, DAY_MS, FEP_WINDOW_MS, type Category, type ConsentState, type SenderConfig, type SenderStatus, type TemplateRecord } from '../domain/types.ts';
-import { redactUrl } from '../observability/log.ts';
+import { FailFastRedis } from '../observability/redis-client.ts';
 import type { GateCustomerUpdate, GateOutcome, GateRequest, GateSeed, GateState, Reservation } from './port.ts';
 
 const lua = (name: string) => readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
@@ -75,12 +75,9 @@ const SUGGESTS_TEMPLATES = new Set(['WINDOW_CLOSED_TEMPLATE_REQUIRED', 'TEMPLATE
 export class RedisGateState implements GateState {
   private policies: Policies;
   private readonly businessOf = new Map<string, string>();
+  private readonly conn: FailFastRedis;
   private readonly redis: Scripted;
   private readonly base: string;
-  private readonly where: string;
-  private readonly connectTimeout: number;
-  private lastError: Error | null = null;
-  private closed = false;
 
   constructor(opts: RedisGateOptions) {
     this.policies = opts.policies;
@@ -88,20 +85,16 @@ export class RedisGateState implements GateState {
     this.loadMode = opts.load ?? 'replace';
     for (const s of opts.senders) this.businessOf.set(s.id, s.business_id);
     this.base = `${opts.prefix}:gate:{${opts.prefix.replace(/[{}]/g, '_')}}`;
-    this.where = redactUrl(opts.url);
-    this.connectTimeout = opts.connect_timeout_ms ?? 2_000;
-    this.redis = new Redis(opts.url, {
-      // No offline queue: while Redis is away, decisions fail closed at once instead of piling up.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: opts.command_timeout_ms ?? 500,
-      connectTimeout: this.connectTimeout,
-      // Reconnect forever, backing off to 1 s: recovery needs no restart.
-      retryStrategy: (n: number) => Math.min(n * 100, 1_000),
-    }) as Scripted;
-    this.redis.on('error', (err: Error) => {
-      this.lastError = err;
+    this.conn = new FailFastRedis({
+      url: opts.url,
+      label: 'gate',
+      unavailable: (message, cause) => new GateUnavailableError(message, { cause }),
+      command_timeout_ms: opts.command_timeout_ms,
+      connect_timeout_ms: opts.connect_timeout_ms,
+      // Concurrent decisions issued in one tick go out as one write (one syscall, one read on Redis).
+      extra: { enableAutoPipelining: true },
     });
+    this.redis = this.conn.redis as Scripted;
     // defineCommand sends EVALSHA and falls back to EVAL on NOSCRIPT (first call, Redis restart, flush).
     this.redis.defineCommand('wgDecide', { numberOfKeys: 12, lua: DECIDE });
     this.redis.defineCommand('wgRelease', { numberOfKeys: 1, lua: RELEASE });
@@ -206,7 +199,7 @@ export class RedisGateState implements GateState {
     }
     if ((raw as unknown[])[0] === 'unloaded') {
       this.reloadOnce();
-      return unavailable(`the gate state in Redis at ${this.where} is empty or being loaded (Redis restarted without persistence, or was flushed)${this.reseed ? '; it is being reloaded from the store' : ''}`);
+      return unavailable(`the gate state in Redis at ${this.conn.where} is empty or being loaded (Redis restarted without persistence, or was flushed)${this.reseed ? '; it is being reloaded from the store' : ''}`);
     }
     const snapshot = this.toSnapshot(raw);
     let r = decide({ req, snapshot, policies: this.policies, now });
@@ -364,23 +357,12 @@ export class RedisGateState implements GateState {
     } while (cursor !== '0');
   }
 
-  async ping(): Promise<boolean> {
-    try {
-      await this.ready();
-      return (await this.redis.ping()) === 'PONG';
-    } catch {
-      return false;
-    }
+  ping(): Promise<boolean> {
+    return this.conn.ping();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
+  close(): Promise<void> {
+    return this.conn.close();
   }
 
   /** Parsed template records by their stored JSON: a campaign sends one template many times. */
@@ -412,29 +394,11 @@ export class RedisGateState implements GateState {
 
   private describe(err: unknown): string {
     if (err instanceof GateUnavailableError) return err.message;
-    return `gate: Redis at ${this.where} did not answer: ${(err as Error)?.message ?? String(err)}`;
+    return this.conn.describe(err);
   }
 
-  /** Waits for the first connection only; while reconnecting after an outage, fails at once. */
-  private async ready(): Promise<void> {
-    if (this.closed) throw new GateUnavailableError('gate: RedisGateState is closed');
-    const st = this.redis.status;
-    if (st === 'ready') return;
-    if (st === 'wait' || st === 'connecting' || st === 'connect') {
-      await new Promise<void>((resolve, reject) => {
-        const onReady = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          this.redis.off('ready', onReady);
-          reject(new GateUnavailableError(`gate: Redis at ${this.where} not connected after ${this.connectTimeout} ms${this.lastError ? ` (${this.lastError.message})` : ''}`));
-        }, this.connectTimeout);
-        this.redis.once('ready', onReady);
-      });
-      return;
-    }
-    throw new GateUnavailableError(`gate: Redis at ${this.where} is unreachable (${st}${this.lastError ? `: ${this.lastError.message}` : ''})`);
+  private ready(): Promise<void> {
+    return this.conn.ready();
   }
 }
 

@@ -4,9 +4,8 @@
 // command timeout) and the client reconnects by itself in the background.
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
 import type { PaceResult, Pacer } from './port.ts';
-import { redactUrl } from '../observability/log.ts';
+import { FailFastRedis } from '../observability/redis-client.ts';
 import { PAIR_CAPACITY, PAIR_PER_MS, checkMps, checkRecipient, senderCapacity } from './buckets.ts';
 
 const SCRIPT = readFileSync(new URL('./pace.lua', import.meta.url), 'utf8');
@@ -32,30 +31,17 @@ export interface RedisPacerOptions {
 }
 
 export class RedisPacer implements Pacer {
-  private readonly redis: Redis;
+  private readonly conn: FailFastRedis;
   private readonly prefix: string;
-  private readonly connectTimeout: number;
-  private readonly where: string;
-  private lastError: Error | null = null;
-  private closed = false;
 
   constructor(opts: RedisPacerOptions) {
     this.prefix = opts.prefix;
-    this.connectTimeout = opts.connect_timeout_ms ?? 2_000;
-    this.where = redactUrl(opts.url);
-    this.redis = new Redis(opts.url, {
-      // No offline queue: while Redis is away, calls fail at once instead of piling up in memory.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: opts.command_timeout_ms ?? 500,
-      connectTimeout: this.connectTimeout,
-      // Reconnect forever, backing off to 1 s: recovery needs no restart.
-      retryStrategy: (n: number) => Math.min(n * 100, 1_000),
-      lazyConnect: false,
-    });
-    // ioredis reports connection trouble as events; keep the last one for the error message.
-    this.redis.on('error', (err: Error) => {
-      this.lastError = err;
+    this.conn = new FailFastRedis({
+      url: opts.url,
+      label: 'pacing',
+      unavailable: (message, cause) => new PacerUnavailableError(message, { cause }),
+      command_timeout_ms: opts.command_timeout_ms,
+      connect_timeout_ms: opts.connect_timeout_ms,
     });
   }
 
@@ -78,23 +64,12 @@ export class RedisPacer implements Pacer {
     await this.run([`${tag}:s`, `${tag}:p:${pair}`], ['penalize', 0.001, 1, PAIR_PER_MS, PAIR_CAPACITY, Math.ceil(ms), recipient === undefined ? 's' : 'p']);
   }
 
-  async ping(): Promise<boolean> {
-    try {
-      await this.ready();
-      return (await this.redis.ping()) === 'PONG';
-    } catch {
-      return false;
-    }
+  ping(): Promise<boolean> {
+    return this.conn.ping();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
+  close(): Promise<void> {
+    return this.conn.close();
   }
 
   /** Keys of one sender share the {hash tag}: one slot on Redis Cluster, one atomic script. */
@@ -103,44 +78,18 @@ export class RedisPacer implements Pacer {
   }
 
   private async run(keys: string[], args: (string | number)[]): Promise<unknown> {
-    await this.ready();
+    await this.conn.ready();
+    const redis = this.conn.redis;
     try {
       try {
-        return await this.redis.evalsha(SHA, keys.length, ...keys, ...args);
+        return await redis.evalsha(SHA, keys.length, ...keys, ...args);
       } catch (err) {
         // First call on this Redis (or after a restart / SCRIPT FLUSH): send the script itself.
         if (!String((err as Error)?.message).includes('NOSCRIPT')) throw err;
-        return await this.redis.eval(SCRIPT, keys.length, ...keys, ...args);
+        return await redis.eval(SCRIPT, keys.length, ...keys, ...args);
       }
     } catch (err) {
-      throw this.unavailable(`pacing: Redis at ${this.where} did not answer: ${(err as Error).message}`, err);
+      throw new PacerUnavailableError(this.conn.describe(err), { cause: err });
     }
-  }
-
-  /** Waits for the first connection only; while reconnecting after an outage, fails at once. */
-  private async ready(): Promise<void> {
-    if (this.closed) throw new Error('pacing: RedisPacer is closed');
-    const st = this.redis.status;
-    if (st === 'ready') return;
-    if (st === 'wait' || st === 'connecting' || st === 'connect') {
-      await new Promise<void>((resolve, reject) => {
-        const onReady = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          this.redis.off('ready', onReady);
-          reject(this.unavailable(`pacing: Redis at ${this.where} not connected after ${this.connectTimeout} ms${this.lastError ? ` (${this.lastError.message})` : ''}`));
-        }, this.connectTimeout);
-        this.redis.once('ready', onReady);
-      });
-      return;
-    }
-    throw this.unavailable(`pacing: Redis at ${this.where} is unreachable (${st}${this.lastError ? `: ${this.lastError.message}` : ''})`);
-  }
-
-  private unavailable(message: string, cause?: unknown): PacerUnavailableError {
-    return new PacerUnavailableError(message, { cause });
   }
 }
-
