@@ -1,10 +1,14 @@
-// bench:api — POST /v1/messages in embedded mode against the in-process sandbox (createApp: SQLite
-// store, memory gate, embedded queue, workers delivering to the sandbox while the API is measured).
+// bench:api — POST /v1/messages in embedded mode (createApp: SQLite store, memory gate, embedded
+// queue, workers delivering to the Meta sandbox while the API is measured).
+// Fair setup: the sandbox runs in ITS OWN PROCESS (startSandboxProcess, as bench/delivery.ts does),
+// because in production Meta is remote. With the sandbox in-process every request also paid for the
+// emulator's send handling and its three status webhooks on wagate's own event loop, which measured
+// the emulator, not wagate. The status webhooks still come back over HTTP into wagate (real work).
 // p50/p99 at concurrency 1 (one keep-alive connection, hrtime per request) and req/s at concurrency 64
 // (autocannon). Every request is a utility template to a new recipient, so each one passes the gate,
 // is persisted and enqueued (202). The concurrency-1 run is done twice: first the API path alone
 // (workers not yet started: p50_ms_api_only), then with the workers delivering to the sandbox and its
-// status webhooks coming back into the same process (p50_ms, p99_ms: the embedded reality).
+// status webhooks coming back over HTTP (p50_ms, p99_ms: the embedded reality).
 // Usage: npm run bench:api [-- --requests 3000 --seconds 10 --workers 0]
 // The LAST line printed is one JSON object: {"p50_ms":…,"p99_ms":…,"rps":…,…}.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +20,7 @@ import { createApp } from '../src/app.ts';
 import { ConfigSchema } from '../src/config/schema.ts';
 import { createLogger } from '../src/observability/log.ts';
 import { syncTemplates } from '../src/engine/templates.ts';
+import { PHONE_NUMBER_ID, WABA_ID, startSandboxProcess } from '../test/delivery/harness.ts';
 
 // autocannon ships no type declarations (and @types/autocannon is not installed): type what we use.
 interface AutocannonResult {
@@ -46,17 +51,24 @@ const r3 = (n: number) => Math.round(n * 1000) / 1000;
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'wagate-bench-api-'));
+  // Meta is remote: the sandbox gets its own process (and event loop), like bench/delivery.ts.
+  const sandbox = await startSandboxProcess(1000);
   const config = ConfigSchema.parse({
     port: 0,
     host: '127.0.0.1',
     data_dir: dir,
     log_level: 'silent',
-    sandbox: { port: 0, mode: 'always' },
-    senders: [{ id: 'main', phone_number_id: '106540352242922', waba_id: '102290129340398', business_id: 'bench', messaging_limit: null, throughput_mps: 1000 }],
+    sandbox: { port: 0, mode: 'never' },
+    meta: { api_url: sandbox.url, app_secret: 'sandbox-app-secret', verify_token: 'bench-api' },
+    senders: [{ id: 'main', phone_number_id: PHONE_NUMBER_ID, waba_id: WABA_ID, business_id: 'bench', messaging_limit: null, throughput_mps: 1000, access_token: 'sandbox-token-main' }],
     api: { rate_limit_per_minute: 100_000_000 },
   });
   const app = await createApp({ config, env: {}, logger: createLogger('silent'), workers: false, monitor: false });
   const base = await app.start();
+  // The sandbox posts its status webhooks back to this app over HTTP, as Meta would.
+  const hook = await request(`${sandbox.url}/_sandbox/webhooks`, { method: 'POST', body: JSON.stringify({ url: `${base}/webhook` }), headers: { 'content-type': 'application/json' } });
+  await hook.body.dump();
+  if (hook.statusCode >= 300) throw new Error(`sandbox refused the webhook URL (${hook.statusCode})`);
   await syncTemplates(app.ctx);
   const url = `${base}/v1/messages`;
   const dispatcher = new Agent({ connections: 1, pipelining: 1 });
@@ -121,10 +133,12 @@ async function main() {
     c64_errors: ac.errors,
     workers: WORKERS,
     backends: app.ctx.backends,
+    sandbox: 'own_process',
     loadavg_1m: r3(loadavg()[0]),
   };
   await dispatcher.close();
   await app.stop();
+  await sandbox.stop();
   rmSync(dir, { recursive: true, force: true });
   console.log(JSON.stringify(result));
 }

@@ -40,6 +40,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
   });
 }
 
+/** Messages polling the pacer at once per sender (see SenderWorker.pace). */
+const PACE_PIPELINE = 16;
+
 type PaceOutcome = { kind: 'ok' } | { kind: 'later'; at: number; reason: string } | { kind: 'interrupted' };
 type Pace = (sender: SenderConfig, to: string) => Promise<PaceOutcome>;
 
@@ -77,15 +80,21 @@ class SenderWorker {
   }
 
   /**
-   * Tokens are handed out in arrival order: only the head of the line polls the pacer, the others wait
-   * behind it (no thundering herd, no starved message). Only the sender's own bucket is worth waiting
-   * for in line; a recipient (pair) limit or a penalty sends the message back to the queue until then,
-   * so one busy recipient never holds up everyone else.
+   * Tokens are handed out in (nearly) arrival order: at most PACE_PIPELINE messages poll the pacer at
+   * once, the others wait in line behind them (no thundering herd, no starved message). One poll at a
+   * time would cap the rate at 1 / (pacer round trip): with the Redis pacer (~1 ms under load) that
+   * alone held production at ~300 mps. The bucket itself lives in the pacer (atomic Lua on Redis), so
+   * overlapping polls can never hand out more tokens than the rate allows. Only the sender's own
+   * bucket is worth waiting for in line; a recipient (pair) limit or a penalty sends the message back
+   * to the queue until then, so one busy recipient never holds up everyone else.
    */
-  private paceTail: Promise<unknown> = Promise.resolve();
-  readonly pace: Pace = (sender, to) => {
+  private paceActive = 0;
+  private readonly paceLine: (() => void)[] = [];
+  readonly pace: Pace = async (sender, to) => {
     const signal = this.abort.signal;
-    const run = async (): Promise<PaceOutcome> => {
+    if (this.paceActive >= PACE_PIPELINE) await new Promise<void>((r) => this.paceLine.push(r));
+    else this.paceActive++;
+    try {
       for (;;) {
         if (signal.aborted) return { kind: 'interrupted' };
         const r = await this.ctx.pacer.tryAcquire(sender.id, sender.throughput_mps, to);
@@ -96,10 +105,12 @@ class SenderWorker {
         if (by !== 'sender' || wait > HOLD_PACING_WAIT_MS) return { kind: 'later', at: this.ctx.now() + wait, reason: `pacing:${by}` };
         if (await sleep(wait, signal)) return { kind: 'interrupted' };
       }
-    };
-    const p = this.paceTail.then(run, run);
-    this.paceTail = p.catch(() => {});
-    return p;
+    } finally {
+      // Hand the slot straight to the next in line (keeps arrival order), or free it.
+      const next = this.paceLine.shift();
+      if (next) next();
+      else this.paceActive--;
+    }
   };
 
   get inFlight(): number {

@@ -44,6 +44,8 @@ const offsetOf = (n: number | undefined) => Math.max(0, Math.floor(n ?? 0));
 /** Meta retries a webhook for up to 7 days: dedupe keys older than that can go. */
 const SEEN_EVENT_TTL_MS = 8 * DAY_MS;
 const SEEN_EVENT_PRUNE_EVERY = 5000;
+/** Rows per multi-row statement (well under SQLite's and PostgreSQL's bound-parameter limits). */
+const BATCH_ROWS = 500;
 const TERMINAL: MessageStatus[] = ['failed', 'dead_lettered'];
 const PING_QUERY = sql`select 1`;
 
@@ -407,6 +409,41 @@ export class KyselyStore implements Store {
       await this.db.deleteFrom('seen_events').where('at', '<', at - SEEN_EVENT_TTL_MS).$call(this.all);
     }
     return inserted > 0;
+  }
+
+  /** Many keys in one statement (webhook bursts: one round trip instead of one per event). */
+  async markEventsSeen(keys: string[], at: number): Promise<Set<string>> {
+    const fresh = new Set<string>();
+    const unique = [...new Set(keys)];
+    for (let i = 0; i < unique.length; i += BATCH_ROWS) {
+      const chunk = unique.slice(i, i + BATCH_ROWS);
+      const rows = await this.db
+        .insertInto('seen_events')
+        .values(chunk.map((event_key) => ({ event_key, at })))
+        .onConflict((oc) => oc.column('event_key').doNothing())
+        .returning('event_key')
+        .$call(this.all);
+      for (const r of rows) fresh.add(r.event_key);
+    }
+    const before = this.seenInserts;
+    this.seenInserts += unique.length;
+    if (Math.floor(before / SEEN_EVENT_PRUNE_EVERY) !== Math.floor(this.seenInserts / SEEN_EVENT_PRUNE_EVERY)) {
+      await this.db.deleteFrom('seen_events').where('at', '<', at - SEEN_EVENT_TTL_MS).$call(this.all);
+    }
+    return fresh;
+  }
+
+  async saveWebhookBatches(rows: { id: string; body: string; at: number }[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+      const chunk = rows.slice(i, i + BATCH_ROWS).map((r) => ({ id: r.id, body: r.body, at: r.at }));
+      await this.db.insertInto('webhook_batches').values(chunk).onConflict((oc) => oc.column('id').doNothing()).$call(this.all);
+    }
+  }
+
+  async deleteWebhookBatches(ids: string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += BATCH_ROWS) {
+      await this.db.deleteFrom('webhook_batches').where('id', 'in', ids.slice(i, i + BATCH_ROWS)).$call(this.all);
+    }
   }
 
   async saveWebhookBatch(id: string, body: string, at: number): Promise<void> {

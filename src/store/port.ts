@@ -113,6 +113,11 @@ export interface Store {
   saveWebhookBatch(id: string, body: string, at: number): Promise<void>;
   deleteWebhookBatch(id: string): Promise<void>;
   listPendingWebhookBatches(limit: number): Promise<{ id: string; body: string; at: number }[]>;
+  /** Optional batch forms (one statement for many rows; callers fall back to the single-row ones). */
+  /** The keys (of `keys`) that were new and are now recorded. */
+  markEventsSeen?(keys: string[], at: number): Promise<Set<string>>;
+  saveWebhookBatches?(rows: { id: string; body: string; at: number }[]): Promise<void>;
+  deleteWebhookBatches?(ids: string[]): Promise<void>;
 
   // Dead letters
   addDeadLetter(d: DeadLetter): Promise<void>;

@@ -60,6 +60,10 @@ const AUDIT_VALUE_MAX = 8_192;
 /** The embedded store answers synchronously, so an apply loop would otherwise never yield: give the
  * event loop (new POSTs, API calls) a turn after this much work. */
 const YIELD_EVERY_MS = 4;
+/** Batches applied together at most (one dedupe statement, one delete). */
+const GROUP_MAX = 200;
+/** Statuses of different messages applied at once (below the PostgreSQL pool size). */
+const STATUS_CONCURRENCY = 16;
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
 const STATUS_MAP: Record<string, MessageStatus> = { sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed', played: 'read' };
@@ -130,13 +134,49 @@ export class WebhookProcessor {
    * store cannot save it: the route then answers 503 and Meta retries.
    */
   async accept(raw: string, parsed: unknown): Promise<{ batch_id: string }> {
-    if (this.queued >= this.maxBacklog) throw new BacklogFullError(this.queued);
+    const backlog = this.backlog() + this.saveBuf.length;
+    if (backlog >= this.maxBacklog) throw new BacklogFullError(backlog);
     const now = this.ctx.now();
     const batch_id = newId('wh', now);
-    await this.ctx.store.saveWebhookBatch(batch_id, raw, now);
+    await this.persist(batch_id, raw, now);
     this.known.add(batch_id);
     this.schedule(batch_id, parsed, false);
     return { batch_id };
+  }
+
+  /**
+   * Group commit: POSTs that arrive while a save is in flight are saved together in ONE multi-row
+   * insert (one round trip and one commit for many), and each POST is answered only after the
+   * statement holding its batch committed, so durability is unchanged. An idle processor saves at
+   * once (no added wait). Resolution follows arrival order, so batches are scheduled in that order.
+   */
+  private readonly saveBuf: { id: string; body: string; at: number; done: (err?: unknown) => void }[] = [];
+  private saving = false;
+  private persist(id: string, body: string, at: number): Promise<void> {
+    const store = this.ctx.store;
+    if (!store.saveWebhookBatches) return store.saveWebhookBatch(id, body, at);
+    return new Promise<void>((resolve, reject) => {
+      this.saveBuf.push({ id, body, at, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      if (!this.saving) void this.flushSaves();
+    });
+  }
+
+  private async flushSaves(): Promise<void> {
+    this.saving = true;
+    try {
+      while (this.saveBuf.length > 0) {
+        const rows = this.saveBuf.splice(0, GROUP_MAX);
+        try {
+          await this.ctx.store.saveWebhookBatches!(rows);
+        } catch (err) {
+          for (const r of rows) r.done(err ?? new Error('webhook batch not saved'));
+          continue;
+        }
+        for (const r of rows) r.done();
+      }
+    } finally {
+      this.saving = false;
+    }
   }
 
   /** Resolves once every batch accepted so far (and every pending-status retry) has been applied. */
@@ -146,7 +186,7 @@ export class WebhookProcessor {
 
   /** Batches (and pending-status jobs) waiting to be applied. */
   backlog(): number {
-    return this.queued;
+    return this.queued + this.ready.length;
   }
 
   /** Number of statuses waiting for their message to be recorded. */
@@ -211,33 +251,54 @@ export class WebhookProcessor {
       });
   }
 
+  /**
+   * Batches waiting for the apply queue. Under load they are applied as a GROUP (still in arrival
+   * order): one dedupe statement and one delete for the whole group instead of two round trips per
+   * batch, and statuses of different messages applied concurrently (see applyEvents).
+   */
+  private ready: { batch_id: string; events: WebhookEvent[]; recovery: boolean }[] = [];
+  private drainQueued = false;
+
   private schedule(batch_id: string, parsed: unknown, recovery: boolean): void {
-    this.enqueue(() => this.runBatch(batch_id, parsed, recovery));
+    this.ready.push({ batch_id, events: extractEvents(parsed), recovery });
+    if (this.drainQueued) return;
+    this.drainQueued = true;
+    this.enqueue(() => this.runReady());
   }
 
-  private async runBatch(batch_id: string, parsed: unknown, recovery: boolean): Promise<void> {
+  private async runReady(): Promise<void> {
+    const group = this.ready.splice(0, GROUP_MAX);
+    // Whatever arrives from now on (or is left over) gets its own turn after this group.
+    this.drainQueued = false;
+    if (this.ready.length > 0) {
+      this.drainQueued = true;
+      this.enqueue(() => this.runReady());
+    }
+    if (group.length === 0) return;
     try {
-      await this.runBatchUntilApplied(batch_id, parsed, recovery);
+      await this.runGroupUntilApplied(group);
     } finally {
-      this.known.delete(batch_id); // applied and deleted, or left stored for the next start()
+      for (const b of group) this.known.delete(b.batch_id); // applied and deleted, or left stored for the next start()
     }
   }
 
-  private async runBatchUntilApplied(batch_id: string, parsed: unknown, recovery: boolean): Promise<void> {
-    const events = extractEvents(parsed);
+  private async runGroupUntilApplied(group: { batch_id: string; events: WebhookEvent[]; recovery: boolean }[]): Promise<void> {
+    const ids = group.map((b) => b.batch_id);
+    const label = ids.length === 1 ? ids[0] : `${ids[0]}+${ids.length - 1}`;
     let attempt = 0;
     for (;;) {
       try {
-        await this.applyEvents(batch_id, events, recovery);
+        await this.applyTagged(label, group.flatMap((b) => b.events.map((ev) => ({ ev, recovery: b.recovery }))));
         if (this.pendingDirty) await this.savePending();
-        await this.ctx.store.deleteWebhookBatch(batch_id);
+        if (ids.length > 1 && this.ctx.store.deleteWebhookBatches) await this.ctx.store.deleteWebhookBatches(ids);
+        else for (const id of ids) await this.ctx.store.deleteWebhookBatch(id);
         return;
       } catch (err) {
         // The store is unreachable: keep the batch, wait, and apply it again in recovery mode
         // (blocking later batches keeps the order; nothing else can be applied anyway).
         attempt++;
-        recovery = true;
-        this.ctx.log.error({ err, batch_id, attempt }, 'webhooks: batch not applied, will retry');
+        for (const b of group) b.recovery = true;
+        this.ctx.log.error({ err, batch_id: label, attempt }, 'webhooks: batch not applied, will retry');
         if (this.stopping) return; // still persisted: the next start() applies it
         await new Promise<void>((r) => {
           const timer = setTimeout(() => {
@@ -255,16 +316,37 @@ export class WebhookProcessor {
   }
 
   /** Applies a list of events (exported for the bench and tests through applyBody). */
-  private async applyEvents(batch_id: string, events: WebhookEvent[], recovery: boolean): Promise<BatchSummary> {
+  private applyEvents(batch_id: string, events: WebhookEvent[], recovery: boolean): Promise<BatchSummary> {
+    return this.applyTagged(batch_id, events.map((ev) => ({ ev, recovery })));
+  }
+
+  /**
+   * Applies events in order. Dedupe keys of the whole list are recorded in one statement when the
+   * store can (the first occurrence of a key in the list counts as its arrival). Statuses of
+   * DIFFERENT messages do not depend on each other (each applyStatus is atomic and monotonic on its
+   * own row), so they run concurrently, up to STATUS_CONCURRENCY, letting the store overlap round
+   * trips; statuses of the same message stay in arrival order, and any other event waits for every
+   * earlier one and runs alone (consent, windows and templates keep strict order).
+   */
+  private async applyTagged(batch_id: string, events: { ev: WebhookEvent; recovery: boolean }[]): Promise<BatchSummary> {
     const summary: BatchSummary = { batch_id, events: events.length, results: {} };
-    let slice = performance.now();
-    for (const ev of events) {
-      if (performance.now() - slice > YIELD_EVERY_MS) {
-        await yieldToLoop();
-        slice = performance.now();
-      }
+    const store = this.ctx.store;
+    let freshKeys: Set<string> | null = null;
+    if (store.markEventsSeen && events.length > 1) freshKeys = await store.markEventsSeen(events.map((e) => e.ev.key), this.ctx.now());
+    const firstSeen = new Set<string>();
+    const isFresh = async (key: string): Promise<boolean> => {
+      if (!freshKeys) return store.markEventSeen(key, this.ctx.now());
+      if (firstSeen.has(key)) return false; // a repeat inside this very list
+      firstSeen.add(key);
+      return freshKeys.has(key);
+    };
+    const record = (ev: WebhookEvent, result: EventResult) => {
+      summary.results[result] = (summary.results[result] ?? 0) + 1;
+      this.ctx.metrics.webhookEvents.inc({ kind: ev.kind, result });
+      this.ctx.bus.emit('webhook.applied', { kind: ev.kind, key: ev.key, result });
+    };
+    const one = async (ev: WebhookEvent, fresh: boolean, recovery: boolean): Promise<void> => {
       let result: EventResult;
-      const fresh = await this.ctx.store.markEventSeen(ev.key, this.ctx.now());
       if (!fresh && !recovery) {
         result = 'duplicate';
       } else {
@@ -278,9 +360,42 @@ export class WebhookProcessor {
           await this.audit('webhook.event_failed', null, { batch_id, kind: ev.kind, key: ev.key, error: String((err as Error)?.message ?? err), event: clip(ev) });
         }
       }
-      summary.results[result] = (summary.results[result] ?? 0) + 1;
-      this.ctx.metrics.webhookEvents.inc({ kind: ev.kind, result });
-      this.ctx.bus.emit('webhook.applied', { kind: ev.kind, key: ev.key, result });
+      record(ev, result);
+    };
+    // In-flight status chains, by message (callback id, else wamid).
+    const inflight = new Map<string, Promise<void>>();
+    const settleAll = async () => {
+      const all = [...inflight.values()];
+      inflight.clear();
+      const rs = await Promise.allSettled(all);
+      const failed = rs.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    };
+    let slice = performance.now();
+    try {
+      for (const { ev, recovery } of events) {
+        if (performance.now() - slice > YIELD_EVERY_MS) {
+          await yieldToLoop();
+          slice = performance.now();
+        }
+        const fresh = await isFresh(ev.key);
+        if (ev.kind === 'status') {
+          const s = ev.status;
+          const msgKey = str(s.biz_opaque_callback_data) ?? `wamid:${str(s.id) ?? ''}`;
+          const prev = inflight.get(msgKey);
+          if (!prev && inflight.size >= STATUS_CONCURRENCY) await settleAll();
+          const p: Promise<void> = prev ? prev.then(() => one(ev, fresh, recovery)) : one(ev, fresh, recovery);
+          inflight.set(msgKey, p);
+          continue;
+        }
+        await settleAll();
+        await one(ev, fresh, recovery);
+      }
+      await settleAll();
+    } catch (err) {
+      // Let the statuses still on their way finish before the caller retries the group.
+      await Promise.allSettled([...inflight.values()]);
+      throw err;
     }
     return summary;
   }
