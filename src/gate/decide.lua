@@ -89,16 +89,6 @@ end
 local out = { sjson, tpl, cust, win[1], win[2], win[3], mCount, mOldest, tUsed, mineCounted and 1 or 0, tOldest, 0, false }
 if ARGV[1] ~= 'r' then return out end
 
--- Held before (a retried submit): keep the first reservation, count nothing twice.
-local held = redis.call('GET', KEYS[6])
-if held then
-  local at = tonumber(string.match(held, '^[^|]*|[^|]*|[^|]*|([^|]*)'))
-  if at and at > cutoff then
-    out[12], out[13] = 2, held
-    return out
-  end
-end
-
 -- The stateful rules, in decide()'s terms; any of them failing means no slot is taken.
 if sjson and cjson.decode(sjson).state ~= 'active' then return out end
 local cat = 'service'
@@ -128,14 +118,21 @@ if takesT and not mineCounted and limit and tUsed >= limit then return out end
 -- Record: the reservation, its slots, and the pruned rolling counters.
 -- A reply within 24 h of a click-to-WhatsApp referral opens the 72 h free entry point (cost only).
 local ra = tonumber(win[2])
-local fep = '0'
-if ra and not win[3] and now < ra + day and li and now < li + day then
-  redis.call('HSET', KEYS[3], 'fep', ARGV[2])
-  fep = '1'
-end
+local fep = ra and not win[3] and now < ra + day and li and now < li + day
 local m, t = takesM and '1' or '0', takesT and '1' or '0'
-local r = cat .. '|' .. m .. '|' .. t .. '|' .. ARGV[2] .. '|' .. fep .. '|' .. ARGV[10]
-redis.call('SET', KEYS[6], r, 'PX', ARGV[12])
+local r = cat .. '|' .. m .. '|' .. t .. '|' .. ARGV[2] .. '|' .. (fep and '1' or '0') .. '|' .. ARGV[10]
+-- Held before (a retried submit): keep the first reservation, count nothing twice. One command both
+-- reads it and, when there is none, writes ours.
+local held = redis.call('SET', KEYS[6], r, 'PX', ARGV[12], 'NX', 'GET')
+if held then
+  local at = tonumber(string.match(held, '^[^|]*|[^|]*|[^|]*|([^|]*)'))
+  if at and at > cutoff then
+    out[12], out[13] = 2, held
+    return out
+  end
+  redis.call('SET', KEYS[6], r, 'PX', ARGV[12]) -- older than 24 h: it no longer counts, replace it
+end
+if fep then redis.call('HSET', KEYS[3], 'fep', ARGV[2]) end
 if takesM or takesT then
   if stale then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', cutoff) end
   if takesM and takesT then redis.call('ZADD', KEYS[4], now, mm, now, tm)
@@ -144,8 +141,9 @@ if takesM or takesT then
   redis.call('PEXPIRE', KEYS[4], ARGV[12])
 end
 if takesT then
-  -- One key per portfolio, pruned on every write: no expiry needed.
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', cutoff)
+  -- One key per portfolio, no expiry: about one tier write in eight (by the id's last byte) prunes
+  -- it. Members older than 24 h left meanwhile change no count (every read is by score).
+  if string.byte(id, -1) % 8 == 0 then redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', cutoff) end
   redis.call('ZADD', KEYS[5], 'GT', now, ARGV[10]:match('^[^|]*|([^|]*)'))
 end
 out[12], out[13] = 1, r
