@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { PoliciesSchema } from '../../src/domain/policies.ts';
 import { RedisGateState, GateUnavailableError, type RedisGateOptions } from '../../src/gate/redis.ts';
 import type { GateSeed } from '../../src/gate/port.ts';
-import { runGateCases, makeReq, toSeed, SENDERS, T0, BR, BR2, PROMO_PARAMS, TEMPLATES } from './cases.ts';
+import { runGateCases, makeReq, toSeed, SENDERS, T0, BR, BR2, BR3, PROMO_PARAMS, TEMPLATES, DAY_MS_EXPORT as DAY, MIN } from './cases.ts';
 import { gateContract } from './contract.ts';
 import { freePort, startPrivateRedis } from '../pacing/private-redis.ts';
 
@@ -108,6 +108,67 @@ describe('Redis gate: several instances', () => {
       expect((await b.check(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.reason_code).toBe('OPTED_OUT');
       await a.setSenderStatus({ sender_id: 'alt', state: 'paused', reason: 'test', reason_code: 'MANUAL', credentials_valid: true, since: T0 });
       expect((await b.checkAndReserve(makeReq({ sender: 'alt', template: 'promo', components: PROMO_PARAMS, to: '5521987654321' }), T0)).decision.reason_code).toBe('SENDER_PAUSED');
+    }));
+});
+
+describe('Redis gate: storage layout (decide.lua / release.lua)', () => {
+  /** A raw client on the gate's own namespace, to look at what the scripts left behind. */
+  async function withRaw(fn: (g: RedisGateState, r: Redis, ns: string) => Promise<void>): Promise<void> {
+    const ns = prefix();
+    const g = new TestGate({ url: URL, prefix: ns, policies, senders });
+    const r = new Redis(URL);
+    try {
+      await g.load(toSeed({}));
+      await fn(g, r, ns);
+    } finally {
+      r.disconnect();
+      await g.close();
+    }
+  }
+  const tu = (ns: string) => `${ns}:gate:{${ns}}:TU:biz2`;
+
+  it('tier members older than 24 h left unpruned change no count, and the budget frees after 24 h', () =>
+    withRaw(async (g, r, ns) => {
+      // Ids ending in "1" (byte 49, not a multiple of 8) never prune: the stale members stay.
+      const welcome = (to: string, id: string) => makeReq({ sender: 'tiny', template: 'welcome', to, message_id: id });
+      expect((await g.checkAndReserve(welcome(BR, 'msg_a1'), T0)).decision.allowed).toBe(true);
+      expect((await g.checkAndReserve(welcome(BR2, 'msg_b1'), T0)).decision.allowed).toBe(true);
+      expect((await g.checkAndReserve(welcome(BR3, 'msg_c1'), T0 + MIN)).decision.reason_code).toBe('TIER_LIMIT');
+      const later = T0 + DAY + MIN;
+      expect((await g.checkAndReserve(welcome(BR3, 'msg_d1'), later)).decision.allowed).toBe(true);
+      expect(await r.zcard(tu(ns))).toBe(3); // BR and BR2 are stale but still there
+      expect(await g.tierUsage('biz2', later)).toBe(1);
+      expect((await g.check(welcome('5541987654321', 'msg_e1'), later)).decision.allowed).toBe(true);
+      // An id ending in "0" (byte 48) prunes them.
+      expect((await g.checkAndReserve(welcome('5541987654321', 'msg_f0'), later)).decision.allowed).toBe(true);
+      expect(await r.zrange(tu(ns), 0, -1)).toEqual([BR3, '5541987654321']);
+      expect(await g.tierUsage('biz2', later)).toBe(2);
+    }));
+
+  it('a message reserved again after 24 h gets a fresh reservation (the old one no longer counts)', () =>
+    withRaw(async (g) => {
+      const a = makeReq({ template: 'promo', components: PROMO_PARAMS, message_id: 'msg_again' });
+      expect((await g.checkAndReserve(a, T0)).reservation?.at).toBe(T0);
+      expect((await g.checkAndReserve(a, T0 + MIN)).reservation?.at).toBe(T0); // held: the first one
+      const again = await g.checkAndReserve(a, T0 + DAY + MIN);
+      expect(again.reservation).toMatchObject({ at: T0 + DAY + MIN, marketing_slot: true, tier_slot: true });
+      expect(await g.marketingCount(BR, T0 + DAY + MIN)).toBe(1);
+      await g.release(a.message_id);
+      expect(await g.marketingCount(BR, T0 + DAY + MIN)).toBe(0);
+      expect(await g.tierUsage('biz1', T0 + DAY + MIN)).toBe(0);
+    }));
+
+  it('one decision touches only its six keys; release rebuilds the counter keys from the reservation', () =>
+    withRaw(async (g, r, ns) => {
+      const before = new Set(await r.keys(`${ns}:*`));
+      const a = makeReq({ sender: 'tiny', template: 'welcome', message_id: 'msg_keys' });
+      expect((await g.checkAndReserve(a, T0)).decision.allowed).toBe(true);
+      const added = (await r.keys(`${ns}:*`)).filter((k) => !before.has(k)).map((k) => k.slice(`${ns}:gate:{${ns}}:`.length)).sort();
+      expect(added).toEqual(['R:msg_keys', 'TU:biz2', `Z:${BR}`]);
+      expect(await r.get(`${ns}:gate:{${ns}}:R:msg_keys`)).toBe(`utility|0|1|${T0}|0|biz2|${BR}|tiny`);
+      await g.release('msg_keys');
+      expect(await r.exists(`${ns}:gate:{${ns}}:R:msg_keys`, `${ns}:gate:{${ns}}:Z:${BR}`)).toBe(0);
+      expect(await r.zcard(tu(ns))).toBe(0);
     }));
 });
 
