@@ -13,7 +13,7 @@ import { setMaxListeners } from 'node:events';
 import type { AppContext } from '../engine/context.ts';
 import { haltAll, pauseSender } from '../engine/senders.ts';
 import { prepareMessage, type Prepared } from '../engine/compliance.ts';
-import { takeGateRequest } from '../engine/messages.ts';
+import { takeGateRequest, takeQueuedRecord } from '../engine/messages.ts';
 import { classify } from '../domain/errors/index.ts';
 import type { Classification } from '../domain/errors/types.ts';
 import type { GraphError, SendResult } from '../meta/types.ts';
@@ -312,7 +312,10 @@ export class DeliveryService {
     const { ctx } = this;
     const d = ctx.config.delivery;
     const job = lease.job;
-    const msg = await ctx.store.getMessage(job.id);
+    // First attempt of a message this process just queued: use the record it wrote (no read back);
+    // claimAttempt below re-checks, in the same write, that it is still queued and untouched.
+    const local = job.attempts === 0 ? takeQueuedRecord(job.id) : undefined;
+    const msg = local ?? (await ctx.store.getMessage(job.id));
     if (!msg) {
       // Cannot happen by construction (persist precedes enqueue); never loop on it.
       ctx.log.error({ message_id: job.id }, 'queued job has no message record; removing it');
@@ -382,7 +385,15 @@ export class DeliveryService {
     // A plain field update, not a 'sending' status event: one cheap write per send matters at 1,000 mps,
     // and the attempt mark is what crash recovery reads.
     const attempt = job.attempts + 1;
-    await ctx.store.updateMessage(msg.id, { attempts: attempt }, ctx.now());
+    if (local && ctx.store.claimAttempt) {
+      if (!(await ctx.store.claimAttempt(msg.id, job.attempts, attempt, ctx.now()))) {
+        // Changed since it was queued (e.g. discarded, or handled elsewhere): decide from the store.
+        await this.putBack(lease, 'record_changed');
+        return;
+      }
+    } else {
+      await ctx.store.updateMessage(msg.id, { attempts: attempt }, ctx.now());
+    }
 
     const keepAlive = setInterval(() => void ctx.queue.extendLease(lease, d.lease_ms).catch(() => {}), Math.max(250, Math.floor(d.lease_ms / 2)));
     let res: SendResult;

@@ -83,6 +83,20 @@ export function buildOutboundPayload(payload: Record<string, unknown>, req: Gate
 const recentRequests = new Map<string, GateRequest>();
 const RECENT_MAX = 50_000;
 
+/**
+ * The record of a message this process just queued, for its first delivery attempt: the worker then
+ * skips reading it back from the store and checks it is still `queued` with the same attempts in
+ * the same conditional write that marks the send as started (Store.claimAttempt). Taken once.
+ */
+const recentRecords = new Map<string, MessageRecord>();
+const RECENT_RECORDS_MAX = 10_000;
+
+export function takeQueuedRecord(id: string): MessageRecord | undefined {
+  const r = recentRecords.get(id);
+  if (r) recentRecords.delete(id);
+  return r;
+}
+
 export function takeGateRequest(id: string): GateRequest | undefined {
   const r = recentRequests.get(id);
   if (r) recentRequests.delete(id);
@@ -186,6 +200,10 @@ async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | nul
   // history event) is the record, and one write less per message matters at 1,000 mps.
   if (recentRequests.size >= RECENT_MAX) recentRequests.delete(recentRequests.keys().next().value!);
   recentRequests.set(id, req);
+  if (ctx.store.claimAttempt) {
+    if (recentRecords.size >= RECENT_RECORDS_MAX) recentRecords.delete(recentRecords.keys().next().value!);
+    recentRecords.set(id, record);
+  }
   ctx.bus.emit('delivery.kick', { sender_id: record.sender_id });
   return { http_status: 202, id, status: 'queued', decision: outcome.decision };
 }

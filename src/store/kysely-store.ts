@@ -366,6 +366,11 @@ export class KyselyStore implements Store {
     await this.db.updateTable('messages').set({ ...messagePatchCols(patch), updated_at: now } as never).where('id', '=', id).$call(this.all);
   }
 
+  async claimAttempt(id: string, expected_attempts: number, attempts: number, now: number): Promise<boolean> {
+    const n = await this.db.updateTable('messages').set({ attempts, updated_at: now }).where('id', '=', id).where('status', '=', 'queued').where('attempts', '=', expected_attempts).$call(this.changes);
+    return n > 0;
+  }
+
   async listMessages(filter: MessageFilter): Promise<MessageRecord[]> {
     let q = this.db.selectFrom('messages').selectAll();
     if (filter.sender_id !== undefined) q = q.where('sender_id', '=', filter.sender_id);

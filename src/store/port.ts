@@ -118,6 +118,11 @@ export interface Store {
   markEventsSeen?(keys: string[], at: number): Promise<Set<string>>;
   saveWebhookBatches?(rows: { id: string; body: string; at: number }[]): Promise<void>;
   deleteWebhookBatches?(ids: string[]): Promise<void>;
+  /**
+   * Optional: sets `attempts` only if the message is still `queued` with `expected_attempts` (one
+   * conditional write instead of a read and a write). True when it was set.
+   */
+  claimAttempt?(id: string, expected_attempts: number, attempts: number, now: number): Promise<boolean>;
 
   // Dead letters
   addDeadLetter(d: DeadLetter): Promise<void>;

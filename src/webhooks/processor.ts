@@ -62,8 +62,8 @@ const AUDIT_VALUE_MAX = 8_192;
 const YIELD_EVERY_MS = 4;
 /** Batches applied together at most (one dedupe statement, one delete). */
 const GROUP_MAX = 200;
-/** Statuses of different messages applied at once (below the PostgreSQL pool size). */
-const STATUS_CONCURRENCY = 16;
+/** Statuses of different messages applied at once: a few overlap round trips; more only takes pool connections the workers need (and the server has a connection limit). */
+const STATUS_CONCURRENCY = 4;
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
 const STATUS_MAP: Record<string, MessageStatus> = { sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed', played: 'read' };
