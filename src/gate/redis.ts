@@ -200,9 +200,11 @@ export class RedisGateState implements GateState {
     const to = enc(req.to);
     const b = this.base;
     let raw: Raw;
+    // Alone (nothing else in flight), write at once; with others in flight, share the tick's write.
+    this.inflight++;
     try {
       if (!this.conn.isReady) await this.ready();
-      this.cork();
+      if (this.inflight > 1) this.cork();
       raw = (await this.evalScript(DECIDE_SHA, DECIDE, [
         `${b}:G`, `${b}:C:${to}`, `${b}:W:${f.encSender}:${to}`, `${b}:Z:${to}`, f.tu, `${b}:R:${enc(req.message_id)}`,
         mode === 'check' ? 'c' : 'r', now, req.message_id, req.kind, this.policies.marketing_cap_per_24h, s.messaging_limit ?? '',
@@ -210,6 +212,8 @@ export class RedisGateState implements GateState {
       ])) as Raw;
     } catch (err) {
       return unavailable(this.describe(err));
+    } finally {
+      this.inflight--;
     }
     if ((raw as unknown[])[0] === 'unloaded') {
       this.reloadOnce();
@@ -265,6 +269,7 @@ export class RedisGateState implements GateState {
    * setImmediate hop), and a lone decision is delayed by nothing but a nextTick.
    */
   private corked = false;
+  private inflight = 0;
   private cork(): void {
     if (this.corked) return;
     const stream = (this.redis as unknown as { stream?: { cork(): void; uncork(): void } }).stream;
