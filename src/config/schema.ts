@@ -31,7 +31,7 @@ export const ConfigSchema = z.object({
   nats_url: z.string().regex(/^(nats|tls):\/\//, 'must start with nats://').optional(),
   database_url: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres://').optional(),
   /** PostgreSQL connections per instance (mind max_connections across instances). */
-  database_pool_max: z.number().int().min(1).max(500).default(20),
+  database_pool_max: z.number().int().min(1).max(500).default(10),
   /** Prefix for Redis keys, JetStream stream/subjects and the PostgreSQL schema (lets tests and tenants share servers). */
   namespace: z.string().regex(/^[a-z][a-z0-9_]{0,30}$/, 'lower-case letters, digits and "_", starting with a letter').default('wagate'),
   meta: z

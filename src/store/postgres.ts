@@ -28,7 +28,7 @@ export async function createPostgresStore(url: string, opts: { schema: string; p
   const pool = new pg.Pool({
     connectionString: url,
     // More connections let PostgreSQL group concurrent commits (bench:delivery production: 10 → ~300 mps, 30 → ~500 mps).
-    max: opts.pool_max ?? 20,
+    max: opts.pool_max ?? 10,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
     // A hung server must not stall workers forever: the statement fails and the caller retries.
