@@ -213,6 +213,23 @@ export class KyselyStore implements Store {
     return rows.map(rowToWindow);
   }
 
+  /** The windows, among these (sender, customer) pairs, that record a referral (one statement per chunk). */
+  async getReferralWindows(pairs: { sender_id: string; wa_id: string }[]): Promise<WindowRecord[]> {
+    const want = new Set(pairs.map((p) => `${p.sender_id}\u0000${p.wa_id}`));
+    const waIds = [...new Set(pairs.map((p) => p.wa_id))];
+    const out: WindowRecord[] = [];
+    for (let i = 0; i < waIds.length; i += BATCH_ROWS) {
+      const rows = await this.db
+        .selectFrom('care_windows')
+        .selectAll()
+        .where('wa_id', 'in', waIds.slice(i, i + BATCH_ROWS))
+        .where('referral_at', 'is not', null)
+        .$call(this.all);
+      for (const r of rows) if (want.has(`${r.sender_id}\u0000${r.wa_id}`)) out.push(rowToWindow(r));
+    }
+    return out;
+  }
+
   async listWindows(opts: { sender_id?: string; active_since?: number; limit?: number; offset?: number } = {}): Promise<WindowRecord[]> {
     let q = this.db.selectFrom('care_windows').selectAll();
     if (opts.sender_id !== undefined) q = q.where('sender_id', '=', opts.sender_id);

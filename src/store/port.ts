@@ -78,6 +78,11 @@ export interface Store {
   /** Marks the 72h free-entry-point window opened by the business's reply to a referral. */
   markFepOpened(sender_id: string, wa_id: string, at: number): Promise<void>;
   getWindows(wa_id: string): Promise<WindowRecord[]>;
+  /**
+   * Optional batch read: the windows, among these (sender, customer) pairs, that have a referral
+   * (referral_at set); pairs without a window or without a referral are simply absent.
+   */
+  getReferralWindows?(pairs: { sender_id: string; wa_id: string }[]): Promise<WindowRecord[]>;
   listWindows(opts?: { sender_id?: string; active_since?: number; limit?: number; offset?: number }): Promise<WindowRecord[]>;
 
   // Templates

@@ -25,12 +25,58 @@ export function fepOpen(w: WindowRecord | undefined, at: number): boolean {
 /**
  * Call when the business's message to `wa_id` from `sender_id` was accepted by Meta (any type). Opens
  * the FEP window when it is the first reply within 24h of a click-to-WhatsApp message. Idempotent.
+ *
+ * Every accepted send asks, but almost no recipient has a referral: the reads of concurrent calls are
+ * grouped into one statement (Store.getReferralWindows) — the first call reads at once, calls made
+ * while a read is in flight share the next one (group commit), so a lone send waits no longer than
+ * before and a burst costs one read per group instead of one per message.
  */
 export async function noteBusinessReply(ctx: AppContext, input: { sender_id: string; wa_id: string; at?: number }): Promise<boolean> {
   const at = input.at ?? ctx.now();
-  const w = (await ctx.store.getWindows(input.wa_id)).find((x) => x.sender_id === input.sender_id);
+  const w = await referralWindow(ctx, input.sender_id, input.wa_id);
   if (!opensFep(w, at)) return false;
   await ctx.store.markFepOpened(input.sender_id, input.wa_id, at);
   await ctx.store.appendAudit({ at, actor: 'delivery', action: 'customer.fep_opened', subject: input.wa_id, detail: { sender: input.sender_id, referral_at: w!.referral_at, until: at + FEP_WINDOW_MS } });
   return true;
+}
+
+type Store = AppContext['store'];
+interface Waiter {
+  sender_id: string;
+  wa_id: string;
+  resolve: (w: WindowRecord | undefined) => void;
+  reject: (err: unknown) => void;
+}
+/** Per store: the calls waiting for the next grouped read, and whether a read is in flight. */
+const groups = new WeakMap<Store, { waiting: Waiter[]; busy: boolean }>();
+const GROUP_MAX = 500;
+
+/** The (sender, customer) window when it records a referral; undefined otherwise. */
+async function referralWindow(ctx: AppContext, sender_id: string, wa_id: string): Promise<WindowRecord | undefined> {
+  const store = ctx.store;
+  if (!store.getReferralWindows) return (await store.getWindows(wa_id)).find((x) => x.sender_id === sender_id);
+  let g = groups.get(store);
+  if (!g) groups.set(store, (g = { waiting: [], busy: false }));
+  const group = g;
+  const p = new Promise<WindowRecord | undefined>((resolve, reject) => group.waiting.push({ sender_id, wa_id, resolve, reject }));
+  // Idle: read after the current synchronous burst (a microtask), so same-tick callers share it.
+  if (!group.busy) {
+    group.busy = true;
+    queueMicrotask(() => void readGroups(store, group));
+  }
+  return p;
+}
+
+async function readGroups(store: Store, g: { waiting: Waiter[]; busy: boolean }): Promise<void> {
+  while (g.waiting.length > 0) {
+    const batch = g.waiting.splice(0, GROUP_MAX);
+    try {
+      const found = await store.getReferralWindows!(batch.map((b) => ({ sender_id: b.sender_id, wa_id: b.wa_id })));
+      const byPair = new Map(found.map((w) => [`${w.sender_id}\u0000${w.wa_id}`, w]));
+      for (const b of batch) b.resolve(byPair.get(`${b.sender_id}\u0000${b.wa_id}`));
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    }
+  }
+  g.busy = false;
 }

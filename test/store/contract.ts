@@ -126,6 +126,24 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(after.fep_opened_at).toBe(T0 + 4 * DAY_MS + 1000);
       });
 
+      it('reads the referral windows of many (sender, customer) pairs at once', async () => {
+        if (!s.getReferralWindows) return;
+        await s.recordInbound('main', '15550000031', T0, { referral: true });
+        await s.recordInbound('second', '15550000031', T0 + 1, { referral: true });
+        await s.recordInbound('main', '15550000032', T0); // a window without a referral
+        await s.recordInbound('main', '15550000033', T0 + 2, { referral: true });
+        const got = await s.getReferralWindows([
+          { sender_id: 'main', wa_id: '15550000031' },
+          { sender_id: 'main', wa_id: '15550000032' },
+          { sender_id: 'main', wa_id: '15550000033' },
+          { sender_id: 'main', wa_id: '15550000034' }, // no window at all
+        ]);
+        const key = (w: { sender_id: string; wa_id: string }) => `${w.sender_id}/${w.wa_id}`;
+        expect(got.map(key).sort()).toEqual(['main/15550000031', 'main/15550000033']); // not second's, not the plain one
+        expect(got.find((w) => w.wa_id === '15550000033')).toEqual({ sender_id: 'main', wa_id: '15550000033', last_inbound_at: T0 + 2, referral_at: T0 + 2, fep_opened_at: null });
+        expect(await s.getReferralWindows([])).toEqual([]);
+      });
+
       it('keeps one window per sender and lists them with filters', async () => {
         await s.recordInbound('main', '15550000012', T0);
         await s.recordInbound('second', '15550000012', T0 + 5);
