@@ -10,6 +10,8 @@
 // (workers not yet started: p50_ms_api_only), then with the workers delivering to the sandbox and its
 // status webhooks coming back over HTTP (p50_ms, p99_ms: the embedded reality).
 // Usage: npm run bench:api [-- --requests 3000 --seconds 10 --workers 0]
+// cpu_ms_per_msg: this process's CPU per message with the workers on (API + delivery + its status
+// webhooks, measured through the drain), next to cpu_ms_per_msg_api_only (API path alone).
 // The LAST line printed is one JSON object: {"p50_ms":…,"p99_ms":…,"rps":…,…}.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -97,14 +99,28 @@ async function main() {
     const end = Date.now() + 60_000;
     while ((await app.ctx.queue.stats()).depth > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
   };
+  /** wagate's own CPU (this process: API, workers, webhooks; not the sandbox) per request, in ms. */
+  const cpuPerRequest = (since: NodeJS.CpuUsage) => {
+    const c = process.cpuUsage(since);
+    return r3((c.user + c.system) / 1000 / REQUESTS);
+  };
   let lat: number[] = [];
+  let cpuWorkers: number | null = null;
   if (WORKERS) {
     await app.delivery.start();
     await drain();
+    const c0 = process.cpuUsage();
     lat = await measure();
+    // Include the delivery and status webhooks of the measured messages: the whole cost per message.
+    await drain();
+    await new Promise((r) => setTimeout(r, 300)); // the sandbox's last status webhooks are on their way
+    await app.webhooks.whenIdle();
+    cpuWorkers = cpuPerRequest(c0);
     await app.delivery.stop();
   }
+  const a0 = process.cpuUsage();
   const alone = await measure();
+  const cpuAlone = cpuPerRequest(a0);
   if (!WORKERS) lat = alone;
   else {
     await app.delivery.start();
@@ -125,6 +141,10 @@ async function main() {
     rps: Math.round(ac.requests.average),
     p50_ms_api_only: r3(pct(alone, 50)),
     p99_ms_api_only: r3(pct(alone, 99)),
+    // CPU per message is robust to other load on the machine (latency is not): at concurrency 1 a
+    // request waits behind whatever delivery/webhook work is on the loop, so p50 tracks this figure.
+    cpu_ms_per_msg: cpuWorkers,
+    cpu_ms_per_msg_api_only: cpuAlone,
     c1_requests: REQUESTS,
     c1_non_202: non202,
     c64_p50_ms: ac.latency.p50,
