@@ -29,6 +29,7 @@ import type { Policies } from '../domain/policies.ts';
 import { CATEGORIES, DAY_MS, FEP_WINDOW_MS, type Category, type ConsentState, type SenderConfig, type SenderStatus, type TemplateRecord } from '../domain/types.ts';
 import { FailFastRedis } from '../observability/redis-client.ts';
 import type { GateCustomerUpdate, GateOutcome, GateRequest, GateSeed, GateState, Reservation } from './port.ts';
+import { BackendUnavailableError } from '../shared/backend-unavailable.ts';
 
 const lua = (name: string) => readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
 const DECIDE = lua('decide.lua');
@@ -44,11 +45,10 @@ const TTL_MS = DAY_MS + 3_600_000;
 const WINDOW_TTL_MS = FEP_WINDOW_MS + DAY_MS;
 
 /** A gate feeder could not reach Redis in time: the change was not applied; retry it. */
-export class GateUnavailableError extends Error {
-  readonly code = 'GATE_UNAVAILABLE';
-  readonly fix = 'Check that Redis answers at WAGATE_REDIS_URL (redis-cli ping); wagate reconnects by itself when it does.';
+export class GateUnavailableError extends BackendUnavailableError {
+  declare readonly code: 'GATE_UNAVAILABLE';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('GATE_UNAVAILABLE', 'Check that Redis answers at WAGATE_REDIS_URL (redis-cli ping); wagate reconnects by itself when it does.', message, options);
     this.name = 'GateUnavailableError';
   }
 }

@@ -7,16 +7,16 @@ import { createHash } from 'node:crypto';
 import type { PaceResult, Pacer } from './port.ts';
 import { FailFastRedis } from '../observability/redis-client.ts';
 import { PAIR_CAPACITY, PAIR_PER_MS, checkMps, checkRecipient, senderCapacity } from './buckets.ts';
+import { BackendUnavailableError } from '../shared/backend-unavailable.ts';
 
 const SCRIPT = readFileSync(new URL('./pace.lua', import.meta.url), 'utf8');
 const SHA = createHash('sha1').update(SCRIPT).digest('hex');
 
 /** A pacing call could not reach Redis in time: nothing was taken; the caller should wait and retry. */
-export class PacerUnavailableError extends Error {
-  readonly code = 'PACING_UNAVAILABLE';
-  readonly fix = 'Check that Redis answers at WAGATE_REDIS_URL (redis-cli ping); wagate reconnects by itself when it does.';
+export class PacerUnavailableError extends BackendUnavailableError {
+  declare readonly code: 'PACING_UNAVAILABLE';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('PACING_UNAVAILABLE', 'Check that Redis answers at WAGATE_REDIS_URL (redis-cli ping); wagate reconnects by itself when it does.', message, options);
     this.name = 'PacerUnavailableError';
   }
 }

@@ -27,6 +27,7 @@ import { redactUrl } from '../observability/log.ts';
 import { connect, createInbox, headers as natsHeaders, nanos, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type NatsConnection, type JetStreamClient, type JetStreamManager, type KV, type Msg } from 'nats';
 import type { DeliveryJob, DeliveryQueue, Lease, QueueStats } from './port.ts';
 import { checkJob, checkPull } from './job.ts';
+import { BackendUnavailableError } from '../shared/backend-unavailable.ts';
 
 export const DEFAULT_DUPLICATE_WINDOW_MS = 60 * 60 * 1000;
 /** Orphaned attempt counters (a crash between KV put and ack) disappear after this. */
@@ -46,11 +47,10 @@ export interface JetStreamQueueOptions {
 }
 
 /** JetStream could not be reached or refused the call: nothing was changed; retry later. */
-export class QueueUnavailableError extends Error {
-  readonly code = 'QUEUE_UNAVAILABLE';
-  readonly fix = 'Check that NATS with JetStream answers at WAGATE_NATS_URL (nats-server -js); wagate reconnects by itself.';
+export class QueueUnavailableError extends BackendUnavailableError {
+  declare readonly code: 'QUEUE_UNAVAILABLE';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('QUEUE_UNAVAILABLE', 'Check that NATS with JetStream answers at WAGATE_NATS_URL (nats-server -js); wagate reconnects by itself.', message, options);
     this.name = 'QueueUnavailableError';
   }
 }
