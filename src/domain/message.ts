@@ -275,7 +275,7 @@ export function validateMessage(body: unknown): MessageValidation {
     return fail([{ field: 'biz_opaque_callback_data', problem: "wagate sets it to its own message id (to match status webhooks); remove it and use the returned id" }]);
   }
   const type = (b.type ?? (b.text !== undefined ? 'text' : undefined)) as unknown;
-  if (typeof type !== 'string' || !(type in TYPES)) {
+  if (typeof type !== 'string' || !Object.hasOwn(TYPES, type)) { // own keys only: "toString" is no message type
     return fail([{ field: 'type', problem: `${type === undefined ? 'required' : `"${String(type)}" is not a WhatsApp message type`}; use one of ${MESSAGE_TYPES.join(', ')}` }]);
   }
   const t = type as MessageType;
@@ -284,7 +284,7 @@ export function validateMessage(body: unknown): MessageValidation {
   let schema = ENVELOPES[t];
   if (t === 'interactive') {
     const it = (b.interactive as { type?: unknown } | null)?.type;
-    const found = typeof it === 'string' ? INTERACTIVE_ENVELOPES[it] : undefined;
+    const found = typeof it === 'string' && Object.hasOwn(INTERACTIVE_ENVELOPES, it) ? INTERACTIVE_ENVELOPES[it] : undefined;
     if (!found) {
       return fail([{ field: 'interactive.type', problem: `${it === undefined ? 'required' : `"${String(it)}" is not an interactive type`}; use one of ${INTERACTIVE_TYPES.join(', ')}` }]);
     }

@@ -277,7 +277,7 @@ export class KyselyStore implements Store {
   // ---------------------------------------------------------------- messages
 
   async insertMessage(m: MessageRecord): Promise<void> {
-    if (!(m.status in STATUS_RANK)) {
+    if (!Object.hasOwn(STATUS_RANK, m.status)) {
       throw new StoreError('INVALID', `message ${m.id} has unknown status "${String(m.status)}"`, `use one of ${Object.keys(STATUS_RANK).join(', ')}`);
     }
     try {
@@ -333,7 +333,7 @@ export class KyselyStore implements Store {
   }
 
   async applyStatus(id: string, ev: StatusEvent, patch?: MessagePatch): Promise<{ message: MessageRecord; changed: boolean } | null> {
-    if (!(ev.status in STATUS_RANK)) {
+    if (!Object.hasOwn(STATUS_RANK, ev.status)) {
       throw new StoreError('INVALID', `status "${String(ev.status)}" for message ${id} is unknown`, `use one of ${Object.keys(STATUS_RANK).join(', ')}`);
     }
     const rank = STATUS_RANK[ev.status];

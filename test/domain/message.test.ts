@@ -76,6 +76,17 @@ describe('outbound message schema: invalid messages name the field and the limit
     expect(r.summary).toContain(field);
   });
 
+  it('refuses inherited property names as types (found by fuzzing: {"type":"toString"} crashed)', () => {
+    for (const type of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+      const r = validateMessage({ to: '447700900123', type, [type]: {} });
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.issues[0].field).toBe('type');
+    }
+    const i = validateMessage({ to: '447700900123', type: 'interactive', interactive: { type: 'toString' } });
+    expect(i.ok).toBe(false);
+    if (!i.ok) expect(i.issues[0].field).toBe('interactive.type');
+  });
+
   it('refuses a body that is not an object', () => {
     for (const b of [null, 'x', [1], 3]) expect(bad(b).issues[0].field).toBe('(body)');
   });

@@ -356,7 +356,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
         return send(res, { status: 200, body: { rules: state.rules } });
       case 'POST /rules': {
         const b = await body();
-        const unknown = Object.keys(b).filter((k) => !(k in DEFAULT_RULES));
+        const unknown = Object.keys(b).filter((k) => !Object.hasOwn(DEFAULT_RULES, k));
         if (unknown.length) return send(res, ctlError(400, 'unknown_rule', `unknown rule(s): ${unknown.join(', ')}`, `known: ${Object.keys(DEFAULT_RULES).join(', ')}`));
         if (b.window_mode !== undefined && b.window_mode !== 'async' && b.window_mode !== 'sync') return send(res, ctlError(400, 'bad_rule', 'window_mode must be "async" or "sync"', 'e.g. {"window_mode":"sync"}'));
         const badRules = mistyped(b, DEFAULT_RULES);
