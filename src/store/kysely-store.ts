@@ -48,6 +48,15 @@ const SEEN_EVENT_PRUNE_EVERY = 5000;
 const BATCH_ROWS = 500;
 const TERMINAL: MessageStatus[] = ['failed', 'dead_lettered'];
 const PING_QUERY = sql`select 1`;
+/** Distinct statement texts prepared by name on PostgreSQL; past this (a leak of dynamic texts) they run unnamed. */
+const PG_NAMED_MAX = 2_000;
+
+/** The slice of a pg Pool the store needs (pg.Pool fits it; kept structural so this file needs no pg import). */
+export interface PgQueryPool {
+  query(config: { name?: string; text: string; values: readonly unknown[] }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  end(): Promise<void>;
+  readonly ended: boolean;
+}
 
 
 function checkCategory(category: Category): void {
@@ -77,6 +86,8 @@ export class KyselyStore implements Store {
     readonly dialect: StoreDialect,
     /** SQLite only: the (statement-caching) connection, for synchronous execution of built queries. */
     private readonly direct?: SqliteDatabase,
+    /** PostgreSQL only: the pool, for named prepared statements (see exec). */
+    private readonly pgPool?: PgQueryPool,
   ) {
     this.pg = dialect === 'postgres';
   }
@@ -94,8 +105,32 @@ export class KyselyStore implements Store {
       if (st.reader) return { rows: st.all(c.parameters) as R[], changes: 0 };
       return { rows: [], changes: Number(st.run(c.parameters).changes) };
     }
+    if (this.pgPool) {
+      // Named prepared statements: PostgreSQL parses and plans each distinct text once per connection
+      // instead of on every call (bench: 6.4k → 10k conditional status updates/s at concurrency 16).
+      const r = await this.pgPool.query({ name: this.pgName(c.sql), text: c.sql, values: c.parameters });
+      return { rows: r.rows as R[], changes: r.rowCount ?? 0 };
+    }
     const r = await this.db.executeQuery(c);
     return { rows: r.rows, changes: Number(r.numAffectedRows ?? 0n) };
+  }
+
+  private readonly pgNames = new Map<string, string | undefined>();
+  /**
+   * A stable name per statement text (the same on every connection); undefined (run unnamed, planned
+   * per call) for listings: after a few runs PostgreSQL may reuse a generic plan for a named statement,
+   * and for "filter + ORDER BY + LIMIT $n" a generic plan can pick the ordered index and scan (seen:
+   * getMessageByWamid 30% slower). Key lookups and single-row writes, the hot path, plan the same
+   * either way. Also undefined once too many texts exist (a leak of dynamic texts).
+   */
+  private pgName(text: string): string | undefined {
+    if (this.pgNames.has(text)) return this.pgNames.get(text);
+    let name: string | undefined;
+    if (!/ order by | limit /.test(text) && this.pgNames.size < PG_NAMED_MAX) {
+      name = `wg${this.pgNames.size}`;
+    }
+    if (this.pgNames.size < PG_NAMED_MAX) this.pgNames.set(text, name);
+    return name;
   }
   private readonly all = async <R>(q: Compilable<R>): Promise<R[]> => (await this.exec(q)).rows;
   private readonly first = async <R>(q: Compilable<R>): Promise<R | undefined> => (await this.exec(q)).rows[0];
@@ -651,5 +686,8 @@ export class KyselyStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.db.destroy();
+    // Kysely ends the pool only if a query ever went through it (it sets the pool up lazily); ours go
+    // straight to the pool, so end it here when Kysely did not.
+    if (this.pgPool && !this.pgPool.ended) await this.pgPool.end();
   }
 }

@@ -33,6 +33,8 @@ export async function createPostgresStore(url: string, opts: { schema: string; p
     idleTimeoutMillis: 30_000,
     // A hung server must not stall workers forever: the statement fails and the caller retries.
     options: `-c search_path=${schema} -c statement_timeout=30000`,
+    // Operators (and tests) can tell which namespace holds which connections in pg_stat_activity.
+    application_name: `wagate:${schema}`,
     query_timeout: 35_000,
     types,
   });
@@ -67,5 +69,5 @@ export async function createPostgresStore(url: string, opts: { schema: string; p
   }
   client.release();
   const kysely = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
-  return new KyselyStore(kysely, 'postgres');
+  return new KyselyStore(kysely, 'postgres', undefined, pool);
 }

@@ -142,6 +142,36 @@ describe('postgres specifics', () => {
     }
   });
 
+  it('runs hot statements as named prepared statements on every pooled connection, and close() releases every connection', async () => {
+    const schema = newSchema();
+    const store = await createPostgresStore(URL, { schema });
+    const admin = new pg.Client({ connectionString: URL });
+    await admin.connect();
+    const connections = async () => (await admin.query(`select count(*)::int as n from pg_stat_activity where application_name = $1`, [`wagate:${schema}`])).rows[0].n as number;
+    try {
+      // Concurrent work spreads over several connections; each prepares the statement once by name.
+      const msgs = Array.from({ length: 40 }, () => message());
+      await Promise.all(msgs.map((m) => store.insertMessage(m)));
+      const out = await Promise.all(msgs.map((m, i) => store.applyStatus(m.id, { status: 'sent', at: m.created_at + 1 + i, source: 'test' })));
+      expect(out.every((r) => r?.changed && r.message.status === 'sent')).toBe(true);
+      // Named statements survive a repeat on the same connections (no "prepared statement already exists").
+      const again = await Promise.all(msgs.map((m) => store.applyStatus(m.id, { status: 'delivered', at: m.created_at + 100, source: 'test' })));
+      expect(again.every((r) => r?.message.status === 'delivered')).toBe(true);
+      expect(await connections()).toBeGreaterThan(1);
+    } finally {
+      await store.close();
+    }
+    try {
+      // Every connection of the pool is gone once close() resolves (none left for the server to time out).
+      const end = Date.now() + 2_000;
+      while ((await connections()) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(await connections()).toBe(0);
+    } finally {
+      await admin.end();
+      await dropSchema(schema);
+    }
+  });
+
   it('keeps schemas apart: two namespaces on one database see only their own rows', async () => {
     const [sa, sb] = [newSchema(), newSchema()];
     const a = await createPostgresStore(URL, { schema: sa });
