@@ -131,7 +131,10 @@ async function haltRun() {
     await fetch(`${sandbox.url}/_sandbox/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'revoked', subcode: 460 }) });
     const giveUp = performance.now() + 10_000;
     while ((!haltedAt || !h.app.delivery.stats().senders.every((s) => !s.running && s.in_flight === 0)) && performance.now() < giveUp) await sleep(2);
-    const halt_stop_ms = Math.round(performance.now() - haltedAt);
+    // Never halted within 10 s (e.g. every message went out before the token was revoked): report
+    // null, not the time since the process started (which the old code printed as 38-48 s).
+    const halt_stop_ms = haltedAt ? Math.round(performance.now() - haltedAt) : null;
+    if (!haltedAt) console.error('bench: the sender never halted after the token was revoked (halt_stop_ms: null)');
     await fetch(`${sandbox.url}/_sandbox/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'valid' }) });
     h.ctx.senders.setState('main', 'active', { at: Date.now() });
     const drainBy = Date.now() + 30_000;
