@@ -121,12 +121,13 @@ export class KyselyStore implements Store {
    * per call) for listings: after a few runs PostgreSQL may reuse a generic plan for a named statement,
    * and for "filter + ORDER BY + LIMIT $n" a generic plan can pick the ordered index and scan (seen:
    * getMessageByWamid 30% slower). Key lookups and single-row writes, the hot path, plan the same
-   * either way. Also undefined once too many texts exist (a leak of dynamic texts).
+   * either way. Multi-row statements (one text per row count, each used now and then) stay unnamed
+   * too. Also undefined once too many texts exist (a leak of dynamic texts).
    */
   private pgName(text: string): string | undefined {
     if (this.pgNames.has(text)) return this.pgNames.get(text);
     let name: string | undefined;
-    if (!/ order by | limit /.test(text) && this.pgNames.size < PG_NAMED_MAX) {
+    if (!/ order by | limit |\), \(/.test(text) && this.pgNames.size < PG_NAMED_MAX) {
       name = `wg${this.pgNames.size}`;
     }
     if (this.pgNames.size < PG_NAMED_MAX) this.pgNames.set(text, name);
@@ -400,6 +401,45 @@ export class KyselyStore implements Store {
     if (other) return { message: rowToMessage(other), changed: false };
     const cur = await this.getMessage(id);
     return cur ? { message: cur, changed: false } : null;
+  }
+
+  /**
+   * One UPDATE for many forward status changes (webhook statuses arrive ~25 per POST at 1,000 mps):
+   * one round trip and one commit instead of one each. Same effect per row as applyStatus's forward
+   * step, and the same row-level atomicity (the rank condition is re-checked on the row it updates).
+   * PostgreSQL may lock the rows in any order: a deadlock with another instance's batch fails this
+   * statement (the caller then applies the items one by one), never a wrong row.
+   */
+  async applyStatusesForward(items: readonly { id: string; ev: StatusEvent; pricing?: unknown }[]): Promise<(MessageRecord | null)[]> {
+    if (items.length === 0) return [];
+    const ids = new Set<string>();
+    const rows = items.map(({ id, ev, pricing }) => {
+      if (!Object.hasOwn(STATUS_RANK, ev.status)) {
+        throw new StoreError('INVALID', `status "${String(ev.status)}" for message ${id} is unknown`, `use one of ${Object.keys(STATUS_RANK).join(', ')}`);
+      }
+      if (ids.has(id)) throw new StoreError('INVALID', `message ${id} appears twice in one batch of status changes`, 'apply the second status after the first (a later call)');
+      ids.add(id);
+      const event: StatusEvent = { status: ev.status, at: ev.at, source: ev.source, ...(ev.detail !== undefined ? { detail: ev.detail } : {}) };
+      const p = pricing === undefined ? null : toJsonOrNull(pricing);
+      return this.pg
+        ? sql`(cast(${id} as text), cast(${ev.status} as text), cast(${STATUS_RANK[ev.status]} as integer), cast(${toJson(event)} as jsonb), cast(${ev.at} as bigint), cast(${pricing !== undefined} as boolean), cast(${p} as jsonb))`
+        : sql`(${id}, ${ev.status}, ${STATUS_RANK[ev.status]}, ${toJson(event)}, ${ev.at}, ${pricing !== undefined ? 1 : 0}, ${p})`;
+    });
+    const out = new Map<string, MessageRecord>();
+    for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+      const values = sql.join(rows.slice(i, i + BATCH_ROWS));
+      const q = this.pg
+        ? sql<Record<string, unknown>>`with v(id, status, rank, ev, at, has_pricing, pricing) as (values ${values})
+            update messages m set status = v.status, status_rank = v.rank, history = m.history || jsonb_build_array(v.ev),
+              updated_at = greatest(m.updated_at, v.at), pricing = case when v.has_pricing then v.pricing else m.pricing end
+            from v where m.id = v.id and m.status_rank < v.rank returning m.*`
+        : sql<Record<string, unknown>>`with v(id, status, rank, ev, at, has_pricing, pricing) as (values ${values})
+            update messages set status = v.status, status_rank = v.rank, history = json_insert(messages.history, '$[#]', json(v.ev)),
+              updated_at = max(messages.updated_at, v.at), pricing = case when v.has_pricing = 1 then v.pricing else messages.pricing end
+            from v where messages.id = v.id and messages.status_rank < v.rank returning *`;
+      for (const r of (await this.exec({ compile: () => q.compile(this.db) })).rows) out.set(r.id as string, rowToMessage(r));
+    }
+    return items.map((it) => out.get(it.id) ?? null);
   }
 
   /** history with one event appended (kept in arrival order; rowToMessage orders it by time). */

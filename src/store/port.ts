@@ -124,6 +124,15 @@ export interface Store {
   saveWebhookBatches?(rows: { id: string; body: string; at: number }[]): Promise<void>;
   deleteWebhookBatches?(ids: string[]): Promise<void>;
   /**
+   * Optional: the common case of applyStatus for several DIFFERENT messages in one statement: each
+   * item moves its message forward (a status of higher rank than the current one, its event appended
+   * to history, `pricing` set when given) exactly as applyStatus would. Returns, per item and in
+   * order, the record after the change, or null when that item did not move its message forward
+   * (unknown message, lower/equal rank, terminal): the caller applies those with applyStatus, which
+   * handles every other case. Ids must be distinct.
+   */
+  applyStatusesForward?(items: readonly { id: string; ev: StatusEvent; pricing?: unknown }[]): Promise<(MessageRecord | null)[]>;
+  /**
    * Optional: sets `attempts` only if the message is still `queued` with `expected_attempts` (one
    * conditional write instead of a read and a write). True when it was set.
    */

@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import type { AppContext } from '../engine/context.ts';
 import { recordInbound, setConsent, updateCustomer } from '../engine/customers.ts';
-import type { Category, CustomerRecord, MessageRecord, MessageStatus, SenderConfig, TemplateRecord, TemplateStatus } from '../domain/types.ts';
+import type { Category, CustomerRecord, MessageRecord, MessageStatus, SenderConfig, StatusEvent, TemplateRecord, TemplateStatus } from '../domain/types.ts';
 import { newId } from '../domain/ids.ts';
 import { classify, parseWebhookError } from '../domain/errors/index.ts';
 import type { GraphError } from '../meta/types.ts';
@@ -64,6 +64,14 @@ const YIELD_EVERY_MS = 4;
 const GROUP_MAX = 200;
 /** Statuses of different messages applied at once: a few overlap round trips; more only takes pool connections the workers need (and the server has a connection limit). */
 const STATUS_CONCURRENCY = 4;
+/** Forward statuses applied in one statement at most (see applyForwardRun). */
+const FORWARD_RUN_MAX = 500;
+/** A status in its batchable form (Store.applyStatusesForward). */
+interface ForwardItem {
+  id: string;
+  ev: StatusEvent;
+  pricing?: unknown;
+}
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
 const STATUS_MAP: Record<string, MessageStatus> = { sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed', played: 'read' };
@@ -371,6 +379,19 @@ export class WebhookProcessor {
       const failed = rs.find((r) => r.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
     };
+    // Forward statuses (the common case: sent/delivered/read found by our callback id) of different
+    // messages are applied together, one statement for the run (Store.applyStatusesForward); whatever
+    // that statement did not move forward goes through the one-by-one path, in order.
+    const run: { ev: StatusEvent_; item: ForwardItem; recovery: boolean }[] = [];
+    const runIds = new Set<string>();
+    const flushRun = async () => {
+      if (run.length === 0) return;
+      await settleAll(); // an earlier status of one of these messages may still be in flight
+      const items = run.splice(0);
+      runIds.clear();
+      await this.applyForwardRun(items, record, one);
+    };
+    const batchable = this.ctx.store.applyStatusesForward !== undefined;
     let slice = performance.now();
     try {
       for (const { ev, recovery } of events) {
@@ -379,6 +400,14 @@ export class WebhookProcessor {
           slice = performance.now();
         }
         const fresh = await isFresh(ev.key);
+        const item = batchable && ev.kind === 'status' && (fresh || recovery) ? this.forwardItem(ev) : null;
+        if (item) {
+          if (runIds.has(item.id) || run.length >= FORWARD_RUN_MAX) await flushRun(); // a message's second status waits for its first
+          run.push({ ev: ev as StatusEvent_, item, recovery });
+          runIds.add(item.id);
+          continue;
+        }
+        await flushRun();
         if (ev.kind === 'status') {
           const s = ev.status;
           const msgKey = str(s.biz_opaque_callback_data) ?? `wamid:${str(s.id) ?? ''}`;
@@ -391,6 +420,7 @@ export class WebhookProcessor {
         await settleAll();
         await one(ev, fresh, recovery);
       }
+      await flushRun();
       await settleAll();
     } catch (err) {
       // Let the statuses still on their way finish before the caller retries the group.
@@ -587,10 +617,56 @@ export class WebhookProcessor {
   }
 
   /**
-   * Applies one status to a message; null when the store has no such message. `target.wamid`:
-   * the recorded wamid, null when none is recorded yet, undefined when not read (callback path).
+   * The batchable form of a status event, or null when it needs the one-by-one path: a failed status
+   * (errors to act on), no callback id (found by wamid), a status wagate does not know.
    */
-  private async applyToMessage(target: { id: string; wamid: string | null | undefined }, ev: StatusEvent_, status: MessageStatus): Promise<EventResult | null> {
+  private forwardItem(ev: WebhookEvent): ForwardItem | null {
+    if (ev.kind !== 'status') return null;
+    const s = ev.status;
+    const cb = str(s.biz_opaque_callback_data);
+    const meta_status = str(s.status);
+    const status = meta_status && Object.hasOwn(STATUS_MAP, meta_status) ? STATUS_MAP[meta_status] : undefined;
+    if (!cb || !status || status === 'failed' || !str(s.id)) return null;
+    const c = this.statusChange(ev, status);
+    if (c.errors.length) return null;
+    return { id: cb, ev: { status, at: c.at, source: 'webhook', detail: c.detail }, ...(c.patch.pricing !== undefined ? { pricing: c.patch.pricing } : {}) };
+  }
+
+  /** One statement for a run of forward statuses; the rest, one by one (see applyTagged). */
+  private async applyForwardRun(
+    run: { ev: StatusEvent_; item: ForwardItem; recovery: boolean }[],
+    record: (ev: WebhookEvent, result: EventResult) => void,
+    one: (ev: WebhookEvent, fresh: boolean, recovery: boolean) => Promise<void>,
+  ): Promise<void> {
+    let moved: (MessageRecord | null)[];
+    try {
+      moved = await this.ctx.store.applyStatusesForward!(run.map((r) => r.item));
+    } catch (err) {
+      if (!(await this.ctx.store.ping().catch(() => false))) throw err; // outage: the group is retried
+      // A row the statement could not take (a deadlock with another instance, a bad value): one by one
+      // isolates it, and the others are still applied.
+      this.ctx.log.warn({ err, statuses: run.length }, 'webhooks: batched status update failed; applying one by one');
+      moved = run.map(() => null);
+    }
+    for (let i = 0; i < run.length; i++) {
+      const { ev, recovery } = run[i];
+      const m = moved[i];
+      if (!m) {
+        await one(ev, true, recovery); // not forward, unknown id, or the batch failed: the full path decides
+        continue;
+      }
+      if (!m.wamid) {
+        // Found by callback id before the send's response was recorded: record Meta's id now.
+        m.wamid = str(ev.status.id)!;
+        await this.ctx.store.updateMessage(m.id, { wamid: m.wamid }, this.ctx.now());
+      }
+      this.ctx.bus.emit('message.status', m);
+      record(ev, 'applied');
+    }
+  }
+
+  /** What a status event changes on its message: time, history detail, field patch, parsed errors. */
+  private statusChange(ev: StatusEvent_, status: MessageStatus) {
     const s = ev.status;
     const wamid = str(s.id)!;
     const meta_status = str(s.status)!;
@@ -601,13 +677,22 @@ export class WebhookProcessor {
     if (isObj(s.conversation)) detail.conversation = s.conversation;
     if (errors.length) detail.errors = errors.map((e) => ({ code: e.code, title: e.title, details: e.details }));
     const patch: Partial<Pick<MessageRecord, 'wamid' | 'last_error' | 'pricing'>> = {};
-    if (target.wamid === null) patch.wamid = wamid;
     if (isObj(s.pricing)) patch.pricing = s.pricing;
     if (status === 'failed' && errors.length) {
       const e = errors[0];
       const c = classify(e);
       patch.last_error = { code: e.code, title: e.title, message: e.message, details: e.details, source: 'webhook', action: c.action, scope: c.scope, known: c.known, explanation: c.entry.explanation, fix: c.entry.fix };
     }
+    return { wamid, at, detail, patch, errors };
+  }
+
+  /**
+   * Applies one status to a message; null when the store has no such message. `target.wamid`:
+   * the recorded wamid, null when none is recorded yet, undefined when not read (callback path).
+   */
+  private async applyToMessage(target: { id: string; wamid: string | null | undefined }, ev: StatusEvent_, status: MessageStatus): Promise<EventResult | null> {
+    const { wamid, at, detail, patch, errors } = this.statusChange(ev, status);
+    if (target.wamid === null) patch.wamid = wamid;
     const r = await this.ctx.store.applyStatus(target.id, { status, at, source: 'webhook', detail }, patch);
     if (!r) return null;
     if (!r.message.wamid) {

@@ -287,6 +287,57 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         }
       });
 
+      it('applyStatusesForward moves several messages forward in one call, exactly like applyStatus, and leaves every other case to it', async () => {
+        if (!s.applyStatusesForward) return expect(s.applyStatusesForward).toBeUndefined(); // optional in the port
+        const [a, b, c, d] = [message(), message(), message(), message({ status: 'read' as MessageStatus })];
+        for (const m of [a, b, c]) await s.insertMessage(m);
+        await s.insertMessage(d);
+        await s.applyStatus(d.id, { status: 'read', at: T0 + 1, source: 'webhook' });
+        await s.applyStatus(c.id, { status: 'failed', at: T0 + 1, source: 'webhook' });
+        const out = await s.applyStatusesForward([
+          { id: a.id, ev: { status: 'sent', at: T0 + 5, source: 'webhook', detail: { wamid: 'wamid.A' } }, pricing: { billable: true, category: 'utility' } },
+          { id: 'missing', ev: { status: 'sent', at: T0 + 5, source: 'webhook' } },
+          { id: b.id, ev: { status: 'delivered', at: T0 + 6, source: 'webhook' } },
+          { id: c.id, ev: { status: 'read', at: T0 + 7, source: 'webhook' } }, // failed is terminal
+          { id: d.id, ev: { status: 'delivered', at: T0 + 8, source: 'webhook' } }, // lower than read
+        ]);
+        expect(out.map((m) => m?.id ?? null)).toEqual([a.id, null, b.id, null, null]);
+        expect(out[0]?.status).toBe('sent');
+        expect(out[0]?.pricing).toEqual({ billable: true, category: 'utility' });
+        expect(out[0]?.history.at(-1)).toEqual({ status: 'sent', at: T0 + 5, source: 'webhook', detail: { wamid: 'wamid.A' } });
+        expect(out[0]?.updated_at).toBe(T0 + 5);
+        expect(out[2]?.pricing).toBeNull(); // no pricing given: left as it was
+        // Same stored result as the one-by-one path.
+        expect(await s.getMessage(a.id)).toEqual(out[0]);
+        expect((await s.getMessage(c.id))?.status).toBe('failed');
+        expect((await s.getMessage(c.id))?.history.map((h) => h.status)).toEqual(['queued', 'failed']);
+        expect((await s.getMessage(d.id))?.history.map((h) => h.status)).toEqual(['queued', 'read']);
+        // A repeat changes nothing (not forward any more) and appends nothing.
+        expect(await s.applyStatusesForward([{ id: a.id, ev: { status: 'sent', at: T0 + 5, source: 'webhook' } }])).toEqual([null]);
+        expect((await s.getMessage(a.id))?.history).toHaveLength(2);
+        // Bad input is refused before anything is written.
+        await expectStoreError(s.applyStatusesForward([{ id: b.id, ev: { status: 'bounced' as never, at: T0, source: 'webhook' } }]), 'INVALID');
+        await expectStoreError(s.applyStatusesForward([{ id: a.id, ev: { status: 'read', at: T0 + 9, source: 'webhook' } }, { id: a.id, ev: { status: 'read', at: T0 + 9, source: 'webhook' } }]), 'INVALID');
+        expect((await s.getMessage(a.id))?.status).toBe('sent');
+        expect(await s.applyStatusesForward([])).toEqual([]);
+      });
+
+      it('applyStatusesForward and applyStatus racing on the same messages: each status recorded once, highest wins', async () => {
+        if (!s.applyStatusesForward) return;
+        const ms = Array.from({ length: 20 }, () => message());
+        for (const m of ms) await s.insertMessage(m);
+        const order: MessageStatus[] = ['accepted', 'sent', 'delivered', 'read'];
+        await Promise.all([
+          ...order.map((st, j) => s.applyStatusesForward!(ms.map((m) => ({ id: m.id, ev: { status: st, at: T0 + 1 + j, source: 'batch' } })))),
+          ...ms.flatMap((m) => order.map((st, j) => s.applyStatus(m.id, { status: st, at: T0 + 1 + j, source: 'single' }))),
+        ]);
+        for (const m of ms) {
+          const got = await s.getMessage(m.id);
+          expect(got?.status).toBe('read');
+          expect([...(got?.history.map((h) => h.status) ?? [])].sort()).toEqual(['accepted', 'delivered', 'queued', 'read', 'sent']);
+        }
+      });
+
       it('patches fields without a status change', async () => {
         const m = message();
         await s.insertMessage(m);
