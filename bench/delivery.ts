@@ -3,16 +3,22 @@
 // for ~10 s while the workers deliver; figures come from the store (enqueue → Meta accept) and from
 // the sandbox ledger (lost, duplicates: Meta's own count).
 //   npm run bench:delivery [-- --backend embedded|production] [-- --seconds 10]
-// LAST line: {"backend", "tiers":[{"mps_tier","achieved_mps","throttled_130429","p50_ms","p99_ms","lost","duplicates"}]}
+// With --backend production also a run of two wagate processes sharing one sender (bench/delivery-instances.ts)
+// at --instances-mps (default 1000); --instances 0 skips it.
+// LAST line: {"backend", "tiers":[{"mps_tier","achieved_mps","throttled_130429","p50_ms","p99_ms","lost","duplicates"}], "halt",
+//   "instances" (production only): {"instances","mps_tier","achieved_mps","p50_ms","p99_ms","lost","duplicates","submitted","per_instance_accepted","throttled_130429"}}
 import { parseArgs } from 'node:util';
 import { startHarness, startSandboxProcess, recipient, orderUpdate, countLedger, type Harness } from '../test/delivery/harness.ts';
 import { submitMessage } from '../src/engine/messages.ts';
 import { STATUS_RANK } from '../src/domain/types.ts';
+import { runInstances } from './delivery-instances.ts';
 
-const { values } = parseArgs({ options: { backend: { type: 'string', default: 'embedded' }, seconds: { type: 'string', default: '10' }, tiers: { type: 'string', default: '80,1000' } } });
+const { values } = parseArgs({ options: { backend: { type: 'string', default: 'embedded' }, seconds: { type: 'string', default: '10' }, tiers: { type: 'string', default: '80,1000' }, instances: { type: 'string', default: '2' }, 'instances-mps': { type: 'string', default: '1000' } } });
 const backend = values.backend === 'production' ? 'production' : 'embedded';
 const seconds = Math.max(1, Number(values.seconds) || 10);
 const tiers = String(values.tiers).split(',').map(Number).filter((n) => n > 0);
+const instances = Math.max(0, Math.floor(Number(values.instances) || 0));
+const instancesMps = Math.max(1, Number(values['instances-mps']) || 1000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -156,5 +162,7 @@ for (const mps of tiers) {
   offset += mps * seconds + 1000;
 }
 const halt = await haltRun();
-console.log(JSON.stringify({ backend, tiers: results, halt }));
+// Several processes need the shared servers: embedded mode is one process by design.
+const multi = backend === 'production' && instances > 0 ? { instances: await runInstances({ instances, mps: instancesMps, seconds, offset }) } : {};
+console.log(JSON.stringify({ backend, tiers: results, halt, ...multi }));
 process.exit(0);
