@@ -18,8 +18,9 @@ import { classify } from '../domain/errors/index.ts';
 import type { Classification } from '../domain/errors/types.ts';
 import type { GraphError, SendResult } from '../meta/types.ts';
 import type { Lease } from '../queue/port.ts';
-import type { DeadLetter } from '../store/port.ts';
-import { STATUS_RANK, type MessageRecord, type SenderConfig, type SenderStatus } from '../domain/types.ts';
+import type { DeadLetter, ForwardStatus } from '../store/port.ts';
+import { STATUS_RANK, type MessageRecord, type SenderConfig, type SenderStatus, type StatusEvent } from '../domain/types.ts';
+import { createBatcher, type Batcher } from '../shared/batcher.ts';
 import { newId } from '../domain/ids.ts';
 import { maskPhone } from '../observability/log.ts';
 import { backoffMs, recheckVerdict, HOLD_PACING_WAIT_MS } from './policy.ts';
@@ -213,6 +214,12 @@ class SenderWorker {
   }
 }
 
+interface ClaimItem {
+  id: string;
+  expected_attempts: number;
+  attempts: number;
+}
+
 export class DeliveryService {
   private readonly workers = new Map<string, SenderWorker>();
   private started = false;
@@ -229,7 +236,61 @@ export class DeliveryService {
     else for (const w of this.workers.values()) w.kick();
   };
 
-  constructor(private readonly ctx: AppContext) {}
+  constructor(private readonly ctx: AppContext) {
+    const store = ctx.store;
+    // Group commit of the two writes every send makes (the attempt mark before it, `accepted` after):
+    // concurrent workers share one statement per batch instead of one round trip each.
+    if (store.claimAttempts) {
+      this.claims = createBatcher(async (items: ClaimItem[]) => {
+        const seen = new Set<string>();
+        const first = new Set(items.filter((it) => !seen.has(it.id) && seen.add(it.id)));
+        const got = await store.claimAttempts!([...first], ctx.now());
+        // A repeated id (never expected: `handling` keeps one task per message) loses, like a second claimer.
+        return items.map((it) => first.has(it) && got.has(it.id));
+      });
+    }
+    if (store.applyStatusesForward) {
+      this.accepts = createBatcher(async (items: ForwardStatus[]) => {
+        const seen = new Set<string>();
+        const unique = items.filter((it) => !seen.has(it.id) && seen.add(it.id));
+        let moved: (MessageRecord | null)[];
+        try {
+          moved = await store.applyStatusesForward!(unique);
+        } catch (err) {
+          if (!(await store.ping().catch(() => false))) throw err;
+          moved = unique.map(() => null); // a row the statement could not take: one by one below
+        }
+        const byId = new Map(unique.map((it, i) => [it.id, moved[i]]));
+        const out: ({ message: MessageRecord; changed: boolean } | null)[] = [];
+        for (const it of items) {
+          const m = byId.get(it.id);
+          if (m) {
+            byId.delete(it.id); // a repeated id takes the one-by-one path
+            out.push({ message: m, changed: true });
+          } else {
+            // Not forward (a status webhook got there first), or unknown: the full path records it.
+            out.push(await store.applyStatus(it.id, it.ev, { ...(it.wamid !== undefined ? { wamid: it.wamid } : {}), ...(it.attempts !== undefined ? { attempts: it.attempts } : {}) }));
+          }
+        }
+        return out;
+      });
+    }
+  }
+
+  private readonly claims: Batcher<ClaimItem, boolean> | null = null;
+  private readonly accepts: Batcher<ForwardStatus, { message: MessageRecord; changed: boolean } | null> | null = null;
+
+  /** Marks attempt `attempts` as started if the message is still queued with `expected` attempts. */
+  private claim(id: string, expected: number, attempts: number): Promise<boolean> {
+    if (this.claims) return this.claims.add({ id, expected_attempts: expected, attempts });
+    return this.ctx.store.claimAttempt!(id, expected, attempts, this.ctx.now());
+  }
+
+  /** Records Meta's acceptance (status, wamid, attempts). */
+  private recordAccepted(id: string, ev: StatusEvent, wamid: string, attempts: number): Promise<{ message: MessageRecord; changed: boolean } | null> {
+    if (this.accepts) return this.accepts.add({ id, ev, wamid, attempts });
+    return this.ctx.store.applyStatus(id, ev, { wamid, attempts });
+  }
 
   async start(): Promise<void> {
     if (this.started) return;
@@ -386,7 +447,7 @@ export class DeliveryService {
     // and the attempt mark is what crash recovery reads.
     const attempt = job.attempts + 1;
     if (local && ctx.store.claimAttempt) {
-      if (!(await ctx.store.claimAttempt(msg.id, job.attempts, attempt, ctx.now()))) {
+      if (!(await this.claim(msg.id, job.attempts, attempt))) {
         // Changed since it was queued (e.g. discarded, or handled elsewhere): decide from the store.
         await this.putBack(lease, 'record_changed');
         return;
@@ -457,7 +518,7 @@ export class DeliveryService {
       case 'accepted': {
         ctx.metrics.sends.inc({ sender: sender.id, outcome: 'accepted', code: '' });
         ctx.metrics.sendLatency.observe({ sender: sender.id }, Math.max(0, now - lease.job.enqueued_at) / 1000);
-        const r = await ctx.store.applyStatus(msg.id, { status: 'accepted', at: now, source: 'worker', detail: { wamid: res.wamid, attempt } }, { wamid: res.wamid, attempts: attempt });
+        const r = await this.recordAccepted(msg.id, { status: 'accepted', at: now, source: 'worker', detail: { wamid: res.wamid, attempt } }, res.wamid, attempt);
         await ctx.queue.ack(lease);
         this.emitStatus(r);
         // A reply within 24h of a click-to-WhatsApp message opens the 72h free-entry-point window (cost, not permission).

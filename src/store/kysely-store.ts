@@ -18,7 +18,7 @@ import {
   type WindowRecord,
 } from '../domain/types.ts';
 import type { GateCustomerUpdate, GateSeed, Reservation } from '../gate/port.ts';
-import type { AlertRecord, AuditEntry, DeadLetter, MessageFilter, SenderHealthRecord, Store } from './port.ts';
+import type { AlertRecord, AuditEntry, DeadLetter, ForwardStatus, MessageFilter, SenderHealthRecord, Store } from './port.ts';
 import { StoreError, isUniqueViolation } from './errors.ts';
 import type { StoreDialect } from './migrations.ts';
 import {
@@ -410,10 +410,12 @@ export class KyselyStore implements Store {
    * PostgreSQL may lock the rows in any order: a deadlock with another instance's batch fails this
    * statement (the caller then applies the items one by one), never a wrong row.
    */
-  async applyStatusesForward(items: readonly { id: string; ev: StatusEvent; pricing?: unknown }[]): Promise<(MessageRecord | null)[]> {
+  async applyStatusesForward(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]> {
     if (items.length === 0) return [];
     const ids = new Set<string>();
-    const rows = items.map(({ id, ev, pricing }) => {
+    // Rows in id order: two batches (two instances, or the workers' and the webhooks') then lock the
+    // rows they share in the same order, so they wait for each other instead of deadlocking.
+    const rows = [...items].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)).map(({ id, ev, pricing, wamid, attempts }) => {
       if (!Object.hasOwn(STATUS_RANK, ev.status)) {
         throw new StoreError('INVALID', `status "${String(ev.status)}" for message ${id} is unknown`, `use one of ${Object.keys(STATUS_RANK).join(', ')}`);
       }
@@ -421,21 +423,25 @@ export class KyselyStore implements Store {
       ids.add(id);
       const event: StatusEvent = { status: ev.status, at: ev.at, source: ev.source, ...(ev.detail !== undefined ? { detail: ev.detail } : {}) };
       const p = pricing === undefined ? null : toJsonOrNull(pricing);
+      const w = wamid ?? null;
+      const a = attempts ?? null;
       return this.pg
-        ? sql`(cast(${id} as text), cast(${ev.status} as text), cast(${STATUS_RANK[ev.status]} as integer), cast(${toJson(event)} as jsonb), cast(${ev.at} as bigint), cast(${pricing !== undefined} as boolean), cast(${p} as jsonb))`
-        : sql`(${id}, ${ev.status}, ${STATUS_RANK[ev.status]}, ${toJson(event)}, ${ev.at}, ${pricing !== undefined ? 1 : 0}, ${p})`;
+        ? sql`(cast(${id} as text), cast(${ev.status} as text), cast(${STATUS_RANK[ev.status]} as integer), cast(${toJson(event)} as jsonb), cast(${ev.at} as bigint), cast(${pricing !== undefined} as boolean), cast(${p} as jsonb), cast(${w} as text), cast(${a} as integer))`
+        : sql`(${id}, ${ev.status}, ${STATUS_RANK[ev.status]}, ${toJson(event)}, ${ev.at}, ${pricing !== undefined ? 1 : 0}, ${p}, ${w}, ${a})`;
     });
     const out = new Map<string, MessageRecord>();
     for (let i = 0; i < rows.length; i += BATCH_ROWS) {
       const values = sql.join(rows.slice(i, i + BATCH_ROWS));
       const q = this.pg
-        ? sql<Record<string, unknown>>`with v(id, status, rank, ev, at, has_pricing, pricing) as (values ${values})
+        ? sql<Record<string, unknown>>`with v(id, status, rank, ev, at, has_pricing, pricing, wamid, attempts) as (values ${values})
             update messages m set status = v.status, status_rank = v.rank, history = m.history || jsonb_build_array(v.ev),
-              updated_at = greatest(m.updated_at, v.at), pricing = case when v.has_pricing then v.pricing else m.pricing end
+              updated_at = greatest(m.updated_at, v.at), pricing = case when v.has_pricing then v.pricing else m.pricing end,
+              wamid = coalesce(v.wamid, m.wamid), attempts = coalesce(v.attempts, m.attempts)
             from v where m.id = v.id and m.status_rank < v.rank returning m.*`
-        : sql<Record<string, unknown>>`with v(id, status, rank, ev, at, has_pricing, pricing) as (values ${values})
+        : sql<Record<string, unknown>>`with v(id, status, rank, ev, at, has_pricing, pricing, wamid, attempts) as (values ${values})
             update messages set status = v.status, status_rank = v.rank, history = json_insert(messages.history, '$[#]', json(v.ev)),
-              updated_at = max(messages.updated_at, v.at), pricing = case when v.has_pricing = 1 then v.pricing else messages.pricing end
+              updated_at = max(messages.updated_at, v.at), pricing = case when v.has_pricing = 1 then v.pricing else messages.pricing end,
+              wamid = coalesce(v.wamid, messages.wamid), attempts = coalesce(v.attempts, messages.attempts)
             from v where messages.id = v.id and messages.status_rank < v.rank returning *`;
       for (const r of (await this.exec({ compile: () => q.compile(this.db) })).rows) out.set(r.id as string, rowToMessage(r));
     }
@@ -456,6 +462,26 @@ export class KyselyStore implements Store {
 
   async updateMessage(id: string, patch: MessagePatch, now: number): Promise<void> {
     await this.db.updateTable('messages').set({ ...messagePatchCols(patch), updated_at: now } as never).where('id', '=', id).$call(this.all);
+  }
+
+  async claimAttempts(items: readonly { id: string; expected_attempts: number; attempts: number }[], now: number): Promise<Set<string>> {
+    const claimed = new Set<string>();
+    for (let i = 0; i < items.length; i += BATCH_ROWS) {
+      const values = sql.join(
+        [...items.slice(i, i + BATCH_ROWS)].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)).map((it) =>
+          this.pg ? sql`(cast(${it.id} as text), cast(${it.expected_attempts} as integer), cast(${it.attempts} as integer))` : sql`(${it.id}, ${it.expected_attempts}, ${it.attempts})`,
+        ),
+      );
+      const q = this.pg
+        ? sql<{ id: string }>`with v(id, expected, attempts) as (values ${values})
+            update messages m set attempts = v.attempts, updated_at = cast(${now} as bigint)
+            from v where m.id = v.id and m.status = 'queued' and m.attempts = v.expected returning m.id`
+        : sql<{ id: string }>`with v(id, expected, attempts) as (values ${values})
+            update messages set attempts = v.attempts, updated_at = ${now}
+            from v where messages.id = v.id and messages.status = 'queued' and messages.attempts = v.expected returning id`;
+      for (const r of (await this.exec({ compile: () => q.compile(this.db) })).rows) claimed.add(r.id);
+    }
+    return claimed;
   }
 
   async claimAttempt(id: string, expected_attempts: number, attempts: number, now: number): Promise<boolean> {

@@ -65,6 +65,15 @@ export interface MessageFilter {
   offset?: number;
 }
 
+/** One forward status change for Store.applyStatusesForward; wamid/attempts/pricing set when given. */
+export interface ForwardStatus {
+  id: string;
+  ev: StatusEvent;
+  pricing?: unknown;
+  wamid?: string;
+  attempts?: number;
+}
+
 export interface Store {
   // Customers and consent
   getCustomer(wa_id: string): Promise<CustomerRecord | null>;
@@ -131,7 +140,9 @@ export interface Store {
    * (unknown message, lower/equal rank, terminal): the caller applies those with applyStatus, which
    * handles every other case. Ids must be distinct.
    */
-  applyStatusesForward?(items: readonly { id: string; ev: StatusEvent; pricing?: unknown }[]): Promise<(MessageRecord | null)[]>;
+  applyStatusesForward?(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]>;
+  /** Optional: claimAttempt for several messages in one statement; the ids that were claimed. */
+  claimAttempts?(items: readonly { id: string; expected_attempts: number; attempts: number }[], now: number): Promise<Set<string>>;
   /**
    * Optional: sets `attempts` only if the message is still `queued` with `expected_attempts` (one
    * conditional write instead of a read and a write). True when it was set.

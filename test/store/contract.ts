@@ -437,6 +437,38 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(await s.claimAttempt!('msg_claim', 1, 2, T0 + 2)).toBe(false); // no longer queued
         expect(await s.claimAttempt!('msg_unknown', 0, 1, T0)).toBe(false);
       });
+
+      it('claimAttempts claims several in one call, with the same conditions as claimAttempt', async () => {
+        if (!s.claimAttempts) return expect(s.claimAttempts).toBeUndefined();
+        for (const id of ['c1', 'c2', 'c3', 'c4']) await s.insertMessage(message({ id, status: 'queued', attempts: 0 }));
+        await s.applyStatus('c3', { status: 'accepted', at: T0 + 1, source: 'worker' }); // no longer queued
+        await s.updateMessage('c4', { attempts: 2 }, T0); // a different attempt count than expected
+        const got = await s.claimAttempts([{ id: 'c1', expected_attempts: 0, attempts: 1 }, { id: 'c2', expected_attempts: 0, attempts: 1 }, { id: 'c3', expected_attempts: 0, attempts: 1 }, { id: 'c4', expected_attempts: 0, attempts: 1 }, { id: 'nope', expected_attempts: 0, attempts: 1 }], T0 + 5);
+        expect([...got].sort()).toEqual(['c1', 'c2']);
+        expect((await s.getMessage('c1'))!.attempts).toBe(1);
+        expect((await s.getMessage('c1'))!.updated_at).toBe(T0 + 5);
+        expect((await s.getMessage('c3'))!.attempts).toBe(0);
+        expect((await s.getMessage('c4'))!.attempts).toBe(2);
+        // A second claimer of the same attempt loses, whichever form it uses.
+        expect([...(await s.claimAttempts([{ id: 'c1', expected_attempts: 0, attempts: 1 }], T0 + 6))]).toEqual([]);
+        expect(await s.claimAttempt!('c2', 0, 1, T0 + 6)).toBe(false);
+        expect([...(await s.claimAttempts([], T0))]).toEqual([]);
+      });
+
+      it('applyStatusesForward sets wamid and attempts when given (the worker\'s accepted), and keeps them when not', async () => {
+        if (!s.applyStatusesForward) return;
+        const [a, b] = [message(), message()];
+        await s.insertMessage(a);
+        await s.insertMessage(b);
+        await s.updateMessage(b.id, { wamid: 'wamid.kept', attempts: 3 }, T0);
+        const [ra, rb] = await s.applyStatusesForward([
+          { id: a.id, ev: { status: 'accepted', at: T0 + 2, source: 'worker', detail: { wamid: 'wamid.NEW', attempt: 1 } }, wamid: 'wamid.NEW', attempts: 1 },
+          { id: b.id, ev: { status: 'sent', at: T0 + 2, source: 'webhook' } },
+        ]);
+        expect(ra).toMatchObject({ status: 'accepted', wamid: 'wamid.NEW', attempts: 1 });
+        expect(rb).toMatchObject({ status: 'sent', wamid: 'wamid.kept', attempts: 3 });
+        expect(await s.getMessageByWamid('wamid.NEW')).toEqual(ra);
+      });
     });
 
     describe('dead letters', () => {
