@@ -1,15 +1,29 @@
 // Group commit for independent single-row writes issued by many concurrent tasks (delivery workers):
 // calls made while a batch is being written wait for it and then go together, in ONE statement, so at
 // 1,000 mps the store sees tens of round trips per second instead of a thousand. An idle batcher writes
-// at the next turn of the event loop (setImmediate), so a lone write waits for nothing but that turn.
+// at the next turn of the event loop (setImmediate), so a lone write waits for nothing but that turn
+// (or, with flush 'same_tick', at the end of the current callback).
 // Each caller gets its own result, or the error of the batch that carried its item.
 
 export interface Batcher<I, O> {
   add(item: I): Promise<O>;
 }
 
-export function createBatcher<I, O>(write: (items: I[]) => Promise<O[]>, opts: { max_batch?: number; max_in_flight?: number } = {}): Batcher<I, O> {
+export interface BatcherOptions {
+  max_batch?: number;
+  max_in_flight?: number;
+  /**
+   * When an idle batcher writes: 'next_turn' (default) gathers the calls of one whole turn of the
+   * event loop (every socket read of that turn: concurrent workers); 'same_tick' only those of the
+   * current callback and its microtasks, never yielding to the loop, for a caller that must not be
+   * delayed behind other work (an API request on the synchronous embedded store).
+   */
+  flush?: 'next_turn' | 'same_tick';
+}
+
+export function createBatcher<I, O>(write: (items: I[]) => Promise<O[]>, opts: BatcherOptions = {}): Batcher<I, O> {
   const maxBatch = opts.max_batch ?? 500;
+  const later = opts.flush === 'same_tick' ? queueMicrotask : setImmediate;
   const maxInFlight = opts.max_in_flight ?? 2;
   let waiting: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
   let inFlight = 0;
@@ -42,7 +56,7 @@ export function createBatcher<I, O>(write: (items: I[]) => Promise<O[]>, opts: {
         waiting.push({ item, resolve, reject });
         if (!scheduled && inFlight < maxInFlight) {
           scheduled = true;
-          setImmediate(pump);
+          later(pump);
         }
       });
     },

@@ -20,6 +20,7 @@ import {
 import type { GateCustomerUpdate, GateSeed, Reservation } from '../gate/port.ts';
 import type { AlertRecord, AuditEntry, DeadLetter, ForwardStatus, MessageFilter, SenderHealthRecord, Store } from './port.ts';
 import { StoreError, isUniqueViolation } from './errors.ts';
+import { createBatcher, type Batcher } from '../shared/batcher.ts';
 import type { StoreDialect } from './migrations.ts';
 import {
   rowToAlert,
@@ -66,6 +67,33 @@ function checkCategory(category: Category): void {
   }
 }
 
+/** A message as its row (both dialects take JSON as text). */
+function messageRow(m: MessageRecord) {
+  return {
+    id: m.id,
+    sender_id: m.sender_id,
+    recipient: m.to,
+    category: m.category,
+    type: m.type,
+    template_name: m.template_name ?? null,
+    template_language: m.template_language ?? null,
+    payload: toJson(m.payload),
+    status: m.status,
+    status_rank: STATUS_RANK[m.status],
+    wamid: m.wamid ?? null,
+    attempts: m.attempts ?? 0,
+    idempotency_key: m.idempotency_key ?? null,
+    request_hash: m.request_hash ?? null,
+    last_error: toJsonOrNull(m.last_error),
+    pricing: toJsonOrNull(m.pricing),
+    reserved_marketing: m.reserved_marketing ? 1 : 0,
+    reserved_tier: m.reserved_tier ? 1 : 0,
+    created_at: m.created_at,
+    updated_at: m.updated_at,
+    history: toJson(m.history ?? []),
+  };
+}
+
 function messagePatchCols(patch: MessagePatch | undefined): Record<string, unknown> {
   const cols: Record<string, unknown> = {};
   if (!patch) return cols;
@@ -90,6 +118,19 @@ export class KyselyStore implements Store {
     private readonly pgPool?: PgQueryPool,
   ) {
     this.pg = dialect === 'postgres';
+    this.inserts = createBatcher(async (ms: MessageRecord[]): Promise<unknown[]> => {
+      if (ms.length > 1) {
+        try {
+          await this.db.insertInto('messages').values(ms.map(messageRow)).$call(this.all);
+          return ms.map(() => null);
+        } catch (err) {
+          if (!isUniqueViolation(err)) throw err;
+        }
+      }
+      const out: unknown[] = [];
+      for (const m of ms) out.push(await this.insertOne(m).then(() => null, (e: unknown) => e ?? new Error('insert failed')));
+      return out;
+    }, { flush: this.direct ? 'same_tick' : 'next_turn' }); // SQLite answers at once: never make an API request yield to the loop for it
   }
 
   /**
@@ -312,37 +353,24 @@ export class KyselyStore implements Store {
 
   // ---------------------------------------------------------------- messages
 
+  /**
+   * Group commit of concurrent inserts (many submits at once): one multi-row INSERT per batch. A
+   * duplicate key fails the whole statement, so that batch is then inserted row by row and each caller
+   * gets its own answer (ok, or its CONFLICT).
+   */
+  private readonly inserts: Batcher<MessageRecord, unknown>;
+
   async insertMessage(m: MessageRecord): Promise<void> {
     if (!Object.hasOwn(STATUS_RANK, m.status)) {
       throw new StoreError('INVALID', `message ${m.id} has unknown status "${String(m.status)}"`, `use one of ${Object.keys(STATUS_RANK).join(', ')}`);
     }
+    const err = await this.inserts.add(m);
+    if (err) throw err;
+  }
+
+  private async insertOne(m: MessageRecord): Promise<void> {
     try {
-      await this.db
-        .insertInto('messages')
-        .values({
-          id: m.id,
-          sender_id: m.sender_id,
-          recipient: m.to,
-          category: m.category,
-          type: m.type,
-          template_name: m.template_name ?? null,
-          template_language: m.template_language ?? null,
-          payload: toJson(m.payload),
-          status: m.status,
-          status_rank: STATUS_RANK[m.status],
-          wamid: m.wamid ?? null,
-          attempts: m.attempts ?? 0,
-          idempotency_key: m.idempotency_key ?? null,
-          request_hash: m.request_hash ?? null,
-          last_error: toJsonOrNull(m.last_error),
-          pricing: toJsonOrNull(m.pricing),
-          reserved_marketing: m.reserved_marketing ? 1 : 0,
-          reserved_tier: m.reserved_tier ? 1 : 0,
-          created_at: m.created_at,
-          updated_at: m.updated_at,
-          history: toJson(m.history ?? []),
-        })
-        .$call(this.all);
+      await this.db.insertInto('messages').values(messageRow(m)).$call(this.all);
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
       const text = `${(err as Error).message} ${(err as { constraint?: string }).constraint ?? ''}`;

@@ -209,6 +209,23 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect((await s.listMessages({})).length).toBe(3);
       });
 
+      it('concurrent inserts (written together in one statement) each get their own answer: a duplicate fails alone', async () => {
+        const existing = message({ idempotency_key: 'idem-c0' });
+        await s.insertMessage(existing);
+        const fresh = Array.from({ length: 12 }, (_, i) => message({ idempotency_key: `idem-c${i + 1}` }));
+        const dupId = message({ id: existing.id });
+        const dupKeyA = message({ idempotency_key: 'idem-twice' });
+        const dupKeyB = message({ idempotency_key: 'idem-twice' });
+        const all = [...fresh.slice(0, 6), dupId, dupKeyA, ...fresh.slice(6), dupKeyB];
+        const out = await Promise.allSettled(all.map((m) => s.insertMessage(m)));
+        const failed = out.flatMap((r, i) => (r.status === 'rejected' ? [all[i]] : []));
+        expect(failed).toEqual([dupId, dupKeyB]);
+        for (const r of out) if (r.status === 'rejected') expect((r.reason as StoreError).code).toBe('CONFLICT');
+        for (const m of [...fresh, dupKeyA]) expect(await s.getMessage(m.id)).toEqual(m);
+        expect(await s.getMessage(existing.id)).toEqual(existing);
+        expect(await s.getMessage(dupKeyB.id)).toBeNull();
+      });
+
       it('moves status forward only, records history in order, and applies the patch', async () => {
         const m = message();
         await s.insertMessage(m);
