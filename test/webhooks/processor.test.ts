@@ -267,6 +267,58 @@ describe('statuses', () => {
     expect(seen[0]?.id).toBe('msg_4'); // the delivery engine resolves the in-doubt send from this
   });
 
+  it('one POST of many statuses found by callback id: applied together, same results as one by one (order per message, stale, unknown)', async () => {
+    for (let i = 0; i < 5; i++) await seed(`msg_b${i}`, { wamid: `wamid.b${i}` });
+    await seed('msg_bread', { wamid: 'wamid.bread' });
+    await proc.applyBody(statusBody([st('wamid.bread', 'read', T0(), { biz_opaque_callback_data: 'msg_bread' })]));
+    const seen: string[] = [];
+    t.ctx.bus.on('message.status', (m: MessageRecord) => seen.push(`${m.id}:${m.status}`));
+    const cb = (i: number) => ({ biz_opaque_callback_data: `msg_b${i}` });
+    const r = await proc.applyBody(
+      statusBody([
+        st('wamid.b0', 'sent', T0() - 3000, { ...cb(0), pricing: { billable: true, category: 'utility' } }),
+        st('wamid.b1', 'sent', T0() - 3000, cb(1)),
+        st('wamid.b0', 'delivered', T0() - 2000, cb(0)), // same message again: after its sent
+        st('wamid.b2', 'read', T0() - 1000, cb(2)),
+        st('wamid.bread', 'delivered', T0() - 2000, { biz_opaque_callback_data: 'msg_bread' }), // late: stale
+        st('wamid.nobody', 'sent', T0(), { biz_opaque_callback_data: 'msg_unknown' }), // no such message: kept
+        st('wamid.b0', 'read', T0() - 1000, cb(0)),
+      ]),
+    );
+    expect(r.results).toEqual({ applied: 5, stale: 1, pending: 1 });
+    const m0 = await t.ctx.store.getMessage('msg_b0');
+    expect(m0?.status).toBe('read');
+    expect(m0?.pricing).toEqual({ billable: true, category: 'utility' });
+    expect(m0?.history.map((h) => h.status)).toEqual(['sent', 'delivered', 'read']);
+    expect((await t.ctx.store.getMessage('msg_b1'))?.status).toBe('sent');
+    expect((await t.ctx.store.getMessage('msg_b2'))?.status).toBe('read');
+    const bread = await t.ctx.store.getMessage('msg_bread');
+    expect(bread?.status).toBe('read');
+    expect(bread?.history.map((h) => h.status).sort()).toEqual(['delivered', 'read']); // the late one kept for its time
+    expect(seen.filter((x) => x.startsWith('msg_b0'))).toEqual(['msg_b0:sent', 'msg_b0:delivered', 'msg_b0:read']);
+    expect(proc.pendingStatusCount()).toBe(1);
+  });
+
+  it('when the batched statement fails with the store up, the statuses are applied one by one', async () => {
+    for (const id of ['msg_f1', 'msg_f2']) await seed(id, { wamid: `wamid.${id}` });
+    const store = t.ctx.store;
+    const original = store.applyStatusesForward!.bind(store);
+    let calls = 0;
+    store.applyStatusesForward = async (items) => {
+      calls++;
+      if (calls === 1) throw new Error('deadlock detected'); // what PostgreSQL answers one of two crossing batches
+      return original(items);
+    };
+    try {
+      const r = await proc.applyBody(statusBody(['msg_f1', 'msg_f2'].map((id) => st(`wamid.${id}`, 'delivered', T0(), { biz_opaque_callback_data: id }))));
+      expect(r.results).toEqual({ applied: 2 });
+      expect(calls).toBe(1);
+      for (const id of ['msg_f1', 'msg_f2']) expect((await store.getMessage(id))?.status).toBe('delivered');
+    } finally {
+      store.applyStatusesForward = original;
+    }
+  });
+
   it('statuses of an earlier attempt (in doubt, then resent) still reach the message by its callback id', async () => {
     await seed('msg_4b', { wamid: 'wamid.SECOND' });
     await proc.applyBody(statusBody([st('wamid.FIRST', 'delivered', T0(), { biz_opaque_callback_data: 'msg_4b' })]));
