@@ -16,14 +16,29 @@ export interface BatcherOptions {
    * When an idle batcher writes: 'next_turn' (default) gathers the calls of one whole turn of the
    * event loop (every socket read of that turn: concurrent workers); 'same_tick' only those of the
    * current callback and its microtasks, never yielding to the loop, for a caller that must not be
-   * delayed behind other work (an API request on the synchronous embedded store).
+   * delayed behind other work (an API request on the synchronous embedded store); 'busy_next_turn':
+   * 'same_tick' while calls are sparse, 'next_turn' once they come closer than `busy_ms` apart
+   * (under load a turn's calls then share one write; a lone call still never yields).
    */
-  flush?: 'next_turn' | 'same_tick';
+  flush?: 'next_turn' | 'same_tick' | 'busy_next_turn';
+  /** For 'busy_next_turn': calls closer than this (ms) mean load. Default 1. */
+  busy_ms?: number;
 }
 
 export function createBatcher<I, O>(write: (items: I[]) => Promise<O[]>, opts: BatcherOptions = {}): Batcher<I, O> {
   const maxBatch = opts.max_batch ?? 500;
-  const later = opts.flush === 'same_tick' ? queueMicrotask : setImmediate;
+  const busyMs = opts.busy_ms ?? 1;
+  let lastAdd = -Infinity;
+  const later = (fn: () => void): void => {
+    if (opts.flush === 'same_tick') return queueMicrotask(fn);
+    if (opts.flush === 'busy_next_turn') {
+      const now = performance.now();
+      const busy = now - lastAdd < busyMs;
+      lastAdd = now;
+      if (!busy) return queueMicrotask(fn);
+    }
+    setImmediate(fn);
+  };
   const maxInFlight = opts.max_in_flight ?? 2;
   let waiting: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
   let inFlight = 0;

@@ -130,7 +130,7 @@ export class KyselyStore implements Store {
       const out: unknown[] = [];
       for (const m of ms) out.push(await this.insertOne(m).then(() => null, (e: unknown) => e ?? new Error('insert failed')));
       return out;
-    }, { flush: this.direct ? 'same_tick' : 'next_turn' }); // SQLite answers at once: never make an API request yield to the loop for it
+    }, { flush: this.direct ? 'busy_next_turn' : 'next_turn' }); // SQLite answers at once: a lone API request must not yield to the loop for it
   }
 
   /**

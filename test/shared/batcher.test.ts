@@ -45,6 +45,29 @@ describe('createBatcher (group commit for concurrent single-row writes)', () => 
     expect(maxSeen).toBe(1);
   });
 
+  it("'same_tick' writes at the end of the current callback, before the loop turns", async () => {
+    const order: string[] = [];
+    const b = createBatcher(async (items: number[]) => (order.push(`write ${items.join(',')}`), items), { flush: 'same_tick' });
+    setImmediate(() => order.push('next turn'));
+    await Promise.all([b.add(1), b.add(2)]);
+    expect(order[0]).toBe('write 1,2');
+  });
+
+  it("'busy_next_turn': a lone call is written in its own tick; calls closer than busy_ms share the next turn's write", async () => {
+    const order: string[] = [];
+    const b = createBatcher(async (items: number[]) => (order.push(`write ${items.join(',')}`), items), { flush: 'busy_next_turn', busy_ms: 50 });
+    const first = b.add(1); // sparse: at once, before the loop turns
+    setImmediate(() => order.push('turn 1'));
+    await first;
+    expect(order).toEqual(['write 1']);
+    await new Promise((r) => setImmediate(r)); // batch 1 fully done
+    setImmediate(() => order.push('turn'));
+    const later = [b.add(2), b.add(3)]; // right after: load, gathered for the next turn
+    await new Promise((r) => setImmediate(r));
+    await Promise.all(later);
+    expect(order).toEqual(['write 1', 'turn 1', 'turn', 'write 2,3']);
+  });
+
   it('splits at max_batch', async () => {
     const sizes: number[] = [];
     const b = createBatcher(async (items: number[]) => (sizes.push(items.length), items), { max_batch: 2, max_in_flight: 5 });
