@@ -4,6 +4,7 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { startSandbox, type SandboxHandle } from '../../src/meta/sandbox/server.ts';
 import { startHarness, recipient, orderUpdate, waitFor, countLedger, PHONE_NUMBER_ID, WABA_ID, type Harness } from './harness.ts';
 import { STATUS_RANK } from '../../src/domain/types.ts';
+import { freePort } from '../pacing/private-redis.ts';
 
 let sandbox: SandboxHandle | null = null;
 let h: Harness | null = null;
@@ -17,7 +18,8 @@ const start = (port: number) =>
 
 describe('Meta unreachable', () => {
   it('keeps messages queued through an outage longer than max_attempts, then sends each once', async () => {
-    sandbox = await start(0);
+    // A port outside the ephemeral range: nobody else can take it while the sandbox is down (freePort).
+    sandbox = await start(await freePort());
     const port = sandbox.port;
     h = await startHarness({ sandboxUrl: sandbox.url, delivery: { max_attempts: 2, backoff_base_ms: 20, backoff_max_ms: 100 } });
     await sandbox.close();
@@ -34,7 +36,9 @@ describe('Meta unreachable', () => {
     for (const id of ids) {
       const m = (await h.ctx.store.getMessage(id))!;
       expect(m.status).toBe('queued');
-      expect(m.attempts).toBe(0);
+      // 0 at rest; 1 while a retry is on its way (the attempt mark is written before each send and put
+      // back when the connection is refused). Counted refusals would have reached max_attempts (2).
+      expect(m.attempts).toBeLessThanOrEqual(1);
       expect(m.last_error?.code).toBe('NOT_SENT');
     }
     expect(await h.ctx.store.listDeadLetters({})).toHaveLength(0);

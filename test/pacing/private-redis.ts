@@ -3,13 +3,35 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 
+/**
+ * A free port BELOW Linux's ephemeral range (32768-60999), for servers a test stops and starts again on
+ * the same port (chaos tests, the outage test). A port from the ephemeral range can be handed, between
+ * the stop and the restart, to any other test's listener or outgoing connection, and the restart then
+ * fails with EADDRINUSE (seen once in CI-like runs). Ports below the range are only ever taken on
+ * purpose, so once checked free here they stay free.
+ */
 export async function freePort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
+  return listenOn(0);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return listenOn(port).then(
+    () => true,
+    () => false,
+  );
+}
+
+function listenOn(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+    s.listen(port, '127.0.0.1', () => {
+      const got = (s.address() as { port: number }).port;
+      s.close(() => resolve(got));
     });
   });
 }
