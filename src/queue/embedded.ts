@@ -128,12 +128,18 @@ export class EmbeddedQueue implements DeliveryQueue {
     const deadline = Date.now() + Math.max(0, opts.wait_ms ?? 0);
     for (;;) {
       if (this.closed) return [];
-      const got = this.take(sender_id, max, opts.lease_ms);
-      if (got.length > 0) return got;
+      // Look before leasing: a read is a few µs, while the leasing UPDATE is a write transaction with
+      // its own commit even when it finds nothing (~50 µs measured: one per message at low load, when
+      // every pull after a job comes back empty). The UPDATE stays the only claim.
+      let next = this.st.nextAt.get(sender_id)?.at ?? Infinity;
+      if (next <= Date.now()) {
+        const got = this.take(sender_id, max, opts.lease_ms);
+        if (got.length > 0) return got;
+        next = this.st.nextAt.get(sender_id)?.at ?? Infinity; // taken by another process meanwhile
+      }
       const now = Date.now();
       if (now >= deadline) return [];
       // Sleep until woken by an enqueue/retry here, or until the next job (delay or lease expiry) is due.
-      const next = this.st.nextAt.get(sender_id)?.at ?? Infinity;
       const sleep = Math.min(deadline - now, Math.max(1, next - now), MAX_SLEEP_MS);
       await this.waitFor(sender_id, sleep);
     }
