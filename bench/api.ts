@@ -5,8 +5,9 @@
 // emulator's send handling and its three status webhooks on wagate's own event loop, which measured
 // the emulator, not wagate. The status webhooks still come back over HTTP into wagate (real work).
 // The load generator stays in this process. Tried (2026-11-24): a forked client process measured
-// worse on this 2-core machine, not better (p50 1.9-2.3 ms, API alone 0.58 ms instead of 0.46): each
-// request then pays two cross-process wake-ups (~50 µs each here) and a third busy process.
+// worse on this 2-core machine, not better (p50 1.9-2.3 ms, API alone 0.58 ms instead of 0.46; again
+// after the batching work: 1.28-1.59 ms and 0.58-0.67 ms against 1.24-1.31 and 0.44-0.47 in-process):
+// each request then pays two cross-process wake-ups (~50 µs each here) and a third busy process.
 // p50/p99 at concurrency 1 (one keep-alive connection, hrtime per request) and req/s at concurrency 64
 // (autocannon). Every request is a utility template to a new recipient, so each one passes the gate,
 // is persisted and enqueued (202). The concurrency-1 run is done twice: first the API path alone
