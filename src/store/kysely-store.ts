@@ -1,7 +1,7 @@
 // The Store port implemented ONCE over Kysely; sqlite.ts and postgres.ts only open the connection,
 // run the shared migrations and hand a Kysely instance here. The few dialect differences (row locks,
 // greatest/max) are marked where they occur.
-import { sql, type Compilable, type Kysely, type SqliteDatabase } from 'kysely';
+import { sql, type Compilable, type Kysely, type RawBuilder, type SqliteDatabase } from 'kysely';
 import {
   CATEGORIES,
   DAY_MS,
@@ -66,6 +66,17 @@ function checkCategory(category: Category): void {
     throw new StoreError('INVALID', `unknown consent category "${String(category)}"`, `use one of ${CATEGORIES.join(', ')}`);
   }
 }
+
+/** The status event as stored in history (only its own fields); refuses a status wagate does not know. */
+function storedStatusEvent(id: string, ev: StatusEvent): StatusEvent {
+  if (!Object.hasOwn(STATUS_RANK, ev.status)) {
+    throw new StoreError('INVALID', `status "${String(ev.status)}" for message ${id} is unknown`, `use one of ${Object.keys(STATUS_RANK).join(', ')}`);
+  }
+  return { status: ev.status, at: ev.at, source: ev.source, ...(ev.detail !== undefined ? { detail: ev.detail } : {}) };
+}
+
+/** Rows of a batch in id order: batches then lock the rows they share in the same order (no deadlock). */
+const inIdOrder = <T extends { id: string }>(items: readonly T[]): T[] => [...items].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
 
 /** A message as its row (both dialects take JSON as text). */
 function messageRow(m: MessageRecord) {
@@ -175,6 +186,10 @@ export class KyselyStore implements Store {
     return name;
   }
   private readonly all = async <R>(q: Compilable<R>): Promise<R[]> => (await this.exec(q)).rows;
+  /** A hand-written sql`…` statement (the batched UPDATE … FROM VALUES Kysely cannot build) for exec. */
+  private raw<R>(q: RawBuilder<R>): Compilable<R> {
+    return { compile: () => q.compile(this.db) };
+  }
   private readonly first = async <R>(q: Compilable<R>): Promise<R | undefined> => (await this.exec(q)).rows[0];
   private readonly firstOrThrow = async <R>(q: Compilable<R>): Promise<R> => {
     const rows = (await this.exec(q)).rows;
@@ -402,12 +417,8 @@ export class KyselyStore implements Store {
   }
 
   async applyStatus(id: string, ev: StatusEvent, patch?: MessagePatch): Promise<{ message: MessageRecord; changed: boolean } | null> {
-    if (!Object.hasOwn(STATUS_RANK, ev.status)) {
-      throw new StoreError('INVALID', `status "${String(ev.status)}" for message ${id} is unknown`, `use one of ${Object.keys(STATUS_RANK).join(', ')}`);
-    }
+    const evJson = toJson(storedStatusEvent(id, ev));
     const rank = STATUS_RANK[ev.status];
-    const event: StatusEvent = { status: ev.status, at: ev.at, source: ev.source, ...(ev.detail !== undefined ? { detail: ev.detail } : {}) };
-    const evJson = toJson(event);
     const cols = messagePatchCols(patch);
     const updatedAt = this.pg ? sql`greatest(updated_at, ${ev.at})` : sql`max(updated_at, ${ev.at})`;
     // Each step is ONE conditional UPDATE, atomic on the row in both engines (PostgreSQL re-checks the
@@ -446,15 +457,12 @@ export class KyselyStore implements Store {
   async applyStatusesForward(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]> {
     if (items.length === 0) return [];
     const ids = new Set<string>();
-    // Rows in id order: two batches (two instances, or the workers' and the webhooks') then lock the
-    // rows they share in the same order, so they wait for each other instead of deadlocking.
-    const rows = [...items].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)).map(({ id, ev, pricing, wamid, attempts }) => {
-      if (!Object.hasOwn(STATUS_RANK, ev.status)) {
-        throw new StoreError('INVALID', `status "${String(ev.status)}" for message ${id} is unknown`, `use one of ${Object.keys(STATUS_RANK).join(', ')}`);
-      }
+    // Two batches (two instances, or the workers' and the webhooks') wait for each other on the rows
+    // they share instead of deadlocking.
+    const rows = inIdOrder(items).map(({ id, ev, pricing, wamid, attempts }) => {
+      const event = storedStatusEvent(id, ev);
       if (ids.has(id)) throw new StoreError('INVALID', `message ${id} appears twice in one batch of status changes`, 'apply the second status after the first (a later call)');
       ids.add(id);
-      const event: StatusEvent = { status: ev.status, at: ev.at, source: ev.source, ...(ev.detail !== undefined ? { detail: ev.detail } : {}) };
       const p = pricing === undefined ? null : toJsonOrNull(pricing);
       const w = wamid ?? null;
       const a = attempts ?? null;
@@ -467,23 +475,23 @@ export class KyselyStore implements Store {
       const values = sql.join(rows.slice(i, i + BATCH_ROWS));
       const q = this.pg
         ? sql<Record<string, unknown>>`with v(id, status, rank, ev, at, has_pricing, pricing, wamid, attempts) as (values ${values})
-            update messages m set status = v.status, status_rank = v.rank, history = m.history || jsonb_build_array(v.ev),
+            update messages m set status = v.status, status_rank = v.rank, history = ${this.appendHistory(sql.ref('v.ev'), sql.ref('m.history'))},
               updated_at = greatest(m.updated_at, v.at), pricing = case when v.has_pricing then v.pricing else m.pricing end,
               wamid = coalesce(v.wamid, m.wamid), attempts = coalesce(v.attempts, m.attempts)
             from v where m.id = v.id and m.status_rank < v.rank returning m.*`
         : sql<Record<string, unknown>>`with v(id, status, rank, ev, at, has_pricing, pricing, wamid, attempts) as (values ${values})
-            update messages set status = v.status, status_rank = v.rank, history = json_insert(messages.history, '$[#]', json(v.ev)),
+            update messages set status = v.status, status_rank = v.rank, history = ${this.appendHistory(sql.ref('v.ev'), sql.ref('messages.history'))},
               updated_at = max(messages.updated_at, v.at), pricing = case when v.has_pricing = 1 then v.pricing else messages.pricing end,
               wamid = coalesce(v.wamid, messages.wamid), attempts = coalesce(v.attempts, messages.attempts)
             from v where messages.id = v.id and messages.status_rank < v.rank returning *`;
-      for (const r of (await this.exec({ compile: () => q.compile(this.db) })).rows) out.set(r.id as string, rowToMessage(r));
+      for (const r of await this.all(this.raw(q))) out.set(r.id as string, rowToMessage(r));
     }
     return items.map((it) => out.get(it.id) ?? null);
   }
 
   /** history with one event appended (kept in arrival order; rowToMessage orders it by time). */
-  private appendHistory(evJson: string) {
-    return this.pg ? sql`history || jsonb_build_array(cast(${evJson} as jsonb))` : sql`json_insert(history, '$[#]', json(${evJson}))`;
+  private appendHistory(ev: string | RawBuilder<unknown>, history: RawBuilder<unknown> = sql.ref('history')) {
+    return this.pg ? sql`${history} || jsonb_build_array(cast(${ev} as jsonb))` : sql`json_insert(${history}, '$[#]', json(${ev}))`;
   }
 
   /** True when history already holds an event with this status. */
@@ -501,7 +509,7 @@ export class KyselyStore implements Store {
     const claimed = new Set<string>();
     for (let i = 0; i < items.length; i += BATCH_ROWS) {
       const values = sql.join(
-        [...items.slice(i, i + BATCH_ROWS)].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)).map((it) =>
+        inIdOrder(items.slice(i, i + BATCH_ROWS)).map((it) =>
           this.pg ? sql`(cast(${it.id} as text), cast(${it.expected_attempts} as integer), cast(${it.attempts} as integer))` : sql`(${it.id}, ${it.expected_attempts}, ${it.attempts})`,
         ),
       );
@@ -512,7 +520,7 @@ export class KyselyStore implements Store {
         : sql<{ id: string }>`with v(id, expected, attempts) as (values ${values})
             update messages set attempts = v.attempts, updated_at = ${now}
             from v where messages.id = v.id and messages.status = 'queued' and messages.attempts = v.expected returning id`;
-      for (const r of (await this.exec({ compile: () => q.compile(this.db) })).rows) claimed.add(r.id);
+      for (const r of await this.all(this.raw(q))) claimed.add(r.id);
     }
     return claimed;
   }
