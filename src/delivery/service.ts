@@ -21,6 +21,7 @@ import type { Lease } from '../queue/port.ts';
 import type { DeadLetter, ForwardStatus } from '../store/port.ts';
 import { STATUS_RANK, type MessageRecord, type SenderConfig, type SenderStatus, type StatusEvent } from '../domain/types.ts';
 import { createBatcher, type Batcher } from '../shared/batcher.ts';
+import { applyForwardOrNone } from '../store/forward.ts';
 import { newId } from '../domain/ids.ts';
 import { maskPhone } from '../observability/log.ts';
 import { backoffMs, recheckVerdict, HOLD_PACING_WAIT_MS } from './policy.ts';
@@ -251,26 +252,13 @@ export class DeliveryService {
     }
     if (store.applyStatusesForward) {
       this.accepts = createBatcher(async (items: ForwardStatus[]) => {
-        const seen = new Set<string>();
-        const unique = items.filter((it) => !seen.has(it.id) && seen.add(it.id));
-        let moved: (MessageRecord | null)[];
-        try {
-          moved = await store.applyStatusesForward!(unique);
-        } catch (err) {
-          if (!(await store.ping().catch(() => false))) throw err;
-          moved = unique.map(() => null); // a row the statement could not take: one by one below
-        }
-        const byId = new Map(unique.map((it, i) => [it.id, moved[i]]));
+        const moved = await applyForwardOrNone(store, items);
         const out: ({ message: MessageRecord; changed: boolean } | null)[] = [];
-        for (const it of items) {
-          const m = byId.get(it.id);
-          if (m) {
-            byId.delete(it.id); // a repeated id takes the one-by-one path
-            out.push({ message: m, changed: true });
-          } else {
-            // Not forward (a status webhook got there first), or unknown: the full path records it.
-            out.push(await store.applyStatus(it.id, it.ev, { ...(it.wamid !== undefined ? { wamid: it.wamid } : {}), ...(it.attempts !== undefined ? { attempts: it.attempts } : {}) }));
-          }
+        for (let i = 0; i < items.length; i++) {
+          const it = items[i];
+          const m = moved[i];
+          // Not moved forward (a status webhook got there first, unknown, the batch failed): the full path records it.
+          out.push(m ? { message: m, changed: true } : await store.applyStatus(it.id, it.ev, { ...(it.wamid !== undefined ? { wamid: it.wamid } : {}), ...(it.attempts !== undefined ? { attempts: it.attempts } : {}) }));
         }
         return out;
       });

@@ -22,6 +22,7 @@ import { canonicalWaId } from '../domain/phone.ts';
 import { createKeywordMatcher, STOP_CATEGORIES, type KeywordMatcher } from './keywords.ts';
 import { extractEvents, isObj, metaTime, replyTexts, str, type Obj, type InboundMessageEvent, type StatusEvent_, type UserPreferenceEvent, type ValueEvent, type WebhookEvent } from './events.ts';
 import { verifySignature, type SignatureCheck } from './signature.ts';
+import { applyForwardOrNone } from '../store/forward.ts';
 
 /** Meta's wa_id/from → wagate's state key (canonical: Brazil's old 8-digit and Mexico's "521" forms meet the number a business types). */
 const digits = (v: unknown): string | null => {
@@ -638,16 +639,11 @@ export class WebhookProcessor {
     record: (ev: WebhookEvent, result: EventResult) => void,
     one: (ev: WebhookEvent, fresh: boolean, recovery: boolean) => Promise<void>,
   ): Promise<void> {
-    let moved: (MessageRecord | null)[];
-    try {
-      moved = await this.ctx.store.applyStatusesForward!(run.map((r) => r.item));
-    } catch (err) {
-      if (!(await this.ctx.store.ping().catch(() => false))) throw err; // outage: the group is retried
-      // A row the statement could not take (a deadlock with another instance, a bad value): one by one
-      // isolates it, and the others are still applied.
-      this.ctx.log.warn({ err, statuses: run.length }, 'webhooks: batched status update failed; applying one by one');
-      moved = run.map(() => null);
-    }
+    // An outage rethrows (the group is retried); a row the statement could not take sends the run one
+    // by one, which isolates it and still applies the others.
+    const moved = await applyForwardOrNone(this.ctx.store, run.map((r) => r.item), (err) =>
+      this.ctx.log.warn({ err, statuses: run.length }, 'webhooks: batched status update failed; applying one by one'),
+    );
     for (let i = 0; i < run.length; i++) {
       const { ev, recovery } = run[i];
       const m = moved[i];

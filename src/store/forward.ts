@@ -1,0 +1,31 @@
+// Store.applyStatusesForward as its callers need it (the delivery workers' `accepted` writes and the
+// webhook processor's statuses): a batch that never fails as a whole for one row.
+import type { MessageRecord } from '../domain/types.ts';
+import type { ForwardStatus, Store } from './port.ts';
+
+/**
+ * Per item, the record it moved forward, or null for the caller to apply one by one (in order) with
+ * applyStatus: not forward, unknown id, a repeated id (only its first occurrence goes in the batch),
+ * or the whole batch when the statement fails while the store still answers (a deadlock between two
+ * instances' batches, a bad value; `onFallback` hears why). A store that does not answer rethrows:
+ * an outage is the caller's to retry.
+ */
+export async function applyForwardOrNone(store: Store, items: readonly ForwardStatus[], onFallback?: (err: unknown) => void): Promise<(MessageRecord | null)[]> {
+  const seen = new Set<string>();
+  const first = items.map((it) => {
+    if (seen.has(it.id)) return false;
+    seen.add(it.id);
+    return true;
+  });
+  const unique = items.filter((_, i) => first[i]);
+  let moved: (MessageRecord | null)[];
+  try {
+    moved = await store.applyStatusesForward!(unique);
+  } catch (err) {
+    if (!(await store.ping().catch(() => false))) throw err;
+    onFallback?.(err);
+    return items.map(() => null);
+  }
+  let j = 0;
+  return items.map((_, i) => (first[i] ? moved[j++] : null));
+}
