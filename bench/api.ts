@@ -28,6 +28,7 @@ import { ConfigSchema } from '../src/config/schema.ts';
 import { createLogger } from '../src/observability/log.ts';
 import { syncTemplates } from '../src/engine/templates.ts';
 import { PHONE_NUMBER_ID, WABA_ID, startSandboxProcess } from '../test/delivery/harness.ts';
+import { pct } from './stats.ts';
 
 // autocannon ships no type declarations (and @types/autocannon is not installed): type what we use.
 interface AutocannonResult {
@@ -53,7 +54,6 @@ function body(): string {
   return JSON.stringify({ to: `+44 7700 ${String(900000 + (n % 100000)).padStart(6, '0')}`, type: 'template', template: { name: 'hello_world', language: { code: 'en_US' } } });
 }
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const r3 = (n: number) => Math.round(n * 1000) / 1000;
 
 /** An embedded wagate (own data dir) whose sender has `mps` throughput, and a sandbox process at that rate. */

@@ -3,7 +3,7 @@
 // namespace, sending for ONE sender through one external sandbox process at a throughput tier. A load
 // balancer is emulated by submitting over HTTP to each instance in turn; the sandbox's status webhooks
 // go to the first instance, so the whole production load (webhooks included) is present.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,35 +11,10 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { Agent, request } from 'undici';
 import { PHONE_NUMBER_ID, WABA_ID, countLedger, http, orderUpdate, recipient, startSandboxProcess, waitFor, type LedgerSend } from '../test/delivery/harness.ts';
-import { DATABASE_URL, NATS_URL, REDIS_URL, dropNamespace, freePort } from '../test/production/backends.ts';
+import { pct, sustainedMps } from './stats.ts';
+import { DATABASE_URL, NATS_URL, REDIS_URL, dropNamespace, freePort, spawnWagate, stopProcess } from '../test/production/backends.ts';
 
-const BIN = join(process.cwd(), 'bin/wagate.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function pct(sorted: number[], p: number): number {
-  if (!sorted.length) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-function spawnWagate(args: string[]): { proc: ChildProcess; output: () => string } {
-  let out = '';
-  const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, WAGATE_CONFIG: '', WAGATE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout!.on('data', (d) => (out = (out + String(d)).slice(-4_000)));
-  proc.stderr!.on('data', (d) => (out = (out + String(d)).slice(-4_000)));
-  return { proc, output: () => out };
-}
-
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  await new Promise<void>((resolve) => {
-    const kill = setTimeout(() => p.kill('SIGKILL'), 10_000);
-    p.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    p.kill('SIGTERM');
-  });
-}
 
 /** Sum of wagate_sends_total samples whose labels match `label` (Prometheus text format). */
 function sumSends(text: string, label: string): number {
@@ -176,12 +151,8 @@ export async function runInstances(opts: { instances: number; mps: number; secon
       if (!firstAt.has(id) || at < firstAt.get(id)!) firstAt.set(id, at);
     }
     const latencies = [...firstAt].map(([id, at]) => at - submittedAt.get(id)!).sort((a, b) => a - b);
-    // Sustained rate as in runTier: sends between the 10th and 90th percentile times (start burst of
-    // bucket tokens and the drain tail excluded).
+    // Sustained rate as in runTier (sustainedMps): sends between the 10th and 90th percentile times.
     const times = [...firstAt.values()].sort((a, b) => a - b);
-    const i10 = Math.floor(times.length * 0.1);
-    const i90 = Math.max(i10 + 1, Math.floor(times.length * 0.9));
-    const spanS = Math.max(0.001, ((times[i90] ?? times[times.length - 1] ?? 0) - (times[i10] ?? 0)) / 1000);
 
     // Tells a slow API (submission could not keep the tier's pace) from slow delivery.
     console.error(`bench instances: ${ids.length} accepted by the API in ${submitS.toFixed(1)} s (${Math.round(ids.length / submitS)}/s); sends at the sandbox over ${((times[times.length - 1] - times[0]) / 1000 || 0).toFixed(1)} s`);
@@ -189,7 +160,7 @@ export async function runInstances(opts: { instances: number; mps: number; secon
     const out: InstancesResult = {
       instances: n,
       mps_tier: mps,
-      achieved_mps: times.length > 1 ? Math.round(((i90 - i10) / spanS) * 10) / 10 : 0,
+      achieved_mps: sustainedMps(times),
       p50_ms: pct(latencies, 50),
       p99_ms: pct(latencies, 99),
       lost,
@@ -207,7 +178,7 @@ export async function runInstances(opts: { instances: number; mps: number; secon
     throw err;
   } finally {
     // The shared servers keep nothing of the run: processes first, then their namespace.
-    await Promise.all(procs.map((p) => stop(p.proc)));
+    await Promise.all(procs.map((p) => stopProcess(p.proc)));
     await Promise.all(agents.map((a) => a.close()));
     await sandbox.stop();
     await dropNamespace(ns);

@@ -10,6 +10,7 @@
 import { parseArgs } from 'node:util';
 import { startHarness, startSandboxProcess, recipient, orderUpdate, countLedger, type Harness } from '../test/delivery/harness.ts';
 import { submitMessage } from '../src/engine/messages.ts';
+import { pct, sustainedMps } from './stats.ts';
 import { STATUS_RANK } from '../src/domain/types.ts';
 import { runInstances } from './delivery-instances.ts';
 
@@ -21,11 +22,6 @@ const instances = Math.max(0, Math.floor(Number(values.instances) || 0));
 const instancesMps = Math.max(1, Number(values['instances-mps']) || 1000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function pct(sorted: number[], p: number): number {
-  if (!sorted.length) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 
 /** Like an API client: a temporary refusal (retry_after_s, e.g. GATE_UNAVAILABLE under load) is retried. */
 async function submitOne(h: Harness, n: number, i: number): Promise<string | null> {
@@ -77,8 +73,6 @@ async function runTier(mps: number, offset: number) {
     }
     const latencies: number[] = [];
     const latencyAt: number[] = [];
-    let firstAccept = Infinity;
-    let lastAccept = 0;
     for (const id of ids) {
       const m = await h.ctx.store.getMessage(id);
       if (!m || STATUS_RANK[m.status] < STATUS_RANK.accepted || m.status === 'dead_lettered' || m.status === 'failed') continue;
@@ -86,21 +80,14 @@ async function runTier(mps: number, offset: number) {
       if (!acc) continue;
       latencies.push(acc.at - m.created_at);
       latencyAt.push(acc.at);
-      firstAccept = Math.min(firstAccept, acc.at);
-      lastAccept = Math.max(lastAccept, acc.at);
     }
     latencies.sort((a, b) => a - b);
     const { lost, duplicates } = countLedger(ids, await h.ledger());
     const throttled = (await h.ctx.metrics.sends.get()).values.filter((v) => v.labels.code === '130429').reduce((a, v) => a + v.value, 0);
-    // Sustained rate: accepts between the 10th and 90th percentile accept times (the start burst of
-    // bucket tokens and the drain tail are not "sustained").
-    const acceptTimes = latencyAt.sort((a, b) => a - b);
-    const i10 = Math.floor(acceptTimes.length * 0.1);
-    const i90 = Math.max(i10 + 1, Math.floor(acceptTimes.length * 0.9));
-    const spanS = Math.max(0.001, ((acceptTimes[i90] ?? lastAccept) - (acceptTimes[i10] ?? firstAccept)) / 1000);
     const tier = {
       mps_tier: mps,
-      achieved_mps: Math.round(((i90 - i10) / spanS) * 10) / 10,
+      // Sustained: accepts between the 10th and 90th percentile accept times (start burst and drain tail excluded).
+      achieved_mps: sustainedMps(latencyAt.sort((a, b) => a - b)),
       throttled_130429: throttled,
       p50_ms: pct(latencies, 50),
       p99_ms: pct(latencies, 99),

@@ -6,6 +6,7 @@ import { PoliciesSchema } from '../src/domain/policies.ts';
 import type { SenderConfig, TemplateRecord } from '../src/domain/types.ts';
 import type { GateRequest, GateState } from '../src/gate/port.ts';
 import { MemoryGateState } from '../src/gate/memory.ts';
+import { pct } from './stats.ts';
 
 const args = process.argv.slice(2);
 const bi = args.indexOf('--backend');
@@ -47,10 +48,6 @@ function req(): GateRequest {
   // 50k distinct recipients: caps and tier counts see repeat customers, as in a campaign.
   const to = `55119${String(10_000_000 + (i % 50_000)).padStart(8, '0')}`;
   return { message_id: `msg_bench_${i}`, sender, to, country: 'BR', kind: 'template', type: 'template', template: { name: 'order_update', language: 'en_US', components } };
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
 }
 
 async function main(): Promise<void> {

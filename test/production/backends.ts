@@ -11,6 +11,30 @@ import { freePort } from '../pacing/private-redis.ts';
 
 export { freePort };
 
+const BIN = join(process.cwd(), 'bin/wagate.js');
+
+/** A real `node bin/wagate.js …` process (start, sandbox), its last 4 KB of output kept for errors. */
+export function spawnWagate(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; output: () => string } {
+  let out = '';
+  const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, WAGATE_CONFIG: '', WAGATE_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout!.on('data', (d) => (out = (out + String(d)).slice(-4_000)));
+  proc.stderr!.on('data', (d) => (out = (out + String(d)).slice(-4_000)));
+  return { proc, output: () => out };
+}
+
+/** SIGTERM (a graceful stop), SIGKILL after 10 s; resolves once the process is gone. */
+export async function stopProcess(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const kill = setTimeout(() => p.kill('SIGKILL'), 10_000);
+    p.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    p.kill('SIGTERM');
+  });
+}
+
 // `let`, not `const`: importers (test/delivery/harness.ts) read these live bindings, so a chaos test
 // can point the next app at a private server with useServers() and put the shared one back after.
 export let REDIS_URL = process.env.WAGATE_REDIS_URL ?? 'redis://127.0.0.1:6379';

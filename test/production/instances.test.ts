@@ -3,7 +3,7 @@
 // (`node bin/wagate.js sandbox`). Their combined rate at the sandbox stays within the sender's
 // throughput (token-bucket envelope, 1% allowed), both processes send, and every message is sent once.
 import { describe, it, expect } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { SENDER_BURST_S } from '../../src/pacing/buckets.ts';
 import { countLedger, http, orderUpdate, recipient, waitFor, type LedgerSend } from '../delivery/harness.ts';
-import { DATABASE_URL, NATS_URL, REDIS_URL, dropNamespace, freePort, leftovers } from './backends.ts';
+import { DATABASE_URL, NATS_URL, REDIS_URL, dropNamespace, freePort, leftovers, spawnWagate, stopProcess } from './backends.ts';
 
 const PHONE_NUMBER_ID = '106540352242922'; // the standalone sandbox's default number
 const MPS = 25;
@@ -24,27 +24,6 @@ const N = 150;
  * envelope, so the test still catches it.
  */
 const JITTER_MS = 500;
-const BIN = join(process.cwd(), 'bin/wagate.js');
-
-function spawnWagate(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; output: () => string } {
-  let out = '';
-  const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, WAGATE_CONFIG: '', WAGATE_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout!.on('data', (d) => (out = (out + String(d)).slice(-4_000)));
-  proc.stderr!.on('data', (d) => (out = (out + String(d)).slice(-4_000)));
-  return { proc, output: () => out };
-}
-
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  await new Promise<void>((resolve) => {
-    const kill = setTimeout(() => p.kill('SIGKILL'), 10_000);
-    p.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    p.kill('SIGTERM');
-  });
-}
 
 /**
  * Most sends seen in any interval beyond what a token bucket of `mps` (+1%) holding `burst` tokens
@@ -144,8 +123,8 @@ describe('several instances', () => {
       console.log(JSON.stringify({ instances: 2, mps_cap: MPS, sends: times.length, overall_mps: Math.round(overall * 100) / 100, worst_interval: worst.at, excess_without_jitter_allowance: Math.round(strict.excess * 100) / 100 }));
       expect(worst.excess, `over the cap: ${worst.at}`).toBeLessThanOrEqual(0);
     } finally {
-      for (const p of procs) await stop(p.proc);
-      await stop(sandbox.proc);
+      for (const p of procs) await stopProcess(p.proc);
+      await stopProcess(sandbox.proc);
       await dropNamespace(ns);
       rmSync(dir, { recursive: true, force: true });
     }
