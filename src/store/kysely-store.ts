@@ -18,7 +18,7 @@ import {
   type WindowRecord,
 } from '../domain/types.ts';
 import type { GateCustomerUpdate, GateSeed, Reservation } from '../gate/port.ts';
-import type { AlertRecord, AuditEntry, DeadLetter, ForwardStatus, MessageFilter, SenderHealthRecord, Store } from './port.ts';
+import type { AlertRecord, AuditEntry, DeadLetter, ForwardStatus, MessageFilter, SenderHealthRecord, Store, UnenqueuedMessage } from './port.ts';
 import { StoreError, isUniqueViolation } from './errors.ts';
 import { createBatcher, type Batcher } from '../shared/batcher.ts';
 import type { StoreDialect } from './migrations.ts';
@@ -99,6 +99,8 @@ function messageRow(m: MessageRecord) {
     pricing: toJsonOrNull(m.pricing),
     reserved_marketing: m.reserved_marketing ? 1 : 0,
     reserved_tier: m.reserved_tier ? 1 : 0,
+    // A queued message waits for the relay until the queue confirmed its job (markEnqueued).
+    enqueued: m.status === 'queued' ? 0 : 1,
     created_at: m.created_at,
     updated_at: m.updated_at,
     history: toJson(m.history ?? []),
@@ -523,6 +525,26 @@ export class KyselyStore implements Store {
       for (const r of await this.all(this.raw(q))) claimed.add(r.id);
     }
     return claimed;
+  }
+
+  async listUnenqueued(opts: { created_before: number; limit: number }): Promise<UnenqueuedMessage[]> {
+    // The partial index messages_unenqueued_idx holds only these rows: the scan costs nothing when all is well.
+    return this.db
+      .selectFrom('messages')
+      .select(['id', 'sender_id', 'attempts', 'created_at'])
+      .where('enqueued', '=', 0)
+      .where('status', '=', 'queued')
+      .where('created_at', '<=', opts.created_before)
+      .orderBy('created_at')
+      .limit(limitOf(opts.limit))
+      .$call(this.all);
+  }
+
+  async markEnqueued(ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += BATCH_ROWS) {
+      const chunk = [...ids.slice(i, i + BATCH_ROWS)].sort();
+      await this.db.updateTable('messages').set({ enqueued: 1 }).where('id', 'in', chunk).where('enqueued', '=', 0).$call(this.all);
+    }
   }
 
   async claimAttempt(id: string, expected_attempts: number, attempts: number, now: number): Promise<boolean> {

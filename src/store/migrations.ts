@@ -154,6 +154,19 @@ export const MIGRATIONS: Migration[] = [
 )`,
     ],
   },
+  {
+    version: 2,
+    name: 'outbox: messages not yet handed to the delivery queue',
+    // The store is the source of truth for what must be sent: a queued message is `enqueued = 0` until
+    // the queue confirmed its job, and the relay (src/delivery/relay.ts) hands every such message to the
+    // queue, whenever and wherever it was stored. Messages queued before this version and never tried
+    // are handed over again (the queue dedupes by message id), as the old start-up recovery did.
+    statements: () => [
+      `alter table messages add column enqueued integer not null default 1`,
+      `update messages set enqueued = 0 where status = 'queued' and attempts = 0`,
+      `create index messages_unenqueued_idx on messages (created_at) where enqueued = 0`,
+    ],
+  },
 ];
 
 /** Runs raw SQL on ONE connection (migrations need begin/commit on the same connection). */

@@ -56,6 +56,14 @@ export interface SenderHealthRecord {
   updated_at: number;
 }
 
+/** What the relay needs to hand a stored message to the delivery queue. */
+export interface UnenqueuedMessage {
+  id: string;
+  sender_id: string;
+  attempts: number;
+  created_at: number;
+}
+
 export interface MessageFilter {
   sender_id?: string;
   to?: string;
@@ -148,6 +156,12 @@ export interface Store {
    * conditional write instead of a read and a write). True when it was set.
    */
   claimAttempt?(id: string, expected_attempts: number, attempts: number, now: number): Promise<boolean>;
+
+  // Outbox: a queued message is the promise to send it; these find the ones the queue has no job for.
+  /** Queued messages not yet handed to the delivery queue, created at or before `created_before`, oldest first. */
+  listUnenqueued(opts: { created_before: number; limit: number }): Promise<UnenqueuedMessage[]>;
+  /** The queue confirmed a job for each of these messages. */
+  markEnqueued(ids: readonly string[]): Promise<void>;
 
   // Dead letters
   addDeadLetter(d: DeadLetter): Promise<void>;

@@ -61,6 +61,8 @@ export interface MessagesTable {
   pricing: ColumnType<unknown, string | null, string | null>;
   reserved_marketing: number;
   reserved_tier: number;
+  /** 0 while the message waits for the relay to hand it to the delivery queue (migration 2). */
+  enqueued: number;
   created_at: number;
   updated_at: number;
   history: Json;

@@ -371,6 +371,21 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(b?.wamid).toBe('wamid.P');
       });
 
+      it('outbox: a queued message waits for the relay until markEnqueued; only queued ones are listed, oldest first', async () => {
+        await s.insertMessage(message({ id: 'msg_ob_b', created_at: T0 + 2 }));
+        await s.insertMessage(message({ id: 'msg_ob_a', created_at: T0 + 1 }));
+        await s.insertMessage(message({ id: 'msg_ob_late', created_at: T0 + 50 }));
+        await s.insertMessage(message({ id: 'msg_ob_done', status: 'accepted', created_at: T0 }));
+        expect((await s.listUnenqueued({ created_before: T0 + 10, limit: 10 })).map((m) => m.id)).toEqual(['msg_ob_a', 'msg_ob_b']);
+        expect(await s.listUnenqueued({ created_before: T0 + 10, limit: 1 })).toEqual([{ id: 'msg_ob_a', sender_id: 'main', attempts: 0, created_at: T0 + 1 }]);
+        await s.markEnqueued(['msg_ob_a', 'msg_unknown', 'msg_ob_a']);
+        expect((await s.listUnenqueued({ created_before: T0 + 100, limit: 10 })).map((m) => m.id)).toEqual(['msg_ob_b', 'msg_ob_late']);
+        // A message that left `queued` (sent, dead-lettered) is no longer the relay's, marked or not.
+        await s.applyStatus('msg_ob_b', { status: 'dead_lettered', at: T0 + 60, source: 'worker' });
+        expect((await s.listUnenqueued({ created_before: T0 + 100, limit: 10 })).map((m) => m.id)).toEqual(['msg_ob_late']);
+        await s.markEnqueued([]);
+      });
+
       it('lists with filters, newest first, in pages, and counts by status', async () => {
         const a = message({ id: 'm_a', created_at: T0 + 1, to: '5511999990002' });
         const b = message({ id: 'm_b', created_at: T0 + 2, sender_id: 'second' });
