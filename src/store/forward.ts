@@ -6,8 +6,9 @@ import type { ForwardStatus, Store } from './port.ts';
 /**
  * Per item, the record it moved forward, or null for the caller to apply one by one (in order) with
  * applyStatus: not forward, unknown id, a repeated id (only its first occurrence goes in the batch),
- * or the whole batch when the statement fails while the store still answers (a deadlock between two
- * instances' batches, a bad value; `onFallback` hears why). A store that does not answer rethrows:
+ * or the whole batch when the statement fails while the store still answers (a bad value; a deadlock
+ * with some other transaction: wagate's own multi-row writes lock in id order and never deadlock with
+ * each other; `onFallback` hears why). A store that does not answer rethrows:
  * an outage is the caller's to retry.
  */
 export async function applyForwardOrNone(store: Store, items: readonly ForwardStatus[], onFallback?: (err: unknown) => void): Promise<(MessageRecord | null)[]> {

@@ -75,8 +75,19 @@ function storedStatusEvent(id: string, ev: StatusEvent): StatusEvent {
   return { status: ev.status, at: ev.at, source: ev.source, ...(ev.detail !== undefined ? { detail: ev.detail } : {}) };
 }
 
-/** Rows of a batch in id order: batches then lock the rows they share in the same order (no deadlock). */
+/** Rows of a batch in id order. Not what orders PostgreSQL's row locks (the plan does): lockedInIdOrder does that. */
 const inIdOrder = <T extends { id: string }>(items: readonly T[]): T[] => [...items].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+
+/**
+ * PostgreSQL: the CTE `locked`, the batch's messages (rows of `messages m` joined to the CTE `v` on id
+ * that pass `cond`) locked in id order. A multi-row UPDATE otherwise locks its rows in its plan's
+ * order: the table's physical order for a hash join or a scan of messages, `v`'s for a nested loop,
+ * chosen by batch size and statistics, and the physical order moves as rows get new versions. Two
+ * statements taking shared rows in different orders deadlock (one is aborted). Joined to `locked`,
+ * the UPDATE writes only rows this lock already holds, so every multi-row write waits in id order.
+ * FOR NO KEY UPDATE is the lock the UPDATE itself takes: it adds no conflict of its own.
+ */
+const lockedInIdOrder = (cond: RawBuilder<unknown>) => sql`locked as (select m.id from messages m join v on m.id = v.id where ${cond} order by m.id for no key update of m)`;
 
 /** A message as its row (both dialects take JSON as text). */
 function messageRow(m: MessageRecord) {
@@ -453,14 +464,12 @@ export class KyselyStore implements Store {
    * One UPDATE for many forward status changes (webhook statuses arrive ~25 per POST at 1,000 mps):
    * one round trip and one commit instead of one each. Same effect per row as applyStatus's forward
    * step, and the same row-level atomicity (the rank condition is re-checked on the row it updates).
-   * PostgreSQL may lock the rows in any order: a deadlock with another instance's batch fails this
-   * statement (the caller then applies the items one by one), never a wrong row.
+   * On PostgreSQL the rows are locked in id order before they are updated (lockedInIdOrder), so two
+   * batches sharing rows wait for each other instead of deadlocking.
    */
   async applyStatusesForward(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]> {
     if (items.length === 0) return [];
     const ids = new Set<string>();
-    // Two batches (two instances, or the workers' and the webhooks') wait for each other on the rows
-    // they share instead of deadlocking.
     const rows = inIdOrder(items).map(({ id, ev, pricing, wamid, attempts }) => {
       const event = storedStatusEvent(id, ev);
       if (ids.has(id)) throw new StoreError('INVALID', `message ${id} appears twice in one batch of status changes`, 'apply the second status after the first (a later call)');
@@ -476,11 +485,12 @@ export class KyselyStore implements Store {
     for (let i = 0; i < rows.length; i += BATCH_ROWS) {
       const values = sql.join(rows.slice(i, i + BATCH_ROWS));
       const q = this.pg
-        ? sql<Record<string, unknown>>`with v(id, status, rank, ev, at, has_pricing, pricing, wamid, attempts) as (values ${values})
+        ? sql<Record<string, unknown>>`with v(id, status, rank, ev, at, has_pricing, pricing, wamid, attempts) as (values ${values}),
+            ${lockedInIdOrder(sql`m.status_rank < v.rank`)}
             update messages m set status = v.status, status_rank = v.rank, history = ${this.appendHistory(sql.ref('v.ev'), sql.ref('m.history'))},
               updated_at = greatest(m.updated_at, v.at), pricing = case when v.has_pricing then v.pricing else m.pricing end,
               wamid = coalesce(v.wamid, m.wamid), attempts = coalesce(v.attempts, m.attempts)
-            from v where m.id = v.id and m.status_rank < v.rank returning m.*`
+            from v join locked on locked.id = v.id where m.id = v.id and m.status_rank < v.rank returning m.*`
         : sql<Record<string, unknown>>`with v(id, status, rank, ev, at, has_pricing, pricing, wamid, attempts) as (values ${values})
             update messages set status = v.status, status_rank = v.rank, history = ${this.appendHistory(sql.ref('v.ev'), sql.ref('messages.history'))},
               updated_at = max(messages.updated_at, v.at), pricing = case when v.has_pricing = 1 then v.pricing else messages.pricing end,
@@ -516,9 +526,10 @@ export class KyselyStore implements Store {
         ),
       );
       const q = this.pg
-        ? sql<{ id: string }>`with v(id, expected, attempts) as (values ${values})
+        ? sql<{ id: string }>`with v(id, expected, attempts) as (values ${values}),
+            ${lockedInIdOrder(sql`m.status = 'queued' and m.attempts = v.expected`)}
             update messages m set attempts = v.attempts, updated_at = cast(${now} as bigint)
-            from v where m.id = v.id and m.status = 'queued' and m.attempts = v.expected returning m.id`
+            from v join locked on locked.id = v.id where m.id = v.id and m.status = 'queued' and m.attempts = v.expected returning m.id`
         : sql<{ id: string }>`with v(id, expected, attempts) as (values ${values})
             update messages set attempts = v.attempts, updated_at = ${now}
             from v where messages.id = v.id and messages.status = 'queued' and messages.attempts = v.expected returning id`;
@@ -543,6 +554,13 @@ export class KyselyStore implements Store {
   async markEnqueued(ids: readonly string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += BATCH_ROWS) {
       const chunk = [...ids.slice(i, i + BATCH_ROWS)].sort();
+      if (this.pg) {
+        // Locks in id order like the status writes it meets on queued messages (lockedInIdOrder).
+        const values = sql.join(chunk.map((id) => sql`(cast(${id} as text))`));
+        await this.all(this.raw(sql`with v(id) as (values ${values}), ${lockedInIdOrder(sql`m.enqueued = 0`)}
+          update messages m set enqueued = 1 from locked where m.id = locked.id and m.enqueued = 0`));
+        continue;
+      }
       await this.db.updateTable('messages').set({ enqueued: 1 }).where('id', 'in', chunk).where('enqueued', '=', 0).$call(this.all);
     }
   }

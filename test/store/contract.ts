@@ -339,19 +339,30 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(await s.applyStatusesForward([])).toEqual([]);
       });
 
-      it('applyStatusesForward and applyStatus racing on the same messages: each status recorded once, highest wins', async () => {
+      it('applyStatusesForward, claimAttempts and applyStatus racing on the same messages: each status recorded once, highest wins', async () => {
         if (!s.applyStatusesForward) return;
-        const ms = Array.from({ length: 20 }, () => message());
-        for (const m of ms) await s.insertMessage(m);
+        // Batches of several sizes over the same rows (a webhook POST, the workers' claims and accepts,
+        // another instance's batch) meet single writes, round after round. The messages are inserted
+        // highest id first so that the table's order is not the id order: a batch locking its rows in
+        // table order and another in id order deadlock on PostgreSQL (seen in almost every run of
+        // these rounds before the batches locked in id order).
         const order: MessageStatus[] = ['accepted', 'sent', 'delivered', 'read'];
-        await Promise.all([
-          ...order.map((st, j) => s.applyStatusesForward!(ms.map((m) => ({ id: m.id, ev: { status: st, at: T0 + 1 + j, source: 'batch' } })))),
-          ...ms.flatMap((m) => order.map((st, j) => s.applyStatus(m.id, { status: st, at: T0 + 1 + j, source: 'single' }))),
-        ]);
-        for (const m of ms) {
-          const got = await s.getMessage(m.id);
-          expect(got?.status).toBe('read');
-          expect([...(got?.history.map((h) => h.status) ?? [])].sort()).toEqual(['accepted', 'delivered', 'queued', 'read', 'sent']);
+        for (let round = 0; round < 8; round++) {
+          const ms = Array.from({ length: 20 }, (_, i) => message({ id: `msg_race_${round}_${String(19 - i).padStart(2, '0')}` }));
+          for (const m of ms) await s.insertMessage(m);
+          const forward = (part: MessageRecord[], st: MessageStatus, j: number) => s.applyStatusesForward!(part.map((m) => ({ id: m.id, ev: { status: st, at: T0 + 1 + j, source: 'batch' } })));
+          await Promise.all([
+            s.claimAttempts?.(ms.map((m) => ({ id: m.id, expected_attempts: 0, attempts: 1 })), T0),
+            s.claimAttempts?.([ms[19], ms[10], ms[0]].map((m) => ({ id: m.id, expected_attempts: 0, attempts: 1 })), T0),
+            ...order.map((st, j) => forward(ms, st, j)),
+            ...order.flatMap((st, j) => [0, 5, 10, 15].map((k) => forward(ms.slice(k, k + 6), st, j))),
+            ...ms.flatMap((m) => order.map((st, j) => s.applyStatus(m.id, { status: st, at: T0 + 1 + j, source: 'single' }))),
+          ]);
+          for (const m of ms) {
+            const got = await s.getMessage(m.id);
+            expect(got?.status).toBe('read');
+            expect([...(got?.history.map((h) => h.status) ?? [])].sort()).toEqual(['accepted', 'delivered', 'queued', 'read', 'sent']);
+          }
         }
       });
 

@@ -5,9 +5,10 @@ import pg from 'pg';
 import { createPostgresStore } from '../../src/store/postgres.ts';
 import { StoreError } from '../../src/store/errors.ts';
 import { MIGRATIONS } from '../../src/store/migrations.ts';
+import type { MessageRecord } from '../../src/domain/types.ts';
 import type { Store } from '../../src/store/port.ts';
 import { storeContract } from './contract.ts';
-import { message } from './fixtures.ts';
+import { T0, message } from './fixtures.ts';
 
 // The shared local server: trust auth; the `postgres` role exists on these machines.
 const URL = process.env.WAGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -74,6 +75,73 @@ async function startProxy(port = 0): Promise<{ port: number; cut: () => Promise<
       }),
   };
 }
+
+/** Messages inserted highest id first, so the table's physical order is the reverse of the id order. */
+async function reversedMessages(store: Store, n: number): Promise<string[]> {
+  const ids = Array.from({ length: n }, (_, i) => `msg_${String(i).padStart(3, '0')}`);
+  for (const id of [...ids].reverse()) await store.insertMessage(message({ id }));
+  return ids;
+}
+
+/** Resolves once a connection of this namespace's pool waits for a row lock (polls pg_stat_activity). */
+async function untilWaitingForLock(admin: pg.Client, schema: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const r = await admin.query(`select 1 from pg_stat_activity where application_name = $1 and wait_event_type = 'Lock'`, [`wagate:${schema}`]);
+    if (r.rowCount) return;
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  throw new Error('the store never waited for the row lock the test holds');
+}
+
+describe('postgres: multi-row status writes take their row locks in id order', () => {
+  // A webhook batch, a worker's batch and another instance's batch meet on the same messages. One of
+  // them holding a row in the middle while another has already locked rows above it in table order and
+  // waits for it is a deadlock (PostgreSQL aborts one statement). Here a second connection plays the
+  // other writer, taking its rows in id order inside one transaction: the middle row first, then, once
+  // the store's statement waits for it, the highest. A statement that locks in id order holds nothing
+  // above the middle row yet, so both finish; one that locks in table order deadlocks every time.
+  const cases: [string, (store: Store, ids: string[]) => Promise<unknown>, (m: MessageRecord | null) => boolean][] = [
+    ['applyStatusesForward', (store, ids) => store.applyStatusesForward!(ids.map((id) => ({ id, ev: { status: 'sent', at: T0 + 1, source: 'webhook' } }))), (m) => m?.status === 'sent'],
+    ['claimAttempts', (store, ids) => store.claimAttempts!(ids.map((id) => ({ id, expected_attempts: 0, attempts: 1 })), T0 + 1), (m) => m?.attempts === 1],
+    // The outbox relay's write (it meets the workers' claims on queued messages).
+    ['markEnqueued', (store, ids) => store.markEnqueued(ids), () => true],
+  ];
+  // Two sizes: the planner picks a nested loop over the table for a few rows and a hash join for more
+  // (on a fresh table), and each walks the rows in their physical order.
+  for (const [name, write, done] of cases) for (const n of [3, 20]) {
+    it(`${name} of ${n} rows never deadlocks with a writer taking the same rows in id order`, async () => {
+      const schema = newSchema();
+      const store = await createPostgresStore(URL, { schema });
+      const admin = new pg.Client({ connectionString: URL });
+      await admin.connect();
+      try {
+        const ids = await reversedMessages(store, n);
+        const lock = (id: string) => admin.query(`select id from "${schema}".messages where id = $1 for no key update`, [id]);
+        await admin.query('begin');
+        await lock(ids[Math.floor(n / 2)]);
+        const batch = write(store, ids).then(
+          (v) => ({ ok: v }),
+          (err: unknown) => ({ err }),
+        );
+        await untilWaitingForLock(admin, schema);
+        const second = await lock(ids[n - 1]).then(
+          () => null,
+          (err: unknown) => err,
+        );
+        await admin.query(second ? 'rollback' : 'commit');
+        const out = await batch;
+        expect(second).toBeNull(); // not the victim of a deadlock
+        expect(out).not.toHaveProperty('err'); // nor the store's statement
+        for (const id of ids) expect(done(await store.getMessage(id))).toBe(true);
+        if (name === 'markEnqueued') expect(await store.listUnenqueued({ created_before: T0 + 1, limit: 100 })).toEqual([]);
+      } finally {
+        await admin.end();
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+  }
+});
 
 describe('postgres specifics', () => {
   it('fails calls quickly while the server is unreachable and recovers by itself when it returns', async () => {
