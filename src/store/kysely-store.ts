@@ -18,7 +18,7 @@ import {
   type WindowRecord,
 } from '../domain/types.ts';
 import type { GateCustomerUpdate, GateSeed, Reservation } from '../gate/port.ts';
-import type { AlertRecord, AuditEntry, DeadLetter, ForwardStatus, MessageFilter, SenderHealthRecord, Store, UnenqueuedMessage } from './port.ts';
+import type { AlertRecord, AuditEntry, DeadLetter, FailedWebhookBatch, ForwardStatus, MessageFilter, SenderHealthRecord, Store, UnenqueuedMessage } from './port.ts';
 import { StoreError, isUniqueViolation } from './errors.ts';
 import { createBatcher, type Batcher } from '../shared/batcher.ts';
 import type { StoreDialect } from './migrations.ts';
@@ -27,6 +27,7 @@ import {
   rowToAudit,
   rowToCustomer,
   rowToDeadLetter,
+  rowToFailedWebhookBatch,
   rowToHealth,
   rowToMessage,
   rowToSenderStatus,
@@ -661,6 +662,68 @@ export class KyselyStore implements Store {
   async listPendingWebhookBatches(limit: number): Promise<{ id: string; body: string; at: number }[]> {
     const rows = await this.db.selectFrom('webhook_batches').selectAll().orderBy('at').orderBy('id').limit(limitOf(limit)).$call(this.all);
     return rows.map((r) => ({ id: r.id, body: r.body, at: r.at }));
+  }
+
+  async setAsideWebhookBatch(id: string, error: string, at: number): Promise<void> {
+    // Copy, then delete: a crash in between leaves the batch in both lists; the next start applies it
+    // again (every effect is idempotent) and, if it fails again, sets it aside again (one more attempt).
+    await this.db
+      .insertInto('webhook_failed_batches')
+      .columns(['id', 'body', 'received_at', 'failed_at', 'error', 'attempts', 'state', 'updated_at'])
+      .expression((eb) =>
+        eb
+          .selectFrom('webhook_batches')
+          .select([
+            'id',
+            'body',
+            'at',
+            // Typed: PostgreSQL does not infer a parameter's type from the INSERT's columns here.
+            sql<number>`cast(${at} as bigint)`.as('failed_at'),
+            sql<string>`cast(${error} as text)`.as('error'),
+            sql<number>`1`.as('attempts'),
+            sql<FailedWebhookBatch['state']>`'open'`.as('state'),
+            sql<number>`cast(${at} as bigint)`.as('updated_at'),
+          ])
+          .where('id', '=', id), // the WHERE also lets SQLite parse ON CONFLICT after a SELECT
+      )
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet((eb) => ({
+          body: eb.ref('excluded.body'),
+          failed_at: eb.ref('excluded.failed_at'),
+          error: eb.ref('excluded.error'),
+          attempts: sql<number>`webhook_failed_batches.attempts + 1`,
+          state: 'open',
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .$call(this.all);
+    const moved = await this.db.deleteFrom('webhook_batches').where('id', '=', id).$call(this.changes);
+    if (moved === 0) {
+      // Not pending (a replay of a batch already set aside that failed again): record the new failure.
+      await this.db
+        .updateTable('webhook_failed_batches')
+        .set({ failed_at: at, error, attempts: sql<number>`attempts + 1`, state: 'open', updated_at: at })
+        .where('id', '=', id)
+        .$call(this.all);
+    }
+  }
+
+  async listFailedWebhookBatches(opts: { state?: FailedWebhookBatch['state']; limit?: number; offset?: number } = {}): Promise<FailedWebhookBatch[]> {
+    let q = this.db
+      .selectFrom('webhook_failed_batches')
+      .select(['id', 'received_at', 'failed_at', 'error', 'attempts', 'state', 'updated_at', sql<number>`length(body)`.as('body_length')]);
+    if (opts.state !== undefined) q = q.where('state', '=', opts.state);
+    const rows = await q.orderBy('failed_at', 'desc').orderBy('id', 'desc').limit(limitOf(opts.limit)).offset(offsetOf(opts.offset)).$call(this.all);
+    return rows.map(rowToFailedWebhookBatch);
+  }
+
+  async getFailedWebhookBatch(id: string): Promise<FailedWebhookBatch | null> {
+    const r = await this.db.selectFrom('webhook_failed_batches').selectAll().where('id', '=', id).$call(this.first);
+    return r ? rowToFailedWebhookBatch(r) : null;
+  }
+
+  async setFailedWebhookBatchState(id: string, state: FailedWebhookBatch['state'], at: number): Promise<void> {
+    await this.db.updateTable('webhook_failed_batches').set({ state, updated_at: at }).where('id', '=', id).$call(this.all);
   }
 
   // ---------------------------------------------------------------- dead letters

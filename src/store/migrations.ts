@@ -167,6 +167,25 @@ export const MIGRATIONS: Migration[] = [
       `create index messages_unenqueued_idx on messages (created_at) where enqueued = 0`,
     ],
   },
+  {
+    version: 3,
+    name: 'set-aside webhook batches',
+    statements: () => [
+      // A batch that cannot be parsed or applied with the store up leaves webhook_batches for here, so
+      // it never blocks the batches after it; kept with its raw body until replayed or discarded.
+      `create table webhook_failed_batches (
+  id text primary key,
+  body text not null,
+  received_at bigint not null,
+  failed_at bigint not null,
+  error text not null,
+  attempts integer not null,
+  state text not null,
+  updated_at bigint not null
+)`,
+      `create index webhook_failed_state_idx on webhook_failed_batches (state, failed_at)`,
+    ],
+  },
 ];
 
 /** Runs raw SQL on ONE connection (migrations need begin/commit on the same connection). */

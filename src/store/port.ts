@@ -36,6 +36,30 @@ export interface DeadLetter {
   state: 'open' | 'replayed' | 'discarded';
 }
 
+/**
+ * A webhook batch that could not be parsed or applied with the store up, set aside (moved out of the
+ * pending batches) so it never blocks the batches after it; kept with its raw body for a replay.
+ */
+export interface FailedWebhookBatch {
+  id: string;
+  /** When the batch was received (persisted before the 200). */
+  received_at: number;
+  /** The last time it failed. */
+  failed_at: number;
+  /** Why it failed the last time (the error message). */
+  error: string;
+  /** How many times it was set aside (a replay that fails again counts one more). */
+  attempts: number;
+  /** "open" until replayed successfully or discarded. */
+  state: 'open' | 'replayed' | 'discarded';
+  /** When the state last changed. */
+  updated_at: number;
+  /** Characters of the raw body. */
+  body_length: number;
+  /** The raw body as Meta sent it: only from getFailedWebhookBatch. */
+  body?: string;
+}
+
 export interface AlertRecord {
   id: string;
   kind: string; // "credentials_invalid", "sender_paused", ...
@@ -135,6 +159,17 @@ export interface Store {
   saveWebhookBatch(id: string, body: string, at: number): Promise<void>;
   deleteWebhookBatch(id: string): Promise<void>;
   listPendingWebhookBatches(limit: number): Promise<{ id: string; body: string; at: number }[]>;
+  /**
+   * Sets a pending batch aside with the error (state open): it leaves the pending list, its body is
+   * kept. An id already set aside (a replay that failed again) gets the new error and one more attempt.
+   * Does nothing when the id is in neither list.
+   */
+  setAsideWebhookBatch(id: string, error: string, at: number): Promise<void>;
+  /** Set-aside batches, newest failure first, without their bodies (default state: every state). */
+  listFailedWebhookBatches(opts?: { state?: FailedWebhookBatch['state']; limit?: number; offset?: number }): Promise<FailedWebhookBatch[]>;
+  /** One set-aside batch with its raw body. */
+  getFailedWebhookBatch(id: string): Promise<FailedWebhookBatch | null>;
+  setFailedWebhookBatchState(id: string, state: FailedWebhookBatch['state'], at: number): Promise<void>;
   /** Optional batch forms (one statement for many rows; callers fall back to the single-row ones). */
   /** The keys (of `keys`) that were new and are now recorded. */
   markEventsSeen?(keys: string[], at: number): Promise<Set<string>>;

@@ -14,7 +14,7 @@ import type {
   TemplateRecord,
   WindowRecord,
 } from '../domain/types.ts';
-import type { AlertRecord, AuditEntry, DeadLetter, SenderHealthRecord } from './port.ts';
+import type { AlertRecord, AuditEntry, DeadLetter, FailedWebhookBatch, SenderHealthRecord } from './port.ts';
 
 /** Reads as text (SQLite) or a parsed value (PostgreSQL); written as JSON text. */
 type Json = ColumnType<unknown, string, string>;
@@ -86,6 +86,7 @@ export interface Tables {
   audit_log: { id: Generated<number>; at: number; actor: string; action: string; subject: string | null; detail: Json };
   seen_events: { event_key: string; at: number };
   webhook_batches: { id: string; body: string; at: number };
+  webhook_failed_batches: { id: string; body: string; received_at: number; failed_at: number; error: string; attempts: number; state: FailedWebhookBatch['state']; updated_at: number };
   dead_letters: Omit<DeadLetter, 'meta_error'> & { meta_error: ColumnType<unknown, string | null, string | null> };
   alerts: Omit<AlertRecord, 'detail'> & { detail: Json };
   sender_health: { sender_id: string; data: Json; updated_at: number };
@@ -185,6 +186,20 @@ export function rowToDeadLetter(r: Record<string, unknown>): DeadLetter {
     attempts: r.attempts as number,
     created_at: r.created_at as number,
     state: r.state as DeadLetter['state'],
+  };
+}
+
+export function rowToFailedWebhookBatch(r: Record<string, unknown>): FailedWebhookBatch {
+  return {
+    id: r.id as string,
+    received_at: Number(r.received_at),
+    failed_at: Number(r.failed_at),
+    error: r.error as string,
+    attempts: Number(r.attempts),
+    state: r.state as FailedWebhookBatch['state'],
+    updated_at: Number(r.updated_at),
+    body_length: Number(r.body_length ?? (typeof r.body === 'string' ? r.body.length : 0)),
+    ...(typeof r.body === 'string' ? { body: r.body } : {}),
   };
 }
 

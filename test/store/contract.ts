@@ -470,6 +470,47 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(await s.listPendingWebhookBatches(10)).toEqual([]);
       });
 
+      it('a batch set aside leaves the pending list with its body and error; failing again counts an attempt; states change', async () => {
+        const body = '{"object":{"toString":"x"},"entry":[{"changes":[{"field":"messages","value":"\\u00e9"}]}]}';
+        await s.saveWebhookBatch('p1', body, T0 + 1);
+        await s.saveWebhookBatch('p2', '{"ok":true}', T0 + 2);
+        await s.setAsideWebhookBatch('p1', 'TypeError: Cannot convert object to primitive value', T0 + 10);
+        expect((await s.listPendingWebhookBatches(10)).map((b) => b.id)).toEqual(['p2']);
+        const got = await s.getFailedWebhookBatch('p1');
+        expect(got).toEqual({ id: 'p1', body, body_length: body.length, received_at: T0 + 1, failed_at: T0 + 10, error: 'TypeError: Cannot convert object to primitive value', attempts: 1, state: 'open', updated_at: T0 + 10 });
+        expect(await s.getFailedWebhookBatch('nope')).toBeNull();
+        // Not pending any more (a replay that failed): the new error, one more attempt, open again.
+        await s.setFailedWebhookBatchState('p1', 'replayed', T0 + 11);
+        await s.setAsideWebhookBatch('p1', 'second failure', T0 + 20);
+        expect(await s.getFailedWebhookBatch('p1')).toMatchObject({ error: 'second failure', attempts: 2, state: 'open', failed_at: T0 + 20, body });
+        // Back in the pending list (a crash between the copy and the delete) and failing again.
+        await s.saveWebhookBatch('p1', body, T0 + 1);
+        await s.setAsideWebhookBatch('p1', 'third failure', T0 + 30);
+        expect(await s.getFailedWebhookBatch('p1')).toMatchObject({ error: 'third failure', attempts: 3, state: 'open' });
+        expect((await s.listPendingWebhookBatches(10)).map((b) => b.id)).toEqual(['p2']);
+        // Neither pending nor set aside: nothing happens.
+        await s.setAsideWebhookBatch('ghost', 'x', T0);
+        expect(await s.getFailedWebhookBatch('ghost')).toBeNull();
+
+        await s.setAsideWebhookBatch('p2', 'bad', T0 + 40);
+        const list = await s.listFailedWebhookBatches();
+        expect(list.map((b) => b.id)).toEqual(['p2', 'p1']); // newest failure first
+        expect(list[0]).toEqual({ id: 'p2', received_at: T0 + 2, failed_at: T0 + 40, error: 'bad', attempts: 1, state: 'open', updated_at: T0 + 40, body_length: 11 });
+        expect('body' in list[0]).toBe(false);
+        await s.setFailedWebhookBatchState('p2', 'discarded', T0 + 50);
+        expect((await s.listFailedWebhookBatches({ state: 'open' })).map((b) => b.id)).toEqual(['p1']);
+        expect((await s.listFailedWebhookBatches({ state: 'discarded' }))[0]).toMatchObject({ id: 'p2', updated_at: T0 + 50 });
+        expect((await s.listFailedWebhookBatches({ limit: 1, offset: 1 })).map((b) => b.id)).toEqual(['p1']);
+        if (h.reopen) {
+          const again = await h.reopen();
+          try {
+            expect(await again.getFailedWebhookBatch('p1')).toMatchObject({ attempts: 3, body });
+          } finally {
+            await again.close();
+          }
+        }
+      });
+
       it('claimAttempt sets attempts only while the message is queued with the expected count, once', async () => {
         const m = message({ id: 'msg_claim', status: 'queued', attempts: 0 });
         await s.insertMessage(m);
