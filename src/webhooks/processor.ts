@@ -10,8 +10,15 @@
 //    windows keep the newest inbound, consent changes carry Meta's timestamp and never override a newer
 //    decision, a state already in place is not rewritten (no second audit row), the confirmation reply
 //    carries an Idempotency-Key, alerts are deduplicated by key.
+//
+// Poison batches: a batch whose body cannot be read (not JSON) or whose apply keeps failing while the
+// store answers (a constraint, an encoding the database refuses, a bug) is SET ASIDE after a few tries
+// (store.setAsideWebhookBatch: kept with its body and error, listed by GET /v1/webhooks/failed,
+// replayable) and the batches after it go on. Only an unreachable store makes a batch wait (and retry
+// forever): nothing else may block the queue.
 import { createHash } from 'node:crypto';
-import type { AppContext } from '../engine/context.ts';
+import { EngineError, type AppContext } from '../engine/context.ts';
+import type { FailedWebhookBatch } from '../store/port.ts';
 import { recordInbound, setConsent, updateCustomer } from '../engine/customers.ts';
 import type { Category, CustomerRecord, MessageRecord, MessageStatus, SenderConfig, StatusEvent, TemplateRecord, TemplateStatus } from '../domain/types.ts';
 import { newId } from '../domain/ids.ts';
@@ -65,6 +72,10 @@ const YIELD_EVERY_MS = 4;
 const GROUP_MAX = 200;
 /** Statuses of different messages applied at once: a few overlap round trips; more only takes pool connections the workers need (and the server has a connection limit). */
 const STATUS_CONCURRENCY = 4;
+/** Further tries of a batch that failed with the store up before it is set aside (a transient error, a deadlock, gets these). */
+const POISON_RETRIES = 2;
+/** Longest error message kept with a set-aside batch. */
+const ERROR_MAX = 2_000;
 /** Forward statuses applied in one statement at most (see applyForwardRun). */
 const FORWARD_RUN_MAX = 500;
 /** A status in its batchable form (Store.applyStatusesForward). */
@@ -121,9 +132,11 @@ export class WebhookProcessor {
   };
 
   private readonly maxBacklog: number;
+  private readonly poisonRetries: number;
 
-  constructor(private readonly ctx: AppContext, opts: { max_backlog?: number } = {}) {
+  constructor(private readonly ctx: AppContext, opts: { max_backlog?: number; poison_retries?: number } = {}) {
     this.maxBacklog = opts.max_backlog ?? MAX_BACKLOG;
+    this.poisonRetries = opts.poison_retries ?? POISON_RETRIES;
     const w = ctx.config.webhooks;
     this.matcher = createKeywordMatcher({ opt_out: w.opt_out_keywords, opt_in: w.opt_in_keywords });
     // Subscribed at construction: a message recorded before start() may already resolve a pending status.
@@ -139,17 +152,18 @@ export class WebhookProcessor {
   }
 
   /**
-   * Persists the raw batch (durable before the route answers 200) and schedules it. Throws when the
-   * store cannot save it: the route then answers 503 and Meta retries.
+   * Persists the raw batch (durable before the route answers 200) and schedules it. Throws only when
+   * the store cannot save it (or the backlog is full): the route then answers 503 and Meta retries.
+   * `unusable` (the body is not JSON): the batch is kept and set aside at its turn, never applied.
    */
-  async accept(raw: string, parsed: unknown): Promise<{ batch_id: string }> {
+  async accept(raw: string, parsed: unknown, opts: { unusable?: string } = {}): Promise<{ batch_id: string }> {
     const backlog = this.backlog() + this.saveBuf.length;
     if (backlog >= this.maxBacklog) throw new BacklogFullError(backlog);
     const now = this.ctx.now();
     const batch_id = newId('wh', now);
     await this.persist(batch_id, raw, now);
     this.known.add(batch_id);
-    this.schedule(batch_id, parsed, false);
+    this.schedule(batch_id, parsed, false, opts.unusable);
     return { batch_id };
   }
 
@@ -222,12 +236,13 @@ export class WebhookProcessor {
         seen.add(r.id);
         this.known.add(r.id);
         let parsed: unknown;
+        let unusable: string | undefined;
         try {
           parsed = JSON.parse(r.body);
-        } catch {
-          parsed = { unparseable_batch: r.id, body_head: r.body.slice(0, 1_024) }; // verified before saving, so the row is damaged: keep what is left in the audit log
+        } catch (err) {
+          unusable = `the stored body is not valid JSON (${errorText(err)})`; // set aside, kept as it is
         }
-        this.schedule(r.id, parsed, true);
+        this.schedule(r.id, parsed, true, unusable);
       }
       await this.whenIdle();
     }
@@ -265,11 +280,19 @@ export class WebhookProcessor {
    * order): one dedupe statement and one delete for the whole group instead of two round trips per
    * batch, and statuses of different messages applied concurrently (see applyEvents).
    */
-  private ready: { batch_id: string; events: WebhookEvent[]; recovery: boolean }[] = [];
+  private ready: ReadyBatch[] = [];
   private drainQueued = false;
 
-  private schedule(batch_id: string, parsed: unknown, recovery: boolean): void {
-    this.ready.push({ batch_id, events: extractEvents(parsed), recovery });
+  private schedule(batch_id: string, parsed: unknown, recovery: boolean, unusable?: string): void {
+    let events: WebhookEvent[] = [];
+    if (unusable === undefined) {
+      try {
+        events = extractEvents(parsed);
+      } catch (err) {
+        unusable = `its events could not be read: ${errorText(err)}`; // extraction never throws by design; if it does, the batch is set aside, not the route failed
+      }
+    }
+    this.ready.push({ batch_id, events, recovery, ...(unusable !== undefined ? { unusable } : {}) });
     if (this.drainQueued) return;
     this.drainQueued = true;
     this.enqueue(() => this.runReady());
@@ -291,10 +314,15 @@ export class WebhookProcessor {
     }
   }
 
-  private async runGroupUntilApplied(group: { batch_id: string; events: WebhookEvent[]; recovery: boolean }[]): Promise<void> {
+  private async runGroupUntilApplied(all: ReadyBatch[]): Promise<void> {
+    // A batch that cannot be read has no events to keep in order with the others: set aside now.
+    for (const b of all) if (b.unusable !== undefined) await this.setAsideUntilDone(b.batch_id, b.unusable);
+    const group = all.filter((b) => b.unusable === undefined);
+    if (group.length === 0 || this.stopping) return;
     const ids = group.map((b) => b.batch_id);
     const label = ids.length === 1 ? ids[0] : `${ids[0]}+${ids.length - 1}`;
     let attempt = 0;
+    let poison = 0;
     for (;;) {
       try {
         await this.applyTagged(label, group.flatMap((b) => b.events.map((ev) => ({ ev, recovery: b.recovery }))));
@@ -303,25 +331,146 @@ export class WebhookProcessor {
         else for (const id of ids) await this.ctx.store.deleteWebhookBatch(id);
         return;
       } catch (err) {
-        // The store is unreachable: keep the batch, wait, and apply it again in recovery mode
-        // (blocking later batches keeps the order; nothing else can be applied anyway).
         attempt++;
-        for (const b of group) b.recovery = true;
-        this.ctx.log.error({ err, batch_id: label, attempt }, 'webhooks: batch not applied, will retry');
+        for (const b of group) b.recovery = true; // whatever got applied is applied again: idempotent
+        if (await this.storeUp()) {
+          // The store answers, so the batch itself is the problem (or a transient error: a deadlock).
+          if (group.length > 1) {
+            // Isolate it: each batch of the group on its own, in order; only the bad one is set aside.
+            this.ctx.log.warn({ err, batch_id: label }, 'webhooks: a group of batches failed with the store up; applying them one by one');
+            for (const b of group) {
+              if (this.stopping) return;
+              await this.runGroupUntilApplied([b]);
+            }
+            return;
+          }
+          if (++poison > this.poisonRetries) {
+            await this.setAsideUntilDone(ids[0], errorText(err));
+            return;
+          }
+          this.ctx.log.warn({ err, batch_id: label, attempt, retries_left: this.poisonRetries - poison + 1 }, 'webhooks: batch failed with the store up; will retry, then set it aside');
+        } else {
+          // The store is unreachable: keep the batch, wait, and apply it again in recovery mode
+          // (blocking later batches keeps the order; nothing else can be applied anyway).
+          this.ctx.log.error({ err, batch_id: label, attempt }, 'webhooks: batch not applied, will retry');
+        }
         if (this.stopping) return; // still persisted: the next start() applies it
-        await new Promise<void>((r) => {
-          const timer = setTimeout(() => {
-            this.wake = null;
-            r();
-          }, Math.min(30_000, 250 * 2 ** Math.min(attempt, 7)));
-          this.wake = () => {
-            clearTimeout(timer);
-            r();
-          };
-        });
+        await this.backoff(attempt);
         if (this.stopping) return;
       }
     }
+  }
+
+  private async storeUp(): Promise<boolean> {
+    return this.ctx.store.ping().catch(() => false);
+  }
+
+  /** Waits before a retry; stop() ends the wait early. */
+  private backoff(attempt: number): Promise<void> {
+    return new Promise<void>((r) => {
+      const timer = setTimeout(() => {
+        this.wake = null;
+        r();
+      }, Math.min(30_000, 250 * 2 ** Math.min(attempt, 7)));
+      this.wake = () => {
+        clearTimeout(timer);
+        r();
+      };
+    });
+  }
+
+  /** Sets a stored batch aside (retrying while the store is unreachable; stop() leaves it stored). */
+  private async setAsideUntilDone(batch_id: string, error: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.setAside(batch_id, error);
+        return;
+      } catch (err) {
+        this.ctx.log.error({ err, batch_id, attempt }, 'webhooks: could not set a batch aside, will retry');
+        if (this.stopping) return;
+        await this.backoff(attempt);
+        if (this.stopping) return;
+      }
+    }
+  }
+
+  private async setAside(batch_id: string, error: string): Promise<void> {
+    const message = error.slice(0, ERROR_MAX);
+    await this.ctx.store.setAsideWebhookBatch(batch_id, message, this.ctx.now());
+    this.ctx.metrics.webhookEvents.inc({ kind: 'batch', result: 'set_aside' });
+    this.ctx.log.error({ batch_id, error: message }, 'webhooks: batch set aside (GET /v1/webhooks/failed); the batches after it go on');
+    await this.audit('webhook.batch_set_aside', batch_id, { batch_id, error: message }).catch(() => {});
+  }
+
+  // ---- set-aside batches (GET /v1/webhooks/failed) ----------------------------------------------
+
+  listFailed(opts: { state?: FailedWebhookBatch['state']; limit?: number; offset?: number } = {}): Promise<FailedWebhookBatch[]> {
+    return this.ctx.store.listFailedWebhookBatches(opts);
+  }
+
+  async getFailed(id: string): Promise<FailedWebhookBatch> {
+    const b = await this.ctx.store.getFailedWebhookBatch(id);
+    if (!b) throw new EngineError('WEBHOOK_BATCH_NOT_FOUND', `No set-aside webhook batch with id "${id}".`, 'List them with GET /v1/webhooks/failed.', 404, { id });
+    return b;
+  }
+
+  private async getOpen(id: string, what: string): Promise<FailedWebhookBatch> {
+    const b = await this.getFailed(id);
+    if (b.state !== 'open') {
+      throw new EngineError('WEBHOOK_BATCH_NOT_OPEN', `Webhook batch "${id}" is ${b.state}; only an open batch can be ${what}.`, 'Nothing to do: list the open ones with GET /v1/webhooks/failed?state=open.', 409, { id, state: b.state });
+    }
+    return b;
+  }
+
+  /**
+   * Applies a set-aside batch again, in turn with the other batches (recovery mode: every event is
+   * applied again, each effect is idempotent). Applied: state `replayed`. Failing again with the store
+   * up: still open, with the new error and one more attempt. The store unreachable: 503, nothing changed.
+   */
+  async replayFailed(id: string, actor: string): Promise<{ batch: FailedWebhookBatch; replayed: boolean; summary?: BatchSummary; error?: string }> {
+    const b = await this.getOpen(id, 'replayed');
+    let outcome!: { replayed: boolean; summary?: BatchSummary; error?: string };
+    let outage: unknown;
+    this.enqueue(async () => {
+      let summary: BatchSummary | undefined;
+      let error: string | undefined;
+      try {
+        const parsed: unknown = JSON.parse(b.body ?? '');
+        summary = await this.applyEvents(id, extractEvents(parsed), true);
+        if (this.pendingDirty) await this.savePending();
+      } catch (err) {
+        if (!(await this.storeUp())) {
+          outage = err;
+          return;
+        }
+        error = err instanceof SyntaxError ? `the body is not valid JSON (${errorText(err)})` : errorText(err);
+      }
+      try {
+        if (error === undefined) {
+          await this.ctx.store.setFailedWebhookBatchState(id, 'replayed', this.ctx.now());
+          await this.audit('webhook.batch_replayed', id, { batch_id: id, by: actor, results: summary?.results ?? {} });
+          outcome = { replayed: true, summary };
+        } else {
+          await this.setAside(id, error);
+          outcome = { replayed: false, error };
+        }
+      } catch (err) {
+        outage = err;
+      }
+    });
+    await this.whenIdle();
+    if (outage !== undefined) {
+      throw new EngineError('STORE_UNAVAILABLE', `Webhook batch "${id}" could not be replayed: the store did not answer (${errorText(outage)}).`, 'Check the database (GET /ready), then replay again; the batch is still set aside.', 503, { id });
+    }
+    return { batch: await this.getFailed(id), ...outcome };
+  }
+
+  /** Marks a set-aside batch discarded (kept for the record, never applied). */
+  async discardFailed(id: string, actor: string): Promise<FailedWebhookBatch> {
+    await this.getOpen(id, 'discarded');
+    await this.ctx.store.setFailedWebhookBatchState(id, 'discarded', this.ctx.now());
+    await this.audit('webhook.batch_discarded', id, { batch_id: id, by: actor });
+    return this.getFailed(id);
   }
 
   /** Applies a list of events (exported for the bench and tests through applyBody). */
@@ -366,7 +515,10 @@ export class WebhookProcessor {
           // A bad event must not block the others: keep it in the audit log with the error.
           result = 'error';
           this.ctx.log.error({ err, kind: ev.kind, batch_id }, 'webhooks: event could not be applied; kept in the audit log');
-          await this.audit('webhook.event_failed', null, { batch_id, kind: ev.kind, key: ev.key, error: String((err as Error)?.message ?? err), event: clip(ev) });
+          const detail = { batch_id, kind: ev.kind, key: ev.key, error: errorText(err) };
+          // The event itself may be what the store refuses (PostgreSQL refuses a NUL in jsonb): then
+          // without it. Failing that too, the batch fails (and is set aside if it keeps failing).
+          await this.audit('webhook.event_failed', null, { ...detail, event: clip(ev) }).catch(() => this.audit('webhook.event_failed', null, { ...detail, event: 'not storable' }));
         }
       }
       record(ev, result);
@@ -601,7 +753,7 @@ export class WebhookProcessor {
     const s = ev.status;
     const wamid = str(s.id)!;
     const meta_status = str(s.status)!;
-    const status = STATUS_MAP[meta_status];
+    const status = Object.hasOwn(STATUS_MAP, meta_status) ? STATUS_MAP[meta_status] : undefined;
     if (!status) return this.storeUnknown({ kind: 'unknown', key: ev.key, field: `status:${meta_status}`, value: s, waba_id: ev.waba_id, entry_time: ev.entry_time, phone_number_id: ev.phone_number_id });
     // biz_opaque_callback_data carries wagate's message id: apply by it directly (no read first). It
     // finds the message even before the send's response (and its wamid) was recorded. A wamid other
@@ -819,7 +971,7 @@ export class WebhookProcessor {
 
     if (ev.kind === 'template_status') {
       const event = (str(v.event) ?? '').toUpperCase();
-      const next = TEMPLATE_EVENT[event];
+      const next = Object.hasOwn(TEMPLATE_EVENT, event) ? TEMPLATE_EVENT[event] : undefined;
       if (next === undefined) detail.unknown_event = event;
       else if (next !== null) rec.status = next;
       const cat = category(v.message_template_category);
@@ -899,7 +1051,7 @@ export class WebhookProcessor {
       ev.kind === 'phone_quality'
         ? { waba_id: ev.waba_id, sender_id: sender_ids[0] ?? null, sender_ids, display_phone_number: v.display_phone_number ?? null, event: v.event ?? null, current_limit: v.current_limit ?? null, old_limit: v.old_limit ?? null, max_daily_conversations_per_business: v.max_daily_conversations_per_business ?? null, at }
         : ev.kind === 'account_update'
-          ? { waba_id: ev.waba_id, sender_ids, event: v.event ?? null, stop_sending: ACCOUNT_STOP_EVENTS.has(String(v.event)) && !(isObj(v.ban_info) && v.ban_info.waba_ban_state === 'REINSTATE'), ban_info: v.ban_info ?? null, violation_info: v.violation_info ?? null, at }
+          ? { waba_id: ev.waba_id, sender_ids, event: v.event ?? null, stop_sending: ACCOUNT_STOP_EVENTS.has(str(v.event) ?? '') && !(isObj(v.ban_info) && v.ban_info.waba_ban_state === 'REINSTATE'), ban_info: v.ban_info ?? null, violation_info: v.violation_info ?? null, at }
           : { waba_id: ev.waba_id, sender_ids, entity_type: v.entity_type ?? null, entity_id: v.entity_id ?? null, alert_info: v.alert_info ?? null, at };
     const busEvent = ev.kind === 'phone_quality' ? 'meta.phone_quality' : ev.kind === 'account_update' ? 'meta.account_update' : 'meta.account_alert';
     const healthKey = ev.kind === 'phone_quality' ? 'webhook_phone_quality' : ev.kind === 'account_update' ? 'webhook_account_update' : 'webhook_account_alert';
@@ -928,6 +1080,24 @@ export class WebhookProcessor {
 
   private async audit(action: string, subject: string | null, detail: Obj): Promise<void> {
     await this.ctx.store.appendAudit({ at: this.ctx.now(), actor: 'webhook', action, subject, detail });
+  }
+}
+
+/** A batch waiting for the apply queue; `unusable`: why it cannot be applied at all (set aside at its turn). */
+interface ReadyBatch {
+  batch_id: string;
+  events: WebhookEvent[];
+  recovery: boolean;
+  unusable?: string;
+}
+
+/** An error as one line of text (whatever was thrown). */
+function errorText(err: unknown): string {
+  if (err instanceof Error) return `${err.name && err.name !== 'Error' ? `${err.name}: ` : ''}${err.message}`;
+  try {
+    return typeof err === 'string' ? err : (JSON.stringify(err) ?? typeof err);
+  } catch {
+    return typeof err;
   }
 }
 

@@ -100,12 +100,14 @@ describe('POST /webhook', () => {
     expect((await post(raw, { 'x-hub-signature-256': sig })).status).toBe(200);
   });
 
-  it('signed but not JSON → 400 with a clear error, nothing stored', async () => {
+  it('signed but not JSON → 200 (Meta would retry anything else for days), kept and set aside, never applied', async () => {
     const { raw, sig } = signed('{"object": "whatsapp_business_account", "entry": [');
     const r = await post(raw, { 'x-hub-signature-256': sig });
-    expect(r.status).toBe(400);
-    expect(r.json.error.code).toBe('INVALID_JSON');
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ received: true, set_aside: true, unusable: expect.stringMatching(/not valid JSON/) });
+    await proc.whenIdle();
     expect(await t.ctx.store.listPendingWebhookBatches(10)).toEqual([]);
+    expect(await t.ctx.store.getFailedWebhookBatch(r.json.batch_id)).toMatchObject({ state: 'open', body: raw, error: expect.stringMatching(/not valid JSON/) });
   });
 
   it('over webhooks.max_body_bytes → 413', async () => {

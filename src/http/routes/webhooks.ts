@@ -2,7 +2,9 @@
 // The POST body is read as raw bytes (its own content-type parser, inside this plugin scope only, so
 // other routes keep normal JSON parsing): the signature is checked on exactly the bytes Meta signed,
 // BEFORE anything is parsed or stored. Then the batch is persisted and 200 returned at once; the
-// processor applies it asynchronously, in order (src/webhooks/README.md).
+// processor applies it asynchronously, in order (src/webhooks/README.md). Every correctly signed body
+// gets 200 once stored, even one that cannot be read (it is set aside); only a store that cannot keep
+// it answers 503, so Meta retries.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../engine/context.ts';
 import type { Services } from '../server.ts';
@@ -51,17 +53,21 @@ export default async function webhookRoutes(app: FastifyInstance, ctx: AppContex
         ctx.metrics.webhookEvents.inc({ kind: 'request', result: `rejected_${check.reason}` });
         return reply.status(401).send(errorBody('INVALID_SIGNATURE', `Webhook rejected: X-Hub-Signature-256 ${check.reason.replace(/_/g, ' ')}. Nothing was stored.`, SIGNATURE_FIX[check.reason], { reason: check.reason }));
       }
+      // Signed, so it is from Meta: from here on the answer is 200 unless the store cannot keep it.
+      // A body that cannot be read is kept and set aside (GET /v1/webhooks/failed) rather than refused:
+      // Meta retries a non-200 for days, and a retried poison body helps no one.
       const text = raw.toString('utf8');
       let parsed: unknown;
+      let unusable: string | undefined;
       try {
         parsed = JSON.parse(text);
       } catch (err) {
-        ctx.metrics.webhookEvents.inc({ kind: 'request', result: 'rejected_bad_json' });
-        return reply.status(400).send(errorBody('INVALID_JSON', `Webhook body is not valid JSON: ${(err as Error).message}`, 'Send the JSON payload exactly as Meta does (Content-Type: application/json).'));
+        unusable = `the body is not valid JSON (${String((err as Error).message).slice(0, 200)})`;
+        ctx.metrics.webhookEvents.inc({ kind: 'request', result: 'unusable_bad_json' });
       }
       try {
-        const { batch_id } = await services.webhooks.accept(text, parsed);
-        return reply.status(200).send({ received: true, batch_id });
+        const { batch_id } = await services.webhooks.accept(text, parsed, { unusable });
+        return reply.status(200).send({ received: true, batch_id, ...(unusable ? { unusable, set_aside: true } : {}) });
       } catch (err) {
         if (err instanceof BacklogFullError) {
           ctx.metrics.webhookEvents.inc({ kind: 'request', result: 'rejected_backlog' });
