@@ -258,6 +258,15 @@ export interface MessageIssue {
 
 export type MessageValidation = { ok: true; message: ValidMessage } | { ok: false; issues: MessageIssue[]; summary: string };
 
+/**
+ * A caller's value for a message: never String() on it (an object with its own "toString" key, or an
+ * array holding one, throws), and never more than a short quote.
+ */
+function quote(v: unknown): string {
+  const s = typeof v === 'string' ? JSON.stringify(v) : v !== null && typeof v === 'object' ? (Array.isArray(v) ? 'an array' : 'an object') : JSON.stringify(v) ?? typeof v;
+  return s.length > 60 ? `${s.slice(0, 57)}..."` : s;
+}
+
 function fail(issues: MessageIssue[]): MessageValidation {
   return { ok: false, issues, summary: issues.map((i) => `${i.field}: ${i.problem}`).join('; ') };
 }
@@ -276,7 +285,7 @@ export function validateMessage(body: unknown): MessageValidation {
   }
   const type = (b.type ?? (b.text !== undefined ? 'text' : undefined)) as unknown;
   if (typeof type !== 'string' || !Object.hasOwn(TYPES, type)) { // own keys only: "toString" is no message type
-    return fail([{ field: 'type', problem: `${type === undefined ? 'required' : `"${String(type)}" is not a WhatsApp message type`}; use one of ${MESSAGE_TYPES.join(', ')}` }]);
+    return fail([{ field: 'type', problem: `${type === undefined ? 'required' : `${quote(type)} is not a WhatsApp message type`}; use one of ${MESSAGE_TYPES.join(', ')}` }]);
   }
   const t = type as MessageType;
   if (b[t] === undefined) return fail([{ field: t, problem: `required: the "${t}" object for a message of type "${t}"` }]);
@@ -286,7 +295,7 @@ export function validateMessage(body: unknown): MessageValidation {
     const it = (b.interactive as { type?: unknown } | null)?.type;
     const found = typeof it === 'string' && Object.hasOwn(INTERACTIVE_ENVELOPES, it) ? INTERACTIVE_ENVELOPES[it] : undefined;
     if (!found) {
-      return fail([{ field: 'interactive.type', problem: `${it === undefined ? 'required' : `"${String(it)}" is not an interactive type`}; use one of ${INTERACTIVE_TYPES.join(', ')}` }]);
+      return fail([{ field: 'interactive.type', problem: `${it === undefined ? 'required' : `${quote(it)} is not an interactive type`}; use one of ${INTERACTIVE_TYPES.join(', ')}` }]);
     }
     schema = found;
   }

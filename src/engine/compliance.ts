@@ -10,6 +10,7 @@ import { buildPayload, validateMessage } from '../domain/message.ts';
 import { newId } from '../domain/ids.ts';
 import { UnknownSenderError } from '../senders/registry.ts';
 import { maskPhone } from '../observability/log.ts';
+import { MAX_JSON_DEPTH, shortPath, tooDeepAt, TOO_DEEP_FIX } from '../shared/json-depth.ts';
 
 export type Prepared =
   | { ok: true; req: GateRequest; payload: Record<string, unknown>; sender: SenderConfig }
@@ -32,6 +33,13 @@ export interface PrepareInput {
 export function prepareMessage(ctx: AppContext, input: PrepareInput): Prepared {
   let body = input.body;
   let senderRef = input.sender;
+  // Before anything walks it (validation, the stored payload): HTTP bodies are refused at parse time,
+  // this covers the other faces (a JSON string argument over MCP, the CLI, a stored payload).
+  const deep = tooDeepAt(body);
+  if (deep) {
+    const where = shortPath(deep) || '(body)';
+    return { ok: false, decision: invalid('INVALID_MESSAGE', where, `nests more than ${MAX_JSON_DEPTH} objects/arrays, the limit`, TOO_DEEP_FIX) };
+  }
   if (body && typeof body === 'object' && !Array.isArray(body) && 'sender' in body) {
     const { sender, ...rest } = body as Record<string, unknown>;
     if (senderRef === undefined && sender !== undefined && sender !== null) {

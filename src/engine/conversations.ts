@@ -527,14 +527,17 @@ const RETRYABLE = new Set(['failed', 'dead_lettered']);
  * template, caps and tier judged again now), each once: the idempotency key `retry:<id>` (or the
  * dead letter's own replay) makes a repeated call send nothing twice.
  */
-export async function retryFailedMessages(ctx: AppContext, input: { message_ids: string[]; actor: string }): Promise<{ results: RetryOutcome[]; retried: number; skipped: number; denied: number }> {
+export async function retryFailedMessages(
+  ctx: AppContext,
+  input: { message_ids: string[]; actor: string; /** The senders the caller may use (an API key's): another sender's message is "not found". */ visible?: (sender_id: string) => boolean },
+): Promise<{ results: RetryOutcome[]; retried: number; skipped: number; denied: number }> {
   const ids = [...new Set(input.message_ids.map((s) => s.trim()).filter(Boolean))];
   if (ids.length === 0) throw new EngineError('INVALID_REQUEST', 'message_ids must contain at least one message id.', 'Pass the ids returned by send_message / POST /v1/messages, e.g. ["msg_..."].', 400, { field: 'message_ids' });
   if (ids.length > 100) throw new EngineError('INVALID_REQUEST', `message_ids has ${ids.length} ids; at most 100 per call.`, 'Split the list into batches of 100.', 400, { field: 'message_ids' });
   const results: RetryOutcome[] = [];
   for (const id of ids) {
     const m = await ctx.store.getMessage(id);
-    if (!m) {
+    if (!m || (input.visible && !input.visible(m.sender_id))) {
       results.push({ message_id: id, status: 'skipped', reason: 'no message with this id' });
       continue;
     }

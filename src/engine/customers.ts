@@ -23,9 +23,30 @@ export async function recordInbound(
 
 export async function setConsent(
   ctx: AppContext,
-  input: { wa_id: string; category: Category; state: ConsentState; source: string; at?: number; actor?: string },
+  input: {
+    wa_id: string;
+    category: Category;
+    state: ConsentState;
+    source: string;
+    at?: number;
+    actor?: string;
+    /** false for a caller limited to some senders: it may not lift an opt-out (consent is shared by every sender). */
+    may_lift_opt_out?: boolean;
+  },
 ): Promise<CustomerRecord> {
   const at = input.at ?? ctx.now();
+  if (input.may_lift_opt_out === false && input.state !== 'opted_out') {
+    const cur = (await ctx.store.getCustomer(input.wa_id))?.consent[input.category];
+    if (cur?.state === 'opted_out') {
+      throw new EngineError(
+        'CONSENT_LIFT_FORBIDDEN',
+        `The customer opted out of ${input.category} messages${cur.at ? ` at ${iso(cur.at)}` : ''}; an API key limited to some senders may record opt-outs but not lift one (consent is per customer, shared by every sender).`,
+        'The customer lifts it by writing the opt-in keyword (e.g. START) to any sender; or record the opt-in with a key for every sender (api.keys[].senders ["*"]).',
+        403,
+        { category: input.category, state: cur.state, requested: input.state },
+      );
+    }
+  }
   const c = await ctx.store.setConsent(input.wa_id, input.category, input.state, input.source, at);
   // Mirror what the store kept, not the input: the store ignores an event older than the one it has
   // (a late STOP never overrides a newer START), and the gate must agree with it.
@@ -146,10 +167,10 @@ const ConsentInput = z.strictObject({
 });
 
 /** PUT /v1/customers/:phone/consent — {category, state, source}. */
-export async function setConsentFromInput(ctx: AppContext, phone: unknown, body: unknown, actor: string): Promise<CustomerView> {
+export async function setConsentFromInput(ctx: AppContext, phone: unknown, body: unknown, actor: string, opts: { may_lift_opt_out?: boolean } = {}): Promise<CustomerView> {
   const wa_id = parseWaId(phone);
   const input = parseInput(ConsentInput, body, 'consent');
-  await setConsent(ctx, { wa_id, category: input.category, state: input.state, source: input.source ?? actor, actor });
+  await setConsent(ctx, { wa_id, category: input.category, state: input.state, source: input.source ?? actor, actor, may_lift_opt_out: opts.may_lift_opt_out });
   return getCustomerView(ctx, wa_id);
 }
 

@@ -12,6 +12,7 @@ import { newId } from '../domain/ids.ts';
 import type { GateRequest } from '../gate/port.ts';
 import type { MessageFilter } from '../store/port.ts';
 import { maskPhone } from '../observability/log.ts';
+import { MAX_JSON_DEPTH, shortPath, tooDeepAt, TOO_DEEP_FIX } from '../shared/json-depth.ts';
 
 export interface SubmitInput {
   /** Meta's message body (as for POST /{phone-number-id}/messages); messaging_product optional. */
@@ -34,18 +35,30 @@ export interface SubmitResult {
 
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 
-/** Stable JSON (sorted keys) so the same body in another key order hashes the same. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+const TOO_DEEP = Symbol('too-deep');
+
+/**
+ * Stable JSON (sorted keys) so the same body in another key order hashes the same. Recursive, so it
+ * stops at the nesting limit (the body is one level under the hashed envelope) instead of the stack.
+ */
+function canonical(v: unknown, depth = 0): string {
+  if (v && typeof v === 'object' && depth > MAX_JSON_DEPTH) throw TOO_DEEP;
+  if (Array.isArray(v)) return `[${v.map((x) => canonical(x, depth + 1)).join(',')}]`;
   if (v && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical(o[k], depth + 1)}`).join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
 }
 
 export function requestHash(body: unknown, sender: string | undefined): string {
-  return createHash('sha256').update(canonical({ body, sender: sender ?? null })).digest('hex');
+  try {
+    return createHash('sha256').update(canonical({ body, sender: sender ?? null })).digest('hex');
+  } catch (err) {
+    if (err !== TOO_DEEP) throw err;
+    const where = shortPath(tooDeepAt(body) ?? [], 'body');
+    throw new EngineError('BODY_TOO_DEEP', `${where} nests more than ${MAX_JSON_DEPTH} objects/arrays, the limit.`, TOO_DEEP_FIX, 400, { field: where, limit: MAX_JSON_DEPTH });
+  }
 }
 
 /** The decision recorded with the message's first ("queued") history event, for idempotent replays. */

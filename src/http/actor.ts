@@ -1,8 +1,9 @@
 // Who made a request, for audit rows: "api:<key name>" when an API key authenticated it (set by the
-// auth hook in routes/api.ts), else "api".
+// auth hook in routes/api.ts), else "api". And what that key may see: the sender scoping of
+// src/mcp/principal.ts, applied to a request.
 import type { FastifyRequest } from 'fastify';
-import { EngineError, type AppContext } from '../engine/context.ts';
-import { LOCAL_PRINCIPAL, senderAllowed, type Principal } from '../mcp/principal.ts';
+import type { AppContext } from '../engine/context.ts';
+import { allSenders, LOCAL_PRINCIPAL, requireVisible as requireVisibleTo, senderAllowed, visibleCustomer, type Principal } from '../mcp/principal.ts';
 
 export function actorOf(req: FastifyRequest): string {
   const r = req as unknown as { apiKey?: { name?: string }; actor?: string };
@@ -19,16 +20,25 @@ export function principalOf(req: FastifyRequest): Principal {
  * confirm the id). Keys limited to some senders see only those senders' messages, dead letters, alerts.
  */
 export function requireVisible(ctx: AppContext, req: FastifyRequest, sender_id: string | null | undefined, what: string, id: string): void {
-  if (sender_id && !senderAllowed(ctx, principalOf(req), sender_id)) {
-    throw new EngineError(`${what.toUpperCase().replace(/ /g, '_')}_NOT_FOUND`, `No ${what} with id "${id}".`, `Check the id; this API key sees only senders ${principalOf(req).senders.join(', ')}.`, 404);
-  }
+  requireVisibleTo(ctx, principalOf(req), sender_id, what, id);
 }
 
 export function onlyVisible<T>(ctx: AppContext, req: FastifyRequest, items: T[], senderOf: (t: T) => string | null | undefined): T[] {
   const p = principalOf(req);
-  if (p.senders.includes('*')) return items;
+  if (allSenders(p)) return items;
   return items.filter((t) => {
     const s = senderOf(t);
     return !s || senderAllowed(ctx, p, s);
   });
+}
+
+/** A customer view with only the windows of the caller's senders (consent and profile are per customer). */
+export function customerFor<T extends { windows: { sender: string }[] }>(ctx: AppContext, req: FastifyRequest, view: T): T {
+  return visibleCustomer(ctx, principalOf(req), view);
+}
+
+/** The sender filter for an engine bulk action (retry): true for the senders the caller may use. */
+export function senderFilter(ctx: AppContext, req: FastifyRequest): (sender_id: string) => boolean {
+  const p = principalOf(req);
+  return (sender_id) => senderAllowed(ctx, p, sender_id);
 }

@@ -1,11 +1,13 @@
 // The HTTP face: one Fastify instance serving /v1, /webhook, /mcp, /health, /ready, /metrics.
 // Each concern registers its routes from src/http/routes/<concern>.ts; handlers call engine functions only.
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { AppContext } from '../engine/context.ts';
 import type { DeliveryService } from '../delivery/service.ts';
 import type { HealthMonitor } from '../senders/health.ts';
 import type { WebhookProcessor } from '../webhooks/processor.ts';
-import { installErrorHandler } from './errors.ts';
+import { clientErrorHandler, frameworkErrorReply, installErrorHandler, MAX_PARAM_LENGTH } from './errors.ts';
+import { EngineError } from '../engine/context.ts';
+import { MAX_JSON_DEPTH, tooDeepOffset, TOO_DEEP_FIX } from '../shared/json-depth.ts';
 import healthRoutes from './routes/health.ts';
 import complianceRoutes from './routes/compliance.ts';
 import messageRoutes from './routes/messages.ts';
@@ -22,11 +24,54 @@ export interface Services {
 export type RouteModule = (app: FastifyInstance, ctx: AppContext, services: Services) => Promise<void>;
 
 export async function buildHttpServer(ctx: AppContext, services: Services): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: frameworkErrorReply,
+    clientErrorHandler,
+  });
   installErrorHandler(app, ctx.log);
+  installJsonParser(app);
   // api.ts first: it installs auth, rate limiting, OpenAPI and MCP over HTTP for everything after it.
   for (const routes of [apiRoutes, healthRoutes, complianceRoutes, messageRoutes, senderRoutes, webhookRoutes] as RouteModule[]) {
     await routes(app, ctx, services);
   }
   return app;
+}
+
+/**
+ * application/json bodies, for every route (the webhook keeps its raw-bytes parser for the signature).
+ * Before parsing: text nesting deeper than MAX_JSON_DEPTH is refused (400 BODY_TOO_DEEP), so nothing
+ * after the parse recurses thousands of levels. Parsing: valid JSON is accepted, "__proto__" keys and
+ * "constructor.prototype" are dropped (they can never reach a prototype), and invalid JSON says where.
+ */
+function installJsonParser(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('remove', 'remove');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req: FastifyRequest, text: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
+    const s = String(text);
+    const at = tooDeepOffset(s);
+    if (at >= 0) {
+      return done(new EngineError('BODY_TOO_DEEP', `The JSON body nests more than ${MAX_JSON_DEPTH} objects/arrays (the limit), at character ${at}.`, TOO_DEEP_FIX, 400, { limit: MAX_JSON_DEPTH, position: at }));
+    }
+    parse(req, s, (err: Error | null, body?: unknown) => {
+      if (!err || (err as FastifyError).code !== 'FST_ERR_CTP_INVALID_JSON_BODY') return done(err, body);
+      done(invalidJson(s));
+    });
+  });
+}
+
+/** Where JSON.parse stopped, from its own message (V8: "... at position 23" or "... (line 1 column 24)"). */
+function invalidJson(text: string): EngineError {
+  let reason = 'not valid JSON';
+  let position: number | null = null;
+  try {
+    JSON.parse(text);
+  } catch (e) {
+    reason = String((e as Error).message).slice(0, 200);
+    const m = /at position (\d+)/.exec(reason);
+    if (m) position = Number(m[1]);
+  }
+  return new EngineError('INVALID_JSON', `The body is not valid JSON: ${reason}.`, 'Send one JSON object (RFC 8259: double-quoted keys and strings, no trailing commas, no comments) with Content-Type: application/json.', 400, { position });
 }

@@ -26,11 +26,22 @@ export function requireRole(p: Principal, need: Role, what: string): void {
   }
 }
 
-/** True when the principal may act for this sender (by alias or phone_number_id; undefined = the default). */
+/** True when the principal may use every sender (an unlimited key, or the local operator). */
+export function allSenders(p: Principal): boolean {
+  return p.senders.includes('*');
+}
+
+/**
+ * True when the principal may act for this sender (by alias or phone_number_id; undefined = the
+ * default). For a key limited to some senders an unknown sender is not allowed either: the refusal
+ * (FORBIDDEN_SENDER, naming only the key's own senders) is then the same whether the sender exists or
+ * not, and UNKNOWN_SENDER's list of every configured sender never reaches that key.
+ */
 export function senderAllowed(ctx: AppContext, p: Principal, ref: string | undefined | null): boolean {
-  if (p.senders.includes('*')) return true;
+  if (allSenders(p)) return true;
+  if (ref && p.senders.includes(ref)) return true;
   const s = ctx.senders.find(ref ?? '') ?? (ref ? undefined : safeDefault(ctx));
-  if (!s) return true; // unknown sender: the engine answers UNKNOWN_SENDER with the list
+  if (!s) return false;
   return p.senders.includes(s.id) || p.senders.includes(s.phone_number_id);
 }
 
@@ -46,4 +57,29 @@ export function requireSender(ctx: AppContext, p: Principal, ref: string | undef
   if (!senderAllowed(ctx, p, ref)) {
     throw new EngineError('FORBIDDEN_SENDER', `API key "${p.name}" may not use sender "${ref ?? '(default)'}".`, `Name one of the senders this key allows: ${p.senders.join(', ')} (config api.keys[].senders).`, 403, { sender: ref ?? null, allowed: p.senders });
   }
+}
+
+/**
+ * A record looked up by its own id (message, dead letter) that belongs to a sender the principal may
+ * not use answers 404, as if it did not exist: a 403 would confirm the id.
+ */
+export function requireVisible(ctx: AppContext, p: Principal, sender_id: string | null | undefined, what: string, id: string): void {
+  if (sender_id && !senderAllowed(ctx, p, sender_id)) {
+    throw new EngineError(`${what.toUpperCase().replace(/ /g, '_')}_NOT_FOUND`, `No ${what} with id "${id}".`, `Check the id; this API key sees only senders ${p.senders.join(', ')}.`, 404);
+  }
+}
+
+/** A customer view (consent, profile, windows) with only the windows of the principal's senders. */
+export function visibleCustomer<T extends { windows: { sender: string }[] }>(ctx: AppContext, p: Principal, view: T): T {
+  return allSenders(p) ? view : { ...view, windows: view.windows.filter((w) => senderAllowed(ctx, p, w.sender)) };
+}
+
+/**
+ * What the principal may change in consent, which is per customer and shared by every sender: any key
+ * may record an opt-out (it only ever stops messages), but only a key for every sender may lift one
+ * (opted_out → opted_in or unknown): a key limited to some senders cannot tell which sender the
+ * customer gave it through. The customer lifts it themselves by writing START to any sender.
+ */
+export function mayLiftOptOut(p: Principal): boolean {
+  return allSenders(p);
 }

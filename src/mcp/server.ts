@@ -7,12 +7,14 @@
 // or {error: {code, message, fix, details}}; never a stack trace. (Error results carry no
 // structuredContent: clients validate it against the success schema.)
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { z, ZodError } from 'zod';
 import type { AppContext } from '../engine/context.ts';
 import { EngineError } from '../engine/context.ts';
 import { UnknownSenderError } from '../senders/registry.ts';
 import { TOOLS, ToolDenial, type ToolDef, type ToolResult } from './tools.ts';
 import { LOCAL_PRINCIPAL, requireRole, requireSender, type Principal } from './principal.ts';
+import { MAX_JSON_DEPTH, tooDeepAt } from '../shared/json-depth.ts';
 
 export { TOOLS } from './tools.ts';
 
@@ -86,6 +88,8 @@ export function createMcpServer(ctx: AppContext, opts: McpServerOptions = {}): M
   (server as unknown as { validateToolInput: (tool: unknown, args: unknown, name: string) => Promise<unknown> }).validateToolInput = async (_tool, args, name) => {
     const d = DEFS.get(name);
     if (!d) return args;
+    const bad = shapeProblem(args);
+    if (bad) return { [INVALID]: bad } satisfies Invalid;
     const r = d.schema.safeParse(args ?? {});
     return r.success ? r.data : ({ [INVALID]: r.error } satisfies Invalid);
   };
@@ -111,5 +115,55 @@ export function createMcpServer(ctx: AppContext, opts: McpServerOptions = {}): M
       }) as never,
     );
   }
+  guardRequestParams(server);
   return server;
+}
+
+/**
+ * Arguments the tool schemas must never see: not an object (the SDK's request schema would answer a
+ * raw -32603 dump), or nested deeper than any message (every later walk would recurse that deep).
+ */
+function shapeProblem(args: unknown): ZodError | null {
+  if (args !== undefined && (args === null || typeof args !== 'object' || Array.isArray(args))) {
+    const got = args === null ? 'null' : Array.isArray(args) ? 'an array' : `a ${typeof args}`;
+    return new ZodError([{ code: 'custom', path: [], message: `must be a JSON object of named arguments, got ${got}`, input: args }]);
+  }
+  const deep = tooDeepAt(args, MAX_JSON_DEPTH);
+  if (deep) return new ZodError([{ code: 'custom', path: deep.slice(0, 8), message: `nests more than ${MAX_JSON_DEPTH} objects/arrays, the limit; send a flatter value`, input: undefined }]);
+  return null;
+}
+
+type RequestHandler = (request: { method: string; params?: unknown }, extra: unknown) => Promise<unknown>;
+
+/**
+ * The SDK parses each request's params with its own schema before our code runs; a mismatch leaves as
+ * -32603 "internal error" carrying the zod issues as raw JSON. Wrapped here (pinned SDK 1.32, covered
+ * by test/mcp/bad-input.test.ts): tools/call with non-object arguments reaches validateToolInput above
+ * (so it is INVALID_ARGUMENTS like any bad argument), and any other params mismatch is -32602 Invalid
+ * params naming the field, with our error body as data.
+ */
+function guardRequestParams(server: McpServer): void {
+  const handlers = (server.server as unknown as { _requestHandlers: Map<string, RequestHandler> })._requestHandlers;
+  for (const [method, handle] of handlers) {
+    handlers.set(method, async (request, extra) => {
+      const p = request.params as { name?: unknown; arguments?: unknown } | undefined;
+      if (method === 'tools/call' && p && typeof p === 'object' && typeof p.name === 'string' && DEFS.has(p.name) && shapeProblem(p.arguments)) {
+        return invalidArguments(DEFS.get(p.name)!.def, shapeProblem(p.arguments)!);
+      }
+      if (method === 'tools/call' && p && typeof p === 'object' && typeof p.name === 'string' && p.arguments !== undefined && (p.arguments === null || typeof p.arguments !== 'object' || Array.isArray(p.arguments))) {
+        request = { ...request, params: { ...p, arguments: {} } }; // an unknown tool: let the SDK say so
+      }
+      try {
+        return await handle(request, extra);
+      } catch (err) {
+        // The SDK parses with zod/v4-mini, whose errors are not our ZodError class: judged by shape.
+        const issues0 = (err as { issues?: unknown }).issues;
+        if (!Array.isArray(issues0)) throw err;
+        const issues = (issues0 as { path: PropertyKey[]; message: string }[]).map((i) => ({ field: i.path.map(String).join('.') || '(params)', problem: i.message }));
+        const message = `Invalid params for ${method}: ${issues.map((i) => `${i.field}: ${i.problem}`).join('; ')}`;
+        const fix = method === 'tools/call' ? 'Send params {"name": "<tool>", "arguments": {...}}; tools/list names every tool and its arguments.' : `Send ${method} with the params the MCP specification defines for it.`;
+        throw new McpError(ErrorCode.InvalidParams, message, { error: { code: 'INVALID_PARAMS', message, fix, details: { issues } } });
+      }
+    });
+  }
 }

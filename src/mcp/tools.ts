@@ -8,7 +8,7 @@ import { EngineError } from '../engine/context.ts';
 import { checkCompliance } from '../engine/compliance.ts';
 import { submitMessage, type SubmitResult } from '../engine/messages.ts';
 import { explainError } from '../engine/errors.ts';
-import { setConsent, parseWaId } from '../engine/customers.ts';
+import { getCustomerView, setConsent, parseWaId } from '../engine/customers.ts';
 import { getSenderHealth, resumeSender, senderView } from '../engine/senders.ts';
 import { getDeadLetter, listDeadLetters, replayDeadLetter } from '../engine/dead-letters.ts';
 import { createTemplate } from '../engine/templates.ts';
@@ -37,7 +37,7 @@ import { estimateCost, estimatePricing } from '../engine/pricing.ts';
 import type { Decision } from '../domain/decision.ts';
 import type { MessageRecord } from '../domain/types.ts';
 import type { DeadLetter } from '../store/port.ts';
-import { senderAllowed, type Principal, type Role } from './principal.ts';
+import { LOCAL_PRINCIPAL, mayLiftOptOut, requireVisible as requireVisibleTo, senderAllowed, visibleCustomer, type Principal, type Role } from './principal.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Shared argument and result shapes
@@ -113,10 +113,11 @@ export interface ToolCtx {
 
 /** An id-based lookup of another sender's record answers "not found", as over HTTP. */
 function requireVisible(t: ToolCtx, sender_id: string, what: string, id: string): void {
-  if (t.principal && !senderAllowed(t.ctx, t.principal, sender_id)) {
-    throw new EngineError(`${what.toUpperCase().replace(/ /g, '_')}_NOT_FOUND`, `No ${what} with id "${id}".`, `Check the id; this API key sees only senders ${t.principal.senders.join(', ')}.`, 404);
-  }
+  requireVisibleTo(t.ctx, principal(t), sender_id, what, id);
 }
+
+/** The caller; none given = the local operator (every sender). */
+const principal = (t: ToolCtx): Principal => t.principal ?? LOCAL_PRINCIPAL;
 
 export interface ToolDef {
   name: string;
@@ -429,7 +430,8 @@ export const TOOLS: ToolDef[] = [
     async run(a, t) {
       const ids = jsonArg<unknown[]>(a.message_ids, 'message_ids', 'array') ?? [];
       if (ids.some((x) => typeof x !== 'string')) throw new EngineError('INVALID_ARGUMENTS', 'message_ids: every id must be a string.', 'Pass ["msg_…", "msg_…"].', 400, { field: 'message_ids' });
-      return (await retryFailedMessages(t.ctx, { message_ids: ids as string[], actor: t.actor })) as unknown as Record<string, unknown>;
+      const p = principal(t);
+      return (await retryFailedMessages(t.ctx, { message_ids: ids as string[], actor: t.actor, visible: (s) => senderAllowed(t.ctx, p, s) })) as unknown as Record<string, unknown>;
     },
   },
   {
@@ -470,7 +472,7 @@ export const TOOLS: ToolDef[] = [
     input: { customer_id: PHONE('Customer'), sender: SENDER },
     output: { wa_id: z.string(), known: z.boolean(), consent: Loose, windows: z.array(Loose), tags: z.array(z.string()), eligibility: Loose, marketing_count_24h: z.number() },
     annotations: READ,
-    run: (a, t) => getCustomerContext(t.ctx, { customer_id: String(a.customer_id), sender: str(a.sender) }) as unknown as Promise<Record<string, unknown>>,
+    run: async (a, t) => visibleCustomer(t.ctx, principal(t), await getCustomerContext(t.ctx, { customer_id: String(a.customer_id), sender: str(a.sender) })) as unknown as Record<string, unknown>,
   },
   {
     name: 'get_delivery_status',
@@ -607,13 +609,13 @@ export const TOOLS: ToolDef[] = [
     input: { conversation_id: z.string().min(3).max(140).describe('Conversation id from list_conversations: "<sender>:<customer digits>".'), sender: SENDER },
     output: { conversation_id: z.string(), status: z.string(), archived_at: z.string() },
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-    impliedSender: (a) => (typeof a.conversation_id === 'string' ? a.conversation_id.split(':')[0] : undefined),
+    impliedSender: (a) => (typeof a.conversation_id === 'string' ? /^([^:]+):/.exec(a.conversation_id)?.[1] : undefined),
     run: (a, t) => archiveChat(t.ctx, { conversation_id: String(a.conversation_id), actor: t.actor }) as unknown as Promise<Record<string, unknown>>,
   },
   {
     name: 'set_consent',
     title: 'Record an opt-in or opt-out',
-    description: 'Records the customer\'s consent for one category (marketing, utility, authentication, service) with where it came from. An opt-out blocks that category at once; marketing needs no opt-out to be sent.',
+    description: 'Records the customer\'s consent for one category (marketing, utility, authentication, service) with where it came from. An opt-out blocks that category at once; marketing needs no opt-out to be sent. Consent is per customer, shared by every sender: a key limited to some senders may record an opt-out but not lift one (CONSENT_LIFT_FORBIDDEN; the customer can write START).',
     role: 'send',
     input: {
       customer_id: PHONE('Customer'),
@@ -626,9 +628,9 @@ export const TOOLS: ToolDef[] = [
     annotations: WRITE_IDEMPOTENT,
     async run(a, t) {
       const wa_id = parseWaId(a.customer_id);
-      await setConsent(t.ctx, { wa_id, category: lower(a.category) as 'marketing', state: a.state as 'opted_in', source: str(a.source) ?? t.actor, actor: t.actor });
-      const { getCustomerView } = await import('../engine/customers.ts');
-      return (await getCustomerView(t.ctx, wa_id)) as unknown as Record<string, unknown>;
+      const p = principal(t);
+      await setConsent(t.ctx, { wa_id, category: lower(a.category) as 'marketing', state: a.state as 'opted_in', source: str(a.source) ?? t.actor, actor: t.actor, may_lift_opt_out: mayLiftOptOut(p) });
+      return visibleCustomer(t.ctx, p, await getCustomerView(t.ctx, wa_id)) as unknown as Record<string, unknown>;
     },
   },
   {
@@ -664,8 +666,8 @@ export const TOOLS: ToolDef[] = [
     output: { dead_letters: z.array(Loose), count: z.number() },
     annotations: READ,
     async run(a, t) {
-      const p = t.principal;
-      const list = (await listDeadLetters(t.ctx, { state: str(a.state), sender: str(a.sender), limit: a.limit as number | undefined, offset: a.offset as number | undefined })).filter((d) => !p || senderAllowed(t.ctx, p, d.sender_id));
+      const p = principal(t);
+      const list = (await listDeadLetters(t.ctx, { state: str(a.state), sender: str(a.sender), limit: a.limit as number | undefined, offset: a.offset as number | undefined })).filter((d) => senderAllowed(t.ctx, p, d.sender_id));
       return { dead_letters: list.map(deadLetterView), count: list.length };
     },
   },

@@ -5,7 +5,8 @@ import type { AppContext } from '../../engine/context.ts';
 import type { Services } from '../server.ts';
 import { checkCompliance } from '../../engine/compliance.ts';
 import { getCustomerView, recordInboundFromInput, setConsentFromInput, updateCustomerFromInput } from '../../engine/customers.ts';
-import { actorOf } from '../actor.ts';
+import { actorOf, customerFor, principalOf } from '../actor.ts';
+import { mayLiftOptOut } from '../../mcp/principal.ts';
 
 
 const phoneOf = (req: FastifyRequest) => (req.params as { phone: string }).phone;
@@ -14,8 +15,10 @@ export default async function complianceRoutes(app: FastifyInstance, ctx: AppCon
   // Meta's message body (messaging_product optional) plus an optional `sender` (alias or phone_number_id).
   app.post('/v1/compliance/check', async (req) => checkCompliance(ctx, { body: req.body }));
 
-  app.get('/v1/customers/:phone', async (req) => getCustomerView(ctx, phoneOf(req)));
-  app.put('/v1/customers/:phone', async (req) => updateCustomerFromInput(ctx, phoneOf(req), req.body, actorOf(req)));
-  app.put('/v1/customers/:phone/consent', async (req) => setConsentFromInput(ctx, phoneOf(req), req.body, actorOf(req)));
-  app.post('/v1/customers/:phone/inbound', async (req) => recordInboundFromInput(ctx, phoneOf(req), req.body, actorOf(req)));
+  // Consent and profile are per customer; a key limited to some senders sees only their windows and
+  // may not lift an opt-out (README, HTTP API → Auth).
+  app.get('/v1/customers/:phone', async (req) => customerFor(ctx, req, await getCustomerView(ctx, phoneOf(req))));
+  app.put('/v1/customers/:phone', async (req) => customerFor(ctx, req, await updateCustomerFromInput(ctx, phoneOf(req), req.body, actorOf(req))));
+  app.put('/v1/customers/:phone/consent', async (req) => customerFor(ctx, req, await setConsentFromInput(ctx, phoneOf(req), req.body, actorOf(req), { may_lift_opt_out: mayLiftOptOut(principalOf(req)) })));
+  app.post('/v1/customers/:phone/inbound', async (req) => customerFor(ctx, req, await recordInboundFromInput(ctx, phoneOf(req), req.body, actorOf(req))));
 }

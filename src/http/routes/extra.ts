@@ -38,7 +38,8 @@ import {
   TemplateSyncBody,
   WebhookSyncBody,
 } from '../openapi.ts';
-import { actorOf } from '../actor.ts';
+import { actorOf, customerFor, principalOf, senderFilter } from '../actor.ts';
+import { requireSender } from '../../mcp/principal.ts';
 
 export function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value ?? {});
@@ -62,14 +63,21 @@ export default async function extraRoutes(app: FastifyInstance, ctx: AppContext)
     const id = param(req, 'id');
     const m = /^([^:]+):(.+)$/.exec(id);
     if (!m) throw new EngineError('INVALID_REQUEST', `Conversation id "${id.slice(0, 60)}" is not "<sender>:<customer digits>".`, 'Use an id from GET /v1/conversations, e.g. "main:447700900123".', 400, { field: 'id' });
+    // The "<sender>:" of the id names a sender, as `sender` does: another one → 403 FORBIDDEN_SENDER.
+    requireSender(ctx, principalOf(req), m[1]);
     return checkConversation(ctx, { sender: m[1], customer_id: m[2] });
   });
-  app.post('/v1/conversations/:id/archive', async (req) => archiveChat(ctx, { conversation_id: param(req, 'id'), actor: actorOf(req) }));
+  app.post('/v1/conversations/:id/archive', async (req) => {
+    const id = param(req, 'id');
+    const named = /^([^:]+):/.exec(id);
+    if (named) requireSender(ctx, principalOf(req), named[1]);
+    return archiveChat(ctx, { conversation_id: id, actor: actorOf(req) });
+  });
 
   // customers: context and cap
   app.get('/v1/customers/:phone/context', async (req) => {
     const q = parseInput(SenderQuery, req.query, 'query string');
-    return getCustomerContext(ctx, { customer_id: param(req, 'phone'), sender: q.sender });
+    return customerFor(ctx, req, await getCustomerContext(ctx, { customer_id: param(req, 'phone'), sender: q.sender }));
   });
   app.get('/v1/customers/:phone/frequency-cap', async (req) => {
     const q = parseInput(SenderQuery, req.query, 'query string');
@@ -99,7 +107,7 @@ export default async function extraRoutes(app: FastifyInstance, ctx: AppContext)
   // messages: retry, read receipts
   app.post('/v1/messages/retry', async (req) => {
     const b = parseInput(RetryBody, req.body, 'request body');
-    return retryFailedMessages(ctx, { message_ids: b.message_ids, actor: actorOf(req) });
+    return retryFailedMessages(ctx, { message_ids: b.message_ids, actor: actorOf(req), visible: senderFilter(ctx, req) });
   });
   app.post('/v1/messages/read', async (req) => {
     const b = parseInput(ReadBody, req.body, 'request body');

@@ -30,7 +30,7 @@ const AlertsQuery = z.object({
 });
 
 export default async function senderRoutes(app: FastifyInstance, ctx: AppContext, services: Services): Promise<void> {
-  app.get('/v1/senders', async () => listSenders(ctx));
+  app.get('/v1/senders', async (req) => ({ senders: onlyVisible(ctx, req, listSenders(ctx).senders, (s) => s.id as string) }));
 
   app.get('/v1/senders/:id/health', async (req) => {
     const { id } = parse(IdParam, req.params, 'path');
