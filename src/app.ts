@@ -29,6 +29,9 @@ import { WebhookProcessor } from './webhooks/processor.ts';
 import { buildHttpServer } from './http/server.ts';
 import { syncTemplates } from './engine/templates.ts';
 import type { FastifyInstance } from 'fastify';
+import { Components, StartupError } from './observability/components.ts';
+import { errorText } from './shared/error-text.ts';
+import { EngineError } from './engine/context.ts';
 
 /** Default sandbox identities (Meta's documentation examples), used when no sender is configured. */
 export const SANDBOX_DEFAULT_SENDER: SenderConfig = {
@@ -62,7 +65,13 @@ export interface App {
   delivery: DeliveryService;
   monitor: HealthMonitor;
   webhooks: WebhookProcessor;
-  /** Listens on config.port (0 = any) and starts workers; returns the base URL. */
+  /** Each component's state (what /ready reports). */
+  components: Components;
+  /**
+   * Listens on config.port (0 = any) and starts every component; returns the base URL. All or
+   * nothing: a component that cannot start rejects with a StartupError naming it and the fix, the
+   * components started before it are stopped again, and /ready answers 503 naming it (call stop()).
+   */
   start(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -75,6 +84,20 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const now = opts.now ?? Date.now;
   const ns = config.namespace;
 
+  // Everything opened so far, closed again (newest first) when a later step fails: a failed start
+  // leaves no server or connection behind that would keep the process alive, half-started.
+  const opened: { close(): Promise<unknown> }[] = [];
+  const opening = async <T>(component: string, fix: string, open: () => Promise<T> | T): Promise<T> => {
+    try {
+      const r = await open();
+      if (r && typeof (r as { close?: unknown }).close === 'function') opened.push(r as unknown as { close(): Promise<unknown> });
+      return r;
+    } catch (err) {
+      for (const o of opened.splice(0).reverse()) await Promise.resolve(o.close()).catch(() => {});
+      throw new StartupError(component, errorText(err), fix, { cause: err });
+    }
+  };
+
   let senders = resolveSenders(config, env);
   let sandbox: SandboxHandle | null = null;
   let apiUrl = config.meta.api_url;
@@ -83,34 +106,36 @@ export async function createApp(opts: AppOptions): Promise<App> {
   if (needsSandbox(config, senders)) {
     if (senders.length === 0) senders = [SANDBOX_DEFAULT_SENDER];
     senders = senders.map((s) => ({ ...s, access_token: s.access_token || `sandbox-token-${s.id}` }));
-    appSecret = appSecret ?? 'sandbox-app-secret';
+    const sandboxSecret = (appSecret = appSecret ?? 'sandbox-app-secret');
     verifyToken = verifyToken ?? randomBytes(12).toString('hex');
-    sandbox = await startSandbox({
+    sandbox = await opening('sandbox', `Set WAGATE_SANDBOX_PORT (sandbox.port, now ${config.sandbox.port}) to a free port, or configure senders with access tokens to use Meta instead of the built-in sandbox.`, () => startSandbox({
       port: config.sandbox.port,
       host: '127.0.0.1',
-      app_secret: appSecret,
+      app_secret: sandboxSecret,
       numbers: senders.map((s) => ({ phone_number_id: s.phone_number_id, waba_id: s.waba_id, display_phone_number: s.display_phone_number ?? `+${s.phone_number_id}`, throughput_mps: s.throughput_mps })),
       tokens: senders.map((s) => s.access_token),
       logger: log.child({ component: 'sandbox' }),
-    });
+    }));
     apiUrl = sandbox.url;
   }
   const effective: Config = { ...config, meta: { ...config.meta, api_url: apiUrl, app_secret: appSecret, verify_token: verifyToken } };
 
   if (!config.database_url || !config.nats_url) mkdirSync(config.data_dir, { recursive: true });
   // Production adapters are imported only when configured: embedded mode never loads pg, ioredis or nats.
-  const store: Store = config.database_url
+  const dataDirFix = `Check that the data directory ${config.data_dir} (WAGATE_DATA_DIR) exists, is writable and is not on a full disk.`;
+  const store: Store = await opening('store', config.database_url ? 'Check WAGATE_DATABASE_URL (database_url) and that PostgreSQL answers there and accepts the login (wagate doctor).' : dataDirFix, async () => config.database_url
     ? await (await import('./store/postgres.ts')).createPostgresStore(config.database_url, { schema: ns, pool_max: config.database_pool_max })
-    : await createSqliteStore(join(config.data_dir, 'wagate.db'));
-  const gate: GateState = config.redis_url
+    : await createSqliteStore(join(config.data_dir, 'wagate.db')));
+  const redisFix = 'Check WAGATE_REDIS_URL (redis_url) and that Redis answers there (wagate doctor).';
+  const gate: GateState = await opening('gate', redisFix, async () => config.redis_url
     ? // Shared by every instance: a joining instance loads only an empty Redis (never wipes live state),
       // and a Redis that comes back empty is reseeded from the store (the gate fails closed meanwhile).
       new (await import('./gate/redis.ts')).RedisGateState({ url: config.redis_url, prefix: ns, policies: config.policies, senders, load: 'if_empty', reseed: () => store.loadGateSeed(now()) })
-    : new MemoryGateState({ policies: config.policies, senders });
-  const pacer: Pacer = config.redis_url ? new (await import('./pacing/redis.ts')).RedisPacer({ url: config.redis_url, prefix: ns }) : new MemoryPacer();
-  const queue: DeliveryQueue = config.nats_url
+    : new MemoryGateState({ policies: config.policies, senders }));
+  const pacer: Pacer = await opening('pacing', redisFix, async () => (config.redis_url ? new (await import('./pacing/redis.ts')).RedisPacer({ url: config.redis_url, prefix: ns }) : new MemoryPacer()));
+  const queue: DeliveryQueue = await opening('queue', config.nats_url ? 'Check WAGATE_NATS_URL (nats_url) and that NATS answers there with JetStream enabled (nats-server -js; wagate doctor).' : dataDirFix, async () => config.nats_url
     ? await (await import('./queue/jetstream.ts')).createJetStreamQueue({ url: config.nats_url, stream: `${ns}_delivery`, subject_prefix: `${ns}.delivery`, senders: senders.map((s) => s.id) })
-    : new EmbeddedQueue({ path: join(config.data_dir, 'queue.db') });
+    : new EmbeddedQueue({ path: join(config.data_dir, 'queue.db') }));
   const meta = new GraphClient({ api_url: apiUrl, api_version: config.meta.api_version, connect_timeout_ms: config.meta.connect_timeout_ms, request_timeout_ms: config.meta.request_timeout_ms });
 
   const registry = new SenderRegistry(senders, config.default_sender);
@@ -141,7 +166,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   };
 
   // Rebuild the fast gate state from the durable store: a restart loses no opt-out and no window.
-  await gate.load(await store.loadGateSeed(now()));
+  await opening('gate', `The gate state could not be rebuilt from the store: check the store${config.redis_url ? ' and Redis' : ''} (wagate doctor).`, async () => gate.load(await store.loadGateSeed(now())));
   // Sender state changes reach the gate at once (a pause or halt denies new sends immediately).
   registry.on('state', (s) => {
     void gate.setSenderStatus(s).catch((err) => log.error({ err }, 'gate.setSenderStatus failed'));
@@ -150,8 +175,32 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const webhooks = new WebhookProcessor(ctx);
   const delivery = new DeliveryService(ctx);
   const monitor = new HealthMonitor(ctx);
-  const http = await buildHttpServer(ctx, { webhooks, delivery, monitor });
-  let started = false;
+  const components = new Components(['http', 'webhooks', 'templates', 'monitor', 'workers'], now);
+  if (opts.monitor === false) components.set('monitor', 'disabled');
+  if (opts.workers === false) components.set('workers', 'disabled');
+  const http = await opening('http', 'Report this with the log: the HTTP routes could not be registered.', () => buildHttpServer(ctx, { webhooks, delivery, monitor, components }));
+  /** Components started, newest last: what stop() (or a failed start) stops again. */
+  const running: { name: string; stop: () => Promise<void> }[] = [];
+  const stopRunning = async () => {
+    for (const c of running.splice(0).reverse()) {
+      await c.stop().catch((err) => log.error({ err, component: c.name }, 'component did not stop cleanly'));
+      components.set(c.name, 'stopped');
+    }
+  };
+  /** Starts one component: running, or failed with the reason and the fix (start() then rejects). */
+  const step = async (name: string, fix: string, start: () => Promise<void>, stop?: () => Promise<void>) => {
+    components.set(name, 'starting');
+    try {
+      await start();
+    } catch (err) {
+      components.set(name, 'failed', { error: errorText(err), fix });
+      log.error({ err, component: name, fix }, `${name} could not start`);
+      await stopRunning();
+      throw new StartupError(name, errorText(err), fix, { cause: err });
+    }
+    components.set(name, 'running');
+    if (stop) running.push({ name, stop });
+  };
 
   return {
     ctx,
@@ -160,25 +209,40 @@ export async function createApp(opts: AppOptions): Promise<App> {
     delivery,
     monitor,
     webhooks,
+    components,
     async start() {
-      const address = await http.listen({ port: config.port, host: config.host });
+      // HTTP first: the sandbox needs the webhook URL, and /ready says 503 (with each component's
+      // state) until every component below runs.
+      let address = '';
+      await step('http', `Port ${config.port} on ${config.host} is taken or not allowed: set WAGATE_PORT (port) to a free port, or stop the process that uses it.`, async () => {
+        address = await http.listen({ port: config.port, host: config.host });
+      });
       const base = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
       if (sandbox) sandbox.setWebhookUrl(`${base}/webhook`);
-      await webhooks.start();
+      await step('webhooks', 'The webhook processor could not read its pending batches from the store: check the database (wagate doctor). A batch that cannot be applied never stops a start: it is set aside (GET /v1/webhooks/failed).', () => webhooks.start(), () => webhooks.stop());
       // Templates decide categories and approval at the gate: load them from Meta (or the sandbox) at
-      // start. A failure (token invalid, Meta down) is logged, not fatal: webhooks and the monitor catch up.
-      await syncTemplates(ctx).catch((err) => log.warn({ err: (err as Error).message }, 'template sync at start failed'));
-      if (opts.monitor !== false) await monitor.start();
-      if (opts.workers !== false) await delivery.start();
-      started = true;
+      // start. Meta failing (token invalid, Meta down: a META_* error) is not fatal: the component is
+      // `degraded`, /ready stays 200, and template webhooks and POST /v1/templates/sync catch up; the
+      // gate denies templates it does not know meanwhile. Anything else (the store refusing them) is.
+      components.set('templates', 'starting');
+      try {
+        await syncTemplates(ctx);
+        components.set('templates', 'running');
+      } catch (err) {
+        if (err instanceof EngineError && err.code.startsWith('META_')) {
+          log.warn({ err: errorText(err) }, 'template sync at start failed; templates catch up from webhooks and POST /v1/templates/sync');
+          components.set('templates', 'degraded', { error: errorText(err), fix: `${err.fix} Then POST /v1/templates/sync.` });
+        } else {
+          await step('templates', 'The templates from Meta could not be recorded: check the database (wagate doctor).', () => Promise.reject(err));
+        }
+      }
+      if (opts.monitor !== false) await step('monitor', 'The sender health monitor could not start: check the store (wagate doctor) and the log line above.', () => monitor.start(), () => monitor.stop());
+      if (opts.workers !== false) await step('workers', `The delivery workers could not start: check the queue (${config.nats_url ? 'WAGATE_NATS_URL' : `${config.data_dir}/queue.db`}) and the store (wagate doctor).`, () => delivery.start(), () => delivery.stop());
       return base;
     },
     async stop() {
-      if (started) {
-        await delivery.stop();
-        await monitor.stop();
-        await webhooks.stop();
-      }
+      await stopRunning(); // workers, monitor, then webhooks: the reverse of start
+      components.set('http', 'stopped');
       await alerts.close(); // waits (bounded) for alerts in flight, then closes SMTP connections
       await http.close();
       await queue.close();

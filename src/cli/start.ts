@@ -1,13 +1,43 @@
 // `wagate start`: the whole server. Prints a banner that says which backends run and whether the
 // built-in Meta sandbox is in use, then runs until SIGINT/SIGTERM (graceful shutdown).
+// All or nothing: when a backend or a component cannot start, it says which one, why and the fix on
+// stderr, closes what did start, and exits 1 (never an HTTP port that answers with nothing behind it).
 import { loadConfig, resolveSenders } from '../config/load.ts';
 import { applyReloadedTokens } from '../engine/senders.ts';
-import { createApp } from '../app.ts';
+import { createApp, type App } from '../app.ts';
+import { StartupError } from '../observability/components.ts';
+import { errorText } from '../shared/error-text.ts';
+
+/** How long a failed start may take to close what it opened before the process exits anyway. */
+const FAILED_STOP_MS = 10_000;
+
+/** The failure as the operator reads it: what failed, why, and the fix. */
+export function startupFailureText(err: unknown): string {
+  if (err instanceof StartupError) return `wagate: could not start: ${err.component} failed: ${err.reason}\n  fix: ${err.fix}\n`;
+  return `wagate: could not start: ${errorText(err)}\n  fix: see the log above; \`wagate doctor\` checks the config and every backend.\n`;
+}
+
+async function failed(err: unknown, app: App | null): Promise<never> {
+  process.stderr.write(startupFailureText(err));
+  if (app) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([app.stop().catch(() => {}), new Promise((r) => (timer = setTimeout(r, FAILED_STOP_MS)))]);
+    clearTimeout(timer);
+  }
+  // Exit now: a connection or timer left open must not keep a process that did not start alive.
+  process.exit(1);
+}
 
 export async function run(opts: Record<string, unknown>): Promise<number> {
   const { config, file } = loadConfig({ file: (opts.config as string | undefined) ?? null });
-  const app = await createApp({ config });
-  const base = await app.start();
+  let app: App | null = null;
+  let base: string;
+  try {
+    app = await createApp({ config });
+    base = await app.start();
+  } catch (err) {
+    return failed(err, app);
+  }
   const { ctx } = app;
   const lines = [
     `wagate listening on ${base}  (config: ${file ?? 'defaults'})`,

@@ -111,6 +111,8 @@ export const PricingQuery = z.strictObject({ conversation_type: PricedType, reci
 export const RetryBody = z.strictObject({ message_ids: z.array(z.string().min(1).max(100)).min(1).max(100) });
 export const ReadBody = z.strictObject({ message_id: z.string().min(1).max(256).describe('wamid of the inbound message'), sender: SenderQ });
 export const WebhookSyncBody = z.strictObject({ sender: SenderQ, stale_after_min: z.number().int().min(1).max(10_080).optional() });
+export const FailedWebhookId = z.object({ id: z.string().min(1).max(100).describe('batch id (wh_…), as GET /v1/webhooks/failed lists it') });
+export const FailedWebhooksQuery = z.strictObject({ state: z.enum(['open', 'replayed', 'discarded']).optional(), limit: Limit, offset: Offset });
 export const ConsentBody = z.strictObject({ category: Category, state: z.enum(['opted_in', 'opted_out', 'unknown']), source: z.string().min(1).max(200).optional() });
 
 // ---------------------------------------------------------------------------------------------
@@ -167,6 +169,11 @@ export const ROUTES: RouteSpec[] = [
   { method: 'get', path: '/v1/errors/:code', tag: 'errors', role: 'read', summary: 'Explain a Meta error code (meaning, retry, fix)', params: ErrorCodeParam, query: ErrorCodeQuery, responses: { 200: ok('Explanation'), ...E400 } },
   { method: 'post', path: '/v1/pricing/estimate', tag: 'pricing', role: 'read', summary: 'Estimate the cost of messages', body: CostBody, responses: { 200: ok('Estimate'), ...E400, ...E404 } },
   { method: 'get', path: '/v1/pricing', tag: 'pricing', role: 'read', summary: 'Rate per message for a category and market', query: PricingQuery, responses: { 200: ok('Rate'), ...E400, ...E404 } },
+  // webhook batches set aside (src/http/routes/failed-webhooks.ts): admin, a raw body holds every sender's customers
+  { method: 'get', path: '/v1/webhooks/failed', tag: 'webhooks', role: 'admin', summary: 'Webhook batches set aside (could not be read or applied), newest first', query: FailedWebhooksQuery, responses: { 200: ok('Set-aside batches, without their bodies'), ...E400 } },
+  { method: 'get', path: '/v1/webhooks/failed/:id', tag: 'webhooks', role: 'admin', summary: 'One set-aside webhook batch with its raw body', params: FailedWebhookId, responses: { 200: ok('The batch'), ...E404 } },
+  { method: 'post', path: '/v1/webhooks/failed/:id/replay', tag: 'webhooks', role: 'admin', summary: 'Apply a set-aside batch again (replayed, or still set aside with the new error)', params: FailedWebhookId, responses: { 200: ok('Replayed'), 409: ok('Not open (replayed or discarded)', ErrorSchema), 422: ok('Failed again', ErrorSchema), 503: ok('Store unavailable', ErrorSchema), ...E404 } },
+  { method: 'delete', path: '/v1/webhooks/failed/:id', tag: 'webhooks', role: 'admin', summary: 'Discard a set-aside batch (kept for the record, never applied)', params: FailedWebhookId, responses: { 200: ok('Discarded'), 409: ok('Not open', ErrorSchema), ...E404 } },
   { method: 'post', path: '/v1/webhooks/sync', tag: 'webhooks', role: 'admin', summary: 'Re-sync templates; list messages with overdue status webhooks', body: WebhookSyncBody, responses: { 200: ok('Report') } },
 ];
 

@@ -5,6 +5,7 @@ import type { AppContext } from '../engine/context.ts';
 import type { DeliveryService } from '../delivery/service.ts';
 import type { HealthMonitor } from '../senders/health.ts';
 import type { WebhookProcessor } from '../webhooks/processor.ts';
+import type { Components } from '../observability/components.ts';
 import { clientErrorHandler, frameworkErrorReply, installErrorHandler, MAX_PARAM_LENGTH } from './errors.ts';
 import { EngineError } from '../engine/context.ts';
 import { MAX_JSON_DEPTH, tooDeepOffset, TOO_DEEP_FIX } from '../shared/json-depth.ts';
@@ -13,12 +14,15 @@ import complianceRoutes from './routes/compliance.ts';
 import messageRoutes from './routes/messages.ts';
 import senderRoutes from './routes/senders.ts';
 import webhookRoutes from './routes/webhooks.ts';
+import failedWebhookRoutes from './routes/failed-webhooks.ts';
 import apiRoutes from './routes/api.ts';
 
 export interface Services {
   webhooks: WebhookProcessor;
   delivery: DeliveryService;
   monitor: HealthMonitor;
+  /** The process's components and their state (for /ready); absent when no app assembled them. */
+  components?: Components;
 }
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext, services: Services) => Promise<void>;
@@ -34,7 +38,7 @@ export async function buildHttpServer(ctx: AppContext, services: Services): Prom
   installErrorHandler(app, ctx.log);
   installJsonParser(app);
   // api.ts first: it installs auth, rate limiting, OpenAPI and MCP over HTTP for everything after it.
-  for (const routes of [apiRoutes, healthRoutes, complianceRoutes, messageRoutes, senderRoutes, webhookRoutes] as RouteModule[]) {
+  for (const routes of [apiRoutes, healthRoutes, complianceRoutes, messageRoutes, senderRoutes, webhookRoutes, failedWebhookRoutes] as RouteModule[]) {
     await routes(app, ctx, services);
   }
   return app;

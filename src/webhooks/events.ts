@@ -3,7 +3,12 @@
 //   inbound message → its wamid; status → wamid + status; user preference → wa_id + value + time;
 //   anything else → field + entry id + entry time + a hash of the change value.
 // Pure: no I/O. Garbage never throws: a shape it cannot read becomes an `unknown` event (stored, counted).
+// Bounded: a change value nesting deeper than MAX_JSON_DEPTH becomes one `<field>:too_deep` unknown
+// event whose value is a summary (path, hash), so nothing after extraction recurses thousands of
+// levels (storing, hashing, serialising); a dedupe key that is very long or holds control characters
+// is replaced by its hash (a database index and a PostgreSQL text column take it).
 import { createHash } from 'node:crypto';
+import { MAX_JSON_DEPTH, shortPath, tooDeepAt } from '../shared/json-depth.ts';
 
 export type Obj = Record<string, unknown>;
 
@@ -75,11 +80,68 @@ export function hashOf(v: unknown): string {
   return createHash('sha256').update(stableJson(v)).digest('base64url').slice(0, 22);
 }
 
-/** JSON with sorted keys, so the same change re-sent with keys in another order has the same hash. */
-function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (isObj(v)) return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson(v[k])}`).join(',')}}`;
-  return JSON.stringify(v) ?? 'null';
+/** Literal text inside stableJson's work stack (anything else on it is a value still to write). */
+class Text {
+  constructor(readonly s: string) {}
+}
+
+/**
+ * JSON with sorted keys, so the same change re-sent with keys in another order has the same hash.
+ * Iterative (an explicit stack), so a value nested 50,000 levels deep hashes instead of overflowing.
+ */
+function stableJson(root: unknown): string {
+  const out: string[] = [];
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (v instanceof Text) {
+      out.push(v.s);
+    } else if (Array.isArray(v)) {
+      // Pushed in reverse: popped as "[", v[0], ",", v[1], ..., "]".
+      stack.push(new Text(']'));
+      for (let i = v.length - 1; i >= 0; i--) {
+        stack.push(v[i]);
+        if (i > 0) stack.push(new Text(','));
+      }
+      stack.push(new Text('['));
+    } else if (isObj(v)) {
+      const keys = Object.keys(v).sort();
+      stack.push(new Text('}'));
+      for (let i = keys.length - 1; i >= 0; i--) {
+        stack.push(v[keys[i]]);
+        stack.push(new Text(`${i > 0 ? ',' : ''}${JSON.stringify(keys[i])}:`));
+      }
+      stack.push(new Text('{'));
+    } else {
+      out.push(JSON.stringify(v) ?? 'null');
+    }
+  }
+  return out.join('');
+}
+
+/** A value as it may be kept: itself, or when it nests too deep, a summary that says where and hashes it. */
+export function bounded(v: unknown): unknown {
+  const at = tooDeepAt(v);
+  if (at === null) return v;
+  return { too_deep: true, limit: MAX_JSON_DEPTH, at: shortPath(at), sha256: hashOf(v) };
+}
+
+/** Longest dedupe key kept as is (ids are ~60 characters; a key is a primary key in seen_events). */
+const MAX_KEY_LENGTH = 256;
+
+/** A dedupe key a database takes: a very long one, or one with control characters (NUL is refused by PostgreSQL text), becomes its prefix and hash. */
+function storableKey(key: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (key.length <= MAX_KEY_LENGTH && !/[\u0000-\u001f]/.test(key)) return key;
+  return `${key.slice(0, 2)}#${createHash('sha256').update(key).digest('base64url')}`;
+}
+
+/** A label for a value Meta sends as a string: itself, a number as text, else its JSON type (never String(v): an object with a `toString` key throws there). */
+function label(v: unknown, none = 'none'): string {
+  if (v === undefined || v === null) return none;
+  const s = str(v);
+  if (s !== null) return s.length > 100 ? `${s.slice(0, 100)}…` : s;
+  return `<${Array.isArray(v) ? 'array' : typeof v}>`;
 }
 
 /** Meta timestamps are unix seconds, as a string (messages, statuses) or a number (entry.time). */
@@ -91,13 +153,18 @@ export function metaTime(v: unknown): number | null {
 
 export function extractEvents(body: unknown): WebhookEvent[] {
   const out: WebhookEvent[] = [];
+  const push = (ev: WebhookEvent) => {
+    ev.key = storableKey(ev.key);
+    out.push(ev);
+  };
   const unknown = (field: string, value: unknown, waba_id: string | null, entry_time: number | null, phone_number_id: string | null = null) =>
-    out.push({ kind: 'unknown', key: `o:${field}:${waba_id ?? ''}:${entry_time ?? ''}:${hashOf(value)}`, field, value, waba_id, entry_time, phone_number_id });
+    push({ kind: 'unknown', key: `o:${field}:${waba_id ?? ''}:${entry_time ?? ''}:${hashOf(value)}`, field, value: bounded(value), waba_id, entry_time, phone_number_id });
 
   if (!isObj(body) || !Array.isArray(body.entry)) {
-    unknown(isObj(body) ? `object:${String(body.object ?? 'none')}` : 'not_an_object', body, null, null);
+    unknown(isObj(body) ? `object:${label(body.object)}` : 'not_an_object', body, null, null);
     return out;
   }
+  const objectLabel = label(body.object);
   for (const entry of body.entry) {
     if (!isObj(entry) || !Array.isArray(entry.changes)) {
       unknown('entry', entry, null, null);
@@ -113,7 +180,12 @@ export function extractEvents(body: unknown): WebhookEvent[] {
       const field = typeof change.field === 'string' ? change.field : 'none';
       const value = change.value;
       if (body.object !== 'whatsapp_business_account') {
-        unknown(`${String(body.object)}:${field}`, value, waba_id, entry_time);
+        unknown(`${objectLabel}:${field}`, value, waba_id, entry_time);
+        continue;
+      }
+      if (tooDeepAt(value) !== null) {
+        // Nothing in it is read: no Meta shape nests this deep, and every later step would recurse it.
+        unknown(`${field}:too_deep`, value, waba_id, entry_time);
         continue;
       }
       if (field === 'messages' || field === 'user_preferences') {
@@ -139,7 +211,7 @@ export function extractEvents(body: unknown): WebhookEvent[] {
               continue;
             }
             const from = str(m.from);
-            out.push({ kind: 'message', key: `m:${id}`, waba_id, entry_time, phone_number_id, message: m, profile_name: (from && names.get(from)) ?? (names.size === 1 ? [...names.values()][0] : null) });
+            push({ kind: 'message', key: `m:${id}`, waba_id, entry_time, phone_number_id, message: m, profile_name: (from && names.get(from)) ?? (names.size === 1 ? [...names.values()][0] : null) });
           }
         }
         if (Array.isArray(value.statuses)) {
@@ -151,7 +223,7 @@ export function extractEvents(body: unknown): WebhookEvent[] {
               unknown('messages.status', s, waba_id, entry_time, phone_number_id);
               continue;
             }
-            out.push({ kind: 'status', key: `s:${id}:${status}`, waba_id, entry_time, phone_number_id, status: s });
+            push({ kind: 'status', key: `s:${id}:${status}`, waba_id, entry_time, phone_number_id, status: s });
           }
         }
         if (Array.isArray(value.user_preferences)) {
@@ -165,19 +237,19 @@ export function extractEvents(body: unknown): WebhookEvent[] {
             }
             const at = metaTime(p.timestamp);
             const category = str(p.category) ?? 'marketing_messages';
-            out.push({ kind: 'user_preferences', key: `p:${wa_id}:${category}:${v}:${at ?? hashOf(p)}`, waba_id, entry_time, phone_number_id, wa_id, category, value: v, at, detail: str(p.detail) });
+            push({ kind: 'user_preferences', key: `p:${wa_id}:${category}:${v}:${at ?? hashOf(p)}`, waba_id, entry_time, phone_number_id, wa_id, category, value: v, at, detail: str(p.detail) });
           }
         }
         if (Array.isArray(value.errors)) {
           recognised = true;
-          out.push({ kind: 'system_error', key: `e:${waba_id ?? ''}:${hashOf(value.errors)}:${entry_time ?? ''}`, field, value: value.errors, waba_id, entry_time, phone_number_id });
+          push({ kind: 'system_error', key: `e:${waba_id ?? ''}:${hashOf(value.errors)}:${entry_time ?? ''}`, field, value: value.errors, waba_id, entry_time, phone_number_id });
         }
         if (!recognised) unknown(field, value, waba_id, entry_time, phone_number_id);
         continue;
       }
       const kind = FIELD_KIND[field];
       if (kind && isObj(value)) {
-        out.push({ kind, key: `o:${field}:${waba_id ?? ''}:${entry_time ?? ''}:${hashOf(value)}`, field, value, waba_id, entry_time, phone_number_id: null });
+        push({ kind, key: `o:${field}:${waba_id ?? ''}:${entry_time ?? ''}:${hashOf(value)}`, field, value, waba_id, entry_time, phone_number_id: null });
       } else {
         unknown(field, value, waba_id, entry_time);
       }

@@ -30,6 +30,7 @@ import { createKeywordMatcher, STOP_CATEGORIES, type KeywordMatcher } from './ke
 import { extractEvents, isObj, metaTime, replyTexts, str, type Obj, type InboundMessageEvent, type StatusEvent_, type UserPreferenceEvent, type ValueEvent, type WebhookEvent } from './events.ts';
 import { verifySignature, type SignatureCheck } from './signature.ts';
 import { applyForwardOrNone } from '../store/forward.ts';
+import { errorText } from '../shared/error-text.ts';
 
 /** Meta's wa_id/from → wagate's state key (canonical: Brazil's old 8-digit and Mexico's "521" forms meet the number a business types). */
 const digits = (v: unknown): string | null => {
@@ -1089,16 +1090,6 @@ interface ReadyBatch {
   events: WebhookEvent[];
   recovery: boolean;
   unusable?: string;
-}
-
-/** An error as one line of text (whatever was thrown). */
-function errorText(err: unknown): string {
-  if (err instanceof Error) return `${err.name && err.name !== 'Error' ? `${err.name}: ` : ''}${err.message}`;
-  try {
-    return typeof err === 'string' ? err : (JSON.stringify(err) ?? typeof err);
-  } catch {
-    return typeof err;
-  }
 }
 
 function category(v: unknown): Exclude<Category, 'service'> | null {

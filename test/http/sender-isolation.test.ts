@@ -274,6 +274,11 @@ const ROUTE_CASES: Record<string, RouteCase> = {
   'POST /v1/pricing/estimate': { probes: [{ path: '/v1/pricing/estimate', body: { message_type: 'utility', customer_id: C_SHARED, sender: 'shop_b' }, expect: 'forbidden_sender' }, { path: '/v1/pricing/estimate', body: { message_type: 'utility', customer_id: C_SHARED }, expect: 'ok' }] },
   'GET /v1/pricing': { probes: [{ path: '/v1/pricing?conversation_type=marketing&recipient_country=GB', expect: 'ok' }] },
   'POST /v1/webhooks/sync': { probes: [{ path: '/v1/webhooks/sync', body: { sender: 'shop_b' }, expect: 'forbidden_sender' }, { path: '/v1/webhooks/sync', body: { stale_after_min: 1 }, expect: 'ok' }] },
+  // Set-aside webhook batches: raw bodies of any sender, so only a key for every sender.
+  'GET /v1/webhooks/failed': { probes: [{ path: '/v1/webhooks/failed', expect: 'forbidden_sender' }] },
+  'GET /v1/webhooks/failed/:id': { probes: [{ path: '/v1/webhooks/failed/wh_any', expect: 'forbidden_sender' }] },
+  'POST /v1/webhooks/failed/:id/replay': { probes: [{ path: '/v1/webhooks/failed/wh_any/replay', expect: 'forbidden_sender' }] },
+  'DELETE /v1/webhooks/failed/:id': { probes: [{ path: '/v1/webhooks/failed/wh_any', expect: 'forbidden_sender' }] },
 };
 
 const TOOL_CASES: Record<string, ToolProbe[]> = {

@@ -1,6 +1,9 @@
-// /health (process up), /ready (every backend answers), /metrics (Prometheus).
+// /health (process up), /ready (every backend answers AND every component runs), /metrics (Prometheus).
+// A process whose webhook processor, workers or monitor did not start is not ready, even though its
+// HTTP port answers: /ready says which component and how to fix it (`components`).
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../engine/context.ts';
+import type { Services } from '../server.ts';
 
 async function probe(fn: () => Promise<boolean>, timeoutMs = 1_000): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -13,7 +16,7 @@ async function probe(fn: () => Promise<boolean>, timeoutMs = 1_000): Promise<boo
   }
 }
 
-export default async function healthRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+export default async function healthRoutes(app: FastifyInstance, ctx: AppContext, services?: Services): Promise<void> {
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_req, reply) => {
     const checks = {
@@ -25,7 +28,9 @@ export default async function healthRoutes(app: FastifyInstance, ctx: AppContext
     const backends: Record<string, { kind: string; ok: boolean }> = {};
     for (const [name, ok] of Object.entries(checks)) backends[name] = { kind: ctx.backends[name] ?? name, ok };
     const failing = Object.entries(checks).filter(([, ok]) => !ok).map(([n]) => n);
-    return reply.status(failing.length ? 503 : 200).send({ ready: failing.length === 0, backends, failing });
+    const components = services?.components;
+    if (components) failing.push(...components.notReady());
+    return reply.status(failing.length ? 503 : 200).send({ ready: failing.length === 0, backends, ...(components ? { components: components.snapshot() } : {}), failing });
   });
   app.get('/metrics', async (_req, reply) => {
     const stats = await ctx.queue.stats().catch(() => null);
