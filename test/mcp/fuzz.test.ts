@@ -31,8 +31,23 @@ afterAll(async () => {
 });
 
 const phoneish = fc.oneof(fc.constantFrom('+447700900123', '5511912345678', '+1 (415) 555-0123', '', '+', '00', '12'), fc.string({ maxLength: 20 }));
+// What an attacker sends where a string is expected: objects with their own toString/valueOf (String()
+// on them throws), arrays holding one, own "__proto__"/"constructor" keys (JSON.parse makes them own
+// properties), numbers past every range, and nesting past the limit (300 levels here: fast-check's own
+// reporting recurses; test/mcp/bad-input.test.ts sends 50,000).
+const deep = (n: number): unknown => {
+  let v: unknown = 'x';
+  for (let i = 0; i < n; i++) v = i % 2 ? [v] : { a: v };
+  return v;
+};
+const hostile = fc.constantFrom<unknown>(
+  { toString: 1 }, { toString: 1, valueOf: 1 }, [{ toString: 1 }], { hasOwnProperty: 1 },
+  JSON.parse('{"__proto__":{"polluted":1},"type":"text"}'), JSON.parse('{"constructor":{"prototype":{"polluted":1}}}'),
+  1e308, -1e308, 2 ** 53 + 1, deep(70), deep(300), '{"a":'.repeat(5_000) + '1' + '}'.repeat(5_000),
+);
 const value = fc.oneof(
   { weight: 3, arbitrary: fc.string({ maxLength: 30 }) },
+  hostile,
   { weight: 2, arbitrary: phoneish },
   fc.integer(),
   fc.double(),
@@ -56,7 +71,7 @@ function typed(s: JsonSchema | undefined): fc.Arbitrary<unknown> {
     case 'number': return fc.double({ noNaN: true, min: -10, max: 1e6 });
     case 'boolean': return fc.boolean();
     case 'array': return fc.array(typed(s.items), { maxLength: 3 });
-    case 'object': return fc.dictionary(fc.constantFrom('type', 'body', 'text', 'action', 'to', 'x'), value, { maxKeys: 3 });
+    case 'object': return fc.dictionary(fc.constantFrom('type', 'body', 'text', 'action', 'to', 'x'), fc.oneof(value, hostile, fc.constantFrom('text', 'interactive', 'template')), { maxKeys: 3 });
     default: return value;
   }
 }
@@ -120,6 +135,20 @@ describe('fuzzing every tool', () => {
     expect(seen.refused_engine).toBeGreaterThan(20);
     expect(seen.denied).toBeGreaterThan(5);
   }, 90_000);
+
+  it('arguments that are not an object get INVALID_ARGUMENTS from every tool', async () => {
+    for (const t of tools) {
+      await fc.assert(
+        fc.asyncProperty(fc.oneof(fc.array(value, { maxLength: 3 }), fc.string({ maxLength: 20 }), fc.integer(), fc.boolean(), fc.constant(null), hostile.filter((v) => Array.isArray(v) || typeof v !== 'object')), async (args) => {
+          const r = (await client.callTool({ name: t.name, arguments: args as never })) as ToolCallResult;
+          checkAnswer(t.name, args, r);
+          expect((bodyOf(r).error as { code: string }).code, `${t.name} ${JSON.stringify(args)}`).toBe('INVALID_ARGUMENTS');
+        }),
+        { numRuns: 4, seed: 3 + t.name.length },
+      );
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
 
   it('non-object arguments and unknown tools are refused by the protocol, not by a crash', async () => {
     const r = (await client.callTool({ name: 'send_message', arguments: { to: ['+447700900123'], text: { body: 'x' } } })) as ToolCallResult;
