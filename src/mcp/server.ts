@@ -138,20 +138,21 @@ type RequestHandler = (request: { method: string; params?: unknown }, extra: unk
 /**
  * The SDK parses each request's params with its own schema before our code runs; a mismatch leaves as
  * -32603 "internal error" carrying the zod issues as raw JSON. Wrapped here (pinned SDK 1.32, covered
- * by test/mcp/bad-input.test.ts): tools/call with non-object arguments reaches validateToolInput above
- * (so it is INVALID_ARGUMENTS like any bad argument), and any other params mismatch is -32602 Invalid
- * params naming the field, with our error body as data.
+ * by test/mcp/bad-input.test.ts): a tools/call whose arguments are not an object, or nest too deep, is
+ * answered here with INVALID_ARGUMENTS like any bad argument (an unknown tool still gets the SDK's
+ * "not found"), and any other params mismatch is -32602 Invalid params naming the field, with our error
+ * body as data. (validateToolInput checks the same shape again for the SDK's other call paths.)
  */
 function guardRequestParams(server: McpServer): void {
   const handlers = (server.server as unknown as { _requestHandlers: Map<string, RequestHandler> })._requestHandlers;
   for (const [method, handle] of handlers) {
     handlers.set(method, async (request, extra) => {
       const p = request.params as { name?: unknown; arguments?: unknown } | undefined;
-      if (method === 'tools/call' && p && typeof p === 'object' && typeof p.name === 'string' && DEFS.has(p.name) && shapeProblem(p.arguments)) {
-        return invalidArguments(DEFS.get(p.name)!.def, shapeProblem(p.arguments)!);
-      }
-      if (method === 'tools/call' && p && typeof p === 'object' && typeof p.name === 'string' && p.arguments !== undefined && (p.arguments === null || typeof p.arguments !== 'object' || Array.isArray(p.arguments))) {
-        request = { ...request, params: { ...p, arguments: {} } }; // an unknown tool: let the SDK say so
+      if (method === 'tools/call' && p && typeof p === 'object' && typeof p.name === 'string') {
+        const bad = shapeProblem(p.arguments);
+        const d = DEFS.get(p.name);
+        if (bad && d) return invalidArguments(d.def, bad);
+        if (bad) request = { ...request, params: { ...p, arguments: {} } }; // an unknown tool: let the SDK say so
       }
       try {
         return await handle(request, extra);
