@@ -138,6 +138,20 @@ describe('a component that cannot start', () => {
     expect(app.delivery.stats().senders).toEqual([]);
   });
 
+  it('Meta failing the template sync at start is not fatal: templates degraded, /ready 200, the rest runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wagate-tpl-'));
+    dirs.push(dir);
+    const app = await newApp(dir);
+    // The sandbox (Meta) refuses the token: listing templates answers 190, as Meta does.
+    const revoke = await fetch(`${app.sandbox!.url}/_sandbox/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'revoked' }) });
+    expect(revoke.status).toBe(200);
+    await app.start();
+    const ready = await app.http.inject({ method: 'GET', url: '/ready' });
+    expect(ready.statusCode, ready.body).toBe(200);
+    expect(ready.json().components.templates).toMatchObject({ state: 'degraded', error: expect.stringMatching(/190|token/i), fix: expect.stringContaining('/v1/templates/sync') });
+    expect(ready.json().components.workers.state).toBe('running');
+  });
+
   it('/ready is 503 until start() has run every component', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wagate-ready-'));
     dirs.push(dir);
