@@ -28,6 +28,7 @@ import { HealthMonitor } from './senders/health.ts';
 import { WebhookProcessor } from './webhooks/processor.ts';
 import { buildHttpServer } from './http/server.ts';
 import { syncTemplates } from './engine/templates.ts';
+import { Outbox } from './engine/outbox.ts';
 import type { FastifyInstance } from 'fastify';
 import { Components, StartupError } from './observability/components.ts';
 import { errorText } from './shared/error-text.ts';
@@ -142,6 +143,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const bus = new EventEmitter();
   bus.setMaxListeners(100);
   const alerts = new AlertService({ store, config: config.alerts, log: log.child({ component: 'alerts' }), metrics, now });
+  const outbox = new Outbox({ store, queue, gate, log: log.child({ component: 'outbox' }), now, bus }, { interval_ms: config.delivery.relay_interval_ms, grace_ms: config.delivery.relay_grace_ms });
   const ctx: AppContext = {
     config: effective,
     senders: registry,
@@ -149,6 +151,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     gate,
     queue,
     pacer,
+    outbox,
     meta,
     alerts,
     log,

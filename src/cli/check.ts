@@ -181,6 +181,7 @@ export async function openLightContext(config: Config, opts: { now?: () => numbe
     gate,
     queue: unwired('the delivery queue'),
     pacer: unwired('the pacer'),
+    outbox: unwired('the outbox'),
     meta: unwired('the Meta client'),
     alerts: unwired('alerts'),
     log: createLogger('warn', { stderr: true }),

@@ -70,6 +70,10 @@ export const ConfigSchema = z.object({
       in_doubt_grace_ms: z.number().int().positive().default(600_000),
       /** Re-check opt-out, window, template and sender right before sending. */
       dispatch_recheck: z.boolean().default(true),
+      /** How often the outbox relay hands stored messages the queue has no job for to the queue. */
+      relay_interval_ms: z.number().int().min(10).max(60_000).default(1_000),
+      /** A stored message is the relay's once this old (younger ones are still in their submit). */
+      relay_grace_ms: z.number().int().min(0).max(600_000).default(5_000),
     })
     .prefault({}),
   webhooks: z

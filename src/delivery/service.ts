@@ -283,7 +283,9 @@ export class DeliveryService {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    await this.recover();
+    // Every stored message the queue has no job for (a crash between insert and enqueue, a queue
+    // outage) is handed over now and then all the time, by the outbox relay.
+    this.ctx.outbox.start();
     this.ctx.senders.on('state', this.onState);
     this.ctx.bus.on('delivery.kick', this.onKick);
     for (const s of this.ctx.senders.list()) {
@@ -299,36 +301,13 @@ export class DeliveryService {
     this.started = false;
     this.ctx.senders.off('state', this.onState);
     this.ctx.bus.off('delivery.kick', this.onKick);
+    await this.ctx.outbox.stop();
     await Promise.all([...this.workers.values()].map((w) => w.stop()));
     this.workers.clear();
   }
 
   stats(): DeliveryStats {
     return { senders: [...this.workers.values()].map((w) => ({ sender_id: w.senderId, running: w.isRunning, in_flight: w.inFlight })) };
-  }
-
-  /**
-   * A crash between "persist queued" and "enqueue" leaves a queued message with no job. Enqueue queued
-   * messages again on start: the queue dedupes by message id, so existing jobs are untouched. JetStream
-   * remembers ids only for its duplicate window (1 h), so there only messages younger than that are
-   * re-enqueued (an older one would become a second job for the same message).
-   */
-  private async recover(): Promise<void> {
-    const page = 500;
-    const since = this.ctx.backends.queue === 'embedded' ? undefined : this.ctx.now() - 50 * 60_000;
-    for (let offset = 0; ; offset += page) {
-      let batch: MessageRecord[];
-      try {
-        batch = await this.ctx.store.listMessages({ status: ['queued'], since, limit: page, offset });
-      } catch (err) {
-        this.ctx.log.error({ err }, 'recovery scan of queued messages failed');
-        return;
-      }
-      for (const m of batch) {
-        await this.ctx.queue.enqueue({ id: m.id, sender_id: m.sender_id, attempts: m.attempts, enqueued_at: m.created_at }).catch((err) => this.ctx.log.error({ err, message_id: m.id }, 'recovery enqueue failed'));
-      }
-      if (batch.length < page) return;
-    }
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import type { Alerter } from '../alerts/port.ts';
 import type { Logger } from '../observability/log.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { SenderRegistry } from '../senders/registry.ts';
+import type { Outbox } from './outbox.ts';
 
 export interface AppContext {
   config: Config;
@@ -20,6 +21,8 @@ export interface AppContext {
   gate: GateState;
   queue: DeliveryQueue;
   pacer: Pacer;
+  /** Hands stored messages to the queue: the submit path's enqueue and the relay behind it. */
+  outbox: Outbox;
   meta: MetaClient;
   alerts: Alerter;
   log: Logger;

@@ -1,7 +1,9 @@
 // Engine functions for outbound messages: submit (validate → gate check-and-reserve → persist queued →
 // enqueue → 202), read one with its history, list. Every face (HTTP, MCP, CLI, campaigns) calls these.
-// A denial stores nothing but an audit row. A reservation taken for a message that then fails to be
-// persisted or enqueued is released: the gate never counts a message that will not be sent.
+// A denial stores nothing but an audit row. Once stored as queued the message is accepted (202) and the
+// outbox (./outbox.ts) guarantees it reaches the queue; a reservation is released only for a message
+// that is certainly not stored: the gate never counts a message that will not be sent, nor misses one
+// that will.
 import { createHash } from 'node:crypto';
 import type { AppContext } from './context.ts';
 import { EngineError } from './context.ts';
@@ -13,6 +15,7 @@ import type { GateRequest } from '../gate/port.ts';
 import type { MessageFilter } from '../store/port.ts';
 import { maskPhone } from '../observability/log.ts';
 import { MAX_JSON_DEPTH, shortPath, tooDeepAt, TOO_DEEP_FIX } from '../shared/json-depth.ts';
+import { StoreError } from '../store/errors.ts';
 
 export interface SubmitInput {
   /** Meta's message body (as for POST /{phone-number-id}/messages); messaging_product optional. */
@@ -139,7 +142,10 @@ export async function submitMessage(ctx: AppContext, input: SubmitInput): Promis
 async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | null): Promise<SubmitResult> {
   const hash = requestHash(input.body, input.sender);
   if (key) {
-    const existing = await ctx.store.getMessageByIdempotencyKey(key);
+    const existing = await ctx.store.getMessageByIdempotencyKey(key).catch((err: unknown) => {
+      ctx.log.error({ err }, 'idempotency lookup failed: the store did not answer');
+      throw storeUnavailable('The store did not answer, so this Idempotency-Key could not be looked up. Nothing was sent for this request.');
+    });
     if (existing) return replayOrConflict(existing, hash, key);
   }
 
@@ -188,26 +194,35 @@ async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | nul
   try {
     await ctx.store.insertMessage(record);
   } catch (err) {
-    await ctx.gate.release(id).catch(() => {});
-    // Another process won the race for this Idempotency-Key: answer from its message.
+    if (err instanceof StoreError && err.code !== 'UNAVAILABLE') {
+      // Refused, so certainly not stored: nothing of this submit will be sent.
+      await ctx.gate.release(id).catch(() => {});
+      // Another process won the race for this Idempotency-Key: answer from its message.
+      if (key && err.code === 'CONFLICT') {
+        const existing = await ctx.store.getMessageByIdempotencyKey(key).catch(() => null);
+        if (existing) return replayOrConflict(existing, hash, key);
+      }
+      ctx.log.error({ err, message_id: id }, 'the store refused a message; reservation released');
+      throw storeUnavailable('The message could not be saved, so it was not queued. Nothing was sent.');
+    }
+    // The connection failed around the commit: the row may be there. If it is, it is a promise like
+    // any other (the outbox relay sends it, and its reservation stays counted); the outbox asks the
+    // store once it answers again and releases the reservation if the row is not there.
+    ctx.outbox.insertUnsure(id);
     if (key) {
       const existing = await ctx.store.getMessageByIdempotencyKey(key).catch(() => null);
       if (existing) return replayOrConflict(existing, hash, key);
     }
-    ctx.log.error({ err, message_id: id }, 'persisting a message failed; reservation released');
-    throw new EngineError('STORE_UNAVAILABLE', 'The message could not be saved, so it was not queued. Nothing was sent.', 'Retry the request (with the same Idempotency-Key); check GET /ready for the failing backend.', 503);
+    ctx.log.error({ err, message_id: id }, 'persisting a message failed with no clear outcome');
+    throw storeUnavailable(
+      'The store did not confirm the write: the message may or may not have been saved. If it was, it will be sent once.',
+      key ? 'Retry with the same Idempotency-Key: you get the saved message, or it is submitted now, never both.' : 'Retry with an Idempotency-Key header to make retries safe (without one, a retry may send a second message); check GET /ready for the failing backend.',
+    );
   }
 
-  try {
-    await ctx.queue.enqueue({ id, sender_id: record.sender_id, attempts: 0, enqueued_at: now });
-  } catch (err) {
-    await ctx.gate.release(id).catch(() => {});
-    await ctx.store
-      .applyStatus(id, { status: 'failed', at: ctx.now(), source: 'api', detail: { reason: 'QUEUE_UNAVAILABLE' } }, { last_error: { code: 'QUEUE_UNAVAILABLE', message: String((err as Error)?.message ?? err) } })
-      .catch(() => {});
-    ctx.log.error({ err, message_id: id }, 'enqueue failed; reservation released, message marked failed');
-    throw new EngineError('QUEUE_UNAVAILABLE', 'The delivery queue did not accept the message. Nothing was sent.', 'Retry with a new Idempotency-Key; check GET /ready for the failing backend.', 503, { message_id: id });
-  }
+  // Stored as queued: from here on the message is accepted whatever the queue says. A queue that does
+  // not take it now (NATS away) leaves it in the outbox, and the relay hands it over when it is back.
+  await ctx.outbox.handOver({ id, sender_id: record.sender_id, attempts: 0, enqueued_at: now });
 
   // No audit row for an accepted submit: the message record (actor and decision in its first
   // history event) is the record, and one write less per message matters at 1,000 mps.
@@ -219,6 +234,10 @@ async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | nul
   }
   ctx.bus.emit('delivery.kick', { sender_id: record.sender_id });
   return { http_status: 202, id, status: 'queued', decision: outcome.decision };
+}
+
+function storeUnavailable(message: string, fix = 'Retry the request (with the same Idempotency-Key); check GET /ready for the failing backend.'): EngineError {
+  return new EngineError('STORE_UNAVAILABLE', message, fix, 503);
 }
 
 async function audit(ctx: AppContext, at: number, actor: string, action: string, subject: string | null, detail: Record<string, unknown>): Promise<void> {

@@ -26,6 +26,8 @@ export interface HarnessOptions {
   workers?: boolean;
   /** Use Redis/PostgreSQL/NATS (WAGATE_* env or the local defaults), with a random namespace. */
   production?: boolean;
+  /** With production: PostgreSQL at this URL instead (e.g. through a test's own TCP proxy). */
+  database_url?: string;
   /** Data directory to reuse (crash tests); a fresh temp dir otherwise. */
   dataDir?: string;
   /** An already running sandbox (its base URL): the app then uses it instead of starting one. */
@@ -98,7 +100,7 @@ export function buildConfig(opts: HarnessOptions, dataDir: string, namespace: st
   if (opts.production) {
     raw.redis_url = REDIS_URL;
     raw.nats_url = NATS_URL;
-    raw.database_url = DATABASE_URL;
+    raw.database_url = opts.database_url ?? DATABASE_URL;
   }
   return ConfigSchema.parse(raw);
 }

@@ -1,6 +1,7 @@
 // A real AppContext for sender-health tests, built from real parts: the Meta sandbox on 127.0.0.1, the
 // Graph client, the SQLite store, the memory gate and pacer, the embedded queue, the AlertService with
 // local Slack/webhook/SMTP receivers. No delivery workers (the proof test uses createApp for those).
+import { Outbox } from '../../src/engine/outbox.ts';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -104,6 +105,7 @@ export async function makeHarness(o: HarnessOptions): Promise<Harness> {
     gate,
     queue,
     pacer,
+    outbox: new Outbox({ store, queue, gate, log, now, bus }),
     meta,
     alerts,
     log,

@@ -85,6 +85,7 @@ export async function makeCtx(overrides: Record<string, unknown> = {}): Promise<
     gate,
     queue: null as never,
     pacer: null as never,
+    outbox: null as never,
     meta: null as never,
     alerts,
     log,
