@@ -18,7 +18,9 @@ async function startApp(config: Config, log: ReturnType<typeof createLogger>): P
     return app;
   } catch (err) {
     // Another wagate (e.g. `wagate start`) holds the HTTP or sandbox port: serve MCP anyway, on free ports.
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    // start() names the component that failed (a StartupError) with the listen error as its cause.
+    const cause = (err as { cause?: unknown }).cause ?? err;
+    if ((cause as NodeJS.ErrnoException).code !== 'EADDRINUSE' && (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     await app?.stop().catch(() => {});
     log.warn({ port: config.port, sandbox_port: config.sandbox.port }, 'port in use; this MCP session listens (webhooks, sandbox) on free ports instead');
     const retry = await createApp({ config: { ...config, port: 0, sandbox: { ...config.sandbox, port: 0 } }, logger: log });
