@@ -61,7 +61,14 @@ export const ConfigSchema = z.object({
   policies: PoliciesSchema.prefault({}),
   delivery: z
     .object({
+      /**
+       * Counted attempts: sends that may have reached Meta (in-doubt resends) and failures the catalog
+       * bounds by a count (e.g. code 1). Transient failures (Meta 5xx, network, throttling) are never
+       * counted: they are bounded by retry_max_age_h.
+       */
       max_attempts: z.number().int().min(1).max(100).default(8),
+      /** A message that keeps failing transiently is dead-lettered (RETRY_AGE_EXCEEDED) once this old. */
+      retry_max_age_h: z.number().positive().max(24 * 30).default(24),
       backoff_base_ms: z.number().int().positive().default(1_000),
       backoff_max_ms: z.number().int().positive().default(300_000),
       lease_ms: z.number().int().positive().default(30_000),

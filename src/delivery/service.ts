@@ -503,7 +503,7 @@ export class DeliveryService {
         // own network keeps messages queued, retried with backoff, instead of dead-lettering them.
         const prev = msg.last_error;
         const repeat = prev && prev.code === 'NOT_SENT' && typeof prev.repeat === 'number' ? prev.repeat + 1 : 1;
-        await this.settleUncounted(lease, msg, { code: 'NOT_SENT', message: res.reason, repeat }, now + backoffMs(repeat, d.backoff_base_ms, d.backoff_max_ms), 'not_sent');
+        await this.retryTransient(lease, msg, { code: 'NOT_SENT', message: res.reason, repeat }, now + backoffMs(repeat, d.backoff_base_ms, d.backoff_max_ms), 'not_sent');
         return;
       }
       case 'error': {
@@ -526,7 +526,10 @@ export class DeliveryService {
         ctx.log.warn({ message_id: msg.id, sender: sender.id, to: maskPhone(msg.to), code: err.code, action: c.action }, 'Meta refused a send');
         switch (c.action) {
           case 'retry':
-            await this.retryOrGiveUp(lease, msg, attempt, metaError, c.retry_after_ms ?? null);
+            // Bounded by a count only where the catalog says so (a code that may be a bad request);
+            // a transient failure (Meta 5xx, an outage) is bounded by the message's age instead.
+            if (c.entry.max_attempts !== undefined) await this.retryOrGiveUp(lease, msg, attempt, metaError, c.retry_after_ms ?? null);
+            else await this.retryTransient(lease, msg, metaError, now + Math.max(c.retry_after_ms ?? 0, backoffMs(repeat, d.backoff_base_ms, d.backoff_max_ms)), `meta_${err.code}`);
             return;
           case 'retry_after': {
             const wait = c.retry_after_ms ?? backoffMs(repeat, d.backoff_base_ms, d.backoff_max_ms);
@@ -535,7 +538,7 @@ export class DeliveryService {
             if (err.code === 130429) await ctx.pacer.penalize(sender.id, classify(err, { attempt: 1 }).retry_after_ms ?? wait);
             else if (err.code === 131056 || c.scope === 'recipient') await ctx.pacer.penalize(sender.id, wait, msg.to);
             // Throttling is Meta asking us to wait, not a failure of the message: no attempt counted.
-            await this.settleUncounted(lease, msg, metaError, now + wait, `meta_${err.code}`);
+            await this.retryTransient(lease, msg, metaError, now + wait, `meta_${err.code}`);
             return;
           }
           case 'fix_request':
@@ -563,6 +566,28 @@ export class DeliveryService {
   private async settleUncounted(lease: Lease, msg: MessageRecord, lastError: Record<string, unknown>, at: number, reason: string): Promise<void> {
     await this.ctx.store.updateMessage(msg.id, { attempts: lease.job.attempts, last_error: lastError }, this.ctx.now());
     await this.putBack(lease, reason, at);
+  }
+
+  /**
+   * A transient failure (Meta 5xx or outage, network, throttling): not an attempt, so an outage of any
+   * length never dead-letters by count. The one bound is the message's age (delivery.retry_max_age_h):
+   * past it the message is dead-lettered with what kept failing.
+   */
+  private async retryTransient(lease: Lease, msg: MessageRecord, lastError: Record<string, unknown>, at: number, reason: string): Promise<void> {
+    const { ctx } = this;
+    const maxAgeMs = ctx.config.delivery.retry_max_age_h * 3_600_000;
+    const ageMs = ctx.now() - msg.created_at;
+    if (ageMs >= maxAgeMs) {
+      const hours = Math.round((ageMs / 3_600_000) * 10) / 10;
+      await this.deadLetter(lease, msg, {
+        reason_code: 'RETRY_AGE_EXCEEDED',
+        explanation: `Meta could not take the message for ${hours} h (delivery.retry_max_age_h is ${ctx.config.delivery.retry_max_age_h}); the last failure was ${String(lastError.code ?? '')} ${String(lastError.message ?? '')}, seen ${String(lastError.repeat ?? 1)} time(s) in a row.`.trim(),
+        fix: 'Check Meta status (and this machine\'s network), then replay the dead letter if the message is still wanted; raise delivery.retry_max_age_h to wait longer through outages.',
+        meta_error: lastError,
+      });
+      return;
+    }
+    await this.settleUncounted(lease, msg, lastError, at, reason);
   }
 
   private async retryOrGiveUp(lease: Lease, msg: MessageRecord, attempt: number, lastError: Record<string, unknown>, hintMs: number | null): Promise<void> {

@@ -186,9 +186,11 @@ export const CATALOG: readonly CatalogEntry[] = [
   {
     code: 131000, title: 'Something went wrong', http_status: 500, where: 'both', section: '3.5',
     meaning: 'Unknown failure (also a Flows public-key signing failure).',
-    action: 'retry', scope: 'message', max_attempts: 5, then: 'drop',
+    // Transient (Meta's own 500): bounded by the message's age (delivery.retry_max_age_h), not by a count,
+    // so an outage that lasts a while delays messages instead of dead-lettering them.
+    action: 'retry', scope: 'message',
     explanation: 'An internal error at Meta with no specific cause. Usually it passes.',
-    fix: 'wagate retries a bounded number of times. If the same message keeps failing, open a Meta Direct Support ticket with the fbtrace_id from the dead letter.',
+    fix: 'wagate retries with backoff for as long as delivery.retry_max_age_h allows. If the same message keeps failing, open a Meta Direct Support ticket with the fbtrace_id from the dead letter.',
   },
   {
     code: 131008, title: 'Required parameter is missing', http_status: 400, where: 'sync', section: '3.5',
