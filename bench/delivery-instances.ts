@@ -21,6 +21,29 @@ function sumSends(text: string, label: string): number {
   return [...text.matchAll(/^wagate_sends_total\{([^}]*)\} (\d+)/gm)].filter((m) => m[1].includes(label)).reduce((a, m) => a + Number(m[2]), 0);
 }
 
+/**
+ * The config of one wagate process of a multi-instance run (also bench/soak.ts): production backends
+ * under one namespace, one sender on the sandbox at the tier's throughput, the delivery settings of the
+ * single-process tiers, and an API limit that must not cap the tier.
+ */
+export function instanceConfig(o: { port: number; dataDir: string; namespace: string; redisUrl: string; natsUrl: string; databaseUrl: string; sandboxUrl: string; mps: number; delivery?: Record<string, unknown> }): Record<string, unknown> {
+  return {
+    port: o.port,
+    host: '127.0.0.1',
+    log_level: 'warn',
+    data_dir: o.dataDir,
+    namespace: o.namespace,
+    redis_url: o.redisUrl,
+    nats_url: o.natsUrl,
+    database_url: o.databaseUrl,
+    sandbox: { mode: 'never' },
+    meta: { api_url: o.sandboxUrl, app_secret: 'sandbox-app-secret', verify_token: 'bench-instances' },
+    senders: [{ id: 'main', phone_number_id: PHONE_NUMBER_ID, waba_id: WABA_ID, business_id: 'bench', access_token: 'sandbox-token-main', throughput_mps: o.mps, messaging_limit: null }],
+    delivery: { concurrency_per_sender: Math.max(16, Math.min(256, Math.ceil(o.mps / 4))), backoff_base_ms: 200, backoff_max_ms: 5_000, in_doubt_grace_ms: 60_000, ...o.delivery },
+    api: { rate_limit_per_minute: 100_000_000 },
+  };
+}
+
 export interface InstancesResult {
   instances: number;
   mps_tier: number;
@@ -49,25 +72,7 @@ export async function runInstances(opts: { instances: number; mps: number; secon
     for (let k = 0; k < n; k++) {
       const port = await freePort();
       const file = join(dir, `i${k}.yaml`);
-      writeFileSync(
-        file,
-        stringify({
-          port,
-          host: '127.0.0.1',
-          log_level: 'warn',
-          data_dir: join(dir, `i${k}`),
-          namespace: ns,
-          redis_url: REDIS_URL,
-          nats_url: NATS_URL,
-          database_url: DATABASE_URL,
-          sandbox: { mode: 'never' },
-          meta: { api_url: sandbox.url, app_secret: 'sandbox-app-secret', verify_token: 'bench-instances' },
-          senders: [{ id: 'main', phone_number_id: PHONE_NUMBER_ID, waba_id: WABA_ID, business_id: 'bench', access_token: 'sandbox-token-main', throughput_mps: mps, messaging_limit: null }],
-          // Same delivery settings as the single-process tiers; the API limit must not cap the tier.
-          delivery: { concurrency_per_sender: Math.max(16, Math.min(256, Math.ceil(mps / 4))), backoff_base_ms: 200, backoff_max_ms: 5_000, in_doubt_grace_ms: 60_000 },
-          api: { rate_limit_per_minute: 100_000_000 },
-        }),
-      );
+      writeFileSync(file, stringify(instanceConfig({ port, dataDir: join(dir, `i${k}`), namespace: ns, redisUrl: REDIS_URL, natsUrl: NATS_URL, databaseUrl: DATABASE_URL, sandboxUrl: sandbox.url, mps })));
       const p = spawnWagate(['--config', file, 'start']);
       procs.push(p);
       const base = `http://127.0.0.1:${port}`;

@@ -1,0 +1,173 @@
+// Servers the soak owns (never the machine's shared ones): a private PostgreSQL cluster (initdb +
+// pg_ctl from Debian's postgresql package, own port, own temp dir) and a TCP proxy in front of it
+// that can cut every connection. Private Redis and NATS come from the test helpers
+// (test/pacing/private-redis.ts, test/production/backends.ts).
+import { execFile, execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../test/pacing/private-redis.ts';
+
+/** Where initdb and pg_ctl live: `pg_config --bindir`, else the newest /usr/lib/postgresql/N/bin. */
+function pgBinDir(): string {
+  try {
+    const dir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
+    if (existsSync(join(dir, 'initdb'))) return dir;
+  } catch {
+    // no pg_config: look in Debian's layout
+  }
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))) : [];
+  versions.sort((a, b) => Number(b) - Number(a));
+  if (!versions.length) throw new Error('initdb not found: install Debian\'s postgresql package (pg_config --bindir or /usr/lib/postgresql/*/bin)');
+  return join(root, versions[0], 'bin');
+}
+
+function run(cmd: string, args: string[], opts: { asUser?: string; cwd: string; timeoutMs?: number }): Promise<string> {
+  const [file, argv] = opts.asUser ? ['runuser', ['-u', opts.asUser, '--', cmd, ...args]] : [cmd, args];
+  return new Promise((resolve, reject) => {
+    execFile(file, argv, { cwd: opts.cwd, timeout: opts.timeoutMs ?? 60_000, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+export interface PrivatePostgres {
+  /** postgres://postgres@127.0.0.1:PORT/postgres (direct, not through a proxy). */
+  url: string;
+  port: number;
+  /** pg_ctl stop -m fast (clients see their connections closed, then connection refused). */
+  stop(): Promise<void>;
+  /** pg_ctl start on the same port and data directory. */
+  start(): Promise<void>;
+  /** The postmaster's PID while it runs (from postmaster.pid), else null. */
+  pid(): number | null;
+  /** Stops it (immediate) and removes its directory. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * A private PostgreSQL cluster on a free port in a temp dir. initdb and postgres refuse to run as
+ * root: as root they run as the `postgres` OS user (runuser), the directory chowned to it.
+ * fsync is off (the soak stops it with pg_ctl's fast mode, a clean shutdown, never a crash).
+ */
+export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  const bin = pgBinDir();
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'wagate-soak-pg-'));
+  const data = join(dir, 'data');
+  const asUser = process.getuid?.() === 0 ? 'postgres' : undefined;
+  if (asUser) {
+    const uid = Number(execFileSync('id', ['-u', asUser], { encoding: 'utf8' }));
+    const gid = Number(execFileSync('id', ['-g', asUser], { encoding: 'utf8' }));
+    chownSync(dir, uid, gid);
+  } else {
+    mkdirSync(data, { recursive: true });
+  }
+  const opts = { asUser, cwd: dir };
+  await run(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-locale', '--no-sync'], opts);
+  const serverOpts = [`-p ${port}`, '-c listen_addresses=127.0.0.1', `-c unix_socket_directories=${dir}`, '-c fsync=off', '-c max_connections=100'].join(' ');
+  const pgCtl = (args: string[]) => run(join(bin, 'pg_ctl'), ['-D', data, ...args], { ...opts, timeoutMs: 90_000 });
+  const pid = () => {
+    try {
+      return Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]) || null;
+    } catch {
+      return null;
+    }
+  };
+  const start = async () => {
+    await pgCtl(['-l', join(dir, 'log'), '-o', serverOpts, '-w', '-t', '60', 'start']);
+  };
+  const stop = async () => {
+    await pgCtl(['-m', 'fast', '-w', '-t', '60', 'stop']);
+  };
+  await start();
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    start,
+    stop,
+    pid,
+    async destroy() {
+      if (pid()) await pgCtl(['-m', 'immediate', '-w', '-t', '30', 'stop']).catch(() => killPostmaster(pid()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function killPostmaster(pid: number | null): void {
+  if (!pid) return;
+  try {
+    process.kill(pid, 'SIGQUIT'); // postgres's immediate shutdown
+  } catch {
+    // already gone
+  }
+}
+
+export interface TcpProxy {
+  port: number;
+  /** Resets every open connection and refuses (resets) new ones for `ms`. */
+  cut(ms: number): void;
+  stats: { connections: number; cut_connections: number; refused: number; upstream_errors: number };
+  close(): Promise<void>;
+}
+
+/** A TCP proxy (node net) on a free port in front of 127.0.0.1:targetPort that the soak can cut. */
+export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+  const port = await freePort();
+  const pairs = new Set<[Socket, Socket]>();
+  const stats = { connections: 0, cut_connections: 0, refused: 0, upstream_errors: 0 };
+  let refuseUntil = 0;
+  const server = createServer((client) => {
+    client.on('error', () => {});
+    if (Date.now() < refuseUntil) {
+      stats.refused++;
+      client.resetAndDestroy();
+      return;
+    }
+    stats.connections++;
+    const upstream = connect(targetPort, '127.0.0.1');
+    const pair: [Socket, Socket] = [client, upstream];
+    pairs.add(pair);
+    upstream.on('error', () => {
+      stats.upstream_errors++;
+      client.destroy();
+    });
+    const done = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', done);
+    upstream.on('close', done);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return {
+    port,
+    stats,
+    cut(ms) {
+      refuseUntil = Date.now() + ms;
+      for (const [c, u] of pairs) {
+        stats.cut_connections++;
+        c.resetAndDestroy();
+        u.destroy();
+      }
+      pairs.clear();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const [c, u] of pairs) {
+          c.destroy();
+          u.destroy();
+        }
+        server.close(() => resolve());
+      }),
+  };
+}
