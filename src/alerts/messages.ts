@@ -25,6 +25,7 @@ export const alertKeys = {
   deadLetters: () => 'dead_letters',
   queueAge: (senderId: string) => `queue_age:${senderId}`,
   backend: (name: string) => `backend:${name}`,
+  storedToken: (senderId: string) => `stored_token:${senderId}`,
 };
 
 export const REQUIRED_SCOPES = ['whatsapp_business_messaging', 'whatsapp_business_management'] as const;
@@ -221,5 +222,29 @@ export function backendAlert(name: string, kind: string, error?: string): AlertI
       `How to fix: check that the ${kind} server is up and reachable with the configured URL (wagate doctor checks each backend).`,
     ].join('\n'),
     detail: { backend: name, kind, error: error ?? null },
+  };
+}
+
+/** A token set through the API (kept sealed under the app secret) cannot be opened after a restart. */
+export function storedTokenUnreadableAlert(s: SenderRef, reason: 'secret_changed' | 'no_app_secret' | 'malformed', setAt: number | null): AlertInput {
+  const why = {
+    secret_changed: 'neither meta.app_secret nor any of meta.app_secrets_previous opens it (the app secret was changed since the token was set)',
+    no_app_secret: 'meta.app_secret is not set, so it cannot be opened',
+    malformed: 'the stored value is not a sealed token wagate wrote (damaged or edited)',
+  }[reason];
+  return {
+    kind: 'stored_token_unreadable',
+    severity: 'critical',
+    dedupe_key: alertKeys.storedToken(s.id),
+    sender_id: s.id,
+    title: `Sender ${s.id}: the token set through the API cannot be opened; the configured token is used`,
+    body: [
+      `Sender ${s.id} (phone number id ${s.phone_number_id}) has an access token set with PUT /v1/senders/${s.id}/token${setAt ? ` at ${new Date(setAt).toISOString()}` : ''}, kept sealed in the store: ${why}.`,
+      'What it means: wagate sends with the access_token of the config instead. If Meta refuses that one, the sender is halted. The sealed token is kept, not deleted.',
+      reason === 'malformed'
+        ? `How to fix: set the token again (PUT /v1/senders/${s.id}/token with {"access_token": "<token>"}); it replaces the stored value.`
+        : `How to fix: put the app secret the token was set under in meta.app_secrets_previous (or set meta.app_secret) and restart: wagate opens it and seals it again under the current secret. Or set the token again with PUT /v1/senders/${s.id}/token.`,
+    ].join('\n'),
+    detail: { reason, set_at: setAt ? new Date(setAt).toISOString() : null },
   };
 }

@@ -15,7 +15,8 @@ export type AlertKind =
   | 'template_disabled'
   | 'dead_letters_growing'
   | 'queue_age'
-  | 'backend_unreachable';
+  | 'backend_unreachable'
+  | 'stored_token_unreadable';
 
 export interface AlertInput {
   kind: AlertKind;

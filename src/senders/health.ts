@@ -19,10 +19,11 @@ import {
   qualityDroppedAlert,
   queueAgeAlert,
   scopesMissingAlert,
+  storedTokenUnreadableAlert,
   tierLimitAlert,
 } from '../alerts/messages.ts';
 import { lookup } from '../domain/errors/index.ts';
-import { openToken, sealToken } from './token-vault.ts';
+import { openSealedToken, sealToken } from './token-vault.ts';
 
 export interface HealthMonitorOptions {
   /** Re-check of halted senders' tokens (ms). Default 15 s. */
@@ -56,6 +57,8 @@ export interface SenderHealth {
   last_success_at: string | null;
   checked_at: string | null;
   next_check_at: string | null;
+  /** Set when a token set through the API could not be restored at start (what happened and how to fix it). */
+  stored_token_error: string | null;
 }
 
 const QUALITY_RANK: Record<string, number> = { GREEN: 3, YELLOW: 2, RED: 1 };
@@ -80,6 +83,8 @@ export class HealthMonitor {
   private readonly dirty = new Set<string>();
   /** sha256 of each sender's token as configured (decides whether a token set through the API still applies). */
   private readonly configTokenHash = new Map<string, string>();
+  /** Per sender, why its token set through the API could not be restored at start (the health note). */
+  private readonly storedTokenError = new Map<string, string>();
   private readonly unsubscribe: (() => void)[] = [];
   private readonly loops: NodeJS.Timeout[] = [];
   private running = false;
@@ -100,7 +105,8 @@ export class HealthMonitor {
     await this.restoreTokens();
     for (const s of ctx.senders.list()) {
       const rec = await ctx.store.getSenderHealth(s.id).catch(() => null);
-      this.health.set(s.id, { ...this.blank(s), ...this.own(rec?.data ?? {}), sender_id: s.id });
+      this.health.set(s.id, { ...this.blank(s), ...this.own(rec?.data ?? {}), sender_id: s.id, stored_token_error: this.storedTokenError.get(s.id) ?? null });
+      this.dirty.add(s.id);
       this.applyStatus(ctx.senders.status(s.id));
     }
     this.on(ctx.senders, 'state', (s: SenderStatus) => this.onState(s));
@@ -474,23 +480,83 @@ export class HealthMonitor {
     }
     try {
       await this.ctx.store.setSetting(`sender_token:${s.id}`, JSON.stringify({ sealed: sealToken(s.access_token, secret), replaces_sha256: configHash, at: this.ctx.now() }));
+      this.storedTokenRestored(s.id);
     } catch (err) {
       this.ctx.log.error({ err: String(err), sender: s.id }, 'could not persist the replaced token (a restart would use the configured one)');
     }
   }
 
+  /**
+   * Puts back the tokens set through the API. Opened with meta.app_secret, else with each of
+   * meta.app_secrets_previous (a rotation; then sealed again under the current secret). One that none
+   * opens is never deleted: the configured token is used meanwhile, and an alert and the health record
+   * say how to get it back. Only a change of the configured token (which then wins) removes it.
+   */
   private async restoreTokens(): Promise<void> {
+    const { app_secret: secret, app_secrets_previous: previous = [] } = this.ctx.config.meta;
     for (const s of this.ctx.senders.list()) {
-      const raw = await this.ctx.store.getSetting(`sender_token:${s.id}`).catch(() => null);
-      if (!raw) continue;
+      const key = `sender_token:${s.id}`;
+      let raw: string | null;
       try {
-        const saved = JSON.parse(raw) as { sealed?: string; replaces_sha256?: string };
-        const secret = this.ctx.config.meta.app_secret;
-        const token = saved.sealed && secret ? openToken(saved.sealed, secret) : null;
-        if (token && saved.replaces_sha256 === this.configTokenHash.get(s.id)) this.ctx.senders.setToken(s.id, token);
-        else await this.ctx.store.setSetting(`sender_token:${s.id}`, null);
+        raw = await this.ctx.store.getSetting(key);
+      } catch (err) {
+        this.ctx.log.error({ err: String(err), sender: s.id }, 'could not read the token set through the API: the configured token is used until the next start');
+        continue;
+      }
+      if (!raw) continue;
+      let saved: Record<string, unknown> | null = null;
+      try {
+        const v: unknown = JSON.parse(raw);
+        if (v && typeof v === 'object') saved = v as Record<string, unknown>;
       } catch {
-        await this.ctx.store.setSetting(`sender_token:${s.id}`, null).catch(() => {});
+        saved = null;
+      }
+      const setAt = typeof saved?.at === 'number' ? saved.at : null;
+      if (!saved || typeof saved.sealed !== 'string') {
+        this.storedTokenUnreadable(s, 'malformed', setAt);
+        continue;
+      }
+      if (saved.replaces_sha256 !== this.configTokenHash.get(s.id)) {
+        // The configured token changed since: it wins (the operator replaced the one the API token replaced).
+        this.ctx.log.info({ sender: s.id }, 'the configured access token changed since a token was set through the API: the configured one is used and the stored one is removed');
+        await this.ctx.store.setSetting(key, null).catch((err) => this.ctx.log.error({ err: String(err), sender: s.id }, 'could not remove the superseded token set through the API'));
+        this.storedTokenRestored(s.id);
+        continue;
+      }
+      const opened = openSealedToken(saved.sealed, secret, previous);
+      if (!opened) {
+        this.storedTokenUnreadable(s, secret || previous.length ? 'secret_changed' : 'no_app_secret', setAt);
+        continue;
+      }
+      this.ctx.senders.setToken(s.id, opened.token);
+      this.storedTokenRestored(s.id);
+      if (opened.resealed) {
+        try {
+          await this.ctx.store.setSetting(key, JSON.stringify({ ...saved, sealed: opened.resealed }));
+          this.ctx.log.info({ sender: s.id }, 'the token set through the API was sealed under a previous app secret (meta.app_secrets_previous): sealed again under meta.app_secret');
+        } catch (err) {
+          this.ctx.log.error({ err: String(err), sender: s.id }, 'could not seal the token set through the API again under meta.app_secret: keep the old secret in meta.app_secrets_previous');
+        }
+      } else if (opened.opened_with === 'previous') {
+        this.ctx.log.warn({ sender: s.id }, 'the token set through the API opened with meta.app_secrets_previous but meta.app_secret is not set: it stays sealed under the previous secret');
+      }
+    }
+  }
+
+  private storedTokenUnreadable(s: SenderConfig, reason: 'secret_changed' | 'no_app_secret' | 'malformed', setAt: number | null): void {
+    const alert = storedTokenUnreadableAlert(s, reason, setAt);
+    this.storedTokenError.set(s.id, `${alert.title}. ${alert.body}`);
+    this.ctx.log.error({ sender: s.id, reason }, `${alert.title}: ${alert.body}`);
+    this.ctx.alerts.raise(alert);
+  }
+
+  private storedTokenRestored(id: string): void {
+    const h = this.health.get(id);
+    if (this.storedTokenError.delete(id) || h?.stored_token_error) {
+      this.ctx.alerts.resolve(alertKeys.storedToken(id));
+      if (h) {
+        h.stored_token_error = null;
+        this.dirty.add(id);
       }
     }
   }
@@ -542,6 +608,7 @@ export class HealthMonitor {
       last_success_at: null,
       checked_at: null,
       next_check_at: null,
+      stored_token_error: null,
     };
   }
 

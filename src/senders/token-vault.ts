@@ -24,3 +24,20 @@ export function openToken(sealed: string, secret: string): string | null {
     return null;
   }
 }
+
+/**
+ * Opens a sealed token after an app secret rotation: with `current` first, then each of `previous` in
+ * order (meta.app_secrets_previous). `resealed` is the token sealed again under `current` when an older
+ * secret opened it (store it in place of the old value), else null. Null when no secret opens it.
+ */
+export function openSealedToken(sealed: string, current: string | undefined, previous: readonly string[] = []): { token: string; resealed: string | null; opened_with: 'current' | 'previous' } | null {
+  if (current) {
+    const token = openToken(sealed, current);
+    if (token !== null) return { token, resealed: null, opened_with: 'current' };
+  }
+  for (const secret of previous) {
+    const token = secret ? openToken(sealed, secret) : null;
+    if (token !== null) return { token, resealed: current ? sealToken(token, current) : null, opened_with: 'previous' };
+  }
+  return null;
+}

@@ -42,8 +42,8 @@ export interface Harness {
   clock: { now: number };
   /** Control API of the sandbox. */
   control(path: string, body: unknown): Promise<Record<string, unknown>>;
-  /** A new registry + context over the same store (a restart). */
-  restart(): Promise<Harness>;
+  /** A new registry + context over the same store (a restart), with `config` in place of the first one's when given. */
+  restart(config?: Record<string, unknown>): Promise<Harness>;
   close(): Promise<void>;
 }
 
@@ -131,11 +131,11 @@ export async function makeHarness(o: HarnessOptions): Promise<Harness> {
     store,
     clock,
     control,
-    async restart() {
+    async restart(config) {
       await alerts.close(500);
       await queue.close().catch(() => {});
       await meta.close();
-      return makeHarness({ ...o, dir, store, sandbox, clock });
+      return makeHarness({ ...o, ...(config ? { config } : {}), dir, store, sandbox, clock });
     },
     async close() {
       await alerts.close(500);
