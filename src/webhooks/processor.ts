@@ -227,11 +227,15 @@ export class WebhookProcessor {
     this.ctx.bus.off('message.status', this.onMessageStatus); // once, also after a stop()
     this.ctx.bus.on('message.status', this.onMessageStatus);
     await this.loadPending();
-    // Crash safety: a batch persisted but not (fully) applied is applied again, in arrival order.
+    // Crash safety: a batch persisted but not (fully) applied is applied again, in arrival order. Only
+    // those persisted before this start: with several instances on one store, the batches another
+    // live instance keeps receiving are its own to apply (re-applying them is harmless but, under load,
+    // never ends, and this start would never finish).
+    const startedAt = this.ctx.now() + 1_000; // a second of slack for the clocks of other instances
     const seen = new Set<string>();
     for (;;) {
       const rows = await this.ctx.store.listPendingWebhookBatches(500);
-      const fresh = rows.filter((r) => !this.known.has(r.id) && !seen.has(r.id));
+      const fresh = rows.filter((r) => r.at <= startedAt && !this.known.has(r.id) && !seen.has(r.id));
       if (fresh.length === 0) break;
       for (const r of fresh) {
         seen.add(r.id);

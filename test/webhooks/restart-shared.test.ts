@@ -1,0 +1,41 @@
+// Two instances on one store: an instance that (re)starts while another keeps receiving webhooks
+// re-applies only the batches persisted before its start. Before, start() re-applied every pending
+// batch in the store, including the ones the live instance kept adding, and under load it never
+// finished: the restarted instance stayed not ready (seen in the soak, issue 17).
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebhookProcessor } from '../../src/webhooks/processor.ts';
+import { makeCtx, textMsg, type TestCtx } from './helpers.ts';
+
+let t: TestCtx;
+let proc: WebhookProcessor | null = null;
+beforeEach(async () => {
+  t = await makeCtx();
+});
+afterEach(async () => {
+  await proc?.stop();
+  await t.close();
+});
+
+describe('webhook processor start with another live instance', () => {
+  it('re-applies what was left before the start and finishes while the other instance keeps persisting batches', async () => {
+    await t.ctx.store.saveWebhookBatch('wh_left_1', JSON.stringify(textMsg('wamid.LEFT1', 'hello', t.clock.t - 1000)), t.clock.t - 5);
+    let started = false;
+    let n = 0;
+    // The other instance: a new batch every millisecond or so, each a little later on the clock.
+    const writer = (async () => {
+      while (!started && n < 6_000) {
+        for (let k = 0; k < 20; k++) {
+          t.clock.t += 10;
+          await t.ctx.store.saveWebhookBatch(`wh_live_${n++}`, JSON.stringify(textMsg(`wamid.LIVE${n}`, 'hi', t.clock.t)), t.clock.t);
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    proc = new WebhookProcessor(t.ctx);
+    await proc.start();
+    started = true;
+    await writer;
+    expect(n).toBeLessThan(6_000); // start() finished while batches were still coming in
+    expect((await t.ctx.store.listPendingWebhookBatches(10_000)).some((b) => b.id === 'wh_left_1')).toBe(false);
+  });
+});
