@@ -39,7 +39,7 @@ export const ConfigSchema = z.object({
       api_url: z.string().url().default('https://graph.facebook.com'),
       api_version: z.string().regex(/^v\d+\.\d+$/, 'like v23.0').default('v23.0'),
       app_secret: z.string().optional(),
-      /** Older secrets still accepted for webhook signatures during a rotation. */
+      /** Older secrets still accepted for webhook signatures during a rotation, and tried on tokens set through the API (then sealed again under app_secret). */
       app_secrets_previous: z.array(z.string()).default([]),
       verify_token: z.string().optional(),
       /** App access token ("app_id|app_secret") for debug_token; defaults to the sender's own token. */

@@ -106,7 +106,6 @@ export class HealthMonitor {
     for (const s of ctx.senders.list()) {
       const rec = await ctx.store.getSenderHealth(s.id).catch(() => null);
       this.health.set(s.id, { ...this.blank(s), ...this.own(rec?.data ?? {}), sender_id: s.id, stored_token_error: this.storedTokenError.get(s.id) ?? null });
-      this.dirty.add(s.id);
       this.applyStatus(ctx.senders.status(s.id));
     }
     this.on(ctx.senders, 'state', (s: SenderStatus) => this.onState(s));
@@ -550,14 +549,14 @@ export class HealthMonitor {
     this.ctx.alerts.raise(alert);
   }
 
+  /** The token set through the API is in use again (or superseded): the alert, also one raised before a restart, is over. */
   private storedTokenRestored(id: string): void {
+    this.storedTokenError.delete(id);
+    this.ctx.alerts.resolve(alertKeys.storedToken(id));
     const h = this.health.get(id);
-    if (this.storedTokenError.delete(id) || h?.stored_token_error) {
-      this.ctx.alerts.resolve(alertKeys.storedToken(id));
-      if (h) {
-        h.stored_token_error = null;
-        this.dirty.add(id);
-      }
+    if (h?.stored_token_error) {
+      h.stored_token_error = null;
+      this.dirty.add(id);
     }
   }
 

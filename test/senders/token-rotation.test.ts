@@ -58,10 +58,13 @@ describe('app secret rotation and the token set through the API', () => {
 
   it('no secret opens it: the sealed token is kept and an alert says how to fix it; with the old secret back it is used again', async () => {
     const h2 = await rotate({ app_secret: B });
-    await started(h2);
+    const sealedUnderA = await h2.store.getSetting('sender_token:main');
+    const m2 = await started(h2);
     expect(h2.ctx.senders.resolve('main').access_token).toBe(SENDER.access_token);
-    const kept = await h2.store.getSetting('sender_token:main');
-    expect(kept).toBeTruthy();
+    expect(await h2.store.getSetting('sender_token:main')).toBe(sealedUnderA); // kept as it was
+    // The sender's health says it too, with the fix.
+    expect(m2.get('main')?.stored_token_error).toMatch(/app_secrets_previous/);
+    expect((await h2.store.getSenderHealth('main'))?.data.stored_token_error).toMatch(/PUT \/v1\/senders\/main\/token/);
     await h2.alerts.flush();
     const alerts = await h2.store.listAlerts({ unresolved: true });
     const a = alerts.find((x) => x.kind === 'stored_token_unreadable');
@@ -70,7 +73,24 @@ describe('app secret rotation and the token set through the API', () => {
     expect(a?.body).toMatch(/not deleted/);
     for (const m of monitors.splice(0)) await m.stop();
     h = await h2.restart({ meta: { app_secret: B, app_secrets_previous: [A] } });
-    await started(h);
+    const m3 = await started(h);
     expect(h.ctx.senders.resolve('main').access_token).toBe('sandbox-token-api');
+    expect(m3.get('main')?.stored_token_error).toBeNull();
+    await h.alerts.flush();
+    expect((await h.store.listAlerts({ unresolved: true })).filter((x) => x.kind === 'stored_token_unreadable')).toEqual([]);
+    const saved = JSON.parse((await h.store.getSetting('sender_token:main'))!) as { sealed: string };
+    expect(openToken(saved.sealed, B)).toBe('sandbox-token-api');
+  });
+
+  it('a stored value that is not a sealed token is kept too, with an alert that says to set the token again', async () => {
+    h = await makeHarness({ http: rx.http, smtp: rx.smtp });
+    await h.store.setSetting('sender_token:main', 'not json');
+    await started(h);
+    expect(h.ctx.senders.resolve('main').access_token).toBe(SENDER.access_token);
+    expect(await h.store.getSetting('sender_token:main')).toBe('not json');
+    await h.alerts.flush();
+    const a = (await h.store.listAlerts({ unresolved: true })).find((x) => x.kind === 'stored_token_unreadable');
+    expect(a?.detail).toMatchObject({ reason: 'malformed' });
+    expect(a?.body).toMatch(/set the token again/);
   });
 });
