@@ -249,7 +249,9 @@ export class WebhookProcessor {
         }
         this.schedule(r.id, parsed, true, unusable);
       }
-      await this.whenIdle();
+      // Wait for these batches only, not for an idle queue: the webhook route is already up, and under
+      // load new batches keep arriving, so the queue may never be idle (start() would never finish).
+      while (fresh.some((r) => this.known.has(r.id))) await this.chain;
     }
     if (seen.size > 0) this.ctx.log.info({ batches: seen.size }, 'webhooks: re-applied batches left from before the restart');
     if (this.sweepTimer) clearInterval(this.sweepTimer);

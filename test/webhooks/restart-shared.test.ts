@@ -38,4 +38,26 @@ describe('webhook processor start with another live instance', () => {
     expect(n).toBeLessThan(6_000); // start() finished while batches were still coming in
     expect((await t.ctx.store.listPendingWebhookBatches(10_000)).some((b) => b.id === 'wh_left_1')).toBe(false);
   });
+
+  it('finishes while its own webhook route keeps accepting batches during the start (the route is up before the processor)', async () => {
+    for (let i = 0; i < 50; i++) await t.ctx.store.saveWebhookBatch(`wh_left_${i}`, JSON.stringify(textMsg(`wamid.L${i}`, 'hello', t.clock.t - 1000)), t.clock.t - 5);
+    proc = new WebhookProcessor(t.ctx);
+    const p = proc;
+    let started = false;
+    let n = 0;
+    const route = (async () => {
+      while (!started && n < 6_000) {
+        for (let k = 0; k < 50; k++) {
+          const body = textMsg(`wamid.R${n++}`, 'hi', t.clock.t);
+          await p.accept(JSON.stringify(body), body);
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    await p.start();
+    started = true;
+    await route;
+    expect(n).toBeLessThan(6_000);
+    expect((await t.ctx.store.listPendingWebhookBatches(10_000)).some((b) => b.id.startsWith('wh_left_'))).toBe(false);
+  });
 });
