@@ -60,6 +60,8 @@ const PENDING_SETTING = 'webhooks.pending_statuses';
 const PENDING_TTL_MS = 7 * 24 * 3_600_000;
 const PENDING_MAX = 50_000;
 const SWEEP_MS = 2_000;
+/** How long start() waits for the start-up recovery before it goes on in the background. */
+const START_RECOVERY_WAIT_MS = 10_000;
 /** Batches accepted but not applied yet, held in memory: past this, POSTs get 503 and Meta retries
  * later (back-pressure instead of unbounded memory while the store is slow or down). */
 export const MAX_BACKLOG = 2_000;
@@ -124,6 +126,8 @@ export class WebhookProcessor {
   private readonly pending = new Map<string, PendingStatus[]>();
   private pendingDirty = false;
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** The start-up recovery (possibly still running in the background). */
+  private recovery: Promise<void> = Promise.resolve();
   private stopping = false;
   /** Ends a retry wait early (stop()). */
   private wake: (() => void) | null = null;
@@ -227,6 +231,24 @@ export class WebhookProcessor {
     this.ctx.bus.off('message.status', this.onMessageStatus); // once, also after a stop()
     this.ctx.bus.on('message.status', this.onMessageStatus);
     await this.loadPending();
+    // Start-up recovery is awaited up to START_RECOVERY_WAIT_MS, then goes on in the background: under
+    // load (several instances on one store) it can take minutes, and an instance that never finishes
+    // starting runs no workers at all (seen in the soak: every restarted instance stuck, nothing sent).
+    const recovery = this.recoverLeftovers().catch((err) => this.ctx.log.error({ err }, 'webhooks: start-up recovery failed; the batches stay stored for the next start'));
+    this.recovery = recovery;
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([recovery.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), START_RECOVERY_WAIT_MS)))]);
+    clearTimeout(timer);
+    if (late) this.ctx.log.warn({ wait_ms: START_RECOVERY_WAIT_MS }, 'webhooks: batches left from before the restart are still being applied; continuing in the background');
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = setInterval(() => {
+      if (this.pending.size > 0) this.enqueue(() => this.sweepPending());
+    }, SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** Applies again, in arrival order, the batches persisted before this start and not (fully) applied. */
+  private async recoverLeftovers(): Promise<void> {
     // Crash safety: a batch persisted but not (fully) applied is applied again, in arrival order. Only
     // those persisted before this start: with several instances on one store, the batches another
     // live instance keeps receiving are its own to apply (re-applying them is harmless but, under load,
@@ -234,6 +256,7 @@ export class WebhookProcessor {
     const startedAt = this.ctx.now() + 1_000; // a second of slack for the clocks of other instances
     const seen = new Set<string>();
     for (;;) {
+      if (this.stopping) return;
       const rows = await this.ctx.store.listPendingWebhookBatches(500);
       const fresh = rows.filter((r) => r.at <= startedAt && !this.known.has(r.id) && !seen.has(r.id));
       if (fresh.length === 0) break;
@@ -254,15 +277,11 @@ export class WebhookProcessor {
       while (fresh.some((r) => this.known.has(r.id))) await this.chain;
     }
     if (seen.size > 0) this.ctx.log.info({ batches: seen.size }, 'webhooks: re-applied batches left from before the restart');
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.sweepTimer = setInterval(() => {
-      if (this.pending.size > 0) this.enqueue(() => this.sweepPending());
-    }, SWEEP_MS);
-    this.sweepTimer.unref();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.recovery;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.ctx.bus.off('message.status', this.onMessageStatus);
