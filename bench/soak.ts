@@ -141,7 +141,6 @@ async function main(): Promise<number> {
     inst.p = p;
     inst.starts++;
     p.proc.once('exit', (code, signal) => {
-      inst.cpu += 0; // CPU of a dead process is read before the kill (killInstance)
       if (!inst.killing && !cleaning) {
         crashes.push({ instance: k, at_s: (Date.now() - t0) / 1000, code, signal, output: p.output().slice(-1_500) });
         log(`instance ${k} EXITED by itself (code ${code}, signal ${signal}); restarting it`);
