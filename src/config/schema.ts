@@ -62,13 +62,21 @@ export const ConfigSchema = z.object({
   delivery: z
     .object({
       /**
-       * Counted attempts: sends that may have reached Meta (in-doubt resends) and failures the catalog
-       * bounds by a count (e.g. code 1). Transient failures (Meta 5xx, network, throttling) are never
-       * counted: they are bounded by retry_max_age_h.
+       * The most counted attempts a message gets (then MAX_ATTEMPTS): resends after an in-doubt send
+       * (each may be a duplicate) and retries of failures that may be the message's own (a code the
+       * catalog caps, such as code 1 at 3, gives up at its cap; an unknown code with an unexpected HTTP
+       * status). Transient failures (Meta 5xx, network, throttling) are never counted: retry_max_age_h.
        */
       max_attempts: z.number().int().min(1).max(100).default(8),
-      /** A message that keeps failing transiently is dead-lettered (RETRY_AGE_EXCEEDED) once this old. */
-      retry_max_age_h: z.number().positive().max(24 * 30).default(24),
+      /**
+       * Hours a message keeps being retried through transient failures in a row (Meta 5xx or outage,
+       * network, throttling), counted from the first of them; then it is dead-lettered RETRY_AGE_EXCEEDED.
+       */
+      retry_max_age_h: z
+        .number({ message: 'retry_max_age_h must be a number of hours, e.g. 24' })
+        .positive({ message: 'retry_max_age_h must be more than 0 hours (a fraction such as 0.5 is fine)' })
+        .max(24 * 30, { message: 'retry_max_age_h must be at most 720 hours (30 days)' })
+        .default(24),
       backoff_base_ms: z.number().int().positive().default(1_000),
       backoff_max_ms: z.number().int().positive().default(300_000),
       lease_ms: z.number().int().positive().default(30_000),

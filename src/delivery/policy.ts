@@ -49,3 +49,50 @@ export function recheckVerdict(reason: ReasonCode | null): 'send' | 'dead_letter
 
 /** Pacing waits longer than this go back to the queue instead of holding a concurrency slot. */
 export const HOLD_PACING_WAIT_MS = 2_000;
+
+/**
+ * A run of transient failures in a row (Meta 5xx or outage, network, throttling), carried in the
+ * message's last_error from one retry to the next. The retry budget (delivery.retry_max_age_h) is
+ * measured from `since`, the first failure of the run, not from the message's creation: time a message
+ * spent waiting for other reasons before it (a paused or halted sender, a pacing backlog) is not an
+ * outage, and must not leave it without a budget when Meta then fails once.
+ */
+export interface TransientRun {
+  /** When the first failure of the run happened (ms since the epoch). */
+  since: number;
+  /** Failures in the run so far, this one included: drives the backoff whatever the codes. */
+  failures: number;
+}
+
+/** The run `failure` continues (from the message's previous last_error), or a new one at `now`. */
+export function continueTransientRun(prev: Record<string, unknown> | null | undefined, now: number): TransientRun {
+  const since = prev?.transient_since;
+  const n = prev?.transient_failures;
+  if (typeof since === 'number' && Number.isFinite(since) && typeof n === 'number' && Number.isFinite(n) && n >= 1) return { since, failures: Math.floor(n) + 1 };
+  return { since: now, failures: 1 };
+}
+
+/** The fields of last_error that carry the run (read back by continueTransientRun). */
+export function transientRunFields(run: TransientRun): { transient_since: number; transient_failures: number } {
+  return { transient_since: run.since, transient_failures: run.failures };
+}
+
+/** Milliseconds the run has lasted at `now` (never negative: another instance's clock may be ahead). */
+export function transientElapsedMs(run: TransientRun, now: number): number {
+  return Math.max(0, now - run.since);
+}
+
+/** True once the run has lasted the whole budget: the message is dead-lettered instead of retried. */
+export function transientBudgetSpent(run: TransientRun, now: number, retry_max_age_h: number): boolean {
+  return transientElapsedMs(run, now) >= retry_max_age_h * 3_600_000;
+}
+
+/** 1800 → "1.8 s", 720000 → "12 min", 86400000 → "24 h", 259200000 → "3 days": for explanations. */
+export function formatDuration(ms: number): string {
+  const trim = (n: number) => String(Math.round(n * 10) / 10);
+  if (ms < 1_000) return `${Math.max(0, Math.round(ms))} ms`;
+  if (ms < 60_000) return `${trim(ms / 1_000)} s`;
+  if (ms < 3_600_000) return `${trim(ms / 60_000)} min`;
+  if (ms < 72 * 3_600_000) return `${trim(ms / 3_600_000)} h`;
+  return `${trim(ms / 86_400_000)} days`;
+}

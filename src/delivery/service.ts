@@ -24,7 +24,7 @@ import { createBatcher, type Batcher } from '../shared/batcher.ts';
 import { applyForwardOrNone } from '../store/forward.ts';
 import { newId } from '../domain/ids.ts';
 import { maskPhone } from '../observability/log.ts';
-import { backoffMs, recheckVerdict, HOLD_PACING_WAIT_MS } from './policy.ts';
+import { backoffMs, continueTransientRun, formatDuration, recheckVerdict, transientBudgetSpent, transientElapsedMs, transientRunFields, HOLD_PACING_WAIT_MS } from './policy.ts';
 import { noteBusinessReply } from '../webhooks/fep.ts';
 
 /** Resolves true when `signal` fired before `ms` elapsed. */
@@ -398,11 +398,12 @@ export class DeliveryService {
       return;
     }
 
-    // Bounded: repeated in-doubt resends (a Meta that never answers) end in a dead letter too.
+    // Bounded: repeated in-doubt resends (a Meta that never answers; each may be a duplicate) end in a
+    // dead letter too. job.attempts counts only these and counted retries, never transient failures.
     if (job.attempts >= d.max_attempts) {
       await this.deadLetter(lease, msg, {
         reason_code: 'MAX_ATTEMPTS',
-        explanation: `No definite answer from Meta after ${job.attempts} attempts (last: ${String(msg.last_error?.code ?? '')} ${String(msg.last_error?.message ?? '')}). Meta may or may not have received it: check its status before replaying.`,
+        explanation: `No definite answer from Meta after ${job.attempts} counted attempts, the most delivery.max_attempts (${d.max_attempts}) allows (last: ${String(msg.last_error?.code ?? '')} ${String(msg.last_error?.message ?? '')}). Meta may or may not have received it: check its status before replaying.`,
         fix: 'Check Meta status and GET /v1/messages/:id, then replay or discard the dead letter.',
         meta_error: msg.last_error,
       });
@@ -499,11 +500,9 @@ export class DeliveryService {
           await this.markInDoubt(lease, msg, `The request may have reached Meta: ${res.reason}`);
           return;
         }
-        // Never left this machine (Meta unreachable from here): not an attempt, so an outage of our
-        // own network keeps messages queued, retried with backoff, instead of dead-lettering them.
-        const prev = msg.last_error;
-        const repeat = prev && prev.code === 'NOT_SENT' && typeof prev.repeat === 'number' ? prev.repeat + 1 : 1;
-        await this.retryTransient(lease, msg, { code: 'NOT_SENT', message: res.reason, repeat }, now + backoffMs(repeat, d.backoff_base_ms, d.backoff_max_ms), 'not_sent');
+        // Never left this machine (Meta unreachable from here): transient, not an attempt, so an outage
+        // of our own network keeps messages queued, retried with backoff, instead of dead-lettering them.
+        await this.retryTransient(lease, msg, { code: 'NOT_SENT', message: res.reason }, 'not_sent', (n) => backoffMs(n, d.backoff_base_ms, d.backoff_max_ms));
         return;
       }
       case 'error': {
@@ -524,13 +523,16 @@ export class DeliveryService {
         const metaError = { ...graphErrorRecord(err), repeat, action: c.action, explanation: c.entry.explanation, fix: c.entry.fix };
         const dl = (): DeadLetterInput => ({ reason_code: `META_${err.code}`, explanation: c.entry.explanation, fix: c.entry.fix, meta_error: metaError });
         ctx.log.warn({ message_id: msg.id, sender: sender.id, to: maskPhone(msg.to), code: err.code, action: c.action }, 'Meta refused a send');
+        // Transient (Meta 5xx or outage, throttling: c.transient) is never an attempt and is bounded by
+        // how long the failures in a row have lasted (delivery.retry_max_age_h); a retry the catalog caps
+        // (code 1) or an unknown code with an unexpected status is counted (cap, delivery.max_attempts).
         switch (c.action) {
-          case 'retry':
-            // Bounded by a count only where the catalog says so (a code that may be a bad request);
-            // a transient failure (Meta 5xx, an outage) is bounded by the message's age instead.
-            if (c.entry.max_attempts !== undefined) await this.retryOrGiveUp(lease, msg, attempt, metaError, c.retry_after_ms ?? null);
-            else await this.retryTransient(lease, msg, metaError, now + Math.max(c.retry_after_ms ?? 0, backoffMs(repeat, d.backoff_base_ms, d.backoff_max_ms)), `meta_${err.code}`);
+          case 'retry': {
+            const hint = c.retry_after_ms ?? 0;
+            if (c.transient) await this.retryTransient(lease, msg, metaError, `meta_${err.code}`, (n) => Math.max(hint, backoffMs(n, d.backoff_base_ms, d.backoff_max_ms)));
+            else await this.retryOrGiveUp(lease, msg, attempt, metaError, c.retry_after_ms ?? null);
             return;
+          }
           case 'retry_after': {
             const wait = c.retry_after_ms ?? backoffMs(repeat, d.backoff_base_ms, d.backoff_max_ms);
             // Throughput (130429): slow the whole sender, by Meta's base delay (this message's own
@@ -538,7 +540,8 @@ export class DeliveryService {
             if (err.code === 130429) await ctx.pacer.penalize(sender.id, classify(err, { attempt: 1 }).retry_after_ms ?? wait);
             else if (err.code === 131056 || c.scope === 'recipient') await ctx.pacer.penalize(sender.id, wait, msg.to);
             // Throttling is Meta asking us to wait, not a failure of the message: no attempt counted.
-            await this.retryTransient(lease, msg, metaError, now + wait, `meta_${err.code}`);
+            if (c.transient) await this.retryTransient(lease, msg, metaError, `meta_${err.code}`, () => wait);
+            else await this.retryOrGiveUp(lease, msg, attempt, metaError, wait);
             return;
           }
           case 'fix_request':
@@ -570,26 +573,38 @@ export class DeliveryService {
 
   /**
    * A transient failure (Meta 5xx or outage, network, throttling): not an attempt, so an outage of any
-   * length never dead-letters by count. The one bound is the message's age (delivery.retry_max_age_h):
-   * past it the message is dead-lettered with what kept failing.
+   * length never dead-letters by a count. It continues the message's run of transient failures in a row
+   * (kept in last_error); the one bound is how long that run has lasted, delivery.retry_max_age_h
+   * from its first failure (waits for other reasons before it, such as a paused sender, do not count).
+   * Past it the message is dead-lettered RETRY_AGE_EXCEEDED, saying how long it was tried and what
+   * kept failing. `waitMs` gets the run's failure count (the backoff grows across codes: an outage
+   * that alternates 500 and 503 still backs off).
    */
-  private async retryTransient(lease: Lease, msg: MessageRecord, lastError: Record<string, unknown>, at: number, reason: string): Promise<void> {
+  private async retryTransient(lease: Lease, msg: MessageRecord, lastError: Record<string, unknown>, reason: string, waitMs: (failures: number) => number): Promise<void> {
     const { ctx } = this;
-    const maxAgeMs = ctx.config.delivery.retry_max_age_h * 3_600_000;
-    const ageMs = ctx.now() - msg.created_at;
-    if (ageMs >= maxAgeMs) {
-      const hours = Math.round((ageMs / 3_600_000) * 10) / 10;
+    const now = ctx.now();
+    const maxAgeH = ctx.config.delivery.retry_max_age_h;
+    const run = continueTransientRun(msg.last_error, now);
+    const record = { ...lastError, ...transientRunFields(run) };
+    if (transientBudgetSpent(run, now, maxAgeH)) {
+      const what = lastError.code === 'NOT_SENT' ? 'Meta could not be reached from this machine' : 'Meta kept failing or throttling the send with errors that usually pass';
+      const last = `${String(lastError.code ?? '')} ${String(lastError.message ?? '')}`.trim().replace(/\.$/, '');
       await this.deadLetter(lease, msg, {
         reason_code: 'RETRY_AGE_EXCEEDED',
-        explanation: `Meta could not take the message for ${hours} h (delivery.retry_max_age_h is ${ctx.config.delivery.retry_max_age_h}); the last failure was ${String(lastError.code ?? '')} ${String(lastError.message ?? '')}, seen ${String(lastError.repeat ?? 1)} time(s) in a row.`.trim(),
-        fix: 'Check Meta status (and this machine\'s network), then replay the dead letter if the message is still wanted; raise delivery.retry_max_age_h to wait longer through outages.',
-        meta_error: lastError,
+        explanation: `${what}: tried for ${formatDuration(transientElapsedMs(run, now))} (${run.failures} failures in a row since ${new Date(run.since).toISOString()}), which reached delivery.retry_max_age_h (${maxAgeH} h). The last failure was ${last}.`,
+        fix: 'Check Meta status (https://metastatus.com/whatsapp-business-api) and this machine\'s network, then replay the dead letter if the message is still wanted; raise delivery.retry_max_age_h to keep trying longer through outages.',
+        meta_error: record,
       });
       return;
     }
-    await this.settleUncounted(lease, msg, lastError, at, reason);
+    await this.settleUncounted(lease, msg, record, now + waitMs(run.failures), reason);
   }
 
+  /**
+   * A counted retry: a failure that may be the message's own (a retry the catalog caps, an unknown code
+   * with an unexpected status, a catalog that failed to classify). delivery.max_attempts bounds these
+   * together with in-doubt resends (see dispatch); transient failures never come here.
+   */
   private async retryOrGiveUp(lease: Lease, msg: MessageRecord, attempt: number, lastError: Record<string, unknown>, hintMs: number | null): Promise<void> {
     const { ctx } = this;
     const d = ctx.config.delivery;
@@ -599,7 +614,7 @@ export class DeliveryService {
         msg,
         {
           reason_code: 'MAX_ATTEMPTS',
-          explanation: `Meta could not take the message after ${attempt} attempts (last: ${String(lastError.code ?? '')} ${String(lastError.message ?? '')}).`.trim(),
+          explanation: `Meta could not take the message after ${attempt} counted attempts, the most delivery.max_attempts (${d.max_attempts}) allows (last: ${String(lastError.code ?? '')} ${String(lastError.message ?? '')}).`,
           fix: 'Check Meta status and GET /v1/messages/:id for the last error, then replay the dead letter.',
           meta_error: lastError,
         },

@@ -143,7 +143,7 @@ describe('Meta errors', () => {
     expect(lost).toBe(0);
     expect(duplicates).toBe(0);
     // Retried (Meta refused sends with a 5xx), but a transient failure is not a counted attempt (it is
-    // bounded by the message's age, delivery.retry_max_age_h): each accepted send is attempt 1.
+    // bounded by time, delivery.retry_max_age_h of failures in a row): each accepted send is attempt 1.
     const refused = (await h.ctx.metrics.sends.get()).values.filter((v) => v.labels.outcome === 'retry').reduce((a, v) => a + v.value, 0);
     expect(refused).toBeGreaterThanOrEqual(8);
     const retried = await Promise.all(ids.map((id) => h.ctx.store.getMessage(id)));

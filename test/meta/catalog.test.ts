@@ -5,6 +5,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CATALOG, SUBCODES_190, TOKEN_FIX_STEPS, lookup, explain, classify, type CatalogEntry } from '../../src/domain/errors/index.ts';
 import type { GraphError } from '../../src/meta/types.ts';
+import { ConfigSchema } from '../../src/config/schema.ts';
+
+const DEFAULT_MAX_ATTEMPTS = ConfigSchema.parse({}).delivery.max_attempts;
 
 const DOC_CANDIDATES = [process.env.WAGATE_META_DOC, '/work/shared/meta/cloud-api.md', fileURLToPath(new URL('../../../shared/meta/cloud-api.md', import.meta.url))].filter(Boolean) as string[];
 const DOC = DOC_CANDIDATES.find((p) => existsSync(p));
@@ -74,6 +77,10 @@ describe.each(CATALOG.map((e) => [e.code_to ? `${e.code}-${e.code_to}` : String(
     // Retry-after codes must say how long; other actions must not carry a delay they would ignore.
     if (e.action === 'retry_after') expect(e.delay, 'retry_after needs a delay rule').toBeDefined();
     if (e.max_attempts !== undefined) expect(e.then).toBeDefined();
+    // One budget per kind of failure: a catalog cap never promises more than delivery.max_attempts
+    // (default 8) allows, and an outage code (HTTP 5xx in Meta's table) is never capped by a count.
+    for (const r of [e, ...(e.variants ?? [])]) if (r.max_attempts !== undefined) expect(r.max_attempts).toBeLessThanOrEqual(DEFAULT_MAX_ATTEMPTS);
+    if (e.http_status !== null && e.http_status >= 500 && (e.action === 'retry' || e.action === 'retry_after')) expect(e.max_attempts, 'a 5xx code is transient').toBeUndefined();
     // Every code of the entry (each code of a range) resolves to it.
     for (const c of [e.code, e.code_to ?? e.code]) expect(lookup(c)).toBe(e);
   });
@@ -87,6 +94,9 @@ describe.each(CATALOG.map((e) => [e.code_to ? `${e.code}-${e.code_to}` : String(
     if (e.action === 'retry_after') expect(base.retry_after_ms).toBeGreaterThan(0);
     // Meta: never classify a known code by HTTP status.
     for (const http_status of [200, 400, 500, null]) expect(classify({ ...sample(e), http_status }).action).toBe(e.action);
+    // Transient (never counted, bounded by delivery.retry_max_age_h) exactly when it is an uncapped retry or wait.
+    const transient = (e.action === 'retry' || e.action === 'retry_after') && e.max_attempts === undefined;
+    for (const http_status of [200, 400, 500, null]) expect(classify({ ...sample(e), http_status }, { attempt: 50 }).transient).toBe(transient);
   });
 
   it('explains itself through explain()', () => {

@@ -50,6 +50,27 @@ describe('classify', () => {
     expect(classify(err(131000), { attempt: 50 }).action).toBe('retry');
   });
 
+  it('transient (uncounted, bounded by time) vs counted: by the catalog for known codes, by HTTP status for unknown ones', () => {
+    // Meta's own 5xx and outage codes, and every uncapped wait Meta asks for: transient, whatever the HTTP status.
+    for (const code of [131000, 2, 131016, 133004, 130429, 131056, 80007, 4, 131057]) {
+      for (const http_status of [500, 400, null]) expect(classify(err(code, { http_status }), { attempt: 40 }).transient, `${code} @${http_status}`).toBe(true);
+    }
+    // A retry the catalog caps (code 1 may be a bad request) is counted, and so is the capped 131009 variant.
+    expect(classify(err(1), { attempt: 1 })).toMatchObject({ action: 'retry', transient: false });
+    expect(classify(err(131009, { details: 'Ad sync may be incomplete.' }))).toMatchObject({ action: 'retry_after', transient: false });
+    // Definite failures are never transient.
+    for (const code of [190, 131048, 132015, 131026, 100]) expect(classify(err(code)).transient, String(code)).toBe(false);
+    // Unknown codes: 5xx, 429 and no status (transport, webhook) are transient; an unexpected status is counted.
+    for (const http_status of [500, 502, 503, 429, null]) expect(classify(err(999999, { http_status })), String(http_status)).toMatchObject({ action: 'retry', transient: true, known: false });
+    expect(classify(parseGraphError(502, '<html>Bad gateway</html>')).transient).toBe(true);
+    for (const http_status of [200, 302]) {
+      const c = classify(err(999999, { http_status }));
+      expect(c, String(http_status)).toMatchObject({ action: 'retry', transient: false, known: false });
+      expect(c.entry.explanation).toContain('delivery.max_attempts');
+    }
+    expect(classify(err(999999, { http_status: 400 })).transient).toBe(false);
+  });
+
   it('recognises the Marketing Messages API ad-sync variant of 131009 by its details', () => {
     const sync = err(131009, { details: 'One or more parameter values are invalid. Ad sync may be incomplete.' });
     expect(classify(sync)).toMatchObject({ action: 'retry_after', retry_after_ms: 600_000 });

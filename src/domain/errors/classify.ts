@@ -34,15 +34,17 @@ export function delayFor(rule: DelayRule, attempt: number, details: string | nul
 }
 
 /** Safe default for a code Meta did not document (or garbage): by HTTP status. */
-function defaultFor(err: GraphError): { action: ErrorAction; scope: ErrorScope; why: string } {
+function defaultFor(err: GraphError): { action: ErrorAction; scope: ErrorScope; why: string; transient?: true } {
   const s = err.http_status;
-  if (s === null) return { action: 'retry', scope: 'message', why: 'no HTTP status (transport failure or webhook): retried with backoff' };
-  if (s === 429 || s >= 500) return { action: 'retry', scope: 'message', why: `HTTP ${s} is a server or capacity error: retried with backoff` };
+  if (s === null) return { action: 'retry', scope: 'message', transient: true, why: 'no HTTP status (transport failure or webhook): retried with backoff' };
+  if (s === 429 || s >= 500) return { action: 'retry', scope: 'message', transient: true, why: `HTTP ${s} is a server or capacity error: retried with backoff` };
   // A 401 means Meta refused the credentials whatever the code: failing closed keeps every message queued.
   if (s === 401) return { action: 'halt_all', scope: 'all', why: 'HTTP 401 means the credentials were refused: every sender halts until they are valid' };
   if (s >= 400) return { action: 'fix_request', scope: 'message', why: `HTTP ${s} is a client error: the request must change` };
-  return { action: 'retry', scope: 'message', why: `unexpected HTTP ${s}: retried with backoff` };
+  return { action: 'retry', scope: 'message', why: `unexpected HTTP ${s}: retried with backoff, a bounded number of times (delivery.max_attempts)` };
 }
+
+const RETRIES: readonly ErrorAction[] = ['retry', 'retry_after'];
 
 export function unknownEntry(err: GraphError): CatalogEntry {
   const d = defaultFor(err);
@@ -66,7 +68,7 @@ export function classify(err: GraphError, opts: ClassifyOptions = {}): Classific
   const entry = lookup(err.code);
   if (!entry) {
     const u = unknownEntry(err);
-    return { action: u.action, scope: u.scope, known: false, entry: u };
+    return { action: u.action, scope: u.scope, known: false, transient: defaultFor(err).transient === true, entry: u };
   }
   const text = `${err.details ?? ''} ${err.message ?? ''}`;
   const variant = entry.variants?.find((v) => v.match.test(text));
@@ -79,7 +81,9 @@ export function classify(err: GraphError, opts: ClassifyOptions = {}): Classific
   } else if (rule.delay) {
     retry_after_ms = delayFor(rule.delay, attempt, err.details);
   }
-  const out: Classification = { action, scope, known: true, entry };
+  // Transient by the catalog alone (never by HTTP status): a retry or a wait with no cap of its own.
+  const transient = RETRIES.includes(action) && rule.max_attempts === undefined;
+  const out: Classification = { action, scope, known: true, transient, entry };
   if (retry_after_ms !== undefined && (action === 'retry_after' || action === 'retry')) out.retry_after_ms = retry_after_ms;
   if (variant) out.variant = variant.note;
   return out;

@@ -47,7 +47,11 @@ export interface CatalogEntry {
   action: ErrorAction;
   scope: ErrorScope;
   delay?: DelayRule;
-  /** For retry actions: after this many failed attempts the action becomes `then`. */
+  /**
+   * For retry actions: after this many failures in a row with this code the action becomes `then`. A
+   * cap makes the code a definite failure (counted, see Classification.transient); it must not exceed
+   * the default of delivery.max_attempts (8), which bounds every counted send.
+   */
   max_attempts?: number;
   then?: 'fix_request' | 'drop';
   /** What happened, for a human who has never seen the code. */
@@ -71,6 +75,15 @@ export interface Classification {
   action: ErrorAction;
   /** The delay Meta implies, for retry_after (and a hint for retry). */
   retry_after_ms?: number;
+  /**
+   * True when the failure says nothing about the message: Meta's 5xx and outage codes (131000, 2,
+   * 131016, 133004, an unknown code with HTTP 5xx/429 or none) and every wait Meta asks for
+   * (130429, 131056, 80007, ...), uncapped. The worker does not count it as an attempt and retries it
+   * until the failures in a row have lasted delivery.retry_max_age_h. False for a retry the catalog
+   * caps (code 1) or an unknown code with an unexpected HTTP status: counted, bounded by the cap and
+   * delivery.max_attempts. Always false for the other actions.
+   */
+  transient: boolean;
   scope: ErrorScope;
   /** False when the code is not in the catalog: the action is a safe default by HTTP status. */
   known: boolean;
