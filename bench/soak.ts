@@ -19,6 +19,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { stringify } from 'yaml';
 import { PHONE_NUMBER_ID, http, startSandboxProcess, waitFor, type LedgerSend } from '../test/delivery/harness.ts';
@@ -29,7 +30,7 @@ import { pct } from './stats.ts';
 import { SoakClient } from './soak/client.ts';
 import { countSoak } from './soak/count.ts';
 import { DEFAULT_FAULTS, FAULTS, clearSandboxFaults, schedule, type SoakEnv } from './soak/faults.ts';
-import { startPrivatePostgres, startTcpProxy } from './soak/servers.ts';
+import { startPrivatePostgres, startTcpProxyProcess } from './soak/servers.ts';
 import { startWebhookFanIn } from './soak/webhook-fanin.ts';
 
 const { values } = parseArgs({
@@ -58,6 +59,8 @@ const INSTANCES = 2;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const t0 = Date.now();
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 const log = (line: string) => console.error(`soak ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s ${line}`);
 
 // Everything the soak starts is undone here, newest first, on the normal end, an error or a signal.
@@ -113,7 +116,7 @@ async function main(): Promise<number> {
   onCleanup('nats', () => nats.stop());
   const pgServer = await startPrivatePostgres();
   onCleanup('postgres', () => pgServer.destroy());
-  const proxy = await startTcpProxy(pgServer.port);
+  const proxy = await startTcpProxyProcess(pgServer.port);
   onCleanup('pg proxy', () => proxy.close());
   const sandbox = await startSandboxProcess(mps);
   onCleanup('sandbox', () => sandbox.stop());
@@ -243,7 +246,7 @@ async function main(): Promise<number> {
     const p = instances[k].p;
     if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) await startInstance(k);
   }
-  await client.stop(60_000);
+  await client.stop(120_000);
   const submitEnd = Date.now();
   clearInterval(progress);
 
@@ -308,6 +311,7 @@ async function main(): Promise<number> {
     rate_per_s: rate,
     mps_tier: mps,
     instances: INSTANCES,
+    offered: client.offered,
     submitted: client.messages.length,
     denied,
     gave_up: client.messages.filter((m) => m.outcome === 'gave_up').length,
@@ -331,7 +335,9 @@ async function main(): Promise<number> {
     crashes: crashes.map(({ output, ...rest }) => ({ ...rest, output_tail: output.slice(-400) })),
     instance_starts: instances.map((i) => i.starts),
     cpu_s: instances.map((i) => Math.round((i.cpu + cpuSeconds(i.p?.proc.pid)) * 10) / 10),
-    pg_proxy: proxy.stats,
+    // The soak's own process (client, webhook fan-in): a saturated loop here would slow wagate's figures.
+    soak_process: { cpu_s: Math.round(process.cpuUsage().user / 1e5 + process.cpuUsage().system / 1e5) / 10, loop_p99_ms: Math.round(loopDelay.percentile(99) / 1e6) },
+    pg_proxy: await proxy.stats(),
     webhooks: { fan_in: fanIn.stats, sandbox: sb.webhooks ?? null },
     meta: sb.counters ?? null,
     lost_samples: await sample(c.lost_ids),

@@ -4,7 +4,7 @@
 
 export interface CountInput {
   /** Every message the client submitted. */
-  messages: { id: string | null; to: string; outcome: string; phase: string; first_at: number; accepted_at: number | null }[];
+  messages: { id: string | null; to: string; outcome: string; first_at: number; accepted_at: number | null }[];
   /** The sandbox ledger: every send Meta accepted (biz_opaque_callback_data = wagate's id). */
   ledger: { to: string; biz_opaque_callback_data: string | null; at: number | string }[];
   deadLetters: { message_id: string; reason_code: string }[];
@@ -16,6 +16,8 @@ export interface CountInput {
 
 export interface PhaseCounts {
   accepted: number;
+  /** Definite refusals (a 422 decision, ...) of messages first tried then. */
+  denied: number;
   lost: number;
   stuck: number;
   duplicates: number;
@@ -41,7 +43,7 @@ export interface CountResult {
   /** Ledger sends of ids the client never got a 2xx for (e.g. its retries gave up). */
   sent_unacknowledged: number;
   statuses: Record<string, number>;
-  /** Per attribution label: the fault active when the message was first submitted, "before:<fault>" when the next fault started within `horizonMs` after, else "none". */
+  /** Per attribution label (see attribute()). */
   by_phase: Record<string, PhaseCounts>;
   lost_ids: string[];
   stuck_ids: string[];
@@ -53,11 +55,18 @@ export interface CountResult {
 
 const STUCK = new Set(['queued', 'in_doubt']);
 
-/** The label a message is counted under: the fault it was submitted in, or the one it was about to meet. */
-export function attribute(at: number, phase: string, faults: CountInput['faults'], horizonMs: number): string {
-  if (phase !== 'none') return phase;
-  const next = faults.filter((f) => f.start >= at && f.start - at <= horizonMs).sort((a, b) => a.start - b.start)[0];
-  return next ? `before:${next.label}` : 'none';
+/**
+ * The label a message is counted under, from the time wagate accepted it (`at`): the fault running
+ * then; else "before:<fault>" when the next fault started within `horizonMs` (it was still in flight
+ * when that fault hit), else "after:<fault>" when one ended within 5 s before; else "none".
+ */
+export function attribute(at: number, faults: CountInput['faults'], horizonMs: number): string {
+  const during = faults.find((f) => f.start <= at && at <= f.end);
+  if (during) return during.label;
+  const next = faults.filter((f) => f.start > at && f.start - at <= horizonMs).sort((a, b) => a.start - b.start)[0];
+  if (next) return `before:${next.label}`;
+  const prev = faults.filter((f) => f.end < at && at - f.end <= 5_000).sort((a, b) => b.end - a.end)[0];
+  return prev ? `after:${prev.label}` : 'none';
 }
 
 export function countSoak(input: CountInput, horizonMs = 15_000): CountResult {
@@ -80,14 +89,15 @@ export function countSoak(input: CountInput, horizonMs = 15_000): CountResult {
     sent_unacknowledged: 0, statuses: {}, by_phase: {}, lost_ids: [], stuck_ids: [], duplicate_ids: [], accept_ms: [], deliver_ms: [],
   };
   const ours = new Set<string>();
-  const phase = (label: string) => (out.by_phase[label] ??= { accepted: 0, lost: 0, stuck: 0, duplicates: 0, dead_letters: 0 });
+  const phase = (label: string) => (out.by_phase[label] ??= { accepted: 0, denied: 0, lost: 0, stuck: 0, duplicates: 0, dead_letters: 0 });
   for (const m of input.messages) {
     const dupTo = (perTo.get(m.to) ?? 0) - 1;
     if (dupTo > 0) out.duplicate_recipients += dupTo;
+    if (m.outcome === 'denied') phase(attribute(m.first_at, input.faults, horizonMs)).denied++;
     if (m.outcome !== 'accepted' || !m.id) continue;
     ours.add(m.id);
     out.accepted++;
-    const p = phase(attribute(m.first_at, m.phase, input.faults, horizonMs));
+    const p = phase(attribute(m.accepted_at ?? m.first_at, input.faults, horizonMs));
     p.accepted++;
     if (m.accepted_at !== null) out.accept_ms.push(m.accepted_at - m.first_at);
     const n = perId.get(m.id) ?? 0;

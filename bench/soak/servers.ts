@@ -2,11 +2,12 @@
 // pg_ctl from Debian's postgresql package, own port, own temp dir) and a TCP proxy in front of it
 // that can cut every connection. Private Redis and NATS come from the test helpers
 // (test/pacing/private-redis.ts, test/production/backends.ts).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, fork } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/pacing/private-redis.ts';
 
 /** Where initdb and pg_ctl live: `pg_config --bindir`, else the newest /usr/lib/postgresql/N/bin. */
@@ -170,4 +171,47 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
         server.close(() => resolve());
       }),
   };
+}
+
+export interface TcpProxyProcess {
+  port: number;
+  pid: number | undefined;
+  cut(ms: number): void;
+  stats(): Promise<TcpProxy['stats'] | null>;
+  close(): Promise<void>;
+}
+
+/** startTcpProxy in a child process (bench/soak/tcp-proxy-child.ts), off the soak's event loop. */
+export function startTcpProxyProcess(targetPort: number): Promise<TcpProxyProcess> {
+  const child = fork(fileURLToPath(new URL('./tcp-proxy-child.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, SOAK_PROXY_TARGET: String(targetPort) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`TCP proxy process exited with ${code}`)));
+    child.once('message', (m: { port: number }) =>
+      resolve({
+        port: m.port,
+        pid: child.pid,
+        cut: (ms) => void child.send({ cut: ms }),
+        stats: () =>
+          new Promise((res) => {
+            if (!child.connected) return res(null);
+            const t = setTimeout(() => res(null), 2_000);
+            child.once('message', (r: { stats?: TcpProxy['stats'] }) => {
+              clearTimeout(t);
+              res(r.stats ?? null);
+            });
+            child.send({ stats: true });
+          }),
+        async close() {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          child.kill('SIGKILL');
+          await exited;
+        },
+      }),
+    );
+  });
 }
