@@ -322,6 +322,7 @@ async function main(): Promise<number> {
     ledger_dropped: ledger.dropped ?? 0,
     statuses: c.statuses,
     by_phase: c.by_phase,
+    problems_by_faults: c.problems_by_faults,
     faults: faultLog.map((f) => ({ label: f.label, start_s: rel(f.start), end_s: rel(f.end), ...(f.result ?? {}), ...(f.error ? { error: f.error } : {}) })),
     faults_skipped: skipped,
     webhook_chaos: webhookChaos,
@@ -345,7 +346,7 @@ async function main(): Promise<number> {
     duplicate_samples: await sample(c.duplicate_ids),
   };
   const failed = result.accepted === 0 || result.lost > 0 || result.duplicates > 0 || result.duplicate_recipients > 0 || result.stuck > 0 || crashes.length > 0;
-  log(`${failed ? 'FAILED' : 'ok'}: accepted ${result.accepted}, sent ${result.sent}, lost ${result.lost}, duplicates ${result.duplicates}, stuck ${result.stuck}, dead letters ${JSON.stringify(result.dead_letters)}`);
+  log(`${failed ? 'FAILED' : 'PASSED'}: accepted ${result.accepted}, sent ${result.sent}, lost ${result.lost}, duplicates ${result.duplicates}, stuck ${result.stuck}, dead letters ${JSON.stringify(result.dead_letters)}`);
   await cleanup();
   console.log(JSON.stringify({ ...result, ok: !failed }));
   return failed ? 1 : 0;

@@ -45,6 +45,11 @@ export interface CountResult {
   statuses: Record<string, number>;
   /** Per attribution label (see attribute()). */
   by_phase: Record<string, PhaseCounts>;
+  /**
+   * Each problem message under the faults it met (faultsMet): a duplicate between its 202 and its first
+   * send at Meta (+1 s), a lost, stuck or dead-lettered one within `horizonMs` of its 202.
+   */
+  problems_by_faults: { duplicates: Record<string, number>; lost: Record<string, number>; stuck: Record<string, number>; dead_letters: Record<string, number> };
   lost_ids: string[];
   stuck_ids: string[];
   duplicate_ids: string[];
@@ -69,6 +74,12 @@ export function attribute(at: number, faults: CountInput['faults'], horizonMs: n
   return prev ? `after:${prev.label}` : 'none';
 }
 
+/** The faults whose window overlaps [from, to], joined with "+" ("none" if none): the ones a message met. */
+export function faultsMet(from: number, to: number, faults: CountInput['faults']): string {
+  const met = faults.filter((f) => f.start <= to && f.end >= from).map((f) => f.label);
+  return met.length ? met.join('+') : 'none';
+}
+
 export function countSoak(input: CountInput, horizonMs = 15_000): CountResult {
   const perId = new Map<string, number>();
   const firstAt = new Map<string, number>();
@@ -86,7 +97,7 @@ export function countSoak(input: CountInput, horizonMs = 15_000): CountResult {
 
   const out: CountResult = {
     accepted: 0, sent: 0, lost: 0, duplicates: 0, duplicate_recipients: 0, stuck: 0, stuck_unsent: 0, dead_letters: {}, not_in_store: 0,
-    sent_unacknowledged: 0, statuses: {}, by_phase: {}, lost_ids: [], stuck_ids: [], duplicate_ids: [], accept_ms: [], deliver_ms: [],
+    sent_unacknowledged: 0, statuses: {}, by_phase: {}, problems_by_faults: { duplicates: {}, lost: {}, stuck: {}, dead_letters: {} }, lost_ids: [], stuck_ids: [], duplicate_ids: [], accept_ms: [], deliver_ms: [],
   };
   const ours = new Set<string>();
   const phase = (label: string) => (out.by_phase[label] ??= { accepted: 0, denied: 0, lost: 0, stuck: 0, duplicates: 0, dead_letters: 0 });
@@ -104,10 +115,16 @@ export function countSoak(input: CountInput, horizonMs = 15_000): CountResult {
     const status = input.statuses.get(m.id);
     if (status === undefined) out.not_in_store++;
     else out.statuses[status] = (out.statuses[status] ?? 0) + 1;
+    const acceptedAt = m.accepted_at ?? m.first_at;
+    const problem = (kind: keyof CountResult['problems_by_faults'], to: number, k = 1) => {
+      const combo = faultsMet(acceptedAt, to, input.faults);
+      out.problems_by_faults[kind][combo] = (out.problems_by_faults[kind][combo] ?? 0) + k;
+    };
     const dl = dlById.get(m.id);
     if (dl) {
       out.dead_letters[dl] = (out.dead_letters[dl] ?? 0) + 1;
       p.dead_letters++;
+      problem('dead_letters', acceptedAt + horizonMs);
     }
     if (n > 0) {
       out.sent++;
@@ -116,16 +133,19 @@ export function countSoak(input: CountInput, horizonMs = 15_000): CountResult {
     if (n > 1) {
       out.duplicates += n - 1;
       p.duplicates += n - 1;
+      problem('duplicates', firstAt.get(m.id)! + 1_000, n - 1);
       if (out.duplicate_ids.length < 20) out.duplicate_ids.push(m.id);
     }
     if (status !== undefined && STUCK.has(status)) {
       out.stuck++;
       p.stuck++;
+      problem('stuck', acceptedAt + horizonMs);
       if (n === 0) out.stuck_unsent++;
       if (out.stuck_ids.length < 20) out.stuck_ids.push(m.id);
     } else if (n === 0 && !dl) {
       out.lost++;
       p.lost++;
+      problem('lost', acceptedAt + horizonMs);
       if (out.lost_ids.length < 20) out.lost_ids.push(m.id);
     }
   }

@@ -1,7 +1,7 @@
 // The soak's verdict (bench/soak/count.ts) on hand-built ledgers: each way a message can end is
 // counted once, in the right bucket, under the fault it met.
 import { describe, it, expect } from 'vitest';
-import { attribute, countSoak, type CountInput } from '../../bench/soak/count.ts';
+import { attribute, countSoak, faultsMet, type CountInput } from '../../bench/soak/count.ts';
 
 const msg = (i: number, over: Partial<CountInput['messages'][number]> = {}) => ({ id: `m${i}`, to: `91980000000${i}`, outcome: 'accepted', first_at: 1_000 * i, accepted_at: 1_000 * i + 10, ...over });
 const send = (i: number, id: string | null = `m${i}`) => ({ to: `91980000000${i}`, biz_opaque_callback_data: id, at: new Date(1_000 * i + 50).toISOString() });
@@ -50,5 +50,15 @@ describe('soak count', () => {
     expect(attribute(30_000, faults, 15_000)).toBe('before:pg_stop#1');
     expect(attribute(21_000, faults, 15_000)).toBe('none');
     expect(attribute(60_000, faults, 15_000)).toBe('none');
+  });
+
+  it('puts each problem under the faults it met between its 202 and its first send (duplicates) or within the horizon (lost, stuck)', () => {
+    const faults = [{ label: 'meta_5xx#1', start: 0, end: 500 }, { label: 'kill_instance#1', start: 1_100, end: 5_000 }, { label: 'pg_stop#1', start: 60_000, end: 65_000 }];
+    expect(faultsMet(100, 1_200, faults)).toBe('meta_5xx#1+kill_instance#1');
+    expect(faultsMet(20_000, 30_000, faults)).toBe('none');
+    // m0 accepted at 10 ms, first sent at 50 ms then again: it met the 5xx burst only.
+    const messages = [msg(0), msg(1), msg(2)]; // m1 (accepted 1,010) is lost, m2 (2,010) stuck
+    const r = countSoak({ messages, ledger: [send(0), send(0)], deadLetters: [], statuses: new Map([['m0', 'read'], ['m1', 'accepted'], ['m2', 'queued']]), faults }, 15_000);
+    expect(r.problems_by_faults).toEqual({ duplicates: { 'meta_5xx#1': 1 }, lost: { 'kill_instance#1': 1 }, stuck: { 'kill_instance#1': 1 }, dead_letters: {} });
   });
 });
