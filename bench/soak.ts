@@ -256,19 +256,30 @@ async function main(): Promise<number> {
   onCleanup('db client', () => db.end());
   const pendingCount = async () => Number((await db.query(`SELECT count(*)::int AS n FROM "${ns}".messages WHERE status IN ('queued', 'in_doubt')`)).rows[0].n);
   const metaCount = async () => Number((await http('GET', `${sandbox.url}/_sandbox/health`)).json?.counters?.accepted ?? 0);
+  // Status webhooks persisted but not applied yet (and set aside as failed): the statuses at the end
+  // are only final once these are gone.
+  const webhookBacklog = async () => {
+    const r = await db.query(`SELECT (SELECT count(*)::int FROM "${ns}".webhook_batches) AS pending, (SELECT count(*)::int FROM "${ns}".webhook_failed_batches) AS failed`);
+    return r.rows[0] as { pending: number; failed: number };
+  };
+  const sandboxBacklog = async () => {
+    const b = (await http('GET', `${sandbox.url}/_sandbox/health`)).json?.webhooks?.backlog ?? {};
+    return Number(b.pending ?? 0) + Number(b.inflight ?? 0) + Number(b.retrying ?? 0);
+  };
   let drained = false;
   let lastMeta = -1;
   for (;;) {
-    const [pending, atMeta] = await Promise.all([pendingCount(), metaCount()]);
-    if (pending === 0 && atMeta === lastMeta) {
+    const [pending, atMeta, hooks, toSend] = await Promise.all([pendingCount(), metaCount(), webhookBacklog(), sandboxBacklog()]);
+    if (pending === 0 && atMeta === lastMeta && hooks.pending === 0 && toSend === 0) {
       drained = true;
       break;
     }
     lastMeta = atMeta;
     if (Date.now() - submitEnd > drainS * 1000) break;
-    log(`drain: ${pending} queued/in_doubt, ${atMeta} at Meta`);
+    log(`drain: ${pending} queued/in_doubt, ${atMeta} at Meta, webhooks: ${toSend} still at the sandbox, ${hooks.pending} batches not applied`);
     await sleep(3_000);
   }
+  const webhooksAtEnd = { ...(await webhookBacklog()), at_sandbox: await sandboxBacklog() };
   const drainSeconds = (Date.now() - submitEnd) / 1000;
   await sleep(2_000); // a late duplicate would show here
 
@@ -339,7 +350,7 @@ async function main(): Promise<number> {
     // The soak's own process (client, webhook fan-in): a saturated loop here would slow wagate's figures.
     soak_process: { cpu_s: Math.round(process.cpuUsage().user / 1e5 + process.cpuUsage().system / 1e5) / 10, loop_p99_ms: Math.round(loopDelay.percentile(99) / 1e6) },
     pg_proxy: await proxy.stats(),
-    webhooks: { fan_in: fanIn.stats, sandbox: sb.webhooks ?? null },
+    webhooks: { fan_in: fanIn.stats, sandbox: sb.webhooks ?? null, batches_unapplied: webhooksAtEnd.pending, batches_set_aside: webhooksAtEnd.failed, at_sandbox: webhooksAtEnd.at_sandbox },
     meta: sb.counters ?? null,
     lost_samples: await sample(c.lost_ids),
     stuck_samples: await sample(c.stuck_ids),
