@@ -305,7 +305,8 @@ async function main(): Promise<number> {
     Promise.all(ids.slice(0, 5).map(async (id) => {
       const r = await http('GET', `${instances[0].base}/v1/messages/${id}`).catch(() => ({ status: 0, json: null }));
       const m = r.json;
-      return m?.id ? { id, status: m.status, attempts: m.attempts, last_error: m.last_error ?? null, history: (m.history ?? []).map((h: { status: string; at: string }) => `${h.status}@${h.at?.slice(11, 23)}`) } : { id, http_status: r.status };
+      const atMeta = ((await http('GET', `${sandbox.url}/_sandbox/ledger?biz_opaque_callback_data=${id}`)).json?.sends ?? []).map((x: { at: string }) => x.at.slice(11, 23));
+      return m?.id ? { id, status: m.status, attempts: m.attempts, last_error: m.last_error ?? null, history: (m.history ?? []).map((h: { status: string; at: string }) => `${h.status}@${h.at?.slice(11, 23)}`), at_meta: atMeta } : { id, http_status: r.status, at_meta: atMeta };
     }));
   const denied: Record<string, number> = {};
   for (const m of client.messages) if (m.outcome === 'denied') denied[m.detail ?? '?'] = (denied[m.detail ?? '?'] ?? 0) + 1;
@@ -352,6 +353,7 @@ async function main(): Promise<number> {
     pg_proxy: await proxy.stats(),
     webhooks: { fan_in: fanIn.stats, sandbox: sb.webhooks ?? null, batches_unapplied: webhooksAtEnd.pending, batches_set_aside: webhooksAtEnd.failed, at_sandbox: webhooksAtEnd.at_sandbox },
     meta: sb.counters ?? null,
+    problem_samples: await Promise.all(c.problem_samples.slice(0, 40).map(async (x) => ({ kind: x.kind, faults: x.faults, ...(await sample([x.id]))[0] }))),
     lost_samples: await sample(c.lost_ids),
     stuck_samples: await sample(c.stuck_ids),
     duplicate_samples: await sample(c.duplicate_ids),
