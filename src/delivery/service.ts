@@ -42,6 +42,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
   });
 }
 
+/** After stop(), how long a worker keeps retrying the write of a send Meta accepted (see recordAcceptedUntilStored). */
+const ACCEPTED_WRITE_STOP_MS = 5_000;
+
 /** Messages polling the pacer at once per sender (see SenderWorker.pace). */
 const PACE_PIPELINE = 16;
 
@@ -280,6 +283,38 @@ export class DeliveryService {
     return this.ctx.store.applyStatus(id, ev, { wamid, attempts });
   }
 
+  /**
+   * Meta accepted the send and we hold its wamid: that knowledge must reach the store, or the message
+   * looks in doubt and may be sent again (seen with PostgreSQL connections cut: the accepted write
+   * failed, the lease expired, the message was resent after in_doubt_grace_ms). So the write is
+   * retried with backoff, the lease kept alive, for as long as the service runs, and for
+   * ACCEPTED_WRITE_STOP_MS more once it stops; only a process that dies (or a store down past that)
+   * leaves it to the in-doubt path, where its status webhook resolves it.
+   */
+  private async recordAcceptedUntilStored(lease: Lease, id: string, ev: StatusEvent, wamid: string, attempts: number): Promise<{ message: MessageRecord; changed: boolean } | null> {
+    const { ctx } = this;
+    const lease_ms = ctx.config.delivery.lease_ms;
+    let keepAlive: NodeJS.Timeout | null = null;
+    let stopDeadline = Number.POSITIVE_INFINITY;
+    try {
+      for (let failures = 1; ; failures++) {
+        try {
+          return await this.recordAccepted(id, ev, wamid, attempts);
+        } catch (err) {
+          if (!this.started) stopDeadline = Math.min(stopDeadline, Date.now() + ACCEPTED_WRITE_STOP_MS);
+          if (Date.now() >= stopDeadline) throw err;
+          if (failures === 1) {
+            ctx.log.warn({ err: (err as Error)?.message, message_id: id }, 'Meta accepted a send but the store did not take it; retrying the write (the wamid is kept)');
+            keepAlive = setInterval(() => void ctx.queue.extendLease(lease, lease_ms).catch(() => {}), Math.max(250, Math.floor(lease_ms / 2)));
+          }
+          await sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
+        }
+      }
+    } finally {
+      if (keepAlive) clearInterval(keepAlive);
+    }
+  }
+
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
@@ -486,7 +521,7 @@ export class DeliveryService {
       case 'accepted': {
         ctx.metrics.sends.inc({ sender: sender.id, outcome: 'accepted', code: '' });
         ctx.metrics.sendLatency.observe({ sender: sender.id }, Math.max(0, now - lease.job.enqueued_at) / 1000);
-        const r = await this.recordAccepted(msg.id, { status: 'accepted', at: now, source: 'worker', detail: { wamid: res.wamid, attempt } }, res.wamid, attempt);
+        const r = await this.recordAcceptedUntilStored(lease, msg.id, { status: 'accepted', at: now, source: 'worker', detail: { wamid: res.wamid, attempt } }, res.wamid, attempt);
         await ctx.queue.ack(lease);
         this.emitStatus(r);
         // A reply within 24h of a click-to-WhatsApp message opens the 72h free-entry-point window (cost, not permission).

@@ -115,4 +115,37 @@ describe('outbox (embedded)', () => {
     h = await startHarness({ dataDir });
     await waitFor('sent after the restart', async () => (await h!.ledger()).some((s) => s.biz_opaque_callback_data === r.json.id), 15_000);
   });
+
+  it('Meta accepted but the store refused the accepted write (a dropped connection): the write is retried, the message is sent once and ends accepted, not in doubt', async () => {
+    // Lease shorter than the outage and a short in-doubt grace: dropping the wamid would resend it.
+    h = await startHarness({ delivery: { lease_ms: 1_000, in_doubt_grace_ms: 500 } });
+    await h.sandbox('POST', '/_sandbox/webhooks', { enabled: false }); // no status webhook to rescue it
+    const store = h.ctx.store;
+    const refusing = (fn: (...a: any[]) => Promise<any>) => async (...a: any[]) => {
+      if (Date.now() < refuseUntil) {
+        refused++;
+        throw new Error('Connection terminated unexpectedly');
+      }
+      return fn(...a);
+    };
+    let refuseUntil = 0;
+    let refused = 0;
+    const realForward = store.applyStatusesForward?.bind(store);
+    if (realForward) store.applyStatusesForward = refusing(realForward) as typeof realForward;
+    const realApply = store.applyStatus.bind(store);
+    store.applyStatus = (async (id: string, ev: any, patch: any) => (ev.status === 'accepted' ? refusing(realApply)(id, ev, patch) : realApply(id, ev, patch))) as typeof realApply;
+    // Every accepted write for 2.5 s from the submit fails.
+    const sent = h.ledger.bind(h);
+    refuseUntil = Date.now() + 2_500;
+    const r = await h.post(orderUpdate(recipient(42), 42));
+    expect(r.status).toBe(202);
+    await waitFor('sent once', async () => (await sent()).some((s) => s.biz_opaque_callback_data === r.json.id), 10_000, 10);
+    await waitFor('accepted', async () => (await h!.get(`/v1/messages/${r.json.id}`)).json.status === 'accepted', 15_000, 100);
+    expect(refused).toBeGreaterThan(0);
+    await new Promise((res) => setTimeout(res, 2_000)); // past lease and grace: a resend would show now
+    expect(countLedger([r.json.id], await h.ledger()).byId.get(r.json.id)).toBe(1);
+    const m = (await h.get(`/v1/messages/${r.json.id}`)).json;
+    expect(m.status).toBe('accepted');
+    expect(m.history.map((e: { status: string }) => e.status)).not.toContain('in_doubt');
+  });
 });
