@@ -6,6 +6,7 @@
 // A denial or an error → isError: true with a JSON text {reason_code, explanation, suggested_action, ...}
 // or {error: {code, message, fix, details}}; never a stack trace. (Error results carry no
 // structuredContent: clients validate it against the success schema.)
+// tools/list advertises each schema in a form every client takes (portable-schema.ts).
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { z, ZodError } from 'zod';
@@ -15,6 +16,7 @@ import { UnknownSenderError } from '../senders/registry.ts';
 import { TOOLS, ToolDenial, type ToolDef, type ToolResult } from './tools.ts';
 import { LOCAL_PRINCIPAL, requireRole, requireSender, type Principal } from './principal.ts';
 import { MAX_JSON_DEPTH, tooDeepAt } from '../shared/json-depth.ts';
+import { portableSchema } from './portable-schema.ts';
 
 export { TOOLS } from './tools.ts';
 
@@ -116,7 +118,26 @@ export function createMcpServer(ctx: AppContext, opts: McpServerOptions = {}): M
     );
   }
   guardRequestParams(server);
+  listPortableSchemas(server);
   return server;
+}
+
+type RequestHandler = (request: { method: string; params?: unknown }, extra: unknown) => Promise<unknown>;
+const requestHandlers = (server: McpServer) => (server.server as unknown as { _requestHandlers: Map<string, RequestHandler> })._requestHandlers;
+
+/**
+ * tools/list advertises each schema as portableSchema() rewrites the SDK's zod conversion: no `type`
+ * arrays, no bare `{}` (see portable-schema.ts; checked by test/mcp/schema-portability.test.ts). Only
+ * the listed shape changes; calls are still validated with the zod schemas (validateToolInput above).
+ */
+function listPortableSchemas(server: McpServer): void {
+  const handlers = requestHandlers(server);
+  const list = handlers.get('tools/list');
+  if (!list) throw new Error('MCP SDK: no tools/list handler to wrap (pinned SDK 1.32)');
+  handlers.set('tools/list', async (request, extra) => {
+    const r = (await list(request, extra)) as { tools: { inputSchema: unknown; outputSchema?: unknown }[] };
+    return { ...r, tools: r.tools.map((t) => ({ ...t, inputSchema: portableSchema(t.inputSchema), ...(t.outputSchema ? { outputSchema: portableSchema(t.outputSchema) } : {}) })) };
+  });
 }
 
 /**
@@ -133,8 +154,6 @@ function shapeProblem(args: unknown): ZodError | null {
   return null;
 }
 
-type RequestHandler = (request: { method: string; params?: unknown }, extra: unknown) => Promise<unknown>;
-
 /**
  * The SDK parses each request's params with its own schema before our code runs; a mismatch leaves as
  * -32603 "internal error" carrying the zod issues as raw JSON. Wrapped here (pinned SDK 1.32, covered
@@ -144,7 +163,7 @@ type RequestHandler = (request: { method: string; params?: unknown }, extra: unk
  * body as data. (validateToolInput checks the same shape again for the SDK's other call paths.)
  */
 function guardRequestParams(server: McpServer): void {
-  const handlers = (server.server as unknown as { _requestHandlers: Map<string, RequestHandler> })._requestHandlers;
+  const handlers = requestHandlers(server);
   for (const [method, handle] of handlers) {
     handlers.set(method, async (request, extra) => {
       const p = request.params as { name?: unknown; arguments?: unknown } | undefined;
