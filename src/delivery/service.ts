@@ -45,6 +45,10 @@ function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
 /** After stop(), how long a worker keeps retrying the write of a send Meta accepted (see recordAcceptedUntilStored). */
 const ACCEPTED_WRITE_STOP_MS = 5_000;
 
+/** A stored webhook batch unapplied for this long means the statuses are behind: in-doubt resends wait. */
+const WEBHOOKS_BEHIND_MS = 5_000;
+const WEBHOOKS_BEHIND_RECHECK_MS = 5_000;
+
 /** Messages polling the pacer at once per sender (see SenderWorker.pace). */
 const PACE_PIPELINE = 16;
 
@@ -277,6 +281,20 @@ export class DeliveryService {
     return this.ctx.store.claimAttempt!(id, expected, attempts, this.ctx.now());
   }
 
+  /** Whether a stored webhook batch has waited over WEBHOOKS_BEHIND_MS to be applied (read at most once a second). */
+  private behind: { at: number; value: Promise<boolean> } | null = null;
+  private webhooksBehind(): Promise<boolean> {
+    const now = this.ctx.now();
+    if (!this.behind || now - this.behind.at >= 1_000) {
+      const value = this.ctx.store
+        .oldestPendingWebhookBatchAt()
+        .then((oldest) => oldest !== null && oldest <= now - WEBHOOKS_BEHIND_MS)
+        .catch(() => true); // the store cannot tell: the resend waits (it is put back, not lost)
+      this.behind = { at: now, value };
+    }
+    return this.behind.value;
+  }
+
   /** Records Meta's acceptance (status, wamid, attempts). */
   private recordAccepted(id: string, ev: StatusEvent, wamid: string, attempts: number): Promise<{ message: MessageRecord; changed: boolean } | null> {
     if (this.accepts) return this.accepts.add({ id, ev, wamid, attempts });
@@ -401,7 +419,14 @@ export class DeliveryService {
         await this.putBack(lease, 'in_doubt_grace', since + d.in_doubt_grace_ms);
         return;
       }
-      // Grace over without a status webhook: Meta most likely never got it. Resend (below).
+      // Grace over without a status webhook. One place it may still be: a batch stored and not applied
+      // yet (a backlog, or an instance killed before applying it: another adopts it within a minute).
+      // Resending now would duplicate; wait for the store to catch up, for at most one more grace.
+      if (ctx.now() < since + 2 * d.in_doubt_grace_ms && (await this.webhooksBehind())) {
+        await this.putBack(lease, 'in_doubt_webhooks_behind', ctx.now() + WEBHOOKS_BEHIND_RECHECK_MS);
+        return;
+      }
+      // Meta most likely never got it. Resend (below).
     }
 
     let sender: SenderConfig;

@@ -659,9 +659,17 @@ export class KyselyStore implements Store {
     await this.db.deleteFrom('webhook_batches').where('id', '=', id).$call(this.all);
   }
 
-  async listPendingWebhookBatches(limit: number): Promise<{ id: string; body: string; at: number }[]> {
-    const rows = await this.db.selectFrom('webhook_batches').selectAll().orderBy('at').orderBy('id').limit(limitOf(limit)).$call(this.all);
+  async listPendingWebhookBatches(limit: number, opts: { at_most?: number } = {}): Promise<{ id: string; body: string; at: number }[]> {
+    let q = this.db.selectFrom('webhook_batches').selectAll();
+    if (opts.at_most !== undefined) q = q.where('at', '<=', opts.at_most);
+    const rows = await q.orderBy('at').orderBy('id').limit(limitOf(limit)).$call(this.all);
     return rows.map((r) => ({ id: r.id, body: r.body, at: r.at }));
+  }
+
+  async oldestPendingWebhookBatchAt(): Promise<number | null> {
+    const r = await this.db.selectFrom('webhook_batches').select((eb) => eb.fn.min('at').as('at')).$call(this.all);
+    const at = r[0]?.at;
+    return at === null || at === undefined ? null : Number(at);
   }
 
   async setAsideWebhookBatch(id: string, error: string, at: number): Promise<void> {

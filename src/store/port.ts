@@ -158,7 +158,10 @@ export interface Store {
   /** Raw webhook batches persisted before acknowledging (durability), removed once applied. */
   saveWebhookBatch(id: string, body: string, at: number): Promise<void>;
   deleteWebhookBatch(id: string): Promise<void>;
-  listPendingWebhookBatches(limit: number): Promise<{ id: string; body: string; at: number }[]>;
+  /** Oldest first; `at_most`: only batches persisted at or before that time. */
+  listPendingWebhookBatches(limit: number, opts?: { at_most?: number }): Promise<{ id: string; body: string; at: number }[]>;
+  /** When the oldest batch still waiting to be applied was persisted (null: none waits). */
+  oldestPendingWebhookBatchAt(): Promise<number | null>;
   /**
    * Sets a pending batch aside with the error (state open): it leaves the pending list, its body is
    * kept. An id already set aside (a replay that failed again) gets the new error and one more attempt.

@@ -60,6 +60,9 @@ const PENDING_SETTING = 'webhooks.pending_statuses';
 const PENDING_TTL_MS = 7 * 24 * 3_600_000;
 const PENDING_MAX = 50_000;
 const SWEEP_MS = 2_000;
+/** A stored batch this old and not applied is taken as left by a killed instance (see adoptOrphans). */
+const ORPHAN_AFTER_MS = 30_000;
+const ORPHAN_SWEEP_MS = 10_000;
 /** How long start() waits for the start-up recovery before it goes on in the background. */
 const START_RECOVERY_WAIT_MS = 10_000;
 /** Batches accepted but not applied yet, held in memory: past this, POSTs get 503 and Meta retries
@@ -126,6 +129,7 @@ export class WebhookProcessor {
   private readonly pending = new Map<string, PendingStatus[]>();
   private pendingDirty = false;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private orphanTimer: NodeJS.Timeout | null = null;
   /** The start-up recovery (possibly still running in the background). */
   private recovery: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -139,8 +143,11 @@ export class WebhookProcessor {
   private readonly maxBacklog: number;
   private readonly poisonRetries: number;
 
-  constructor(private readonly ctx: AppContext, opts: { max_backlog?: number; poison_retries?: number } = {}) {
+  private readonly orphanSweepMs: number;
+
+  constructor(private readonly ctx: AppContext, opts: { max_backlog?: number; poison_retries?: number; orphan_sweep_ms?: number } = {}) {
     this.maxBacklog = opts.max_backlog ?? MAX_BACKLOG;
+    this.orphanSweepMs = opts.orphan_sweep_ms ?? ORPHAN_SWEEP_MS;
     this.poisonRetries = opts.poison_retries ?? POISON_RETRIES;
     const w = ctx.config.webhooks;
     this.matcher = createKeywordMatcher({ opt_out: w.opt_out_keywords, opt_in: w.opt_in_keywords });
@@ -245,6 +252,15 @@ export class WebhookProcessor {
       if (this.pending.size > 0) this.enqueue(() => this.sweepPending());
     }, SWEEP_MS);
     this.sweepTimer.unref();
+    if (this.orphanTimer) clearInterval(this.orphanTimer);
+    this.orphanTimer = setInterval(() => {
+      if (this.adopting || this.stopping) return;
+      this.adopting = this.recovery
+        .then(() => this.adoptOrphans())
+        .catch((err) => this.ctx.log.warn({ err: errorText(err) }, 'webhooks: looking for batches left by other instances failed; trying again later'))
+        .finally(() => (this.adopting = null));
+    }, this.orphanSweepMs);
+    this.orphanTimer.unref();
   }
 
   /** Applies again, in arrival order, the batches persisted before this start and not (fully) applied. */
@@ -253,12 +269,36 @@ export class WebhookProcessor {
     // those persisted before this start: with several instances on one store, the batches another
     // live instance keeps receiving are its own to apply (re-applying them is harmless but, under load,
     // never ends, and this start would never finish).
-    const startedAt = this.ctx.now() + 1_000; // a second of slack for the clocks of other instances
+    const n = await this.applyStored(this.ctx.now() + 1_000); // a second of slack for the clocks of other instances
+    if (n > 0) this.ctx.log.info({ batches: n }, 'webhooks: re-applied batches left from before the restart');
+  }
+
+  /**
+   * Batches another instance persisted and never applied: it was killed, and may not come back (or
+   * come back late, its own recovery slow under load). Their status webhooks are what resolves its
+   * in-doubt sends, so waiting for it would turn them into resends. Every ORPHAN_SWEEP_MS, a batch
+   * persisted over ORPHAN_AFTER_MS ago that this process does not hold is applied here, in recovery
+   * mode (idempotent: harmless if its owner applies it too).
+   */
+  private async adoptOrphans(): Promise<void> {
+    const n = await this.applyStored(this.ctx.now() - ORPHAN_AFTER_MS);
+    if (n > 0) {
+      this.adopted += n;
+      this.ctx.log.warn({ batches: n }, 'webhooks: applied batches another instance persisted and left unapplied');
+    }
+  }
+
+  /** Batches adopted from other instances (adoptOrphans) since this process started. */
+  adopted = 0;
+  private adopting: Promise<void> | null = null;
+
+  /** Applies, oldest first, the stored batches persisted at or before `cutoff` that this process does not hold; how many. */
+  private async applyStored(cutoff: number): Promise<number> {
     const seen = new Set<string>();
     for (;;) {
-      if (this.stopping) return;
-      const rows = await this.ctx.store.listPendingWebhookBatches(500);
-      const fresh = rows.filter((r) => r.at <= startedAt && !this.known.has(r.id) && !seen.has(r.id));
+      if (this.stopping) break;
+      const rows = await this.ctx.store.listPendingWebhookBatches(500, { at_most: cutoff });
+      const fresh = rows.filter((r) => !this.known.has(r.id) && !seen.has(r.id));
       if (fresh.length === 0) break;
       for (const r of fresh) {
         seen.add(r.id);
@@ -276,12 +316,15 @@ export class WebhookProcessor {
       // load new batches keep arriving, so the queue may never be idle (start() would never finish).
       while (fresh.some((r) => this.known.has(r.id))) await this.chain;
     }
-    if (seen.size > 0) this.ctx.log.info({ batches: seen.size }, 'webhooks: re-applied batches left from before the restart');
+    return seen.size;
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     await this.recovery;
+    if (this.orphanTimer) clearInterval(this.orphanTimer);
+    this.orphanTimer = null;
+    await this.adopting;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.ctx.bus.off('message.status', this.onMessageStatus);

@@ -245,6 +245,24 @@ describe('Meta errors', () => {
     await allSettled([r.json.id]);
     expect(countLedger([r.json.id], await h.ledger()).byId.get(r.json.id)).toBe(1);
   });
+
+  it('in doubt: the resend waits while a stored webhook batch is still unapplied (its status may be in it)', async () => {
+    // A batch another instance stored 10 s ago and has not applied (too young to adopt: 30 s).
+    await h.ctx.store.saveWebhookBatch('wh_behind', JSON.stringify({ object: 'whatsapp_business_account', entry: [] }), Date.now() - 10_000);
+    try {
+      await h.sandbox('POST', '/_sandbox/faults', { status: 'hang', accept: false, hang_ms: 200, count: 1 });
+      const r = await h.post(orderUpdate(next()));
+      await waitFor('in doubt', async () => (await h.ctx.store.getMessage(r.json.id))!.status === 'in_doubt');
+      // Past the 2 s grace: no resend while the batch waits.
+      await new Promise((res) => setTimeout(res, 3_000));
+      expect(countLedger([r.json.id], await h.ledger()).lost).toBe(1);
+      await h.ctx.store.deleteWebhookBatch('wh_behind');
+      await allSettled([r.json.id]);
+      expect(countLedger([r.json.id], await h.ledger()).byId.get(r.json.id)).toBe(1);
+    } finally {
+      await h.ctx.store.deleteWebhookBatch('wh_behind');
+    }
+  });
 });
 
 describe('graceful shutdown', () => {

@@ -451,8 +451,14 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
           { id: 'b2', body: '{"entry":[2]}', at: T0 + 2 },
         ]);
         expect(await s.listPendingWebhookBatches(1)).toHaveLength(1);
+        expect((await s.listPendingWebhookBatches(10, { at_most: T0 + 1 })).map((b) => b.id)).toEqual(['b1']);
+        expect(await s.listPendingWebhookBatches(10, { at_most: T0 })).toEqual([]);
+        expect(await s.oldestPendingWebhookBatchAt()).toBe(T0 + 1);
         await s.deleteWebhookBatch('b1');
         expect((await s.listPendingWebhookBatches(10)).map((b) => b.id)).toEqual(['b2']);
+        expect(await s.oldestPendingWebhookBatchAt()).toBe(T0 + 2);
+        await s.deleteWebhookBatch('b2');
+        expect(await s.oldestPendingWebhookBatchAt()).toBeNull();
       });
 
       it('batch forms: markEventsSeen returns only the new keys (repeats within a call count once), batches save and delete together', async () => {

@@ -4,7 +4,7 @@
 // finished: the restarted instance stayed not ready (seen in the soak, issue 17).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebhookProcessor } from '../../src/webhooks/processor.ts';
-import { makeCtx, textMsg, type TestCtx } from './helpers.ts';
+import { CUSTOMER, makeCtx, textMsg, type TestCtx } from './helpers.ts';
 
 let t: TestCtx;
 let proc: WebhookProcessor | null = null;
@@ -59,5 +59,23 @@ describe('webhook processor start with another live instance', () => {
     await route;
     expect(n).toBeLessThan(6_000);
     expect((await t.ctx.store.listPendingWebhookBatches(10_000)).some((b) => b.id.startsWith('wh_left_'))).toBe(false);
+  });
+
+  it('applies a batch another instance persisted and left unapplied (killed) once it is 30 s old, not before', async () => {
+    proc = new WebhookProcessor(t.ctx, { orphan_sweep_ms: 20 });
+    await proc.start();
+    // The other instance persisted this batch, then died before applying it.
+    await t.ctx.store.saveWebhookBatch('wh_orphan_1', JSON.stringify(textMsg('wamid.ORPHAN1', 'hello', t.clock.t - 1000)), t.clock.t);
+    await new Promise((r) => setTimeout(r, 200));
+    // Young: its owner may still be applying it.
+    expect((await t.ctx.store.listPendingWebhookBatches(10)).map((b) => b.id)).toEqual(['wh_orphan_1']);
+    expect(proc.adopted).toBe(0);
+    t.clock.t += 31_000;
+    const end = Date.now() + 5_000;
+    while ((await t.ctx.store.listPendingWebhookBatches(10)).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(await t.ctx.store.listPendingWebhookBatches(10)).toEqual([]);
+    expect(proc.adopted).toBe(1);
+    // Applied, not just deleted: the customer (profile name from the batch) is recorded.
+    expect((await t.ctx.store.getCustomer(CUSTOMER))?.profile_name).toBe('Sheena Nelson');
   });
 });
