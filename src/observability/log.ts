@@ -1,16 +1,67 @@
-// Structured JSON logs (pino). Secrets are redacted by key; phone numbers must go through maskPhone().
-import { pino, destination, type Logger } from 'pino';
+// Logs (pino): JSON lines, or readable lines (pino-pretty) when they go to a terminal. Secrets are
+// redacted by key before either format sees them; phone numbers must go through maskPhone().
+import { isatty } from 'node:tty';
+import { pino, destination, type DestinationStream, type Logger } from 'pino';
+import { prettyFactory } from 'pino-pretty';
 
 export type { Logger };
+
+export type LogFormat = 'json' | 'pretty';
+const FORMATS = ['json', 'pretty', 'auto'];
+
+/**
+ * WAGATE_LOG_FORMAT=json|pretty, else (unset or `auto`) pretty on a terminal and JSON otherwise: a
+ * pipe, a file, a container's log driver or a log shipper keeps getting one JSON object per line.
+ */
+export function logFormat(env: Record<string, string | undefined>, tty: boolean): LogFormat {
+  const v = env.WAGATE_LOG_FORMAT?.trim().toLowerCase();
+  if (v === 'json' || v === 'pretty') return v;
+  return tty ? 'pretty' : 'json';
+}
+
+export interface LoggerOptions {
+  /** Log to stderr (fd 2), not stdout: MCP over stdio owns stdout. */
+  stderr?: boolean;
+  /** Where lines go instead of fd 1/2 (tests); an `isTTY: true` stream counts as a terminal. */
+  stream?: DestinationStream & { isTTY?: boolean };
+  /** Read for WAGATE_LOG_FORMAT and NO_COLOR (default process.env). */
+  env?: Record<string, string | undefined>;
+}
 
 const REDACT = [
   'access_token', '*.access_token', '*.*.access_token', 'token', '*.token', 'authorization', '*.authorization',
   'headers.authorization', 'app_secret', '*.app_secret', 'pass', '*.pass', 'key', '*.key',
 ];
 
-export function createLogger(level = 'info', opts: { stderr?: boolean } = {}): Logger {
-  // MCP over stdio owns stdout: logs must then go to stderr (fd 2).
-  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' }, base: { app: 'wagate' } }, opts.stderr ? destination(2) : undefined);
+export function createLogger(level = 'info', opts: LoggerOptions = {}): Logger {
+  const env = opts.env ?? process.env;
+  const fd = opts.stderr ? 2 : 1;
+  const tty = opts.stream ? opts.stream.isTTY === true : isatty(fd);
+  const format = logFormat(env, tty);
+  const options = { level, redact: { paths: REDACT, censor: '[redacted]' }, base: { app: 'wagate' } };
+  const log =
+    format === 'pretty'
+      ? pino(options, prettyStream(opts.stream ?? destination({ fd, sync: true }), tty && !env.NO_COLOR))
+      : pino(options, opts.stream ?? (opts.stderr ? destination(2) : undefined));
+  const asked = env.WAGATE_LOG_FORMAT?.trim().toLowerCase();
+  if (asked && !FORMATS.includes(asked)) log.warn({ WAGATE_LOG_FORMAT: env.WAGATE_LOG_FORMAT }, `WAGATE_LOG_FORMAT is not json, pretty or auto; using ${format}`);
+  return log;
+}
+
+/**
+ * Readable lines: "12:04:05.123 INFO: delivery: message sent {"id":"msg_1",...}". pino serialises (and
+ * redacts) each line first, then this formats it, synchronously: a line logged just before
+ * process.exit() is not lost in a transport's worker thread.
+ */
+function prettyStream(out: DestinationStream, colorize: boolean): DestinationStream {
+  const pretty = prettyFactory({
+    colorize,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,app,component',
+    messageFormat: '{if component}{component}: {end}{msg}',
+    singleLine: true,
+  });
+  return { write: (line: string) => out.write(pretty(line)) };
 }
 
 /** "15551234567" → "1555•••4567": enough to correlate, not enough to identify. */
