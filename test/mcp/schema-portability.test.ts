@@ -87,9 +87,9 @@ const zodSchema = (name: string, kind: 'input' | 'output'): Schema => {
 describe('advertised tool schemas', () => {
   it('the walker catches what the Inspector flags: zod\'s raw schemas have type arrays and bare {}', () => {
     const raw = TOOLS.flatMap((t) => [...unportable(zodSchema(t.name, 'input')), ...unportable(zodSchema(t.name, 'output'))]);
-    expect(raw.length).toBe(66); // what `inspector --cli --strict ... --method tools/list` reported before the rewrite
-    expect(raw.some((f) => f.includes('type array'))).toBe(true);
-    expect(raw.some((f) => f.includes('additionalProperties: no validation keyword') || f.includes('.additionalProperties: schema with no'))).toBe(true);
+    // (66 when this was written, as many as `inspector --cli --strict ... --method tools/list` reported.)
+    expect(raw.filter((f) => f.includes(': type array ["string","null"]')).length).toBeGreaterThan(0);
+    expect(raw.filter((f) => f.includes('.additionalProperties: schema with no validation keyword')).length).toBeGreaterThan(0);
   });
 
   it('tools/list through the real server: every inputSchema and outputSchema is portable', () => {
