@@ -8,12 +8,29 @@
 // note. Adapters (memory, Redis/Lua) build the snapshot and record the reservation atomically.
 import { allow, deny, type CheckResult, type Decision } from './decision.ts';
 import type { Policies } from './policies.ts';
-import type { Category, ConsentState, SenderStatus, TemplateRecord } from './types.ts';
+import type { Category, ConsentState, SenderConfig, SenderStatus, TemplateRecord } from './types.ts';
 import { CARE_WINDOW_MS, DAY_MS, FEP_WINDOW_MS, HOUR_MS } from './types.ts';
-import type { GateRequest } from '../gate/port.ts';
 import { templateCategory } from './categories.ts';
 import { checkTemplateParams, describeSpec, templateSpec } from './templates.ts';
 import { formatMinute, inDailyWindow, localMinuteOfDay, minutesUntil, parseHHMM, recipientZones } from './timezone.ts';
+
+/** Everything the gate needs about one outbound message, already validated and normalised. */
+export interface GateRequest {
+  /** wagate message id: the reservation is keyed by it (release/idempotency). */
+  message_id: string;
+  sender: SenderConfig;
+  /** Recipient, E.164 digits without '+' (normalised; also the wa_id key). */
+  to: string;
+  /** ISO 3166 alpha-2 of the recipient number (from the phone library), e.g. "US", "BR". */
+  country: string | null;
+  /** `service` for free-form; for templates, the caller's claim is ignored: the template record decides. */
+  kind: 'free_form' | 'template';
+  /** Meta message type (text, image, template, interactive, reaction, ...). */
+  type: string;
+  template?: { name: string; language: string; components: unknown[] };
+  /** Caller-declared category; only used for free-form (always `service`). */
+  category_hint?: Category;
+}
 
 export interface SnapshotCustomer {
   consent: Record<Category, { state: ConsentState; at: number | null; source?: string | null }>;

@@ -3,31 +3,16 @@
 // Adapters: memory.ts (embedded, one synchronous step) and redis.ts (one Lua script, one round trip).
 // Both run the same contract suite (test/gate/contract.ts).
 import type { Decision } from '../domain/decision.ts';
+import type { GateRequest } from '../domain/decide.ts';
 import type {
   Category,
   ConsentState,
-  SenderConfig,
   SenderStatus,
   TemplateRecord,
 } from '../domain/types.ts';
 
-/** Everything the gate needs about one outbound message, already validated and normalised. */
-export interface GateRequest {
-  /** wagate message id: the reservation is keyed by it (release/idempotency). */
-  message_id: string;
-  sender: SenderConfig;
-  /** Recipient, E.164 digits without '+' (normalised; also the wa_id key). */
-  to: string;
-  /** ISO 3166 alpha-2 of the recipient number (from the phone library), e.g. "US", "BR". */
-  country: string | null;
-  /** `service` for free-form; for templates, the caller's claim is ignored: the template record decides. */
-  kind: 'free_form' | 'template';
-  /** Meta message type (text, image, template, interactive, reaction, ...). */
-  type: string;
-  template?: { name: string; language: string; components: unknown[] };
-  /** Caller-declared category; only used for free-form (always `service`). */
-  category_hint?: Category;
-}
+/** The request type lives with the rules that judge it (src/domain/decide.ts); re-exported for the adapters. */
+export type { GateRequest };
 
 export interface Reservation {
   message_id: string;

@@ -1,17 +1,9 @@
 // What the rest of wagate knows about talking to Meta's Graph API. The client (client.ts) implements
 // MetaClient; the sandbox (sandbox/) emulates the server side. Tokens never appear in these values.
+import type { GraphError } from '../domain/errors/types.ts';
 
-/** A Graph API error as Meta returns it (sync body `error`, or an async status webhook `errors[]`). */
-export interface GraphError {
-  code: number;
-  subcode: number | null;
-  message: string;
-  title: string | null;
-  details: string | null; // error_data.details
-  fbtrace_id: string | null;
-  http_status: number | null; // null for async (webhook) errors
-  source: 'sync' | 'webhook' | 'transport';
-}
+/** The error shape belongs to the Meta error catalog (src/domain/errors/types.ts); re-exported here. */
+export type { GraphError };
 
 export type SendResult =
   /** Meta accepted the request (200) and gave a wamid. */

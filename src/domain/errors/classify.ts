@@ -1,9 +1,8 @@
 // Layer 3: what the delivery worker does with a GraphError. Known codes decide by the catalog (never
 // by HTTP status, as Meta asks); unknown codes get a safe default by HTTP status and known=false so
 // the caller can count them.
-import type { GraphError } from '../../meta/types.ts';
 import { lookup } from './catalog.ts';
-import type { CatalogEntry, Classification, DelayRule, ErrorAction, ErrorScope } from './types.ts';
+import type { CatalogEntry, Classification, DelayRule, ErrorAction, ErrorScope, GraphError } from './types.ts';
 
 export interface ClassifyOptions {
   /** 1 = this is the first failure of this message with this code (drives 4^X and bounded retries). */

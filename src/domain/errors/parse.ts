@@ -1,6 +1,6 @@
 // Layer 1: turn whatever Meta (or a proxy in between) answered into a GraphError. Never throws: garbage
 // becomes code -1 with a message that says what was expected. Secrets are scrubbed from every string.
-import type { GraphError } from '../../meta/types.ts';
+import type { GraphError } from './types.ts';
 
 const MAX_TEXT = 1_000;
 const GRAPH_SHAPE = 'expected {"error": {"code": <int>, "message": "...", "error_data": {"details": "..."}, "fbtrace_id": "..."}}';

@@ -1,5 +1,17 @@
 // Types of the Meta error catalog and its classification. Pure data: no I/O.
 
+/** A Graph API error as Meta returns it (sync body `error`, or an async status webhook `errors[]`). */
+export interface GraphError {
+  code: number;
+  subcode: number | null;
+  message: string;
+  title: string | null;
+  details: string | null; // error_data.details
+  fbtrace_id: string | null;
+  http_status: number | null; // null for async (webhook) errors
+  source: 'sync' | 'webhook' | 'transport';
+}
+
 /** What the delivery worker does with a failed send. */
 export type ErrorAction =
   | 'retry' // transient: backoff with jitter, the worker picks the delay
