@@ -25,7 +25,7 @@ import { applyForwardOrNone } from '../store/forward.ts';
 import { newId } from '../domain/ids.ts';
 import { maskPhone } from '../observability/log.ts';
 import { backoffMs, continueTransientRun, formatDuration, recheckVerdict, transientBudgetSpent, transientElapsedMs, transientRunFields, HOLD_PACING_WAIT_MS } from './policy.ts';
-import { noteBusinessReply } from '../webhooks/fep.ts';
+import { noteBusinessReply } from '../engine/fep.ts';
 
 /** Resolves true when `signal` fired before `ms` elapsed. */
 function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {

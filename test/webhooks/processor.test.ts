@@ -2,7 +2,7 @@
 // (cloud-api.md §7), dedupe, monotonic statuses, statuses before their message, crash recovery.
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { BacklogFullError, WebhookProcessor } from '../../src/webhooks/processor.ts';
-import { noteBusinessReply } from '../../src/webhooks/fep.ts';
+import { noteBusinessReply } from '../../src/engine/fep.ts';
 import type { MessageRecord } from '../../src/domain/types.ts';
 import { makeCtx, message, envelope, messagesValue, inbound, textMsg, statusBody, st, CUSTOMER, PNID, WABA, type TestCtx } from './helpers.ts';
 

@@ -5,22 +5,11 @@
 //
 // The webhook side records the referral (store.recordInbound with referral → WindowRecord.referral_at).
 // The delivery side must call noteBusinessReply() when Meta accepts a message to a customer, so the
-// store records when the FEP window opened (store.markFepOpened).
-import type { AppContext } from '../engine/context.ts';
-import { CARE_WINDOW_MS, FEP_WINDOW_MS, type WindowRecord } from '../domain/types.ts';
-
-/** True when a reply at `at` opens the 72h FEP window for this window record. Pure. */
-export function opensFep(w: WindowRecord | undefined, at: number): boolean {
-  if (!w || w.referral_at === null) return false;
-  if (at < w.referral_at || at - w.referral_at > CARE_WINDOW_MS) return false; // reply must come within 24h of the ad message
-  if (w.fep_opened_at !== null && w.fep_opened_at >= w.referral_at) return false; // this referral already opened one
-  return true;
-}
-
-/** Is a FEP window open for (sender, customer) at `at`? Pure. */
-export function fepOpen(w: WindowRecord | undefined, at: number): boolean {
-  return !!w && w.fep_opened_at !== null && at >= w.fep_opened_at && at - w.fep_opened_at < FEP_WINDOW_MS;
-}
+// store records when the FEP window opened (store.markFepOpened). The rule itself (opensFep, fepOpen)
+// is pure and lives in src/domain/windows.ts; this file is the engine step that reads and records it.
+import type { AppContext } from './context.ts';
+import { FEP_WINDOW_MS, type WindowRecord } from '../domain/types.ts';
+import { opensFep } from '../domain/windows.ts';
 
 /**
  * Call when the business's message to `wa_id` from `sender_id` was accepted by Meta (any type). Opens

@@ -1,8 +1,8 @@
 // noteBusinessReply groups the window reads of concurrent calls (one Store.getReferralWindows per
 // group): each call still gets its own answer, against the real SQLite store.
 import { describe, it, expect, afterEach } from 'vitest';
-import { noteBusinessReply } from '../../src/webhooks/fep.ts';
-import { makeCtx, type TestCtx } from './helpers.ts';
+import { noteBusinessReply } from '../../src/engine/fep.ts';
+import { makeCtx, type TestCtx } from '../webhooks/helpers.ts';
 
 let t: TestCtx | undefined;
 afterEach(async () => {
