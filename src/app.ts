@@ -1,7 +1,7 @@
 // The composition root: reads the config, picks one adapter per port (embedded or production), starts
 // the sandbox when there are no Meta credentials, and wires the engine, workers and faces together.
 // This is the only file that knows every adapter.
-import { EventEmitter } from 'node:events';
+import { createBus } from './engine/bus.ts';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -140,7 +140,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const meta = new GraphClient({ api_url: apiUrl, api_version: config.meta.api_version, connect_timeout_ms: config.meta.connect_timeout_ms, request_timeout_ms: config.meta.request_timeout_ms });
 
   const registry = new SenderRegistry(senders, config.default_sender);
-  const bus = new EventEmitter();
+  const bus = createBus();
   bus.setMaxListeners(100);
   const alerts = new AlertService({ store, config: config.alerts, log: log.child({ component: 'alerts' }), metrics, now });
   const outbox = new Outbox({ store, queue, gate, log: log.child({ component: 'outbox' }), now, bus }, { interval_ms: config.delivery.relay_interval_ms, grace_ms: config.delivery.relay_grace_ms });

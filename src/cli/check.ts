@@ -7,7 +7,7 @@
 //   wagate check --to +447700900123 --text "hi" --inbound-at now
 //   wagate check --to 447700900123 --template order_update --language en_US --sender main
 //   echo '{...}' | wagate check -
-import { EventEmitter } from 'node:events';
+import { createBus } from '../engine/bus.ts';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { Config } from '../config/schema.ts';
@@ -187,7 +187,7 @@ export async function openLightContext(config: Config, opts: { now?: () => numbe
     log: createLogger('warn', { stderr: true }),
     metrics: createMetrics(),
     now,
-    bus: new EventEmitter(),
+    bus: createBus(),
     backends: { gate: config.redis_url ? 'redis' : 'memory', store: config.database_url ? 'postgres' : 'sqlite' },
     sandboxUrl: null,
   };

@@ -1,7 +1,7 @@
 // AppContext: the engine's dependencies, built once by the composition root (src/app.ts).
 // Engine functions (src/engine/*.ts) take it as their first argument; faces (HTTP, MCP, CLI) only
 // ever call engine functions, never adapters directly.
-import type { EventEmitter } from 'node:events';
+import type { EngineBus } from './bus.ts';
 import type { Config } from '../config/schema.ts';
 import type { GateState } from '../gate/port.ts';
 import type { Store } from '../store/port.ts';
@@ -29,11 +29,8 @@ export interface AppContext {
   metrics: Metrics;
   /** Injected clock (ms): tests move time without sleeping. */
   now: () => number;
-  /**
-   * In-process event bus. Events: "message.status" (MessageRecord), "sender.halt_all" ({reason}),
-   * "sender.resume" ({sender_id}), "webhook.applied" ({kind}), "delivery.kick" ({sender_id}).
-   */
-  bus: EventEmitter;
+  /** In-process event bus: every event and its payload are in EngineEvents (bus.ts). */
+  bus: EngineBus;
   /** Backend names for /ready and the banner: {gate: "memory"|"redis", store: "sqlite"|"postgres", queue: ...}. */
   backends: Record<string, string>;
   /** Set when running against the built-in sandbox (its base URL). */

@@ -23,6 +23,8 @@ import {
   tierLimitAlert,
 } from '../alerts/messages.ts';
 import { lookup } from '../domain/errors/index.ts';
+import { accountReinstated, accountStopsSending } from '../domain/account-events.ts';
+import type { AccountUpdateNotice, PhoneQualityNotice } from '../engine/bus.ts';
 import { openSealedToken, sealToken } from './token-vault.ts';
 
 export interface HealthMonitorOptions {
@@ -63,8 +65,6 @@ export interface SenderHealth {
 
 const QUALITY_RANK: Record<string, number> = { GREEN: 3, YELLOW: 2, RED: 1 };
 const STATE_VALUE = { active: 0, paused: 1, halted: 2 } as const;
-/** account_update events that mean sending from that WABA must stop (cloud-api.md §7.8, §8.5). */
-const STOP_EVENTS = new Set(['PARTNER_APP_UNINSTALLED', 'PARTNER_REMOVED', 'ACCOUNT_DELETED', 'ACCOUNT_VIOLATION', 'DISABLED_UPDATE']);
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const iso = (ms: number | null | undefined) => (ms == null ? null : new Date(ms).toISOString());
@@ -111,8 +111,8 @@ export class HealthMonitor {
     this.on(ctx.senders, 'state', (s: SenderStatus) => this.onState(s));
     this.on(ctx.senders, 'token', (s: SenderConfig) => void this.persistToken(s));
     this.on(ctx.bus, 'message.status', (m: MessageRecord) => this.onMessageStatus(m));
-    this.on(ctx.bus, 'meta.phone_quality', (p: unknown) => this.onPhoneQuality(p));
-    this.on(ctx.bus, 'meta.account_update', (p: unknown) => this.onAccountUpdate(p));
+    this.on(ctx.bus, 'meta.phone_quality', (p: PhoneQualityNotice) => this.onPhoneQuality(p));
+    this.on(ctx.bus, 'meta.account_update', (p: AccountUpdateNotice) => this.onAccountUpdate(p));
 
     // First round before workers start: a sender with a dead token is halted before any send fails.
     const first = Promise.allSettled([this.checkAll(), this.checkOperational()]);
@@ -382,24 +382,16 @@ export class HealthMonitor {
     this.dirty.add(m.sender_id);
   }
 
-  private sendersFor(p: Record<string, unknown>): SenderConfig[] {
-    // The webhook processor already resolved the senders (sender_ids / sender_id): trust that first.
-    const ids = Array.isArray(p.sender_ids) ? p.sender_ids.filter((x): x is string => typeof x === 'string') : typeof p.sender_id === 'string' ? [p.sender_id] : [];
-    const known = ids.map((id) => this.ctx.senders.find(id)).filter((s): s is SenderConfig => !!s);
+  private sendersFor(p: { sender_ids: string[]; waba_id: string | null; display_phone_number?: string | null }): SenderConfig[] {
+    // The webhook handler already resolved the senders: trust that first.
+    const known = p.sender_ids.map((id) => this.ctx.senders.find(id)).filter((s): s is SenderConfig => !!s);
     if (known.length) return known;
-    const pick = (...keys: string[]) => keys.map((k) => p[k]).find((v) => typeof v === 'string' && v) as string | undefined;
-    const pnid = pick('phone_number_id');
-    const display = pick('display_phone_number')?.replace(/\D/g, '');
-    const waba = pick('waba_id', 'entry_id', 'whatsapp_business_account_id');
-    return this.ctx.senders.list().filter(
-      (s) => (pnid && s.phone_number_id === pnid) || (display && s.display_phone_number?.replace(/\D/g, '') === display) || (!pnid && !display && waba && s.waba_id === waba),
-    );
+    const display = p.display_phone_number?.replace(/\D/g, '');
+    return this.ctx.senders.list().filter((s) => (display && s.display_phone_number?.replace(/\D/g, '') === display) || (!display && p.waba_id && s.waba_id === p.waba_id));
   }
 
   /** phone_number_quality_update: Meta changed the number's limit or throughput; re-read it. */
-  private onPhoneQuality(payload: unknown): void {
-    if (!payload || typeof payload !== 'object') return;
-    const p = flatten(payload as Record<string, unknown>);
+  private onPhoneQuality(p: PhoneQualityNotice): void {
     const limit = typeof p.current_limit === 'string' ? p.current_limit : null;
     for (const s of this.sendersFor(p)) {
       if (this.inflight.has(s.id)) continue;
@@ -410,13 +402,11 @@ export class HealthMonitor {
   }
 
   /** account_update: uninstall, removal, ban → pause the WABA's senders (a human must resume). */
-  private onAccountUpdate(payload: unknown): void {
-    if (!payload || typeof payload !== 'object') return;
-    const p = flatten(payload as Record<string, unknown>);
-    const event = typeof p.event === 'string' ? p.event : '';
-    const ban = (p.ban_info as Record<string, unknown> | undefined)?.waba_ban_state;
+  private onAccountUpdate(p: AccountUpdateNotice): void {
+    const event = p.event ?? '';
+    const ban = p.ban_state;
     const senders = this.sendersFor(p);
-    if (event === 'DISABLED_UPDATE' && ban === 'REINSTATE') {
+    if (accountReinstated(p.event, ban)) {
       for (const s of senders) {
         const st = this.ctx.senders.status(s.id);
         if (st.state === 'paused' && st.reason_code === 'ACCOUNT_DISABLED_UPDATE') {
@@ -425,7 +415,7 @@ export class HealthMonitor {
       }
       return;
     }
-    if (!STOP_EVENTS.has(event) || (event === 'DISABLED_UPDATE' && ban !== 'DISABLE' && ban !== undefined)) return;
+    if (!accountStopsSending(p.event, ban)) return;
     for (const s of senders) {
       const st = this.ctx.senders.status(s.id);
       if (st.state !== 'active') continue;
@@ -632,12 +622,6 @@ export class HealthMonitor {
 }
 
 /** Webhook payloads may be the whole change ({field, value}) or just its value: look in both. */
-function flatten(p: Record<string, unknown>): Record<string, unknown> {
-  const value = p.value && typeof p.value === 'object' ? (p.value as Record<string, unknown>) : {};
-  const metadata = value.metadata && typeof value.metadata === 'object' ? (value.metadata as Record<string, unknown>) : {};
-  return { ...metadata, ...value, ...p };
-}
-
 async function probe(fn: () => Promise<boolean>, timeoutMs = 2_000): Promise<{ ok: boolean; error?: string }> {
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -9,8 +9,14 @@
 // is replaced by its hash (a database index and a PostgreSQL text column take it).
 import { createHash } from 'node:crypto';
 import { MAX_JSON_DEPTH, shortPath, tooDeepAt } from '../shared/json-depth.ts';
+import { parseWebhookError } from '../domain/errors/index.ts';
+import type { GraphError } from '../meta/types.ts';
 
 export type Obj = Record<string, unknown>;
+
+// Meta's webhook shapes, read once here: every event below carries typed fields (validated, with
+// null where Meta left a field out or sent something unreadable), and the handlers never look into
+// raw JSON. `raw` / `value` keep what Meta sent, for the audit log.
 
 export interface EventBase {
   key: string;
@@ -19,25 +25,65 @@ export interface EventBase {
   waba_id: string | null;
   /** entry[].time in ms (management fields), else null. */
   entry_time: number | null;
+  phone_number_id: string | null;
+}
+
+/** A click-to-WhatsApp ad referral on an inbound message. */
+export interface Referral {
+  source_type: string | null;
+  source_id: string | null;
+  source_url: string | null;
+  headline: string | null;
+  ctwa_clid: string | null;
+}
+
+/** A `system` message (Meta-generated: a customer changed number). */
+export interface SystemNotice {
+  type: string | null;
+  /** The customer's new number (system.wa_id, or new_wa_id in older versions). */
+  new_wa_id: string | null;
 }
 
 export interface InboundMessageEvent extends EventBase {
   kind: 'message';
-  phone_number_id: string | null;
-  message: Obj;
+  wamid: string;
+  /** The customer's number as Meta sent it (from), null when absent. */
+  from: string | null;
+  /** text, image, button, interactive, system, unsupported, ... ('unknown' when absent). */
+  type: string;
+  /** Meta's timestamp in ms, null when absent or unreadable. */
+  timestamp: number | null;
   /** Profile name from value.contacts for this sender (null if absent). */
   profile_name: string | null;
+  referral: Referral | null;
+  system: SystemNotice | null;
+  /** For type unsupported: what Meta could not show (a poll, an edit...). */
+  unsupported_type: string | null;
+  /** Text the customer typed or tapped (keyword matching): text body, button text and payload, interactive reply title and id. */
+  texts: string[];
+  /** The message object as Meta sent it. */
+  raw: Obj;
 }
 
-export interface StatusEvent_ extends EventBase {
+export interface StatusUpdateEvent extends EventBase {
   kind: 'status';
-  phone_number_id: string | null;
-  status: Obj;
+  wamid: string;
+  /** sent, delivered, read, failed, played, or one wagate does not know. */
+  meta_status: string;
+  /** Meta's timestamp in ms, null when absent or unreadable. */
+  timestamp: number | null;
+  /** biz_opaque_callback_data: wagate's message id when wagate sent it. */
+  callback: string | null;
+  recipient_id: string | null;
+  errors: GraphError[];
+  pricing: Obj | null;
+  conversation: Obj | null;
+  /** The status object as Meta sent it. */
+  raw: Obj;
 }
 
 export interface UserPreferenceEvent extends EventBase {
   kind: 'user_preferences';
-  phone_number_id: string | null;
   wa_id: string;
   category: string;
   value: string;
@@ -46,30 +92,95 @@ export interface UserPreferenceEvent extends EventBase {
   detail: string | null;
 }
 
-export interface ValueEvent extends EventBase {
-  kind:
-    | 'template_status'
-    | 'template_quality'
-    | 'template_category'
-    | 'phone_quality'
-    | 'account_update'
-    | 'account_alerts'
-    | 'system_error'
-    | 'unknown';
+/** message_template_status_update / _quality_update / template_category_update, read. */
+export interface TemplateChange {
+  name: string | null;
+  language: string | null;
+  template_id: string | null;
+  /** Status update: APPROVED, PAUSED, ... (upper case). */
+  event: string | null;
+  /** Status update: the category Meta names, if any (lower case). */
+  category: string | null;
+  reason: unknown;
+  other_info: unknown;
+  rejection_info: unknown;
+  disable_info: unknown;
+  /** Quality update. */
+  new_quality: string | null;
+  previous_quality: unknown;
+  /** Category update (new_category is the current one until an impending change completes). */
+  new_category: string | null;
+  previous_category: unknown;
+  correct_category: unknown;
+  category_update_at: number | null;
+}
+
+export interface PhoneQualityChange {
+  display_phone_number: string | null;
+  event: string | null;
+  current_limit: unknown;
+  old_limit: unknown;
+  max_daily_conversations_per_business: unknown;
+}
+
+export interface AccountUpdateChange {
+  event: string | null;
+  /** ban_info.waba_ban_state: DISABLE, REINSTATE, SCHEDULE_FOR_DISABLE, ... */
+  ban_state: string | null;
+  ban_info: unknown;
+  violation_info: unknown;
+}
+
+export interface AccountAlertChange {
+  entity_type: string | null;
+  entity_id: string | null;
+  alert_info: unknown;
+}
+
+interface ManagementBase extends EventBase {
   field: string;
-  phone_number_id: string | null;
+  /** The change value as Meta sent it. */
+  value: Obj;
+}
+
+export interface TemplateEvent extends ManagementBase {
+  kind: 'template_status' | 'template_quality' | 'template_category';
+  change: TemplateChange;
+}
+export interface PhoneQualityEvent extends ManagementBase {
+  kind: 'phone_quality';
+  change: PhoneQualityChange;
+}
+export interface AccountUpdateEvent extends ManagementBase {
+  kind: 'account_update';
+  change: AccountUpdateChange;
+}
+export interface AccountAlertEvent extends ManagementBase {
+  kind: 'account_alerts';
+  change: AccountAlertChange;
+}
+
+export interface SystemErrorEvent extends EventBase {
+  kind: 'system_error';
+  field: string;
+  errors: GraphError[];
+  value: unknown[];
+}
+
+/** Anything wagate does not act on: stored in the audit log and counted. */
+export interface UnknownEvent extends EventBase {
+  kind: 'unknown';
+  field: string;
   value: unknown;
 }
 
-export type WebhookEvent = InboundMessageEvent | StatusEvent_ | UserPreferenceEvent | ValueEvent;
+export type AccountEvent = PhoneQualityEvent | AccountUpdateEvent | AccountAlertEvent;
+export type WebhookEvent = InboundMessageEvent | StatusUpdateEvent | UserPreferenceEvent | TemplateEvent | AccountEvent | SystemErrorEvent | UnknownEvent;
 
-const FIELD_KIND: Record<string, ValueEvent['kind']> = {
+const TEMPLATE_FIELDS: Record<string, TemplateEvent['kind']> = {
   message_template_status_update: 'template_status',
   message_template_quality_update: 'template_quality',
   template_category_update: 'template_category',
-  phone_number_quality_update: 'phone_quality',
-  account_update: 'account_update',
-  account_alerts: 'account_alerts',
 };
 
 export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -151,6 +262,91 @@ export function metaTime(v: unknown): number | null {
   return n < 1e11 ? n * 1000 : n; // tolerate milliseconds
 }
 
+const upper = (v: unknown): string | null => str(v)?.toUpperCase() ?? null;
+const objOrNull = (v: unknown): Obj | null => (isObj(v) ? v : null);
+
+/** An inbound message object, read (null without an id). */
+export function readMessage(m: Obj, base: EventBase & { profile_name: string | null }): InboundMessageEvent | null {
+  const wamid = str(m.id);
+  if (!wamid) return null;
+  const r = isObj(m.referral) ? m.referral : null;
+  const sys = isObj(m.system) ? m.system : null;
+  const uns = isObj(m.unsupported) ? m.unsupported : null;
+  return {
+    ...base,
+    kind: 'message',
+    key: `m:${wamid}`,
+    wamid,
+    from: str(m.from),
+    type: str(m.type) ?? 'unknown',
+    timestamp: metaTime(m.timestamp),
+    referral: r ? { source_type: str(r.source_type), source_id: str(r.source_id), source_url: str(r.source_url), headline: str(r.headline), ctwa_clid: str(r.ctwa_clid) } : null,
+    system: sys ? { type: str(sys.type), new_wa_id: str(sys.wa_id) ?? str(sys.new_wa_id) } : null,
+    unsupported_type: uns ? str(uns.type) : null,
+    texts: replyTexts(m),
+    raw: m,
+  };
+}
+
+/** A status object, read (null without an id or a status). Also reads statuses kept by an older version (pending). */
+export function readStatus(s: Obj, base: EventBase): StatusUpdateEvent | null {
+  const wamid = str(s.id);
+  const meta_status = str(s.status);
+  if (!wamid || !meta_status) return null;
+  return {
+    ...base,
+    kind: 'status',
+    key: `s:${wamid}:${meta_status}`,
+    wamid,
+    meta_status,
+    timestamp: metaTime(s.timestamp),
+    callback: str(s.biz_opaque_callback_data),
+    recipient_id: str(s.recipient_id),
+    errors: Array.isArray(s.errors) ? s.errors.map((e) => parseWebhookError(e)) : [],
+    pricing: objOrNull(s.pricing),
+    conversation: objOrNull(s.conversation),
+    raw: s,
+  };
+}
+
+function readTemplateChange(v: Obj): TemplateChange {
+  return {
+    name: str(v.message_template_name),
+    language: str(v.message_template_language),
+    template_id: str(v.message_template_id),
+    event: upper(v.event),
+    category: str(v.message_template_category)?.toLowerCase() ?? null,
+    reason: v.reason ?? null,
+    other_info: v.other_info ?? null,
+    rejection_info: v.rejection_info ?? null,
+    disable_info: v.disable_info ?? null,
+    new_quality: upper(v.new_quality_score),
+    previous_quality: v.previous_quality_score ?? null,
+    new_category: str(v.new_category)?.toLowerCase() ?? null,
+    previous_category: v.previous_category ?? null,
+    correct_category: v.correct_category,
+    category_update_at: metaTime(v.category_update_timestamp),
+  };
+}
+
+/** A management field's value, read into its typed event (null: not one wagate reads). */
+function readManagement(field: string, value: Obj, base: EventBase): TemplateEvent | AccountEvent | null {
+  const m = { ...base, field, value, phone_number_id: null };
+  const tk = Object.hasOwn(TEMPLATE_FIELDS, field) ? TEMPLATE_FIELDS[field] : undefined;
+  if (tk) return { ...m, kind: tk, change: readTemplateChange(value) };
+  if (field === 'phone_number_quality_update') {
+    return { ...m, kind: 'phone_quality', change: { display_phone_number: str(value.display_phone_number), event: str(value.event), current_limit: value.current_limit ?? null, old_limit: value.old_limit ?? null, max_daily_conversations_per_business: value.max_daily_conversations_per_business ?? null } };
+  }
+  if (field === 'account_update') {
+    const ban = isObj(value.ban_info) ? value.ban_info : null;
+    return { ...m, kind: 'account_update', change: { event: str(value.event), ban_state: ban ? str(ban.waba_ban_state) : null, ban_info: value.ban_info ?? null, violation_info: value.violation_info ?? null } };
+  }
+  if (field === 'account_alerts') {
+    return { ...m, kind: 'account_alerts', change: { entity_type: str(value.entity_type), entity_id: str(value.entity_id), alert_info: value.alert_info ?? null } };
+  }
+  return null;
+}
+
 export function extractEvents(body: unknown): WebhookEvent[] {
   const out: WebhookEvent[] = [];
   const push = (ev: WebhookEvent) => {
@@ -195,6 +391,7 @@ export function extractEvents(body: unknown): WebhookEvent[] {
         }
         const meta = isObj(value.metadata) ? value.metadata : {};
         const phone_number_id = str(meta.phone_number_id);
+        const base: EventBase = { key: '', kind: '', waba_id, entry_time, phone_number_id };
         const names = new Map<string, string>();
         if (Array.isArray(value.contacts)) {
           for (const c of value.contacts) {
@@ -205,25 +402,18 @@ export function extractEvents(body: unknown): WebhookEvent[] {
         if (Array.isArray(value.messages)) {
           recognised = true;
           for (const m of value.messages) {
-            const id = isObj(m) ? str(m.id) : null;
-            if (!isObj(m) || !id) {
-              unknown('messages.message', m, waba_id, entry_time, phone_number_id);
-              continue;
-            }
-            const from = str(m.from);
-            push({ kind: 'message', key: `m:${id}`, waba_id, entry_time, phone_number_id, message: m, profile_name: (from && names.get(from)) ?? (names.size === 1 ? [...names.values()][0] : null) });
+            const from = isObj(m) ? str(m.from) : null;
+            const ev = isObj(m) ? readMessage(m, { ...base, profile_name: (from && names.get(from)) ?? (names.size === 1 ? [...names.values()][0] : null) }) : null;
+            if (ev) push(ev);
+            else unknown('messages.message', m, waba_id, entry_time, phone_number_id);
           }
         }
         if (Array.isArray(value.statuses)) {
           recognised = true;
           for (const s of value.statuses) {
-            const id = isObj(s) ? str(s.id) : null;
-            const status = isObj(s) ? str(s.status) : null;
-            if (!isObj(s) || !id || !status) {
-              unknown('messages.status', s, waba_id, entry_time, phone_number_id);
-              continue;
-            }
-            push({ kind: 'status', key: `s:${id}:${status}`, waba_id, entry_time, phone_number_id, status: s });
+            const ev = isObj(s) ? readStatus(s, base) : null;
+            if (ev) push(ev);
+            else unknown('messages.status', s, waba_id, entry_time, phone_number_id);
           }
         }
         if (Array.isArray(value.user_preferences)) {
@@ -242,17 +432,14 @@ export function extractEvents(body: unknown): WebhookEvent[] {
         }
         if (Array.isArray(value.errors)) {
           recognised = true;
-          push({ kind: 'system_error', key: `e:${waba_id ?? ''}:${hashOf(value.errors)}:${entry_time ?? ''}`, field, value: value.errors, waba_id, entry_time, phone_number_id });
+          push({ kind: 'system_error', key: `e:${waba_id ?? ''}:${hashOf(value.errors)}:${entry_time ?? ''}`, field, value: value.errors, errors: value.errors.map((e) => parseWebhookError(e)), waba_id, entry_time, phone_number_id });
         }
         if (!recognised) unknown(field, value, waba_id, entry_time, phone_number_id);
         continue;
       }
-      const kind = FIELD_KIND[field];
-      if (kind && isObj(value)) {
-        push({ kind, key: `o:${field}:${waba_id ?? ''}:${entry_time ?? ''}:${hashOf(value)}`, field, value, waba_id, entry_time, phone_number_id: null });
-      } else {
-        unknown(field, value, waba_id, entry_time);
-      }
+      const ev = isObj(value) ? readManagement(field, value, { key: `o:${field}:${waba_id ?? ''}:${entry_time ?? ''}:${hashOf(value)}`, kind: '', waba_id, entry_time, phone_number_id: null }) : null;
+      if (ev) push(ev);
+      else unknown(field, value, waba_id, entry_time);
     }
   }
   return out;

@@ -16,30 +16,21 @@
 // (store.setAsideWebhookBatch: kept with its body and error, listed by GET /v1/webhooks/failed,
 // replayable) and the batches after it go on. Only an unreachable store makes a batch wait (and retry
 // forever): nothing else may block the queue.
-import { createHash } from 'node:crypto';
 import { EngineError, type AppContext } from '../engine/context.ts';
+import type { MessageRecord } from '../domain/types.ts';
 import type { FailedWebhookBatch } from '../store/port.ts';
-import { recordInbound, setConsent, updateCustomer } from '../engine/customers.ts';
-import type { Category, CustomerRecord, MessageRecord, MessageStatus, SenderConfig, StatusEvent, TemplateRecord, TemplateStatus } from '../domain/types.ts';
 import { newId } from '../domain/ids.ts';
-import { classify, parseWebhookError } from '../domain/errors/index.ts';
-import type { GraphError } from '../meta/types.ts';
-import { maskPhone } from '../observability/log.ts';
-import { canonicalWaId } from '../domain/phone.ts';
-import { createKeywordMatcher, STOP_CATEGORIES, type KeywordMatcher } from './keywords.ts';
-import { extractEvents, isObj, metaTime, replyTexts, str, type Obj, type InboundMessageEvent, type StatusEvent_, type UserPreferenceEvent, type ValueEvent, type WebhookEvent } from './events.ts';
+import { extractEvents, type Obj, type StatusUpdateEvent, type WebhookEvent } from './events.ts';
 import { verifySignature, type SignatureCheck } from './signature.ts';
-import { applyForwardOrNone } from '../store/forward.ts';
 import { errorText } from '../shared/error-text.ts';
+import { audit, clip, storeUnknown, type EventResult } from './handlers/shared.ts';
+import { InboundHandler } from './handlers/inbound.ts';
+import { StatusHandler, type ForwardItem } from './handlers/statuses.ts';
+import { applyUserPreference } from './handlers/preferences.ts';
+import { applyTemplate } from './handlers/templates.ts';
+import { applyAccount, applySystemErrors } from './handlers/account.ts';
 
-/** Meta's wa_id/from → wagate's state key (canonical: Brazil's old 8-digit and Mexico's "521" forms meet the number a business types). */
-const digits = (v: unknown): string | null => {
-  const s = canonicalWaId(str(v) ?? '');
-  return s.length >= 5 ? s : null;
-};
-
-/** Result of one event, also the `result` label of wagate_webhook_events_total. */
-export type EventResult = 'applied' | 'unchanged' | 'stale' | 'duplicate' | 'pending' | 'ignored' | 'stored' | 'error';
+export type { EventResult } from './handlers/shared.ts';
 
 export interface BatchSummary {
   batch_id: string;
@@ -47,18 +38,6 @@ export interface BatchSummary {
   results: Partial<Record<EventResult, number>>;
 }
 
-/** A status whose message is not known yet (its wamid not recorded): kept until the message appears. */
-interface PendingStatus {
-  key: string;
-  wamid: string;
-  event: StatusEvent_;
-  parked_at: number;
-}
-
-const PENDING_SETTING = 'webhooks.pending_statuses';
-/** Meta retries webhooks for up to 7 days: a status still orphaned after that will never match. */
-const PENDING_TTL_MS = 7 * 24 * 3_600_000;
-const PENDING_MAX = 50_000;
 const SWEEP_MS = 2_000;
 /** A stored batch this old and not applied is taken as left by a killed instance (see adoptOrphans). */
 const ORPHAN_AFTER_MS = 30_000;
@@ -68,9 +47,6 @@ const START_RECOVERY_WAIT_MS = 10_000;
 /** Batches accepted but not applied yet, held in memory: past this, POSTs get 503 and Meta retries
  * later (back-pressure instead of unbounded memory while the store is slow or down). */
 export const MAX_BACKLOG = 2_000;
-/** A Meta timestamp more than this far in the future is a clock problem: use our clock instead. */
-const MAX_CLOCK_SKEW_MS = 5 * 60_000;
-const AUDIT_VALUE_MAX = 8_192;
 /** The embedded store answers synchronously, so an apply loop would otherwise never yield: give the
  * event loop (new POSTs, API calls) a turn after this much work. */
 const YIELD_EVERY_MS = 4;
@@ -84,35 +60,7 @@ const POISON_RETRIES = 2;
 const ERROR_MAX = 2_000;
 /** Forward statuses applied in one statement at most (see applyForwardRun). */
 const FORWARD_RUN_MAX = 500;
-/** A status in its batchable form (Store.applyStatusesForward). */
-interface ForwardItem {
-  id: string;
-  ev: StatusEvent;
-  pricing?: unknown;
-}
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
-
-const STATUS_MAP: Record<string, MessageStatus> = { sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed', played: 'read' };
-
-/** Meta's template events → the status the gate acts on; null = no change of sendability. */
-const TEMPLATE_EVENT: Record<string, TemplateStatus | null> = {
-  APPROVED: 'APPROVED',
-  REINSTATED: 'APPROVED',
-  PENDING: 'PENDING',
-  REJECTED: 'REJECTED',
-  PAUSED: 'PAUSED',
-  DISABLED: 'DISABLED',
-  IN_APPEAL: 'IN_APPEAL',
-  PENDING_DELETION: 'PENDING_DELETION',
-  DELETED: 'DELETED',
-  ARCHIVED: 'DELETED', // archived templates cannot be sent
-  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
-  FLAGGED: null, // quality warning: still sendable until Meta pauses it
-  LOCKED: null, // cannot be edited; still sendable
-};
-
-/** account_update events after which Meta stops the account sending (cloud-api.md §7.8). */
-const ACCOUNT_STOP_EVENTS = new Set(['DISABLED_UPDATE', 'ACCOUNT_VIOLATION', 'ACCOUNT_DELETED', 'PARTNER_APP_UNINSTALLED']);
 
 export class BacklogFullError extends Error {
   constructor(readonly backlog: number) {
@@ -126,8 +74,8 @@ export class WebhookProcessor {
   private queued = 0;
   /** Batches queued or applied by this process: recovery must not apply them a second time. */
   private readonly known = new Set<string>();
-  private readonly pending = new Map<string, PendingStatus[]>();
-  private pendingDirty = false;
+  private readonly inbound: InboundHandler;
+  private readonly statuses: StatusHandler;
   private sweepTimer: NodeJS.Timeout | null = null;
   private orphanTimer: NodeJS.Timeout | null = null;
   /** The start-up recovery (possibly still running in the background). */
@@ -135,9 +83,8 @@ export class WebhookProcessor {
   private stopping = false;
   /** Ends a retry wait early (stop()). */
   private wake: (() => void) | null = null;
-  private readonly matcher: KeywordMatcher;
   private readonly onMessageStatus = (m: MessageRecord) => {
-    if (this.pending.size > 0 && m?.wamid && this.pending.has(m.wamid)) this.enqueue(() => this.resolvePendingNow(m.wamid!));
+    if (m?.wamid && this.statuses.hasPending(m.wamid)) this.enqueue(() => this.statuses.resolve(m.wamid!));
   };
 
   private readonly maxBacklog: number;
@@ -149,8 +96,8 @@ export class WebhookProcessor {
     this.maxBacklog = opts.max_backlog ?? MAX_BACKLOG;
     this.orphanSweepMs = opts.orphan_sweep_ms ?? ORPHAN_SWEEP_MS;
     this.poisonRetries = opts.poison_retries ?? POISON_RETRIES;
-    const w = ctx.config.webhooks;
-    this.matcher = createKeywordMatcher({ opt_out: w.opt_out_keywords, opt_in: w.opt_in_keywords });
+    this.inbound = new InboundHandler(ctx);
+    this.statuses = new StatusHandler(ctx);
     // Subscribed at construction: a message recorded before start() may already resolve a pending status.
     ctx.bus.on('message.status', this.onMessageStatus);
   }
@@ -224,11 +171,16 @@ export class WebhookProcessor {
     return this.queued + this.ready.length;
   }
 
+  /** Applies the statuses kept for `wamid` now that its message may be recorded. */
+  async resolvePending(wamid: string): Promise<void> {
+    if (!this.statuses.hasPending(wamid)) return;
+    this.enqueue(() => this.statuses.resolve(wamid));
+    await this.whenIdle();
+  }
+
   /** Number of statuses waiting for their message to be recorded. */
   pendingStatusCount(): number {
-    let n = 0;
-    for (const l of this.pending.values()) n += l.length;
-    return n;
+    return this.statuses.pendingCount();
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------
@@ -237,7 +189,7 @@ export class WebhookProcessor {
     this.stopping = false;
     this.ctx.bus.off('message.status', this.onMessageStatus); // once, also after a stop()
     this.ctx.bus.on('message.status', this.onMessageStatus);
-    await this.loadPending();
+    await this.statuses.load();
     // Start-up recovery is awaited up to START_RECOVERY_WAIT_MS, then goes on in the background: under
     // load (several instances on one store) it can take minutes, and an instance that never finishes
     // starting runs no workers at all (seen in the soak: every restarted instance stuck, nothing sent).
@@ -249,7 +201,7 @@ export class WebhookProcessor {
     if (late) this.ctx.log.warn({ wait_ms: START_RECOVERY_WAIT_MS }, 'webhooks: batches left from before the restart are still being applied; continuing in the background');
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = setInterval(() => {
-      if (this.pending.size > 0) this.enqueue(() => this.sweepPending());
+      if (this.statuses.hasPending()) this.enqueue(() => this.statuses.sweep());
     }, SWEEP_MS);
     this.sweepTimer.unref();
     if (this.orphanTimer) clearInterval(this.orphanTimer);
@@ -395,7 +347,7 @@ export class WebhookProcessor {
     for (;;) {
       try {
         await this.applyTagged(label, group.flatMap((b) => b.events.map((ev) => ({ ev, recovery: b.recovery }))));
-        if (this.pendingDirty) await this.savePending();
+        if (this.statuses.dirty) await this.statuses.save();
         if (ids.length > 1 && this.ctx.store.deleteWebhookBatches) await this.ctx.store.deleteWebhookBatches(ids);
         else for (const id of ids) await this.ctx.store.deleteWebhookBatch(id);
         return;
@@ -506,7 +458,7 @@ export class WebhookProcessor {
       try {
         const parsed: unknown = JSON.parse(b.body ?? '');
         summary = await this.applyEvents(id, extractEvents(parsed), true);
-        if (this.pendingDirty) await this.savePending();
+        if (this.statuses.dirty) await this.statuses.save();
       } catch (err) {
         if (!(await this.storeUp())) {
           outage = err;
@@ -604,14 +556,14 @@ export class WebhookProcessor {
     // Forward statuses (the common case: sent/delivered/read found by our callback id) of different
     // messages are applied together, one statement for the run (Store.applyStatusesForward); whatever
     // that statement did not move forward goes through the one-by-one path, in order.
-    const run: { ev: StatusEvent_; item: ForwardItem; recovery: boolean }[] = [];
+    const run: { ev: StatusUpdateEvent; item: ForwardItem; recovery: boolean }[] = [];
     const runIds = new Set<string>();
     const flushRun = async () => {
       if (run.length === 0) return;
       await settleAll(); // an earlier status of one of these messages may still be in flight
       const items = run.splice(0);
       runIds.clear();
-      await this.applyForwardRun(items, record, one);
+      await this.statuses.applyForwardRun(items, record, one);
     };
     const batchable = this.ctx.store.applyStatusesForward !== undefined;
     let slice = performance.now();
@@ -622,17 +574,16 @@ export class WebhookProcessor {
           slice = performance.now();
         }
         const fresh = await isFresh(ev.key);
-        const item = batchable && ev.kind === 'status' && (fresh || recovery) ? this.forwardItem(ev) : null;
+        const item = batchable && ev.kind === 'status' && (fresh || recovery) ? this.statuses.forwardItem(ev) : null;
         if (item) {
           if (runIds.has(item.id) || run.length >= FORWARD_RUN_MAX) await flushRun(); // a message's second status waits for its first
-          run.push({ ev: ev as StatusEvent_, item, recovery });
+          run.push({ ev: ev as StatusUpdateEvent, item, recovery });
           runIds.add(item.id);
           continue;
         }
         await flushRun();
         if (ev.kind === 'status') {
-          const s = ev.status;
-          const msgKey = str(s.biz_opaque_callback_data) ?? `wamid:${str(s.id) ?? ''}`;
+          const msgKey = ev.callback ?? `wamid:${ev.wamid}`;
           const prev = inflight.get(msgKey);
           if (!prev && inflight.size >= STATUS_CONCURRENCY) await settleAll();
           const p: Promise<void> = prev ? prev.then(() => one(ev, fresh, recovery)) : one(ev, fresh, recovery);
@@ -657,498 +608,38 @@ export class WebhookProcessor {
     let out!: BatchSummary;
     this.enqueue(async () => {
       out = await this.applyEvents('direct', extractEvents(body), opts.recovery ?? false);
-      if (this.pendingDirty) await this.savePending();
+      if (this.statuses.dirty) await this.statuses.save();
     });
     await this.whenIdle();
     return out;
   }
 
+  /** One event to its handler (one module per event family, in handlers/). */
   private applyOne(ev: WebhookEvent): Promise<EventResult> {
     switch (ev.kind) {
       case 'message':
-        return this.applyInbound(ev);
+        return this.inbound.apply(ev);
       case 'status':
-        return this.applyStatusEvent(ev);
+        return this.statuses.apply(ev);
       case 'user_preferences':
-        return this.applyUserPreference(ev);
+        return applyUserPreference(this.ctx, ev);
       case 'template_status':
       case 'template_quality':
       case 'template_category':
-        return this.applyTemplate(ev);
+        return applyTemplate(this.ctx, ev);
       case 'phone_quality':
       case 'account_update':
       case 'account_alerts':
-        return this.applyAccount(ev);
+        return applyAccount(this.ctx, ev);
       case 'system_error':
-        return this.applySystemErrors(ev);
-      default:
-        return this.storeUnknown(ev);
+        return applySystemErrors(this.ctx, ev);
+      case 'unknown':
+        return storeUnknown(this.ctx, ev);
     }
   }
 
-  // ---- inbound messages ------------------------------------------------------------------------
-
-  private time(v: unknown): number {
-    const now = this.ctx.now();
-    const t = metaTime(v);
-    if (t === null || t > now + MAX_CLOCK_SKEW_MS) return now;
-    return t;
-  }
-
-  private sender(phone_number_id: string | null): SenderConfig | undefined {
-    return phone_number_id ? this.ctx.senders.find(phone_number_id) : undefined;
-  }
-
-  private async applyInbound(ev: InboundMessageEvent): Promise<EventResult> {
-    const m = ev.message;
-    const sender = this.sender(ev.phone_number_id);
-    const wa_id = digits(m.from);
-    if (!sender || !wa_id) {
-      await this.audit('webhook.unattributed', null, { reason: !sender ? 'unknown phone_number_id (not a configured sender)' : 'message without a valid "from"', phone_number_id: ev.phone_number_id, event: clip(ev.message) });
-      return 'ignored';
-    }
-    const at = this.time(m.timestamp);
-    const type = str(m.type) ?? 'unknown';
-    if (type === 'system') return this.applySystemMessage(sender, wa_id, m, at);
-    if (type === 'unsupported') {
-      // A poll, an edit...: Meta does not say it opens the window (cloud-api.md §5.1) and the sandbox
-      // does not; opening one here could allow a free-form send Meta refuses with 131047.
-      const u = isObj(m.unsupported) ? m.unsupported : {};
-      await this.audit('customer.unsupported_message', wa_id, { sender: sender.id, wamid: m.id, unsupported_type: u.type ?? null, at });
-      return 'stored';
-    }
-
-    // Every user-authored type opens or refreshes the 24h window, from Meta's timestamp (§5.1).
-    const referral = isObj(m.referral);
-    await recordInbound(this.ctx, { sender_id: sender.id, wa_id, at, profile_name: ev.profile_name ?? undefined, referral, source: 'webhook' });
-    if (referral) {
-      const r = m.referral as Obj;
-      await this.audit('customer.referral', wa_id, { sender: sender.id, wamid: m.id, source_type: r.source_type ?? null, source_id: r.source_id ?? null, source_url: r.source_url ?? null, headline: r.headline ?? null, ctwa_clid: r.ctwa_clid ?? null, at });
-    }
-
-    for (const text of replyTexts(m)) {
-      const hit = this.matcher.match(text);
-      if (!hit) continue;
-      const tag = type === 'text' ? 'keyword' : 'button';
-      if (hit.kind === 'opt_out') {
-        const changed = await this.changeConsent(wa_id, STOP_CATEGORIES, 'opted_out', `webhook:${tag}:${hit.keyword}`, at, false);
-        if (changed.length) await this.reply(sender, wa_id, this.ctx.config.webhooks.opt_out_confirmation, `webhook-optout-${str(m.id)}`);
-      } else if (hit.kind === 'marketing_stop') {
-        const changed = await this.changeConsent(wa_id, ['marketing'], 'opted_out', `webhook:${tag}:${hit.keyword}`, at, false);
-        if (changed.length) await this.reply(sender, wa_id, this.ctx.config.webhooks.opt_out_confirmation, `webhook-optout-${str(m.id)}`);
-      } else {
-        // Opt-in keywords only undo an opt-out: "YES" to a question is not a new marketing opt-in.
-        const changed = await this.changeConsent(wa_id, STOP_CATEGORIES, 'opted_in', `webhook:${tag}:${hit.keyword}`, at, true);
-        if (changed.length) await this.reply(sender, wa_id, this.ctx.config.webhooks.opt_in_confirmation, `webhook-optin-${str(m.id)}`);
-      }
-      break;
-    }
-    return 'applied';
-  }
-
-  /** `system` messages are generated by Meta, not the user: no window. A changed number carries its
-   * opt-outs to the new wa_id (an opt-out must survive a number change). */
-  private async applySystemMessage(sender: SenderConfig, wa_id: string, m: Obj, at: number): Promise<EventResult> {
-    const sys = isObj(m.system) ? m.system : {};
-    const newId_ = digits(sys.wa_id) ?? digits(sys.new_wa_id);
-    await this.audit('customer.system_message', wa_id, { sender: sender.id, type: sys.type ?? null, new_wa_id: newId_ ? maskPhone(newId_) : null, at });
-    if (str(sys.type) === 'user_changed_number' && newId_ && newId_ !== wa_id) {
-      const old = await this.ctx.store.getCustomer(wa_id);
-      if (old) {
-        await this.ctx.store.upsertCustomer(newId_, { profile_name: old.profile_name, tags: old.tags, time_zone: old.time_zone }, this.ctx.now());
-        for (const cat of Object.keys(old.consent) as Category[]) {
-          if (old.consent[cat].state === 'opted_out') await this.changeConsent(newId_, [cat], 'opted_out', `webhook:number_changed_from:${maskPhone(wa_id)}`, at, false);
-        }
-      }
-    }
-    return 'applied';
-  }
-
-  /**
-   * Sets consent for each category unless a newer decision is already recorded (an old, retried
-   * webhook never overrides it) or the state is already the target. Returns the categories changed.
-   */
-  private async changeConsent(wa_id: string, cats: readonly Category[], state: 'opted_in' | 'opted_out', source: string, at: number, onlyIfOptedOut: boolean): Promise<Category[]> {
-    const cust: CustomerRecord | null = await this.ctx.store.getCustomer(wa_id);
-    const changed: Category[] = [];
-    for (const cat of cats) {
-      const cur = cust?.consent?.[cat];
-      if (cur && cur.at !== null && cur.at > at) continue;
-      if (onlyIfOptedOut && cur?.state !== 'opted_out') continue;
-      if (cur?.state === state) continue;
-      await setConsent(this.ctx, { wa_id, category: cat, state, source, at, actor: 'webhook' });
-      changed.push(cat);
-    }
-    if (changed.length) this.ctx.log.info({ to: maskPhone(wa_id), state, categories: changed, source }, 'webhooks: consent changed');
-    return changed;
-  }
-
-  /** Optional confirmation (a free-form reply inside the window the customer's message just opened). */
-  private async reply(sender: SenderConfig, wa_id: string, text: string | undefined, idempotency_key: string): Promise<void> {
-    if (!text) return;
-    try {
-      const { submitMessage } = await import('../engine/messages.ts');
-      const r = await submitMessage(this.ctx, { body: { to: wa_id, type: 'text', text: { body: text } }, sender: sender.id, idempotency_key, actor: 'webhook' });
-      if (r.http_status !== 202) this.ctx.log.warn({ to: maskPhone(wa_id), reason: r.decision?.reason_code }, 'webhooks: confirmation reply not sent');
-    } catch (err) {
-      this.ctx.log.warn({ err, to: maskPhone(wa_id) }, 'webhooks: confirmation reply failed');
-    }
-  }
-
-  private async applyUserPreference(ev: UserPreferenceEvent): Promise<EventResult> {
-    const wa_id = digits(ev.wa_id);
-    if (!wa_id) return this.storeUnknown({ ...ev, kind: 'unknown', field: 'user_preferences', value: ev } as ValueEvent);
-    if (ev.category !== 'marketing_messages' || (ev.value !== 'stop' && ev.value !== 'resume')) {
-      return this.storeUnknown({ kind: 'unknown', key: ev.key, field: `user_preferences:${ev.category}:${ev.value}`, value: ev, waba_id: ev.waba_id, entry_time: ev.entry_time, phone_number_id: ev.phone_number_id });
-    }
-    const at = ev.at !== null && ev.at <= this.ctx.now() + MAX_CLOCK_SKEW_MS ? ev.at : this.ctx.now();
-    // "Offers and announcements" stop/resume is marketing only (§6.2); resume undoes that opt-out only.
-    const changed = ev.value === 'stop'
-      ? await this.changeConsent(wa_id, ['marketing'], 'opted_out', 'webhook:user_preferences:stop', at, false)
-      : await this.changeConsent(wa_id, ['marketing'], 'opted_in', 'webhook:user_preferences:resume', at, true);
-    return changed.length ? 'applied' : 'unchanged';
-  }
-
-  // ---- statuses --------------------------------------------------------------------------------
-
-  /** The message a status belongs to, read from the store (pending statuses; the hot path avoids it). */
-  private async findMessage(wamid: string, callback: unknown): Promise<MessageRecord | null> {
-    const cb = str(callback);
-    const byId = cb ? await this.ctx.store.getMessage(cb) : null;
-    return byId ?? this.ctx.store.getMessageByWamid(wamid);
-  }
-
-  private async applyStatusEvent(ev: StatusEvent_): Promise<EventResult> {
-    const s = ev.status;
-    const wamid = str(s.id)!;
-    const meta_status = str(s.status)!;
-    const status = Object.hasOwn(STATUS_MAP, meta_status) ? STATUS_MAP[meta_status] : undefined;
-    if (!status) return this.storeUnknown({ kind: 'unknown', key: ev.key, field: `status:${meta_status}`, value: s, waba_id: ev.waba_id, entry_time: ev.entry_time, phone_number_id: ev.phone_number_id });
-    // biz_opaque_callback_data carries wagate's message id: apply by it directly (no read first). It
-    // finds the message even before the send's response (and its wamid) was recorded. A wamid other
-    // than the recorded one means an earlier attempt (in doubt, then resent) also reached Meta: its
-    // statuses still tell what happened to this message (each history entry names its wamid).
-    const cb = str(s.biz_opaque_callback_data);
-    const byId = cb ? await this.applyToMessage({ id: cb, wamid: undefined }, ev, status) : null;
-    if (byId) return byId;
-    const msg = await this.ctx.store.getMessageByWamid(wamid);
-    const byWamid = msg ? await this.applyToMessage(msg, ev, status) : null;
-    if (byWamid) return byWamid;
-    this.park(ev, wamid);
-    return 'pending';
-  }
-
-  /**
-   * The batchable form of a status event, or null when it needs the one-by-one path: a failed status
-   * (errors to act on), no callback id (found by wamid), a status wagate does not know.
-   */
-  private forwardItem(ev: WebhookEvent): ForwardItem | null {
-    if (ev.kind !== 'status') return null;
-    const s = ev.status;
-    const cb = str(s.biz_opaque_callback_data);
-    const meta_status = str(s.status);
-    const status = meta_status && Object.hasOwn(STATUS_MAP, meta_status) ? STATUS_MAP[meta_status] : undefined;
-    if (!cb || !status || status === 'failed' || !str(s.id)) return null;
-    const c = this.statusChange(ev, status);
-    if (c.errors.length) return null;
-    return { id: cb, ev: { status, at: c.at, source: 'webhook', detail: c.detail }, ...(c.patch.pricing !== undefined ? { pricing: c.patch.pricing } : {}) };
-  }
-
-  /** One statement for a run of forward statuses; the rest, one by one (see applyTagged). */
-  private async applyForwardRun(
-    run: { ev: StatusEvent_; item: ForwardItem; recovery: boolean }[],
-    record: (ev: WebhookEvent, result: EventResult) => void,
-    one: (ev: WebhookEvent, fresh: boolean, recovery: boolean) => Promise<void>,
-  ): Promise<void> {
-    // An outage rethrows (the group is retried); a row the statement could not take sends the run one
-    // by one, which isolates it and still applies the others.
-    const moved = await applyForwardOrNone(this.ctx.store, run.map((r) => r.item), (err) =>
-      this.ctx.log.warn({ err, statuses: run.length }, 'webhooks: batched status update failed; applying one by one'),
-    );
-    for (let i = 0; i < run.length; i++) {
-      const { ev, recovery } = run[i];
-      const m = moved[i];
-      if (!m) {
-        await one(ev, true, recovery); // not forward, unknown id, or the batch failed: the full path decides
-        continue;
-      }
-      if (!m.wamid) {
-        // Found by callback id before the send's response was recorded: record Meta's id now.
-        m.wamid = str(ev.status.id)!;
-        await this.ctx.store.updateMessage(m.id, { wamid: m.wamid }, this.ctx.now());
-      }
-      this.ctx.bus.emit('message.status', m);
-      record(ev, 'applied');
-    }
-  }
-
-  /** What a status event changes on its message: time, history detail, field patch, parsed errors. */
-  private statusChange(ev: StatusEvent_, status: MessageStatus) {
-    const s = ev.status;
-    const wamid = str(s.id)!;
-    const meta_status = str(s.status)!;
-    const at = this.time(s.timestamp);
-    const errors: GraphError[] = Array.isArray(s.errors) ? s.errors.map((e) => parseWebhookError(e)) : [];
-    const detail: Obj = { wamid, meta_status };
-    if (isObj(s.pricing)) detail.pricing = s.pricing;
-    if (isObj(s.conversation)) detail.conversation = s.conversation;
-    if (errors.length) detail.errors = errors.map((e) => ({ code: e.code, title: e.title, details: e.details }));
-    const patch: Partial<Pick<MessageRecord, 'wamid' | 'last_error' | 'pricing'>> = {};
-    if (isObj(s.pricing)) patch.pricing = s.pricing;
-    if (status === 'failed' && errors.length) {
-      const e = errors[0];
-      const c = classify(e);
-      patch.last_error = { code: e.code, title: e.title, message: e.message, details: e.details, source: 'webhook', action: c.action, scope: c.scope, known: c.known, explanation: c.entry.explanation, fix: c.entry.fix };
-    }
-    return { wamid, at, detail, patch, errors };
-  }
-
-  /**
-   * Applies one status to a message; null when the store has no such message. `target.wamid`:
-   * the recorded wamid, null when none is recorded yet, undefined when not read (callback path).
-   */
-  private async applyToMessage(target: { id: string; wamid: string | null | undefined }, ev: StatusEvent_, status: MessageStatus): Promise<EventResult | null> {
-    const { wamid, at, detail, patch, errors } = this.statusChange(ev, status);
-    if (target.wamid === null) patch.wamid = wamid;
-    const r = await this.ctx.store.applyStatus(target.id, { status, at, source: 'webhook', detail }, patch);
-    if (!r) return null;
-    if (!r.message.wamid) {
-      // Found by callback id before the send's response was recorded: record Meta's id now.
-      await this.ctx.store.updateMessage(target.id, { wamid }, this.ctx.now());
-      r.message.wamid = wamid;
-    }
-    if (status === 'failed') {
-      await this.actOnFailure(r.message, errors, at);
-      // Matches the store's gate seed (failed messages hold no reservation): a failed message does
-      // not count against the caps it reserved.
-      if (r.changed) await this.ctx.gate.release(target.id);
-    }
-    if (r.changed) this.ctx.bus.emit('message.status', r.message);
-    return r.changed ? 'applied' : 'stale';
-  }
-
-  /** What a failed status teaches about the recipient (cloud-api.md §4.6, §6.2). */
-  private async actOnFailure(msg: MessageRecord, errors: GraphError[], at: number): Promise<void> {
-    for (const e of errors) {
-      if (e.code === 131049) {
-        // Per-user marketing limit: no marketing to this user for 24h (the gate reads marketing_limited_at).
-        const cur = await this.ctx.store.getCustomer(msg.to);
-        if ((cur?.marketing_limited_at ?? 0) < at) await updateCustomer(this.ctx, { wa_id: msg.to, marketing_limited_at: at, actor: 'webhook:status:131049' });
-      } else if (e.code === 131050) {
-        await this.changeConsent(msg.to, ['marketing'], 'opted_out', 'webhook:status:131050', at, false);
-      } else if (e.code === 131026) {
-        const cur = await this.ctx.store.getCustomer(msg.to);
-        if (!cur?.undeliverable_at) await updateCustomer(this.ctx, { wa_id: msg.to, undeliverable_at: at, actor: 'webhook:status:131026' });
-      }
-    }
-  }
-
-  // ---- statuses that arrive before their message ------------------------------------------------
-
-  private park(ev: StatusEvent_, wamid: string): void {
-    const list = this.pending.get(wamid) ?? [];
-    if (list.some((p) => p.key === ev.key)) return;
-    if (this.pendingStatusCount() >= PENDING_MAX) {
-      this.ctx.log.warn({ wamid }, 'webhooks: too many statuses waiting for unknown messages; the oldest is dropped');
-      const [firstKey] = this.pending.keys();
-      const first = this.pending.get(firstKey)!;
-      first.shift();
-      if (first.length === 0) this.pending.delete(firstKey);
-    }
-    list.push({ key: ev.key, wamid, event: ev, parked_at: this.ctx.now() });
-    this.pending.set(wamid, list);
-    this.pendingDirty = true;
-  }
-
-  /** Applies the statuses kept for `wamid` now that its message may be recorded. */
-  async resolvePending(wamid: string): Promise<void> {
-    if (!this.pending.has(wamid)) return;
-    this.enqueue(() => this.resolvePendingNow(wamid));
-    await this.whenIdle();
-  }
-
-  private async resolvePendingNow(wamid: string): Promise<void> {
-    const list = this.pending.get(wamid);
-    if (!list) return;
-    const msg = await this.findMessage(wamid, list[0].event.status.biz_opaque_callback_data);
-    if (!msg) return;
-    this.pending.delete(wamid);
-    this.pendingDirty = true;
-    for (const p of list) {
-      const result = await this.applyToMessage(msg, p.event, STATUS_MAP[str(p.event.status.status)!]);
-      if (result === null) this.park(p.event, wamid); // vanished again: keep waiting
-      this.ctx.metrics.webhookEvents.inc({ kind: 'status', result: result === null ? 'pending' : `late_${result}` });
-    }
-    await this.savePending();
-  }
-
-  private async sweepPending(): Promise<void> {
-    const now = this.ctx.now();
-    for (const [wamid, list] of [...this.pending]) {
-      if (now - list[0].parked_at > PENDING_TTL_MS) {
-        this.pending.delete(wamid);
-        this.pendingDirty = true;
-        this.ctx.metrics.webhookEvents.inc({ kind: 'status', result: 'expired' });
-        await this.audit('webhook.status_unmatched', null, { wamid, statuses: list.map((p) => p.event.status.status), parked_at: list[0].parked_at });
-        continue;
-      }
-      await this.resolvePendingNow(wamid);
-    }
-    if (this.pendingDirty) await this.savePending();
-  }
-
-  private async savePending(): Promise<void> {
-    const all = [...this.pending.values()].flat();
-    await this.ctx.store.setSetting(PENDING_SETTING, all.length ? JSON.stringify(all) : null);
-    this.pendingDirty = false;
-  }
-
-  private async loadPending(): Promise<void> {
-    const raw = await this.ctx.store.getSetting(PENDING_SETTING);
-    if (!raw) return;
-    try {
-      for (const p of JSON.parse(raw) as PendingStatus[]) {
-        const list = this.pending.get(p.wamid) ?? [];
-        if (!list.some((x) => x.key === p.key)) list.push(p);
-        this.pending.set(p.wamid, list);
-      }
-    } catch (err) {
-      this.ctx.log.error({ err }, 'webhooks: pending statuses setting unreadable; ignored');
-    }
-  }
-
-  // ---- templates -------------------------------------------------------------------------------
-
-  private async applyTemplate(ev: ValueEvent): Promise<EventResult> {
-    const v = ev.value as Obj;
-    const name = str(v.message_template_name);
-    const language = str(v.message_template_language);
-    const waba_id = ev.waba_id;
-    if (!name || !language || !waba_id) return this.storeUnknown({ ...ev, kind: 'unknown', field: `${ev.field}:incomplete` });
-    const existing = await this.ctx.store.getTemplate(waba_id, name, language);
-    // Meta's entry.time orders template changes: one older than the record's last update (a sync or a
-    // later webhook) is stale. Seconds vs milliseconds: within the same second the webhook wins.
-    if (existing && ev.entry_time !== null && ev.entry_time + 1000 <= existing.updated_at) return 'stale';
-    const rec: TemplateRecord = existing
-      ? { ...existing }
-      : // First news of a template: until a sync fills it in, treat it as marketing (the strictest
-        // category: caps and marketing opt-outs apply) unless Meta names the category.
-        { waba_id, name, language, category: 'marketing', status: 'PENDING', quality: null, components: [], meta_id: null, updated_at: 0 };
-    rec.meta_id = str(v.message_template_id) ?? rec.meta_id ?? null;
-    const before = { status: rec.status, quality: rec.quality ?? null, category: rec.category };
-    const detail: Obj = { waba_id, name, language };
-
-    if (ev.kind === 'template_status') {
-      const event = (str(v.event) ?? '').toUpperCase();
-      const next = Object.hasOwn(TEMPLATE_EVENT, event) ? TEMPLATE_EVENT[event] : undefined;
-      if (next === undefined) detail.unknown_event = event;
-      else if (next !== null) rec.status = next;
-      const cat = category(v.message_template_category);
-      if (cat) rec.category = cat;
-      Object.assign(detail, { event, reason: v.reason ?? null, other_info: v.other_info ?? null, rejection_info: v.rejection_info ?? null, disable_info: v.disable_info ?? null });
-    } else if (ev.kind === 'template_quality') {
-      const q = str(v.new_quality_score)?.toUpperCase();
-      if (q === 'GREEN' || q === 'YELLOW' || q === 'RED' || q === 'UNKNOWN') rec.quality = q;
-      detail.previous_quality = v.previous_quality_score ?? null;
-      detail.new_quality = v.new_quality_score ?? null;
-    } else {
-      // template_category_update: an impending change (correct_category + category_update_timestamp)
-      // changes nothing yet (new_category is still the current one); a completed one switches it.
-      const cat = category(v.new_category);
-      if (v.correct_category !== undefined) detail.impending = { correct_category: v.correct_category, at: metaTime(v.category_update_timestamp) };
-      if (cat) rec.category = cat;
-      detail.previous_category = v.previous_category ?? null;
-      detail.new_category = v.new_category ?? null;
-    }
-    rec.updated_at = Math.max(existing?.updated_at ?? 0, ev.entry_time ?? this.ctx.now());
-    await this.ctx.store.upsertTemplate(rec);
-    await this.ctx.gate.upsertTemplate(rec); // a PAUSED or DISABLED template is denied at the gate from now on
-    const after = { status: rec.status, quality: rec.quality ?? null, category: rec.category };
-    const changed = !existing || before.status !== after.status || before.quality !== after.quality || before.category !== after.category;
-    if (changed) await this.audit(`template.${ev.kind.replace('template_', '')}`, `${waba_id}:${name}:${language}`, { ...detail, before, after });
-    this.templateAlerts(rec, detail);
-    return changed ? 'applied' : 'unchanged';
-  }
-
-  private templateAlerts(t: TemplateRecord, detail: Obj): void {
-    const base = `template:${t.waba_id}:${t.name}:${t.language}`;
-    const senderOf = this.ctx.senders.list().find((s) => s.waba_id === t.waba_id)?.id ?? null;
-    if (t.status === 'PAUSED' || t.status === 'DISABLED') {
-      const kind = t.status === 'PAUSED' ? 'template_paused' : 'template_disabled';
-      this.ctx.alerts.raise({
-        kind,
-        severity: t.status === 'PAUSED' ? 'warning' : 'critical',
-        dedupe_key: `${base}:${t.status}`,
-        sender_id: senderOf,
-        title: `Template ${t.name} (${t.language}) is ${t.status}`,
-        body:
-          t.status === 'PAUSED'
-            ? `Meta paused template "${t.name}" (${t.language}) for low quality; wagate now denies sends of it (TEMPLATE_PAUSED). Review the content and the audience; Meta unpauses it automatically or after an edit.`
-            : `Meta disabled template "${t.name}" (${t.language}); wagate denies sends of it. Create a new template with improved content, or appeal in WhatsApp Manager.`,
-        detail,
-      });
-    } else if (t.status === 'APPROVED') {
-      this.ctx.alerts.resolve(`${base}:PAUSED`);
-      this.ctx.alerts.resolve(`${base}:DISABLED`);
-    }
-    if (t.quality === 'RED') {
-      this.ctx.alerts.raise({ kind: 'quality_dropped', severity: 'warning', dedupe_key: `${base}:quality_red`, sender_id: senderOf, title: `Template ${t.name} (${t.language}) quality is RED`, body: `Meta rates template "${t.name}" low quality; it may be paused next. Review its content and who receives it.`, detail });
-    } else if (t.quality) {
-      this.ctx.alerts.resolve(`${base}:quality_red`);
-    }
-  }
-
-  // ---- phone number quality, account updates and alerts ------------------------------------------
-
-  private async applyAccount(ev: ValueEvent): Promise<EventResult> {
-    const v = ev.value as Obj;
-    const at = ev.entry_time ?? this.ctx.now();
-    const inWaba = this.ctx.senders.list().filter((s) => s.waba_id === ev.waba_id);
-    let targets: SenderConfig[];
-    if (ev.kind === 'phone_quality') {
-      const shown = digits(v.display_phone_number);
-      const byNumber = shown ? inWaba.filter((s) => digits(s.display_phone_number) === shown) : [];
-      targets = byNumber.length ? byNumber : inWaba.length === 1 ? inWaba : [];
-    } else if (ev.kind === 'account_alerts' && str(v.entity_type) === 'PHONE_NUMBER') {
-      const byId = inWaba.filter((s) => s.phone_number_id === str(v.entity_id));
-      targets = byId.length ? byId : inWaba;
-    } else {
-      targets = inWaba;
-    }
-    const sender_ids = targets.map((s) => s.id);
-    const parsed: Obj =
-      ev.kind === 'phone_quality'
-        ? { waba_id: ev.waba_id, sender_id: sender_ids[0] ?? null, sender_ids, display_phone_number: v.display_phone_number ?? null, event: v.event ?? null, current_limit: v.current_limit ?? null, old_limit: v.old_limit ?? null, max_daily_conversations_per_business: v.max_daily_conversations_per_business ?? null, at }
-        : ev.kind === 'account_update'
-          ? { waba_id: ev.waba_id, sender_ids, event: v.event ?? null, stop_sending: ACCOUNT_STOP_EVENTS.has(str(v.event) ?? '') && !(isObj(v.ban_info) && v.ban_info.waba_ban_state === 'REINSTATE'), ban_info: v.ban_info ?? null, violation_info: v.violation_info ?? null, at }
-          : { waba_id: ev.waba_id, sender_ids, entity_type: v.entity_type ?? null, entity_id: v.entity_id ?? null, alert_info: v.alert_info ?? null, at };
-    const busEvent = ev.kind === 'phone_quality' ? 'meta.phone_quality' : ev.kind === 'account_update' ? 'meta.account_update' : 'meta.account_alert';
-    const healthKey = ev.kind === 'phone_quality' ? 'webhook_phone_quality' : ev.kind === 'account_update' ? 'webhook_account_update' : 'webhook_account_alert';
-    for (const id of sender_ids) {
-      const cur = await this.ctx.store.getSenderHealth(id);
-      await this.ctx.store.saveSenderHealth({ sender_id: id, data: { ...(cur?.data ?? {}), [healthKey]: parsed }, updated_at: this.ctx.now() });
-    }
-    await this.audit(busEvent, ev.waba_id, { ...parsed, value: clip(v) });
-    this.ctx.bus.emit(busEvent, { ...parsed, value: v });
-    return sender_ids.length ? 'applied' : 'stored';
-  }
-
-  private async applySystemErrors(ev: ValueEvent): Promise<EventResult> {
-    const errors = (Array.isArray(ev.value) ? ev.value : []).map((e) => parseWebhookError(e));
-    const sender = this.sender(ev.phone_number_id);
-    const detail = { waba_id: ev.waba_id, sender_id: sender?.id ?? null, phone_number_id: ev.phone_number_id, errors: errors.map((e) => ({ code: e.code, title: e.title, details: e.details, action: classify(e).action })) };
-    await this.audit('webhook.system_error', sender?.id ?? ev.waba_id, detail);
-    this.ctx.bus.emit('meta.system_error', detail);
-    return 'stored';
-  }
-
-  private async storeUnknown(ev: ValueEvent): Promise<EventResult> {
-    await this.audit('webhook.unknown', ev.waba_id, { field: ev.field, key: ev.key, value: clip(ev.value) });
-    return 'stored';
-  }
-
-  private async audit(action: string, subject: string | null, detail: Obj): Promise<void> {
-    await this.ctx.store.appendAudit({ at: this.ctx.now(), actor: 'webhook', action, subject, detail });
+  private audit(action: string, subject: string | null, detail: Obj): Promise<void> {
+    return audit(this.ctx, action, subject, detail);
   }
 }
 
@@ -1158,16 +649,4 @@ interface ReadyBatch {
   events: WebhookEvent[];
   recovery: boolean;
   unusable?: string;
-}
-
-function category(v: unknown): Exclude<Category, 'service'> | null {
-  const c = str(v)?.toLowerCase();
-  return c === 'marketing' || c === 'utility' || c === 'authentication' ? c : null;
-}
-
-/** Keeps audit rows small: a value over 8 KB of JSON is replaced by its size and a hash. */
-function clip(v: unknown): unknown {
-  const s = JSON.stringify(v) ?? 'null';
-  if (s.length <= AUDIT_VALUE_MAX) return v;
-  return { truncated: true, bytes: s.length, sha256: createHash('sha256').update(s).digest('hex'), head: s.slice(0, 1_024) };
 }

@@ -2,7 +2,7 @@
 // temp dir and the memory gate. syncTemplates pages through every template and the gate then applies the
 // lower-cased category (the reference's upper-case MARKETING bypass); createTemplate records Meta's answer.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { EventEmitter } from 'node:events';
+import { createBus } from '../../src/engine/bus.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,7 +42,7 @@ beforeAll(async () => {
     log: createLogger('silent'),
     metrics: createMetrics(),
     now: Date.now,
-    bus: new EventEmitter(),
+    bus: createBus(),
   } as unknown as AppContext;
 });
 

@@ -2,7 +2,7 @@
 // Graph client, the SQLite store, the memory gate and pacer, the embedded queue, the AlertService with
 // local Slack/webhook/SMTP receivers. No delivery workers (the proof test uses createApp for those).
 import { Outbox } from '../../src/engine/outbox.ts';
-import { EventEmitter } from 'node:events';
+import { createBus } from '../../src/engine/bus.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +97,7 @@ export async function makeHarness(o: HarnessOptions): Promise<Harness> {
   const queue = new EmbeddedQueue({ path: ':memory:' });
   const pacer = new MemoryPacer();
   const meta = new GraphClient({ api_url: o.apiUrl ?? sandbox!.url, api_version: config.meta.api_version, connect_timeout_ms: 2000, request_timeout_ms: 5000 });
-  const bus = new EventEmitter();
+  const bus = createBus();
   const ctx: AppContext = {
     config,
     senders: registry,

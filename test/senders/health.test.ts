@@ -140,7 +140,7 @@ describe('HealthMonitor against the sandbox', () => {
     const before = monitor.get('main')!.messaging_limit_tier;
     await h.control(`/numbers/${SENDER.phone_number_id}`, { messaging_limit: 10_000 });
     // The webhook processor re-emits phone_number_quality_update on the bus: the monitor re-reads the number.
-    h.ctx.bus.emit('meta.phone_quality', { display_phone_number: '15550100001', event: 'UPGRADE', current_limit: 'TIER_10K' });
+    h.ctx.bus.emit('meta.phone_quality', { waba_id: SENDER.waba_id, sender_id: null, sender_ids: [], display_phone_number: '15550100001', event: 'UPGRADE', current_limit: 'TIER_10K', old_limit: null, max_daily_conversations_per_business: null, at: Date.now() });
     await new Promise((r) => setTimeout(r, 200));
     await monitor.checkSender('main');
     await h.alerts.flush();
@@ -155,12 +155,13 @@ describe('HealthMonitor against the sandbox', () => {
 
   it('pauses the senders of a WABA on account_update PARTNER_APP_UNINSTALLED', async () => {
     await monitor.start();
-    // The shape the webhook processor emits: resolved sender_ids plus Meta's value.
-    h.ctx.bus.emit('meta.account_update', { waba_id: SENDER.waba_id, sender_ids: ['main'], event: 'PARTNER_APP_UNINSTALLED', stop_sending: true, value: { event: 'PARTNER_APP_UNINSTALLED' } });
+    // What the webhook handler emits: the senders resolved, Meta's fields read.
+    const notice = (event: string) => ({ waba_id: SENDER.waba_id, sender_ids: ['main'], event, ban_state: null, stop_sending: event === 'PARTNER_APP_UNINSTALLED', ban_info: null, violation_info: null, at: Date.now() });
+    h.ctx.bus.emit('meta.account_update', notice('PARTNER_APP_UNINSTALLED'));
     expect(h.ctx.senders.status('main')).toMatchObject({ state: 'paused', reason_code: 'ACCOUNT_PARTNER_APP_UNINSTALLED' });
     // An informational event changes nothing.
     await resumeSender(h.ctx, 'main');
-    h.ctx.bus.emit('meta.account_update', { waba_id: SENDER.waba_id, sender_ids: ['main'], event: 'VOLUME_BASED_PRICING_TIER_UPDATE', value: {} });
+    h.ctx.bus.emit('meta.account_update', notice('VOLUME_BASED_PRICING_TIER_UPDATE'));
     expect(h.ctx.senders.status('main').state).toBe('active');
   });
 

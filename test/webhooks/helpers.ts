@@ -1,6 +1,6 @@
 // A hand-built AppContext of real components for the webhook tests: the real SQLite store (in memory),
 // the real gate state when src/gate/memory.ts exists, the real AlertService, registry, metrics, bus.
-import { EventEmitter } from 'node:events';
+import { createBus } from '../../src/engine/bus.ts';
 import { ConfigSchema, type Config } from '../../src/config/schema.ts';
 import { createSqliteStore } from '../../src/store/sqlite.ts';
 import { SenderRegistry } from '../../src/senders/registry.ts';
@@ -77,7 +77,7 @@ export async function makeCtx(overrides: Record<string, unknown> = {}): Promise<
   const metrics = createMetrics();
   const alerts = new AlertService({ store, config: config.alerts, log, metrics, now, notifiers: [] });
   const gate = await makeGate(config);
-  const bus = new EventEmitter();
+  const bus = createBus();
   const ctx = {
     config,
     senders: new SenderRegistry([SENDER]),

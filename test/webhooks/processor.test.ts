@@ -2,6 +2,7 @@
 // (cloud-api.md §7), dedupe, monotonic statuses, statuses before their message, crash recovery.
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { BacklogFullError, WebhookProcessor } from '../../src/webhooks/processor.ts';
+import type { AccountUpdateNotice } from '../../src/engine/bus.ts';
 import { noteBusinessReply } from '../../src/engine/fep.ts';
 import type { MessageRecord } from '../../src/domain/types.ts';
 import { makeCtx, message, envelope, messagesValue, inbound, textMsg, statusBody, st, CUSTOMER, PNID, WABA, type TestCtx } from './helpers.ts';
@@ -335,7 +336,7 @@ describe('statuses', () => {
     expect(await t.ctx.store.getSetting('webhooks.pending_statuses')).toContain('wamid.E');
     // The delivery worker records the accept and announces it on the bus.
     await seed('msg_5', { wamid: 'wamid.E' });
-    t.ctx.bus.emit('message.status', await t.ctx.store.getMessage('msg_5'));
+    t.ctx.bus.emit('message.status', (await t.ctx.store.getMessage('msg_5'))!);
     await proc.whenIdle();
     expect((await t.ctx.store.getMessage('msg_5'))?.status).toBe('delivered');
     expect(proc.pendingStatusCount()).toBe(0);
@@ -462,7 +463,7 @@ describe('phone number quality, account updates, unknown fields', () => {
   });
 
   it('account update: bus event says whether sending must stop', async () => {
-    const got: Record<string, unknown>[] = [];
+    const got: AccountUpdateNotice[] = [];
     t.ctx.bus.on('meta.account_update', (e) => got.push(e));
     await proc.applyBody(envelope('account_update', { event: 'DISABLED_UPDATE', ban_info: { waba_ban_state: 'DISABLE', waba_ban_date: 'x' } }, { time: 1739321024 }));
     await proc.applyBody(envelope('account_update', { event: 'MM_LITE_TERMS_SIGNED' }, { time: 1739321025 }));

@@ -1,0 +1,75 @@
+// The engine's in-process event bus: every event name and its payload, in one typed map. Grep an
+// event's name to find who emits it and who listens; a name not in this map does not compile.
+import { EventEmitter } from 'node:events';
+import type { MessageRecord } from '../domain/types.ts';
+
+/** phone_number_quality_update, as the webhook handler read it (senders resolved). */
+export interface PhoneQualityNotice {
+  waba_id: string | null;
+  sender_id: string | null;
+  sender_ids: string[];
+  display_phone_number: string | null;
+  event: string | null;
+  current_limit: unknown;
+  old_limit: unknown;
+  max_daily_conversations_per_business: unknown;
+  at: number;
+}
+
+/** account_update, as the webhook handler read it. `stop_sending`: see accountStopsSending. */
+export interface AccountUpdateNotice {
+  waba_id: string | null;
+  sender_ids: string[];
+  event: string | null;
+  ban_state: string | null;
+  stop_sending: boolean;
+  ban_info: unknown;
+  violation_info: unknown;
+  at: number;
+}
+
+export interface AccountAlertNotice {
+  waba_id: string | null;
+  sender_ids: string[];
+  entity_type: string | null;
+  entity_id: string | null;
+  alert_info: unknown;
+  at: number;
+}
+
+/** value.errors of a messages webhook: errors about the account or number, not one message. */
+export interface SystemErrorNotice {
+  waba_id: string | null;
+  sender_id: string | null;
+  phone_number_id: string | null;
+  errors: { code: number; title: string | null; details: string | null; action: string }[];
+}
+
+export interface HaltCause {
+  reason: string;
+  reason_code: string;
+  sender_id?: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface EngineEvents {
+  /** A message's status moved (worker or webhook): the record after the change. */
+  'message.status': [message: MessageRecord];
+  /** Every sender halted (a credential error such as 190). */
+  'sender.halt_all': [cause: HaltCause];
+  'sender.resume': [event: { sender_id: string }];
+  /** One webhook event applied, with its result (metrics label). */
+  'webhook.applied': [event: { kind: string; key: string; result: string }];
+  /** Work for a sender's workers: look at the queue now. */
+  'delivery.kick': [event: { sender_id: string }];
+  'meta.phone_quality': [notice: PhoneQualityNotice];
+  'meta.account_update': [notice: AccountUpdateNotice];
+  'meta.account_alert': [notice: AccountAlertNotice];
+  'meta.system_error': [notice: SystemErrorNotice];
+}
+
+export type EngineBus = EventEmitter<EngineEvents>;
+
+export function createBus(): EngineBus {
+  return new EventEmitter<EngineEvents>();
+}

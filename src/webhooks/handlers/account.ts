@@ -1,0 +1,72 @@
+// Number and account events: phone_number_quality_update, account_update, account_alerts, and the
+// account-level errors of a messages webhook. Each is resolved to the senders it concerns, merged
+// into their health record, audited, and put on the bus (the sender health monitor acts on it).
+import type { AppContext } from '../../engine/context.ts';
+import type { AccountAlertNotice, AccountUpdateNotice, PhoneQualityNotice, SystemErrorNotice } from '../../engine/bus.ts';
+import type { SenderConfig } from '../../domain/types.ts';
+import { accountStopsSending } from '../../domain/account-events.ts';
+import { classify } from '../../domain/errors/index.ts';
+import type { AccountEvent, SystemErrorEvent } from '../events.ts';
+import { audit, clip, senderOf, waKey, type EventResult } from './shared.ts';
+
+/** The configured senders an account event is about. */
+function targetsOf(ctx: AppContext, ev: AccountEvent): SenderConfig[] {
+  const inWaba = ctx.senders.list().filter((s) => s.waba_id === ev.waba_id);
+  if (ev.kind === 'phone_quality') {
+    const shown = waKey(ev.change.display_phone_number);
+    const byNumber = shown ? inWaba.filter((s) => waKey(s.display_phone_number) === shown) : [];
+    return byNumber.length ? byNumber : inWaba.length === 1 ? inWaba : [];
+  }
+  if (ev.kind === 'account_alerts' && ev.change.entity_type === 'PHONE_NUMBER') {
+    const byId = inWaba.filter((s) => s.phone_number_id === ev.change.entity_id);
+    return byId.length ? byId : inWaba;
+  }
+  return inWaba;
+}
+
+export async function applyAccount(ctx: AppContext, ev: AccountEvent): Promise<EventResult> {
+  const at = ev.entry_time ?? ctx.now();
+  const sender_ids = targetsOf(ctx, ev).map((s) => s.id);
+  const waba_id = ev.waba_id;
+  switch (ev.kind) {
+    case 'phone_quality': {
+      const c = ev.change;
+      const n: PhoneQualityNotice = { waba_id, sender_id: sender_ids[0] ?? null, sender_ids, display_phone_number: c.display_phone_number, event: c.event, current_limit: c.current_limit, old_limit: c.old_limit, max_daily_conversations_per_business: c.max_daily_conversations_per_business, at };
+      await record(ctx, sender_ids, 'webhook_phone_quality', n, 'meta.phone_quality', waba_id, ev.value);
+      ctx.bus.emit('meta.phone_quality', n);
+      break;
+    }
+    case 'account_update': {
+      const c = ev.change;
+      const n: AccountUpdateNotice = { waba_id, sender_ids, event: c.event, ban_state: c.ban_state, stop_sending: accountStopsSending(c.event, c.ban_state), ban_info: c.ban_info, violation_info: c.violation_info, at };
+      await record(ctx, sender_ids, 'webhook_account_update', n, 'meta.account_update', waba_id, ev.value);
+      ctx.bus.emit('meta.account_update', n);
+      break;
+    }
+    case 'account_alerts': {
+      const c = ev.change;
+      const n: AccountAlertNotice = { waba_id, sender_ids, entity_type: c.entity_type, entity_id: c.entity_id, alert_info: c.alert_info, at };
+      await record(ctx, sender_ids, 'webhook_account_alert', n, 'meta.account_alert', waba_id, ev.value);
+      ctx.bus.emit('meta.account_alert', n);
+      break;
+    }
+  }
+  return sender_ids.length ? 'applied' : 'stored';
+}
+
+/** Merged into each sender's health record under `key`, and audited with Meta's value. */
+async function record(ctx: AppContext, sender_ids: string[], key: string, notice: object, action: string, waba_id: string | null, value: unknown): Promise<void> {
+  for (const id of sender_ids) {
+    const cur = await ctx.store.getSenderHealth(id);
+    await ctx.store.saveSenderHealth({ sender_id: id, data: { ...(cur?.data ?? {}), [key]: notice }, updated_at: ctx.now() });
+  }
+  await audit(ctx, action, waba_id, { ...notice, value: clip(value) });
+}
+
+export async function applySystemErrors(ctx: AppContext, ev: SystemErrorEvent): Promise<EventResult> {
+  const sender = senderOf(ctx, ev.phone_number_id);
+  const notice: SystemErrorNotice = { waba_id: ev.waba_id, sender_id: sender?.id ?? null, phone_number_id: ev.phone_number_id, errors: ev.errors.map((e) => ({ code: e.code, title: e.title, details: e.details, action: classify(e).action })) };
+  await audit(ctx, 'webhook.system_error', sender?.id ?? ev.waba_id, { ...notice });
+  ctx.bus.emit('meta.system_error', notice);
+  return 'stored';
+}
