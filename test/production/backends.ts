@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../pacing/private-redis.ts';
+import * as shared from '../support/probe.ts';
 
 export { freePort };
 
@@ -37,9 +38,11 @@ export async function stopProcess(p: ChildProcess): Promise<void> {
 
 // `let`, not `const`: importers (test/delivery/harness.ts) read these live bindings, so a chaos test
 // can point the next app at a private server with useServers() and put the shared one back after.
-export let REDIS_URL = process.env.WAGATE_REDIS_URL ?? 'redis://127.0.0.1:6379';
-export let NATS_URL = process.env.WAGATE_NATS_URL ?? 'nats://127.0.0.1:4222';
-export const DATABASE_URL = process.env.WAGATE_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+// The shared ones are test/support/probe.ts's (WAGATE_* env or the local defaults), the same the
+// suites' skip checks probe (test/support/services.ts).
+export let REDIS_URL = shared.REDIS_URL;
+export let NATS_URL = shared.NATS_URL;
+export const DATABASE_URL = shared.DATABASE_URL;
 
 /** Runs fn with apps built against these servers (e.g. a private one to kill); the shared ones after. */
 export async function useServers<T>(urls: { redis?: string; nats?: string }, fn: () => Promise<T>): Promise<T> {

@@ -4,8 +4,9 @@
 import { describe, it, expect } from 'vitest';
 import { startHarness, orderUpdate, recipient, waitFor, countLedger } from '../delivery/harness.ts';
 import { dropNamespace, leftovers } from './backends.ts';
+import { missing } from '../support/services.ts';
 
-describe('production backends, one instance', () => {
+describe.skipIf(missing('postgres', 'redis', 'nats'))('production backends, one instance', () => {
   it('sends through JetStream + Redis + PostgreSQL to the sandbox, once each; the Redis gate denies', async () => {
     const h = await startHarness({ production: true, mps: 40 });
     try {

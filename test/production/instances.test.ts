@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import { SENDER_BURST_S } from '../../src/pacing/buckets.ts';
 import { countLedger, http, orderUpdate, recipient, waitFor, type LedgerSend } from '../delivery/harness.ts';
 import { DATABASE_URL, NATS_URL, REDIS_URL, dropNamespace, freePort, leftovers, spawnWagate, stopProcess } from './backends.ts';
+import { missing } from '../support/services.ts';
 
 const PHONE_NUMBER_ID = '106540352242922'; // the standalone sandbox's default number
 const MPS = 25;
@@ -43,7 +44,7 @@ function worstExcess(times: number[], mps: number, burst: number, jitterMs: numb
   return worst;
 }
 
-describe('several instances', () => {
+describe.skipIf(missing('postgres', 'redis', 'nats'))('several instances', () => {
   it('two wagate processes share one sender: combined rate within its cap, every message sent once', async () => {
     const ns = `inst_${randomBytes(4).toString('hex')}`;
     const dir = mkdtempSync(join(tmpdir(), 'wagate-instances-'));

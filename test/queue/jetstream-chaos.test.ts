@@ -10,6 +10,7 @@ import { createJetStreamQueue, QueueUnavailableError } from '../../src/queue/jet
 import type { DeliveryQueue, Lease } from '../../src/queue/port.ts';
 import { freePort } from '../pacing/private-redis.ts';
 import { sleep } from './contract.ts';
+import { missing } from '../support/services.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'wagate-nats-chaos-'));
 let child: ChildProcess | null = null;
@@ -37,7 +38,7 @@ async function killNats(): Promise<void> {
   });
 }
 
-describe('JetStream queue chaos (private nats-server, kill -9)', () => {
+describe.skipIf(missing('nats-server'))('JetStream queue chaos (private nats-server, kill -9)', () => {
   afterAll(async () => {
     await killNats();
     rmSync(dir, { recursive: true, force: true });

@@ -3,21 +3,25 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'nats';
 import { createJetStreamQueue, deleteJetStreamQueue } from '../../src/queue/jetstream.ts';
 import { queueContract } from './contract.ts';
+import { NATS_URL as url, missing } from '../support/services.ts';
 
-const url = 'nats://127.0.0.1:4222';
+// The shared NATS with JetStream (WAGATE_NATS_URL); without it these skip (test/support/services.ts).
+const noNats = missing('nats');
 
-queueContract('jetstream (NATS 2.9)', async () => {
-  const run = randomBytes(4).toString('hex');
-  const stream = `wagate_test_${run}`;
-  const subject_prefix = `wagate_test_${run}.delivery`;
-  return {
-    open: () => createJetStreamQueue({ url, stream, subject_prefix, senders: ['main'] }),
-    destroy: () => deleteJetStreamQueue({ url, stream }),
-  };
+describe.skipIf(noNats)('on the shared NATS', () => {
+  queueContract('jetstream (NATS 2.9)', async () => {
+    const run = randomBytes(4).toString('hex');
+    const stream = `wagate_test_${run}`;
+    const subject_prefix = `wagate_test_${run}.delivery`;
+    return {
+      open: () => createJetStreamQueue({ url, stream, subject_prefix, senders: ['main'] }),
+      destroy: () => deleteJetStreamQueue({ url, stream }),
+    };
+  });
 });
 
 describe('JetStream queue setup', () => {
-  it('two instances creating the same stream and consumers at once both succeed and share the work', async () => {
+  it.skipIf(noNats)('two instances creating the same stream and consumers at once both succeed and share the work', async () => {
     const run = randomBytes(4).toString('hex');
     const stream = `wagate_test_${run}`;
     const o = { url, stream, subject_prefix: `wagate_test_${run}.delivery`, senders: ['main', 'b@x.y z'] };
@@ -36,7 +40,7 @@ describe('JetStream queue setup', () => {
     }
   });
 
-  it('refuses an existing stream of another kind with a clear error', async () => {
+  it.skipIf(noNats)('refuses an existing stream of another kind with a clear error', async () => {
     const run = randomBytes(4).toString('hex');
     const stream = `wagate_test_${run}`;
     const nc = await connect({ servers: url });

@@ -16,15 +16,13 @@ import { createLogger } from '../../src/observability/log.ts';
 import { approveSeedTemplates, countLedger, http as call, orderUpdate, recipient, waitFor, PHONE_NUMBER_ID, WABA_ID, type LedgerSend } from '../delivery/harness.ts';
 import { dropNamespace } from '../production/backends.ts';
 import { decodeSubject, startHttpReceiver, startSmtpReceiver, type HttpReceiver, type SmtpReceiver } from '../alerts/receivers.ts';
+import { DATABASE_URL, NATS_URL, REDIS_URL, missing } from '../support/services.ts';
 
 const N = 120;
-const PROD = {
-  redis_url: process.env.WAGATE_REDIS_URL ?? 'redis://127.0.0.1:6379',
-  nats_url: process.env.WAGATE_NATS_URL ?? 'nats://127.0.0.1:4222',
-  database_url: process.env.WAGATE_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
-};
+const PROD = { redis_url: REDIS_URL, nats_url: NATS_URL, database_url: DATABASE_URL };
 
-describe.each(['embedded', 'production'] as const)('never a silent outage (%s backends)', (mode) => {
+// The production half needs the three local services; without them it skips (test/support/services.ts).
+for (const mode of ['embedded', 'production'] as const) describe.skipIf(mode === 'production' && missing('postgres', 'redis', 'nats'))(`never a silent outage (${mode} backends)`, () => {
   let slack: HttpReceiver;
   let smtp: SmtpReceiver;
   let dir: string;
