@@ -1,5 +1,5 @@
 // Who made a request, for audit rows: "api:<key name>" when an API key authenticated it (set by the
-// auth hook in routes/api.ts), else "api". And what that key may see: the sender scoping of
+// auth hook in src/http/auth.ts), else "api". And what that key may see: the sender scoping of
 // src/mcp/principal.ts, applied to a request.
 import type { FastifyRequest } from 'fastify';
 import type { AppContext } from '../engine/context.ts';
@@ -10,7 +10,7 @@ export function actorOf(req: FastifyRequest): string {
   return r.actor ?? (r.apiKey?.name ? `api:${r.apiKey.name}` : 'api');
 }
 
-/** The caller's principal (set by the auth hook in routes/api.ts); no keys configured = the local operator. */
+/** The caller's principal (set by the auth hook in src/http/auth.ts); no keys configured = the local operator. */
 export function principalOf(req: FastifyRequest): Principal {
   return (req as unknown as { principal?: Principal }).principal ?? LOCAL_PRINCIPAL;
 }

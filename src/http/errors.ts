@@ -22,6 +22,12 @@ export function zodErrorBody(err: ZodError, what = 'request body'): ErrorBody {
   return errorBody('INVALID_REQUEST', message, 'Correct the named field(s) and send again; see /openapi.json for the schema.', { issues });
 }
 
+/** The same, as an error to throw from a route (the error handler answers it as 400). */
+export function zodError(err: ZodError, what = 'request body'): EngineError {
+  const b = zodErrorBody(err, what).error;
+  return new EngineError(b.code, b.message, b.fix, 400, b.details);
+}
+
 export function toErrorReply(err: unknown, log: Logger): { status: number; body: ErrorBody } {
   if (err instanceof EngineError) return { status: err.status, body: errorBody(err.code, err.message, err.fix, err.details) };
   if (err instanceof UnknownSenderError) {

@@ -1,6 +1,6 @@
 // The one registry of /v1 routes: method, path, role, and the zod schemas of params, query, body and
 // responses. The OpenAPI 3 document (/openapi.json) is generated from it, the auth hook reads each
-// route's role from it, and the routes in extra.ts validate their input with the same schemas.
+// route's role from it, and the route modules (src/http/routes/) validate their input with the same schemas.
 import { z } from 'zod';
 import type { Role } from '../mcp/principal.ts';
 
@@ -71,7 +71,7 @@ const Category = z.enum(['marketing', 'utility', 'authentication', 'service']);
 const PricedType = z.enum(['marketing', 'utility', 'authentication', 'authentication_international', 'service']);
 
 // ---------------------------------------------------------------------------------------------
-// Schemas of the routes in extra.ts (validated with these very objects)
+// Input schemas the route modules validate with (these very objects)
 
 export const ConversationsQuery = z.strictObject({
   sender: SenderQ,
@@ -134,7 +134,7 @@ export const ROUTES: RouteSpec[] = [
   { method: 'get', path: '/v1/messages', tag: 'messages', role: 'read', summary: 'List messages', query: z.object({ status: z.string().optional(), sender: SenderQ, to: z.string().optional(), limit: Limit, offset: Offset }), responses: { 200: ok('Messages'), ...E400 } },
   { method: 'post', path: '/v1/messages/retry', tag: 'messages', role: 'send', summary: 'Retry failed or dead-lettered messages through the gate', body: RetryBody, responses: { 200: ok('Per-message results'), ...E400 } },
   { method: 'post', path: '/v1/messages/read', tag: 'messages', role: 'send', summary: 'Mark an inbound message as read', body: ReadBody, responses: { 200: ok('Marked'), ...E400 } },
-  // compliance and customers (src/http/routes/compliance.ts)
+  // compliance (src/http/routes/compliance.ts) and customers (src/http/routes/customers.ts)
   { method: 'post', path: '/v1/compliance/check', tag: 'compliance', role: 'read', summary: 'Dry-run decision (nothing reserved)', body: MetaMessageSchema, responses: { 200: ok('The decision', DecisionSchema) } },
   { method: 'get', path: '/v1/customers/:phone', tag: 'customers', role: 'read', summary: 'Consent, windows, tags, time zone', params: PhoneParam, responses: { 200: ok('The customer'), ...E400 } },
   { method: 'put', path: '/v1/customers/:phone', tag: 'customers', role: 'send', summary: 'Set tags / time zone', params: PhoneParam, body: z.object({ tags: z.array(z.string()).optional(), time_zone: z.string().nullable().optional(), undeliverable_at: z.null().optional() }), responses: { 200: ok('The customer'), ...E400 } },
@@ -142,11 +142,11 @@ export const ROUTES: RouteSpec[] = [
   { method: 'post', path: '/v1/customers/:phone/inbound', tag: 'customers', role: 'send', summary: 'Record an inbound message (opens the care window)', params: PhoneParam, body: z.object({ sender: SenderQ, at: z.union([z.string(), z.number()]).optional(), referral: z.boolean().optional(), profile_name: z.string().optional() }), responses: { 200: ok('The customer'), ...E400 } },
   { method: 'get', path: '/v1/customers/:phone/context', tag: 'customers', role: 'read', summary: 'Customer with eligibility per category', params: PhoneParam, query: SenderQuery, responses: { 200: ok('Context'), ...E400 } },
   { method: 'get', path: '/v1/customers/:phone/frequency-cap', tag: 'customers', role: 'read', summary: 'Marketing count and cap', params: PhoneParam, query: SenderQuery, responses: { 200: ok('Cap status'), ...E400 } },
-  // conversations
+  // conversations (src/http/routes/conversations.ts)
   { method: 'get', path: '/v1/conversations', tag: 'conversations', role: 'read', summary: 'List conversations (care windows)', query: ConversationsQuery, responses: { 200: ok('Conversations'), ...E400 } },
   { method: 'get', path: '/v1/conversations/:id', tag: 'conversations', role: 'read', summary: 'One conversation ("<sender>:<customer digits>")', params: IdParam, responses: { 200: ok('The conversation'), ...E400 } },
   { method: 'post', path: '/v1/conversations/:id/archive', tag: 'conversations', role: 'send', summary: 'Archive a closed conversation', params: IdParam, responses: { 200: ok('Archived'), 409: ok('Window still open, or already archived', ErrorSchema), ...E404 } },
-  // templates
+  // templates (src/http/routes/templates.ts)
   { method: 'get', path: '/v1/templates', tag: 'templates', role: 'read', summary: 'List templates', query: TemplatesQuery, responses: { 200: ok('Templates') } },
   { method: 'post', path: '/v1/templates/sync', tag: 'templates', role: 'admin', summary: 'Sync templates from Meta (one template\'s status with template_name)', body: TemplateSyncBody, responses: { 200: ok('Synced'), ...E400 } },
   { method: 'post', path: '/v1/templates', tag: 'templates', role: 'admin', summary: 'Create a template at Meta', body: TemplateCreateBody, responses: { 201: ok('Created'), ...E400 } },
@@ -160,12 +160,12 @@ export const ROUTES: RouteSpec[] = [
   { method: 'get', path: '/v1/senders/:id/rate-limit', tag: 'senders', role: 'read', summary: 'Throughput, pair limit, messaging-limit usage, queue', params: IdParam, responses: { 200: ok('Limits'), ...E404 } },
   { method: 'get', path: '/v1/senders/:id/quality', tag: 'senders', role: 'read', summary: 'Quality rating and messaging limit (live from Meta)', params: IdParam, responses: { 200: ok('Quality'), ...E404 } },
   { method: 'get', path: '/v1/alerts', tag: 'senders', role: 'read', summary: 'Alerts', query: z.object({ limit: Limit, unresolved: z.enum(['true', 'false', '1', '0']).optional() }), responses: { 200: ok('Alerts') } },
-  // dead letters (src/http/routes/messages.ts)
+  // dead letters (src/http/routes/dead-letters.ts)
   { method: 'get', path: '/v1/dead-letters', tag: 'dead letters', role: 'read', summary: 'List dead letters', query: z.object({ state: z.enum(['open', 'replayed', 'discarded']).optional(), sender: SenderQ, limit: Limit, offset: Offset }), responses: { 200: ok('Dead letters') } },
   { method: 'get', path: '/v1/dead-letters/:id', tag: 'dead letters', role: 'read', summary: 'One dead letter with its message', params: IdParam, responses: { 200: ok('Dead letter'), ...E404 } },
   { method: 'post', path: '/v1/dead-letters/:id/replay', tag: 'dead letters', role: 'admin', summary: 'Replay through the gate as a new message', params: IdParam, responses: { 202: ok('Queued'), 422: ok('Denied now'), ...E404 } },
   { method: 'delete', path: '/v1/dead-letters/:id', tag: 'dead letters', role: 'admin', summary: 'Discard a dead letter', params: IdParam, responses: { 200: ok('Discarded'), ...E404 } },
-  // errors, pricing, webhooks
+  // Meta error catalog (src/http/routes/error-catalog.ts), pricing (src/http/routes/pricing.ts)
   { method: 'get', path: '/v1/errors/:code', tag: 'errors', role: 'read', summary: 'Explain a Meta error code (meaning, retry, fix)', params: ErrorCodeParam, query: ErrorCodeQuery, responses: { 200: ok('Explanation'), ...E400 } },
   { method: 'post', path: '/v1/pricing/estimate', tag: 'pricing', role: 'read', summary: 'Estimate the cost of messages', body: CostBody, responses: { 200: ok('Estimate'), ...E400, ...E404 } },
   { method: 'get', path: '/v1/pricing', tag: 'pricing', role: 'read', summary: 'Rate per message for a category and market', query: PricingQuery, responses: { 200: ok('Rate'), ...E400, ...E404 } },
@@ -174,6 +174,7 @@ export const ROUTES: RouteSpec[] = [
   { method: 'get', path: '/v1/webhooks/failed/:id', tag: 'webhooks', role: 'admin', summary: 'One set-aside webhook batch with its raw body', params: FailedWebhookId, responses: { 200: ok('The batch'), ...E404 } },
   { method: 'post', path: '/v1/webhooks/failed/:id/replay', tag: 'webhooks', role: 'admin', summary: 'Apply a set-aside batch again (replayed, or still set aside with the new error)', params: FailedWebhookId, responses: { 200: ok('Replayed'), 409: ok('Not open (replayed or discarded)', ErrorSchema), 422: ok('Failed again', ErrorSchema), 503: ok('Store unavailable', ErrorSchema), ...E404 } },
   { method: 'delete', path: '/v1/webhooks/failed/:id', tag: 'webhooks', role: 'admin', summary: 'Discard a set-aside batch (kept for the record, never applied)', params: FailedWebhookId, responses: { 200: ok('Discarded'), 409: ok('Not open', ErrorSchema), ...E404 } },
+  // status and template re-sync (src/http/routes/webhook-sync.ts)
   { method: 'post', path: '/v1/webhooks/sync', tag: 'webhooks', role: 'admin', summary: 'Re-sync templates; list messages with overdue status webhooks', body: WebhookSyncBody, responses: { 200: ok('Report') } },
 ];
 

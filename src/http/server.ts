@@ -1,31 +1,50 @@
 // The HTTP face: one Fastify instance serving /v1, /webhook, /mcp, /health, /ready, /metrics.
-// Each concern registers its routes from src/http/routes/<concern>.ts; handlers call engine functions only.
+// Root-wide concerns are installed first (error handler, JSON parser, auth and rate limit); then each
+// resource registers its routes from src/http/routes/<resource>.ts (src/http/README.md lists them).
+// Handlers call engine functions only. Route modules import src/http/types.ts, never this file.
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { AppContext } from '../engine/context.ts';
-import type { DeliveryService } from '../delivery/service.ts';
-import type { HealthMonitor } from '../senders/health.ts';
-import type { WebhookProcessor } from '../webhooks/processor.ts';
-import type { Components } from '../observability/components.ts';
 import { clientErrorHandler, frameworkErrorReply, installErrorHandler, MAX_PARAM_LENGTH } from './errors.ts';
 import { EngineError } from '../engine/context.ts';
 import { MAX_JSON_DEPTH, tooDeepOffset, TOO_DEEP_FIX } from '../shared/json-depth.ts';
+import { installAuth } from './auth.ts';
+import type { RouteModule, Services } from './types.ts';
+import docsRoutes from './routes/docs.ts';
+import mcpRoutes from './routes/mcp.ts';
 import healthRoutes from './routes/health.ts';
 import complianceRoutes from './routes/compliance.ts';
 import messageRoutes from './routes/messages.ts';
+import deadLetterRoutes from './routes/dead-letters.ts';
+import customerRoutes from './routes/customers.ts';
+import conversationRoutes from './routes/conversations.ts';
+import templateRoutes from './routes/templates.ts';
 import senderRoutes from './routes/senders.ts';
+import errorCatalogRoutes from './routes/error-catalog.ts';
+import pricingRoutes from './routes/pricing.ts';
 import webhookRoutes from './routes/webhooks.ts';
 import failedWebhookRoutes from './routes/failed-webhooks.ts';
-import apiRoutes from './routes/api.ts';
+import webhookSyncRoutes from './routes/webhook-sync.ts';
 
-export interface Services {
-  webhooks: WebhookProcessor;
-  delivery: DeliveryService;
-  monitor: HealthMonitor;
-  /** The process's components and their state (for /ready); absent when no app assembled them. */
-  components?: Components;
-}
+export type { RouteModule, Services } from './types.ts';
 
-export type RouteModule = (app: FastifyInstance, ctx: AppContext, services: Services) => Promise<void>;
+/** Every route module, in registration order (the order only shows in printRoutes). */
+const ROUTE_MODULES: RouteModule[] = [
+  docsRoutes,
+  mcpRoutes,
+  healthRoutes,
+  complianceRoutes,
+  messageRoutes,
+  deadLetterRoutes,
+  customerRoutes,
+  conversationRoutes,
+  templateRoutes,
+  senderRoutes,
+  errorCatalogRoutes,
+  pricingRoutes,
+  webhookRoutes,
+  failedWebhookRoutes,
+  webhookSyncRoutes,
+];
 
 export async function buildHttpServer(ctx: AppContext, services: Services): Promise<FastifyInstance> {
   const app = Fastify({
@@ -37,10 +56,9 @@ export async function buildHttpServer(ctx: AppContext, services: Services): Prom
   });
   installErrorHandler(app, ctx.log);
   installJsonParser(app);
-  // api.ts first: it installs auth, rate limiting, OpenAPI and MCP over HTTP for everything after it.
-  for (const routes of [apiRoutes, healthRoutes, complianceRoutes, messageRoutes, senderRoutes, webhookRoutes, failedWebhookRoutes] as RouteModule[]) {
-    await routes(app, ctx, services);
-  }
+  // Before any route: its hooks (and the rate limit's) apply to the routes added after it.
+  await installAuth(app, ctx);
+  for (const routes of ROUTE_MODULES) await routes(app, ctx, services);
   return app;
 }
 

@@ -1,6 +1,6 @@
 // The MCP server (official SDK): every tool in tools.ts registered with zod input and output schemas,
 // annotations and structured content. Served over stdio by `wagate mcp` (src/cli/mcp.ts) and over
-// Streamable HTTP at /mcp by the HTTP server (src/http/routes/api.ts), behind the same API keys.
+// Streamable HTTP at /mcp by the HTTP server (src/http/routes/mcp.ts), behind the same API keys.
 //
 // Results: success → structuredContent (matching the output schema) plus the same JSON as text.
 // A denial or an error → isError: true with a JSON text {reason_code, explanation, suggested_action, ...}

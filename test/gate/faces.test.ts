@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { loadConfig } from '../../src/config/load.ts';
 import { installErrorHandler } from '../../src/http/errors.ts';
 import complianceRoutes from '../../src/http/routes/compliance.ts';
+import customerRoutes from '../../src/http/routes/customers.ts';
 import { messageFromArgs, openLightContext, run, type LightContext } from '../../src/cli/check.ts';
 import type { Services } from '../../src/http/server.ts';
 import { prepareMessage } from '../../src/engine/compliance.ts';
@@ -46,6 +47,7 @@ beforeAll(async () => {
   app = Fastify();
   installErrorHandler(app, wired.ctx.log);
   await complianceRoutes(app, wired.ctx, {} as Services);
+  await customerRoutes(app, wired.ctx, {} as Services);
   await app.ready();
 });
 

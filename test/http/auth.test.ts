@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { sha256Hex } from '../../src/http/routes/api.ts';
+import { sha256Hex } from '../../src/http/auth.ts';
 import { expectExplainedRefusal, PHONE_NUMBER_ID, startWagate, WABA_ID, type Running, type ToolCallResult } from '../mcp/helpers.ts';
 
 const KEYS = { reader: 'rk_reader_0123456789', sender: 'sk_sender_0123456789', admin: 'ak_admin_0123456789', limited: 'lk_limited_012345678', second: 'sk_second_0123456789' };

@@ -16,7 +16,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { sha256Hex } from '../../src/http/routes/api.ts';
+import { sha256Hex } from '../../src/http/auth.ts';
 import { bodyOf, postJson, startWagate, waitFor, WABA_ID, type Running, type ToolCallResult } from '../mcp/helpers.ts';
 
 const PNID_A = '106540352242931';

@@ -3,15 +3,14 @@
 // Admin only (openapi.ts), and only for a key of every sender: a raw body holds customers' numbers
 // and messages of any sender (one batch may carry several WABAs), so a key limited to some senders
 // gets 403 FORBIDDEN_SENDER.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { AppContext } from '../../engine/context.ts';
-import type { Services } from '../server.ts';
+import type { RouteModule } from '../types.ts';
 import type { FailedWebhookBatch } from '../../store/port.ts';
 import { errorBody } from '../errors.ts';
 import { actorOf, principalOf } from '../actor.ts';
 import { EngineError } from '../../engine/context.ts';
-import { parseInput } from './extra.ts';
+import { parseInput } from '../validation.ts';
 import { FailedWebhookId, FailedWebhooksQuery } from '../openapi.ts';
 
 const iso = (t: number) => new Date(t).toISOString();
@@ -38,7 +37,7 @@ function requireAllSenders(req: FastifyRequest): void {
   throw new EngineError('FORBIDDEN_SENDER', `API key "${p.name}" is limited to some senders; set-aside webhook batches may hold events of any sender.`, 'Use an API key for every sender (config api.keys[].senders left out or ["*"]) to list, read, replay or discard them.', 403, { allowed: p.senders });
 }
 
-export default async function failedWebhookRoutes(app: FastifyInstance, _ctx: AppContext, services: Services): Promise<void> {
+const failedWebhookRoutes: RouteModule = async (app, _ctx, services) => {
   const wh = services.webhooks;
   const guarded = { preHandler: async (req: FastifyRequest) => requireAllSenders(req) };
 
@@ -59,4 +58,6 @@ export default async function failedWebhookRoutes(app: FastifyInstance, _ctx: Ap
   });
 
   app.delete('/v1/webhooks/failed/:id', guarded, async (req) => ({ batch: failedWebhookView(await wh.discardFailed(idOf(req), actorOf(req))) }));
-}
+};
+
+export default failedWebhookRoutes;

@@ -1,9 +1,7 @@
 // /health (process up), /ready (every backend answers AND every component runs), /metrics (Prometheus).
 // A process whose webhook processor, workers or monitor did not start is not ready, even though its
 // HTTP port answers: /ready says which component and how to fix it (`components`).
-import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../engine/context.ts';
-import type { Services } from '../server.ts';
+import type { RouteModule } from '../types.ts';
 
 async function probe(fn: () => Promise<boolean>, timeoutMs = 1_000): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -16,7 +14,7 @@ async function probe(fn: () => Promise<boolean>, timeoutMs = 1_000): Promise<boo
   }
 }
 
-export default async function healthRoutes(app: FastifyInstance, ctx: AppContext, services?: Services): Promise<void> {
+const healthRoutes: RouteModule = async (app, ctx, services) => {
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_req, reply) => {
     const checks = {
@@ -40,4 +38,6 @@ export default async function healthRoutes(app: FastifyInstance, ctx: AppContext
     }
     return reply.header('content-type', ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });
-}
+};
+
+export default healthRoutes;

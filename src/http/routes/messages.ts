@@ -1,64 +1,27 @@
-// /v1/messages and /v1/dead-letters: thin adapters over src/engine/messages.ts and dead-letters.ts.
-// Times are epoch ms inside wagate and ISO 8601 here, at the face.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+// /v1/messages: submit (gate, then queue), read one with its history, list, retry failed ones
+// through the gate, mark an inbound one as read. Thin adapters over src/engine/messages.ts and the
+// engine's retry and read-receipt functions.
 import { z } from 'zod';
-import type { AppContext } from '../../engine/context.ts';
 import { EngineError } from '../../engine/context.ts';
-import type { Services } from '../server.ts';
 import { getMessage, listMessages, submitMessage } from '../../engine/messages.ts';
-import { discardDeadLetter, getDeadLetter, listDeadLetters, replayDeadLetter } from '../../engine/dead-letters.ts';
-import type { MessageRecord } from '../../domain/types.ts';
-import type { DeadLetter } from '../../store/port.ts';
-import { zodErrorBody } from '../errors.ts';
-import { actorOf, onlyVisible, requireVisible } from '../actor.ts';
-
-const iso = (t: number | null | undefined) => (typeof t === 'number' ? new Date(t).toISOString() : null);
-
-export function messageView(m: MessageRecord): Record<string, unknown> {
-  return {
-    id: m.id,
-    status: m.status,
-    sender: m.sender_id,
-    to: m.to,
-    category: m.category,
-    type: m.type,
-    template: m.template_name ? { name: m.template_name, language: m.template_language } : null,
-    wamid: m.wamid,
-    attempts: m.attempts,
-    idempotency_key: m.idempotency_key,
-    last_error: m.last_error,
-    pricing: m.pricing,
-    payload: m.payload,
-    created_at: iso(m.created_at),
-    updated_at: iso(m.updated_at),
-    history: m.history.map((h) => ({ ...(h.detail ?? {}), status: h.status, at: iso(h.at), source: h.source })),
-  };
-}
-
-export function deadLetterView(d: DeadLetter): Record<string, unknown> {
-  return { ...d, created_at: iso(d.created_at) };
-}
-
-/** Who is asking: the auth layer (api.ts) may attach an API key name; otherwise plain "api". */
+import { markAsRead } from '../../engine/read-receipts.ts';
+import { retryFailedMessages } from '../../engine/retries.ts';
+import { actorOf, onlyVisible, requireVisible, senderFilter } from '../actor.ts';
+import { ReadBody, RetryBody } from '../openapi.ts';
+import { parseInput } from '../validation.ts';
+import { messageView } from '../views.ts';
+import type { RouteModule } from '../types.ts';
 
 const IdParam = z.object({ id: z.string().min(1).max(100) });
-const Paging = {
+const ListMessagesQuery = z.object({
+  status: z.string().optional(),
+  sender: z.string().optional(),
+  to: z.string().optional(),
   limit: z.coerce.number().int().min(1).max(500).optional(),
   offset: z.coerce.number().int().min(0).optional(),
-};
-const ListMessagesQuery = z.object({ status: z.string().optional(), sender: z.string().optional(), to: z.string().optional(), ...Paging });
-const ListDeadLettersQuery = z.object({ state: z.string().optional(), sender: z.string().optional(), ...Paging });
+});
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const r = schema.safeParse(value);
-  if (!r.success) {
-    const b = zodErrorBody(r.error, what).error;
-    throw new EngineError(b.code, b.message, b.fix, 400, b.details);
-  }
-  return r.data;
-}
-
-export default async function messageRoutes(app: FastifyInstance, ctx: AppContext, _services: Services): Promise<void> {
+const messageRoutes: RouteModule = async (app, ctx) => {
   app.post('/v1/messages', async (req, reply) => {
     const raw = req.body;
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -78,43 +41,27 @@ export default async function messageRoutes(app: FastifyInstance, ctx: AppContex
   });
 
   app.get('/v1/messages/:id', async (req) => {
-    const { id } = parse(IdParam, req.params, 'path');
+    const { id } = parseInput(IdParam, req.params, 'path');
     const m = await getMessage(ctx, id);
     requireVisible(ctx, req, m.sender_id, 'message', id);
     return messageView(m);
   });
 
   app.get('/v1/messages', async (req) => {
-    const q = parse(ListMessagesQuery, req.query, 'query string');
+    const q = parseInput(ListMessagesQuery, req.query, 'query string');
     const list = onlyVisible(ctx, req, await listMessages(ctx, q), (m) => m.sender_id);
     return { messages: list.map(messageView), limit: q.limit ?? 50, offset: q.offset ?? 0 };
   });
 
-  app.get('/v1/dead-letters', async (req) => {
-    const q = parse(ListDeadLettersQuery, req.query, 'query string');
-    const list = onlyVisible(ctx, req, await listDeadLetters(ctx, q), (d) => d.sender_id);
-    return { dead_letters: list.map(deadLetterView), limit: q.limit ?? 50, offset: q.offset ?? 0 };
+  app.post('/v1/messages/retry', async (req) => {
+    const b = parseInput(RetryBody, req.body, 'request body');
+    return retryFailedMessages(ctx, { message_ids: b.message_ids, actor: actorOf(req), visible: senderFilter(ctx, req) });
   });
 
-  app.get('/v1/dead-letters/:id', async (req) => {
-    const { id } = parse(IdParam, req.params, 'path');
-    const r = await getDeadLetter(ctx, id);
-    requireVisible(ctx, req, r.dead_letter.sender_id, 'dead letter', id);
-    return { ...deadLetterView(r.dead_letter), message: r.message ? messageView(r.message) : null };
+  app.post('/v1/messages/read', async (req) => {
+    const b = parseInput(ReadBody, req.body, 'request body');
+    return markAsRead(ctx, b);
   });
+};
 
-  app.post('/v1/dead-letters/:id/replay', async (req, reply) => {
-    const { id } = parse(IdParam, req.params, 'path');
-    requireVisible(ctx, req, (await getDeadLetter(ctx, id)).dead_letter.sender_id, 'dead letter', id);
-    const { dead_letter, result } = await replayDeadLetter(ctx, id, actorOf(req));
-    const body: Record<string, unknown> = { dead_letter: deadLetterView(dead_letter), decision: result.decision };
-    if (result.id) Object.assign(body, { id: result.id, status: result.status });
-    return reply.status(result.http_status).send(body);
-  });
-
-  app.delete('/v1/dead-letters/:id', async (req) => {
-    const { id } = parse(IdParam, req.params, 'path');
-    requireVisible(ctx, req, (await getDeadLetter(ctx, id)).dead_letter.sender_id, 'dead letter', id);
-    return { dead_letter: deadLetterView(await discardDeadLetter(ctx, id, actorOf(req))) };
-  });
-}
+export default messageRoutes;

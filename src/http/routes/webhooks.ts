@@ -5,9 +5,8 @@
 // processor applies it asynchronously, in order (src/webhooks/README.md). Every correctly signed body
 // gets 200 once stored, even one that cannot be read (it is set aside); only a store that cannot keep
 // it answers 503, so Meta retries.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../engine/context.ts';
-import type { Services } from '../server.ts';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RouteModule } from '../types.ts';
 import { errorBody } from '../errors.ts';
 import { safeEqual } from '../../webhooks/signature.ts';
 import { BacklogFullError } from '../../webhooks/processor.ts';
@@ -19,7 +18,7 @@ const SIGNATURE_FIX: Record<string, string> = {
   mismatch: 'Sign the exact raw body with the app secret (HMAC-SHA256). If you rotated the secret, add the old one to meta.app_secrets_previous.',
 };
 
-export default async function webhookRoutes(app: FastifyInstance, ctx: AppContext, services: Services): Promise<void> {
+const webhookRoutes: RouteModule = async (app, ctx, services) => {
   const maxBody = ctx.config.webhooks.max_body_bytes;
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -78,4 +77,6 @@ export default async function webhookRoutes(app: FastifyInstance, ctx: AppContex
       }
     });
   });
-}
+};
+
+export default webhookRoutes;
