@@ -1,4 +1,5 @@
-// Engine functions for senders: list, health, halt, pause, resume, token replacement, alerts.
+// Engine functions for senders: resolve a caller's sender reference, list, health, halt, pause,
+// resume, token replacement, alerts, and each sender's rate limits and account quality.
 // A halt (credential error) stops every consumer: workers listen to the registry's "state" events.
 // Resume and token replacement ask Meta (debug_token) first: a sender never resumes on a token Meta
 // still refuses, and the caller is told why.
@@ -8,6 +9,19 @@ import type { SenderConfig, SenderStatus } from '../domain/types.ts';
 import type { DebugTokenInfo } from '../meta/types.ts';
 import type { AlertRecord } from '../store/port.ts';
 import { alertKeys, credentialsInvalidAlert, explainCredentialError, REQUIRED_SCOPES, tokenFixSteps } from '../alerts/messages.ts';
+import { explain } from '../domain/errors/index.ts';
+import { UnknownSenderError } from '../senders/registry.ts';
+import { PAIR_BURST, PAIR_INTERVAL_MS } from '../pacing/port.ts';
+
+/** The sender a caller named (alias or phone_number_id), or the default one when none is named. */
+export function resolveSender(ctx: AppContext, ref: string | undefined | null): SenderConfig {
+  try {
+    return ctx.senders.resolve(ref ?? null);
+  } catch (err) {
+    if (!(err instanceof UnknownSenderError)) throw err;
+    throw new EngineError('UNKNOWN_SENDER', err.message, `Use one of the configured senders: ${err.known.join(', ') || '(none: add one under senders: in the config)'}, or leave sender out for the default.`, 404, { field: 'sender', known: err.known });
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Token validation (shared by the health monitor, resume and PUT token)
@@ -341,6 +355,75 @@ export async function applyReloadedTokens(ctx: AppContext, reloaded: SenderConfi
     } catch (err) {
       out.push({ sender_id: cur.id, ok: false, state: ctx.senders.status(cur.id).state, error: (err as Error).message });
     }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limit, account quality
+
+export async function getRateLimit(ctx: AppContext, input: { sender?: string } = {}): Promise<Record<string, unknown>> {
+  const s = resolveSender(ctx, input.sender);
+  const now = ctx.now();
+  const [health, queue, used] = await Promise.all([
+    ctx.store.getSenderHealth(s.id).catch(() => null),
+    ctx.queue.stats(s.id).catch(() => null),
+    ctx.gate.tierUsage(s.business_id, now),
+  ]);
+  const status = ctx.senders.status(s.id);
+  return {
+    sender: s.id,
+    phone_number_id: s.phone_number_id,
+    state: status.state,
+    capacity_mps: s.throughput_mps,
+    meta_throughput_level: (health?.data?.throughput_level as string | undefined) ?? null,
+    pair_limit: { messages: 1, per_seconds: PAIR_INTERVAL_MS / 1000, burst: PAIR_BURST, note: 'Meta\'s limit for one business number to one user (error 131056).' },
+    messaging_limit: {
+      unique_recipients_24h: used,
+      limit: s.messaging_limit,
+      remaining: s.messaging_limit === null ? null : Math.max(0, s.messaging_limit - used),
+      scope: `business portfolio ${s.business_id}, rolling 24 h, business-initiated conversations outside a care window`,
+    },
+    queue: queue ? { depth: queue.depth, ready: queue.ready, in_flight: queue.in_flight, oldest_age_s: Math.round(queue.oldest_age_ms / 1000) } : null,
+  };
+}
+
+/** Quality and limits live on the phone number at Meta (not the WABA): asked live, with the last health record. */
+export async function getAccountQuality(ctx: AppContext, input: { sender?: string } = {}): Promise<Record<string, unknown>> {
+  const s = resolveSender(ctx, input.sender);
+  const live = await ctx.meta.getPhoneNumber({ phone_number_id: s.phone_number_id, waba_id: s.waba_id, access_token: s.access_token });
+  const health = await getSenderHealth(ctx, s.id);
+  const out: Record<string, unknown> = {
+    sender: s.id,
+    waba_id: s.waba_id,
+    phone_number_id: s.phone_number_id,
+    state: health.state,
+    credentials_valid: health.credentials_valid,
+    source: live.ok ? 'meta' : 'last_health_check',
+    quality_rating: null,
+    messaging_limit_tier: null,
+    throughput_level: null,
+  };
+  if (live.ok) {
+    const p = live.value;
+    Object.assign(out, {
+      display_phone_number: p.display_phone_number ?? null,
+      verified_name: p.verified_name ?? null,
+      quality_rating: p.quality_rating ?? null,
+      messaging_limit_tier: p.messaging_limit_tier ?? null,
+      throughput_level: p.throughput?.level ?? null,
+      name_status: p.name_status ?? null,
+      status: p.status ?? null,
+    });
+  } else {
+    const x = explain(live.error.code, live.error.subcode);
+    Object.assign(out, {
+      quality_rating: health.quality_rating ?? null,
+      messaging_limit_tier: health.messaging_limit_tier ?? null,
+      throughput_level: health.throughput_level ?? null,
+      meta_error: { code: live.error.code, message: live.error.message, fix: x.fix },
+      checked_at: health.updated_at ?? null,
+    });
   }
   return out;
 }

@@ -1,5 +1,6 @@
-// Engine functions for message templates: sync them from Meta into the store and the gate, and create
-// new ones. Meta's categories are UPPER case; wagate's are lower case. The reference implementation
+// Engine functions for message templates: sync them from Meta into the store and the gate, create new
+// ones, look one up, show and list them, and turn the reference's `variables` into Meta's template
+// components. Meta's categories are UPPER case; wagate's are lower case. The reference implementation
 // compared them as-is, so an upper-case MARKETING template slipped past every marketing rule: here the
 // mapping happens once, in toTemplateRecord(), and unknown categories fall back to the strictest one.
 import type { AppContext } from './context.ts';
@@ -8,6 +9,8 @@ import type { SenderConfig, TemplateRecord, TemplateStatus } from '../domain/typ
 import type { GraphError, SenderCredentials } from '../meta/types.ts';
 import { explain } from '../domain/errors/index.ts';
 import { UnknownSenderError } from '../senders/registry.ts';
+import { templateSpec, describeSpec } from '../domain/templates.ts';
+import { resolveSender } from './senders.ts';
 
 type TemplateCategory = TemplateRecord['category'];
 const CATEGORIES: readonly TemplateCategory[] = ['marketing', 'utility', 'authentication'];
@@ -63,7 +66,9 @@ function credsOf(s: SenderConfig): SenderCredentials {
   return { phone_number_id: s.phone_number_id, waba_id: s.waba_id, access_token: s.access_token };
 }
 
-function resolveSender(ctx: AppContext, ref: string | undefined): SenderConfig {
+/** Sync and create's own sender lookup: resolveSender's, with another fix text and detail (one of the
+ * UNKNOWN_SENDER texts issue 12's error registry unifies). */
+function templateSender(ctx: AppContext, ref: string | undefined): SenderConfig {
   try {
     return ctx.senders.resolve(ref ?? null);
   } catch (err) {
@@ -91,7 +96,7 @@ const MAX_PAGES = 1_000; // 100k templates: far above Meta's 6,000 per WABA; sto
  * once), maps them and stores them in the store then the gate.
  */
 export async function syncTemplates(ctx: AppContext, senderRef?: string): Promise<{ synced: number }> {
-  const senders = senderRef !== undefined ? [resolveSender(ctx, senderRef)] : ctx.senders.list();
+  const senders = senderRef !== undefined ? [templateSender(ctx, senderRef)] : ctx.senders.list();
   const byWaba = new Map<string, SenderConfig>();
   for (const s of senders) if (!byWaba.has(s.waba_id)) byWaba.set(s.waba_id, s);
   let synced = 0;
@@ -152,7 +157,7 @@ function validateNewTemplate(tpl: unknown): NewTemplate {
  * Meta may re-categorise a template, and its answer's category is the one the gate must apply.
  */
 export async function createTemplate(ctx: AppContext, senderRef: string | undefined, tpl: NewTemplate): Promise<{ id: string; name: string; language: string; status: TemplateStatus; category: TemplateCategory }> {
-  const sender = resolveSender(ctx, senderRef);
+  const sender = templateSender(ctx, senderRef);
   const t = validateNewTemplate(tpl);
   const body: Record<string, unknown> = { ...t, category: t.category.toUpperCase() };
   const r = await ctx.meta.createTemplate(credsOf(sender), body);
@@ -162,4 +167,156 @@ export async function createTemplate(ctx: AppContext, senderRef: string | undefi
   await ctx.gate.upsertTemplate(record);
   void ctx.store.appendAudit({ at: ctx.now(), actor: 'api', action: 'template.created', subject: `${sender.waba_id}:${t.name}:${t.language}`, detail: { id: r.value.id, status: record.status, category: record.category } }).catch(() => {});
   return { id: r.value.id, name: record.name, language: record.language, status: record.status, category: record.category };
+}
+
+const iso = (t: number | null | undefined) => (t == null ? null : new Date(t).toISOString());
+
+// ---------------------------------------------------------------------------------------------
+// Templates: lookup, view, and the reference's `variables` → Meta components
+
+/** Languages tried when a caller gives a template name without a locale. */
+const PREFERRED_LANGS = ['en_US', 'en', 'en_GB'];
+
+/** The stored template by name (and language: when absent, the only one, or English, or the first). */
+export async function findTemplate(ctx: AppContext, sender: SenderConfig, name: string, locale?: string): Promise<TemplateRecord | null> {
+  if (locale) return ctx.store.getTemplate(sender.waba_id, name, locale);
+  const all = (await ctx.store.listTemplates({ waba_id: sender.waba_id })).filter((t) => t.name === name);
+  if (all.length <= 1) return all[0] ?? null;
+  for (const l of PREFERRED_LANGS) {
+    const hit = all.find((t) => t.language === l);
+    if (hit) return hit;
+  }
+  return all.find((t) => t.status === 'APPROVED') ?? all[0];
+}
+
+export type Variables = string[] | Record<string, string>;
+
+/**
+ * Meta template components from the reference's `variables`: an array fills the body's {{1}}..{{n}},
+ * an object fills named body parameters. An authentication template's OTP button takes the code
+ * too (Meta requires it in both places, M-AUTH-COPY): it is filled from the first variable.
+ * `sample` fills every parameter with a placeholder (for eligibility dry runs only).
+ */
+export function templateComponents(t: TemplateRecord | null, variables: Variables | undefined, opts: { sample?: boolean } = {}): unknown[] {
+  const vars = variables ?? [];
+  const out: Record<string, unknown>[] = [];
+  if (!t) {
+    // Unknown locally: pass positional text as Meta expects; the gate then says whether the template exists.
+    if (Array.isArray(vars) && vars.length) out.push({ type: 'body', parameters: vars.map((text) => ({ type: 'text', text })) });
+    else if (!Array.isArray(vars) && Object.keys(vars).length) out.push({ type: 'body', parameters: Object.entries(vars).map(([k, text]) => ({ type: 'text', parameter_name: k, text })) });
+    return out;
+  }
+  const spec = templateSpec(t);
+  const sample = opts.sample === true;
+  if (sample && spec.header.format !== 'none') {
+    const f = spec.header.format;
+    if (f === 'text' && spec.header.vars.length) out.push({ type: 'header', parameters: [{ type: 'text', text: 'x' }] });
+    else if (f === 'location') out.push({ type: 'header', parameters: [{ type: 'location', location: { latitude: 0, longitude: 0 } }] });
+    else if (f !== 'text') {
+      const m = f === 'gif' ? 'video' : f;
+      out.push({ type: 'header', parameters: [{ type: m, [m]: { link: 'https://example.com/sample' } }] });
+    }
+  }
+  if (spec.body.vars.length) {
+    if (spec.body.named) {
+      const obj: Record<string, string> = sample ? Object.fromEntries(spec.body.vars.map((v) => [v, 'x'])) : Array.isArray(vars) ? Object.fromEntries(spec.body.vars.map((v, i) => [v, vars[i]]).filter(([, x]) => x !== undefined)) : vars;
+      out.push({ type: 'body', parameters: Object.entries(obj).map(([k, text]) => ({ type: 'text', parameter_name: k, text })) });
+    } else {
+      const arr = sample ? spec.body.vars.map(() => 'x') : Array.isArray(vars) ? vars : spec.body.vars.map((v) => vars[v]).filter((x) => x !== undefined);
+      out.push({ type: 'body', parameters: arr.map((text) => ({ type: 'text', text })) });
+    }
+  }
+  const first = Array.isArray(vars) ? vars[0] : Object.values(vars)[0];
+  for (const b of spec.buttons) {
+    if (!b.param) continue;
+    if (b.kind === 'otp' && (first !== undefined || sample)) out.push({ type: 'button', sub_type: 'url', index: String(b.index), parameters: [{ type: 'text', text: sample ? '123456' : first }] });
+    else if (sample && b.param === 'coupon_code') out.push({ type: 'button', sub_type: 'copy_code', index: String(b.index), parameters: [{ type: 'coupon_code', coupon_code: 'X' }] });
+    else if (sample && b.param === 'text') out.push({ type: 'button', sub_type: 'url', index: String(b.index), parameters: [{ type: 'text', text: 'x' }] });
+  }
+  return out;
+}
+
+/** Meta's template message body for send_template / check_compliance. */
+export async function templateMessageBody(
+  ctx: AppContext,
+  input: { to: string; template_name: string; locale?: string; variables?: Variables; components?: unknown[]; sender?: string },
+): Promise<Record<string, unknown>> {
+  const sender = resolveSender(ctx, input.sender);
+  const t = await findTemplate(ctx, sender, input.template_name, input.locale);
+  const language = input.locale ?? t?.language ?? 'en_US';
+  const components = input.components ?? templateComponents(t, input.variables);
+  return { to: input.to, type: 'template', template: { name: input.template_name, language: { code: language }, ...(components.length ? { components } : {}) } };
+}
+
+export interface TemplateView {
+  name: string;
+  locale: string;
+  language: string;
+  category: string;
+  status: string;
+  quality: string | null;
+  body_text: string | null;
+  parameters: string;
+  variables: string[];
+  components: unknown[];
+  meta_id: string | null;
+  updated_at: string | null;
+}
+
+export function templateView(t: TemplateRecord): TemplateView {
+  const body = (t.components as Record<string, unknown>[]).find((c) => String(c?.type ?? '').toUpperCase() === 'BODY');
+  const spec = templateSpec(t);
+  return {
+    name: t.name,
+    locale: t.language,
+    language: t.language,
+    category: t.category,
+    status: t.status,
+    quality: t.quality ?? null,
+    body_text: typeof body?.text === 'string' ? body.text : null,
+    parameters: describeSpec(spec),
+    variables: spec.body.vars,
+    components: t.components,
+    meta_id: t.meta_id ?? null,
+    updated_at: iso(t.updated_at),
+  };
+}
+
+/** Case-insensitive filters (the reference's were case-sensitive, so "approved" matched nothing). */
+export async function listTemplates(
+  ctx: AppContext,
+  opts: { sender?: string; status_filter?: string; category_filter?: string; locale_filter?: string; name?: string; limit?: number; offset?: number } = {},
+): Promise<{ templates: TemplateView[]; total: number; limit: number; offset: number }> {
+  const sender = resolveSender(ctx, opts.sender);
+  const limit = Math.min(Math.max(Math.floor(opts.limit ?? 50), 1), 500);
+  const offset = Math.max(Math.floor(opts.offset ?? 0), 0);
+  const st = opts.status_filter?.trim().toUpperCase();
+  const cat = opts.category_filter?.trim().toLowerCase();
+  const loc = opts.locale_filter?.trim().toLowerCase();
+  const all = (await ctx.store.listTemplates({ waba_id: sender.waba_id }))
+    .filter((t) => (!st || t.status === st) && (!cat || t.category === cat) && (!loc || t.language.toLowerCase() === loc) && (!opts.name || t.name === opts.name))
+    .sort((a, b) => a.name.localeCompare(b.name) || a.language.localeCompare(b.language));
+  return { templates: all.slice(offset, offset + limit).map(templateView), total: all.length, limit, offset };
+}
+
+/** Syncs one template's status from Meta (the whole WABA is listed: Meta has no by-name status call). */
+export async function syncTemplateStatus(ctx: AppContext, input: { template_name: string; locale?: string; sender?: string }): Promise<Record<string, unknown>> {
+  const sender = resolveSender(ctx, input.sender);
+  const { synced } = await syncTemplates(ctx, sender.id);
+  const t = await findTemplate(ctx, sender, input.template_name, input.locale);
+  if (!t) {
+    const names = [...new Set((await ctx.store.listTemplates({ waba_id: sender.waba_id })).map((x) => x.name))];
+    throw new EngineError('TEMPLATE_NOT_FOUND', `Template "${input.template_name}"${input.locale ? ` (${input.locale})` : ''} does not exist on WABA ${sender.waba_id} after syncing ${synced} templates from Meta.`, `Check the name and language. Templates on this WABA: ${names.slice(0, 20).join(', ') || '(none)'}.`, 404, { field: 'template_name' });
+  }
+  const out: Record<string, unknown> = { template_name: t.name, locale: t.language, status: t.status, category: t.category, quality: t.quality ?? null, synced };
+  if (t.status === 'REJECTED') {
+    out.reason = 'Template was rejected by Meta.';
+    out.suggested_action = 'Open WhatsApp Manager for the rejection reason, fix the content, and create it again under a new name (create_template).';
+  } else if (t.status === 'PAUSED') {
+    out.reason = 'Meta paused the template after low-quality feedback.';
+    out.suggested_action = 'Improve the content or targeting; Meta unpauses it after the pause period (or unpause it in WhatsApp Manager).';
+  } else if (t.status === 'PENDING') {
+    out.suggested_action = 'Wait for Meta\'s review (usually minutes, up to 24 h); the status webhook updates it.';
+  }
+  return out;
 }

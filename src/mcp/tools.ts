@@ -9,30 +9,14 @@ import { checkCompliance } from '../engine/compliance.ts';
 import { submitMessage, type SubmitResult } from '../engine/messages.ts';
 import { explainError } from '../engine/errors.ts';
 import { getCustomerView, setConsent, parseWaId } from '../engine/customers.ts';
-import { getSenderHealth, resumeSender, senderView } from '../engine/senders.ts';
+import { getAccountQuality, getRateLimit, getSenderHealth, resolveSender, resumeSender, senderView } from '../engine/senders.ts';
 import { getDeadLetter, listDeadLetters, replayDeadLetter } from '../engine/dead-letters.ts';
-import { createTemplate } from '../engine/templates.ts';
-import {
-  archiveChat,
-  categoryEligibility,
-  checkConversation,
-  checkFrequencyCap,
-  getAccountQuality,
-  getCustomerContext,
-  getDeliveryStatus,
-  getRateLimit,
-  listConversations,
-  fittingTemplates,
-  listTemplates,
-  markAsRead,
-  resolveSender,
-  retryFailedMessages,
-  syncTemplateStatus,
-  syncWebhooks,
-  templateMessageBody,
-  templateView,
-  type Variables,
-} from '../engine/conversations.ts';
+import { createTemplate, listTemplates, syncTemplateStatus, templateMessageBody, templateView, type Variables } from '../engine/templates.ts';
+import { archiveChat, checkConversation, listConversations } from '../engine/conversations.ts';
+import { categoryEligibility, checkFrequencyCap, fittingTemplates, getCustomerContext } from '../engine/eligibility.ts';
+import { getDeliveryStatus, syncWebhooks } from '../engine/delivery-status.ts';
+import { retryFailedMessages } from '../engine/retries.ts';
+import { markAsRead } from '../engine/read-receipts.ts';
 import { estimateCost, estimatePricing } from '../engine/pricing.ts';
 import type { Decision } from '../domain/decision.ts';
 import type { MessageRecord } from '../domain/types.ts';
