@@ -1,7 +1,6 @@
 // The composition root: reads the config, picks one adapter per port (embedded or production), starts
 // the sandbox when there are no Meta credentials, and wires the engine, workers and faces together.
 // This is the only file that knows every adapter.
-import { createBus } from './engine/bus.ts';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -10,8 +9,9 @@ import { needsSandbox, resolveSenders } from './config/load.ts';
 import type { SenderConfig } from './domain/types.ts';
 import { createLogger, type Logger } from './observability/log.ts';
 import { createMetrics } from './observability/metrics.ts';
-import { SenderRegistry } from './senders/registry.ts';
 import type { AppContext } from './engine/context.ts';
+import { buildContext } from './engine/build-context.ts';
+import { AlertService } from './alerts/service.ts';
 import type { Store } from './store/port.ts';
 import type { GateState } from './gate/port.ts';
 import type { DeliveryQueue } from './queue/port.ts';
@@ -22,13 +22,11 @@ import { EmbeddedQueue } from './queue/embedded.ts';
 import { MemoryPacer } from './pacing/memory.ts';
 import { GraphClient } from './meta/client.ts';
 import { startSandbox, type SandboxHandle } from './meta/sandbox/server.ts';
-import { AlertService } from './alerts/service.ts';
 import { DeliveryService } from './delivery/service.ts';
 import { HealthMonitor } from './senders/health.ts';
 import { WebhookProcessor } from './webhooks/processor.ts';
 import { buildHttpServer } from './http/server.ts';
 import { syncTemplates } from './engine/templates.ts';
-import { Outbox } from './engine/outbox.ts';
 import type { FastifyInstance } from 'fastify';
 import { Components, StartupError } from './observability/components.ts';
 import { errorText } from './shared/error-text.ts';
@@ -139,25 +137,19 @@ export async function createApp(opts: AppOptions): Promise<App> {
     : new EmbeddedQueue({ path: join(config.data_dir, 'queue.db') }));
   const meta = new GraphClient({ api_url: apiUrl, api_version: config.meta.api_version, connect_timeout_ms: config.meta.connect_timeout_ms, request_timeout_ms: config.meta.request_timeout_ms });
 
-  const registry = new SenderRegistry(senders, config.default_sender);
-  const bus = createBus();
-  bus.setMaxListeners(100);
   const alerts = new AlertService({ store, config: config.alerts, log: log.child({ component: 'alerts' }), metrics, now });
-  const outbox = new Outbox({ store, queue, gate, log: log.child({ component: 'outbox' }), now, bus }, { interval_ms: config.delivery.relay_interval_ms, grace_ms: config.delivery.relay_grace_ms });
-  const ctx: AppContext = {
+  const ctx = buildContext({
     config: effective,
-    senders: registry,
+    alerts,
+    senders,
     store,
     gate,
     queue,
     pacer,
-    outbox,
     meta,
-    alerts,
     log,
     metrics,
     now,
-    bus,
     backends: {
       gate: config.redis_url ? 'redis' : 'memory',
       pacing: config.redis_url ? 'redis' : 'memory',
@@ -166,14 +158,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
       meta: sandbox ? 'sandbox' : 'graph',
     },
     sandboxUrl: sandbox?.url ?? null,
-  };
+  });
 
   // Rebuild the fast gate state from the durable store: a restart loses no opt-out and no window.
   await opening('gate', `The gate state could not be rebuilt from the store: check the store${config.redis_url ? ' and Redis' : ''} (wagate doctor).`, async () => gate.load(await store.loadGateSeed(now())));
-  // Sender state changes reach the gate at once (a pause or halt denies new sends immediately).
-  registry.on('state', (s) => {
-    void gate.setSenderStatus(s).catch((err) => log.error({ err }, 'gate.setSenderStatus failed'));
-  });
 
   const webhooks = new WebhookProcessor(ctx);
   const delivery = new DeliveryService(ctx);

@@ -7,7 +7,7 @@
 //   wagate check --to +447700900123 --text "hi" --inbound-at now
 //   wagate check --to 447700900123 --template order_update --language en_US --sender main
 //   echo '{...}' | wagate check -
-import { createBus } from '../engine/bus.ts';
+import { buildContext } from '../engine/build-context.ts';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { Config } from '../config/schema.ts';
@@ -19,9 +19,7 @@ import { recordInboundFromInput } from '../engine/customers.ts';
 import type { GateState } from '../gate/port.ts';
 import { MemoryGateState } from '../gate/memory.ts';
 import type { Store } from '../store/port.ts';
-import { SenderRegistry } from '../senders/registry.ts';
 import { createLogger } from '../observability/log.ts';
-import { createMetrics } from '../observability/metrics.ts';
 import type { SenderConfig } from '../domain/types.ts';
 
 export class BadInput extends Error {}
@@ -161,7 +159,19 @@ export async function openLightContext(config: Config, opts: { now?: () => numbe
   } else {
     gate = new MemoryGateState({ policies: config.policies, senders });
   }
-  const registry = new SenderRegistry(senders, config.default_sender);
+  const ctx = buildContext({
+    config,
+    senders,
+    store,
+    gate,
+    queue: unwired('the delivery queue'),
+    pacer: unwired('the pacer'),
+    meta: unwired('the Meta client'),
+    alerts: unwired('alerts'),
+    log: createLogger('warn', { stderr: true }),
+    now,
+    backends: { gate: config.redis_url ? 'redis' : 'memory', store: config.database_url ? 'postgres' : 'sqlite' },
+  });
   const close = async () => {
     await gate.close().catch(() => {});
     await store.close().catch(() => {});
@@ -169,27 +179,10 @@ export async function openLightContext(config: Config, opts: { now?: () => numbe
   try {
     const seed = await store.loadGateSeed(now());
     if (!config.redis_url) await gate.load(seed);
-    for (const s of seed.senders) registry.restore(s);
+    for (const s of seed.senders) ctx.senders.restore(s);
   } catch (err) {
     await close();
     throw err;
   }
-  const ctx: AppContext = {
-    config,
-    senders: registry,
-    store,
-    gate,
-    queue: unwired('the delivery queue'),
-    pacer: unwired('the pacer'),
-    outbox: unwired('the outbox'),
-    meta: unwired('the Meta client'),
-    alerts: unwired('alerts'),
-    log: createLogger('warn', { stderr: true }),
-    metrics: createMetrics(),
-    now,
-    bus: createBus(),
-    backends: { gate: config.redis_url ? 'redis' : 'memory', store: config.database_url ? 'postgres' : 'sqlite' },
-    sandboxUrl: null,
-  };
   return { ctx, close };
 }

@@ -2,7 +2,10 @@
 // temp dir and the memory gate. syncTemplates pages through every template and the gate then applies the
 // lower-cased category (the reference's upper-case MARKETING bypass); createTemplate records Meta's answer.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createBus } from '../../src/engine/bus.ts';
+import { buildContext } from '../../src/engine/build-context.ts';
+import { ConfigSchema } from '../../src/config/schema.ts';
+import { EmbeddedQueue } from '../../src/queue/embedded.ts';
+import { MemoryPacer } from '../../src/pacing/memory.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,10 +13,8 @@ import { startSandbox, type SandboxHandle } from '../../src/meta/sandbox/server.
 import { GraphClient } from '../../src/meta/client.ts';
 import { createSqliteStore } from '../../src/store/sqlite.ts';
 import { MemoryGateState } from '../../src/gate/memory.ts';
-import { SenderRegistry } from '../../src/senders/registry.ts';
 import { defaultPolicies } from '../../src/domain/policies.ts';
 import { createLogger } from '../../src/observability/log.ts';
-import { createMetrics } from '../../src/observability/metrics.ts';
 import type { AppContext } from '../../src/engine/context.ts';
 import { EngineError } from '../../src/engine/context.ts';
 import type { SenderConfig } from '../../src/domain/types.ts';
@@ -33,21 +34,23 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wagate-tpl-'));
   sb = await startSandbox({ port: 0, host: '127.0.0.1', app_secret: 's', numbers: [{ phone_number_id: sender.phone_number_id, waba_id: sender.waba_id, display_phone_number: '+1 555 010 0001', throughput_mps: 80 }], tokens: [sender.access_token] });
   const store = await createSqliteStore(join(dir, 'wagate.db'));
-  // Only what these engine functions use; the queue, pacer and alerts play no part in templates.
-  ctx = {
-    senders: new SenderRegistry([sender]),
+  const senders = [sender];
+  ctx = buildContext({
+    config: ConfigSchema.parse({ log_level: 'silent' }),
+    senders,
     store,
-    gate: new MemoryGateState({ policies: defaultPolicies(), senders: [sender] }),
+    gate: new MemoryGateState({ policies: defaultPolicies(), senders }),
+    queue: new EmbeddedQueue({ path: ':memory:' }),
+    pacer: new MemoryPacer(),
     meta: new GraphClient({ api_url: sb.url, api_version: 'v23.0', connect_timeout_ms: 1_000, request_timeout_ms: 2_000 }),
     log: createLogger('silent'),
-    metrics: createMetrics(),
-    now: Date.now,
-    bus: createBus(),
-  } as unknown as AppContext;
+    backends: { store: 'sqlite', gate: 'memory' },
+  });
 });
 
 afterAll(async () => {
   await ctx.meta.close();
+  await ctx.queue.close();
   await ctx.store.close();
   await sb.close();
   rmSync(dir, { recursive: true, force: true });

@@ -1,15 +1,13 @@
 // A real AppContext for sender-health tests, built from real parts: the Meta sandbox on 127.0.0.1, the
 // Graph client, the SQLite store, the memory gate and pacer, the embedded queue, the AlertService with
 // local Slack/webhook/SMTP receivers. No delivery workers (the proof test uses createApp for those).
-import { Outbox } from '../../src/engine/outbox.ts';
-import { createBus } from '../../src/engine/bus.ts';
+import { buildContext } from '../../src/engine/build-context.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigSchema, type Config } from '../../src/config/schema.ts';
 import type { AppContext } from '../../src/engine/context.ts';
 import type { SenderConfig } from '../../src/domain/types.ts';
-import { SenderRegistry } from '../../src/senders/registry.ts';
 import { createSqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/port.ts';
 import { MemoryGateState } from '../../src/gate/memory.ts';
@@ -92,30 +90,24 @@ export async function makeHarness(o: HarnessOptions): Promise<Harness> {
   const log = createLogger(process.env.DBG ? 'debug' : 'silent');
   const metrics = createMetrics();
   const alerts = new AlertService({ store, config: config.alerts, log, metrics, now, retry: { base_ms: 5, max_ms: 20, attempts: 3 } });
-  const registry = new SenderRegistry(senders.map((s) => ({ ...s })));
   const gate = new MemoryGateState({ policies: config.policies, senders });
   const queue = new EmbeddedQueue({ path: ':memory:' });
-  const pacer = new MemoryPacer();
   const meta = new GraphClient({ api_url: o.apiUrl ?? sandbox!.url, api_version: config.meta.api_version, connect_timeout_ms: 2000, request_timeout_ms: 5000 });
-  const bus = createBus();
-  const ctx: AppContext = {
+  const ctx = buildContext({
     config,
-    senders: registry,
+    senders: senders.map((s) => ({ ...s })),
     store,
     gate,
     queue,
-    pacer,
-    outbox: new Outbox({ store, queue, gate, log, now, bus }),
+    pacer: new MemoryPacer(),
     meta,
     alerts,
     log,
     metrics,
     now,
-    bus,
     backends: { gate: 'memory', pacing: 'memory', store: 'sqlite', queue: 'embedded', meta: 'sandbox' },
     sandboxUrl: sandbox?.url ?? null,
-  };
-  registry.on('state', (s) => void gate.setSenderStatus(s).catch(() => {}));
+  });
 
   async function control(path: string, body: unknown): Promise<Record<string, unknown>> {
     const res = await fetch(`${sandbox!.url}/_sandbox${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

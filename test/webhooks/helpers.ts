@@ -1,14 +1,16 @@
-// A hand-built AppContext of real components for the webhook tests: the real SQLite store (in memory),
-// the real gate state when src/gate/memory.ts exists, the real AlertService, registry, metrics, bus.
-import { createBus } from '../../src/engine/bus.ts';
-import { ConfigSchema, type Config } from '../../src/config/schema.ts';
+// An AppContext of real components for the webhook tests (buildContext, as the app builds it): the
+// SQLite store in memory, the memory gate, the embedded queue, the real AlertService, metrics and bus.
+import { ConfigSchema } from '../../src/config/schema.ts';
 import { createSqliteStore } from '../../src/store/sqlite.ts';
-import { SenderRegistry } from '../../src/senders/registry.ts';
+import { buildContext } from '../../src/engine/build-context.ts';
+import { MemoryGateState } from '../../src/gate/memory.ts';
+import { EmbeddedQueue } from '../../src/queue/embedded.ts';
+import { MemoryPacer } from '../../src/pacing/memory.ts';
+import { GraphClient } from '../../src/meta/client.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { AlertService } from '../../src/alerts/service.ts';
 import type { AppContext } from '../../src/engine/context.ts';
-import type { GateState } from '../../src/gate/port.ts';
 import type { MessageRecord, SenderConfig } from '../../src/domain/types.ts';
 import { signPayload } from '../../src/webhooks/signature.ts';
 
@@ -33,41 +35,12 @@ export const SENDER: SenderConfig = {
 
 export interface TestCtx {
   ctx: AppContext;
-  /** False while src/gate/memory.ts is not in the tree (a recorder stands in for it). */
-  realGate: boolean;
   alerts: AlertService;
   clock: { t: number };
   close(): Promise<void>;
 }
 
-/** The real MemoryGateState. Until the gate engineer's file lands, a recorder with the same port. */
-async function makeGate(config: Config): Promise<GateState> {
-  const path = '../../src/gate/memory.ts';
-  try {
-    const mod = (await import(/* @vite-ignore */ path)) as { MemoryGateState: new (o: unknown) => GateState };
-    return new mod.MemoryGateState({ policies: config.policies, senders: [SENDER] });
-  } catch {
-    const templates = new Map<string, unknown>();
-    const noop = async () => {};
-    return {
-      stand_in: true,
-      templates,
-      check: async () => { throw new Error('no gate'); },
-      checkAndReserve: async () => { throw new Error('no gate'); },
-      release: noop,
-      recordInbound: noop,
-      updateCustomer: noop,
-      upsertTemplate: async (t) => { templates.set(`${t.waba_id}:${t.name}:${t.language}`, t); },
-      setSenderStatus: noop,
-      tierUsage: async () => 0,
-      marketingCount: async () => 0,
-      load: noop,
-      ping: async () => true,
-      close: noop,
-    } as GateState;
-  }
-}
-
+/** The real components, wired by buildContext like the app: SQLite store in memory, memory gate, embedded queue, memory pacer. */
 export async function makeCtx(overrides: Record<string, unknown> = {}): Promise<TestCtx> {
   const config = ConfigSchema.parse({ meta: { app_secret: SECRET, app_secrets_previous: [OLD_SECRET], verify_token: VERIFY_TOKEN }, log_level: 'silent', ...overrides });
   const clock = { t: Date.UTC(2026, 5, 1, 12, 0, 0) };
@@ -76,32 +49,20 @@ export async function makeCtx(overrides: Record<string, unknown> = {}): Promise<
   const log = createLogger('silent');
   const metrics = createMetrics();
   const alerts = new AlertService({ store, config: config.alerts, log, metrics, now, notifiers: [] });
-  const gate = await makeGate(config);
-  const bus = createBus();
-  const ctx = {
-    config,
-    senders: new SenderRegistry([SENDER]),
-    store,
-    gate,
-    queue: null as never,
-    pacer: null as never,
-    outbox: null as never,
-    meta: null as never,
-    alerts,
-    log,
-    metrics,
-    now,
-    bus,
-    backends: { store: 'sqlite', gate: 'memory' },
-    sandboxUrl: null,
-  } satisfies AppContext;
+  const gate = new MemoryGateState({ policies: config.policies, senders: [SENDER] });
+  const queue = new EmbeddedQueue({ path: ':memory:' });
+  // No Meta here: a handler that sends (a confirmation reply) goes through the queue, never to Meta directly.
+  const meta = new GraphClient({ api_url: 'http://127.0.0.1:9', api_version: config.meta.api_version, connect_timeout_ms: 200, request_timeout_ms: 200 });
+  const ctx = buildContext({ config, senders: [SENDER], store, gate, queue, pacer: new MemoryPacer(), meta, log, metrics, alerts, now, backends: { store: 'sqlite', gate: 'memory' } });
   return {
     ctx,
-    realGate: !('stand_in' in gate),
     alerts,
     clock,
     async close() {
       await alerts.flush();
+      await ctx.outbox.stop();
+      await meta.close();
+      await queue.close();
       await gate.close();
       await store.close();
     },
