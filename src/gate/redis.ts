@@ -1,26 +1,28 @@
 // The gate state shared by every wagate instance on one Redis. checkAndReserve is ONE Lua script, one
-// round trip (decide.lua, EVALSHA with a NOSCRIPT fallback to EVAL): it reads the
+// round trip (checkAndReserve-6.lua, EVALSHA with a NOSCRIPT fallback to EVAL): it reads the
 // decision's state, settles the racy rules (opt-out, window, marketing cap, tier budget, sender state)
 // and records the reservation atomically; decide() then states the full rules on the snapshot the
 // script returned, so the rules are written once (src/domain/decide.ts) and the shared case table runs
 // unchanged against memory and Redis. When decide() refuses on a rule the script does not evaluate
-// (parameters, quiet hours, tags, policy) a reservation the script just took is rolled back: for that
-// short moment a concurrent send may see one slot fewer (a false denial, never a false allowance).
+// (parameters, quiet hours, tags, policy) a reservation the script just took is rolled back
+// (rollbackReservation-1.lua): for that short moment a concurrent send may see one slot fewer (a false denial, never a false allowance).
 //
 // Speed (bench:gate): the script touches six keys and returns a flat reply; per sender/template key
 // names are built once; the parsed sender status and template record are cached by their stored text;
 // concurrent decisions share socket writes (the socket is corked for the rest of the tick); EVALSHA is
 // sent as a plain command with our own NOSCRIPT fallback.
 //
-// Clock: the caller's `now` (see decide.lua's header for why). Keys: `<prefix>:gate:{<prefix>}:…`,
+// Scripts (beside this file, named as BullMQ names its own: <verb><Noun>-<numKeys>.lua, one operation
+// each, loaded by src/shared/lua.ts): checkGate-5 (check), checkAndReserve-6, releaseReservation-1,
+// rollbackReservation-1, recordInbound-2, upsertTemplate-3; includes/ holds the steps two share.
+//
+// Clock: the caller's `now` (see checkAndReserve-6.lua's header for why). Keys: `<prefix>:gate:{<prefix>}:…`,
 // one hash tag for the namespace, so every decision's keys are in one slot (Redis Cluster works; the
 // gate of one namespace lives on one shard, which at tens of thousands of decisions/s is not the limit).
 //
 // Redis down or slow: no offline queue, a short command timeout; decisions come back GATE_UNAVAILABLE
 // (nothing is sent, the delivery worker retries), feeders throw GateUnavailableError, and the client
 // reconnects by itself in the background.
-import { readFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { decide, type GateSnapshot, type SnapshotCustomer } from '../domain/decide.ts';
 import { deny } from '../domain/decision.ts';
@@ -30,14 +32,15 @@ import { CATEGORIES, DAY_MS, FEP_WINDOW_MS, type Category, type ConsentState, ty
 import { FailFastRedis } from '../observability/redis-client.ts';
 import type { GateCustomerUpdate, GateOutcome, GateRequest, GateSeed, GateState, Reservation } from './port.ts';
 import { BackendUnavailableError } from '../shared/backend-unavailable.ts';
+import { loadLua, type LuaScript } from '../shared/lua.ts';
 
-const lua = (name: string) => readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
-const DECIDE = lua('decide.lua');
-const RELEASE = lua('release.lua');
-const FEED = lua('feed.lua');
-const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
-const DECIDE_SHA = sha1(DECIDE);
-const RELEASE_SHA = sha1(RELEASE);
+const lua = (name: string) => loadLua(new URL('./', import.meta.url), name);
+const CHECK = lua('checkGate-5.lua');
+const CHECK_AND_RESERVE = lua('checkAndReserve-6.lua');
+const RELEASE = lua('releaseReservation-1.lua');
+const ROLLBACK = lua('rollbackReservation-1.lua');
+const RECORD_INBOUND = lua('recordInbound-2.lua');
+const UPSERT_TEMPLATE = lua('upsertTemplate-3.lua');
 
 /** Reservations and counters outlive their 24 h by an hour (caller clocks, late releases). */
 const TTL_MS = DAY_MS + 3_600_000;
@@ -74,8 +77,8 @@ export interface RedisGateOptions {
 }
 
 type Cmd = (...args: (string | number)[]) => Promise<unknown>;
-type Scripted = Redis & { wgFeed: Cmd };
-/** decide.lua's reply (see its header); Lua false arrives as null. */
+type Scripted = Redis & { wgRecordInbound: Cmd; wgUpsertTemplate: Cmd };
+/** checkGate-5.lua's and checkAndReserve-6.lua's reply (see their headers); Lua false arrives as null. */
 type Raw = [string | null, string | null, string[], string | null, string | null, string | null, number, number | null, number, number, number | null, number, string | null];
 
 /** Per sender and template: what every decision for that pair sends, built once. */
@@ -114,7 +117,8 @@ export class RedisGateState implements GateState {
     });
     this.redis = this.conn.redis as Scripted;
     // The feeders run in load()'s pipelines too, where defineCommand's EVAL-once-per-batch is right.
-    this.redis.defineCommand('wgFeed', { lua: FEED });
+    this.redis.defineCommand('wgRecordInbound', { lua: RECORD_INBOUND.lua, numberOfKeys: RECORD_INBOUND.numberOfKeys });
+    this.redis.defineCommand('wgUpsertTemplate', { lua: UPSERT_TEMPLATE.lua, numberOfKeys: UPSERT_TEMPLATE.numberOfKeys });
   }
 
   /** Policies can be reloaded without a restart. */
@@ -205,11 +209,16 @@ export class RedisGateState implements GateState {
     try {
       if (!this.conn.isReady) await this.ready();
       if (this.inflight > 1) this.cork();
-      raw = (await this.evalScript(DECIDE_SHA, DECIDE, [
-        `${b}:G`, `${b}:C:${to}`, `${b}:W:${f.encSender}:${to}`, `${b}:Z:${to}`, f.tu, `${b}:R:${enc(req.message_id)}`,
-        mode === 'check' ? 'c' : 'r', now, req.message_id, req.kind, this.policies.marketing_cap_per_24h, s.messaging_limit ?? '',
-        f.sField, f.tField, f.tierPrefix, `${f.encBiz}|${to}|${f.encSender}`, DAY_MS, TTL_MS,
-      ])) as Raw;
+      raw = (await (mode === 'check'
+        ? this.evalScript(CHECK, [
+            `${b}:G`, `${b}:C:${to}`, `${b}:W:${f.encSender}:${to}`, `${b}:Z:${to}`, f.tu,
+            now, req.message_id, s.messaging_limit ?? '', f.sField, f.tField, f.tierPrefix, DAY_MS,
+          ])
+        : this.evalScript(CHECK_AND_RESERVE, [
+            `${b}:G`, `${b}:C:${to}`, `${b}:W:${f.encSender}:${to}`, `${b}:Z:${to}`, f.tu, `${b}:R:${enc(req.message_id)}`,
+            now, req.message_id, req.kind, this.policies.marketing_cap_per_24h, s.messaging_limit ?? '',
+            f.sField, f.tField, f.tierPrefix, `${f.encBiz}|${to}|${f.encSender}`, DAY_MS, TTL_MS,
+          ]))) as Raw;
     } catch (err) {
       return unavailable(this.describe(err));
     } finally {
@@ -283,13 +292,13 @@ export class RedisGateState implements GateState {
   }
 
   /** EVALSHA as a plain command (it shares auto-pipelined writes); the script itself on NOSCRIPT. */
-  private async evalScript(sha: string, script: string, keysThenArgs: (string | number)[], numberOfKeys = 6): Promise<unknown> {
+  private async evalScript(script: LuaScript, keysThenArgs: (string | number)[]): Promise<unknown> {
     try {
-      return await this.redis.evalsha(sha, numberOfKeys, ...keysThenArgs);
+      return await this.redis.evalsha(script.sha, script.numberOfKeys, ...keysThenArgs);
     } catch (err) {
       // First call on this Redis, or after a restart / SCRIPT FLUSH.
       if (!String((err as Error)?.message).includes('NOSCRIPT')) throw err;
-      return await this.redis.eval(script, numberOfKeys, ...keysThenArgs);
+      return await this.redis.eval(script.lua, script.numberOfKeys, ...keysThenArgs);
     }
   }
 
@@ -298,17 +307,17 @@ export class RedisGateState implements GateState {
   }
 
   private async releaseRaw(message_id: string, rollback: boolean): Promise<void> {
-    await this.call(() => this.evalScript(RELEASE_SHA, RELEASE, [this.k('R', message_id), message_id, rollback ? '1' : '0', this.base], 1));
+    await this.call(() => this.evalScript(rollback ? ROLLBACK : RELEASE, [this.k('R', message_id), message_id, this.base]));
   }
 
   // ---------- state feeders ----------
 
   async recordInbound(sender_id: string, wa_id: string, at: number, opts?: { referral?: boolean }): Promise<void> {
-    await this.call(() => this.redis.wgFeed(...this.inboundArgs(sender_id, wa_id, at, opts?.referral ? at : null, null)));
+    await this.call(() => this.redis.wgRecordInbound(...this.inboundArgs(sender_id, wa_id, at, opts?.referral ? at : null, null)));
   }
 
   private inboundArgs(sender_id: string, wa_id: string, at: number, referral_at: number | null, fep: number | null): (string | number)[] {
-    return [2, this.windowKey(sender_id, wa_id), this.k('C', wa_id), 'inbound', at, referral_at ?? '', fep ?? '', FEP_WINDOW_MS, WINDOW_TTL_MS];
+    return [this.windowKey(sender_id, wa_id), this.k('C', wa_id), at, referral_at ?? '', fep ?? '', FEP_WINDOW_MS, WINDOW_TTL_MS];
   }
 
   async updateCustomer(u: GateCustomerUpdate): Promise<void> {
@@ -322,13 +331,13 @@ export class RedisGateState implements GateState {
   }
 
   async upsertTemplate(t: TemplateRecord): Promise<void> {
-    await this.call(() => this.redis.wgFeed(...this.templateArgs(t)));
+    await this.call(() => this.redis.wgUpsertTemplate(...this.templateArgs(t)));
   }
 
   private templateArgs(t: TemplateRecord): (string | number)[] {
     // The record, not the caller, gives the category; an unreadable one is marketing, the strictest.
     const cat = templateCategory(t.category) ?? 'marketing';
-    return [3, this.gKey, this.k('TL', t.waba_id, t.name), this.k('TA', t.waba_id), 'template', JSON.stringify(t), t.status, cat, t.language, t.name, RedisGateState.templateField(t.waba_id, t.name, t.language)];
+    return [this.gKey, this.k('TL', t.waba_id, t.name), this.k('TA', t.waba_id), JSON.stringify(t), t.status, cat, t.language, t.name, RedisGateState.templateField(t.waba_id, t.name, t.language)];
   }
 
   async setSenderStatus(s: SenderStatus): Promise<void> {
@@ -373,11 +382,11 @@ export class RedisGateState implements GateState {
         await flush();
       }
       for (const w of seed.windows) {
-        (p as unknown as Scripted).wgFeed(...this.inboundArgs(w.sender_id, w.wa_id, w.last_inbound_at, w.referral_at, w.fep_opened_at ?? null));
+        (p as unknown as Scripted).wgRecordInbound(...this.inboundArgs(w.sender_id, w.wa_id, w.last_inbound_at, w.referral_at, w.fep_opened_at ?? null));
         await flush();
       }
       for (const t of seed.templates) {
-        (p as unknown as Scripted).wgFeed(...this.templateArgs(t));
+        (p as unknown as Scripted).wgUpsertTemplate(...this.templateArgs(t));
         await flush();
       }
       for (const s of seed.senders) {

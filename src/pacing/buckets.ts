@@ -1,5 +1,6 @@
 // Token-bucket arithmetic shared by the pacing adapters. memory.ts runs it directly; redis.ts runs
-// pace.lua, which mirrors these same lines in Lua (the contract suite checks they agree).
+// acquireTokens-2.lua and penalizeBucket-1.lua (with includes/tokenBuckets.lua), which mirror these
+// same lines in Lua (the contract suite checks they agree).
 import { PAIR_BURST, PAIR_INTERVAL_MS, type PaceResult } from './port.ts';
 
 /**
