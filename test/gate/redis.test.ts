@@ -116,7 +116,7 @@ describe.skipIf(noRedis)('Redis gate: several instances', () => {
     }));
 });
 
-describe.skipIf(noRedis)('Redis gate: storage layout (decide.lua / release.lua)', () => {
+describe.skipIf(noRedis)('Redis gate: storage layout (checkAndReserve-6.lua / releaseReservation-1.lua)', () => {
   /** A raw client on the gate's own namespace, to look at what the scripts left behind. */
   async function withRaw(fn: (g: RedisGateState, r: Redis, ns: string) => Promise<void>): Promise<void> {
     const ns = prefix();
