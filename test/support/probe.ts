@@ -65,16 +65,22 @@ async function probeNats(): Promise<string | null> {
   });
 }
 
+const REFUSED = 'answers, but ';
+
 async function probePostgres(): Promise<string | null> {
   const { default: pg } = await import('pg');
   const c = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: PROBE_TIMEOUT_MS });
   c.on('error', () => undefined);
+  const t0 = Date.now();
   try {
     await c.connect();
     await c.query('select 1');
     return null;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
+    if (!err.code && Date.now() - t0 >= PROBE_TIMEOUT_MS) return `no answer within ${PROBE_TIMEOUT_MS} ms`;
+    // A SQLSTATE (28P01, 3D000, ...): the server answered and refused the login or the database.
+    if (err.code && /^[0-9A-Z]{5}$/.test(err.code) && /\d/.test(err.code)) return `${REFUSED}${err.message.replace(/\s+/g, ' ')}`;
     return err.code && /^[A-Z]+$/.test(err.code) ? err.code : err.message.replace(/\s+/g, ' ');
   } finally {
     await c.end().catch(() => undefined);
@@ -110,7 +116,13 @@ export function missingLines(status: ServiceStatus, ci = false): string[] {
   const redis = hostPort(REDIS_URL, 6379);
   const nats = hostPort(NATS_URL, 4222);
   const how: Record<Need, [what: string, fix: string]> = {
-    postgres: [`PostgreSQL at ${redact(DATABASE_URL)} (WAGATE_TEST_DATABASE_URL)`, `start it: pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start`],
+    postgres: [
+      `PostgreSQL at ${redact(DATABASE_URL)} (WAGATE_TEST_DATABASE_URL)`,
+      // It answered but refused the login or the database: starting it again would not help.
+      status.postgres?.startsWith(REFUSED)
+        ? `it needs trust auth for the URL's role and the database: createdb -h ${hostPort(DATABASE_URL, 5432).host} -U postgres ${new URL(DATABASE_URL).pathname.slice(1) || 'test'}`
+        : `start it: pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start`,
+    ],
     redis: [`Redis at ${redact(REDIS_URL)} (WAGATE_REDIS_URL)`, `start it: redis-server --daemonize yes --bind 127.0.0.1 --port ${redis.port} --save "" --appendonly no`],
     nats: [`NATS JetStream at ${redact(NATS_URL)} (WAGATE_NATS_URL)`, `start it: nats-server -js -a 127.0.0.1 -p ${nats.port} -sd /tmp/nats &`],
     'redis-server': ['the redis-server binary (private servers of the chaos tests)', 'install it: apt-get install -y redis-server'],
