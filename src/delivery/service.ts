@@ -13,7 +13,6 @@ import { setMaxListeners } from 'node:events';
 import type { AppContext } from '../engine/context.ts';
 import { haltAll, pauseSender } from '../engine/senders.ts';
 import { prepareMessage, type Prepared } from '../engine/compliance.ts';
-import { takeGateRequest, takeQueuedRecord } from '../engine/messages.ts';
 import { classify } from '../domain/errors/index.ts';
 import type { Classification } from '../domain/errors/types.ts';
 import type { GraphError, SendResult } from '../meta/types.ts';
@@ -248,37 +247,32 @@ export class DeliveryService {
     const store = ctx.store;
     // Group commit of the two writes every send makes (the attempt mark before it, `accepted` after):
     // concurrent workers share one statement per batch instead of one round trip each.
-    if (store.claimAttempts) {
-      this.claims = createBatcher(async (items: ClaimItem[]) => {
-        const seen = new Set<string>();
-        const first = new Set(items.filter((it) => !seen.has(it.id) && seen.add(it.id)));
-        const got = await store.claimAttempts!([...first], ctx.now());
-        // A repeated id (never expected: `handling` keeps one task per message) loses, like a second claimer.
-        return items.map((it) => first.has(it) && got.has(it.id));
-      });
-    }
-    if (store.applyStatusesForward) {
-      this.accepts = createBatcher(async (items: ForwardStatus[]) => {
-        const moved = await applyForwardOrNone(store, items);
-        const out: ({ message: MessageRecord; changed: boolean } | null)[] = [];
-        for (let i = 0; i < items.length; i++) {
-          const it = items[i];
-          const m = moved[i];
-          // Not moved forward (a status webhook got there first, unknown, the batch failed): the full path records it.
-          out.push(m ? { message: m, changed: true } : await store.applyStatus(it.id, it.ev, { ...(it.wamid !== undefined ? { wamid: it.wamid } : {}), ...(it.attempts !== undefined ? { attempts: it.attempts } : {}) }));
-        }
-        return out;
-      });
-    }
+    this.claims = createBatcher(async (items: ClaimItem[]) => {
+      const seen = new Set<string>();
+      const first = new Set(items.filter((it) => !seen.has(it.id) && seen.add(it.id)));
+      const got = await store.claimAttempts([...first], ctx.now());
+      // A repeated id (never expected: `handling` keeps one task per message) loses, like a second claimer.
+      return items.map((it) => first.has(it) && got.has(it.id));
+    });
+    this.accepts = createBatcher(async (items: ForwardStatus[]) => {
+      const moved = await applyForwardOrNone(store, items);
+      const out: ({ message: MessageRecord; changed: boolean } | null)[] = [];
+      for (let i = 0; i < items.length; i++) {
+        const it = items[i];
+        const m = moved[i];
+        // Not moved forward (a status webhook got there first, unknown, the batch failed): the full path records it.
+        out.push(m ? { message: m, changed: true } : await store.applyStatus(it.id, it.ev, { ...(it.wamid !== undefined ? { wamid: it.wamid } : {}), ...(it.attempts !== undefined ? { attempts: it.attempts } : {}) }));
+      }
+      return out;
+    });
   }
 
-  private readonly claims: Batcher<ClaimItem, boolean> | null = null;
-  private readonly accepts: Batcher<ForwardStatus, { message: MessageRecord; changed: boolean } | null> | null = null;
+  private readonly claims: Batcher<ClaimItem, boolean>;
+  private readonly accepts: Batcher<ForwardStatus, { message: MessageRecord; changed: boolean } | null>;
 
   /** Marks attempt `attempts` as started if the message is still queued with `expected` attempts. */
   private claim(id: string, expected: number, attempts: number): Promise<boolean> {
-    if (this.claims) return this.claims.add({ id, expected_attempts: expected, attempts });
-    return this.ctx.store.claimAttempt!(id, expected, attempts, this.ctx.now());
+    return this.claims.add({ id, expected_attempts: expected, attempts });
   }
 
   /** Whether a stored webhook batch has waited over WEBHOOKS_BEHIND_MS to be applied (read at most once a second). */
@@ -297,8 +291,7 @@ export class DeliveryService {
 
   /** Records Meta's acceptance (status, wamid, attempts). */
   private recordAccepted(id: string, ev: StatusEvent, wamid: string, attempts: number): Promise<{ message: MessageRecord; changed: boolean } | null> {
-    if (this.accepts) return this.accepts.add({ id, ev, wamid, attempts });
-    return this.ctx.store.applyStatus(id, ev, { wamid, attempts });
+    return this.accepts.add({ id, ev, wamid, attempts });
   }
 
   /**
@@ -395,7 +388,7 @@ export class DeliveryService {
     const job = lease.job;
     // First attempt of a message this process just queued: use the record it wrote (no read back);
     // claimAttempt below re-checks, in the same write, that it is still queued and untouched.
-    const local = job.attempts === 0 ? takeQueuedRecord(job.id) : undefined;
+    const local = job.attempts === 0 ? ctx.submissions.takeRecord(job.id) : undefined;
     const msg = local ?? (await ctx.store.getMessage(job.id));
     if (!msg) {
       // Cannot happen by construction (persist precedes enqueue); never loop on it.
@@ -474,7 +467,7 @@ export class DeliveryService {
     // A plain field update, not a 'sending' status event: one cheap write per send matters at 1,000 mps,
     // and the attempt mark is what crash recovery reads.
     const attempt = job.attempts + 1;
-    if (local && ctx.store.claimAttempt) {
+    if (local) {
       if (!(await this.claim(msg.id, job.attempts, attempt))) {
         // Changed since it was queued (e.g. discarded, or handled elsewhere): decide from the store.
         await this.putBack(lease, 'record_changed');
@@ -502,7 +495,7 @@ export class DeliveryService {
     const { ctx } = this;
     // The request decided at submit (same process), or rebuilt from the stored payload: what
     // prepareMessage built plus our callback id (which it refuses from callers).
-    const cached = takeGateRequest(msg.id);
+    const cached = ctx.submissions.takeRequest(msg.id);
     const { biz_opaque_callback_data: _own, ...body } = msg.payload;
     const prep: Prepared = cached ? { ok: true, req: { ...cached, sender: ctx.senders.resolve(msg.sender_id) }, payload: body, sender: ctx.senders.resolve(msg.sender_id) } : prepareMessage(ctx, { body, sender: msg.sender_id, message_id: msg.id });
     if (!prep.ok) {

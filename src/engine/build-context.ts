@@ -4,6 +4,7 @@
 import { createBus } from './bus.ts';
 import type { AppContext } from './context.ts';
 import { Outbox } from './outbox.ts';
+import { Submissions } from './submissions.ts';
 import type { Config } from '../config/schema.ts';
 import type { SenderConfig } from '../domain/types.ts';
 import type { GateState } from '../gate/port.ts';
@@ -47,5 +48,5 @@ export function buildContext(p: ContextParts): AppContext {
   registry.on('state', (s) => {
     void p.gate.setSenderStatus(s).catch((err) => p.log.error({ err }, 'gate.setSenderStatus failed'));
   });
-  return { config: p.config, senders: registry, store: p.store, gate: p.gate, queue: p.queue, pacer: p.pacer, outbox, meta: p.meta, alerts, log: p.log, metrics, now, bus, backends: p.backends, sandboxUrl: p.sandboxUrl ?? null };
+  return { config: p.config, senders: registry, store: p.store, gate: p.gate, queue: p.queue, pacer: p.pacer, outbox, submissions: new Submissions(), meta: p.meta, alerts, log: p.log, metrics, now, bus, backends: p.backends, sandboxUrl: p.sandboxUrl ?? null };
 }

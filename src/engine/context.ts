@@ -13,6 +13,7 @@ import type { Logger } from '../observability/log.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { SenderRegistry } from '../senders/registry.ts';
 import type { Outbox } from './outbox.ts';
+import type { Submissions } from './submissions.ts';
 
 export interface AppContext {
   config: Config;
@@ -23,6 +24,8 @@ export interface AppContext {
   pacer: Pacer;
   /** Hands stored messages to the queue: the submit path's enqueue and the relay behind it. */
   outbox: Outbox;
+  /** This process's recent submits: the hand-off to its own workers, and the Idempotency-Key lock. */
+  submissions: Submissions;
   meta: MetaClient;
   alerts: Alerter;
   log: Logger;

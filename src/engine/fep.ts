@@ -10,6 +10,7 @@
 import type { AppContext } from './context.ts';
 import { FEP_WINDOW_MS, type WindowRecord } from '../domain/types.ts';
 import { opensFep } from '../domain/windows.ts';
+import { createBatcher, type Batcher } from '../shared/batcher.ts';
 
 /**
  * Call when the business's message to `wa_id` from `sender_id` was accepted by Meta (any type). Opens
@@ -30,42 +31,32 @@ export async function noteBusinessReply(ctx: AppContext, input: { sender_id: str
 }
 
 type Store = AppContext['store'];
-interface Waiter {
-  sender_id: string;
-  wa_id: string;
-  resolve: (w: WindowRecord | undefined) => void;
-  reject: (err: unknown) => void;
+type Pair = { sender_id: string; wa_id: string };
+
+/**
+ * One grouped read per store (shared/batcher.ts): the lookups of one synchronous burst (concurrent
+ * workers' accepted sends) share one getReferralWindows statement. Keyed by the store, so two apps in
+ * one process never share a reader.
+ */
+const readers = new WeakMap<Store, Batcher<Pair, WindowRecord | undefined>>();
+
+function readerFor(store: Store): Batcher<Pair, WindowRecord | undefined> {
+  let r = readers.get(store);
+  if (!r) {
+    r = createBatcher(
+      async (pairs: Pair[]) => {
+        const found = await store.getReferralWindows(pairs);
+        const byPair = new Map(found.map((w) => [`${w.sender_id}\u0000${w.wa_id}`, w]));
+        return pairs.map((p) => byPair.get(`${p.sender_id}\u0000${p.wa_id}`));
+      },
+      { max_batch: 500, max_in_flight: 1, flush: 'same_tick' },
+    );
+    readers.set(store, r);
+  }
+  return r;
 }
-/** Per store: the calls waiting for the next grouped read, and whether a read is in flight. */
-const groups = new WeakMap<Store, { waiting: Waiter[]; busy: boolean }>();
-const GROUP_MAX = 500;
 
 /** The (sender, customer) window when it records a referral; undefined otherwise. */
-async function referralWindow(ctx: AppContext, sender_id: string, wa_id: string): Promise<WindowRecord | undefined> {
-  const store = ctx.store;
-  if (!store.getReferralWindows) return (await store.getWindows(wa_id)).find((x) => x.sender_id === sender_id);
-  let g = groups.get(store);
-  if (!g) groups.set(store, (g = { waiting: [], busy: false }));
-  const group = g;
-  const p = new Promise<WindowRecord | undefined>((resolve, reject) => group.waiting.push({ sender_id, wa_id, resolve, reject }));
-  // Idle: read after the current synchronous burst (a microtask), so same-tick callers share it.
-  if (!group.busy) {
-    group.busy = true;
-    queueMicrotask(() => void readGroups(store, group));
-  }
-  return p;
-}
-
-async function readGroups(store: Store, g: { waiting: Waiter[]; busy: boolean }): Promise<void> {
-  while (g.waiting.length > 0) {
-    const batch = g.waiting.splice(0, GROUP_MAX);
-    try {
-      const found = await store.getReferralWindows!(batch.map((b) => ({ sender_id: b.sender_id, wa_id: b.wa_id })));
-      const byPair = new Map(found.map((w) => [`${w.sender_id}\u0000${w.wa_id}`, w]));
-      for (const b of batch) b.resolve(byPair.get(`${b.sender_id}\u0000${b.wa_id}`));
-    } catch (err) {
-      for (const b of batch) b.reject(err);
-    }
-  }
-  g.busy = false;
+function referralWindow(ctx: AppContext, sender_id: string, wa_id: string): Promise<WindowRecord | undefined> {
+  return readerFor(ctx.store).add({ sender_id, wa_id });
 }

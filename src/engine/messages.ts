@@ -93,50 +93,13 @@ export function buildOutboundPayload(payload: Record<string, unknown>, req: Gate
   return { ...payload, messaging_product: 'whatsapp', to: req.to, biz_opaque_callback_data: id };
 }
 
-// The GateRequest each recent submit was decided on, for the worker's dispatch-time re-check in the same
-// process: it skips re-validating a payload that cannot have changed. Bounded; a miss (restart, another
-// instance) just rebuilds it with prepareMessage.
-const recentRequests = new Map<string, GateRequest>();
-const RECENT_MAX = 50_000;
-
-/**
- * The record of a message this process just queued, for its first delivery attempt: the worker then
- * skips reading it back from the store and checks it is still `queued` with the same attempts in
- * the same conditional write that marks the send as started (Store.claimAttempt). Taken once.
- */
-const recentRecords = new Map<string, MessageRecord>();
-const RECENT_RECORDS_MAX = 10_000;
-
-export function takeQueuedRecord(id: string): MessageRecord | undefined {
-  const r = recentRecords.get(id);
-  if (r) recentRecords.delete(id);
-  return r;
-}
-
-export function takeGateRequest(id: string): GateRequest | undefined {
-  const r = recentRequests.get(id);
-  if (r) recentRequests.delete(id);
-  return r;
-}
-
-// Concurrent submits with the same key are serialised in-process (the store's unique key covers
-// several processes: a second insert fails and we answer from the first).
-const inFlightKeys = new Map<string, Promise<unknown>>();
-
 export async function submitMessage(ctx: AppContext, input: SubmitInput): Promise<SubmitResult> {
   const key = input.idempotency_key;
   if (key !== undefined && !IDEMPOTENCY_KEY_RE.test(key)) {
     throw new EngineError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1-255 visible ASCII characters without spaces.', 'Use a UUID or another short opaque token.', 400);
   }
   if (key === undefined) return submitOnce(ctx, input, null);
-  while (inFlightKeys.has(key)) await inFlightKeys.get(key)!.catch(() => {});
-  const p = submitOnce(ctx, input, key);
-  inFlightKeys.set(key, p);
-  try {
-    return await p;
-  } finally {
-    if (inFlightKeys.get(key) === p) inFlightKeys.delete(key);
-  }
+  return ctx.submissions.withKey(key, () => submitOnce(ctx, input, key));
 }
 
 async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | null): Promise<SubmitResult> {
@@ -226,12 +189,7 @@ async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | nul
 
   // No audit row for an accepted submit: the message record (actor and decision in its first
   // history event) is the record, and one write less per message matters at 1,000 mps.
-  if (recentRequests.size >= RECENT_MAX) recentRequests.delete(recentRequests.keys().next().value!);
-  recentRequests.set(id, req);
-  if (ctx.store.claimAttempt) {
-    if (recentRecords.size >= RECENT_RECORDS_MAX) recentRecords.delete(recentRecords.keys().next().value!);
-    recentRecords.set(id, record);
-  }
+  ctx.submissions.remember(id, req, record);
   ctx.bus.emit('delivery.kick', { sender_id: record.sender_id });
   return { http_status: 202, id, status: 'queued', decision: outcome.decision };
 }

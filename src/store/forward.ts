@@ -21,7 +21,7 @@ export async function applyForwardOrNone(store: Store, items: readonly ForwardSt
   const unique = items.filter((_, i) => first[i]);
   let moved: (MessageRecord | null)[];
   try {
-    moved = await store.applyStatusesForward!(unique);
+    moved = await store.applyStatusesForward(unique);
   } catch (err) {
     if (!(await store.ping().catch(() => false))) throw err;
     onFallback?.(err);

@@ -120,10 +120,10 @@ export interface Store {
   markFepOpened(sender_id: string, wa_id: string, at: number): Promise<void>;
   getWindows(wa_id: string): Promise<WindowRecord[]>;
   /**
-   * Optional batch read: the windows, among these (sender, customer) pairs, that have a referral
+   * Batch read: the windows, among these (sender, customer) pairs, that have a referral
    * (referral_at set); pairs without a window or without a referral are simply absent.
    */
-  getReferralWindows?(pairs: { sender_id: string; wa_id: string }[]): Promise<WindowRecord[]>;
+  getReferralWindows(pairs: { sender_id: string; wa_id: string }[]): Promise<WindowRecord[]>;
   listWindows(opts?: { sender_id?: string; active_since?: number; limit?: number; offset?: number }): Promise<WindowRecord[]>;
 
   // Templates
@@ -173,27 +173,27 @@ export interface Store {
   /** One set-aside batch with its raw body. */
   getFailedWebhookBatch(id: string): Promise<FailedWebhookBatch | null>;
   setFailedWebhookBatchState(id: string, state: FailedWebhookBatch['state'], at: number): Promise<void>;
-  /** Optional batch forms (one statement for many rows; callers fall back to the single-row ones). */
+  /** Batch forms: one statement for many rows (group commit under load). */
   /** The keys (of `keys`) that were new and are now recorded. */
-  markEventsSeen?(keys: string[], at: number): Promise<Set<string>>;
-  saveWebhookBatches?(rows: { id: string; body: string; at: number }[]): Promise<void>;
-  deleteWebhookBatches?(ids: string[]): Promise<void>;
+  markEventsSeen(keys: string[], at: number): Promise<Set<string>>;
+  saveWebhookBatches(rows: { id: string; body: string; at: number }[]): Promise<void>;
+  deleteWebhookBatches(ids: string[]): Promise<void>;
   /**
-   * Optional: the common case of applyStatus for several DIFFERENT messages in one statement: each
+   * The common case of applyStatus for several DIFFERENT messages in one statement: each
    * item moves its message forward (a status of higher rank than the current one, its event appended
    * to history, `pricing` set when given) exactly as applyStatus would. Returns, per item and in
    * order, the record after the change, or null when that item did not move its message forward
    * (unknown message, lower/equal rank, terminal): the caller applies those with applyStatus, which
    * handles every other case. Ids must be distinct.
    */
-  applyStatusesForward?(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]>;
-  /** Optional: claimAttempt for several messages in one statement; the ids that were claimed. */
-  claimAttempts?(items: readonly { id: string; expected_attempts: number; attempts: number }[], now: number): Promise<Set<string>>;
+  applyStatusesForward(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]>;
+  /** claimAttempt for several messages in one statement; the ids that were claimed. */
+  claimAttempts(items: readonly { id: string; expected_attempts: number; attempts: number }[], now: number): Promise<Set<string>>;
   /**
-   * Optional: sets `attempts` only if the message is still `queued` with `expected_attempts` (one
+   * Sets `attempts` only if the message is still `queued` with `expected_attempts` (one
    * conditional write instead of a read and a write). True when it was set.
    */
-  claimAttempt?(id: string, expected_attempts: number, attempts: number, now: number): Promise<boolean>;
+  claimAttempt(id: string, expected_attempts: number, attempts: number, now: number): Promise<boolean>;
 
   // Outbox: a queued message is the promise to send it; these find the ones the queue has no job for.
   /** Queued messages not yet handed to the delivery queue, created at or before `created_before`, oldest first. */

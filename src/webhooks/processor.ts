@@ -23,6 +23,7 @@ import { newId } from '../domain/ids.ts';
 import { extractEvents, type Obj, type StatusUpdateEvent, type WebhookEvent } from './events.ts';
 import { verifySignature, type SignatureCheck } from './signature.ts';
 import { errorText } from '../shared/error-text.ts';
+import { createBatcher } from '../shared/batcher.ts';
 import { audit, clip, storeUnknown, type EventResult } from './handlers/shared.ts';
 import { InboundHandler } from './handlers/inbound.ts';
 import { StatusHandler, type ForwardItem } from './handlers/statuses.ts';
@@ -116,7 +117,7 @@ export class WebhookProcessor {
    * `unusable` (the body is not JSON): the batch is kept and set aside at its turn, never applied.
    */
   async accept(raw: string, parsed: unknown, opts: { unusable?: string } = {}): Promise<{ batch_id: string }> {
-    const backlog = this.backlog() + this.saveBuf.length;
+    const backlog = this.backlog() + this.saving;
     if (backlog >= this.maxBacklog) throw new BacklogFullError(backlog);
     const now = this.ctx.now();
     const batch_id = newId('wh', now);
@@ -127,37 +128,26 @@ export class WebhookProcessor {
   }
 
   /**
-   * Group commit: POSTs that arrive while a save is in flight are saved together in ONE multi-row
-   * insert (one round trip and one commit for many), and each POST is answered only after the
-   * statement holding its batch committed, so durability is unchanged. An idle processor saves at
-   * once (no added wait). Resolution follows arrival order, so batches are scheduled in that order.
+   * Group commit (shared/batcher.ts): POSTs that arrive while a save is in flight are saved together
+   * in ONE multi-row insert, and each POST is answered only after the statement holding its batch
+   * committed, so durability is unchanged. One save in flight at a time, so saves resolve (and
+   * batches are scheduled) in arrival order; a lone POST is saved at once.
    */
-  private readonly saveBuf: { id: string; body: string; at: number; done: (err?: unknown) => void }[] = [];
-  private saving = false;
-  private persist(id: string, body: string, at: number): Promise<void> {
-    const store = this.ctx.store;
-    if (!store.saveWebhookBatches) return store.saveWebhookBatch(id, body, at);
-    return new Promise<void>((resolve, reject) => {
-      this.saveBuf.push({ id, body, at, done: (err) => (err === undefined ? resolve() : reject(err)) });
-      if (!this.saving) void this.flushSaves();
-    });
-  }
-
-  private async flushSaves(): Promise<void> {
-    this.saving = true;
+  private readonly saves = createBatcher(
+    async (rows: { id: string; body: string; at: number }[]) => {
+      await this.ctx.store.saveWebhookBatches(rows);
+      return rows.map(() => undefined);
+    },
+    { max_batch: GROUP_MAX, max_in_flight: 1, flush: 'busy_next_turn' },
+  );
+  /** Batches being saved (not yet scheduled): they count in the backlog. */
+  private saving = 0;
+  private async persist(id: string, body: string, at: number): Promise<void> {
+    this.saving++;
     try {
-      while (this.saveBuf.length > 0) {
-        const rows = this.saveBuf.splice(0, GROUP_MAX);
-        try {
-          await this.ctx.store.saveWebhookBatches!(rows);
-        } catch (err) {
-          for (const r of rows) r.done(err ?? new Error('webhook batch not saved'));
-          continue;
-        }
-        for (const r of rows) r.done();
-      }
+      await this.saves.add({ id, body, at });
     } finally {
-      this.saving = false;
+      this.saving--;
     }
   }
 
@@ -348,8 +338,8 @@ export class WebhookProcessor {
       try {
         await this.applyTagged(label, group.flatMap((b) => b.events.map((ev) => ({ ev, recovery: b.recovery }))));
         if (this.statuses.dirty) await this.statuses.save();
-        if (ids.length > 1 && this.ctx.store.deleteWebhookBatches) await this.ctx.store.deleteWebhookBatches(ids);
-        else for (const id of ids) await this.ctx.store.deleteWebhookBatch(id);
+        if (ids.length > 1) await this.ctx.store.deleteWebhookBatches(ids);
+        else await this.ctx.store.deleteWebhookBatch(ids[0]);
         return;
       } catch (err) {
         attempt++;
@@ -511,7 +501,7 @@ export class WebhookProcessor {
     const summary: BatchSummary = { batch_id, events: events.length, results: {} };
     const store = this.ctx.store;
     let freshKeys: Set<string> | null = null;
-    if (store.markEventsSeen && events.length > 1) freshKeys = await store.markEventsSeen(events.map((e) => e.ev.key), this.ctx.now());
+    if (events.length > 1) freshKeys = await store.markEventsSeen(events.map((e) => e.ev.key), this.ctx.now());
     const firstSeen = new Set<string>();
     const isFresh = async (key: string): Promise<boolean> => {
       if (!freshKeys) return store.markEventSeen(key, this.ctx.now());
@@ -565,7 +555,6 @@ export class WebhookProcessor {
       runIds.clear();
       await this.statuses.applyForwardRun(items, record, one);
     };
-    const batchable = this.ctx.store.applyStatusesForward !== undefined;
     let slice = performance.now();
     try {
       for (const { ev, recovery } of events) {
@@ -574,7 +563,7 @@ export class WebhookProcessor {
           slice = performance.now();
         }
         const fresh = await isFresh(ev.key);
-        const item = batchable && ev.kind === 'status' && (fresh || recovery) ? this.statuses.forwardItem(ev) : null;
+        const item = ev.kind === 'status' && (fresh || recovery) ? this.statuses.forwardItem(ev) : null;
         if (item) {
           if (runIds.has(item.id) || run.length >= FORWARD_RUN_MAX) await flushRun(); // a message's second status waits for its first
           run.push({ ev: ev as StatusUpdateEvent, item, recovery });

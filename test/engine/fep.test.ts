@@ -16,7 +16,7 @@ describe('noteBusinessReply grouped reads', () => {
     const now = t.clock.t;
     const store = t.ctx.store;
     let reads = 0;
-    const orig = store.getReferralWindows!.bind(store);
+    const orig = store.getReferralWindows.bind(store);
     store.getReferralWindows = async (pairs) => {
       reads++;
       return orig(pairs);
@@ -40,7 +40,7 @@ describe('noteBusinessReply grouped reads', () => {
   it('a failed read rejects the waiting calls, and the next call reads again', async () => {
     t = await makeCtx();
     const store = t.ctx.store;
-    const orig = store.getReferralWindows!.bind(store);
+    const orig = store.getReferralWindows.bind(store);
     let fail = true;
     store.getReferralWindows = async (pairs) => {
       if (fail) throw new Error('database is down');

@@ -350,7 +350,7 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         for (let round = 0; round < 8; round++) {
           const ms = Array.from({ length: 20 }, (_, i) => message({ id: `msg_race_${round}_${String(19 - i).padStart(2, '0')}` }));
           for (const m of ms) await s.insertMessage(m);
-          const forward = (part: MessageRecord[], st: MessageStatus, j: number) => s.applyStatusesForward!(part.map((m) => ({ id: m.id, ev: { status: st, at: T0 + 1 + j, source: 'batch' } })));
+          const forward = (part: MessageRecord[], st: MessageStatus, j: number) => s.applyStatusesForward(part.map((m) => ({ id: m.id, ev: { status: st, at: T0 + 1 + j, source: 'batch' } })));
           await Promise.all([
             s.claimAttempts?.(ms.map((m) => ({ id: m.id, expected_attempts: 0, attempts: 1 })), T0),
             s.claimAttempts?.([ms[19], ms[10], ms[0]].map((m) => ({ id: m.id, expected_attempts: 0, attempts: 1 })), T0),
@@ -462,17 +462,16 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
       });
 
       it('batch forms: markEventsSeen returns only the new keys (repeats within a call count once), batches save and delete together', async () => {
-        expect(s.markEventsSeen && s.saveWebhookBatches && s.deleteWebhookBatches).toBeTruthy();
         await s.markEventSeen('evt:old', T0);
-        const fresh = await s.markEventsSeen!(['evt:old', 'evt:n1', 'evt:n2', 'evt:n1'], T0);
+        const fresh = await s.markEventsSeen(['evt:old', 'evt:n1', 'evt:n2', 'evt:n1'], T0);
         expect([...fresh].sort()).toEqual(['evt:n1', 'evt:n2']);
-        expect((await s.markEventsSeen!(['evt:n1', 'evt:n2'], T0 + 1)).size).toBe(0);
+        expect((await s.markEventsSeen(['evt:n1', 'evt:n2'], T0 + 1)).size).toBe(0);
         expect(await s.markEventSeen('evt:n2', T0 + 2)).toBe(false);
-        expect((await s.markEventsSeen!([], T0)).size).toBe(0);
-        await s.saveWebhookBatches!([{ id: 'm1', body: '{"a":1}', at: T0 + 1 }, { id: 'm2', body: '{"a":2}', at: T0 + 2 }]);
-        await s.saveWebhookBatches!([{ id: 'm1', body: '{"a":1}', at: T0 + 1 }]); // retried: no duplicate, no error
+        expect((await s.markEventsSeen([], T0)).size).toBe(0);
+        await s.saveWebhookBatches([{ id: 'm1', body: '{"a":1}', at: T0 + 1 }, { id: 'm2', body: '{"a":2}', at: T0 + 2 }]);
+        await s.saveWebhookBatches([{ id: 'm1', body: '{"a":1}', at: T0 + 1 }]); // retried: no duplicate, no error
         expect((await s.listPendingWebhookBatches(10)).map((b) => b.id)).toEqual(['m1', 'm2']);
-        await s.deleteWebhookBatches!(['m1', 'm2']);
+        await s.deleteWebhookBatches(['m1', 'm2']);
         expect(await s.listPendingWebhookBatches(10)).toEqual([]);
       });
 
@@ -520,12 +519,12 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
       it('claimAttempt sets attempts only while the message is queued with the expected count, once', async () => {
         const m = message({ id: 'msg_claim', status: 'queued', attempts: 0 });
         await s.insertMessage(m);
-        expect(await s.claimAttempt!('msg_claim', 0, 1, T0)).toBe(true);
-        expect(await s.claimAttempt!('msg_claim', 0, 1, T0)).toBe(false); // a second claimer loses
+        expect(await s.claimAttempt('msg_claim', 0, 1, T0)).toBe(true);
+        expect(await s.claimAttempt('msg_claim', 0, 1, T0)).toBe(false); // a second claimer loses
         expect((await s.getMessage('msg_claim'))!.attempts).toBe(1);
         await s.applyStatus('msg_claim', { status: 'accepted', at: T0 + 1, source: 'worker' });
-        expect(await s.claimAttempt!('msg_claim', 1, 2, T0 + 2)).toBe(false); // no longer queued
-        expect(await s.claimAttempt!('msg_unknown', 0, 1, T0)).toBe(false);
+        expect(await s.claimAttempt('msg_claim', 1, 2, T0 + 2)).toBe(false); // no longer queued
+        expect(await s.claimAttempt('msg_unknown', 0, 1, T0)).toBe(false);
       });
 
       it('claimAttempts claims several in one call, with the same conditions as claimAttempt', async () => {
@@ -541,7 +540,7 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect((await s.getMessage('c4'))!.attempts).toBe(2);
         // A second claimer of the same attempt loses, whichever form it uses.
         expect([...(await s.claimAttempts([{ id: 'c1', expected_attempts: 0, attempts: 1 }], T0 + 6))]).toEqual([]);
-        expect(await s.claimAttempt!('c2', 0, 1, T0 + 6)).toBe(false);
+        expect(await s.claimAttempt('c2', 0, 1, T0 + 6)).toBe(false);
         expect([...(await s.claimAttempts([], T0))]).toEqual([]);
       });
 
