@@ -40,16 +40,5 @@ export interface AppContext {
   sandboxUrl: string | null;
 }
 
-/** An engine error with a stable code, a fix, and the HTTP status a face should answer with. */
-export class EngineError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly fix: string,
-    readonly status = 400,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-    this.name = 'EngineError';
-  }
-}
+// EngineError lives with the error registry (src/shared/errors/); build one with appError().
+export { EngineError } from '../shared/errors/app-error.ts';

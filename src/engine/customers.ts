@@ -3,7 +3,8 @@
 // gate is rebuilt from the store on start. Faces (HTTP, MCP, CLI) call the *FromInput functions,
 // which validate what a caller sends and answer the customer view.
 import { z } from 'zod';
-import { EngineError, type AppContext } from './context.ts';
+import type { AppContext } from './context.ts';
+import { appError } from '../shared/errors/app-error.ts';
 import { CARE_WINDOW_MS, CATEGORIES, FEP_WINDOW_MS, type Category, type ConsentState, type CustomerRecord, type WindowRecord } from '../domain/types.ts';
 import { normalisePhone } from '../domain/phone.ts';
 import { isValidZone } from '../domain/timezone.ts';
@@ -38,13 +39,7 @@ export async function setConsent(
   if (input.may_lift_opt_out === false && input.state !== 'opted_out') {
     const cur = (await ctx.store.getCustomer(input.wa_id))?.consent[input.category];
     if (cur?.state === 'opted_out') {
-      throw new EngineError(
-        'CONSENT_LIFT_FORBIDDEN',
-        `The customer opted out of ${input.category} messages${cur.at ? ` at ${iso(cur.at)}` : ''}; an API key limited to some senders may record opt-outs but not lift one (consent is per customer, shared by every sender).`,
-        'The customer lifts it by writing the opt-in keyword (e.g. START) to any sender; or record the opt-in with a key for every sender (api.keys[].senders ["*"]).',
-        403,
-        { category: input.category, state: cur.state, requested: input.state },
-      );
+      throw appError('CONSENT_LIFT_FORBIDDEN', `The customer opted out of ${input.category} messages${cur.at ? ` at ${iso(cur.at)}` : ''}; an API key limited to some senders may record opt-outs but not lift one (consent is per customer, shared by every sender).`, { details: { category: input.category, state: cur.state, requested: input.state } });
     }
   }
   const c = await ctx.store.setConsent(input.wa_id, input.category, input.state, input.source, at);
@@ -91,7 +86,7 @@ export function parseWaId(phone: unknown): string {
   const p = normalisePhone(phone);
   if (!p.ok) {
     const shown = typeof phone === 'string' ? maskPhone(phone) : '';
-    throw new EngineError('INVALID_RECIPIENT', `The phone number${shown ? ` "${shown}"` : ''} is not usable: ${p.reason}.`, p.fix, 400, { field: 'phone' });
+    throw appError('INVALID_RECIPIENT', `The phone number${shown ? ` "${shown}"` : ''} is not usable: ${p.reason}.`, { fix: p.fix, details: { field: 'phone' } });
   }
   return p.digits;
 }
@@ -100,7 +95,7 @@ function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value ?? {});
   if (!r.success) {
     const issues = r.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', problem: i.message }));
-    throw new EngineError('INVALID_REQUEST', `Invalid ${what}: ${issues.map((i) => `${i.field}: ${i.problem}`).join('; ')}`, 'Correct the named field(s) and send again.', 400, { issues });
+    throw appError('INVALID_REQUEST', `Invalid ${what}: ${issues.map((i) => `${i.field}: ${i.problem}`).join('; ')}`, { fix: 'Correct the named field(s) and send again.', details: { issues } });
   }
   return r.data;
 }
@@ -199,7 +194,7 @@ export async function recordInboundFromInput(ctx: AppContext, phone: unknown, bo
   const input = parseInput(InboundInput, body, 'inbound');
   const now = ctx.now();
   const at = input.at ?? now;
-  if (at > now + 5 * 60_000) throw new EngineError('INVALID_REQUEST', `Invalid inbound: at: ${iso(at)} is in the future.`, 'Give the time the customer wrote, not later than now.', 400, { field: 'at' });
+  if (at > now + 5 * 60_000) throw appError('INVALID_REQUEST', `Invalid inbound: at: ${iso(at)} is in the future.`, { fix: 'Give the time the customer wrote, not later than now.', details: { field: 'at' } });
   const sender = ctx.senders.resolve(input.sender ?? null);
   await recordInbound(ctx, { sender_id: sender.id, wa_id, at, referral: input.referral, profile_name: input.profile_name, source: actor });
   await ctx.store.appendAudit({ at: now, actor, action: 'customer.inbound', subject: wa_id, detail: { sender: sender.id, at, referral: input.referral ?? false } });

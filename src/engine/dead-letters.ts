@@ -1,7 +1,7 @@
 // Engine functions for dead letters: list, inspect, replay (a new message through the whole gate:
 // a replay may be denied), discard. Every face (HTTP /v1/dead-letters, MCP, CLI) calls these.
 import type { AppContext } from './context.ts';
-import { EngineError } from './context.ts';
+import { appError } from '../shared/errors/app-error.ts';
 import type { DeadLetter } from '../store/port.ts';
 import type { MessageRecord } from '../domain/types.ts';
 import { submitMessage, type SubmitResult } from './messages.ts';
@@ -10,7 +10,7 @@ const STATES: DeadLetter['state'][] = ['open', 'replayed', 'discarded'];
 
 export async function listDeadLetters(ctx: AppContext, opts: { state?: string; sender?: string; limit?: number; offset?: number } = {}): Promise<DeadLetter[]> {
   if (opts.state !== undefined && !STATES.includes(opts.state as DeadLetter['state'])) {
-    throw new EngineError('INVALID_STATE', `Unknown dead-letter state "${opts.state}".`, `Use one of: ${STATES.join(', ')}.`, 400);
+    throw appError('INVALID_STATE', `Unknown dead-letter state "${opts.state}".`, { fix: `Use one of: ${STATES.join(', ')}.` });
   }
   return ctx.store.listDeadLetters({
     state: opts.state as DeadLetter['state'] | undefined,
@@ -22,13 +22,13 @@ export async function listDeadLetters(ctx: AppContext, opts: { state?: string; s
 
 export async function getDeadLetter(ctx: AppContext, id: string): Promise<{ dead_letter: DeadLetter; message: MessageRecord | null }> {
   const dl = await ctx.store.getDeadLetter(id);
-  if (!dl) throw new EngineError('DEAD_LETTER_NOT_FOUND', `No dead letter with id "${id}".`, 'List them with GET /v1/dead-letters (ids start with "dl_").', 404);
+  if (!dl) throw appError('DEAD_LETTER_NOT_FOUND', `No dead letter with id "${id}".`);
   return { dead_letter: dl, message: await ctx.store.getMessage(dl.message_id) };
 }
 
 function requireOpen(dl: DeadLetter, verb: string): void {
   if (dl.state !== 'open') {
-    throw new EngineError('DEAD_LETTER_CLOSED', `Dead letter ${dl.id} was already ${dl.state}; it cannot be ${verb}.`, 'Only open dead letters can be replayed or discarded.', 409, { state: dl.state });
+    throw appError('DEAD_LETTER_CLOSED', `Dead letter ${dl.id} was already ${dl.state}; it cannot be ${verb}.`, { details: { state: dl.state } });
   }
 }
 
@@ -47,7 +47,7 @@ function callerBody(m: MessageRecord): Record<string, unknown> {
 export async function replayDeadLetter(ctx: AppContext, id: string, actor: string): Promise<{ dead_letter: DeadLetter; result: SubmitResult }> {
   const { dead_letter: dl, message } = await getDeadLetter(ctx, id);
   requireOpen(dl, 'replayed');
-  if (!message) throw new EngineError('MESSAGE_NOT_FOUND', `The message ${dl.message_id} behind dead letter ${dl.id} no longer exists.`, 'Discard this dead letter and submit the message again.', 409);
+  if (!message) throw appError('MESSAGE_NOT_FOUND', `The message ${dl.message_id} behind dead letter ${dl.id} no longer exists.`, { fix: 'Discard this dead letter and submit the message again.', status: 409 });
   const result = await submitMessage(ctx, { body: callerBody(message), sender: message.sender_id, idempotency_key: `replay:${dl.id}`, actor });
   if (result.http_status === 202) {
     await ctx.store.setDeadLetterState(dl.id, 'replayed');

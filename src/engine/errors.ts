@@ -1,7 +1,7 @@
 // Engine functions over the Meta error catalog: explainError for the faces (MCP explain_error, HTTP,
 // CLI), and classifyMetaError for the delivery worker (classifies and counts codes the catalog lacks).
 import type { AppContext } from './context.ts';
-import { EngineError } from './context.ts';
+import { appError } from '../shared/errors/app-error.ts';
 import { classify, explain, type Classification, type ClassifyOptions, type Explanation } from '../domain/errors/index.ts';
 import type { GraphError } from '../meta/types.ts';
 
@@ -13,14 +13,14 @@ function toCode(v: unknown, field: string): number | null {
   if (v === undefined || v === null || v === '') return null;
   const s = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim().replace(/^\(?#?/, '').replace(/\)$/, '') : '';
   if (!/^-?\d{1,9}$/.test(s)) {
-    throw new EngineError('INVALID_ERROR_CODE', `${field} must be an integer Meta error code (got ${JSON.stringify(v)?.slice(0, 40)}).`, 'Pass the number from the error, e.g. {"code": 131056} or {"code": 190, "subcode": 463}.', 400, { field });
+    throw appError('INVALID_ERROR_CODE', `${field} must be an integer Meta error code (got ${JSON.stringify(v)?.slice(0, 40)}).`, { details: { field } });
   }
   return Number(s);
 }
 
 export function explainError(ctx: AppContext | null, input: { code: number; subcode?: number | null }): ErrorExplanation {
   const code = toCode(input?.code, 'code');
-  if (code === null) throw new EngineError('INVALID_ERROR_CODE', 'code is required.', 'Pass the Meta error code, e.g. {"code": 131047}.', 400, { field: 'code' });
+  if (code === null) throw appError('INVALID_ERROR_CODE', 'code is required.', { fix: 'Pass the Meta error code, e.g. {"code": 131047}.', details: { field: 'code' } });
   const subcode = toCode(input.subcode, 'subcode');
   const x = explain(code, subcode);
   if (!x.known) ctx?.log.debug({ code }, 'explain_error: code not in the catalog');

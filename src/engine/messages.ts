@@ -6,7 +6,8 @@
 // that will.
 import { createHash } from 'node:crypto';
 import type { AppContext } from './context.ts';
-import { EngineError } from './context.ts';
+import type { EngineError } from './context.ts';
+import { appError } from '../shared/errors/app-error.ts';
 import { prepareMessage } from './compliance.ts';
 import type { Decision } from '../domain/decision.ts';
 import type { Category, MessageRecord, MessageStatus } from '../domain/types.ts';
@@ -14,7 +15,7 @@ import { newId } from '../domain/ids.ts';
 import type { GateRequest } from '../gate/port.ts';
 import type { MessageFilter } from '../store/port.ts';
 import { maskPhone } from '../observability/log.ts';
-import { MAX_JSON_DEPTH, shortPath, tooDeepAt, TOO_DEEP_FIX } from '../shared/json-depth.ts';
+import { MAX_JSON_DEPTH, shortPath, tooDeepAt } from '../shared/json-depth.ts';
 import { StoreError } from '../store/errors.ts';
 
 export interface SubmitInput {
@@ -60,7 +61,7 @@ export function requestHash(body: unknown, sender: string | undefined): string {
   } catch (err) {
     if (err !== TOO_DEEP) throw err;
     const where = shortPath(tooDeepAt(body) ?? [], 'body');
-    throw new EngineError('BODY_TOO_DEEP', `${where} nests more than ${MAX_JSON_DEPTH} objects/arrays, the limit.`, TOO_DEEP_FIX, 400, { field: where, limit: MAX_JSON_DEPTH });
+    throw appError('BODY_TOO_DEEP', `${where} nests more than ${MAX_JSON_DEPTH} objects/arrays, the limit.`, { details: { field: where, limit: MAX_JSON_DEPTH } });
   }
 }
 
@@ -72,13 +73,7 @@ function storedDecision(m: MessageRecord): Decision {
 
 function replayOrConflict(existing: MessageRecord, hash: string, key: string): SubmitResult {
   if (existing.request_hash !== hash) {
-    throw new EngineError(
-      'IDEMPOTENCY_KEY_REUSED',
-      `Idempotency-Key "${key}" was already used for a different request (message ${existing.id}).`,
-      'Use a new Idempotency-Key for a new message; repeat a key only to retry the exact same request.',
-      409,
-      { message_id: existing.id },
-    );
+    throw appError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key "${key}" was already used for a different request (message ${existing.id}).`, { details: { message_id: existing.id } });
   }
   return { http_status: 202, id: existing.id, status: existing.status, decision: storedDecision(existing), replayed: true };
 }
@@ -96,7 +91,7 @@ export function buildOutboundPayload(payload: Record<string, unknown>, req: Gate
 export async function submitMessage(ctx: AppContext, input: SubmitInput): Promise<SubmitResult> {
   const key = input.idempotency_key;
   if (key !== undefined && !IDEMPOTENCY_KEY_RE.test(key)) {
-    throw new EngineError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1-255 visible ASCII characters without spaces.', 'Use a UUID or another short opaque token.', 400);
+    throw appError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1-255 visible ASCII characters without spaces.');
   }
   if (key === undefined) return submitOnce(ctx, input, null);
   return ctx.submissions.withKey(key, () => submitOnce(ctx, input, key));
@@ -194,8 +189,9 @@ async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | nul
   return { http_status: 202, id, status: 'queued', decision: outcome.decision };
 }
 
-function storeUnavailable(message: string, fix = 'Retry the request (with the same Idempotency-Key); check GET /ready for the failing backend.'): EngineError {
-  return new EngineError('STORE_UNAVAILABLE', message, fix, 503);
+/** STORE_UNAVAILABLE; its fix by default: retry with the same Idempotency-Key, check GET /ready. */
+function storeUnavailable(message: string, fix?: string): EngineError {
+  return appError('STORE_UNAVAILABLE', message, { fix });
 }
 
 async function audit(ctx: AppContext, at: number, actor: string, action: string, subject: string | null, detail: Record<string, unknown>): Promise<void> {
@@ -205,7 +201,7 @@ async function audit(ctx: AppContext, at: number, actor: string, action: string,
 /** Public view of a message (ISO times at the face are added by the route). */
 export async function getMessage(ctx: AppContext, id: string): Promise<MessageRecord> {
   const m = await ctx.store.getMessage(id);
-  if (!m) throw new EngineError('MESSAGE_NOT_FOUND', `No message with id "${id}".`, 'Use the id returned by POST /v1/messages (it starts with "msg_").', 404);
+  if (!m) throw appError('MESSAGE_NOT_FOUND', `No message with id "${id}".`);
   return m;
 }
 
@@ -216,7 +212,7 @@ export async function listMessages(ctx: AppContext, opts: { status?: string | st
   if (opts.status !== undefined) {
     const list = (Array.isArray(opts.status) ? opts.status : String(opts.status).split(',')).map((s) => s.trim()).filter(Boolean);
     const bad = list.filter((s) => !STATUSES.includes(s as MessageStatus));
-    if (bad.length) throw new EngineError('INVALID_STATUS', `Unknown status ${bad.map((b) => `"${b}"`).join(', ')}.`, `Use one or more of: ${STATUSES.join(', ')} (comma-separated).`, 400);
+    if (bad.length) throw appError('INVALID_STATUS', `Unknown status ${bad.map((b) => `"${b}"`).join(', ')}.`, { fix: `Use one or more of: ${STATUSES.join(', ')} (comma-separated).` });
     filter.status = list as MessageStatus[];
   }
   if (opts.sender) filter.sender_id = ctx.senders.resolve(opts.sender).id;

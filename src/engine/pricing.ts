@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { EngineError, type AppContext } from './context.ts';
+import type { AppContext } from './context.ts';
+import { appError } from '../shared/errors/app-error.ts';
 import { normalisePhone } from '../domain/phone.ts';
 import { getCustomerView } from './customers.ts';
 
@@ -49,12 +50,12 @@ export function loadPricing(path: string = process.env.WAGATE_PRICING_FILE || DE
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new EngineError('PRICING_FILE_UNREADABLE', `The pricing file ${path} could not be read as JSON: ${(err as Error).message}.`, 'Point WAGATE_PRICING_FILE at a JSON file shaped like src/engine/pricing-data.json, or unset it to use the bundled rates.', 500);
+    throw appError('PRICING_FILE_UNREADABLE', `The pricing file ${path} could not be read as JSON: ${(err as Error).message}.`);
   }
   const r = PricingFileSchema.safeParse(raw);
   if (!r.success) {
     const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new EngineError('PRICING_FILE_INVALID', `The pricing file ${path} is invalid: ${issues.join('; ')}.`, 'Fix the named keys (see src/engine/pricing-data.json for the shape).', 500, { issues });
+    throw appError('PRICING_FILE_INVALID', `The pricing file ${path} is invalid: ${issues.join('; ')}.`, { details: { issues } });
   }
   cache.set(path, r.data);
   return r.data;
@@ -66,19 +67,13 @@ function countryOf(input: string): string {
   if (/^[A-Za-z]{2}$/.test(s)) return s.toUpperCase();
   const p = normalisePhone(s);
   if (p.ok && p.country) return p.country;
-  throw new EngineError('INVALID_COUNTRY', `recipient_country "${s.slice(0, 40)}" is neither an ISO 3166 alpha-2 code nor a phone number with a country code.`, 'Pass a country code such as "BR" or "IN", or the recipient\'s phone number ("+5511912345678").', 400, { field: 'recipient_country' });
+  throw appError('INVALID_COUNTRY', `recipient_country "${s.slice(0, 40)}" is neither an ISO 3166 alpha-2 code nor a phone number with a country code.`, { fix: 'Pass a country code such as "BR" or "IN", or the recipient\'s phone number ("+5511912345678").', details: { field: 'recipient_country' } });
 }
 
 function marketFor(data: PricingData, country: string) {
   const m = data.markets.find((x) => x.countries.includes(country));
   if (!m) {
-    throw new EngineError(
-      'NO_PRICING_FOR_MARKET',
-      `The pricing file has no rates for ${country}.`,
-      `Markets with rates: ${data.markets.map((x) => `${x.name} (${x.countries.join(', ')})`).join('; ')}. Load Meta's full rate card through WAGATE_PRICING_FILE for the others.`,
-      404,
-      { field: 'recipient_country', country },
-    );
+    throw appError('NO_PRICING_FOR_MARKET', `The pricing file has no rates for ${country}.`, { fix: `Markets with rates: ${data.markets.map((x) => `${x.name} (${x.countries.join(', ')})`).join('; ')}. Load Meta's full rate card through WAGATE_PRICING_FILE for the others.`, details: { field: 'recipient_country', country } });
   }
   return m;
 }
@@ -87,7 +82,7 @@ function parseType(v: unknown, field: string): PricedType {
   const s = typeof v === 'string' ? v.trim().toLowerCase().replace(/-/g, '_') : '';
   const t = s === 'free_form' || s === 'text' ? 'service' : s;
   if (!(PRICED_TYPES as readonly string[]).includes(t)) {
-    throw new EngineError('INVALID_REQUEST', `${field} must be one of ${PRICED_TYPES.join(', ')} (got ${JSON.stringify(v)?.slice(0, 40)}).`, `Use the template's category (marketing, utility, authentication) or "service" for free-form messages.`, 400, { field });
+    throw appError('INVALID_REQUEST', `${field} must be one of ${PRICED_TYPES.join(', ')} (got ${JSON.stringify(v)?.slice(0, 40)}).`, { fix: `Use the template's category (marketing, utility, authentication) or "service" for free-form messages.`, details: { field } });
   }
   return t as PricedType;
 }
@@ -123,11 +118,11 @@ export async function estimateCost(
   const type = parseType(input.message_type, 'message_type');
   const quantity = input.quantity ?? 1;
   if (!Number.isInteger(quantity) || quantity < 1 || quantity > 10_000_000) {
-    throw new EngineError('INVALID_REQUEST', `quantity must be a whole number from 1 to 10,000,000 (got ${quantity}).`, 'Pass the number of messages, e.g. 1000.', 400, { field: 'quantity' });
+    throw appError('INVALID_REQUEST', `quantity must be a whole number from 1 to 10,000,000 (got ${quantity}).`, { fix: 'Pass the number of messages, e.g. 1000.', details: { field: 'quantity' } });
   }
   const countryInput = input.recipient_country ?? input.customer_id;
   if (!countryInput) {
-    throw new EngineError('INVALID_REQUEST', 'recipient_country (or customer_id) is required: the price depends on the recipient\'s market.', 'Pass recipient_country, e.g. "BR", or the customer\'s phone number as customer_id.', 400, { field: 'recipient_country' });
+    throw appError('INVALID_REQUEST', 'recipient_country (or customer_id) is required: the price depends on the recipient\'s market.', { fix: 'Pass recipient_country, e.g. "BR", or the customer\'s phone number as customer_id.', details: { field: 'recipient_country' } });
   }
   const data = loadPricing();
   const country = countryOf(countryInput);
@@ -144,7 +139,7 @@ export async function estimateCost(
   if (!free) {
     const rate = market.rates[type as Exclude<PricedType, 'service'>];
     if (rate === undefined) {
-      throw new EngineError('NO_PRICING_FOR_MARKET', `The pricing file has no ${type} rate for ${market.name}.`, 'Load Meta\'s rate card for that market through WAGATE_PRICING_FILE.', 404, { field: 'message_type', market: market.id });
+      throw appError('NO_PRICING_FOR_MARKET', `The pricing file has no ${type} rate for ${market.name}.`, { fix: 'Load Meta\'s rate card for that market through WAGATE_PRICING_FILE.', details: { field: 'message_type', market: market.id } });
     }
     unit = rate;
   }
@@ -187,14 +182,14 @@ export interface PricingSheet {
 export function estimatePricing(input: { conversation_type: unknown; recipient_country?: string }): PricingSheet {
   const type = parseType(input.conversation_type, 'conversation_type');
   if (!input.recipient_country) {
-    throw new EngineError('INVALID_REQUEST', 'recipient_country is required.', 'Pass an ISO 3166 alpha-2 code such as "IN".', 400, { field: 'recipient_country' });
+    throw appError('INVALID_REQUEST', 'recipient_country is required.', { fix: 'Pass an ISO 3166 alpha-2 code such as "IN".', details: { field: 'recipient_country' } });
   }
   const data = loadPricing();
   const country = countryOf(input.recipient_country);
   const market = marketFor(data, country);
   const rate = type === 'service' ? 0 : market.rates[type];
   if (rate === undefined) {
-    throw new EngineError('NO_PRICING_FOR_MARKET', `The pricing file has no ${type} rate for ${market.name}.`, 'Load Meta\'s rate card for that market through WAGATE_PRICING_FILE.', 404, { field: 'conversation_type', market: market.id });
+    throw appError('NO_PRICING_FOR_MARKET', `The pricing file has no ${type} rate for ${market.name}.`, { fix: 'Load Meta\'s rate card for that market through WAGATE_PRICING_FILE.', details: { field: 'conversation_type', market: market.id } });
   }
   return {
     country,

@@ -1,7 +1,7 @@
 // Retrying failed and dead-lettered messages: each as a NEW message through the full gate, at most
 // once (idempotency key `retry:<id>`, or the dead letter's own replay).
 import type { AppContext } from './context.ts';
-import { EngineError } from './context.ts';
+import { appError } from '../shared/errors/app-error.ts';
 import { submitMessage, type SubmitResult } from './messages.ts';
 import { replayDeadLetter } from './dead-letters.ts';
 
@@ -26,8 +26,8 @@ export async function retryFailedMessages(
   input: { message_ids: string[]; actor: string; /** The senders the caller may use (an API key's): another sender's message is "not found". */ visible?: (sender_id: string) => boolean },
 ): Promise<{ results: RetryOutcome[]; retried: number; skipped: number; denied: number }> {
   const ids = [...new Set(input.message_ids.map((s) => s.trim()).filter(Boolean))];
-  if (ids.length === 0) throw new EngineError('INVALID_REQUEST', 'message_ids must contain at least one message id.', 'Pass the ids returned by send_message / POST /v1/messages, e.g. ["msg_..."].', 400, { field: 'message_ids' });
-  if (ids.length > 100) throw new EngineError('INVALID_REQUEST', `message_ids has ${ids.length} ids; at most 100 per call.`, 'Split the list into batches of 100.', 400, { field: 'message_ids' });
+  if (ids.length === 0) throw appError('INVALID_REQUEST', 'message_ids must contain at least one message id.', { fix: 'Pass the ids returned by send_message / POST /v1/messages, e.g. ["msg_..."].', details: { field: 'message_ids' } });
+  if (ids.length > 100) throw appError('INVALID_REQUEST', `message_ids has ${ids.length} ids; at most 100 per call.`, { fix: 'Split the list into batches of 100.', details: { field: 'message_ids' } });
   const results: RetryOutcome[] = [];
   for (const id of ids) {
     const m = await ctx.store.getMessage(id);

@@ -4,7 +4,8 @@
 // Resume and token replacement ask Meta (debug_token) first: a sender never resumes on a token Meta
 // still refuses, and the caller is told why.
 import type { AppContext } from './context.ts';
-import { EngineError } from './context.ts';
+import type { EngineError } from './context.ts';
+import { appError, unknownSenderError } from '../shared/errors/app-error.ts';
 import type { SenderConfig, SenderStatus } from '../domain/types.ts';
 import type { DebugTokenInfo } from '../meta/types.ts';
 import type { AlertRecord } from '../store/port.ts';
@@ -19,7 +20,7 @@ export function resolveSender(ctx: AppContext, ref: string | undefined | null): 
     return ctx.senders.resolve(ref ?? null);
   } catch (err) {
     if (!(err instanceof UnknownSenderError)) throw err;
-    throw new EngineError('UNKNOWN_SENDER', err.message, `Use one of the configured senders: ${err.known.join(', ') || '(none: add one under senders: in the config)'}, or leave sender out for the default.`, 404, { field: 'sender', known: err.known });
+    throw unknownSenderError(err);
   }
 }
 
@@ -221,13 +222,7 @@ export function markResumed(ctx: AppContext, sender: SenderConfig, prev: SenderS
 }
 
 function unreachableError(id: string, check: TokenCheck): EngineError {
-  return new EngineError(
-    'META_UNREACHABLE',
-    `Could not verify the token of sender ${id} with Meta (debug_token): ${check.error?.message ?? 'no answer'}.`,
-    'Retry in a moment; if it persists check network access to the Graph API and meta.app_token (if set).',
-    503,
-    { sender_id: id },
-  );
+  return appError('META_UNREACHABLE', `Could not verify the token of sender ${id} with Meta (debug_token): ${check.error?.message ?? 'no answer'}.`, { fix: 'Retry in a moment; if it persists check network access to the Graph API and meta.app_token (if set).', details: { sender_id: id } });
 }
 
 /**
@@ -243,13 +238,7 @@ export async function resumeSender(ctx: AppContext, id: string, opts: { actor?: 
   if (!check.valid) {
     haltSender(ctx, sender, check, 'resume');
     const { name, meaning } = explainCredentialError(check.error?.code ?? 190, check.error?.subcode ?? null);
-    throw new EngineError(
-      'CREDENTIALS_INVALID',
-      `Sender ${sender.id} stays halted: Meta says its access token is invalid (${name}): ${meaning}.`,
-      tokenFixSteps(sender).replace(/\n/g, ' '),
-      409,
-      { sender_id: sender.id, state: 'halted', token: tokenSummary(check) },
-    );
+    throw appError('CREDENTIALS_INVALID', `Sender ${sender.id} stays halted: Meta says its access token is invalid (${name}): ${meaning}.`, { fix: tokenFixSteps(sender).replace(/\n/g, ' '), details: { sender_id: sender.id, state: 'halted', token: tokenSummary(check) } });
   }
   return markResumed(ctx, ctx.senders.resolve(sender.id), ctx.senders.status(sender.id), opts.actor ?? 'api');
 }
@@ -261,24 +250,24 @@ export async function resumeSender(ctx: AppContext, id: string, opts: { actor?: 
 export async function setSenderToken(ctx: AppContext, id: string, token: unknown, opts: { actor?: string } = {}): Promise<{ sender: SenderStatus; token: Record<string, unknown> }> {
   const sender = ctx.senders.resolve(id);
   if (typeof token !== 'string' || token.trim() === '') {
-    throw new EngineError('INVALID_REQUEST', 'access_token is required: a non-empty string.', 'Send {"access_token": "<System User token>"}.', 400);
+    throw appError('INVALID_REQUEST', 'access_token is required: a non-empty string.', { fix: 'Send {"access_token": "<System User token>"}.' });
   }
   const t = token.trim();
   if (/\s/.test(t) || t.length < 8) {
-    throw new EngineError('INVALID_REQUEST', 'access_token does not look like a Meta access token (it contains spaces or is too short).', 'Paste the whole token as generated in Business Settings → System users.', 400);
+    throw appError('INVALID_REQUEST', 'access_token does not look like a Meta access token (it contains spaces or is too short).', { fix: 'Paste the whole token as generated in Business Settings → System users.' });
   }
   const check = await checkToken(ctx, sender, t);
   if (check.unreachable) throw unreachableError(sender.id, check);
   if (!check.valid) {
     const { name, meaning } = explainCredentialError(check.error?.code ?? 190, check.error?.subcode ?? null);
-    throw new EngineError('TOKEN_INVALID', `The new token for sender ${sender.id} is not valid (${name}): ${meaning}. The current token and state are unchanged.`, tokenFixSteps(sender).replace(/\n/g, ' '), 422, { sender_id: sender.id, token: tokenSummary(check) });
+    throw appError('TOKEN_INVALID', `The new token for sender ${sender.id} is not valid (${name}): ${meaning}. The current token and state are unchanged.`, { fix: tokenFixSteps(sender).replace(/\n/g, ' '), details: { sender_id: sender.id, token: tokenSummary(check) } });
   }
   if (check.missing_scopes.length || check.uncovered_scopes.length) {
     const what = [
       check.missing_scopes.length ? `missing ${check.missing_scopes.join(', ')}` : '',
       check.uncovered_scopes.length ? `${check.uncovered_scopes.join(', ')} not granted for WABA ${sender.waba_id}` : '',
     ].filter(Boolean).join('; ');
-    throw new EngineError('TOKEN_SCOPES_MISSING', `The new token for sender ${sender.id} lacks WhatsApp permissions (${what}). The current token and state are unchanged.`, tokenFixSteps(sender).replace(/\n/g, ' '), 422, { sender_id: sender.id, token: tokenSummary(check) });
+    throw appError('TOKEN_SCOPES_MISSING', `The new token for sender ${sender.id} lacks WhatsApp permissions (${what}). The current token and state are unchanged.`, { fix: tokenFixSteps(sender).replace(/\n/g, ' '), details: { sender_id: sender.id, token: tokenSummary(check) } });
   }
   ctx.senders.setToken(sender.id, t);
   const actor = opts.actor ?? 'api';

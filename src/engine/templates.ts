@@ -4,11 +4,12 @@
 // compared them as-is, so an upper-case MARKETING template slipped past every marketing rule: here the
 // mapping happens once, in toTemplateRecord(), and unknown categories fall back to the strictest one.
 import type { AppContext } from './context.ts';
-import { EngineError } from './context.ts';
+import type { EngineError } from './context.ts';
+import { appError } from '../shared/errors/app-error.ts';
+import { metaErrorCode } from '../shared/errors/registry.ts';
 import type { SenderConfig, TemplateRecord, TemplateStatus } from '../domain/types.ts';
 import type { GraphError, SenderCredentials } from '../meta/types.ts';
 import { explain } from '../domain/errors/index.ts';
-import { UnknownSenderError } from '../senders/registry.ts';
 import { templateSpec, describeSpec } from '../domain/templates.ts';
 import { resolveSender } from './senders.ts';
 
@@ -66,25 +67,13 @@ function credsOf(s: SenderConfig): SenderCredentials {
   return { phone_number_id: s.phone_number_id, waba_id: s.waba_id, access_token: s.access_token };
 }
 
-/** Sync and create's own sender lookup: resolveSender's, with another fix text and detail (one of the
- * UNKNOWN_SENDER texts issue 12's error registry unifies). */
-function templateSender(ctx: AppContext, ref: string | undefined): SenderConfig {
-  try {
-    return ctx.senders.resolve(ref ?? null);
-  } catch (err) {
-    if (!(err instanceof UnknownSenderError)) throw err;
-    throw new EngineError('UNKNOWN_SENDER', err.message, `Use one of the configured senders: ${err.known.join(', ') || '(none: add one under senders: in the config)'}.`, 404, { sender: ref ?? null });
-  }
-}
-
 /** A Meta refusal, explained from the catalog, as an engine error the faces can show. */
 function metaError(what: string, sender: SenderConfig, e: GraphError): EngineError {
   const x = explain(e.code, e.subcode);
-  const code = e.code === -1 ? 'META_UNREACHABLE' : `META_${e.code}`;
-  const status = e.source === 'transport' || e.code === -1 ? 503 : 502;
-  return new EngineError(code, `${what} for sender ${sender.id} failed: ${e.message}${e.details ? ` (${e.details})` : ''}.`, e.code === -1 ? 'Check that the Graph API (meta.api_url) is reachable, then retry.' : x.fix, status, {
-    sender_id: sender.id,
-    meta: { code: e.code, subcode: e.subcode, title: x.title, action: x.action, fbtrace_id: e.fbtrace_id },
+  return appError(metaErrorCode(e.code), `${what} for sender ${sender.id} failed: ${e.message}${e.details ? ` (${e.details})` : ''}.`, {
+    fix: e.code === -1 ? 'Check that the Graph API (meta.api_url) is reachable, then retry.' : x.fix,
+    status: e.source === 'transport' || e.code === -1 ? 503 : 502,
+    details: { sender_id: sender.id, meta: { code: e.code, subcode: e.subcode, title: x.title, action: x.action, fbtrace_id: e.fbtrace_id } },
   });
 }
 
@@ -96,7 +85,7 @@ const MAX_PAGES = 1_000; // 100k templates: far above Meta's 6,000 per WABA; sto
  * once), maps them and stores them in the store then the gate.
  */
 export async function syncTemplates(ctx: AppContext, senderRef?: string): Promise<{ synced: number }> {
-  const senders = senderRef !== undefined ? [templateSender(ctx, senderRef)] : ctx.senders.list();
+  const senders = senderRef !== undefined ? [resolveSender(ctx, senderRef)] : ctx.senders.list();
   const byWaba = new Map<string, SenderConfig>();
   for (const s of senders) if (!byWaba.has(s.waba_id)) byWaba.set(s.waba_id, s);
   let synced = 0;
@@ -136,7 +125,7 @@ export interface NewTemplate {
 }
 
 function invalid(field: string, message: string, fix: string): EngineError {
-  return new EngineError('INVALID_TEMPLATE', `${field}: ${message}`, fix, 400, { field });
+  return appError('INVALID_TEMPLATE', `${field}: ${message}`, { fix: fix, details: { field } });
 }
 
 /** Checks what Meta would refuse anyway, with a clearer message, before spending a call. */
@@ -157,7 +146,7 @@ function validateNewTemplate(tpl: unknown): NewTemplate {
  * Meta may re-categorise a template, and its answer's category is the one the gate must apply.
  */
 export async function createTemplate(ctx: AppContext, senderRef: string | undefined, tpl: NewTemplate): Promise<{ id: string; name: string; language: string; status: TemplateStatus; category: TemplateCategory }> {
-  const sender = templateSender(ctx, senderRef);
+  const sender = resolveSender(ctx, senderRef);
   const t = validateNewTemplate(tpl);
   const body: Record<string, unknown> = { ...t, category: t.category.toUpperCase() };
   const r = await ctx.meta.createTemplate(credsOf(sender), body);
@@ -306,7 +295,7 @@ export async function syncTemplateStatus(ctx: AppContext, input: { template_name
   const t = await findTemplate(ctx, sender, input.template_name, input.locale);
   if (!t) {
     const names = [...new Set((await ctx.store.listTemplates({ waba_id: sender.waba_id })).map((x) => x.name))];
-    throw new EngineError('TEMPLATE_NOT_FOUND', `Template "${input.template_name}"${input.locale ? ` (${input.locale})` : ''} does not exist on WABA ${sender.waba_id} after syncing ${synced} templates from Meta.`, `Check the name and language. Templates on this WABA: ${names.slice(0, 20).join(', ') || '(none)'}.`, 404, { field: 'template_name' });
+    throw appError('TEMPLATE_NOT_FOUND', `Template "${input.template_name}"${input.locale ? ` (${input.locale})` : ''} does not exist on WABA ${sender.waba_id} after syncing ${synced} templates from Meta.`, { fix: `Check the name and language. Templates on this WABA: ${names.slice(0, 20).join(', ') || '(none)'}.`, details: { field: 'template_name' } });
   }
   const out: Record<string, unknown> = { template_name: t.name, locale: t.language, status: t.status, category: t.category, quality: t.quality ?? null, synced };
   if (t.status === 'REJECTED') {

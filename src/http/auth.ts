@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import type { AppContext } from '../engine/context.ts';
-import { errorBody } from './errors.ts';
+import { sendError } from './errors.ts';
+import { appError } from '../shared/errors/app-error.ts';
 import { accessFor, routeSpec, senderField } from './openapi.ts';
 import { hasRole, LOCAL_PRINCIPAL, senderAllowed, type Principal } from '../mcp/principal.ts';
 
@@ -55,22 +56,15 @@ export async function installAuth(app: FastifyInstance, ctx: AppContext): Promis
     }
     const key = keyOf(req);
     if (!key) {
-      return reply
-        .status(401)
-        .header('www-authenticate', 'Bearer')
-        .send(errorBody('UNAUTHORIZED', 'No API key in the request.', 'Send "Authorization: Bearer <key>" or "X-API-Key: <key>" with a key listed (as its SHA-256) in config api.keys.'));
+      return sendError(reply.header('www-authenticate', 'Bearer'), appError('UNAUTHORIZED', 'No API key in the request.'));
     }
     const p = keys.get(sha256Hex(key));
     if (!p) {
-      return reply
-        .status(401)
-        .header('www-authenticate', 'Bearer error="invalid_token"')
-        .send(errorBody('INVALID_API_KEY', 'The API key is not known.', 'Check the key; an operator adds its SHA-256 (echo -n KEY | sha256sum) under api.keys with a role and senders.'));
+      return sendError(reply.header('www-authenticate', 'Bearer error="invalid_token"'), appError('INVALID_API_KEY', 'The API key is not known.'));
     }
     if (!hasRole(p, access)) {
-      return reply
-        .status(403)
-        .send(errorBody('FORBIDDEN_ROLE', `API key "${p.name}" has role "${p.role}"; ${req.method} ${req.routeOptions.url} needs role "${access}" or higher.`, `Use a key with role ${access}${access === 'admin' ? '' : ' or admin'}.`, { role: p.role, required: access }));
+      const message = `API key "${p.name}" has role "${p.role}"; ${req.method} ${req.routeOptions.url} needs role "${access}" or higher.`;
+      return sendError(reply, appError('FORBIDDEN_ROLE', message, { fix: `Use a key with role ${access}${access === 'admin' ? '' : ' or admin'}.`, details: { role: p.role, required: access } }));
     }
     req.apiKey = p;
     req.principal = p;
@@ -89,9 +83,8 @@ export async function installAuth(app: FastifyInstance, ctx: AppContext): Promis
       return;
     }
     if (!senderAllowed(ctx, p, ref)) {
-      return reply
-        .status(403)
-        .send(errorBody('FORBIDDEN_SENDER', `API key "${p.name}" may not use sender "${ref ?? '(default)'}".`, `Name one of the senders this key allows: ${p.senders.join(', ')}.`, { sender: ref ?? null, allowed: p.senders }));
+      const message = `API key "${p.name}" may not use sender "${ref ?? '(default)'}".`;
+      return sendError(reply, appError('FORBIDDEN_SENDER', message, { fix: `Name one of the senders this key allows: ${p.senders.join(', ')}.`, details: { sender: ref ?? null, allowed: p.senders } }));
     }
   });
 

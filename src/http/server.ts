@@ -5,8 +5,8 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { AppContext } from '../engine/context.ts';
 import { clientErrorHandler, frameworkErrorReply, installErrorHandler, MAX_PARAM_LENGTH } from './errors.ts';
-import { EngineError } from '../engine/context.ts';
-import { MAX_JSON_DEPTH, tooDeepOffset, TOO_DEEP_FIX } from '../shared/json-depth.ts';
+import { appError, type EngineError } from '../shared/errors/app-error.ts';
+import { MAX_JSON_DEPTH, tooDeepOffset } from '../shared/json-depth.ts';
 import { installAuth } from './auth.ts';
 import type { RouteModule, Services } from './types.ts';
 import docsRoutes from './routes/docs.ts';
@@ -75,7 +75,7 @@ function installJsonParser(app: FastifyInstance): void {
     const s = String(text);
     const at = tooDeepOffset(s);
     if (at >= 0) {
-      return done(new EngineError('BODY_TOO_DEEP', `The JSON body nests more than ${MAX_JSON_DEPTH} objects/arrays (the limit), at character ${at}.`, TOO_DEEP_FIX, 400, { limit: MAX_JSON_DEPTH, position: at }));
+      return done(appError('BODY_TOO_DEEP', `The JSON body nests more than ${MAX_JSON_DEPTH} objects/arrays (the limit), at character ${at}.`, { details: { limit: MAX_JSON_DEPTH, position: at } }));
     }
     parse(req, s, (err: Error | null, body?: unknown) => {
       if (!err || (err as FastifyError).code !== 'FST_ERR_CTP_INVALID_JSON_BODY') return done(err, body);
@@ -95,5 +95,5 @@ function invalidJson(text: string): EngineError {
     const m = /at position (\d+)/.exec(reason);
     if (m) position = Number(m[1]);
   }
-  return new EngineError('INVALID_JSON', `The body is not valid JSON: ${reason}.`, 'Send one JSON object (RFC 8259: double-quoted keys and strings, no trailing commas, no comments) with Content-Type: application/json.', 400, { position });
+  return appError('INVALID_JSON', `The body is not valid JSON: ${reason}.`, { details: { position } });
 }

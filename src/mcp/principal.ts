@@ -1,7 +1,7 @@
 // Who is calling a face, and what they may do. API keys (config `api.keys`) carry a role and the
 // senders they may use; MCP over stdio runs as the local operator (admin, every sender).
 import type { AppContext } from '../engine/context.ts';
-import { EngineError } from '../engine/context.ts';
+import { appError } from '../shared/errors/app-error.ts';
 
 export type Role = 'read' | 'send' | 'admin';
 const RANK: Record<Role, number> = { read: 0, send: 1, admin: 2 };
@@ -22,7 +22,10 @@ export function hasRole(p: Principal, need: Role): boolean {
 
 export function requireRole(p: Principal, need: Role, what: string): void {
   if (!hasRole(p, need)) {
-    throw new EngineError('FORBIDDEN_ROLE', `API key "${p.name}" has role "${p.role}"; ${what} needs role "${need}" or higher.`, `Use a key with role ${need}${need === 'admin' ? '' : ' or admin'} (config api.keys[].role).`, 403, { role: p.role, required: need });
+    throw appError('FORBIDDEN_ROLE', `API key "${p.name}" has role "${p.role}"; ${what} needs role "${need}" or higher.`, {
+      fix: `Use a key with role ${need}${need === 'admin' ? '' : ' or admin'} (config api.keys[].role).`,
+      details: { role: p.role, required: need },
+    });
   }
 }
 
@@ -55,17 +58,24 @@ function safeDefault(ctx: AppContext) {
 
 export function requireSender(ctx: AppContext, p: Principal, ref: string | undefined | null): void {
   if (!senderAllowed(ctx, p, ref)) {
-    throw new EngineError('FORBIDDEN_SENDER', `API key "${p.name}" may not use sender "${ref ?? '(default)'}".`, `Name one of the senders this key allows: ${p.senders.join(', ')} (config api.keys[].senders).`, 403, { sender: ref ?? null, allowed: p.senders });
+    throw appError('FORBIDDEN_SENDER', `API key "${p.name}" may not use sender "${ref ?? '(default)'}".`, {
+      fix: `Name one of the senders this key allows: ${p.senders.join(', ')} (config api.keys[].senders).`,
+      details: { sender: ref ?? null, allowed: p.senders },
+    });
   }
 }
+
+/** The records looked up by their own id, and the code their "not found" has. */
+const NOT_FOUND = { message: 'MESSAGE_NOT_FOUND', 'dead letter': 'DEAD_LETTER_NOT_FOUND' } as const;
+export type VisibleRecord = keyof typeof NOT_FOUND;
 
 /**
  * A record looked up by its own id (message, dead letter) that belongs to a sender the principal may
  * not use answers 404, as if it did not exist: a 403 would confirm the id.
  */
-export function requireVisible(ctx: AppContext, p: Principal, sender_id: string | null | undefined, what: string, id: string): void {
+export function requireVisible(ctx: AppContext, p: Principal, sender_id: string | null | undefined, what: VisibleRecord, id: string): void {
   if (sender_id && !senderAllowed(ctx, p, sender_id)) {
-    throw new EngineError(`${what.toUpperCase().replace(/ /g, '_')}_NOT_FOUND`, `No ${what} with id "${id}".`, `Check the id; this API key sees only senders ${p.senders.join(', ')}.`, 404);
+    throw appError(NOT_FOUND[what], `No ${what} with id "${id}".`, { fix: `Check the id; this API key sees only senders ${p.senders.join(', ')}.` });
   }
 }
 

@@ -11,7 +11,8 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { z, ZodError } from 'zod';
 import type { AppContext } from '../engine/context.ts';
-import { EngineError } from '../engine/context.ts';
+import { appError, EngineError, errorBodyOf, unknownSenderError } from '../shared/errors/app-error.ts';
+import type { FixedCode } from '../shared/errors/registry.ts';
 import { UnknownSenderError } from '../senders/registry.ts';
 import { TOOLS, ToolDenial, type ToolDef, type ToolResult } from './tools.ts';
 import { LOCAL_PRINCIPAL, requireRole, requireSender, type Principal } from './principal.ts';
@@ -41,7 +42,7 @@ function text(v: unknown): { type: 'text'; text: string } {
   return { type: 'text', text: JSON.stringify(v, null, 1) };
 }
 
-export function errorResult(body: Record<string, unknown>): ToolResult {
+export function errorResult(body: object): ToolResult {
   return { isError: true, content: [text(body)] };
 }
 
@@ -56,24 +57,16 @@ function invalidArguments(def: ToolDef, err: ZodError): ToolResult {
   const fix = issues
     .map((i) => (i.expects ? `${i.field}: ${i.expects}` : i.field === '(arguments)' ? 'pass the arguments as a JSON object' : `${i.field}: remove it or correct its type`))
     .join(' ');
-  return errorResult({
-    error: {
-      code: 'INVALID_ARGUMENTS',
-      message: `Invalid arguments for ${def.name}: ${issues.map((i) => `${i.field}: ${i.problem}`).join('; ')}`,
-      fix,
-      details: { issues },
-    },
-  });
+  const message = `Invalid arguments for ${def.name}: ${issues.map((i) => `${i.field}: ${i.problem}`).join('; ')}`;
+  return errorResult(errorBodyOf(appError('INVALID_ARGUMENTS', message, { fix, details: { issues } })));
 }
 
 function toErrorResult(ctx: AppContext, tool: string, err: unknown): ToolResult {
   if (err instanceof ToolDenial) return errorResult(err.body);
-  if (err instanceof EngineError) return errorResult({ error: { code: err.code, message: err.message, fix: err.fix, details: err.details } });
-  if (err instanceof UnknownSenderError) {
-    return errorResult({ error: { code: 'UNKNOWN_SENDER', message: err.message, fix: `Use one of the configured senders: ${err.known.join(', ')}, or leave sender out.`, details: { field: 'sender', known: err.known } } });
-  }
+  if (err instanceof EngineError) return errorResult(errorBodyOf(err));
+  if (err instanceof UnknownSenderError) return errorResult(errorBodyOf(unknownSenderError(err)));
   ctx.log.error({ err, tool }, 'MCP tool failed');
-  return errorResult({ error: { code: 'INTERNAL', message: `${tool} failed with an internal error; it has been logged.`, fix: 'Retry; if it persists, check the wagate logs and GET /ready.', details: {} } });
+  return errorResult(errorBodyOf(appError('INTERNAL', `${tool} failed with an internal error; it has been logged.`, { fix: 'Retry; if it persists, check the wagate logs and GET /ready.' })));
 }
 
 // Built once: /mcp over HTTP creates a server per request.
@@ -182,7 +175,7 @@ function guardRequestParams(server: McpServer): void {
         const issues = (issues0 as { path: PropertyKey[]; message: string }[]).map((i) => ({ field: i.path.map(String).join('.') || '(params)', problem: i.message }));
         const message = `Invalid params for ${method}: ${issues.map((i) => `${i.field}: ${i.problem}`).join('; ')}`;
         const fix = method === 'tools/call' ? 'Send params {"name": "<tool>", "arguments": {...}}; tools/list names every tool and its arguments.' : `Send ${method} with the params the MCP specification defines for it.`;
-        throw new McpError(ErrorCode.InvalidParams, message, { error: { code: 'INVALID_PARAMS', message, fix, details: { issues } } });
+        throw new McpError(ErrorCode.InvalidParams, message, { error: { code: 'INVALID_PARAMS' satisfies FixedCode, message, fix, details: { issues } } });
       }
     });
   }

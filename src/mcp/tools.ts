@@ -4,7 +4,7 @@
 // the reference's JSON-inside-a-string form is accepted too.
 import { z } from 'zod';
 import type { AppContext } from '../engine/context.ts';
-import { EngineError } from '../engine/context.ts';
+import { appError } from '../shared/errors/app-error.ts';
 import { checkCompliance } from '../engine/compliance.ts';
 import { submitMessage, type SubmitResult } from '../engine/messages.ts';
 import { explainError } from '../engine/errors.ts';
@@ -21,7 +21,7 @@ import { estimateCost, estimatePricing } from '../engine/pricing.ts';
 import type { Decision } from '../domain/decision.ts';
 import type { MessageRecord } from '../domain/types.ts';
 import type { DeadLetter } from '../store/port.ts';
-import { LOCAL_PRINCIPAL, mayLiftOptOut, requireVisible as requireVisibleTo, senderAllowed, visibleCustomer, type Principal, type Role } from './principal.ts';
+import { LOCAL_PRINCIPAL, mayLiftOptOut, requireVisible as requireVisibleTo, senderAllowed, visibleCustomer, type Principal, type Role, type VisibleRecord } from './principal.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Shared argument and result shapes
@@ -96,7 +96,7 @@ export interface ToolCtx {
 }
 
 /** An id-based lookup of another sender's record answers "not found", as over HTTP. */
-function requireVisible(t: ToolCtx, sender_id: string, what: string, id: string): void {
+function requireVisible(t: ToolCtx, sender_id: string, what: VisibleRecord, id: string): void {
   requireVisibleTo(t.ctx, principal(t), sender_id, what, id);
 }
 
@@ -132,13 +132,13 @@ function jsonArg<T>(v: unknown, field: string, kind: 'array' | 'object' | 'array
     try {
       val = JSON.parse(v);
     } catch {
-      throw new EngineError('INVALID_ARGUMENTS', `${field}: not valid JSON.`, `Pass ${field} as a real ${kind === 'object' ? 'object' : 'array'} (preferred), or as a JSON string of one.`, 400, { field });
+      throw appError('INVALID_ARGUMENTS', `${field}: not valid JSON.`, { fix: `Pass ${field} as a real ${kind === 'object' ? 'object' : 'array'} (preferred), or as a JSON string of one.`, details: { field } });
     }
   }
   const isArr = Array.isArray(val);
   const isObj = val !== null && typeof val === 'object' && !isArr;
   if ((kind === 'array' && !isArr) || (kind === 'object' && !isObj) || (kind === 'array_or_object' && !isArr && !isObj)) {
-    throw new EngineError('INVALID_ARGUMENTS', `${field}: expected ${kind === 'array_or_object' ? 'an array or an object' : `a JSON ${kind}`}.`, `Pass ${field} as ${kind === 'object' ? 'an object' : kind === 'array' ? 'an array' : 'an array (positional) or an object (named)'}.`, 400, { field });
+    throw appError('INVALID_ARGUMENTS', `${field}: expected ${kind === 'array_or_object' ? 'an array or an object' : `a JSON ${kind}`}.`, { fix: `Pass ${field} as ${kind === 'object' ? 'an object' : kind === 'array' ? 'an array' : 'an array (positional) or an object (named)'}.`, details: { field } });
   }
   return val as T;
 }
@@ -149,7 +149,7 @@ function variablesArg(v: unknown): Variables | undefined {
   const entries = Array.isArray(val) ? val.map((x, i) => [String(i), x] as const) : Object.entries(val as Record<string, unknown>);
   for (const [k, x] of entries) {
     if (typeof x !== 'string' && typeof x !== 'number') {
-      throw new EngineError('INVALID_ARGUMENTS', `variables.${k}: must be a string (or number), got ${x === null ? 'null' : typeof x}.`, 'Give every template parameter as text, e.g. ["Ana", "#1234"].', 400, { field: `variables.${k}` });
+      throw appError('INVALID_ARGUMENTS', `variables.${k}: must be a string (or number), got ${x === null ? 'null' : typeof x}.`, { fix: 'Give every template parameter as text, e.g. ["Ana", "#1234"].', details: { field: `variables.${k}` } });
     }
   }
   return Array.isArray(val) ? val.map(String) : Object.fromEntries(entries.map(([k, x]) => [k, String(x)]));
@@ -243,7 +243,7 @@ export const TOOLS: ToolDef[] = [
     annotations: READ,
     async run(a, t) {
       const to = str(a.customer_id) ?? str(a.to);
-      if (!to) throw new EngineError('INVALID_ARGUMENTS', 'customer_id is required (or to).', 'Pass the recipient\'s phone number as customer_id, e.g. "+447700900123".', 400, { field: 'customer_id' });
+      if (!to) throw appError('INVALID_ARGUMENTS', 'customer_id is required (or to).', { fix: 'Pass the recipient\'s phone number as customer_id, e.g. "+447700900123".', details: { field: 'customer_id' } });
       const wa_id = parseWaId(to);
       const sender = str(a.sender);
       const msg = jsonArg<Record<string, unknown>>(a.message, 'message', 'object');
@@ -265,7 +265,7 @@ export const TOOLS: ToolDef[] = [
       } else if (!type || type === 'service' || type === 'text') {
         decision = await checkCompliance(t.ctx, { body: { to: wa_id, type: 'text', text: { body: str(a.text) ?? 'compliance check' } }, sender });
       } else if (type === 'template') {
-        throw new EngineError('INVALID_ARGUMENTS', 'message_type "template" needs template_name.', 'Pass template_name (and variables), or use message_type marketing/utility/authentication to check a category.', 400, { field: 'template_name' });
+        throw appError('INVALID_ARGUMENTS', 'message_type "template" needs template_name.', { fix: 'Pass template_name (and variables), or use message_type marketing/utility/authentication to check a category.', details: { field: 'template_name' } });
       } else {
         const e = await categoryEligibility(t.ctx, { wa_id, category: type as 'marketing' | 'utility' | 'authentication', sender });
         decision = e.decision;
@@ -413,7 +413,7 @@ export const TOOLS: ToolDef[] = [
     annotations: { ...SEND, idempotentHint: true },
     async run(a, t) {
       const ids = jsonArg<unknown[]>(a.message_ids, 'message_ids', 'array') ?? [];
-      if (ids.some((x) => typeof x !== 'string')) throw new EngineError('INVALID_ARGUMENTS', 'message_ids: every id must be a string.', 'Pass ["msg_…", "msg_…"].', 400, { field: 'message_ids' });
+      if (ids.some((x) => typeof x !== 'string')) throw appError('INVALID_ARGUMENTS', 'message_ids: every id must be a string.', { fix: 'Pass ["msg_…", "msg_…"].', details: { field: 'message_ids' } });
       const p = principal(t);
       return (await retryFailedMessages(t.ctx, { message_ids: ids as string[], actor: t.actor, visible: (s) => senderAllowed(t.ctx, p, s) })) as unknown as Record<string, unknown>;
     },
@@ -568,7 +568,7 @@ export const TOOLS: ToolDef[] = [
     async run(a, t) {
       let components = jsonArg<unknown[]>(a.components, 'components', 'array');
       if (!components) {
-        if (!a.body_text) throw new EngineError('INVALID_ARGUMENTS', 'body_text or components is required.', 'Give body_text ("Hi {{1}}, your order shipped") with examples, or Meta\'s components array.', 400, { field: 'body_text' });
+        if (!a.body_text) throw appError('INVALID_ARGUMENTS', 'body_text or components is required.', { fix: 'Give body_text ("Hi {{1}}, your order shipped") with examples, or Meta\'s components array.', details: { field: 'body_text' } });
         const ex = jsonArg<string[]>(a.examples, 'examples', 'array');
         components = [{ type: 'BODY', text: a.body_text, ...(ex?.length ? { example: { body_text: [ex] } } : {}) }];
       }

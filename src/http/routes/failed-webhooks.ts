@@ -7,9 +7,9 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { RouteModule } from '../types.ts';
 import type { FailedWebhookBatch } from '../../store/port.ts';
-import { errorBody } from '../errors.ts';
+import { sendError } from '../errors.ts';
 import { actorOf, principalOf } from '../actor.ts';
-import { EngineError } from '../../engine/context.ts';
+import { appError } from '../../shared/errors/app-error.ts';
 import { parseInput } from '../validation.ts';
 import { FailedWebhookId, FailedWebhooksQuery } from '../openapi.ts';
 
@@ -34,7 +34,10 @@ const idOf = (req: FastifyRequest) => parseInput(FailedWebhookId, req.params, 'p
 function requireAllSenders(req: FastifyRequest): void {
   const p = principalOf(req);
   if (p.senders.includes('*')) return;
-  throw new EngineError('FORBIDDEN_SENDER', `API key "${p.name}" is limited to some senders; set-aside webhook batches may hold events of any sender.`, 'Use an API key for every sender (config api.keys[].senders left out or ["*"]) to list, read, replay or discard them.', 403, { allowed: p.senders });
+  throw appError('FORBIDDEN_SENDER', `API key "${p.name}" is limited to some senders; set-aside webhook batches may hold events of any sender.`, {
+    fix: 'Use an API key for every sender (config api.keys[].senders left out or ["*"]) to list, read, replay or discard them.',
+    details: { allowed: p.senders },
+  });
 }
 
 const failedWebhookRoutes: RouteModule = async (app, _ctx, services) => {
@@ -52,9 +55,8 @@ const failedWebhookRoutes: RouteModule = async (app, _ctx, services) => {
   app.post('/v1/webhooks/failed/:id/replay', guarded, async (req, reply) => {
     const r = await wh.replayFailed(idOf(req), actorOf(req));
     if (r.replayed) return { replayed: true, batch: failedWebhookView(r.batch), results: r.summary?.results ?? {} };
-    return reply.status(422).send(
-      errorBody('WEBHOOK_REPLAY_FAILED', `Webhook batch "${r.batch.id}" failed again: ${r.error}. It stays set aside (attempt ${r.batch.attempts}).`, 'Fix the cause named in the error (GET /ready for the backends), then replay again; a body that can never be applied can be discarded with DELETE /v1/webhooks/failed/:id.', { batch: failedWebhookView({ ...r.batch, body: undefined }) }),
-    );
+    const message = `Webhook batch "${r.batch.id}" failed again: ${r.error}. It stays set aside (attempt ${r.batch.attempts}).`;
+    return sendError(reply, appError('WEBHOOK_REPLAY_FAILED', message, { details: { batch: failedWebhookView({ ...r.batch, body: undefined }) } }));
   });
 
   app.delete('/v1/webhooks/failed/:id', guarded, async (req) => ({ batch: failedWebhookView(await wh.discardFailed(idOf(req), actorOf(req))) }));

@@ -2,7 +2,7 @@
 // through the gate, mark an inbound one as read. Thin adapters over src/engine/messages.ts and the
 // engine's retry and read-receipt functions.
 import { z } from 'zod';
-import { EngineError } from '../../engine/context.ts';
+import { appError } from '../../shared/errors/app-error.ts';
 import { getMessage, listMessages, submitMessage } from '../../engine/messages.ts';
 import { markAsRead } from '../../engine/read-receipts.ts';
 import { retryFailedMessages } from '../../engine/retries.ts';
@@ -25,11 +25,11 @@ const messageRoutes: RouteModule = async (app, ctx) => {
   app.post('/v1/messages', async (req, reply) => {
     const raw = req.body;
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-      throw new EngineError('INVALID_REQUEST', 'The body must be a JSON object: Meta\'s message body (to, type, ...) plus an optional "sender".', 'Send e.g. {"to":"+447700900123","type":"text","text":{"body":"hi"}} with Content-Type: application/json.', 400);
+      throw appError('INVALID_REQUEST', 'The body must be a JSON object: Meta\'s message body (to, type, ...) plus an optional "sender".', { fix: 'Send e.g. {"to":"+447700900123","type":"text","text":{"body":"hi"}} with Content-Type: application/json.' });
     }
     const { sender, ...body } = raw as Record<string, unknown>;
     if (sender !== undefined && (typeof sender !== 'string' || !sender)) {
-      throw new EngineError('INVALID_REQUEST', '"sender" must be a sender alias or phone_number_id string.', 'Omit "sender" for the default sender, or use an id from GET /v1/senders.', 400);
+      throw appError('INVALID_REQUEST', '"sender" must be a sender alias or phone_number_id string.', { fix: 'Omit "sender" for the default sender, or use an id from GET /v1/senders.' });
     }
     const keyHeader = req.headers['idempotency-key'];
     const key = Array.isArray(keyHeader) ? keyHeader[0] : keyHeader;

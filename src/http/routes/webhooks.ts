@@ -7,7 +7,8 @@
 // it answers 503, so Meta retries.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteModule } from '../types.ts';
-import { errorBody } from '../errors.ts';
+import { sendError } from '../errors.ts';
+import { appError } from '../../shared/errors/app-error.ts';
 import { safeEqual } from '../../webhooks/signature.ts';
 import { BacklogFullError } from '../../webhooks/processor.ts';
 
@@ -32,13 +33,13 @@ const webhookRoutes: RouteModule = async (app, ctx, services) => {
       const challenge = q['hub.challenge'];
       const expected = ctx.config.meta.verify_token;
       if (!expected) {
-        return reply.status(403).send(errorBody('VERIFY_TOKEN_NOT_CONFIGURED', 'No webhook verify token is configured, so the handshake cannot succeed.', 'Set meta.verify_token (WAGATE_VERIFY_TOKEN) to the Verify Token entered in the Meta App Dashboard.'));
+        return sendError(reply, appError('VERIFY_TOKEN_NOT_CONFIGURED', 'No webhook verify token is configured, so the handshake cannot succeed.'));
       }
       if (mode !== 'subscribe' || typeof token !== 'string' || !safeEqual(token, expected) || typeof challenge !== 'string') {
-        return reply.status(403).send(
-          errorBody('VERIFY_TOKEN_MISMATCH', 'Webhook verification failed: hub.mode must be "subscribe", hub.verify_token must match the configured token, and hub.challenge must be present.', 'Enter the same Verify Token in the Meta App Dashboard as meta.verify_token (WAGATE_VERIFY_TOKEN).', {
-            mode: typeof mode === 'string' ? mode : null,
-            challenge_present: typeof challenge === 'string',
+        return sendError(
+          reply,
+          appError('VERIFY_TOKEN_MISMATCH', 'Webhook verification failed: hub.mode must be "subscribe", hub.verify_token must match the configured token, and hub.challenge must be present.', {
+            details: { mode: typeof mode === 'string' ? mode : null, challenge_present: typeof challenge === 'string' },
           }),
         );
       }
@@ -50,7 +51,7 @@ const webhookRoutes: RouteModule = async (app, ctx, services) => {
       const check = services.webhooks.verify(raw, req.headers['x-hub-signature-256']);
       if (!check.ok) {
         ctx.metrics.webhookEvents.inc({ kind: 'request', result: `rejected_${check.reason}` });
-        return reply.status(401).send(errorBody('INVALID_SIGNATURE', `Webhook rejected: X-Hub-Signature-256 ${check.reason.replace(/_/g, ' ')}. Nothing was stored.`, SIGNATURE_FIX[check.reason], { reason: check.reason }));
+        return sendError(reply, appError('INVALID_SIGNATURE', `Webhook rejected: X-Hub-Signature-256 ${check.reason.replace(/_/g, ' ')}. Nothing was stored.`, { fix: SIGNATURE_FIX[check.reason], details: { reason: check.reason } }));
       }
       // Signed, so it is from Meta: from here on the answer is 200 unless the store cannot keep it.
       // A body that cannot be read is kept and set aside (GET /v1/webhooks/failed) rather than refused:
@@ -70,10 +71,10 @@ const webhookRoutes: RouteModule = async (app, ctx, services) => {
       } catch (err) {
         if (err instanceof BacklogFullError) {
           ctx.metrics.webhookEvents.inc({ kind: 'request', result: 'rejected_backlog' });
-          return reply.status(503).header('retry-after', '30').send(errorBody('WEBHOOK_BACKLOG', `Webhooks are arriving faster than they can be applied (${err.backlog} batches waiting); this one was not stored.`, 'Nothing to do on the sender side: Meta retries. If it persists, check the database speed (GET /ready, /metrics).'));
+          return sendError(reply.header('retry-after', '30'), appError('WEBHOOK_BACKLOG', `Webhooks are arriving faster than they can be applied (${err.backlog} batches waiting); this one was not stored.`));
         }
         ctx.log.error({ err }, 'webhooks: could not persist a batch');
-        return reply.status(503).send(errorBody('STORE_UNAVAILABLE', 'The webhook could not be stored durably, so it was not acknowledged.', 'Nothing to do on the sender side: Meta retries. Check the database (GET /ready).'));
+        return sendError(reply, appError('STORE_UNAVAILABLE', 'The webhook could not be stored durably, so it was not acknowledged.', { fix: 'Nothing to do on the sender side: Meta retries. Check the database (GET /ready).' }));
       }
     });
   });
