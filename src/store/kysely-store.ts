@@ -812,6 +812,29 @@ export class KyselyStore implements Store {
 
   // ---------------------------------------------------------------- settings
 
+  // ---------------------------------------------------------------- identities
+
+  async linkIdentity(l: { business_id: string; user_id: string; wa_id: string; at: number }): Promise<boolean> {
+    const cur = await this.getLinkedPhone(l.business_id, l.user_id);
+    if (cur === l.wa_id) return false;
+    await this.db
+      .insertInto('identity_links')
+      .values(l)
+      .onConflict((oc) => oc.columns(['business_id', 'user_id']).doUpdateSet({ wa_id: l.wa_id, at: l.at }))
+      .$call(this.all);
+    return true;
+  }
+
+  async getLinkedPhone(business_id: string, user_id: string): Promise<string | null> {
+    const r = await this.db.selectFrom('identity_links').select('wa_id').where('business_id', '=', business_id).where('user_id', '=', user_id).$call(this.first);
+    return r ? r.wa_id : null;
+  }
+
+  async listLinkedUserIds(business_id: string, wa_id: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('identity_links').select('user_id').where('business_id', '=', business_id).where('wa_id', '=', wa_id).orderBy('user_id').$call(this.all);
+    return rows.map((r) => r.user_id);
+  }
+
   async getSetting(key: string): Promise<string | null> {
     const r = await this.db.selectFrom('settings').select('value').where('name', '=', key).$call(this.first);
     return r ? r.value : null;

@@ -186,6 +186,23 @@ export const MIGRATIONS: Migration[] = [
       `create index webhook_failed_state_idx on webhook_failed_batches (state, failed_at)`,
     ],
   },
+  {
+    version: 4,
+    name: 'identities: business-scoped user ids linked to phones',
+    // Meta's 2026 identities (changes-2026.md §1): a customer may show up as a phone (wa_id), a
+    // business-scoped user id (user_id, scoped to one business portfolio), or both. Each payload that
+    // carries both links them, so what one person said under either (an opt-out) holds for both.
+    statements: () => [
+      `create table identity_links (
+  business_id text not null,
+  user_id text not null,
+  wa_id text not null,
+  at bigint not null,
+  primary key (business_id, user_id)
+)`,
+      `create index identity_links_wa_idx on identity_links (business_id, wa_id)`,
+    ],
+  },
 ];
 
 /** Runs raw SQL on ONE connection (migrations need begin/commit on the same connection). */

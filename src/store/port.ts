@@ -195,6 +195,18 @@ export interface Store {
    */
   claimAttempt(id: string, expected_attempts: number, attempts: number, now: number): Promise<boolean>;
 
+  // Identities (Meta 2026): a business-scoped user id (BSUID) and the phone of the same person, per
+  // business portfolio (a BSUID means nothing to another portfolio).
+  /**
+   * Records that `user_id` is the person with phone `wa_id` in `business_id`. True when this is new
+   * (unknown, or it named another phone: the newer link wins).
+   */
+  linkIdentity(l: { business_id: string; user_id: string; wa_id: string; at: number }): Promise<boolean>;
+  /** The phone linked to this BSUID in this portfolio, or null. */
+  getLinkedPhone(business_id: string, user_id: string): Promise<string | null>;
+  /** The BSUIDs linked to this phone in this portfolio. */
+  listLinkedUserIds(business_id: string, wa_id: string): Promise<string[]>;
+
   // Outbox: a queued message is the promise to send it; these find the ones the queue has no job for.
   /** Queued messages not yet handed to the delivery queue, created at or before `created_before`, oldest first. */
   listUnenqueued(opts: { created_before: number; limit: number }): Promise<UnenqueuedMessage[]>;

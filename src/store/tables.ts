@@ -92,6 +92,7 @@ export interface Tables {
   sender_health: { sender_id: string; data: Json; updated_at: number };
   sender_statuses: Omit<SenderStatus, 'credentials_valid'> & { credentials_valid: number };
   settings: { name: string; value: string };
+  identity_links: { business_id: string; user_id: string; wa_id: string; at: number };
 }
 
 export function json<T>(v: unknown): T {

@@ -28,6 +28,16 @@ export interface EventBase {
   phone_number_id: string | null;
 }
 
+/**
+ * A phone and a business-scoped user id (BSUID) Meta showed together for one person (contacts[] of
+ * inbound and status webhooks, changes-2026.md §1): what links the two identities.
+ */
+export interface IdentityLink {
+  wa_id: string;
+  user_id: string;
+  parent_user_id: string | null;
+}
+
 /** A click-to-WhatsApp ad referral on an inbound message. */
 export interface Referral {
   source_type: string | null;
@@ -42,13 +52,21 @@ export interface SystemNotice {
   type: string | null;
   /** The customer's new number (system.wa_id, or new_wa_id in older versions). */
   new_wa_id: string | null;
+  /** user_changed_user_id: the customer's new BSUID (system.user_id). */
+  new_user_id: string | null;
 }
 
 export interface InboundMessageEvent extends EventBase {
   kind: 'message';
   wamid: string;
-  /** The customer's number as Meta sent it (from), null when absent. */
+  /** The customer's number as Meta sent it (from), null when absent (a username user). */
   from: string | null;
+  /** The customer's business-scoped user id (from_user_id; Meta sends it on every message since 2026). */
+  from_user_id: string | null;
+  /** Set for a message written in a group: it opens the group's window, never the author's. */
+  group_id: string | null;
+  /** Phones and BSUIDs Meta showed together in this change's contacts[]. */
+  links: IdentityLink[];
   /** text, image, button, interactive, system, unsupported, ... ('unknown' when absent). */
   type: string;
   /** Meta's timestamp in ms, null when absent or unreadable. */
@@ -74,7 +92,12 @@ export interface StatusUpdateEvent extends EventBase {
   timestamp: number | null;
   /** biz_opaque_callback_data: wagate's message id when wagate sent it. */
   callback: string | null;
+  /** The recipient's phone, absent when the message went to a BSUID whose phone Meta does not share. */
   recipient_id: string | null;
+  /** Set when the message was sent to a BSUID. */
+  recipient_user_id: string | null;
+  /** Phones and BSUIDs Meta showed together in this change's contacts[] (sent, delivered, read). */
+  links: IdentityLink[];
   errors: GraphError[];
   pricing: Obj | null;
   conversation: Obj | null;
@@ -84,7 +107,10 @@ export interface StatusUpdateEvent extends EventBase {
 
 export interface UserPreferenceEvent extends EventBase {
   kind: 'user_preferences';
-  wa_id: string;
+  /** The customer's phone; may be absent since 2026 (then user_id names them). */
+  wa_id: string | null;
+  user_id: string | null;
+  links: IdentityLink[];
   category: string;
   value: string;
   /** ms */
@@ -242,7 +268,7 @@ const MAX_KEY_LENGTH = 256;
 
 /** A dedupe key a database takes: a very long one, or one with control characters (NUL is refused by PostgreSQL text), becomes its prefix and hash. */
 function storableKey(key: string): string {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this looks for
   if (key.length <= MAX_KEY_LENGTH && !/[\u0000-\u001f]/.test(key)) return key;
   return `${key.slice(0, 2)}#${createHash('sha256').update(key).digest('base64url')}`;
 }
@@ -266,7 +292,7 @@ const upper = (v: unknown): string | null => str(v)?.toUpperCase() ?? null;
 const objOrNull = (v: unknown): Obj | null => (isObj(v) ? v : null);
 
 /** An inbound message object, read (null without an id). */
-export function readMessage(m: Obj, base: EventBase & { profile_name: string | null }): InboundMessageEvent | null {
+export function readMessage(m: Obj, base: EventBase & { profile_name: string | null; links: IdentityLink[] }): InboundMessageEvent | null {
   const wamid = str(m.id);
   if (!wamid) return null;
   const r = isObj(m.referral) ? m.referral : null;
@@ -278,10 +304,12 @@ export function readMessage(m: Obj, base: EventBase & { profile_name: string | n
     key: `m:${wamid}`,
     wamid,
     from: str(m.from),
+    from_user_id: str(m.from_user_id),
+    group_id: str(m.group_id),
     type: str(m.type) ?? 'unknown',
     timestamp: metaTime(m.timestamp),
     referral: r ? { source_type: str(r.source_type), source_id: str(r.source_id), source_url: str(r.source_url), headline: str(r.headline), ctwa_clid: str(r.ctwa_clid) } : null,
-    system: sys ? { type: str(sys.type), new_wa_id: str(sys.wa_id) ?? str(sys.new_wa_id) } : null,
+    system: sys ? { type: str(sys.type), new_wa_id: str(sys.wa_id) ?? str(sys.new_wa_id), new_user_id: str(sys.user_id) } : null,
     unsupported_type: uns ? str(uns.type) : null,
     texts: replyTexts(m),
     raw: m,
@@ -289,7 +317,7 @@ export function readMessage(m: Obj, base: EventBase & { profile_name: string | n
 }
 
 /** A status object, read (null without an id or a status). Also reads statuses kept by an older version (pending). */
-export function readStatus(s: Obj, base: EventBase): StatusUpdateEvent | null {
+export function readStatus(s: Obj, base: EventBase, links: IdentityLink[] = []): StatusUpdateEvent | null {
   const wamid = str(s.id);
   const meta_status = str(s.status);
   if (!wamid || !meta_status) return null;
@@ -302,6 +330,8 @@ export function readStatus(s: Obj, base: EventBase): StatusUpdateEvent | null {
     timestamp: metaTime(s.timestamp),
     callback: str(s.biz_opaque_callback_data),
     recipient_id: str(s.recipient_id),
+    recipient_user_id: str(s.recipient_user_id),
+    links,
     errors: Array.isArray(s.errors) ? s.errors.map((e) => parseWebhookError(e)) : [],
     pricing: objOrNull(s.pricing),
     conversation: objOrNull(s.conversation),
@@ -392,18 +422,28 @@ export function extractEvents(body: unknown): WebhookEvent[] {
         const meta = isObj(value.metadata) ? value.metadata : {};
         const phone_number_id = str(meta.phone_number_id);
         const base: EventBase = { key: '', kind: '', waba_id, entry_time, phone_number_id };
+        // contacts[]: profile names by phone or BSUID, and the phone ↔ BSUID links Meta shows.
         const names = new Map<string, string>();
+        const links: IdentityLink[] = [];
         if (Array.isArray(value.contacts)) {
           for (const c of value.contacts) {
-            if (isObj(c) && str(c.wa_id) && isObj(c.profile) && typeof c.profile.name === 'string') names.set(str(c.wa_id)!, c.profile.name);
+            if (!isObj(c)) continue;
+            const wa = str(c.wa_id);
+            const uid = str(c.user_id);
+            if (isObj(c.profile) && typeof c.profile.name === 'string') {
+              if (wa) names.set(wa, c.profile.name);
+              if (uid) names.set(uid, c.profile.name);
+            }
+            if (wa && uid) links.push({ wa_id: wa, user_id: uid, parent_user_id: str(c.parent_user_id) });
           }
         }
+        const distinctNames = new Set(names.values());
         let recognised = false;
         if (Array.isArray(value.messages)) {
           recognised = true;
           for (const m of value.messages) {
-            const from = isObj(m) ? str(m.from) : null;
-            const ev = isObj(m) ? readMessage(m, { ...base, profile_name: (from && names.get(from)) ?? (names.size === 1 ? [...names.values()][0] : null) }) : null;
+            const who = isObj(m) ? (str(m.from) ?? str(m.from_user_id)) : null;
+            const ev = isObj(m) ? readMessage(m, { ...base, links, profile_name: (who && names.get(who)) ?? (distinctNames.size === 1 ? [...distinctNames][0] : null) }) : null;
             if (ev) push(ev);
             else unknown('messages.message', m, waba_id, entry_time, phone_number_id);
           }
@@ -411,7 +451,7 @@ export function extractEvents(body: unknown): WebhookEvent[] {
         if (Array.isArray(value.statuses)) {
           recognised = true;
           for (const s of value.statuses) {
-            const ev = isObj(s) ? readStatus(s, base) : null;
+            const ev = isObj(s) ? readStatus(s, base, links) : null;
             if (ev) push(ev);
             else unknown('messages.status', s, waba_id, entry_time, phone_number_id);
           }
@@ -420,14 +460,16 @@ export function extractEvents(body: unknown): WebhookEvent[] {
           recognised = true;
           for (const p of value.user_preferences) {
             const wa_id = isObj(p) ? str(p.wa_id) : null;
+            const user_id = isObj(p) ? str(p.user_id) : null;
             const v = isObj(p) ? str(p.value) : null;
-            if (!isObj(p) || !wa_id || !v) {
+            if (!isObj(p) || !(wa_id || user_id) || !v) {
               unknown('user_preferences.item', p, waba_id, entry_time, phone_number_id);
               continue;
             }
             const at = metaTime(p.timestamp);
             const category = str(p.category) ?? 'marketing_messages';
-            push({ kind: 'user_preferences', key: `p:${wa_id}:${category}:${v}:${at ?? hashOf(p)}`, waba_id, entry_time, phone_number_id, wa_id, category, value: v, at, detail: str(p.detail) });
+            const own = wa_id && user_id ? [{ wa_id, user_id, parent_user_id: str(p.parent_user_id) }] : [];
+            push({ kind: 'user_preferences', key: `p:${wa_id ?? user_id}:${category}:${v}:${at ?? hashOf(p)}`, waba_id, entry_time, phone_number_id, wa_id, user_id, links: [...own, ...links], category, value: v, at, detail: str(p.detail) });
           }
         }
         if (Array.isArray(value.errors)) {

@@ -24,8 +24,9 @@ import { extractEvents, type Obj, type StatusUpdateEvent, type WebhookEvent } fr
 import { verifySignature, type SignatureCheck } from './signature.ts';
 import { errorText } from '../shared/error-text.ts';
 import { createBatcher } from '../shared/batcher.ts';
-import { audit, clip, storeUnknown, type EventResult } from './handlers/shared.ts';
+import { audit, clip, eventTime, senderOf, storeUnknown, type EventResult } from './handlers/shared.ts';
 import { InboundHandler } from './handlers/inbound.ts';
+import { IdentityBook } from './handlers/identities.ts';
 import { StatusHandler, type ForwardItem } from './handlers/statuses.ts';
 import { applyUserPreference } from './handlers/preferences.ts';
 import { applyTemplate } from './handlers/templates.ts';
@@ -75,6 +76,7 @@ export class WebhookProcessor {
   private queued = 0;
   /** Batches queued or applied by this process: recovery must not apply them a second time. */
   private readonly known = new Set<string>();
+  private readonly identities: IdentityBook;
   private readonly inbound: InboundHandler;
   private readonly statuses: StatusHandler;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -97,7 +99,8 @@ export class WebhookProcessor {
     this.maxBacklog = opts.max_backlog ?? MAX_BACKLOG;
     this.orphanSweepMs = opts.orphan_sweep_ms ?? ORPHAN_SWEEP_MS;
     this.poisonRetries = opts.poison_retries ?? POISON_RETRIES;
-    this.inbound = new InboundHandler(ctx);
+    this.identities = new IdentityBook(ctx);
+    this.inbound = new InboundHandler(ctx, this.identities);
     this.statuses = new StatusHandler(ctx);
     // Subscribed at construction: a message recorded before start() may already resolve a pending status.
     ctx.bus.on('message.status', this.onMessageStatus);
@@ -563,6 +566,8 @@ export class WebhookProcessor {
           slice = performance.now();
         }
         const fresh = await isFresh(ev.key);
+        // A status shows the recipient's phone and BSUID together (contacts[]): the link is learned.
+        if (ev.kind === 'status' && ev.links.length > 0 && (fresh || recovery)) await this.identities.learn(senderOf(this.ctx, ev.phone_number_id), ev.links, eventTime(this.ctx, ev.timestamp));
         const item = ev.kind === 'status' && (fresh || recovery) ? this.statuses.forwardItem(ev) : null;
         if (item) {
           if (runIds.has(item.id) || run.length >= FORWARD_RUN_MAX) await flushRun(); // a message's second status waits for its first
@@ -611,7 +616,7 @@ export class WebhookProcessor {
       case 'status':
         return this.statuses.apply(ev);
       case 'user_preferences':
-        return applyUserPreference(this.ctx, ev);
+        return applyUserPreference(this.ctx, this.identities, ev);
       case 'template_status':
       case 'template_quality':
       case 'template_category':

@@ -560,6 +560,22 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
       });
     });
 
+    describe('identities', () => {
+      it('links a BSUID to a phone per portfolio; the newer link wins; another portfolio sees none of it', async () => {
+        expect(await s.getLinkedPhone('biz_a', 'US.1001')).toBeNull();
+        expect(await s.linkIdentity({ business_id: 'biz_a', user_id: 'US.1001', wa_id: '15550001', at: T0 })).toBe(true);
+        expect(await s.linkIdentity({ business_id: 'biz_a', user_id: 'US.1001', wa_id: '15550001', at: T0 + 1 })).toBe(false); // known
+        expect(await s.linkIdentity({ business_id: 'biz_a', user_id: 'US.ENT.77', wa_id: '15550001', at: T0 })).toBe(true); // a parent BSUID too
+        expect(await s.getLinkedPhone('biz_a', 'US.1001')).toBe('15550001');
+        expect(await s.listLinkedUserIds('biz_a', '15550001')).toEqual(['US.1001', 'US.ENT.77']);
+        expect(await s.getLinkedPhone('biz_b', 'US.1001')).toBeNull();
+        expect(await s.listLinkedUserIds('biz_b', '15550001')).toEqual([]);
+        expect(await s.linkIdentity({ business_id: 'biz_a', user_id: 'US.1001', wa_id: '15550002', at: T0 + 2 })).toBe(true);
+        expect(await s.getLinkedPhone('biz_a', 'US.1001')).toBe('15550002');
+        expect(await s.listLinkedUserIds('biz_a', '15550001')).toEqual(['US.ENT.77']);
+      });
+    });
+
     describe('dead letters', () => {
       it('adds idempotently, filters lists and changes state', async () => {
         const d1 = deadLetter({ id: 'dl1', created_at: T0 });

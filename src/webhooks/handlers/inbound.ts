@@ -7,11 +7,15 @@ import { maskPhone } from '../../observability/log.ts';
 import { createKeywordMatcher, STOP_CATEGORIES, type KeywordMatcher } from '../keywords.ts';
 import type { InboundMessageEvent } from '../events.ts';
 import { audit, changeConsent, clip, eventTime, senderOf, waKey, type EventResult } from './shared.ts';
+import type { IdentityBook } from './identities.ts';
 
 export class InboundHandler {
   private readonly matcher: KeywordMatcher;
 
-  constructor(private readonly ctx: AppContext) {
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly identities: IdentityBook,
+  ) {
     const w = ctx.config.webhooks;
     this.matcher = createKeywordMatcher({ opt_out: w.opt_out_keywords, opt_in: w.opt_in_keywords });
   }
@@ -19,12 +23,20 @@ export class InboundHandler {
   async apply(ev: InboundMessageEvent): Promise<EventResult> {
     const { ctx } = this;
     const sender = senderOf(ctx, ev.phone_number_id);
-    const wa_id = waKey(ev.from);
+    const at = eventTime(ctx, ev.timestamp);
+    // The phone when Meta shows it (or a link knows it), else the business-scoped user id: a username
+    // user's message (no `from`) is theirs too, and their STOP counts.
+    const wa_id = sender ? await this.identities.customerKey(sender, { wa_id: ev.from, user_id: ev.from_user_id, links: ev.links, at }) : null;
     if (!sender || !wa_id) {
-      await audit(ctx, 'webhook.unattributed', null, { reason: !sender ? 'unknown phone_number_id (not a configured sender)' : 'message without a valid "from"', phone_number_id: ev.phone_number_id, event: clip(ev.raw) });
+      await audit(ctx, 'webhook.unattributed', null, { reason: !sender ? 'unknown phone_number_id (not a configured sender)' : 'message without a valid "from" or "from_user_id"', phone_number_id: ev.phone_number_id, event: clip(ev.raw) });
       return 'ignored';
     }
-    const at = eventTime(ctx, ev.timestamp);
+    if (ev.group_id) {
+      // A group's window is the group's, never a 1:1 window with its author; a word in a group chat is
+      // not an opt-out of 1:1 messages.
+      await audit(ctx, 'customer.group_message', wa_id, { sender: sender.id, wamid: ev.wamid, group_id: ev.group_id, type: ev.type, at });
+      return 'stored';
+    }
     if (ev.type === 'system') return this.applySystem(sender, wa_id, ev, at);
     if (ev.type === 'unsupported') {
       // A poll, an edit...: Meta does not say it opens the window (cloud-api.md §5.1) and the sandbox
@@ -62,6 +74,7 @@ export class InboundHandler {
     const { ctx } = this;
     const newWaId = waKey(ev.system?.new_wa_id);
     await audit(ctx, 'customer.system_message', wa_id, { sender: sender.id, type: ev.system?.type ?? null, new_wa_id: newWaId ? maskPhone(newWaId) : null, at });
+    if (ev.system?.type === 'user_changed_user_id') await this.identities.changedUserId(sender, wa_id, ev.system.new_user_id, at);
     if (ev.system?.type === 'user_changed_number' && newWaId && newWaId !== wa_id) {
       const old = await ctx.store.getCustomer(wa_id);
       if (old) {

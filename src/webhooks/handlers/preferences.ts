@@ -1,10 +1,13 @@
 // user_preferences: the customer's "Stop promotions" / "Resume" for marketing messages (§6.2).
 import type { AppContext } from '../../engine/context.ts';
 import type { UserPreferenceEvent } from '../events.ts';
-import { asUnknown, changeConsent, eventTime, storeUnknown, waKey, type EventResult } from './shared.ts';
+import { asUnknown, changeConsent, eventTime, senderOf, storeUnknown, waKey, type EventResult } from './shared.ts';
+import type { IdentityBook } from './identities.ts';
 
-export async function applyUserPreference(ctx: AppContext, ev: UserPreferenceEvent): Promise<EventResult> {
-  const wa_id = waKey(ev.wa_id);
+export async function applyUserPreference(ctx: AppContext, identities: IdentityBook, ev: UserPreferenceEvent): Promise<EventResult> {
+  const sender = senderOf(ctx, ev.phone_number_id);
+  // By phone, else by business-scoped user id (a username user's "Stop promotions" counts too).
+  const wa_id = sender ? await identities.customerKey(sender, { wa_id: ev.wa_id, user_id: ev.user_id, links: ev.links, at: eventTime(ctx, ev.at) }) : waKey(ev.wa_id);
   if (!wa_id) return storeUnknown(ctx, asUnknown(ev, 'user_preferences', ev));
   if (ev.category !== 'marketing_messages' || (ev.value !== 'stop' && ev.value !== 'resume')) {
     return storeUnknown(ctx, asUnknown(ev, `user_preferences:${ev.category}:${ev.value}`, ev));

@@ -1,0 +1,94 @@
+// Meta's 2026 identities (changes-2026.md §1): a customer shows up as a phone (wa_id), a business-scoped
+// user id (BSUID, e.g. "US.13491208655302741918", scoped to one business portfolio), or both. A username
+// user's messages can arrive with no phone at all: they are kept under the BSUID, never dropped. Each
+// payload that shows a phone and a BSUID together links them (store.linkIdentity, per portfolio), and
+// learning a link carries every opt-out between the two keys, so a STOP given under either identity
+// holds for both: sending by phone never finds an opt-out missing.
+import type { AppContext } from '../../engine/context.ts';
+import type { Category, SenderConfig } from '../../domain/types.ts';
+import { maskPhone } from '../../observability/log.ts';
+import type { IdentityLink } from '../events.ts';
+import { audit, changeConsent, waKey } from './shared.ts';
+
+/** A BSUID as Meta writes it: an ISO country code, a dot, up to 128 alphanumerics; a parent BSUID holds ".ENT.". */
+const BSUID_RE = /^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$/;
+
+export function bsuidKey(v: string | null | undefined): string | null {
+  return v && BSUID_RE.test(v) ? v : null;
+}
+
+/** The portfolio a BSUID belongs to, for this sender (its business, else its WABA). */
+function scopeOf(sender: SenderConfig): string {
+  return sender.business_id || `waba:${sender.waba_id}`;
+}
+
+const mask = (k: string) => (bsuidKey(k) ? `${k.slice(0, 5)}…${k.slice(-3)}` : maskPhone(k));
+
+export class IdentityBook {
+  /** Links learned or confirmed by this process (bounded): the same pair on every status costs no read. */
+  private readonly known = new Set<string>();
+
+  constructor(private readonly ctx: AppContext) {}
+
+  /**
+   * The key a customer's state is kept under: the phone when Meta shows it or a link knows it, else
+   * the BSUID; null when the event names neither. Links shown with the event are learned first.
+   */
+  async customerKey(sender: SenderConfig, who: { wa_id: string | null; user_id: string | null; links: IdentityLink[]; at: number }): Promise<string | null> {
+    await this.learn(sender, who.links, who.at);
+    const phone = waKey(who.wa_id);
+    const bsuid = bsuidKey(who.user_id);
+    if (phone && bsuid) await this.link(sender, bsuid, phone, who.at);
+    if (phone) return phone;
+    if (!bsuid) return null;
+    return (await this.ctx.store.getLinkedPhone(scopeOf(sender), bsuid)) ?? bsuid;
+  }
+
+  /** Learns each phone ↔ BSUID pair (contacts[] of inbound, status and preference webhooks). */
+  async learn(sender: SenderConfig | undefined, links: IdentityLink[], at: number): Promise<void> {
+    if (!sender) return;
+    for (const l of links) {
+      const phone = waKey(l.wa_id);
+      for (const uid of [l.user_id, l.parent_user_id]) {
+        const bsuid = bsuidKey(uid);
+        if (phone && bsuid) await this.link(sender, bsuid, phone, at);
+      }
+    }
+  }
+
+  /**
+   * A customer's BSUID changed (system user_changed_user_id): the new one is the same person, so it
+   * is linked to their phone when known, and the opt-outs kept under the old BSUID move to it.
+   */
+  async changedUserId(sender: SenderConfig, oldKey: string, newUserId: string | null, at: number): Promise<void> {
+    const next = bsuidKey(newUserId);
+    if (!next || next === oldKey) return;
+    const phone = bsuidKey(oldKey) ? await this.ctx.store.getLinkedPhone(scopeOf(sender), oldKey) : waKey(oldKey);
+    if (phone) await this.link(sender, next, phone, at);
+    else await carryOptOuts(this.ctx, oldKey, next, `webhook:user_id_changed_from:${mask(oldKey)}`, at);
+  }
+
+  private async link(sender: SenderConfig, bsuid: string, phone: string, at: number): Promise<void> {
+    const scope = scopeOf(sender);
+    const id = `${scope}\u0000${bsuid}\u0000${phone}`;
+    if (this.known.has(id)) return;
+    const fresh = await this.ctx.store.linkIdentity({ business_id: scope, user_id: bsuid, wa_id: phone, at });
+    if (this.known.size >= 100_000) this.known.clear();
+    this.known.add(id);
+    if (!fresh) return;
+    // The same person under two keys: what either said holds for both.
+    await carryOptOuts(this.ctx, bsuid, phone, `webhook:linked_from:${mask(bsuid)}`, at);
+    await carryOptOuts(this.ctx, phone, bsuid, `webhook:linked_from:${mask(phone)}`, at);
+    await audit(this.ctx, 'customer.identity_linked', phone, { sender: sender.id, user_id: mask(bsuid), scope, at });
+  }
+}
+
+/** Copies every opt-out of `from` to `to` (each with its own time: a newer decision under `to` stands). */
+async function carryOptOuts(ctx: AppContext, from: string, to: string, source: string, at: number): Promise<void> {
+  const c = await ctx.store.getCustomer(from);
+  if (!c) return;
+  for (const cat of Object.keys(c.consent) as Category[]) {
+    const cur = c.consent[cat];
+    if (cur.state === 'opted_out') await changeConsent(ctx, to, [cat], 'opted_out', source, cur.at ?? at, false);
+  }
+}
