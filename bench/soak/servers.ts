@@ -4,11 +4,11 @@
 // (test/pacing/private-redis.ts, test/production/backends.ts).
 import { execFile, execFileSync, fork } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/pacing/private-redis.ts';
+import type { TcpProxyStats } from '../../test/support/tcp-proxy.ts';
 
 /** Where initdb and pg_ctl live: `pg_config --bindir`, else the newest /usr/lib/postgresql/N/bin. */
 function pgBinDir(): string {
@@ -107,77 +107,11 @@ function killPostmaster(pid: number | null): void {
   }
 }
 
-export interface TcpProxy {
-  port: number;
-  /** Resets every open connection and refuses (resets) new ones for `ms`. */
-  cut(ms: number): void;
-  stats: { connections: number; cut_connections: number; refused: number; upstream_errors: number };
-  close(): Promise<void>;
-}
-
-/** A TCP proxy (node net) on a free port in front of 127.0.0.1:targetPort that the soak can cut. */
-export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
-  const port = await freePort();
-  const pairs = new Set<[Socket, Socket]>();
-  const stats = { connections: 0, cut_connections: 0, refused: 0, upstream_errors: 0 };
-  let refuseUntil = 0;
-  const server = createServer((client) => {
-    client.on('error', () => {});
-    if (Date.now() < refuseUntil) {
-      stats.refused++;
-      client.resetAndDestroy();
-      return;
-    }
-    stats.connections++;
-    const upstream = connect(targetPort, '127.0.0.1');
-    const pair: [Socket, Socket] = [client, upstream];
-    pairs.add(pair);
-    upstream.on('error', () => {
-      stats.upstream_errors++;
-      client.destroy();
-    });
-    const done = () => {
-      pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('close', done);
-    upstream.on('close', done);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  return {
-    port,
-    stats,
-    cut(ms) {
-      refuseUntil = Date.now() + ms;
-      for (const [c, u] of pairs) {
-        stats.cut_connections++;
-        c.resetAndDestroy();
-        u.destroy();
-      }
-      pairs.clear();
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const [c, u] of pairs) {
-          c.destroy();
-          u.destroy();
-        }
-        server.close(() => resolve());
-      }),
-  };
-}
-
 export interface TcpProxyProcess {
   port: number;
   pid: number | undefined;
   cut(ms: number): void;
-  stats(): Promise<TcpProxy['stats'] | null>;
+  stats(): Promise<TcpProxyStats | null>;
   close(): Promise<void>;
 }
 
@@ -200,7 +134,7 @@ export function startTcpProxyProcess(targetPort: number): Promise<TcpProxyProces
           new Promise((res) => {
             if (!child.connected) return res(null);
             const t = setTimeout(() => res(null), 2_000);
-            child.once('message', (r: { stats?: TcpProxy['stats'] }) => {
+            child.once('message', (r: { stats?: TcpProxyStats }) => {
               clearTimeout(t);
               res(r.stats ?? null);
             });

@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { countLedger, orderUpdate, recipient, startHarness, waitFor, type Harness } from '../delivery/harness.ts';
 import { DATABASE_URL, dropNamespace, startPrivateNats, useServers } from './backends.ts';
-import { startTcpProxy } from './tcp-proxy.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { missing } from '../support/services.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
