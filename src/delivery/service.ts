@@ -17,6 +17,8 @@ import { classify } from '../domain/errors/index.ts';
 import type { Classification } from '../domain/errors/types.ts';
 import type { GraphError, SendResult } from '../meta/types.ts';
 import type { Lease } from '../queue/port.ts';
+import type { GateOutcome } from '../gate/port.ts';
+import { dispatchRecheckCode, type ErrorCode } from '../shared/errors/registry.ts';
 import type { DeadLetter, ForwardStatus } from '../store/port.ts';
 import { STATUS_RANK, type MessageRecord, type SenderConfig, type SenderStatus, type StatusEvent } from '../domain/types.ts';
 import { createBatcher, type Batcher } from '../shared/batcher.ts';
@@ -54,8 +56,11 @@ const PACE_PIPELINE = 16;
 type PaceOutcome = { kind: 'ok' } | { kind: 'later'; at: number; reason: string } | { kind: 'interrupted' };
 type Pace = (sender: SenderConfig, to: string) => Promise<PaceOutcome>;
 
+/** The registry's META_<code> for a Graph error (kept META_-1 for no answer, as dead letters always named it). */
+const metaCode = (code: number): ErrorCode => `META_${code}`;
+
 interface DeadLetterInput {
-  reason_code: string;
+  reason_code: ErrorCode;
   explanation: string;
   fix: string | null;
   meta_error: Record<string, unknown> | null;
@@ -505,10 +510,10 @@ export class DeliveryService {
         await this.putBack(lease, `recheck:${prep.decision.reason_code}`, ctx.now() + 1_000);
         return true;
       }
-      await this.deadLetter(lease, msg, { reason_code: `DISPATCH_RECHECK:${prep.decision.reason_code}`, explanation: prep.decision.explanation, fix: prep.decision.suggested_action, meta_error: null });
+      await this.deadLetter(lease, msg, { reason_code: dispatchRecheckCode(String(prep.decision.reason_code)), explanation: prep.decision.explanation, fix: prep.decision.suggested_action, meta_error: null });
       return true;
     }
-    let outcome;
+    let outcome: GateOutcome;
     try {
       outcome = await ctx.gate.check(prep.req, ctx.now());
     } catch (err) {
@@ -523,7 +528,7 @@ export class DeliveryService {
       return true;
     }
     await this.deadLetter(lease, msg, {
-      reason_code: `DISPATCH_RECHECK:${outcome.decision.reason_code}`,
+      reason_code: dispatchRecheckCode(String(outcome.decision.reason_code)),
       explanation: `Checked again right before sending: ${outcome.decision.explanation}`,
       fix: outcome.decision.suggested_action,
       meta_error: null,
@@ -574,7 +579,7 @@ export class DeliveryService {
         ctx.metrics.sends.inc({ sender: sender.id, outcome: c.action, code: String(err.code) });
         if (!c.known) ctx.metrics.unknownErrors.inc({ code: String(err.code) });
         const metaError = { ...graphErrorRecord(err), repeat, action: c.action, explanation: c.entry.explanation, fix: c.entry.fix };
-        const dl = (): DeadLetterInput => ({ reason_code: `META_${err.code}`, explanation: c.entry.explanation, fix: c.entry.fix, meta_error: metaError });
+        const dl = (): DeadLetterInput => ({ reason_code: metaCode(err.code), explanation: c.entry.explanation, fix: c.entry.fix, meta_error: metaError });
         ctx.log.warn({ message_id: msg.id, sender: sender.id, to: maskPhone(msg.to), code: err.code, action: c.action }, 'Meta refused a send');
         // Transient (Meta 5xx or outage, throttling: c.transient) is never an attempt and is bounded by
         // how long the failures in a row have lasted (delivery.retry_max_age_h); a retry the catalog caps
@@ -605,11 +610,11 @@ export class DeliveryService {
             return;
           case 'pause_sender':
             // Concurrent sends all see the same error: pause (and alert) once.
-            if (ctx.senders.status(sender.id).state === 'active') pauseSender(ctx, sender.id, { reason: `${c.entry.title}: ${c.entry.explanation} ${c.entry.fix}`, reason_code: `META_${err.code}`, actor: 'worker' });
+            if (ctx.senders.status(sender.id).state === 'active') pauseSender(ctx, sender.id, { reason: `${c.entry.title}: ${c.entry.explanation} ${c.entry.fix}`, reason_code: metaCode(err.code), actor: 'worker' });
             await this.settleUncounted(lease, msg, metaError, now, `meta_${err.code}`);
             return;
           case 'halt_all':
-            if (ctx.senders.status(sender.id).state !== 'halted') haltAll(ctx, { reason: `${c.entry.title}: ${c.entry.explanation} ${c.entry.fix}`, reason_code: `META_${err.code}`, sender_id: sender.id, detail: { code: err.code, subcode: err.subcode, fbtrace_id: err.fbtrace_id } });
+            if (ctx.senders.status(sender.id).state !== 'halted') haltAll(ctx, { reason: `${c.entry.title}: ${c.entry.explanation} ${c.entry.fix}`, reason_code: metaCode(err.code), sender_id: sender.id, detail: { code: err.code, subcode: err.subcode, fbtrace_id: err.fbtrace_id } });
             // Back to the queue unsent: Meta refused it, so resending after the fix is safe.
             await this.settleUncounted(lease, msg, metaError, now, `meta_${err.code}`);
             return;

@@ -16,7 +16,8 @@
 // (store.setAsideWebhookBatch: kept with its body and error, listed by GET /v1/webhooks/failed,
 // replayable) and the batches after it go on. Only an unreachable store makes a batch wait (and retry
 // forever): nothing else may block the queue.
-import { EngineError, type AppContext } from '../engine/context.ts';
+import type { AppContext } from '../engine/context.ts';
+import { appError } from '../shared/errors/app-error.ts';
 import type { MessageRecord } from '../domain/types.ts';
 import type { FailedWebhookBatch } from '../store/port.ts';
 import { newId } from '../domain/ids.ts';
@@ -424,14 +425,14 @@ export class WebhookProcessor {
 
   async getFailed(id: string): Promise<FailedWebhookBatch> {
     const b = await this.ctx.store.getFailedWebhookBatch(id);
-    if (!b) throw new EngineError('WEBHOOK_BATCH_NOT_FOUND', `No set-aside webhook batch with id "${id}".`, 'List them with GET /v1/webhooks/failed.', 404, { id });
+    if (!b) throw appError('WEBHOOK_BATCH_NOT_FOUND', `No set-aside webhook batch with id "${id}".`, { details: { id } });
     return b;
   }
 
   private async getOpen(id: string, what: string): Promise<FailedWebhookBatch> {
     const b = await this.getFailed(id);
     if (b.state !== 'open') {
-      throw new EngineError('WEBHOOK_BATCH_NOT_OPEN', `Webhook batch "${id}" is ${b.state}; only an open batch can be ${what}.`, 'Nothing to do: list the open ones with GET /v1/webhooks/failed?state=open.', 409, { id, state: b.state });
+      throw appError('WEBHOOK_BATCH_NOT_OPEN', `Webhook batch "${id}" is ${b.state}; only an open batch can be ${what}.`, { fix: 'Nothing to do: list the open ones with GET /v1/webhooks/failed?state=open.', details: { id, state: b.state } });
     }
     return b;
   }
@@ -474,7 +475,7 @@ export class WebhookProcessor {
     });
     await this.whenIdle();
     if (outage !== undefined) {
-      throw new EngineError('STORE_UNAVAILABLE', `Webhook batch "${id}" could not be replayed: the store did not answer (${errorText(outage)}).`, 'Check the database (GET /ready), then replay again; the batch is still set aside.', 503, { id });
+      throw appError('STORE_UNAVAILABLE', `Webhook batch "${id}" could not be replayed: the store did not answer (${errorText(outage)}).`, { fix: 'Check the database (GET /ready), then replay again; the batch is still set aside.', details: { id } });
     }
     return { batch: await this.getFailed(id), ...outcome };
   }
