@@ -162,6 +162,7 @@ export async function run(opts: DoctorOptions = {}): Promise<number> {
   const senders = resolveSenders(config, env);
   const sandbox = needsSandbox(config, senders);
   if (sandbox) {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's ${ENV} syntax, shown as is
     line('warn', `no sender has a Meta access token: wagate runs the built-in Meta SANDBOX (nothing reaches WhatsApp)`, 'to go live, add senders with phone_number_id, waba_id and access_token (e.g. ${WA_TOKEN_MAIN}) to the config');
   } else {
     const appToken = config.meta.app_token;

@@ -26,7 +26,7 @@ export async function run(opts: Record<string, unknown>, _args: string[] = [], e
   const webhookUrl = opts.webhookUrl as string | undefined;
   if (webhookUrl !== undefined && !/^https?:\/\/\S+$/.test(webhookUrl)) throw new SandboxCliError(`--webhook-url must be an http(s) URL, got "${webhookUrl}"`);
   const logger = createLogger(env.WAGATE_LOG_LEVEL ?? 'warn', { stderr: true });
-  let sandbox;
+  let sandbox: Awaited<ReturnType<typeof startSandbox>>;
   try {
     sandbox = await startSandbox({ port, host: '127.0.0.1', app_secret: appSecret, webhook_url: webhookUrl, logger, numbers, tokens });
   } catch (err) {

@@ -123,7 +123,7 @@ export function loadConfig(opts: { file?: string | null; text?: string; env?: En
   const label = file ?? '<config>';
   const lc = new LineCounter();
   const doc = text.trim() ? parseDocument(text, { lineCounter: lc, prettyErrors: false }) : null;
-  if (doc && doc.errors.length) {
+  if (doc?.errors.length) {
     throw new ConfigError(
       doc.errors.map((e) => {
         const p = e.linePos?.[0] ?? lc.linePos(e.pos[0]);

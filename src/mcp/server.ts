@@ -94,7 +94,7 @@ export function createMcpServer(ctx: AppContext, opts: McpServerOptions = {}): M
       def.name,
       { title: def.title, description: def.description, inputSchema: schema, outputSchema: output, annotations: { title: def.title, ...def.annotations } },
       (async (args: Record<string, unknown> & Partial<Invalid>): Promise<ToolResult> => {
-        if (args && args[INVALID]) return invalidArguments(def, args[INVALID]);
+        if (args?.[INVALID]) return invalidArguments(def, args[INVALID]);
         try {
           requireRole(principal, def.role, `the tool ${def.name}`);
           // A key limited to some senders that names none acts for its first one, not the global default.

@@ -601,8 +601,7 @@ export class HealthMonitor {
     };
   }
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  private on<A extends any[]>(em: EventEmitter, event: string, fn: (...a: A) => void): void {
+  private on<A extends unknown[]>(em: EventEmitter, event: string, fn: (...a: A) => void): void {
     const safe = (...a: A) => {
       try {
         fn(...a);

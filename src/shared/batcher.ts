@@ -30,14 +30,14 @@ export function createBatcher<I, O>(write: (items: I[]) => Promise<O[]>, opts: B
   const busyMs = opts.busy_ms ?? 1;
   let lastAdd = -Infinity;
   const later = (fn: () => void): void => {
-    if (opts.flush === 'same_tick') return queueMicrotask(fn);
+    let soon = opts.flush === 'same_tick';
     if (opts.flush === 'busy_next_turn') {
       const now = performance.now();
-      const busy = now - lastAdd < busyMs;
+      soon = now - lastAdd >= busyMs; // sparse calls: no yield
       lastAdd = now;
-      if (!busy) return queueMicrotask(fn);
     }
-    setImmediate(fn);
+    if (soon) queueMicrotask(fn);
+    else setImmediate(fn);
   };
   const maxInFlight = opts.max_in_flight ?? 2;
   let waiting: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];

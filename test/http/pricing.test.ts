@@ -20,7 +20,7 @@ describe('pricing data', () => {
     const d = loadPricing();
     expect(d.source.length).toBeGreaterThan(20);
     expect(d.as_of).toMatch(/^\d{4}-\d{2}-\d{2}$/);
-    expect(d.markets.map((m) => m.countries).flat()).toEqual(expect.arrayContaining(['IN', 'BR', 'US', 'GB', 'DE', 'MX', 'ID']));
+    expect(d.markets.flatMap((m) => m.countries)).toEqual(expect.arrayContaining(['IN', 'BR', 'US', 'GB', 'DE', 'MX', 'ID']));
     expect(estimatePricing({ conversation_type: 'service', recipient_country: 'IN' })).toMatchObject({ cost_per_message: 0, pricing_category: 'free_customer_service' });
   });
 

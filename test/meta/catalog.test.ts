@@ -76,7 +76,7 @@ describe.each(CATALOG.map((e) => [e.code_to ? `${e.code}-${e.code_to}` : String(
     expect(e.fix).not.toEqual(e.explanation);
     // Retry-after codes must say how long; other actions must not carry a delay they would ignore.
     if (e.action === 'retry_after') expect(e.delay, 'retry_after needs a delay rule').toBeDefined();
-    if (e.max_attempts !== undefined) expect(e.then).toBeDefined();
+    if (e.max_attempts !== undefined) expect(e.exhausted).toBeDefined();
     // One budget per kind of failure: a catalog cap never promises more than delivery.max_attempts
     // (default 8) allows, and an outage code (HTTP 5xx in Meta's table) is never capped by a count.
     for (const r of [e, ...(e.variants ?? [])]) if (r.max_attempts !== undefined) expect(r.max_attempts).toBeLessThanOrEqual(DEFAULT_MAX_ATTEMPTS);

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import type { SandboxHandle } from '../../src/meta/sandbox/server.ts';
-import { ctl, graph, PNID, sandbox, sendMsg, tpl, TOKEN, waitFor, WABA, type Receiver, useSandboxes } from './helpers.ts';
+import { ctl, graph, PNID, type sandbox, sendMsg, tpl, TOKEN, waitFor, WABA, type Receiver, useSandboxes } from './helpers.ts';
 
 const t = useSandboxes();
 let s: SandboxHandle | null = null;

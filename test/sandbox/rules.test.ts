@@ -2,7 +2,7 @@
 // opt-out, undeliverable numbers and the US marketing pause (async failed statuses).
 import { describe, expect, it } from 'vitest';
 import type { SandboxHandle } from '../../src/meta/sandbox/server.ts';
-import { ctl, PNID, sandbox, sendMsg, text, tpl, waitFor, WABA, type Receiver, useSandboxes } from './helpers.ts';
+import { ctl, PNID, type sandbox, sendMsg, text, tpl, waitFor, WABA, type Receiver, useSandboxes } from './helpers.ts';
 
 const t = useSandboxes();
 let s: SandboxHandle | null = null;

@@ -1,7 +1,7 @@
 // Tokens: valid, expiring (debug_token expires_at), revoked → 190 with a subcode, unknown → 190.
 import { describe, expect, it } from 'vitest';
 import type { SandboxHandle } from '../../src/meta/sandbox/server.ts';
-import { ctl, graph, PNID, SECRET, sandbox, sendMsg, tpl, TOKEN, WABA, useSandboxes } from './helpers.ts';
+import { ctl, graph, PNID, SECRET, sendMsg, tpl, TOKEN, WABA, useSandboxes } from './helpers.ts';
 
 const t = useSandboxes();
 let s: SandboxHandle | null = null;

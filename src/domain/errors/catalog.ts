@@ -150,7 +150,7 @@ export const CATALOG: readonly CatalogEntry[] = [
   {
     code: 1, title: 'API Unknown', http_status: 400, where: 'sync', section: '3.5',
     meaning: 'Invalid request or possible server error.',
-    action: 'retry', scope: 'message', max_attempts: 3, then: 'fix_request',
+    action: 'retry', scope: 'message', max_attempts: 3, exhausted: 'fix_request',
     explanation: 'Meta could not say what went wrong. It is sometimes a passing server fault, sometimes a malformed request.',
     fix: `wagate retries a few times. If it keeps failing, check ${STATUS_PAGE}; if there is no outage, compare the request with the endpoint reference (the message body is in the dead letter).`,
   },
@@ -205,7 +205,7 @@ export const CATALOG: readonly CatalogEntry[] = [
     action: 'fix_request', scope: 'message',
     explanation: 'A field has a value Meta does not accept (wrong format, unknown wamid, out-of-range value).',
     fix: 'Read details, correct the value and resend. For reactions: react only to messages from the last 30 days.',
-    variants: [{ match: /sync/i, note: 'Marketing Messages API: ad sync incomplete, wait 10 minutes once', action: 'retry_after', delay: { kind: 'fixed', ms: 10 * MIN }, max_attempts: 1, then: 'fix_request' }],
+    variants: [{ match: /sync/i, note: 'Marketing Messages API: ad sync incomplete, wait 10 minutes once', action: 'retry_after', delay: { kind: 'fixed', ms: 10 * MIN }, max_attempts: 1, exhausted: 'fix_request' }],
   },
   {
     code: 131016, title: 'Service unavailable', http_status: 500, where: 'both', section: '3.5',
@@ -641,8 +641,8 @@ function templateCreation(): CatalogEntry[] {
 /** Error 190 subcodes (§8.3, Graph "Authentication Error Subcodes"). */
 export const SUBCODES_190: readonly SubcodeEntry[] = [
   { subcode: 458, name: 'App Not Installed', meaning: 'The user has not logged into (or has removed) your app; for WhatsApp: the app was uninstalled or de-authorized from the business.', fix: `Reinstall/re-authorize the app for the business, then: ${TOKEN_FIX}` },
-  { subcode: 459, name: 'User Checkpointed', meaning: 'The user must log in at facebook.com to resolve an account checkpoint.', fix: `Have the token\'s user log in at facebook.com and clear the checkpoint — better, stop using user tokens: ${TOKEN_FIX}` },
-  { subcode: 460, name: 'Password Changed', meaning: 'The user changed their password; tokens issued before are void.', fix: `Generate a new token (a System User token does not depend on a person\'s password): ${TOKEN_FIX}` },
+  { subcode: 459, name: 'User Checkpointed', meaning: 'The user must log in at facebook.com to resolve an account checkpoint.', fix: `Have the token's user log in at facebook.com and clear the checkpoint — better, stop using user tokens: ${TOKEN_FIX}` },
+  { subcode: 460, name: 'Password Changed', meaning: 'The user changed their password; tokens issued before are void.', fix: `Generate a new token (a System User token does not depend on a person's password): ${TOKEN_FIX}` },
   { subcode: 463, name: 'Expired', meaning: 'The access token expired (user tokens last ~24 h; 60-day system-user tokens expire too).', fix: `Replace it with a token that never expires: ${TOKEN_FIX}` },
   { subcode: 464, name: 'Unconfirmed User', meaning: 'The user must log in at facebook.com to confirm their account.', fix: `Have the user confirm their account, or switch to a System User token: ${TOKEN_FIX}` },
   { subcode: 467, name: 'Invalid Access Token', meaning: 'The token expired, was revoked or is otherwise invalid (e.g. the system user was deleted or the token regenerated).', fix: TOKEN_FIX },

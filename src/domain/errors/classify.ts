@@ -75,8 +75,8 @@ export function classify(err: GraphError, opts: ClassifyOptions = {}): Classific
   let action: ErrorAction = rule.action;
   const scope: ErrorScope = variant?.scope ?? entry.scope;
   let retry_after_ms: number | undefined;
-  if (rule.max_attempts !== undefined && attempt > rule.max_attempts && rule.then) {
-    action = rule.then; // bounded retries: give up the way the catalog says
+  if (rule.max_attempts !== undefined && attempt > rule.max_attempts && rule.exhausted) {
+    action = rule.exhausted; // bounded retries: give up the way the catalog says
   } else if (rule.delay) {
     retry_after_ms = delayFor(rule.delay, attempt, err.details);
   }

@@ -42,7 +42,7 @@ export interface CatalogVariant {
   scope?: ErrorScope;
   delay?: DelayRule;
   max_attempts?: number;
-  then?: 'fix_request' | 'drop';
+  exhausted?: 'fix_request' | 'drop';
 }
 
 export interface CatalogEntry {
@@ -60,12 +60,12 @@ export interface CatalogEntry {
   scope: ErrorScope;
   delay?: DelayRule;
   /**
-   * For retry actions: after this many failures in a row with this code the action becomes `then`. A
+   * For retry actions: after this many failures in a row with this code the action becomes `exhausted`. A
    * cap makes the code a definite failure (counted, see Classification.transient); it must not exceed
    * the default of delivery.max_attempts (8), which bounds every counted send.
    */
   max_attempts?: number;
-  then?: 'fix_request' | 'drop';
+  exhausted?: 'fix_request' | 'drop';
   /** What happened, for a human who has never seen the code. */
   explanation: string;
   /** What to do about it, step by step. */

@@ -4,7 +4,7 @@
 // and messages of any sender (one batch may carry several WABAs), so a key limited to some senders
 // gets 403 FORBIDDEN_SENDER.
 import type { FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { RouteModule } from '../types.ts';
 import type { FailedWebhookBatch } from '../../store/port.ts';
 import { sendError } from '../errors.ts';

@@ -133,8 +133,8 @@ function faultAnswer(f: Fault): HttpAnswer {
 
 export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle> {
   const log = opts.logger;
-  const numbers = opts.numbers && opts.numbers.length ? opts.numbers : [SANDBOX_DEFAULT_NUMBER];
-  const tokens = opts.tokens && opts.tokens.length ? opts.tokens : [SANDBOX_DEFAULT_TOKEN];
+  const numbers = opts.numbers?.length ? opts.numbers : [SANDBOX_DEFAULT_NUMBER];
+  const tokens = opts.tokens?.length ? opts.tokens : [SANDBOX_DEFAULT_TOKEN];
   const webhooks = new WebhookSender(opts.app_secret, opts.webhook_url ?? null, opts.webhooks ?? {}, log);
   const state = new SandboxState(
     {
@@ -422,10 +422,16 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
   /** GET /_sandbox/media/:id: the download URL of GET /{media_id} (bearer token required, 5-minute ticket). */
   function downloadMedia(req: IncomingMessage, res: ServerResponse, id: string, q: URLSearchParams): void {
     const tokErr = state.checkToken(bearer(req, q));
-    if (tokErr) return send(res, tokErr);
+    if (tokErr) {
+      send(res, tokErr);
+      return;
+    }
     const ticket = q.get('ticket');
     const r = state.media.download(id, ticket, state.now());
-    if (r === 'unknown' || (ticket !== null && r === 'expired')) return send(res, ctlError(404, 'media_not_found', `media ${id} does not exist or its URL expired`, 'URLs from GET /{media_id} last 5 minutes: ask for a new one'));
+    if (r === 'unknown' || (ticket !== null && r === 'expired')) {
+      send(res, ctlError(404, 'media_not_found', `media ${id} does not exist or its URL expired`, 'URLs from GET /{media_id} last 5 minutes: ask for a new one'));
+      return;
+    }
     const item = state.media.items.get(id)!;
     res.writeHead(200, { 'content-type': item.mime_type, 'content-length': item.bytes.length });
     res.end(item.bytes);

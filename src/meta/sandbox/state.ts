@@ -8,7 +8,7 @@ import { validateSend } from './validate.ts';
 import { checkTemplateSend, seedTemplates, templateView, validateCreate, type Quality, type SandboxTemplate, type TplCategory, type TplStatus } from './templates.ts';
 import { Scheduler } from './scheduler.ts';
 import { MediaStore } from './media.ts';
-import { WebhookSender, type Change } from './webhooks.ts';
+import type { WebhookSender, Change } from './webhooks.ts';
 import { inboundMessage, messagesValue, newConversationId, newWamid, pricingFor, statusValue, unixSeconds, userPreferencesValue, type NumberMeta } from './payloads.ts';
 
 const DAY = 24 * 3600_000;

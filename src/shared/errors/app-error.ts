@@ -2,7 +2,7 @@
 // Faces and the engine build it with appError(code, message, {fix, details}), which takes the status
 // (and the default fix) from the registry, so a code cannot be answered with a status it was not
 // declared with, nor be a code the registry does not know (typed, and checked at run time).
-import { ERROR_FAMILIES, ERRORS, errorSpec, statusAllowed, type FamilyCode, type FixedCode, type ThrowableFixedCode } from './registry.ts';
+import { type ERROR_FAMILIES, ERRORS, errorSpec, statusAllowed, type FamilyCode, type FixedCode, type ThrowableFixedCode } from './registry.ts';
 
 /** An error with a stable code, a fix, and the HTTP status a face should answer with. */
 export class EngineError extends Error {
