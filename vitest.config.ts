@@ -7,10 +7,23 @@ import type { ServiceStatus } from './test/support/probe.ts';
  * (`--mode embedded`) leaves them out; files that mix both (test/alerts, test/senders) run their
  * embedded tests there and skip the rest.
  */
-const SERVICE_SUITES = ['test/gate/redis.test.ts', 'test/pacing/redis.test.ts', 'test/queue/jetstream.test.ts', 'test/queue/jetstream-chaos.test.ts', 'test/store/postgres.test.ts', 'test/production/**'];
+const SERVICE_SUITES = [
+  'test/gate/redis.test.ts',
+  'test/pacing/redis.test.ts',
+  'test/queue/jetstream.test.ts',
+  'test/queue/jetstream-chaos.test.ts',
+  'test/store/postgres.test.ts',
+  'test/production/**',
+];
 
 const notInThisRun = 'not used by `npm run test:embedded`';
-const EMBEDDED_ONLY: ServiceStatus = { postgres: notInThisRun, redis: notInThisRun, nats: notInThisRun, 'redis-server': notInThisRun, 'nats-server': notInThisRun };
+const EMBEDDED_ONLY: ServiceStatus = {
+  postgres: notInThisRun,
+  redis: notInThisRun,
+  nats: notInThisRun,
+  'redis-server': notInThisRun,
+  'nats-server': notInThisRun,
+};
 
 export default defineConfig(({ mode }) => {
   const embedded = mode === 'embedded';

@@ -51,7 +51,11 @@ let seq = 0;
 /** A new recipient per request (+1 555 01xx-style fictional ranges are accepted by the sandbox). */
 function body(): string {
   const n = seq++;
-  return JSON.stringify({ to: `+44 7700 ${String(900000 + (n % 100000)).padStart(6, '0')}`, type: 'template', template: { name: 'hello_world', language: { code: 'en_US' } } });
+  return JSON.stringify({
+    to: `+44 7700 ${String(900000 + (n % 100000)).padStart(6, '0')}`,
+    type: 'template',
+    template: { name: 'hello_world', language: { code: 'en_US' } },
+  });
 }
 
 const r3 = (n: number) => Math.round(n * 1000) / 1000;
@@ -68,13 +72,27 @@ async function setup(mps: number) {
     log_level: 'silent',
     sandbox: { port: 0, mode: 'never' },
     meta: { api_url: sandbox.url, app_secret: 'sandbox-app-secret', verify_token: 'bench-api' },
-    senders: [{ id: 'main', phone_number_id: PHONE_NUMBER_ID, waba_id: WABA_ID, business_id: 'bench', messaging_limit: null, throughput_mps: mps, access_token: 'sandbox-token-main' }],
+    senders: [
+      {
+        id: 'main',
+        phone_number_id: PHONE_NUMBER_ID,
+        waba_id: WABA_ID,
+        business_id: 'bench',
+        messaging_limit: null,
+        throughput_mps: mps,
+        access_token: 'sandbox-token-main',
+      },
+    ],
     api: { rate_limit_per_minute: 100_000_000 },
   });
   const app = await createApp({ config, env: {}, logger: createLogger('silent'), workers: false, monitor: false });
   const base = await app.start();
   // The sandbox posts its status webhooks back to this app over HTTP, as Meta would.
-  const hook = await request(`${sandbox.url}/_sandbox/webhooks`, { method: 'POST', body: JSON.stringify({ url: `${base}/webhook` }), headers: { 'content-type': 'application/json' } });
+  const hook = await request(`${sandbox.url}/_sandbox/webhooks`, {
+    method: 'POST',
+    body: JSON.stringify({ url: `${base}/webhook` }),
+    headers: { 'content-type': 'application/json' },
+  });
   await hook.body.dump();
   if (hook.statusCode >= 300) throw new Error(`sandbox refused the webhook URL (${hook.statusCode})`);
   await syncTemplates(app.ctx);

@@ -10,7 +10,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { Agent, request } from 'undici';
-import { PHONE_NUMBER_ID, WABA_ID, countLedger, http, orderUpdate, recipient, startSandboxProcess, waitFor, type LedgerSend } from '../test/delivery/harness.ts';
+import {
+  PHONE_NUMBER_ID,
+  WABA_ID,
+  countLedger,
+  http,
+  orderUpdate,
+  recipient,
+  startSandboxProcess,
+  waitFor,
+  type LedgerSend,
+} from '../test/delivery/harness.ts';
 import { pct, sustainedMps } from './stats.ts';
 import { DATABASE_URL, NATS_URL, REDIS_URL, dropNamespace, freePort, spawnWagate, stopProcess } from '../test/production/backends.ts';
 
@@ -18,7 +28,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Sum of wagate_sends_total samples whose labels match `label` (Prometheus text format). */
 function sumSends(text: string, label: string): number {
-  return [...text.matchAll(/^wagate_sends_total\{([^}]*)\} (\d+)/gm)].filter((m) => m[1].includes(label)).reduce((a, m) => a + Number(m[2]), 0);
+  return [...text.matchAll(/^wagate_sends_total\{([^}]*)\} (\d+)/gm)]
+    .filter((m) => m[1].includes(label))
+    .reduce((a, m) => a + Number(m[2]), 0);
 }
 
 /**
@@ -26,7 +38,17 @@ function sumSends(text: string, label: string): number {
  * under one namespace, one sender on the sandbox at the tier's throughput, the delivery settings of the
  * single-process tiers, and an API limit that must not cap the tier.
  */
-export function instanceConfig(o: { port: number; dataDir: string; namespace: string; redisUrl: string; natsUrl: string; databaseUrl: string; sandboxUrl: string; mps: number; delivery?: Record<string, unknown> }): Record<string, unknown> {
+export function instanceConfig(o: {
+  port: number;
+  dataDir: string;
+  namespace: string;
+  redisUrl: string;
+  natsUrl: string;
+  databaseUrl: string;
+  sandboxUrl: string;
+  mps: number;
+  delivery?: Record<string, unknown>;
+}): Record<string, unknown> {
   return {
     port: o.port,
     host: '127.0.0.1',
@@ -38,8 +60,24 @@ export function instanceConfig(o: { port: number; dataDir: string; namespace: st
     database_url: o.databaseUrl,
     sandbox: { mode: 'never' },
     meta: { api_url: o.sandboxUrl, app_secret: 'sandbox-app-secret', verify_token: 'bench-instances' },
-    senders: [{ id: 'main', phone_number_id: PHONE_NUMBER_ID, waba_id: WABA_ID, business_id: 'bench', access_token: 'sandbox-token-main', throughput_mps: o.mps, messaging_limit: null }],
-    delivery: { concurrency_per_sender: Math.max(16, Math.min(256, Math.ceil(o.mps / 4))), backoff_base_ms: 200, backoff_max_ms: 5_000, in_doubt_grace_ms: 60_000, ...o.delivery },
+    senders: [
+      {
+        id: 'main',
+        phone_number_id: PHONE_NUMBER_ID,
+        waba_id: WABA_ID,
+        business_id: 'bench',
+        access_token: 'sandbox-token-main',
+        throughput_mps: o.mps,
+        messaging_limit: null,
+      },
+    ],
+    delivery: {
+      concurrency_per_sender: Math.max(16, Math.min(256, Math.ceil(o.mps / 4))),
+      backoff_base_ms: 200,
+      backoff_max_ms: 5_000,
+      in_doubt_grace_ms: 60_000,
+      ...o.delivery,
+    },
     api: { rate_limit_per_minute: 100_000_000 },
   };
 }
@@ -72,15 +110,34 @@ export async function runInstances(opts: { instances: number; mps: number; secon
     for (let k = 0; k < n; k++) {
       const port = await freePort();
       const file = join(dir, `i${k}.yaml`);
-      writeFileSync(file, stringify(instanceConfig({ port, dataDir: join(dir, `i${k}`), namespace: ns, redisUrl: REDIS_URL, natsUrl: NATS_URL, databaseUrl: DATABASE_URL, sandboxUrl: sandbox.url, mps })));
+      writeFileSync(
+        file,
+        stringify(
+          instanceConfig({
+            port,
+            dataDir: join(dir, `i${k}`),
+            namespace: ns,
+            redisUrl: REDIS_URL,
+            natsUrl: NATS_URL,
+            databaseUrl: DATABASE_URL,
+            sandboxUrl: sandbox.url,
+            mps,
+          }),
+        ),
+      );
       const p = spawnWagate(['--config', file, 'start']);
       procs.push(p);
       const base = `http://127.0.0.1:${port}`;
       // One after the other: the next start reloads the gate from the same store, before any send.
-      await waitFor(`wagate ${k} ready`, async () => {
-        if (p.proc.exitCode !== null) throw new Error(`wagate ${k} exited: ${p.output()}`);
-        return (await http('GET', `${base}/ready`).catch(() => ({ status: 0 }))).status === 200;
-      }, 30_000, 100);
+      await waitFor(
+        `wagate ${k} ready`,
+        async () => {
+          if (p.proc.exitCode !== null) throw new Error(`wagate ${k} exited: ${p.output()}`);
+          return (await http('GET', `${base}/ready`).catch(() => ({ status: 0 }))).status === 200;
+        },
+        30_000,
+        100,
+      );
       bases.push(base);
       agents.push(new Agent({ connections: 32, pipelining: 1, keepAliveTimeout: 30_000 }));
     }
@@ -131,7 +188,8 @@ export async function runInstances(opts: { instances: number; mps: number; secon
     const submitS = (performance.now() - t0) / 1000;
 
     // Drain: until every accepted submission is in the ledger (or 30 s without progress).
-    const ledger = async () => ((await http('GET', `${sandbox.url}/_sandbox/ledger?phone_number_id=${PHONE_NUMBER_ID}`)).json?.sends ?? []) as LedgerSend[];
+    const ledger = async () =>
+      ((await http('GET', `${sandbox.url}/_sandbox/ledger?phone_number_id=${PHONE_NUMBER_ID}`)).json?.sends ?? []) as LedgerSend[];
     let lastSeen = -1;
     let stuckSince = Date.now();
     for (;;) {
@@ -160,7 +218,9 @@ export async function runInstances(opts: { instances: number; mps: number; secon
     const times = [...firstAt.values()].sort((a, b) => a - b);
 
     // Tells a slow API (submission could not keep the tier's pace) from slow delivery.
-    console.error(`bench instances: ${ids.length} accepted by the API in ${submitS.toFixed(1)} s (${Math.round(ids.length / submitS)}/s); sends at the sandbox over ${((times[times.length - 1] - times[0]) / 1000 || 0).toFixed(1)} s`);
+    console.error(
+      `bench instances: ${ids.length} accepted by the API in ${submitS.toFixed(1)} s (${Math.round(ids.length / submitS)}/s); sends at the sandbox over ${((times[times.length - 1] - times[0]) / 1000 || 0).toFixed(1)} s`,
+    );
     const metrics = await Promise.all(bases.map(async (b) => String((await http('GET', `${b}/metrics`)).json)));
     const out: InstancesResult = {
       instances: n,

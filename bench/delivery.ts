@@ -14,10 +14,21 @@ import { pct, sustainedMps } from './stats.ts';
 import { STATUS_RANK } from '../src/domain/types.ts';
 import { runInstances } from './delivery-instances.ts';
 
-const { values } = parseArgs({ options: { backend: { type: 'string', default: 'embedded' }, seconds: { type: 'string', default: '10' }, tiers: { type: 'string', default: '80,1000' }, instances: { type: 'string', default: '2' }, 'instances-mps': { type: 'string', default: '1000' } } });
+const { values } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'embedded' },
+    seconds: { type: 'string', default: '10' },
+    tiers: { type: 'string', default: '80,1000' },
+    instances: { type: 'string', default: '2' },
+    'instances-mps': { type: 'string', default: '1000' },
+  },
+});
 const backend = values.backend === 'production' ? 'production' : 'embedded';
 const seconds = Math.max(1, Number(values.seconds) || 10);
-const tiers = String(values.tiers).split(',').map(Number).filter((n) => n > 0);
+const tiers = String(values.tiers)
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const instances = Math.max(0, Math.floor(Number(values.instances) || 0));
 const instancesMps = Math.max(1, Number(values['instances-mps']) || 1000);
 
@@ -40,7 +51,17 @@ async function submitOne(h: Harness, n: number, i: number): Promise<string | nul
 async function runTier(mps: number, offset: number) {
   // Meta is remote: the sandbox runs in its own process, like the real one would on its own machines.
   const sandbox = await startSandboxProcess(mps);
-  const h = await startHarness({ mps, sandboxUrl: sandbox.url, production: backend === 'production', delivery: { concurrency_per_sender: Math.max(16, Math.min(256, Math.ceil(mps / 4))), backoff_base_ms: 200, backoff_max_ms: 5_000, in_doubt_grace_ms: 60_000 } });
+  const h = await startHarness({
+    mps,
+    sandboxUrl: sandbox.url,
+    production: backend === 'production',
+    delivery: {
+      concurrency_per_sender: Math.max(16, Math.min(256, Math.ceil(mps / 4))),
+      backoff_base_ms: 200,
+      backoff_max_ms: 5_000,
+      in_doubt_grace_ms: 60_000,
+    },
+  });
   try {
     const total = mps * seconds;
     const ids: string[] = [];
@@ -121,14 +142,23 @@ async function haltRun() {
     h.ctx.senders.on('state', (s) => {
       if (s.state === 'halted' && !haltedAt) haltedAt = performance.now();
     });
-    await fetch(`${sandbox.url}/_sandbox/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'revoked', subcode: 460 }) });
+    await fetch(`${sandbox.url}/_sandbox/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'revoked', subcode: 460 }),
+    });
     const giveUp = performance.now() + 10_000;
-    while ((!haltedAt || !h.app.delivery.stats().senders.every((s) => !s.running && s.in_flight === 0)) && performance.now() < giveUp) await sleep(2);
+    while ((!haltedAt || !h.app.delivery.stats().senders.every((s) => !s.running && s.in_flight === 0)) && performance.now() < giveUp)
+      await sleep(2);
     // Never halted within 10 s (e.g. every message went out before the token was revoked): report
     // null, not the time since the process started (which the old code printed as 38-48 s).
     const halt_stop_ms = haltedAt ? Math.round(performance.now() - haltedAt) : null;
     if (!haltedAt) console.error('bench: the sender never halted after the token was revoked (halt_stop_ms: null)');
-    await fetch(`${sandbox.url}/_sandbox/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'valid' }) });
+    await fetch(`${sandbox.url}/_sandbox/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'valid' }),
+    });
     h.ctx.senders.setState('main', 'active', { at: Date.now() });
     const drainBy = Date.now() + 30_000;
     while ((await h.ctx.queue.stats()).depth > 0 && Date.now() < drainBy) await sleep(50);
@@ -150,6 +180,7 @@ for (const mps of tiers) {
 }
 const halt = await haltRun();
 // Several processes need the shared servers: embedded mode is one process by design.
-const multi = backend === 'production' && instances > 0 ? { instances: await runInstances({ instances, mps: instancesMps, seconds, offset }) } : {};
+const multi =
+  backend === 'production' && instances > 0 ? { instances: await runInstances({ instances, mps: instancesMps, seconds, offset }) } : {};
 console.log(JSON.stringify({ backend, tiers: results, halt, ...multi }));
 process.exit(0);

@@ -20,8 +20,14 @@ const N1 = Number(process.env.BENCH_OPS ?? (backend === 'memory' ? 200_000 : 20_
 const N64 = N1;
 
 const sender: SenderConfig = {
-  id: 'bench', phone_number_id: '106540352242922', waba_id: '102290129340398', business_id: 'bench-biz',
-  access_token: 'x', throughput_mps: 1000, messaging_limit: null, default_time_zone: 'UTC',
+  id: 'bench',
+  phone_number_id: '106540352242922',
+  waba_id: '102290129340398',
+  business_id: 'bench-biz',
+  access_token: 'x',
+  throughput_mps: 1000,
+  messaging_limit: null,
+  default_time_zone: 'UTC',
 };
 // Realistic policies: quiet hours, a tag exclusion and a VIP tag are evaluated on every decision.
 const policies = PoliciesSchema.parse({
@@ -30,10 +36,23 @@ const policies = PoliciesSchema.parse({
   vip_tags: ['vip'],
 });
 const template: TemplateRecord = {
-  waba_id: sender.waba_id, name: 'order_update', language: 'en_US', category: 'UTILITY' as TemplateRecord['category'], status: 'APPROVED',
-  components: [{ type: 'BODY', text: 'Order {{1}} ships {{2}}' }], updated_at: Date.now(),
+  waba_id: sender.waba_id,
+  name: 'order_update',
+  language: 'en_US',
+  category: 'UTILITY' as TemplateRecord['category'],
+  status: 'APPROVED',
+  components: [{ type: 'BODY', text: 'Order {{1}} ships {{2}}' }],
+  updated_at: Date.now(),
 };
-const components = [{ type: 'body', parameters: [{ type: 'text', text: 'A1' }, { type: 'text', text: 'Monday' }] }];
+const components = [
+  {
+    type: 'body',
+    parameters: [
+      { type: 'text', text: 'A1' },
+      { type: 'text', text: 'Monday' },
+    ],
+  },
+];
 
 async function makeGate(): Promise<GateState> {
   if (backend === 'memory') return new MemoryGateState({ policies, senders: [sender] });
@@ -47,12 +66,26 @@ function req(): GateRequest {
   const i = n++;
   // 50k distinct recipients: caps and tier counts see repeat customers, as in a campaign.
   const to = `55119${String(10_000_000 + (i % 50_000)).padStart(8, '0')}`;
-  return { message_id: `msg_bench_${i}`, sender, to, country: 'BR', kind: 'template', type: 'template', template: { name: 'order_update', language: 'en_US', components } };
+  return {
+    message_id: `msg_bench_${i}`,
+    sender,
+    to,
+    country: 'BR',
+    kind: 'template',
+    type: 'template',
+    template: { name: 'order_update', language: 'en_US', components },
+  };
 }
 
 async function main(): Promise<void> {
   const gate = await makeGate();
-  await gate.load({ customers: [{ wa_id: '551190000001', tags: ['vip'] }], windows: [], templates: [template], senders: [], reservations: [] });
+  await gate.load({
+    customers: [{ wa_id: '551190000001', tags: ['vip'] }],
+    windows: [],
+    templates: [template],
+    senders: [],
+    reservations: [],
+  });
   const now = Date.now();
   // Warm-up (JIT, script load).
   for (let i = 0; i < Math.min(20_000, N1); i++) await gate.checkAndReserve(req(), now);
@@ -60,7 +93,11 @@ async function main(): Promise<void> {
   // Redis: a bare EVALSHA of a trivial script on the gate's own connection, interleaved with the
   // decisions, so the ratio compares round trips taken under the same machine conditions (measured
   // apart, the bare p50 of this VM wandered from 29 to 76 µs between runs).
-  const redisConn = backend === 'redis' ? (gate as unknown as { redis: { script(...a: string[]): Promise<unknown>; evalsha(sha: string, n: number): Promise<unknown> } }).redis : null;
+  const redisConn =
+    backend === 'redis'
+      ? (gate as unknown as { redis: { script(...a: string[]): Promise<unknown>; evalsha(sha: string, n: number): Promise<unknown> } })
+          .redis
+      : null;
   const bareSha = redisConn ? ((await redisConn.script('LOAD', 'return 1')) as string) : '';
   const bare: number[] = [];
   const lat = new Float64Array(N1);

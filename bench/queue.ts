@@ -53,4 +53,14 @@ const secs = (performance.now() - t0) / 1000;
 const stats = await q.stats('s');
 await q.close();
 await cleanup();
-console.log(JSON.stringify({ bench: 'queue', backend, jobs: n, batch, seconds: Number(secs.toFixed(3)), jobs_per_s: Math.round(n / secs), left_in_queue: stats.depth }));
+console.log(
+  JSON.stringify({
+    bench: 'queue',
+    backend,
+    jobs: n,
+    batch,
+    seconds: Number(secs.toFixed(3)),
+    jobs_per_s: Math.round(n / secs),
+    left_in_queue: stats.depth,
+  }),
+);

@@ -22,7 +22,15 @@ const TOKEN = 'sandbox-token-main';
 /** Child process: the gateway's side. A real webhook receiver (checks every signature, counts the
  *  changes) and the load generator, so neither shares the sandbox's event loop. */
 async function client(url: string, duration: number, connections: number, secret: string, statuses: boolean): Promise<void> {
-  interface AcResult { requests: { total: number; average: number }; latency: { p50: number; p99: number }; '2xx': number; non2xx: number; errors: number; timeouts: number; duration: number }
+  interface AcResult {
+    requests: { total: number; average: number };
+    latency: { p50: number; p99: number };
+    '2xx': number;
+    non2xx: number;
+    errors: number;
+    timeouts: number;
+    duration: number;
+  }
   // autocannon ships no type declarations: import it untyped and describe what is read.
   const mod = 'autocannon';
   const { default: autocannon } = (await import(mod)) as { default: (o: Record<string, unknown>) => Promise<AcResult> };
@@ -46,7 +54,11 @@ async function client(url: string, duration: number, connections: number, secret
   });
   await new Promise<void>((r) => rx.listen(0, '127.0.0.1', () => r()));
   const rxUrl = `http://127.0.0.1:${(rx.address() as AddressInfo).port}/webhook`;
-  await fetch(`${url}/_sandbox/webhooks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: rxUrl }) });
+  await fetch(`${url}/_sandbox/webhooks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ url: rxUrl }),
+  });
 
   // Bodies built up front and handed out round-robin across connections: 5,000 recipients, so no
   // recipient nears the pair limit's 45-message burst during the run.
@@ -56,7 +68,19 @@ async function client(url: string, duration: number, connections: number, secret
       to: `4477${String(10_000_000 + i)}`,
       type: 'template',
       biz_opaque_callback_data: `msg_${i}`,
-      template: { name: 'order_update', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ann' }, { type: 'text', text: `A-${i}` }] }] },
+      template: {
+        name: 'order_update',
+        language: { code: 'en_US' },
+        components: [
+          {
+            type: 'body',
+            parameters: [
+              { type: 'text', text: 'Ann' },
+              { type: 'text', text: `A-${i}` },
+            ],
+          },
+        ],
+      },
     });
   const bodies = Array.from({ length: 5000 }, (_, i) => body(i));
   let n = 0;
@@ -76,7 +100,22 @@ async function client(url: string, duration: number, connections: number, secret
     await new Promise((r) => setTimeout(r, 1000));
   }
   rx.close();
-  process.stdout.write(JSON.stringify({ requests: result.requests.total, ok: result['2xx'], non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, p50_ms: result.latency.p50, p99_ms: result.latency.p99, rps: result.requests.average, duration_s: result.duration, posts, changes, badSig }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      requests: result.requests.total,
+      ok: result['2xx'],
+      non2xx: result.non2xx,
+      errors: result.errors,
+      timeouts: result.timeouts,
+      p50_ms: result.latency.p50,
+      p99_ms: result.latency.p99,
+      rps: result.requests.average,
+      duration_s: result.duration,
+      posts,
+      changes,
+      badSig,
+    }) + '\n',
+  );
 }
 
 async function main(): Promise<void> {
@@ -100,7 +139,11 @@ async function main(): Promise<void> {
   // to spare (the load generator or the machine set the rate, not the sandbox).
   const elu0 = performance.eventLoopUtilization();
   const self = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, ['--import', 'tsx', self, '--client', sb.url, String(duration), String(connections), secret, String(statuses)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', self, '--client', sb.url, String(duration), String(connections), secret, String(statuses)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const code: number = await new Promise((r) => child.on('exit', (c) => r(c ?? 1)));

@@ -48,11 +48,18 @@ const { values } = parseArgs({
 const minutes = Math.max(0.1, Number(values.minutes) || 10);
 const rate = Math.max(1, Number(values.rate) || 250);
 const mps = Math.max(1, Math.min(1000, Number(values.mps) || 1000));
-const faultNames = values.faults === 'none' || values.faults === '' ? [] : String(values.faults).split(',').map((s) => s.trim()).filter(Boolean);
+const faultNames =
+  values.faults === 'none' || values.faults === ''
+    ? []
+    : String(values.faults)
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
 for (const f of faultNames) if (!FAULTS[f]) throw new Error(`unknown fault "${f}"; known: ${Object.keys(FAULTS).join(', ')} (or none)`);
 const rounds = Math.max(1, Math.floor(Number(values.rounds) || Math.max(1, Math.floor(minutes / 4))));
 const drainS = Math.max(10, Number(values['drain-s']) || 150);
-const webhookChaos = values['webhook-chaos'] !== undefined ? values['webhook-chaos'] !== 'false' && values['webhook-chaos'] !== '0' : faultNames.length > 0;
+const webhookChaos =
+  values['webhook-chaos'] !== undefined ? values['webhook-chaos'] !== 'false' && values['webhook-chaos'] !== '0' : faultNames.length > 0;
 const inDoubtGraceMs = Math.max(1_000, Number(values['in-doubt-grace-ms']) || 60_000);
 const TOKEN = 'sandbox-token-main';
 const INSTANCES = 2;
@@ -109,7 +116,9 @@ async function main(): Promise<number> {
   const ns = `soak_${randomBytes(4).toString('hex')}`;
   const dir = mkdtempSync(join(tmpdir(), 'wagate-soak-'));
   onCleanup('temp dir', async () => rmSync(dir, { recursive: true, force: true }));
-  log(`private servers: redis, nats, postgres (+ proxy); ${INSTANCES} instances at the ${mps} mps tier, ${rate} msg/s for ${minutes} min, faults: ${faultNames.join(',') || 'none'} ×${rounds}, webhook chaos ${webhookChaos ? 'on' : 'off'}`);
+  log(
+    `private servers: redis, nats, postgres (+ proxy); ${INSTANCES} instances at the ${mps} mps tier, ${rate} msg/s for ${minutes} min, faults: ${faultNames.join(',') || 'none'} ×${rounds}, webhook chaos ${webhookChaos ? 'on' : 'off'}`,
+  );
   const redis = await startPrivateRedis();
   onCleanup('redis', () => redis.stop());
   const nats = await startPrivateNats();
@@ -127,8 +136,14 @@ async function main(): Promise<number> {
     const port = await freePort();
     const file = join(dir, `i${k}.yaml`);
     const cfg = instanceConfig({
-      port, dataDir: join(dir, `i${k}`), namespace: ns, redisUrl: redis.url, natsUrl: nats.url,
-      databaseUrl: `postgres://postgres@127.0.0.1:${proxy.port}/postgres`, sandboxUrl: sandbox.url, mps,
+      port,
+      dataDir: join(dir, `i${k}`),
+      namespace: ns,
+      redisUrl: redis.url,
+      natsUrl: nats.url,
+      databaseUrl: `postgres://postgres@127.0.0.1:${proxy.port}/postgres`,
+      sandboxUrl: sandbox.url,
+      mps,
       delivery: { in_doubt_grace_ms: inDoubtGraceMs },
     });
     writeFileSync(file, stringify(cfg));
@@ -150,10 +165,15 @@ async function main(): Promise<number> {
         if (inst.p === p) void startInstance(k).catch((err) => log(`instance ${k} restart failed: ${String(err)}`));
       }
     });
-    await waitFor(`wagate ${k} ready`, async () => {
-      if (p.proc.exitCode !== null) throw new Error(`wagate ${k} exited: ${p.output()}`);
-      return (await http('GET', `${inst.base}/ready`).catch(() => ({ status: 0 }))).status === 200;
-    }, 90_000, 200);
+    await waitFor(
+      `wagate ${k} ready`,
+      async () => {
+        if (p.proc.exitCode !== null) throw new Error(`wagate ${k} exited: ${p.output()}`);
+        return (await http('GET', `${inst.base}/ready`).catch(() => ({ status: 0 }))).status === 200;
+      },
+      90_000,
+      200,
+    );
   };
   const killInstance = async (k: number) => {
     const inst = instances[k];
@@ -172,12 +192,18 @@ async function main(): Promise<number> {
 
   const fanIn = await startWebhookFanIn(() => instances.map((i) => i.base));
   onCleanup('webhook fan-in', () => fanIn.close());
-  const hook = await http('POST', `${sandbox.url}/_sandbox/webhooks`, { url: fanIn.url, ...(webhookChaos ? { duplicates: 0.1, out_of_order: true, concurrency: 4 } : {}) });
+  const hook = await http('POST', `${sandbox.url}/_sandbox/webhooks`, {
+    url: fanIn.url,
+    ...(webhookChaos ? { duplicates: 0.1, out_of_order: true, concurrency: 4 } : {}),
+  });
   if (hook.status >= 300) throw new Error(`sandbox refused the webhook settings (${hook.status}): ${JSON.stringify(hook.json)}`);
 
   // The fault phase: what the client stamps on each message it submits.
   let phase = 'none';
-  const client = new SoakClient(instances.map((i) => i.base), { run: ns, phase: () => phase });
+  const client = new SoakClient(
+    instances.map((i) => i.base),
+    { run: ns, phase: () => phase },
+  );
   onCleanup('client', () => client.close());
 
   const env: SoakEnv = {
@@ -231,7 +257,10 @@ async function main(): Promise<number> {
     const acc = ms.filter((m) => m.outcome === 'accepted').length;
     const den = ms.filter((m) => m.outcome === 'denied').length;
     void http('GET', `${sandbox.url}/_sandbox/health`).then(
-      (h) => log(`phase ${phase}: submitted ${ms.length}, accepted ${acc}, denied ${den}, retries ${client.stats.retries}, at Meta ${h.json?.counters?.accepted ?? '?'} (rejected ${JSON.stringify(h.json?.counters?.by_code ?? {})})`),
+      (h) =>
+        log(
+          `phase ${phase}: submitted ${ms.length}, accepted ${acc}, denied ${den}, retries ${client.stats.retries}, at Meta ${h.json?.counters?.accepted ?? '?'} (rejected ${JSON.stringify(h.json?.counters?.by_code ?? {})})`,
+        ),
       () => {},
     );
   }, 10_000);
@@ -254,12 +283,15 @@ async function main(): Promise<number> {
   const db = new pg.Client({ connectionString: pgServer.url });
   await db.connect();
   onCleanup('db client', () => db.end());
-  const pendingCount = async () => Number((await db.query(`SELECT count(*)::int AS n FROM "${ns}".messages WHERE status IN ('queued', 'in_doubt')`)).rows[0].n);
+  const pendingCount = async () =>
+    Number((await db.query(`SELECT count(*)::int AS n FROM "${ns}".messages WHERE status IN ('queued', 'in_doubt')`)).rows[0].n);
   const metaCount = async () => Number((await http('GET', `${sandbox.url}/_sandbox/health`)).json?.counters?.accepted ?? 0);
   // Status webhooks persisted but not applied yet (and set aside as failed): the statuses at the end
   // are only final once these are gone.
   const webhookBacklog = async () => {
-    const r = await db.query(`SELECT (SELECT count(*)::int FROM "${ns}".webhook_batches) AS pending, (SELECT count(*)::int FROM "${ns}".webhook_failed_batches) AS failed`);
+    const r = await db.query(
+      `SELECT (SELECT count(*)::int FROM "${ns}".webhook_batches) AS pending, (SELECT count(*)::int FROM "${ns}".webhook_failed_batches) AS failed`,
+    );
     return r.rows[0] as { pending: number; failed: number };
   };
   const sandboxBacklog = async () => {
@@ -276,7 +308,9 @@ async function main(): Promise<number> {
     }
     lastMeta = atMeta;
     if (Date.now() - submitEnd > drainS * 1000) break;
-    log(`drain: ${pending} queued/in_doubt, ${atMeta} at Meta, webhooks: ${toSend} still at the sandbox, ${hooks.pending} batches not applied`);
+    log(
+      `drain: ${pending} queued/in_doubt, ${atMeta} at Meta, webhooks: ${toSend} still at the sandbox, ${hooks.pending} batches not applied`,
+    );
     await sleep(3_000);
   }
   const webhooksAtEnd = { ...(await webhookBacklog()), at_sandbox: await sandboxBacklog() };
@@ -284,7 +318,10 @@ async function main(): Promise<number> {
   await sleep(2_000); // a late duplicate would show here
 
   // Count.
-  const ledger = ((await http('GET', `${sandbox.url}/_sandbox/ledger?phone_number_id=${PHONE_NUMBER_ID}`)).json ?? {}) as { sends?: LedgerSend[]; dropped?: number };
+  const ledger = ((await http('GET', `${sandbox.url}/_sandbox/ledger?phone_number_id=${PHONE_NUMBER_ID}`)).json ?? {}) as {
+    sends?: LedgerSend[];
+    dropped?: number;
+  };
   const deadLetters: { message_id: string; reason_code: string }[] = [];
   for (let offset = 0; ; offset += 500) {
     const r = await http('GET', `${instances[0].base}/v1/dead-letters?limit=500&offset=${offset}`);
@@ -302,12 +339,25 @@ async function main(): Promise<number> {
     faults: faultLog.map((f) => ({ label: f.label, start: f.start, end: f.end })),
   });
   const sample = async (ids: string[]) =>
-    Promise.all(ids.slice(0, 5).map(async (id) => {
-      const r = await http('GET', `${instances[0].base}/v1/messages/${id}`).catch(() => ({ status: 0, json: null }));
-      const m = r.json;
-      const atMeta = ((await http('GET', `${sandbox.url}/_sandbox/ledger?biz_opaque_callback_data=${id}`)).json?.sends ?? []).map((x: { at: string }) => x.at.slice(11, 23));
-      return m?.id ? { id, status: m.status, attempts: m.attempts, last_error: m.last_error ?? null, history: (m.history ?? []).map((h: { status: string; at: string }) => `${h.status}@${h.at?.slice(11, 23)}`), at_meta: atMeta } : { id, http_status: r.status, at_meta: atMeta };
-    }));
+    Promise.all(
+      ids.slice(0, 5).map(async (id) => {
+        const r = await http('GET', `${instances[0].base}/v1/messages/${id}`).catch(() => ({ status: 0, json: null }));
+        const m = r.json;
+        const atMeta = ((await http('GET', `${sandbox.url}/_sandbox/ledger?biz_opaque_callback_data=${id}`)).json?.sends ?? []).map(
+          (x: { at: string }) => x.at.slice(11, 23),
+        );
+        return m?.id
+          ? {
+              id,
+              status: m.status,
+              attempts: m.attempts,
+              last_error: m.last_error ?? null,
+              history: (m.history ?? []).map((h: { status: string; at: string }) => `${h.status}@${h.at?.slice(11, 23)}`),
+              at_meta: atMeta,
+            }
+          : { id, http_status: r.status, at_meta: atMeta };
+      }),
+    );
   const denied: Record<string, number> = {};
   for (const m of client.messages) if (m.outcome === 'denied') denied[m.detail ?? '?'] = (denied[m.detail ?? '?'] ?? 0) + 1;
   const sb = (await http('GET', `${sandbox.url}/_sandbox/health`)).json ?? {};
@@ -335,7 +385,13 @@ async function main(): Promise<number> {
     statuses: c.statuses,
     by_phase: c.by_phase,
     problems_by_faults: c.problems_by_faults,
-    faults: faultLog.map((f) => ({ label: f.label, start_s: rel(f.start), end_s: rel(f.end), ...(f.result ?? {}), ...(f.error ? { error: f.error } : {}) })),
+    faults: faultLog.map((f) => ({
+      label: f.label,
+      start_s: rel(f.start),
+      end_s: rel(f.end),
+      ...(f.result ?? {}),
+      ...(f.error ? { error: f.error } : {}),
+    })),
     faults_skipped: skipped,
     webhook_chaos: webhookChaos,
     client: client.stats,
@@ -349,17 +405,36 @@ async function main(): Promise<number> {
     instance_starts: instances.map((i) => i.starts),
     cpu_s: instances.map((i) => Math.round((i.cpu + cpuSeconds(i.p?.proc.pid)) * 10) / 10),
     // The soak's own process (client, webhook fan-in): a saturated loop here would slow wagate's figures.
-    soak_process: { cpu_s: Math.round(process.cpuUsage().user / 1e5 + process.cpuUsage().system / 1e5) / 10, loop_p99_ms: Math.round(loopDelay.percentile(99) / 1e6) },
+    soak_process: {
+      cpu_s: Math.round(process.cpuUsage().user / 1e5 + process.cpuUsage().system / 1e5) / 10,
+      loop_p99_ms: Math.round(loopDelay.percentile(99) / 1e6),
+    },
     pg_proxy: await proxy.stats(),
-    webhooks: { fan_in: fanIn.stats, sandbox: sb.webhooks ?? null, batches_unapplied: webhooksAtEnd.pending, batches_set_aside: webhooksAtEnd.failed, at_sandbox: webhooksAtEnd.at_sandbox },
+    webhooks: {
+      fan_in: fanIn.stats,
+      sandbox: sb.webhooks ?? null,
+      batches_unapplied: webhooksAtEnd.pending,
+      batches_set_aside: webhooksAtEnd.failed,
+      at_sandbox: webhooksAtEnd.at_sandbox,
+    },
     meta: sb.counters ?? null,
-    problem_samples: await Promise.all(c.problem_samples.slice(0, 40).map(async (x) => ({ kind: x.kind, faults: x.faults, ...(await sample([x.id]))[0] }))),
+    problem_samples: await Promise.all(
+      c.problem_samples.slice(0, 40).map(async (x) => ({ kind: x.kind, faults: x.faults, ...(await sample([x.id]))[0] })),
+    ),
     lost_samples: await sample(c.lost_ids),
     stuck_samples: await sample(c.stuck_ids),
     duplicate_samples: await sample(c.duplicate_ids),
   };
-  const failed = result.accepted === 0 || result.lost > 0 || result.duplicates > 0 || result.duplicate_recipients > 0 || result.stuck > 0 || crashes.length > 0;
-  log(`${failed ? 'FAILED' : 'PASSED'}: accepted ${result.accepted}, sent ${result.sent}, lost ${result.lost}, duplicates ${result.duplicates}, stuck ${result.stuck}, dead letters ${JSON.stringify(result.dead_letters)}`);
+  const failed =
+    result.accepted === 0 ||
+    result.lost > 0 ||
+    result.duplicates > 0 ||
+    result.duplicate_recipients > 0 ||
+    result.stuck > 0 ||
+    crashes.length > 0;
+  log(
+    `${failed ? 'FAILED' : 'PASSED'}: accepted ${result.accepted}, sent ${result.sent}, lost ${result.lost}, duplicates ${result.duplicates}, stuck ${result.stuck}, dead letters ${JSON.stringify(result.dead_letters)}`,
+  );
   await cleanup();
   console.log(JSON.stringify({ ...result, ok: !failed }));
   return failed ? 1 : 0;
@@ -370,7 +445,9 @@ main().then(
   async (err) => {
     console.error(`soak: ${err instanceof Error ? err.stack : String(err)}`);
     await cleanup();
-    console.log(JSON.stringify({ accepted: 0, sent: 0, lost: 0, duplicates: 0, stuck: 0, dead_letters: {}, minutes, ok: false, error: String(err) }));
+    console.log(
+      JSON.stringify({ accepted: 0, sent: 0, lost: 0, duplicates: 0, stuck: 0, dead_letters: {}, minutes, ok: false, error: String(err) }),
+    );
     process.exit(2);
   },
 );

@@ -26,10 +26,35 @@ const STEPS: MessageStatus[] = ['sending', 'accepted', 'sent', 'delivered'];
 function msg(i: number, run: string): MessageRecord {
   const to = `55119${String(i).padStart(8, '0')}`;
   return {
-    id: `b_${run}_${i}`, sender_id: 'main', to, category: 'utility', type: 'template', template_name: 'order_update', template_language: 'en_US',
-    payload: { messaging_product: 'whatsapp', to, type: 'template', template: { name: 'order_update', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: `#${i}` }] }] } },
-    status: 'queued', wamid: null, attempts: 0, idempotency_key: `idem_${run}_${i}`, request_hash: 'h', last_error: null, pricing: null,
-    reserved_marketing: false, reserved_tier: true, created_at: Date.now(), updated_at: Date.now(), history: [{ status: 'queued', at: Date.now(), source: 'gate' }],
+    id: `b_${run}_${i}`,
+    sender_id: 'main',
+    to,
+    category: 'utility',
+    type: 'template',
+    template_name: 'order_update',
+    template_language: 'en_US',
+    payload: {
+      messaging_product: 'whatsapp',
+      to,
+      type: 'template',
+      template: {
+        name: 'order_update',
+        language: { code: 'en_US' },
+        components: [{ type: 'body', parameters: [{ type: 'text', text: `#${i}` }] }],
+      },
+    },
+    status: 'queued',
+    wamid: null,
+    attempts: 0,
+    idempotency_key: `idem_${run}_${i}`,
+    request_hash: 'h',
+    last_error: null,
+    pricing: null,
+    reserved_marketing: false,
+    reserved_tier: true,
+    created_at: Date.now(),
+    updated_at: Date.now(),
+    history: [{ status: 'queued', at: Date.now(), source: 'gate' }],
   };
 }
 
@@ -41,9 +66,11 @@ async function rate(count: number, conc: number, task: (i: number) => Promise<un
   let next = 0;
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  await Promise.all(Array.from({ length: conc }, async () => {
-    while (next < count) await task(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: conc }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
   const cu = process.cpuUsage(c0);
   if (label) cpuUs[label] = Math.round(((cu.user + cu.system) / count) * 10) / 10;
   return Math.round(count / ((performance.now() - t0) / 1000));
@@ -55,12 +82,26 @@ async function measure(store: Store, run: string) {
   for (const conc of [1, 32]) {
     const tag = `${run}_c${conc}`;
     out[`inserts_per_s_c${conc}`] = await rate(N, conc, (i) => store.insertMessage(msg(i, tag)), `insert_cpu_us_c${conc}`);
-    out[`apply_status_per_s_c${conc}`] = await rate(N * STEPS.length, conc, (k) => {
-      const i = Math.floor(k / STEPS.length);
-      const st = STEPS[k % STEPS.length];
-      return store.applyStatus(`b_${tag}_${i}`, { status: st, at: Date.now(), source: 'bench' }, st === 'accepted' ? { wamid: `wamid.${tag}.${i}` } : undefined);
-    }, `apply_status_cpu_us_c${conc}`);
-    out[`get_by_wamid_per_s_c${conc}`] = await rate(N, conc, (i) => store.getMessageByWamid(`wamid.${tag}.${i}`), `get_by_wamid_cpu_us_c${conc}`);
+    out[`apply_status_per_s_c${conc}`] = await rate(
+      N * STEPS.length,
+      conc,
+      (k) => {
+        const i = Math.floor(k / STEPS.length);
+        const st = STEPS[k % STEPS.length];
+        return store.applyStatus(
+          `b_${tag}_${i}`,
+          { status: st, at: Date.now(), source: 'bench' },
+          st === 'accepted' ? { wamid: `wamid.${tag}.${i}` } : undefined,
+        );
+      },
+      `apply_status_cpu_us_c${conc}`,
+    );
+    out[`get_by_wamid_per_s_c${conc}`] = await rate(
+      N,
+      conc,
+      (i) => store.getMessageByWamid(`wamid.${tag}.${i}`),
+      `get_by_wamid_cpu_us_c${conc}`,
+    );
   }
   return { ...out, ...cpuUs };
 }

@@ -53,15 +53,50 @@ async function main() {
     const id = `msg_bench_${i}`;
     const wamid = `wamid.BENCH${i}`;
     wamids.push(wamid);
-    const m: MessageRecord = { id, sender_id: 'main', to: `1650${String(5_000_000 + (i % 5000))}`, category: 'utility', type: 'template', template_name: 't', template_language: 'en_US', payload: {}, status: 'accepted', wamid, attempts: 1, idempotency_key: null, request_hash: null, last_error: null, pricing: null, reserved_marketing: false, reserved_tier: false, created_at: Date.now(), updated_at: Date.now(), history: [] };
+    const m: MessageRecord = {
+      id,
+      sender_id: 'main',
+      to: `1650${String(5_000_000 + (i % 5000))}`,
+      category: 'utility',
+      type: 'template',
+      template_name: 't',
+      template_language: 'en_US',
+      payload: {},
+      status: 'accepted',
+      wamid,
+      attempts: 1,
+      idempotency_key: null,
+      request_hash: null,
+      last_error: null,
+      pricing: null,
+      reserved_marketing: false,
+      reserved_tier: false,
+      created_at: Date.now(),
+      updated_at: Date.now(),
+      history: [],
+    };
     await store.insertMessage(m);
   }
   const events: { kind: 'in' | 'st'; v: Record<string, unknown> }[] = [];
   for (let i = 0; events.length < TOTAL; i++) {
     const from = `4477${String(10_000_000 + (i % 20_000))}`;
-    events.push({ kind: 'in', v: { from, id: `wamid.IN${i}`, timestamp: String(nowS - 60), type: 'text', text: { body: i % 50 === 0 ? 'STOP' : `hello ${i}` } } });
+    events.push({
+      kind: 'in',
+      v: { from, id: `wamid.IN${i}`, timestamp: String(nowS - 60), type: 'text', text: { body: i % 50 === 0 ? 'STOP' : `hello ${i}` } },
+    });
     const w = wamids[i % wamids.length];
-    for (const s of ['sent', 'delivered', 'read']) events.push({ kind: 'st', v: { id: w, status: s, timestamp: String(nowS - 30), recipient_id: '1', biz_opaque_callback_data: `msg_bench_${i % wamids.length}`, ...(s === 'sent' ? { pricing: { billable: true, pricing_model: 'PMP', type: 'regular', category: 'utility' } } : {}) } });
+    for (const s of ['sent', 'delivered', 'read'])
+      events.push({
+        kind: 'st',
+        v: {
+          id: w,
+          status: s,
+          timestamp: String(nowS - 30),
+          recipient_id: '1',
+          biz_opaque_callback_data: `msg_bench_${i % wamids.length}`,
+          ...(s === 'sent' ? { pricing: { billable: true, pricing_model: 'PMP', type: 'regular', category: 'utility' } } : {}),
+        },
+      });
   }
   events.length = TOTAL;
   const bodies: string[] = [];
@@ -69,7 +104,13 @@ async function main() {
     const slice = events.slice(i, i + BATCH);
     const messages = slice.filter((e) => e.kind === 'in').map((e) => e.v);
     const statuses = slice.filter((e) => e.kind === 'st').map((e) => e.v);
-    const value = { messaging_product: 'whatsapp', metadata: { display_phone_number: '15550783881', phone_number_id: PNID }, contacts: messages.map((m) => ({ wa_id: m.from, profile: { name: 'Bench' } })), messages, statuses };
+    const value = {
+      messaging_product: 'whatsapp',
+      metadata: { display_phone_number: '15550783881', phone_number_id: PNID },
+      contacts: messages.map((m) => ({ wa_id: m.from, profile: { name: 'Bench' } })),
+      messages,
+      statuses,
+    };
     bodies.push(JSON.stringify({ object: 'whatsapp_business_account', entry: [{ id: WABA, changes: [{ field: 'messages', value }] }] }));
   }
   const posts: string[] = [];
@@ -88,7 +129,11 @@ async function main() {
       while (next < posts.length) {
         const raw = posts[next++];
         const s = performance.now();
-        const res = await request(`${base}/webhook`, { method: 'POST', body: raw, headers: { 'content-type': 'application/json', 'x-hub-signature-256': signPayload(raw, SECRET) } });
+        const res = await request(`${base}/webhook`, {
+          method: 'POST',
+          body: raw,
+          headers: { 'content-type': 'application/json', 'x-hub-signature-256': signPayload(raw, SECRET) },
+        });
         await res.body.dump();
         lat.push(performance.now() - s);
         if (res.statusCode !== 200) failed++;
@@ -127,7 +172,9 @@ async function main() {
     messages_read: read,
     batches_left: pending,
     non_200: failed,
-    mode: `embedded via createApp (${Object.entries(app.ctx.backends).map(([k, v]) => `${k}=${v}`).join(', ')})`,
+    mode: `embedded via createApp (${Object.entries(app.ctx.backends)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')})`,
   };
   await app.stop();
   rmSync(dir, { recursive: true, force: true });

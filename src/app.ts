@@ -107,14 +107,24 @@ export async function createApp(opts: AppOptions): Promise<App> {
     senders = senders.map((s) => ({ ...s, access_token: s.access_token || `sandbox-token-${s.id}` }));
     const sandboxSecret = (appSecret = appSecret ?? 'sandbox-app-secret');
     verifyToken = verifyToken ?? randomBytes(12).toString('hex');
-    sandbox = await opening('sandbox', `Set WAGATE_SANDBOX_PORT (sandbox.port, now ${config.sandbox.port}) to a free port, or configure senders with access tokens to use Meta instead of the built-in sandbox.`, () => startSandbox({
-      port: config.sandbox.port,
-      host: '127.0.0.1',
-      app_secret: sandboxSecret,
-      numbers: senders.map((s) => ({ phone_number_id: s.phone_number_id, waba_id: s.waba_id, display_phone_number: s.display_phone_number ?? `+${s.phone_number_id}`, throughput_mps: s.throughput_mps })),
-      tokens: senders.map((s) => s.access_token),
-      logger: log.child({ component: 'sandbox' }),
-    }));
+    sandbox = await opening(
+      'sandbox',
+      `Set WAGATE_SANDBOX_PORT (sandbox.port, now ${config.sandbox.port}) to a free port, or configure senders with access tokens to use Meta instead of the built-in sandbox.`,
+      () =>
+        startSandbox({
+          port: config.sandbox.port,
+          host: '127.0.0.1',
+          app_secret: sandboxSecret,
+          numbers: senders.map((s) => ({
+            phone_number_id: s.phone_number_id,
+            waba_id: s.waba_id,
+            display_phone_number: s.display_phone_number ?? `+${s.phone_number_id}`,
+            throughput_mps: s.throughput_mps,
+          })),
+          tokens: senders.map((s) => s.access_token),
+          logger: log.child({ component: 'sandbox' }),
+        }),
+    );
     apiUrl = sandbox.url;
   }
   const effective: Config = { ...config, meta: { ...config.meta, api_url: apiUrl, app_secret: appSecret, verify_token: verifyToken } };
@@ -122,20 +132,58 @@ export async function createApp(opts: AppOptions): Promise<App> {
   if (!config.database_url || !config.nats_url) mkdirSync(config.data_dir, { recursive: true });
   // Production adapters are imported only when configured: embedded mode never loads pg, ioredis or nats.
   const dataDirFix = `Check that the data directory ${config.data_dir} (WAGATE_DATA_DIR) exists, is writable and is not on a full disk.`;
-  const store: Store = await opening('store', config.database_url ? 'Check WAGATE_DATABASE_URL (database_url) and that PostgreSQL answers there and accepts the login (wagate doctor).' : dataDirFix, async () => config.database_url
-    ? await (await import('./store/postgres.ts')).createPostgresStore(config.database_url, { schema: ns, pool_max: config.database_pool_max })
-    : await createSqliteStore(join(config.data_dir, 'wagate.db')));
+  const store: Store = await opening(
+    'store',
+    config.database_url
+      ? 'Check WAGATE_DATABASE_URL (database_url) and that PostgreSQL answers there and accepts the login (wagate doctor).'
+      : dataDirFix,
+    async () =>
+      config.database_url
+        ? await (await import('./store/postgres.ts')).createPostgresStore(config.database_url, {
+            schema: ns,
+            pool_max: config.database_pool_max,
+          })
+        : await createSqliteStore(join(config.data_dir, 'wagate.db')),
+  );
   const redisFix = 'Check WAGATE_REDIS_URL (redis_url) and that Redis answers there (wagate doctor).';
-  const gate: GateState = await opening('gate', redisFix, async () => config.redis_url
-    ? // Shared by every instance: a joining instance loads only an empty Redis (never wipes live state),
-      // and a Redis that comes back empty is reseeded from the store (the gate fails closed meanwhile).
-      new (await import('./gate/redis.ts')).RedisGateState({ url: config.redis_url, prefix: ns, policies: config.policies, senders, load: 'if_empty', reseed: () => store.loadGateSeed(now()) })
-    : new MemoryGateState({ policies: config.policies, senders }));
-  const pacer: Pacer = await opening('pacing', redisFix, async () => (config.redis_url ? new (await import('./pacing/redis.ts')).RedisPacer({ url: config.redis_url, prefix: ns }) : new MemoryPacer()));
-  const queue: DeliveryQueue = await opening('queue', config.nats_url ? 'Check WAGATE_NATS_URL (nats_url) and that NATS answers there with JetStream enabled (nats-server -js; wagate doctor).' : dataDirFix, async () => config.nats_url
-    ? await (await import('./queue/jetstream.ts')).createJetStreamQueue({ url: config.nats_url, stream: `${ns}_delivery`, subject_prefix: `${ns}.delivery`, senders: senders.map((s) => s.id) })
-    : new EmbeddedQueue({ path: join(config.data_dir, 'queue.db') }));
-  const meta = new GraphClient({ api_url: apiUrl, api_version: config.meta.api_version, connect_timeout_ms: config.meta.connect_timeout_ms, request_timeout_ms: config.meta.request_timeout_ms });
+  const gate: GateState = await opening('gate', redisFix, async () =>
+    config.redis_url
+      ? // Shared by every instance: a joining instance loads only an empty Redis (never wipes live state),
+        // and a Redis that comes back empty is reseeded from the store (the gate fails closed meanwhile).
+        new (await import('./gate/redis.ts')).RedisGateState({
+          url: config.redis_url,
+          prefix: ns,
+          policies: config.policies,
+          senders,
+          load: 'if_empty',
+          reseed: () => store.loadGateSeed(now()),
+        })
+      : new MemoryGateState({ policies: config.policies, senders }),
+  );
+  const pacer: Pacer = await opening('pacing', redisFix, async () =>
+    config.redis_url ? new (await import('./pacing/redis.ts')).RedisPacer({ url: config.redis_url, prefix: ns }) : new MemoryPacer(),
+  );
+  const queue: DeliveryQueue = await opening(
+    'queue',
+    config.nats_url
+      ? 'Check WAGATE_NATS_URL (nats_url) and that NATS answers there with JetStream enabled (nats-server -js; wagate doctor).'
+      : dataDirFix,
+    async () =>
+      config.nats_url
+        ? await (await import('./queue/jetstream.ts')).createJetStreamQueue({
+            url: config.nats_url,
+            stream: `${ns}_delivery`,
+            subject_prefix: `${ns}.delivery`,
+            senders: senders.map((s) => s.id),
+          })
+        : new EmbeddedQueue({ path: join(config.data_dir, 'queue.db') }),
+  );
+  const meta = new GraphClient({
+    api_url: apiUrl,
+    api_version: config.meta.api_version,
+    connect_timeout_ms: config.meta.connect_timeout_ms,
+    request_timeout_ms: config.meta.request_timeout_ms,
+  });
 
   const alerts = new AlertService({ store, config: config.alerts, log: log.child({ component: 'alerts' }), metrics, now });
   const ctx = buildContext({
@@ -161,7 +209,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
 
   // Rebuild the fast gate state from the durable store: a restart loses no opt-out and no window.
-  await opening('gate', `The gate state could not be rebuilt from the store: check the store${config.redis_url ? ' and Redis' : ''} (wagate doctor).`, async () => gate.load(await store.loadGateSeed(now())));
+  await opening(
+    'gate',
+    `The gate state could not be rebuilt from the store: check the store${config.redis_url ? ' and Redis' : ''} (wagate doctor).`,
+    async () => gate.load(await store.loadGateSeed(now())),
+  );
 
   const webhooks = new WebhookProcessor(ctx);
   const delivery = new DeliveryService(ctx);
@@ -169,7 +221,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const components = new Components(['http', 'webhooks', 'templates', 'monitor', 'workers'], now);
   if (opts.monitor === false) components.set('monitor', 'disabled');
   if (opts.workers === false) components.set('workers', 'disabled');
-  const http = await opening('http', 'Report this with the log: the HTTP routes could not be registered.', () => buildHttpServer(ctx, { webhooks, delivery, monitor, components }));
+  const http = await opening('http', 'Report this with the log: the HTTP routes could not be registered.', () =>
+    buildHttpServer(ctx, { webhooks, delivery, monitor, components }),
+  );
   /** Components started, newest last: what stop() (or a failed start) stops again. */
   const running: { name: string; stop: () => Promise<void> }[] = [];
   const stopRunning = async () => {
@@ -205,12 +259,21 @@ export async function createApp(opts: AppOptions): Promise<App> {
       // HTTP first: the sandbox needs the webhook URL, and /ready says 503 (with each component's
       // state) until every component below runs.
       let address = '';
-      await step('http', `Port ${config.port} on ${config.host} is taken or not allowed: set WAGATE_PORT (port) to a free port, or stop the process that uses it.`, async () => {
-        address = await http.listen({ port: config.port, host: config.host });
-      });
+      await step(
+        'http',
+        `Port ${config.port} on ${config.host} is taken or not allowed: set WAGATE_PORT (port) to a free port, or stop the process that uses it.`,
+        async () => {
+          address = await http.listen({ port: config.port, host: config.host });
+        },
+      );
       const base = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
       if (sandbox) sandbox.setWebhookUrl(`${base}/webhook`);
-      await step('webhooks', 'The webhook processor could not read its pending batches from the store: check the database (wagate doctor). A batch that cannot be applied never stops a start: it is set aside (GET /v1/webhooks/failed).', () => webhooks.start(), () => webhooks.stop());
+      await step(
+        'webhooks',
+        'The webhook processor could not read its pending batches from the store: check the database (wagate doctor). A batch that cannot be applied never stops a start: it is set aside (GET /v1/webhooks/failed).',
+        () => webhooks.start(),
+        () => webhooks.stop(),
+      );
       // Templates decide categories and approval at the gate: load them from Meta (or the sandbox) at
       // start. Meta failing (token invalid, Meta down: a META_* error) is not fatal: the component is
       // `degraded`, /ready stays 200, and template webhooks and POST /v1/templates/sync catch up; the
@@ -224,11 +287,25 @@ export async function createApp(opts: AppOptions): Promise<App> {
           log.warn({ err: errorText(err) }, 'template sync at start failed; templates catch up from webhooks and POST /v1/templates/sync');
           components.set('templates', 'degraded', { error: errorText(err), fix: `${err.fix} Then POST /v1/templates/sync.` });
         } else {
-          await step('templates', 'The templates from Meta could not be recorded: check the database (wagate doctor).', () => Promise.reject(err));
+          await step('templates', 'The templates from Meta could not be recorded: check the database (wagate doctor).', () =>
+            Promise.reject(err),
+          );
         }
       }
-      if (opts.monitor !== false) await step('monitor', 'The sender health monitor could not start: check the store (wagate doctor) and the log line above.', () => monitor.start(), () => monitor.stop());
-      if (opts.workers !== false) await step('workers', `The delivery workers could not start: check the queue (${config.nats_url ? 'WAGATE_NATS_URL' : `${config.data_dir}/queue.db`}) and the store (wagate doctor).`, () => delivery.start(), () => delivery.stop());
+      if (opts.monitor !== false)
+        await step(
+          'monitor',
+          'The sender health monitor could not start: check the store (wagate doctor) and the log line above.',
+          () => monitor.start(),
+          () => monitor.stop(),
+        );
+      if (opts.workers !== false)
+        await step(
+          'workers',
+          `The delivery workers could not start: check the queue (${config.nats_url ? 'WAGATE_NATS_URL' : `${config.data_dir}/queue.db`}) and the store (wagate doctor).`,
+          () => delivery.start(),
+          () => delivery.stop(),
+        );
       return base;
     },
     async stop() {

@@ -4,9 +4,16 @@ import { Command } from 'commander';
 import { ConfigError } from './config/load.ts';
 
 const program = new Command();
-program.name('wagate').description('WhatsApp Business compliance gate, delivery gateway and MCP server').option('-c, --config <file>', 'config file (default: $WAGATE_CONFIG or ./wagate.yaml)');
+program
+  .name('wagate')
+  .description('WhatsApp Business compliance gate, delivery gateway and MCP server')
+  .option('-c, --config <file>', 'config file (default: $WAGATE_CONFIG or ./wagate.yaml)');
 
-async function run(load: () => Promise<{ run: (opts: Record<string, unknown>, args: string[]) => Promise<number> }>, opts: Record<string, unknown>, args: string[] = []): Promise<void> {
+async function run(
+  load: () => Promise<{ run: (opts: Record<string, unknown>, args: string[]) => Promise<number> }>,
+  opts: Record<string, unknown>,
+  args: string[] = [],
+): Promise<void> {
   try {
     const mod = await load();
     const code = await mod.run({ ...program.opts(), ...opts }, args);
@@ -22,9 +29,21 @@ async function run(load: () => Promise<{ run: (opts: Record<string, unknown>, ar
   }
 }
 
-program.command('start').description('HTTP API, webhooks, workers (and the sandbox when no Meta credentials are set)').action((o) => run(() => import('./cli/start.ts'), o));
-program.command('mcp').description('MCP server over stdio (logs go to stderr)').action((o) => run(() => import('./cli/mcp.ts'), o));
-program.command('sandbox').description('the Meta Graph API sandbox alone').option('-p, --port <port>', 'port (default $WAGATE_SANDBOX_PORT or 8081)').option('--webhook-url <url>', 'where to send webhooks').option('--app-secret <secret>', 'webhook signing secret').action((o) => run(() => import('./cli/sandbox.ts'), o));
+program
+  .command('start')
+  .description('HTTP API, webhooks, workers (and the sandbox when no Meta credentials are set)')
+  .action((o) => run(() => import('./cli/start.ts'), o));
+program
+  .command('mcp')
+  .description('MCP server over stdio (logs go to stderr)')
+  .action((o) => run(() => import('./cli/mcp.ts'), o));
+program
+  .command('sandbox')
+  .description('the Meta Graph API sandbox alone')
+  .option('-p, --port <port>', 'port (default $WAGATE_SANDBOX_PORT or 8081)')
+  .option('--webhook-url <url>', 'where to send webhooks')
+  .option('--app-secret <secret>', 'webhook signing secret')
+  .action((o) => run(() => import('./cli/sandbox.ts'), o));
 program
   .command('check')
   .description('one compliance decision as JSON; exit 0 allowed, 1 denied, 2 bad input')
@@ -44,6 +63,9 @@ program
     const { createHash } = await import('node:crypto');
     process.stdout.write(createHash('sha256').update(key).digest('hex') + '\n');
   });
-program.command('doctor').description('check config, backends and senders; say what is wrong and how to fix it').action((o) => run(() => import('./cli/doctor.ts'), o));
+program
+  .command('doctor')
+  .description('check config, backends and senders; say what is wrong and how to fix it')
+  .action((o) => run(() => import('./cli/doctor.ts'), o));
 
 await program.parseAsync(process.argv);

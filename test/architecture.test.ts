@@ -29,9 +29,21 @@ interface Rule {
 }
 
 const RULES: Rule[] = [
-  { name: 'src/domain/ imports nothing outside src/domain/ (the rules are pure)', from: 'src/domain/', breaks: (t) => !t.startsWith('src/domain/') },
-  { name: 'src/delivery/ does not import src/webhooks/ (both sit over src/engine/)', from: 'src/delivery/', breaks: (t) => t.startsWith('src/webhooks/') },
-  { name: 'src/meta/sandbox/ imports nothing of wagate outside itself (it emulates Meta, not wagate)', from: 'src/meta/sandbox/', breaks: (t) => !t.startsWith('src/meta/sandbox/') },
+  {
+    name: 'src/domain/ imports nothing outside src/domain/ (the rules are pure)',
+    from: 'src/domain/',
+    breaks: (t) => !t.startsWith('src/domain/'),
+  },
+  {
+    name: 'src/delivery/ does not import src/webhooks/ (both sit over src/engine/)',
+    from: 'src/delivery/',
+    breaks: (t) => t.startsWith('src/webhooks/'),
+  },
+  {
+    name: 'src/meta/sandbox/ imports nothing of wagate outside itself (it emulates Meta, not wagate)',
+    from: 'src/meta/sandbox/',
+    breaks: (t) => !t.startsWith('src/meta/sandbox/'),
+  },
 ];
 
 function sourceFiles(dir: string): string[] {
@@ -62,7 +74,8 @@ function violations(imports: Import[], rules: Rule[] = RULES): string[] {
   for (const imp of imports) {
     if (imp.target === null) continue;
     for (const r of rules) {
-      if (imp.file.startsWith(r.from) && r.breaks(imp.target)) out.push(`${imp.file}:${imp.line} imports '${imp.specifier}' (${imp.target}): breaks "${r.name}"`);
+      if (imp.file.startsWith(r.from) && r.breaks(imp.target))
+        out.push(`${imp.file}:${imp.line} imports '${imp.specifier}' (${imp.target}): breaks "${r.name}"`);
     }
   }
   return out;
@@ -94,7 +107,9 @@ describe('architecture: import rules', () => {
       `src/domain/x.ts:3 imports '../meta/types.ts' (src/meta/types.ts): breaks "${RULES[0].name}"`,
       `src/domain/x.ts:5 imports '../webhooks/fep.ts' (src/webhooks/fep.ts): breaks "${RULES[0].name}"`,
     ]);
-    expect(violations(importsOf('src/delivery/x.ts', text))).toEqual([`src/delivery/x.ts:5 imports '../webhooks/fep.ts' (src/webhooks/fep.ts): breaks "${RULES[1].name}"`]);
+    expect(violations(importsOf('src/delivery/x.ts', text))).toEqual([
+      `src/delivery/x.ts:5 imports '../webhooks/fep.ts' (src/webhooks/fep.ts): breaks "${RULES[1].name}"`,
+    ]);
   });
 
   for (const r of RULES) {

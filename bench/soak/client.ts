@@ -72,7 +72,18 @@ export class SoakClient {
 
   private submit(i: number): void {
     const to = recipient((this.opts.offset ?? 0) + i);
-    const m: SoakMessage = { i, key: `${this.opts.run}-${i}`, to, first_at: Date.now(), id: null, accepted_at: null, outcome: 'pending', tries: 0, detail: null, phase: this.opts.phase() };
+    const m: SoakMessage = {
+      i,
+      key: `${this.opts.run}-${i}`,
+      to,
+      first_at: Date.now(),
+      id: null,
+      accepted_at: null,
+      outcome: 'pending',
+      tries: 0,
+      detail: null,
+      phase: this.opts.phase(),
+    };
     this.messages.push(m);
     const p = this.deliver(m, JSON.stringify(orderUpdate(to, i))).finally(() => this.inflight.delete(p));
     this.inflight.add(p);
@@ -125,7 +136,10 @@ export class SoakClient {
         m.detail = what;
       } catch (err) {
         const e = err as { code?: string; name?: string; message?: string };
-        const what = e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT' ? 'timeout' : e.code ?? e.name ?? 'error';
+        const what =
+          e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT'
+            ? 'timeout'
+            : (e.code ?? e.name ?? 'error');
         this.count(what);
         m.detail = what;
         wait = Math.min(backoff, 200);

@@ -49,7 +49,12 @@ export interface CountResult {
    * Each problem message under the faults it met (faultsMet): a duplicate between its 202 and its first
    * send at Meta (+1 s), a lost, stuck or dead-lettered one within `horizonMs` of its 202.
    */
-  problems_by_faults: { duplicates: Record<string, number>; lost: Record<string, number>; stuck: Record<string, number>; dead_letters: Record<string, number> };
+  problems_by_faults: {
+    duplicates: Record<string, number>;
+    lost: Record<string, number>;
+    stuck: Record<string, number>;
+    dead_letters: Record<string, number>;
+  };
   /** Up to 2 message ids per kind and fault combination of problems_by_faults (to look at their history). */
   problem_samples: { kind: string; faults: string; id: string }[];
   lost_ids: string[];
@@ -98,8 +103,25 @@ export function countSoak(input: CountInput, horizonMs = 15_000): CountResult {
   for (const d of input.deadLetters) dlById.set(d.message_id, d.reason_code);
 
   const out: CountResult = {
-    accepted: 0, sent: 0, lost: 0, duplicates: 0, duplicate_recipients: 0, stuck: 0, stuck_unsent: 0, dead_letters: {}, not_in_store: 0,
-    sent_unacknowledged: 0, statuses: {}, by_phase: {}, problems_by_faults: { duplicates: {}, lost: {}, stuck: {}, dead_letters: {} }, problem_samples: [], lost_ids: [], stuck_ids: [], duplicate_ids: [], accept_ms: [], deliver_ms: [],
+    accepted: 0,
+    sent: 0,
+    lost: 0,
+    duplicates: 0,
+    duplicate_recipients: 0,
+    stuck: 0,
+    stuck_unsent: 0,
+    dead_letters: {},
+    not_in_store: 0,
+    sent_unacknowledged: 0,
+    statuses: {},
+    by_phase: {},
+    problems_by_faults: { duplicates: {}, lost: {}, stuck: {}, dead_letters: {} },
+    problem_samples: [],
+    lost_ids: [],
+    stuck_ids: [],
+    duplicate_ids: [],
+    accept_ms: [],
+    deliver_ms: [],
   };
   const ours = new Set<string>();
   const phase = (label: string) => (out.by_phase[label] ??= { accepted: 0, denied: 0, lost: 0, stuck: 0, duplicates: 0, dead_letters: 0 });
@@ -122,7 +144,8 @@ export function countSoak(input: CountInput, horizonMs = 15_000): CountResult {
       const combo = faultsMet(acceptedAt, to, input.faults);
       const seen = out.problems_by_faults[kind][combo] ?? 0;
       out.problems_by_faults[kind][combo] = seen + k;
-      if (seen === 0 || out.problem_samples.filter((x) => x.kind === kind && x.faults === combo).length < 2) out.problem_samples.push({ kind, faults: combo, id: m.id! });
+      if (seen === 0 || out.problem_samples.filter((x) => x.kind === kind && x.faults === combo).length < 2)
+        out.problem_samples.push({ kind, faults: combo, id: m.id! });
     };
     const dl = dlById.get(m.id);
     if (dl) {

@@ -167,12 +167,28 @@ export const FAULTS: Record<string, FaultDef> = {
         await env.post(k, '/v1/senders/main/resume', {}).catch(() => null);
       }
       if (manual.length) states = await senderStates(env);
-      return { revoked_s: (renewedAt - revokedAt) / 1000, states_while_revoked: halted, resumed_after_s: (Date.now() - renewedAt) / 1000, manual_resume: manual, states_after: states };
+      return {
+        revoked_s: (renewedAt - revokedAt) / 1000,
+        states_while_revoked: halted,
+        resumed_after_s: (Date.now() - renewedAt) / 1000,
+        manual_resume: manual,
+        states_after: states,
+      };
     },
   },
 };
 
-export const DEFAULT_FAULTS = ['meta_5xx', 'kill_instance', 'redis_restart', 'meta_130429', 'nats_restart', 'pg_cut', 'token_revoke', 'pg_stop', 'kill_other_instance'];
+export const DEFAULT_FAULTS = [
+  'meta_5xx',
+  'kill_instance',
+  'redis_restart',
+  'meta_130429',
+  'nats_restart',
+  'pg_cut',
+  'token_revoke',
+  'pg_stop',
+  'kill_other_instance',
+];
 
 /** Undo every sandbox-side fault (the end of the run, or an aborted fault). */
 export async function clearSandboxFaults(env: Pick<SoakEnv, 'sandboxUrl' | 'phoneNumberId' | 'token' | 'mps'>): Promise<void> {

@@ -21,7 +21,8 @@ function pgBinDir(): string {
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))) : [];
   versions.sort((a, b) => Number(b) - Number(a));
-  if (!versions.length) throw new Error('initdb not found: install Debian\'s postgresql package (pg_config --bindir or /usr/lib/postgresql/*/bin)');
+  if (!versions.length)
+    throw new Error("initdb not found: install Debian's postgresql package (pg_config --bindir or /usr/lib/postgresql/*/bin)");
   return join(root, versions[0], 'bin');
 }
 
@@ -69,7 +70,13 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   }
   const opts = { asUser, cwd: dir };
   await run(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-locale', '--no-sync'], opts);
-  const serverOpts = [`-p ${port}`, '-c listen_addresses=127.0.0.1', `-c unix_socket_directories=${dir}`, '-c fsync=off', '-c max_connections=100'].join(' ');
+  const serverOpts = [
+    `-p ${port}`,
+    '-c listen_addresses=127.0.0.1',
+    `-c unix_socket_directories=${dir}`,
+    '-c fsync=off',
+    '-c max_connections=100',
+  ].join(' ');
   const pgCtl = (args: string[]) => run(join(bin, 'pg_ctl'), ['-D', data, ...args], { ...opts, timeoutMs: 90_000 });
   const pid = () => {
     try {

@@ -40,7 +40,14 @@ export async function startWebhookFanIn(bases: () => string[]): Promise<WebhookF
       for (let t = 0; t < targets.length; t++) {
         const k = (first + t) % targets.length;
         try {
-          const r = await request(`${targets[k]}${req.url ?? '/webhook'}`, { method: req.method as 'POST', headers, body: raw.length ? raw : undefined, dispatcher: agent, headersTimeout: 15_000, bodyTimeout: 15_000 });
+          const r = await request(`${targets[k]}${req.url ?? '/webhook'}`, {
+            method: req.method as 'POST',
+            headers,
+            body: raw.length ? raw : undefined,
+            dispatcher: agent,
+            headersTimeout: 15_000,
+            bodyTimeout: 15_000,
+          });
           const out = Buffer.from(await r.body.arrayBuffer());
           stats.forwarded[k] = (stats.forwarded[k] ?? 0) + 1;
           if (r.statusCode >= 300) stats.non_2xx++;

@@ -31,13 +31,20 @@ export const alertKeys = {
 export const REQUIRED_SCOPES = ['whatsapp_business_messaging', 'whatsapp_business_management'] as const;
 
 /** What a credential error means, in one sentence: Meta's own words from the error catalog (§3, §8.3). */
-export function explainCredentialError(code: number | null | undefined, subcode: number | null | undefined): { name: string; meaning: string } {
+export function explainCredentialError(
+  code: number | null | undefined,
+  subcode: number | null | undefined,
+): { name: string; meaning: string } {
   const c = code ?? 190;
   const sub = lookupSubcode(subcode);
   if (c === 190 && sub) return { name: `${sub.name} (subcode ${sub.subcode})`, meaning: sub.meaning.replace(/\.$/, '') };
   if (c === 190 && subcode == null) {
     // WhatsApp v16+ sends no subcode (M-ERR): say what it usually is.
-    return { name: 'invalid OAuth access token', meaning: 'the access token expired, was revoked, or is otherwise invalid (Meta sends no subcode on WhatsApp; usual causes: a 60-day token expired, the system user or its app was removed, permissions were revoked)' };
+    return {
+      name: 'invalid OAuth access token',
+      meaning:
+        'the access token expired, was revoked, or is otherwise invalid (Meta sends no subcode on WhatsApp; usual causes: a 60-day token expired, the system user or its app was removed, permissions were revoked)',
+    };
   }
   const e = explain(c, subcode ?? null);
   return { name: e.subcode_name ? `${e.title}: ${e.subcode_name}` : e.title, meaning: e.meaning.replace(/\.$/, '') };
@@ -55,11 +62,23 @@ export function tokenFixSteps(s: SenderRef): string {
 /** Error 190 (or any credential failure): the sender is halted. */
 export function credentialsInvalidAlert(
   s: SenderRef,
-  err: { code?: number | null; subcode?: number | null; message?: string | null; source: 'send' | 'debug_token' | 'account_update' | 'resume' },
+  err: {
+    code?: number | null;
+    subcode?: number | null;
+    message?: string | null;
+    source: 'send' | 'debug_token' | 'account_update' | 'resume';
+  },
 ): AlertInput {
   const { name, meaning } = explainCredentialError(err.code ?? 190, err.subcode ?? null);
   const codeText = `${err.code ?? 190}${err.subcode != null ? `/${err.subcode}` : ''}`;
-  const where = err.source === 'send' ? 'a send to Meta failed with' : err.source === 'debug_token' ? 'debug_token reports' : err.source === 'resume' ? 'a resume attempt found' : 'Meta reported';
+  const where =
+    err.source === 'send'
+      ? 'a send to Meta failed with'
+      : err.source === 'debug_token'
+        ? 'debug_token reports'
+        : err.source === 'resume'
+          ? 'a resume attempt found'
+          : 'Meta reported';
   return {
     kind: 'credentials_invalid',
     severity: 'critical',
@@ -72,11 +91,23 @@ export function credentialsInvalidAlert(
       'Messages stay queued; none is sent or lost while halted.',
       tokenFixSteps(s),
     ].join('\n'),
-    detail: { code: err.code ?? 190, subcode: err.subcode ?? null, name, source: err.source, phone_number_id: s.phone_number_id, waba_id: s.waba_id },
+    detail: {
+      code: err.code ?? 190,
+      subcode: err.subcode ?? null,
+      name,
+      source: err.source,
+      phone_number_id: s.phone_number_id,
+      waba_id: s.waba_id,
+    },
   };
 }
 
-export function credentialsExpiringAlert(s: SenderRef, expiresAtS: number, now: number, field: 'expires_at' | 'data_access_expires_at' = 'expires_at'): AlertInput {
+export function credentialsExpiringAlert(
+  s: SenderRef,
+  expiresAtS: number,
+  now: number,
+  field: 'expires_at' | 'data_access_expires_at' = 'expires_at',
+): AlertInput {
   const days = Math.max(0, (expiresAtS * 1000 - now) / 86_400_000);
   const when = new Date(expiresAtS * 1000).toISOString();
   const data = field === 'data_access_expires_at';
@@ -98,7 +129,10 @@ export function credentialsExpiringAlert(s: SenderRef, expiresAtS: number, now: 
 export function scopesMissingAlert(s: SenderRef, missing: string[], uncovered: string[]): AlertInput {
   const parts: string[] = [];
   if (missing.length) parts.push(`the token lacks the permission(s) ${missing.join(', ')}`);
-  if (uncovered.length) parts.push(`the permission(s) ${uncovered.join(', ')} do not cover WhatsApp account ${s.waba_id} / phone number ${s.phone_number_id} (granular_scopes target_ids)`);
+  if (uncovered.length)
+    parts.push(
+      `the permission(s) ${uncovered.join(', ')} do not cover WhatsApp account ${s.waba_id} / phone number ${s.phone_number_id} (granular_scopes target_ids)`,
+    );
   return {
     kind: 'scopes_missing',
     severity: 'critical',
@@ -161,7 +195,14 @@ export function tierLimitAlert(businessId: string, senders: string[], usage: num
 }
 
 /** For the webhook processor: a template went PAUSED / DISABLED (message_template_status_update). */
-export function templateStatusAlert(t: { waba_id: string; name: string; language: string; status: string; reason?: string | null; detail?: string | null }): AlertInput {
+export function templateStatusAlert(t: {
+  waba_id: string;
+  name: string;
+  language: string;
+  status: string;
+  reason?: string | null;
+  detail?: string | null;
+}): AlertInput {
   const disabled = t.status === 'DISABLED';
   return {
     kind: disabled ? 'template_disabled' : 'template_paused',
@@ -226,9 +267,14 @@ export function backendAlert(name: string, kind: string, error?: string): AlertI
 }
 
 /** A token set through the API (kept sealed under the app secret) cannot be opened after a restart. */
-export function storedTokenUnreadableAlert(s: SenderRef, reason: 'secret_changed' | 'no_app_secret' | 'malformed', setAt: number | null): AlertInput {
+export function storedTokenUnreadableAlert(
+  s: SenderRef,
+  reason: 'secret_changed' | 'no_app_secret' | 'malformed',
+  setAt: number | null,
+): AlertInput {
   const why = {
-    secret_changed: 'neither meta.app_secret nor any of meta.app_secrets_previous opens it (the app secret was changed since the token was set)',
+    secret_changed:
+      'neither meta.app_secret nor any of meta.app_secrets_previous opens it (the app secret was changed since the token was set)',
     no_app_secret: 'meta.app_secret is not set, so it cannot be opened',
     malformed: 'the stored value is not a sealed token wagate wrote (damaged or edited)',
   }[reason];

@@ -79,7 +79,11 @@ async function postJson(url: string, body: string, headers: Record<string, strin
 
 export class SlackNotifier implements Notifier {
   readonly channel = 'slack' as const;
-  constructor(private readonly url: string, readonly min_severity: Severity, private readonly timeoutMs = 10_000) {}
+  constructor(
+    private readonly url: string,
+    readonly min_severity: Severity,
+    private readonly timeoutMs = 10_000,
+  ) {}
 
   async send(n: Notification): Promise<void> {
     const a = n.alert;
@@ -93,7 +97,12 @@ export class SlackNotifier implements Notifier {
         { type: 'section', text: { type: 'mrkdwn', text: body.slice(0, 2900) || '(no detail)' } },
         {
           type: 'context',
-          elements: [{ type: 'mrkdwn', text: `kind \`${a.kind}\`${a.sender_id ? ` · sender \`${a.sender_id}\`` : ''} · key \`${a.dedupe_key}\` · ${new Date(n.at).toISOString()}` }],
+          elements: [
+            {
+              type: 'mrkdwn',
+              text: `kind \`${a.kind}\`${a.sender_id ? ` · sender \`${a.sender_id}\`` : ''} · key \`${a.dedupe_key}\` · ${new Date(n.at).toISOString()}`,
+            },
+          ],
         },
       ],
     };
@@ -103,7 +112,12 @@ export class SlackNotifier implements Notifier {
 
 export class WebhookNotifier implements Notifier {
   readonly channel = 'webhook' as const;
-  constructor(private readonly url: string, private readonly secret: string | undefined, readonly min_severity: Severity, private readonly timeoutMs = 10_000) {}
+  constructor(
+    private readonly url: string,
+    private readonly secret: string | undefined,
+    readonly min_severity: Severity,
+    private readonly timeoutMs = 10_000,
+  ) {}
 
   async send(n: Notification): Promise<void> {
     const raw = JSON.stringify(notificationJson(n));
@@ -118,7 +132,11 @@ type EmailConfig = NonNullable<Config['alerts']['email']>;
 export class EmailNotifier implements Notifier {
   readonly channel = 'email' as const;
   private readonly transport: Transporter;
-  constructor(private readonly cfg: EmailConfig, readonly min_severity: Severity, timeoutMs = 15_000) {
+  constructor(
+    private readonly cfg: EmailConfig,
+    readonly min_severity: Severity,
+    timeoutMs = 15_000,
+  ) {
     this.transport = nodemailer.createTransport({
       host: cfg.host,
       port: cfg.port,

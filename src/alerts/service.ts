@@ -187,7 +187,10 @@ export class AlertService implements Alerter {
     }
     await this.save(rec);
     const level = a.severity === 'critical' ? 'error' : a.severity === 'warning' ? 'warn' : 'info';
-    this.log[level]({ alert: { id: rec.id, kind: rec.kind, dedupe_key: rec.dedupe_key, sender_id: rec.sender_id, reminder } }, `ALERT ${rec.title}`);
+    this.log[level](
+      { alert: { id: rec.id, kind: rec.kind, dedupe_key: rec.dedupe_key, sender_id: rec.sender_id, reminder } },
+      `ALERT ${rec.title}`,
+    );
     const n: Notification = { alert: rec, reminder, at: now };
     for (const notifier of this.notifiers) {
       if (severityAtLeast(rec.severity, notifier.min_severity)) this.track(this.deliver(notifier, n));
@@ -212,8 +215,15 @@ export class AlertService implements Alerter {
         this.metrics.alertsSent.inc({ ...labels, result: 'error' });
         const last = attempt >= this.retry.attempts || this.closed;
         this.log[last ? 'error' : 'warn'](
-          { channel: notifier.channel, alert: { id: n.alert.id, kind: n.alert.kind }, attempt, err: String((err as Error)?.message ?? err) },
-          last ? `alert NOT delivered to ${notifier.channel} after ${attempt} attempts: ${n.alert.title}` : `alert delivery to ${notifier.channel} failed; retrying`,
+          {
+            channel: notifier.channel,
+            alert: { id: n.alert.id, kind: n.alert.kind },
+            attempt,
+            err: String((err as Error)?.message ?? err),
+          },
+          last
+            ? `alert NOT delivered to ${notifier.channel} after ${attempt} attempts: ${n.alert.title}`
+            : `alert delivery to ${notifier.channel} failed; retrying`,
         );
         if (last) {
           this.metrics.alertsSent.inc({ ...labels, result: 'failed' });
@@ -223,7 +233,10 @@ export class AlertService implements Alerter {
         const cap = Math.min(this.retry.max_ms, this.retry.base_ms * 2 ** (attempt - 1));
         await this.sleep(cap / 2 + Math.random() * (cap / 2));
         if (this.closed) {
-          this.log.error({ channel: notifier.channel, alert: { id: n.alert.id, kind: n.alert.kind } }, `alert NOT delivered to ${notifier.channel}: shutting down`);
+          this.log.error(
+            { channel: notifier.channel, alert: { id: n.alert.id, kind: n.alert.kind } },
+            `alert NOT delivered to ${notifier.channel}: shutting down`,
+          );
           this.metrics.alertsSent.inc({ ...labels, result: 'failed' });
           return;
         }

@@ -40,30 +40,40 @@ export async function messageFromArgs(opts: Record<string, unknown>, args: strin
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new BadInput(`the message is not valid JSON (${(err as Error).message}). Give Meta's message body, e.g. '{"to":"+14155550123","type":"text","text":{"body":"Hi"}}', or use --to with --text/--template.`);
+      throw new BadInput(
+        `the message is not valid JSON (${(err as Error).message}). Give Meta's message body, e.g. '{"to":"+14155550123","type":"text","text":{"body":"Hi"}}', or use --to with --text/--template.`,
+      );
     }
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new BadInput("the message must be a JSON object (Meta's message body).");
-    if (str('text') !== undefined || str('template') !== undefined) throw new BadInput('give the message either as JSON or with --text/--template, not both.');
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new BadInput("the message must be a JSON object (Meta's message body).");
+    if (str('text') !== undefined || str('template') !== undefined)
+      throw new BadInput('give the message either as JSON or with --text/--template, not both.');
     body = parsed as Record<string, unknown>;
     if (str('to') !== undefined) body.to = str('to');
   } else {
-    if (str('to') === undefined) throw new BadInput('--to is required (the recipient, e.g. --to +14155550123), or give the message as JSON.');
-    if ((str('text') === undefined) === (str('template') === undefined)) throw new BadInput('give exactly one of --text "<body>" or --template <name> (use JSON for template parameters).');
-    body = str('text') !== undefined
-      ? { to: str('to'), type: 'text', text: { body: str('text') } }
-      : { to: str('to'), type: 'template', template: { name: str('template'), language: { code: str('language') ?? 'en_US' } } };
+    if (str('to') === undefined)
+      throw new BadInput('--to is required (the recipient, e.g. --to +14155550123), or give the message as JSON.');
+    if ((str('text') === undefined) === (str('template') === undefined))
+      throw new BadInput('give exactly one of --text "<body>" or --template <name> (use JSON for template parameters).');
+    body =
+      str('text') !== undefined
+        ? { to: str('to'), type: 'text', text: { body: str('text') } }
+        : { to: str('to'), type: 'template', template: { name: str('template'), language: { code: str('language') ?? 'en_US' } } };
   }
   if (str('sender') !== undefined) body.sender = str('sender');
   return body;
 }
 
 function unwired(name: string): never {
-  return new Proxy({}, {
-    get(_t, prop) {
-      if (prop === 'then') return undefined;
-      throw new Error(`${name} is not available in \`wagate check\` (${String(prop)})`);
+  return new Proxy(
+    {},
+    {
+      get(_t, prop) {
+        if (prop === 'then') return undefined;
+        throw new Error(`${name} is not available in \`wagate check\` (${String(prop)})`);
+      },
     },
-  }) as never;
+  ) as never;
 }
 
 export async function run(opts: Record<string, unknown>, args: string[]): Promise<number> {
@@ -73,7 +83,8 @@ export async function run(opts: Record<string, unknown>, args: string[]): Promis
     body = await messageFromArgs(opts, args);
     if (typeof opts.inboundAt === 'string') {
       inboundAt = opts.inboundAt === 'now' ? Date.now() : Date.parse(opts.inboundAt);
-      if (!Number.isFinite(inboundAt)) throw new BadInput(`--inbound-at "${opts.inboundAt}" is not a time; use ISO 8601 ("2026-06-15T12:00:00Z") or "now".`);
+      if (!Number.isFinite(inboundAt))
+        throw new BadInput(`--inbound-at "${opts.inboundAt}" is not a time; use ISO 8601 ("2026-06-15T12:00:00Z") or "now".`);
     }
   } catch (err) {
     if (err instanceof BadInput) {
@@ -103,7 +114,11 @@ export async function run(opts: Record<string, unknown>, args: string[]): Promis
     const decision = await checkCompliance(ctx, { body });
     process.stdout.write(JSON.stringify(decision, null, 2) + '\n');
     if (decision.allowed) return 0;
-    if (decision.reason_code === 'INVALID_MESSAGE' || decision.reason_code === 'INVALID_RECIPIENT' || decision.reason_code === 'UNKNOWN_SENDER') {
+    if (
+      decision.reason_code === 'INVALID_MESSAGE' ||
+      decision.reason_code === 'INVALID_RECIPIENT' ||
+      decision.reason_code === 'UNKNOWN_SENDER'
+    ) {
       process.stderr.write(`wagate check: bad input: ${decision.explanation} Fix: ${decision.suggested_action}\n`);
       return 2;
     }
@@ -137,7 +152,9 @@ export async function openLightContext(config: Config, opts: { now?: () => numbe
       const { SANDBOX_DEFAULT_SENDER } = await import('../app.ts');
       senders = [SANDBOX_DEFAULT_SENDER];
     } catch (err) {
-      throw new BadInput(`no sender is configured and the sandbox default could not be loaded (${(err as Error).message}). Add one under senders: in the config.`);
+      throw new BadInput(
+        `no sender is configured and the sandbox default could not be loaded (${(err as Error).message}). Add one under senders: in the config.`,
+      );
     }
   }
   const ns = config.namespace;

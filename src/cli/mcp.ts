@@ -22,7 +22,10 @@ async function startApp(config: Config, log: ReturnType<typeof createLogger>): P
     const cause = (err as { cause?: unknown }).cause ?? err;
     if ((cause as NodeJS.ErrnoException).code !== 'EADDRINUSE' && (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     await app?.stop().catch(() => {});
-    log.warn({ port: config.port, sandbox_port: config.sandbox.port }, 'port in use; this MCP session listens (webhooks, sandbox) on free ports instead');
+    log.warn(
+      { port: config.port, sandbox_port: config.sandbox.port },
+      'port in use; this MCP session listens (webhooks, sandbox) on free ports instead',
+    );
     const retry = await createApp({ config: { ...config, port: 0, sandbox: { ...config.sandbox, port: 0 } }, logger: log });
     await retry.start();
     return retry;
@@ -35,7 +38,9 @@ export async function run(opts: Record<string, unknown>): Promise<number> {
   const app = await startApp(config, log);
   const { ctx } = app;
   // Templates must be known for the gate to allow template sends and to name fitting ones.
-  await syncTemplates(ctx).catch((err) => log.warn({ err: (err as Error).message }, 'initial template sync failed; run sync_template_status later'));
+  await syncTemplates(ctx).catch((err) =>
+    log.warn({ err: (err as Error).message }, 'initial template sync failed; run sync_template_status later'),
+  );
   const server = createMcpServer(ctx, { actor: 'mcp' });
   const transport = new StdioServerTransport();
   let stopping = false;

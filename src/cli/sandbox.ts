@@ -16,22 +16,38 @@ function parsePort(v: unknown, from: string): number {
   return n;
 }
 
-export async function run(opts: Record<string, unknown>, _args: string[] = [], env: Record<string, string | undefined> = process.env): Promise<number> {
+export async function run(
+  opts: Record<string, unknown>,
+  _args: string[] = [],
+  env: Record<string, string | undefined> = process.env,
+): Promise<number> {
   const { config } = loadConfig({ file: (opts.config as string | undefined) ?? null, env });
   const senders = resolveSenders(config, env);
-  const numbers: SandboxNumberInput[] = senders.map((x) => ({ phone_number_id: x.phone_number_id, waba_id: x.waba_id, display_phone_number: x.display_phone_number ?? `+${x.phone_number_id}`, throughput_mps: x.throughput_mps }));
+  const numbers: SandboxNumberInput[] = senders.map((x) => ({
+    phone_number_id: x.phone_number_id,
+    waba_id: x.waba_id,
+    display_phone_number: x.display_phone_number ?? `+${x.phone_number_id}`,
+    throughput_mps: x.throughput_mps,
+  }));
   const tokens = senders.map((x) => x.access_token || `sandbox-token-${x.id}`);
-  const port = opts.port !== undefined ? parsePort(opts.port, '--port') : env.WAGATE_SANDBOX_PORT ? parsePort(env.WAGATE_SANDBOX_PORT, 'WAGATE_SANDBOX_PORT') : config.sandbox.port;
+  const port =
+    opts.port !== undefined
+      ? parsePort(opts.port, '--port')
+      : env.WAGATE_SANDBOX_PORT
+        ? parsePort(env.WAGATE_SANDBOX_PORT, 'WAGATE_SANDBOX_PORT')
+        : config.sandbox.port;
   const appSecret = (opts.appSecret as string | undefined) ?? env.WAGATE_APP_SECRET ?? config.meta.app_secret ?? 'sandbox-app-secret';
   const webhookUrl = opts.webhookUrl as string | undefined;
-  if (webhookUrl !== undefined && !/^https?:\/\/\S+$/.test(webhookUrl)) throw new SandboxCliError(`--webhook-url must be an http(s) URL, got "${webhookUrl}"`);
+  if (webhookUrl !== undefined && !/^https?:\/\/\S+$/.test(webhookUrl))
+    throw new SandboxCliError(`--webhook-url must be an http(s) URL, got "${webhookUrl}"`);
   const logger = createLogger(env.WAGATE_LOG_LEVEL ?? 'warn', { stderr: true });
   let sandbox: Awaited<ReturnType<typeof startSandbox>>;
   try {
     sandbox = await startSandbox({ port, host: '127.0.0.1', app_secret: appSecret, webhook_url: webhookUrl, logger, numbers, tokens });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE') throw new SandboxCliError(`port ${port} is already in use: pass --port <other> or set WAGATE_SANDBOX_PORT (0 = any free port)`);
+    if (e.code === 'EADDRINUSE')
+      throw new SandboxCliError(`port ${port} is already in use: pass --port <other> or set WAGATE_SANDBOX_PORT (0 = any free port)`);
     throw err;
   }
   const u = sandbox.url;
@@ -44,7 +60,9 @@ export async function run(opts: Record<string, unknown>, _args: string[] = [], e
   process.stderr.write(
     [
       `Meta sandbox listening on ${u}  (Graph API emulator: nothing here reaches WhatsApp)`,
-      ...(numbers.length ? numbers : [SANDBOX_DEFAULT_NUMBER]).map((n, i) => `  number ${n.phone_number_id} (WABA ${n.waba_id}), token ${tokens.length ? shown(tokens[i]) : SANDBOX_DEFAULT_TOKEN}`),
+      ...(numbers.length ? numbers : [SANDBOX_DEFAULT_NUMBER]).map(
+        (n, i) => `  number ${n.phone_number_id} (WABA ${n.waba_id}), token ${tokens.length ? shown(tokens[i]) : SANDBOX_DEFAULT_TOKEN}`,
+      ),
       `  webhooks → ${webhookUrl ?? '(none yet: POST /_sandbox/webhooks {"url": ...})'}, signed with the app secret${appSecret === 'sandbox-app-secret' ? ' "sandbox-app-secret"' : ''}`,
       '',
       '  try:',

@@ -41,8 +41,13 @@ export async function run(opts: Record<string, unknown>): Promise<number> {
   const { ctx } = app;
   const lines = [
     `wagate listening on ${base}  (config: ${file ?? 'defaults'})`,
-    `  backends: ${Object.entries(ctx.backends).map(([k, v]) => `${k}=${v}`).join(' ')}`,
-    `  senders: ${ctx.senders.list().map((s) => `${s.id} (${s.phone_number_id}, ${s.throughput_mps} mps)`).join(', ')}`,
+    `  backends: ${Object.entries(ctx.backends)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+    `  senders: ${ctx.senders
+      .list()
+      .map((s) => `${s.id} (${s.phone_number_id}, ${s.throughput_mps} mps)`)
+      .join(', ')}`,
   ];
   if (app.sandbox) {
     lines.push(

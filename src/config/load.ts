@@ -116,7 +116,14 @@ export function loadConfig(opts: { file?: string | null; text?: string; env?: En
   if (file && opts.text === undefined) {
     const abs = resolve(file);
     if (!existsSync(abs)) {
-      throw new ConfigError([{ key: 'WAGATE_CONFIG', where: null, problem: `config file ${file} does not exist`, fix: 'point WAGATE_CONFIG at an existing YAML file, or unset it to use defaults' }]);
+      throw new ConfigError([
+        {
+          key: 'WAGATE_CONFIG',
+          where: null,
+          problem: `config file ${file} does not exist`,
+          fix: 'point WAGATE_CONFIG at an existing YAML file, or unset it to use defaults',
+        },
+      ]);
     }
     text = readFileSync(abs, 'utf8');
   }
@@ -127,13 +134,25 @@ export function loadConfig(opts: { file?: string | null; text?: string; env?: En
     throw new ConfigError(
       doc.errors.map((e) => {
         const p = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
-        return { key: '(yaml)', where: p ? `${label}:${p.line}:${p.col}` : label, problem: e.message.split('\n')[0], fix: 'fix the YAML syntax at that position (indentation, quotes, colons)' };
+        return {
+          key: '(yaml)',
+          where: p ? `${label}:${p.line}:${p.col}` : label,
+          problem: e.message.split('\n')[0],
+          fix: 'fix the YAML syntax at that position (indentation, quotes, colons)',
+        };
       }),
     );
   }
   const raw = (doc?.toJS() ?? {}) as unknown;
   if (raw !== null && (typeof raw !== 'object' || Array.isArray(raw))) {
-    throw new ConfigError([{ key: '(root)', where: label, problem: 'the config must be a YAML mapping of keys', fix: 'start the file with keys such as `port:` and `senders:`' }]);
+    throw new ConfigError([
+      {
+        key: '(root)',
+        where: label,
+        problem: 'the config must be a YAML mapping of keys',
+        fix: 'start the file with keys such as `port:` and `senders:`',
+      },
+    ]);
   }
   const data = interpolate(raw ?? {}, env) as Record<string, unknown>;
   const envProblems: ConfigProblem[] = [];
@@ -143,7 +162,12 @@ export function loadConfig(opts: { file?: string | null; text?: string; env?: En
     if (o.type === 'number') {
       const n = Number(v);
       if (!Number.isInteger(n)) {
-        envProblems.push({ key: o.env, where: 'environment', problem: `"${v}" is not a whole number`, fix: `set ${o.env} to a number such as 8080` });
+        envProblems.push({
+          key: o.env,
+          where: 'environment',
+          problem: `"${v}" is not a whole number`,
+          fix: `set ${o.env} to a number such as 8080`,
+        });
         continue;
       }
       setPath(data, o.path, n);
@@ -172,15 +196,35 @@ function crossCheck(config: Config, env: Env): ConfigProblem[] {
   const seen = new Set<string>();
   config.senders.forEach((s, i) => {
     for (const k of [s.id, s.phone_number_id]) {
-      if (seen.has(k)) problems.push({ key: `senders.${i}`, where: null, problem: `"${k}" is used by two senders`, fix: 'give every sender a unique id and phone_number_id' });
+      if (seen.has(k))
+        problems.push({
+          key: `senders.${i}`,
+          where: null,
+          problem: `"${k}" is used by two senders`,
+          fix: 'give every sender a unique id and phone_number_id',
+        });
       seen.add(k);
     }
     if (s.access_token_env && env[s.access_token_env] === undefined) {
-      problems.push({ key: `senders.${i}.access_token_env`, where: null, problem: `environment variable ${s.access_token_env} is not set`, fix: `export ${s.access_token_env}=<System User token>` });
+      problems.push({
+        key: `senders.${i}.access_token_env`,
+        where: null,
+        problem: `environment variable ${s.access_token_env} is not set`,
+        fix: `export ${s.access_token_env}=<System User token>`,
+      });
     }
   });
-  if (config.default_sender && !config.senders.some((s) => s.id === config.default_sender || s.phone_number_id === config.default_sender) && config.senders.length) {
-    problems.push({ key: 'default_sender', where: null, problem: `no sender has id or phone_number_id "${config.default_sender}"`, fix: 'name one of the configured senders' });
+  if (
+    config.default_sender &&
+    !config.senders.some((s) => s.id === config.default_sender || s.phone_number_id === config.default_sender) &&
+    config.senders.length
+  ) {
+    problems.push({
+      key: 'default_sender',
+      where: null,
+      problem: `no sender has id or phone_number_id "${config.default_sender}"`,
+      fix: 'name one of the configured senders',
+    });
   }
   return problems;
 }
@@ -193,7 +237,7 @@ export function resolveSenders(config: Config, env: Env = process.env): SenderCo
     waba_id: s.waba_id,
     business_id: s.business_id,
     display_phone_number: s.display_phone_number,
-    access_token: s.access_token ?? (s.access_token_env ? env[s.access_token_env] ?? '' : ''),
+    access_token: s.access_token ?? (s.access_token_env ? (env[s.access_token_env] ?? '') : ''),
     throughput_mps: s.throughput_mps,
     messaging_limit: s.messaging_limit,
     default_time_zone: s.default_time_zone,

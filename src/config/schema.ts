@@ -8,7 +8,10 @@ const digits = (what: string) =>
   z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().regex(/^\d{5,20}$/, `${what}: digits only (quote it in YAML)`));
 
 const SenderSchema = z.object({
-  id: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, "_", "." or "-"'),
+  id: z
+    .string()
+    .min(1)
+    .regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, "_", "." or "-"'),
   phone_number_id: digits('Meta phone number id, as shown in WhatsApp Manager'),
   waba_id: digits('WhatsApp Business Account id'),
   business_id: z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().min(1)).default('default'),
@@ -27,17 +30,32 @@ export const ConfigSchema = z.object({
   host: z.string().default('0.0.0.0'),
   data_dir: z.string().default('./data'),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  redis_url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
-  nats_url: z.string().regex(/^(nats|tls):\/\//, 'must start with nats://').optional(),
-  database_url: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres://').optional(),
+  redis_url: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+    .optional(),
+  nats_url: z
+    .string()
+    .regex(/^(nats|tls):\/\//, 'must start with nats://')
+    .optional(),
+  database_url: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must start with postgres://')
+    .optional(),
   /** PostgreSQL connections per instance (mind max_connections across instances). */
   database_pool_max: z.number().int().min(1).max(500).default(10),
   /** Prefix for Redis keys, JetStream stream/subjects and the PostgreSQL schema (lets tests and tenants share servers). */
-  namespace: z.string().regex(/^[a-z][a-z0-9_]{0,30}$/, 'lower-case letters, digits and "_", starting with a letter').default('wagate'),
+  namespace: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,30}$/, 'lower-case letters, digits and "_", starting with a letter')
+    .default('wagate'),
   meta: z
     .object({
       api_url: z.string().url().default('https://graph.facebook.com'),
-      api_version: z.string().regex(/^v\d+\.\d+$/, 'like v23.0').default('v23.0'),
+      api_version: z
+        .string()
+        .regex(/^v\d+\.\d+$/, 'like v23.0')
+        .default('v23.0'),
       app_secret: z.string().optional(),
       /** Older secrets still accepted for webhook signatures during a rotation, and tried on tokens set through the API (then sealed again under app_secret). */
       app_secrets_previous: z.array(z.string()).default([]),
@@ -93,7 +111,11 @@ export const ConfigSchema = z.object({
     .prefault({}),
   webhooks: z
     .object({
-      max_body_bytes: z.number().int().positive().default(3 * 1024 * 1024),
+      max_body_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(3 * 1024 * 1024),
       /** Opt-out / opt-in keywords by language; matched on the whole trimmed, case-folded text. */
       opt_out_keywords: z.array(z.string()).optional(),
       opt_in_keywords: z.array(z.string()).optional(),

@@ -68,7 +68,8 @@ export interface TransientRun {
 export function continueTransientRun(prev: Record<string, unknown> | null | undefined, now: number): TransientRun {
   const since = prev?.transient_since;
   const n = prev?.transient_failures;
-  if (typeof since === 'number' && Number.isFinite(since) && typeof n === 'number' && Number.isFinite(n) && n >= 1) return { since, failures: Math.floor(n) + 1 };
+  if (typeof since === 'number' && Number.isFinite(since) && typeof n === 'number' && Number.isFinite(n) && n >= 1)
+    return { since, failures: Math.floor(n) + 1 };
   return { since: now, failures: 1 };
 }
 

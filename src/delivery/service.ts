@@ -25,7 +25,16 @@ import { createBatcher, type Batcher } from '../shared/batcher.ts';
 import { applyForwardOrNone } from '../store/forward.ts';
 import { newId } from '../domain/ids.ts';
 import { maskPhone } from '../observability/log.ts';
-import { backoffMs, continueTransientRun, formatDuration, recheckVerdict, transientBudgetSpent, transientElapsedMs, transientRunFields, HOLD_PACING_WAIT_MS } from './policy.ts';
+import {
+  backoffMs,
+  continueTransientRun,
+  formatDuration,
+  recheckVerdict,
+  transientBudgetSpent,
+  transientElapsedMs,
+  transientRunFields,
+  HOLD_PACING_WAIT_MS,
+} from './policy.ts';
 import { noteBusinessReply } from '../engine/fep.ts';
 
 /** Resolves true when `signal` fired before `ms` elapsed. */
@@ -67,7 +76,16 @@ interface DeadLetterInput {
 }
 
 function graphErrorRecord(e: GraphError): Record<string, unknown> {
-  return { code: e.code, subcode: e.subcode, message: e.message, title: e.title, details: e.details, fbtrace_id: e.fbtrace_id, http_status: e.http_status, source: e.source };
+  return {
+    code: e.code,
+    subcode: e.subcode,
+    message: e.message,
+    title: e.title,
+    details: e.details,
+    fbtrace_id: e.fbtrace_id,
+    http_status: e.http_status,
+    source: e.source,
+  };
 }
 
 export interface DeliveryStats {
@@ -83,7 +101,11 @@ class SenderWorker {
   private readonly tasks = new Set<Promise<void>>();
   private wake: (() => void) | null = null;
 
-  constructor(private readonly svc: DeliveryService, private readonly ctx: AppContext, readonly senderId: string) {}
+  constructor(
+    private readonly svc: DeliveryService,
+    private readonly ctx: AppContext,
+    readonly senderId: string,
+  ) {}
 
   /** Every pacing waiter listens on the signal: up to concurrency_per_sender listeners is normal. */
   private static controller(): AbortController {
@@ -207,7 +229,12 @@ class SenderWorker {
       for (const lease of leases) {
         const p: Promise<void> = this.svc
           .handle(lease, this.abort.signal, this.pace)
-          .catch((err) => this.ctx.log.error({ err, message_id: lease.job.id }, 'delivery task failed; the job stays leased and is redelivered after its lease'))
+          .catch((err) =>
+            this.ctx.log.error(
+              { err, message_id: lease.job.id },
+              'delivery task failed; the job stays leased and is redelivered after its lease',
+            ),
+          )
           .finally(() => {
             this.tasks.delete(p);
             this.kick();
@@ -266,7 +293,14 @@ export class DeliveryService {
         const it = items[i];
         const m = moved[i];
         // Not moved forward (a status webhook got there first, unknown, the batch failed): the full path records it.
-        out.push(m ? { message: m, changed: true } : await store.applyStatus(it.id, it.ev, { ...(it.wamid !== undefined ? { wamid: it.wamid } : {}), ...(it.attempts !== undefined ? { attempts: it.attempts } : {}) }));
+        out.push(
+          m
+            ? { message: m, changed: true }
+            : await store.applyStatus(it.id, it.ev, {
+                ...(it.wamid !== undefined ? { wamid: it.wamid } : {}),
+                ...(it.attempts !== undefined ? { attempts: it.attempts } : {}),
+              }),
+        );
       }
       return out;
     });
@@ -295,7 +329,12 @@ export class DeliveryService {
   }
 
   /** Records Meta's acceptance (status, wamid, attempts). */
-  private recordAccepted(id: string, ev: StatusEvent, wamid: string, attempts: number): Promise<{ message: MessageRecord; changed: boolean } | null> {
+  private recordAccepted(
+    id: string,
+    ev: StatusEvent,
+    wamid: string,
+    attempts: number,
+  ): Promise<{ message: MessageRecord; changed: boolean } | null> {
     return this.accepts.add({ id, ev, wamid, attempts });
   }
 
@@ -307,7 +346,13 @@ export class DeliveryService {
    * ACCEPTED_WRITE_STOP_MS more once it stops; only a process that dies (or a store down past that)
    * leaves it to the in-doubt path, where its status webhook resolves it.
    */
-  private async recordAcceptedUntilStored(lease: Lease, id: string, ev: StatusEvent, wamid: string, attempts: number): Promise<{ message: MessageRecord; changed: boolean } | null> {
+  private async recordAcceptedUntilStored(
+    lease: Lease,
+    id: string,
+    ev: StatusEvent,
+    wamid: string,
+    attempts: number,
+  ): Promise<{ message: MessageRecord; changed: boolean } | null> {
     const { ctx } = this;
     const lease_ms = ctx.config.delivery.lease_ms;
     let keepAlive: NodeJS.Timeout | null = null;
@@ -320,8 +365,14 @@ export class DeliveryService {
           if (!this.started) stopDeadline = Math.min(stopDeadline, Date.now() + ACCEPTED_WRITE_STOP_MS);
           if (Date.now() >= stopDeadline) throw err;
           if (failures === 1) {
-            ctx.log.warn({ err: (err as Error)?.message, message_id: id }, 'Meta accepted a send but the store did not take it; retrying the write (the wamid is kept)');
-            keepAlive = setInterval(() => void ctx.queue.extendLease(lease, lease_ms).catch(() => {}), Math.max(250, Math.floor(lease_ms / 2)));
+            ctx.log.warn(
+              { err: (err as Error)?.message, message_id: id },
+              'Meta accepted a send but the store did not take it; retrying the write (the wamid is kept)',
+            );
+            keepAlive = setInterval(
+              () => void ctx.queue.extendLease(lease, lease_ms).catch(() => {}),
+              Math.max(250, Math.floor(lease_ms / 2)),
+            );
           }
           await sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
         }
@@ -431,7 +482,12 @@ export class DeliveryService {
     try {
       sender = ctx.senders.resolve(msg.sender_id);
     } catch {
-      await this.deadLetter(lease, msg, { reason_code: 'UNKNOWN_SENDER', explanation: `Sender "${msg.sender_id}" is no longer configured.`, fix: 'Add the sender back to the config, then replay the dead letter.', meta_error: null });
+      await this.deadLetter(lease, msg, {
+        reason_code: 'UNKNOWN_SENDER',
+        explanation: `Sender "${msg.sender_id}" is no longer configured.`,
+        fix: 'Add the sender back to the config, then replay the dead letter.',
+        meta_error: null,
+      });
       return;
     }
     if (signal.aborted || ctx.senders.status(sender.id).state !== 'active') {
@@ -482,10 +538,16 @@ export class DeliveryService {
       await ctx.store.updateMessage(msg.id, { attempts: attempt }, ctx.now());
     }
 
-    const keepAlive = setInterval(() => void ctx.queue.extendLease(lease, d.lease_ms).catch(() => {}), Math.max(250, Math.floor(d.lease_ms / 2)));
+    const keepAlive = setInterval(
+      () => void ctx.queue.extendLease(lease, d.lease_ms).catch(() => {}),
+      Math.max(250, Math.floor(d.lease_ms / 2)),
+    );
     let res: SendResult;
     try {
-      res = await ctx.meta.sendMessage({ phone_number_id: sender.phone_number_id, waba_id: sender.waba_id, access_token: sender.access_token }, msg.payload);
+      res = await ctx.meta.sendMessage(
+        { phone_number_id: sender.phone_number_id, waba_id: sender.waba_id, access_token: sender.access_token },
+        msg.payload,
+      );
     } catch (err) {
       // The client promises not to throw; if it does, we cannot know whether the request left.
       res = { kind: 'in_doubt', reason: `client error: ${String((err as Error)?.message ?? err)}` };
@@ -502,7 +564,14 @@ export class DeliveryService {
     // prepareMessage built plus our callback id (which it refuses from callers).
     const cached = ctx.submissions.takeRequest(msg.id);
     const { biz_opaque_callback_data: _own, ...body } = msg.payload;
-    const prep: Prepared = cached ? { ok: true, req: { ...cached, sender: ctx.senders.resolve(msg.sender_id) }, payload: body, sender: ctx.senders.resolve(msg.sender_id) } : prepareMessage(ctx, { body, sender: msg.sender_id, message_id: msg.id });
+    const prep: Prepared = cached
+      ? {
+          ok: true,
+          req: { ...cached, sender: ctx.senders.resolve(msg.sender_id) },
+          payload: body,
+          sender: ctx.senders.resolve(msg.sender_id),
+        }
+      : prepareMessage(ctx, { body, sender: msg.sender_id, message_id: msg.id });
     if (!prep.ok) {
       const v = recheckVerdict(prep.decision.reason_code);
       if (v === 'send') return false;
@@ -510,7 +579,12 @@ export class DeliveryService {
         await this.putBack(lease, `recheck:${prep.decision.reason_code}`, ctx.now() + 1_000);
         return true;
       }
-      await this.deadLetter(lease, msg, { reason_code: dispatchRecheckCode(String(prep.decision.reason_code)), explanation: prep.decision.explanation, fix: prep.decision.suggested_action, meta_error: null });
+      await this.deadLetter(lease, msg, {
+        reason_code: dispatchRecheckCode(String(prep.decision.reason_code)),
+        explanation: prep.decision.explanation,
+        fix: prep.decision.suggested_action,
+        meta_error: null,
+      });
       return true;
     }
     let outcome: GateOutcome;
@@ -544,11 +618,19 @@ export class DeliveryService {
       case 'accepted': {
         ctx.metrics.sends.inc({ sender: sender.id, outcome: 'accepted', code: '' });
         ctx.metrics.sendLatency.observe({ sender: sender.id }, Math.max(0, now - lease.job.enqueued_at) / 1000);
-        const r = await this.recordAcceptedUntilStored(lease, msg.id, { status: 'accepted', at: now, source: 'worker', detail: { wamid: res.wamid, attempt } }, res.wamid, attempt);
+        const r = await this.recordAcceptedUntilStored(
+          lease,
+          msg.id,
+          { status: 'accepted', at: now, source: 'worker', detail: { wamid: res.wamid, attempt } },
+          res.wamid,
+          attempt,
+        );
         await ctx.queue.ack(lease);
         this.emitStatus(r);
         // A reply within 24h of a click-to-WhatsApp message opens the 72h free-entry-point window (cost, not permission).
-        await noteBusinessReply(ctx, { sender_id: sender.id, wa_id: msg.to, at: now }).catch((err) => ctx.log.warn({ err: (err as Error).message }, 'recording the free-entry-point window failed'));
+        await noteBusinessReply(ctx, { sender_id: sender.id, wa_id: msg.to, at: now }).catch((err) =>
+          ctx.log.warn({ err: (err as Error).message }, 'recording the free-entry-point window failed'),
+        );
         return;
       }
       case 'not_sent':
@@ -560,7 +642,9 @@ export class DeliveryService {
         }
         // Never left this machine (Meta unreachable from here): transient, not an attempt, so an outage
         // of our own network keeps messages queued, retried with backoff, instead of dead-lettering them.
-        await this.retryTransient(lease, msg, { code: 'NOT_SENT', message: res.reason }, 'not_sent', (n) => backoffMs(n, d.backoff_base_ms, d.backoff_max_ms));
+        await this.retryTransient(lease, msg, { code: 'NOT_SENT', message: res.reason }, 'not_sent', (n) =>
+          backoffMs(n, d.backoff_base_ms, d.backoff_max_ms),
+        );
         return;
       }
       case 'error': {
@@ -579,15 +663,26 @@ export class DeliveryService {
         ctx.metrics.sends.inc({ sender: sender.id, outcome: c.action, code: String(err.code) });
         if (!c.known) ctx.metrics.unknownErrors.inc({ code: String(err.code) });
         const metaError = { ...graphErrorRecord(err), repeat, action: c.action, explanation: c.entry.explanation, fix: c.entry.fix };
-        const dl = (): DeadLetterInput => ({ reason_code: metaCode(err.code), explanation: c.entry.explanation, fix: c.entry.fix, meta_error: metaError });
-        ctx.log.warn({ message_id: msg.id, sender: sender.id, to: maskPhone(msg.to), code: err.code, action: c.action }, 'Meta refused a send');
+        const dl = (): DeadLetterInput => ({
+          reason_code: metaCode(err.code),
+          explanation: c.entry.explanation,
+          fix: c.entry.fix,
+          meta_error: metaError,
+        });
+        ctx.log.warn(
+          { message_id: msg.id, sender: sender.id, to: maskPhone(msg.to), code: err.code, action: c.action },
+          'Meta refused a send',
+        );
         // Transient (Meta 5xx or outage, throttling: c.transient) is never an attempt and is bounded by
         // how long the failures in a row have lasted (delivery.retry_max_age_h); a retry the catalog caps
         // (code 1) or an unknown code with an unexpected status is counted (cap, delivery.max_attempts).
         switch (c.action) {
           case 'retry': {
             const hint = c.retry_after_ms ?? 0;
-            if (c.transient) await this.retryTransient(lease, msg, metaError, `meta_${err.code}`, (n) => Math.max(hint, backoffMs(n, d.backoff_base_ms, d.backoff_max_ms)));
+            if (c.transient)
+              await this.retryTransient(lease, msg, metaError, `meta_${err.code}`, (n) =>
+                Math.max(hint, backoffMs(n, d.backoff_base_ms, d.backoff_max_ms)),
+              );
             else await this.retryOrGiveUp(lease, msg, attempt, metaError, c.retry_after_ms ?? null);
             return;
           }
@@ -610,11 +705,22 @@ export class DeliveryService {
             return;
           case 'pause_sender':
             // Concurrent sends all see the same error: pause (and alert) once.
-            if (ctx.senders.status(sender.id).state === 'active') pauseSender(ctx, sender.id, { reason: `${c.entry.title}: ${c.entry.explanation} ${c.entry.fix}`, reason_code: metaCode(err.code), actor: 'worker' });
+            if (ctx.senders.status(sender.id).state === 'active')
+              pauseSender(ctx, sender.id, {
+                reason: `${c.entry.title}: ${c.entry.explanation} ${c.entry.fix}`,
+                reason_code: metaCode(err.code),
+                actor: 'worker',
+              });
             await this.settleUncounted(lease, msg, metaError, now, `meta_${err.code}`);
             return;
           case 'halt_all':
-            if (ctx.senders.status(sender.id).state !== 'halted') haltAll(ctx, { reason: `${c.entry.title}: ${c.entry.explanation} ${c.entry.fix}`, reason_code: metaCode(err.code), sender_id: sender.id, detail: { code: err.code, subcode: err.subcode, fbtrace_id: err.fbtrace_id } });
+            if (ctx.senders.status(sender.id).state !== 'halted')
+              haltAll(ctx, {
+                reason: `${c.entry.title}: ${c.entry.explanation} ${c.entry.fix}`,
+                reason_code: metaCode(err.code),
+                sender_id: sender.id,
+                detail: { code: err.code, subcode: err.subcode, fbtrace_id: err.fbtrace_id },
+              });
             // Back to the queue unsent: Meta refused it, so resending after the fix is safe.
             await this.settleUncounted(lease, msg, metaError, now, `meta_${err.code}`);
             return;
@@ -624,7 +730,13 @@ export class DeliveryService {
   }
 
   /** A settled refusal that does not count as an attempt: undo the attempt mark, then put it back. */
-  private async settleUncounted(lease: Lease, msg: MessageRecord, lastError: Record<string, unknown>, at: number, reason: string): Promise<void> {
+  private async settleUncounted(
+    lease: Lease,
+    msg: MessageRecord,
+    lastError: Record<string, unknown>,
+    at: number,
+    reason: string,
+  ): Promise<void> {
     await this.ctx.store.updateMessage(msg.id, { attempts: lease.job.attempts, last_error: lastError }, this.ctx.now());
     await this.putBack(lease, reason, at);
   }
@@ -638,19 +750,28 @@ export class DeliveryService {
    * kept failing. `waitMs` gets the run's failure count (the backoff grows across codes: an outage
    * that alternates 500 and 503 still backs off).
    */
-  private async retryTransient(lease: Lease, msg: MessageRecord, lastError: Record<string, unknown>, reason: string, waitMs: (failures: number) => number): Promise<void> {
+  private async retryTransient(
+    lease: Lease,
+    msg: MessageRecord,
+    lastError: Record<string, unknown>,
+    reason: string,
+    waitMs: (failures: number) => number,
+  ): Promise<void> {
     const { ctx } = this;
     const now = ctx.now();
     const maxAgeH = ctx.config.delivery.retry_max_age_h;
     const run = continueTransientRun(msg.last_error, now);
     const record = { ...lastError, ...transientRunFields(run) };
     if (transientBudgetSpent(run, now, maxAgeH)) {
-      const what = lastError.code === 'NOT_SENT' ? 'Meta could not be reached from this machine' : 'Meta kept failing or throttling the send with errors that usually pass';
+      const what =
+        lastError.code === 'NOT_SENT'
+          ? 'Meta could not be reached from this machine'
+          : 'Meta kept failing or throttling the send with errors that usually pass';
       const last = `${String(lastError.code ?? '')} ${String(lastError.message ?? '')}`.trim().replace(/\.$/, '');
       await this.deadLetter(lease, msg, {
         reason_code: 'RETRY_AGE_EXCEEDED',
         explanation: `${what}: tried for ${formatDuration(transientElapsedMs(run, now))} (${run.failures} failures in a row since ${new Date(run.since).toISOString()}), which reached delivery.retry_max_age_h (${maxAgeH} h). The last failure was ${last}.`,
-        fix: 'Check Meta status (https://metastatus.com/whatsapp-business-api) and this machine\'s network, then replay the dead letter if the message is still wanted; raise delivery.retry_max_age_h to keep trying longer through outages.',
+        fix: "Check Meta status (https://metastatus.com/whatsapp-business-api) and this machine's network, then replay the dead letter if the message is still wanted; raise delivery.retry_max_age_h to keep trying longer through outages.",
         meta_error: record,
       });
       return;
@@ -663,7 +784,13 @@ export class DeliveryService {
    * with an unexpected status, a catalog that failed to classify). delivery.max_attempts bounds these
    * together with in-doubt resends (see dispatch); transient failures never come here.
    */
-  private async retryOrGiveUp(lease: Lease, msg: MessageRecord, attempt: number, lastError: Record<string, unknown>, hintMs: number | null): Promise<void> {
+  private async retryOrGiveUp(
+    lease: Lease,
+    msg: MessageRecord,
+    attempt: number,
+    lastError: Record<string, unknown>,
+    hintMs: number | null,
+  ): Promise<void> {
     const { ctx } = this;
     const d = ctx.config.delivery;
     if (attempt >= d.max_attempts) {
@@ -724,7 +851,12 @@ export class DeliveryService {
     await ctx.store.addDeadLetter(rec);
     const r = await ctx.store.applyStatus(
       msg.id,
-      { status: 'dead_lettered', at: now, source: 'worker', detail: { dead_letter_id: rec.id, reason_code: dl.reason_code, explanation: dl.explanation } },
+      {
+        status: 'dead_lettered',
+        at: now,
+        source: 'worker',
+        detail: { dead_letter_id: rec.id, reason_code: dl.reason_code, explanation: dl.explanation },
+      },
       { attempts, last_error: dl.meta_error ?? { code: dl.reason_code, message: dl.explanation } },
     );
     await ctx.gate.release(msg.id).catch((err) => ctx.log.error({ err, message_id: msg.id }, 'gate release failed'));
@@ -738,4 +870,3 @@ export class DeliveryService {
     if (r?.changed) this.ctx.bus.emit('message.status', r.message);
   }
 }
-

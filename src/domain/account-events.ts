@@ -1,7 +1,13 @@
 // Meta's account_update events that stop a WhatsApp Business Account sending (cloud-api.md §7.8,
 // §8.5): the one list the webhook handler and the sender health monitor both use.
 
-export const ACCOUNT_STOP_EVENTS: ReadonlySet<string> = new Set(['PARTNER_APP_UNINSTALLED', 'PARTNER_REMOVED', 'ACCOUNT_DELETED', 'ACCOUNT_VIOLATION', 'DISABLED_UPDATE']);
+export const ACCOUNT_STOP_EVENTS: ReadonlySet<string> = new Set([
+  'PARTNER_APP_UNINSTALLED',
+  'PARTNER_REMOVED',
+  'ACCOUNT_DELETED',
+  'ACCOUNT_VIOLATION',
+  'DISABLED_UPDATE',
+]);
 
 /**
  * Whether this account_update means sending must stop. DISABLED_UPDATE carries the ban state:

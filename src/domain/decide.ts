@@ -107,7 +107,8 @@ const secs = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 const CREDENTIAL_CODES = /CREDENTIAL|TOKEN|META_190|^190$|META_0$/;
 
 function suggestTemplates(names: string[]): string {
-  if (!names.length) return 'Send an approved template (none is approved on this WABA yet: create one in WhatsApp Manager), or wait until the customer writes to you.';
+  if (!names.length)
+    return 'Send an approved template (none is approved on this WABA yet: create one in WhatsApp Manager), or wait until the customer writes to you.';
   const shown = names.slice(0, 10);
   return `Send an approved template instead; these fit: ${shown.join(', ')}${names.length > shown.length ? `, … (${names.length} in all)` : ''}.`;
 }
@@ -118,7 +119,12 @@ export function decide(input: DecideInput): DecideResult {
   let category: Category | null = req.kind === 'template' ? null : 'service';
   const no = (code: Parameters<typeof deny>[0], rule: string, detail: string, action: string, retryMs?: number): DecideResult => {
     checks.push({ rule, passed: false, detail });
-    return { decision: deny(code, detail, action, checks, retryMs === undefined ? undefined : secs(retryMs)), category, takes_marketing_slot: false, takes_tier_slot: false };
+    return {
+      decision: deny(code, detail, action, checks, retryMs === undefined ? undefined : secs(retryMs)),
+      category,
+      takes_marketing_slot: false,
+      takes_tier_slot: false,
+    };
   };
   const ok = (rule: string, detail: string) => checks.push({ rule, passed: true, detail });
 
@@ -128,22 +134,43 @@ export function decide(input: DecideInput): DecideResult {
     const credentials = !st.credentials_valid || CREDENTIAL_CODES.test(st.reason_code ?? '');
     const why = st.reason ? `: ${st.reason}` : '';
     if (credentials) {
-      return no('CREDENTIALS_INVALID', 'sender_state', `Sender ${req.sender.id} is ${st.state} because its access token is not valid${why}.`, `Replace the access token (PUT /v1/senders/${req.sender.id}/token or the config) and resume; queued messages are kept.`);
+      return no(
+        'CREDENTIALS_INVALID',
+        'sender_state',
+        `Sender ${req.sender.id} is ${st.state} because its access token is not valid${why}.`,
+        `Replace the access token (PUT /v1/senders/${req.sender.id}/token or the config) and resume; queued messages are kept.`,
+      );
     }
-    return no('SENDER_PAUSED', 'sender_state', `Sender ${req.sender.id} is ${st.state}${why}${st.reason_code ? ` (${st.reason_code})` : ''}.`, `Resume the sender once the cause is fixed (POST /v1/senders/${req.sender.id}/resume), or send from another sender.`);
+    return no(
+      'SENDER_PAUSED',
+      'sender_state',
+      `Sender ${req.sender.id} is ${st.state}${why}${st.reason_code ? ` (${st.reason_code})` : ''}.`,
+      `Resume the sender once the cause is fixed (POST /v1/senders/${req.sender.id}/resume), or send from another sender.`,
+    );
   }
   ok('sender_state', `Sender ${req.sender.id} is active.`);
 
   // 2. Recipient
   if (!/^\d{7,15}$/.test(req.to)) {
-    return no('INVALID_RECIPIENT', 'recipient_valid', 'The recipient is not an E.164 number (7 to 15 digits with the country code).', 'Give the number in international format, e.g. "+14155550123".');
+    return no(
+      'INVALID_RECIPIENT',
+      'recipient_valid',
+      'The recipient is not an E.164 number (7 to 15 digits with the country code).',
+      'Give the number in international format, e.g. "+14155550123".',
+    );
   }
   const c = s.customer;
   if (c?.undeliverable_at != null) {
     const until = c.undeliverable_at + p.undeliverable_hold_h * HOUR_MS;
     const wroteSince = s.last_inbound_any_at != null && s.last_inbound_any_at > c.undeliverable_at;
     if (now < until && !wroteSince) {
-      return no('RECIPIENT_UNDELIVERABLE', 'recipient_valid', `Meta reported this number undeliverable (131026) at ${iso(c.undeliverable_at)}: it may not use WhatsApp, may have blocked you or must update the app.`, `Do not resend for now; try again after ${iso(until)}, or as soon as the customer writes to you.`, until - now);
+      return no(
+        'RECIPIENT_UNDELIVERABLE',
+        'recipient_valid',
+        `Meta reported this number undeliverable (131026) at ${iso(c.undeliverable_at)}: it may not use WhatsApp, may have blocked you or must update the app.`,
+        `Do not resend for now; try again after ${iso(until)}, or as soon as the customer writes to you.`,
+        until - now,
+      );
     }
   }
   ok('recipient_valid', `Recipient is a valid number${req.country ? ` (${req.country})` : ''}.`);
@@ -159,7 +186,9 @@ export function decide(input: DecideInput): DecideResult {
       const detail = langs.length
         ? `Template "${name}" has no "${want?.language}" version on WABA ${req.sender.waba_id}; it exists in ${langs.join(', ')}.`
         : `Template "${name}" does not exist on WABA ${req.sender.waba_id} (as far as wagate knows).`;
-      const action = langs.length ? `Use one of its languages (${langs.join(', ')}), or create the "${want?.language}" version.` : `Check the name, sync templates from Meta, or create it in WhatsApp Manager. ${suggestTemplates(s.approved_templates)}`;
+      const action = langs.length
+        ? `Use one of its languages (${langs.join(', ')}), or create the "${want?.language}" version.`
+        : `Check the name, sync templates from Meta, or create it in WhatsApp Manager. ${suggestTemplates(s.approved_templates)}`;
       return no('TEMPLATE_NOT_FOUND', 'template_exists', detail, action);
     }
     // An unreadable category is treated as marketing, the strictest one: never a silent bypass.
@@ -176,7 +205,12 @@ export function decide(input: DecideInput): DecideResult {
     // A free-form reply inside a window the customer opened AFTER opting out is allowed: they wrote to you.
     const reopened = req.kind === 'free_form' && windowOpen && consent.at != null && w!.last_inbound_at > consent.at;
     if (!reopened) {
-      return no('OPTED_OUT', 'opt_out', `The customer opted out of ${cat} messages${consent.at ? ` at ${iso(consent.at)}` : ''}${consent.source ? ` (${consent.source})` : ''}.`, `Do not send ${cat} messages to this customer. They can opt back in (e.g. by writing START), or record a new opt-in with PUT /v1/customers/:phone/consent.`);
+      return no(
+        'OPTED_OUT',
+        'opt_out',
+        `The customer opted out of ${cat} messages${consent.at ? ` at ${iso(consent.at)}` : ''}${consent.source ? ` (${consent.source})` : ''}.`,
+        `Do not send ${cat} messages to this customer. They can opt back in (e.g. by writing START), or record a new opt-in with PUT /v1/customers/:phone/consent.`,
+      );
     }
     ok('opt_out', `The customer opted out of ${cat} but wrote to you afterwards: a free-form reply inside that window is allowed.`);
   } else ok('opt_out', `No opt-out for ${cat}.`);
@@ -190,12 +224,23 @@ export function decide(input: DecideInput): DecideResult {
       return no('WINDOW_CLOSED_TEMPLATE_REQUIRED', 'care_window', detail, suggestTemplates(s.approved_templates));
     }
     ok('care_window', `Customer service window open until ${iso(w!.last_inbound_at + CARE_WINDOW_MS)}.`);
-  } else ok('care_window', windowOpen ? `Inside the customer service window (until ${iso(w!.last_inbound_at + CARE_WINDOW_MS)}).` : 'Outside a customer service window: templates are allowed.');
+  } else
+    ok(
+      'care_window',
+      windowOpen
+        ? `Inside the customer service window (until ${iso(w!.last_inbound_at + CARE_WINDOW_MS)}).`
+        : 'Outside a customer service window: templates are allowed.',
+    );
 
   // 6. Recorded opt-in, where a policy requires it for this category (off by default).
   if (p.require_opt_in.includes(cat)) {
     if (consent?.state !== 'opted_in') {
-      return no('OPT_IN_REQUIRED', 'opt_in', `Policy requires a recorded opt-in for ${cat} messages and this customer has none.`, 'Record the customer\'s opt-in (PUT /v1/customers/:phone/consent with its source) before sending.');
+      return no(
+        'OPT_IN_REQUIRED',
+        'opt_in',
+        `Policy requires a recorded opt-in for ${cat} messages and this customer has none.`,
+        "Record the customer's opt-in (PUT /v1/customers/:phone/consent with its source) before sending.",
+      );
     }
     ok('opt_in', `Recorded opt-in for ${cat}${consent.at ? ` since ${iso(consent.at)}` : ''}.`);
   }
@@ -203,15 +248,32 @@ export function decide(input: DecideInput): DecideResult {
   // 7-8. Template status and parameters.
   if (tpl) {
     if (tpl.status === 'PAUSED') {
-      return no('TEMPLATE_PAUSED', 'template_status', `Template "${tpl.name}" is PAUSED by Meta (low quality); sends fail with 132015.`, `Wait for Meta to unpause it (3 h the first time, 6 h the second) or improve it; meanwhile use another template. ${suggestTemplates(s.approved_templates.filter((n) => n !== tpl!.name))}`);
+      return no(
+        'TEMPLATE_PAUSED',
+        'template_status',
+        `Template "${tpl.name}" is PAUSED by Meta (low quality); sends fail with 132015.`,
+        `Wait for Meta to unpause it (3 h the first time, 6 h the second) or improve it; meanwhile use another template. ${suggestTemplates(s.approved_templates.filter((n) => n !== tpl!.name))}`,
+      );
     }
     if (tpl.status !== 'APPROVED') {
-      return no('TEMPLATE_NOT_APPROVED', 'template_status', `Template "${tpl.name}" is ${tpl.status}, not APPROVED; Meta only sends approved templates.`, tpl.status === 'PENDING' ? 'Wait for Meta\'s review, then send again.' : `Use an approved template. ${suggestTemplates(s.approved_templates.filter((n) => n !== tpl!.name))}`);
+      return no(
+        'TEMPLATE_NOT_APPROVED',
+        'template_status',
+        `Template "${tpl.name}" is ${tpl.status}, not APPROVED; Meta only sends approved templates.`,
+        tpl.status === 'PENDING'
+          ? "Wait for Meta's review, then send again."
+          : `Use an approved template. ${suggestTemplates(s.approved_templates.filter((n) => n !== tpl!.name))}`,
+      );
     }
     ok('template_status', `Template "${tpl.name}" is APPROVED.`);
     const pc = checkTemplateParams(tpl, req.template!.components ?? []);
     if (!pc.ok) {
-      return no('TEMPLATE_PARAMS_MISMATCH', 'template_params', `Template "${tpl.name}" ${pc.component}: ${pc.problem}.`, `Send the parameters the template expects (${describeSpec(templateSpec(tpl))}).`);
+      return no(
+        'TEMPLATE_PARAMS_MISMATCH',
+        'template_params',
+        `Template "${tpl.name}" ${pc.component}: ${pc.problem}.`,
+        `Send the parameters the template expects (${describeSpec(templateSpec(tpl))}).`,
+      );
     }
     ok('template_params', 'Parameters match the template.');
   }
@@ -219,22 +281,43 @@ export function decide(input: DecideInput): DecideResult {
   // 9. Categories denied by policy, per sender or per recipient country.
   const bySender = p.deny_categories.by_sender[req.sender.id] ?? p.deny_categories.by_sender[req.sender.phone_number_id];
   if (bySender?.includes(cat)) {
-    return no('POLICY_CATEGORY_DENIED', 'category_policy', `Policy forbids ${cat} messages from sender ${req.sender.id}.`, 'Send from a sender allowed to send this category, or change policies.deny_categories.by_sender.');
+    return no(
+      'POLICY_CATEGORY_DENIED',
+      'category_policy',
+      `Policy forbids ${cat} messages from sender ${req.sender.id}.`,
+      'Send from a sender allowed to send this category, or change policies.deny_categories.by_sender.',
+    );
   }
   const byCountry = req.country ? p.deny_categories.by_country[req.country] : undefined;
   if (byCountry?.includes(cat)) {
-    return no('POLICY_CATEGORY_DENIED', 'category_policy', `Policy forbids ${cat} messages to numbers in ${req.country}.`, 'Do not send this category to that country, or change policies.deny_categories.by_country.');
+    return no(
+      'POLICY_CATEGORY_DENIED',
+      'category_policy',
+      `Policy forbids ${cat} messages to numbers in ${req.country}.`,
+      'Do not send this category to that country, or change policies.deny_categories.by_country.',
+    );
   }
   ok('category_policy', `No policy forbids ${cat} here.`);
 
   // 10. Meta's market rules for marketing.
   if (cat === 'marketing') {
     if (p.block_us_marketing && req.country === 'US') {
-      return no('MARKET_RESTRICTED', 'market_rules', 'Meta has delivered no marketing templates to US (+1, US area code) numbers since 1 April 2025; the send would fail with 131049.', 'Do not send marketing to US numbers; utility and authentication templates, and replies inside a window, still work.');
+      return no(
+        'MARKET_RESTRICTED',
+        'market_rules',
+        'Meta has delivered no marketing templates to US (+1, US area code) numbers since 1 April 2025; the send would fail with 131049.',
+        'Do not send marketing to US numbers; utility and authentication templates, and replies inside a window, still work.',
+      );
     }
     if (c?.marketing_limited_at != null && now < c.marketing_limited_at + DAY_MS) {
       const until = c.marketing_limited_at + DAY_MS;
-      return no('MARKETING_LIMITED_BY_META', 'market_rules', `Meta refused marketing to this customer with 131049 (per-user marketing limit) at ${iso(c.marketing_limited_at)}; no marketing for 24 hours after that.`, `Send again after ${iso(until)}.`, until - now);
+      return no(
+        'MARKETING_LIMITED_BY_META',
+        'market_rules',
+        `Meta refused marketing to this customer with 131049 (per-user marketing limit) at ${iso(c.marketing_limited_at)}; no marketing for 24 hours after that.`,
+        `Send again after ${iso(until)}.`,
+        until - now,
+      );
     }
     ok('market_rules', 'No Meta market restriction applies.');
   }
@@ -244,7 +327,13 @@ export function decide(input: DecideInput): DecideResult {
   if (takesMarketing) {
     if (s.marketing_count_24h >= p.marketing_cap_per_24h) {
       const freeAt = s.marketing_oldest_at != null ? s.marketing_oldest_at + DAY_MS : now + DAY_MS;
-      return no('FREQUENCY_CAP', 'frequency_cap', `This customer already got ${s.marketing_count_24h} marketing message${s.marketing_count_24h === 1 ? '' : 's'} in the last 24 hours; the cap is ${p.marketing_cap_per_24h}.`, `Send after ${iso(freeAt)}, or wait until the customer writes (marketing inside their window does not count).`, freeAt - now);
+      return no(
+        'FREQUENCY_CAP',
+        'frequency_cap',
+        `This customer already got ${s.marketing_count_24h} marketing message${s.marketing_count_24h === 1 ? '' : 's'} in the last 24 hours; the cap is ${p.marketing_cap_per_24h}.`,
+        `Send after ${iso(freeAt)}, or wait until the customer writes (marketing inside their window does not count).`,
+        freeAt - now,
+      );
     }
     ok('frequency_cap', `${s.marketing_count_24h} of ${p.marketing_cap_per_24h} marketing messages used in the last 24 hours.`);
   } else if (cat === 'marketing') ok('frequency_cap', 'Marketing inside a window the customer opened does not count toward the cap.');
@@ -255,9 +344,20 @@ export function decide(input: DecideInput): DecideResult {
     const limit = req.sender.messaging_limit;
     if (!s.tier_recipient_counted && limit != null && s.tier_used >= limit) {
       const freeAt = s.tier_oldest_at != null ? s.tier_oldest_at + DAY_MS : now + DAY_MS;
-      return no('TIER_LIMIT', 'tier_limit', `Business portfolio ${req.sender.business_id} has reached its messaging limit: ${s.tier_used} of ${limit} unique customers contacted outside a service window in the last 24 hours.`, `Send after ${iso(freeAt)}, raise the limit with Meta (verify the business, keep quality high), or reply to customers who write (inside a window it does not count).`, freeAt - now);
+      return no(
+        'TIER_LIMIT',
+        'tier_limit',
+        `Business portfolio ${req.sender.business_id} has reached its messaging limit: ${s.tier_used} of ${limit} unique customers contacted outside a service window in the last 24 hours.`,
+        `Send after ${iso(freeAt)}, raise the limit with Meta (verify the business, keep quality high), or reply to customers who write (inside a window it does not count).`,
+        freeAt - now,
+      );
     }
-    ok('tier_limit', s.tier_recipient_counted ? 'Recipient already counted in the portfolio\'s 24-hour unique-recipient budget.' : `${s.tier_used} of ${limit ?? 'unlimited'} unique recipients used in the last 24 hours.`);
+    ok(
+      'tier_limit',
+      s.tier_recipient_counted
+        ? "Recipient already counted in the portfolio's 24-hour unique-recipient budget."
+        : `${s.tier_used} of ${limit ?? 'unlimited'} unique recipients used in the last 24 hours.`,
+    );
   }
 
   // 13-14. Quiet hours and tag rules; VIP tags bypass both (never opt-outs or Meta rules).
@@ -269,7 +369,9 @@ export function decide(input: DecideInput): DecideResult {
       for (const q of p.quiet_hours) {
         if (!q.categories.includes(cat)) continue;
         if (!(q.senders.includes('*') || q.senders.includes(req.sender.id) || q.senders.includes(req.sender.phone_number_id))) continue;
-        const { zones, source } = q.time_zone ? { zones: [q.time_zone], source: 'policy' } : recipientZones({ customer_tz: c?.time_zone, country: req.country, fallback: req.sender.default_time_zone });
+        const { zones, source } = q.time_zone
+          ? { zones: [q.time_zone], source: 'policy' }
+          : recipientZones({ customer_tz: c?.time_zone, country: req.country, fallback: req.sender.default_time_zone });
         const start = parseHHMM(q.start);
         const end = parseHHMM(q.end);
         let waitMin = 0;
@@ -279,12 +381,29 @@ export function decide(input: DecideInput): DecideResult {
           const m = localMinuteOfDay(z, now);
           if (inDailyWindow(m, start, end)) {
             const wait = minutesUntil(m, end);
-            if (wait > waitMin) { waitMin = wait; quietZone = z; quietAt = m; }
+            if (wait > waitMin) {
+              waitMin = wait;
+              quietZone = z;
+              quietAt = m;
+            }
           }
         }
         if (quietZone) {
-          const from = source === 'customer' ? "the customer's time zone" : source === 'country' ? `the number's country (${req.country}${zones.length > 1 ? `, ${zones.length} zones: quiet in any of them counts` : ''})` : source === 'policy' ? 'the policy\'s time zone' : "the sender's default time zone";
-          return no('POLICY_QUIET_HOURS', 'quiet_hours', `It is ${formatMinute(quietAt)} in ${quietZone} (${from}), inside the quiet hours ${q.start}–${q.end} for ${cat} messages.`, `Send after ${q.end} local time (in about ${Math.ceil(waitMin / 60)} h)${source !== 'customer' ? ", or set the customer's time_zone to be exact" : ''}.`, waitMin * 60_000);
+          const from =
+            source === 'customer'
+              ? "the customer's time zone"
+              : source === 'country'
+                ? `the number's country (${req.country}${zones.length > 1 ? `, ${zones.length} zones: quiet in any of them counts` : ''})`
+                : source === 'policy'
+                  ? "the policy's time zone"
+                  : "the sender's default time zone";
+          return no(
+            'POLICY_QUIET_HOURS',
+            'quiet_hours',
+            `It is ${formatMinute(quietAt)} in ${quietZone} (${from}), inside the quiet hours ${q.start}–${q.end} for ${cat} messages.`,
+            `Send after ${q.end} local time (in about ${Math.ceil(waitMin / 60)} h)${source !== 'customer' ? ", or set the customer's time_zone to be exact" : ''}.`,
+            waitMin * 60_000,
+          );
         }
       }
       ok('quiet_hours', 'Outside quiet hours.');
@@ -293,7 +412,13 @@ export function decide(input: DecideInput): DecideResult {
   if (p.exclude_tags.length && tags.length) {
     const hit = p.exclude_tags.find((e) => e.categories.includes(cat) && tags.includes(e.tag));
     if (hit && vip) ok('tag_rules', `Tag "${hit.tag}" would exclude ${cat}, but VIP tag "${vip}" overrides it.`);
-    else if (hit) return no('POLICY_EXCLUDED_TAG', 'tag_rules', `The customer has the tag "${hit.tag}", excluded from ${cat} messages by policy.`, `Do not send ${cat} to this customer, or remove the tag (PUT /v1/customers/:phone).`);
+    else if (hit)
+      return no(
+        'POLICY_EXCLUDED_TAG',
+        'tag_rules',
+        `The customer has the tag "${hit.tag}", excluded from ${cat} messages by policy.`,
+        `Do not send ${cat} to this customer, or remove the tag (PUT /v1/customers/:phone).`,
+      );
     else ok('tag_rules', 'No excluding tag.');
   }
 
@@ -303,8 +428,10 @@ export function decide(input: DecideInput): DecideResult {
 }
 
 function pricingNote(cat: Category, windowOpen: boolean, w: GateSnapshot['window'], now: number): string {
-  if (w?.fep_opened_at != null && now < w.fep_opened_at + FEP_WINDOW_MS) return `Free: inside the 72-hour free entry point window (until ${iso(w.fep_opened_at + FEP_WINDOW_MS)}).`;
-  if (windowOpen && w?.referral_at != null && w.fep_opened_at == null && now < w.referral_at + CARE_WINDOW_MS) return 'Free: this reply to a click-to-WhatsApp ad opens a 72-hour free entry point window.';
+  if (w?.fep_opened_at != null && now < w.fep_opened_at + FEP_WINDOW_MS)
+    return `Free: inside the 72-hour free entry point window (until ${iso(w.fep_opened_at + FEP_WINDOW_MS)}).`;
+  if (windowOpen && w?.referral_at != null && w.fep_opened_at == null && now < w.referral_at + CARE_WINDOW_MS)
+    return 'Free: this reply to a click-to-WhatsApp ad opens a 72-hour free entry point window.';
   if (cat === 'service') return 'Free: a service message inside the customer service window.';
   if (cat === 'utility' && windowOpen) return 'Free: utility template inside the customer service window.';
   return `Charged by Meta as ${cat} when delivered.`;

@@ -18,20 +18,17 @@ function text(max: number, opts: { min?: number } = {}) {
     });
 }
 
-const httpUrl = (max = 2000) =>
-  text(max).refine((s) => /^https?:\/\/[^\s]+$/i.test(s), { message: 'must be an http:// or https:// URL' });
+const httpUrl = (max = 2000) => text(max).refine((s) => /^https?:\/\/[^\s]+$/i.test(s), { message: 'must be an http:// or https:// URL' });
 
 const bool = z.boolean({ error: 'must be true or false' });
 
 /** Media by uploaded id or by public link: exactly one of them. */
 function media<T extends z.ZodRawShape>(extra: T) {
-  return z
-    .strictObject({ id: text(256).optional(), link: httpUrl().optional(), ...extra })
-    .superRefine((m, ctx) => {
-      const o = m as { id?: string; link?: string };
-      if (!o.id && !o.link) ctx.addIssue({ code: 'custom', message: 'give either "id" (uploaded media) or "link" (https URL)' });
-      if (o.id && o.link) ctx.addIssue({ code: 'custom', message: 'give "id" or "link", not both' });
-    });
+  return z.strictObject({ id: text(256).optional(), link: httpUrl().optional(), ...extra }).superRefine((m, ctx) => {
+    const o = m as { id?: string; link?: string };
+    if (!o.id && !o.link) ctx.addIssue({ code: 'custom', message: 'give either "id" (uploaded media) or "link" (https URL)' });
+    if (o.id && o.link) ctx.addIssue({ code: 'custom', message: 'give "id" or "link", not both' });
+  });
 }
 
 const Image = media({ caption: text(1024).optional() });
@@ -41,14 +38,12 @@ const Audio = media({ voice: bool.optional() });
 const Sticker = media({});
 
 const Coordinate = (lo: number, hi: number) =>
-  z
-    .union([z.number(), z.string()], { error: 'must be a number in decimal degrees' })
-    .transform((v, ctx) => {
-      const n = typeof v === 'number' ? v : Number(v.trim());
-      if (typeof v === 'string' && !v.trim()) ctx.addIssue({ code: 'custom', message: 'must be a number in decimal degrees' });
-      else if (!Number.isFinite(n) || n < lo || n > hi) ctx.addIssue({ code: 'custom', message: `must be a number between ${lo} and ${hi}` });
-      return v; // keep Meta's own form (string or number) in the payload
-    });
+  z.union([z.number(), z.string()], { error: 'must be a number in decimal degrees' }).transform((v, ctx) => {
+    const n = typeof v === 'number' ? v : Number(v.trim());
+    if (typeof v === 'string' && !v.trim()) ctx.addIssue({ code: 'custom', message: 'must be a number in decimal degrees' });
+    else if (!Number.isFinite(n) || n < lo || n > hi) ctx.addIssue({ code: 'custom', message: `must be a number between ${lo} and ${hi}` });
+    return v; // keep Meta's own form (string or number) in the payload
+  });
 
 const Location = z.strictObject({
   latitude: Coordinate(-90, 90),
@@ -62,7 +57,10 @@ const Contact = z.looseObject({
   name: z.looseObject({ formatted_name: text(1000) }, { error: 'required: an object with formatted_name' }),
   phones: z.array(z.looseObject({ phone: text(64).optional(), wa_id: text(64).optional(), type: z.string().optional() })).optional(),
 });
-const Contacts = z.array(Contact, { error: 'must be an array of contact cards' }).min(1, 'at least one contact').max(257, "Meta's limit is 257 contacts per message");
+const Contacts = z
+  .array(Contact, { error: 'must be an array of contact cards' })
+  .min(1, 'at least one contact')
+  .max(257, "Meta's limit is 257 contacts per message");
 
 const Text = z.strictObject({ body: text(4096), preview_url: bool.optional() });
 
@@ -95,13 +93,19 @@ const ButtonMsg = z.strictObject({
   footer: Footer.optional(),
   action: z.strictObject({
     buttons: z
-      .array(z.strictObject({ type: z.literal('reply', { error: 'must be "reply"' }), reply: z.strictObject({ id: text(256), title: text(20) }) }))
+      .array(
+        z.strictObject({
+          type: z.literal('reply', { error: 'must be "reply"' }),
+          reply: z.strictObject({ id: text(256), title: text(20) }),
+        }),
+      )
       .min(1, 'at least 1 button')
       .max(3, "Meta's limit is 3 reply buttons")
       .superRefine((bs, ctx) => {
         const seen = new Set<string>();
         bs.forEach((b, i) => {
-          if (seen.has(b.reply.id)) ctx.addIssue({ code: 'custom', path: [i, 'reply', 'id'], message: `duplicate button id "${b.reply.id}": ids must be unique` });
+          if (seen.has(b.reply.id))
+            ctx.addIssue({ code: 'custom', path: [i, 'reply', 'id'], message: `duplicate button id "${b.reply.id}": ids must be unique` });
           seen.add(b.reply.id);
         });
       }),
@@ -127,12 +131,18 @@ const ListMsg = z.strictObject({
       .superRefine((secs, ctx) => {
         const rows = secs.reduce((n, s) => n + s.rows.length, 0);
         if (rows > 10) ctx.addIssue({ code: 'custom', message: `${rows} rows in total, Meta's limit is 10 rows across all sections` });
-        if (secs.length > 1) secs.forEach((s, i) => { if (!s.title) ctx.addIssue({ code: 'custom', path: [i, 'title'], message: 'required when there is more than one section' }); });
+        if (secs.length > 1)
+          secs.forEach((s, i) => {
+            if (!s.title) ctx.addIssue({ code: 'custom', path: [i, 'title'], message: 'required when there is more than one section' });
+          });
         const seen = new Set<string>();
-        secs.forEach((s, i) => s.rows.forEach((r, j) => {
-          if (seen.has(r.id)) ctx.addIssue({ code: 'custom', path: [i, 'rows', j, 'id'], message: `duplicate row id "${r.id}": ids must be unique` });
-          seen.add(r.id);
-        }));
+        secs.forEach((s, i) =>
+          s.rows.forEach((r, j) => {
+            if (seen.has(r.id))
+              ctx.addIssue({ code: 'custom', path: [i, 'rows', j, 'id'], message: `duplicate row id "${r.id}": ids must be unique` });
+            seen.add(r.id);
+          }),
+        );
       }),
   }),
 });
@@ -180,7 +190,15 @@ const FlowMsg = z.strictObject({
 
 // Other interactive kinds (product, product_list, location_request_message, address_message,
 // carousel, call_permission_request): Meta validates the details; we check the body limit and keep them.
-const OTHER_INTERACTIVE = ['product', 'product_list', 'location_request_message', 'address_message', 'carousel', 'call_permission_request', 'voice_call'] as const;
+const OTHER_INTERACTIVE = [
+  'product',
+  'product_list',
+  'location_request_message',
+  'address_message',
+  'carousel',
+  'call_permission_request',
+  'voice_call',
+] as const;
 const OtherInteractive = z.looseObject({ type: z.enum(OTHER_INTERACTIVE), body: Body(1024).optional(), footer: Footer.optional() });
 
 const INTERACTIVE: Record<string, z.ZodType> = { button: ButtonMsg, list: ListMsg, cta_url: CtaUrlMsg, flow: FlowMsg };
@@ -189,21 +207,29 @@ const INTERACTIVE_TYPES = [...Object.keys(INTERACTIVE), ...OTHER_INTERACTIVE];
 // ---------- template ----------
 const TemplateParam = z.looseObject({
   type: z
-    .string({ error: 'required: the parameter type (text, currency, date_time, image, document, video, location, payload, coupon_code, action)' })
+    .string({
+      error: 'required: the parameter type (text, currency, date_time, image, document, video, location, payload, coupon_code, action)',
+    })
     .transform((s) => s.toLowerCase()),
 });
 const TemplateComponent = z.looseObject({
   type: z.string({ error: 'required: "header", "body" or "button"' }).transform((s) => s.toLowerCase()),
-  sub_type: z.string().transform((s) => s.toLowerCase()).optional(),
+  sub_type: z
+    .string()
+    .transform((s) => s.toLowerCase())
+    .optional(),
   index: z.union([z.string(), z.number()]).optional(),
   parameters: z.array(TemplateParam, { error: 'must be an array of parameters' }).optional(),
 });
 const Template = z.strictObject({
   name: text(512).refine((s) => /^[a-z0-9_]+$/.test(s), { message: 'template names are lower-case letters, digits and "_"' }),
   language: z
-    .union([z.string(), z.strictObject({ code: z.string({ error: 'required, e.g. "en_US"' }), policy: z.literal('deterministic').optional() })], {
-      error: 'required: {"code": "en_US"}',
-    })
+    .union(
+      [z.string(), z.strictObject({ code: z.string({ error: 'required, e.g. "en_US"' }), policy: z.literal('deterministic').optional() })],
+      {
+        error: 'required: {"code": "en_US"}',
+      },
+    )
     .transform((l) => (typeof l === 'string' ? { code: l } : l))
     .refine((l) => /^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?$/.test(l.code), { message: 'language code like "en" or "en_US"' }),
   components: z.array(TemplateComponent, { error: 'must be an array of components' }).optional(),
@@ -263,7 +289,14 @@ export type MessageValidation = { ok: true; message: ValidMessage } | { ok: fals
  * array holding one, throws), and never more than a short quote.
  */
 function quote(v: unknown): string {
-  const s = typeof v === 'string' ? JSON.stringify(v) : v !== null && typeof v === 'object' ? (Array.isArray(v) ? 'an array' : 'an object') : JSON.stringify(v) ?? typeof v;
+  const s =
+    typeof v === 'string'
+      ? JSON.stringify(v)
+      : v !== null && typeof v === 'object'
+        ? Array.isArray(v)
+          ? 'an array'
+          : 'an object'
+        : (JSON.stringify(v) ?? typeof v);
   return s.length > 60 ? `${s.slice(0, 57)}..."` : s;
 }
 
@@ -277,25 +310,47 @@ function fail(issues: MessageIssue[]): MessageValidation {
  */
 export function validateMessage(body: unknown): MessageValidation {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    return fail([{ field: '(body)', problem: 'must be a JSON object: Meta\'s message body, e.g. {"to": "14155550123", "type": "text", "text": {"body": "Hi"}}' }]);
+    return fail([
+      {
+        field: '(body)',
+        problem: 'must be a JSON object: Meta\'s message body, e.g. {"to": "14155550123", "type": "text", "text": {"body": "Hi"}}',
+      },
+    ]);
   }
   const b = body as Record<string, unknown>;
   if ('biz_opaque_callback_data' in b) {
-    return fail([{ field: 'biz_opaque_callback_data', problem: "wagate sets it to its own message id (to match status webhooks); remove it and use the returned id" }]);
+    return fail([
+      {
+        field: 'biz_opaque_callback_data',
+        problem: 'wagate sets it to its own message id (to match status webhooks); remove it and use the returned id',
+      },
+    ]);
   }
   const type = (b.type ?? (b.text !== undefined ? 'text' : undefined)) as unknown;
-  if (typeof type !== 'string' || !Object.hasOwn(TYPES, type)) { // own keys only: "toString" is no message type
-    return fail([{ field: 'type', problem: `${type === undefined ? 'required' : `${quote(type)} is not a WhatsApp message type`}; use one of ${MESSAGE_TYPES.join(', ')}` }]);
+  if (typeof type !== 'string' || !Object.hasOwn(TYPES, type)) {
+    // own keys only: "toString" is no message type
+    return fail([
+      {
+        field: 'type',
+        problem: `${type === undefined ? 'required' : `${quote(type)} is not a WhatsApp message type`}; use one of ${MESSAGE_TYPES.join(', ')}`,
+      },
+    ]);
   }
   const t = type as MessageType;
   if (b[t] === undefined) return fail([{ field: t, problem: `required: the "${t}" object for a message of type "${t}"` }]);
-  if (t === 'reaction' && b.context !== undefined) return fail([{ field: 'context', problem: 'a reaction cannot be a contextual reply; remove context' }]);
+  if (t === 'reaction' && b.context !== undefined)
+    return fail([{ field: 'context', problem: 'a reaction cannot be a contextual reply; remove context' }]);
   let schema = ENVELOPES[t];
   if (t === 'interactive') {
     const it = (b.interactive as { type?: unknown } | null)?.type;
     const found = typeof it === 'string' && Object.hasOwn(INTERACTIVE_ENVELOPES, it) ? INTERACTIVE_ENVELOPES[it] : undefined;
     if (!found) {
-      return fail([{ field: 'interactive.type', problem: `${it === undefined ? 'required' : `${quote(it)} is not an interactive type`}; use one of ${INTERACTIVE_TYPES.join(', ')}` }]);
+      return fail([
+        {
+          field: 'interactive.type',
+          problem: `${it === undefined ? 'required' : `${quote(it)} is not an interactive type`}; use one of ${INTERACTIVE_TYPES.join(', ')}`,
+        },
+      ]);
     }
     schema = found;
   }
@@ -306,7 +361,10 @@ export function validateMessage(body: unknown): MessageValidation {
         const path = i.path.map(String).join('.');
         if (i.code === 'unrecognized_keys') {
           const keys = (i as { keys: string[] }).keys;
-          return { field: keys.map((k) => (path ? `${path}.${k}` : k)).join(', '), problem: `unknown field${keys.length > 1 ? 's' : ''} for Meta's "${t}" message; remove ${keys.length > 1 ? 'them' : 'it'}` };
+          return {
+            field: keys.map((k) => (path ? `${path}.${k}` : k)).join(', '),
+            problem: `unknown field${keys.length > 1 ? 's' : ''} for Meta's "${t}" message; remove ${keys.length > 1 ? 'them' : 'it'}`,
+          };
         }
         return { field: path || '(body)', problem: i.message };
       }),

@@ -39,7 +39,8 @@ export function normalisePhone(input: unknown): PhoneResult {
   let s = raw.replace(/[\s\-().\u00a0]/g, '');
   if (s.startsWith('00')) s = '+' + s.slice(2);
   if (!s.startsWith('+')) s = '+' + s;
-  if (!/^\+\d+$/.test(s)) return { ok: false, reason: 'it contains characters other than digits, "+", spaces, dashes and parentheses', fix: FIX };
+  if (!/^\+\d+$/.test(s))
+    return { ok: false, reason: 'it contains characters other than digits, "+", spaces, dashes and parentheses', fix: FIX };
   s = `+${canonicalDigits(s.slice(1))}`;
   const lengthProblem = validatePhoneNumberLength(s);
   if (lengthProblem) return { ok: false, reason: REASONS[lengthProblem] ?? lengthProblem, fix: FIX };
@@ -47,9 +48,16 @@ export function normalisePhone(input: unknown): PhoneResult {
     const p = parsePhoneNumberWithError(s);
     const cc = p.countryCallingCode as string;
     // NANP (+1) spans many countries: only trust the library's per-area-code answer there, never guess US.
-    const country = p.country ?? (cc === '1' ? null : callingCodes[cc]?.[0] ?? null);
+    const country = p.country ?? (cc === '1' ? null : (callingCodes[cc]?.[0] ?? null));
     const digits = canonicalDigits((p.number as string).slice(1));
-    return { ok: true, e164: `+${digits}`, digits, country: country === '001' ? null : country, calling_code: cc, valid_range: p.isValid() };
+    return {
+      ok: true,
+      e164: `+${digits}`,
+      digits,
+      country: country === '001' ? null : country,
+      calling_code: cc,
+      valid_range: p.isValid(),
+    };
   } catch (err) {
     const code = err instanceof ParseError ? err.message : 'NOT_A_NUMBER';
     return { ok: false, reason: REASONS[code] ?? code, fix: FIX };

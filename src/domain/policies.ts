@@ -21,11 +21,18 @@ export const QuietHoursSchema = z
     /** Evaluate in this zone instead of the recipient's (rarely wanted). */
     time_zone: z.string().refine(isValidZone, 'not an IANA time zone; use a name like "Europe/Berlin" or "America/Sao_Paulo"').optional(),
   })
-  .refine((q) => q.start !== q.end, { message: 'start and end are equal, so the quiet period would be empty; use different times (it may wrap midnight: "21:00" to "08:00")', path: ['end'] });
+  .refine((q) => q.start !== q.end, {
+    message: 'start and end are equal, so the quiet period would be empty; use different times (it may wrap midnight: "21:00" to "08:00")',
+    path: ['end'],
+  });
 
 export const PoliciesSchema = z.object({
   /** Per-user marketing cap in a rolling 24h (marketing inside a customer-opened window does not count). */
-  marketing_cap_per_24h: z.number({ error: 'a whole number of marketing messages per customer per 24h, e.g. 2' }).int('a whole number, e.g. 2').min(0, '0 or more (0 forbids marketing outside windows)').default(2),
+  marketing_cap_per_24h: z
+    .number({ error: 'a whole number of marketing messages per customer per 24h, e.g. 2' })
+    .int('a whole number, e.g. 2')
+    .min(0, '0 or more (0 forbids marketing outside windows)')
+    .default(2),
   quiet_hours: z.array(QuietHoursSchema).default([]),
   /** Customers with any of these tags get no business-initiated messages of the listed categories. */
   exclude_tags: z
@@ -42,7 +49,12 @@ export const PoliciesSchema = z.object({
         .record(z.string(), z.array(Category))
         .superRefine((rec, ctx) => {
           for (const k of Object.keys(rec)) {
-            if (!Country.safeParse(k).success) ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" is not a country code: use the ISO 3166 alpha-2 code in capitals, e.g. "US", "BR"` });
+            if (!Country.safeParse(k).success)
+              ctx.addIssue({
+                code: 'custom',
+                path: [k],
+                message: `"${k}" is not a country code: use the ISO 3166 alpha-2 code in capitals, e.g. "US", "BR"`,
+              });
           }
         })
         .default({}),

@@ -36,7 +36,12 @@ const specs = new WeakMap<TemplateRecord, TemplateSpec>();
 export function templateSpec(t: TemplateRecord): TemplateSpec {
   const cached = specs.get(t);
   if (cached) return cached;
-  const spec: TemplateSpec = { header: { format: 'none', vars: [] }, body: { named: false, vars: [] }, buttons: [], multi_component: false };
+  const spec: TemplateSpec = {
+    header: { format: 'none', vars: [] },
+    body: { named: false, vars: [] },
+    buttons: [],
+    multi_component: false,
+  };
   for (const raw of Array.isArray(t.components) ? t.components : []) {
     const c = (raw ?? {}) as Record<string, unknown>;
     const type = String(c.type ?? '').toUpperCase();
@@ -76,7 +81,11 @@ export function describeSpec(spec: TemplateSpec): string {
   if (spec.header.format === 'text' && spec.header.vars.length) parts.push('header: 1 text parameter');
   else if (spec.header.format !== 'none' && spec.header.format !== 'text') parts.push(`header: 1 ${spec.header.format} parameter`);
   if (spec.body.vars.length) {
-    parts.push(spec.body.named ? `body: named parameters ${spec.body.vars.join(', ')}` : `body: ${spec.body.vars.length} text parameter${spec.body.vars.length > 1 ? 's' : ''} ({{1}}..{{${spec.body.vars.length}}})`);
+    parts.push(
+      spec.body.named
+        ? `body: named parameters ${spec.body.vars.join(', ')}`
+        : `body: ${spec.body.vars.length} text parameter${spec.body.vars.length > 1 ? 's' : ''} ({{1}}..{{${spec.body.vars.length}}})`,
+    );
   }
   for (const b of spec.buttons) if (b.param) parts.push(`button ${b.index} (${b.kind}): 1 ${b.param} parameter`);
   return parts.length ? parts.join('; ') : 'no parameters';
@@ -98,7 +107,8 @@ function checkBodyParam(p: Param, where: string, maxLen: number): string | null 
   if (type === 'text') {
     if (typeof p.text !== 'string' || !p.text.trim()) return `${where} needs a non-empty "text"`;
     if (p.text.length > maxLen) return `${where} has ${p.text.length} characters, the limit is ${maxLen}`;
-    if (/\n{3,}|\t| {5,}/.test(p.text)) return `${where} has a tab, more than 4 consecutive spaces or more than 2 newlines, which Meta refuses in parameters`;
+    if (/\n{3,}|\t| {5,}/.test(p.text))
+      return `${where} has a tab, more than 4 consecutive spaces or more than 2 newlines, which Meta refuses in parameters`;
   } else if (type === 'currency') {
     const c = p.currency as Record<string, unknown> | undefined;
     if (!c || typeof c.fallback_value !== 'string' || typeof c.code !== 'string' || typeof c.amount_1000 !== 'number') {
@@ -128,7 +138,12 @@ export function checkTemplateParams(t: TemplateRecord, components: unknown[]): P
       body = c;
     } else if (type === 'button') {
       const index = Number(c.index);
-      if (!Number.isInteger(index) || index < 0) return { ok: false, component: `components.${i}`, problem: 'a button component needs "index": its 0-based position in the template ("0", "1", …)' };
+      if (!Number.isInteger(index) || index < 0)
+        return {
+          ok: false,
+          component: `components.${i}`,
+          problem: 'a button component needs "index": its 0-based position in the template ("0", "1", …)',
+        };
       if (buttons.has(index)) return { ok: false, component: `button ${index}`, problem: 'given twice' };
       buttons.set(index, c);
     } else {
@@ -140,24 +155,39 @@ export function checkTemplateParams(t: TemplateRecord, components: unknown[]): P
   const hp = header?.parameters ?? [];
   const hf = spec.header.format;
   if (hf === 'none' || (hf === 'text' && spec.header.vars.length === 0)) {
-    if (hp.length) return { ok: false, component: 'header', problem: `the template's header takes no parameters, got ${hp.length}; remove the header component` };
+    if (hp.length)
+      return {
+        ok: false,
+        component: 'header',
+        problem: `the template's header takes no parameters, got ${hp.length}; remove the header component`,
+      };
   } else if (hf === 'text') {
-    if (hp.length !== 1) return { ok: false, component: 'header', problem: `expected 1 text parameter for {{${spec.header.vars[0]}}}, got ${hp.length}` };
+    if (hp.length !== 1)
+      return { ok: false, component: 'header', problem: `expected 1 text parameter for {{${spec.header.vars[0]}}}, got ${hp.length}` };
     const p = hp[0];
-    if (String(p.type ?? '').toLowerCase() !== 'text' || typeof p.text !== 'string' || !p.text.trim()) return { ok: false, component: 'header', problem: 'expected 1 text parameter ({"type": "text", "text": "…"})' };
-    if (p.text.length > 60) return { ok: false, component: 'header', problem: `the text parameter has ${p.text.length} characters, Meta's limit is 60` };
+    if (String(p.type ?? '').toLowerCase() !== 'text' || typeof p.text !== 'string' || !p.text.trim())
+      return { ok: false, component: 'header', problem: 'expected 1 text parameter ({"type": "text", "text": "…"})' };
+    if (p.text.length > 60)
+      return { ok: false, component: 'header', problem: `the text parameter has ${p.text.length} characters, Meta's limit is 60` };
   } else {
     const want = hf === 'gif' ? 'video' : hf;
-    if (hp.length !== 1) return { ok: false, component: 'header', problem: `the template has a ${hf.toUpperCase()} header: expected 1 ${want} parameter, got ${hp.length}` };
+    if (hp.length !== 1)
+      return {
+        ok: false,
+        component: 'header',
+        problem: `the template has a ${hf.toUpperCase()} header: expected 1 ${want} parameter, got ${hp.length}`,
+      };
     const p = hp[0];
     const pt = String(p.type ?? '').toLowerCase();
     if (pt !== want) return { ok: false, component: 'header', problem: `expected a ${want} parameter, got "${p.type}"` };
     if (MEDIA.has(want)) {
       const m = p[want] as { id?: unknown; link?: unknown } | undefined;
-      if (!m || (typeof m.id !== 'string' && typeof m.link !== 'string')) return { ok: false, component: 'header', problem: `the ${want} parameter needs "${want}": {"id"} or {"link"}` };
+      if (!m || (typeof m.id !== 'string' && typeof m.link !== 'string'))
+        return { ok: false, component: 'header', problem: `the ${want} parameter needs "${want}": {"id"} or {"link"}` };
     } else if (want === 'location') {
       const l = p.location as Record<string, unknown> | undefined;
-      if (!l || l.latitude === undefined || l.longitude === undefined) return { ok: false, component: 'header', problem: 'the location parameter needs latitude and longitude' };
+      if (!l || l.latitude === undefined || l.longitude === undefined)
+        return { ok: false, component: 'header', problem: 'the location parameter needs latitude and longitude' };
     }
   }
 
@@ -169,18 +199,33 @@ export function checkTemplateParams(t: TemplateRecord, components: unknown[]): P
     const given = new Set<string>();
     for (let i = 0; i < bp.length; i++) {
       const name = bp[i].parameter_name;
-      if (typeof name !== 'string') return { ok: false, component: 'body', problem: `parameter ${i} needs "parameter_name": this template uses named parameters (${spec.body.vars.join(', ')})` };
-      if (!expected.has(name)) return { ok: false, component: 'body', problem: `unknown parameter "${name}"; the template's parameters are ${spec.body.vars.join(', ')}` };
+      if (typeof name !== 'string')
+        return {
+          ok: false,
+          component: 'body',
+          problem: `parameter ${i} needs "parameter_name": this template uses named parameters (${spec.body.vars.join(', ')})`,
+        };
+      if (!expected.has(name))
+        return {
+          ok: false,
+          component: 'body',
+          problem: `unknown parameter "${name}"; the template's parameters are ${spec.body.vars.join(', ')}`,
+        };
       if (given.has(name)) return { ok: false, component: 'body', problem: `parameter "${name}" given twice` };
       given.add(name);
       const e = checkBodyParam(bp[i], `parameter "${name}"`, maxLen);
       if (e) return { ok: false, component: 'body', problem: e };
     }
     const missing = spec.body.vars.filter((v) => !given.has(v));
-    if (missing.length) return { ok: false, component: 'body', problem: `missing named parameter${missing.length > 1 ? 's' : ''} ${missing.join(', ')}` };
+    if (missing.length)
+      return { ok: false, component: 'body', problem: `missing named parameter${missing.length > 1 ? 's' : ''} ${missing.join(', ')}` };
   } else {
     if (bp.length !== spec.body.vars.length) {
-      return { ok: false, component: 'body', problem: `expected ${plural(spec.body.vars.length, 'parameter')}${spec.body.vars.length ? ` ({{1}}..{{${spec.body.vars.length}}})` : ''}, got ${bp.length}` };
+      return {
+        ok: false,
+        component: 'body',
+        problem: `expected ${plural(spec.body.vars.length, 'parameter')}${spec.body.vars.length ? ` ({{1}}..{{${spec.body.vars.length}}})` : ''}, got ${bp.length}`,
+      };
     }
     for (let i = 0; i < bp.length; i++) {
       const e = checkBodyParam(bp[i], `parameter {{${i + 1}}}`, maxLen);
@@ -191,36 +236,66 @@ export function checkTemplateParams(t: TemplateRecord, components: unknown[]): P
   // Buttons
   for (const [index, c] of buttons) {
     const b = spec.buttons.find((x) => x.index === index);
-    if (!b) return { ok: false, component: `button ${index}`, problem: `the template has ${plural(spec.buttons.length, 'button')}; there is no button at index ${index}` };
+    if (!b)
+      return {
+        ok: false,
+        component: `button ${index}`,
+        problem: `the template has ${plural(spec.buttons.length, 'button')}; there is no button at index ${index}`,
+      };
     const sub = String(c.sub_type ?? '').toLowerCase();
     const params = c.parameters ?? [];
     if (b.kind === 'quick_reply') {
-      if (sub !== 'quick_reply') return { ok: false, component: `button ${index}`, problem: `is a quick-reply button: use sub_type "quick_reply"` };
-      if (params.some((p) => String(p.type).toLowerCase() !== 'payload')) return { ok: false, component: `button ${index}`, problem: 'quick-reply parameters are {"type": "payload", "payload": "…"}' };
+      if (sub !== 'quick_reply')
+        return { ok: false, component: `button ${index}`, problem: `is a quick-reply button: use sub_type "quick_reply"` };
+      if (params.some((p) => String(p.type).toLowerCase() !== 'payload'))
+        return { ok: false, component: `button ${index}`, problem: 'quick-reply parameters are {"type": "payload", "payload": "…"}' };
       continue;
     }
     if (b.kind === 'flow' || b.kind === 'catalog' || b.kind === 'mpm' || b.kind === 'other') {
-      if (sub && sub !== b.kind) return { ok: false, component: `button ${index}`, problem: `is a ${b.kind} button: use sub_type "${b.kind}"` };
+      if (sub && sub !== b.kind)
+        return { ok: false, component: `button ${index}`, problem: `is a ${b.kind} button: use sub_type "${b.kind}"` };
       continue;
     }
-    if (!b.param) return { ok: false, component: `button ${index}`, problem: `the ${b.kind.replace('_', ' ')} button takes no parameters; remove this component` };
+    if (!b.param)
+      return {
+        ok: false,
+        component: `button ${index}`,
+        problem: `the ${b.kind.replace('_', ' ')} button takes no parameters; remove this component`,
+      };
   }
   for (const b of spec.buttons) {
     if (!b.param) continue;
     const c = buttons.get(b.index);
     const wantSub = b.kind === 'copy_code' ? 'copy_code' : 'url';
     const what = b.kind === 'otp' ? 'the one-time code' : b.kind === 'copy_code' ? 'the coupon code' : 'the URL suffix';
-    if (!c) return { ok: false, component: `button ${b.index}`, problem: `expected a button component (sub_type "${wantSub}", index "${b.index}") with 1 ${b.param} parameter: ${what}` };
+    if (!c)
+      return {
+        ok: false,
+        component: `button ${b.index}`,
+        problem: `expected a button component (sub_type "${wantSub}", index "${b.index}") with 1 ${b.param} parameter: ${what}`,
+      };
     const sub = String(c.sub_type ?? '').toLowerCase();
-    if (sub !== wantSub) return { ok: false, component: `button ${b.index}`, problem: `expected sub_type "${wantSub}", got "${c.sub_type ?? ''}"` };
+    if (sub !== wantSub)
+      return { ok: false, component: `button ${b.index}`, problem: `expected sub_type "${wantSub}", got "${c.sub_type ?? ''}"` };
     const params = c.parameters ?? [];
-    if (params.length !== 1) return { ok: false, component: `button ${b.index}`, problem: `expected 1 ${b.param} parameter (${what}), got ${params.length}` };
+    if (params.length !== 1)
+      return { ok: false, component: `button ${b.index}`, problem: `expected 1 ${b.param} parameter (${what}), got ${params.length}` };
     const p = params[0];
     if (String(p.type ?? '').toLowerCase() !== b.param || typeof p[b.param] !== 'string' || !(p[b.param] as string).trim()) {
       return { ok: false, component: `button ${b.index}`, problem: `expected {"type": "${b.param}", "${b.param}": "…"} (${what})` };
     }
-    if (b.kind === 'copy_code' && (p.coupon_code as string).length > 20) return { ok: false, component: `button ${b.index}`, problem: `the coupon code has ${(p.coupon_code as string).length} characters, Meta's limit is 20` };
-    if (b.kind === 'otp' && (p.text as string).length > 15) return { ok: false, component: `button ${b.index}`, problem: `the one-time code has ${(p.text as string).length} characters, Meta's limit is 15` };
+    if (b.kind === 'copy_code' && (p.coupon_code as string).length > 20)
+      return {
+        ok: false,
+        component: `button ${b.index}`,
+        problem: `the coupon code has ${(p.coupon_code as string).length} characters, Meta's limit is 20`,
+      };
+    if (b.kind === 'otp' && (p.text as string).length > 15)
+      return {
+        ok: false,
+        component: `button ${b.index}`,
+        problem: `the one-time code has ${(p.text as string).length} characters, Meta's limit is 15`,
+      };
   }
   return { ok: true };
 }

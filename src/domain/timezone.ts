@@ -37,7 +37,10 @@ export function zonesOfCountry(country: string): string[] {
  * them, and quiet hours apply when it is quiet in ANY of them: without the customer's own zone we
  * would rather wait than wake someone. Setting the customer's time_zone makes it exact.
  */
-export function recipientZones(opts: { customer_tz: string | null | undefined; country: string | null | undefined; fallback: string }): { zones: string[]; source: ZoneSource } {
+export function recipientZones(opts: { customer_tz: string | null | undefined; country: string | null | undefined; fallback: string }): {
+  zones: string[];
+  source: ZoneSource;
+} {
   if (isValidZone(opts.customer_tz)) return { zones: [opts.customer_tz], source: 'customer' };
   if (opts.country) {
     const zones = zonesOfCountry(opts.country);

@@ -16,7 +16,16 @@ export interface ConsentRecord {
 
 export type ConsentMap = Record<Category, ConsentRecord>;
 
-export type TemplateStatus = 'APPROVED' | 'PENDING' | 'REJECTED' | 'PAUSED' | 'DISABLED' | 'IN_APPEAL' | 'PENDING_DELETION' | 'DELETED' | 'LIMIT_EXCEEDED';
+export type TemplateStatus =
+  | 'APPROVED'
+  | 'PENDING'
+  | 'REJECTED'
+  | 'PAUSED'
+  | 'DISABLED'
+  | 'IN_APPEAL'
+  | 'PENDING_DELETION'
+  | 'DELETED'
+  | 'LIMIT_EXCEEDED';
 
 /** A template as Meta knows it (components as in Meta's template API, kept verbatim). */
 export interface TemplateRecord {

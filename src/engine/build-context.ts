@@ -42,11 +42,32 @@ export function buildContext(p: ContextParts): AppContext {
   const bus = createBus();
   bus.setMaxListeners(100);
   const registry = new SenderRegistry([...p.senders], p.config.default_sender);
-  const alerts = p.alerts ?? new AlertService({ store: p.store, config: p.config.alerts, log: p.log.child({ component: 'alerts' }), metrics, now });
-  const outbox = new Outbox({ store: p.store, queue: p.queue, gate: p.gate, log: p.log.child({ component: 'outbox' }), now, bus }, { interval_ms: p.config.delivery.relay_interval_ms, grace_ms: p.config.delivery.relay_grace_ms });
+  const alerts =
+    p.alerts ?? new AlertService({ store: p.store, config: p.config.alerts, log: p.log.child({ component: 'alerts' }), metrics, now });
+  const outbox = new Outbox(
+    { store: p.store, queue: p.queue, gate: p.gate, log: p.log.child({ component: 'outbox' }), now, bus },
+    { interval_ms: p.config.delivery.relay_interval_ms, grace_ms: p.config.delivery.relay_grace_ms },
+  );
   // Sender state changes reach the gate at once (a pause or halt denies new sends immediately).
   registry.on('state', (s) => {
     void p.gate.setSenderStatus(s).catch((err) => p.log.error({ err }, 'gate.setSenderStatus failed'));
   });
-  return { config: p.config, senders: registry, store: p.store, gate: p.gate, queue: p.queue, pacer: p.pacer, outbox, submissions: new Submissions(), meta: p.meta, alerts, log: p.log, metrics, now, bus, backends: p.backends, sandboxUrl: p.sandboxUrl ?? null };
+  return {
+    config: p.config,
+    senders: registry,
+    store: p.store,
+    gate: p.gate,
+    queue: p.queue,
+    pacer: p.pacer,
+    outbox,
+    submissions: new Submissions(),
+    meta: p.meta,
+    alerts,
+    log: p.log,
+    metrics,
+    now,
+    bus,
+    backends: p.backends,
+    sandboxUrl: p.sandboxUrl ?? null,
+  };
 }

@@ -38,12 +38,24 @@ export function prepareMessage(ctx: AppContext, input: PrepareInput): Prepared {
   const deep = tooDeepAt(body);
   if (deep) {
     const where = shortPath(deep) || '(body)';
-    return { ok: false, decision: invalid('INVALID_MESSAGE', where, `nests more than ${MAX_JSON_DEPTH} objects/arrays, the limit`, TOO_DEEP_FIX) };
+    return {
+      ok: false,
+      decision: invalid('INVALID_MESSAGE', where, `nests more than ${MAX_JSON_DEPTH} objects/arrays, the limit`, TOO_DEEP_FIX),
+    };
   }
   if (body && typeof body === 'object' && !Array.isArray(body) && 'sender' in body) {
     const { sender, ...rest } = body as Record<string, unknown>;
     if (senderRef === undefined && sender !== undefined && sender !== null) {
-      if (typeof sender !== 'string') return { ok: false, decision: invalid('INVALID_MESSAGE', 'sender', 'must be a sender alias or phone_number_id (a string)', 'Name a configured sender (GET /v1/senders lists them) or leave it out for the default.') };
+      if (typeof sender !== 'string')
+        return {
+          ok: false,
+          decision: invalid(
+            'INVALID_MESSAGE',
+            'sender',
+            'must be a sender alias or phone_number_id (a string)',
+            'Name a configured sender (GET /v1/senders lists them) or leave it out for the default.',
+          ),
+        };
       senderRef = sender;
     }
     body = rest;
@@ -56,19 +68,39 @@ export function prepareMessage(ctx: AppContext, input: PrepareInput): Prepared {
     if (!(err instanceof UnknownSenderError)) throw err;
     return {
       ok: false,
-      decision: deny('UNKNOWN_SENDER', err.message, `Use one of the configured senders: ${err.known.join(', ') || '(none: add one under senders: in the config)'}.`, [
-        { rule: 'sender_known', passed: false, detail: err.message },
-      ]),
+      decision: deny(
+        'UNKNOWN_SENDER',
+        err.message,
+        `Use one of the configured senders: ${err.known.join(', ') || '(none: add one under senders: in the config)'}.`,
+        [{ rule: 'sender_known', passed: false, detail: err.message }],
+      ),
     };
   }
 
   const v = validateMessage(body);
   if (!v.ok) {
-    return { ok: false, decision: invalid('INVALID_MESSAGE', v.issues[0].field, v.summary.slice(v.issues[0].field.length + 2), 'Correct the named field and send again (limits: docs/reason-codes.md, Meta\'s message reference).', v.summary) };
+    return {
+      ok: false,
+      decision: invalid(
+        'INVALID_MESSAGE',
+        v.issues[0].field,
+        v.summary.slice(v.issues[0].field.length + 2),
+        "Correct the named field and send again (limits: docs/reason-codes.md, Meta's message reference).",
+        v.summary,
+      ),
+    };
   }
   const phone = normalisePhone(v.message.to);
   if (!phone.ok) {
-    return { ok: false, decision: invalid('INVALID_RECIPIENT', 'to', `the recipient${maskPhone(v.message.to) ? ` "${maskPhone(v.message.to)}"` : ''} is not a usable phone number: ${phone.reason}`, phone.fix) };
+    return {
+      ok: false,
+      decision: invalid(
+        'INVALID_RECIPIENT',
+        'to',
+        `the recipient${maskPhone(v.message.to) ? ` "${maskPhone(v.message.to)}"` : ''} is not a usable phone number: ${phone.reason}`,
+        phone.fix,
+      ),
+    };
   }
 
   const m = v.message;

@@ -69,10 +69,23 @@ export type ConversationFilter = (typeof CONVERSATION_FILTERS)[number];
 export async function listConversations(
   ctx: AppContext,
   opts: { sender?: string; status_filter?: string; limit?: number; offset?: number; expiring_within_h?: number } = {},
-): Promise<{ conversations: ConversationView[]; count: number; has_more: boolean; limit: number; offset: number; status_filter: ConversationFilter }> {
+): Promise<{
+  conversations: ConversationView[];
+  count: number;
+  has_more: boolean;
+  limit: number;
+  offset: number;
+  status_filter: ConversationFilter;
+}> {
   const filter = (opts.status_filter?.trim().toLowerCase() || 'all') as ConversationFilter;
   if (!CONVERSATION_FILTERS.includes(filter)) {
-    throw new EngineError('INVALID_REQUEST', `status_filter "${opts.status_filter}" is not known.`, `Use one of: ${CONVERSATION_FILTERS.join(', ')} (or leave it out for all non-archived).`, 400, { field: 'status_filter' });
+    throw new EngineError(
+      'INVALID_REQUEST',
+      `status_filter "${opts.status_filter}" is not known.`,
+      `Use one of: ${CONVERSATION_FILTERS.join(', ')} (or leave it out for all non-archived).`,
+      400,
+      { field: 'status_filter' },
+    );
   }
   const sender_id = opts.sender ? resolveSender(ctx, opts.sender).id : undefined;
   const limit = Math.min(Math.max(Math.floor(opts.limit ?? 50), 1), 500);
@@ -112,13 +125,30 @@ export async function listConversations(
 }
 
 /** The conversation between one customer and one sender (no record → a closed, never-opened one). */
-export async function checkConversation(ctx: AppContext, input: { customer_id: string; sender?: string }): Promise<ConversationView & { known: boolean }> {
+export async function checkConversation(
+  ctx: AppContext,
+  input: { customer_id: string; sender?: string },
+): Promise<ConversationView & { known: boolean }> {
   const wa_id = parseWaId(input.customer_id);
   const sender = resolveSender(ctx, input.sender);
   const w = (await ctx.store.getWindows(wa_id)).find((x) => x.sender_id === sender.id);
   if (!w) {
     const id = conversationId(sender.id, wa_id);
-    return { id, conversation_id: id, customer_id: wa_id, sender: sender.id, window_open: false, time_remaining_secs: 0, window_expires_at: iso(0)!, last_inbound_at: iso(0)!, free_entry_point_open: false, free_entry_point_expires_at: null, archived: false, archived_at: null, known: false };
+    return {
+      id,
+      conversation_id: id,
+      customer_id: wa_id,
+      sender: sender.id,
+      window_open: false,
+      time_remaining_secs: 0,
+      window_expires_at: iso(0)!,
+      last_inbound_at: iso(0)!,
+      free_entry_point_open: false,
+      free_entry_point_expires_at: null,
+      archived: false,
+      archived_at: null,
+      known: false,
+    };
   }
   return { ...windowView(w, ctx.now(), await archivedAt(ctx, w)), known: true };
 }
@@ -126,7 +156,13 @@ export async function checkConversation(ctx: AppContext, input: { customer_id: s
 function parseConversationId(ctx: AppContext, id: string): { sender: SenderConfig; wa_id: string } {
   const m = /^([A-Za-z0-9_.-]+):(\d{6,20})$/.exec(id.trim());
   if (!m) {
-    throw new EngineError('INVALID_REQUEST', `conversation_id "${id.slice(0, 60)}" is not a wagate conversation id.`, 'Use the id from list_conversations / GET /v1/conversations: "<sender>:<customer digits>", e.g. "main:447700900123".', 400, { field: 'conversation_id' });
+    throw new EngineError(
+      'INVALID_REQUEST',
+      `conversation_id "${id.slice(0, 60)}" is not a wagate conversation id.`,
+      'Use the id from list_conversations / GET /v1/conversations: "<sender>:<customer digits>", e.g. "main:447700900123".',
+      400,
+      { field: 'conversation_id' },
+    );
   }
   return { sender: resolveSender(ctx, m[1]), wa_id: m[2] };
 }
@@ -135,18 +171,43 @@ function parseConversationId(ctx: AppContext, id: string): { sender: SenderConfi
  * Archives a conversation whose window is closed (an open window is still a live conversation). It
  * hides it from list_conversations until the customer writes again; it changes no rule.
  */
-export async function archiveChat(ctx: AppContext, input: { conversation_id: string; actor: string }): Promise<{ conversation_id: string; status: 'archived'; archived_at: string; window_expires_at: string }> {
+export async function archiveChat(
+  ctx: AppContext,
+  input: { conversation_id: string; actor: string },
+): Promise<{ conversation_id: string; status: 'archived'; archived_at: string; window_expires_at: string }> {
   const { sender, wa_id } = parseConversationId(ctx, input.conversation_id);
   const w = (await ctx.store.getWindows(wa_id)).find((x) => x.sender_id === sender.id);
   const id = conversationId(sender.id, wa_id);
-  if (!w) throw new EngineError('CONVERSATION_NOT_FOUND', `No conversation ${id}: this customer never wrote to sender ${sender.id}.`, 'List conversations with list_conversations (GET /v1/conversations).', 404, { field: 'conversation_id' });
+  if (!w)
+    throw new EngineError(
+      'CONVERSATION_NOT_FOUND',
+      `No conversation ${id}: this customer never wrote to sender ${sender.id}.`,
+      'List conversations with list_conversations (GET /v1/conversations).',
+      404,
+      { field: 'conversation_id' },
+    );
   const now = ctx.now();
   const v = windowView(w, now, await archivedAt(ctx, w));
-  if (v.archived) throw new EngineError('ALREADY_ARCHIVED', `Conversation ${id} is already archived (since ${v.archived_at}).`, 'No action needed.', 409, { field: 'conversation_id' });
+  if (v.archived)
+    throw new EngineError(
+      'ALREADY_ARCHIVED',
+      `Conversation ${id} is already archived (since ${v.archived_at}).`,
+      'No action needed.',
+      409,
+      { field: 'conversation_id' },
+    );
   if (v.window_open) {
-    throw new EngineError('CONVERSATION_ACTIVE', `Conversation ${id} has an open customer service window until ${v.window_expires_at}.`, 'Archive it after the window closes, or keep answering the customer.', 409, { field: 'conversation_id', window_expires_at: v.window_expires_at });
+    throw new EngineError(
+      'CONVERSATION_ACTIVE',
+      `Conversation ${id} has an open customer service window until ${v.window_expires_at}.`,
+      'Archive it after the window closes, or keep answering the customer.',
+      409,
+      { field: 'conversation_id', window_expires_at: v.window_expires_at },
+    );
   }
   await ctx.store.setSetting(archiveKey(sender.id, wa_id), String(now));
-  await ctx.store.appendAudit({ at: now, actor: input.actor, action: 'conversation.archived', subject: wa_id, detail: { sender: sender.id } }).catch(() => {});
+  await ctx.store
+    .appendAudit({ at: now, actor: input.actor, action: 'conversation.archived', subject: wa_id, detail: { sender: sender.id } })
+    .catch(() => {});
   return { conversation_id: id, status: 'archived', archived_at: iso(now)!, window_expires_at: v.window_expires_at };
 }

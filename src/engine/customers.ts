@@ -5,7 +5,15 @@
 import { z } from 'zod';
 import type { AppContext } from './context.ts';
 import { appError } from '../shared/errors/app-error.ts';
-import { CARE_WINDOW_MS, CATEGORIES, FEP_WINDOW_MS, type Category, type ConsentState, type CustomerRecord, type WindowRecord } from '../domain/types.ts';
+import {
+  CARE_WINDOW_MS,
+  CATEGORIES,
+  FEP_WINDOW_MS,
+  type Category,
+  type ConsentState,
+  type CustomerRecord,
+  type WindowRecord,
+} from '../domain/types.ts';
 import { normalisePhone } from '../domain/phone.ts';
 import { isValidZone } from '../domain/timezone.ts';
 import { maskPhone } from '../observability/log.ts';
@@ -39,7 +47,11 @@ export async function setConsent(
   if (input.may_lift_opt_out === false && input.state !== 'opted_out') {
     const cur = (await ctx.store.getCustomer(input.wa_id))?.consent[input.category];
     if (cur?.state === 'opted_out') {
-      throw appError('CONSENT_LIFT_FORBIDDEN', `The customer opted out of ${input.category} messages${cur.at ? ` at ${iso(cur.at)}` : ''}; an API key limited to some senders may record opt-outs but not lift one (consent is per customer, shared by every sender).`, { details: { category: input.category, state: cur.state, requested: input.state } });
+      throw appError(
+        'CONSENT_LIFT_FORBIDDEN',
+        `The customer opted out of ${input.category} messages${cur.at ? ` at ${iso(cur.at)}` : ''}; an API key limited to some senders may record opt-outs but not lift one (consent is per customer, shared by every sender).`,
+        { details: { category: input.category, state: cur.state, requested: input.state } },
+      );
     }
   }
   const c = await ctx.store.setConsent(input.wa_id, input.category, input.state, input.source, at);
@@ -47,14 +59,31 @@ export async function setConsent(
   // (a late STOP never overrides a newer START), and the gate must agree with it.
   // The time matters: a free-form reply after an opt-out is allowed only in a window opened after it.
   const kept = c.consent[input.category];
-  await ctx.gate.updateCustomer({ wa_id: input.wa_id, consent: { [input.category]: kept.state }, consent_at: { [input.category]: kept.at ?? at } });
-  await ctx.store.appendAudit({ at, actor: input.actor ?? input.source, action: `consent.${input.state}`, subject: input.wa_id, detail: { category: input.category, source: input.source } });
+  await ctx.gate.updateCustomer({
+    wa_id: input.wa_id,
+    consent: { [input.category]: kept.state },
+    consent_at: { [input.category]: kept.at ?? at },
+  });
+  await ctx.store.appendAudit({
+    at,
+    actor: input.actor ?? input.source,
+    action: `consent.${input.state}`,
+    subject: input.wa_id,
+    detail: { category: input.category, source: input.source },
+  });
   return c;
 }
 
 export async function updateCustomer(
   ctx: AppContext,
-  input: { wa_id: string; tags?: string[]; time_zone?: string | null; undeliverable_at?: number | null; marketing_limited_at?: number | null; actor: string },
+  input: {
+    wa_id: string;
+    tags?: string[];
+    time_zone?: string | null;
+    undeliverable_at?: number | null;
+    marketing_limited_at?: number | null;
+    actor: string;
+  },
 ): Promise<CustomerRecord> {
   const { wa_id, actor, ...patch } = input;
   const c = await ctx.store.upsertCustomer(wa_id, patch, ctx.now());
@@ -86,7 +115,10 @@ export function parseWaId(phone: unknown): string {
   const p = normalisePhone(phone);
   if (!p.ok) {
     const shown = typeof phone === 'string' ? maskPhone(phone) : '';
-    throw appError('INVALID_RECIPIENT', `The phone number${shown ? ` "${shown}"` : ''} is not usable: ${p.reason}.`, { fix: p.fix, details: { field: 'phone' } });
+    throw appError('INVALID_RECIPIENT', `The phone number${shown ? ` "${shown}"` : ''} is not usable: ${p.reason}.`, {
+      fix: p.fix,
+      details: { field: 'phone' },
+    });
   }
   return p.digits;
 }
@@ -95,7 +127,10 @@ function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value ?? {});
   if (!r.success) {
     const issues = r.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', problem: i.message }));
-    throw appError('INVALID_REQUEST', `Invalid ${what}: ${issues.map((i) => `${i.field}: ${i.problem}`).join('; ')}`, { fix: 'Correct the named field(s) and send again.', details: { issues } });
+    throw appError('INVALID_REQUEST', `Invalid ${what}: ${issues.map((i) => `${i.field}: ${i.problem}`).join('; ')}`, {
+      fix: 'Correct the named field(s) and send again.',
+      details: { issues },
+    });
   }
   return r.data;
 }
@@ -114,7 +149,13 @@ export async function getCustomerView(ctx: AppContext, phone: unknown): Promise<
   const views: CustomerView['windows'] = [];
   for (const w of windows) {
     const exp = w.last_inbound_at + CARE_WINDOW_MS;
-    views.push({ sender: w.sender_id, open: now < exp, expires_at: iso(exp)!, kind: 'customer_service', last_inbound_at: iso(w.last_inbound_at)! });
+    views.push({
+      sender: w.sender_id,
+      open: now < exp,
+      expires_at: iso(exp)!,
+      kind: 'customer_service',
+      last_inbound_at: iso(w.last_inbound_at)!,
+    });
     if (w.fep_opened_at != null) {
       const fexp = w.fep_opened_at + FEP_WINDOW_MS;
       views.push({ sender: w.sender_id, open: now < fexp, expires_at: iso(fexp)!, kind: 'free_entry_point' });
@@ -162,21 +203,36 @@ const ConsentInput = z.strictObject({
 });
 
 /** PUT /v1/customers/:phone/consent — {category, state, source}. */
-export async function setConsentFromInput(ctx: AppContext, phone: unknown, body: unknown, actor: string, opts: { may_lift_opt_out?: boolean } = {}): Promise<CustomerView> {
+export async function setConsentFromInput(
+  ctx: AppContext,
+  phone: unknown,
+  body: unknown,
+  actor: string,
+  opts: { may_lift_opt_out?: boolean } = {},
+): Promise<CustomerView> {
   const wa_id = parseWaId(phone);
   const input = parseInput(ConsentInput, body, 'consent');
-  await setConsent(ctx, { wa_id, category: input.category, state: input.state, source: input.source ?? actor, actor, may_lift_opt_out: opts.may_lift_opt_out });
+  await setConsent(ctx, {
+    wa_id,
+    category: input.category,
+    state: input.state,
+    source: input.source ?? actor,
+    actor,
+    may_lift_opt_out: opts.may_lift_opt_out,
+  });
   return getCustomerView(ctx, wa_id);
 }
 
-const At = z.union([z.number().int().positive(), z.string()], { error: 'an ISO 8601 time ("2026-06-15T12:00:00Z") or epoch milliseconds' }).transform((v, c) => {
-  const t = typeof v === 'number' ? v : Date.parse(v);
-  if (!Number.isFinite(t)) {
-    c.addIssue({ code: 'custom', message: 'not a time; use ISO 8601 like "2026-06-15T12:00:00Z"' });
-    return z.NEVER;
-  }
-  return t;
-});
+const At = z
+  .union([z.number().int().positive(), z.string()], { error: 'an ISO 8601 time ("2026-06-15T12:00:00Z") or epoch milliseconds' })
+  .transform((v, c) => {
+    const t = typeof v === 'number' ? v : Date.parse(v);
+    if (!Number.isFinite(t)) {
+      c.addIssue({ code: 'custom', message: 'not a time; use ISO 8601 like "2026-06-15T12:00:00Z"' });
+      return z.NEVER;
+    }
+    return t;
+  });
 const InboundInput = z.strictObject({
   sender: z.string().min(1).optional(),
   at: At.optional(),
@@ -194,9 +250,19 @@ export async function recordInboundFromInput(ctx: AppContext, phone: unknown, bo
   const input = parseInput(InboundInput, body, 'inbound');
   const now = ctx.now();
   const at = input.at ?? now;
-  if (at > now + 5 * 60_000) throw appError('INVALID_REQUEST', `Invalid inbound: at: ${iso(at)} is in the future.`, { fix: 'Give the time the customer wrote, not later than now.', details: { field: 'at' } });
+  if (at > now + 5 * 60_000)
+    throw appError('INVALID_REQUEST', `Invalid inbound: at: ${iso(at)} is in the future.`, {
+      fix: 'Give the time the customer wrote, not later than now.',
+      details: { field: 'at' },
+    });
   const sender = ctx.senders.resolve(input.sender ?? null);
   await recordInbound(ctx, { sender_id: sender.id, wa_id, at, referral: input.referral, profile_name: input.profile_name, source: actor });
-  await ctx.store.appendAudit({ at: now, actor, action: 'customer.inbound', subject: wa_id, detail: { sender: sender.id, at, referral: input.referral ?? false } });
+  await ctx.store.appendAudit({
+    at: now,
+    actor,
+    action: 'customer.inbound',
+    subject: wa_id,
+    detail: { sender: sender.id, at, referral: input.referral ?? false },
+  });
   return getCustomerView(ctx, wa_id);
 }

@@ -8,7 +8,10 @@ import { submitMessage, type SubmitResult } from './messages.ts';
 
 const STATES: DeadLetter['state'][] = ['open', 'replayed', 'discarded'];
 
-export async function listDeadLetters(ctx: AppContext, opts: { state?: string; sender?: string; limit?: number; offset?: number } = {}): Promise<DeadLetter[]> {
+export async function listDeadLetters(
+  ctx: AppContext,
+  opts: { state?: string; sender?: string; limit?: number; offset?: number } = {},
+): Promise<DeadLetter[]> {
   if (opts.state !== undefined && !STATES.includes(opts.state as DeadLetter['state'])) {
     throw appError('INVALID_STATE', `Unknown dead-letter state "${opts.state}".`, { fix: `Use one of: ${STATES.join(', ')}.` });
   }
@@ -28,7 +31,9 @@ export async function getDeadLetter(ctx: AppContext, id: string): Promise<{ dead
 
 function requireOpen(dl: DeadLetter, verb: string): void {
   if (dl.state !== 'open') {
-    throw appError('DEAD_LETTER_CLOSED', `Dead letter ${dl.id} was already ${dl.state}; it cannot be ${verb}.`, { details: { state: dl.state } });
+    throw appError('DEAD_LETTER_CLOSED', `Dead letter ${dl.id} was already ${dl.state}; it cannot be ${verb}.`, {
+      details: { state: dl.state },
+    });
   }
 }
 
@@ -44,14 +49,35 @@ function callerBody(m: MessageRecord): Record<string, unknown> {
  * replayed; denied → 422 with the decision and the dead letter stays open. The idempotency key
  * `replay:<dead-letter id>` makes a double click send once.
  */
-export async function replayDeadLetter(ctx: AppContext, id: string, actor: string): Promise<{ dead_letter: DeadLetter; result: SubmitResult }> {
+export async function replayDeadLetter(
+  ctx: AppContext,
+  id: string,
+  actor: string,
+): Promise<{ dead_letter: DeadLetter; result: SubmitResult }> {
   const { dead_letter: dl, message } = await getDeadLetter(ctx, id);
   requireOpen(dl, 'replayed');
-  if (!message) throw appError('MESSAGE_NOT_FOUND', `The message ${dl.message_id} behind dead letter ${dl.id} no longer exists.`, { fix: 'Discard this dead letter and submit the message again.', status: 409 });
-  const result = await submitMessage(ctx, { body: callerBody(message), sender: message.sender_id, idempotency_key: `replay:${dl.id}`, actor });
+  if (!message)
+    throw appError('MESSAGE_NOT_FOUND', `The message ${dl.message_id} behind dead letter ${dl.id} no longer exists.`, {
+      fix: 'Discard this dead letter and submit the message again.',
+      status: 409,
+    });
+  const result = await submitMessage(ctx, {
+    body: callerBody(message),
+    sender: message.sender_id,
+    idempotency_key: `replay:${dl.id}`,
+    actor,
+  });
   if (result.http_status === 202) {
     await ctx.store.setDeadLetterState(dl.id, 'replayed');
-    await ctx.store.appendAudit({ at: ctx.now(), actor, action: 'dead_letter.replayed', subject: dl.id, detail: { message_id: dl.message_id, new_message_id: result.id } }).catch(() => {});
+    await ctx.store
+      .appendAudit({
+        at: ctx.now(),
+        actor,
+        action: 'dead_letter.replayed',
+        subject: dl.id,
+        detail: { message_id: dl.message_id, new_message_id: result.id },
+      })
+      .catch(() => {});
   }
   return { dead_letter: (await ctx.store.getDeadLetter(dl.id)) ?? dl, result };
 }
@@ -60,6 +86,8 @@ export async function discardDeadLetter(ctx: AppContext, id: string, actor: stri
   const { dead_letter: dl } = await getDeadLetter(ctx, id);
   requireOpen(dl, 'discarded');
   await ctx.store.setDeadLetterState(dl.id, 'discarded');
-  await ctx.store.appendAudit({ at: ctx.now(), actor, action: 'dead_letter.discarded', subject: dl.id, detail: { message_id: dl.message_id } }).catch(() => {});
+  await ctx.store
+    .appendAudit({ at: ctx.now(), actor, action: 'dead_letter.discarded', subject: dl.id, detail: { message_id: dl.message_id } })
+    .catch(() => {});
   return { ...dl, state: 'discarded' };
 }

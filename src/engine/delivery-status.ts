@@ -10,7 +10,10 @@ import type { MessageRecord } from '../domain/types.ts';
 
 const iso = (t: number | null | undefined) => (t == null ? null : new Date(t).toISOString());
 
-export async function getDeliveryStatus(ctx: AppContext, id: string): Promise<{ message: MessageRecord; error: Record<string, unknown> | null }> {
+export async function getDeliveryStatus(
+  ctx: AppContext,
+  id: string,
+): Promise<{ message: MessageRecord; error: Record<string, unknown> | null }> {
   const m = await getMessage(ctx, id);
   const code = Number(m.last_error?.code);
   let error: Record<string, unknown> | null = null;
@@ -29,7 +32,10 @@ export async function getDeliveryStatus(ctx: AppContext, id: string): Promise<{ 
  * webhooks are overdue (Meta has no per-message status call: they resolve when the webhook arrives;
  * the delivery worker resends in-doubt ones after the grace period).
  */
-export async function syncWebhooks(ctx: AppContext, input: { sender?: string; stale_after_min?: number } = {}): Promise<Record<string, unknown>> {
+export async function syncWebhooks(
+  ctx: AppContext,
+  input: { sender?: string; stale_after_min?: number } = {},
+): Promise<Record<string, unknown>> {
   const sender = input.sender ? resolveSender(ctx, input.sender) : null;
   let synced = 0;
   let template_sync_error: string | null = null;

@@ -26,7 +26,10 @@ export interface Eligibility {
  * the first approved template of that category on the sender's WABA with sample parameters (the gate
  * decides by the template's category, never by a caller's claim). No such template → not eligible.
  */
-export async function categoryEligibility(ctx: AppContext, input: { wa_id: string; category?: Category; sender?: string; template_name?: string; locale?: string }): Promise<Eligibility> {
+export async function categoryEligibility(
+  ctx: AppContext,
+  input: { wa_id: string; category?: Category; sender?: string; template_name?: string; locale?: string },
+): Promise<Eligibility> {
   const sender = resolveSender(ctx, input.sender);
   let body: Record<string, unknown>;
   let used: Eligibility['template'] = null;
@@ -38,15 +41,36 @@ export async function categoryEligibility(ctx: AppContext, input: { wa_id: strin
       : (await ctx.store.listTemplates({ waba_id: sender.waba_id, status: 'APPROVED' })).filter((t) => t.category === input.category);
     const t = candidates[0];
     if (!t) {
-      const explanation = input.template_name ? `Template "${input.template_name}" is not known on WABA ${sender.waba_id}.` : `No approved ${input.category} template exists on WABA ${sender.waba_id}, so no ${input.category} message can be sent.`;
-      const action = 'Sync templates (sync_template_status / POST /v1/templates/sync) or create one (create_template) and wait for approval.';
-      return { eligible: false, reason_code: 'TEMPLATE_NOT_FOUND', explanation, suggested_action: action, template: null, decision: deny('TEMPLATE_NOT_FOUND', explanation, action, [{ rule: 'template_exists', passed: false, detail: explanation }]) };
+      const explanation = input.template_name
+        ? `Template "${input.template_name}" is not known on WABA ${sender.waba_id}.`
+        : `No approved ${input.category} template exists on WABA ${sender.waba_id}, so no ${input.category} message can be sent.`;
+      const action =
+        'Sync templates (sync_template_status / POST /v1/templates/sync) or create one (create_template) and wait for approval.';
+      return {
+        eligible: false,
+        reason_code: 'TEMPLATE_NOT_FOUND',
+        explanation,
+        suggested_action: action,
+        template: null,
+        decision: deny('TEMPLATE_NOT_FOUND', explanation, action, [{ rule: 'template_exists', passed: false, detail: explanation }]),
+      };
     }
     used = { name: t.name, language: t.language };
-    body = { to: input.wa_id, type: 'template', template: { name: t.name, language: { code: t.language }, components: templateComponents(t, undefined, { sample: true }) } };
+    body = {
+      to: input.wa_id,
+      type: 'template',
+      template: { name: t.name, language: { code: t.language }, components: templateComponents(t, undefined, { sample: true }) },
+    };
   }
   const d = await checkCompliance(ctx, { body, sender: sender.id });
-  return { eligible: d.allowed, reason_code: d.reason_code, explanation: d.explanation, suggested_action: d.suggested_action, template: used, decision: d };
+  return {
+    eligible: d.allowed,
+    reason_code: d.reason_code,
+    explanation: d.explanation,
+    suggested_action: d.suggested_action,
+    template: used,
+    decision: d,
+  };
 }
 
 /**
@@ -54,10 +78,15 @@ export async function categoryEligibility(ctx: AppContext, input: { wa_id: strin
  * with sample parameters): what to send instead when a free-form message is refused. Opted-out or
  * capped categories drop out on their own.
  */
-export async function fittingTemplates(ctx: AppContext, input: { to: string; sender?: string; limit?: number }): Promise<{ name: string; language: string; category: string; parameters: string }[]> {
+export async function fittingTemplates(
+  ctx: AppContext,
+  input: { to: string; sender?: string; limit?: number },
+): Promise<{ name: string; language: string; category: string; parameters: string }[]> {
   const sender = resolveSender(ctx, input.sender);
   const wa_id = parseWaId(input.to);
-  const approved = (await ctx.store.listTemplates({ waba_id: sender.waba_id, status: 'APPROVED' })).sort((a, b) => a.name.localeCompare(b.name)).slice(0, 50);
+  const approved = (await ctx.store.listTemplates({ waba_id: sender.waba_id, status: 'APPROVED' }))
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .slice(0, 50);
   const out: { name: string; language: string; category: string; parameters: string }[] = [];
   for (const t of approved) {
     const e = await categoryEligibility(ctx, { wa_id, template_name: t.name, locale: t.language, sender: sender.id });
@@ -70,7 +99,12 @@ export async function fittingTemplates(ctx: AppContext, input: { to: string; sen
 // ---------------------------------------------------------------------------------------------
 // Customer context, frequency cap
 
-export async function getCustomerContext(ctx: AppContext, input: { customer_id: string; sender?: string }): Promise<CustomerView & { sender: string; marketing_count_24h: number; marketing_cap_per_24h: number; eligibility: Record<Category, Eligibility> }> {
+export async function getCustomerContext(
+  ctx: AppContext,
+  input: { customer_id: string; sender?: string },
+): Promise<
+  CustomerView & { sender: string; marketing_count_24h: number; marketing_cap_per_24h: number; eligibility: Record<Category, Eligibility> }
+> {
   const view = await getCustomerView(ctx, input.customer_id);
   const sender = resolveSender(ctx, input.sender);
   const cats: Category[] = ['marketing', 'utility', 'authentication', 'service'];
@@ -88,10 +122,17 @@ export async function getCustomerContext(ctx: AppContext, input: { customer_id: 
  * wagate's per-customer marketing cap (a local policy: Meta's own per-user limit is dynamic and
  * undisclosed; its 131049 refusals are tracked as marketing_limited_by_meta_at).
  */
-export async function checkFrequencyCap(ctx: AppContext, input: { customer_id: string; sender?: string }): Promise<Record<string, unknown>> {
+export async function checkFrequencyCap(
+  ctx: AppContext,
+  input: { customer_id: string; sender?: string },
+): Promise<Record<string, unknown>> {
   const wa_id = parseWaId(input.customer_id);
   const now = ctx.now();
-  const [count, view, elig] = await Promise.all([ctx.gate.marketingCount(wa_id, now), getCustomerView(ctx, wa_id), categoryEligibility(ctx, { wa_id, category: 'marketing', sender: input.sender })]);
+  const [count, view, elig] = await Promise.all([
+    ctx.gate.marketingCount(wa_id, now),
+    getCustomerView(ctx, wa_id),
+    categoryEligibility(ctx, { wa_id, category: 'marketing', sender: input.sender }),
+  ]);
   const limit = ctx.config.policies.marketing_cap_per_24h;
   const capped = elig.reason_code === 'FREQUENCY_CAP' || (elig.template === null && count >= limit);
   return {
@@ -105,6 +146,6 @@ export async function checkFrequencyCap(ctx: AppContext, input: { customer_id: s
     reason: elig.explanation,
     suggested_action: elig.suggested_action,
     marketing_limited_by_meta_at: view.marketing_limited_at,
-    note: 'The cap is wagate\'s policy (policies.marketing_cap_per_24h). Marketing inside a window the customer opened does not count. Meta also applies its own undisclosed per-user limit (error 131049).',
+    note: "The cap is wagate's policy (policies.marketing_cap_per_24h). Marketing inside a window the customer opened does not count. Meta also applies its own undisclosed per-user limit (error 131049).",
   };
 }

@@ -11,16 +11,30 @@ export type ErrorExplanation = Explanation;
 /** Accepts 131056, "131056", "#131056", "(#131056)": what people paste from a log or Meta's message. */
 function toCode(v: unknown, field: string): number | null {
   if (v === undefined || v === null || v === '') return null;
-  const s = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim().replace(/^\(?#?/, '').replace(/\)$/, '') : '';
+  const s =
+    typeof v === 'number'
+      ? String(v)
+      : typeof v === 'string'
+        ? v
+            .trim()
+            .replace(/^\(?#?/, '')
+            .replace(/\)$/, '')
+        : '';
   if (!/^-?\d{1,9}$/.test(s)) {
-    throw appError('INVALID_ERROR_CODE', `${field} must be an integer Meta error code (got ${JSON.stringify(v)?.slice(0, 40)}).`, { details: { field } });
+    throw appError('INVALID_ERROR_CODE', `${field} must be an integer Meta error code (got ${JSON.stringify(v)?.slice(0, 40)}).`, {
+      details: { field },
+    });
   }
   return Number(s);
 }
 
 export function explainError(ctx: AppContext | null, input: { code: number; subcode?: number | null }): ErrorExplanation {
   const code = toCode(input?.code, 'code');
-  if (code === null) throw appError('INVALID_ERROR_CODE', 'code is required.', { fix: 'Pass the Meta error code, e.g. {"code": 131047}.', details: { field: 'code' } });
+  if (code === null)
+    throw appError('INVALID_ERROR_CODE', 'code is required.', {
+      fix: 'Pass the Meta error code, e.g. {"code": 131047}.',
+      details: { field: 'code' },
+    });
   const subcode = toCode(input.subcode, 'subcode');
   const x = explain(code, subcode);
   if (!x.known) ctx?.log.debug({ code }, 'explain_error: code not in the catalog');
@@ -37,7 +51,10 @@ export function classifyMetaError(ctx: AppContext, err: GraphError, opts: Classi
     ctx.metrics.unknownErrors.inc({ code: String(err.code) });
     if (!seenUnknown.has(err.code) && seenUnknown.size < 1000) {
       seenUnknown.add(err.code);
-      ctx.log.warn({ code: err.code, http_status: err.http_status, source: err.source, fbtrace_id: err.fbtrace_id, action: c.action }, 'Meta error code not in the catalog: safe default applied');
+      ctx.log.warn(
+        { code: err.code, http_status: err.http_status, source: err.source, fbtrace_id: err.fbtrace_id, action: c.action },
+        'Meta error code not in the catalog: safe default applied',
+      );
     }
   }
   return c;

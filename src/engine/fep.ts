@@ -26,7 +26,13 @@ export async function noteBusinessReply(ctx: AppContext, input: { sender_id: str
   const w = await referralWindow(ctx, input.sender_id, input.wa_id);
   if (!opensFep(w, at)) return false;
   await ctx.store.markFepOpened(input.sender_id, input.wa_id, at);
-  await ctx.store.appendAudit({ at, actor: 'delivery', action: 'customer.fep_opened', subject: input.wa_id, detail: { sender: input.sender_id, referral_at: w!.referral_at, until: at + FEP_WINDOW_MS } });
+  await ctx.store.appendAudit({
+    at,
+    actor: 'delivery',
+    action: 'customer.fep_opened',
+    subject: input.wa_id,
+    detail: { sender: input.sender_id, referral_at: w!.referral_at, until: at + FEP_WINDOW_MS },
+  });
   return true;
 }
 

@@ -50,18 +50,26 @@ function canonical(v: unknown, depth = 0): string {
   if (Array.isArray(v)) return `[${v.map((x) => canonical(x, depth + 1)).join(',')}]`;
   if (v && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical(o[k], depth + 1)}`).join(',')}}`;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k], depth + 1)}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
 }
 
 export function requestHash(body: unknown, sender: string | undefined): string {
   try {
-    return createHash('sha256').update(canonical({ body, sender: sender ?? null })).digest('hex');
+    return createHash('sha256')
+      .update(canonical({ body, sender: sender ?? null }))
+      .digest('hex');
   } catch (err) {
     if (err !== TOO_DEEP) throw err;
     const where = shortPath(tooDeepAt(body) ?? [], 'body');
-    throw appError('BODY_TOO_DEEP', `${where} nests more than ${MAX_JSON_DEPTH} objects/arrays, the limit.`, { details: { field: where, limit: MAX_JSON_DEPTH } });
+    throw appError('BODY_TOO_DEEP', `${where} nests more than ${MAX_JSON_DEPTH} objects/arrays, the limit.`, {
+      details: { field: where, limit: MAX_JSON_DEPTH },
+    });
   }
 }
 
@@ -73,7 +81,11 @@ function storedDecision(m: MessageRecord): Decision {
 
 function replayOrConflict(existing: MessageRecord, hash: string, key: string): SubmitResult {
   if (existing.request_hash !== hash) {
-    throw appError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key "${key}" was already used for a different request (message ${existing.id}).`, { details: { message_id: existing.id } });
+    throw appError(
+      'IDEMPOTENCY_KEY_REUSED',
+      `Idempotency-Key "${key}" was already used for a different request (message ${existing.id}).`,
+      { details: { message_id: existing.id } },
+    );
   }
   return { http_status: 202, id: existing.id, status: existing.status, decision: storedDecision(existing), replayed: true };
 }
@@ -102,7 +114,9 @@ async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | nul
   if (key) {
     const existing = await ctx.store.getMessageByIdempotencyKey(key).catch((err: unknown) => {
       ctx.log.error({ err }, 'idempotency lookup failed: the store did not answer');
-      throw storeUnavailable('The store did not answer, so this Idempotency-Key could not be looked up. Nothing was sent for this request.');
+      throw storeUnavailable(
+        'The store did not answer, so this Idempotency-Key could not be looked up. Nothing was sent for this request.',
+      );
     });
     if (existing) return replayOrConflict(existing, hash, key);
   }
@@ -112,7 +126,11 @@ async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | nul
   const prep = prepareMessage(ctx, { body: input.body, sender: input.sender, message_id: id });
   if (!prep.ok) {
     ctx.metrics.decisions.inc({ allowed: 'false', reason: prep.decision.reason_code ?? 'none' });
-    await audit(ctx, now, input.actor, 'message.denied', null, { reason_code: prep.decision.reason_code, sender: input.sender ?? null, idempotency_key: key });
+    await audit(ctx, now, input.actor, 'message.denied', null, {
+      reason_code: prep.decision.reason_code,
+      sender: input.sender ?? null,
+      idempotency_key: key,
+    });
     return { http_status: 422, decision: prep.decision };
   }
 
@@ -120,7 +138,12 @@ async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | nul
   const outcome = await ctx.gate.checkAndReserve(req, now);
   ctx.metrics.decisions.inc({ allowed: String(outcome.decision.allowed), reason: outcome.decision.reason_code ?? 'none' });
   if (!outcome.decision.allowed) {
-    await audit(ctx, now, input.actor, 'message.denied', null, { reason_code: outcome.decision.reason_code, sender: prep.sender.id, to: maskPhone(req.to), idempotency_key: key });
+    await audit(ctx, now, input.actor, 'message.denied', null, {
+      reason_code: outcome.decision.reason_code,
+      sender: prep.sender.id,
+      to: maskPhone(req.to),
+      idempotency_key: key,
+    });
     // The gate's state did not answer (Redis down): not a verdict on the message, so 503 + retry, not 422.
     return { http_status: outcome.decision.reason_code === 'GATE_UNAVAILABLE' ? 503 : 422, decision: outcome.decision };
   }
@@ -174,7 +197,9 @@ async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | nul
     ctx.log.error({ err, message_id: id }, 'persisting a message failed with no clear outcome');
     throw storeUnavailable(
       'The store did not confirm the write: the message may or may not have been saved. If it was, it will be sent once.',
-      key ? 'Retry with the same Idempotency-Key: you get the saved message, or it is submitted now, never both.' : 'Retry with an Idempotency-Key header to make retries safe (without one, a retry may send a second message); check GET /ready for the failing backend.',
+      key
+        ? 'Retry with the same Idempotency-Key: you get the saved message, or it is submitted now, never both.'
+        : 'Retry with an Idempotency-Key header to make retries safe (without one, a retry may send a second message); check GET /ready for the failing backend.',
     );
   }
 
@@ -194,7 +219,14 @@ function storeUnavailable(message: string, fix?: string): EngineError {
   return appError('STORE_UNAVAILABLE', message, { fix });
 }
 
-async function audit(ctx: AppContext, at: number, actor: string, action: string, subject: string | null, detail: Record<string, unknown>): Promise<void> {
+async function audit(
+  ctx: AppContext,
+  at: number,
+  actor: string,
+  action: string,
+  subject: string | null,
+  detail: Record<string, unknown>,
+): Promise<void> {
   await ctx.store.appendAudit({ at, actor, action, subject, detail }).catch((err) => ctx.log.warn({ err, action }, 'audit write failed'));
 }
 
@@ -207,12 +239,18 @@ export async function getMessage(ctx: AppContext, id: string): Promise<MessageRe
 
 const STATUSES: MessageStatus[] = ['queued', 'sending', 'in_doubt', 'accepted', 'sent', 'delivered', 'read', 'failed', 'dead_lettered'];
 
-export async function listMessages(ctx: AppContext, opts: { status?: string | string[]; sender?: string; to?: string; limit?: number; offset?: number }): Promise<MessageRecord[]> {
+export async function listMessages(
+  ctx: AppContext,
+  opts: { status?: string | string[]; sender?: string; to?: string; limit?: number; offset?: number },
+): Promise<MessageRecord[]> {
   const filter: MessageFilter = { limit: Math.min(Math.max(opts.limit ?? 50, 1), 500), offset: Math.max(opts.offset ?? 0, 0) };
   if (opts.status !== undefined) {
     const list = (Array.isArray(opts.status) ? opts.status : String(opts.status).split(',')).map((s) => s.trim()).filter(Boolean);
     const bad = list.filter((s) => !STATUSES.includes(s as MessageStatus));
-    if (bad.length) throw appError('INVALID_STATUS', `Unknown status ${bad.map((b) => `"${b}"`).join(', ')}.`, { fix: `Use one or more of: ${STATUSES.join(', ')} (comma-separated).` });
+    if (bad.length)
+      throw appError('INVALID_STATUS', `Unknown status ${bad.map((b) => `"${b}"`).join(', ')}.`, {
+        fix: `Use one or more of: ${STATUSES.join(', ')} (comma-separated).`,
+      });
     filter.status = list as MessageStatus[];
   }
   if (opts.sender) filter.sender_id = ctx.senders.resolve(opts.sender).id;

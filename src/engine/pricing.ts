@@ -27,7 +27,12 @@ const PricingFileSchema = z.object({
         id: z.string().min(1),
         name: z.string().min(1),
         countries: z.array(z.string().regex(/^[A-Z]{2}$/, 'ISO 3166 alpha-2 in capitals, e.g. "BR"')).min(1),
-        rates: z.object({ marketing: Rate.optional(), utility: Rate.optional(), authentication: Rate.optional(), authentication_international: Rate.optional() }),
+        rates: z.object({
+          marketing: Rate.optional(),
+          utility: Rate.optional(),
+          authentication: Rate.optional(),
+          authentication_international: Rate.optional(),
+        }),
         estimate: z.boolean().default(false),
         note: z.string().optional(),
       }),
@@ -67,13 +72,23 @@ function countryOf(input: string): string {
   if (/^[A-Za-z]{2}$/.test(s)) return s.toUpperCase();
   const p = normalisePhone(s);
   if (p.ok && p.country) return p.country;
-  throw appError('INVALID_COUNTRY', `recipient_country "${s.slice(0, 40)}" is neither an ISO 3166 alpha-2 code nor a phone number with a country code.`, { fix: 'Pass a country code such as "BR" or "IN", or the recipient\'s phone number ("+5511912345678").', details: { field: 'recipient_country' } });
+  throw appError(
+    'INVALID_COUNTRY',
+    `recipient_country "${s.slice(0, 40)}" is neither an ISO 3166 alpha-2 code nor a phone number with a country code.`,
+    {
+      fix: 'Pass a country code such as "BR" or "IN", or the recipient\'s phone number ("+5511912345678").',
+      details: { field: 'recipient_country' },
+    },
+  );
 }
 
 function marketFor(data: PricingData, country: string) {
   const m = data.markets.find((x) => x.countries.includes(country));
   if (!m) {
-    throw appError('NO_PRICING_FOR_MARKET', `The pricing file has no rates for ${country}.`, { fix: `Markets with rates: ${data.markets.map((x) => `${x.name} (${x.countries.join(', ')})`).join('; ')}. Load Meta's full rate card through WAGATE_PRICING_FILE for the others.`, details: { field: 'recipient_country', country } });
+    throw appError('NO_PRICING_FOR_MARKET', `The pricing file has no rates for ${country}.`, {
+      fix: `Markets with rates: ${data.markets.map((x) => `${x.name} (${x.countries.join(', ')})`).join('; ')}. Load Meta's full rate card through WAGATE_PRICING_FILE for the others.`,
+      details: { field: 'recipient_country', country },
+    });
   }
   return m;
 }
@@ -82,7 +97,10 @@ function parseType(v: unknown, field: string): PricedType {
   const s = typeof v === 'string' ? v.trim().toLowerCase().replace(/-/g, '_') : '';
   const t = s === 'free_form' || s === 'text' ? 'service' : s;
   if (!(PRICED_TYPES as readonly string[]).includes(t)) {
-    throw appError('INVALID_REQUEST', `${field} must be one of ${PRICED_TYPES.join(', ')} (got ${JSON.stringify(v)?.slice(0, 40)}).`, { fix: `Use the template's category (marketing, utility, authentication) or "service" for free-form messages.`, details: { field } });
+    throw appError('INVALID_REQUEST', `${field} must be one of ${PRICED_TYPES.join(', ')} (got ${JSON.stringify(v)?.slice(0, 40)}).`, {
+      fix: `Use the template's category (marketing, utility, authentication) or "service" for free-form messages.`,
+      details: { field },
+    });
   }
   return t as PricedType;
 }
@@ -118,11 +136,17 @@ export async function estimateCost(
   const type = parseType(input.message_type, 'message_type');
   const quantity = input.quantity ?? 1;
   if (!Number.isInteger(quantity) || quantity < 1 || quantity > 10_000_000) {
-    throw appError('INVALID_REQUEST', `quantity must be a whole number from 1 to 10,000,000 (got ${quantity}).`, { fix: 'Pass the number of messages, e.g. 1000.', details: { field: 'quantity' } });
+    throw appError('INVALID_REQUEST', `quantity must be a whole number from 1 to 10,000,000 (got ${quantity}).`, {
+      fix: 'Pass the number of messages, e.g. 1000.',
+      details: { field: 'quantity' },
+    });
   }
   const countryInput = input.recipient_country ?? input.customer_id;
   if (!countryInput) {
-    throw appError('INVALID_REQUEST', 'recipient_country (or customer_id) is required: the price depends on the recipient\'s market.', { fix: 'Pass recipient_country, e.g. "BR", or the customer\'s phone number as customer_id.', details: { field: 'recipient_country' } });
+    throw appError('INVALID_REQUEST', "recipient_country (or customer_id) is required: the price depends on the recipient's market.", {
+      fix: 'Pass recipient_country, e.g. "BR", or the customer\'s phone number as customer_id.',
+      details: { field: 'recipient_country' },
+    });
   }
   const data = loadPricing();
   const country = countryOf(countryInput);
@@ -139,7 +163,10 @@ export async function estimateCost(
   if (!free) {
     const rate = market.rates[type as Exclude<PricedType, 'service'>];
     if (rate === undefined) {
-      throw appError('NO_PRICING_FOR_MARKET', `The pricing file has no ${type} rate for ${market.name}.`, { fix: 'Load Meta\'s rate card for that market through WAGATE_PRICING_FILE.', details: { field: 'message_type', market: market.id } });
+      throw appError('NO_PRICING_FOR_MARKET', `The pricing file has no ${type} rate for ${market.name}.`, {
+        fix: "Load Meta's rate card for that market through WAGATE_PRICING_FILE.",
+        details: { field: 'message_type', market: market.id },
+      });
     }
     unit = rate;
   }
@@ -182,14 +209,20 @@ export interface PricingSheet {
 export function estimatePricing(input: { conversation_type: unknown; recipient_country?: string }): PricingSheet {
   const type = parseType(input.conversation_type, 'conversation_type');
   if (!input.recipient_country) {
-    throw appError('INVALID_REQUEST', 'recipient_country is required.', { fix: 'Pass an ISO 3166 alpha-2 code such as "IN".', details: { field: 'recipient_country' } });
+    throw appError('INVALID_REQUEST', 'recipient_country is required.', {
+      fix: 'Pass an ISO 3166 alpha-2 code such as "IN".',
+      details: { field: 'recipient_country' },
+    });
   }
   const data = loadPricing();
   const country = countryOf(input.recipient_country);
   const market = marketFor(data, country);
   const rate = type === 'service' ? 0 : market.rates[type];
   if (rate === undefined) {
-    throw appError('NO_PRICING_FOR_MARKET', `The pricing file has no ${type} rate for ${market.name}.`, { fix: 'Load Meta\'s rate card for that market through WAGATE_PRICING_FILE.', details: { field: 'conversation_type', market: market.id } });
+    throw appError('NO_PRICING_FOR_MARKET', `The pricing file has no ${type} rate for ${market.name}.`, {
+      fix: "Load Meta's rate card for that market through WAGATE_PRICING_FILE.",
+      details: { field: 'conversation_type', market: market.id },
+    });
   }
   return {
     country,

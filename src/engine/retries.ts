@@ -23,11 +23,23 @@ const RETRYABLE = new Set(['failed', 'dead_lettered']);
  */
 export async function retryFailedMessages(
   ctx: AppContext,
-  input: { message_ids: string[]; actor: string; /** The senders the caller may use (an API key's): another sender's message is "not found". */ visible?: (sender_id: string) => boolean },
+  input: {
+    message_ids: string[];
+    actor: string /** The senders the caller may use (an API key's): another sender's message is "not found". */;
+    visible?: (sender_id: string) => boolean;
+  },
 ): Promise<{ results: RetryOutcome[]; retried: number; skipped: number; denied: number }> {
   const ids = [...new Set(input.message_ids.map((s) => s.trim()).filter(Boolean))];
-  if (ids.length === 0) throw appError('INVALID_REQUEST', 'message_ids must contain at least one message id.', { fix: 'Pass the ids returned by send_message / POST /v1/messages, e.g. ["msg_..."].', details: { field: 'message_ids' } });
-  if (ids.length > 100) throw appError('INVALID_REQUEST', `message_ids has ${ids.length} ids; at most 100 per call.`, { fix: 'Split the list into batches of 100.', details: { field: 'message_ids' } });
+  if (ids.length === 0)
+    throw appError('INVALID_REQUEST', 'message_ids must contain at least one message id.', {
+      fix: 'Pass the ids returned by send_message / POST /v1/messages, e.g. ["msg_..."].',
+      details: { field: 'message_ids' },
+    });
+  if (ids.length > 100)
+    throw appError('INVALID_REQUEST', `message_ids has ${ids.length} ids; at most 100 per call.`, {
+      fix: 'Split the list into batches of 100.',
+      details: { field: 'message_ids' },
+    });
   const results: RetryOutcome[] = [];
   for (const id of ids) {
     const m = await ctx.store.getMessage(id);
@@ -53,9 +65,24 @@ export async function retryFailedMessages(
       r = await submitMessage(ctx, { body, sender: m.sender_id, idempotency_key: `retry:${id}`, actor: input.actor });
     }
     if (r.http_status === 202) results.push({ message_id: id, status: 'retried', new_message_id: r.id });
-    else results.push({ message_id: id, status: 'denied', reason: r.decision.explanation, reason_code: r.decision.reason_code, suggested_action: r.decision.suggested_action });
+    else
+      results.push({
+        message_id: id,
+        status: 'denied',
+        reason: r.decision.explanation,
+        reason_code: r.decision.reason_code,
+        suggested_action: r.decision.suggested_action,
+      });
   }
-  await ctx.store.appendAudit({ at: ctx.now(), actor: input.actor, action: 'messages.retry', subject: null, detail: { requested: ids.length, results: results.map((r) => ({ id: r.message_id, status: r.status })) } }).catch(() => {});
+  await ctx.store
+    .appendAudit({
+      at: ctx.now(),
+      actor: input.actor,
+      action: 'messages.retry',
+      subject: null,
+      detail: { requested: ids.length, results: results.map((r) => ({ id: r.message_id, status: r.status })) },
+    })
+    .catch(() => {});
   return {
     results,
     retried: results.filter((r) => r.status === 'retried').length,

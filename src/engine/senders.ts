@@ -47,7 +47,10 @@ export interface TokenCheck {
 }
 
 /** Which required permissions are absent, and which are granted only for other assets. */
-export function scopeCoverage(info: Pick<DebugTokenInfo, 'scopes' | 'granular_scopes'>, s: Pick<SenderConfig, 'waba_id' | 'phone_number_id'>): { missing: string[]; uncovered: string[] } {
+export function scopeCoverage(
+  info: Pick<DebugTokenInfo, 'scopes' | 'granular_scopes'>,
+  s: Pick<SenderConfig, 'waba_id' | 'phone_number_id'>,
+): { missing: string[]; uncovered: string[] } {
   const scopes = info.scopes ?? [];
   const granular = info.granular_scopes ?? [];
   const missing = REQUIRED_SCOPES.filter((r) => !scopes.includes(r) && !granular.some((g) => g.scope === r));
@@ -63,7 +66,11 @@ export function scopeCoverage(info: Pick<DebugTokenInfo, 'scopes' | 'granular_sc
 }
 
 /** Asks Meta's debug_token about a sender's token (or a candidate token). Never throws. */
-export async function checkToken(ctx: Pick<AppContext, 'meta' | 'config' | 'now'>, sender: SenderConfig, token: string = sender.access_token): Promise<TokenCheck> {
+export async function checkToken(
+  ctx: Pick<AppContext, 'meta' | 'config' | 'now'>,
+  sender: SenderConfig,
+  token: string = sender.access_token,
+): Promise<TokenCheck> {
   const base: TokenCheck = {
     valid: false,
     unreachable: false,
@@ -106,7 +113,9 @@ export async function checkToken(ctx: Pick<AppContext, 'meta' | 'config' | 'now'
     granular_scopes: info.granular_scopes ?? [],
     missing_scopes: cov.missing,
     uncovered_scopes: cov.uncovered,
-    error: info.is_valid ? null : { code: info.error?.code ?? 190, subcode: info.error?.subcode ?? null, message: info.error?.message ?? 'token is not valid' },
+    error: info.is_valid
+      ? null
+      : { code: info.error?.code ?? 190, subcode: info.error?.subcode ?? null, message: info.error?.message ?? 'token is not valid' },
   };
 }
 
@@ -137,7 +146,11 @@ function num(v: unknown): number | null {
 }
 
 /** Pulls {code, subcode, message} out of whatever a caller put in a halt's detail. */
-function credentialErrorOf(cause: { reason: string; reason_code: string; detail?: Record<string, unknown> }): { code: number | null; subcode: number | null; message: string | null } {
+function credentialErrorOf(cause: { reason: string; reason_code: string; detail?: Record<string, unknown> }): {
+  code: number | null;
+  subcode: number | null;
+  message: string | null;
+} {
   const d = cause.detail ?? {};
   const e = (d.error ?? d.meta_error ?? d) as Record<string, unknown>;
   const fromCode = /(\d+)/.exec(cause.reason_code)?.[1];
@@ -149,20 +162,32 @@ function credentialErrorOf(cause: { reason: string; reason_code: string; detail?
 }
 
 /** Error 190 and other credential errors: stop every sender at once, alert a human. */
-export function haltAll(ctx: AppContext, cause: { reason: string; reason_code: string; sender_id?: string; detail?: Record<string, unknown> }): void {
+export function haltAll(
+  ctx: AppContext,
+  cause: { reason: string; reason_code: string; sender_id?: string; detail?: Record<string, unknown> },
+): void {
   const at = ctx.now();
   for (const s of ctx.senders.list()) {
     const cur = ctx.senders.status(s.id);
     if (cur.state === 'halted') continue;
-    ctx.senders.setState(s.id, 'halted', { reason: cause.reason, reason_code: cause.reason_code, credentials_valid: s.id === cause.sender_id ? false : cur.credentials_valid, at });
+    ctx.senders.setState(s.id, 'halted', {
+      reason: cause.reason,
+      reason_code: cause.reason_code,
+      credentials_valid: s.id === cause.sender_id ? false : cur.credentials_valid,
+      at,
+    });
   }
   ctx.bus.emit('sender.halt_all', cause);
   const culprit = cause.sender_id ? ctx.senders.find(cause.sender_id) : undefined;
   if (culprit) {
     // Same dedupe key as the health monitor's invalid-token alert: one condition, one alert.
     const alert = credentialsInvalidAlert(culprit, { ...credentialErrorOf(cause), source: 'send' });
-    const others = ctx.senders.list().filter((s) => s.id !== culprit.id).map((s) => s.id);
-    if (others.length) alert.body += `\nAs a precaution every other sender (${others.join(', ')}) is halted too; each resumes once the health monitor confirms its own token is valid (within ~15 s).`;
+    const others = ctx.senders
+      .list()
+      .filter((s) => s.id !== culprit.id)
+      .map((s) => s.id);
+    if (others.length)
+      alert.body += `\nAs a precaution every other sender (${others.join(', ')}) is halted too; each resumes once the health monitor confirms its own token is valid (within ~15 s).`;
     alert.detail = { ...alert.detail, reason_code: cause.reason_code, halt_all: true };
     ctx.alerts.raise(alert);
   } else {
@@ -176,7 +201,15 @@ export function haltAll(ctx: AppContext, cause: { reason: string; reason_code: s
       detail: cause.detail ?? {},
     });
   }
-  void ctx.store.appendAudit({ at, actor: 'worker', action: 'sender.halt_all', subject: cause.sender_id ?? null, detail: { reason_code: cause.reason_code, reason: cause.reason } }).catch(() => {});
+  void ctx.store
+    .appendAudit({
+      at,
+      actor: 'worker',
+      action: 'sender.halt_all',
+      subject: cause.sender_id ?? null,
+      detail: { reason_code: cause.reason_code, reason: cause.reason },
+    })
+    .catch(() => {});
 }
 
 export function pauseSender(ctx: AppContext, id: string, cause: { reason: string; reason_code: string; actor: string }): SenderStatus {
@@ -203,10 +236,31 @@ export function haltSender(ctx: AppContext, sender: SenderConfig, check: TokenCh
     // A deliberate pause stays a pause (no auto-resume later); it just records the bad token.
     if (cur.credentials_valid) next = ctx.senders.setState(sender.id, 'paused', { credentials_valid: false, at: ctx.now() });
   } else if (cur.state !== 'halted' || cur.credentials_valid) {
-    next = ctx.senders.setState(sender.id, 'halted', { reason: `access token invalid (${name})`, reason_code: 'CREDENTIALS_INVALID', credentials_valid: false, at: ctx.now() });
+    next = ctx.senders.setState(sender.id, 'halted', {
+      reason: `access token invalid (${name})`,
+      reason_code: 'CREDENTIALS_INVALID',
+      credentials_valid: false,
+      at: ctx.now(),
+    });
   }
-  ctx.alerts.raise(credentialsInvalidAlert(sender, { code: check.error?.code ?? 190, subcode: check.error?.subcode ?? null, message: check.error?.message ?? null, source }));
-  if (next !== cur) void ctx.store.appendAudit({ at: ctx.now(), actor: 'monitor', action: 'sender.halted', subject: sender.id, detail: { reason_code: 'CREDENTIALS_INVALID', error: check.error } }).catch(() => {});
+  ctx.alerts.raise(
+    credentialsInvalidAlert(sender, {
+      code: check.error?.code ?? 190,
+      subcode: check.error?.subcode ?? null,
+      message: check.error?.message ?? null,
+      source,
+    }),
+  );
+  if (next !== cur)
+    void ctx.store
+      .appendAudit({
+        at: ctx.now(),
+        actor: 'monitor',
+        action: 'sender.halted',
+        subject: sender.id,
+        detail: { reason_code: 'CREDENTIALS_INVALID', error: check.error },
+      })
+      .catch(() => {});
   return next;
 }
 
@@ -217,12 +271,27 @@ export function markResumed(ctx: AppContext, sender: SenderConfig, prev: SenderS
   if (prev.reason_code) ctx.alerts.resolve(alertKeys.paused(sender.id, prev.reason_code));
   if (prev.reason_code) ctx.alerts.resolve(`halt_all:${prev.reason_code}`);
   ctx.bus.emit('sender.resume', { sender_id: sender.id });
-  void ctx.store.appendAudit({ at: ctx.now(), actor, action: 'sender.resumed', subject: sender.id, detail: { from: prev.state, reason_code: prev.reason_code } }).catch(() => {});
+  void ctx.store
+    .appendAudit({
+      at: ctx.now(),
+      actor,
+      action: 'sender.resumed',
+      subject: sender.id,
+      detail: { from: prev.state, reason_code: prev.reason_code },
+    })
+    .catch(() => {});
   return next;
 }
 
 function unreachableError(id: string, check: TokenCheck): EngineError {
-  return appError('META_UNREACHABLE', `Could not verify the token of sender ${id} with Meta (debug_token): ${check.error?.message ?? 'no answer'}.`, { fix: 'Retry in a moment; if it persists check network access to the Graph API and meta.app_token (if set).', details: { sender_id: id } });
+  return appError(
+    'META_UNREACHABLE',
+    `Could not verify the token of sender ${id} with Meta (debug_token): ${check.error?.message ?? 'no answer'}.`,
+    {
+      fix: 'Retry in a moment; if it persists check network access to the Graph API and meta.app_token (if set).',
+      details: { sender_id: id },
+    },
+  );
 }
 
 /**
@@ -238,7 +307,11 @@ export async function resumeSender(ctx: AppContext, id: string, opts: { actor?: 
   if (!check.valid) {
     haltSender(ctx, sender, check, 'resume');
     const { name, meaning } = explainCredentialError(check.error?.code ?? 190, check.error?.subcode ?? null);
-    throw appError('CREDENTIALS_INVALID', `Sender ${sender.id} stays halted: Meta says its access token is invalid (${name}): ${meaning}.`, { fix: tokenFixSteps(sender).replace(/\n/g, ' '), details: { sender_id: sender.id, state: 'halted', token: tokenSummary(check) } });
+    throw appError(
+      'CREDENTIALS_INVALID',
+      `Sender ${sender.id} stays halted: Meta says its access token is invalid (${name}): ${meaning}.`,
+      { fix: tokenFixSteps(sender).replace(/\n/g, ' '), details: { sender_id: sender.id, state: 'halted', token: tokenSummary(check) } },
+    );
   }
   return markResumed(ctx, ctx.senders.resolve(sender.id), ctx.senders.status(sender.id), opts.actor ?? 'api');
 }
@@ -247,31 +320,58 @@ export async function resumeSender(ctx: AppContext, id: string, opts: { actor?: 
  * Replaces a sender's token after Meta confirms it (valid, with both WhatsApp permissions covering the
  * sender's WABA); a halted sender then resumes. An invalid token changes nothing and says why.
  */
-export async function setSenderToken(ctx: AppContext, id: string, token: unknown, opts: { actor?: string } = {}): Promise<{ sender: SenderStatus; token: Record<string, unknown> }> {
+export async function setSenderToken(
+  ctx: AppContext,
+  id: string,
+  token: unknown,
+  opts: { actor?: string } = {},
+): Promise<{ sender: SenderStatus; token: Record<string, unknown> }> {
   const sender = ctx.senders.resolve(id);
   if (typeof token !== 'string' || token.trim() === '') {
-    throw appError('INVALID_REQUEST', 'access_token is required: a non-empty string.', { fix: 'Send {"access_token": "<System User token>"}.' });
+    throw appError('INVALID_REQUEST', 'access_token is required: a non-empty string.', {
+      fix: 'Send {"access_token": "<System User token>"}.',
+    });
   }
   const t = token.trim();
   if (/\s/.test(t) || t.length < 8) {
-    throw appError('INVALID_REQUEST', 'access_token does not look like a Meta access token (it contains spaces or is too short).', { fix: 'Paste the whole token as generated in Business Settings → System users.' });
+    throw appError('INVALID_REQUEST', 'access_token does not look like a Meta access token (it contains spaces or is too short).', {
+      fix: 'Paste the whole token as generated in Business Settings → System users.',
+    });
   }
   const check = await checkToken(ctx, sender, t);
   if (check.unreachable) throw unreachableError(sender.id, check);
   if (!check.valid) {
     const { name, meaning } = explainCredentialError(check.error?.code ?? 190, check.error?.subcode ?? null);
-    throw appError('TOKEN_INVALID', `The new token for sender ${sender.id} is not valid (${name}): ${meaning}. The current token and state are unchanged.`, { fix: tokenFixSteps(sender).replace(/\n/g, ' '), details: { sender_id: sender.id, token: tokenSummary(check) } });
+    throw appError(
+      'TOKEN_INVALID',
+      `The new token for sender ${sender.id} is not valid (${name}): ${meaning}. The current token and state are unchanged.`,
+      { fix: tokenFixSteps(sender).replace(/\n/g, ' '), details: { sender_id: sender.id, token: tokenSummary(check) } },
+    );
   }
   if (check.missing_scopes.length || check.uncovered_scopes.length) {
     const what = [
       check.missing_scopes.length ? `missing ${check.missing_scopes.join(', ')}` : '',
       check.uncovered_scopes.length ? `${check.uncovered_scopes.join(', ')} not granted for WABA ${sender.waba_id}` : '',
-    ].filter(Boolean).join('; ');
-    throw appError('TOKEN_SCOPES_MISSING', `The new token for sender ${sender.id} lacks WhatsApp permissions (${what}). The current token and state are unchanged.`, { fix: tokenFixSteps(sender).replace(/\n/g, ' '), details: { sender_id: sender.id, token: tokenSummary(check) } });
+    ]
+      .filter(Boolean)
+      .join('; ');
+    throw appError(
+      'TOKEN_SCOPES_MISSING',
+      `The new token for sender ${sender.id} lacks WhatsApp permissions (${what}). The current token and state are unchanged.`,
+      { fix: tokenFixSteps(sender).replace(/\n/g, ' '), details: { sender_id: sender.id, token: tokenSummary(check) } },
+    );
   }
   ctx.senders.setToken(sender.id, t);
   const actor = opts.actor ?? 'api';
-  await ctx.store.appendAudit({ at: ctx.now(), actor, action: 'sender.token_replaced', subject: sender.id, detail: { type: check.type, expires_at: check.expires_at } }).catch(() => {});
+  await ctx.store
+    .appendAudit({
+      at: ctx.now(),
+      actor,
+      action: 'sender.token_replaced',
+      subject: sender.id,
+      detail: { type: check.type, expires_at: check.expires_at },
+    })
+    .catch(() => {});
   ctx.alerts.resolve(alertKeys.scopes(sender.id));
   ctx.alerts.resolve(alertKeys.expiring(sender.id));
   const cur = ctx.senders.status(sender.id);
@@ -319,10 +419,19 @@ export async function getSenderHealth(ctx: AppContext, id: string): Promise<Reco
 }
 
 function alertView(a: AlertRecord): Record<string, unknown> {
-  return { ...a, created_at: iso(a.created_at), last_sent_at: iso(a.last_sent_at), resolved_at: iso(a.resolved_at), open: a.resolved_at === null };
+  return {
+    ...a,
+    created_at: iso(a.created_at),
+    last_sent_at: iso(a.last_sent_at),
+    resolved_at: iso(a.resolved_at),
+    open: a.resolved_at === null,
+  };
 }
 
-export async function listAlerts(ctx: AppContext, opts: { limit?: number; unresolved?: boolean } = {}): Promise<{ alerts: Record<string, unknown>[] }> {
+export async function listAlerts(
+  ctx: AppContext,
+  opts: { limit?: number; unresolved?: boolean } = {},
+): Promise<{ alerts: Record<string, unknown>[] }> {
   const limit = Math.min(Math.max(1, Math.floor(opts.limit ?? 100)), 1000);
   const rows = await ctx.store.listAlerts({ limit, unresolved: opts.unresolved });
   return { alerts: rows.map(alertView) };
@@ -333,7 +442,11 @@ export async function listAlerts(ctx: AppContext, opts: { limit?: number; unreso
  * gets it through setSenderToken, so it is validated with debug_token first and a credentials halt is
  * lifted only by a valid token. Returns one line per changed sender; an invalid token changes nothing.
  */
-export async function applyReloadedTokens(ctx: AppContext, reloaded: SenderConfig[], actor = 'config-reload'): Promise<{ sender_id: string; ok: boolean; state: string; error?: string }[]> {
+export async function applyReloadedTokens(
+  ctx: AppContext,
+  reloaded: SenderConfig[],
+  actor = 'config-reload',
+): Promise<{ sender_id: string; ok: boolean; state: string; error?: string }[]> {
   const out: { sender_id: string; ok: boolean; state: string; error?: string }[] = [];
   for (const next of reloaded) {
     const cur = ctx.senders.find(next.id);
@@ -366,14 +479,21 @@ export async function getRateLimit(ctx: AppContext, input: { sender?: string } =
     state: status.state,
     capacity_mps: s.throughput_mps,
     meta_throughput_level: (health?.data?.throughput_level as string | undefined) ?? null,
-    pair_limit: { messages: 1, per_seconds: PAIR_INTERVAL_MS / 1000, burst: PAIR_BURST, note: 'Meta\'s limit for one business number to one user (error 131056).' },
+    pair_limit: {
+      messages: 1,
+      per_seconds: PAIR_INTERVAL_MS / 1000,
+      burst: PAIR_BURST,
+      note: "Meta's limit for one business number to one user (error 131056).",
+    },
     messaging_limit: {
       unique_recipients_24h: used,
       limit: s.messaging_limit,
       remaining: s.messaging_limit === null ? null : Math.max(0, s.messaging_limit - used),
       scope: `business portfolio ${s.business_id}, rolling 24 h, business-initiated conversations outside a care window`,
     },
-    queue: queue ? { depth: queue.depth, ready: queue.ready, in_flight: queue.in_flight, oldest_age_s: Math.round(queue.oldest_age_ms / 1000) } : null,
+    queue: queue
+      ? { depth: queue.depth, ready: queue.ready, in_flight: queue.in_flight, oldest_age_s: Math.round(queue.oldest_age_ms / 1000) }
+      : null,
   };
 }
 

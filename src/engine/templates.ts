@@ -18,14 +18,39 @@ const CATEGORIES: readonly TemplateCategory[] = ['marketing', 'utility', 'authen
 
 /** Pre-2023 categories Meta migrated (M-CL): transactional ones became UTILITY, OTP became AUTHENTICATION. */
 const LEGACY_CATEGORY: Record<string, TemplateCategory> = {
-  ACCOUNT_UPDATE: 'utility', PAYMENT_UPDATE: 'utility', PERSONAL_FINANCE_UPDATE: 'utility', SHIPPING_UPDATE: 'utility',
-  RESERVATION_UPDATE: 'utility', ISSUE_RESOLUTION: 'utility', APPOINTMENT_UPDATE: 'utility', TRANSPORTATION_UPDATE: 'utility',
-  TICKET_UPDATE: 'utility', ALERT_UPDATE: 'utility', AUTO_REPLY: 'utility', TRANSACTIONAL: 'utility', OTP: 'authentication',
+  ACCOUNT_UPDATE: 'utility',
+  PAYMENT_UPDATE: 'utility',
+  PERSONAL_FINANCE_UPDATE: 'utility',
+  SHIPPING_UPDATE: 'utility',
+  RESERVATION_UPDATE: 'utility',
+  ISSUE_RESOLUTION: 'utility',
+  APPOINTMENT_UPDATE: 'utility',
+  TRANSPORTATION_UPDATE: 'utility',
+  TICKET_UPDATE: 'utility',
+  ALERT_UPDATE: 'utility',
+  AUTO_REPLY: 'utility',
+  TRANSACTIONAL: 'utility',
+  OTP: 'authentication',
 };
 
-const STATUSES: readonly TemplateStatus[] = ['APPROVED', 'PENDING', 'REJECTED', 'PAUSED', 'DISABLED', 'IN_APPEAL', 'PENDING_DELETION', 'DELETED', 'LIMIT_EXCEEDED'];
+const STATUSES: readonly TemplateStatus[] = [
+  'APPROVED',
+  'PENDING',
+  'REJECTED',
+  'PAUSED',
+  'DISABLED',
+  'IN_APPEAL',
+  'PENDING_DELETION',
+  'DELETED',
+  'LIMIT_EXCEEDED',
+];
 /** Webhook-only statuses (M-WH-TSU) mapped to what they mean for sending. */
-const STATUS_ALIAS: Record<string, TemplateStatus> = { REINSTATED: 'APPROVED', FLAGGED: 'APPROVED', ARCHIVED: 'DISABLED', LOCKED: 'DISABLED' };
+const STATUS_ALIAS: Record<string, TemplateStatus> = {
+  REINSTATED: 'APPROVED',
+  FLAGGED: 'APPROVED',
+  ARCHIVED: 'DISABLED',
+  LOCKED: 'DISABLED',
+};
 const QUALITIES = ['GREEN', 'YELLOW', 'RED', 'UNKNOWN'] as const;
 
 /** Meta's category (any case, legacy names included) → wagate's. Unknown → marketing: the strictest rules. */
@@ -49,7 +74,10 @@ export function toTemplateRecord(waba_id: string, raw: Record<string, unknown>, 
   const language = typeof raw.language === 'string' ? raw.language.trim() : '';
   if (!name || !language) return null;
   const q = (raw.quality_score as { score?: unknown } | undefined)?.score;
-  const quality = typeof q === 'string' && (QUALITIES as readonly string[]).includes(q.toUpperCase()) ? (q.toUpperCase() as TemplateRecord['quality']) : null;
+  const quality =
+    typeof q === 'string' && (QUALITIES as readonly string[]).includes(q.toUpperCase())
+      ? (q.toUpperCase() as TemplateRecord['quality'])
+      : null;
   return {
     waba_id,
     name,
@@ -73,7 +101,10 @@ function metaError(what: string, sender: SenderConfig, e: GraphError): EngineErr
   return appError(metaErrorCode(e.code), `${what} for sender ${sender.id} failed: ${e.message}${e.details ? ` (${e.details})` : ''}.`, {
     fix: e.code === -1 ? 'Check that the Graph API (meta.api_url) is reachable, then retry.' : x.fix,
     status: e.source === 'transport' || e.code === -1 ? 503 : 502,
-    details: { sender_id: sender.id, meta: { code: e.code, subcode: e.subcode, title: x.title, action: x.action, fbtrace_id: e.fbtrace_id } },
+    details: {
+      sender_id: sender.id,
+      meta: { code: e.code, subcode: e.subcode, title: x.title, action: x.action, fbtrace_id: e.fbtrace_id },
+    },
   });
 }
 
@@ -130,14 +161,24 @@ function invalid(field: string, message: string, fix: string): EngineError {
 
 /** Checks what Meta would refuse anyway, with a clearer message, before spending a call. */
 function validateNewTemplate(tpl: unknown): NewTemplate {
-  if (tpl === null || typeof tpl !== 'object' || Array.isArray(tpl)) throw invalid('template', 'must be an object', 'Send {"name", "language", "category", "components": [...]}.');
+  if (tpl === null || typeof tpl !== 'object' || Array.isArray(tpl))
+    throw invalid('template', 'must be an object', 'Send {"name", "language", "category", "components": [...]}.');
   const t = tpl as Record<string, unknown>;
-  if (typeof t.name !== 'string' || !/^[a-z0-9_]{1,512}$/.test(t.name)) throw invalid('name', 'must be 1-512 lower-case letters, digits or underscores', 'E.g. "order_shipped_v2".');
-  if (typeof t.language !== 'string' || !/^[a-z]{2,3}(_[A-Za-z]{2,4})?$/.test(t.language)) throw invalid('language', 'must be a Meta language code', 'E.g. "en_US", "pt_BR", "de".');
+  if (typeof t.name !== 'string' || !/^[a-z0-9_]{1,512}$/.test(t.name))
+    throw invalid('name', 'must be 1-512 lower-case letters, digits or underscores', 'E.g. "order_shipped_v2".');
+  if (typeof t.language !== 'string' || !/^[a-z]{2,3}(_[A-Za-z]{2,4})?$/.test(t.language))
+    throw invalid('language', 'must be a Meta language code', 'E.g. "en_US", "pt_BR", "de".');
   const cat = typeof t.category === 'string' ? t.category.trim().toLowerCase() : '';
-  if (!(CATEGORIES as readonly string[]).includes(cat)) throw invalid('category', `must be one of ${CATEGORIES.join(', ')} (any case)`, 'Meta accepts only MARKETING, UTILITY and AUTHENTICATION since v16.');
-  if (!Array.isArray(t.components) || t.components.length === 0) throw invalid('components', 'must be a non-empty array', 'Include at least a BODY component: [{"type": "BODY", "text": "..."}].');
-  if (t.parameter_format !== undefined && t.parameter_format !== 'POSITIONAL' && t.parameter_format !== 'NAMED') throw invalid('parameter_format', 'must be POSITIONAL or NAMED', 'Omit it for positional {{1}} variables.');
+  if (!(CATEGORIES as readonly string[]).includes(cat))
+    throw invalid(
+      'category',
+      `must be one of ${CATEGORIES.join(', ')} (any case)`,
+      'Meta accepts only MARKETING, UTILITY and AUTHENTICATION since v16.',
+    );
+  if (!Array.isArray(t.components) || t.components.length === 0)
+    throw invalid('components', 'must be a non-empty array', 'Include at least a BODY component: [{"type": "BODY", "text": "..."}].');
+  if (t.parameter_format !== undefined && t.parameter_format !== 'POSITIONAL' && t.parameter_format !== 'NAMED')
+    throw invalid('parameter_format', 'must be POSITIONAL or NAMED', 'Omit it for positional {{1}} variables.');
   return t as unknown as NewTemplate;
 }
 
@@ -145,16 +186,32 @@ function validateNewTemplate(tpl: unknown): NewTemplate {
  * Creates a template at Meta (POST /{waba}/message_templates) and records it as Meta answered it:
  * Meta may re-categorise a template, and its answer's category is the one the gate must apply.
  */
-export async function createTemplate(ctx: AppContext, senderRef: string | undefined, tpl: NewTemplate): Promise<{ id: string; name: string; language: string; status: TemplateStatus; category: TemplateCategory }> {
+export async function createTemplate(
+  ctx: AppContext,
+  senderRef: string | undefined,
+  tpl: NewTemplate,
+): Promise<{ id: string; name: string; language: string; status: TemplateStatus; category: TemplateCategory }> {
   const sender = resolveSender(ctx, senderRef);
   const t = validateNewTemplate(tpl);
   const body: Record<string, unknown> = { ...t, category: t.category.toUpperCase() };
   const r = await ctx.meta.createTemplate(credsOf(sender), body);
   if (!r.ok) throw metaError(`Creating template "${t.name}"`, sender, r.error);
-  const record = toTemplateRecord(sender.waba_id, { ...t, id: r.value.id, status: r.value.status || 'PENDING', category: r.value.category || t.category }, ctx.now())!;
+  const record = toTemplateRecord(
+    sender.waba_id,
+    { ...t, id: r.value.id, status: r.value.status || 'PENDING', category: r.value.category || t.category },
+    ctx.now(),
+  )!;
   await ctx.store.upsertTemplate(record);
   await ctx.gate.upsertTemplate(record);
-  void ctx.store.appendAudit({ at: ctx.now(), actor: 'api', action: 'template.created', subject: `${sender.waba_id}:${t.name}:${t.language}`, detail: { id: r.value.id, status: record.status, category: record.category } }).catch(() => {});
+  void ctx.store
+    .appendAudit({
+      at: ctx.now(),
+      actor: 'api',
+      action: 'template.created',
+      subject: `${sender.waba_id}:${t.name}:${t.language}`,
+      detail: { id: r.value.id, status: record.status, category: record.category },
+    })
+    .catch(() => {});
   return { id: r.value.id, name: record.name, language: record.language, status: record.status, category: record.category };
 }
 
@@ -192,7 +249,8 @@ export function templateComponents(t: TemplateRecord | null, variables: Variable
   if (!t) {
     // Unknown locally: pass positional text as Meta expects; the gate then says whether the template exists.
     if (Array.isArray(vars) && vars.length) out.push({ type: 'body', parameters: vars.map((text) => ({ type: 'text', text })) });
-    else if (!Array.isArray(vars) && Object.keys(vars).length) out.push({ type: 'body', parameters: Object.entries(vars).map(([k, text]) => ({ type: 'text', parameter_name: k, text })) });
+    else if (!Array.isArray(vars) && Object.keys(vars).length)
+      out.push({ type: 'body', parameters: Object.entries(vars).map(([k, text]) => ({ type: 'text', parameter_name: k, text })) });
     return out;
   }
   const spec = templateSpec(t);
@@ -208,19 +266,35 @@ export function templateComponents(t: TemplateRecord | null, variables: Variable
   }
   if (spec.body.vars.length) {
     if (spec.body.named) {
-      const obj: Record<string, string> = sample ? Object.fromEntries(spec.body.vars.map((v) => [v, 'x'])) : Array.isArray(vars) ? Object.fromEntries(spec.body.vars.map((v, i) => [v, vars[i]]).filter(([, x]) => x !== undefined)) : vars;
+      const obj: Record<string, string> = sample
+        ? Object.fromEntries(spec.body.vars.map((v) => [v, 'x']))
+        : Array.isArray(vars)
+          ? Object.fromEntries(spec.body.vars.map((v, i) => [v, vars[i]]).filter(([, x]) => x !== undefined))
+          : vars;
       out.push({ type: 'body', parameters: Object.entries(obj).map(([k, text]) => ({ type: 'text', parameter_name: k, text })) });
     } else {
-      const arr = sample ? spec.body.vars.map(() => 'x') : Array.isArray(vars) ? vars : spec.body.vars.map((v) => vars[v]).filter((x) => x !== undefined);
+      const arr = sample
+        ? spec.body.vars.map(() => 'x')
+        : Array.isArray(vars)
+          ? vars
+          : spec.body.vars.map((v) => vars[v]).filter((x) => x !== undefined);
       out.push({ type: 'body', parameters: arr.map((text) => ({ type: 'text', text })) });
     }
   }
   const first = Array.isArray(vars) ? vars[0] : Object.values(vars)[0];
   for (const b of spec.buttons) {
     if (!b.param) continue;
-    if (b.kind === 'otp' && (first !== undefined || sample)) out.push({ type: 'button', sub_type: 'url', index: String(b.index), parameters: [{ type: 'text', text: sample ? '123456' : first }] });
-    else if (sample && b.param === 'coupon_code') out.push({ type: 'button', sub_type: 'copy_code', index: String(b.index), parameters: [{ type: 'coupon_code', coupon_code: 'X' }] });
-    else if (sample && b.param === 'text') out.push({ type: 'button', sub_type: 'url', index: String(b.index), parameters: [{ type: 'text', text: 'x' }] });
+    if (b.kind === 'otp' && (first !== undefined || sample))
+      out.push({
+        type: 'button',
+        sub_type: 'url',
+        index: String(b.index),
+        parameters: [{ type: 'text', text: sample ? '123456' : first }],
+      });
+    else if (sample && b.param === 'coupon_code')
+      out.push({ type: 'button', sub_type: 'copy_code', index: String(b.index), parameters: [{ type: 'coupon_code', coupon_code: 'X' }] });
+    else if (sample && b.param === 'text')
+      out.push({ type: 'button', sub_type: 'url', index: String(b.index), parameters: [{ type: 'text', text: 'x' }] });
   }
   return out;
 }
@@ -234,7 +308,11 @@ export async function templateMessageBody(
   const t = await findTemplate(ctx, sender, input.template_name, input.locale);
   const language = input.locale ?? t?.language ?? 'en_US';
   const components = input.components ?? templateComponents(t, input.variables);
-  return { to: input.to, type: 'template', template: { name: input.template_name, language: { code: language }, ...(components.length ? { components } : {}) } };
+  return {
+    to: input.to,
+    type: 'template',
+    template: { name: input.template_name, language: { code: language }, ...(components.length ? { components } : {}) },
+  };
 }
 
 export interface TemplateView {
@@ -274,7 +352,15 @@ export function templateView(t: TemplateRecord): TemplateView {
 /** Case-insensitive filters (the reference's were case-sensitive, so "approved" matched nothing). */
 export async function listTemplates(
   ctx: AppContext,
-  opts: { sender?: string; status_filter?: string; category_filter?: string; locale_filter?: string; name?: string; limit?: number; offset?: number } = {},
+  opts: {
+    sender?: string;
+    status_filter?: string;
+    category_filter?: string;
+    locale_filter?: string;
+    name?: string;
+    limit?: number;
+    offset?: number;
+  } = {},
 ): Promise<{ templates: TemplateView[]; total: number; limit: number; offset: number }> {
   const sender = resolveSender(ctx, opts.sender);
   const limit = Math.min(Math.max(Math.floor(opts.limit ?? 50), 1), 500);
@@ -283,29 +369,53 @@ export async function listTemplates(
   const cat = opts.category_filter?.trim().toLowerCase();
   const loc = opts.locale_filter?.trim().toLowerCase();
   const all = (await ctx.store.listTemplates({ waba_id: sender.waba_id }))
-    .filter((t) => (!st || t.status === st) && (!cat || t.category === cat) && (!loc || t.language.toLowerCase() === loc) && (!opts.name || t.name === opts.name))
+    .filter(
+      (t) =>
+        (!st || t.status === st) &&
+        (!cat || t.category === cat) &&
+        (!loc || t.language.toLowerCase() === loc) &&
+        (!opts.name || t.name === opts.name),
+    )
     .sort((a, b) => a.name.localeCompare(b.name) || a.language.localeCompare(b.language));
   return { templates: all.slice(offset, offset + limit).map(templateView), total: all.length, limit, offset };
 }
 
 /** Syncs one template's status from Meta (the whole WABA is listed: Meta has no by-name status call). */
-export async function syncTemplateStatus(ctx: AppContext, input: { template_name: string; locale?: string; sender?: string }): Promise<Record<string, unknown>> {
+export async function syncTemplateStatus(
+  ctx: AppContext,
+  input: { template_name: string; locale?: string; sender?: string },
+): Promise<Record<string, unknown>> {
   const sender = resolveSender(ctx, input.sender);
   const { synced } = await syncTemplates(ctx, sender.id);
   const t = await findTemplate(ctx, sender, input.template_name, input.locale);
   if (!t) {
     const names = [...new Set((await ctx.store.listTemplates({ waba_id: sender.waba_id })).map((x) => x.name))];
-    throw appError('TEMPLATE_NOT_FOUND', `Template "${input.template_name}"${input.locale ? ` (${input.locale})` : ''} does not exist on WABA ${sender.waba_id} after syncing ${synced} templates from Meta.`, { fix: `Check the name and language. Templates on this WABA: ${names.slice(0, 20).join(', ') || '(none)'}.`, details: { field: 'template_name' } });
+    throw appError(
+      'TEMPLATE_NOT_FOUND',
+      `Template "${input.template_name}"${input.locale ? ` (${input.locale})` : ''} does not exist on WABA ${sender.waba_id} after syncing ${synced} templates from Meta.`,
+      {
+        fix: `Check the name and language. Templates on this WABA: ${names.slice(0, 20).join(', ') || '(none)'}.`,
+        details: { field: 'template_name' },
+      },
+    );
   }
-  const out: Record<string, unknown> = { template_name: t.name, locale: t.language, status: t.status, category: t.category, quality: t.quality ?? null, synced };
+  const out: Record<string, unknown> = {
+    template_name: t.name,
+    locale: t.language,
+    status: t.status,
+    category: t.category,
+    quality: t.quality ?? null,
+    synced,
+  };
   if (t.status === 'REJECTED') {
     out.reason = 'Template was rejected by Meta.';
-    out.suggested_action = 'Open WhatsApp Manager for the rejection reason, fix the content, and create it again under a new name (create_template).';
+    out.suggested_action =
+      'Open WhatsApp Manager for the rejection reason, fix the content, and create it again under a new name (create_template).';
   } else if (t.status === 'PAUSED') {
     out.reason = 'Meta paused the template after low-quality feedback.';
     out.suggested_action = 'Improve the content or targeting; Meta unpauses it after the pause period (or unpause it in WhatsApp Manager).';
   } else if (t.status === 'PENDING') {
-    out.suggested_action = 'Wait for Meta\'s review (usually minutes, up to 24 h); the status webhook updates it.';
+    out.suggested_action = "Wait for Meta's review (usually minutes, up to 24 h); the status webhook updates it.";
   }
   return out;
 }

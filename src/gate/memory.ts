@@ -4,7 +4,16 @@
 // timeline of reservations, pruned as time moves. Rebuilt from the durable store with load(seed).
 import { decide, type GateSnapshot, type SnapshotCustomer } from '../domain/decide.ts';
 import type { Policies } from '../domain/policies.ts';
-import { CATEGORIES, DAY_MS, FEP_WINDOW_MS, CARE_WINDOW_MS, type Category, type SenderConfig, type SenderStatus, type TemplateRecord } from '../domain/types.ts';
+import {
+  CATEGORIES,
+  DAY_MS,
+  FEP_WINDOW_MS,
+  CARE_WINDOW_MS,
+  type Category,
+  type SenderConfig,
+  type SenderStatus,
+  type TemplateRecord,
+} from '../domain/types.ts';
 import type { GateCustomerUpdate, GateOutcome, GateRequest, GateSeed, GateState, Reservation } from './port.ts';
 
 interface Res extends Reservation {
@@ -86,7 +95,14 @@ export class MemoryGateState implements GateState {
     this.insert(res);
     // A reply within 24h of a click-to-WhatsApp referral opens the 72h free-entry-point window (cost only).
     const w = this.windows.get(req.sender.id + K + req.to);
-    if (w && w.referral_at != null && w.fep_opened_at == null && now < w.referral_at + CARE_WINDOW_MS && now < w.last_inbound_at + CARE_WINDOW_MS) w.fep_opened_at = now;
+    if (
+      w &&
+      w.referral_at != null &&
+      w.fep_opened_at == null &&
+      now < w.referral_at + CARE_WINDOW_MS &&
+      now < w.last_inbound_at + CARE_WINDOW_MS
+    )
+      w.fep_opened_at = now;
     return { decision: r.decision, category: r.category, reservation: strip(res) };
   }
 
@@ -333,7 +349,15 @@ export class MemoryGateState implements GateState {
 }
 
 function strip(r: Res): Reservation {
-  return { message_id: r.message_id, sender_id: r.sender_id, to: r.to, category: r.category, marketing_slot: r.marketing_slot, tier_slot: r.tier_slot, at: r.at };
+  return {
+    message_id: r.message_id,
+    sender_id: r.sender_id,
+    to: r.to,
+    category: r.category,
+    marketing_slot: r.marketing_slot,
+    tier_slot: r.tier_slot,
+    at: r.at,
+  };
 }
 
 function insertSorted(list: Res[], r: Res): void {

@@ -4,12 +4,7 @@
 // Both run the same contract suite (test/gate/contract.ts).
 import type { Decision } from '../domain/decision.ts';
 import type { GateRequest } from '../domain/decide.ts';
-import type {
-  Category,
-  ConsentState,
-  SenderStatus,
-  TemplateRecord,
-} from '../domain/types.ts';
+import type { Category, ConsentState, SenderStatus, TemplateRecord } from '../domain/types.ts';
 
 /** The request type lives with the rules that judge it (src/domain/decide.ts); re-exported for the adapters. */
 export type { GateRequest };

@@ -28,7 +28,16 @@ import { decide, type GateSnapshot, type SnapshotCustomer } from '../domain/deci
 import { deny } from '../domain/decision.ts';
 import { templateCategory } from '../domain/categories.ts';
 import type { Policies } from '../domain/policies.ts';
-import { CATEGORIES, DAY_MS, FEP_WINDOW_MS, type Category, type ConsentState, type SenderConfig, type SenderStatus, type TemplateRecord } from '../domain/types.ts';
+import {
+  CATEGORIES,
+  DAY_MS,
+  FEP_WINDOW_MS,
+  type Category,
+  type ConsentState,
+  type SenderConfig,
+  type SenderStatus,
+  type TemplateRecord,
+} from '../domain/types.ts';
 import { FailFastRedis } from '../observability/redis-client.ts';
 import type { GateCustomerUpdate, GateOutcome, GateRequest, GateSeed, GateState, Reservation } from './port.ts';
 import { BackendUnavailableError } from '../shared/backend-unavailable.ts';
@@ -51,7 +60,12 @@ const WINDOW_TTL_MS = FEP_WINDOW_MS + DAY_MS;
 export class GateUnavailableError extends BackendUnavailableError {
   declare readonly code: 'GATE_UNAVAILABLE';
   constructor(message: string, options?: { cause?: unknown }) {
-    super('GATE_UNAVAILABLE', 'Check that Redis answers at WAGATE_REDIS_URL (redis-cli ping); wagate reconnects by itself when it does.', message, options);
+    super(
+      'GATE_UNAVAILABLE',
+      'Check that Redis answers at WAGATE_REDIS_URL (redis-cli ping); wagate reconnects by itself when it does.',
+      message,
+      options,
+    );
     this.name = 'GateUnavailableError';
   }
 }
@@ -79,7 +93,21 @@ export interface RedisGateOptions {
 type Cmd = (...args: (string | number)[]) => Promise<unknown>;
 type Scripted = Redis & { wgRecordInbound: Cmd; wgUpsertTemplate: Cmd };
 /** checkGate-5.lua's and checkAndReserve-6.lua's reply (see their headers); Lua false arrives as null. */
-type Raw = [string | null, string | null, string[], string | null, string | null, string | null, number, number | null, number, number, number | null, number, string | null];
+type Raw = [
+  string | null,
+  string | null,
+  string[],
+  string | null,
+  string | null,
+  string | null,
+  number,
+  number | null,
+  number,
+  number,
+  number | null,
+  number,
+  string | null,
+];
 
 /** Per sender and template: what every decision for that pair sends, built once. */
 interface Fixed {
@@ -211,13 +239,37 @@ export class RedisGateState implements GateState {
       if (this.inflight > 1) this.cork();
       raw = (await (mode === 'check'
         ? this.evalScript(CHECK, [
-            `${b}:G`, `${b}:C:${to}`, `${b}:W:${f.encSender}:${to}`, `${b}:Z:${to}`, f.tu,
-            now, req.message_id, s.messaging_limit ?? '', f.sField, f.tField, f.tierPrefix, DAY_MS,
+            `${b}:G`,
+            `${b}:C:${to}`,
+            `${b}:W:${f.encSender}:${to}`,
+            `${b}:Z:${to}`,
+            f.tu,
+            now,
+            req.message_id,
+            s.messaging_limit ?? '',
+            f.sField,
+            f.tField,
+            f.tierPrefix,
+            DAY_MS,
           ])
         : this.evalScript(CHECK_AND_RESERVE, [
-            `${b}:G`, `${b}:C:${to}`, `${b}:W:${f.encSender}:${to}`, `${b}:Z:${to}`, f.tu, `${b}:R:${enc(req.message_id)}`,
-            now, req.message_id, req.kind, this.policies.marketing_cap_per_24h, s.messaging_limit ?? '',
-            f.sField, f.tField, f.tierPrefix, `${f.encBiz}|${to}|${f.encSender}`, DAY_MS, TTL_MS,
+            `${b}:G`,
+            `${b}:C:${to}`,
+            `${b}:W:${f.encSender}:${to}`,
+            `${b}:Z:${to}`,
+            f.tu,
+            `${b}:R:${enc(req.message_id)}`,
+            now,
+            req.message_id,
+            req.kind,
+            this.policies.marketing_cap_per_24h,
+            s.messaging_limit ?? '',
+            f.sField,
+            f.tField,
+            f.tierPrefix,
+            `${f.encBiz}|${to}|${f.encSender}`,
+            DAY_MS,
+            TTL_MS,
           ]))) as Raw;
     } catch (err) {
       return unavailable(this.describe(err));
@@ -226,7 +278,9 @@ export class RedisGateState implements GateState {
     }
     if ((raw as unknown[])[0] === 'unloaded') {
       this.reloadOnce();
-      return unavailable(`the gate state in Redis at ${this.conn.where} is empty or being loaded (Redis restarted without persistence, or was flushed)${this.reseed ? '; it is being reloaded from the store' : ''}`);
+      return unavailable(
+        `the gate state in Redis at ${this.conn.where} is empty or being loaded (Redis restarted without persistence, or was flushed)${this.reseed ? '; it is being reloaded from the store' : ''}`,
+      );
     }
     const snapshot = this.toSnapshot(raw);
     let r = decide({ req, snapshot, policies: this.policies, now });
@@ -337,7 +391,17 @@ export class RedisGateState implements GateState {
   private templateArgs(t: TemplateRecord): (string | number)[] {
     // The record, not the caller, gives the category; an unreadable one is marketing, the strictest.
     const cat = templateCategory(t.category) ?? 'marketing';
-    return [this.gKey, this.k('TL', t.waba_id, t.name), this.k('TA', t.waba_id), JSON.stringify(t), t.status, cat, t.language, t.name, RedisGateState.templateField(t.waba_id, t.name, t.language)];
+    return [
+      this.gKey,
+      this.k('TL', t.waba_id, t.name),
+      this.k('TA', t.waba_id),
+      JSON.stringify(t),
+      t.status,
+      cat,
+      t.language,
+      t.name,
+      RedisGateState.templateField(t.waba_id, t.name, t.language),
+    ];
   }
 
   async setSenderStatus(s: SenderStatus): Promise<void> {
@@ -382,7 +446,9 @@ export class RedisGateState implements GateState {
         await flush();
       }
       for (const w of seed.windows) {
-        (p as unknown as Scripted).wgRecordInbound(...this.inboundArgs(w.sender_id, w.wa_id, w.last_inbound_at, w.referral_at, w.fep_opened_at ?? null));
+        (p as unknown as Scripted).wgRecordInbound(
+          ...this.inboundArgs(w.sender_id, w.wa_id, w.last_inbound_at, w.referral_at, w.fep_opened_at ?? null),
+        );
         await flush();
       }
       for (const t of seed.templates) {
@@ -401,7 +467,12 @@ export class RedisGateState implements GateState {
         const to = enc(r.to);
         const z = this.k('Z', r.to);
         const tail = `${biz}|${to}|${enc(r.sender_id)}`;
-        p.set(this.k('R', r.message_id), `${r.category}|${r.marketing_slot ? 1 : 0}|${r.tier_slot ? 1 : 0}|${r.at}|0|${tail}`, 'PX', TTL_MS);
+        p.set(
+          this.k('R', r.message_id),
+          `${r.category}|${r.marketing_slot ? 1 : 0}|${r.tier_slot ? 1 : 0}|${r.at}|0|${tail}`,
+          'PX',
+          TTL_MS,
+        );
         if (r.marketing_slot) p.zadd(z, r.at, `m:${r.message_id}`).pexpire(z, TTL_MS);
         if (r.tier_slot) p.zadd(z, r.at, `t:${biz}:${r.message_id}`).pexpire(z, TTL_MS).zadd(`${this.base}:TU:${biz}`, 'GT', r.at, to);
         await flush();
@@ -454,8 +525,15 @@ export class RedisGateState implements GateState {
       lastAny = num(h.li);
       if (h.x) {
         const consent = {} as SnapshotCustomer['consent'];
-        for (const cat of CATEGORIES) consent[cat] = { state: (h[`cs:${cat}`] as ConsentState | undefined) ?? 'unknown', at: num(h[`ca:${cat}`]) };
-        customer = { consent, tags: h.tags ? (JSON.parse(h.tags) as string[]) : [], time_zone: h.tz ?? null, undeliverable_at: num(h.und), marketing_limited_at: num(h.mla) };
+        for (const cat of CATEGORIES)
+          consent[cat] = { state: (h[`cs:${cat}`] as ConsentState | undefined) ?? 'unknown', at: num(h[`ca:${cat}`]) };
+        customer = {
+          consent,
+          tags: h.tags ? (JSON.parse(h.tags) as string[]) : [],
+          time_zone: h.tz ?? null,
+          undeliverable_at: num(h.und),
+          marketing_limited_at: num(h.mla),
+        };
       }
     }
     return {

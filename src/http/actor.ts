@@ -3,7 +3,15 @@
 // src/mcp/principal.ts, applied to a request.
 import type { FastifyRequest } from 'fastify';
 import type { AppContext } from '../engine/context.ts';
-import { allSenders, LOCAL_PRINCIPAL, requireVisible as requireVisibleTo, senderAllowed, visibleCustomer, type Principal, type VisibleRecord } from '../mcp/principal.ts';
+import {
+  allSenders,
+  LOCAL_PRINCIPAL,
+  requireVisible as requireVisibleTo,
+  senderAllowed,
+  visibleCustomer,
+  type Principal,
+  type VisibleRecord,
+} from '../mcp/principal.ts';
 
 export function actorOf(req: FastifyRequest): string {
   const r = req as unknown as { apiKey?: { name?: string }; actor?: string };
@@ -19,7 +27,13 @@ export function principalOf(req: FastifyRequest): Principal {
  * Records of a sender the caller's key may not use answer 404, as if they did not exist (a 403 would
  * confirm the id). Keys limited to some senders see only those senders' messages, dead letters, alerts.
  */
-export function requireVisible(ctx: AppContext, req: FastifyRequest, sender_id: string | null | undefined, what: VisibleRecord, id: string): void {
+export function requireVisible(
+  ctx: AppContext,
+  req: FastifyRequest,
+  sender_id: string | null | undefined,
+  what: VisibleRecord,
+  id: string,
+): void {
   requireVisibleTo(ctx, principalOf(req), sender_id, what, id);
 }
 

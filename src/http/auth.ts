@@ -42,9 +42,14 @@ function senderOf(req: FastifyRequest): { named: boolean; ref: string | undefine
 }
 
 export async function installAuth(app: FastifyInstance, ctx: AppContext): Promise<void> {
-  const keys = new Map(ctx.config.api.keys.map((k) => [k.key_sha256, { name: k.name, role: k.role, senders: k.senders } satisfies Principal]));
+  const keys = new Map(
+    ctx.config.api.keys.map((k) => [k.key_sha256, { name: k.name, role: k.role, senders: k.senders } satisfies Principal]),
+  );
   const open = keys.size === 0;
-  if (open) ctx.log.warn('api.keys is empty: the HTTP API and /mcp accept requests without an API key (fine for embedded/dev; configure keys before exposing the port)');
+  if (open)
+    ctx.log.warn(
+      'api.keys is empty: the HTTP API and /mcp accept requests without an API key (fine for embedded/dev; configure keys before exposing the port)',
+    );
 
   app.addHook('onRequest', async (req: AuthedRequest, reply: FastifyReply) => {
     // An unmatched path (404) is judged by its raw path: under /v1 it still needs a key.
@@ -60,11 +65,20 @@ export async function installAuth(app: FastifyInstance, ctx: AppContext): Promis
     }
     const p = keys.get(sha256Hex(key));
     if (!p) {
-      return sendError(reply.header('www-authenticate', 'Bearer error="invalid_token"'), appError('INVALID_API_KEY', 'The API key is not known.'));
+      return sendError(
+        reply.header('www-authenticate', 'Bearer error="invalid_token"'),
+        appError('INVALID_API_KEY', 'The API key is not known.'),
+      );
     }
     if (!hasRole(p, access)) {
       const message = `API key "${p.name}" has role "${p.role}"; ${req.method} ${req.routeOptions.url} needs role "${access}" or higher.`;
-      return sendError(reply, appError('FORBIDDEN_ROLE', message, { fix: `Use a key with role ${access}${access === 'admin' ? '' : ' or admin'}.`, details: { role: p.role, required: access } }));
+      return sendError(
+        reply,
+        appError('FORBIDDEN_ROLE', message, {
+          fix: `Use a key with role ${access}${access === 'admin' ? '' : ' or admin'}.`,
+          details: { role: p.role, required: access },
+        }),
+      );
     }
     req.apiKey = p;
     req.principal = p;
@@ -84,7 +98,13 @@ export async function installAuth(app: FastifyInstance, ctx: AppContext): Promis
     }
     if (!senderAllowed(ctx, p, ref)) {
       const message = `API key "${p.name}" may not use sender "${ref ?? '(default)'}".`;
-      return sendError(reply, appError('FORBIDDEN_SENDER', message, { fix: `Name one of the senders this key allows: ${p.senders.join(', ')}.`, details: { sender: ref ?? null, allowed: p.senders } }));
+      return sendError(
+        reply,
+        appError('FORBIDDEN_SENDER', message, {
+          fix: `Name one of the senders this key allows: ${p.senders.join(', ')}.`,
+          details: { sender: ref ?? null, allowed: p.senders },
+        }),
+      );
     }
   });
 

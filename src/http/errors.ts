@@ -38,14 +38,24 @@ export function toAppError(err: unknown, log: Logger): EngineError {
   if (err instanceof ZodError) return zodError(err);
   const fe = err as FastifyError;
   if (fe && fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-    return appError('INVALID_JSON', 'The body is empty but Content-Type is application/json.', { fix: 'Send a JSON object body, or leave out the Content-Type header when there is no body.', details: { position: 0 } });
+    return appError('INVALID_JSON', 'The body is empty but Content-Type is application/json.', {
+      fix: 'Send a JSON object body, or leave out the Content-Type header when there is no body.',
+      details: { position: 0 },
+    });
   }
-  if (fe && typeof fe.statusCode === 'number' && fe.statusCode < 500) return fastifyClientError(fe as FastifyError & { statusCode: number });
+  if (fe && typeof fe.statusCode === 'number' && fe.statusCode < 500)
+    return fastifyClientError(fe as FastifyError & { statusCode: number });
   log.error({ err }, 'unhandled error');
   return appError('INTERNAL', 'An internal error occurred; it has been logged.');
 }
 
-export function installErrorHandler(app: { setErrorHandler: (h: (err: unknown, req: FastifyRequest, reply: FastifyReply) => unknown) => unknown; setNotFoundHandler: (h: (req: FastifyRequest, reply: FastifyReply) => unknown) => unknown }, log: Logger): void {
+export function installErrorHandler(
+  app: {
+    setErrorHandler: (h: (err: unknown, req: FastifyRequest, reply: FastifyReply) => unknown) => unknown;
+    setNotFoundHandler: (h: (req: FastifyRequest, reply: FastifyReply) => unknown) => unknown;
+  },
+  log: Logger,
+): void {
   app.setErrorHandler((err, _req, reply) => sendError(reply, toAppError(err, log)));
   app.setNotFoundHandler((req, reply) => sendError(reply, appError('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)));
 }
@@ -63,9 +73,19 @@ const shortUrl = (url: string) => (url.length > 80 ? `${url.slice(0, 77)}...` : 
 export function frameworkErrorReply(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
   const path = shortUrl(req.url.split('?')[0]);
   if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    void sendError(reply, appError('URI_TOO_LONG', `A path segment of ${req.method} ${path} is longer than ${MAX_PARAM_LENGTH} characters.`, { details: { limit: MAX_PARAM_LENGTH, where: 'path' } }));
+    void sendError(
+      reply,
+      appError('URI_TOO_LONG', `A path segment of ${req.method} ${path} is longer than ${MAX_PARAM_LENGTH} characters.`, {
+        details: { limit: MAX_PARAM_LENGTH, where: 'path' },
+      }),
+    );
   } else if (err.code === 'FST_ERR_BAD_URL') {
-    void sendError(reply, appError('BAD_URL', `The path ${path} is not a valid URL (a bad percent-encoding such as "%zz" or "%" alone).`, { details: { where: 'path' } }));
+    void sendError(
+      reply,
+      appError('BAD_URL', `The path ${path} is not a valid URL (a bad percent-encoding such as "%zz" or "%" alone).`, {
+        details: { where: 'path' },
+      }),
+    );
   } else {
     void sendError(reply, appError('INTERNAL', 'An internal error occurred while routing the request.'));
   }
@@ -89,14 +109,20 @@ export function clientErrorHandler(err: Error & { code?: string; rawPacket?: unk
     if (!raw || eol === -1 || eol > 8 * 1024) {
       e = appError('URI_TOO_LONG', 'The URL is longer than the server accepts (16 KB with the headers).', { details: { where: 'url' } });
     } else {
-      e = appError('HEADERS_TOO_LARGE', 'The request headers are larger than the server accepts (16 KB in all).', { details: { where: 'headers' } });
+      e = appError('HEADERS_TOO_LARGE', 'The request headers are larger than the server accepts (16 KB in all).', {
+        details: { where: 'headers' },
+      });
     }
   } else {
-    e = appError('BAD_HTTP_REQUEST', `The request is not valid HTTP/1.1 (${err.code ?? 'parse error'}).`, { details: { parser: err.code ?? null } });
+    e = appError('BAD_HTTP_REQUEST', `The request is not valid HTTP/1.1 (${err.code ?? 'parse error'}).`, {
+      details: { parser: err.code ?? null },
+    });
   }
   if (socket.writable) {
     const json = JSON.stringify(errorBodyOf(e));
-    socket.write(`HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Length: ${Buffer.byteLength(json)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${json}`);
+    socket.write(
+      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Length: ${Buffer.byteLength(json)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${json}`,
+    );
   }
   socket.destroy(err);
 }

@@ -38,7 +38,10 @@ export const ErrorSchema = z
 export const DecisionSchema = z
   .object({
     allowed: z.boolean(),
-    reason_code: z.string().nullable().describe('Stable reason code (null when allowed): OPTED_OUT, WINDOW_CLOSED_TEMPLATE_REQUIRED, FREQUENCY_CAP, ...'),
+    reason_code: z
+      .string()
+      .nullable()
+      .describe('Stable reason code (null when allowed): OPTED_OUT, WINDOW_CLOSED_TEMPLATE_REQUIRED, FREQUENCY_CAP, ...'),
     explanation: z.string(),
     suggested_action: z.string(),
     retry_after_s: z.number().optional(),
@@ -52,9 +55,17 @@ export const MetaMessageSchema = z
     messaging_product: z.literal('whatsapp').optional(),
     recipient_type: z.literal('individual').optional(),
     to: z.string().describe('Recipient with country code, e.g. "+447700900123"'),
-    type: z.enum(['text', 'image', 'audio', 'video', 'document', 'sticker', 'location', 'contacts', 'interactive', 'reaction', 'template']).optional(),
+    type: z
+      .enum(['text', 'image', 'audio', 'video', 'document', 'sticker', 'location', 'contacts', 'interactive', 'reaction', 'template'])
+      .optional(),
     text: z.looseObject({ body: z.string(), preview_url: z.boolean().optional() }).optional(),
-    template: z.looseObject({ name: z.string(), language: z.looseObject({ code: z.string() }), components: z.array(z.record(z.string(), z.unknown())).optional() }).optional(),
+    template: z
+      .looseObject({
+        name: z.string(),
+        language: z.looseObject({ code: z.string() }),
+        components: z.array(z.record(z.string(), z.unknown())).optional(),
+      })
+      .optional(),
     interactive: z.record(z.string(), z.unknown()).optional(),
     context: z.object({ message_id: z.string() }).optional(),
     sender: z.string().optional().describe('Sender alias or phone_number_id (default sender when absent)'),
@@ -89,10 +100,18 @@ export const TemplatesQuery = z.strictObject({
   limit: Limit,
   offset: Offset,
 });
-export const TemplateSyncBody = z.strictObject({ sender: SenderQ, template_name: z.string().min(1).max(512).optional(), locale: z.string().min(2).max(15).optional() });
+export const TemplateSyncBody = z.strictObject({
+  sender: SenderQ,
+  template_name: z.string().min(1).max(512).optional(),
+  locale: z.string().min(2).max(15).optional(),
+});
 export const TemplateCreateBody = z.strictObject({
   sender: SenderQ,
-  name: z.string().min(1).max(512).regex(/^[a-z0-9_]+$/, 'lower-case letters, digits and "_" only'),
+  name: z
+    .string()
+    .min(1)
+    .max(512)
+    .regex(/^[a-z0-9_]+$/, 'lower-case letters, digits and "_" only'),
   language: z.string().min(2).max(15),
   category: z.string().min(1).max(30).describe('MARKETING, UTILITY or AUTHENTICATION (any case)'),
   components: z.array(Json).min(1).describe("Meta's template components (BODY required)"),
@@ -109,11 +128,24 @@ export const CostBody = z.strictObject({
 });
 export const PricingQuery = z.strictObject({ conversation_type: PricedType, recipient_country: z.string().min(2).max(40) });
 export const RetryBody = z.strictObject({ message_ids: z.array(z.string().min(1).max(100)).min(1).max(100) });
-export const ReadBody = z.strictObject({ message_id: z.string().min(1).max(256).describe('wamid of the inbound message'), sender: SenderQ });
+export const ReadBody = z.strictObject({
+  message_id: z.string().min(1).max(256).describe('wamid of the inbound message'),
+  sender: SenderQ,
+});
 export const WebhookSyncBody = z.strictObject({ sender: SenderQ, stale_after_min: z.number().int().min(1).max(10_080).optional() });
-export const FailedWebhookId = z.object({ id: z.string().min(1).max(100).describe('batch id (wh_…), as GET /v1/webhooks/failed lists it') });
-export const FailedWebhooksQuery = z.strictObject({ state: z.enum(['open', 'replayed', 'discarded']).optional(), limit: Limit, offset: Offset });
-export const ConsentBody = z.strictObject({ category: Category, state: z.enum(['opted_in', 'opted_out', 'unknown']), source: z.string().min(1).max(200).optional() });
+export const FailedWebhookId = z.object({
+  id: z.string().min(1).max(100).describe('batch id (wh_…), as GET /v1/webhooks/failed lists it'),
+});
+export const FailedWebhooksQuery = z.strictObject({
+  state: z.enum(['open', 'replayed', 'discarded']).optional(),
+  limit: Limit,
+  offset: Offset,
+});
+export const ConsentBody = z.strictObject({
+  category: Category,
+  state: z.enum(['opted_in', 'opted_out', 'unknown']),
+  source: z.string().min(1).max(200).optional(),
+});
 
 // ---------------------------------------------------------------------------------------------
 // The registry
@@ -125,57 +157,394 @@ const E404 = { 404: { description: 'Not found', schema: ErrorSchema } };
 export const ROUTES: RouteSpec[] = [
   // messages (src/http/routes/messages.ts)
   {
-    method: 'post', path: '/v1/messages', tag: 'messages', role: 'send', summary: 'Submit a message (checked, then queued)',
-    description: "Meta's own message body plus an optional `sender`. 202 when queued, 422 with the decision when denied. `Idempotency-Key` makes a retry safe.",
-    body: MetaMessageSchema, headers: z.object({ 'idempotency-key': z.string().max(255).optional() }),
-    responses: { 202: ok('Queued', z.object({ id: z.string(), status: z.string(), decision: DecisionSchema })), 422: ok('Denied', z.object({ decision: DecisionSchema })), 409: ok('Idempotency-Key reused for another request', ErrorSchema), ...E400 },
+    method: 'post',
+    path: '/v1/messages',
+    tag: 'messages',
+    role: 'send',
+    summary: 'Submit a message (checked, then queued)',
+    description:
+      "Meta's own message body plus an optional `sender`. 202 when queued, 422 with the decision when denied. `Idempotency-Key` makes a retry safe.",
+    body: MetaMessageSchema,
+    headers: z.object({ 'idempotency-key': z.string().max(255).optional() }),
+    responses: {
+      202: ok('Queued', z.object({ id: z.string(), status: z.string(), decision: DecisionSchema })),
+      422: ok('Denied', z.object({ decision: DecisionSchema })),
+      409: ok('Idempotency-Key reused for another request', ErrorSchema),
+      ...E400,
+    },
   },
-  { method: 'get', path: '/v1/messages/:id', tag: 'messages', role: 'read', summary: 'A message with its status history', params: IdParam, responses: { 200: ok('The message'), ...E404 } },
-  { method: 'get', path: '/v1/messages', tag: 'messages', role: 'read', summary: 'List messages', query: z.object({ status: z.string().optional(), sender: SenderQ, to: z.string().optional(), limit: Limit, offset: Offset }), responses: { 200: ok('Messages'), ...E400 } },
-  { method: 'post', path: '/v1/messages/retry', tag: 'messages', role: 'send', summary: 'Retry failed or dead-lettered messages through the gate', body: RetryBody, responses: { 200: ok('Per-message results'), ...E400 } },
-  { method: 'post', path: '/v1/messages/read', tag: 'messages', role: 'send', summary: 'Mark an inbound message as read', body: ReadBody, responses: { 200: ok('Marked'), ...E400 } },
+  {
+    method: 'get',
+    path: '/v1/messages/:id',
+    tag: 'messages',
+    role: 'read',
+    summary: 'A message with its status history',
+    params: IdParam,
+    responses: { 200: ok('The message'), ...E404 },
+  },
+  {
+    method: 'get',
+    path: '/v1/messages',
+    tag: 'messages',
+    role: 'read',
+    summary: 'List messages',
+    query: z.object({ status: z.string().optional(), sender: SenderQ, to: z.string().optional(), limit: Limit, offset: Offset }),
+    responses: { 200: ok('Messages'), ...E400 },
+  },
+  {
+    method: 'post',
+    path: '/v1/messages/retry',
+    tag: 'messages',
+    role: 'send',
+    summary: 'Retry failed or dead-lettered messages through the gate',
+    body: RetryBody,
+    responses: { 200: ok('Per-message results'), ...E400 },
+  },
+  {
+    method: 'post',
+    path: '/v1/messages/read',
+    tag: 'messages',
+    role: 'send',
+    summary: 'Mark an inbound message as read',
+    body: ReadBody,
+    responses: { 200: ok('Marked'), ...E400 },
+  },
   // compliance (src/http/routes/compliance.ts) and customers (src/http/routes/customers.ts)
-  { method: 'post', path: '/v1/compliance/check', tag: 'compliance', role: 'read', summary: 'Dry-run decision (nothing reserved)', body: MetaMessageSchema, responses: { 200: ok('The decision', DecisionSchema) } },
-  { method: 'get', path: '/v1/customers/:phone', tag: 'customers', role: 'read', summary: 'Consent, windows, tags, time zone', params: PhoneParam, responses: { 200: ok('The customer'), ...E400 } },
-  { method: 'put', path: '/v1/customers/:phone', tag: 'customers', role: 'send', summary: 'Set tags / time zone', params: PhoneParam, body: z.object({ tags: z.array(z.string()).optional(), time_zone: z.string().nullable().optional(), undeliverable_at: z.null().optional() }), responses: { 200: ok('The customer'), ...E400 } },
-  { method: 'put', path: '/v1/customers/:phone/consent', tag: 'customers', role: 'send', summary: 'Record an opt-in or opt-out for one category', params: PhoneParam, body: ConsentBody, responses: { 200: ok('The customer'), ...E400 } },
-  { method: 'post', path: '/v1/customers/:phone/inbound', tag: 'customers', role: 'send', summary: 'Record an inbound message (opens the care window)', params: PhoneParam, body: z.object({ sender: SenderQ, at: z.union([z.string(), z.number()]).optional(), referral: z.boolean().optional(), profile_name: z.string().optional() }), responses: { 200: ok('The customer'), ...E400 } },
-  { method: 'get', path: '/v1/customers/:phone/context', tag: 'customers', role: 'read', summary: 'Customer with eligibility per category', params: PhoneParam, query: SenderQuery, responses: { 200: ok('Context'), ...E400 } },
-  { method: 'get', path: '/v1/customers/:phone/frequency-cap', tag: 'customers', role: 'read', summary: 'Marketing count and cap', params: PhoneParam, query: SenderQuery, responses: { 200: ok('Cap status'), ...E400 } },
+  {
+    method: 'post',
+    path: '/v1/compliance/check',
+    tag: 'compliance',
+    role: 'read',
+    summary: 'Dry-run decision (nothing reserved)',
+    body: MetaMessageSchema,
+    responses: { 200: ok('The decision', DecisionSchema) },
+  },
+  {
+    method: 'get',
+    path: '/v1/customers/:phone',
+    tag: 'customers',
+    role: 'read',
+    summary: 'Consent, windows, tags, time zone',
+    params: PhoneParam,
+    responses: { 200: ok('The customer'), ...E400 },
+  },
+  {
+    method: 'put',
+    path: '/v1/customers/:phone',
+    tag: 'customers',
+    role: 'send',
+    summary: 'Set tags / time zone',
+    params: PhoneParam,
+    body: z.object({
+      tags: z.array(z.string()).optional(),
+      time_zone: z.string().nullable().optional(),
+      undeliverable_at: z.null().optional(),
+    }),
+    responses: { 200: ok('The customer'), ...E400 },
+  },
+  {
+    method: 'put',
+    path: '/v1/customers/:phone/consent',
+    tag: 'customers',
+    role: 'send',
+    summary: 'Record an opt-in or opt-out for one category',
+    params: PhoneParam,
+    body: ConsentBody,
+    responses: { 200: ok('The customer'), ...E400 },
+  },
+  {
+    method: 'post',
+    path: '/v1/customers/:phone/inbound',
+    tag: 'customers',
+    role: 'send',
+    summary: 'Record an inbound message (opens the care window)',
+    params: PhoneParam,
+    body: z.object({
+      sender: SenderQ,
+      at: z.union([z.string(), z.number()]).optional(),
+      referral: z.boolean().optional(),
+      profile_name: z.string().optional(),
+    }),
+    responses: { 200: ok('The customer'), ...E400 },
+  },
+  {
+    method: 'get',
+    path: '/v1/customers/:phone/context',
+    tag: 'customers',
+    role: 'read',
+    summary: 'Customer with eligibility per category',
+    params: PhoneParam,
+    query: SenderQuery,
+    responses: { 200: ok('Context'), ...E400 },
+  },
+  {
+    method: 'get',
+    path: '/v1/customers/:phone/frequency-cap',
+    tag: 'customers',
+    role: 'read',
+    summary: 'Marketing count and cap',
+    params: PhoneParam,
+    query: SenderQuery,
+    responses: { 200: ok('Cap status'), ...E400 },
+  },
   // conversations (src/http/routes/conversations.ts)
-  { method: 'get', path: '/v1/conversations', tag: 'conversations', role: 'read', summary: 'List conversations (care windows)', query: ConversationsQuery, responses: { 200: ok('Conversations'), ...E400 } },
-  { method: 'get', path: '/v1/conversations/:id', tag: 'conversations', role: 'read', summary: 'One conversation ("<sender>:<customer digits>")', params: IdParam, responses: { 200: ok('The conversation'), ...E400 } },
-  { method: 'post', path: '/v1/conversations/:id/archive', tag: 'conversations', role: 'send', summary: 'Archive a closed conversation', params: IdParam, responses: { 200: ok('Archived'), 409: ok('Window still open, or already archived', ErrorSchema), ...E404 } },
+  {
+    method: 'get',
+    path: '/v1/conversations',
+    tag: 'conversations',
+    role: 'read',
+    summary: 'List conversations (care windows)',
+    query: ConversationsQuery,
+    responses: { 200: ok('Conversations'), ...E400 },
+  },
+  {
+    method: 'get',
+    path: '/v1/conversations/:id',
+    tag: 'conversations',
+    role: 'read',
+    summary: 'One conversation ("<sender>:<customer digits>")',
+    params: IdParam,
+    responses: { 200: ok('The conversation'), ...E400 },
+  },
+  {
+    method: 'post',
+    path: '/v1/conversations/:id/archive',
+    tag: 'conversations',
+    role: 'send',
+    summary: 'Archive a closed conversation',
+    params: IdParam,
+    responses: { 200: ok('Archived'), 409: ok('Window still open, or already archived', ErrorSchema), ...E404 },
+  },
   // templates (src/http/routes/templates.ts)
-  { method: 'get', path: '/v1/templates', tag: 'templates', role: 'read', summary: 'List templates', query: TemplatesQuery, responses: { 200: ok('Templates') } },
-  { method: 'post', path: '/v1/templates/sync', tag: 'templates', role: 'admin', summary: 'Sync templates from Meta (one template\'s status with template_name)', body: TemplateSyncBody, responses: { 200: ok('Synced'), ...E400 } },
-  { method: 'post', path: '/v1/templates', tag: 'templates', role: 'admin', summary: 'Create a template at Meta', body: TemplateCreateBody, responses: { 201: ok('Created'), ...E400 } },
+  {
+    method: 'get',
+    path: '/v1/templates',
+    tag: 'templates',
+    role: 'read',
+    summary: 'List templates',
+    query: TemplatesQuery,
+    responses: { 200: ok('Templates') },
+  },
+  {
+    method: 'post',
+    path: '/v1/templates/sync',
+    tag: 'templates',
+    role: 'admin',
+    summary: "Sync templates from Meta (one template's status with template_name)",
+    body: TemplateSyncBody,
+    responses: { 200: ok('Synced'), ...E400 },
+  },
+  {
+    method: 'post',
+    path: '/v1/templates',
+    tag: 'templates',
+    role: 'admin',
+    summary: 'Create a template at Meta',
+    body: TemplateCreateBody,
+    responses: { 201: ok('Created'), ...E400 },
+  },
   // senders (src/http/routes/senders.ts)
-  { method: 'get', path: '/v1/senders', tag: 'senders', role: 'read', summary: 'List senders and their state', responses: { 200: ok('Senders') } },
-  { method: 'get', path: '/v1/senders/:id/health', tag: 'senders', role: 'read', summary: 'Sender health', params: IdParam, responses: { 200: ok('Health'), ...E404 } },
-  { method: 'post', path: '/v1/senders/:id/check', tag: 'senders', role: 'admin', summary: 'Run a health check now', params: IdParam, responses: { 200: ok('Health'), ...E404 } },
-  { method: 'post', path: '/v1/senders/:id/pause', tag: 'senders', role: 'admin', summary: 'Pause a sender', params: IdParam, body: z.object({ reason: z.string().optional() }), responses: { 200: ok('Sender'), ...E404 } },
-  { method: 'post', path: '/v1/senders/:id/resume', tag: 'senders', role: 'admin', summary: 'Resume a sender (token checked first)', params: IdParam, responses: { 200: ok('Sender'), 409: ok('Token still invalid', ErrorSchema), ...E404 } },
-  { method: 'put', path: '/v1/senders/:id/token', tag: 'senders', role: 'admin', summary: 'Replace a sender\'s access token', params: IdParam, body: z.object({ access_token: z.string() }), responses: { 200: ok('Sender'), 422: ok('Token invalid', ErrorSchema) } },
-  { method: 'get', path: '/v1/senders/:id/rate-limit', tag: 'senders', role: 'read', summary: 'Throughput, pair limit, messaging-limit usage, queue', params: IdParam, responses: { 200: ok('Limits'), ...E404 } },
-  { method: 'get', path: '/v1/senders/:id/quality', tag: 'senders', role: 'read', summary: 'Quality rating and messaging limit (live from Meta)', params: IdParam, responses: { 200: ok('Quality'), ...E404 } },
-  { method: 'get', path: '/v1/alerts', tag: 'senders', role: 'read', summary: 'Alerts', query: z.object({ limit: Limit, unresolved: z.enum(['true', 'false', '1', '0']).optional() }), responses: { 200: ok('Alerts') } },
+  {
+    method: 'get',
+    path: '/v1/senders',
+    tag: 'senders',
+    role: 'read',
+    summary: 'List senders and their state',
+    responses: { 200: ok('Senders') },
+  },
+  {
+    method: 'get',
+    path: '/v1/senders/:id/health',
+    tag: 'senders',
+    role: 'read',
+    summary: 'Sender health',
+    params: IdParam,
+    responses: { 200: ok('Health'), ...E404 },
+  },
+  {
+    method: 'post',
+    path: '/v1/senders/:id/check',
+    tag: 'senders',
+    role: 'admin',
+    summary: 'Run a health check now',
+    params: IdParam,
+    responses: { 200: ok('Health'), ...E404 },
+  },
+  {
+    method: 'post',
+    path: '/v1/senders/:id/pause',
+    tag: 'senders',
+    role: 'admin',
+    summary: 'Pause a sender',
+    params: IdParam,
+    body: z.object({ reason: z.string().optional() }),
+    responses: { 200: ok('Sender'), ...E404 },
+  },
+  {
+    method: 'post',
+    path: '/v1/senders/:id/resume',
+    tag: 'senders',
+    role: 'admin',
+    summary: 'Resume a sender (token checked first)',
+    params: IdParam,
+    responses: { 200: ok('Sender'), 409: ok('Token still invalid', ErrorSchema), ...E404 },
+  },
+  {
+    method: 'put',
+    path: '/v1/senders/:id/token',
+    tag: 'senders',
+    role: 'admin',
+    summary: "Replace a sender's access token",
+    params: IdParam,
+    body: z.object({ access_token: z.string() }),
+    responses: { 200: ok('Sender'), 422: ok('Token invalid', ErrorSchema) },
+  },
+  {
+    method: 'get',
+    path: '/v1/senders/:id/rate-limit',
+    tag: 'senders',
+    role: 'read',
+    summary: 'Throughput, pair limit, messaging-limit usage, queue',
+    params: IdParam,
+    responses: { 200: ok('Limits'), ...E404 },
+  },
+  {
+    method: 'get',
+    path: '/v1/senders/:id/quality',
+    tag: 'senders',
+    role: 'read',
+    summary: 'Quality rating and messaging limit (live from Meta)',
+    params: IdParam,
+    responses: { 200: ok('Quality'), ...E404 },
+  },
+  {
+    method: 'get',
+    path: '/v1/alerts',
+    tag: 'senders',
+    role: 'read',
+    summary: 'Alerts',
+    query: z.object({ limit: Limit, unresolved: z.enum(['true', 'false', '1', '0']).optional() }),
+    responses: { 200: ok('Alerts') },
+  },
   // dead letters (src/http/routes/dead-letters.ts)
-  { method: 'get', path: '/v1/dead-letters', tag: 'dead letters', role: 'read', summary: 'List dead letters', query: z.object({ state: z.enum(['open', 'replayed', 'discarded']).optional(), sender: SenderQ, limit: Limit, offset: Offset }), responses: { 200: ok('Dead letters') } },
-  { method: 'get', path: '/v1/dead-letters/:id', tag: 'dead letters', role: 'read', summary: 'One dead letter with its message', params: IdParam, responses: { 200: ok('Dead letter'), ...E404 } },
-  { method: 'post', path: '/v1/dead-letters/:id/replay', tag: 'dead letters', role: 'admin', summary: 'Replay through the gate as a new message', params: IdParam, responses: { 202: ok('Queued'), 422: ok('Denied now'), ...E404 } },
-  { method: 'delete', path: '/v1/dead-letters/:id', tag: 'dead letters', role: 'admin', summary: 'Discard a dead letter', params: IdParam, responses: { 200: ok('Discarded'), ...E404 } },
+  {
+    method: 'get',
+    path: '/v1/dead-letters',
+    tag: 'dead letters',
+    role: 'read',
+    summary: 'List dead letters',
+    query: z.object({ state: z.enum(['open', 'replayed', 'discarded']).optional(), sender: SenderQ, limit: Limit, offset: Offset }),
+    responses: { 200: ok('Dead letters') },
+  },
+  {
+    method: 'get',
+    path: '/v1/dead-letters/:id',
+    tag: 'dead letters',
+    role: 'read',
+    summary: 'One dead letter with its message',
+    params: IdParam,
+    responses: { 200: ok('Dead letter'), ...E404 },
+  },
+  {
+    method: 'post',
+    path: '/v1/dead-letters/:id/replay',
+    tag: 'dead letters',
+    role: 'admin',
+    summary: 'Replay through the gate as a new message',
+    params: IdParam,
+    responses: { 202: ok('Queued'), 422: ok('Denied now'), ...E404 },
+  },
+  {
+    method: 'delete',
+    path: '/v1/dead-letters/:id',
+    tag: 'dead letters',
+    role: 'admin',
+    summary: 'Discard a dead letter',
+    params: IdParam,
+    responses: { 200: ok('Discarded'), ...E404 },
+  },
   // Meta error catalog (src/http/routes/error-catalog.ts), pricing (src/http/routes/pricing.ts)
-  { method: 'get', path: '/v1/errors/:code', tag: 'errors', role: 'read', summary: 'Explain a Meta error code (meaning, retry, fix)', params: ErrorCodeParam, query: ErrorCodeQuery, responses: { 200: ok('Explanation'), ...E400 } },
-  { method: 'post', path: '/v1/pricing/estimate', tag: 'pricing', role: 'read', summary: 'Estimate the cost of messages', body: CostBody, responses: { 200: ok('Estimate'), ...E400, ...E404 } },
-  { method: 'get', path: '/v1/pricing', tag: 'pricing', role: 'read', summary: 'Rate per message for a category and market', query: PricingQuery, responses: { 200: ok('Rate'), ...E400, ...E404 } },
+  {
+    method: 'get',
+    path: '/v1/errors/:code',
+    tag: 'errors',
+    role: 'read',
+    summary: 'Explain a Meta error code (meaning, retry, fix)',
+    params: ErrorCodeParam,
+    query: ErrorCodeQuery,
+    responses: { 200: ok('Explanation'), ...E400 },
+  },
+  {
+    method: 'post',
+    path: '/v1/pricing/estimate',
+    tag: 'pricing',
+    role: 'read',
+    summary: 'Estimate the cost of messages',
+    body: CostBody,
+    responses: { 200: ok('Estimate'), ...E400, ...E404 },
+  },
+  {
+    method: 'get',
+    path: '/v1/pricing',
+    tag: 'pricing',
+    role: 'read',
+    summary: 'Rate per message for a category and market',
+    query: PricingQuery,
+    responses: { 200: ok('Rate'), ...E400, ...E404 },
+  },
   // webhook batches set aside (src/http/routes/failed-webhooks.ts): admin, a raw body holds every sender's customers
-  { method: 'get', path: '/v1/webhooks/failed', tag: 'webhooks', role: 'admin', summary: 'Webhook batches set aside (could not be read or applied), newest first', query: FailedWebhooksQuery, responses: { 200: ok('Set-aside batches, without their bodies'), ...E400 } },
-  { method: 'get', path: '/v1/webhooks/failed/:id', tag: 'webhooks', role: 'admin', summary: 'One set-aside webhook batch with its raw body', params: FailedWebhookId, responses: { 200: ok('The batch'), ...E404 } },
-  { method: 'post', path: '/v1/webhooks/failed/:id/replay', tag: 'webhooks', role: 'admin', summary: 'Apply a set-aside batch again (replayed, or still set aside with the new error)', params: FailedWebhookId, responses: { 200: ok('Replayed'), 409: ok('Not open (replayed or discarded)', ErrorSchema), 422: ok('Failed again', ErrorSchema), 503: ok('Store unavailable', ErrorSchema), ...E404 } },
-  { method: 'delete', path: '/v1/webhooks/failed/:id', tag: 'webhooks', role: 'admin', summary: 'Discard a set-aside batch (kept for the record, never applied)', params: FailedWebhookId, responses: { 200: ok('Discarded'), 409: ok('Not open', ErrorSchema), ...E404 } },
+  {
+    method: 'get',
+    path: '/v1/webhooks/failed',
+    tag: 'webhooks',
+    role: 'admin',
+    summary: 'Webhook batches set aside (could not be read or applied), newest first',
+    query: FailedWebhooksQuery,
+    responses: { 200: ok('Set-aside batches, without their bodies'), ...E400 },
+  },
+  {
+    method: 'get',
+    path: '/v1/webhooks/failed/:id',
+    tag: 'webhooks',
+    role: 'admin',
+    summary: 'One set-aside webhook batch with its raw body',
+    params: FailedWebhookId,
+    responses: { 200: ok('The batch'), ...E404 },
+  },
+  {
+    method: 'post',
+    path: '/v1/webhooks/failed/:id/replay',
+    tag: 'webhooks',
+    role: 'admin',
+    summary: 'Apply a set-aside batch again (replayed, or still set aside with the new error)',
+    params: FailedWebhookId,
+    responses: {
+      200: ok('Replayed'),
+      409: ok('Not open (replayed or discarded)', ErrorSchema),
+      422: ok('Failed again', ErrorSchema),
+      503: ok('Store unavailable', ErrorSchema),
+      ...E404,
+    },
+  },
+  {
+    method: 'delete',
+    path: '/v1/webhooks/failed/:id',
+    tag: 'webhooks',
+    role: 'admin',
+    summary: 'Discard a set-aside batch (kept for the record, never applied)',
+    params: FailedWebhookId,
+    responses: { 200: ok('Discarded'), 409: ok('Not open', ErrorSchema), ...E404 },
+  },
   // status and template re-sync (src/http/routes/webhook-sync.ts)
-  { method: 'post', path: '/v1/webhooks/sync', tag: 'webhooks', role: 'admin', summary: 'Re-sync templates; list messages with overdue status webhooks', body: WebhookSyncBody, responses: { 200: ok('Report') } },
+  {
+    method: 'post',
+    path: '/v1/webhooks/sync',
+    tag: 'webhooks',
+    role: 'admin',
+    summary: 'Re-sync templates; list messages with overdue status webhooks',
+    body: WebhookSyncBody,
+    responses: { 200: ok('Report') },
+  },
 ];
 
 /** Routes outside /v1 that the auth hook lets through without a key. */
@@ -236,12 +605,21 @@ export function openApiDocument(): Record<string, unknown> {
     const security = r.role === 'public' ? [] : [{ bearer: [] }, { apiKey: [] }];
     const responses: Record<string, unknown> = {};
     for (const [code, res] of Object.entries(r.responses)) {
-      responses[code] = { description: res.description, ...(res.schema ? { content: { 'application/json': { schema: jsonSchema(res.schema) } } } : {}) };
+      responses[code] = {
+        description: res.description,
+        ...(res.schema ? { content: { 'application/json': { schema: jsonSchema(res.schema) } } } : {}),
+      };
     }
     if (r.role !== 'public') {
       responses['401'] = { description: 'No or unknown API key', content: { 'application/json': { schema: jsonSchema(ErrorSchema) } } };
-      responses['403'] = { description: `Key lacks role ${r.role} or the sender`, content: { 'application/json': { schema: jsonSchema(ErrorSchema) } } };
-      responses['429'] = { description: 'Ingress rate limit per API key', content: { 'application/json': { schema: jsonSchema(ErrorSchema) } } };
+      responses['403'] = {
+        description: `Key lacks role ${r.role} or the sender`,
+        content: { 'application/json': { schema: jsonSchema(ErrorSchema) } },
+      };
+      responses['429'] = {
+        description: 'Ingress rate limit per API key',
+        content: { 'application/json': { schema: jsonSchema(ErrorSchema) } },
+      };
     }
     (paths[p] ??= {})[r.method] = {
       summary: r.summary,
@@ -268,7 +646,8 @@ export function openApiDocument(): Record<string, unknown> {
     info: {
       title: 'wagate API',
       version: '0.1.0',
-      description: 'WhatsApp Business compliance gate and delivery gateway. Every error has the body {error: {code, message, fix, details}}. Auth: `Authorization: Bearer <key>` or `X-API-Key: <key>` (keys in config api.keys; none configured = open).',
+      description:
+        'WhatsApp Business compliance gate and delivery gateway. Every error has the body {error: {code, message, fix, details}}. Auth: `Authorization: Bearer <key>` or `X-API-Key: <key>` (keys in config api.keys; none configured = open).',
     },
     servers: [{ url: '/' }],
     components: {

@@ -71,17 +71,25 @@ export async function buildHttpServer(ctx: AppContext, services: Services): Prom
 function installJsonParser(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('remove', 'remove');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req: FastifyRequest, text: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
-    const s = String(text);
-    const at = tooDeepOffset(s);
-    if (at >= 0) {
-      return done(appError('BODY_TOO_DEEP', `The JSON body nests more than ${MAX_JSON_DEPTH} objects/arrays (the limit), at character ${at}.`, { details: { limit: MAX_JSON_DEPTH, position: at } }));
-    }
-    parse(req, s, (err: Error | null, body?: unknown) => {
-      if (!err || (err as FastifyError).code !== 'FST_ERR_CTP_INVALID_JSON_BODY') return done(err, body);
-      done(invalidJson(s));
-    });
-  });
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string' },
+    (req: FastifyRequest, text: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
+      const s = String(text);
+      const at = tooDeepOffset(s);
+      if (at >= 0) {
+        return done(
+          appError('BODY_TOO_DEEP', `The JSON body nests more than ${MAX_JSON_DEPTH} objects/arrays (the limit), at character ${at}.`, {
+            details: { limit: MAX_JSON_DEPTH, position: at },
+          }),
+        );
+      }
+      parse(req, s, (err: Error | null, body?: unknown) => {
+        if (!err || (err as FastifyError).code !== 'FST_ERR_CTP_INVALID_JSON_BODY') return done(err, body);
+        done(invalidJson(s));
+      });
+    },
+  );
 }
 
 /** Where JSON.parse stopped, from its own message (V8: "... at position 23" or "... (line 1 column 24)"). */

@@ -12,7 +12,20 @@
 type Schema = Record<string, unknown>;
 
 /** Keywords whose value is one subschema. */
-const ONE = ['items', 'contains', 'not', 'propertyNames', 'if', 'then', 'else', 'additionalProperties', 'unevaluatedProperties', 'additionalItems', 'unevaluatedItems', 'contentSchema'];
+const ONE = [
+  'items',
+  'contains',
+  'not',
+  'propertyNames',
+  'if',
+  'then',
+  'else',
+  'additionalProperties',
+  'unevaluatedProperties',
+  'additionalItems',
+  'unevaluatedItems',
+  'contentSchema',
+];
 /** Keywords whose value is a list of subschemas. */
 const LIST = ['allOf', 'anyOf', 'oneOf', 'prefixItems'];
 /** Keywords whose value maps names to subschemas. */
@@ -26,14 +39,48 @@ const FOR_TYPE: Record<string, string[]> = {
   string: ['minLength', 'maxLength', 'pattern', 'format', 'contentEncoding', 'contentMediaType', 'contentSchema'],
   number: NUMERIC,
   integer: NUMERIC,
-  array: ['items', 'additionalItems', 'prefixItems', 'contains', 'minContains', 'maxContains', 'minItems', 'maxItems', 'uniqueItems', 'unevaluatedItems'],
-  object: ['properties', 'required', 'additionalProperties', 'patternProperties', 'propertyNames', 'minProperties', 'maxProperties', 'dependencies', 'dependentRequired', 'dependentSchemas', 'unevaluatedProperties'],
+  array: [
+    'items',
+    'additionalItems',
+    'prefixItems',
+    'contains',
+    'minContains',
+    'maxContains',
+    'minItems',
+    'maxItems',
+    'uniqueItems',
+    'unevaluatedItems',
+  ],
+  object: [
+    'properties',
+    'required',
+    'additionalProperties',
+    'patternProperties',
+    'propertyNames',
+    'minProperties',
+    'maxProperties',
+    'dependencies',
+    'dependentRequired',
+    'dependentSchemas',
+    'unevaluatedProperties',
+  ],
 };
 
 /** Keywords that make a schema constrain anything (the rest are annotations: description, title, ...). */
 const CONSTRAINING = new Set([
-  'type', 'enum', 'const', 'required', 'not', '$ref', '$dynamicRef', '$recursiveRef', 'dependentRequired',
-  ...ONE.filter((k) => !['if', 'then', 'else'].includes(k)), ...LIST, ...MAP.filter((k) => k !== '$defs' && k !== 'definitions'), 'dependencies',
+  'type',
+  'enum',
+  'const',
+  'required',
+  'not',
+  '$ref',
+  '$dynamicRef',
+  '$recursiveRef',
+  'dependentRequired',
+  ...ONE.filter((k) => !['if', 'then', 'else'].includes(k)),
+  ...LIST,
+  ...MAP.filter((k) => k !== '$defs' && k !== 'definitions'),
+  'dependencies',
   ...Object.values(FOR_TYPE).flat(),
 ]);
 
@@ -53,7 +100,8 @@ function rewrite(node: unknown, keyword: string | undefined): unknown {
   for (const [k, v] of Object.entries(node)) {
     if (ONE.includes(k)) out[k] = k === 'items' && Array.isArray(v) ? v.map((s) => rewrite(s, k)) : rewrite(v, k);
     else if (LIST.includes(k) && Array.isArray(v)) out[k] = v.map((s) => rewrite(s, k));
-    else if ((MAP.includes(k) || k === 'dependencies') && isSchema(v)) out[k] = Object.fromEntries(Object.entries(v).map(([n, s]) => [n, Array.isArray(s) ? s : rewrite(s, k)]));
+    else if ((MAP.includes(k) || k === 'dependencies') && isSchema(v))
+      out[k] = Object.fromEntries(Object.entries(v).map(([n, s]) => [n, Array.isArray(s) ? s : rewrite(s, k)]));
     else out[k] = v;
   }
   return Array.isArray(out.type) ? splitTypes(out, out.type as unknown[]) : out;

@@ -75,7 +75,9 @@ export type VisibleRecord = keyof typeof NOT_FOUND;
  */
 export function requireVisible(ctx: AppContext, p: Principal, sender_id: string | null | undefined, what: VisibleRecord, id: string): void {
   if (sender_id && !senderAllowed(ctx, p, sender_id)) {
-    throw appError(NOT_FOUND[what], `No ${what} with id "${id}".`, { fix: `Check the id; this API key sees only senders ${p.senders.join(', ')}.` });
+    throw appError(NOT_FOUND[what], `No ${what} with id "${id}".`, {
+      fix: `Check the id; this API key sees only senders ${p.senders.join(', ')}.`,
+    });
   }
 }
 

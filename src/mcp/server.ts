@@ -55,7 +55,13 @@ function invalidArguments(def: ToolDef, err: ZodError): ToolResult {
     return { field, problem: i.message, expects: expects ?? null };
   });
   const fix = issues
-    .map((i) => (i.expects ? `${i.field}: ${i.expects}` : i.field === '(arguments)' ? 'pass the arguments as a JSON object' : `${i.field}: remove it or correct its type`))
+    .map((i) =>
+      i.expects
+        ? `${i.field}: ${i.expects}`
+        : i.field === '(arguments)'
+          ? 'pass the arguments as a JSON object'
+          : `${i.field}: remove it or correct its type`,
+    )
     .join(' ');
   const message = `Invalid arguments for ${def.name}: ${issues.map((i) => `${i.field}: ${i.problem}`).join('; ')}`;
   return errorResult(errorBodyOf(appError('INVALID_ARGUMENTS', message, { fix, details: { issues } })));
@@ -66,7 +72,13 @@ function toErrorResult(ctx: AppContext, tool: string, err: unknown): ToolResult 
   if (err instanceof EngineError) return errorResult(errorBodyOf(err));
   if (err instanceof UnknownSenderError) return errorResult(errorBodyOf(unknownSenderError(err)));
   ctx.log.error({ err, tool }, 'MCP tool failed');
-  return errorResult(errorBodyOf(appError('INTERNAL', `${tool} failed with an internal error; it has been logged.`, { fix: 'Retry; if it persists, check the wagate logs and GET /ready.' })));
+  return errorResult(
+    errorBodyOf(
+      appError('INTERNAL', `${tool} failed with an internal error; it has been logged.`, {
+        fix: 'Retry; if it persists, check the wagate logs and GET /ready.',
+      }),
+    ),
+  );
 }
 
 // Built once: /mcp over HTTP creates a server per request.
@@ -80,7 +92,11 @@ export function createMcpServer(ctx: AppContext, opts: McpServerOptions = {}): M
   // The SDK turns a failed input parse into a bare text error ("... at to"). Parse ourselves so a
   // rejection says which field, what is wrong and what it expects, in the same shape as every error.
   // (Overrides McpServer's input validation hook; pinned SDK 1.32, covered by test/mcp.)
-  (server as unknown as { validateToolInput: (tool: unknown, args: unknown, name: string) => Promise<unknown> }).validateToolInput = async (_tool, args, name) => {
+  (server as unknown as { validateToolInput: (tool: unknown, args: unknown, name: string) => Promise<unknown> }).validateToolInput = async (
+    _tool,
+    args,
+    name,
+  ) => {
     const d = DEFS.get(name);
     if (!d) return args;
     const bad = shapeProblem(args);
@@ -92,7 +108,13 @@ export function createMcpServer(ctx: AppContext, opts: McpServerOptions = {}): M
   for (const { def, schema, output } of DEFS.values()) {
     server.registerTool(
       def.name,
-      { title: def.title, description: def.description, inputSchema: schema, outputSchema: output, annotations: { title: def.title, ...def.annotations } },
+      {
+        title: def.title,
+        description: def.description,
+        inputSchema: schema,
+        outputSchema: output,
+        annotations: { title: def.title, ...def.annotations },
+      },
       (async (args: Record<string, unknown> & Partial<Invalid>): Promise<ToolResult> => {
         if (args?.[INVALID]) return invalidArguments(def, args[INVALID]);
         try {
@@ -116,7 +138,8 @@ export function createMcpServer(ctx: AppContext, opts: McpServerOptions = {}): M
 }
 
 type RequestHandler = (request: { method: string; params?: unknown }, extra: unknown) => Promise<unknown>;
-const requestHandlers = (server: McpServer) => (server.server as unknown as { _requestHandlers: Map<string, RequestHandler> })._requestHandlers;
+const requestHandlers = (server: McpServer) =>
+  (server.server as unknown as { _requestHandlers: Map<string, RequestHandler> })._requestHandlers;
 
 /**
  * tools/list advertises each schema as portableSchema() rewrites the SDK's zod conversion: no `type`
@@ -129,7 +152,14 @@ function listPortableSchemas(server: McpServer): void {
   if (!list) throw new Error('MCP SDK: no tools/list handler to wrap (pinned SDK 1.32)');
   handlers.set('tools/list', async (request, extra) => {
     const r = (await list(request, extra)) as { tools: { inputSchema: unknown; outputSchema?: unknown }[] };
-    return { ...r, tools: r.tools.map((t) => ({ ...t, inputSchema: portableSchema(t.inputSchema), ...(t.outputSchema ? { outputSchema: portableSchema(t.outputSchema) } : {}) })) };
+    return {
+      ...r,
+      tools: r.tools.map((t) => ({
+        ...t,
+        inputSchema: portableSchema(t.inputSchema),
+        ...(t.outputSchema ? { outputSchema: portableSchema(t.outputSchema) } : {}),
+      })),
+    };
   });
 }
 
@@ -143,7 +173,15 @@ function shapeProblem(args: unknown): ZodError | null {
     return new ZodError([{ code: 'custom', path: [], message: `must be a JSON object of named arguments, got ${got}`, input: args }]);
   }
   const deep = tooDeepAt(args, MAX_JSON_DEPTH);
-  if (deep) return new ZodError([{ code: 'custom', path: deep.slice(0, 8), message: `nests more than ${MAX_JSON_DEPTH} objects/arrays, the limit; send a flatter value`, input: undefined }]);
+  if (deep)
+    return new ZodError([
+      {
+        code: 'custom',
+        path: deep.slice(0, 8),
+        message: `nests more than ${MAX_JSON_DEPTH} objects/arrays, the limit; send a flatter value`,
+        input: undefined,
+      },
+    ]);
   return null;
 }
 
@@ -172,10 +210,18 @@ function guardRequestParams(server: McpServer): void {
         // The SDK parses with zod/v4-mini, whose errors are not our ZodError class: judged by shape.
         const issues0 = (err as { issues?: unknown }).issues;
         if (!Array.isArray(issues0)) throw err;
-        const issues = (issues0 as { path: PropertyKey[]; message: string }[]).map((i) => ({ field: i.path.map(String).join('.') || '(params)', problem: i.message }));
+        const issues = (issues0 as { path: PropertyKey[]; message: string }[]).map((i) => ({
+          field: i.path.map(String).join('.') || '(params)',
+          problem: i.message,
+        }));
         const message = `Invalid params for ${method}: ${issues.map((i) => `${i.field}: ${i.problem}`).join('; ')}`;
-        const fix = method === 'tools/call' ? 'Send params {"name": "<tool>", "arguments": {...}}; tools/list names every tool and its arguments.' : `Send ${method} with the params the MCP specification defines for it.`;
-        throw new McpError(ErrorCode.InvalidParams, message, { error: { code: 'INVALID_PARAMS' satisfies FixedCode, message, fix, details: { issues } } });
+        const fix =
+          method === 'tools/call'
+            ? 'Send params {"name": "<tool>", "arguments": {...}}; tools/list names every tool and its arguments.'
+            : `Send ${method} with the params the MCP specification defines for it.`;
+        throw new McpError(ErrorCode.InvalidParams, message, {
+          error: { code: 'INVALID_PARAMS' satisfies FixedCode, message, fix, details: { issues } },
+        });
       }
     });
   }

@@ -17,9 +17,23 @@ export interface GraphClientOptions {
 
 /** Errors raised before a single byte of the request could reach the server: safe to send again. */
 const NOT_SENT_CODES = new Set([
-  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EADDRINUSE',
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED', 'UND_ERR_INVALID_ARG', 'ERR_INVALID_URL',
-  'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'EADDRINUSE',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'UND_ERR_DESTROYED',
+  'UND_ERR_INVALID_ARG',
+  'ERR_INVALID_URL',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
 ]);
 
 const DESCRIBE: Record<string, string> = {
@@ -49,7 +63,9 @@ const MAX_CALLBACK_DATA = 512;
  */
 export function withCallbackData(body: Record<string, unknown>, messageId: string): Record<string, unknown> {
   if (typeof messageId !== 'string' || messageId.length === 0 || messageId.length > MAX_CALLBACK_DATA) {
-    throw new TypeError(`withCallbackData: messageId must be a non-empty string of at most ${MAX_CALLBACK_DATA} characters (got ${typeof messageId === 'string' ? `${messageId.length} characters` : typeof messageId}).`);
+    throw new TypeError(
+      `withCallbackData: messageId must be a non-empty string of at most ${MAX_CALLBACK_DATA} characters (got ${typeof messageId === 'string' ? `${messageId.length} characters` : typeof messageId}).`,
+    );
   }
   return { ...body, biz_opaque_callback_data: messageId };
 }
@@ -63,10 +79,7 @@ export function normalizeVersion(v: string): string {
   return `v${m[1]}.${m[2] ?? '0'}`;
 }
 
-type Raw =
-  | { kind: 'response'; status: number; text: string }
-  | { kind: 'not_sent'; reason: string }
-  | { kind: 'in_doubt'; reason: string };
+type Raw = { kind: 'response'; status: number; text: string } | { kind: 'not_sent'; reason: string } | { kind: 'in_doubt'; reason: string };
 
 interface CallOptions {
   method: 'GET' | 'POST' | 'DELETE';
@@ -102,7 +115,18 @@ function strOrUndef(v: unknown): string | undefined {
 
 /** The fields wagate reads from a phone number (v24+ adds the portfolio-level messaging limit). */
 function phoneFields(version: string): string {
-  const base = ['id', 'display_phone_number', 'verified_name', 'quality_rating', 'throughput', 'messaging_limit_tier', 'name_status', 'status', 'code_verification_status', 'platform_type'];
+  const base = [
+    'id',
+    'display_phone_number',
+    'verified_name',
+    'quality_rating',
+    'throughput',
+    'messaging_limit_tier',
+    'name_status',
+    'status',
+    'code_verification_status',
+    'platform_type',
+  ];
   const major = Number(version.match(/^v(\d+)/)?.[1] ?? 99);
   // whatsapp_business_manager_messaging_limit exists from v24.0; asking for it earlier is error 100.
   if (major >= 24) base.push('whatsapp_business_manager_messaging_limit');
@@ -135,10 +159,13 @@ export function toDebugTokenInfo(raw: unknown): DebugTokenInfo {
     expires_at: num(d.expires_at) ?? 0,
     scopes: Array.isArray(d.scopes) ? d.scopes.filter((s): s is string => typeof s === 'string') : [],
     granular_scopes: Array.isArray(d.granular_scopes)
-      ? d.granular_scopes.map(asObject).filter((g) => typeof g.scope === 'string').map((g) => {
-          const ids = Array.isArray(g.target_ids) ? g.target_ids.map(String) : undefined;
-          return ids ? { scope: g.scope as string, target_ids: ids } : { scope: g.scope as string };
-        })
+      ? d.granular_scopes
+          .map(asObject)
+          .filter((g) => typeof g.scope === 'string')
+          .map((g) => {
+            const ids = Array.isArray(g.target_ids) ? g.target_ids.map(String) : undefined;
+            return ids ? { scope: g.scope as string, target_ids: ids } : { scope: g.scope as string };
+          })
       : [],
   };
   if (typeof d.app_id === 'string' || typeof d.app_id === 'number') info.app_id = String(d.app_id);
@@ -221,7 +248,8 @@ export class GraphClient implements MetaClient {
     const bad = this.checkInputs(o.token, o.path);
     if (bad) return { ok: false, error: bad };
     const raw = await this.call(o);
-    if (raw.kind !== 'response') return { ok: false, error: transportError(`${raw.kind === 'not_sent' ? 'not sent' : 'in doubt'}: ${raw.reason}`) };
+    if (raw.kind !== 'response')
+      return { ok: false, error: transportError(`${raw.kind === 'not_sent' ? 'not sent' : 'in doubt'}: ${raw.reason}`) };
     if (raw.status >= 200 && raw.status < 300) {
       const json = jsonOrNull(raw.text);
       if (json === null) return { ok: false, error: this.scrubError(parseGraphError(raw.status, raw.text), o.token) };
@@ -231,18 +259,33 @@ export class GraphClient implements MetaClient {
   }
 
   private scrubError(e: GraphError, token: string): GraphError {
-    return { ...e, message: this.clean(e.message, token), details: e.details && this.clean(e.details, token), title: e.title && this.clean(e.title, token) };
+    return {
+      ...e,
+      message: this.clean(e.message, token),
+      details: e.details && this.clean(e.details, token),
+      title: e.title && this.clean(e.title, token),
+    };
   }
 
   /** Refuses locally what Meta would refuse anyway, or what could inject into the path or headers. */
   private checkInputs(token: string, path: string[]): GraphError | null {
     if (typeof token !== 'string' || !SAFE_TOKEN.test(token)) {
       // Classified as 190 (credentials): the sender halts instead of failing every message one by one.
-      return { ...transportError('No usable access token for this sender (empty or with spaces/control characters); nothing was sent. Set the sender\'s access_token.'), code: 190 };
+      return {
+        ...transportError(
+          "No usable access token for this sender (empty or with spaces/control characters); nothing was sent. Set the sender's access_token.",
+        ),
+        code: 190,
+      };
     }
     const badId = path.slice(0, 1).find((p) => !SAFE_ID.test(p));
     if (badId !== undefined) {
-      return { ...transportError(`Invalid Graph object id "${scrubSecrets(badId).slice(0, 40)}": phone_number_id and waba_id are numeric ids from WhatsApp Manager; nothing was sent.`), code: 100 };
+      return {
+        ...transportError(
+          `Invalid Graph object id "${scrubSecrets(badId).slice(0, 40)}": phone_number_id and waba_id are numeric ids from WhatsApp Manager; nothing was sent.`,
+        ),
+        code: 100,
+      };
     }
     return null;
   }
@@ -253,7 +296,10 @@ export class GraphClient implements MetaClient {
     const bad = this.checkInputs(creds.access_token, [creds.phone_number_id]);
     if (bad) return { kind: 'error', error: bad };
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      return { kind: 'error', error: { ...transportError('The message body must be a JSON object (Meta\'s /messages body); nothing was sent.'), code: 100 } };
+      return {
+        kind: 'error',
+        error: { ...transportError("The message body must be a JSON object (Meta's /messages body); nothing was sent."), code: 100 },
+      };
     }
     const raw = await this.call({ method: 'POST', path: [creds.phone_number_id, 'messages'], token: creds.access_token, body });
     if (raw.kind !== 'response') return raw;
@@ -262,7 +308,12 @@ export class GraphClient implements MetaClient {
       const msg = asObject(Array.isArray(json.messages) ? json.messages[0] : undefined);
       const contact = asObject(Array.isArray(json.contacts) ? json.contacts[0] : undefined);
       if (typeof msg.id === 'string' && msg.id) {
-        return { kind: 'accepted', wamid: msg.id, wa_id: typeof contact.wa_id === 'string' ? contact.wa_id : null, http_status: raw.status };
+        return {
+          kind: 'accepted',
+          wamid: msg.id,
+          wa_id: typeof contact.wa_id === 'string' ? contact.wa_id : null,
+          http_status: raw.status,
+        };
       }
       // Meta said yes but gave no wamid: it may well send it, so this is in doubt, not an error.
       return { kind: 'in_doubt', reason: `HTTP ${raw.status} without messages[0].id in the response body` };
@@ -275,14 +326,27 @@ export class GraphClient implements MetaClient {
 
   markAsRead(creds: SenderCredentials, wamid: string): Promise<MetaResult<{ success: boolean }>> {
     return this.result(
-      { method: 'POST', path: [creds.phone_number_id, 'messages'], token: creds.access_token, body: { messaging_product: 'whatsapp', status: 'read', message_id: wamid } },
+      {
+        method: 'POST',
+        path: [creds.phone_number_id, 'messages'],
+        token: creds.access_token,
+        body: { messaging_product: 'whatsapp', status: 'read', message_id: wamid },
+      },
       (j) => ({ success: asObject(j).success === true }),
     );
   }
 
-  listTemplates(creds: SenderCredentials, opts: { limit?: number; after?: string } = {}): Promise<MetaResult<{ data: Record<string, unknown>[]; after?: string }>> {
+  listTemplates(
+    creds: SenderCredentials,
+    opts: { limit?: number; after?: string } = {},
+  ): Promise<MetaResult<{ data: Record<string, unknown>[]; after?: string }>> {
     return this.result(
-      { method: 'GET', path: [creds.waba_id, 'message_templates'], token: creds.access_token, query: { limit: opts.limit, after: opts.after } },
+      {
+        method: 'GET',
+        path: [creds.waba_id, 'message_templates'],
+        token: creds.access_token,
+        query: { limit: opts.limit, after: opts.after },
+      },
       (j) => {
         const o = asObject(j);
         const data = Array.isArray(o.data) ? o.data.map(asObject) : [];
@@ -294,7 +358,10 @@ export class GraphClient implements MetaClient {
     );
   }
 
-  createTemplate(creds: SenderCredentials, tpl: Record<string, unknown>): Promise<MetaResult<{ id: string; status: string; category: string }>> {
+  createTemplate(
+    creds: SenderCredentials,
+    tpl: Record<string, unknown>,
+  ): Promise<MetaResult<{ id: string; status: string; category: string }>> {
     return this.result({ method: 'POST', path: [creds.waba_id, 'message_templates'], token: creds.access_token, body: tpl }, (j) => {
       const o = asObject(j);
       return { id: String(o.id ?? ''), status: String(o.status ?? ''), category: String(o.category ?? '') };
@@ -305,18 +372,28 @@ export class GraphClient implements MetaClient {
    * GET /{template_id}: one template with its status and quality_score (not in the MetaClient port yet;
    * the health monitor can use it to watch one template's quality).
    */
-  getTemplate(creds: SenderCredentials, templateId: string, fields = 'id,name,language,status,category,quality_score,components,rejected_reason'): Promise<MetaResult<Record<string, unknown>>> {
+  getTemplate(
+    creds: SenderCredentials,
+    templateId: string,
+    fields = 'id,name,language,status,category,quality_score,components,rejected_reason',
+  ): Promise<MetaResult<Record<string, unknown>>> {
     return this.result({ method: 'GET', path: [templateId], token: creds.access_token, query: { fields } }, asObject);
   }
 
   deleteTemplate(creds: SenderCredentials, name: string): Promise<MetaResult<{ success: boolean }>> {
-    return this.result({ method: 'DELETE', path: [creds.waba_id, 'message_templates'], token: creds.access_token, query: { name } }, (j) => ({
-      success: asObject(j).success === true,
-    }));
+    return this.result(
+      { method: 'DELETE', path: [creds.waba_id, 'message_templates'], token: creds.access_token, query: { name } },
+      (j) => ({
+        success: asObject(j).success === true,
+      }),
+    );
   }
 
   getPhoneNumber(creds: SenderCredentials): Promise<MetaResult<PhoneNumberInfo>> {
-    return this.result({ method: 'GET', path: [creds.phone_number_id], token: creds.access_token, query: { fields: phoneFields(this.version || 'v99') } }, toPhoneNumberInfo);
+    return this.result(
+      { method: 'GET', path: [creds.phone_number_id], token: creds.access_token, query: { fields: phoneFields(this.version || 'v99') } },
+      toPhoneNumberInfo,
+    );
   }
 
   async listPhoneNumbers(creds: SenderCredentials): Promise<MetaResult<PhoneNumberInfo[]>> {
@@ -324,7 +401,12 @@ export class GraphClient implements MetaClient {
     let after: string | undefined;
     for (let page = 0; page < 50; page++) {
       const r = await this.result(
-        { method: 'GET', path: [creds.waba_id, 'phone_numbers'], token: creds.access_token, query: { fields: phoneFields(this.version || 'v99'), after } },
+        {
+          method: 'GET',
+          path: [creds.waba_id, 'phone_numbers'],
+          token: creds.access_token,
+          query: { fields: phoneFields(this.version || 'v99'), after },
+        },
         (j) => {
           const o = asObject(j);
           const paging = asObject(o.paging);

@@ -49,8 +49,14 @@ export interface MetaClient {
   /** POST /{phone_number_id}/messages. `body` is Meta's message body; the client adds nothing else. */
   sendMessage(creds: SenderCredentials, body: Record<string, unknown>): Promise<SendResult>;
   markAsRead(creds: SenderCredentials, wamid: string): Promise<MetaResult<{ success: boolean }>>;
-  listTemplates(creds: SenderCredentials, opts?: { limit?: number; after?: string }): Promise<MetaResult<{ data: Record<string, unknown>[]; after?: string }>>;
-  createTemplate(creds: SenderCredentials, tpl: Record<string, unknown>): Promise<MetaResult<{ id: string; status: string; category: string }>>;
+  listTemplates(
+    creds: SenderCredentials,
+    opts?: { limit?: number; after?: string },
+  ): Promise<MetaResult<{ data: Record<string, unknown>[]; after?: string }>>;
+  createTemplate(
+    creds: SenderCredentials,
+    tpl: Record<string, unknown>,
+  ): Promise<MetaResult<{ id: string; status: string; category: string }>>;
   deleteTemplate(creds: SenderCredentials, name: string): Promise<MetaResult<{ success: boolean }>>;
   getPhoneNumber(creds: SenderCredentials): Promise<MetaResult<PhoneNumberInfo>>;
   listPhoneNumbers(creds: SenderCredentials): Promise<MetaResult<PhoneNumberInfo[]>>;

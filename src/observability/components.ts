@@ -29,12 +29,20 @@ const READY_STATES: ReadonlySet<ComponentState> = new Set(['running', 'degraded'
 export class Components {
   private readonly states = new Map<string, ComponentStatus>();
 
-  constructor(names: readonly string[], private readonly now: () => number = Date.now) {
+  constructor(
+    names: readonly string[],
+    private readonly now: () => number = Date.now,
+  ) {
     for (const n of names) this.states.set(n, { state: 'not_started', since: now() });
   }
 
   set(name: string, state: ComponentState, detail: { error?: string; fix?: string } = {}): void {
-    this.states.set(name, { state, since: this.now(), ...(detail.error !== undefined ? { error: detail.error } : {}), ...(detail.fix !== undefined ? { fix: detail.fix } : {}) });
+    this.states.set(name, {
+      state,
+      since: this.now(),
+      ...(detail.error !== undefined ? { error: detail.error } : {}),
+      ...(detail.fix !== undefined ? { fix: detail.fix } : {}),
+    });
   }
 
   get(name: string): ComponentStatus | undefined {

@@ -29,8 +29,20 @@ export interface LoggerOptions {
 }
 
 const REDACT = [
-  'access_token', '*.access_token', '*.*.access_token', 'token', '*.token', 'authorization', '*.authorization',
-  'headers.authorization', 'app_secret', '*.app_secret', 'pass', '*.pass', 'key', '*.key',
+  'access_token',
+  '*.access_token',
+  '*.*.access_token',
+  'token',
+  '*.token',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'app_secret',
+  '*.app_secret',
+  'pass',
+  '*.pass',
+  'key',
+  '*.key',
 ];
 
 export function createLogger(level = 'info', opts: LoggerOptions = {}): Logger {
@@ -44,7 +56,8 @@ export function createLogger(level = 'info', opts: LoggerOptions = {}): Logger {
       ? pino(options, prettyStream(opts.stream ?? destination({ fd, sync: true }), tty && !env.NO_COLOR))
       : pino(options, opts.stream ?? (opts.stderr ? destination(2) : undefined));
   const asked = env.WAGATE_LOG_FORMAT?.trim().toLowerCase();
-  if (asked && !FORMATS.includes(asked)) log.warn({ WAGATE_LOG_FORMAT: env.WAGATE_LOG_FORMAT }, `WAGATE_LOG_FORMAT is not json, pretty or auto; using ${format}`);
+  if (asked && !FORMATS.includes(asked))
+    log.warn({ WAGATE_LOG_FORMAT: env.WAGATE_LOG_FORMAT }, `WAGATE_LOG_FORMAT is not json, pretty or auto; using ${format}`);
   return log;
 }
 

@@ -72,12 +72,20 @@ export class FailFastRedis {
         };
         const timer = setTimeout(() => {
           this.redis.off('ready', onReady);
-          reject(this.unavailable(`${this.label}: Redis at ${this.where} not connected after ${this.connectTimeout} ms${this.lastError ? ` (${this.lastError.message})` : ''}`));
+          reject(
+            this.unavailable(
+              `${this.label}: Redis at ${this.where} not connected after ${this.connectTimeout} ms${this.lastError ? ` (${this.lastError.message})` : ''}`,
+            ),
+          );
         }, this.connectTimeout);
         this.redis.once('ready', onReady);
       });
     }
-    return Promise.reject(this.unavailable(`${this.label}: Redis at ${this.where} is unreachable (${st}${this.lastError ? `: ${this.lastError.message}` : ''})`));
+    return Promise.reject(
+      this.unavailable(
+        `${this.label}: Redis at ${this.where} is unreachable (${st}${this.lastError ? `: ${this.lastError.message}` : ''})`,
+      ),
+    );
   }
 
   /** "<label>: Redis at <where> did not answer: <why>" for a failed command. */

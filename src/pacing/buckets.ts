@@ -17,7 +17,9 @@ export function senderCapacity(mps: number): number {
 
 export function checkMps(mps: number): void {
   if (!Number.isFinite(mps) || mps <= 0) {
-    throw new RangeError(`pacing: throughput_mps must be a positive number, got ${String(mps)}; set the sender's throughput_mps (80 by default, up to 1000)`);
+    throw new RangeError(
+      `pacing: throughput_mps must be a positive number, got ${String(mps)}; set the sender's throughput_mps (80 by default, up to 1000)`,
+    );
   }
 }
 

@@ -35,9 +35,10 @@ export class MemoryPacer implements Pacer {
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`pacing: penalty must be a non-negative number of ms, got ${String(ms)}`);
     const now = this.now();
     // Capacity does not matter for a blocked, emptied bucket; use the largest possible (refill caps later).
-    const b = recipient === undefined
-      ? this.bucket(this.senders, sender_id, now, 0)
-      : this.bucket(this.pairs, pairKey(sender_id, recipient), now, PAIR_CAPACITY);
+    const b =
+      recipient === undefined
+        ? this.bucket(this.senders, sender_id, now, 0)
+        : this.bucket(this.pairs, pairKey(sender_id, recipient), now, PAIR_CAPACITY);
     block(b, now, ms);
   }
 

@@ -18,7 +18,12 @@ const PENALIZE = loadLua(new URL('./', import.meta.url), 'penalizeBucket-1.lua')
 export class PacerUnavailableError extends BackendUnavailableError {
   declare readonly code: 'PACING_UNAVAILABLE';
   constructor(message: string, options?: { cause?: unknown }) {
-    super('PACING_UNAVAILABLE', 'Check that Redis answers at WAGATE_REDIS_URL (redis-cli ping); wagate reconnects by itself when it does.', message, options);
+    super(
+      'PACING_UNAVAILABLE',
+      'Check that Redis answers at WAGATE_REDIS_URL (redis-cli ping); wagate reconnects by itself when it does.',
+      message,
+      options,
+    );
     this.name = 'PacerUnavailableError';
   }
 }
@@ -63,7 +68,9 @@ export class RedisPacer implements Pacer {
     const tag = this.tag(sender_id);
     // The sender rate is unknown here; 1 token/s is only used for the key's expiry after the block.
     const [key, rate, cap] =
-      recipient === undefined ? [`${tag}:s`, 0.001, 1] : [`${tag}:p:${createHash('sha1').update(recipient).digest('base64url').slice(0, 20)}`, PAIR_PER_MS, PAIR_CAPACITY];
+      recipient === undefined
+        ? [`${tag}:s`, 0.001, 1]
+        : [`${tag}:p:${createHash('sha1').update(recipient).digest('base64url').slice(0, 20)}`, PAIR_PER_MS, PAIR_CAPACITY];
     await this.run(PENALIZE, [key], [rate, cap, Math.ceil(ms)]);
   }
 

@@ -90,7 +90,9 @@ export class EmbeddedQueue implements DeliveryQueue {
       nextAt: db.prepare<[string], { at: number | null }>('SELECT MIN(available_at) AS at FROM jobs WHERE sender_id = ?'),
       del: db.prepare('DELETE FROM jobs WHERE id = ?'),
       markDone: db.prepare('INSERT OR REPLACE INTO done_ids (id, done_at) VALUES (?, ?)'),
-      retry: db.prepare('UPDATE jobs SET available_at = ?, lease_token = NULL, attempts = attempts + ?, last_reason = ? WHERE id = ? AND lease_token = ?'),
+      retry: db.prepare(
+        'UPDATE jobs SET available_at = ?, lease_token = NULL, attempts = attempts + ?, last_reason = ? WHERE id = ? AND lease_token = ?',
+      ),
       extend: db.prepare('UPDATE jobs SET available_at = ? WHERE id = ? AND lease_token = ?'),
       prune: db.prepare('DELETE FROM done_ids WHERE done_at < ?'),
       statsAll: db.prepare<[number, number, number], QueueStats>(`
@@ -233,7 +235,12 @@ export class EmbeddedQueue implements DeliveryQueue {
     this.assertOpen();
     const now = Date.now();
     const row = sender_id === undefined ? this.st.statsAll.get(now, now, now) : this.st.statsOne.get(now, now, now, sender_id);
-    return { depth: row!.depth, ready: row!.ready, in_flight: row!.in_flight, oldest_age_ms: Math.max(0, row!.depth ? row!.oldest_age_ms : 0) };
+    return {
+      depth: row!.depth,
+      ready: row!.ready,
+      in_flight: row!.in_flight,
+      oldest_age_ms: Math.max(0, row!.depth ? row!.oldest_age_ms : 0),
+    };
   }
 
   async ping(): Promise<boolean> {

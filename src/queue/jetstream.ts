@@ -24,7 +24,21 @@
 // - deadLetter = +TERM (removes it from a work-queue stream; the caller wrote the dead letter first).
 // - Every ack/nak/term/working waits for the server's confirmation: a lost ack means redelivery.
 import { redactUrl } from '../observability/log.ts';
-import { connect, createInbox, headers as natsHeaders, nanos, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type NatsConnection, type JetStreamClient, type JetStreamManager, type KV, type Msg } from 'nats';
+import {
+  connect,
+  createInbox,
+  headers as natsHeaders,
+  nanos,
+  AckPolicy,
+  DeliverPolicy,
+  RetentionPolicy,
+  StorageType,
+  type NatsConnection,
+  type JetStreamClient,
+  type JetStreamManager,
+  type KV,
+  type Msg,
+} from 'nats';
 import type { DeliveryJob, DeliveryQueue, Lease, QueueStats } from './port.ts';
 import { checkJob, checkPull } from './job.ts';
 import { BackendUnavailableError } from '../shared/backend-unavailable.ts';
@@ -50,7 +64,12 @@ export interface JetStreamQueueOptions {
 export class QueueUnavailableError extends BackendUnavailableError {
   declare readonly code: 'QUEUE_UNAVAILABLE';
   constructor(message: string, options?: { cause?: unknown }) {
-    super('QUEUE_UNAVAILABLE', 'Check that NATS with JetStream answers at WAGATE_NATS_URL (nats-server -js); wagate reconnects by itself.', message, options);
+    super(
+      'QUEUE_UNAVAILABLE',
+      'Check that NATS with JetStream answers at WAGATE_NATS_URL (nats-server -js); wagate reconnects by itself.',
+      message,
+      options,
+    );
     this.name = 'QueueUnavailableError';
   }
 }
@@ -81,7 +100,6 @@ function token(s: string): string {
 function kvKey(id: string): string {
   return Buffer.from(id).toString('base64url') || '_';
 }
-
 
 export async function createJetStreamQueue(opts: JetStreamQueueOptions): Promise<DeliveryQueue> {
   const q = new JetStreamQueue(opts);
@@ -115,13 +133,21 @@ class JetStreamQueue implements DeliveryQueue {
   constructor(private readonly opts: JetStreamQueueOptions) {
     this.timeout = opts.timeout_ms ?? 5_000;
     this.where = redactUrl(opts.url);
-    if (!/^[A-Za-z0-9_-]+$/.test(opts.stream)) throw new TypeError(`queue: stream name "${opts.stream}" may only hold letters, digits, _ and -`);
-    if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(opts.subject_prefix)) throw new TypeError(`queue: subject_prefix "${opts.subject_prefix}" must be dot-separated tokens of letters, digits, _ and -`);
+    if (!/^[A-Za-z0-9_-]+$/.test(opts.stream))
+      throw new TypeError(`queue: stream name "${opts.stream}" may only hold letters, digits, _ and -`);
+    if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(opts.subject_prefix))
+      throw new TypeError(`queue: subject_prefix "${opts.subject_prefix}" must be dot-separated tokens of letters, digits, _ and -`);
   }
 
   async start(): Promise<void> {
     try {
-      this.nc = await connect({ servers: this.opts.url, name: 'wagate-queue', maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 3_000 });
+      this.nc = await connect({
+        servers: this.opts.url,
+        name: 'wagate-queue',
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 500,
+        timeout: 3_000,
+      });
     } catch (err) {
       throw new QueueUnavailableError(`queue: cannot connect to NATS at ${this.where}: ${(err as Error).message}`, { cause: err });
     }
@@ -170,7 +196,9 @@ class JetStreamQueue implements DeliveryQueue {
     const info = await this.jsm.streams.info(stream).catch(() => null);
     if (info) {
       if (info.config.retention !== RetentionPolicy.Workqueue || !info.config.subjects?.includes(subjects[0])) {
-        throw new TypeError(`queue: JetStream stream "${stream}" exists but is not a work-queue stream on ${subjects[0]}; delete it (nats stream rm ${stream}) or pick another namespace`);
+        throw new TypeError(
+          `queue: JetStream stream "${stream}" exists but is not a work-queue stream on ${subjects[0]}; delete it (nats stream rm ${stream}) or pick another namespace`,
+        );
       }
       return;
     }
@@ -298,7 +326,8 @@ class JetStreamQueue implements DeliveryQueue {
       clearTimeout(guard);
       sub.unsubscribe();
     }
-    if (out.length === 0 && this.nc.isClosed() && !this.closed) throw this.unavailable(`pull for ${c.durable}`, new Error('connection closed'));
+    if (out.length === 0 && this.nc.isClosed() && !this.closed)
+      throw this.unavailable(`pull for ${c.durable}`, new Error('connection closed'));
     return out;
   }
 
@@ -357,7 +386,10 @@ class JetStreamQueue implements DeliveryQueue {
     await this.ackOp(h.reply, op).catch((err) => {
       throw this.unavailable(`${what} ${lease.job.id}`, err);
     });
-    if (h.counted) await this.jsm.streams.purge(`KV_${this.opts.stream}_attempts`, { filter: `$KV.${this.opts.stream}_attempts.${kvKey(lease.job.id)}` }).catch(() => {});
+    if (h.counted)
+      await this.jsm.streams
+        .purge(`KV_${this.opts.stream}_attempts`, { filter: `$KV.${this.opts.stream}_attempts.${kvKey(lease.job.id)}` })
+        .catch(() => {});
   }
 
   async retry(lease: Lease, at: number, opts: { count_attempt: boolean; reason: string }): Promise<void> {
@@ -394,7 +426,12 @@ class JetStreamQueue implements DeliveryQueue {
         const c = await this.consumer(sender_id);
         const ci = await this.jsm.consumers.info(this.opts.stream, c.durable);
         const depth = ci.num_pending + ci.num_ack_pending;
-        return { depth, ready: ci.num_pending, in_flight: ci.num_ack_pending, oldest_age_ms: depth ? await this.oldestAge(c.subject, now) : 0 };
+        return {
+          depth,
+          ready: ci.num_pending,
+          in_flight: ci.num_ack_pending,
+          oldest_age_ms: depth ? await this.oldestAge(c.subject, now) : 0,
+        };
       }
       const si = await this.jsm.streams.info(this.opts.stream);
       let ready = 0;
@@ -413,7 +450,11 @@ class JetStreamQueue implements DeliveryQueue {
 
   /** Age of the oldest message still in the stream for one subject (MSG.GET next_by_subj, 2.9). */
   private async oldestAge(subject: string, now: number): Promise<number> {
-    const r = await this.nc.request(`$JS.API.STREAM.MSG.GET.${this.opts.stream}`, te.encode(JSON.stringify({ seq: 1, next_by_subj: subject })), { timeout: this.timeout });
+    const r = await this.nc.request(
+      `$JS.API.STREAM.MSG.GET.${this.opts.stream}`,
+      te.encode(JSON.stringify({ seq: 1, next_by_subj: subject })),
+      { timeout: this.timeout },
+    );
     const body = JSON.parse(td.decode(r.data)) as { message?: { time: string } };
     return body.message ? Math.max(0, now - Date.parse(body.message.time)) : 0;
   }
@@ -441,7 +482,10 @@ class JetStreamQueue implements DeliveryQueue {
   }
 
   private unavailable(what: string, err: unknown): QueueUnavailableError {
-    return new QueueUnavailableError(`queue: ${what} failed on NATS JetStream at ${this.where}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    return new QueueUnavailableError(
+      `queue: ${what} failed on NATS JetStream at ${this.where}: ${(err as Error)?.message ?? String(err)}`,
+      { cause: err },
+    );
   }
 
   private assertOpen(): void {

@@ -105,7 +105,12 @@ export class HealthMonitor {
     await this.restoreTokens();
     for (const s of ctx.senders.list()) {
       const rec = await ctx.store.getSenderHealth(s.id).catch(() => null);
-      this.health.set(s.id, { ...this.blank(s), ...this.own(rec?.data ?? {}), sender_id: s.id, stored_token_error: this.storedTokenError.get(s.id) ?? null });
+      this.health.set(s.id, {
+        ...this.blank(s),
+        ...this.own(rec?.data ?? {}),
+        sender_id: s.id,
+        stored_token_error: this.storedTokenError.get(s.id) ?? null,
+      });
       this.applyStatus(ctx.senders.status(s.id));
     }
     this.on(ctx.senders, 'state', (s: SenderStatus) => this.onState(s));
@@ -189,7 +194,10 @@ export class HealthMonitor {
           ctx.log.warn({ sender: sender.id, code: phone.credentialError }, 'token valid but the number refuses it: staying halted');
         } else if (token.missing_scopes.length || token.uncovered_scopes.length) {
           // Sends would fail again (10/200): no automatic resume; the scopes alert says what to fix.
-          ctx.log.warn({ sender: sender.id, missing: token.missing_scopes, uncovered: token.uncovered_scopes }, 'token valid but lacks WhatsApp permissions: staying halted');
+          ctx.log.warn(
+            { sender: sender.id, missing: token.missing_scopes, uncovered: token.uncovered_scopes },
+            'token valid but lacks WhatsApp permissions: staying halted',
+          );
         } else {
           markResumed(ctx, sender, st, 'monitor');
           ctx.log.info({ sender: sender.id }, 'token valid again: sender resumed');
@@ -207,7 +215,8 @@ export class HealthMonitor {
 
   private tokenFindings(sender: SenderConfig, token: TokenCheck, now: number, h: SenderHealth): void {
     const { ctx } = this;
-    if (token.missing_scopes.length || token.uncovered_scopes.length) ctx.alerts.raise(scopesMissingAlert(sender, token.missing_scopes, token.uncovered_scopes));
+    if (token.missing_scopes.length || token.uncovered_scopes.length)
+      ctx.alerts.raise(scopesMissingAlert(sender, token.missing_scopes, token.uncovered_scopes));
     else ctx.alerts.resolve(alertKeys.scopes(sender.id));
 
     const warnMs = ctx.config.health.expiry_warning_days * 86_400_000;
@@ -228,11 +237,20 @@ export class HealthMonitor {
     } else ctx.alerts.resolve(alertKeys.dataAccessExpiring(sender.id));
   }
 
-  private async phoneFindings(sender: SenderConfig, prev: SenderHealth, h: SenderHealth, hints: { limit?: string | null }): Promise<{ credentialError: number | null }> {
+  private async phoneFindings(
+    sender: SenderConfig,
+    prev: SenderHealth,
+    h: SenderHealth,
+    hints: { limit?: string | null },
+  ): Promise<{ credentialError: number | null }> {
     const { ctx } = this;
     let info: PhoneNumberInfo | null = null;
     try {
-      const res = await ctx.meta.getPhoneNumber({ phone_number_id: sender.phone_number_id, waba_id: sender.waba_id, access_token: sender.access_token });
+      const res = await ctx.meta.getPhoneNumber({
+        phone_number_id: sender.phone_number_id,
+        waba_id: sender.waba_id,
+        access_token: sender.access_token,
+      });
       if (res.ok) {
         info = res.value;
         h.phone_check_error = null;
@@ -250,9 +268,11 @@ export class HealthMonitor {
       const q = info.quality_rating ?? null;
       if (q) {
         const was = prev.quality_rating;
-        if (was && QUALITY_RANK[was] && QUALITY_RANK[q] && QUALITY_RANK[q] < QUALITY_RANK[was]) ctx.alerts.raise(qualityDroppedAlert(sender, was, q));
+        if (was && QUALITY_RANK[was] && QUALITY_RANK[q] && QUALITY_RANK[q] < QUALITY_RANK[was])
+          ctx.alerts.raise(qualityDroppedAlert(sender, was, q));
         // Better than (or equal to) a rating we alerted on: that condition is over.
-        for (const r of Object.keys(QUALITY_RANK)) if (QUALITY_RANK[q] && QUALITY_RANK[r] < QUALITY_RANK[q]) ctx.alerts.resolve(alertKeys.quality(sender.id, r));
+        for (const r of Object.keys(QUALITY_RANK))
+          if (QUALITY_RANK[q] && QUALITY_RANK[r] < QUALITY_RANK[q]) ctx.alerts.resolve(alertKeys.quality(sender.id, r));
         h.quality_rating = q;
       }
     }
@@ -346,7 +366,8 @@ export class HealthMonitor {
         const ageS = st.oldest_age_ms / 1000;
         ctx.metrics.queueDepth.set({ sender: s.id }, st.depth);
         ctx.metrics.queueAge.set({ sender: s.id }, ageS);
-        if (st.depth > 0 && ageS > cfg.queue_age_threshold_s) ctx.alerts.raise(queueAgeAlert(s.id, ageS, cfg.queue_age_threshold_s, ctx.senders.status(s.id).state));
+        if (st.depth > 0 && ageS > cfg.queue_age_threshold_s)
+          ctx.alerts.raise(queueAgeAlert(s.id, ageS, cfg.queue_age_threshold_s, ctx.senders.status(s.id).state));
         else ctx.alerts.resolve(alertKeys.queueAge(s.id));
       }
     }
@@ -387,7 +408,11 @@ export class HealthMonitor {
     const known = p.sender_ids.map((id) => this.ctx.senders.find(id)).filter((s): s is SenderConfig => !!s);
     if (known.length) return known;
     const display = p.display_phone_number?.replace(/\D/g, '');
-    return this.ctx.senders.list().filter((s) => (display && s.display_phone_number?.replace(/\D/g, '') === display) || (!display && p.waba_id && s.waba_id === p.waba_id));
+    return this.ctx.senders
+      .list()
+      .filter(
+        (s) => (display && s.display_phone_number?.replace(/\D/g, '') === display) || (!display && p.waba_id && s.waba_id === p.waba_id),
+      );
   }
 
   /** phone_number_quality_update: Meta changed the number's limit or throughput; re-read it. */
@@ -410,7 +435,9 @@ export class HealthMonitor {
       for (const s of senders) {
         const st = this.ctx.senders.status(s.id);
         if (st.state === 'paused' && st.reason_code === 'ACCOUNT_DISABLED_UPDATE') {
-          void resumeSender(this.ctx, s.id, { actor: 'webhook' }).catch((err) => this.ctx.log.warn({ sender: s.id, err: String(err) }, 'reinstated account: resume failed'));
+          void resumeSender(this.ctx, s.id, { actor: 'webhook' }).catch((err) =>
+            this.ctx.log.warn({ sender: s.id, err: String(err) }, 'reinstated account: resume failed'),
+          );
         }
       }
       return;
@@ -464,14 +491,23 @@ export class HealthMonitor {
     }
     const secret = this.ctx.config.meta.app_secret;
     if (!secret) {
-      this.ctx.log.warn({ sender: s.id }, 'no meta.app_secret to seal the replaced token with: it is not persisted (a restart uses the configured one)');
+      this.ctx.log.warn(
+        { sender: s.id },
+        'no meta.app_secret to seal the replaced token with: it is not persisted (a restart uses the configured one)',
+      );
       return;
     }
     try {
-      await this.ctx.store.setSetting(`sender_token:${s.id}`, JSON.stringify({ sealed: sealToken(s.access_token, secret), replaces_sha256: configHash, at: this.ctx.now() }));
+      await this.ctx.store.setSetting(
+        `sender_token:${s.id}`,
+        JSON.stringify({ sealed: sealToken(s.access_token, secret), replaces_sha256: configHash, at: this.ctx.now() }),
+      );
       this.storedTokenRestored(s.id);
     } catch (err) {
-      this.ctx.log.error({ err: String(err), sender: s.id }, 'could not persist the replaced token (a restart would use the configured one)');
+      this.ctx.log.error(
+        { err: String(err), sender: s.id },
+        'could not persist the replaced token (a restart would use the configured one)',
+      );
     }
   }
 
@@ -489,7 +525,10 @@ export class HealthMonitor {
       try {
         raw = await this.ctx.store.getSetting(key);
       } catch (err) {
-        this.ctx.log.error({ err: String(err), sender: s.id }, 'could not read the token set through the API: the configured token is used until the next start');
+        this.ctx.log.error(
+          { err: String(err), sender: s.id },
+          'could not read the token set through the API: the configured token is used until the next start',
+        );
         continue;
       }
       if (!raw) continue;
@@ -507,8 +546,15 @@ export class HealthMonitor {
       }
       if (saved.replaces_sha256 !== this.configTokenHash.get(s.id)) {
         // The configured token changed since: it wins (the operator replaced the one the API token replaced).
-        this.ctx.log.info({ sender: s.id }, 'the configured access token changed since a token was set through the API: the configured one is used and the stored one is removed');
-        await this.ctx.store.setSetting(key, null).catch((err) => this.ctx.log.error({ err: String(err), sender: s.id }, 'could not remove the superseded token set through the API'));
+        this.ctx.log.info(
+          { sender: s.id },
+          'the configured access token changed since a token was set through the API: the configured one is used and the stored one is removed',
+        );
+        await this.ctx.store
+          .setSetting(key, null)
+          .catch((err) =>
+            this.ctx.log.error({ err: String(err), sender: s.id }, 'could not remove the superseded token set through the API'),
+          );
         this.storedTokenRestored(s.id);
         continue;
       }
@@ -522,12 +568,21 @@ export class HealthMonitor {
       if (opened.resealed) {
         try {
           await this.ctx.store.setSetting(key, JSON.stringify({ ...saved, sealed: opened.resealed }));
-          this.ctx.log.info({ sender: s.id }, 'the token set through the API was sealed under a previous app secret (meta.app_secrets_previous): sealed again under meta.app_secret');
+          this.ctx.log.info(
+            { sender: s.id },
+            'the token set through the API was sealed under a previous app secret (meta.app_secrets_previous): sealed again under meta.app_secret',
+          );
         } catch (err) {
-          this.ctx.log.error({ err: String(err), sender: s.id }, 'could not seal the token set through the API again under meta.app_secret: keep the old secret in meta.app_secrets_previous');
+          this.ctx.log.error(
+            { err: String(err), sender: s.id },
+            'could not seal the token set through the API again under meta.app_secret: keep the old secret in meta.app_secrets_previous',
+          );
         }
       } else if (opened.opened_with === 'previous') {
-        this.ctx.log.warn({ sender: s.id }, 'the token set through the API opened with meta.app_secrets_previous but meta.app_secret is not set: it stays sealed under the previous secret');
+        this.ctx.log.warn(
+          { sender: s.id },
+          'the token set through the API opened with meta.app_secrets_previous but meta.app_secret is not set: it stays sealed under the previous secret',
+        );
       }
     }
   }
@@ -624,7 +679,10 @@ export class HealthMonitor {
 async function probe(fn: () => Promise<boolean>, timeoutMs = 2_000): Promise<{ ok: boolean; error?: string }> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    const ok = await Promise.race([fn(), new Promise<boolean>((_, rej) => (timer = setTimeout(() => rej(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)))]);
+    const ok = await Promise.race([
+      fn(),
+      new Promise<boolean>((_, rej) => (timer = setTimeout(() => rej(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs))),
+    ]);
     return ok ? { ok } : { ok, error: 'ping returned false' };
   } catch (err) {
     return { ok: false, error: String((err as Error).message ?? err) };

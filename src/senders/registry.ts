@@ -5,7 +5,10 @@ import { EventEmitter } from 'node:events';
 import type { SenderConfig, SenderState, SenderStatus } from '../domain/types.ts';
 
 export class UnknownSenderError extends Error {
-  constructor(readonly ref: string, readonly known: string[]) {
+  constructor(
+    readonly ref: string,
+    readonly known: string[],
+  ) {
     super(`Unknown sender "${ref}". Known senders: ${known.join(', ') || '(none configured)'}`);
     this.name = 'UnknownSenderError';
   }
@@ -19,7 +22,10 @@ export class SenderRegistry extends EventEmitter {
   private readonly byRef = new Map<string, SenderConfig>();
   private readonly statuses = new Map<string, SenderStatus>();
 
-  constructor(private senders: SenderConfig[], private readonly defaultRef?: string) {
+  constructor(
+    private senders: SenderConfig[],
+    private readonly defaultRef?: string,
+  ) {
     super();
     for (const s of senders) this.index(s);
   }
@@ -40,7 +46,11 @@ export class SenderRegistry extends EventEmitter {
   resolve(ref?: string | null): SenderConfig {
     const key = ref ?? this.defaultRef ?? this.senders[0]?.id;
     const s = key ? this.byRef.get(key) : undefined;
-    if (!s) throw new UnknownSenderError(String(ref ?? '(default)'), this.senders.map((x) => x.id));
+    if (!s)
+      throw new UnknownSenderError(
+        String(ref ?? '(default)'),
+        this.senders.map((x) => x.id),
+      );
     return s;
   }
 
@@ -50,7 +60,11 @@ export class SenderRegistry extends EventEmitter {
 
   status(id: string): SenderStatus {
     const s = this.statuses.get(this.resolve(id).id);
-    if (!s) throw new UnknownSenderError(id, this.senders.map((x) => x.id));
+    if (!s)
+      throw new UnknownSenderError(
+        id,
+        this.senders.map((x) => x.id),
+      );
     return s;
   }
 
@@ -59,13 +73,17 @@ export class SenderRegistry extends EventEmitter {
   }
 
   /** Sets the state; emits "state" (SenderStatus) so workers pause/resume and alerts fire. */
-  setState(id: string, state: SenderState, opts: { reason?: string | null; reason_code?: string | null; credentials_valid?: boolean; at: number }): SenderStatus {
+  setState(
+    id: string,
+    state: SenderState,
+    opts: { reason?: string | null; reason_code?: string | null; credentials_valid?: boolean; at: number },
+  ): SenderStatus {
     const cur = this.status(id);
     const next: SenderStatus = {
       sender_id: cur.sender_id,
       state,
-      reason: state === 'active' ? null : opts.reason ?? cur.reason,
-      reason_code: state === 'active' ? null : opts.reason_code ?? cur.reason_code,
+      reason: state === 'active' ? null : (opts.reason ?? cur.reason),
+      reason_code: state === 'active' ? null : (opts.reason_code ?? cur.reason_code),
       credentials_valid: opts.credentials_valid ?? (state === 'active' ? true : cur.credentials_valid),
       since: opts.at,
     };

@@ -30,7 +30,11 @@ export function openToken(sealed: string, secret: string): string | null {
  * order (meta.app_secrets_previous). `resealed` is the token sealed again under `current` when an older
  * secret opened it (store it in place of the old value), else null. Null when no secret opens it.
  */
-export function openSealedToken(sealed: string, current: string | undefined, previous: readonly string[] = []): { token: string; resealed: string | null; opened_with: 'current' | 'previous' } | null {
+export function openSealedToken(
+  sealed: string,
+  current: string | undefined,
+  previous: readonly string[] = [],
+): { token: string; resealed: string | null; opened_with: 'current' | 'previous' } | null {
   if (current) {
     const token = openToken(sealed, current);
     if (token !== null) return { token, resealed: null, opened_with: 'current' };

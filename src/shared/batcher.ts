@@ -51,12 +51,10 @@ export function createBatcher<I, O>(write: (items: I[]) => Promise<O[]>, opts: B
       waiting = waiting.slice(batch.length);
       inFlight++;
       write(batch.map((b) => b.item))
-        .then(
-          (out) => {
-            if (out.length !== batch.length) throw new Error(`batch writer returned ${out.length} results for ${batch.length} items`);
-            batch.forEach((b, i) => b.resolve(out[i]));
-          },
-        )
+        .then((out) => {
+          if (out.length !== batch.length) throw new Error(`batch writer returned ${out.length} results for ${batch.length} items`);
+          batch.forEach((b, i) => b.resolve(out[i]));
+        })
         .catch((err: unknown) => batch.forEach((b) => b.reject(err)))
         .finally(() => {
           inFlight--;

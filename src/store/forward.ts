@@ -11,7 +11,11 @@ import type { ForwardStatus, Store } from './port.ts';
  * each other; `onFallback` hears why). A store that does not answer rethrows:
  * an outage is the caller's to retry.
  */
-export async function applyForwardOrNone(store: Store, items: readonly ForwardStatus[], onFallback?: (err: unknown) => void): Promise<(MessageRecord | null)[]> {
+export async function applyForwardOrNone(
+  store: Store,
+  items: readonly ForwardStatus[],
+  onFallback?: (err: unknown) => void,
+): Promise<(MessageRecord | null)[]> {
   const seen = new Set<string>();
   const first = items.map((it) => {
     if (seen.has(it.id)) return false;

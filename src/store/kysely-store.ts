@@ -18,7 +18,17 @@ import {
   type WindowRecord,
 } from '../domain/types.ts';
 import type { GateCustomerUpdate, GateSeed, Reservation } from '../gate/port.ts';
-import type { AlertRecord, AuditEntry, DeadLetter, FailedWebhookBatch, ForwardStatus, MessageFilter, SenderHealthRecord, Store, UnenqueuedMessage } from './port.ts';
+import type {
+  AlertRecord,
+  AuditEntry,
+  DeadLetter,
+  FailedWebhookBatch,
+  ForwardStatus,
+  MessageFilter,
+  SenderHealthRecord,
+  Store,
+  UnenqueuedMessage,
+} from './port.ts';
 import { StoreError, isUniqueViolation } from './errors.ts';
 import { createBatcher, type Batcher } from '../shared/batcher.ts';
 import type { StoreDialect } from './migrations.ts';
@@ -60,7 +70,6 @@ export interface PgQueryPool {
   readonly ended: boolean;
 }
 
-
 function checkCategory(category: Category): void {
   // The category becomes part of a column name: only the four known ones may pass.
   if (!CATEGORIES.includes(category)) {
@@ -71,13 +80,18 @@ function checkCategory(category: Category): void {
 /** The status event as stored in history (only its own fields); refuses a status wagate does not know. */
 function storedStatusEvent(id: string, ev: StatusEvent): StatusEvent {
   if (!Object.hasOwn(STATUS_RANK, ev.status)) {
-    throw new StoreError('INVALID', `status "${String(ev.status)}" for message ${id} is unknown`, `use one of ${Object.keys(STATUS_RANK).join(', ')}`);
+    throw new StoreError(
+      'INVALID',
+      `status "${String(ev.status)}" for message ${id} is unknown`,
+      `use one of ${Object.keys(STATUS_RANK).join(', ')}`,
+    );
   }
   return { status: ev.status, at: ev.at, source: ev.source, ...(ev.detail !== undefined ? { detail: ev.detail } : {}) };
 }
 
 /** Rows of a batch in id order. Not what orders PostgreSQL's row locks (the plan does): lockedInIdOrder does that. */
-const inIdOrder = <T extends { id: string }>(items: readonly T[]): T[] => [...items].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+const inIdOrder = <T extends { id: string }>(items: readonly T[]): T[] =>
+  [...items].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
 
 /**
  * PostgreSQL: the CTE `locked`, the batch's messages (rows of `messages m` joined to the CTE `v` on id
@@ -88,7 +102,8 @@ const inIdOrder = <T extends { id: string }>(items: readonly T[]): T[] => [...it
  * the UPDATE writes only rows this lock already holds, so every multi-row write waits in id order.
  * FOR NO KEY UPDATE is the lock the UPDATE itself takes: it adds no conflict of its own.
  */
-const lockedInIdOrder = (cond: RawBuilder<unknown>) => sql`locked as (select m.id from messages m join v on m.id = v.id where ${cond} order by m.id for no key update of m)`;
+const lockedInIdOrder = (cond: RawBuilder<unknown>) =>
+  sql`locked as (select m.id from messages m join v on m.id = v.id where ${cond} order by m.id for no key update of m)`;
 
 /** A message as its row (both dialects take JSON as text). */
 function messageRow(m: MessageRecord) {
@@ -143,19 +158,28 @@ export class KyselyStore implements Store {
     private readonly pgPool?: PgQueryPool,
   ) {
     this.pg = dialect === 'postgres';
-    this.inserts = createBatcher(async (ms: MessageRecord[]): Promise<unknown[]> => {
-      if (ms.length > 1) {
-        try {
-          await this.db.insertInto('messages').values(ms.map(messageRow)).$call(this.all);
-          return ms.map(() => null);
-        } catch (err) {
-          if (!isUniqueViolation(err)) throw err;
+    this.inserts = createBatcher(
+      async (ms: MessageRecord[]): Promise<unknown[]> => {
+        if (ms.length > 1) {
+          try {
+            await this.db.insertInto('messages').values(ms.map(messageRow)).$call(this.all);
+            return ms.map(() => null);
+          } catch (err) {
+            if (!isUniqueViolation(err)) throw err;
+          }
         }
-      }
-      const out: unknown[] = [];
-      for (const m of ms) out.push(await this.insertOne(m).then(() => null, (e: unknown) => e ?? new Error('insert failed')));
-      return out;
-    }, { flush: this.direct ? 'busy_next_turn' : 'next_turn' }); // SQLite answers at once: a lone API request must not yield to the loop for it
+        const out: unknown[] = [];
+        for (const m of ms)
+          out.push(
+            await this.insertOne(m).then(
+              () => null,
+              (e: unknown) => e ?? new Error('insert failed'),
+            ),
+          );
+        return out;
+      },
+      { flush: this.direct ? 'busy_next_turn' : 'next_turn' },
+    ); // SQLite answers at once: a lone API request must not yield to the loop for it
   }
 
   /**
@@ -214,7 +238,9 @@ export class KyselyStore implements Store {
 
   /** greatest(a, b) ignoring nulls on both dialects (SQLite's 2-argument max() returns NULL on NULL). */
   private greatest(a: string, b: string) {
-    return this.pg ? sql`greatest(${sql.ref(a)}, ${sql.ref(b)})` : sql`max(coalesce(${sql.ref(a)}, ${sql.ref(b)}), coalesce(${sql.ref(b)}, ${sql.ref(a)}))`;
+    return this.pg
+      ? sql`greatest(${sql.ref(a)}, ${sql.ref(b)})`
+      : sql`max(coalesce(${sql.ref(a)}, ${sql.ref(b)}), coalesce(${sql.ref(b)}, ${sql.ref(a)}))`;
   }
 
   // ---------------------------------------------------------------- customers
@@ -310,7 +336,12 @@ export class KyselyStore implements Store {
       .set({ fep_opened_at: at })
       .where('sender_id', '=', sender_id)
       .where('wa_id', '=', wa_id)
-      .where((eb) => eb.or([eb('fep_opened_at', 'is', null), eb.and([eb('referral_at', 'is not', null), eb('fep_opened_at', '<', eb.ref('referral_at'))])]))
+      .where((eb) =>
+        eb.or([
+          eb('fep_opened_at', 'is', null),
+          eb.and([eb('referral_at', 'is not', null), eb('fep_opened_at', '<', eb.ref('referral_at'))]),
+        ]),
+      )
       .$call(this.all);
   }
 
@@ -340,7 +371,13 @@ export class KyselyStore implements Store {
     let q = this.db.selectFrom('care_windows').selectAll();
     if (opts.sender_id !== undefined) q = q.where('sender_id', '=', opts.sender_id);
     if (opts.active_since !== undefined) q = q.where('last_inbound_at', '>=', opts.active_since);
-    const rows = await q.orderBy('last_inbound_at', 'desc').orderBy('sender_id').orderBy('wa_id').limit(limitOf(opts.limit)).offset(offsetOf(opts.offset)).$call(this.all);
+    const rows = await q
+      .orderBy('last_inbound_at', 'desc')
+      .orderBy('sender_id')
+      .orderBy('wa_id')
+      .limit(limitOf(opts.limit))
+      .offset(offsetOf(opts.offset))
+      .$call(this.all);
     return rows.map(rowToWindow);
   }
 
@@ -368,7 +405,13 @@ export class KyselyStore implements Store {
   }
 
   async getTemplate(waba_id: string, name: string, language: string): Promise<TemplateRecord | null> {
-    const r = await this.db.selectFrom('templates').selectAll().where('waba_id', '=', waba_id).where('name', '=', name).where('language', '=', language).$call(this.first);
+    const r = await this.db
+      .selectFrom('templates')
+      .selectAll()
+      .where('waba_id', '=', waba_id)
+      .where('name', '=', name)
+      .where('language', '=', language)
+      .$call(this.first);
     return r ? rowToTemplate(r) : null;
   }
 
@@ -391,7 +434,11 @@ export class KyselyStore implements Store {
 
   async insertMessage(m: MessageRecord): Promise<void> {
     if (!Object.hasOwn(STATUS_RANK, m.status)) {
-      throw new StoreError('INVALID', `message ${m.id} has unknown status "${String(m.status)}"`, `use one of ${Object.keys(STATUS_RANK).join(', ')}`);
+      throw new StoreError(
+        'INVALID',
+        `message ${m.id} has unknown status "${String(m.status)}"`,
+        `use one of ${Object.keys(STATUS_RANK).join(', ')}`,
+      );
     }
     const err = await this.inserts.add(m);
     if (err) throw err;
@@ -404,9 +451,16 @@ export class KyselyStore implements Store {
       if (!isUniqueViolation(err)) throw err;
       const text = `${(err as Error).message} ${(err as { constraint?: string }).constraint ?? ''}`;
       if (text.includes('idempotency_key')) {
-        throw new StoreError('CONFLICT', `idempotency key "${m.idempotency_key}" is already used by another message`, 'look the message up with getMessageByIdempotencyKey and return it instead of inserting', { cause: err });
+        throw new StoreError(
+          'CONFLICT',
+          `idempotency key "${m.idempotency_key}" is already used by another message`,
+          'look the message up with getMessageByIdempotencyKey and return it instead of inserting',
+          { cause: err },
+        );
       }
-      throw new StoreError('CONFLICT', `message id ${m.id} already exists`, 'generate a new message id (newId) for a new message', { cause: err });
+      throw new StoreError('CONFLICT', `message id ${m.id} already exists`, 'generate a new message id (newId) for a new message', {
+        cause: err,
+      });
     }
   }
 
@@ -451,8 +505,15 @@ export class KyselyStore implements Store {
     // 2. Not forward (lower/equal rank, or a terminal status): record it once in history for its time
     //    (e.g. `delivered` arriving after `read`) and apply the patch; the current status stays.
     const seen = this.historyHasStatus(ev.status);
-    const set: Record<string, unknown> = { ...cols, history: sql`case when ${seen} then history else ${this.appendHistory(evJson)} end`, updated_at: updatedAt };
-    let q = this.db.updateTable('messages').set(set as never).where('id', '=', id);
+    const set: Record<string, unknown> = {
+      ...cols,
+      history: sql`case when ${seen} then history else ${this.appendHistory(evJson)} end`,
+      updated_at: updatedAt,
+    };
+    let q = this.db
+      .updateTable('messages')
+      .set(set as never)
+      .where('id', '=', id);
     // A pure duplicate (already recorded, nothing to patch) writes nothing.
     if (Object.keys(cols).length === 0) q = q.where(sql<boolean>`not (${seen})`);
     const other = await q.returningAll().$call(this.first);
@@ -473,7 +534,12 @@ export class KyselyStore implements Store {
     const ids = new Set<string>();
     const rows = inIdOrder(items).map(({ id, ev, pricing, wamid, attempts }) => {
       const event = storedStatusEvent(id, ev);
-      if (ids.has(id)) throw new StoreError('INVALID', `message ${id} appears twice in one batch of status changes`, 'apply the second status after the first (a later call)');
+      if (ids.has(id))
+        throw new StoreError(
+          'INVALID',
+          `message ${id} appears twice in one batch of status changes`,
+          'apply the second status after the first (a later call)',
+        );
       ids.add(id);
       const p = pricing === undefined ? null : toJsonOrNull(pricing);
       const w = wamid ?? null;
@@ -515,7 +581,11 @@ export class KyselyStore implements Store {
   }
 
   async updateMessage(id: string, patch: MessagePatch, now: number): Promise<void> {
-    await this.db.updateTable('messages').set({ ...messagePatchCols(patch), updated_at: now } as never).where('id', '=', id).$call(this.all);
+    await this.db
+      .updateTable('messages')
+      .set({ ...messagePatchCols(patch), updated_at: now } as never)
+      .where('id', '=', id)
+      .$call(this.all);
   }
 
   async claimAttempts(items: readonly { id: string; expected_attempts: number; attempts: number }[], now: number): Promise<Set<string>> {
@@ -523,7 +593,9 @@ export class KyselyStore implements Store {
     for (let i = 0; i < items.length; i += BATCH_ROWS) {
       const values = sql.join(
         inIdOrder(items.slice(i, i + BATCH_ROWS)).map((it) =>
-          this.pg ? sql`(cast(${it.id} as text), cast(${it.expected_attempts} as integer), cast(${it.attempts} as integer))` : sql`(${it.id}, ${it.expected_attempts}, ${it.attempts})`,
+          this.pg
+            ? sql`(cast(${it.id} as text), cast(${it.expected_attempts} as integer), cast(${it.attempts} as integer))`
+            : sql`(${it.id}, ${it.expected_attempts}, ${it.attempts})`,
         ),
       );
       const q = this.pg
@@ -558,8 +630,10 @@ export class KyselyStore implements Store {
       if (this.pg) {
         // Locks in id order like the status writes it meets on queued messages (lockedInIdOrder).
         const values = sql.join(chunk.map((id) => sql`(cast(${id} as text))`));
-        await this.all(this.raw(sql`with v(id) as (values ${values}), ${lockedInIdOrder(sql`m.enqueued = 0`)}
-          update messages m set enqueued = 1 from locked where m.id = locked.id and m.enqueued = 0`));
+        await this.all(
+          this.raw(sql`with v(id) as (values ${values}), ${lockedInIdOrder(sql`m.enqueued = 0`)}
+          update messages m set enqueued = 1 from locked where m.id = locked.id and m.enqueued = 0`),
+        );
         continue;
       }
       await this.db.updateTable('messages').set({ enqueued: 1 }).where('id', 'in', chunk).where('enqueued', '=', 0).$call(this.all);
@@ -567,7 +641,13 @@ export class KyselyStore implements Store {
   }
 
   async claimAttempt(id: string, expected_attempts: number, attempts: number, now: number): Promise<boolean> {
-    const n = await this.db.updateTable('messages').set({ attempts, updated_at: now }).where('id', '=', id).where('status', '=', 'queued').where('attempts', '=', expected_attempts).$call(this.changes);
+    const n = await this.db
+      .updateTable('messages')
+      .set({ attempts, updated_at: now })
+      .where('id', '=', id)
+      .where('status', '=', 'queued')
+      .where('attempts', '=', expected_attempts)
+      .$call(this.changes);
     return n > 0;
   }
 
@@ -580,12 +660,21 @@ export class KyselyStore implements Store {
       q = q.where('status', 'in', filter.status);
     }
     if (filter.since !== undefined) q = q.where('created_at', '>=', filter.since);
-    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limitOf(filter.limit)).offset(offsetOf(filter.offset)).$call(this.all);
+    const rows = await q
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limitOf(filter.limit))
+      .offset(offsetOf(filter.offset))
+      .$call(this.all);
     return rows.map(rowToMessage);
   }
 
   async countMessagesByStatus(): Promise<Record<string, number>> {
-    const rows = await this.db.selectFrom('messages').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').$call(this.all);
+    const rows = await this.db
+      .selectFrom('messages')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('status')
+      .$call(this.all);
     const out: Record<string, number> = Object.fromEntries(Object.keys(STATUS_RANK).map((s) => [s, 0]));
     for (const r of rows) out[r.status] = Number(r.n);
     return out;
@@ -594,7 +683,10 @@ export class KyselyStore implements Store {
   // ---------------------------------------------------------------- audit
 
   async appendAudit(e: AuditEntry): Promise<void> {
-    await this.db.insertInto('audit_log').values({ at: e.at, actor: e.actor, action: e.action, subject: e.subject ?? null, detail: toJson(e.detail ?? {}) }).$call(this.all);
+    await this.db
+      .insertInto('audit_log')
+      .values({ at: e.at, actor: e.actor, action: e.action, subject: e.subject ?? null, detail: toJson(e.detail ?? {}) })
+      .$call(this.all);
   }
 
   async listAudit(opts: { subject?: string; action?: string; limit?: number } = {}): Promise<AuditEntry[]> {
@@ -609,9 +701,16 @@ export class KyselyStore implements Store {
 
   async markEventSeen(key: string, at: number): Promise<boolean> {
     // One statement: the primary key decides who is first, also across PostgreSQL connections.
-    const inserted = await this.db.insertInto('seen_events').values({ event_key: key, at }).onConflict((oc) => oc.column('event_key').doNothing()).$call(this.changes);
+    const inserted = await this.db
+      .insertInto('seen_events')
+      .values({ event_key: key, at })
+      .onConflict((oc) => oc.column('event_key').doNothing())
+      .$call(this.changes);
     if (++this.seenInserts % SEEN_EVENT_PRUNE_EVERY === 0) {
-      await this.db.deleteFrom('seen_events').where('at', '<', at - SEEN_EVENT_TTL_MS).$call(this.all);
+      await this.db
+        .deleteFrom('seen_events')
+        .where('at', '<', at - SEEN_EVENT_TTL_MS)
+        .$call(this.all);
     }
     return inserted > 0;
   }
@@ -633,7 +732,10 @@ export class KyselyStore implements Store {
     const before = this.seenInserts;
     this.seenInserts += unique.length;
     if (Math.floor(before / SEEN_EVENT_PRUNE_EVERY) !== Math.floor(this.seenInserts / SEEN_EVENT_PRUNE_EVERY)) {
-      await this.db.deleteFrom('seen_events').where('at', '<', at - SEEN_EVENT_TTL_MS).$call(this.all);
+      await this.db
+        .deleteFrom('seen_events')
+        .where('at', '<', at - SEEN_EVENT_TTL_MS)
+        .$call(this.all);
     }
     return fresh;
   }
@@ -641,18 +743,29 @@ export class KyselyStore implements Store {
   async saveWebhookBatches(rows: { id: string; body: string; at: number }[]): Promise<void> {
     for (let i = 0; i < rows.length; i += BATCH_ROWS) {
       const chunk = rows.slice(i, i + BATCH_ROWS).map((r) => ({ id: r.id, body: r.body, at: r.at }));
-      await this.db.insertInto('webhook_batches').values(chunk).onConflict((oc) => oc.column('id').doNothing()).$call(this.all);
+      await this.db
+        .insertInto('webhook_batches')
+        .values(chunk)
+        .onConflict((oc) => oc.column('id').doNothing())
+        .$call(this.all);
     }
   }
 
   async deleteWebhookBatches(ids: string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += BATCH_ROWS) {
-      await this.db.deleteFrom('webhook_batches').where('id', 'in', ids.slice(i, i + BATCH_ROWS)).$call(this.all);
+      await this.db
+        .deleteFrom('webhook_batches')
+        .where('id', 'in', ids.slice(i, i + BATCH_ROWS))
+        .$call(this.all);
     }
   }
 
   async saveWebhookBatch(id: string, body: string, at: number): Promise<void> {
-    await this.db.insertInto('webhook_batches').values({ id, body, at }).onConflict((oc) => oc.column('id').doNothing()).$call(this.all);
+    await this.db
+      .insertInto('webhook_batches')
+      .values({ id, body, at })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .$call(this.all);
   }
 
   async deleteWebhookBatch(id: string): Promise<void> {
@@ -667,7 +780,10 @@ export class KyselyStore implements Store {
   }
 
   async oldestPendingWebhookBatchAt(): Promise<number | null> {
-    const r = await this.db.selectFrom('webhook_batches').select((eb) => eb.fn.min('at').as('at')).$call(this.all);
+    const r = await this.db
+      .selectFrom('webhook_batches')
+      .select((eb) => eb.fn.min('at').as('at'))
+      .$call(this.all);
     const at = r[0]?.at;
     return at === null || at === undefined ? null : Number(at);
   }
@@ -678,21 +794,22 @@ export class KyselyStore implements Store {
     await this.db
       .insertInto('webhook_failed_batches')
       .columns(['id', 'body', 'received_at', 'failed_at', 'error', 'attempts', 'state', 'updated_at'])
-      .expression((eb) =>
-        eb
-          .selectFrom('webhook_batches')
-          .select([
-            'id',
-            'body',
-            'at',
-            // Typed: PostgreSQL does not infer a parameter's type from the INSERT's columns here.
-            sql<number>`cast(${at} as bigint)`.as('failed_at'),
-            sql<string>`cast(${error} as text)`.as('error'),
-            sql<number>`1`.as('attempts'),
-            sql<FailedWebhookBatch['state']>`'open'`.as('state'),
-            sql<number>`cast(${at} as bigint)`.as('updated_at'),
-          ])
-          .where('id', '=', id), // the WHERE also lets SQLite parse ON CONFLICT after a SELECT
+      .expression(
+        (eb) =>
+          eb
+            .selectFrom('webhook_batches')
+            .select([
+              'id',
+              'body',
+              'at',
+              // Typed: PostgreSQL does not infer a parameter's type from the INSERT's columns here.
+              sql<number>`cast(${at} as bigint)`.as('failed_at'),
+              sql<string>`cast(${error} as text)`.as('error'),
+              sql<number>`1`.as('attempts'),
+              sql<FailedWebhookBatch['state']>`'open'`.as('state'),
+              sql<number>`cast(${at} as bigint)`.as('updated_at'),
+            ])
+            .where('id', '=', id), // the WHERE also lets SQLite parse ON CONFLICT after a SELECT
       )
       .onConflict((oc) =>
         oc.column('id').doUpdateSet((eb) => ({
@@ -716,12 +833,19 @@ export class KyselyStore implements Store {
     }
   }
 
-  async listFailedWebhookBatches(opts: { state?: FailedWebhookBatch['state']; limit?: number; offset?: number } = {}): Promise<FailedWebhookBatch[]> {
+  async listFailedWebhookBatches(
+    opts: { state?: FailedWebhookBatch['state']; limit?: number; offset?: number } = {},
+  ): Promise<FailedWebhookBatch[]> {
     let q = this.db
       .selectFrom('webhook_failed_batches')
       .select(['id', 'received_at', 'failed_at', 'error', 'attempts', 'state', 'updated_at', sql<number>`length(body)`.as('body_length')]);
     if (opts.state !== undefined) q = q.where('state', '=', opts.state);
-    const rows = await q.orderBy('failed_at', 'desc').orderBy('id', 'desc').limit(limitOf(opts.limit)).offset(offsetOf(opts.offset)).$call(this.all);
+    const rows = await q
+      .orderBy('failed_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limitOf(opts.limit))
+      .offset(offsetOf(opts.offset))
+      .$call(this.all);
     return rows.map(rowToFailedWebhookBatch);
   }
 
@@ -750,11 +874,18 @@ export class KyselyStore implements Store {
     return r ? rowToDeadLetter(r) : null;
   }
 
-  async listDeadLetters(opts: { state?: DeadLetter['state']; sender_id?: string; limit?: number; offset?: number } = {}): Promise<DeadLetter[]> {
+  async listDeadLetters(
+    opts: { state?: DeadLetter['state']; sender_id?: string; limit?: number; offset?: number } = {},
+  ): Promise<DeadLetter[]> {
     let q = this.db.selectFrom('dead_letters').selectAll();
     if (opts.state !== undefined) q = q.where('state', '=', opts.state);
     if (opts.sender_id !== undefined) q = q.where('sender_id', '=', opts.sender_id);
-    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limitOf(opts.limit)).offset(offsetOf(opts.offset)).$call(this.all);
+    const rows = await q
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limitOf(opts.limit))
+      .offset(offsetOf(opts.offset))
+      .$call(this.all);
     return rows.map(rowToDeadLetter);
   }
 
@@ -765,14 +896,31 @@ export class KyselyStore implements Store {
   // ---------------------------------------------------------------- alerts
 
   async upsertAlert(a: AlertRecord): Promise<void> {
-    const row = { ...a, sender_id: a.sender_id ?? null, detail: toJson(a.detail ?? {}), last_sent_at: a.last_sent_at ?? null, resolved_at: a.resolved_at ?? null };
+    const row = {
+      ...a,
+      sender_id: a.sender_id ?? null,
+      detail: toJson(a.detail ?? {}),
+      last_sent_at: a.last_sent_at ?? null,
+      resolved_at: a.resolved_at ?? null,
+    };
     const { id: _id, ...rest } = row;
-    await this.db.insertInto('alerts').values(row).onConflict((oc) => oc.column('id').doUpdateSet(rest)).$call(this.all);
+    await this.db
+      .insertInto('alerts')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doUpdateSet(rest))
+      .$call(this.all);
   }
 
   async getAlertByDedupeKey(key: string): Promise<AlertRecord | null> {
     // Several records may share a key over time (raised, resolved, raised again): the latest counts.
-    const r = await this.db.selectFrom('alerts').selectAll().where('dedupe_key', '=', key).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1).$call(this.first);
+    const r = await this.db
+      .selectFrom('alerts')
+      .selectAll()
+      .where('dedupe_key', '=', key)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .$call(this.first);
     return r ? rowToAlert(r) : null;
   }
 
@@ -800,9 +948,20 @@ export class KyselyStore implements Store {
   }
 
   async saveSenderStatus(s: SenderStatus): Promise<void> {
-    const row = { sender_id: s.sender_id, state: s.state, reason: s.reason ?? null, reason_code: s.reason_code ?? null, credentials_valid: s.credentials_valid ? 1 : 0, since: s.since ?? null };
+    const row = {
+      sender_id: s.sender_id,
+      state: s.state,
+      reason: s.reason ?? null,
+      reason_code: s.reason_code ?? null,
+      credentials_valid: s.credentials_valid ? 1 : 0,
+      since: s.since ?? null,
+    };
     const { sender_id: _s, ...rest } = row;
-    await this.db.insertInto('sender_statuses').values(row).onConflict((oc) => oc.column('sender_id').doUpdateSet(rest)).$call(this.all);
+    await this.db
+      .insertInto('sender_statuses')
+      .values(row)
+      .onConflict((oc) => oc.column('sender_id').doUpdateSet(rest))
+      .$call(this.all);
   }
 
   async listSenderStatuses(): Promise<SenderStatus[]> {
@@ -826,12 +985,23 @@ export class KyselyStore implements Store {
   }
 
   async getLinkedPhone(business_id: string, user_id: string): Promise<string | null> {
-    const r = await this.db.selectFrom('identity_links').select('wa_id').where('business_id', '=', business_id).where('user_id', '=', user_id).$call(this.first);
+    const r = await this.db
+      .selectFrom('identity_links')
+      .select('wa_id')
+      .where('business_id', '=', business_id)
+      .where('user_id', '=', user_id)
+      .$call(this.first);
     return r ? r.wa_id : null;
   }
 
   async listLinkedUserIds(business_id: string, wa_id: string): Promise<string[]> {
-    const rows = await this.db.selectFrom('identity_links').select('user_id').where('business_id', '=', business_id).where('wa_id', '=', wa_id).orderBy('user_id').$call(this.all);
+    const rows = await this.db
+      .selectFrom('identity_links')
+      .select('user_id')
+      .where('business_id', '=', business_id)
+      .where('wa_id', '=', wa_id)
+      .orderBy('user_id')
+      .$call(this.all);
     return rows.map((r) => r.user_id);
   }
 
@@ -845,7 +1015,11 @@ export class KyselyStore implements Store {
       await this.db.deleteFrom('settings').where('name', '=', key).$call(this.all);
       return;
     }
-    await this.db.insertInto('settings').values({ name: key, value }).onConflict((oc) => oc.column('name').doUpdateSet({ value })).$call(this.all);
+    await this.db
+      .insertInto('settings')
+      .values({ name: key, value })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ value }))
+      .$call(this.all);
   }
 
   // ---------------------------------------------------------------- gate seed
@@ -867,7 +1041,11 @@ export class KyselyStore implements Store {
         )
         .$call(this.all),
       // 72h: the longest window anything can still be open (FEP); the 24h care window is inside it.
-      this.db.selectFrom('care_windows').selectAll().where('last_inbound_at', '>=', now - FEP_WINDOW_MS).$call(this.all),
+      this.db
+        .selectFrom('care_windows')
+        .selectAll()
+        .where('last_inbound_at', '>=', now - FEP_WINDOW_MS)
+        .$call(this.all),
       this.listTemplates(),
       this.listSenderStatuses(),
       this.db
@@ -887,14 +1065,22 @@ export class KyselyStore implements Store {
           consent: Object.fromEntries(CATEGORIES.map((cat) => [cat, c.consent[cat].state])) as Record<Category, ConsentState>,
           // The time of each recorded change: the gate allows a free-form reply after an opt-out only in
           // a window opened after it, so a restart must not make old opt-outs look new.
-          consent_at: Object.fromEntries(CATEGORIES.filter((cat) => c.consent[cat].at !== null).map((cat) => [cat, c.consent[cat].at])) as Partial<Record<Category, number>>,
+          consent_at: Object.fromEntries(
+            CATEGORIES.filter((cat) => c.consent[cat].at !== null).map((cat) => [cat, c.consent[cat].at]),
+          ) as Partial<Record<Category, number>>,
           tags: c.tags,
           time_zone: c.time_zone,
           undeliverable_at: c.undeliverable_at,
           marketing_limited_at: c.marketing_limited_at,
         };
       }),
-      windows: windows.map((w) => ({ sender_id: w.sender_id, wa_id: w.wa_id, last_inbound_at: w.last_inbound_at, referral_at: w.referral_at ?? null, fep_opened_at: w.fep_opened_at ?? null })),
+      windows: windows.map((w) => ({
+        sender_id: w.sender_id,
+        wa_id: w.wa_id,
+        last_inbound_at: w.last_inbound_at,
+        referral_at: w.referral_at ?? null,
+        fep_opened_at: w.fep_opened_at ?? null,
+      })),
       templates,
       senders,
       reservations: reserved.map(

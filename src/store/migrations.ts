@@ -214,9 +214,10 @@ export type RawRun = (sql: string, params?: unknown[]) => Promise<Record<string,
  * `begin immediate` takes the write lock before the applied versions are read).
  */
 export async function runMigrations(run: RawRun, dialect: StoreDialect): Promise<number[]> {
-  const t: Types = dialect === 'postgres'
-    ? { json: 'jsonb', autoId: 'bigserial primary key' }
-    : { json: 'text', autoId: 'integer primary key autoincrement' };
+  const t: Types =
+    dialect === 'postgres'
+      ? { json: 'jsonb', autoId: 'bigserial primary key' }
+      : { json: 'text', autoId: 'integer primary key autoincrement' };
   await run('create table if not exists wagate_migrations (version integer primary key, name text not null, applied_at bigint not null)');
   const ph = (i: number) => (dialect === 'sqlite' ? '?' : `$${i}`);
   const applied: number[] = [];
@@ -226,7 +227,11 @@ export async function runMigrations(run: RawRun, dialect: StoreDialect): Promise
       const done = await run(`select version from wagate_migrations where version = ${ph(1)}`, [m.version]);
       if (done.length === 0) {
         for (const stmt of m.statements(t)) await run(stmt);
-        await run(`insert into wagate_migrations (version, name, applied_at) values (${ph(1)}, ${ph(2)}, ${ph(3)})`, [m.version, m.name, Date.now()]);
+        await run(`insert into wagate_migrations (version, name, applied_at) values (${ph(1)}, ${ph(2)}, ${ph(3)})`, [
+          m.version,
+          m.name,
+          Date.now(),
+        ]);
         applied.push(m.version);
       }
       await run('commit');

@@ -110,7 +110,11 @@ export interface Store {
   // Customers and consent
   getCustomer(wa_id: string): Promise<CustomerRecord | null>;
   /** Creates the customer when missing; patches only the given fields. */
-  upsertCustomer(wa_id: string, patch: Partial<Pick<CustomerRecord, 'profile_name' | 'tags' | 'time_zone' | 'undeliverable_at' | 'marketing_limited_at'>>, now: number): Promise<CustomerRecord>;
+  upsertCustomer(
+    wa_id: string,
+    patch: Partial<Pick<CustomerRecord, 'profile_name' | 'tags' | 'time_zone' | 'undeliverable_at' | 'marketing_limited_at'>>,
+    now: number,
+  ): Promise<CustomerRecord>;
   setConsent(wa_id: string, category: Category, state: ConsentState, source: string, at: number): Promise<CustomerRecord>;
   listCustomers(opts?: { limit?: number; offset?: number }): Promise<CustomerRecord[]>;
 
@@ -143,9 +147,17 @@ export interface Store {
    * so duplicates never pile up. `patch` is applied either way. Atomic per message. Returns the record
    * after the change and whether the current status changed; null when the message is unknown.
    */
-  applyStatus(id: string, ev: StatusEvent, patch?: Partial<Pick<MessageRecord, 'wamid' | 'attempts' | 'last_error' | 'pricing'>>): Promise<{ message: MessageRecord; changed: boolean } | null>;
+  applyStatus(
+    id: string,
+    ev: StatusEvent,
+    patch?: Partial<Pick<MessageRecord, 'wamid' | 'attempts' | 'last_error' | 'pricing'>>,
+  ): Promise<{ message: MessageRecord; changed: boolean } | null>;
   /** Patches fields without a status change (attempts, wamid, last_error). */
-  updateMessage(id: string, patch: Partial<Pick<MessageRecord, 'wamid' | 'attempts' | 'last_error' | 'pricing'>>, now: number): Promise<void>;
+  updateMessage(
+    id: string,
+    patch: Partial<Pick<MessageRecord, 'wamid' | 'attempts' | 'last_error' | 'pricing'>>,
+    now: number,
+  ): Promise<void>;
   listMessages(filter: MessageFilter): Promise<MessageRecord[]>;
   countMessagesByStatus(): Promise<Record<string, number>>;
 

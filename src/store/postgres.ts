@@ -23,7 +23,11 @@ const types = {
 export async function createPostgresStore(url: string, opts: { schema: string; pool_max?: number }): Promise<Store> {
   const schema = opts.schema;
   if (!SCHEMA_RE.test(schema)) {
-    throw new StoreError('INVALID', `PostgreSQL schema name "${schema}" is not allowed`, 'use lower-case letters, digits and "_" starting with a letter (the `namespace` config key)');
+    throw new StoreError(
+      'INVALID',
+      `PostgreSQL schema name "${schema}" is not allowed`,
+      'use lower-case letters, digits and "_" starting with a letter (the `namespace` config key)',
+    );
   }
   const pool = new pg.Pool({
     connectionString: url,
@@ -50,7 +54,12 @@ export async function createPostgresStore(url: string, opts: { schema: string; p
     client = await pool.connect();
   } catch (err) {
     await pool.end().catch(() => {});
-    throw new StoreError('UNAVAILABLE', `PostgreSQL at ${redactUrl(url)} is not reachable: ${(err as Error).message}`, 'check WAGATE_DATABASE_URL (host, port, user, database) and that PostgreSQL is running', { cause: err });
+    throw new StoreError(
+      'UNAVAILABLE',
+      `PostgreSQL at ${redactUrl(url)} is not reachable: ${(err as Error).message}`,
+      'check WAGATE_DATABASE_URL (host, port, user, database) and that PostgreSQL is running',
+      { cause: err },
+    );
   }
   try {
     // Serialise schema creation and migrations across instances (key derived from the schema name).
@@ -65,7 +74,12 @@ export async function createPostgresStore(url: string, opts: { schema: string; p
   } catch (err) {
     client.release(true);
     await pool.end().catch(() => {});
-    throw new StoreError('UNAVAILABLE', `PostgreSQL store (schema ${schema}) could not be prepared: ${(err as Error).message}`, 'check that the database user may create schemas and tables in this database', { cause: err });
+    throw new StoreError(
+      'UNAVAILABLE',
+      `PostgreSQL store (schema ${schema}) could not be prepared: ${(err as Error).message}`,
+      'check that the database user may create schemas and tables in this database',
+      { cause: err },
+    );
   }
   client.release();
   const kysely = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });

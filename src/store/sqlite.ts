@@ -40,7 +40,12 @@ export async function createSqliteStore(path: string): Promise<Store> {
     db.pragma('journal_mode = WAL'); // readers never block the writer (ignored for ':memory:')
     db.pragma('synchronous = NORMAL'); // durable across process crashes in WAL; fsync at checkpoints
   } catch (err) {
-    throw new StoreError('UNAVAILABLE', `SQLite store at ${path} could not be opened: ${(err as Error).message}`, 'check that data_dir exists and is writable by this user (WAGATE_DATA_DIR), and that the file is a wagate database', { cause: err });
+    throw new StoreError(
+      'UNAVAILABLE',
+      `SQLite store at ${path} could not be opened: ${(err as Error).message}`,
+      'check that data_dir exists and is writable by this user (WAGATE_DATA_DIR), and that the file is a wagate database',
+      { cause: err },
+    );
   }
   try {
     await runMigrations(async (sqlText, params = []) => {
@@ -51,7 +56,12 @@ export async function createSqliteStore(path: string): Promise<Store> {
     }, 'sqlite');
   } catch (err) {
     db.close();
-    throw new StoreError('UNAVAILABLE', `SQLite store at ${path}: ${(err as Error).message}`, 'restore the database from a backup or move it aside to start fresh; do not edit wagate_migrations by hand', { cause: err });
+    throw new StoreError(
+      'UNAVAILABLE',
+      `SQLite store at ${path}: ${(err as Error).message}`,
+      'restore the database from a backup or move it aside to start fresh; do not edit wagate_migrations by hand',
+      { cause: err },
+    );
   }
   const cached = cachingDatabase(db);
   const kysely = new Kysely<Tables>({ dialect: new SqliteDialect({ database: cached }) });

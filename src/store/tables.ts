@@ -86,7 +86,16 @@ export interface Tables {
   audit_log: { id: Generated<number>; at: number; actor: string; action: string; subject: string | null; detail: Json };
   seen_events: { event_key: string; at: number };
   webhook_batches: { id: string; body: string; at: number };
-  webhook_failed_batches: { id: string; body: string; received_at: number; failed_at: number; error: string; attempts: number; state: FailedWebhookBatch['state']; updated_at: number };
+  webhook_failed_batches: {
+    id: string;
+    body: string;
+    received_at: number;
+    failed_at: number;
+    error: string;
+    attempts: number;
+    state: FailedWebhookBatch['state'];
+    updated_at: number;
+  };
   dead_letters: Omit<DeadLetter, 'meta_error'> & { meta_error: ColumnType<unknown, string | null, string | null> };
   alerts: Omit<AlertRecord, 'detail'> & { detail: Json };
   sender_health: { sender_id: string; data: Json; updated_at: number };
@@ -113,7 +122,12 @@ export function rowToCustomer(r: Record<string, unknown>): CustomerRecord {
   return {
     wa_id: r.wa_id as string,
     profile_name: (r.profile_name as string | null) ?? null,
-    consent: { marketing: consent('marketing'), utility: consent('utility'), authentication: consent('authentication'), service: consent('service') },
+    consent: {
+      marketing: consent('marketing'),
+      utility: consent('utility'),
+      authentication: consent('authentication'),
+      service: consent('service'),
+    },
     tags: json<string[]>(r.tags),
     time_zone: (r.time_zone as string | null) ?? null,
     undeliverable_at: (r.undeliverable_at as number | null) ?? null,
@@ -124,7 +138,13 @@ export function rowToCustomer(r: Record<string, unknown>): CustomerRecord {
 }
 
 export function rowToWindow(r: WindowRecord): WindowRecord {
-  return { sender_id: r.sender_id, wa_id: r.wa_id, last_inbound_at: r.last_inbound_at, referral_at: r.referral_at ?? null, fep_opened_at: r.fep_opened_at ?? null };
+  return {
+    sender_id: r.sender_id,
+    wa_id: r.wa_id,
+    last_inbound_at: r.last_inbound_at,
+    referral_at: r.referral_at ?? null,
+    fep_opened_at: r.fep_opened_at ?? null,
+  };
 }
 
 export function rowToTemplate(r: Record<string, unknown>): TemplateRecord {
@@ -143,7 +163,12 @@ export function rowToTemplate(r: Record<string, unknown>): TemplateRecord {
 
 /** History is stored in arrival order; readers get it ordered by time (stable for equal times). */
 function byTime(history: StatusEvent[]): StatusEvent[] {
-  return history.length < 2 ? history : history.map((e, i) => [e, i] as const).sort((a, b) => a[0].at - b[0].at || a[1] - b[1]).map(([e]) => e);
+  return history.length < 2
+    ? history
+    : history
+        .map((e, i) => [e, i] as const)
+        .sort((a, b) => a[0].at - b[0].at || a[1] - b[1])
+        .map(([e]) => e);
 }
 
 export function rowToMessage(r: Record<string, unknown>): MessageRecord {
@@ -172,7 +197,14 @@ export function rowToMessage(r: Record<string, unknown>): MessageRecord {
 }
 
 export function rowToAudit(r: Record<string, unknown>): AuditEntry {
-  return { id: Number(r.id), at: r.at as number, actor: r.actor as string, action: r.action as string, subject: (r.subject as string | null) ?? null, detail: json(r.detail) };
+  return {
+    id: Number(r.id),
+    at: r.at as number,
+    actor: r.actor as string,
+    action: r.action as string,
+    subject: (r.subject as string | null) ?? null,
+    detail: json(r.detail),
+  };
 }
 
 export function rowToDeadLetter(r: Record<string, unknown>): DeadLetter {

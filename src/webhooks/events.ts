@@ -201,7 +201,14 @@ export interface UnknownEvent extends EventBase {
 }
 
 export type AccountEvent = PhoneQualityEvent | AccountUpdateEvent | AccountAlertEvent;
-export type WebhookEvent = InboundMessageEvent | StatusUpdateEvent | UserPreferenceEvent | TemplateEvent | AccountEvent | SystemErrorEvent | UnknownEvent;
+export type WebhookEvent =
+  | InboundMessageEvent
+  | StatusUpdateEvent
+  | UserPreferenceEvent
+  | TemplateEvent
+  | AccountEvent
+  | SystemErrorEvent
+  | UnknownEvent;
 
 const TEMPLATE_FIELDS: Record<string, TemplateEvent['kind']> = {
   message_template_status_update: 'template_status',
@@ -308,7 +315,15 @@ export function readMessage(m: Obj, base: EventBase & { profile_name: string | n
     group_id: str(m.group_id),
     type: str(m.type) ?? 'unknown',
     timestamp: metaTime(m.timestamp),
-    referral: r ? { source_type: str(r.source_type), source_id: str(r.source_id), source_url: str(r.source_url), headline: str(r.headline), ctwa_clid: str(r.ctwa_clid) } : null,
+    referral: r
+      ? {
+          source_type: str(r.source_type),
+          source_id: str(r.source_id),
+          source_url: str(r.source_url),
+          headline: str(r.headline),
+          ctwa_clid: str(r.ctwa_clid),
+        }
+      : null,
     system: sys ? { type: str(sys.type), new_wa_id: str(sys.wa_id) ?? str(sys.new_wa_id), new_user_id: str(sys.user_id) } : null,
     unsupported_type: uns ? str(uns.type) : null,
     texts: replyTexts(m),
@@ -365,14 +380,37 @@ function readManagement(field: string, value: Obj, base: EventBase): TemplateEve
   const tk = Object.hasOwn(TEMPLATE_FIELDS, field) ? TEMPLATE_FIELDS[field] : undefined;
   if (tk) return { ...m, kind: tk, change: readTemplateChange(value) };
   if (field === 'phone_number_quality_update') {
-    return { ...m, kind: 'phone_quality', change: { display_phone_number: str(value.display_phone_number), event: str(value.event), current_limit: value.current_limit ?? null, old_limit: value.old_limit ?? null, max_daily_conversations_per_business: value.max_daily_conversations_per_business ?? null } };
+    return {
+      ...m,
+      kind: 'phone_quality',
+      change: {
+        display_phone_number: str(value.display_phone_number),
+        event: str(value.event),
+        current_limit: value.current_limit ?? null,
+        old_limit: value.old_limit ?? null,
+        max_daily_conversations_per_business: value.max_daily_conversations_per_business ?? null,
+      },
+    };
   }
   if (field === 'account_update') {
     const ban = isObj(value.ban_info) ? value.ban_info : null;
-    return { ...m, kind: 'account_update', change: { event: str(value.event), ban_state: ban ? str(ban.waba_ban_state) : null, ban_info: value.ban_info ?? null, violation_info: value.violation_info ?? null } };
+    return {
+      ...m,
+      kind: 'account_update',
+      change: {
+        event: str(value.event),
+        ban_state: ban ? str(ban.waba_ban_state) : null,
+        ban_info: value.ban_info ?? null,
+        violation_info: value.violation_info ?? null,
+      },
+    };
   }
   if (field === 'account_alerts') {
-    return { ...m, kind: 'account_alerts', change: { entity_type: str(value.entity_type), entity_id: str(value.entity_id), alert_info: value.alert_info ?? null } };
+    return {
+      ...m,
+      kind: 'account_alerts',
+      change: { entity_type: str(value.entity_type), entity_id: str(value.entity_id), alert_info: value.alert_info ?? null },
+    };
   }
   return null;
 }
@@ -383,8 +421,22 @@ export function extractEvents(body: unknown): WebhookEvent[] {
     ev.key = storableKey(ev.key);
     out.push(ev);
   };
-  const unknown = (field: string, value: unknown, waba_id: string | null, entry_time: number | null, phone_number_id: string | null = null) =>
-    push({ kind: 'unknown', key: `o:${field}:${waba_id ?? ''}:${entry_time ?? ''}:${hashOf(value)}`, field, value: bounded(value), waba_id, entry_time, phone_number_id });
+  const unknown = (
+    field: string,
+    value: unknown,
+    waba_id: string | null,
+    entry_time: number | null,
+    phone_number_id: string | null = null,
+  ) =>
+    push({
+      kind: 'unknown',
+      key: `o:${field}:${waba_id ?? ''}:${entry_time ?? ''}:${hashOf(value)}`,
+      field,
+      value: bounded(value),
+      waba_id,
+      entry_time,
+      phone_number_id,
+    });
 
   if (!isObj(body) || !Array.isArray(body.entry)) {
     unknown(isObj(body) ? `object:${label(body.object)}` : 'not_an_object', body, null, null);
@@ -443,7 +495,13 @@ export function extractEvents(body: unknown): WebhookEvent[] {
           recognised = true;
           for (const m of value.messages) {
             const who = isObj(m) ? (str(m.from) ?? str(m.from_user_id)) : null;
-            const ev = isObj(m) ? readMessage(m, { ...base, links, profile_name: (who && names.get(who)) ?? (distinctNames.size === 1 ? [...distinctNames][0] : null) }) : null;
+            const ev = isObj(m)
+              ? readMessage(m, {
+                  ...base,
+                  links,
+                  profile_name: (who && names.get(who)) ?? (distinctNames.size === 1 ? [...distinctNames][0] : null),
+                })
+              : null;
             if (ev) push(ev);
             else unknown('messages.message', m, waba_id, entry_time, phone_number_id);
           }
@@ -469,17 +527,47 @@ export function extractEvents(body: unknown): WebhookEvent[] {
             const at = metaTime(p.timestamp);
             const category = str(p.category) ?? 'marketing_messages';
             const own = wa_id && user_id ? [{ wa_id, user_id, parent_user_id: str(p.parent_user_id) }] : [];
-            push({ kind: 'user_preferences', key: `p:${wa_id ?? user_id}:${category}:${v}:${at ?? hashOf(p)}`, waba_id, entry_time, phone_number_id, wa_id, user_id, links: [...own, ...links], category, value: v, at, detail: str(p.detail) });
+            push({
+              kind: 'user_preferences',
+              key: `p:${wa_id ?? user_id}:${category}:${v}:${at ?? hashOf(p)}`,
+              waba_id,
+              entry_time,
+              phone_number_id,
+              wa_id,
+              user_id,
+              links: [...own, ...links],
+              category,
+              value: v,
+              at,
+              detail: str(p.detail),
+            });
           }
         }
         if (Array.isArray(value.errors)) {
           recognised = true;
-          push({ kind: 'system_error', key: `e:${waba_id ?? ''}:${hashOf(value.errors)}:${entry_time ?? ''}`, field, value: value.errors, errors: value.errors.map((e) => parseWebhookError(e)), waba_id, entry_time, phone_number_id });
+          push({
+            kind: 'system_error',
+            key: `e:${waba_id ?? ''}:${hashOf(value.errors)}:${entry_time ?? ''}`,
+            field,
+            value: value.errors,
+            errors: value.errors.map((e) => parseWebhookError(e)),
+            waba_id,
+            entry_time,
+            phone_number_id,
+          });
         }
         if (!recognised) unknown(field, value, waba_id, entry_time, phone_number_id);
         continue;
       }
-      const ev = isObj(value) ? readManagement(field, value, { key: `o:${field}:${waba_id ?? ''}:${entry_time ?? ''}:${hashOf(value)}`, kind: '', waba_id, entry_time, phone_number_id: null }) : null;
+      const ev = isObj(value)
+        ? readManagement(field, value, {
+            key: `o:${field}:${waba_id ?? ''}:${entry_time ?? ''}:${hashOf(value)}`,
+            kind: '',
+            waba_id,
+            entry_time,
+            phone_number_id: null,
+          })
+        : null;
       if (ev) push(ev);
       else unknown(field, value, waba_id, entry_time);
     }

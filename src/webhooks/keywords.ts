@@ -7,30 +7,75 @@ import type { Category } from '../domain/types.ts';
 /** Defaults: Twilio's six + REVOKE/OPTOUT (§6.4), then Spanish, Portuguese, Indonesian and Hindi. */
 export const DEFAULT_OPT_OUT_KEYWORDS: readonly string[] = [
   // English (Twilio defaults and their advanced list)
-  'STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'REVOKE', 'OPTOUT', 'OPT-OUT', 'OPT OUT',
+  'STOP',
+  'STOPALL',
+  'UNSUBSCRIBE',
+  'CANCEL',
+  'END',
+  'QUIT',
+  'REVOKE',
+  'OPTOUT',
+  'OPT-OUT',
+  'OPT OUT',
   // Spanish
-  'BAJA', 'DAR DE BAJA', 'PARAR', 'DETENER', 'ALTO', 'CANCELAR', 'NO MAS', 'DESUSCRIBIR',
+  'BAJA',
+  'DAR DE BAJA',
+  'PARAR',
+  'DETENER',
+  'ALTO',
+  'CANCELAR',
+  'NO MAS',
+  'DESUSCRIBIR',
   // Portuguese
-  'PARE', 'SAIR', 'DESCADASTRAR', 'CANCELAR INSCRICAO', 'NAO QUERO MAIS',
+  'PARE',
+  'SAIR',
+  'DESCADASTRAR',
+  'CANCELAR INSCRICAO',
+  'NAO QUERO MAIS',
   // Indonesian
-  'BERHENTI', 'BERHENTI LANGGANAN', 'BATAL', 'STOP LANGGANAN',
+  'BERHENTI',
+  'BERHENTI LANGGANAN',
+  'BATAL',
+  'STOP LANGGANAN',
   // Hindi (Devanagari and the usual romanisation)
-  'बंद', 'बंद करो', 'बंद करें', 'रोको', 'रोकें', 'BAND KARO', 'BAND KAREN',
+  'बंद',
+  'बंद करो',
+  'बंद करें',
+  'रोको',
+  'रोकें',
+  'BAND KARO',
+  'BAND KAREN',
 ];
 
 /** Opt back in: START / UNSTOP / YES (Twilio) and equivalents. Only undoes an opt-out. */
 export const DEFAULT_OPT_IN_KEYWORDS: readonly string[] = [
-  'START', 'UNSTOP', 'YES', 'SUBSCRIBE',
-  'ALTA', 'DAR DE ALTA', 'COMENZAR', // Spanish
-  'VOLTAR', 'ASSINAR', // Portuguese
-  'MULAI', 'LANGGANAN', // Indonesian
-  'शुरू', 'शुरू करो', 'SHURU', // Hindi
+  'START',
+  'UNSTOP',
+  'YES',
+  'SUBSCRIBE',
+  'ALTA',
+  'DAR DE ALTA',
+  'COMENZAR', // Spanish
+  'VOLTAR',
+  'ASSINAR', // Portuguese
+  'MULAI',
+  'LANGGANAN', // Indonesian
+  'शुरू',
+  'शुरू करो',
+  'SHURU', // Hindi
 ];
 
 /** Quick-reply buttons that mean "no more marketing" (Meta's own template example: "Stop promotions"). */
 export const MARKETING_STOP_BUTTONS: readonly string[] = [
-  'STOP PROMOTIONS', 'STOP PROMOTION', 'STOP_PROMOTIONS', 'STOP MARKETING', 'UNSUBSCRIBE FROM PROMOTIONS',
-  'NOT INTERESTED', 'DETENER PROMOCIONES', 'PARAR PROMOCOES', 'BERHENTI PROMOSI',
+  'STOP PROMOTIONS',
+  'STOP PROMOTION',
+  'STOP_PROMOTIONS',
+  'STOP MARKETING',
+  'UNSUBSCRIBE FROM PROMOTIONS',
+  'NOT INTERESTED',
+  'DETENER PROMOCIONES',
+  'PARAR PROMOCOES',
+  'BERHENTI PROMOSI',
 ];
 
 /** Categories a general STOP keyword opts out of. Authentication (codes the user asks for) and service
@@ -54,7 +99,9 @@ export interface KeywordMatcher {
   match(text: string | null | undefined): { kind: 'opt_out' | 'opt_in' | 'marketing_stop'; keyword: string } | null;
 }
 
-export function createKeywordMatcher(opts: { opt_out?: readonly string[]; opt_in?: readonly string[]; marketing_stop?: readonly string[] } = {}): KeywordMatcher {
+export function createKeywordMatcher(
+  opts: { opt_out?: readonly string[]; opt_in?: readonly string[]; marketing_stop?: readonly string[] } = {},
+): KeywordMatcher {
   const table = new Map<string, { kind: 'opt_out' | 'opt_in' | 'marketing_stop'; keyword: string }>();
   // Later lists never override an earlier one: opt-out wins over opt-in if a word is in both.
   const add = (words: readonly string[], kind: 'opt_out' | 'opt_in' | 'marketing_stop') => {

@@ -96,7 +96,10 @@ export class WebhookProcessor {
 
   private readonly orphanSweepMs: number;
 
-  constructor(private readonly ctx: AppContext, opts: { max_backlog?: number; poison_retries?: number; orphan_sweep_ms?: number } = {}) {
+  constructor(
+    private readonly ctx: AppContext,
+    opts: { max_backlog?: number; poison_retries?: number; orphan_sweep_ms?: number } = {},
+  ) {
     this.maxBacklog = opts.max_backlog ?? MAX_BACKLOG;
     this.orphanSweepMs = opts.orphan_sweep_ms ?? ORPHAN_SWEEP_MS;
     this.poisonRetries = opts.poison_retries ?? POISON_RETRIES;
@@ -187,12 +190,21 @@ export class WebhookProcessor {
     // Start-up recovery is awaited up to START_RECOVERY_WAIT_MS, then goes on in the background: under
     // load (several instances on one store) it can take minutes, and an instance that never finishes
     // starting runs no workers at all (seen in the soak: every restarted instance stuck, nothing sent).
-    const recovery = this.recoverLeftovers().catch((err) => this.ctx.log.error({ err }, 'webhooks: start-up recovery failed; the batches stay stored for the next start'));
+    const recovery = this.recoverLeftovers().catch((err) =>
+      this.ctx.log.error({ err }, 'webhooks: start-up recovery failed; the batches stay stored for the next start'),
+    );
     this.recovery = recovery;
     let timer: NodeJS.Timeout | undefined;
-    const late = await Promise.race([recovery.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), START_RECOVERY_WAIT_MS)))]);
+    const late = await Promise.race([
+      recovery.then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), START_RECOVERY_WAIT_MS))),
+    ]);
     clearTimeout(timer);
-    if (late) this.ctx.log.warn({ wait_ms: START_RECOVERY_WAIT_MS }, 'webhooks: batches left from before the restart are still being applied; continuing in the background');
+    if (late)
+      this.ctx.log.warn(
+        { wait_ms: START_RECOVERY_WAIT_MS },
+        'webhooks: batches left from before the restart are still being applied; continuing in the background',
+      );
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = setInterval(() => {
       if (this.statuses.hasPending()) this.enqueue(() => this.statuses.sweep());
@@ -203,7 +215,9 @@ export class WebhookProcessor {
       if (this.adopting || this.stopping) return;
       this.adopting = this.recovery
         .then(() => this.adoptOrphans())
-        .catch((err) => this.ctx.log.warn({ err: errorText(err) }, 'webhooks: looking for batches left by other instances failed; trying again later'))
+        .catch((err) =>
+          this.ctx.log.warn({ err: errorText(err) }, 'webhooks: looking for batches left by other instances failed; trying again later'),
+        )
         .finally(() => (this.adopting = null));
     }, this.orphanSweepMs);
     this.orphanTimer.unref();
@@ -340,7 +354,10 @@ export class WebhookProcessor {
     let poison = 0;
     for (;;) {
       try {
-        await this.applyTagged(label, group.flatMap((b) => b.events.map((ev) => ({ ev, recovery: b.recovery }))));
+        await this.applyTagged(
+          label,
+          group.flatMap((b) => b.events.map((ev) => ({ ev, recovery: b.recovery }))),
+        );
         if (this.statuses.dirty) await this.statuses.save();
         if (ids.length > 1) await this.ctx.store.deleteWebhookBatches(ids);
         else await this.ctx.store.deleteWebhookBatch(ids[0]);
@@ -363,7 +380,10 @@ export class WebhookProcessor {
             await this.setAsideUntilDone(ids[0], errorText(err));
             return;
           }
-          this.ctx.log.warn({ err, batch_id: label, attempt, retries_left: this.poisonRetries - poison + 1 }, 'webhooks: batch failed with the store up; will retry, then set it aside');
+          this.ctx.log.warn(
+            { err, batch_id: label, attempt, retries_left: this.poisonRetries - poison + 1 },
+            'webhooks: batch failed with the store up; will retry, then set it aside',
+          );
         } else {
           // The store is unreachable: keep the batch, wait, and apply it again in recovery mode
           // (blocking later batches keeps the order; nothing else can be applied anyway).
@@ -383,10 +403,13 @@ export class WebhookProcessor {
   /** Waits before a retry; stop() ends the wait early. */
   private backoff(attempt: number): Promise<void> {
     return new Promise<void>((r) => {
-      const timer = setTimeout(() => {
-        this.wake = null;
-        r();
-      }, Math.min(30_000, 250 * 2 ** Math.min(attempt, 7)));
+      const timer = setTimeout(
+        () => {
+          this.wake = null;
+          r();
+        },
+        Math.min(30_000, 250 * 2 ** Math.min(attempt, 7)),
+      );
       this.wake = () => {
         clearTimeout(timer);
         r();
@@ -432,7 +455,10 @@ export class WebhookProcessor {
   private async getOpen(id: string, what: string): Promise<FailedWebhookBatch> {
     const b = await this.getFailed(id);
     if (b.state !== 'open') {
-      throw appError('WEBHOOK_BATCH_NOT_OPEN', `Webhook batch "${id}" is ${b.state}; only an open batch can be ${what}.`, { fix: 'Nothing to do: list the open ones with GET /v1/webhooks/failed?state=open.', details: { id, state: b.state } });
+      throw appError('WEBHOOK_BATCH_NOT_OPEN', `Webhook batch "${id}" is ${b.state}; only an open batch can be ${what}.`, {
+        fix: 'Nothing to do: list the open ones with GET /v1/webhooks/failed?state=open.',
+        details: { id, state: b.state },
+      });
     }
     return b;
   }
@@ -442,7 +468,10 @@ export class WebhookProcessor {
    * applied again, each effect is idempotent). Applied: state `replayed`. Failing again with the store
    * up: still open, with the new error and one more attempt. The store unreachable: 503, nothing changed.
    */
-  async replayFailed(id: string, actor: string): Promise<{ batch: FailedWebhookBatch; replayed: boolean; summary?: BatchSummary; error?: string }> {
+  async replayFailed(
+    id: string,
+    actor: string,
+  ): Promise<{ batch: FailedWebhookBatch; replayed: boolean; summary?: BatchSummary; error?: string }> {
     const b = await this.getOpen(id, 'replayed');
     let outcome!: { replayed: boolean; summary?: BatchSummary; error?: string };
     let outage: unknown;
@@ -475,7 +504,10 @@ export class WebhookProcessor {
     });
     await this.whenIdle();
     if (outage !== undefined) {
-      throw appError('STORE_UNAVAILABLE', `Webhook batch "${id}" could not be replayed: the store did not answer (${errorText(outage)}).`, { fix: 'Check the database (GET /ready), then replay again; the batch is still set aside.', details: { id } });
+      throw appError('STORE_UNAVAILABLE', `Webhook batch "${id}" could not be replayed: the store did not answer (${errorText(outage)}).`, {
+        fix: 'Check the database (GET /ready), then replay again; the batch is still set aside.',
+        details: { id },
+      });
     }
     return { batch: await this.getFailed(id), ...outcome };
   }
@@ -490,7 +522,10 @@ export class WebhookProcessor {
 
   /** Applies a list of events (exported for the bench and tests through applyBody). */
   private applyEvents(batch_id: string, events: WebhookEvent[], recovery: boolean): Promise<BatchSummary> {
-    return this.applyTagged(batch_id, events.map((ev) => ({ ev, recovery })));
+    return this.applyTagged(
+      batch_id,
+      events.map((ev) => ({ ev, recovery })),
+    );
   }
 
   /**
@@ -505,7 +540,11 @@ export class WebhookProcessor {
     const summary: BatchSummary = { batch_id, events: events.length, results: {} };
     const store = this.ctx.store;
     let freshKeys: Set<string> | null = null;
-    if (events.length > 1) freshKeys = await store.markEventsSeen(events.map((e) => e.ev.key), this.ctx.now());
+    if (events.length > 1)
+      freshKeys = await store.markEventsSeen(
+        events.map((e) => e.ev.key),
+        this.ctx.now(),
+      );
     const firstSeen = new Set<string>();
     const isFresh = async (key: string): Promise<boolean> => {
       if (!freshKeys) return store.markEventSeen(key, this.ctx.now());
@@ -533,7 +572,9 @@ export class WebhookProcessor {
           const detail = { batch_id, kind: ev.kind, key: ev.key, error: errorText(err) };
           // The event itself may be what the store refuses (PostgreSQL refuses a NUL in jsonb): then
           // without it. Failing that too, the batch fails (and is set aside if it keeps failing).
-          await this.audit('webhook.event_failed', null, { ...detail, event: clip(ev) }).catch(() => this.audit('webhook.event_failed', null, { ...detail, event: 'not storable' }));
+          await this.audit('webhook.event_failed', null, { ...detail, event: clip(ev) }).catch(() =>
+            this.audit('webhook.event_failed', null, { ...detail, event: 'not storable' }),
+          );
         }
       }
       record(ev, result);
@@ -568,7 +609,8 @@ export class WebhookProcessor {
         }
         const fresh = await isFresh(ev.key);
         // A status shows the recipient's phone and BSUID together (contacts[]): the link is learned.
-        if (ev.kind === 'status' && ev.links.length > 0 && (fresh || recovery)) await this.identities.learn(senderOf(this.ctx, ev.phone_number_id), ev.links, eventTime(this.ctx, ev.timestamp));
+        if (ev.kind === 'status' && ev.links.length > 0 && (fresh || recovery))
+          await this.identities.learn(senderOf(this.ctx, ev.phone_number_id), ev.links, eventTime(this.ctx, ev.timestamp));
         const item = ev.kind === 'status' && (fresh || recovery) ? this.statuses.forwardItem(ev) : null;
         if (item) {
           if (runIds.has(item.id) || run.length >= FORWARD_RUN_MAX) await flushRun(); // a message's second status waits for its first

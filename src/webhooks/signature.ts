@@ -20,7 +20,11 @@ const HEADER_RE = /^sha256=([0-9a-fA-F]{64})$/;
  * Secrets that are empty or undefined are ignored; none left → `no_secret_configured` (never accept
  * an unsigned webhook just because nobody configured a secret).
  */
-export function verifySignature(raw: Buffer, header: string | string[] | undefined, secrets: readonly (string | null | undefined)[]): SignatureCheck {
+export function verifySignature(
+  raw: Buffer,
+  header: string | string[] | undefined,
+  secrets: readonly (string | null | undefined)[],
+): SignatureCheck {
   const keys = secrets.filter((s): s is string => typeof s === 'string' && s.length > 0);
   if (keys.length === 0) return { ok: false, reason: 'no_secret_configured' };
   const value = Array.isArray(header) ? header[0] : header;

@@ -42,7 +42,14 @@ function alertsConfig(over: Record<string, unknown> = {}) {
 }
 
 function make(over: Record<string, unknown> = {}) {
-  return new AlertService({ store, config: alertsConfig(over), log: createLogger(process.env.DBG ? 'debug' : 'silent'), metrics, now: () => clock, retry: { base_ms: 5, max_ms: 20, attempts: 4 } });
+  return new AlertService({
+    store,
+    config: alertsConfig(over),
+    log: createLogger(process.env.DBG ? 'debug' : 'silent'),
+    metrics,
+    now: () => clock,
+    retry: { base_ms: 5, max_ms: 20, attempts: 4 },
+  });
 }
 
 const sample = (over: Partial<AlertInput> = {}): AlertInput => ({
@@ -98,7 +105,13 @@ describe('AlertService', () => {
     const sig = String(hook[0].headers['x-wagate-signature-256']);
     const expected = 'sha256=' + createHmac('sha256', SECRET).update(hook[0].raw).digest('hex');
     expect(timingSafeEqual(Buffer.from(sig), Buffer.from(expected))).toBe(true);
-    expect(hook[0].json).toMatchObject({ kind: 'credentials_invalid', severity: 'critical', dedupe_key: 'credentials:main', sender_id: 'main', reminder: false });
+    expect(hook[0].json).toMatchObject({
+      kind: 'credentials_invalid',
+      severity: 'critical',
+      dedupe_key: 'credentials:main',
+      sender_id: 'main',
+      reminder: false,
+    });
 
     expect(smtp.mails).toHaveLength(1);
     expect(smtp.mails[0].to).toEqual(['oncall@example.test']);
@@ -173,7 +186,12 @@ describe('AlertService', () => {
     svc.raise(sample({ severity: 'info', kind: 'limit_changed', dedupe_key: 'limit:main:TIER_2K' }));
     svc.raise(sample({ severity: 'warning', kind: 'quality_dropped', dedupe_key: 'quality:main:YELLOW' }));
     await svc.flush();
-    expect(http.byPath('/hook').map((h) => h.json.kind).sort()).toEqual(['limit_changed', 'quality_dropped']);
+    expect(
+      http
+        .byPath('/hook')
+        .map((h) => h.json.kind)
+        .sort(),
+    ).toEqual(['limit_changed', 'quality_dropped']);
     expect(http.byPath('/slack').map((h) => String(h.json.text))).toHaveLength(1);
     expect(smtp.mails).toHaveLength(0);
   });
@@ -209,7 +227,14 @@ describe('AlertService', () => {
     try {
       await admin.query(`drop schema ${schema} cascade`);
       await expect(pgStore.listAlerts({})).rejects.toThrow();
-      const broken = new AlertService({ store: pgStore, config: alertsConfig(), log: createLogger('silent'), metrics, now: () => clock, retry: { base_ms: 5, max_ms: 20, attempts: 4 } });
+      const broken = new AlertService({
+        store: pgStore,
+        config: alertsConfig(),
+        log: createLogger('silent'),
+        metrics,
+        now: () => clock,
+        retry: { base_ms: 5, max_ms: 20, attempts: 4 },
+      });
       broken.raise(sample({ kind: 'backend_unreachable', dedupe_key: 'backend:store' }));
       await broken.flush();
       broken.raise(sample({ kind: 'backend_unreachable', dedupe_key: 'backend:store' }));
@@ -243,7 +268,10 @@ describe('AlertService', () => {
 
 describe('alert wording', () => {
   it('the 190 alert names the sender, the subcode, its meaning and the fix steps', () => {
-    const a = credentialsInvalidAlert({ id: 'main', phone_number_id: '106540352242922', waba_id: '102290129340398' }, { code: 190, subcode: 460, source: 'send' });
+    const a = credentialsInvalidAlert(
+      { id: 'main', phone_number_id: '106540352242922', waba_id: '102290129340398' },
+      { code: 190, subcode: 460, source: 'send' },
+    );
     expect(a.dedupe_key).toBe('credentials:main');
     expect(a.title).toContain('main');
     expect(a.title).toContain('190/460');
@@ -256,7 +284,13 @@ describe('alert wording', () => {
   });
 
   it('template alerts distinguish paused from disabled', () => {
-    expect(templateStatusAlert({ waba_id: '1', name: 'promo', language: 'en_US', status: 'PAUSED' })).toMatchObject({ kind: 'template_paused', severity: 'warning' });
-    expect(templateStatusAlert({ waba_id: '1', name: 'promo', language: 'en_US', status: 'DISABLED' })).toMatchObject({ kind: 'template_disabled', severity: 'critical' });
+    expect(templateStatusAlert({ waba_id: '1', name: 'promo', language: 'en_US', status: 'PAUSED' })).toMatchObject({
+      kind: 'template_paused',
+      severity: 'warning',
+    });
+    expect(templateStatusAlert({ waba_id: '1', name: 'promo', language: 'en_US', status: 'DISABLED' })).toMatchObject({
+      kind: 'template_disabled',
+      severity: 'critical',
+    });
   });
 });

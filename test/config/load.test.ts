@@ -55,7 +55,8 @@ describe('config loading', () => {
 
   it('rejects a non-numeric WAGATE_PORT and duplicate senders', () => {
     expect(problems(() => loadConfig({ text: '', env: { WAGATE_PORT: 'abc' } }))[0].key).toBe('WAGATE_PORT');
-    const dup = 'senders:\n  - {id: a, phone_number_id: "11111", waba_id: "22222"}\n  - {id: a, phone_number_id: "33333", waba_id: "22222"}\n';
+    const dup =
+      'senders:\n  - {id: a, phone_number_id: "11111", waba_id: "22222"}\n  - {id: a, phone_number_id: "33333", waba_id: "22222"}\n';
     expect(problems(() => loadConfig({ text: dup, env: {} }))[0].problem).toMatch(/used by two senders/);
   });
 });

@@ -42,7 +42,13 @@ function startChild(sandboxUrl: string): Promise<{ proc: ChildProcess; base: str
 
 describe('crash mid-send', () => {
   it('kill -9 during sends: zero lost, zero duplicates (sandbox ledger)', async () => {
-    sandbox = await startSandbox({ port: 0, host: '127.0.0.1', app_secret: 'sandbox-app-secret', numbers: [{ phone_number_id: PHONE_NUMBER_ID, waba_id: WABA_ID, display_phone_number: '+1 555 010 0001', throughput_mps: 80 }], tokens: ['sandbox-token-main'] });
+    sandbox = await startSandbox({
+      port: 0,
+      host: '127.0.0.1',
+      app_secret: 'sandbox-app-secret',
+      numbers: [{ phone_number_id: PHONE_NUMBER_ID, waba_id: WABA_ID, display_phone_number: '+1 555 010 0001', throughput_mps: 80 }],
+      tokens: ['sandbox-token-main'],
+    });
     const c = await startChild(sandbox.url);
     child = c.proc;
     sandbox.setWebhookUrl(`${c.base}/webhook`);
@@ -59,28 +65,47 @@ describe('crash mid-send', () => {
       }
     }
     // Kill once Meta has some but not all of them and the hung sends are in flight.
-    await waitFor('some sends accepted', async () => countLedger(ids, (await http('GET', `${sandbox!.url}/_sandbox/ledger?phone_number_id=${PHONE_NUMBER_ID}`)).json.sends).lost <= N - 20, 15_000, 5);
+    await waitFor(
+      'some sends accepted',
+      async () =>
+        countLedger(ids, (await http('GET', `${sandbox!.url}/_sandbox/ledger?phone_number_id=${PHONE_NUMBER_ID}`)).json.sends).lost <=
+        N - 20,
+      15_000,
+      5,
+    );
     child.kill('SIGKILL');
     await new Promise((r) => child!.once('exit', r));
     const atKill = countLedger(ids, (await http('GET', `${sandbox.url}/_sandbox/ledger?phone_number_id=${PHONE_NUMBER_ID}`)).json.sends);
     expect(atKill.lost).toBeGreaterThan(0);
 
     // A new process over the same files; statuses for the sends Meta accepted now come to it.
-    h = await startHarness({ dataDir, sandboxUrl: sandbox.url, mps: 80, delivery: { lease_ms: 1_500, in_doubt_grace_ms: 3_000, concurrency_per_sender: 8 } });
+    h = await startHarness({
+      dataDir,
+      sandboxUrl: sandbox.url,
+      mps: 80,
+      delivery: { lease_ms: 1_500, in_doubt_grace_ms: 3_000, concurrency_per_sender: 8 },
+    });
     sandbox.setWebhookUrl(`${h.base}/webhook`);
-    await waitFor('every message settled', async () => {
-      for (const id of ids) {
-        const m = await h!.ctx.store.getMessage(id);
-        if (!m || STATUS_RANK[m.status] < STATUS_RANK.accepted) return false;
-      }
-      return true;
-    }, 20_000, 100);
+    await waitFor(
+      'every message settled',
+      async () => {
+        for (const id of ids) {
+          const m = await h!.ctx.store.getMessage(id);
+          if (!m || STATUS_RANK[m.status] < STATUS_RANK.accepted) return false;
+        }
+        return true;
+      },
+      20_000,
+      100,
+    );
     const final = countLedger(ids, await h.ledger());
     expect(final.lost).toBe(0);
     expect(final.duplicates).toBe(0);
     // The in-doubt path was really taken: at least the two sends Meta never got were in doubt (the
     // three it accepted may have been resolved by their status webhooks before the kill).
-    const inDoubt = (await Promise.all(ids.map((id) => h!.ctx.store.getMessage(id)))).filter((m) => m!.history.some((e) => e.status === 'in_doubt'));
+    const inDoubt = (await Promise.all(ids.map((id) => h!.ctx.store.getMessage(id)))).filter((m) =>
+      m!.history.some((e) => e.status === 'in_doubt'),
+    );
     expect(inDoubt.length).toBeGreaterThanOrEqual(2);
     for (const m of await Promise.all(ids.map((id) => h!.ctx.store.getMessage(id)))) expect(m!.status).not.toBe('dead_lettered');
   });

@@ -24,7 +24,15 @@ describe('dispatch-time re-check and dead letters', () => {
   it('an opt-out while queued dead-letters the message with the reason and releases its reservation; replay is then denied', async () => {
     const optedOut = recipient(7001);
     const fine = recipient(7002);
-    const a = await post({ to: optedOut, type: 'template', template: { name: 'spring_sale', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ana' }] }] } });
+    const a = await post({
+      to: optedOut,
+      type: 'template',
+      template: {
+        name: 'spring_sale',
+        language: { code: 'en_US' },
+        components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ana' }] }],
+      },
+    });
     const b = await post(orderUpdate(fine));
     expect(await h.ctx.gate.marketingCount(optedOut, Date.now())).toBe(1);
     await setConsent(h.ctx, { wa_id: optedOut, category: 'marketing', state: 'opted_out', source: 'test' });
@@ -32,7 +40,14 @@ describe('dispatch-time re-check and dead letters', () => {
     // A crash between "persist queued" and "enqueue": a queued message with no queue job.
     const orphan = newId('msg');
     const tb = (await h.ctx.store.getMessage(b))!;
-    await h.ctx.store.insertMessage({ ...tb, id: orphan, to: recipient(7003), payload: { ...tb.payload, to: recipient(7003), biz_opaque_callback_data: orphan }, idempotency_key: null, history: [{ status: 'queued', at: Date.now(), source: 'gate' }] });
+    await h.ctx.store.insertMessage({
+      ...tb,
+      id: orphan,
+      to: recipient(7003),
+      payload: { ...tb.payload, to: recipient(7003), biz_opaque_callback_data: orphan },
+      idempotency_key: null,
+      history: [{ status: 'queued', at: Date.now(), source: 'gate' }],
+    });
 
     await h.app.delivery.start();
     await waitFor('both settled', async () => {
@@ -53,7 +68,11 @@ describe('dispatch-time re-check and dead letters', () => {
     expect(dl.reason_code).toBe('DISPATCH_RECHECK:OPTED_OUT');
     expect(dl.explanation).toMatch(/before sending/i);
 
-    const replay = (id: string) => fetch(`${h.base}/v1/dead-letters/${id}/replay`, { method: 'POST' }).then(async (r) => ({ status: r.status, json: (await r.json()) as any }));
+    const replay = (id: string) =>
+      fetch(`${h.base}/v1/dead-letters/${id}/replay`, { method: 'POST' }).then(async (r) => ({
+        status: r.status,
+        json: (await r.json()) as any,
+      }));
     const denied = await replay(dl.id);
     expect(denied.status).toBe(422);
     expect(denied.json.decision.reason_code).toBe('OPTED_OUT');

@@ -59,7 +59,12 @@ export interface Harness {
   close(opts?: { keepData?: boolean }): Promise<void>;
 }
 
-export async function http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+export async function http(
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any }> {
   const res = await fetch(url, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
@@ -175,11 +180,28 @@ export function orderUpdate(to: string, n = 1): Record<string, unknown> {
   return {
     to,
     type: 'template',
-    template: { name: 'order_update', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ana' }, { type: 'text', text: `A-${n}` }] }] },
+    template: {
+      name: 'order_update',
+      language: { code: 'en_US' },
+      components: [
+        {
+          type: 'body',
+          parameters: [
+            { type: 'text', text: 'Ana' },
+            { type: 'text', text: `A-${n}` },
+          ],
+        },
+      ],
+    },
   };
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false>,
+  timeoutMs = 15_000,
+  everyMs = 50,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -197,7 +219,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
 /** Ledger sends per wagate id: lost = submitted ids with 0, duplicates = ids with > 1. */
 export function countLedger(ids: string[], sends: LedgerSend[]): { lost: number; duplicates: number; byId: Map<string, number> } {
   const byId = new Map<string, number>();
-  for (const s of sends) if (s.biz_opaque_callback_data) byId.set(s.biz_opaque_callback_data, (byId.get(s.biz_opaque_callback_data) ?? 0) + 1);
+  for (const s of sends)
+    if (s.biz_opaque_callback_data) byId.set(s.biz_opaque_callback_data, (byId.get(s.biz_opaque_callback_data) ?? 0) + 1);
   let lost = 0;
   let duplicates = 0;
   for (const id of ids) {
@@ -218,10 +241,11 @@ export function startSandboxProcess(mps: number): Promise<{ url: string; stop():
     createInterface({ input: proc.stdout! }).once('line', (line) =>
       resolve({
         url: JSON.parse(line).url,
-        stop: () => new Promise<void>((r) => {
-          proc.once('exit', () => r());
-          proc.kill('SIGTERM');
-        }),
+        stop: () =>
+          new Promise<void>((r) => {
+            proc.once('exit', () => r());
+            proc.kill('SIGTERM');
+          }),
       }),
     );
     proc.once('exit', (code) => reject(new Error(`sandbox process exited with ${code}`)));

@@ -14,7 +14,13 @@ afterAll(async () => {
 });
 
 const start = (port: number) =>
-  startSandbox({ port, host: '127.0.0.1', app_secret: 'sandbox-app-secret', numbers: [{ phone_number_id: PHONE_NUMBER_ID, waba_id: WABA_ID, display_phone_number: '+1 555 010 0001', throughput_mps: 80 }], tokens: ['sandbox-token-main'] });
+  startSandbox({
+    port,
+    host: '127.0.0.1',
+    app_secret: 'sandbox-app-secret',
+    numbers: [{ phone_number_id: PHONE_NUMBER_ID, waba_id: WABA_ID, display_phone_number: '+1 555 010 0001', throughput_mps: 80 }],
+    tokens: ['sandbox-token-main'],
+  });
 
 describe('Meta unreachable', () => {
   it('keeps messages queued through an outage longer than max_attempts, then sends each once', async () => {
@@ -27,12 +33,18 @@ describe('Meta unreachable', () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push((await h.post(orderUpdate(recipient(8000 + i), i))).json.id);
     // Many refused connections later (far more than max_attempts = 2)...
-    await waitFor('refused sends, each message tried', async () => {
-      const sends = (await h!.ctx.metrics.sends.get()).values.filter((v) => v.labels.outcome === 'not_sent').reduce((a, v) => a + v.value, 0);
-      if (sends < 20) return false;
-      for (const id of ids) if ((await h!.ctx.store.getMessage(id))?.last_error?.code !== 'NOT_SENT') return false; // a loaded box may not have tried all yet
-      return true;
-    }, 30_000);
+    await waitFor(
+      'refused sends, each message tried',
+      async () => {
+        const sends = (await h!.ctx.metrics.sends.get()).values
+          .filter((v) => v.labels.outcome === 'not_sent')
+          .reduce((a, v) => a + v.value, 0);
+        if (sends < 20) return false;
+        for (const id of ids) if ((await h!.ctx.store.getMessage(id))?.last_error?.code !== 'NOT_SENT') return false; // a loaded box may not have tried all yet
+        return true;
+      },
+      30_000,
+    );
     for (const id of ids) {
       const m = (await h.ctx.store.getMessage(id))!;
       expect(m.status).toBe('queued');

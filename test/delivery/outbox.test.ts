@@ -6,7 +6,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { countLedger, orderUpdate, recipient, startHarness, waitFor, type Harness } from './harness.ts';
 
-const marketing = (to: string) => ({ to, type: 'template', template: { name: 'spring_sale', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ana' }] }] } });
+const marketing = (to: string) => ({
+  to,
+  type: 'template',
+  template: {
+    name: 'spring_sale',
+    language: { code: 'en_US' },
+    components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ana' }] }],
+  },
+});
 
 let h: Harness | null = null;
 afterEach(async () => {
@@ -121,19 +129,22 @@ describe('outbox (embedded)', () => {
     h = await startHarness({ delivery: { lease_ms: 1_000, in_doubt_grace_ms: 500 } });
     await h.sandbox('POST', '/_sandbox/webhooks', { enabled: false }); // no status webhook to rescue it
     const store = h.ctx.store;
-    const refusing = (fn: (...a: any[]) => Promise<any>) => async (...a: any[]) => {
-      if (Date.now() < refuseUntil) {
-        refused++;
-        throw new Error('Connection terminated unexpectedly');
-      }
-      return fn(...a);
-    };
+    const refusing =
+      (fn: (...a: any[]) => Promise<any>) =>
+      async (...a: any[]) => {
+        if (Date.now() < refuseUntil) {
+          refused++;
+          throw new Error('Connection terminated unexpectedly');
+        }
+        return fn(...a);
+      };
     let refuseUntil = 0;
     let refused = 0;
     const realForward = store.applyStatusesForward?.bind(store);
     if (realForward) store.applyStatusesForward = refusing(realForward) as typeof realForward;
     const realApply = store.applyStatus.bind(store);
-    store.applyStatus = (async (id: string, ev: any, patch: any) => (ev.status === 'accepted' ? refusing(realApply)(id, ev, patch) : realApply(id, ev, patch))) as typeof realApply;
+    store.applyStatus = (async (id: string, ev: any, patch: any) =>
+      ev.status === 'accepted' ? refusing(realApply)(id, ev, patch) : realApply(id, ev, patch)) as typeof realApply;
     // Every accepted write for 2.5 s from the submit fails.
     const sent = h.ledger.bind(h);
     refuseUntil = Date.now() + 2_500;

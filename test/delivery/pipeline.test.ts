@@ -14,10 +14,14 @@ async function statusOf(id: string): Promise<string> {
 }
 
 async function allSettled(ids: string[], timeoutMs = 15_000): Promise<void> {
-  await waitFor(`${ids.length} messages accepted`, async () => {
-    for (const id of ids) if (STATUS_RANK[(await h.ctx.store.getMessage(id))!.status] < STATUS_RANK.accepted) return false;
-    return true;
-  }, timeoutMs);
+  await waitFor(
+    `${ids.length} messages accepted`,
+    async () => {
+      for (const id of ids) if (STATUS_RANK[(await h.ctx.store.getMessage(id))!.status] < STATUS_RANK.accepted) return false;
+      return true;
+    },
+    timeoutMs,
+  );
 }
 
 async function submitMany(n: number, key?: (i: number) => string): Promise<string[]> {
@@ -44,7 +48,9 @@ describe('submit', () => {
     const r = await h.post({ to: `+${to}`, type: 'text', text: { body: 'Thanks for clicking our ad!' } });
     expect(r.status, JSON.stringify(r.json)).toBe(202);
     await allSettled([r.json.id]);
-    const w = await waitFor('FEP window recorded', async () => (await h.ctx.store.getWindows(to)).find((x) => x.sender_id === 'main' && x.fep_opened_at !== null));
+    const w = await waitFor('FEP window recorded', async () =>
+      (await h.ctx.store.getWindows(to)).find((x) => x.sender_id === 'main' && x.fep_opened_at !== null),
+    );
     expect(w.fep_opened_at).toBeGreaterThanOrEqual(w.referral_at!);
   });
 
@@ -166,7 +172,7 @@ describe('Meta errors', () => {
     }
   });
 
-  it('132000 goes to dead letters with Meta\'s error and an explanation; discard closes it', async () => {
+  it("132000 goes to dead letters with Meta's error and an explanation; discard closes it", async () => {
     // The gate's copy of spring_sale has no variable; Meta's has one: Meta refuses with 132000.
     await approveSeedTemplates(h.ctx, { spring_sale: [{ type: 'BODY', text: 'Our spring sale starts today.' }] });
     const r = await h.post({ to: next(), type: 'template', template: { name: 'spring_sale', language: { code: 'en_US' } } });
@@ -224,7 +230,8 @@ describe('Meta errors', () => {
   });
 
   it('in doubt: an answer lost after Meta accepted is resolved by the status webhook, never resent', async () => {
-    const inDoubtSends = async () => (await h.ctx.metrics.sends.get()).values.filter((v) => v.labels.outcome === 'in_doubt').reduce((a, v) => a + v.value, 0);
+    const inDoubtSends = async () =>
+      (await h.ctx.metrics.sends.get()).values.filter((v) => v.labels.outcome === 'in_doubt').reduce((a, v) => a + v.value, 0);
     const before = await inDoubtSends();
     await h.sandbox('POST', '/_sandbox/faults', { status: 'hang', accept: true, hang_ms: 200, count: 1 });
     const r = await h.post(orderUpdate(next()));
@@ -248,7 +255,11 @@ describe('Meta errors', () => {
 
   it('in doubt: the resend waits while a stored webhook batch is still unapplied (its status may be in it)', async () => {
     // A batch another instance stored 10 s ago and has not applied (too young to adopt: 30 s).
-    await h.ctx.store.saveWebhookBatch('wh_behind', JSON.stringify({ object: 'whatsapp_business_account', entry: [] }), Date.now() - 10_000);
+    await h.ctx.store.saveWebhookBatch(
+      'wh_behind',
+      JSON.stringify({ object: 'whatsapp_business_account', entry: [] }),
+      Date.now() - 10_000,
+    );
     try {
       await h.sandbox('POST', '/_sandbox/faults', { status: 'hang', accept: false, hang_ms: 200, count: 1 });
       const r = await h.post(orderUpdate(next()));

@@ -1,18 +1,32 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { backoffMs, continueTransientRun, formatDuration, recheckVerdict, transientBudgetSpent, transientElapsedMs, transientRunFields } from '../../src/delivery/policy.ts';
+import {
+  backoffMs,
+  continueTransientRun,
+  formatDuration,
+  recheckVerdict,
+  transientBudgetSpent,
+  transientElapsedMs,
+  transientRunFields,
+} from '../../src/delivery/policy.ts';
 import { ConfigSchema } from '../../src/config/schema.ts';
 import { loadConfig, ConfigError } from '../../src/config/load.ts';
 
 describe('backoffMs', () => {
   it('stays within [exp/2, exp] where exp = min(max, base * 2^(attempt-1))', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 1, max: 1_000_000 }), fc.double({ min: 0, max: 1, noNaN: true }), (attempt, base, max, r) => {
-        const exp = Math.min(max, base * 2 ** Math.min(attempt - 1, 30));
-        const d = backoffMs(attempt, base, max, () => r);
-        expect(d).toBeGreaterThanOrEqual(Math.floor(exp / 2));
-        expect(d).toBeLessThanOrEqual(Math.ceil(exp));
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 60 }),
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (attempt, base, max, r) => {
+          const exp = Math.min(max, base * 2 ** Math.min(attempt - 1, 30));
+          const d = backoffMs(attempt, base, max, () => r);
+          expect(d).toBeGreaterThanOrEqual(Math.floor(exp / 2));
+          expect(d).toBeLessThanOrEqual(Math.ceil(exp));
+        },
+      ),
     );
   });
 
@@ -46,7 +60,14 @@ describe('transient runs (delivery.retry_max_age_h)', () => {
   it('starts a run at the first transient failure and carries it through any transient code', () => {
     const t0 = 1_700_000_000_000;
     // No previous error, or one that is not part of a run (a counted retry, a pause, an in-doubt send).
-    for (const prev of [null, undefined, { code: 'IN_DOUBT', in_doubt_since: t0 - H }, { code: 131048, repeat: 1 }, { transient_since: 'x', transient_failures: 2 }, { transient_since: t0, transient_failures: 0 }]) {
+    for (const prev of [
+      null,
+      undefined,
+      { code: 'IN_DOUBT', in_doubt_since: t0 - H },
+      { code: 131048, repeat: 1 },
+      { transient_since: 'x', transient_failures: 2 },
+      { transient_since: t0, transient_failures: 0 },
+    ]) {
       expect(continueTransientRun(prev as Record<string, unknown> | null, t0)).toEqual({ since: t0, failures: 1 });
     }
     let run = continueTransientRun(null, t0);
@@ -61,7 +82,7 @@ describe('transient runs (delivery.retry_max_age_h)', () => {
     expect(transientElapsedMs(run, t0 - 5)).toBe(0); // another instance's clock behind
   });
 
-  it('spends the budget from the first failure of the run, not from the message\'s creation', () => {
+  it("spends the budget from the first failure of the run, not from the message's creation", () => {
     const run = { since: 10 * H, failures: 300 };
     expect(transientBudgetSpent(run, 10 * H + 24 * H - 1, 24)).toBe(false);
     expect(transientBudgetSpent(run, 10 * H + 24 * H, 24)).toBe(true);
@@ -80,7 +101,12 @@ describe('transient runs (delivery.retry_max_age_h)', () => {
   it('config: retry_max_age_h defaults to 24 h, accepts fractions, refuses 0, negatives, over 30 days and non-numbers with the key named', () => {
     expect(ConfigSchema.parse({}).delivery).toMatchObject({ retry_max_age_h: 24, max_attempts: 8 });
     expect(ConfigSchema.parse({ delivery: { retry_max_age_h: 0.5 } }).delivery.retry_max_age_h).toBe(0.5);
-    for (const [v, why] of [['0', /more than 0/], ['-1', /more than 0/], ['721', /at most 720/], ['"a day"', /number of hours/]] as const) {
+    for (const [v, why] of [
+      ['0', /more than 0/],
+      ['-1', /more than 0/],
+      ['721', /at most 720/],
+      ['"a day"', /number of hours/],
+    ] as const) {
       let e: unknown;
       try {
         loadConfig({ text: `delivery:\n  retry_max_age_h: ${v}\n`, env: {} });

@@ -14,7 +14,8 @@ afterEach(async () => {
   h = null;
 });
 
-const sendsWith = async (hh: Harness, code: string) => (await hh.ctx.metrics.sends.get()).values.filter((v) => v.labels.code === code).reduce((a, v) => a + v.value, 0);
+const sendsWith = async (hh: Harness, code: string) =>
+  (await hh.ctx.metrics.sends.get()).values.filter((v) => v.labels.code === code).reduce((a, v) => a + v.value, 0);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('transient failures', () => {
@@ -33,7 +34,11 @@ describe('transient failures', () => {
       ids.push(r.json.id);
     }
     const deadLetters = async () => (await h!.ctx.store.listDeadLetters({})).map((d) => `${d.reason_code}: ${d.explanation}`);
-    await waitFor('all sent (or, the defect, a dead letter)', async () => (await deadLetters()).length > 0 || countLedger(ids, await h!.ledger()).lost === 0, 30_000);
+    await waitFor(
+      'all sent (or, the defect, a dead letter)',
+      async () => (await deadLetters()).length > 0 || countLedger(ids, await h!.ledger()).lost === 0,
+      30_000,
+    );
     expect(await deadLetters()).toEqual([]);
     // The whole outage was consumed: every refusal was retried, none ended a message.
     expect(await sendsWith(h, '131000')).toBe(2 * n);

@@ -31,7 +31,21 @@ describe('decide(): properties', () => {
   });
 
   it('the category of a template comes from the record, never from the caller', () => {
-    const req = { ...makeReq({ template: 'promo', components: [{ type: 'body', parameters: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] }] }), category_hint: 'utility' as const };
+    const req = {
+      ...makeReq({
+        template: 'promo',
+        components: [
+          {
+            type: 'body',
+            parameters: [
+              { type: 'text', text: 'a' },
+              { type: 'text', text: 'b' },
+            ],
+          },
+        ],
+      }),
+      category_hint: 'utility' as const,
+    };
     const snap = snapshotFromSeed(toSeed(), req, T0);
     expect(decide({ req, snapshot: snap, policies, now: T0 }).category).toBe('marketing');
   });
@@ -41,7 +55,14 @@ describe('decide(): properties', () => {
     const snap = { ...emptySnapshot(), window: { last_inbound_at: T0 - H, referral_at: T0 - H, fep_opened_at: null } };
     const r = decide({ req, snapshot: snap, policies, now: T0 });
     expect(r.decision.allowed).toBe(true);
-    expect(r.decision.checks.map((c) => c.rule)).toEqual(['sender_state', 'recipient_valid', 'opt_out', 'care_window', 'category_policy', 'pricing']);
+    expect(r.decision.checks.map((c) => c.rule)).toEqual([
+      'sender_state',
+      'recipient_valid',
+      'opt_out',
+      'care_window',
+      'category_policy',
+      'pricing',
+    ]);
     expect(r.decision.checks.at(-1)!.detail).toMatch(/opens a 72-hour free entry point window/);
   });
 
@@ -50,7 +71,18 @@ describe('decide(): properties', () => {
     const snap = { ...emptySnapshot(), window: { last_inbound_at: T0 - 30 * H, referral_at: T0 - 30 * H, fep_opened_at: T0 - 29 * H } };
     const r = decide({ req, snapshot: snap, policies, now: T0 });
     expect(r.decision.reason_code).toBe('WINDOW_CLOSED_TEMPLATE_REQUIRED');
-    const t = makeReq({ template: 'promo', components: [{ type: 'body', parameters: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] }] });
+    const t = makeReq({
+      template: 'promo',
+      components: [
+        {
+          type: 'body',
+          parameters: [
+            { type: 'text', text: 'a' },
+            { type: 'text', text: 'b' },
+          ],
+        },
+      ],
+    });
     const withTpl = { ...snapshotFromSeed(toSeed(), t, T0), window: snap.window };
     const ok = decide({ req: t, snapshot: withTpl, policies, now: T0 });
     expect(ok.decision.allowed).toBe(true);
@@ -58,10 +90,32 @@ describe('decide(): properties', () => {
   });
 
   it('an unreadable template category is treated as marketing (never a silent bypass)', () => {
-    const t = makeReq({ template: 'promo', components: [{ type: 'body', parameters: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] }] });
+    const t = makeReq({
+      template: 'promo',
+      components: [
+        {
+          type: 'body',
+          parameters: [
+            { type: 'text', text: 'a' },
+            { type: 'text', text: 'b' },
+          ],
+        },
+      ],
+    });
     const snap = snapshotFromSeed(toSeed(), t, T0);
     snap.template = { ...snap.template!, category: 'PROMOTIONAL' as never };
-    snap.customer = { consent: { marketing: { state: 'opted_out', at: T0 - H }, utility: { state: 'unknown', at: null }, authentication: { state: 'unknown', at: null }, service: { state: 'unknown', at: null } }, tags: [], time_zone: null, undeliverable_at: null, marketing_limited_at: null };
+    snap.customer = {
+      consent: {
+        marketing: { state: 'opted_out', at: T0 - H },
+        utility: { state: 'unknown', at: null },
+        authentication: { state: 'unknown', at: null },
+        service: { state: 'unknown', at: null },
+      },
+      tags: [],
+      time_zone: null,
+      undeliverable_at: null,
+      marketing_limited_at: null,
+    };
     expect(decide({ req: t, snapshot: snap, policies, now: T0 }).decision.reason_code).toBe('OPTED_OUT');
   });
 });

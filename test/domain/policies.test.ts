@@ -1,7 +1,15 @@
 import { describe, it, expect } from 'vitest';
 import { loadConfig, ConfigError } from '../../src/config/load.ts';
 import { PoliciesSchema, defaultPolicies } from '../../src/domain/policies.ts';
-import { formatMinute, inDailyWindow, localMinuteOfDay, minutesUntil, parseHHMM, recipientZones, zonesOfCountry } from '../../src/domain/timezone.ts';
+import {
+  formatMinute,
+  inDailyWindow,
+  localMinuteOfDay,
+  minutesUntil,
+  parseHHMM,
+  recipientZones,
+  zonesOfCountry,
+} from '../../src/domain/timezone.ts';
 
 function problems(yaml: string) {
   try {
@@ -42,14 +50,24 @@ describe('policies: defaults and validation with file:line:col', () => {
   });
 
   it('unknown categories, bad country codes and bad zones are named', () => {
-    expect(problems('policies:\n  require_opt_in: [MARKETING]\n')[0]).toMatchObject({ key: 'policies.require_opt_in.0', where: '<config>:2:20' });
+    expect(problems('policies:\n  require_opt_in: [MARKETING]\n')[0]).toMatchObject({
+      key: 'policies.require_opt_in.0',
+      where: '<config>:2:20',
+    });
     expect(problems('policies:\n  deny_categories:\n    by_country:\n      usa: [marketing]\n')[0].problem).toMatch(/alpha-2/);
-    expect(problems('policies:\n  quiet_hours:\n    - {start: "21:00", end: "08:00", time_zone: "Mars/Base"}\n')[0].problem).toMatch(/IANA/);
+    expect(problems('policies:\n  quiet_hours:\n    - {start: "21:00", end: "08:00", time_zone: "Mars/Base"}\n')[0].problem).toMatch(
+      /IANA/,
+    );
     expect(problems('policies:\n  marketing_cap_per_24h: two\n')[0].problem).toMatch(/whole number/);
   });
 
   it('quiet hours default to marketing from every sender', () => {
-    expect(PoliciesSchema.parse({ quiet_hours: [{ start: '21:00', end: '08:00' }] }).quiet_hours[0]).toEqual({ start: '21:00', end: '08:00', categories: ['marketing'], senders: ['*'] });
+    expect(PoliciesSchema.parse({ quiet_hours: [{ start: '21:00', end: '08:00' }] }).quiet_hours[0]).toEqual({
+      start: '21:00',
+      end: '08:00',
+      categories: ['marketing'],
+      senders: ['*'],
+    });
   });
 });
 
@@ -82,9 +100,18 @@ describe('quiet-hours arithmetic and time zones', () => {
     expect(formatMinute(localMinuteOfDay('Asia/Kolkata', Date.UTC(2026, 0, 15, 12, 0)))).toBe('17:30');
   });
   it('zone order: customer, then country, then the sender default', () => {
-    expect(recipientZones({ customer_tz: 'Asia/Tokyo', country: 'BR', fallback: 'UTC' })).toEqual({ zones: ['Asia/Tokyo'], source: 'customer' });
-    expect(recipientZones({ customer_tz: 'Not/AZone', country: 'GB', fallback: 'UTC' })).toEqual({ zones: ['Europe/London'], source: 'country' });
-    expect(recipientZones({ customer_tz: null, country: null, fallback: 'America/Chicago' })).toEqual({ zones: ['America/Chicago'], source: 'sender_default' });
+    expect(recipientZones({ customer_tz: 'Asia/Tokyo', country: 'BR', fallback: 'UTC' })).toEqual({
+      zones: ['Asia/Tokyo'],
+      source: 'customer',
+    });
+    expect(recipientZones({ customer_tz: 'Not/AZone', country: 'GB', fallback: 'UTC' })).toEqual({
+      zones: ['Europe/London'],
+      source: 'country',
+    });
+    expect(recipientZones({ customer_tz: null, country: null, fallback: 'America/Chicago' })).toEqual({
+      zones: ['America/Chicago'],
+      source: 'sender_default',
+    });
     expect(recipientZones({ customer_tz: null, country: null, fallback: 'bogus' }).zones).toEqual(['UTC']);
   });
   it('a country with several zones gives one per distinct offset', () => {

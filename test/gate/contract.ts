@@ -3,7 +3,21 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { PoliciesSchema } from '../../src/domain/policies.ts';
 import type { GateState } from '../../src/gate/port.ts';
-import { BR, BR2, BR3, DAY_MS_EXPORT as DAY, H, MIN, PROMO_PARAMS, SENDERS, T0, TEMPLATES, makeReq, toSeed, type GateFactory } from './cases.ts';
+import {
+  BR,
+  BR2,
+  BR3,
+  DAY_MS_EXPORT as DAY,
+  H,
+  MIN,
+  PROMO_PARAMS,
+  SENDERS,
+  T0,
+  TEMPLATES,
+  makeReq,
+  toSeed,
+  type GateFactory,
+} from './cases.ts';
 
 const promo = (extra: Parameters<typeof makeReq>[0] = {}) => makeReq({ template: 'promo', components: PROMO_PARAMS, ...extra });
 const welcome = (extra: Parameters<typeof makeReq>[0] = {}) => makeReq({ sender: 'tiny', template: 'welcome', ...extra });
@@ -32,7 +46,14 @@ export function gateContract(name: string, make: GateFactory): void {
         expect(await g.marketingCount(BR, T0)).toBe(0);
         const out = await g.checkAndReserve(r, T0);
         expect(out.category).toBe('marketing');
-        expect(out.reservation).toMatchObject({ message_id: r.message_id, to: BR, category: 'marketing', marketing_slot: true, tier_slot: true, at: T0 });
+        expect(out.reservation).toMatchObject({
+          message_id: r.message_id,
+          to: BR,
+          category: 'marketing',
+          marketing_slot: true,
+          tier_slot: true,
+          at: T0,
+        });
         expect(await g.marketingCount(BR, T0)).toBe(1);
         expect(await g.tierUsage('biz1', T0)).toBe(1);
       }));
@@ -62,7 +83,7 @@ export function gateContract(name: string, make: GateFactory): void {
         expect((await g.checkAndReserve(promo(), T0)).decision.reason_code).toBe('FREQUENCY_CAP');
       }));
 
-    it("check() ignores the reservation held by the same message (dispatch-time re-check)", () =>
+    it('check() ignores the reservation held by the same message (dispatch-time re-check)', () =>
       using({ marketing_cap_per_24h: 1 }, async (g) => {
         const a = promo();
         expect((await g.checkAndReserve(a, T0)).decision.allowed).toBe(true);
@@ -101,7 +122,9 @@ export function gateContract(name: string, make: GateFactory): void {
         expect((await g.check(makeReq({ text: true }), T0 + MIN)).decision.reason_code).toBe('WINDOW_CLOSED_TEMPLATE_REQUIRED');
         await g.recordInbound('main', BR, T0 + MIN);
         expect((await g.check(makeReq({ text: true }), T0 + 2 * MIN)).decision.allowed).toBe(true);
-        expect((await g.check(makeReq({ text: true, sender: 'alt' }), T0 + 2 * MIN)).decision.reason_code).toBe('WINDOW_CLOSED_TEMPLATE_REQUIRED');
+        expect((await g.check(makeReq({ text: true, sender: 'alt' }), T0 + 2 * MIN)).decision.reason_code).toBe(
+          'WINDOW_CLOSED_TEMPLATE_REQUIRED',
+        );
         expect((await g.check(makeReq({ text: true }), T0 + MIN + DAY)).decision.reason_code).toBe('WINDOW_CLOSED_TEMPLATE_REQUIRED');
         // An older inbound recorded late never shortens the window.
         await g.recordInbound('main', BR, T0 - H);
@@ -128,9 +151,23 @@ export function gateContract(name: string, make: GateFactory): void {
         const out = await g.check(promo(), T0);
         expect(out.decision.allowed).toBe(true);
         expect(out.category).toBe('utility'); // Meta re-categorised it: the record decides
-        await g.setSenderStatus({ sender_id: 'main', state: 'paused', reason: 'test', reason_code: 'MANUAL', credentials_valid: true, since: T0 });
+        await g.setSenderStatus({
+          sender_id: 'main',
+          state: 'paused',
+          reason: 'test',
+          reason_code: 'MANUAL',
+          credentials_valid: true,
+          since: T0,
+        });
         expect((await g.check(promo(), T0)).decision.reason_code).toBe('SENDER_PAUSED');
-        await g.setSenderStatus({ sender_id: 'main', state: 'active', reason: null, reason_code: null, credentials_valid: true, since: T0 });
+        await g.setSenderStatus({
+          sender_id: 'main',
+          state: 'active',
+          reason: null,
+          reason_code: null,
+          credentials_valid: true,
+          since: T0,
+        });
         expect((await g.check(promo(), T0)).decision.allowed).toBe(true);
       }));
 
@@ -141,7 +178,10 @@ export function gateContract(name: string, make: GateFactory): void {
           toSeed({
             customers: [{ wa_id: BR, consent: { marketing: 'opted_out' }, consent_at: { marketing: T0 - H } }],
             inbound: [{ to: BR3, at: T0 - H }],
-            prior: [{ to: BR2, category: 'marketing', at: T0 - H }, { to: BR2, category: 'marketing', at: T0 - H + MIN }],
+            prior: [
+              { to: BR2, category: 'marketing', at: T0 - H },
+              { to: BR2, category: 'marketing', at: T0 - H + MIN },
+            ],
           }),
         );
         expect((await g.check(promo(), T0)).decision.reason_code).toBe('OPTED_OUT');

@@ -63,44 +63,94 @@ describe('POST /v1/compliance/check and /v1/customers', () => {
   it('denies free-form with no window, allows it after an inbound is recorded, and shows the window', async () => {
     const denied = await check({ to: `+${CUSTOMER}`, type: 'text', text: { body: 'hi' } });
     expect(denied.statusCode).toBe(200);
-    expect(denied.json()).toMatchObject({ allowed: false, reason_code: 'WINDOW_CLOSED_TEMPLATE_REQUIRED', suggested_action: expect.stringContaining('promo') });
+    expect(denied.json()).toMatchObject({
+      allowed: false,
+      reason_code: 'WINDOW_CLOSED_TEMPLATE_REQUIRED',
+      suggested_action: expect.stringContaining('promo'),
+    });
 
     const inbound = await app.inject({ method: 'POST', url: `/v1/customers/%2B${CUSTOMER}/inbound`, payload: { sender: 'main' } });
     expect(inbound.statusCode).toBe(200);
-    expect(inbound.json().windows).toEqual([expect.objectContaining({ sender: 'main', open: true, kind: 'customer_service', expires_at: new Date(clock + 86_400_000).toISOString() })]);
+    expect(inbound.json().windows).toEqual([
+      expect.objectContaining({
+        sender: 'main',
+        open: true,
+        kind: 'customer_service',
+        expires_at: new Date(clock + 86_400_000).toISOString(),
+      }),
+    ]);
 
     const allowed = await check({ to: CUSTOMER, text: { body: 'hi' }, sender: 'main' });
     expect(allowed.json()).toMatchObject({ allowed: true, reason_code: null });
     // Windows are per sender.
-    expect((await check({ to: CUSTOMER, text: { body: 'hi' }, sender: 'second' })).json().reason_code).toBe('WINDOW_CLOSED_TEMPLATE_REQUIRED');
+    expect((await check({ to: CUSTOMER, text: { body: 'hi' }, sender: 'second' })).json().reason_code).toBe(
+      'WINDOW_CLOSED_TEMPLATE_REQUIRED',
+    );
 
     clock += 25 * 3_600_000;
     const view = await app.inject({ method: 'GET', url: `/v1/customers/${CUSTOMER}` });
-    expect(view.json()).toMatchObject({ wa_id: CUSTOMER, known: true, consent: { marketing: 'unknown', utility: 'unknown', authentication: 'unknown', service: 'unknown' }, tags: [], time_zone: null });
+    expect(view.json()).toMatchObject({
+      wa_id: CUSTOMER,
+      known: true,
+      consent: { marketing: 'unknown', utility: 'unknown', authentication: 'unknown', service: 'unknown' },
+      tags: [],
+      time_zone: null,
+    });
     expect(view.json().windows[0].open).toBe(false);
     expect((await check({ to: CUSTOMER, text: { body: 'hi' } })).json().reason_code).toBe('WINDOW_CLOSED_TEMPLATE_REQUIRED');
   });
 
   it('consent and tags: opt-out denies at once, stored in the store too', async () => {
-    const promo = { to: CUSTOMER, type: 'template', template: { name: 'promo', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ann' }, { type: 'text', text: '10%' }] }] } };
+    const promo = {
+      to: CUSTOMER,
+      type: 'template',
+      template: {
+        name: 'promo',
+        language: { code: 'en_US' },
+        components: [
+          {
+            type: 'body',
+            parameters: [
+              { type: 'text', text: 'Ann' },
+              { type: 'text', text: '10%' },
+            ],
+          },
+        ],
+      },
+    };
     expect((await check(promo)).json().allowed).toBe(true);
-    const put = await app.inject({ method: 'PUT', url: `/v1/customers/${CUSTOMER}/consent`, payload: { category: 'marketing', state: 'opted_out', source: 'crm' } });
+    const put = await app.inject({
+      method: 'PUT',
+      url: `/v1/customers/${CUSTOMER}/consent`,
+      payload: { category: 'marketing', state: 'opted_out', source: 'crm' },
+    });
     expect(put.statusCode).toBe(200);
     expect(put.json().consent.marketing).toBe('opted_out');
     expect(put.json().consent_detail.marketing).toMatchObject({ source: 'crm' });
     expect((await check(promo)).json().reason_code).toBe('OPTED_OUT');
     expect((await wired.ctx.store.getCustomer(CUSTOMER))?.consent.marketing.state).toBe('opted_out');
     await app.inject({ method: 'PUT', url: `/v1/customers/${CUSTOMER}/consent`, payload: { category: 'marketing', state: 'opted_in' } });
-    const tags = await app.inject({ method: 'PUT', url: `/v1/customers/${CUSTOMER}`, payload: { tags: ['churned', 'churned'], time_zone: 'Europe/London' } });
+    const tags = await app.inject({
+      method: 'PUT',
+      url: `/v1/customers/${CUSTOMER}`,
+      payload: { tags: ['churned', 'churned'], time_zone: 'Europe/London' },
+    });
     expect(tags.json()).toMatchObject({ tags: ['churned'], time_zone: 'Europe/London' });
     expect((await check(promo)).json().reason_code).toBe('POLICY_EXCLUDED_TAG');
   });
 
   it('bad input gets a clear error naming the field', async () => {
     const tooLong = await check({ to: CUSTOMER, text: { body: 'x'.repeat(5000) } });
-    expect(tooLong.json()).toMatchObject({ allowed: false, reason_code: 'INVALID_MESSAGE', explanation: "text.body: 5000 characters, Meta's limit is 4096" });
+    expect(tooLong.json()).toMatchObject({
+      allowed: false,
+      reason_code: 'INVALID_MESSAGE',
+      explanation: "text.body: 5000 characters, Meta's limit is 4096",
+    });
     expect((await check({ to: 'not a phone', text: { body: 'x' } })).json().reason_code).toBe('INVALID_RECIPIENT');
-    expect((await check({ to: CUSTOMER, text: { body: 'x' }, sender: 'nobody' })).json()).toMatchObject({ reason_code: 'UNKNOWN_SENDER', suggested_action: expect.stringContaining('main, second') });
+    expect((await check({ to: CUSTOMER, text: { body: 'x' }, sender: 'nobody' })).json()).toMatchObject({
+      reason_code: 'UNKNOWN_SENDER',
+      suggested_action: expect.stringContaining('main, second'),
+    });
 
     const badPhone = await app.inject({ method: 'GET', url: '/v1/customers/12' });
     expect(badPhone.statusCode).toBe(400);
@@ -108,20 +158,37 @@ describe('POST /v1/compliance/check and /v1/customers', () => {
     const badTz = await app.inject({ method: 'PUT', url: `/v1/customers/${CUSTOMER}`, payload: { time_zone: 'Mars/Olympus' } });
     expect(badTz.statusCode).toBe(400);
     expect(badTz.json().error.message).toMatch(/time_zone: not an IANA time zone/);
-    const badConsent = await app.inject({ method: 'PUT', url: `/v1/customers/${CUSTOMER}/consent`, payload: { category: 'MARKETING', state: 'opted_out' } });
+    const badConsent = await app.inject({
+      method: 'PUT',
+      url: `/v1/customers/${CUSTOMER}/consent`,
+      payload: { category: 'MARKETING', state: 'opted_out' },
+    });
     expect(badConsent.json().error.message).toMatch(/category: one of marketing/);
-    const future = await app.inject({ method: 'POST', url: `/v1/customers/${CUSTOMER}/inbound`, payload: { at: new Date(clock + 3_600_000).toISOString() } });
+    const future = await app.inject({
+      method: 'POST',
+      url: `/v1/customers/${CUSTOMER}/inbound`,
+      payload: { at: new Date(clock + 3_600_000).toISOString() },
+    });
     expect(future.json().error.message).toMatch(/in the future/);
     const unknownKey = await app.inject({ method: 'PUT', url: `/v1/customers/${CUSTOMER}`, payload: { vip: true } });
     expect(unknownKey.statusCode).toBe(400);
   });
 
   it('prepareMessage builds the exact payload: caller fields cannot change recipient or product', () => {
-    const p = prepareMessage(wired.ctx, { body: { to: '+44 7700 900123', messaging_product: 'whatsapp', type: 'text', text: { body: 'hi' } }, sender: '106540352242923' });
+    const p = prepareMessage(wired.ctx, {
+      body: { to: '+44 7700 900123', messaging_product: 'whatsapp', type: 'text', text: { body: 'hi' } },
+      sender: '106540352242923',
+    });
     expect(p.ok).toBe(true);
     if (!p.ok) return;
     expect(p.sender.id).toBe('second');
-    expect(p.payload).toEqual({ messaging_product: 'whatsapp', recipient_type: 'individual', to: CUSTOMER, type: 'text', text: { body: 'hi' } });
+    expect(p.payload).toEqual({
+      messaging_product: 'whatsapp',
+      recipient_type: 'individual',
+      to: CUSTOMER,
+      type: 'text',
+      text: { body: 'hi' },
+    });
     expect(p.req).toMatchObject({ to: CUSTOMER, country: 'GB', kind: 'free_form', category_hint: 'service', type: 'text' });
     const override = prepareMessage(wired.ctx, { body: { to: CUSTOMER, text: { body: 'hi' }, recipient: '15550000000' } });
     expect(override.ok).toBe(false);
@@ -131,17 +198,39 @@ describe('POST /v1/compliance/check and /v1/customers', () => {
 describe('fuzzing the compliance routes: never a 5xx, never a crash', () => {
   it('random bodies and phone params get a decision or a 4xx error body', async () => {
     const json = fc.jsonValue({ maxDepth: 4 });
-    const messageLike = fc.record({ to: fc.oneof(fc.string(), fc.constant(CUSTOMER), fc.integer()), type: fc.oneof(fc.constantFrom('text', 'image', 'template', 'interactive', 'reaction', 'location', 'contacts'), fc.string()), text: json, image: json, template: json, interactive: json, sender: json }, { requiredKeys: [] });
+    const messageLike = fc.record(
+      {
+        to: fc.oneof(fc.string(), fc.constant(CUSTOMER), fc.integer()),
+        type: fc.oneof(fc.constantFrom('text', 'image', 'template', 'interactive', 'reaction', 'location', 'contacts'), fc.string()),
+        text: json,
+        image: json,
+        template: json,
+        interactive: json,
+        sender: json,
+      },
+      { requiredKeys: [] },
+    );
     await fc.assert(
       fc.asyncProperty(fc.oneof(json, messageLike), fc.string({ maxLength: 20 }), async (body, phone) => {
-        const r = await app.inject({ method: 'POST', url: '/v1/compliance/check', payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+        const r = await app.inject({
+          method: 'POST',
+          url: '/v1/compliance/check',
+          payload: JSON.stringify(body),
+          headers: { 'content-type': 'application/json' },
+        });
         expect(r.statusCode).toBeLessThan(500);
         if (r.statusCode === 200) expect(typeof r.json().allowed).toBe('boolean');
         const path = `/v1/customers/${encodeURIComponent(phone || 'x')}`;
-        for (const [method, url] of [['GET', path], ['PUT', path], ['PUT', `${path}/consent`], ['POST', `${path}/inbound`]] as const) {
+        for (const [method, url] of [
+          ['GET', path],
+          ['PUT', path],
+          ['PUT', `${path}/consent`],
+          ['POST', `${path}/inbound`],
+        ] as const) {
           const res = await app.inject({ method, url, payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
           expect(res.statusCode, `${method} ${url}: ${res.body}`).toBeLessThan(500);
-          if (res.statusCode >= 400) expect(res.json().error).toMatchObject({ code: expect.any(String), message: expect.any(String), fix: expect.any(String) });
+          if (res.statusCode >= 400)
+            expect(res.json().error).toMatchObject({ code: expect.any(String), message: expect.any(String), fix: expect.any(String) });
         }
       }),
       { numRuns: 150 },
@@ -150,7 +239,12 @@ describe('fuzzing the compliance routes: never a 5xx, never a crash', () => {
 });
 
 describe('wagate check (a real process, same data directory)', () => {
-  const cli = (...args: string[]) => spawnSync(process.execPath, [join(process.cwd(), 'bin/wagate.js'), '--config', join(dir, 'wagate.yaml'), 'check', ...args], { encoding: 'utf8', env: { ...process.env, WAGATE_CONFIG: '' }, timeout: 20_000 });
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, [join(process.cwd(), 'bin/wagate.js'), '--config', join(dir, 'wagate.yaml'), 'check', ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, WAGATE_CONFIG: '' },
+      timeout: 20_000,
+    });
   const OTHER = '+4915112345678';
 
   it('exit 1 with the decision when denied, 0 after --inbound-at', () => {
@@ -191,6 +285,11 @@ describe('wagate check (a real process, same data directory)', () => {
     await expect(messageFromArgs({ to: '1', text: 'a', template: 'b' }, [])).rejects.toThrow(/exactly one/);
     await expect(messageFromArgs({}, ['{"to":'])).rejects.toThrow(/not valid JSON/);
     await expect(messageFromArgs({ text: 'x' }, ['{"to":"1"}'])).rejects.toThrow(/not both/);
-    expect(await messageFromArgs({ to: '+1', template: 'promo', language: 'pt_BR', sender: 'main' }, [])).toEqual({ to: '+1', type: 'template', template: { name: 'promo', language: { code: 'pt_BR' } }, sender: 'main' });
+    expect(await messageFromArgs({ to: '+1', template: 'promo', language: 'pt_BR', sender: 'main' }, [])).toEqual({
+      to: '+1',
+      type: 'template',
+      template: { name: 'promo', language: { code: 'pt_BR' } },
+      sender: 'main',
+    });
   });
 });

@@ -63,7 +63,9 @@ describe.skipIf(noRedis)('Redis gate: several instances', () => {
   it('two instances racing at the cap grant exactly the cap (marketing cap and tier)', () =>
     twoInstances(toSeed({}), async (a, b) => {
       const out = await Promise.all(
-        Array.from({ length: 300 }, (_, i) => (i % 2 ? a : b).checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)),
+        Array.from({ length: 300 }, (_, i) =>
+          (i % 2 ? a : b).checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0),
+        ),
       );
       expect(out.filter((o) => o.decision.allowed)).toHaveLength(5);
       expect(out.filter((o) => o.decision.reason_code === 'FREQUENCY_CAP')).toHaveLength(295);
@@ -71,7 +73,12 @@ describe.skipIf(noRedis)('Redis gate: several instances', () => {
       expect(await b.marketingCount(BR, T0)).toBe(5);
       // Tier: sender "tiny" may reach 2 unique recipients; 200 distinct recipients race for them.
       const tier = await Promise.all(
-        Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).checkAndReserve(makeReq({ sender: 'tiny', template: 'welcome', to: `5511987650${String(i).padStart(3, '0')}` }), T0)),
+        Array.from({ length: 200 }, (_, i) =>
+          (i % 2 ? a : b).checkAndReserve(
+            makeReq({ sender: 'tiny', template: 'welcome', to: `5511987650${String(i).padStart(3, '0')}` }),
+            T0,
+          ),
+        ),
       );
       expect(tier.filter((o) => o.decision.allowed)).toHaveLength(2);
       expect(await b.tierUsage('biz2', T0)).toBe(2);
@@ -111,8 +118,18 @@ describe.skipIf(noRedis)('Redis gate: several instances', () => {
       expect((await b.check(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.allowed).toBe(true);
       await a.updateCustomer({ wa_id: BR, consent: { marketing: 'opted_out' }, consent_at: { marketing: T0 - 1 } });
       expect((await b.check(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.reason_code).toBe('OPTED_OUT');
-      await a.setSenderStatus({ sender_id: 'alt', state: 'paused', reason: 'test', reason_code: 'MANUAL', credentials_valid: true, since: T0 });
-      expect((await b.checkAndReserve(makeReq({ sender: 'alt', template: 'promo', components: PROMO_PARAMS, to: '5521987654321' }), T0)).decision.reason_code).toBe('SENDER_PAUSED');
+      await a.setSenderStatus({
+        sender_id: 'alt',
+        state: 'paused',
+        reason: 'test',
+        reason_code: 'MANUAL',
+        credentials_valid: true,
+        since: T0,
+      });
+      expect(
+        (await b.checkAndReserve(makeReq({ sender: 'alt', template: 'promo', components: PROMO_PARAMS, to: '5521987654321' }), T0)).decision
+          .reason_code,
+      ).toBe('SENDER_PAUSED');
     }));
 });
 
@@ -168,7 +185,10 @@ describe.skipIf(noRedis)('Redis gate: storage layout (checkAndReserve-6.lua / re
       const before = new Set(await r.keys(`${ns}:*`));
       const a = makeReq({ sender: 'tiny', template: 'welcome', message_id: 'msg_keys' });
       expect((await g.checkAndReserve(a, T0)).decision.allowed).toBe(true);
-      const added = (await r.keys(`${ns}:*`)).filter((k) => !before.has(k)).map((k) => k.slice(`${ns}:gate:{${ns}}:`.length)).sort();
+      const added = (await r.keys(`${ns}:*`))
+        .filter((k) => !before.has(k))
+        .map((k) => k.slice(`${ns}:gate:{${ns}}:`.length))
+        .sort();
       expect(added).toEqual(['R:msg_keys', 'TU:biz2', `Z:${BR}`]);
       expect(await r.get(`${ns}:gate:{${ns}}:R:msg_keys`)).toBe(`utility|0|1|${T0}|0|biz2|${BR}|tiny`);
       await g.release('msg_keys');
@@ -196,40 +216,45 @@ describe('Redis gate: outage', () => {
     }
   });
 
-  it.skipIf(missing('redis-server'))('a killed Redis denies at once; when it returns EMPTY the gate fails closed and reloads by itself', async () => {
-    const server = await startPrivateRedis();
-    const seed = toSeed({ customers: [{ wa_id: BR2, consent: { marketing: 'opted_out' }, consent_at: { marketing: T0 - 1 } }] });
-    const g = new RedisGateState({ url: server.url, prefix: prefix(), policies, senders, reseed: async () => seed });
-    const promo = (to = BR) => makeReq({ template: 'promo', components: PROMO_PARAMS, to });
-    try {
-      await g.load(seed);
-      expect((await g.checkAndReserve(promo(), T0)).decision.allowed).toBe(true);
-      expect((await g.check(promo(BR2), T0)).decision.reason_code).toBe('OPTED_OUT');
-      await server.kill();
-      expect((await g.checkAndReserve(promo(), T0)).decision.reason_code).toBe('GATE_UNAVAILABLE');
-      await server.restart(); // no persistence: it comes back with nothing, the opt-out included
-      const seen: string[] = [];
-      for (let i = 0; i < 100; i++) {
-        const out = await g.checkAndReserve(promo(BR2), T0);
-        seen.push(out.decision.reason_code ?? 'ALLOWED');
-        if (out.decision.reason_code !== 'GATE_UNAVAILABLE') break;
-        await new Promise((r) => setTimeout(r, 50));
+  it.skipIf(missing('redis-server'))(
+    'a killed Redis denies at once; when it returns EMPTY the gate fails closed and reloads by itself',
+    async () => {
+      const server = await startPrivateRedis();
+      const seed = toSeed({ customers: [{ wa_id: BR2, consent: { marketing: 'opted_out' }, consent_at: { marketing: T0 - 1 } }] });
+      const g = new RedisGateState({ url: server.url, prefix: prefix(), policies, senders, reseed: async () => seed });
+      const promo = (to = BR) => makeReq({ template: 'promo', components: PROMO_PARAMS, to });
+      try {
+        await g.load(seed);
+        expect((await g.checkAndReserve(promo(), T0)).decision.allowed).toBe(true);
+        expect((await g.check(promo(BR2), T0)).decision.reason_code).toBe('OPTED_OUT');
+        await server.kill();
+        expect((await g.checkAndReserve(promo(), T0)).decision.reason_code).toBe('GATE_UNAVAILABLE');
+        await server.restart(); // no persistence: it comes back with nothing, the opt-out included
+        const seen: string[] = [];
+        for (let i = 0; i < 100; i++) {
+          const out = await g.checkAndReserve(promo(BR2), T0);
+          seen.push(out.decision.reason_code ?? 'ALLOWED');
+          if (out.decision.reason_code !== 'GATE_UNAVAILABLE') break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        // Never allowed on the empty state: unavailable until reloaded, then the opt-out is back.
+        expect(seen.at(-1)).toBe('OPTED_OUT');
+        expect(seen.slice(0, -1).every((c) => c === 'GATE_UNAVAILABLE')).toBe(true);
+        // NOSCRIPT on the new server is handled (the script is sent again) and sends resume.
+        expect((await g.checkAndReserve(promo(), T0)).decision.allowed).toBe(true);
+      } finally {
+        await g.close();
+        await server.stop();
       }
-      // Never allowed on the empty state: unavailable until reloaded, then the opt-out is back.
-      expect(seen.at(-1)).toBe('OPTED_OUT');
-      expect(seen.slice(0, -1).every((c) => c === 'GATE_UNAVAILABLE')).toBe(true);
-      // NOSCRIPT on the new server is handled (the script is sent again) and sends resume.
-      expect((await g.checkAndReserve(promo(), T0)).decision.allowed).toBe(true);
-    } finally {
-      await g.close();
-      await server.stop();
-    }
-  });
+    },
+  );
 
   it.skipIf(noRedis)('a state never loaded (or wiped) is not decided on', async () => {
     const g = make({ policies, senders });
     try {
-      expect((await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.reason_code).toBe('GATE_UNAVAILABLE');
+      expect((await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.reason_code).toBe(
+        'GATE_UNAVAILABLE',
+      );
       await g.load(toSeed({}));
       expect((await g.checkAndReserve(makeReq({ template: 'promo', components: PROMO_PARAMS }), T0)).decision.allowed).toBe(true);
     } finally {

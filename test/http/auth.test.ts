@@ -6,7 +6,13 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { sha256Hex } from '../../src/http/auth.ts';
 import { expectExplainedRefusal, PHONE_NUMBER_ID, startWagate, WABA_ID, type Running, type ToolCallResult } from '../mcp/helpers.ts';
 
-const KEYS = { reader: 'rk_reader_0123456789', sender: 'sk_sender_0123456789', admin: 'ak_admin_0123456789', limited: 'lk_limited_012345678', second: 'sk_second_0123456789' };
+const KEYS = {
+  reader: 'rk_reader_0123456789',
+  sender: 'sk_sender_0123456789',
+  admin: 'ak_admin_0123456789',
+  limited: 'lk_limited_012345678',
+  second: 'sk_second_0123456789',
+};
 let w: Running;
 
 beforeAll(async () => {
@@ -106,7 +112,7 @@ describe('API keys', () => {
     expect(admin.status).toBe(422);
   });
 
-  it('a key limited to some senders cannot see another sender\'s messages or alerts (404, filtered lists)', async () => {
+  it("a key limited to some senders cannot see another sender's messages or alerts (404, filtered lists)", async () => {
     const tpl = { to: '+447700900555', type: 'template', template: { name: 'hello_world', language: { code: 'en_US' } }, sender: 'main' };
     const sent = await req('POST', '/v1/messages', { key: KEYS.admin, body: tpl });
     expect(sent.status, JSON.stringify(sent.json)).toBe(202);
@@ -123,7 +129,9 @@ describe('API keys', () => {
     expect((all.json.messages as { id: string }[]).map((m) => m.id)).toContain(id);
     // The same over MCP: get_delivery_status by id answers "not found" to the other sender's key.
     const c = new Client({ name: 'auth-test', version: '1' });
-    await c.connect(new StreamableHTTPClientTransport(new URL(`${w.base}/mcp`), { requestInit: { headers: { authorization: `Bearer ${KEYS.second}` } } }));
+    await c.connect(
+      new StreamableHTTPClientTransport(new URL(`${w.base}/mcp`), { requestInit: { headers: { authorization: `Bearer ${KEYS.second}` } } }),
+    );
     const viaMcp = (await c.callTool({ name: 'get_delivery_status', arguments: { message_id: id } })) as ToolCallResult;
     expect((expectExplainedRefusal(viaMcp).error as { code: string }).code).toBe('MESSAGE_NOT_FOUND');
     await c.close();
@@ -150,11 +158,17 @@ describe('API keys', () => {
   });
 
   it('applies to /mcp: no key → 401; a read key cannot send; a send key cannot use another sender', async () => {
-    const none = await fetch(`${w.base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) });
+    const none = await fetch(`${w.base}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
     expect(none.status).toBe(401);
     const connect = async (key: string) => {
       const c = new Client({ name: 'auth-test', version: '1' });
-      await c.connect(new StreamableHTTPClientTransport(new URL(`${w.base}/mcp`), { requestInit: { headers: { authorization: `Bearer ${key}` } } }));
+      await c.connect(
+        new StreamableHTTPClientTransport(new URL(`${w.base}/mcp`), { requestInit: { headers: { authorization: `Bearer ${key}` } } }),
+      );
       return c;
     };
     const reader = await connect(KEYS.reader);
@@ -164,9 +178,15 @@ describe('API keys', () => {
     expect(ok.isError).toBeFalsy();
     await reader.close();
     const sender = await connect(KEYS.sender);
-    const other = (await sender.callTool({ name: 'send_message', arguments: { to: '+447700900123', text: 'x', sender: 'second' } })) as ToolCallResult;
+    const other = (await sender.callTool({
+      name: 'send_message',
+      arguments: { to: '+447700900123', text: 'x', sender: 'second' },
+    })) as ToolCallResult;
     expect((expectExplainedRefusal(other).error as { code: string }).code).toBe('FORBIDDEN_SENDER');
-    const own = (await sender.callTool({ name: 'send_message', arguments: { to: '+447700900123', text: 'x', sender: 'main' } })) as ToolCallResult;
+    const own = (await sender.callTool({
+      name: 'send_message',
+      arguments: { to: '+447700900123', text: 'x', sender: 'main' },
+    })) as ToolCallResult;
     expect(expectExplainedRefusal(own).reason_code).toBe('WINDOW_CLOSED_TEMPLATE_REQUIRED');
     const second = await connect(KEYS.second);
     const viaOwn = (await second.callTool({ name: 'send_message', arguments: { to: '+447700900123', text: 'x' } })) as ToolCallResult;
@@ -174,7 +194,10 @@ describe('API keys', () => {
     expect(((await second.callTool({ name: 'explain_error', arguments: { code: 190 } })) as ToolCallResult).isError).toBeFalsy();
     await second.close();
     // A sender implied by an argument counts too (the "<sender>:" of a conversation id).
-    const archive = (await sender.callTool({ name: 'archive_chat', arguments: { conversation_id: 'second:447700900123' } })) as ToolCallResult;
+    const archive = (await sender.callTool({
+      name: 'archive_chat',
+      arguments: { conversation_id: 'second:447700900123' },
+    })) as ToolCallResult;
     expect((expectExplainedRefusal(archive).error as { code: string }).code).toBe('FORBIDDEN_SENDER');
     await sender.close();
   });

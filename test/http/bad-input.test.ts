@@ -22,7 +22,12 @@ const TO = '+447700900123';
 const TEXT = { to: TO, type: 'text', text: { body: 'hi' } };
 
 async function post(url: string, payload: string, method: 'POST' | 'PUT' = 'POST') {
-  const r = await w.app.http.inject({ method, url, payload, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } });
+  const r = await w.app.http.inject({
+    method,
+    url,
+    payload,
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+  });
   return { status: r.statusCode, body: r.body, json: (r.body ? r.json() : {}) as Record<string, any> };
 }
 
@@ -156,7 +161,11 @@ describe('malformed bodies', () => {
 
 describe('over-long URLs and malformed HTTP', () => {
   it('a path parameter over the limit gets 414 with our error body', async () => {
-    for (const url of ['/v1/messages/' + 'a'.repeat(101), '/v1/customers/' + '4'.repeat(5000), '/v1/dead-letters/' + 'x'.repeat(200) + '/replay']) {
+    for (const url of [
+      '/v1/messages/' + 'a'.repeat(101),
+      '/v1/customers/' + '4'.repeat(5000),
+      '/v1/dead-letters/' + 'x'.repeat(200) + '/replay',
+    ]) {
       const r = await w.app.http.inject({ method: url.endsWith('replay') ? 'POST' : 'GET', url });
       const e = expectError({ status: r.statusCode, body: r.body, json: r.json() }, 414, 'URI_TOO_LONG');
       expect(e.message).toContain('100');

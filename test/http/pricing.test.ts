@@ -21,14 +21,29 @@ describe('pricing data', () => {
     expect(d.source.length).toBeGreaterThan(20);
     expect(d.as_of).toMatch(/^\d{4}-\d{2}-\d{2}$/);
     expect(d.markets.flatMap((m) => m.countries)).toEqual(expect.arrayContaining(['IN', 'BR', 'US', 'GB', 'DE', 'MX', 'ID']));
-    expect(estimatePricing({ conversation_type: 'service', recipient_country: 'IN' })).toMatchObject({ cost_per_message: 0, pricing_category: 'free_customer_service' });
+    expect(estimatePricing({ conversation_type: 'service', recipient_country: 'IN' })).toMatchObject({
+      cost_per_message: 0,
+      pricing_category: 'free_customer_service',
+    });
   });
 
-  it('uses the operator\'s file from WAGATE_PRICING_FILE', () => {
+  it("uses the operator's file from WAGATE_PRICING_FILE", () => {
     const file = join(dir, 'rates.json');
-    writeFileSync(file, JSON.stringify({ source: 'Meta rate card CSV, USD, effective 2026-04-01', as_of: '2026-04-01', currency: 'USD', markets: [{ id: 'france', name: 'France', countries: ['FR'], rates: { marketing: 0.0859, utility: 0.03 } }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        source: 'Meta rate card CSV, USD, effective 2026-04-01',
+        as_of: '2026-04-01',
+        currency: 'USD',
+        markets: [{ id: 'france', name: 'France', countries: ['FR'], rates: { marketing: 0.0859, utility: 0.03 } }],
+      }),
+    );
     process.env.WAGATE_PRICING_FILE = file;
-    expect(estimatePricing({ conversation_type: 'MARKETING', recipient_country: 'fr' })).toMatchObject({ country: 'FR', cost_per_message: 0.0859, effective_date: '2026-04-01' });
+    expect(estimatePricing({ conversation_type: 'MARKETING', recipient_country: 'fr' })).toMatchObject({
+      country: 'FR',
+      cost_per_message: 0.0859,
+      effective_date: '2026-04-01',
+    });
   });
 
   it('refuses a broken file, naming the key', () => {

@@ -35,9 +35,15 @@ describe('OpenAPI', () => {
     const r = await call('GET', '/openapi.json');
     expect(r.status).toBe(200);
     expect(r.json.openapi).toBe('3.0.3');
-    const paths = r.json.paths as Record<string, Record<string, { responses: object; requestBody?: { content: { 'application/json': { schema: { type?: string } } } } }>>;
+    const paths = r.json.paths as Record<
+      string,
+      Record<string, { responses: object; requestBody?: { content: { 'application/json': { schema: { type?: string } } } } }>
+    >;
     for (const route of ROUTES) {
-      expect(w.app.http.hasRoute({ method: route.method.toUpperCase() as 'GET', url: route.path }), `${route.method} ${route.path} is served`).toBe(true);
+      expect(
+        w.app.http.hasRoute({ method: route.method.toUpperCase() as 'GET', url: route.path }),
+        `${route.method} ${route.path} is served`,
+      ).toBe(true);
       const op = paths[route.path.replace(/:([A-Za-z_]+)/g, '{$1}')]?.[route.method];
       expect(op, `${route.method} ${route.path} documented`).toBeTruthy();
       expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['401', '403']));
@@ -72,7 +78,13 @@ describe('/v1 routes for the tools', () => {
   it('pricing: estimate and rate, with source and date; unknown market says which exist', async () => {
     const e = await call('POST', '/v1/pricing/estimate', { message_type: 'utility', recipient_country: 'BR', quantity: 10 });
     expect(e.status).toBe(200);
-    expect(e.json).toMatchObject({ recipient_country: 'BR', billable: true, cost_per_message: 0.008, total_estimated_cost: 0.08, rate_is_estimate: true });
+    expect(e.json).toMatchObject({
+      recipient_country: 'BR',
+      billable: true,
+      cost_per_message: 0.008,
+      total_estimated_cost: 0.08,
+      rate_is_estimate: true,
+    });
     const free = await call('POST', '/v1/pricing/estimate', { message_type: 'service', recipient_country: '+5511912345678' });
     expect(free.json).toMatchObject({ billable: false, free_reason: 'service_message', total_estimated_cost: 0 });
     const rate = await call('GET', '/v1/pricing?conversation_type=marketing&recipient_country=de');
@@ -88,17 +100,33 @@ describe('/v1 routes for the tools', () => {
     expect(s.json.synced as number).toBeGreaterThanOrEqual(4);
     const l = await call('GET', '/v1/templates?status=approved&category=MARKETING');
     expect((l.json.templates as { name: string }[]).map((t) => t.name)).toEqual(['spring_sale']);
-    const c = await call('POST', '/v1/templates', { name: 'faces_test_v1', language: 'en_US', category: 'utility', components: [{ type: 'BODY', text: 'Your code is ready' }] });
+    const c = await call('POST', '/v1/templates', {
+      name: 'faces_test_v1',
+      language: 'en_US',
+      category: 'utility',
+      components: [{ type: 'BODY', text: 'Your code is ready' }],
+    });
     expect(c.status).toBe(201);
     expect(c.json).toMatchObject({ name: 'faces_test_v1', status: 'PENDING', category: 'utility' });
-    expectError(await call('POST', '/v1/templates', { name: 'Bad Name', language: 'en_US', category: 'utility', components: [{ type: 'BODY', text: 'x' }] }), 400, 'name');
+    expectError(
+      await call('POST', '/v1/templates', {
+        name: 'Bad Name',
+        language: 'en_US',
+        category: 'utility',
+        components: [{ type: 'BODY', text: 'x' }],
+      }),
+      400,
+      'name',
+    );
   });
 
   it('conversations, context, frequency cap after the customer writes', async () => {
     const phone = '447700900555';
     expect((await call('POST', `/v1/customers/${phone}/inbound`, {})).status).toBe(200);
     const list = await call('GET', '/v1/conversations?status_filter=open');
-    const conv = (list.json.conversations as { conversation_id: string; customer_id: string; window_open: boolean }[]).find((c) => c.customer_id === phone)!;
+    const conv = (list.json.conversations as { conversation_id: string; customer_id: string; window_open: boolean }[]).find(
+      (c) => c.customer_id === phone,
+    )!;
     expect(conv).toMatchObject({ conversation_id: `main:${phone}`, window_open: true });
     const one = await call('GET', `/v1/conversations/main:${phone}`);
     expect(one.json).toMatchObject({ window_open: true, known: true });
@@ -139,7 +167,11 @@ describe('/v1 routes for the tools', () => {
   });
 
   it('a queued message reaches a terminal or sent status only through the workers (none here): retry skips it', async () => {
-    const sent = await call('POST', '/v1/messages', { to: '+447700900557', type: 'template', template: { name: 'hello_world', language: { code: 'en_US' } } });
+    const sent = await call('POST', '/v1/messages', {
+      to: '+447700900557',
+      type: 'template',
+      template: { name: 'hello_world', language: { code: 'en_US' } },
+    });
     expect(sent.status).toBe(202);
     const id = sent.json.id as string;
     const r = await waitFor(async () => (await call('POST', '/v1/messages/retry', { message_ids: [id] })).json);

@@ -60,19 +60,28 @@ const asAll = (method: string, path: string, body?: unknown) => req(method, path
 
 async function mcpClient(key: string): Promise<Client> {
   const c = new Client({ name: 'isolation-test', version: '1' });
-  await c.connect(new StreamableHTTPClientTransport(new URL(`${w.base}/mcp`), { requestInit: { headers: { authorization: `Bearer ${key}` } } }));
+  await c.connect(
+    new StreamableHTTPClientTransport(new URL(`${w.base}/mcp`), { requestInit: { headers: { authorization: `Bearer ${key}` } } }),
+  );
   return c;
 }
 
 async function sendTemplate(sender: string, to: string): Promise<string> {
-  const r = await asAll('POST', '/v1/messages', { to, type: 'template', template: { name: 'hello_world', language: { code: 'en_US' } }, sender });
+  const r = await asAll('POST', '/v1/messages', {
+    to,
+    type: 'template',
+    template: { name: 'hello_world', language: { code: 'en_US' } },
+    sender,
+  });
   expect(r.status, r.text).toBe(202);
   return r.json.id as string;
 }
 
 /** A send that Meta refuses with 131009 (no automatic retry): a failed message and its open dead letter. */
 async function deadLetter(sender: string, pnid: string, to: string): Promise<{ message: string; dead_letter: string }> {
-  expect((await postJson(`${w.app.sandbox!.url}/_sandbox/faults`, { status: 400, code: 131009, count: 1, phone_number_id: pnid })).status).toBe(200);
+  expect(
+    (await postJson(`${w.app.sandbox!.url}/_sandbox/faults`, { status: 400, code: 131009, count: 1, phone_number_id: pnid })).status,
+  ).toBe(200);
   const message = await sendTemplate(sender, to);
   const dl = await waitFor(async () => {
     const r = await asAll('GET', `/v1/dead-letters?sender=${sender}&limit=500`);
@@ -121,12 +130,25 @@ beforeAll(async () => {
   );
   expect((await asAll('POST', '/v1/templates/sync', { sender: 'shop_a' })).status).toBe(200);
   const ago30h = new Date(Date.now() - 30 * H).toISOString();
-  for (const [phone, sender, at] of [[C_B, 'shop_b', ago30h], [C_SHARED, 'shop_b', ago30h], [C_SHARED, 'shop_a', undefined]] as const) {
+  for (const [phone, sender, at] of [
+    [C_B, 'shop_b', ago30h],
+    [C_SHARED, 'shop_b', ago30h],
+    [C_SHARED, 'shop_a', undefined],
+  ] as const) {
     const r = await asAll('POST', `/v1/customers/${phone}/inbound`, { sender, ...(at ? { at } : {}) });
     expect(r.status, r.text).toBe(200);
   }
   // The opt-out given through shop_b: the customer writes STOP to shop_b's number.
-  expect((await postJson(`${w.app.sandbox!.url}/_sandbox/inbound`, { phone_number_id: PNID_B, from: C_STOP, type: 'text', text: { body: 'STOP' } })).status).toBeLessThan(300);
+  expect(
+    (
+      await postJson(`${w.app.sandbox!.url}/_sandbox/inbound`, {
+        phone_number_id: PNID_B,
+        from: C_STOP,
+        type: 'text',
+        text: { body: 'STOP' },
+      })
+    ).status,
+  ).toBeLessThan(300);
   await waitFor(async () => (await asAll('GET', `/v1/customers/${C_STOP}`)).json.consent?.marketing === 'opted_out');
 
   b.ok_message = await sendTemplate('shop_b', C_B);
@@ -189,7 +211,8 @@ const onlyShopA = (senders: string[]) => {
 const windowsOnlyA = (j: Record<string, any>) => onlyShopA((j.windows as { sender: string }[]).map((x) => x.sender));
 const retrySkipped = (j: Record<string, any>) => {
   expect(j.retried).toBe(0);
-  for (const r of j.results as { status: string; reason: string }[]) expect(r).toMatchObject({ status: 'skipped', reason: 'no message with this id' });
+  for (const r of j.results as { status: string; reason: string }[])
+    expect(r).toMatchObject({ status: 'skipped', reason: 'no message with this id' });
 };
 const TEXT_TO = (to: string, sender?: string) => ({ to, type: 'text', text: { body: 'hi' }, ...(sender ? { sender } : {}) });
 const WAMID = 'wamid.HBgLNDQ3NzAwOTAwMzAxFQIAEhgSQzA1';
@@ -207,62 +230,148 @@ const ROUTE_CASES: Record<string, RouteCase> = {
   'GET /mcp': { mcp: 'stateless MCP: 405' },
   'DELETE /mcp': { mcp: 'stateless MCP: 405' },
 
-  'POST /v1/messages': { probes: [{ path: '/v1/messages', body: { ...TEXT_TO(C_B), sender: 'shop_b' }, expect: 'forbidden_sender' }, { path: '/v1/messages', body: TEXT_TO(C_B, PNID_B), expect: 'forbidden_sender' }] },
+  'POST /v1/messages': {
+    probes: [
+      { path: '/v1/messages', body: { ...TEXT_TO(C_B), sender: 'shop_b' }, expect: 'forbidden_sender' },
+      { path: '/v1/messages', body: TEXT_TO(C_B, PNID_B), expect: 'forbidden_sender' },
+    ],
+  },
   'GET /v1/messages': {
     probes: [
-      { path: '/v1/messages?limit=500', expect: 'ok', control: true, check: (j) => onlyShopA((j.messages as { sender: string }[]).map((m) => m.sender)) },
+      {
+        path: '/v1/messages?limit=500',
+        expect: 'ok',
+        control: true,
+        check: (j) => onlyShopA((j.messages as { sender: string }[]).map((m) => m.sender)),
+      },
       { path: '/v1/messages?sender=shop_b', expect: 'forbidden_sender' },
     ],
   },
-  'GET /v1/messages/:id': { probes: [{ path: '/v1/messages/{b.ok_message}', expect: 'not_found' }, { path: '/v1/messages/{b.dead_message}', expect: 'not_found' }] },
-  'POST /v1/messages/retry': { probes: [{ path: '/v1/messages/retry', body: { message_ids: ['{b.dead_message}', '{b.ok_message}'] }, expect: 'ok', check: retrySkipped }] },
-  'POST /v1/messages/read': { probes: [{ path: '/v1/messages/read', body: { message_id: WAMID, sender: 'shop_b' }, expect: 'forbidden_sender' }] },
-  'POST /v1/compliance/check': { probes: [{ path: '/v1/compliance/check', body: TEXT_TO(C_SHARED, 'shop_b'), expect: 'forbidden_sender' }, { path: '/v1/compliance/check', body: TEXT_TO(C_SHARED), expect: 'ok' }] },
+  'GET /v1/messages/:id': {
+    probes: [
+      { path: '/v1/messages/{b.ok_message}', expect: 'not_found' },
+      { path: '/v1/messages/{b.dead_message}', expect: 'not_found' },
+    ],
+  },
+  'POST /v1/messages/retry': {
+    probes: [
+      { path: '/v1/messages/retry', body: { message_ids: ['{b.dead_message}', '{b.ok_message}'] }, expect: 'ok', check: retrySkipped },
+    ],
+  },
+  'POST /v1/messages/read': {
+    probes: [{ path: '/v1/messages/read', body: { message_id: WAMID, sender: 'shop_b' }, expect: 'forbidden_sender' }],
+  },
+  'POST /v1/compliance/check': {
+    probes: [
+      { path: '/v1/compliance/check', body: TEXT_TO(C_SHARED, 'shop_b'), expect: 'forbidden_sender' },
+      { path: '/v1/compliance/check', body: TEXT_TO(C_SHARED), expect: 'ok' },
+    ],
+  },
 
   'GET /v1/customers/:phone': { probes: [{ path: `/v1/customers/${C_SHARED}`, expect: 'ok', control: true, check: windowsOnlyA }] },
-  'PUT /v1/customers/:phone': { probes: [{ path: `/v1/customers/${C_SHARED}`, body: { time_zone: 'Europe/London' }, expect: 'ok', check: windowsOnlyA }] },
+  'PUT /v1/customers/:phone': {
+    probes: [{ path: `/v1/customers/${C_SHARED}`, body: { time_zone: 'Europe/London' }, expect: 'ok', check: windowsOnlyA }],
+  },
   'PUT /v1/customers/:phone/consent': {
     probes: [
       { path: `/v1/customers/${C_STOP}/consent`, body: { category: 'marketing', state: 'opted_in' }, expect: 'consent_refused' },
-      { path: `/v1/customers/${C_STOP}/consent`, body: { category: 'marketing', state: 'unknown', source: 'reset' }, expect: 'consent_refused' },
+      {
+        path: `/v1/customers/${C_STOP}/consent`,
+        body: { category: 'marketing', state: 'unknown', source: 'reset' },
+        expect: 'consent_refused',
+      },
     ],
   },
-  'POST /v1/customers/:phone/inbound': { probes: [{ path: `/v1/customers/${C_B}/inbound`, body: { sender: 'shop_b' }, expect: 'forbidden_sender' }] },
+  'POST /v1/customers/:phone/inbound': {
+    probes: [{ path: `/v1/customers/${C_B}/inbound`, body: { sender: 'shop_b' }, expect: 'forbidden_sender' }],
+  },
   'GET /v1/customers/:phone/context': {
     probes: [
-      { path: `/v1/customers/${C_SHARED}/context`, expect: 'ok', control: true, check: (j) => (windowsOnlyA(j), expect(j.sender).toBe('shop_a')) },
+      {
+        path: `/v1/customers/${C_SHARED}/context`,
+        expect: 'ok',
+        control: true,
+        check: (j) => (windowsOnlyA(j), expect(j.sender).toBe('shop_a')),
+      },
       { path: `/v1/customers/${C_SHARED}/context?sender=shop_b`, expect: 'forbidden_sender' },
     ],
   },
-  'GET /v1/customers/:phone/frequency-cap': { probes: [{ path: `/v1/customers/${C_SHARED}/frequency-cap?sender=shop_b`, expect: 'forbidden_sender' }, { path: `/v1/customers/${C_SHARED}/frequency-cap`, expect: 'ok' }] },
+  'GET /v1/customers/:phone/frequency-cap': {
+    probes: [
+      { path: `/v1/customers/${C_SHARED}/frequency-cap?sender=shop_b`, expect: 'forbidden_sender' },
+      { path: `/v1/customers/${C_SHARED}/frequency-cap`, expect: 'ok' },
+    ],
+  },
 
   'GET /v1/conversations': {
     probes: [
-      { path: '/v1/conversations?status_filter=all&limit=500', expect: 'ok', control: true, check: (j) => onlyShopA((j.conversations as { sender: string }[]).map((c) => c.sender)) },
+      {
+        path: '/v1/conversations?status_filter=all&limit=500',
+        expect: 'ok',
+        control: true,
+        check: (j) => onlyShopA((j.conversations as { sender: string }[]).map((c) => c.sender)),
+      },
       { path: '/v1/conversations?sender=shop_b', expect: 'forbidden_sender' },
       { path: `/v1/conversations?sender=${PNID_B}`, expect: 'forbidden_sender' },
     ],
   },
-  'GET /v1/conversations/:id': { probes: [{ path: `/v1/conversations/shop_b:${C_B}`, expect: 'forbidden_sender' }, { path: `/v1/conversations/${PNID_B}:${C_B}`, expect: 'forbidden_sender' }, { path: `/v1/conversations/nobody:${C_B}`, expect: 'forbidden_sender' }] },
+  'GET /v1/conversations/:id': {
+    probes: [
+      { path: `/v1/conversations/shop_b:${C_B}`, expect: 'forbidden_sender' },
+      { path: `/v1/conversations/${PNID_B}:${C_B}`, expect: 'forbidden_sender' },
+      { path: `/v1/conversations/nobody:${C_B}`, expect: 'forbidden_sender' },
+    ],
+  },
   'POST /v1/conversations/:id/archive': { probes: [{ path: `/v1/conversations/shop_b:${C_B}/archive`, expect: 'forbidden_sender' }] },
 
   'GET /v1/templates': { probes: [{ path: '/v1/templates?sender=shop_b', expect: 'forbidden_sender' }] },
   'POST /v1/templates/sync': { probes: [{ path: '/v1/templates/sync', body: { sender: 'shop_b' }, expect: 'forbidden_sender' }] },
-  'POST /v1/templates': { probes: [{ path: '/v1/templates', body: { sender: 'shop_b', name: 'isolation_probe', category: 'UTILITY', language: 'en_US', components: [{ type: 'BODY', text: 'x' }] }, expect: 'forbidden_sender' }] },
+  'POST /v1/templates': {
+    probes: [
+      {
+        path: '/v1/templates',
+        body: {
+          sender: 'shop_b',
+          name: 'isolation_probe',
+          category: 'UTILITY',
+          language: 'en_US',
+          components: [{ type: 'BODY', text: 'x' }],
+        },
+        expect: 'forbidden_sender',
+      },
+    ],
+  },
 
-  'GET /v1/senders': { probes: [{ path: '/v1/senders', expect: 'ok', control: true, check: (j) => onlyShopA((j.senders as { id: string }[]).map((s) => s.id)) }] },
-  'GET /v1/senders/:id/health': { probes: [{ path: '/v1/senders/shop_b/health', expect: 'forbidden_sender' }, { path: `/v1/senders/${PNID_B}/health`, expect: 'forbidden_sender' }, { path: '/v1/senders/nobody/health', expect: 'forbidden_sender' }] },
+  'GET /v1/senders': {
+    probes: [
+      { path: '/v1/senders', expect: 'ok', control: true, check: (j) => onlyShopA((j.senders as { id: string }[]).map((s) => s.id)) },
+    ],
+  },
+  'GET /v1/senders/:id/health': {
+    probes: [
+      { path: '/v1/senders/shop_b/health', expect: 'forbidden_sender' },
+      { path: `/v1/senders/${PNID_B}/health`, expect: 'forbidden_sender' },
+      { path: '/v1/senders/nobody/health', expect: 'forbidden_sender' },
+    ],
+  },
   'POST /v1/senders/:id/check': { probes: [{ path: '/v1/senders/shop_b/check', expect: 'forbidden_sender' }] },
   'POST /v1/senders/:id/pause': { probes: [{ path: '/v1/senders/shop_b/pause', body: { reason: 'x' }, expect: 'forbidden_sender' }] },
   'POST /v1/senders/:id/resume': { probes: [{ path: '/v1/senders/shop_b/resume', expect: 'forbidden_sender' }] },
-  'PUT /v1/senders/:id/token': { probes: [{ path: '/v1/senders/shop_b/token', body: { access_token: 'sandbox-token-shop_a' }, expect: 'forbidden_sender' }] },
+  'PUT /v1/senders/:id/token': {
+    probes: [{ path: '/v1/senders/shop_b/token', body: { access_token: 'sandbox-token-shop_a' }, expect: 'forbidden_sender' }],
+  },
   'GET /v1/senders/:id/rate-limit': { probes: [{ path: '/v1/senders/shop_b/rate-limit', expect: 'forbidden_sender' }] },
   'GET /v1/senders/:id/quality': { probes: [{ path: '/v1/senders/shop_b/quality', expect: 'forbidden_sender' }] },
   'GET /v1/alerts': { probes: [{ path: '/v1/alerts', expect: 'ok', control: true }] },
 
   'GET /v1/dead-letters': {
     probes: [
-      { path: '/v1/dead-letters?limit=500', expect: 'ok', control: true, check: (j) => onlyShopA((j.dead_letters as { sender_id: string }[]).map((d) => d.sender_id)) },
+      {
+        path: '/v1/dead-letters?limit=500',
+        expect: 'ok',
+        control: true,
+        check: (j) => onlyShopA((j.dead_letters as { sender_id: string }[]).map((d) => d.sender_id)),
+      },
       { path: '/v1/dead-letters?sender=shop_b', expect: 'forbidden_sender' },
     ],
   },
@@ -271,9 +380,23 @@ const ROUTE_CASES: Record<string, RouteCase> = {
   'DELETE /v1/dead-letters/:id': { probes: [{ path: '/v1/dead-letters/{b.dead_letter}', expect: 'not_found' }] },
 
   'GET /v1/errors/:code': { probes: [{ path: '/v1/errors/131047', expect: 'ok' }] },
-  'POST /v1/pricing/estimate': { probes: [{ path: '/v1/pricing/estimate', body: { message_type: 'utility', customer_id: C_SHARED, sender: 'shop_b' }, expect: 'forbidden_sender' }, { path: '/v1/pricing/estimate', body: { message_type: 'utility', customer_id: C_SHARED }, expect: 'ok' }] },
+  'POST /v1/pricing/estimate': {
+    probes: [
+      {
+        path: '/v1/pricing/estimate',
+        body: { message_type: 'utility', customer_id: C_SHARED, sender: 'shop_b' },
+        expect: 'forbidden_sender',
+      },
+      { path: '/v1/pricing/estimate', body: { message_type: 'utility', customer_id: C_SHARED }, expect: 'ok' },
+    ],
+  },
   'GET /v1/pricing': { probes: [{ path: '/v1/pricing?conversation_type=marketing&recipient_country=GB', expect: 'ok' }] },
-  'POST /v1/webhooks/sync': { probes: [{ path: '/v1/webhooks/sync', body: { sender: 'shop_b' }, expect: 'forbidden_sender' }, { path: '/v1/webhooks/sync', body: { stale_after_min: 1 }, expect: 'ok' }] },
+  'POST /v1/webhooks/sync': {
+    probes: [
+      { path: '/v1/webhooks/sync', body: { sender: 'shop_b' }, expect: 'forbidden_sender' },
+      { path: '/v1/webhooks/sync', body: { stale_after_min: 1 }, expect: 'ok' },
+    ],
+  },
   // Set-aside webhook batches: raw bodies of any sender, so only a key for every sender.
   'GET /v1/webhooks/failed': { probes: [{ path: '/v1/webhooks/failed', expect: 'forbidden_sender' }] },
   'GET /v1/webhooks/failed/:id': { probes: [{ path: '/v1/webhooks/failed/wh_any', expect: 'forbidden_sender' }] },
@@ -282,44 +405,92 @@ const ROUTE_CASES: Record<string, RouteCase> = {
 };
 
 const TOOL_CASES: Record<string, ToolProbe[]> = {
-  check_compliance: [{ args: { customer_id: C_SHARED, sender: 'shop_b' }, expect: 'forbidden_sender' }, { args: { customer_id: C_SHARED, message_type: 'service' }, expect: 'ok' }],
+  check_compliance: [
+    { args: { customer_id: C_SHARED, sender: 'shop_b' }, expect: 'forbidden_sender' },
+    { args: { customer_id: C_SHARED, message_type: 'service' }, expect: 'ok' },
+  ],
   send_message: [{ args: { to: C_B, text: 'hi', sender: 'shop_b' }, expect: 'forbidden_sender' }],
   send_template: [{ args: { to: C_B, template_name: 'hello_world', sender: 'shop_b' }, expect: 'forbidden_sender' }],
   reply_customer: [{ args: { customer_id: C_B, message_text: 'hi', sender: 'shop_b' }, expect: 'forbidden_sender' }],
   send_media: [{ args: { to: C_B, media_type: 'image', link: 'https://example.com/a.png', sender: PNID_B }, expect: 'forbidden_sender' }],
-  send_interactive: [{ args: { to: C_B, interactive: { type: 'button', body: { text: 'x' }, action: { buttons: [{ type: 'reply', reply: { id: 'y', title: 'Yes' } }] } }, sender: 'shop_b' }, expect: 'forbidden_sender' }],
+  send_interactive: [
+    {
+      args: {
+        to: C_B,
+        interactive: { type: 'button', body: { text: 'x' }, action: { buttons: [{ type: 'reply', reply: { id: 'y', title: 'Yes' } }] } },
+        sender: 'shop_b',
+      },
+      expect: 'forbidden_sender',
+    },
+  ],
   mark_as_read: [{ args: { message_id: WAMID, sender: 'shop_b' }, expect: 'forbidden_sender' }],
   explain_error: [{ args: { code: 131047 }, expect: 'ok' }],
   retry_failed_messages: [{ args: { message_ids: ['{b.dead_message}', '{b.ok_message}'] }, expect: 'ok', check: retrySkipped }],
   sync_template_status: [{ args: { template_name: 'hello_world', sender: 'shop_b' }, expect: 'forbidden_sender' }],
-  check_conversation: [{ args: { customer_id: C_B, sender: 'shop_b' }, expect: 'forbidden_sender' }, { args: { customer_id: C_SHARED }, expect: 'ok', check: (j) => expect(j.sender).toBe('shop_a') }],
+  check_conversation: [
+    { args: { customer_id: C_B, sender: 'shop_b' }, expect: 'forbidden_sender' },
+    { args: { customer_id: C_SHARED }, expect: 'ok', check: (j) => expect(j.sender).toBe('shop_a') },
+  ],
   check_frequency_cap: [{ args: { customer_id: C_SHARED, sender: 'shop_b' }, expect: 'forbidden_sender' }],
-  get_customer_context: [{ args: { customer_id: C_SHARED }, expect: 'ok', control: true, check: windowsOnlyA }, { args: { customer_id: C_SHARED, sender: 'shop_b' }, expect: 'forbidden_sender' }],
+  get_customer_context: [
+    { args: { customer_id: C_SHARED }, expect: 'ok', control: true, check: windowsOnlyA },
+    { args: { customer_id: C_SHARED, sender: 'shop_b' }, expect: 'forbidden_sender' },
+  ],
   get_delivery_status: [{ args: { message_id: '{b.ok_message}' }, expect: 'not_found' }],
   get_rate_limit: [{ args: { sender: 'shop_b' }, expect: 'forbidden_sender' }],
-  list_conversations: [{ args: { status_filter: 'all', limit: 500 }, expect: 'ok', control: true, check: (j) => onlyShopA((j.conversations as { sender: string }[]).map((c) => c.sender)) }, { args: { sender: 'shop_b' }, expect: 'forbidden_sender' }],
+  list_conversations: [
+    {
+      args: { status_filter: 'all', limit: 500 },
+      expect: 'ok',
+      control: true,
+      check: (j) => onlyShopA((j.conversations as { sender: string }[]).map((c) => c.sender)),
+    },
+    { args: { sender: 'shop_b' }, expect: 'forbidden_sender' },
+  ],
   list_templates: [{ args: { sender: 'shop_b' }, expect: 'forbidden_sender' }],
   get_account_quality: [{ args: { sender: 'shop_b' }, expect: 'forbidden_sender' }],
   estimate_cost: [{ args: { message_type: 'utility', customer_id: C_SHARED, sender: 'shop_b' }, expect: 'forbidden_sender' }],
   estimate_pricing: [{ args: { conversation_type: 'marketing', recipient_country: 'GB' }, expect: 'ok' }],
-  create_template: [{ args: { name: 'isolation_probe', category: 'UTILITY', language: 'en_US', body_text: 'x', sender: 'shop_b' }, expect: 'forbidden_sender' }],
+  create_template: [
+    {
+      args: { name: 'isolation_probe', category: 'UTILITY', language: 'en_US', body_text: 'x', sender: 'shop_b' },
+      expect: 'forbidden_sender',
+    },
+  ],
   sync_webhooks: [{ args: { sender: 'shop_b' }, expect: 'forbidden_sender' }],
   archive_chat: [{ args: { conversation_id: `shop_b:${C_B}` }, expect: 'forbidden_sender' }],
   set_consent: [
     { args: { customer_id: C_STOP, category: 'marketing', state: 'opted_in' }, expect: 'consent_refused' },
     { args: { customer_id: C_STOP, category: 'marketing', state: 'unknown' }, expect: 'consent_refused' },
   ],
-  get_sender_health: [{ args: { sender: 'shop_b' }, expect: 'forbidden_sender' }, { args: { sender: 'nobody' }, expect: 'forbidden_sender' }],
+  get_sender_health: [
+    { args: { sender: 'shop_b' }, expect: 'forbidden_sender' },
+    { args: { sender: 'nobody' }, expect: 'forbidden_sender' },
+  ],
   resume_sender: [{ args: { sender: 'shop_b' }, expect: 'forbidden_sender' }],
-  list_dead_letters: [{ args: { limit: 500 }, expect: 'ok', control: true, check: (j) => onlyShopA((j.dead_letters as { sender_id: string }[]).map((d) => d.sender_id)) }, { args: { sender: 'shop_b' }, expect: 'forbidden_sender' }],
+  list_dead_letters: [
+    {
+      args: { limit: 500 },
+      expect: 'ok',
+      control: true,
+      check: (j) => onlyShopA((j.dead_letters as { sender_id: string }[]).map((d) => d.sender_id)),
+    },
+    { args: { sender: 'shop_b' }, expect: 'forbidden_sender' },
+  ],
   replay_dead_letter: [{ args: { dead_letter_id: '{b.dead_letter}' }, expect: 'not_found' }],
 };
 
 /** "{b.dead_letter}" → the id made in beforeAll, in a probe's path, body and arguments (check and control kept). */
 function fill<T extends Probe>(p: T): T {
-  const ids = (v: unknown) => (v === undefined ? v : JSON.parse(JSON.stringify(v).replace(/\{b\.(\w+)\}/g, (_m, k: keyof typeof b) => b[k])));
+  const ids = (v: unknown) =>
+    v === undefined ? v : JSON.parse(JSON.stringify(v).replace(/\{b\.(\w+)\}/g, (_m, k: keyof typeof b) => b[k]));
   const q = p as unknown as Partial<HttpProbe & ToolProbe>;
-  return { ...p, ...(q.path !== undefined ? { path: ids(q.path) } : {}), ...(q.body !== undefined ? { body: ids(q.body) } : {}), ...(q.args !== undefined ? { args: ids(q.args) } : {}) };
+  return {
+    ...p,
+    ...(q.path !== undefined ? { path: ids(q.path) } : {}),
+    ...(q.body !== undefined ? { body: ids(q.body) } : {}),
+    ...(q.args !== undefined ? { args: ids(q.args) } : {}),
+  };
 }
 
 /** Every (method, url) of the real Fastify route table, parsed from printRoutes (HEAD is listed with its GET). */
@@ -338,7 +509,14 @@ function registeredRoutes(): { method: string; url: string }[] {
 }
 
 /** The answer is what the table says (status 0: MCP, no HTTP status). */
-function expectOutcome(what: string, expected: Expect, status: number, json: Record<string, any>, isError: boolean, check?: Probe['check']): void {
+function expectOutcome(
+  what: string,
+  expected: Expect,
+  status: number,
+  json: Record<string, any>,
+  isError: boolean,
+  check?: Probe['check'],
+): void {
   const code = json.error?.code as string | undefined;
   if (expected === 'ok') {
     expect(isError, `${what}: ${JSON.stringify(json).slice(0, 400)}`).toBe(false);
@@ -365,13 +543,23 @@ function expectOutcome(what: string, expected: Expect, status: number, json: Rec
  * shop_b marker the request did not carry, and for a `control` probe shop_b data in the all-senders
  * key's answer to the same request.
  */
-async function judge(failures: string[], what: string, p: Probe, got: { text: string; request: string }, outcome: (what: string) => void, allKeyText?: () => Promise<string>): Promise<void> {
+async function judge(
+  failures: string[],
+  what: string,
+  p: Probe,
+  got: { text: string; request: string },
+  outcome: (what: string) => void,
+  allKeyText?: () => Promise<string>,
+): Promise<void> {
   try {
     outcome(what);
     expect(leaked(got.text, got.request), `${what} leaks shop_b data: ${got.text.slice(0, 300)}`).toEqual([]);
     if (p.control && allKeyText) {
       const all = await allKeyText();
-      expect(markers.some((m) => all.includes(m)), `${what}: the all-senders key sees shop_b data there`).toBe(true);
+      expect(
+        markers.some((m) => all.includes(m)),
+        `${what}: the all-senders key sees shop_b data there`,
+      ).toBe(true);
     }
   } catch (err) {
     failures.push(`${what}: ${String((err as Error).message).split('\n')[0]}`);
@@ -386,11 +574,20 @@ describe('a key limited to sender shop_a, against sender shop_b (issue 17, defec
     for (const r of routes.filter((x) => x.method === 'HEAD')) expect(keys, `HEAD ${r.url} runs its GET`).toContain(`GET ${r.url}`);
     const unclassified = [...keys].filter((k) => !(k in ROUTE_CASES));
     expect(unclassified, 'routes without an entry in ROUTE_CASES: add one saying what a limited key gets').toEqual([]);
-    expect(Object.keys(ROUTE_CASES).filter((k) => !keys.has(k)), 'entries for routes that are not registered').toEqual([]);
+    expect(
+      Object.keys(ROUTE_CASES).filter((k) => !keys.has(k)),
+      'entries for routes that are not registered',
+    ).toEqual([]);
     const { tools } = await mcpA.listTools();
     const names = new Set(tools.map((t) => t.name));
-    expect([...names].filter((n) => !(n in TOOL_CASES)), 'tools without an entry in TOOL_CASES').toEqual([]);
-    expect(Object.keys(TOOL_CASES).filter((n) => !names.has(n)), 'entries for tools that do not exist').toEqual([]);
+    expect(
+      [...names].filter((n) => !(n in TOOL_CASES)),
+      'tools without an entry in TOOL_CASES',
+    ).toEqual([]);
+    expect(
+      Object.keys(TOOL_CASES).filter((n) => !names.has(n)),
+      'entries for tools that do not exist',
+    ).toEqual([]);
   });
 
   it('walks every route: no shop_b data in any answer, refusals as the table says', async () => {
@@ -403,10 +600,17 @@ describe('a key limited to sender shop_a, against sender shop_b (issue 17, defec
         const p = fill(p0);
         const body = method === 'GET' || method === 'HEAD' ? undefined : (p.body ?? {});
         const r = await req(method, p.path, KEY_A, body);
-        await judge(failures, `${method} ${p.path}`, p, { text: r.text, request: p.path + JSON.stringify(body ?? '') }, (what) => {
-          if (method === 'HEAD') expect(r.status, what).toBe(p.expect === 'ok' ? 200 : p.expect === 'not_found' ? 404 : 403);
-          else expectOutcome(what, p.expect, r.status, r.json, r.status >= 400, p.check);
-        }, method === 'GET' ? async () => (await req(method, p.path, KEY_ALL)).text : undefined);
+        await judge(
+          failures,
+          `${method} ${p.path}`,
+          p,
+          { text: r.text, request: p.path + JSON.stringify(body ?? '') },
+          (what) => {
+            if (method === 'HEAD') expect(r.status, what).toBe(p.expect === 'ok' ? 200 : p.expect === 'not_found' ? 404 : 403);
+            else expectOutcome(what, p.expect, r.status, r.json, r.status >= 400, p.check);
+          },
+          method === 'GET' ? async () => (await req(method, p.path, KEY_ALL)).text : undefined,
+        );
       }
     }
     expect(failures).toEqual([]);
@@ -421,9 +625,16 @@ describe('a key limited to sender shop_a, against sender shop_b (issue 17, defec
       for (const p0 of TOOL_CASES[name] ?? []) {
         const p = fill(p0);
         const r = (await mcpA.callTool({ name, arguments: p.args })) as ToolCallResult;
-        await judge(failures, `${name} ${JSON.stringify(p.args)}`, p, { text: JSON.stringify(r), request: JSON.stringify(p.args) }, (what) => {
-          expectOutcome(what, p.expect, 0, r.isError ? bodyOf(r) : (r.structuredContent ?? {}), r.isError === true, p.check);
-        }, async () => JSON.stringify(await mcpAll.callTool({ name, arguments: p.args })));
+        await judge(
+          failures,
+          `${name} ${JSON.stringify(p.args)}`,
+          p,
+          { text: JSON.stringify(r), request: JSON.stringify(p.args) },
+          (what) => {
+            expectOutcome(what, p.expect, 0, r.isError ? bodyOf(r) : (r.structuredContent ?? {}), r.isError === true, p.check);
+          },
+          async () => JSON.stringify(await mcpAll.callTool({ name, arguments: p.args })),
+        );
       }
     }
     expect(failures).toEqual([]);
@@ -445,20 +656,35 @@ describe('a key limited to sender shop_a, against sender shop_b (issue 17, defec
 
   it('consent: a limited key records an opt-out and a first opt-in, but never lifts an opt-out', async () => {
     const fresh = '447700900399';
-    const optIn = await req('PUT', `/v1/customers/${fresh}/consent`, KEY_A, { category: 'marketing', state: 'opted_in', source: 'checkout form' });
+    const optIn = await req('PUT', `/v1/customers/${fresh}/consent`, KEY_A, {
+      category: 'marketing',
+      state: 'opted_in',
+      source: 'checkout form',
+    });
     expect(optIn.status, optIn.text).toBe(200);
     expect(optIn.json.consent.marketing).toBe('opted_in');
-    const out = await req('PUT', `/v1/customers/${fresh}/consent`, KEY_A, { category: 'marketing', state: 'opted_out', source: 'phone call' });
+    const out = await req('PUT', `/v1/customers/${fresh}/consent`, KEY_A, {
+      category: 'marketing',
+      state: 'opted_out',
+      source: 'phone call',
+    });
     expect(out.status, out.text).toBe(200);
     expect(out.json.consent.marketing).toBe('opted_out');
     // Its own opt-out too: lifting needs the customer (START) or a key for every sender.
     const lift = await req('PUT', `/v1/customers/${fresh}/consent`, KEY_A, { category: 'marketing', state: 'opted_in' });
     expect(lift.status).toBe(403);
     expect(lift.json.error).toMatchObject({ code: 'CONSENT_LIFT_FORBIDDEN', details: { category: 'marketing', state: 'opted_out' } });
-    const viaMcp = (await mcpA.callTool({ name: 'set_consent', arguments: { customer_id: fresh, category: 'utility', state: 'opted_out' } })) as ToolCallResult;
+    const viaMcp = (await mcpA.callTool({
+      name: 'set_consent',
+      arguments: { customer_id: fresh, category: 'utility', state: 'opted_out' },
+    })) as ToolCallResult;
     expect(viaMcp.isError).toBeFalsy();
     expect((viaMcp.structuredContent!.consent as Record<string, string>).utility).toBe('opted_out');
-    const byAll = await asAll('PUT', `/v1/customers/${fresh}/consent`, { category: 'marketing', state: 'opted_in', source: 'customer called back' });
+    const byAll = await asAll('PUT', `/v1/customers/${fresh}/consent`, {
+      category: 'marketing',
+      state: 'opted_in',
+      source: 'customer called back',
+    });
     expect(byAll.status, byAll.text).toBe(200);
     expect(byAll.json.consent.marketing).toBe('opted_in');
     expect((await asAll('GET', `/v1/customers/${C_STOP}`)).json.consent.marketing).toBe('opted_out');

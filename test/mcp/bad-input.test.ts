@@ -42,16 +42,26 @@ function rpc(method: string, params: unknown): Promise<Record<string, any>> {
 
 /** The same over Streamable HTTP (stateless /mcp), from JSON text. */
 async function rpcHttp(text: string): Promise<{ status: number; json: Record<string, any> }> {
-  const r = await fetch(`${w.base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: text });
+  const r = await fetch(`${w.base}/mcp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body: text,
+  });
   return { status: r.status, json: (await r.json()) as Record<string, any> };
 }
 
-function expectInvalidArguments(res: Record<string, any>, field: string): { message: string; fix: string; details: { issues: { field: string; problem: string }[] } } {
+function expectInvalidArguments(
+  res: Record<string, any>,
+  field: string,
+): { message: string; fix: string; details: { issues: { field: string; problem: string }[] } } {
   expect(res.error, JSON.stringify(res).slice(0, 400)).toBeUndefined();
   const b = expectExplainedRefusal(res.result as ToolCallResult);
   const e = b.error as { code: string; message: string; fix: string; details: { issues: { field: string; problem: string }[] } };
   expect(e.code).toBe('INVALID_ARGUMENTS');
-  expect(e.details.issues.some((i) => i.field === field || i.field.startsWith(`${field}.`)), JSON.stringify(e.details.issues)).toBe(true);
+  expect(
+    e.details.issues.some((i) => i.field === field || i.field.startsWith(`${field}.`)),
+    JSON.stringify(e.details.issues),
+  ).toBe(true);
   expect(e.message).toContain(field);
   return e;
 }
@@ -59,16 +69,21 @@ function expectInvalidArguments(res: Record<string, any>, field: string): { mess
 const NOT_OBJECTS: unknown[] = [[1], ['+447700900123'], 'to=+447700900123', 5, true, null];
 
 describe('arguments that are not an object', () => {
-  it.each(NOT_OBJECTS.map((v) => [JSON.stringify(v), v]))('tools/call with arguments %s → INVALID_ARGUMENTS, not -32603', async (_label, args) => {
-    const e = expectInvalidArguments(await rpc('tools/call', { name: 'send_message', arguments: args }), '(arguments)');
-    expect(e.message).toMatch(/object/);
-    expect(e.fix).toMatch(/JSON object/);
-    expect(e.message).not.toMatch(/invalid_type|"path"/); // no schema dump
-  });
+  it.each(NOT_OBJECTS.map((v) => [JSON.stringify(v), v]))(
+    'tools/call with arguments %s → INVALID_ARGUMENTS, not -32603',
+    async (_label, args) => {
+      const e = expectInvalidArguments(await rpc('tools/call', { name: 'send_message', arguments: args }), '(arguments)');
+      expect(e.message).toMatch(/object/);
+      expect(e.fix).toMatch(/JSON object/);
+      expect(e.message).not.toMatch(/invalid_type|"path"/); // no schema dump
+    },
+  );
 
   it('the same over Streamable HTTP', async () => {
     for (const args of NOT_OBJECTS) {
-      const r = await rpcHttp(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'check_compliance', arguments: args } }));
+      const r = await rpcHttp(
+        JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'check_compliance', arguments: args } }),
+      );
       expect(r.status).toBe(200);
       expectInvalidArguments(r.json, '(arguments)');
     }
@@ -124,7 +139,10 @@ describe('arguments nested deeper than any message', () => {
     const text = '{"a":'.repeat(50_000) + '1' + '}'.repeat(50_000);
     // check_compliance answers a denial as a normal result (allowed: false); send_message refuses.
     const check = await rpc('tools/call', { name: 'check_compliance', arguments: { to: '+447700900123', message: text } });
-    expect(check.result?.structuredContent, JSON.stringify(check).slice(0, 500)).toMatchObject({ allowed: false, reason_code: 'INVALID_MESSAGE' });
+    expect(check.result?.structuredContent, JSON.stringify(check).slice(0, 500)).toMatchObject({
+      allowed: false,
+      reason_code: 'INVALID_MESSAGE',
+    });
     expect(check.result.structuredContent.explanation).toContain(String(MAX_JSON_DEPTH));
     const send = await rpc('tools/call', { name: 'send_interactive', arguments: { to: '+447700900123', interactive: text } });
     expect(send.result?.isError, JSON.stringify(send).slice(0, 500)).toBe(true);
@@ -145,7 +163,10 @@ describe('objects with their own toString/valueOf where strings are expected', (
   it('check_compliance with such a message type is a denial (allowed: false) naming the field', async () => {
     for (const type of odd) {
       const r = await rpc('tools/call', { name: 'check_compliance', arguments: { to: '+447700900123', message: { type } } });
-      expect(r.result?.structuredContent, JSON.stringify(r).slice(0, 500)).toMatchObject({ allowed: false, reason_code: 'INVALID_MESSAGE' });
+      expect(r.result?.structuredContent, JSON.stringify(r).slice(0, 500)).toMatchObject({
+        allowed: false,
+        reason_code: 'INVALID_MESSAGE',
+      });
       expect(r.result.structuredContent.explanation).toMatch(/^type: /);
     }
   });
@@ -163,7 +184,8 @@ describe('objects with their own toString/valueOf where strings are expected', (
   });
 
   it('__proto__ and constructor keys in arguments pollute nothing', async () => {
-    const text = '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"check_compliance","arguments":{"to":"+447700900123","__proto__":{"polluted":1},"message":{"type":"text","text":{"body":"hi"},"constructor":{"prototype":{"polluted":1}}}}}}';
+    const text =
+      '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"check_compliance","arguments":{"to":"+447700900123","__proto__":{"polluted":1},"message":{"type":"text","text":{"body":"hi"},"constructor":{"prototype":{"polluted":1}}}}}}';
     const overHttp = await rpcHttp(text);
     expect(overHttp.status).toBe(200);
     expect(overHttp.json.result.structuredContent?.reason_code ?? JSON.stringify(overHttp.json)).toBe('WINDOW_CLOSED_TEMPLATE_REQUIRED');

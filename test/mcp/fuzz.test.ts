@@ -30,7 +30,10 @@ afterAll(async () => {
   await w?.close();
 });
 
-const phoneish = fc.oneof(fc.constantFrom('+447700900123', '5511912345678', '+1 (415) 555-0123', '', '+', '00', '12'), fc.string({ maxLength: 20 }));
+const phoneish = fc.oneof(
+  fc.constantFrom('+447700900123', '5511912345678', '+1 (415) 555-0123', '', '+', '00', '12'),
+  fc.string({ maxLength: 20 }),
+);
 // What an attacker sends where a string is expected: objects with their own toString/valueOf (String()
 // on them throws), arrays holding one, own "__proto__"/"constructor" keys (JSON.parse makes them own
 // properties), numbers past every range, and nesting past the limit (300 levels here: fast-check's own
@@ -41,9 +44,18 @@ const deep = (n: number): unknown => {
   return v;
 };
 const hostile = fc.constantFrom<unknown>(
-  { toString: 1 }, { toString: 1, valueOf: 1 }, [{ toString: 1 }], { hasOwnProperty: 1 },
-  JSON.parse('{"__proto__":{"polluted":1},"type":"text"}'), JSON.parse('{"constructor":{"prototype":{"polluted":1}}}'),
-  1e308, -1e308, 2 ** 53 + 1, deep(70), deep(300), '{"a":'.repeat(5_000) + '1' + '}'.repeat(5_000),
+  { toString: 1 },
+  { toString: 1, valueOf: 1 },
+  [{ toString: 1 }],
+  { hasOwnProperty: 1 },
+  JSON.parse('{"__proto__":{"polluted":1},"type":"text"}'),
+  JSON.parse('{"constructor":{"prototype":{"polluted":1}}}'),
+  1e308,
+  -1e308,
+  2 ** 53 + 1,
+  deep(70),
+  deep(300),
+  '{"a":'.repeat(5_000) + '1' + '}'.repeat(5_000),
 );
 const value = fc.oneof(
   { weight: 3, arbitrary: fc.string({ maxLength: 30 }) },
@@ -55,7 +67,24 @@ const value = fc.oneof(
   fc.constant(null),
   fc.array(fc.string({ maxLength: 10 }), { maxLength: 4 }),
   fc.dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.string({ maxLength: 10 }), fc.integer()), { maxKeys: 3 }),
-  fc.constantFrom('marketing', 'utility', 'service', 'order_update', 'hello_world', 'en_US', '["a","b"]', '{"x":1}', 'main', '106540352242922', 'msg_1', 'dl_1', 'main:447700900123', 'wamid.HBgL', 190, 131047),
+  fc.constantFrom(
+    'marketing',
+    'utility',
+    'service',
+    'order_update',
+    'hello_world',
+    'en_US',
+    '["a","b"]',
+    '{"x":1}',
+    'main',
+    '106540352242922',
+    'msg_1',
+    'dl_1',
+    'main:447700900123',
+    'wamid.HBgL',
+    190,
+    131047,
+  ),
 );
 
 type JsonSchema = { type?: string; enum?: unknown[]; anyOf?: JsonSchema[]; items?: JsonSchema; minimum?: number; maximum?: number };
@@ -66,20 +95,37 @@ function typed(s: JsonSchema | undefined): fc.Arbitrary<unknown> {
   if (s.enum) return fc.constantFrom(...s.enum);
   if (s.anyOf) return fc.oneof(...s.anyOf.map(typed));
   switch (s.type) {
-    case 'string': return fc.oneof(phoneish, fc.string({ maxLength: 40 }), fc.constantFrom('order_update', 'spring_sale', 'main', 'en_US', 'msg_x', '["Ana","#1"]'));
-    case 'integer': return fc.integer({ min: s.minimum ?? -5, max: Math.min(s.maximum ?? 1000, 1000) });
-    case 'number': return fc.double({ noNaN: true, min: -10, max: 1e6 });
-    case 'boolean': return fc.boolean();
-    case 'array': return fc.array(typed(s.items), { maxLength: 3 });
-    case 'object': return fc.dictionary(fc.constantFrom('type', 'body', 'text', 'action', 'to', 'x'), fc.oneof(value, hostile, fc.constantFrom('text', 'interactive', 'template')), { maxKeys: 3 });
-    default: return value;
+    case 'string':
+      return fc.oneof(
+        phoneish,
+        fc.string({ maxLength: 40 }),
+        fc.constantFrom('order_update', 'spring_sale', 'main', 'en_US', 'msg_x', '["Ana","#1"]'),
+      );
+    case 'integer':
+      return fc.integer({ min: s.minimum ?? -5, max: Math.min(s.maximum ?? 1000, 1000) });
+    case 'number':
+      return fc.double({ noNaN: true, min: -10, max: 1e6 });
+    case 'boolean':
+      return fc.boolean();
+    case 'array':
+      return fc.array(typed(s.items), { maxLength: 3 });
+    case 'object':
+      return fc.dictionary(
+        fc.constantFrom('type', 'body', 'text', 'action', 'to', 'x'),
+        fc.oneof(value, hostile, fc.constantFrom('text', 'interactive', 'template')),
+        { maxKeys: 3 },
+      );
+    default:
+      return value;
   }
 }
 
 function argsFor(props: Record<string, JsonSchema>) {
   const keys = Object.keys(props);
   const shaped = fc.record(Object.fromEntries(keys.map((k) => [k, typed(props[k])])), { requiredKeys: [] });
-  const wild = fc.dictionary(fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...keys) }, fc.string({ maxLength: 6 })), value, { maxKeys: keys.length + 2 });
+  const wild = fc.dictionary(fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...keys) }, fc.string({ maxLength: 6 })), value, {
+    maxKeys: keys.length + 2,
+  });
   return fc.oneof({ weight: 3, arbitrary: shaped }, { weight: 2, arbitrary: wild });
 }
 
@@ -139,11 +185,21 @@ describe('fuzzing every tool', () => {
   it('arguments that are not an object get INVALID_ARGUMENTS from every tool', async () => {
     for (const t of tools) {
       await fc.assert(
-        fc.asyncProperty(fc.oneof(fc.array(value, { maxLength: 3 }), fc.string({ maxLength: 20 }), fc.integer(), fc.boolean(), fc.constant(null), hostile.filter((v) => Array.isArray(v) || typeof v !== 'object')), async (args) => {
-          const r = (await client.callTool({ name: t.name, arguments: args as never })) as ToolCallResult;
-          checkAnswer(t.name, args, r);
-          expect((bodyOf(r).error as { code: string }).code, `${t.name} ${JSON.stringify(args)}`).toBe('INVALID_ARGUMENTS');
-        }),
+        fc.asyncProperty(
+          fc.oneof(
+            fc.array(value, { maxLength: 3 }),
+            fc.string({ maxLength: 20 }),
+            fc.integer(),
+            fc.boolean(),
+            fc.constant(null),
+            hostile.filter((v) => Array.isArray(v) || typeof v !== 'object'),
+          ),
+          async (args) => {
+            const r = (await client.callTool({ name: t.name, arguments: args as never })) as ToolCallResult;
+            checkAnswer(t.name, args, r);
+            expect((bodyOf(r).error as { code: string }).code, `${t.name} ${JSON.stringify(args)}`).toBe('INVALID_ARGUMENTS');
+          },
+        ),
         { numRuns: 4, seed: 3 + t.name.length },
       );
     }
@@ -151,7 +207,10 @@ describe('fuzzing every tool', () => {
   });
 
   it('non-object arguments and unknown tools are refused by the protocol, not by a crash', async () => {
-    const r = (await client.callTool({ name: 'send_message', arguments: { to: ['+447700900123'], text: { body: 'x' } } })) as ToolCallResult;
+    const r = (await client.callTool({
+      name: 'send_message',
+      arguments: { to: ['+447700900123'], text: { body: 'x' } },
+    })) as ToolCallResult;
     const e = bodyOf(r).error as { details: { issues: { field: string }[] } };
     expect(e.details.issues.map((i) => i.field).sort()).toEqual(['text', 'to']);
     await expect(client.callTool({ name: 'no_such_tool', arguments: {} })).resolves.toMatchObject({ isError: true });

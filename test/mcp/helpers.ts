@@ -19,7 +19,10 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export async function startWagate(extra: Record<string, unknown> = {}, opts: { workers?: boolean; monitor?: boolean } = {}): Promise<Running> {
+export async function startWagate(
+  extra: Record<string, unknown> = {},
+  opts: { workers?: boolean; monitor?: boolean } = {},
+): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'wagate-faces-'));
   const config = ConfigSchema.parse({
     port: 0,
@@ -83,28 +86,64 @@ export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>
   }
 }
 
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   return { status: r.status, json: (await r.json().catch(() => ({}))) as Record<string, unknown> };
 }
 
 export const TOOL_NAMES = [
-  'check_compliance', 'send_message', 'send_template', 'reply_customer', 'explain_error', 'retry_failed_messages',
-  'sync_template_status', 'check_conversation', 'check_frequency_cap', 'get_customer_context', 'get_delivery_status',
-  'get_rate_limit', 'list_conversations', 'list_templates', 'get_account_quality', 'estimate_cost', 'estimate_pricing',
-  'create_template', 'sync_webhooks', 'archive_chat', 'send_media', 'send_interactive', 'mark_as_read', 'set_consent',
-  'get_sender_health', 'resume_sender', 'list_dead_letters', 'replay_dead_letter',
+  'check_compliance',
+  'send_message',
+  'send_template',
+  'reply_customer',
+  'explain_error',
+  'retry_failed_messages',
+  'sync_template_status',
+  'check_conversation',
+  'check_frequency_cap',
+  'get_customer_context',
+  'get_delivery_status',
+  'get_rate_limit',
+  'list_conversations',
+  'list_templates',
+  'get_account_quality',
+  'estimate_cost',
+  'estimate_pricing',
+  'create_template',
+  'sync_webhooks',
+  'archive_chat',
+  'send_media',
+  'send_interactive',
+  'mark_as_read',
+  'set_consent',
+  'get_sender_health',
+  'resume_sender',
+  'list_dead_letters',
+  'replay_dead_letter',
 ];
 
 /** Every tool listed, with input and output schemas, a usable description, annotations and `sender`. */
-export function expectToolList(tools: { name: string; description?: string; inputSchema: Record<string, unknown>; outputSchema?: Record<string, unknown>; annotations?: Record<string, unknown> }[]): void {
+export function expectToolList(
+  tools: {
+    name: string;
+    description?: string;
+    inputSchema: Record<string, unknown>;
+    outputSchema?: Record<string, unknown>;
+    annotations?: Record<string, unknown>;
+  }[],
+): void {
   expect(tools.map((t) => t.name).sort()).toEqual([...TOOL_NAMES].sort());
   for (const t of tools) {
     expect(t.description?.length ?? 0, t.name).toBeGreaterThan(40);
     expect(t.inputSchema.type, t.name).toBe('object');
     expect(Object.keys((t.inputSchema.properties ?? {}) as object), t.name).toContain('sender');
     expect(t.outputSchema?.type, t.name).toBe('object');
-    for (const h of ['readOnlyHint', 'destructiveHint', 'idempotentHint']) expect(typeof t.annotations?.[h], `${t.name}.${h}`).toBe('boolean');
+    for (const h of ['readOnlyHint', 'destructiveHint', 'idempotentHint'])
+      expect(typeof t.annotations?.[h], `${t.name}.${h}`).toBe('boolean');
     for (const [k, p] of Object.entries((t.inputSchema.properties ?? {}) as Record<string, { description?: string }>)) {
       expect(p.description?.length ?? 0, `${t.name}.${k} has a description`).toBeGreaterThan(5);
     }
@@ -113,7 +152,11 @@ export function expectToolList(tools: { name: string; description?: string; inpu
   expect(byName.get_delivery_status.annotations?.readOnlyHint).toBe(true);
   expect(byName.send_template.annotations?.readOnlyHint).toBe(false);
   expect((byName.send_template.inputSchema.required as string[]).sort()).toEqual(['template_name', 'to']);
-  expect(Object.keys(byName.send_template.inputSchema.properties as object)).toEqual(expect.arrayContaining(['locale', 'variables', 'idempotency_key']));
+  expect(Object.keys(byName.send_template.inputSchema.properties as object)).toEqual(
+    expect.arrayContaining(['locale', 'variables', 'idempotency_key']),
+  );
   expect(Object.keys(byName.retry_failed_messages.inputSchema.properties as object)).toContain('message_ids');
-  expect(Object.keys(byName.list_conversations.inputSchema.properties as object)).toEqual(expect.arrayContaining(['status_filter', 'limit', 'offset']));
+  expect(Object.keys(byName.list_conversations.inputSchema.properties as object)).toEqual(
+    expect.arrayContaining(['status_filter', 'limit', 'offset']),
+  );
 }

@@ -4,7 +4,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { bodyOf, expectExplainedRefusal, expectToolList, PHONE_NUMBER_ID, postJson, startWagate, waitFor, type Running, type ToolCallResult } from './helpers.ts';
+import {
+  bodyOf,
+  expectExplainedRefusal,
+  expectToolList,
+  PHONE_NUMBER_ID,
+  postJson,
+  startWagate,
+  waitFor,
+  type Running,
+  type ToolCallResult,
+} from './helpers.ts';
 
 let w: Running;
 let client: Client;
@@ -50,7 +60,12 @@ describe('MCP over Streamable HTTP', () => {
   });
 
   it('a template send is queued, then delivered, visible through get_delivery_status', async () => {
-    const r = await call('send_template', { to: CUSTOMER, template_name: 'order_update', variables: ['Ana', '#1234'], idempotency_key: 'story-1' });
+    const r = await call('send_template', {
+      to: CUSTOMER,
+      template_name: 'order_update',
+      variables: ['Ana', '#1234'],
+      idempotency_key: 'story-1',
+    });
     expect(r.isError).toBeFalsy();
     const id = r.structuredContent!.message_id as string;
     expect(r.structuredContent).toMatchObject({ status: 'queued' });
@@ -63,7 +78,12 @@ describe('MCP over Streamable HTTP', () => {
     expect(statuses).toContain('queued');
     expect(statuses).toContain('delivered');
     // The same idempotency key answers the first message again, sends nothing twice.
-    const again = await call('send_template', { to: CUSTOMER, template_name: 'order_update', variables: ['Ana', '#1234'], idempotency_key: 'story-1' });
+    const again = await call('send_template', {
+      to: CUSTOMER,
+      template_name: 'order_update',
+      variables: ['Ana', '#1234'],
+      idempotency_key: 'story-1',
+    });
     expect(again.structuredContent).toMatchObject({ message_id: id, replayed: true });
     // The reference's JSON-in-a-string variables work too.
     const legacy = await call('send_template', { to: CUSTOMER, template_name: 'order_update', variables: '["Bo", "#99"]' });
@@ -73,7 +93,12 @@ describe('MCP over Streamable HTTP', () => {
   it('an inbound STOP opts the customer out: marketing is then denied (OPTED_OUT)', async () => {
     const before = await call('check_compliance', { customer_id: CUSTOMER, message_type: 'marketing' });
     expect(before.structuredContent).toMatchObject({ allowed: true });
-    const inbound = await postJson(`${w.app.sandbox!.url}/_sandbox/inbound`, { phone_number_id: PHONE_NUMBER_ID, from: WA_ID, type: 'text', text: { body: 'STOP' } });
+    const inbound = await postJson(`${w.app.sandbox!.url}/_sandbox/inbound`, {
+      phone_number_id: PHONE_NUMBER_ID,
+      from: WA_ID,
+      type: 'text',
+      text: { body: 'STOP' },
+    });
     expect(inbound.status).toBeLessThan(300);
     await waitFor(async () => {
       const c = await call('get_customer_context', { customer_id: CUSTOMER });
@@ -120,7 +145,9 @@ describe('MCP over Streamable HTTP', () => {
     const newId = (first.structuredContent!.results as { new_message_id: string }[])[0].new_message_id;
     const second = await call('retry_failed_messages', { message_ids: JSON.stringify([id]) });
     expect(second.structuredContent).toMatchObject({ retried: 0, skipped: 1 });
-    await waitFor(async () => ['delivered', 'read'].includes((await call('get_delivery_status', { message_id: newId })).structuredContent?.status as string));
+    await waitFor(async () =>
+      ['delivered', 'read'].includes((await call('get_delivery_status', { message_id: newId })).structuredContent?.status as string),
+    );
   });
 
   it('explain_error 190 gives the fix steps', async () => {
@@ -148,7 +175,13 @@ describe('MCP over Streamable HTTP', () => {
 
   it('pricing comes from the data file with its source and date', async () => {
     const r = await call('estimate_cost', { message_type: 'marketing', recipient_country: 'in', quantity: 1000 });
-    expect(r.structuredContent).toMatchObject({ recipient_country: 'IN', billable: true, currency: 'USD', cost_per_message: 0.0107, total_estimated_cost: 10.7 });
+    expect(r.structuredContent).toMatchObject({
+      recipient_country: 'IN',
+      billable: true,
+      currency: 'USD',
+      cost_per_message: 0.0107,
+      total_estimated_cost: 10.7,
+    });
     expect(String(r.structuredContent!.as_of)).toMatch(/^\d{4}-\d{2}-\d{2}$/);
     const free = await call('estimate_cost', { message_type: 'utility', customer_id: CUSTOMER });
     expect(free.structuredContent).toMatchObject({ billable: false, free_reason: 'utility_in_customer_service_window' });

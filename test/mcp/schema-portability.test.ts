@@ -41,16 +41,67 @@ afterAll(async () => {
 // written out: which keywords hold subschemas, which make a schema constrain anything, where a boolean
 // schema is fine.
 
-const SUB_ONE = ['items', 'contains', 'not', 'propertyNames', 'if', 'then', 'else', 'additionalProperties', 'unevaluatedProperties', 'additionalItems', 'unevaluatedItems', 'contentSchema'];
+const SUB_ONE = [
+  'items',
+  'contains',
+  'not',
+  'propertyNames',
+  'if',
+  'then',
+  'else',
+  'additionalProperties',
+  'unevaluatedProperties',
+  'additionalItems',
+  'unevaluatedItems',
+  'contentSchema',
+];
 const SUB_LIST = ['allOf', 'anyOf', 'oneOf', 'prefixItems'];
 const SUB_MAP = ['properties', 'patternProperties', 'dependentSchemas', 'dependencies', '$defs', 'definitions'];
 const BOOLEAN_OK = new Set(['additionalProperties', 'unevaluatedProperties', 'additionalItems', 'unevaluatedItems']);
 const CONSTRAINING = new Set([
-  'type', 'enum', 'const', 'multipleOf', 'maximum', 'exclusiveMaximum', 'minimum', 'exclusiveMinimum', 'maxLength', 'minLength',
-  'pattern', 'format', 'contentMediaType', 'contentEncoding', 'contentSchema', 'maxItems', 'minItems', 'uniqueItems', 'maxContains',
-  'minContains', 'maxProperties', 'minProperties', 'required', 'dependentRequired', 'allOf', 'anyOf', 'oneOf', 'not', 'items',
-  'prefixItems', 'contains', 'additionalItems', 'unevaluatedItems', 'properties', 'patternProperties', 'additionalProperties',
-  'unevaluatedProperties', 'propertyNames', 'dependentSchemas', 'dependencies', '$ref', '$dynamicRef', '$recursiveRef',
+  'type',
+  'enum',
+  'const',
+  'multipleOf',
+  'maximum',
+  'exclusiveMaximum',
+  'minimum',
+  'exclusiveMinimum',
+  'maxLength',
+  'minLength',
+  'pattern',
+  'format',
+  'contentMediaType',
+  'contentEncoding',
+  'contentSchema',
+  'maxItems',
+  'minItems',
+  'uniqueItems',
+  'maxContains',
+  'minContains',
+  'maxProperties',
+  'minProperties',
+  'required',
+  'dependentRequired',
+  'allOf',
+  'anyOf',
+  'oneOf',
+  'not',
+  'items',
+  'prefixItems',
+  'contains',
+  'additionalItems',
+  'unevaluatedItems',
+  'properties',
+  'patternProperties',
+  'additionalProperties',
+  'unevaluatedProperties',
+  'propertyNames',
+  'dependentSchemas',
+  'dependencies',
+  '$ref',
+  '$dynamicRef',
+  '$recursiveRef',
 ]);
 
 const isObj = (v: unknown): v is Schema => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -67,14 +118,20 @@ function unportable(schema: unknown, path = '', keyword?: string, out: string[] 
   if (typeof schema.$ref === 'string' && !schema.$ref.startsWith('#')) out.push(`${at}: remote $ref ${schema.$ref}`);
   if ('nullable' in schema) out.push(`${at}: OpenAPI "nullable" is not JSON Schema`);
   const constrains = Object.keys(schema).some((k) => CONSTRAINING.has(k)) || ('if' in schema && ('then' in schema || 'else' in schema));
-  if (!constrains && keyword !== 'not') out.push(`${at}: schema with no validation keyword (accepts anything)${keyword === 'additionalProperties' ? ': use `additionalProperties: true`' : ''}`);
-  for (const k of SUB_ONE) if (k in schema) {
-    const v = schema[k];
-    if (k === 'items' && Array.isArray(v)) v.forEach((s, i) => unportable(s, `${path}.items[${i}]`, k, out));
-    else unportable(v, `${path}.${k}`, k, out);
-  }
-  for (const k of SUB_LIST) if (Array.isArray(schema[k])) (schema[k] as unknown[]).forEach((s, i) => unportable(s, `${path}.${k}[${i}]`, k, out));
-  for (const k of SUB_MAP) if (isObj(schema[k])) for (const [name, s] of Object.entries(schema[k] as Schema)) unportable(s, `${path}.${k}.${name}`, k, out);
+  if (!constrains && keyword !== 'not')
+    out.push(
+      `${at}: schema with no validation keyword (accepts anything)${keyword === 'additionalProperties' ? ': use `additionalProperties: true`' : ''}`,
+    );
+  for (const k of SUB_ONE)
+    if (k in schema) {
+      const v = schema[k];
+      if (k === 'items' && Array.isArray(v)) v.forEach((s, i) => unportable(s, `${path}.items[${i}]`, k, out));
+      else unportable(v, `${path}.${k}`, k, out);
+    }
+  for (const k of SUB_LIST)
+    if (Array.isArray(schema[k])) (schema[k] as unknown[]).forEach((s, i) => unportable(s, `${path}.${k}[${i}]`, k, out));
+  for (const k of SUB_MAP)
+    if (isObj(schema[k])) for (const [name, s] of Object.entries(schema[k] as Schema)) unportable(s, `${path}.${k}.${name}`, k, out);
   return out;
 }
 
@@ -85,7 +142,7 @@ const zodSchema = (name: string, kind: 'input' | 'output'): Schema => {
 };
 
 describe('advertised tool schemas', () => {
-  it('the walker catches what the Inspector flags: zod\'s raw schemas have type arrays and bare {}', () => {
+  it("the walker catches what the Inspector flags: zod's raw schemas have type arrays and bare {}", () => {
     const raw = TOOLS.flatMap((t) => [...unportable(zodSchema(t.name, 'input')), ...unportable(zodSchema(t.name, 'output'))]);
     // (66 when this was written, as many as `inspector --cli --strict ... --method tools/list` reported.)
     expect(raw.filter((f) => f.includes(': type array ["string","null"]')).length).toBeGreaterThan(0);
@@ -101,7 +158,7 @@ describe('advertised tool schemas', () => {
     expect(findings).toEqual([]);
   });
 
-  it('the listed schema is what portableSchema() makes of zod\'s (nothing else changed)', () => {
+  it("the listed schema is what portableSchema() makes of zod's (nothing else changed)", () => {
     for (const t of tools) {
       expect(t.inputSchema, t.name).toEqual(portableSchema(zodSchema(t.name, 'input')));
       expect(t.outputSchema, t.name).toEqual(portableSchema(zodSchema(t.name, 'output')));
@@ -115,25 +172,43 @@ describe('advertised tool schemas', () => {
     expect(out('get_delivery_status').additionalProperties).toBe(true);
     expect((out('get_delivery_status').properties.history.items as Schema).additionalProperties).toBe(true);
     const input = tools.find((t) => t.name === 'send_interactive')!.inputSchema as { properties: Record<string, { anyOf: Schema[] }> };
-    expect(input.properties.interactive.anyOf).toEqual([{ type: 'object', propertyNames: { type: 'string' }, additionalProperties: true }, { type: 'string' }]);
+    expect(input.properties.interactive.anyOf).toEqual([
+      { type: 'object', propertyNames: { type: 'string' }, additionalProperties: true },
+      { type: 'string' },
+    ]);
   });
 });
 
 describe('portableSchema()', () => {
   it('splits a type array into anyOf branches, each with the keywords of its type', () => {
     const s = { description: 'd', type: ['string', 'integer', 'null'], minLength: 1, maximum: 9, enum: ['a', 1, null] };
-    expect(portableSchema(s)).toEqual({ description: 'd', enum: ['a', 1, null], anyOf: [{ type: 'string', minLength: 1 }, { type: 'integer', maximum: 9 }, { type: 'null' }] });
+    expect(portableSchema(s)).toEqual({
+      description: 'd',
+      enum: ['a', 1, null],
+      anyOf: [{ type: 'string', minLength: 1 }, { type: 'integer', maximum: 9 }, { type: 'null' }],
+    });
     expect(s.type).toEqual(['string', 'integer', 'null']); // input untouched
   });
 
   it('keeps an anyOf already there (both must hold), and a one-element type array is just a type', () => {
-    expect(portableSchema({ type: ['string', 'null'], anyOf: [{ minLength: 2 }, { const: null }] })).toEqual({ anyOf: [{ minLength: 2 }, { const: null }], allOf: [{ anyOf: [{ type: 'string' }, { type: 'null' }] }] });
+    expect(portableSchema({ type: ['string', 'null'], anyOf: [{ minLength: 2 }, { const: null }] })).toEqual({
+      anyOf: [{ minLength: 2 }, { const: null }],
+      allOf: [{ anyOf: [{ type: 'string' }, { type: 'null' }] }],
+    });
     expect(portableSchema({ type: ['number'], minimum: 0 })).toEqual({ type: 'number', minimum: 0 });
   });
 
   it('turns an unconstrained additionalProperties into true, deep inside, and leaves a typed one alone', () => {
-    const s = { type: 'object', properties: { a: { type: 'array', items: { type: 'object', additionalProperties: { description: 'x' } } } }, additionalProperties: { type: 'string' } };
-    expect(portableSchema(s)).toEqual({ type: 'object', properties: { a: { type: 'array', items: { type: 'object', additionalProperties: true } } }, additionalProperties: { type: 'string' } });
+    const s = {
+      type: 'object',
+      properties: { a: { type: 'array', items: { type: 'object', additionalProperties: { description: 'x' } } } },
+      additionalProperties: { type: 'string' },
+    };
+    expect(portableSchema(s)).toEqual({
+      type: 'object',
+      properties: { a: { type: 'array', items: { type: 'object', additionalProperties: true } } },
+      additionalProperties: { type: 'string' },
+    });
   });
 
   it('does not hide an untyped schema where true would not be portable (items, a property): the walker still sees it', () => {
@@ -189,7 +264,7 @@ const SAMPLES: [tool: string, args: Record<string, unknown>][] = [
 ];
 
 describe('the rewrite keeps every verdict', () => {
-  it('the listed inputSchema and zod\'s accept and refuse the same arguments', () => {
+  it("the listed inputSchema and zod's accept and refuse the same arguments", () => {
     const ajv = new Ajv({ strict: false, allErrors: true });
     const verdicts = SAMPLES.map(([name, args]) => {
       const listed = ajv.compile(tools.find((t) => t.name === name)!.inputSchema)(args);
@@ -216,7 +291,8 @@ describe('the rewrite keeps every verdict', () => {
 // The server refuses as before: the same codes for the same invalid calls (recorded before the rewrite).
 
 const call = (name: string, args: Record<string, unknown>) => client.callTool({ name, arguments: args }) as Promise<ToolCallResult>;
-const code = (r: ToolCallResult) => (r.isError ? ((bodyOf(r).error as { code?: string } | undefined)?.code ?? String(bodyOf(r).reason_code)) : 'OK');
+const code = (r: ToolCallResult) =>
+  r.isError ? ((bodyOf(r).error as { code?: string } | undefined)?.code ?? String(bodyOf(r).reason_code)) : 'OK';
 
 const REFUSED: [tool: string, args: Record<string, unknown>, code: string, field?: string][] = [
   ['send_message', { to: '+447700900123' }, 'INVALID_ARGUMENTS', 'text'],
@@ -224,7 +300,12 @@ const REFUSED: [tool: string, args: Record<string, unknown>, code: string, field
   ['send_message', { to: '+447700900123', text: 'hi', preview_url: 'yes' }, 'INVALID_ARGUMENTS', 'preview_url'],
   ['send_template', { to: '+447700900123', template_name: 'order_update', variables: 5 }, 'INVALID_ARGUMENTS', 'variables'],
   ['send_template', { to: '+447700900123', template_name: 'order_update', variables: 'not json' }, 'INVALID_ARGUMENTS', 'variables'],
-  ['send_template', { to: '+447700900123', template_name: 'order_update', components: '{"type":"body"}' }, 'INVALID_ARGUMENTS', 'components'],
+  [
+    'send_template',
+    { to: '+447700900123', template_name: 'order_update', components: '{"type":"body"}' },
+    'INVALID_ARGUMENTS',
+    'components',
+  ],
   ['send_interactive', { to: '+447700900123', interactive: '[1]' }, 'INVALID_ARGUMENTS', 'interactive'],
   ['send_interactive', { to: '+447700900123', interactive: null }, 'INVALID_ARGUMENTS', 'interactive'],
   ['check_compliance', { to: '+447700900123', message: 123 }, 'INVALID_ARGUMENTS', 'message'],
@@ -239,19 +320,28 @@ const REFUSED: [tool: string, args: Record<string, unknown>, code: string, field
 ];
 
 describe('invalid calls are refused as before', () => {
-  it.each(REFUSED.map((r) => [`${r[0]} ${JSON.stringify(r[1])}`, ...r] as const))('%s → %s', async (_label, name, args, expected, field) => {
-    const r = await call(name, args);
-    expect(code(r), JSON.stringify(r).slice(0, 400)).toBe(expected);
-    if (field) {
-      const e = bodyOf(r).error as { details?: { field?: string; issues?: { field: string }[] } };
-      const fields = [e.details?.field, ...(e.details?.issues ?? []).map((i) => i.field)].filter(Boolean).map(String);
-      expect(fields.some((f) => f === field || f.startsWith(`${field}.`)), JSON.stringify(e)).toBe(true);
-    }
-  });
+  it.each(REFUSED.map((r) => [`${r[0]} ${JSON.stringify(r[1])}`, ...r] as const))(
+    '%s → %s',
+    async (_label, name, args, expected, field) => {
+      const r = await call(name, args);
+      expect(code(r), JSON.stringify(r).slice(0, 400)).toBe(expected);
+      if (field) {
+        const e = bodyOf(r).error as { details?: { field?: string; issues?: { field: string }[] } };
+        const fields = [e.details?.field, ...(e.details?.issues ?? []).map((i) => i.field)].filter(Boolean).map(String);
+        expect(
+          fields.some((f) => f === field || f.startsWith(`${field}.`)),
+          JSON.stringify(e),
+        ).toBe(true);
+      }
+    },
+  );
 
   it('the JSON-inside-a-string form is still accepted', async () => {
     const msg = await call('check_compliance', { to: '+447700900123', message: '{"type":"text","text":{"body":"hi"}}' });
-    expect(msg.structuredContent, JSON.stringify(msg).slice(0, 400)).toMatchObject({ allowed: false, reason_code: 'WINDOW_CLOSED_TEMPLATE_REQUIRED' });
+    expect(msg.structuredContent, JSON.stringify(msg).slice(0, 400)).toMatchObject({
+      allowed: false,
+      reason_code: 'WINDOW_CLOSED_TEMPLATE_REQUIRED',
+    });
     const ids = await call('retry_failed_messages', { message_ids: '["msg_nope"]' });
     expect(ids.isError, JSON.stringify(ids).slice(0, 400)).toBeFalsy();
     expect(ids.structuredContent?.results).toHaveLength(1);

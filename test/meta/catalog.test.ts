@@ -9,7 +9,11 @@ import { ConfigSchema } from '../../src/config/schema.ts';
 
 const DEFAULT_MAX_ATTEMPTS = ConfigSchema.parse({}).delivery.max_attempts;
 
-const DOC_CANDIDATES = [process.env.WAGATE_META_DOC, '/work/shared/meta/cloud-api.md', fileURLToPath(new URL('../../../shared/meta/cloud-api.md', import.meta.url))].filter(Boolean) as string[];
+const DOC_CANDIDATES = [
+  process.env.WAGATE_META_DOC,
+  '/work/shared/meta/cloud-api.md',
+  fileURLToPath(new URL('../../../shared/meta/cloud-api.md', import.meta.url)),
+].filter(Boolean) as string[];
 const DOC = DOC_CANDIDATES.find((p) => existsSync(p));
 
 /** "200–299" → 200..299; "133001–133003, 133007" → 133001, 133002, 133003, 133007. */
@@ -49,7 +53,8 @@ describe('catalog vs cloud-api.md §3', () => {
     const codes = codesFromSection3(readFileSync(DOC!, 'utf8'));
     // Guard against a parser that silently finds nothing: §3 lists well over 80 distinct codes.
     expect(codes.size).toBeGreaterThan(80);
-    for (const c of [0, 190, 130429, 131056, 2388040, 2494100, 134101, 1752041, 250, 133012, 200002, 192]) expect(codes.has(c), `parser missed ${c}`).toBe(true);
+    for (const c of [0, 190, 130429, 131056, 2388040, 2494100, 134101, 1752041, 250, 133012, 200002, 192])
+      expect(codes.has(c), `parser missed ${c}`).toBe(true);
     const missing = [...codes].filter((c) => !lookup(c));
     expect(missing).toEqual([]);
   });
@@ -67,7 +72,16 @@ describe('catalog vs cloud-api.md §3', () => {
 });
 
 function sample(e: CatalogEntry): GraphError {
-  return { code: e.code, subcode: null, message: `(#${e.code}) ${e.title}`, title: e.title, details: null, fbtrace_id: 'T', http_status: e.http_status, source: 'sync' };
+  return {
+    code: e.code,
+    subcode: null,
+    message: `(#${e.code}) ${e.title}`,
+    title: e.title,
+    details: null,
+    fbtrace_id: 'T',
+    http_status: e.http_status,
+    source: 'sync',
+  };
 }
 
 describe.each(CATALOG.map((e) => [e.code_to ? `${e.code}-${e.code_to}` : String(e.code), e] as const))('catalog entry %s', (_label, e) => {
@@ -79,8 +93,10 @@ describe.each(CATALOG.map((e) => [e.code_to ? `${e.code}-${e.code_to}` : String(
     if (e.max_attempts !== undefined) expect(e.exhausted).toBeDefined();
     // One budget per kind of failure: a catalog cap never promises more than delivery.max_attempts
     // (default 8) allows, and an outage code (HTTP 5xx in Meta's table) is never capped by a count.
-    for (const r of [e, ...(e.variants ?? [])]) if (r.max_attempts !== undefined) expect(r.max_attempts).toBeLessThanOrEqual(DEFAULT_MAX_ATTEMPTS);
-    if (e.http_status !== null && e.http_status >= 500 && (e.action === 'retry' || e.action === 'retry_after')) expect(e.max_attempts, 'a 5xx code is transient').toBeUndefined();
+    for (const r of [e, ...(e.variants ?? [])])
+      if (r.max_attempts !== undefined) expect(r.max_attempts).toBeLessThanOrEqual(DEFAULT_MAX_ATTEMPTS);
+    if (e.http_status !== null && e.http_status >= 500 && (e.action === 'retry' || e.action === 'retry_after'))
+      expect(e.max_attempts, 'a 5xx code is transient').toBeUndefined();
     // Every code of the entry (each code of a range) resolves to it.
     for (const c of [e.code, e.code_to ?? e.code]) expect(lookup(c)).toBe(e);
   });
@@ -96,7 +112,8 @@ describe.each(CATALOG.map((e) => [e.code_to ? `${e.code}-${e.code_to}` : String(
     for (const http_status of [200, 400, 500, null]) expect(classify({ ...sample(e), http_status }).action).toBe(e.action);
     // Transient (never counted, bounded by delivery.retry_max_age_h) exactly when it is an uncapped retry or wait.
     const transient = (e.action === 'retry' || e.action === 'retry_after') && e.max_attempts === undefined;
-    for (const http_status of [200, 400, 500, null]) expect(classify({ ...sample(e), http_status }, { attempt: 50 }).transient).toBe(transient);
+    for (const http_status of [200, 400, 500, null])
+      expect(classify({ ...sample(e), http_status }, { attempt: 50 }).transient).toBe(transient);
   });
 
   it('explains itself through explain()', () => {

@@ -4,24 +4,52 @@ import { describe, it, expect } from 'vitest';
 import { classify, explain, durationFromDetails, parseGraphError, parseWebhookError } from '../../src/domain/errors/index.ts';
 import type { GraphError } from '../../src/meta/types.ts';
 
-const err = (code: number, extra: Partial<GraphError> = {}): GraphError => ({ code, subcode: null, message: `(#${code})`, title: null, details: null, fbtrace_id: null, http_status: 400, source: 'sync', ...extra });
+const err = (code: number, extra: Partial<GraphError> = {}): GraphError => ({
+  code,
+  subcode: null,
+  message: `(#${code})`,
+  title: null,
+  details: null,
+  fbtrace_id: null,
+  http_status: 400,
+  source: 'sync',
+  ...extra,
+});
 
 describe('classify', () => {
   it.each([
-    [190, 'halt_all', 'all'], [0, 'halt_all', 'all'], [3, 'halt_all', 'all'], [10, 'halt_all', 'all'], [200, 'halt_all', 'all'], [250, 'halt_all', 'all'], [299, 'halt_all', 'all'],
-    [131048, 'pause_sender', 'sender'], [131031, 'pause_sender', 'sender'], [368, 'pause_sender', 'sender'],
-    [132015, 'pause_template', 'template'], [132016, 'pause_template', 'template'],
-    [131026, 'drop', 'recipient'], [131050, 'drop', 'recipient'], [131047, 'drop', 'recipient'],
-    [100, 'fix_request', 'message'], [132000, 'fix_request', 'message'], [132001, 'fix_request', 'template'],
-    [2, 'retry', 'all'], [131000, 'retry', 'message'],
-    [130429, 'retry_after', 'sender'], [131056, 'retry_after', 'recipient'], [131049, 'retry_after', 'recipient'],
+    [190, 'halt_all', 'all'],
+    [0, 'halt_all', 'all'],
+    [3, 'halt_all', 'all'],
+    [10, 'halt_all', 'all'],
+    [200, 'halt_all', 'all'],
+    [250, 'halt_all', 'all'],
+    [299, 'halt_all', 'all'],
+    [131048, 'pause_sender', 'sender'],
+    [131031, 'pause_sender', 'sender'],
+    [368, 'pause_sender', 'sender'],
+    [132015, 'pause_template', 'template'],
+    [132016, 'pause_template', 'template'],
+    [131026, 'drop', 'recipient'],
+    [131050, 'drop', 'recipient'],
+    [131047, 'drop', 'recipient'],
+    [100, 'fix_request', 'message'],
+    [132000, 'fix_request', 'message'],
+    [132001, 'fix_request', 'template'],
+    [2, 'retry', 'all'],
+    [131000, 'retry', 'message'],
+    [130429, 'retry_after', 'sender'],
+    [131056, 'retry_after', 'recipient'],
+    [131049, 'retry_after', 'recipient'],
   ] as const)('%i → %s (%s)', (code, action, scope) => {
     const c = classify(err(code));
     expect(c).toMatchObject({ action, scope, known: true });
   });
 
-  it('131056 follows Meta\'s 4^X seconds schedule with the attempt number', () => {
-    expect([1, 2, 3, 4, 5].map((attempt) => classify(err(131056), { attempt }).retry_after_ms)).toEqual([1_000, 4_000, 16_000, 64_000, 256_000]);
+  it("131056 follows Meta's 4^X seconds schedule with the attempt number", () => {
+    expect([1, 2, 3, 4, 5].map((attempt) => classify(err(131056), { attempt }).retry_after_ms)).toEqual([
+      1_000, 4_000, 16_000, 64_000, 256_000,
+    ]);
     expect(classify(err(131056), { attempt: 50 }).retry_after_ms).toBe(4 ** 6 * 1000); // capped
   });
 
@@ -53,7 +81,8 @@ describe('classify', () => {
   it('transient (uncounted, bounded by time) vs counted: by the catalog for known codes, by HTTP status for unknown ones', () => {
     // Meta's own 5xx and outage codes, and every uncapped wait Meta asks for: transient, whatever the HTTP status.
     for (const code of [131000, 2, 131016, 133004, 130429, 131056, 80007, 4, 131057]) {
-      for (const http_status of [500, 400, null]) expect(classify(err(code, { http_status }), { attempt: 40 }).transient, `${code} @${http_status}`).toBe(true);
+      for (const http_status of [500, 400, null])
+        expect(classify(err(code, { http_status }), { attempt: 40 }).transient, `${code} @${http_status}`).toBe(true);
     }
     // A retry the catalog caps (code 1 may be a bad request) is counted, and so is the capped 131009 variant.
     expect(classify(err(1), { attempt: 1 })).toMatchObject({ action: 'retry', transient: false });
@@ -61,7 +90,8 @@ describe('classify', () => {
     // Definite failures are never transient.
     for (const code of [190, 131048, 132015, 131026, 100]) expect(classify(err(code)).transient, String(code)).toBe(false);
     // Unknown codes: 5xx, 429 and no status (transport, webhook) are transient; an unexpected status is counted.
-    for (const http_status of [500, 502, 503, 429, null]) expect(classify(err(999999, { http_status })), String(http_status)).toMatchObject({ action: 'retry', transient: true, known: false });
+    for (const http_status of [500, 502, 503, 429, null])
+      expect(classify(err(999999, { http_status })), String(http_status)).toMatchObject({ action: 'retry', transient: true, known: false });
     expect(classify(parseGraphError(502, '<html>Bad gateway</html>')).transient).toBe(true);
     for (const http_status of [200, 302]) {
       const c = classify(err(999999, { http_status }));

@@ -12,18 +12,32 @@ const PNID = '106540352242922';
 const WABA = '102290129340398';
 const TOKEN = 'sandbox-token-main';
 const creds: SenderCredentials = { phone_number_id: PNID, waba_id: WABA, access_token: TOKEN };
-const helloWorld = (to: string) => ({ messaging_product: 'whatsapp', to, type: 'template', template: { name: 'hello_world', language: { code: 'en_US' } } });
+const helloWorld = (to: string) => ({
+  messaging_product: 'whatsapp',
+  to,
+  type: 'template',
+  template: { name: 'hello_world', language: { code: 'en_US' } },
+});
 
 let sb: SandboxHandle;
 let client: GraphClient;
 
 async function control(path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${sb.url}/_sandbox${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(
+    `${sb.url}/_sandbox${path}`,
+    body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+  );
   return res.json();
 }
 
 beforeAll(async () => {
-  sb = await startSandbox({ port: 0, host: '127.0.0.1', app_secret: 'test-secret', numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 80 }], tokens: [TOKEN] });
+  sb = await startSandbox({
+    port: 0,
+    host: '127.0.0.1',
+    app_secret: 'test-secret',
+    numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 80 }],
+    tokens: [TOKEN],
+  });
   client = new GraphClient({ api_url: sb.url, api_version: 'v23.0', connect_timeout_ms: 1_000, request_timeout_ms: 1_000 });
 });
 
@@ -37,7 +51,7 @@ beforeEach(async () => {
 });
 
 describe('client ↔ sandbox', () => {
-  it('accepts a template send; the ledger holds it with wagate\'s message id', async () => {
+  it("accepts a template send; the ledger holds it with wagate's message id", async () => {
     const r = await client.sendMessage(creds, withCallbackData(helloWorld('+1 650 555 1234'), 'msg_sandbox_1'));
     expect(r.kind).toBe('accepted');
     if (r.kind !== 'accepted') return;
@@ -111,14 +125,26 @@ describe('client ↔ sandbox', () => {
     expect(p2.ok && p2.value.data.map((t) => t.name)).not.toEqual(p1.value.data.map((t) => t.name));
 
     const phone = await client.getPhoneNumber(creds);
-    expect(phone.ok && phone.value).toMatchObject({ id: PNID, quality_rating: expect.any(String), throughput: { level: expect.any(String) } });
+    expect(phone.ok && phone.value).toMatchObject({
+      id: PNID,
+      quality_rating: expect.any(String),
+      throughput: { level: expect.any(String) },
+    });
     const list = await client.listPhoneNumbers(creds);
     expect(list.ok && list.value.map((p) => p.id)).toEqual([PNID]);
 
     const dbg = await client.debugToken(TOKEN);
-    expect(dbg.ok && dbg.value).toMatchObject({ is_valid: true, scopes: expect.arrayContaining(['whatsapp_business_messaging', 'whatsapp_business_management']) });
+    expect(dbg.ok && dbg.value).toMatchObject({
+      is_valid: true,
+      scopes: expect.arrayContaining(['whatsapp_business_messaging', 'whatsapp_business_management']),
+    });
 
-    const created = await client.createTemplate(creds, { name: 'client_test_tpl', language: 'en_US', category: 'UTILITY', components: [{ type: 'BODY', text: 'Your code is ready, {{1}}.', example: { body_text: [['Ana']] } }] });
+    const created = await client.createTemplate(creds, {
+      name: 'client_test_tpl',
+      language: 'en_US',
+      category: 'UTILITY',
+      components: [{ type: 'BODY', text: 'Your code is ready, {{1}}.', example: { body_text: [['Ana']] } }],
+    });
     expect(created.ok && created.value).toMatchObject({ id: expect.any(String), category: 'UTILITY' });
     if (created.ok) {
       const one = await client.getTemplate(creds, created.value.id);

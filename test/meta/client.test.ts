@@ -12,9 +12,19 @@ import { classify } from '../../src/domain/errors/index.ts';
 
 const TOKEN = 'EAAGm0PX4ZCpsBA' + 'Zq1w2e3r4t5y6u7i8o9p0'.repeat(3);
 const PLAIN_TOKEN = 'sandbox-token-very-secret-42';
-const creds = (token = TOKEN): SenderCredentials => ({ phone_number_id: '106540352242922', waba_id: '102290129340398', access_token: token });
+const creds = (token = TOKEN): SenderCredentials => ({
+  phone_number_id: '106540352242922',
+  waba_id: '102290129340398',
+  access_token: token,
+});
 
-interface Seen { method: string; url: string; headers: IncomingMessage['headers']; body: string; socket: Socket }
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+  socket: Socket;
+}
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
 
 let server: Server;
@@ -69,7 +79,12 @@ const textBody = { messaging_product: 'whatsapp', to: '16505551234', type: 'text
 
 describe('sendMessage', () => {
   it('200 → accepted with wamid and wa_id; the request is exactly what Meta expects', async () => {
-    handler = (_req, res) => json(res, 200, { messaging_product: 'whatsapp', contacts: [{ input: '+16505551234', wa_id: '16505551234' }], messages: [{ id: 'wamid.ABC' }] });
+    handler = (_req, res) =>
+      json(res, 200, {
+        messaging_product: 'whatsapp',
+        contacts: [{ input: '+16505551234', wa_id: '16505551234' }],
+        messages: [{ id: 'wamid.ABC' }],
+      });
     const body = withCallbackData(textBody, 'msg_01HXYZ');
     const r = await client().sendMessage(creds(), body);
     expect(r).toEqual({ kind: 'accepted', wamid: 'wamid.ABC', wa_id: '16505551234', http_status: 200 });
@@ -91,16 +106,39 @@ describe('sendMessage', () => {
 
   it('Meta error body → error with the parsed GraphError, classified by code', async () => {
     handler = (_req, res) =>
-      json(res, 400, { error: { message: '(#131056) (Business Account, Consumer Account) pair rate limit hit', type: 'OAuthException', code: 131056, error_data: { messaging_product: 'whatsapp', details: 'too many to the same recipient' }, fbtrace_id: 'AbC' } });
+      json(res, 400, {
+        error: {
+          message: '(#131056) (Business Account, Consumer Account) pair rate limit hit',
+          type: 'OAuthException',
+          code: 131056,
+          error_data: { messaging_product: 'whatsapp', details: 'too many to the same recipient' },
+          fbtrace_id: 'AbC',
+        },
+      });
     const r = await client().sendMessage(creds(), textBody);
     expect(r.kind).toBe('error');
     if (r.kind !== 'error') return;
-    expect(r.error).toMatchObject({ code: 131056, http_status: 400, details: 'too many to the same recipient', fbtrace_id: 'AbC', source: 'sync' });
+    expect(r.error).toMatchObject({
+      code: 131056,
+      http_status: 400,
+      details: 'too many to the same recipient',
+      fbtrace_id: 'AbC',
+      source: 'sync',
+    });
     expect(classify(r.error, { attempt: 2 })).toMatchObject({ action: 'retry_after', retry_after_ms: 4_000, scope: 'recipient' });
   });
 
   it('401 with 190 → error that halts all', async () => {
-    handler = (_req, res) => json(res, 401, { error: { message: 'Error validating access token: Session has expired', type: 'OAuthException', code: 190, error_subcode: 463, fbtrace_id: 'x' } });
+    handler = (_req, res) =>
+      json(res, 401, {
+        error: {
+          message: 'Error validating access token: Session has expired',
+          type: 'OAuthException',
+          code: 190,
+          error_subcode: 463,
+          fbtrace_id: 'x',
+        },
+      });
     const r = await client().sendMessage(creds(), textBody);
     expect(r.kind === 'error' && classify(r.error).action).toBe('halt_all');
     expect(r.kind === 'error' && r.error.subcode).toBe(463);
@@ -139,7 +177,10 @@ describe('sendMessage', () => {
   // A listener whose accept queue is full drops new SYNs, so connect() hangs: a real connect timeout.
   // Node always accepts, so the listener is a python3 socket that never calls accept().
   it.skipIf(spawnSync('python3', ['--version']).status !== 0)('connect timeout (accept queue full) → not_sent', async () => {
-    const py = spawn('python3', ['-c', "import socket,time\ns=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0); print(s.getsockname()[1], flush=True); time.sleep(20)"]);
+    const py = spawn('python3', [
+      '-c',
+      "import socket,time\ns=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0); print(s.getsockname()[1], flush=True); time.sleep(20)",
+    ]);
     const fillers: Socket[] = [];
     try {
       const port = await new Promise<number>((resolve, reject) => {
@@ -218,7 +259,16 @@ describe('no token in anything returned', () => {
   it.each([TOKEN, PLAIN_TOKEN])('token %#: error bodies echoing it, transport failures, debug_token failures', async (token) => {
     const results: unknown[] = [];
     // A hostile or buggy server echoing the Authorization header and the query string into its errors.
-    handler = (req, res) => json(res, 400, { error: { code: 100, message: `bad ${req.headers.authorization} at ${req.url}`, error_data: { details: `token=${token}` }, error_user_title: token, fbtrace_id: 't' } });
+    handler = (req, res) =>
+      json(res, 400, {
+        error: {
+          code: 100,
+          message: `bad ${req.headers.authorization} at ${req.url}`,
+          error_data: { details: `token=${token}` },
+          error_user_title: token,
+          fbtrace_id: 't',
+        },
+      });
     results.push(await client().sendMessage(creds(token), textBody));
     results.push(await client().markAsRead(creds(token), 'wamid.1'));
     results.push(await client().listTemplates(creds(token)));
@@ -255,7 +305,8 @@ describe('management calls', () => {
   it('listTemplates passes limit/after and returns the next cursor only when Meta says there is a next page', async () => {
     handler = (req, res) => {
       const u = new URL(req.url!, 'http://x');
-      if (!u.searchParams.get('after')) json(res, 200, { data: [{ name: 'a' }], paging: { cursors: { before: 'B', after: 'C1' }, next: 'https://graph/next' } });
+      if (!u.searchParams.get('after'))
+        json(res, 200, { data: [{ name: 'a' }], paging: { cursors: { before: 'B', after: 'C1' }, next: 'https://graph/next' } });
       else json(res, 200, { data: [{ name: 'b' }], paging: { cursors: { before: 'C1', after: 'C2' } } });
     };
     const c = client();
@@ -267,9 +318,13 @@ describe('management calls', () => {
   });
 
   it('createTemplate and deleteTemplate', async () => {
-    handler = (req, res) => (req.method === 'POST' ? json(res, 200, { id: '5722', status: 'PENDING', category: 'MARKETING' }) : json(res, 200, { success: true }));
+    handler = (req, res) =>
+      req.method === 'POST' ? json(res, 200, { id: '5722', status: 'PENDING', category: 'MARKETING' }) : json(res, 200, { success: true });
     const tpl = { name: 'promo', language: 'en_US', category: 'MARKETING', components: [{ type: 'BODY', text: 'Hi' }] };
-    expect(await client().createTemplate(creds(), tpl)).toEqual({ ok: true, value: { id: '5722', status: 'PENDING', category: 'MARKETING' } });
+    expect(await client().createTemplate(creds(), tpl)).toEqual({
+      ok: true,
+      value: { id: '5722', status: 'PENDING', category: 'MARKETING' },
+    });
     expect(JSON.parse(seen[0]!.body)).toEqual(tpl);
     expect(await client().deleteTemplate(creds(), 'promo')).toEqual({ ok: true, value: { success: true } });
     expect(seen[1]!.method).toBe('DELETE');
@@ -277,7 +332,15 @@ describe('management calls', () => {
   });
 
   it('getPhoneNumber asks for the health fields; v24+ reads the portfolio messaging limit', async () => {
-    handler = (_req, res) => json(res, 200, { id: '1065', display_phone_number: '15550783881', quality_rating: 'YELLOW', throughput: { level: 'STANDARD' }, messaging_limit_tier: 'TIER_1K', whatsapp_business_manager_messaging_limit: 'TIER_2K' });
+    handler = (_req, res) =>
+      json(res, 200, {
+        id: '1065',
+        display_phone_number: '15550783881',
+        quality_rating: 'YELLOW',
+        throughput: { level: 'STANDARD' },
+        messaging_limit_tier: 'TIER_1K',
+        whatsapp_business_manager_messaging_limit: 'TIER_2K',
+      });
     const v23 = await client().getPhoneNumber(creds());
     const fields23 = new URL(seen[0]!.url, 'http://x').searchParams.get('fields')!.split(',');
     expect(fields23).toEqual(expect.arrayContaining(['quality_rating', 'throughput', 'messaging_limit_tier']));
@@ -301,9 +364,28 @@ describe('management calls', () => {
 
   it('debugToken: input_token in the query, the inspecting token in the header, Meta fields mapped', async () => {
     handler = (_req, res) =>
-      json(res, 200, { data: { app_id: '123', type: 'SYSTEM_USER', is_valid: true, expires_at: 0, scopes: ['whatsapp_business_messaging', 'whatsapp_business_management'], granular_scopes: [{ scope: 'whatsapp_business_messaging', target_ids: ['102290129340398'] }] } });
+      json(res, 200, {
+        data: {
+          app_id: '123',
+          type: 'SYSTEM_USER',
+          is_valid: true,
+          expires_at: 0,
+          scopes: ['whatsapp_business_messaging', 'whatsapp_business_management'],
+          granular_scopes: [{ scope: 'whatsapp_business_messaging', target_ids: ['102290129340398'] }],
+        },
+      });
     const r = await client().debugToken(TOKEN, 'app-id|app-secret');
-    expect(r).toEqual({ ok: true, value: { is_valid: true, app_id: '123', type: 'SYSTEM_USER', expires_at: 0, scopes: ['whatsapp_business_messaging', 'whatsapp_business_management'], granular_scopes: [{ scope: 'whatsapp_business_messaging', target_ids: ['102290129340398'] }] } });
+    expect(r).toEqual({
+      ok: true,
+      value: {
+        is_valid: true,
+        app_id: '123',
+        type: 'SYSTEM_USER',
+        expires_at: 0,
+        scopes: ['whatsapp_business_messaging', 'whatsapp_business_management'],
+        granular_scopes: [{ scope: 'whatsapp_business_messaging', target_ids: ['102290129340398'] }],
+      },
+    });
     const u = new URL(seen[0]!.url, 'http://x');
     expect(u.pathname).toBe('/v23.0/debug_token');
     expect(u.searchParams.get('input_token')).toBe(TOKEN);
@@ -312,7 +394,8 @@ describe('management calls', () => {
   });
 
   it('debugToken of a revoked token: is_valid false with the error', async () => {
-    handler = (_req, res) => json(res, 200, { data: { is_valid: false, error: { code: 190, subcode: 467, message: 'revoked' }, scopes: [] } });
+    handler = (_req, res) =>
+      json(res, 200, { data: { is_valid: false, error: { code: 190, subcode: 467, message: 'revoked' }, scopes: [] } });
     const r = await client().debugToken(TOKEN);
     expect(r.ok && r.value).toMatchObject({ is_valid: false, expires_at: 0, error: { code: 190, subcode: 467 } });
   });
@@ -329,7 +412,7 @@ describe('management calls', () => {
 });
 
 describe('helpers', () => {
-  it('withCallbackData copies the body and sets wagate\'s id (never mutating the caller\'s object)', () => {
+  it("withCallbackData copies the body and sets wagate's id (never mutating the caller's object)", () => {
     const b = { ...textBody, biz_opaque_callback_data: 'someone-else' };
     const out = withCallbackData(b, 'msg_1');
     expect(out.biz_opaque_callback_data).toBe('msg_1');

@@ -7,25 +7,45 @@ describe('parseGraphError (sync)', () => {
   it('reads the WhatsApp-specific error body of §2.1', () => {
     const body = {
       error: {
-        message: '(#130429) Rate limit hit', type: 'OAuthException', code: 130429,
+        message: '(#130429) Rate limit hit',
+        type: 'OAuthException',
+        code: 130429,
         error_data: { messaging_product: 'whatsapp', details: 'Cloud API message throughput has been reached.' },
-        error_subcode: 2494055, fbtrace_id: 'Az8or2yhqkZfEZ-_4Qn_Bam',
+        error_subcode: 2494055,
+        fbtrace_id: 'Az8or2yhqkZfEZ-_4Qn_Bam',
       },
     };
     expect(parseGraphError(400, body)).toEqual({
-      code: 130429, subcode: 2494055, message: '(#130429) Rate limit hit', title: 'Rate limit hit',
-      details: 'Cloud API message throughput has been reached.', fbtrace_id: 'Az8or2yhqkZfEZ-_4Qn_Bam', http_status: 400, source: 'sync',
+      code: 130429,
+      subcode: 2494055,
+      message: '(#130429) Rate limit hit',
+      title: 'Rate limit hit',
+      details: 'Cloud API message throughput has been reached.',
+      fbtrace_id: 'Az8or2yhqkZfEZ-_4Qn_Bam',
+      http_status: 400,
+      source: 'sync',
     });
   });
 
   it("reads Graph's generic example with error_user_title / error_user_msg", () => {
-    const text = '{"error":{"message":"Message describing the error","type":"OAuthException","code":190,"error_subcode":460,"error_user_title":"A title","error_user_msg":"A message","fbtrace_id":"EJplcsCHuLu"}}';
+    const text =
+      '{"error":{"message":"Message describing the error","type":"OAuthException","code":190,"error_subcode":460,"error_user_title":"A title","error_user_msg":"A message","fbtrace_id":"EJplcsCHuLu"}}';
     const e = parseGraphError(401, text);
-    expect(e).toMatchObject({ code: 190, subcode: 460, title: 'A title', details: 'A message', fbtrace_id: 'EJplcsCHuLu', http_status: 401 });
+    expect(e).toMatchObject({
+      code: 190,
+      subcode: 460,
+      title: 'A title',
+      details: 'A message',
+      fbtrace_id: 'EJplcsCHuLu',
+      http_status: 401,
+    });
   });
 
   it('accepts a Buffer body, numeric strings for code, and error_data as a JSON string', () => {
-    const e = parseGraphError(400, Buffer.from(JSON.stringify({ error: { code: '131056', message: 'pair', error_data: '{"details":"same recipient"}' } })));
+    const e = parseGraphError(
+      400,
+      Buffer.from(JSON.stringify({ error: { code: '131056', message: 'pair', error_data: '{"details":"same recipient"}' } })),
+    );
     expect(e).toMatchObject({ code: 131056, details: 'same recipient', subcode: null, fbtrace_id: null, title: null });
   });
 
@@ -48,7 +68,9 @@ describe('parseGraphError (sync)', () => {
 
   it('never lets a token through', () => {
     const token = 'EAAG' + 'x'.repeat(60);
-    const e = parseGraphError(400, { error: { code: 100, message: `bad access_token=${token}`, error_data: { details: `Bearer ${token}` } } });
+    const e = parseGraphError(400, {
+      error: { code: 100, message: `bad access_token=${token}`, error_data: { details: `Bearer ${token}` } },
+    });
     expect(JSON.stringify(e)).not.toContain(token);
     const g = parseGraphError(502, `oops ${token}`);
     expect(g.message).not.toContain(token);
@@ -66,13 +88,27 @@ describe('parseWebhookError (async)', () => {
       href: '/documentation/business-messaging/whatsapp/support/error-codes',
     };
     expect(parseWebhookError(item)).toEqual({
-      code: 131049, subcode: null, title: item.title, message: item.message, details: item.error_data.details,
-      fbtrace_id: null, http_status: null, source: 'webhook',
+      code: 131049,
+      subcode: null,
+      title: item.title,
+      message: item.message,
+      details: item.error_data.details,
+      fbtrace_id: null,
+      http_status: null,
+      source: 'webhook',
     });
   });
 
   it('reads the system-level value.errors item of §7.7 (130429)', () => {
-    const e = parseWebhookError({ code: 130429, title: 'Rate limit hit', message: 'Rate limit hit', error_data: { details: 'Message failed to send because there were too many messages sent from this phone number in a short period of time' }, href: '/x' });
+    const e = parseWebhookError({
+      code: 130429,
+      title: 'Rate limit hit',
+      message: 'Rate limit hit',
+      error_data: {
+        details: 'Message failed to send because there were too many messages sent from this phone number in a short period of time',
+      },
+      href: '/x',
+    });
     expect(e).toMatchObject({ code: 130429, title: 'Rate limit hit', source: 'webhook' });
   });
 

@@ -22,8 +22,14 @@ import { syncTemplates, createTemplate, toTemplateRecord, normalizeCategory, nor
 import { explainError, classifyMetaError } from '../../src/engine/errors.ts';
 
 const sender: SenderConfig = {
-  id: 'main', phone_number_id: '106540352242922', waba_id: '102290129340398', business_id: 'biz-1',
-  access_token: 'sandbox-token-main', throughput_mps: 80, messaging_limit: 250, default_time_zone: 'UTC',
+  id: 'main',
+  phone_number_id: '106540352242922',
+  waba_id: '102290129340398',
+  business_id: 'biz-1',
+  access_token: 'sandbox-token-main',
+  throughput_mps: 80,
+  messaging_limit: 250,
+  default_time_zone: 'UTC',
 };
 
 let sb: SandboxHandle;
@@ -32,7 +38,15 @@ let dir: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wagate-tpl-'));
-  sb = await startSandbox({ port: 0, host: '127.0.0.1', app_secret: 's', numbers: [{ phone_number_id: sender.phone_number_id, waba_id: sender.waba_id, display_phone_number: '+1 555 010 0001', throughput_mps: 80 }], tokens: [sender.access_token] });
+  sb = await startSandbox({
+    port: 0,
+    host: '127.0.0.1',
+    app_secret: 's',
+    numbers: [
+      { phone_number_id: sender.phone_number_id, waba_id: sender.waba_id, display_phone_number: '+1 555 010 0001', throughput_mps: 80 },
+    ],
+    tokens: [sender.access_token],
+  });
   const store = await createSqliteStore(join(dir, 'wagate.db'));
   const senders = [sender];
   ctx = buildContext({
@@ -57,7 +71,18 @@ afterAll(async () => {
 });
 
 async function templateCategory(name: string): Promise<string | null> {
-  const out = await ctx.gate.check({ message_id: `m_${name}`, sender, to: '447700900123', country: 'GB', kind: 'template', type: 'template', template: { name, language: 'en_US', components: [] } }, Date.now());
+  const out = await ctx.gate.check(
+    {
+      message_id: `m_${name}`,
+      sender,
+      to: '447700900123',
+      country: 'GB',
+      kind: 'template',
+      type: 'template',
+      template: { name, language: 'en_US', components: [] },
+    },
+    Date.now(),
+  );
   return out.category;
 }
 
@@ -66,7 +91,15 @@ describe('syncTemplates', () => {
     // 4 seeds + 97 = 101 templates: more than one page (PAGE = 100), and under Meta's 100 creations/hour.
     const extra = 97;
     for (let i = 0; i < extra; i++) {
-      const r = await ctx.meta.createTemplate({ phone_number_id: sender.phone_number_id, waba_id: sender.waba_id, access_token: sender.access_token }, { name: `bulk_${i}`, language: 'en_US', category: 'MARKETING', components: [{ type: 'BODY', text: `Offer number ${i} for you today` }] });
+      const r = await ctx.meta.createTemplate(
+        { phone_number_id: sender.phone_number_id, waba_id: sender.waba_id, access_token: sender.access_token },
+        {
+          name: `bulk_${i}`,
+          language: 'en_US',
+          category: 'MARKETING',
+          components: [{ type: 'BODY', text: `Offer number ${i} for you today` }],
+        },
+      );
       expect(r.ok).toBe(true);
     }
     const sandboxCount = ((await (await fetch(`${sb.url}/_sandbox/templates`)).json()) as { templates: unknown[] }).templates.length;
@@ -91,8 +124,12 @@ describe('syncTemplates', () => {
     await expect(syncTemplates(ctx, 'nobody')).rejects.toMatchObject({ code: 'UNKNOWN_SENDER', status: 404 });
   });
 
-  it('a Meta refusal becomes an EngineError with the catalog\'s fix', async () => {
-    await fetch(`${sb.url}/_sandbox/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: sender.access_token, state: 'revoked' }) });
+  it("a Meta refusal becomes an EngineError with the catalog's fix", async () => {
+    await fetch(`${sb.url}/_sandbox/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: sender.access_token, state: 'revoked' }),
+    });
     try {
       const err = await syncTemplates(ctx).catch((e) => e);
       expect(err).toBeInstanceOf(EngineError);
@@ -100,14 +137,23 @@ describe('syncTemplates', () => {
       expect(err.fix).toContain('whatsapp_business_management');
       expect(JSON.stringify({ m: err.message, d: err.details })).not.toContain(sender.access_token);
     } finally {
-      await fetch(`${sb.url}/_sandbox/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: sender.access_token, state: 'valid' }) });
+      await fetch(`${sb.url}/_sandbox/tokens`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token: sender.access_token, state: 'valid' }),
+      });
     }
   });
 });
 
 describe('createTemplate', () => {
-  it('creates at Meta in upper case and records Meta\'s answer (lower-case) in store and gate', async () => {
-    const out = await createTemplate(ctx, 'main', { name: 'welcome_offer', language: 'en_US', category: 'marketing', components: [{ type: 'BODY', text: 'Welcome! Here is 10% off your first order.' }] });
+  it("creates at Meta in upper case and records Meta's answer (lower-case) in store and gate", async () => {
+    const out = await createTemplate(ctx, 'main', {
+      name: 'welcome_offer',
+      language: 'en_US',
+      category: 'marketing',
+      components: [{ type: 'BODY', text: 'Welcome! Here is 10% off your first order.' }],
+    });
     expect(out).toMatchObject({ name: 'welcome_offer', language: 'en_US', category: 'marketing', id: expect.any(String) });
     const stored = await ctx.store.getTemplate(sender.waba_id, 'welcome_offer', 'en_US');
     expect(stored).toMatchObject({ category: 'marketing', meta_id: out.id, status: out.status });
@@ -143,8 +189,22 @@ describe('mapping Meta template objects', () => {
     expect(normalizeStatus('LOCKED')).toBe('DISABLED');
     expect(normalizeStatus('WHATEVER')).toBe('PENDING');
     expect(toTemplateRecord('w', { name: '', language: 'en_US' }, 1)).toBeNull();
-    expect(toTemplateRecord('w', { name: 'x', language: 'en', category: 'UTILITY', status: 'APPROVED', id: 123, quality_score: { score: 'red' } }, 5)).toEqual({
-      waba_id: 'w', name: 'x', language: 'en', category: 'utility', status: 'APPROVED', quality: 'RED', components: [], meta_id: '123', updated_at: 5,
+    expect(
+      toTemplateRecord(
+        'w',
+        { name: 'x', language: 'en', category: 'UTILITY', status: 'APPROVED', id: 123, quality_score: { score: 'red' } },
+        5,
+      ),
+    ).toEqual({
+      waba_id: 'w',
+      name: 'x',
+      language: 'en',
+      category: 'utility',
+      status: 'APPROVED',
+      quality: 'RED',
+      components: [],
+      meta_id: '123',
+      updated_at: 5,
     });
   });
 });
@@ -159,9 +219,27 @@ describe('engine errors', () => {
   });
 
   it('classifyMetaError counts codes the catalog does not know', async () => {
-    const c = classifyMetaError(ctx, { code: 987654, subcode: null, message: 'x', title: null, details: null, fbtrace_id: null, http_status: 500, source: 'sync' });
+    const c = classifyMetaError(ctx, {
+      code: 987654,
+      subcode: null,
+      message: 'x',
+      title: null,
+      details: null,
+      fbtrace_id: null,
+      http_status: 500,
+      source: 'sync',
+    });
     expect(c).toMatchObject({ known: false, action: 'retry' });
-    classifyMetaError(ctx, { code: 131056, subcode: null, message: 'x', title: null, details: null, fbtrace_id: null, http_status: 400, source: 'sync' });
+    classifyMetaError(ctx, {
+      code: 131056,
+      subcode: null,
+      message: 'x',
+      title: null,
+      details: null,
+      fbtrace_id: null,
+      http_status: 400,
+      source: 'sync',
+    });
     const text = await ctx.metrics.registry.metrics();
     expect(text).toMatch(/wagate_meta_unknown_errors_total\{code="987654"\} 1/);
     expect(text).not.toMatch(/code="131056"/);

@@ -15,7 +15,13 @@ const TOKEN = 'EAAGm0PX4ZCpsBAKZCZBx9secret';
 /** One line of each kind of secret the redaction covers, plus a masked phone number. */
 function logSecrets(log: ReturnType<typeof createLogger>): void {
   log.child({ component: 'delivery' }).info(
-    { to: maskPhone('+44 7700 900123'), access_token: TOKEN, headers: { authorization: `Bearer ${TOKEN}` }, sender: { token: TOKEN, app_secret: 's3cr3t-app' }, smtp: { pass: 'hunter2' } },
+    {
+      to: maskPhone('+44 7700 900123'),
+      access_token: TOKEN,
+      headers: { authorization: `Bearer ${TOKEN}` },
+      sender: { token: TOKEN, app_secret: 's3cr3t-app' },
+      smtp: { pass: 'hunter2' },
+    },
     'message sent',
   );
 }
@@ -53,7 +59,14 @@ describe('createLogger', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).not.toMatch(ANSI);
     const o = JSON.parse(lines[0]) as Record<string, any>;
-    expect(o).toMatchObject({ level: 30, app: 'wagate', component: 'delivery', msg: 'message sent', to: '4477•••0123', access_token: '[redacted]' });
+    expect(o).toMatchObject({
+      level: 30,
+      app: 'wagate',
+      component: 'delivery',
+      msg: 'message sent',
+      to: '4477•••0123',
+      access_token: '[redacted]',
+    });
     expect(o.headers.authorization).toBe('[redacted]');
     expect(o.sender).toEqual({ token: '[redacted]', app_secret: '[redacted]' });
     expect(o.smtp.pass).toBe('[redacted]');

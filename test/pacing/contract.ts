@@ -52,7 +52,7 @@ export function pacingContract(name: string, make: () => Promise<Pacer>, destroy
       const elapsed = performance.now() - t0;
       const ceiling = senderCapacity(mps) + (mps * elapsed) / 1000 + 1;
       expect(granted).toBeLessThanOrEqual(ceiling);
-      expect(granted).toBeGreaterThanOrEqual(0.7 * (mps * elapsed) / 1000);
+      expect(granted).toBeGreaterThanOrEqual((0.7 * (mps * elapsed)) / 1000);
     });
 
     it('concurrent callers share one bucket: no token is granted twice', async () => {

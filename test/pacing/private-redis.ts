@@ -36,16 +36,28 @@ function listenOn(port: number): Promise<number> {
   });
 }
 
-export async function startPrivateRedis(): Promise<{ url: string; kill(): Promise<void>; restart(): Promise<void>; stop(): Promise<void> }> {
+export async function startPrivateRedis(): Promise<{
+  url: string;
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}> {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | null = null;
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'yes'], { stdio: 'ignore' });
+    child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'yes'],
+      { stdio: 'ignore' },
+    );
     for (let i = 0; i < 50; i++) {
       const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       r.on('error', () => {});
-      const up = await r.connect().then(() => r.ping(), () => null);
+      const up = await r.connect().then(
+        () => r.ping(),
+        () => null,
+      );
       r.disconnect();
       if (up === 'PONG') return;
       await new Promise((res) => setTimeout(res, 50));

@@ -20,10 +20,14 @@ async function deleteKeys(): Promise<void> {
 }
 
 describe.skipIf(noRedis)('on the shared Redis', () => {
-  pacingContract('redis', async () => new RedisPacer({ url: URL, prefix }), async (p) => {
-    await p.close();
-    await deleteKeys();
-  });
+  pacingContract(
+    'redis',
+    async () => new RedisPacer({ url: URL, prefix }),
+    async (p) => {
+      await p.close();
+      await deleteKeys();
+    },
+  );
 });
 
 describe('RedisPacer', () => {
@@ -52,7 +56,7 @@ describe('RedisPacer', () => {
     await Promise.all([run(a, 'a'), run(b, 'b')]);
     const elapsed = performance.now() - t0;
     expect(granted).toBeLessThanOrEqual(senderCapacity(mps) + (mps * elapsed) / 1000 + 1);
-    expect(granted).toBeGreaterThanOrEqual(0.7 * (mps * elapsed) / 1000);
+    expect(granted).toBeGreaterThanOrEqual((0.7 * (mps * elapsed)) / 1000);
   });
 
   it.skipIf(noRedis)('keeps its keys in one hash slot per sender and lets them expire', async () => {
@@ -94,7 +98,10 @@ describe('RedisPacer', () => {
       await srv.restart();
       let ok = false;
       for (let i = 0; i < 50 && !ok; i++) {
-        ok = await p.tryAcquire('s', 80, 'r3').then((r) => r.ok, () => false);
+        ok = await p.tryAcquire('s', 80, 'r3').then(
+          (r) => r.ok,
+          () => false,
+        );
         if (!ok) await sleep(100);
       }
       expect(ok).toBe(true);
@@ -111,7 +118,10 @@ describe('RedisPacer', () => {
       blocker.disconnect();
       let back = false;
       for (let i = 0; i < 50 && !back; i++) {
-        back = await p.tryAcquire('s', 80, 'r5').then((r) => r.ok, () => false);
+        back = await p.tryAcquire('s', 80, 'r5').then(
+          (r) => r.ok,
+          () => false,
+        );
         if (!back) await sleep(100);
       }
       expect(back).toBe(true);

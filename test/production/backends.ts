@@ -17,7 +17,10 @@ const BIN = join(process.cwd(), 'bin/wagate.js');
 /** A real `node bin/wagate.js …` process (start, sandbox), its last 4 KB of output kept for errors. */
 export function spawnWagate(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; output: () => string } {
   let out = '';
-  const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, WAGATE_CONFIG: '', WAGATE_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, WAGATE_CONFIG: '', WAGATE_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   proc.stdout!.on('data', (d) => (out = (out + String(d)).slice(-4_000)));
   proc.stderr!.on('data', (d) => (out = (out + String(d)).slice(-4_000)));
   return { proc, output: () => out };
@@ -107,7 +110,13 @@ export async function startPrivateNats(): Promise<{ url: string; kill(): Promise
     for (let i = 0; i < 100; i++) {
       const nc = await connect({ servers: url, reconnect: false, timeout: 500 }).catch(() => null);
       if (nc) {
-        const ok = await nc.jetstreamManager().then((m) => m.getAccountInfo()).then(() => true, () => false);
+        const ok = await nc
+          .jetstreamManager()
+          .then((m) => m.getAccountInfo())
+          .then(
+            () => true,
+            () => false,
+          );
         await nc.close();
         if (ok) return;
       }

@@ -73,29 +73,37 @@ async function underChaos(
 }
 
 describe.skipIf(missing('postgres', 'redis', 'nats'))('production chaos', () => {
-  it.skipIf(missing('nats-server'))('nats-server killed -9 mid-delivery and restarted: zero lost, zero duplicate', async () => {
-    const r = await underChaos('nats', await startPrivateNats(), async () => {
-      await sleep(1_500);
-      return {};
-    });
-    expect(r.before).toBeLessThan(N * 0.75); // the kill really happened mid-load
-    expect({ lost: r.lost, duplicates: r.duplicates }).toEqual({ lost: 0, duplicates: 0 });
-  }, 120_000);
+  it.skipIf(missing('nats-server'))(
+    'nats-server killed -9 mid-delivery and restarted: zero lost, zero duplicate',
+    async () => {
+      const r = await underChaos('nats', await startPrivateNats(), async () => {
+        await sleep(1_500);
+        return {};
+      });
+      expect(r.before).toBeLessThan(N * 0.75); // the kill really happened mid-load
+      expect({ lost: r.lost, duplicates: r.duplicates }).toEqual({ lost: 0, duplicates: 0 });
+    },
+    120_000,
+  );
 
-  it.skipIf(missing('redis-server'))('redis-server killed -9 mid-delivery: sends stop while it is down, resume when it returns empty, none lost or doubled', async () => {
-    // No persistence: it comes back empty (gate state and pacing buckets gone).
-    const r = await underChaos('redis', await startPrivateRedis(), async (h) => {
-      await sleep(1_000); // sends already past the pacer finish
-      const down = (await h.ledger()).length;
-      // A submit while the gate's Redis is down: fail closed with 503 GATE_UNAVAILABLE, nothing stored.
-      const refused = await h.post(orderUpdate(recipient(9_999)));
-      expect(refused.status).toBe(503);
-      expect(refused.json.decision.reason_code).toBe('GATE_UNAVAILABLE');
-      await sleep(2_000);
-      return { sent_while_down: (await h.ledger()).length - down };
-    });
-    expect(r.before).toBeLessThan(N * 0.75);
-    expect(r.seen.sent_while_down).toBe(0);
-    expect({ lost: r.lost, duplicates: r.duplicates }).toEqual({ lost: 0, duplicates: 0 });
-  }, 120_000);
+  it.skipIf(missing('redis-server'))(
+    'redis-server killed -9 mid-delivery: sends stop while it is down, resume when it returns empty, none lost or doubled',
+    async () => {
+      // No persistence: it comes back empty (gate state and pacing buckets gone).
+      const r = await underChaos('redis', await startPrivateRedis(), async (h) => {
+        await sleep(1_000); // sends already past the pacer finish
+        const down = (await h.ledger()).length;
+        // A submit while the gate's Redis is down: fail closed with 503 GATE_UNAVAILABLE, nothing stored.
+        const refused = await h.post(orderUpdate(recipient(9_999)));
+        expect(refused.status).toBe(503);
+        expect(refused.json.decision.reason_code).toBe('GATE_UNAVAILABLE');
+        await sleep(2_000);
+        return { sent_while_down: (await h.ledger()).length - down };
+      });
+      expect(r.before).toBeLessThan(N * 0.75);
+      expect(r.seen.sent_while_down).toBe(0);
+      expect({ lost: r.lost, duplicates: r.duplicates }).toEqual({ lost: 0, duplicates: 0 });
+    },
+    120_000,
+  );
 });

@@ -22,13 +22,17 @@ describe.skipIf(missing('postgres', 'redis', 'nats'))('production backends, one 
       expect(denied.status).toBe(422);
       expect(denied.json.decision.reason_code).toBe('WINDOW_CLOSED_TEMPLATE_REQUIRED');
       await waitFor('all 20 in the ledger', async () => (await h.ledger()).length >= 20, 30_000);
-      await waitFor('all 20 marked sent', async () => {
-        for (const id of ids) {
-          const m = await h.get(`/v1/messages/${id}`);
-          if (!['sent', 'delivered', 'read'].includes(m.json?.status)) return false;
-        }
-        return true;
-      }, 30_000);
+      await waitFor(
+        'all 20 marked sent',
+        async () => {
+          for (const id of ids) {
+            const m = await h.get(`/v1/messages/${id}`);
+            if (!['sent', 'delivered', 'read'].includes(m.json?.status)) return false;
+          }
+          return true;
+        },
+        30_000,
+      );
       const { lost, duplicates } = countLedger(ids, await h.ledger());
       expect({ lost, duplicates }).toEqual({ lost: 0, duplicates: 0 });
       // The tier counted 20 unique recipients in Redis (messaging_limit null still counts usage).

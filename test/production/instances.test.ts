@@ -71,17 +71,32 @@ describe.skipIf(missing('postgres', 'redis', 'nats'))('several instances', () =>
             database_url: DATABASE_URL,
             sandbox: { mode: 'never' },
             meta: { api_url: sandboxUrl, app_secret: 'sandbox-app-secret', verify_token: 'instances-test' },
-            senders: [{ id: 'main', phone_number_id: PHONE_NUMBER_ID, waba_id: '102290129340398', business_id: 'instances', access_token: 'sandbox-token-main', throughput_mps: MPS, messaging_limit: null }],
+            senders: [
+              {
+                id: 'main',
+                phone_number_id: PHONE_NUMBER_ID,
+                waba_id: '102290129340398',
+                business_id: 'instances',
+                access_token: 'sandbox-token-main',
+                throughput_mps: MPS,
+                messaging_limit: null,
+              },
+            ],
           }),
         );
         const p = spawnWagate(['--config', file, 'start']);
         procs.push(p);
         const base = `http://127.0.0.1:${port}`;
         // One after the other: the second start reloads the gate from the same store, before any send.
-        await waitFor(`wagate ${name} ready`, async () => {
-          if (p.proc.exitCode !== null) throw new Error(`wagate ${name} exited: ${p.output()}`);
-          return (await http('GET', `${base}/ready`).catch(() => ({ status: 0 }))).status === 200;
-        }, 30_000, 100);
+        await waitFor(
+          `wagate ${name} ready`,
+          async () => {
+            if (p.proc.exitCode !== null) throw new Error(`wagate ${name} exited: ${p.output()}`);
+            return (await http('GET', `${base}/ready`).catch(() => ({ status: 0 }))).status === 200;
+          },
+          30_000,
+          100,
+        );
         bases.push(base);
       }
 
@@ -101,7 +116,8 @@ describe.skipIf(missing('postgres', 'redis', 'nats'))('several instances', () =>
           }
         }),
       );
-      const ledger = async () => ((await http('GET', `${sandboxUrl}/_sandbox/ledger?phone_number_id=${PHONE_NUMBER_ID}`)).json?.sends ?? []) as LedgerSend[];
+      const ledger = async () =>
+        ((await http('GET', `${sandboxUrl}/_sandbox/ledger?phone_number_id=${PHONE_NUMBER_ID}`)).json?.sends ?? []) as LedgerSend[];
       await waitFor(`${N} sends in the ledger`, async () => (await ledger()).length >= N, 60_000, 250);
       await new Promise((r) => setTimeout(r, 500)); // a late duplicate would show up here
       const sends = await ledger();
@@ -111,7 +127,10 @@ describe.skipIf(missing('postgres', 'redis', 'nats'))('several instances', () =>
       // Both processes did part of the sending.
       for (const base of bases) {
         const text = (await http('GET', `${base}/metrics`)).json as string;
-        const accepted = [...String(text).matchAll(/^wagate_sends_total\{[^}]*outcome="accepted"[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+        const accepted = [...String(text).matchAll(/^wagate_sends_total\{[^}]*outcome="accepted"[^}]*\} (\d+)/gm)].reduce(
+          (a, m) => a + Number(m[1]),
+          0,
+        );
         expect(accepted, `${base} sent nothing`).toBeGreaterThan(0);
       }
 
@@ -121,7 +140,16 @@ describe.skipIf(missing('postgres', 'redis', 'nats'))('several instances', () =>
       const worst = worstExcess(times, MPS, burst, JITTER_MS);
       const strict = worstExcess(times, MPS, burst, 0);
       const overall = ((times.length - 1 - burst) * 1000) / (times[times.length - 1] - times[0]);
-      console.log(JSON.stringify({ instances: 2, mps_cap: MPS, sends: times.length, overall_mps: Math.round(overall * 100) / 100, worst_interval: worst.at, excess_without_jitter_allowance: Math.round(strict.excess * 100) / 100 }));
+      console.log(
+        JSON.stringify({
+          instances: 2,
+          mps_cap: MPS,
+          sends: times.length,
+          overall_mps: Math.round(overall * 100) / 100,
+          worst_interval: worst.at,
+          excess_without_jitter_allowance: Math.round(strict.excess * 100) / 100,
+        }),
+      );
       expect(worst.excess, `over the cap: ${worst.at}`).toBeLessThanOrEqual(0);
     } finally {
       for (const p of procs) await stopProcess(p.proc);

@@ -36,7 +36,11 @@ async function submitWithRetries(h: Harness, i: number, answers: Record<string, 
 }
 
 /** Submits n messages over 8 lanes, spread over about 6 s, while `chaos` runs; the 202'd ids and the answers seen. */
-async function submitDuring(h: Harness, n: number, chaos: () => Promise<void>): Promise<{ ids: string[]; answers: Record<string, number> }> {
+async function submitDuring(
+  h: Harness,
+  n: number,
+  chaos: () => Promise<void>,
+): Promise<{ ids: string[]; answers: Record<string, number> }> {
   const ids: string[] = [];
   const answers: Record<string, number> = {};
   let next = 0;
@@ -62,29 +66,33 @@ async function expectAllSentOnce(h: Harness, ids: string[]): Promise<void> {
 }
 
 describe.skipIf(missing('postgres', 'redis', 'nats'))('outbox: accepted messages survive backend outages', () => {
-  it.skipIf(missing('nats-server'))('NATS killed -9 three times during submits: every 202 is sent exactly once, none replayed unsent', async () => {
-    const nats = await startPrivateNats();
-    let h: Harness | null = null;
-    try {
-      h = await useServers({ nats: nats.url }, () => startHarness({ production: true, mps: 500, delivery: { relay_interval_ms: 200 } }));
-      const hh = h;
-      const { ids, answers } = await submitDuring(hh, 300, async () => {
-        for (let k = 0; k < 3; k++) {
-          await sleep(400);
-          await nats.kill();
-          await sleep(1_500);
-          await nats.restart();
-        }
-      });
-      console.log(JSON.stringify({ outage: 'nats kill -9 x3', answers, relayed: hh.ctx.outbox.relayed }));
-      // The outage really hit submits: some were stored while the queue was away.
-      expect(hh.ctx.outbox.relayed).toBeGreaterThan(0);
-      await expectAllSentOnce(hh, ids);
-    } finally {
-      if (h) await h.close();
-      await nats.stop();
-    }
-  }, 180_000);
+  it.skipIf(missing('nats-server'))(
+    'NATS killed -9 three times during submits: every 202 is sent exactly once, none replayed unsent',
+    async () => {
+      const nats = await startPrivateNats();
+      let h: Harness | null = null;
+      try {
+        h = await useServers({ nats: nats.url }, () => startHarness({ production: true, mps: 500, delivery: { relay_interval_ms: 200 } }));
+        const hh = h;
+        const { ids, answers } = await submitDuring(hh, 300, async () => {
+          for (let k = 0; k < 3; k++) {
+            await sleep(400);
+            await nats.kill();
+            await sleep(1_500);
+            await nats.restart();
+          }
+        });
+        console.log(JSON.stringify({ outage: 'nats kill -9 x3', answers, relayed: hh.ctx.outbox.relayed }));
+        // The outage really hit submits: some were stored while the queue was away.
+        expect(hh.ctx.outbox.relayed).toBeGreaterThan(0);
+        await expectAllSentOnce(hh, ids);
+      } finally {
+        if (h) await h.close();
+        await nats.stop();
+      }
+    },
+    180_000,
+  );
 
   it('PostgreSQL connections cut three times during submits: no 500, every 202 sent exactly once, none stranded', async () => {
     const u = new URL(DATABASE_URL);

@@ -18,7 +18,8 @@ const job = (sender_id: string, id = uid('m')): DeliveryJob => ({ id, sender_id,
 async function pullN(q: DeliveryQueue, sender: string, n: number, lease_ms: number, ms = 3_000): Promise<Lease[]> {
   const out: Lease[] = [];
   const end = Date.now() + ms;
-  while (out.length < n && Date.now() < end) out.push(...(await q.pull(sender, n - out.length, { lease_ms, wait_ms: Math.min(500, end - Date.now()) })));
+  while (out.length < n && Date.now() < end)
+    out.push(...(await q.pull(sender, n - out.length, { lease_ms, wait_ms: Math.min(500, end - Date.now()) })));
   return out;
 }
 

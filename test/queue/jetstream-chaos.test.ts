@@ -20,7 +20,13 @@ async function startNats(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const nc = await connect({ servers: `nats://127.0.0.1:${port}`, reconnect: false, timeout: 500 }).catch(() => null);
     if (nc) {
-      const ok = await nc.jetstreamManager().then((m) => m.getAccountInfo()).then(() => true, () => false);
+      const ok = await nc
+        .jetstreamManager()
+        .then((m) => m.getAccountInfo())
+        .then(
+          () => true,
+          () => false,
+        );
       await nc.close();
       if (ok) return;
     }
@@ -65,7 +71,9 @@ describe.skipIf(missing('nats-server'))('JetStream queue chaos (private nats-ser
     const retried = new Set(first.slice(40, 60).map((l) => l.job.id));
 
     await killNats();
-    await expect(q.enqueue({ id: 'while-down', sender_id: 'main', attempts: 0, enqueued_at: Date.now() })).rejects.toBeInstanceOf(QueueUnavailableError);
+    await expect(q.enqueue({ id: 'while-down', sender_id: 'main', attempts: 0, enqueued_at: Date.now() })).rejects.toBeInstanceOf(
+      QueueUnavailableError,
+    );
     await startNats(port);
 
     // The same queue object must come back by itself.
@@ -96,7 +104,15 @@ describe.skipIf(missing('nats-server'))('JetStream queue chaos (private nats-ser
     // kill -9 some ACKED jobs can come back. That is a duplicate, never a loss; the delivery worker
     // must skip a job whose message the Store already records as sent. Reported, not asserted.
     const reappeared = [...acked].filter((id) => got.has(id)).length;
-    console.log(JSON.stringify({ chaos: 'jetstream-kill-9', enqueued: n, acked_before_kill: acked.size, lost: missing.length, acked_reappeared: reappeared }));
+    console.log(
+      JSON.stringify({
+        chaos: 'jetstream-kill-9',
+        enqueued: n,
+        acked_before_kill: acked.size,
+        lost: missing.length,
+        acked_reappeared: reappeared,
+      }),
+    );
     expect((await q.stats('main')).depth).toBe(0);
     await q.close();
   });

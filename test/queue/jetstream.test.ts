@@ -47,7 +47,9 @@ describe('JetStream queue setup', () => {
     const jsm = await nc.jetstreamManager();
     await jsm.streams.add({ name: stream, subjects: [`other_${run}.>`] });
     try {
-      await expect(createJetStreamQueue({ url, stream, subject_prefix: `wagate_test_${run}.delivery`, senders: [] })).rejects.toThrow(/not a work-queue stream .* delete it/);
+      await expect(createJetStreamQueue({ url, stream, subject_prefix: `wagate_test_${run}.delivery`, senders: [] })).rejects.toThrow(
+        /not a work-queue stream .* delete it/,
+      );
     } finally {
       await jsm.streams.delete(stream);
       await nc.close();
@@ -55,6 +57,8 @@ describe('JetStream queue setup', () => {
   });
 
   it('says clearly when NATS is not there', async () => {
-    await expect(createJetStreamQueue({ url: 'nats://127.0.0.1:1', stream: 'x', subject_prefix: 'x.d', senders: [] })).rejects.toThrow(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
+    await expect(createJetStreamQueue({ url: 'nats://127.0.0.1:1', stream: 'x', subject_prefix: 'x.d', senders: [] })).rejects.toThrow(
+      /cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/,
+    );
   });
 });

@@ -12,7 +12,12 @@ const BIN = new URL('../../bin/wagate.js', import.meta.url).pathname;
 // Run outside the repo with no WAGATE_CONFIG, so no wagate.yaml changes what the default run serves.
 const ENV = { ...process.env, WAGATE_SANDBOX_PORT: '', WAGATE_CONFIG: '' };
 const CWD = tmpdir();
-const HELLO = JSON.stringify({ messaging_product: 'whatsapp', to: '447700900123', type: 'template', template: { name: 'hello_world', language: { code: 'en_US' } } });
+const HELLO = JSON.stringify({
+  messaging_product: 'whatsapp',
+  to: '447700900123',
+  type: 'template',
+  template: { name: 'hello_world', language: { code: 'en_US' } },
+});
 
 function run(args: string[]) {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV, cwd: CWD });
@@ -30,7 +35,12 @@ async function startCli(args: string[]) {
   while (!re.test(r.out.err) && Date.now() - t0 < 20_000) await new Promise((res) => setTimeout(res, 50));
   const url = re.exec(r.out.err)?.[1];
   expect(url, r.out.err).toBeTruthy();
-  const send = (pnid: string, token: string) => fetch(`${url}/v23.0/${pnid}/messages`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: HELLO });
+  const send = (pnid: string, token: string) =>
+    fetch(`${url}/v23.0/${pnid}/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: HELLO,
+    });
   const stop = async () => {
     r.child.kill('SIGTERM');
     return r.exited;
@@ -51,7 +61,22 @@ describe('wagate sandbox', () => {
 
   it('serves the senders of the config file, never printing a configured token', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'wagate-sbx-')), 'wagate.yaml');
-    writeFileSync(file, ['senders:', '  - id: shop', '    phone_number_id: "111222333"', '    waba_id: "444555666"', '    business_id: "b1"', '    access_token: EAAsecretTOKENvalue1234567890', '  - id: support', '    phone_number_id: "777888999"', '    waba_id: "444555666"', '    business_id: "b1"', ''].join('\n'));
+    writeFileSync(
+      file,
+      [
+        'senders:',
+        '  - id: shop',
+        '    phone_number_id: "111222333"',
+        '    waba_id: "444555666"',
+        '    business_id: "b1"',
+        '    access_token: EAAsecretTOKENvalue1234567890',
+        '  - id: support',
+        '    phone_number_id: "777888999"',
+        '    waba_id: "444555666"',
+        '    business_id: "b1"',
+        '',
+      ].join('\n'),
+    );
     const cli = await startCli(['--config', file, 'sandbox', '--port', '0']);
     expect(cli.err).not.toContain('EAAsecretTOKENvalue1234567890');
     expect(cli.err).toContain('sandbox-token-support');

@@ -98,7 +98,11 @@ describe('faults', () => {
     await expect(p).rejects.toThrow();
     const entry = s!.state.ledger.find((l) => l.biz_opaque_callback_data === 'msg_doubt');
     expect(entry).toBeDefined();
-    const st = await waitFor(() => rx!.statuses().find((x) => x.biz_opaque_callback_data === 'msg_doubt' && x.status === 'sent'), 3000, 'status of the in-doubt send');
+    const st = await waitFor(
+      () => rx!.statuses().find((x) => x.biz_opaque_callback_data === 'msg_doubt' && x.status === 'sent'),
+      3000,
+      'status of the in-doubt send',
+    );
     expect(st.id).toBe(entry!.wamid);
     // The fault is used up: the next send is answered.
     expect((await sendMsg(s!, tpl(TO, 'hello_world'))).status).toBe(200);
@@ -124,14 +128,36 @@ describe('numbers', () => {
   it('GET /{pnid} fields, GET /{waba}/phone_numbers, and control changes with webhooks', async () => {
     await setup();
     const def = await graph(s!, 'GET', `/v23.0/${PNID}`);
-    expect(def.body).toEqual({ display_phone_number: '+1 555 010 0001', verified_name: 'Sandbox Business', quality_rating: 'GREEN', id: PNID });
-    const f = await graph(s!, 'GET', `/v23.0/${PNID}?fields=quality_rating,throughput,messaging_limit_tier,whatsapp_business_manager_messaging_limit`);
-    expect(f.body).toEqual({ quality_rating: 'GREEN', throughput: { level: 'STANDARD' }, messaging_limit_tier: 'TIER_250', whatsapp_business_manager_messaging_limit: 'TIER_250', id: PNID });
+    expect(def.body).toEqual({
+      display_phone_number: '+1 555 010 0001',
+      verified_name: 'Sandbox Business',
+      quality_rating: 'GREEN',
+      id: PNID,
+    });
+    const f = await graph(
+      s!,
+      'GET',
+      `/v23.0/${PNID}?fields=quality_rating,throughput,messaging_limit_tier,whatsapp_business_manager_messaging_limit`,
+    );
+    expect(f.body).toEqual({
+      quality_rating: 'GREEN',
+      throughput: { level: 'STANDARD' },
+      messaging_limit_tier: 'TIER_250',
+      whatsapp_business_manager_messaging_limit: 'TIER_250',
+      id: PNID,
+    });
     const r = await ctl(s!, 'POST', `/numbers/${PNID}`, { quality_rating: 'RED', messaging_limit: 'TIER_10K', throughput_mps: 1000 });
     expect(r.status).toBe(200);
     const f2 = await graph(s!, 'GET', `/v23.0/${PNID}?fields=quality_rating,throughput,messaging_limit_tier`);
     expect(f2.body).toMatchObject({ quality_rating: 'RED', throughput: { level: 'HIGH' }, messaging_limit_tier: 'TIER_10K' });
-    const events = await waitFor(() => { const e = rx!.changes().filter((c) => c.field === 'phone_number_quality_update'); return e.length === 2 && e; }, 3000, 'quality updates');
+    const events = await waitFor(
+      () => {
+        const e = rx!.changes().filter((c) => c.field === 'phone_number_quality_update');
+        return e.length === 2 && e;
+      },
+      3000,
+      'quality updates',
+    );
     expect(events.map((e) => e.value.event).sort()).toEqual(['THROUGHPUT_UPGRADE', 'UPGRADE']);
     expect(rx!.posts.every((p) => typeof p.body.entry[0].time === 'number')).toBe(true);
     const list = await graph(s!, 'GET', `/v23.0/${WABA}/phone_numbers`);
@@ -180,22 +206,44 @@ describe('templates', () => {
     expect(l2.body.data.map((t: any) => t.name)).toEqual(['auth_code']);
     expect(l2.body.data[0]).toMatchObject({ category: 'AUTHENTICATION', status: 'APPROVED', language: 'en_US' });
 
-    const bad = await graph(s!, 'POST', `/v23.0/${WABA}/message_templates`, { name: 'Bad Name', language: 'en_US', category: 'UTILITY', components: [{ type: 'BODY', text: 'x' }] });
+    const bad = await graph(s!, 'POST', `/v23.0/${WABA}/message_templates`, {
+      name: 'Bad Name',
+      language: 'en_US',
+      category: 'UTILITY',
+      components: [{ type: 'BODY', text: 'x' }],
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe(100);
-    const c = await graph(s!, 'POST', `/v23.0/${WABA}/message_templates`, { name: 'shipping_note', language: 'en_US', category: 'UTILITY', components: [{ type: 'BODY', text: 'Your parcel {{1}} ships today.' }] });
+    const c = await graph(s!, 'POST', `/v23.0/${WABA}/message_templates`, {
+      name: 'shipping_note',
+      language: 'en_US',
+      category: 'UTILITY',
+      components: [{ type: 'BODY', text: 'Your parcel {{1}} ships today.' }],
+    });
     expect(c.status).toBe(200);
     expect(c.body).toMatchObject({ status: 'PENDING', category: 'UTILITY' });
     expect((await sendMsg(s!, tpl(TO, 'shipping_note', ['P1']))).body.error.code).toBe(132001);
     const ev = await waitFor(() => rx!.changes().find((x) => x.field === 'message_template_status_update'), 3000, 'status update');
-    expect(ev.value).toMatchObject({ event: 'APPROVED', message_template_name: 'shipping_note', message_template_language: 'en_US', message_template_id: Number(c.body.id) });
+    expect(ev.value).toMatchObject({
+      event: 'APPROVED',
+      message_template_name: 'shipping_note',
+      message_template_language: 'en_US',
+      message_template_id: Number(c.body.id),
+    });
     expect((await sendMsg(s!, tpl(TO, 'shipping_note', ['P1']))).status).toBe(200);
     expect((await graph(s!, 'GET', `/v23.0/${c.body.id}?fields=status`)).body).toEqual({ status: 'APPROVED', id: c.body.id });
-    const dup = await graph(s!, 'POST', `/v23.0/${WABA}/message_templates`, { name: 'shipping_note', language: 'en_US', category: 'UTILITY', components: [{ type: 'BODY', text: 'x' }] });
+    const dup = await graph(s!, 'POST', `/v23.0/${WABA}/message_templates`, {
+      name: 'shipping_note',
+      language: 'en_US',
+      category: 'UTILITY',
+      components: [{ type: 'BODY', text: 'x' }],
+    });
     expect(dup.body.error.code).toBe(100);
     // Edit: components replaced, back through review; the category of an approved template is fixed.
     expect((await graph(s!, 'POST', `/v23.0/${c.body.id}`, { category: 'MARKETING' })).body.error.code).toBe(100);
-    expect((await graph(s!, 'POST', `/v23.0/${c.body.id}`, { components: [{ type: 'BODY', text: 'Parcel {{1}} from {{2}} ships.' }] })).body).toEqual({ success: true });
+    expect(
+      (await graph(s!, 'POST', `/v23.0/${c.body.id}`, { components: [{ type: 'BODY', text: 'Parcel {{1}} from {{2}} ships.' }] })).body,
+    ).toEqual({ success: true });
     expect((await sendMsg(s!, tpl(TO, 'shipping_note', ['P1', 'Shop']))).body.error.code).toBe(132001);
     await waitFor(() => rx!.changes().filter((x) => x.field === 'message_template_status_update').length === 2, 3000, 'approved again');
     expect((await sendMsg(s!, tpl(TO, 'shipping_note', ['P1', 'Shop']))).status).toBe(200);
@@ -209,7 +257,14 @@ describe('templates', () => {
     await setup();
     expect((await ctl(s!, 'POST', '/templates/spring_sale', { status: 'PAUSED', quality: 'RED' })).status).toBe(200);
     expect((await ctl(s!, 'POST', '/templates/order_update', { category: 'MARKETING' })).status).toBe(200);
-    const fields = await waitFor(() => { const f = rx!.changes().map((c) => c.field); return f.length >= 3 && f; }, 3000, 'three events');
+    const fields = await waitFor(
+      () => {
+        const f = rx!.changes().map((c) => c.field);
+        return f.length >= 3 && f;
+      },
+      3000,
+      'three events',
+    );
     expect(fields.sort()).toEqual(['message_template_quality_update', 'message_template_status_update', 'template_category_update']);
     const st = rx!.changes().find((c) => c.field === 'message_template_status_update')!;
     expect(st.value).toMatchObject({ event: 'PAUSED', message_template_name: 'spring_sale', other_info: { title: 'FIRST_PAUSE' } });
@@ -225,11 +280,39 @@ describe('templates', () => {
 describe('inbound generator', () => {
   it('every §7.4 type arrives as a messages webhook with contacts and metadata', async () => {
     await setup();
-    const types = ['text', 'image', 'video', 'document', 'audio', 'sticker', 'location', 'contacts', 'interactive', 'button', 'order', 'system', 'unsupported'];
-    for (const type of types) expect((await ctl(s!, 'POST', '/inbound', { phone_number_id: PNID, from: TO, type, profile_name: 'Ann' })).status).toBe(200);
-    const r = await ctl(s!, 'POST', '/inbound', { phone_number_id: PNID, from: TO, type: 'reaction', reaction: { message_id: 'wamid.Q', emoji: '❤' }, profile_name: 'Ann' });
+    const types = [
+      'text',
+      'image',
+      'video',
+      'document',
+      'audio',
+      'sticker',
+      'location',
+      'contacts',
+      'interactive',
+      'button',
+      'order',
+      'system',
+      'unsupported',
+    ];
+    for (const type of types)
+      expect((await ctl(s!, 'POST', '/inbound', { phone_number_id: PNID, from: TO, type, profile_name: 'Ann' })).status).toBe(200);
+    const r = await ctl(s!, 'POST', '/inbound', {
+      phone_number_id: PNID,
+      from: TO,
+      type: 'reaction',
+      reaction: { message_id: 'wamid.Q', emoji: '❤' },
+      profile_name: 'Ann',
+    });
     expect(r.status).toBe(200);
-    const msgs = await waitFor(() => { const m = rx!.changes().filter((c) => c.field === 'messages'); return m.length === types.length + 1 && m; }, 3000, 'all inbound');
+    const msgs = await waitFor(
+      () => {
+        const m = rx!.changes().filter((c) => c.field === 'messages');
+        return m.length === types.length + 1 && m;
+      },
+      3000,
+      'all inbound',
+    );
     for (const c of msgs) {
       expect(c.value.messaging_product).toBe('whatsapp');
       expect(c.value.metadata.phone_number_id).toBe(PNID);
@@ -253,7 +336,9 @@ describe('inbound generator', () => {
     expect((await ctl(s, 'POST', '/inbound', { phone_number_id: '1', from: TO })).status).toBe(404);
     expect((await graph(s, 'POST', '/_sandbox/inbound', '{oops', null)).status).toBe(400);
     expect((await ctl(s, 'GET', '/nope')).status).toBe(404);
-    expect((await ctl(s, 'POST', '/inbound', { phone_number_id: PNID, from: TO, timestamp: 'yesterday' })).body.error.code).toBe('bad_timestamp');
+    expect((await ctl(s, 'POST', '/inbound', { phone_number_id: PNID, from: TO, timestamp: 'yesterday' })).body.error.code).toBe(
+      'bad_timestamp',
+    );
     expect((await ctl(s, 'POST', '/rules', { pair_burst: 'many' })).body.error.code).toBe('bad_rule');
     expect((await ctl(s, 'POST', '/rules', { pair_burst: -1 })).body.error.code).toBe('bad_rule');
     expect((await ctl(s, 'POST', '/webhooks', { sent_ms: 'soon' })).body.error.code).toBe('bad_option');
@@ -265,7 +350,10 @@ describe('inbound generator', () => {
 
   it('emits any management field (account_update) signed and timed', async () => {
     await setup();
-    await ctl(s!, 'POST', '/webhooks/emit', { field: 'account_update', value: { event: 'DISABLED_UPDATE', ban_info: { waba_ban_state: 'DISABLE' } } });
+    await ctl(s!, 'POST', '/webhooks/emit', {
+      field: 'account_update',
+      value: { event: 'DISABLED_UPDATE', ban_info: { waba_ban_state: 'DISABLE' } },
+    });
     const c = await waitFor(() => rx!.changes().find((x) => x.field === 'account_update'), 3000, 'account_update');
     expect(c.value.event).toBe('DISABLED_UPDATE');
   });
@@ -292,7 +380,11 @@ describe('media', () => {
     c.t += 5 * 60_000 + 1;
     expect((await fetch(info.body.url, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
     expect((await sendMsg(s, { to: TO, type: 'image', image: { id } })).status).toBe(200);
-    const bad = await fetch(`${s.url}/v23.0/${PNID}/media`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{}' });
+    const bad = await fetch(`${s.url}/v23.0/${PNID}/media`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(((await bad.json()) as any).error.code).toBe(100);
     // Inbound media: its id resolves and its sha256 matches the bytes served.
     const inb = await ctl(s, 'POST', '/inbound', { phone_number_id: PNID, from: TO, type: 'document' });

@@ -38,7 +38,10 @@ export async function startReceiver(): Promise<Receiver> {
       return posts.filter((p) => p.status === 200).flatMap((p) => p.body.entry.flatMap((e: any) => e.changes));
     },
     statuses() {
-      return r.changes().filter((c) => c.field === 'messages' && c.value.statuses).flatMap((c) => c.value.statuses);
+      return r
+        .changes()
+        .filter((c) => c.field === 'messages' && c.value.statuses)
+        .flatMap((c) => c.value.statuses);
     },
     close: async () => {
       await new Promise<void>((res) => server.close(() => res()));
@@ -65,16 +68,36 @@ export async function sandbox(opts: Partial<SandboxOptions> = {}): Promise<Sandb
   return startSandbox({ port: 0, app_secret: SECRET, ...opts });
 }
 
-export async function graph(s: SandboxHandle, method: string, path: string, body?: unknown, token: string | null = TOKEN): Promise<{ status: number; body: any }> {
+export async function graph(
+  s: SandboxHandle,
+  method: string,
+  path: string,
+  body?: unknown,
+  token: string | null = TOKEN,
+): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(`${s.url}${path}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(`${s.url}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
-export function sendMsg(s: SandboxHandle, body: Record<string, unknown>, opts: { pnid?: string; version?: string; token?: string | null } = {}) {
-  return graph(s, 'POST', `/${opts.version ?? 'v23.0'}/${opts.pnid ?? PNID}/messages`, { messaging_product: 'whatsapp', ...body }, opts.token === undefined ? TOKEN : opts.token);
+export function sendMsg(
+  s: SandboxHandle,
+  body: Record<string, unknown>,
+  opts: { pnid?: string; version?: string; token?: string | null } = {},
+) {
+  return graph(
+    s,
+    'POST',
+    `/${opts.version ?? 'v23.0'}/${opts.pnid ?? PNID}/messages`,
+    { messaging_product: 'whatsapp', ...body },
+    opts.token === undefined ? TOKEN : opts.token,
+  );
 }
 
 export function ctl(s: SandboxHandle, method: string, path: string, body?: unknown) {

@@ -26,7 +26,11 @@ async function failedCode(r: Receiver, wamid: string): Promise<number> {
 describe('throughput bucket (130429)', () => {
   it('allows one second of tokens, then 130429 until the bucket refills', async () => {
     const c = clock();
-    s = await t.sandbox({ now: c.now, numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 5 }], statuses: { enabled: false } });
+    s = await t.sandbox({
+      now: c.now,
+      numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 5 }],
+      statuses: { enabled: false },
+    });
     const codes: number[] = [];
     for (let i = 0; i < 7; i++) codes.push((await sendMsg(s, tpl(`4477009001${10 + i}`, 'hello_world'))).body.error?.code ?? 200);
     expect(codes).toEqual([200, 200, 200, 200, 200, 130429, 130429]);
@@ -40,7 +44,11 @@ describe('throughput bucket (130429)', () => {
 
   it('refused requests (validation, unknown template) take no token', async () => {
     const c = clock();
-    s = await t.sandbox({ now: c.now, numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 2 }], statuses: { enabled: false } });
+    s = await t.sandbox({
+      now: c.now,
+      numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 2 }],
+      statuses: { enabled: false },
+    });
     for (let i = 0; i < 5; i++) expect((await sendMsg(s, tpl('447700900111', 'no_such_template'))).body.error.code).toBe(132001);
     for (let i = 0; i < 3; i++) expect((await sendMsg(s, text('1'))).body.error.code).toBe(131009);
     expect((await sendMsg(s, tpl('447700900111', 'hello_world'))).status).toBe(200);
@@ -65,7 +73,11 @@ describe('throughput bucket (130429)', () => {
 describe('pair limit (131056)', () => {
   it('bursts 45 to one user, then 131056; one more every 6 s; other users unaffected', async () => {
     const c = clock();
-    s = await t.sandbox({ now: c.now, numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 1000 }], statuses: { enabled: false } });
+    s = await t.sandbox({
+      now: c.now,
+      numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 1000 }],
+      statuses: { enabled: false },
+    });
     const to = '447700900123';
     let ok = 0;
     for (let i = 0; i < 45; i++) if ((await sendMsg(s, tpl(to, 'hello_world'))).status === 200) ok++;
@@ -98,13 +110,23 @@ describe('customer care window (131047)', () => {
     expect(failed.status).toBe('failed');
     expect(failed.errors[0]).toMatchObject({ code: 131047, title: 'Re-engagement message', message: 'Re-engagement message' });
     expect(failed.biz_opaque_callback_data).toBe('msg_1');
-    expect(rx!.statuses().filter((x) => x.id === wamid).map((x) => x.status)).toEqual(['failed']);
+    expect(
+      rx!
+        .statuses()
+        .filter((x) => x.id === wamid)
+        .map((x) => x.status),
+    ).toEqual(['failed']);
 
     await ctl(s!, 'POST', '/inbound', { phone_number_id: PNID, from: to, type: 'text', text: { body: 'hi' } });
     const ok = await sendMsg(s!, text(to, 'hello again'));
     const id2 = ok.body.messages[0].id;
     await waitFor(() => rx!.statuses().find((x) => x.id === id2 && x.status === 'read'), 3000, 'read');
-    expect(rx!.statuses().filter((x) => x.id === id2).map((x) => x.status)).toEqual(['sent', 'delivered', 'read']);
+    expect(
+      rx!
+        .statuses()
+        .filter((x) => x.id === id2)
+        .map((x) => x.status),
+    ).toEqual(['sent', 'delivered', 'read']);
   });
 
   it('the window closes 24 h after the last inbound; sync mode answers 131047 at once', async () => {
@@ -141,10 +163,18 @@ describe('marketing rules', () => {
     expect(await failedCode(rx!, x.body.messages[0].id)).toBe(131049);
     // Utility is not capped.
     const u = await sendMsg(s!, tpl(to, 'order_update', ['Ann', 'A1']));
-    await waitFor(() => rx!.statuses().find((st) => st.id === u.body.messages[0].id && st.status === 'delivered'), 3000, 'utility delivered');
+    await waitFor(
+      () => rx!.statuses().find((st) => st.id === u.body.messages[0].id && st.status === 'delivered'),
+      3000,
+      'utility delivered',
+    );
     c.t += 24 * 3600_000 + 1;
     const y = await sendMsg(s!, tpl(to, 'spring_sale', ['Ann']));
-    await waitFor(() => rx!.statuses().find((st) => st.id === y.body.messages[0].id && st.status === 'delivered'), 3000, 'delivered after 24h');
+    await waitFor(
+      () => rx!.statuses().find((st) => st.id === y.body.messages[0].id && st.status === 'delivered'),
+      3000,
+      'delivered after 24h',
+    );
     expect(s!.state.ledger.filter((l) => l.outcome === 131049)).toHaveLength(1);
   });
 
@@ -160,10 +190,18 @@ describe('marketing rules', () => {
     expect(await failedCode(rx!, m.body.messages[0].id)).toBe(131050);
     // Utility still goes through.
     const u = await sendMsg(s!, tpl(to, 'order_update', ['Ann', 'A1']));
-    await waitFor(() => rx!.statuses().find((st) => st.id === u.body.messages[0].id && st.status === 'delivered'), 3000, 'utility delivered');
+    await waitFor(
+      () => rx!.statuses().find((st) => st.id === u.body.messages[0].id && st.status === 'delivered'),
+      3000,
+      'utility delivered',
+    );
     await ctl(s!, 'POST', '/optout', { wa_id: to, value: 'resume' });
     const m2 = await sendMsg(s!, tpl(to, 'spring_sale', ['Ann']));
-    await waitFor(() => rx!.statuses().find((st) => st.id === m2.body.messages[0].id && st.status === 'delivered'), 3000, 'marketing delivered after resume');
+    await waitFor(
+      () => rx!.statuses().find((st) => st.id === m2.body.messages[0].id && st.status === 'delivered'),
+      3000,
+      'marketing delivered after resume',
+    );
   });
 
   it('marketing to US numbers → async 131049 (paused since 1 Apr 2025); Canada is not paused', async () => {
@@ -177,7 +215,11 @@ describe('marketing rules', () => {
 
   it('messaging limit (opt-in, code configurable): unique users outside the window per 24 h', async () => {
     const c = clock();
-    await withReceiver({ now: c.now, rules: { messaging_limit_code: 131056 }, numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', messaging_limit: 'TIER_50' }] });
+    await withReceiver({
+      now: c.now,
+      rules: { messaging_limit_code: 131056 },
+      numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', messaging_limit: 'TIER_50' }],
+    });
     const outcomes: (number | null)[] = [];
     for (let i = 0; i < 52; i++) await sendMsg(s!, tpl(`4477009${String(30000 + i)}`, 'hello_world'));
     outcomes.push(...s!.state.ledger.map((l) => l.outcome));

@@ -24,7 +24,7 @@ function expectGraphError(r: { status: number; body: any }, code: number, http =
 }
 
 describe('accepted sends', () => {
-  it('answers with Meta\'s shape: contacts input/wa_id and a wamid; template sends carry message_status', async () => {
+  it("answers with Meta's shape: contacts input/wa_id and a wamid; template sends carry message_status", async () => {
     const r = await sendMsg(s, text('+44 7700 900123'));
     expect(r.status).toBe(200);
     expect(r.body.messaging_product).toBe('whatsapp');
@@ -47,10 +47,46 @@ describe('accepted sends', () => {
       { type: 'location', location: { latitude: '37.44', longitude: -122.16, name: 'x' } },
       { type: 'contacts', contacts: [{ name: { formatted_name: 'A B' }, phones: [{ phone: '+1 555' }] }] },
       { type: 'reaction', reaction: { message_id: 'wamid.X', emoji: '👍' } },
-      { type: 'interactive', interactive: { type: 'button', body: { text: 'pick' }, action: { buttons: [{ type: 'reply', reply: { id: 'a', title: 'A' } }, { type: 'reply', reply: { id: 'b', title: 'B' } }] } } },
-      { type: 'interactive', interactive: { type: 'list', body: { text: 'pick' }, action: { button: 'Menu', sections: [{ title: 'S', rows: [{ id: 'r1', title: 'R1' }] }] } } },
-      { type: 'interactive', interactive: { type: 'cta_url', body: { text: 'go' }, action: { name: 'cta_url', parameters: { display_text: 'Open', url: 'https://example.com' } } } },
-      { type: 'interactive', interactive: { type: 'flow', body: { text: 'go' }, action: { name: 'flow', parameters: { flow_message_version: '3', flow_token: 't', flow_id: '1', flow_cta: 'Book', flow_action: 'data_exchange' } } } },
+      {
+        type: 'interactive',
+        interactive: {
+          type: 'button',
+          body: { text: 'pick' },
+          action: {
+            buttons: [
+              { type: 'reply', reply: { id: 'a', title: 'A' } },
+              { type: 'reply', reply: { id: 'b', title: 'B' } },
+            ],
+          },
+        },
+      },
+      {
+        type: 'interactive',
+        interactive: {
+          type: 'list',
+          body: { text: 'pick' },
+          action: { button: 'Menu', sections: [{ title: 'S', rows: [{ id: 'r1', title: 'R1' }] }] },
+        },
+      },
+      {
+        type: 'interactive',
+        interactive: {
+          type: 'cta_url',
+          body: { text: 'go' },
+          action: { name: 'cta_url', parameters: { display_text: 'Open', url: 'https://example.com' } },
+        },
+      },
+      {
+        type: 'interactive',
+        interactive: {
+          type: 'flow',
+          body: { text: 'go' },
+          action: {
+            name: 'flow',
+            parameters: { flow_message_version: '3', flow_token: 't', flow_id: '1', flow_cta: 'Book', flow_action: 'data_exchange' },
+          },
+        },
+      },
       { type: 'text', text: { body: 'reply' }, context: { message_id: 'wamid.Y' } },
     ];
     for (const [i, b] of bodies.entries()) {
@@ -80,15 +116,36 @@ describe('sync validation errors', () => {
     expect(bad.body.error.code).toBe(100);
   });
 
-  it('enforces Meta\'s length and count limits with 100', async () => {
+  it("enforces Meta's length and count limits with 100", async () => {
     expectGraphError(await sendMsg(s, text(TO, 'x'.repeat(4097))), 100);
     expect((await sendMsg(s, text(TO, 'x'.repeat(4096)))).status).toBe(200);
     expectGraphError(await sendMsg(s, { to: TO, type: 'image', image: { link: 'https://e.com/a.jpg', caption: 'c'.repeat(1025) } }), 100);
     const four = [1, 2, 3, 4].map((i) => ({ type: 'reply', reply: { id: `b${i}`, title: `B${i}` } }));
-    expectGraphError(await sendMsg(s, { to: TO, type: 'interactive', interactive: { type: 'button', body: { text: 'x' }, action: { buttons: four } } }), 100);
+    expectGraphError(
+      await sendMsg(s, { to: TO, type: 'interactive', interactive: { type: 'button', body: { text: 'x' }, action: { buttons: four } } }),
+      100,
+    );
     const rows = Array.from({ length: 11 }, (_, i) => ({ id: `r${i}`, title: `R${i}` }));
-    expectGraphError(await sendMsg(s, { to: TO, type: 'interactive', interactive: { type: 'list', body: { text: 'x' }, action: { button: 'M', sections: [{ title: 'S', rows }] } } }), 100);
-    expectGraphError(await sendMsg(s, { to: TO, type: 'interactive', interactive: { type: 'button', body: { text: 'x' }, action: { buttons: [{ type: 'reply', reply: { id: 'a', title: 'x'.repeat(21) } }] } } }), 100);
+    expectGraphError(
+      await sendMsg(s, {
+        to: TO,
+        type: 'interactive',
+        interactive: { type: 'list', body: { text: 'x' }, action: { button: 'M', sections: [{ title: 'S', rows }] } },
+      }),
+      100,
+    );
+    expectGraphError(
+      await sendMsg(s, {
+        to: TO,
+        type: 'interactive',
+        interactive: {
+          type: 'button',
+          body: { text: 'x' },
+          action: { buttons: [{ type: 'reply', reply: { id: 'a', title: 'x'.repeat(21) } }] },
+        },
+      }),
+      100,
+    );
     expectGraphError(await sendMsg(s, { to: TO, type: 'image', image: {} }), 100);
     expectGraphError(await sendMsg(s, { to: TO, type: 'location', location: { latitude: 100, longitude: 0 } }), 131009);
   });
@@ -118,7 +175,15 @@ describe('template checks', () => {
   it('parameter count mismatch → 132000; wrong format → 132012; right count passes', async () => {
     expectGraphError(await sendMsg(s, tpl(TO, 'order_update', ['only one'])), 132000);
     expectGraphError(await sendMsg(s, tpl(TO, 'hello_world', ['unexpected'])), 132000);
-    const wrongType = { to: TO, type: 'template', template: { name: 'spring_sale', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'image', image: { id: '1' } }] }] } };
+    const wrongType = {
+      to: TO,
+      type: 'template',
+      template: {
+        name: 'spring_sale',
+        language: { code: 'en_US' },
+        components: [{ type: 'body', parameters: [{ type: 'image', image: { id: '1' } }] }],
+      },
+    };
     expectGraphError(await sendMsg(s, wrongType), 132012);
     expect((await sendMsg(s, tpl(TO, 'order_update', ['Ann', 'A-1']))).status).toBe(200);
   });

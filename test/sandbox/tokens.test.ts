@@ -32,7 +32,8 @@ describe('access tokens', () => {
       ],
       statuses: { enabled: false },
     });
-    for (const token of ['tok-a', 'tok-b']) for (const pnid of [PNID, '222']) expect((await sendMsg(s, tpl(to, 'hello_world'), { token, pnid })).status).toBe(200);
+    for (const token of ['tok-a', 'tok-b'])
+      for (const pnid of [PNID, '222']) expect((await sendMsg(s, tpl(to, 'hello_world'), { token, pnid })).status).toBe(200);
     expect((await ctl(s, 'POST', '/tokens', { token: 'tok-a', state: 'revoked', subcode: 460 })).status).toBe(200);
     const r = await sendMsg(s, tpl(to, 'hello_world'), { token: 'tok-a' });
     expect(r.status).toBe(401);
@@ -64,7 +65,13 @@ describe('access tokens', () => {
     expect(r.status).toBe(401);
     expect(r.body.error).toMatchObject({ code: 190, error_subcode: 463 });
     // debug_token with the app token still answers, and says the token is invalid.
-    const d2 = await graph(s, 'GET', `/v23.0/debug_token?input_token=${TOKEN}&access_token=${encodeURIComponent(`100000000000000|${SECRET}`)}`, undefined, null);
+    const d2 = await graph(
+      s,
+      'GET',
+      `/v23.0/debug_token?input_token=${TOKEN}&access_token=${encodeURIComponent(`100000000000000|${SECRET}`)}`,
+      undefined,
+      null,
+    );
     expect(d2.body.data.is_valid).toBe(false);
     expect(d2.body.data.error).toMatchObject({ code: 190, subcode: 463 });
   });
@@ -90,7 +97,12 @@ describe('access tokens', () => {
     const d = await graph(s, 'GET', `/v23.0/debug_token?input_token=${TOKEN}`);
     expect(d.body.data.scopes).not.toContain('whatsapp_business_messaging');
     expect(d.body.data.granular_scopes.map((g: any) => g.scope)).toEqual(['whatsapp_business_management']);
-    await ctl(s, 'POST', '/tokens', { token: TOKEN, state: 'valid', scopes: ['business_management', 'whatsapp_business_management', 'whatsapp_business_messaging'], waba_ids: ['999'] });
+    await ctl(s, 'POST', '/tokens', {
+      token: TOKEN,
+      state: 'valid',
+      scopes: ['business_management', 'whatsapp_business_management', 'whatsapp_business_messaging'],
+      waba_ids: ['999'],
+    });
     const w = await sendMsg(s, tpl(to, 'hello_world'));
     expect(w.status).toBe(403);
     expect(w.body.error.code).toBe(200);

@@ -52,7 +52,11 @@ describe('signing', () => {
 
 describe('batching', () => {
   it('many statuses leave in few POSTs, several changes per POST, one entry per WABA', async () => {
-    await setup({ numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 1000 }], statuses: { ...FAST, read: false }, webhooks: { batch_ms: 200 } }); // wide flush window: robust on a loaded machine
+    await setup({
+      numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 1000 }],
+      statuses: { ...FAST, read: false },
+      webhooks: { batch_ms: 200 },
+    }); // wide flush window: robust on a loaded machine
     const N = 200;
     await Promise.all(Array.from({ length: N }, (_, i) => sendMsg(s!, tpl(`4477009${String(10000 + i)}`, 'hello_world'))));
     await waitFor(() => rx!.statuses().length >= 2 * N, 5000, 'all statuses');
@@ -68,7 +72,11 @@ describe('batching', () => {
   });
 
   it('caps a POST at max_batch changes', async () => {
-    await setup({ numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 1000 }], statuses: { ...FAST, read: false, skip_delivered: true }, webhooks: { batch_ms: 50, max_batch: 7 } });
+    await setup({
+      numbers: [{ phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001', throughput_mps: 1000 }],
+      statuses: { ...FAST, read: false, skip_delivered: true },
+      webhooks: { batch_ms: 50, max_batch: 7 },
+    });
     await Promise.all(Array.from({ length: 30 }, (_, i) => sendMsg(s!, tpl(`4477009${String(20000 + i)}`, 'hello_world'))));
     await waitFor(() => rx!.statuses().length >= 30, 5000, 'statuses');
     for (const p of rx!.posts) expect(p.body.entry.reduce((n: number, e: any) => n + e.changes.length, 0)).toBeLessThanOrEqual(7);
@@ -86,7 +94,11 @@ describe('retries', () => {
     expect(new Set(rx.posts.map((p) => p.raw)).size).toBe(1);
     expect(new Set(rx.posts.map((p) => p.headers['x-hub-signature-256'])).size).toBe(1);
     const log = await ctl(s, 'GET', '/webhooks/log');
-    expect(log.body.log.map((e: any) => [e.attempt, e.status, e.ok])).toEqual([[1, 500, false], [2, 500, false], [3, 200, true]]);
+    expect(log.body.log.map((e: any) => [e.attempt, e.status, e.ok])).toEqual([
+      [1, 500, false],
+      [2, 500, false],
+      [3, 200, true],
+    ]);
     expect(log.body.stats.delivered_changes).toBe(1);
   });
 
@@ -157,9 +169,23 @@ describe('status sequence options', () => {
     const b = await sendMsg(s!, tpl(TO, 'order_update', ['a', 'b']), { version: 'v24.0' });
     const m = await sendMsg(s!, tpl(TO, 'spring_sale', ['a']), { version: 'v24.0' });
     const sentOf = (id: string) => rx!.statuses().find((x) => x.id === id && x.status === 'sent');
-    await waitFor(() => sentOf(a.body.messages[0].id) && sentOf(b.body.messages[0].id) && sentOf(m.body.messages[0].id), 3000, 'sent statuses');
-    expect(sentOf(a.body.messages[0].id).pricing).toEqual({ billable: false, pricing_model: 'PMP', type: 'free_customer_service', category: 'service' });
-    expect(sentOf(b.body.messages[0].id).pricing).toEqual({ billable: false, pricing_model: 'PMP', type: 'free_customer_service', category: 'utility' });
+    await waitFor(
+      () => sentOf(a.body.messages[0].id) && sentOf(b.body.messages[0].id) && sentOf(m.body.messages[0].id),
+      3000,
+      'sent statuses',
+    );
+    expect(sentOf(a.body.messages[0].id).pricing).toEqual({
+      billable: false,
+      pricing_model: 'PMP',
+      type: 'free_customer_service',
+      category: 'service',
+    });
+    expect(sentOf(b.body.messages[0].id).pricing).toEqual({
+      billable: false,
+      pricing_model: 'PMP',
+      type: 'free_customer_service',
+      category: 'utility',
+    });
     expect(sentOf(m.body.messages[0].id).pricing).toEqual({ billable: true, pricing_model: 'PMP', type: 'regular', category: 'marketing' });
     expect(sentOf(a.body.messages[0].id).conversation).toBeUndefined();
   });
@@ -191,7 +217,12 @@ describe('status sequence options', () => {
     const r = await sendMsg(s!, tpl(TO, 'hello_world'));
     const id = r.body.messages[0].id;
     await waitFor(() => rx!.statuses().filter((x) => x.id === id).length === 3, 3000, 'three statuses');
-    expect(rx!.statuses().filter((x) => x.id === id).map((x) => x.status)).toEqual(['read', 'delivered', 'sent']);
+    expect(
+      rx!
+        .statuses()
+        .filter((x) => x.id === id)
+        .map((x) => x.status),
+    ).toEqual(['read', 'delivered', 'sent']);
   });
 
   it('duplicates: 1.0 sends every status twice', async () => {
@@ -213,7 +244,17 @@ describe('status sequence options', () => {
     const t = await sendMsg(s!, text(TO));
     await waitFor(() => rx!.statuses().find((x) => x.id === t.body.messages[0].id && x.status === 'delivered'), 3000, 'delivered');
     await new Promise((res) => setTimeout(res, 40));
-    expect(rx!.statuses().filter((x) => x.id === r.body.messages[0].id).map((x) => x.status)).toEqual(['sent']);
-    expect(rx!.statuses().filter((x) => x.id === t.body.messages[0].id).map((x) => x.status)).toEqual(['sent', 'delivered']);
+    expect(
+      rx!
+        .statuses()
+        .filter((x) => x.id === r.body.messages[0].id)
+        .map((x) => x.status),
+    ).toEqual(['sent']);
+    expect(
+      rx!
+        .statuses()
+        .filter((x) => x.id === t.body.messages[0].id)
+        .map((x) => x.status),
+    ).toEqual(['sent', 'delivered']);
   });
 });

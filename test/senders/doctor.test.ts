@@ -19,7 +19,14 @@ beforeAll(async () => {
     port: 0,
     host: '127.0.0.1',
     app_secret: 'sandbox-app-secret',
-    numbers: [{ phone_number_id: SENDER.phone_number_id, waba_id: SENDER.waba_id, display_phone_number: SENDER.display_phone_number!, throughput_mps: 80 }],
+    numbers: [
+      {
+        phone_number_id: SENDER.phone_number_id,
+        waba_id: SENDER.waba_id,
+        display_phone_number: SENDER.display_phone_number!,
+        throughput_mps: 80,
+      },
+    ],
     tokens: [SENDER.access_token, 'sandbox-token-other'],
     logger: createLogger('silent'),
   });
@@ -66,24 +73,31 @@ async function doctor(config: string | undefined, env: Record<string, string | u
 const ENV = { DOCTOR_APP_SECRET: 'app-secret', DOCTOR_TOKEN: SENDER.access_token };
 
 describe('wagate doctor', () => {
-  it.skipIf(missing('postgres', 'redis', 'nats'))('exit 0 when config, backends, token, permissions, number and webhooks are all fine', async () => {
-    // debug_token with the app token ("app_id|app_secret"), as in production.
-    const { code, out } = await doctor(configFile('good', { appToken: '100000000000000|sandbox-app-secret' }), ENV);
-    expect(out).toMatch(/✓ PostgreSQL answers/);
-    expect(out).toMatch(/✓ Redis answers/);
-    expect(out).toMatch(/✓ NATS JetStream answers/);
-    expect(out).toMatch(/✓ sender main \(106540352242922\): token valid \(SYSTEM_USER, never expires\)/);
-    expect(out).toMatch(/✓ sender main .*permissions whatsapp_business_messaging, whatsapp_business_management cover WABA/);
-    expect(out).toMatch(/✓ sender main .*quality GREEN/);
-    expect(out).toMatch(/✓ app secret set/);
-    expect(out).not.toContain('✗');
-    expect(out).not.toContain(SENDER.access_token);
-    expect(code).toBe(0);
-  });
+  it.skipIf(missing('postgres', 'redis', 'nats'))(
+    'exit 0 when config, backends, token, permissions, number and webhooks are all fine',
+    async () => {
+      // debug_token with the app token ("app_id|app_secret"), as in production.
+      const { code, out } = await doctor(configFile('good', { appToken: '100000000000000|sandbox-app-secret' }), ENV);
+      expect(out).toMatch(/✓ PostgreSQL answers/);
+      expect(out).toMatch(/✓ Redis answers/);
+      expect(out).toMatch(/✓ NATS JetStream answers/);
+      expect(out).toMatch(/✓ sender main \(106540352242922\): token valid \(SYSTEM_USER, never expires\)/);
+      expect(out).toMatch(/✓ sender main .*permissions whatsapp_business_messaging, whatsapp_business_management cover WABA/);
+      expect(out).toMatch(/✓ sender main .*quality GREEN/);
+      expect(out).toMatch(/✓ app secret set/);
+      expect(out).not.toContain('✗');
+      expect(out).not.toContain(SENDER.access_token);
+      expect(code).toBe(0);
+    },
+  );
 
   // Redis is the backend made to be down; the other two must answer for the count to be 4.
   it.skipIf(missing('postgres', 'nats'))('exit 1 with the fix when a token is revoked or a backend is down', async () => {
-    const { code, out } = await doctor(configFile('bad', { redis: 'redis://127.0.0.1:1', appToken: 'not-an-app-token' }), { ...ENV, DOCTOR_TOKEN: 'sandbox-token-other', DOCTOR_APP_SECRET: undefined });
+    const { code, out } = await doctor(configFile('bad', { redis: 'redis://127.0.0.1:1', appToken: 'not-an-app-token' }), {
+      ...ENV,
+      DOCTOR_TOKEN: 'sandbox-token-other',
+      DOCTOR_APP_SECRET: undefined,
+    });
     expect(code).toBe(1);
     expect(out).toMatch(/✗ Redis at redis:\/\/127\.0\.0\.1:1 does not answer/);
     expect(out).toMatch(/✗ meta\.app_token is not an app access token/);
@@ -94,7 +108,11 @@ describe('wagate doctor', () => {
   });
 
   it.skipIf(missing('postgres', 'redis', 'nats'))('a revoked sender token: exit 1, what it means and how to fix it', async () => {
-    await fetch(`${sandbox.url}/_sandbox/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: 'sandbox-token-other', state: 'revoked', subcode: 460 }) });
+    await fetch(`${sandbox.url}/_sandbox/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: 'sandbox-token-other', state: 'revoked', subcode: 460 }),
+    });
     const { code, out } = await doctor(configFile('revoked'), { ...ENV, DOCTOR_TOKEN: 'sandbox-token-other' });
     expect(code).toBe(1);
     expect(out).toMatch(/✗ sender main .*token INVALID \(Password Changed/);

@@ -69,7 +69,12 @@ export async function makeHarness(o: HarnessOptions): Promise<Harness> {
       port: 0,
       host: '127.0.0.1',
       app_secret: 'sandbox-app-secret',
-      numbers: senders.map((s) => ({ phone_number_id: s.phone_number_id, waba_id: s.waba_id, display_phone_number: s.display_phone_number ?? `+${s.phone_number_id}`, throughput_mps: s.throughput_mps })),
+      numbers: senders.map((s) => ({
+        phone_number_id: s.phone_number_id,
+        waba_id: s.waba_id,
+        display_phone_number: s.display_phone_number ?? `+${s.phone_number_id}`,
+        throughput_mps: s.throughput_mps,
+      })),
       tokens: senders.map((s) => s.access_token),
       logger: createLogger('silent'),
     });
@@ -92,7 +97,12 @@ export async function makeHarness(o: HarnessOptions): Promise<Harness> {
   const alerts = new AlertService({ store, config: config.alerts, log, metrics, now, retry: { base_ms: 5, max_ms: 20, attempts: 3 } });
   const gate = new MemoryGateState({ policies: config.policies, senders });
   const queue = new EmbeddedQueue({ path: ':memory:' });
-  const meta = new GraphClient({ api_url: o.apiUrl ?? sandbox!.url, api_version: config.meta.api_version, connect_timeout_ms: 2000, request_timeout_ms: 5000 });
+  const meta = new GraphClient({
+    api_url: o.apiUrl ?? sandbox!.url,
+    api_version: config.meta.api_version,
+    connect_timeout_ms: 2000,
+    request_timeout_ms: 5000,
+  });
   const ctx = buildContext({
     config,
     senders: senders.map((s) => ({ ...s })),
@@ -110,7 +120,11 @@ export async function makeHarness(o: HarnessOptions): Promise<Harness> {
   });
 
   async function control(path: string, body: unknown): Promise<Record<string, unknown>> {
-    const res = await fetch(`${sandbox!.url}/_sandbox${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${sandbox!.url}/_sandbox${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const j = (await res.json()) as Record<string, unknown>;
     if (!res.ok) throw new Error(`sandbox ${path}: ${res.status} ${JSON.stringify(j)}`);
     return j;

@@ -5,7 +5,17 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HealthMonitor } from '../../src/senders/health.ts';
 import { EngineError } from '../../src/engine/context.ts';
-import { haltAll, pauseSender, resumeSender, scopeCoverage, setSenderToken, getSenderHealth, listSenders, listAlerts, applyReloadedTokens } from '../../src/engine/senders.ts';
+import {
+  haltAll,
+  pauseSender,
+  resumeSender,
+  scopeCoverage,
+  setSenderToken,
+  getSenderHealth,
+  listSenders,
+  listAlerts,
+  applyReloadedTokens,
+} from '../../src/engine/senders.ts';
 import { startReceivers, decodeSubject, type HttpReceiver, type SmtpReceiver, type Receivers } from '../alerts/receivers.ts';
 import { makeHarness, SENDER, type Harness } from './harness.ts';
 
@@ -106,7 +116,12 @@ describe('HealthMonitor against the sandbox', () => {
   it('the 190 halt from a worker and the monitor finding share ONE alert', async () => {
     await monitor.start();
     await h.control('/tokens', { token: SENDER.access_token, state: 'revoked' });
-    haltAll(h.ctx, { reason: 'send failed with 190', reason_code: 'META_190', sender_id: 'main', detail: { code: 190, subcode: null, message: 'Invalid OAuth access token' } });
+    haltAll(h.ctx, {
+      reason: 'send failed with 190',
+      reason_code: 'META_190',
+      sender_id: 'main',
+      detail: { code: 190, subcode: null, message: 'Invalid OAuth access token' },
+    });
     await monitor.recheckHalted();
     await h.alerts.flush();
     expect(http.byPath('/slack')).toHaveLength(1);
@@ -117,7 +132,13 @@ describe('HealthMonitor against the sandbox', () => {
   it('after a halt-all, a sender whose own token is valid resumes at the re-check; the culprit stays halted', async () => {
     await monitor.stop();
     await h.close();
-    const other = { ...SENDER, id: 'second', phone_number_id: '106540352242923', display_phone_number: '+1 555 010 0002', access_token: 'sandbox-token-second' };
+    const other = {
+      ...SENDER,
+      id: 'second',
+      phone_number_id: '106540352242923',
+      display_phone_number: '+1 555 010 0002',
+      access_token: 'sandbox-token-second',
+    };
     h = await makeHarness({ http, smtp, senders: [SENDER, other] });
     monitor = new HealthMonitor(h.ctx, QUIET);
     await monitor.start();
@@ -140,7 +161,17 @@ describe('HealthMonitor against the sandbox', () => {
     const before = monitor.get('main')!.messaging_limit_tier;
     await h.control(`/numbers/${SENDER.phone_number_id}`, { messaging_limit: 10_000 });
     // The webhook processor re-emits phone_number_quality_update on the bus: the monitor re-reads the number.
-    h.ctx.bus.emit('meta.phone_quality', { waba_id: SENDER.waba_id, sender_id: null, sender_ids: [], display_phone_number: '15550100001', event: 'UPGRADE', current_limit: 'TIER_10K', old_limit: null, max_daily_conversations_per_business: null, at: Date.now() });
+    h.ctx.bus.emit('meta.phone_quality', {
+      waba_id: SENDER.waba_id,
+      sender_id: null,
+      sender_ids: [],
+      display_phone_number: '15550100001',
+      event: 'UPGRADE',
+      current_limit: 'TIER_10K',
+      old_limit: null,
+      max_daily_conversations_per_business: null,
+      at: Date.now(),
+    });
     await new Promise((r) => setTimeout(r, 200));
     await monitor.checkSender('main');
     await h.alerts.flush();
@@ -156,7 +187,16 @@ describe('HealthMonitor against the sandbox', () => {
   it('pauses the senders of a WABA on account_update PARTNER_APP_UNINSTALLED', async () => {
     await monitor.start();
     // What the webhook handler emits: the senders resolved, Meta's fields read.
-    const notice = (event: string) => ({ waba_id: SENDER.waba_id, sender_ids: ['main'], event, ban_state: null, stop_sending: event === 'PARTNER_APP_UNINSTALLED', ban_info: null, violation_info: null, at: Date.now() });
+    const notice = (event: string) => ({
+      waba_id: SENDER.waba_id,
+      sender_ids: ['main'],
+      event,
+      ban_state: null,
+      stop_sending: event === 'PARTNER_APP_UNINSTALLED',
+      ban_info: null,
+      violation_info: null,
+      at: Date.now(),
+    });
     h.ctx.bus.emit('meta.account_update', notice('PARTNER_APP_UNINSTALLED'));
     expect(h.ctx.senders.status('main')).toMatchObject({ state: 'paused', reason_code: 'ACCOUNT_PARTNER_APP_UNINSTALLED' });
     // An informational event changes nothing.
@@ -168,7 +208,11 @@ describe('HealthMonitor against the sandbox', () => {
   it('keeps the keys other writers (the webhook processor) put in the shared health record', async () => {
     await h.store.saveSenderHealth({ sender_id: 'main', data: { webhook_phone_quality: { event: 'ONBOARDING' } }, updated_at: 1 });
     await monitor.start();
-    await h.store.saveSenderHealth({ sender_id: 'main', data: { ...(await h.store.getSenderHealth('main'))!.data, webhook_phone_quality: { event: 'THROUGHPUT_UPGRADE' } }, updated_at: 2 });
+    await h.store.saveSenderHealth({
+      sender_id: 'main',
+      data: { ...(await h.store.getSenderHealth('main'))!.data, webhook_phone_quality: { event: 'THROUGHPUT_UPGRADE' } },
+      updated_at: 2,
+    });
     await monitor.checkSender('main');
     const rec = await h.store.getSenderHealth('main');
     expect(rec?.data.webhook_phone_quality).toEqual({ event: 'THROUGHPUT_UPGRADE' });
@@ -267,15 +311,32 @@ describe('engine: resume and token replacement re-validate with debug_token', ()
 describe('scopes', () => {
   it('scopeCoverage: missing permissions, and permissions granted for another WABA', () => {
     const s = { waba_id: 'W1', phone_number_id: 'P1' };
-    expect(scopeCoverage({ scopes: ['whatsapp_business_management'], granular_scopes: [] }, s)).toEqual({ missing: ['whatsapp_business_messaging'], uncovered: [] });
+    expect(scopeCoverage({ scopes: ['whatsapp_business_management'], granular_scopes: [] }, s)).toEqual({
+      missing: ['whatsapp_business_messaging'],
+      uncovered: [],
+    });
     expect(
       scopeCoverage(
-        { scopes: ['whatsapp_business_management', 'whatsapp_business_messaging'], granular_scopes: [{ scope: 'whatsapp_business_messaging', target_ids: ['W2'] }, { scope: 'whatsapp_business_management', target_ids: ['W1'] }] },
+        {
+          scopes: ['whatsapp_business_management', 'whatsapp_business_messaging'],
+          granular_scopes: [
+            { scope: 'whatsapp_business_messaging', target_ids: ['W2'] },
+            { scope: 'whatsapp_business_management', target_ids: ['W1'] },
+          ],
+        },
         s,
       ),
     ).toEqual({ missing: [], uncovered: ['whatsapp_business_messaging'] });
     // No target_ids: granted for all assets (admin system user).
-    expect(scopeCoverage({ scopes: ['whatsapp_business_management', 'whatsapp_business_messaging'], granular_scopes: [{ scope: 'whatsapp_business_messaging' }] }, s)).toEqual({ missing: [], uncovered: [] });
+    expect(
+      scopeCoverage(
+        {
+          scopes: ['whatsapp_business_management', 'whatsapp_business_messaging'],
+          granular_scopes: [{ scope: 'whatsapp_business_messaging' }],
+        },
+        s,
+      ),
+    ).toEqual({ missing: [], uncovered: [] });
   });
 
   it('alerts when the token lacks a WhatsApp permission (Graph stand-in on 127.0.0.1)', async () => {
@@ -283,7 +344,17 @@ describe('scopes', () => {
     const graph: Server = createServer((req, res) => {
       res.setHeader('content-type', 'application/json');
       if (req.url?.includes('/debug_token')) {
-        res.end(JSON.stringify({ data: { is_valid: true, type: 'SYSTEM_USER', expires_at: 0, scopes: ['whatsapp_business_management'], granular_scopes: [{ scope: 'whatsapp_business_management', target_ids: [SENDER.waba_id] }] } }));
+        res.end(
+          JSON.stringify({
+            data: {
+              is_valid: true,
+              type: 'SYSTEM_USER',
+              expires_at: 0,
+              scopes: ['whatsapp_business_management'],
+              granular_scopes: [{ scope: 'whatsapp_business_management', target_ids: [SENDER.waba_id] }],
+            },
+          }),
+        );
       } else res.end(JSON.stringify({ id: SENDER.phone_number_id, quality_rating: 'GREEN', throughput: { level: 'STANDARD' } }));
     });
     await new Promise<void>((r) => graph.listen(0, '127.0.0.1', r));
@@ -317,11 +388,36 @@ describe('operational checks', () => {
     await h.close();
     http.reset();
     smtp.mails.length = 0;
-    h = await makeHarness({ http, smtp, senders: [{ ...SENDER, messaging_limit: 10 }], config: { alerts: { dead_letters_threshold: 2, queue_age_threshold_s: 1, min_severity: { slack: 'critical', webhook: 'info', email: 'critical' } } } });
+    h = await makeHarness({
+      http,
+      smtp,
+      senders: [{ ...SENDER, messaging_limit: 10 }],
+      config: {
+        alerts: {
+          dead_letters_threshold: 2,
+          queue_age_threshold_s: 1,
+          min_severity: { slack: 'critical', webhook: 'info', email: 'critical' },
+        },
+      },
+    });
     monitor = new HealthMonitor(h.ctx, QUIET);
     const t = Date.now();
-    const reservation = (i: number) => ({ message_id: `m${i}`, sender_id: 'main', to: `4477009${String(i).padStart(5, '0')}`, category: 'marketing' as const, marketing_slot: false, tier_slot: true, at: t - 1000 });
-    const seed = (n: number) => ({ customers: [], windows: [], templates: [], senders: [], reservations: Array.from({ length: n }, (_, i) => reservation(i)) });
+    const reservation = (i: number) => ({
+      message_id: `m${i}`,
+      sender_id: 'main',
+      to: `4477009${String(i).padStart(5, '0')}`,
+      category: 'marketing' as const,
+      marketing_slot: false,
+      tier_slot: true,
+      at: t - 1000,
+    });
+    const seed = (n: number) => ({
+      customers: [],
+      windows: [],
+      templates: [],
+      senders: [],
+      reservations: Array.from({ length: n }, (_, i) => reservation(i)),
+    });
 
     await h.ctx.gate.load(seed(7));
     await monitor.checkOperational();
@@ -335,7 +431,18 @@ describe('operational checks', () => {
 
     await h.ctx.gate.load(seed(10));
     for (let i = 0; i < 3; i++) {
-      await h.store.addDeadLetter({ id: `dl_${i}`, message_id: `m${i}`, sender_id: 'main', reason_code: 'META_131026', explanation: 'undeliverable', fix: null, meta_error: null, attempts: 1, created_at: t, state: 'open' });
+      await h.store.addDeadLetter({
+        id: `dl_${i}`,
+        message_id: `m${i}`,
+        sender_id: 'main',
+        reason_code: 'META_131026',
+        explanation: 'undeliverable',
+        fix: null,
+        meta_error: null,
+        attempts: 1,
+        created_at: t,
+        state: 'open',
+      });
     }
     await h.ctx.queue.enqueue({ id: 'old-1', sender_id: 'main', attempts: 0, enqueued_at: t - 5_000 });
     await monitor.checkOperational();

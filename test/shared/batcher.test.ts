@@ -55,7 +55,10 @@ describe('createBatcher (group commit for concurrent single-row writes)', () => 
 
   it("'busy_next_turn': a lone call is written in its own tick; calls closer than busy_ms share the next turn's write", async () => {
     const order: string[] = [];
-    const b = createBatcher(async (items: number[]) => (order.push(`write ${items.join(',')}`), items), { flush: 'busy_next_turn', busy_ms: 50 });
+    const b = createBatcher(async (items: number[]) => (order.push(`write ${items.join(',')}`), items), {
+      flush: 'busy_next_turn',
+      busy_ms: 50,
+    });
     const first = b.add(1); // sparse: at once, before the loop turns
     setImmediate(() => order.push('turn 1'));
     await first;

@@ -9,7 +9,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { dispatchRecheckCode, ERROR_FAMILIES, ERRORS, errorSpec, isRegisteredCode, metaErrorCode, statusAllowed, type ErrorSpec } from '../../src/shared/errors/registry.ts';
+import {
+  dispatchRecheckCode,
+  ERROR_FAMILIES,
+  ERRORS,
+  errorSpec,
+  isRegisteredCode,
+  metaErrorCode,
+  statusAllowed,
+  type ErrorSpec,
+} from '../../src/shared/errors/registry.ts';
 import { appError, EngineError } from '../../src/shared/errors/app-error.ts';
 import { ERRORS_DOC_PATH, renderErrorsDoc } from '../../src/shared/errors/doc.ts';
 import { REASON_CODES } from '../../src/domain/decision.ts';
@@ -37,7 +46,8 @@ interface Site {
 const at = (file: string, sf: ts.SourceFile, node: ts.Node) => `${file}:${sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1}`;
 
 function siteOf(file: string, sf: ts.SourceFile, node: ts.Expression): Site {
-  if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) return { where: at(file, sf, node), kind: 'literal', text: node.text };
+  if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node))
+    return { where: at(file, sf, node), kind: 'literal', text: node.text };
   if (ts.isTemplateExpression(node)) return { where: at(file, sf, node), kind: 'template', text: node.head.text };
   return { where: at(file, sf, node), kind: 'expression', text: node.getText(sf).slice(0, 80) };
 }
@@ -52,8 +62,10 @@ function codeSites(): { constructed: (Site & { via: string })[]; properties: (Si
     if (file.startsWith('src/meta/sandbox/')) continue; // Meta's emulator: Meta's codes, not wagate's
     const sf = ts.createSourceFile(file, readFileSync(join(ROOT, file), 'utf8'), ts.ScriptTarget.Latest, true);
     const visit = (node: ts.Node): void => {
-      if (ts.isNewExpression(node) && node.expression.getText(sf) === 'EngineError' && node.arguments?.[0]) constructed.push({ via: 'new EngineError', ...siteOf(file, sf, node.arguments[0]) });
-      if (ts.isCallExpression(node) && ['appError'].includes(node.expression.getText(sf)) && node.arguments[0]) constructed.push({ via: 'appError', ...siteOf(file, sf, node.arguments[0]) });
+      if (ts.isNewExpression(node) && node.expression.getText(sf) === 'EngineError' && node.arguments?.[0])
+        constructed.push({ via: 'new EngineError', ...siteOf(file, sf, node.arguments[0]) });
+      if (ts.isCallExpression(node) && ['appError'].includes(node.expression.getText(sf)) && node.arguments[0])
+        constructed.push({ via: 'appError', ...siteOf(file, sf, node.arguments[0]) });
       if (ts.isPropertyAssignment(node) && ts.isIdentifier(node.name) && ['code', 'reason_code'].includes(node.name.text)) {
         const s = siteOf(file, sf, node.initializer);
         if (s.kind !== 'expression') properties.push({ property: node.name.text, ...s });
@@ -76,7 +88,11 @@ describe('the error registry', () => {
       expect(spec.fix.length, code).toBeGreaterThan(10);
       expect(spec.faces.length, code).toBeGreaterThan(0);
       if (spec.status !== null) expect(spec.status >= 400 && spec.status < 600, code).toBe(true);
-      if (spec.status === null) expect(spec.faces.some((f) => f === 'dead_letter' || f === 'last_error' || f === 'mcp'), code).toBe(true);
+      if (spec.status === null)
+        expect(
+          spec.faces.some((f) => f === 'dead_letter' || f === 'last_error' || f === 'mcp'),
+          code,
+        ).toBe(true);
     }
     expect(ERRORS.BODY_TOO_DEEP.fix).toBe(TOO_DEEP_FIX);
   });
@@ -85,8 +101,20 @@ describe('the error registry', () => {
     expect(metaErrorCode(131047)).toBe('META_131047');
     expect(metaErrorCode(-1)).toBe('META_UNREACHABLE');
     for (const r of REASON_CODES) expect(isRegisteredCode(dispatchRecheckCode(r)), r).toBe(true);
-    for (const code of ['META_131047', 'META_190', 'META_UNREACHABLE', 'DISPATCH_RECHECK:OPTED_OUT', 'UNKNOWN_SENDER', 'MAX_ATTEMPTS']) expect(isRegisteredCode(code), code).toBe(true);
-    for (const code of ['META_', 'META_abc', 'DISPATCH_RECHECK:', 'DISPATCH_RECHECK:opted out', 'NOPE', 'constructor', 'toString', '__proto__', '']) expect(isRegisteredCode(code), code).toBe(false);
+    for (const code of ['META_131047', 'META_190', 'META_UNREACHABLE', 'DISPATCH_RECHECK:OPTED_OUT', 'UNKNOWN_SENDER', 'MAX_ATTEMPTS'])
+      expect(isRegisteredCode(code), code).toBe(true);
+    for (const code of [
+      'META_',
+      'META_abc',
+      'DISPATCH_RECHECK:',
+      'DISPATCH_RECHECK:opted out',
+      'NOPE',
+      'constructor',
+      'toString',
+      '__proto__',
+      '',
+    ])
+      expect(isRegisteredCode(code), code).toBe(false);
     expect(errorSpec('META_131047')).toMatchObject({ family: 'META', status: 502 });
   });
 
@@ -119,11 +147,14 @@ describe('error codes written in src', () => {
     const bad: string[] = [];
     for (const s of constructed) {
       if (s.kind === 'literal' && !isRegisteredCode(s.text)) bad.push(`${s.where}: ${s.via}('${s.text}') is not in the registry`);
-      if (s.kind === 'template' && !familyPrefixes.includes(s.text)) bad.push(`${s.where}: ${s.via}(\`${s.text}…\`) builds a code at run time outside META_<code> / DISPATCH_RECHECK:<reason>`);
+      if (s.kind === 'template' && !familyPrefixes.includes(s.text))
+        bad.push(`${s.where}: ${s.via}(\`${s.text}…\`) builds a code at run time outside META_<code> / DISPATCH_RECHECK:<reason>`);
     }
     // Computed first arguments: appError's own pass-through, and the family builders' results.
     const computed = constructed.filter((s) => s.kind === 'expression').map((s) => `${s.where.replace(/:\d+$/, '')} ${s.text}`);
-    for (const c of computed) if (!/^src\/shared\/errors\/app-error\.ts /.test(c) && !/metaErrorCode\(|NOT_FOUND\[what\]/.test(c)) bad.push(`${c}: a computed error code; use a registered literal or a family builder (metaErrorCode, dispatchRecheckCode)`);
+    for (const c of computed)
+      if (!/^src\/shared\/errors\/app-error\.ts /.test(c) && !/metaErrorCode\(|NOT_FOUND\[what\]/.test(c))
+        bad.push(`${c}: a computed error code; use a registered literal or a family builder (metaErrorCode, dispatchRecheckCode)`);
     expect(bad).toEqual([]);
   });
 
@@ -134,8 +165,10 @@ describe('error codes written in src', () => {
       // elsewhere a reason_code is a gate decision's or a sender state's, documented in docs/reason-codes.md).
       if (s.property === 'code' && !/^src\/(http|mcp|delivery|shared\/errors)\//.test(s.where)) continue;
       if (s.property === 'reason_code' && !s.where.startsWith('src/delivery/')) continue;
-      if (s.kind === 'literal' && CODE_LIKE.test(s.text) && !isRegisteredCode(s.text)) bad.push(`${s.where}: ${s.property}: '${s.text}' is not in the registry`);
-      if (s.kind === 'template' && s.property === 'reason_code' && !familyPrefixes.includes(s.text)) bad.push(`${s.where}: reason_code \`${s.text}…\` is not a registered family`);
+      if (s.kind === 'literal' && CODE_LIKE.test(s.text) && !isRegisteredCode(s.text))
+        bad.push(`${s.where}: ${s.property}: '${s.text}' is not in the registry`);
+      if (s.kind === 'template' && s.property === 'reason_code' && !familyPrefixes.includes(s.text))
+        bad.push(`${s.where}: reason_code \`${s.text}…\` is not a registered family`);
     }
     expect(bad).toEqual([]);
   });
@@ -144,7 +177,9 @@ describe('error codes written in src', () => {
     // Not faces, or not this change's: the webhook processor's codes (src/webhooks) and
     // engine/conversations.ts are registered (checked above) but still written as new EngineError.
     const allowed = (where: string) => /^src\/(shared\/errors\/app-error|engine\/conversations|webhooks\/processor)\.ts:/.test(where);
-    const direct = constructed.filter((s) => s.via === 'new EngineError' && /^src\/(http|mcp|engine)\//.test(s.where) && !allowed(s.where)).map((s) => `${s.where}: new EngineError('${s.text}')`);
+    const direct = constructed
+      .filter((s) => s.via === 'new EngineError' && /^src\/(http|mcp|engine)\//.test(s.where) && !allowed(s.where))
+      .map((s) => `${s.where}: new EngineError('${s.text}')`);
     expect(direct).toEqual([]);
   });
 });

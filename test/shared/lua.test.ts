@@ -8,7 +8,11 @@ import { loadLua } from '../../src/shared/lua.ts';
 const DIRS = ['../../src/gate/', '../../src/pacing/'].map((d) => new URL(d, import.meta.url));
 
 describe('Lua scripts', () => {
-  const scripts = DIRS.flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.lua')).map((f) => ({ dir, f })));
+  const scripts = DIRS.flatMap((dir) =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.lua'))
+      .map((f) => ({ dir, f })),
+  );
 
   it('every script beside the adapters is named <verb><Noun>-<numKeys>.lua', () => {
     expect(scripts.map((s) => s.f).sort()).toEqual([

@@ -52,7 +52,11 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(b.tags).toEqual(['vip', 'b2b']);
         expect(b.created_at).toBe(T0);
         expect(b.updated_at).toBe(T0 + 10);
-        const c = await s.upsertCustomer('15550000001', { time_zone: null, undeliverable_at: T0 + 5, marketing_limited_at: T0 + 6 }, T0 + 20);
+        const c = await s.upsertCustomer(
+          '15550000001',
+          { time_zone: null, undeliverable_at: T0 + 5, marketing_limited_at: T0 + 6 },
+          T0 + 20,
+        );
         expect(c.time_zone).toBeNull();
         expect(c.undeliverable_at).toBe(T0 + 5);
         expect(c.marketing_limited_at).toBe(T0 + 6);
@@ -140,7 +144,13 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         ]);
         const key = (w: { sender_id: string; wa_id: string }) => `${w.sender_id}/${w.wa_id}`;
         expect(got.map(key).sort()).toEqual(['main/15550000031', 'main/15550000033']); // not second's, not the plain one
-        expect(got.find((w) => w.wa_id === '15550000033')).toEqual({ sender_id: 'main', wa_id: '15550000033', last_inbound_at: T0 + 2, referral_at: T0 + 2, fep_opened_at: null });
+        expect(got.find((w) => w.wa_id === '15550000033')).toEqual({
+          sender_id: 'main',
+          wa_id: '15550000033',
+          last_inbound_at: T0 + 2,
+          referral_at: T0 + 2,
+          fep_opened_at: null,
+        });
         expect(await s.getReferralWindows([])).toEqual([]);
       });
 
@@ -229,7 +239,8 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
       it('moves status forward only, records history in order, and applies the patch', async () => {
         const m = message();
         await s.insertMessage(m);
-        const step = (status: MessageStatus, at: number, patch?: Parameters<Store['applyStatus']>[2]) => s.applyStatus(m.id, { status, at, source: 'worker' }, patch);
+        const step = (status: MessageStatus, at: number, patch?: Parameters<Store['applyStatus']>[2]) =>
+          s.applyStatus(m.id, { status, at, source: 'worker' }, patch);
         expect((await step('sending', T0 + 1))?.changed).toBe(true);
         const acc = await step('accepted', T0 + 2, { wamid: 'wamid.X1', attempts: 1 });
         expect(acc?.changed).toBe(true);
@@ -262,7 +273,11 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
       it('failed and dead_lettered are terminal', async () => {
         const m = message();
         await s.insertMessage(m);
-        const f = await s.applyStatus(m.id, { status: 'failed', at: T0 + 1, source: 'webhook', detail: { code: 131026 } }, { last_error: { code: 131026 } });
+        const f = await s.applyStatus(
+          m.id,
+          { status: 'failed', at: T0 + 1, source: 'webhook', detail: { code: 131026 } },
+          { last_error: { code: 131026 } },
+        );
         expect(f?.changed).toBe(true);
         expect(f?.message.history.at(-1)).toEqual({ status: 'failed', at: T0 + 1, source: 'webhook', detail: { code: 131026 } });
         expect((await s.applyStatus(m.id, { status: 'read', at: T0 + 2, source: 'webhook' }))?.message.status).toBe('failed');
@@ -291,13 +306,22 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         }
         const statuses: MessageStatus[] = ['sending', 'accepted', 'sent', 'delivered', 'read'];
         const calls = ids.flatMap((id) =>
-          [...statuses, ...statuses].sort(() => Math.random() - 0.5).map((st, i) => s.applyStatus(id, { status: st, at: T0 + 1 + statuses.indexOf(st), source: `c${i}` })),
+          [...statuses, ...statuses]
+            .sort(() => Math.random() - 0.5)
+            .map((st, i) => s.applyStatus(id, { status: st, at: T0 + 1 + statuses.indexOf(st), source: `c${i}` })),
         );
         const results = await Promise.all(calls);
         for (const id of ids) {
           const m = await s.getMessage(id);
           expect(m?.status).toBe('read');
-          expect([...(m?.history.map((h) => h.status) ?? [])].sort()).toEqual(['accepted', 'delivered', 'queued', 'read', 'sending', 'sent']);
+          expect([...(m?.history.map((h) => h.status) ?? [])].sort()).toEqual([
+            'accepted',
+            'delivered',
+            'queued',
+            'read',
+            'sending',
+            'sent',
+          ]);
           const mine = results.filter((r) => r?.message.id === id);
           // the change to `read` happened exactly once
           expect(mine.filter((r) => r?.changed && r.message.status === 'read')).toHaveLength(1);
@@ -312,7 +336,11 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         await s.applyStatus(d.id, { status: 'read', at: T0 + 1, source: 'webhook' });
         await s.applyStatus(c.id, { status: 'failed', at: T0 + 1, source: 'webhook' });
         const out = await s.applyStatusesForward([
-          { id: a.id, ev: { status: 'sent', at: T0 + 5, source: 'webhook', detail: { wamid: 'wamid.A' } }, pricing: { billable: true, category: 'utility' } },
+          {
+            id: a.id,
+            ev: { status: 'sent', at: T0 + 5, source: 'webhook', detail: { wamid: 'wamid.A' } },
+            pricing: { billable: true, category: 'utility' },
+          },
           { id: 'missing', ev: { status: 'sent', at: T0 + 5, source: 'webhook' } },
           { id: b.id, ev: { status: 'delivered', at: T0 + 6, source: 'webhook' } },
           { id: c.id, ev: { status: 'read', at: T0 + 7, source: 'webhook' } }, // failed is terminal
@@ -333,8 +361,17 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(await s.applyStatusesForward([{ id: a.id, ev: { status: 'sent', at: T0 + 5, source: 'webhook' } }])).toEqual([null]);
         expect((await s.getMessage(a.id))?.history).toHaveLength(2);
         // Bad input is refused before anything is written.
-        await expectStoreError(s.applyStatusesForward([{ id: b.id, ev: { status: 'bounced' as never, at: T0, source: 'webhook' } }]), 'INVALID');
-        await expectStoreError(s.applyStatusesForward([{ id: a.id, ev: { status: 'read', at: T0 + 9, source: 'webhook' } }, { id: a.id, ev: { status: 'read', at: T0 + 9, source: 'webhook' } }]), 'INVALID');
+        await expectStoreError(
+          s.applyStatusesForward([{ id: b.id, ev: { status: 'bounced' as never, at: T0, source: 'webhook' } }]),
+          'INVALID',
+        );
+        await expectStoreError(
+          s.applyStatusesForward([
+            { id: a.id, ev: { status: 'read', at: T0 + 9, source: 'webhook' } },
+            { id: a.id, ev: { status: 'read', at: T0 + 9, source: 'webhook' } },
+          ]),
+          'INVALID',
+        );
         expect((await s.getMessage(a.id))?.status).toBe('sent');
         expect(await s.applyStatusesForward([])).toEqual([]);
       });
@@ -350,10 +387,17 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         for (let round = 0; round < 8; round++) {
           const ms = Array.from({ length: 20 }, (_, i) => message({ id: `msg_race_${round}_${String(19 - i).padStart(2, '0')}` }));
           for (const m of ms) await s.insertMessage(m);
-          const forward = (part: MessageRecord[], st: MessageStatus, j: number) => s.applyStatusesForward(part.map((m) => ({ id: m.id, ev: { status: st, at: T0 + 1 + j, source: 'batch' } })));
+          const forward = (part: MessageRecord[], st: MessageStatus, j: number) =>
+            s.applyStatusesForward(part.map((m) => ({ id: m.id, ev: { status: st, at: T0 + 1 + j, source: 'batch' } })));
           await Promise.all([
-            s.claimAttempts?.(ms.map((m) => ({ id: m.id, expected_attempts: 0, attempts: 1 })), T0),
-            s.claimAttempts?.([ms[19], ms[10], ms[0]].map((m) => ({ id: m.id, expected_attempts: 0, attempts: 1 })), T0),
+            s.claimAttempts?.(
+              ms.map((m) => ({ id: m.id, expected_attempts: 0, attempts: 1 })),
+              T0,
+            ),
+            s.claimAttempts?.(
+              [ms[19], ms[10], ms[0]].map((m) => ({ id: m.id, expected_attempts: 0, attempts: 1 })),
+              T0,
+            ),
             ...order.map((st, j) => forward(ms, st, j)),
             ...order.flatMap((st, j) => [0, 5, 10, 15].map((k) => forward(ms.slice(k, k + 6), st, j))),
             ...ms.flatMap((m) => order.map((st, j) => s.applyStatus(m.id, { status: st, at: T0 + 1 + j, source: 'single' }))),
@@ -388,7 +432,9 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         await s.insertMessage(message({ id: 'msg_ob_late', created_at: T0 + 50 }));
         await s.insertMessage(message({ id: 'msg_ob_done', status: 'accepted', created_at: T0 }));
         expect((await s.listUnenqueued({ created_before: T0 + 10, limit: 10 })).map((m) => m.id)).toEqual(['msg_ob_a', 'msg_ob_b']);
-        expect(await s.listUnenqueued({ created_before: T0 + 10, limit: 1 })).toEqual([{ id: 'msg_ob_a', sender_id: 'main', attempts: 0, created_at: T0 + 1 }]);
+        expect(await s.listUnenqueued({ created_before: T0 + 10, limit: 1 })).toEqual([
+          { id: 'msg_ob_a', sender_id: 'main', attempts: 0, created_at: T0 + 1 },
+        ]);
         await s.markEnqueued(['msg_ob_a', 'msg_unknown', 'msg_ob_a']);
         expect((await s.listUnenqueued({ created_before: T0 + 100, limit: 10 })).map((m) => m.id)).toEqual(['msg_ob_b', 'msg_ob_late']);
         // A message that left `queued` (sent, dead-lettered) is no longer the relay's, marked or not.
@@ -421,9 +467,21 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
 
     describe('audit', () => {
       it('appends and lists newest first with filters', async () => {
-        await s.appendAudit({ at: T0, actor: 'api:ops', action: 'consent.opted_out', subject: '15550000020', detail: { category: 'marketing' } });
+        await s.appendAudit({
+          at: T0,
+          actor: 'api:ops',
+          action: 'consent.opted_out',
+          subject: '15550000020',
+          detail: { category: 'marketing' },
+        });
         await s.appendAudit({ at: T0 + 1, actor: 'worker', action: 'sender.paused', subject: 'main', detail: {} });
-        await s.appendAudit({ at: T0 + 2, actor: 'cli', action: 'consent.opted_in', subject: '15550000020', detail: { category: 'utility' } });
+        await s.appendAudit({
+          at: T0 + 2,
+          actor: 'cli',
+          action: 'consent.opted_in',
+          subject: '15550000020',
+          detail: { category: 'utility' },
+        });
         const all = await s.listAudit();
         expect(all.map((e) => e.at)).toEqual([T0 + 2, T0 + 1, T0]);
         expect(typeof all[0].id).toBe('number');
@@ -468,7 +526,10 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect((await s.markEventsSeen(['evt:n1', 'evt:n2'], T0 + 1)).size).toBe(0);
         expect(await s.markEventSeen('evt:n2', T0 + 2)).toBe(false);
         expect((await s.markEventsSeen([], T0)).size).toBe(0);
-        await s.saveWebhookBatches([{ id: 'm1', body: '{"a":1}', at: T0 + 1 }, { id: 'm2', body: '{"a":2}', at: T0 + 2 }]);
+        await s.saveWebhookBatches([
+          { id: 'm1', body: '{"a":1}', at: T0 + 1 },
+          { id: 'm2', body: '{"a":2}', at: T0 + 2 },
+        ]);
         await s.saveWebhookBatches([{ id: 'm1', body: '{"a":1}', at: T0 + 1 }]); // retried: no duplicate, no error
         expect((await s.listPendingWebhookBatches(10)).map((b) => b.id)).toEqual(['m1', 'm2']);
         await s.deleteWebhookBatches(['m1', 'm2']);
@@ -482,12 +543,28 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         await s.setAsideWebhookBatch('p1', 'TypeError: Cannot convert object to primitive value', T0 + 10);
         expect((await s.listPendingWebhookBatches(10)).map((b) => b.id)).toEqual(['p2']);
         const got = await s.getFailedWebhookBatch('p1');
-        expect(got).toEqual({ id: 'p1', body, body_length: body.length, received_at: T0 + 1, failed_at: T0 + 10, error: 'TypeError: Cannot convert object to primitive value', attempts: 1, state: 'open', updated_at: T0 + 10 });
+        expect(got).toEqual({
+          id: 'p1',
+          body,
+          body_length: body.length,
+          received_at: T0 + 1,
+          failed_at: T0 + 10,
+          error: 'TypeError: Cannot convert object to primitive value',
+          attempts: 1,
+          state: 'open',
+          updated_at: T0 + 10,
+        });
         expect(await s.getFailedWebhookBatch('nope')).toBeNull();
         // Not pending any more (a replay that failed): the new error, one more attempt, open again.
         await s.setFailedWebhookBatchState('p1', 'replayed', T0 + 11);
         await s.setAsideWebhookBatch('p1', 'second failure', T0 + 20);
-        expect(await s.getFailedWebhookBatch('p1')).toMatchObject({ error: 'second failure', attempts: 2, state: 'open', failed_at: T0 + 20, body });
+        expect(await s.getFailedWebhookBatch('p1')).toMatchObject({
+          error: 'second failure',
+          attempts: 2,
+          state: 'open',
+          failed_at: T0 + 20,
+          body,
+        });
         // Back in the pending list (a crash between the copy and the delete) and failing again.
         await s.saveWebhookBatch('p1', body, T0 + 1);
         await s.setAsideWebhookBatch('p1', 'third failure', T0 + 30);
@@ -500,7 +577,16 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         await s.setAsideWebhookBatch('p2', 'bad', T0 + 40);
         const list = await s.listFailedWebhookBatches();
         expect(list.map((b) => b.id)).toEqual(['p2', 'p1']); // newest failure first
-        expect(list[0]).toEqual({ id: 'p2', received_at: T0 + 2, failed_at: T0 + 40, error: 'bad', attempts: 1, state: 'open', updated_at: T0 + 40, body_length: 11 });
+        expect(list[0]).toEqual({
+          id: 'p2',
+          received_at: T0 + 2,
+          failed_at: T0 + 40,
+          error: 'bad',
+          attempts: 1,
+          state: 'open',
+          updated_at: T0 + 40,
+          body_length: 11,
+        });
         expect('body' in list[0]).toBe(false);
         await s.setFailedWebhookBatchState('p2', 'discarded', T0 + 50);
         expect((await s.listFailedWebhookBatches({ state: 'open' })).map((b) => b.id)).toEqual(['p1']);
@@ -532,7 +618,16 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         for (const id of ['c1', 'c2', 'c3', 'c4']) await s.insertMessage(message({ id, status: 'queued', attempts: 0 }));
         await s.applyStatus('c3', { status: 'accepted', at: T0 + 1, source: 'worker' }); // no longer queued
         await s.updateMessage('c4', { attempts: 2 }, T0); // a different attempt count than expected
-        const got = await s.claimAttempts([{ id: 'c1', expected_attempts: 0, attempts: 1 }, { id: 'c2', expected_attempts: 0, attempts: 1 }, { id: 'c3', expected_attempts: 0, attempts: 1 }, { id: 'c4', expected_attempts: 0, attempts: 1 }, { id: 'nope', expected_attempts: 0, attempts: 1 }], T0 + 5);
+        const got = await s.claimAttempts(
+          [
+            { id: 'c1', expected_attempts: 0, attempts: 1 },
+            { id: 'c2', expected_attempts: 0, attempts: 1 },
+            { id: 'c3', expected_attempts: 0, attempts: 1 },
+            { id: 'c4', expected_attempts: 0, attempts: 1 },
+            { id: 'nope', expected_attempts: 0, attempts: 1 },
+          ],
+          T0 + 5,
+        );
         expect([...got].sort()).toEqual(['c1', 'c2']);
         expect((await s.getMessage('c1'))!.attempts).toBe(1);
         expect((await s.getMessage('c1'))!.updated_at).toBe(T0 + 5);
@@ -544,14 +639,19 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect([...(await s.claimAttempts([], T0))]).toEqual([]);
       });
 
-      it('applyStatusesForward sets wamid and attempts when given (the worker\'s accepted), and keeps them when not', async () => {
+      it("applyStatusesForward sets wamid and attempts when given (the worker's accepted), and keeps them when not", async () => {
         if (!s.applyStatusesForward) return;
         const [a, b] = [message(), message()];
         await s.insertMessage(a);
         await s.insertMessage(b);
         await s.updateMessage(b.id, { wamid: 'wamid.kept', attempts: 3 }, T0);
         const [ra, rb] = await s.applyStatusesForward([
-          { id: a.id, ev: { status: 'accepted', at: T0 + 2, source: 'worker', detail: { wamid: 'wamid.NEW', attempt: 1 } }, wamid: 'wamid.NEW', attempts: 1 },
+          {
+            id: a.id,
+            ev: { status: 'accepted', at: T0 + 2, source: 'worker', detail: { wamid: 'wamid.NEW', attempt: 1 } },
+            wamid: 'wamid.NEW',
+            attempts: 1,
+          },
           { id: b.id, ev: { status: 'sent', at: T0 + 2, source: 'webhook' } },
         ]);
         expect(ra).toMatchObject({ status: 'accepted', wamid: 'wamid.NEW', attempts: 1 });
@@ -623,12 +723,33 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
       });
 
       it('saves and lists sender statuses', async () => {
-        const paused: SenderStatus = { sender_id: 'main', state: 'paused', reason: 'spam rate limit', reason_code: 'META_131048', credentials_valid: true, since: T0 };
-        const halted: SenderStatus = { sender_id: 'b', state: 'halted', reason: 'token expired', reason_code: 'CREDENTIALS_INVALID', credentials_valid: false, since: T0 + 1 };
+        const paused: SenderStatus = {
+          sender_id: 'main',
+          state: 'paused',
+          reason: 'spam rate limit',
+          reason_code: 'META_131048',
+          credentials_valid: true,
+          since: T0,
+        };
+        const halted: SenderStatus = {
+          sender_id: 'b',
+          state: 'halted',
+          reason: 'token expired',
+          reason_code: 'CREDENTIALS_INVALID',
+          credentials_valid: false,
+          since: T0 + 1,
+        };
         await s.saveSenderStatus(paused);
         await s.saveSenderStatus(halted);
         expect(await s.listSenderStatuses()).toEqual([halted, paused]);
-        const active: SenderStatus = { sender_id: 'main', state: 'active', reason: null, reason_code: null, credentials_valid: true, since: null };
+        const active: SenderStatus = {
+          sender_id: 'main',
+          state: 'active',
+          reason: null,
+          reason_code: null,
+          credentials_valid: true,
+          since: null,
+        };
         await s.saveSenderStatus(active);
         expect(await s.listSenderStatuses()).toEqual([halted, active]);
       });
@@ -664,9 +785,17 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         await s.recordInbound('main', '1555000w3', now - 73 * HOUR_MS);
         await s.upsertTemplate(template());
         await s.upsertTemplate(template({ name: 'paused_one', status: 'PAUSED' }));
-        await s.saveSenderStatus({ sender_id: 'main', state: 'paused', reason: 'r', reason_code: 'META_131048', credentials_valid: true, since: now });
+        await s.saveSenderStatus({
+          sender_id: 'main',
+          state: 'paused',
+          reason: 'r',
+          reason_code: 'META_131048',
+          credentials_valid: true,
+          since: now,
+        });
 
-        const ins = (id: string, over: Partial<MessageRecord>) => s.insertMessage(message({ id, created_at: now - HOUR_MS, updated_at: now - HOUR_MS, ...over }));
+        const ins = (id: string, over: Partial<MessageRecord>) =>
+          s.insertMessage(message({ id, created_at: now - HOUR_MS, updated_at: now - HOUR_MS, ...over }));
         await ins('r_mkt', { category: 'marketing', reserved_marketing: true, reserved_tier: true, to: '1555000a' });
         await ins('r_tier', { reserved_marketing: false, reserved_tier: true, to: '1555000b', sender_id: 'second' });
         await ins('r_none', { reserved_marketing: false, reserved_tier: false }); // service reply in a window: nothing reserved
@@ -681,7 +810,12 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         const seed = await s.loadGateSeed(now);
         const byId = Object.fromEntries(seed.customers.map((c) => [c.wa_id, c]));
         expect(Object.keys(byId).sort()).toEqual(['1555000mlim', '1555000optout', '1555000tags', '1555000tz', '1555000undeliv']);
-        expect(byId['1555000optout'].consent).toEqual({ marketing: 'opted_out', utility: 'unknown', authentication: 'unknown', service: 'unknown' });
+        expect(byId['1555000optout'].consent).toEqual({
+          marketing: 'opted_out',
+          utility: 'unknown',
+          authentication: 'unknown',
+          service: 'unknown',
+        });
         expect(byId['1555000optout'].consent_at).toEqual({ marketing: now - 30 * DAY_MS });
         expect(byId['1555000tags'].consent_at).toEqual({});
         expect(byId['1555000tags'].tags).toEqual(['vip']);
@@ -691,14 +825,38 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(seed.windows.map((w) => w.wa_id).sort()).toEqual(['1555000w1', '1555000w2']);
         await s.markFepOpened('main', '1555000w1', now - HOUR_MS + 5);
         const seed2 = await s.loadGateSeed(now);
-        expect(seed2.windows.find((w) => w.wa_id === '1555000w1')).toEqual({ sender_id: 'main', wa_id: '1555000w1', last_inbound_at: now - HOUR_MS, referral_at: now - HOUR_MS, fep_opened_at: now - HOUR_MS + 5 });
+        expect(seed2.windows.find((w) => w.wa_id === '1555000w1')).toEqual({
+          sender_id: 'main',
+          wa_id: '1555000w1',
+          last_inbound_at: now - HOUR_MS,
+          referral_at: now - HOUR_MS,
+          fep_opened_at: now - HOUR_MS + 5,
+        });
         expect(seed.windows.find((w) => w.wa_id === '1555000w2')?.fep_opened_at).toBeNull();
         expect(seed.templates.map((t) => t.name).sort()).toEqual(['order_update', 'paused_one']);
-        expect(seed.senders).toEqual([{ sender_id: 'main', state: 'paused', reason: 'r', reason_code: 'META_131048', credentials_valid: true, since: now }]);
+        expect(seed.senders).toEqual([
+          { sender_id: 'main', state: 'paused', reason: 'r', reason_code: 'META_131048', credentials_valid: true, since: now },
+        ]);
         const res = Object.fromEntries(seed.reservations.map((r) => [r.message_id, r]));
         expect(Object.keys(res).sort()).toEqual(['r_mkt', 'r_sent', 'r_tier']);
-        expect(res.r_mkt).toEqual({ message_id: 'r_mkt', sender_id: 'main', to: '1555000a', category: 'marketing', marketing_slot: true, tier_slot: true, at: now - HOUR_MS });
-        expect(res.r_tier).toEqual({ message_id: 'r_tier', sender_id: 'second', to: '1555000b', category: 'utility', marketing_slot: false, tier_slot: true, at: now - HOUR_MS });
+        expect(res.r_mkt).toEqual({
+          message_id: 'r_mkt',
+          sender_id: 'main',
+          to: '1555000a',
+          category: 'marketing',
+          marketing_slot: true,
+          tier_slot: true,
+          at: now - HOUR_MS,
+        });
+        expect(res.r_tier).toEqual({
+          message_id: 'r_tier',
+          sender_id: 'second',
+          to: '1555000b',
+          category: 'utility',
+          marketing_slot: false,
+          tier_slot: true,
+          at: now - HOUR_MS,
+        });
       });
     });
 
@@ -713,7 +871,14 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         await s.upsertTemplate(template());
         await s.markEventSeen('evt:r', T0);
         await s.setSetting('paused:main', '1');
-        await s.saveSenderStatus({ sender_id: 'main', state: 'halted', reason: 'x', reason_code: 'CREDENTIALS_INVALID', credentials_valid: false, since: T0 });
+        await s.saveSenderStatus({
+          sender_id: 'main',
+          state: 'halted',
+          reason: 'x',
+          reason_code: 'CREDENTIALS_INVALID',
+          credentials_valid: false,
+          since: T0,
+        });
         await s.appendAudit({ at: T0, actor: 'cli', action: 'x', subject: null, detail: {} });
         const before = await s.loadGateSeed(T0 + 3);
         await s.close();

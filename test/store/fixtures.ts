@@ -14,7 +14,12 @@ export function message(over: Partial<MessageRecord> = {}): MessageRecord {
     type: 'template',
     template_name: 'order_update',
     template_language: 'en_US',
-    payload: { messaging_product: 'whatsapp', to: '5511999990001', type: 'template', template: { name: 'order_update', language: { code: 'en_US' } } },
+    payload: {
+      messaging_product: 'whatsapp',
+      to: '5511999990001',
+      type: 'template',
+      template: { name: 'order_update', language: { code: 'en_US' } },
+    },
     status: 'queued',
     wamid: null,
     attempts: 0,

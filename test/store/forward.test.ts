@@ -27,7 +27,12 @@ describe('applyForwardOrNone', () => {
     const [a, b] = [message(), message()];
     await store.insertMessage(a);
     await store.insertMessage(b);
-    const out = await applyForwardOrNone(store, [sent(a.id), sent(b.id), { id: a.id, ev: { status: 'read', at: T0 + 2, source: 'test' } }, sent('missing')]);
+    const out = await applyForwardOrNone(store, [
+      sent(a.id),
+      sent(b.id),
+      { id: a.id, ev: { status: 'read', at: T0 + 2, source: 'test' } },
+      sent('missing'),
+    ]);
     expect(out.map((m) => m?.status ?? null)).toEqual(['sent', 'sent', null, null]);
     expect((await store.getMessage(a.id))?.status).toBe('sent'); // the repeat was not applied here
   });
@@ -35,14 +40,16 @@ describe('applyForwardOrNone', () => {
   it('a statement that fails while the store answers gives every item back (null), and says why', async () => {
     const a = message();
     await store.insertMessage(a);
-    const failing: Store = Object.assign(Object.create(store) as Store, { applyStatusesForward: async () => Promise.reject(new Error('deadlock detected')) });
+    const failing: Store = Object.assign(Object.create(store) as Store, {
+      applyStatusesForward: async () => Promise.reject(new Error('deadlock detected')),
+    });
     const why: unknown[] = [];
     expect(await applyForwardOrNone(failing, [sent(a.id)], (err) => why.push(err))).toEqual([null]);
     expect(String(why[0])).toContain('deadlock');
     expect((await store.getMessage(a.id))?.status).toBe('queued');
   });
 
-  it('a store that does not answer rethrows (an outage is the caller\'s to retry)', async () => {
+  it("a store that does not answer rethrows (an outage is the caller's to retry)", async () => {
     const down: Store = Object.assign(Object.create(store) as Store, {
       applyStatusesForward: async () => Promise.reject(new Error('connection refused')),
       ping: async () => false,

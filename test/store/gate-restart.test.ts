@@ -28,7 +28,16 @@ describe('store → gate seed → restart', () => {
     for (const t of TEMPLATES) await store.upsertTemplate(t);
     // BR: two live marketing sends and one failed in the last 24h (failed ones hold no slot).
     for (const [i, status] of (['accepted', 'delivered', 'failed'] as const).entries()) {
-      const m = message({ id: `prior_${i}`, to: BR, category: 'marketing', reserved_marketing: true, reserved_tier: true, created_at: T0 - H, updated_at: T0 - H, history: [] });
+      const m = message({
+        id: `prior_${i}`,
+        to: BR,
+        category: 'marketing',
+        reserved_marketing: true,
+        reserved_tier: true,
+        created_at: T0 - H,
+        updated_at: T0 - H,
+        history: [],
+      });
       await store.insertMessage(m);
       await store.applyStatus(m.id, { status, at: T0 - H + 1, source: 'worker' });
     }
@@ -39,7 +48,14 @@ describe('store → gate seed → restart', () => {
     await store.setConsent(BR3, 'service', 'opted_out', 'webhook:keyword:STOP', T0 - 5 * H);
     await store.setConsent(BR3, 'marketing', 'opted_out', 'webhook:keyword:STOP', T0 - 5 * H);
     await store.recordInbound('main', BR3, T0 - 3 * H);
-    await store.saveSenderStatus({ sender_id: 'alt', state: 'paused', reason: 'spam rate limit', reason_code: 'META_131048', credentials_valid: true, since: T0 - H });
+    await store.saveSenderStatus({
+      sender_id: 'alt',
+      state: 'paused',
+      reason: 'spam rate limit',
+      reason_code: 'META_131048',
+      credentials_valid: true,
+      since: T0 - H,
+    });
   }
 
   it('the rebuilt gate decides as before: caps, opt-outs with their times, windows, paused senders', async () => {

@@ -90,7 +90,9 @@ async function reversedMessages(store: Store, n: number): Promise<string[]> {
 /** Resolves once a connection of this namespace's pool waits for a row lock (polls pg_stat_activity). */
 async function untilWaitingForLock(admin: pg.Client, schema: string): Promise<void> {
   for (let i = 0; i < 500; i++) {
-    const r = await admin.query(`select 1 from pg_stat_activity where application_name = $1 and wait_event_type = 'Lock'`, [`wagate:${schema}`]);
+    const r = await admin.query(`select 1 from pg_stat_activity where application_name = $1 and wait_event_type = 'Lock'`, [
+      `wagate:${schema}`,
+    ]);
     if (r.rowCount) return;
     await new Promise((res) => setTimeout(res, 10));
   }
@@ -105,46 +107,59 @@ describe.skipIf(noPg)('postgres: multi-row status writes take their row locks in
   // the store's statement waits for it, the highest. A statement that locks in id order holds nothing
   // above the middle row yet, so both finish; one that locks in table order deadlocks every time.
   const cases: [string, (store: Store, ids: string[]) => Promise<unknown>, (m: MessageRecord | null) => boolean][] = [
-    ['applyStatusesForward', (store, ids) => store.applyStatusesForward!(ids.map((id) => ({ id, ev: { status: 'sent', at: T0 + 1, source: 'webhook' } }))), (m) => m?.status === 'sent'],
-    ['claimAttempts', (store, ids) => store.claimAttempts!(ids.map((id) => ({ id, expected_attempts: 0, attempts: 1 })), T0 + 1), (m) => m?.attempts === 1],
+    [
+      'applyStatusesForward',
+      (store, ids) => store.applyStatusesForward!(ids.map((id) => ({ id, ev: { status: 'sent', at: T0 + 1, source: 'webhook' } }))),
+      (m) => m?.status === 'sent',
+    ],
+    [
+      'claimAttempts',
+      (store, ids) =>
+        store.claimAttempts!(
+          ids.map((id) => ({ id, expected_attempts: 0, attempts: 1 })),
+          T0 + 1,
+        ),
+      (m) => m?.attempts === 1,
+    ],
     // The outbox relay's write (it meets the workers' claims on queued messages).
     ['markEnqueued', (store, ids) => store.markEnqueued(ids), () => true],
   ];
   // Two sizes: the planner picks a nested loop over the table for a few rows and a hash join for more
   // (on a fresh table), and each walks the rows in their physical order.
-  for (const [name, write, done] of cases) for (const n of [3, 20]) {
-    it(`${name} of ${n} rows never deadlocks with a writer taking the same rows in id order`, async () => {
-      const schema = newSchema();
-      const store = await createPostgresStore(URL, { schema });
-      const admin = new pg.Client({ connectionString: URL });
-      await admin.connect();
-      try {
-        const ids = await reversedMessages(store, n);
-        const lock = (id: string) => admin.query(`select id from "${schema}".messages where id = $1 for no key update`, [id]);
-        await admin.query('begin');
-        await lock(ids[Math.floor(n / 2)]);
-        const batch = write(store, ids).then(
-          (v) => ({ ok: v }),
-          (err: unknown) => ({ err }),
-        );
-        await untilWaitingForLock(admin, schema);
-        const second = await lock(ids[n - 1]).then(
-          () => null,
-          (err: unknown) => err,
-        );
-        await admin.query(second ? 'rollback' : 'commit');
-        const out = await batch;
-        expect(second).toBeNull(); // not the victim of a deadlock
-        expect(out).not.toHaveProperty('err'); // nor the store's statement
-        for (const id of ids) expect(done(await store.getMessage(id))).toBe(true);
-        if (name === 'markEnqueued') expect(await store.listUnenqueued({ created_before: T0 + 1, limit: 100 })).toEqual([]);
-      } finally {
-        await admin.end();
-        await store.close();
-        await dropSchema(schema);
-      }
-    });
-  }
+  for (const [name, write, done] of cases)
+    for (const n of [3, 20]) {
+      it(`${name} of ${n} rows never deadlocks with a writer taking the same rows in id order`, async () => {
+        const schema = newSchema();
+        const store = await createPostgresStore(URL, { schema });
+        const admin = new pg.Client({ connectionString: URL });
+        await admin.connect();
+        try {
+          const ids = await reversedMessages(store, n);
+          const lock = (id: string) => admin.query(`select id from "${schema}".messages where id = $1 for no key update`, [id]);
+          await admin.query('begin');
+          await lock(ids[Math.floor(n / 2)]);
+          const batch = write(store, ids).then(
+            (v) => ({ ok: v }),
+            (err: unknown) => ({ err }),
+          );
+          await untilWaitingForLock(admin, schema);
+          const second = await lock(ids[n - 1]).then(
+            () => null,
+            (err: unknown) => err,
+          );
+          await admin.query(second ? 'rollback' : 'commit');
+          const out = await batch;
+          expect(second).toBeNull(); // not the victim of a deadlock
+          expect(out).not.toHaveProperty('err'); // nor the store's statement
+          for (const id of ids) expect(done(await store.getMessage(id))).toBe(true);
+          if (name === 'markEnqueued') expect(await store.listUnenqueued({ created_before: T0 + 1, limit: 100 })).toEqual([]);
+        } finally {
+          await admin.end();
+          await store.close();
+          await dropSchema(schema);
+        }
+      });
+    }
 });
 
 describe('postgres specifics', () => {
@@ -181,7 +196,10 @@ describe('postgres specifics', () => {
       const c = new pg.Client({ connectionString: URL });
       await c.connect();
       const r = await c.query(`select version from "${schema}".wagate_migrations order by version`);
-      const t = await c.query(`select count(*)::int as n from information_schema.tables where table_schema = $1 and table_name = 'messages'`, [schema]);
+      const t = await c.query(
+        `select count(*)::int as n from information_schema.tables where table_schema = $1 and table_name = 'messages'`,
+        [schema],
+      );
       await c.end();
       expect(r.rows.map((x) => x.version)).toEqual(MIGRATIONS.map((m) => m.version));
       expect(t.rows[0].n).toBe(1);
@@ -193,7 +211,11 @@ describe('postgres specifics', () => {
 
   it.skipIf(noPg)('markEventSeen and applyStatus are atomic across separate instances (pools) on one schema', async () => {
     const schema = newSchema();
-    const stores: Store[] = await Promise.all([createPostgresStore(URL, { schema }), createPostgresStore(URL, { schema }), createPostgresStore(URL, { schema })]);
+    const stores: Store[] = await Promise.all([
+      createPostgresStore(URL, { schema }),
+      createPostgresStore(URL, { schema }),
+      createPostgresStore(URL, { schema }),
+    ]);
     try {
       const keys = Array.from({ length: 30 }, (_, i) => `evt:${i}`);
       const results = await Promise.all(keys.flatMap((k) => stores.map((s) => s.markEventSeen(k, 1))));
@@ -202,7 +224,9 @@ describe('postgres specifics', () => {
       const m = message();
       await stores[0].insertMessage(m);
       const order = ['sending', 'accepted', 'sent', 'delivered', 'read'] as const;
-      const calls = stores.flatMap((s, i) => order.map((st, j) => s.applyStatus(m.id, { status: st, at: m.created_at + 1 + j, source: `i${i}` })));
+      const calls = stores.flatMap((s, i) =>
+        order.map((st, j) => s.applyStatus(m.id, { status: st, at: m.created_at + 1 + j, source: `i${i}` })),
+      );
       const out = await Promise.all(calls);
       expect(out.filter((r) => r?.changed && r.message.status === 'read')).toHaveLength(1);
       const final = await stores[1].getMessage(m.id);
@@ -214,35 +238,44 @@ describe('postgres specifics', () => {
     }
   });
 
-  it.skipIf(noPg)('runs hot statements as named prepared statements on every pooled connection, and close() releases every connection', async () => {
-    const schema = newSchema();
-    const store = await createPostgresStore(URL, { schema });
-    const admin = new pg.Client({ connectionString: URL });
-    await admin.connect();
-    const connections = async () => (await admin.query(`select count(*)::int as n from pg_stat_activity where application_name = $1`, [`wagate:${schema}`])).rows[0].n as number;
-    try {
-      // Concurrent work spreads over several connections; each prepares the statement once by name.
-      const msgs = Array.from({ length: 40 }, () => message());
-      await Promise.all(msgs.map((m) => store.insertMessage(m)));
-      const out = await Promise.all(msgs.map((m, i) => store.applyStatus(m.id, { status: 'sent', at: m.created_at + 1 + i, source: 'test' })));
-      expect(out.every((r) => r?.changed && r.message.status === 'sent')).toBe(true);
-      // Named statements survive a repeat on the same connections (no "prepared statement already exists").
-      const again = await Promise.all(msgs.map((m) => store.applyStatus(m.id, { status: 'delivered', at: m.created_at + 100, source: 'test' })));
-      expect(again.every((r) => r?.message.status === 'delivered')).toBe(true);
-      expect(await connections()).toBeGreaterThan(1);
-    } finally {
-      await store.close();
-    }
-    try {
-      // Every connection of the pool is gone once close() resolves (none left for the server to time out).
-      const end = Date.now() + 2_000;
-      while ((await connections()) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-      expect(await connections()).toBe(0);
-    } finally {
-      await admin.end();
-      await dropSchema(schema);
-    }
-  });
+  it.skipIf(noPg)(
+    'runs hot statements as named prepared statements on every pooled connection, and close() releases every connection',
+    async () => {
+      const schema = newSchema();
+      const store = await createPostgresStore(URL, { schema });
+      const admin = new pg.Client({ connectionString: URL });
+      await admin.connect();
+      const connections = async () =>
+        (await admin.query(`select count(*)::int as n from pg_stat_activity where application_name = $1`, [`wagate:${schema}`])).rows[0]
+          .n as number;
+      try {
+        // Concurrent work spreads over several connections; each prepares the statement once by name.
+        const msgs = Array.from({ length: 40 }, () => message());
+        await Promise.all(msgs.map((m) => store.insertMessage(m)));
+        const out = await Promise.all(
+          msgs.map((m, i) => store.applyStatus(m.id, { status: 'sent', at: m.created_at + 1 + i, source: 'test' })),
+        );
+        expect(out.every((r) => r?.changed && r.message.status === 'sent')).toBe(true);
+        // Named statements survive a repeat on the same connections (no "prepared statement already exists").
+        const again = await Promise.all(
+          msgs.map((m) => store.applyStatus(m.id, { status: 'delivered', at: m.created_at + 100, source: 'test' })),
+        );
+        expect(again.every((r) => r?.message.status === 'delivered')).toBe(true);
+        expect(await connections()).toBeGreaterThan(1);
+      } finally {
+        await store.close();
+      }
+      try {
+        // Every connection of the pool is gone once close() resolves (none left for the server to time out).
+        const end = Date.now() + 2_000;
+        while ((await connections()) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+        expect(await connections()).toBe(0);
+      } finally {
+        await admin.end();
+        await dropSchema(schema);
+      }
+    },
+  );
 
   it.skipIf(noPg)('keeps schemas apart: two namespaces on one database see only their own rows', async () => {
     const [sa, sb] = [newSchema(), newSchema()];

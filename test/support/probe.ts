@@ -7,7 +7,8 @@ import { connect } from 'node:net';
 /** The shared servers the service suites use: WAGATE_* env or the local defaults (../shared/services.md). */
 export const REDIS_URL = process.env.WAGATE_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const NATS_URL = process.env.WAGATE_NATS_URL ?? 'nats://127.0.0.1:4222';
-export const DATABASE_URL = process.env.WAGATE_TEST_DATABASE_URL ?? process.env.WAGATE_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const DATABASE_URL =
+  process.env.WAGATE_TEST_DATABASE_URL ?? process.env.WAGATE_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 export type Need = 'postgres' | 'redis' | 'nats' | 'redis-server' | 'nats-server';
 /** What each need is missing for (absent: it answers / is installed). */
@@ -48,7 +49,9 @@ function talk(host: string, port: number, write: string | null, done: (data: str
 async function probeRedis(): Promise<string | null> {
   const { host, port } = hostPort(REDIS_URL, 6379);
   // Any RESP reply means a Redis answers (-NOAUTH included: the URL's password is the client's business).
-  return talk(host, port, 'PING\r\n', (b) => (b.includes('\r\n') ? (/^[+-]/.test(b) ? null : `not Redis (${JSON.stringify(b.slice(0, 20))})`) : undefined));
+  return talk(host, port, 'PING\r\n', (b) =>
+    b.includes('\r\n') ? (/^[+-]/.test(b) ? null : `not Redis (${JSON.stringify(b.slice(0, 20))})`) : undefined,
+  );
 }
 
 async function probeNats(): Promise<string | null> {
@@ -96,7 +99,13 @@ function probeBinary(bin: string): string | null {
 /** Probes every need once (the services in parallel, each within 1.5 s). */
 export async function probeAll(): Promise<ServiceStatus> {
   const [postgres, redis, nats] = await Promise.all([probePostgres(), probeRedis(), probeNats()]);
-  const all: Record<Need, string | null> = { postgres, redis, nats, 'redis-server': probeBinary('redis-server'), 'nats-server': probeBinary('nats-server') };
+  const all: Record<Need, string | null> = {
+    postgres,
+    redis,
+    nats,
+    'redis-server': probeBinary('redis-server'),
+    'nats-server': probeBinary('nats-server'),
+  };
   const status: ServiceStatus = {};
   for (const [k, v] of Object.entries(all) as [Need, string | null][]) if (v !== null) status[k] = v;
   return status;
@@ -123,8 +132,14 @@ export function missingLines(status: ServiceStatus, ci = false): string[] {
         ? `it needs trust auth for the URL's role and the database: createdb -h ${hostPort(DATABASE_URL, 5432).host} -U postgres ${new URL(DATABASE_URL).pathname.slice(1) || 'test'}`
         : `start it: pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start`,
     ],
-    redis: [`Redis at ${redact(REDIS_URL)} (WAGATE_REDIS_URL)`, `start it: redis-server --daemonize yes --bind 127.0.0.1 --port ${redis.port} --save "" --appendonly no`],
-    nats: [`NATS JetStream at ${redact(NATS_URL)} (WAGATE_NATS_URL)`, `start it: nats-server -js -a 127.0.0.1 -p ${nats.port} -sd /tmp/nats &`],
+    redis: [
+      `Redis at ${redact(REDIS_URL)} (WAGATE_REDIS_URL)`,
+      `start it: redis-server --daemonize yes --bind 127.0.0.1 --port ${redis.port} --save "" --appendonly no`,
+    ],
+    nats: [
+      `NATS JetStream at ${redact(NATS_URL)} (WAGATE_NATS_URL)`,
+      `start it: nats-server -js -a 127.0.0.1 -p ${nats.port} -sd /tmp/nats &`,
+    ],
     'redis-server': ['the redis-server binary (private servers of the chaos tests)', 'install it: apt-get install -y redis-server'],
     'nats-server': ['the nats-server binary (private servers of the chaos tests)', 'install it: apt-get install -y nats-server'],
   };

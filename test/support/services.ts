@@ -17,6 +17,9 @@ declare module 'vitest' {
 /** True when any of these is missing: `describe.skipIf(missing('redis', 'redis-server'))(...)`. */
 export function missing(...needs: Need[]): boolean {
   const status = inject('wagateServices');
-  if (!status) throw new Error('test/support/services.ts: no probe results; run the suite through vitest.config.ts (its "services" project probes them)');
+  if (!status)
+    throw new Error(
+      'test/support/services.ts: no probe results; run the suite through vitest.config.ts (its "services" project probes them)',
+    );
   return needs.some((n) => n in status);
 }

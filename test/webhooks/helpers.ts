@@ -42,7 +42,11 @@ export interface TestCtx {
 
 /** The real components, wired by buildContext like the app: SQLite store in memory, memory gate, embedded queue, memory pacer. */
 export async function makeCtx(overrides: Record<string, unknown> = {}): Promise<TestCtx> {
-  const config = ConfigSchema.parse({ meta: { app_secret: SECRET, app_secrets_previous: [OLD_SECRET], verify_token: VERIFY_TOKEN }, log_level: 'silent', ...overrides });
+  const config = ConfigSchema.parse({
+    meta: { app_secret: SECRET, app_secrets_previous: [OLD_SECRET], verify_token: VERIFY_TOKEN },
+    log_level: 'silent',
+    ...overrides,
+  });
   const clock = { t: Date.UTC(2026, 5, 1, 12, 0, 0) };
   const now = () => clock.t;
   const store = await createSqliteStore(':memory:');
@@ -52,8 +56,26 @@ export async function makeCtx(overrides: Record<string, unknown> = {}): Promise<
   const gate = new MemoryGateState({ policies: config.policies, senders: [SENDER] });
   const queue = new EmbeddedQueue({ path: ':memory:' });
   // No Meta here: a handler that sends (a confirmation reply) goes through the queue, never to Meta directly.
-  const meta = new GraphClient({ api_url: 'http://127.0.0.1:9', api_version: config.meta.api_version, connect_timeout_ms: 200, request_timeout_ms: 200 });
-  const ctx = buildContext({ config, senders: [SENDER], store, gate, queue, pacer: new MemoryPacer(), meta, log, metrics, alerts, now, backends: { store: 'sqlite', gate: 'memory' } });
+  const meta = new GraphClient({
+    api_url: 'http://127.0.0.1:9',
+    api_version: config.meta.api_version,
+    connect_timeout_ms: 200,
+    request_timeout_ms: 200,
+  });
+  const ctx = buildContext({
+    config,
+    senders: [SENDER],
+    store,
+    gate,
+    queue,
+    pacer: new MemoryPacer(),
+    meta,
+    log,
+    metrics,
+    alerts,
+    now,
+    backends: { store: 'sqlite', gate: 'memory' },
+  });
   return {
     ctx,
     alerts,

@@ -34,7 +34,17 @@ function usernameOnly(id: string, text: string, extra: Record<string, unknown> =
     'messages',
     messagesValue({
       contacts: [{ profile: { name: 'Ana', username: '@ana.writes' }, user_id: BSUID, parent_user_id: 'US.ENT.11815799212886844830' }],
-      messages: [{ from_user_id: BSUID, from_parent_user_id: 'US.ENT.11815799212886844830', id, timestamp: ts(), type: 'text', text: { body: text }, ...extra }],
+      messages: [
+        {
+          from_user_id: BSUID,
+          from_parent_user_id: 'US.ENT.11815799212886844830',
+          id,
+          timestamp: ts(),
+          type: 'text',
+          text: { body: text },
+          ...extra,
+        },
+      ],
     }),
   );
 }
@@ -50,10 +60,28 @@ function withPhone(id: string, text: string) {
   );
 }
 
-const marketing = { to: CUSTOMER, type: 'template', template: { name: 'spring_sale', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ann' }] }] } };
+const marketing = {
+  to: CUSTOMER,
+  type: 'template',
+  template: {
+    name: 'spring_sale',
+    language: { code: 'en_US' },
+    components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ann' }] }],
+  },
+};
 
 async function approveSpringSale() {
-  const rec: TemplateRecord = { waba_id: t.ctx.senders.resolve('main').waba_id, name: 'spring_sale', language: 'en_US', category: 'marketing', status: 'APPROVED', quality: 'GREEN', components: [{ type: 'BODY', text: 'Hi {{1}}' }], meta_id: null, updated_at: t.clock.t };
+  const rec: TemplateRecord = {
+    waba_id: t.ctx.senders.resolve('main').waba_id,
+    name: 'spring_sale',
+    language: 'en_US',
+    category: 'marketing',
+    status: 'APPROVED',
+    quality: 'GREEN',
+    components: [{ type: 'BODY', text: 'Hi {{1}}' }],
+    meta_id: null,
+    updated_at: t.clock.t,
+  };
   await t.ctx.store.upsertTemplate(rec);
   await t.ctx.gate.upsertTemplate(rec);
 }
@@ -88,19 +116,56 @@ describe('business-scoped user ids', () => {
 
   it('a "Stop promotions" user_preferences with only user_id counts, and a status contacts[] link carries it to the phone', async () => {
     await proc.applyBody(
-      envelope('user_preferences', messagesValue({ contacts: [{ profile: { name: 'Ana' }, user_id: BSUID }], user_preferences: [{ user_id: BSUID, detail: 'User requested to stop marketing messages', category: 'marketing_messages', value: 'stop', timestamp: Number(ts()) }] })),
+      envelope(
+        'user_preferences',
+        messagesValue({
+          contacts: [{ profile: { name: 'Ana' }, user_id: BSUID }],
+          user_preferences: [
+            {
+              user_id: BSUID,
+              detail: 'User requested to stop marketing messages',
+              category: 'marketing_messages',
+              value: 'stop',
+              timestamp: Number(ts()),
+            },
+          ],
+        }),
+      ),
     );
     expect((await t.ctx.store.getCustomer(BSUID))?.consent.marketing.state).toBe('opted_out');
     await t.ctx.store.insertMessage(message('msg_bsuid_1', { wamid: 'wamid.OUT1' }));
-    const status = { id: 'wamid.OUT1', status: 'delivered', timestamp: ts(), recipient_id: CUSTOMER, recipient_user_id: BSUID, biz_opaque_callback_data: 'msg_bsuid_1' };
-    await proc.applyBody(envelope('messages', messagesValue({ contacts: [{ profile: { name: 'Ana', username: '@ana.writes' }, wa_id: CUSTOMER, user_id: BSUID }], statuses: [status] })));
+    const status = {
+      id: 'wamid.OUT1',
+      status: 'delivered',
+      timestamp: ts(),
+      recipient_id: CUSTOMER,
+      recipient_user_id: BSUID,
+      biz_opaque_callback_data: 'msg_bsuid_1',
+    };
+    await proc.applyBody(
+      envelope(
+        'messages',
+        messagesValue({
+          contacts: [{ profile: { name: 'Ana', username: '@ana.writes' }, wa_id: CUSTOMER, user_id: BSUID }],
+          statuses: [status],
+        }),
+      ),
+    );
     expect((await t.ctx.store.getMessage('msg_bsuid_1'))?.status).toBe('delivered');
     expect((await t.ctx.store.getCustomer(CUSTOMER))?.consent.marketing.state).toBe('opted_out');
   });
 
   it('an opt-out given by phone holds for the BSUID once linked (both directions)', async () => {
     await proc.applyBody(withPhone('wamid.P0', 'hello')); // linked first
-    await proc.applyBody(envelope('messages', messagesValue({ contacts: [{ profile: { name: 'Ana' }, wa_id: CUSTOMER }], messages: [{ from: CUSTOMER, id: 'wamid.P1', timestamp: ts(), type: 'text', text: { body: 'STOP' } }] })));
+    await proc.applyBody(
+      envelope(
+        'messages',
+        messagesValue({
+          contacts: [{ profile: { name: 'Ana' }, wa_id: CUSTOMER }],
+          messages: [{ from: CUSTOMER, id: 'wamid.P1', timestamp: ts(), type: 'text', text: { body: 'STOP' } }],
+        }),
+      ),
+    );
     expect((await t.ctx.store.getCustomer(CUSTOMER))?.consent.marketing.state).toBe('opted_out');
     await t.ctx.store.linkIdentity({ business_id: 'biz', user_id: NEW_BSUID, wa_id: '15550009999', at: t.clock.t }); // unrelated
     const other = await t.ctx.store.getCustomer(NEW_BSUID);
@@ -109,7 +174,13 @@ describe('business-scoped user ids', () => {
 
   it('a new BSUID (user_changed_user_id) keeps the opt-outs of the old one', async () => {
     await proc.applyBody(usernameOnly('wamid.C1', 'STOP'));
-    await proc.applyBody(usernameOnly('wamid.C2', '', { type: 'system', text: undefined, system: { body: 'User changed their user id', type: 'user_changed_user_id', user_id: NEW_BSUID } }));
+    await proc.applyBody(
+      usernameOnly('wamid.C2', '', {
+        type: 'system',
+        text: undefined,
+        system: { body: 'User changed their user id', type: 'user_changed_user_id', user_id: NEW_BSUID },
+      }),
+    );
     expect((await t.ctx.store.getCustomer(NEW_BSUID))?.consent.marketing.state).toBe('opted_out');
   });
 
@@ -121,7 +192,9 @@ describe('business-scoped user ids', () => {
   });
 
   it('a message with neither from nor from_user_id is still audited as unattributed', async () => {
-    const r = await proc.applyBody(envelope('messages', messagesValue({ messages: [{ id: 'wamid.N1', timestamp: ts(), type: 'text', text: { body: 'STOP' } }] })));
+    const r = await proc.applyBody(
+      envelope('messages', messagesValue({ messages: [{ id: 'wamid.N1', timestamp: ts(), type: 'text', text: { body: 'STOP' } }] })),
+    );
     expect(r.results).toEqual({ ignored: 1 });
     expect((await t.ctx.store.listAudit({ action: 'webhook.unattributed' })).length).toBe(1);
   });

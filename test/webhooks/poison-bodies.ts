@@ -8,7 +8,10 @@ export function deepJson(depth: number): string {
 
 /** A Meta envelope whose `object` is an object with a `toString` key (String() of it throws). */
 export function toStringBody(): Record<string, unknown> {
-  return { object: { toString: 'x' }, entry: [{ id: WABA, time: 1, changes: [{ field: 'messages', value: messagesValue({ statuses: [] }) }] }] };
+  return {
+    object: { toString: 'x' },
+    entry: [{ id: WABA, time: 1, changes: [{ field: 'messages', value: messagesValue({ statuses: [] }) }] }],
+  };
 }
 
 /** A messages change whose value nests `depth` levels below a status: as raw text. */

@@ -59,7 +59,9 @@ describe('extraction reads any shape without throwing', () => {
     expect(extractEvents(JSON.parse(deepBodyText()))[0].key).toBe(evs[0].key); // a retry is a duplicate
     expect(extractEvents(JSON.parse(deepBodyText(50_001)))[0].key).not.toBe(evs[0].key);
     // Deep garbage anywhere else (an entry, the top level) is bounded too.
-    expect(() => JSON.stringify(extractEvents({ object: 'whatsapp_business_account', entry: [JSON.parse(deepJson(50_000))] }))).not.toThrow();
+    expect(() =>
+      JSON.stringify(extractEvents({ object: 'whatsapp_business_account', entry: [JSON.parse(deepJson(50_000))] })),
+    ).not.toThrow();
     expect(() => JSON.stringify(extractEvents(JSON.parse(deepJson(50_000))))).not.toThrow();
   });
 
@@ -110,7 +112,28 @@ describe('the processor never blocks on a poison batch', () => {
     (t.ctx as { store: Store }).store = failing(real, 'markEventsSeen', (a) => poisoned && (a[0] as string[]).includes('m:wamid.POISON'));
     proc = new WebhookProcessor(t.ctx, { poison_retries: 1 });
     await proc.start();
-    const poison = envelope('messages', messagesValue({ contacts: [{ profile: { name: 'P' }, wa_id: '16505550001' }], messages: [{ from: '16505550001', id: 'wamid.POISON', timestamp: String(Math.floor((T0() - 1000) / 1000)), type: 'text', text: { body: 'hi' } }, { from: '16505550001', id: 'wamid.POISON2', timestamp: String(Math.floor((T0() - 900) / 1000)), type: 'text', text: { body: 'hi' } }] }));
+    const poison = envelope(
+      'messages',
+      messagesValue({
+        contacts: [{ profile: { name: 'P' }, wa_id: '16505550001' }],
+        messages: [
+          {
+            from: '16505550001',
+            id: 'wamid.POISON',
+            timestamp: String(Math.floor((T0() - 1000) / 1000)),
+            type: 'text',
+            text: { body: 'hi' },
+          },
+          {
+            from: '16505550001',
+            id: 'wamid.POISON2',
+            timestamp: String(Math.floor((T0() - 900) / 1000)),
+            type: 'text',
+            text: { body: 'hi' },
+          },
+        ],
+      }),
+    );
     const { batch_id } = await proc.accept(JSON.stringify(poison), poison);
     const good = textMsg('wamid.AFTER2', 'hello', T0() - 1000);
     await proc.accept(JSON.stringify(good), good);
@@ -165,14 +188,19 @@ describe('the processor never blocks on a poison batch', () => {
     (t.ctx as { store: Store }).store = failing(real, 'markEventsSeen', (a) => (a[0] as string[]).some((k) => k.includes('wamid.BAD')));
     await real.insertMessage(message('msg_g1', { wamid: 'wamid.G1' }));
     // Left stored before a start: start() schedules them together, so they are applied as ONE group.
-    const bodies = [statusBody([st('wamid.G1', 'sent', T0() - 3000), st('wamid.G1x', 'sent', T0() - 3000)]), statusBody([st('wamid.BAD', 'sent', T0() - 2000), st('wamid.BAD2', 'sent', T0() - 2000)]), statusBody([st('wamid.G1', 'delivered', T0() - 1000), st('wamid.G1y', 'sent', T0() - 1000)])];
+    const bodies = [
+      statusBody([st('wamid.G1', 'sent', T0() - 3000), st('wamid.G1x', 'sent', T0() - 3000)]),
+      statusBody([st('wamid.BAD', 'sent', T0() - 2000), st('wamid.BAD2', 'sent', T0() - 2000)]),
+      statusBody([st('wamid.G1', 'delivered', T0() - 1000), st('wamid.G1y', 'sent', T0() - 1000)]),
+    ];
     const ids = ['wh_g1', 'wh_g2', 'wh_g3'];
     for (let i = 0; i < 3; i++) await real.saveWebhookBatch(ids[i], JSON.stringify(bodies[i]), T0() + i);
     let groupCalls = 0;
     const inner = t.ctx.store;
     (t.ctx as { store: Store }).store = new Proxy(inner, {
       get(target, prop, recv) {
-        if (prop === 'markEventsSeen') return async (keys: string[], at: number) => (keys.length === 6 && groupCalls++, target.markEventsSeen!(keys, at));
+        if (prop === 'markEventsSeen')
+          return async (keys: string[], at: number) => (keys.length === 6 && groupCalls++, target.markEventsSeen!(keys, at));
         return Reflect.get(target, prop, recv);
       },
     });
@@ -204,7 +232,11 @@ describe('POST /webhook answers 200 to every correctly signed body', () => {
 
   async function post(raw: string) {
     const { sig } = signed(raw);
-    const res = await fetch(`${base}/webhook`, { method: 'POST', body: raw, headers: { 'content-type': 'application/json', 'x-hub-signature-256': sig } });
+    const res = await fetch(`${base}/webhook`, {
+      method: 'POST',
+      body: raw,
+      headers: { 'content-type': 'application/json', 'x-hub-signature-256': sig },
+    });
     return { status: res.status, json: (await res.json()) as any };
   }
 
@@ -214,7 +246,11 @@ describe('POST /webhook answers 200 to every correctly signed body', () => {
     expect((await post(deepBodyText())).status).toBe(200);
     const bad = await post('{"object": "whatsapp_business_account", "entry": [');
     expect(bad.status).toBe(200);
-    expect(bad.json).toMatchObject({ received: true, batch_id: expect.stringMatching(/^wh_/), unusable: expect.stringMatching(/not valid JSON/) });
+    expect(bad.json).toMatchObject({
+      received: true,
+      batch_id: expect.stringMatching(/^wh_/),
+      unusable: expect.stringMatching(/not valid JSON/),
+    });
     expect((await post(JSON.stringify(textMsg('wamid.R1', 'hello', T0() - 1000)))).status).toBe(200);
     await waitFor('window', async () => (await t.ctx.store.getWindows(CUSTOMER)).length > 0);
     await proc.whenIdle();
@@ -227,7 +263,10 @@ describe('POST /webhook answers 200 to every correctly signed body', () => {
     const real = t.ctx.store;
     (t.ctx as { store: Store }).store = new Proxy(real, {
       get(target, prop, recv) {
-        if (prop === 'saveWebhookBatch' || prop === 'saveWebhookBatches') return async () => { throw new Error('connection refused'); };
+        if (prop === 'saveWebhookBatch' || prop === 'saveWebhookBatches')
+          return async () => {
+            throw new Error('connection refused');
+          };
         const v = Reflect.get(target, prop, recv);
         return typeof v === 'function' ? v.bind(target) : v;
       },

@@ -5,7 +5,20 @@ import { BacklogFullError, WebhookProcessor } from '../../src/webhooks/processor
 import type { AccountUpdateNotice } from '../../src/engine/bus.ts';
 import { noteBusinessReply } from '../../src/engine/fep.ts';
 import type { MessageRecord } from '../../src/domain/types.ts';
-import { makeCtx, message, envelope, messagesValue, inbound, textMsg, statusBody, st, CUSTOMER, PNID, WABA, type TestCtx } from './helpers.ts';
+import {
+  makeCtx,
+  message,
+  envelope,
+  messagesValue,
+  inbound,
+  textMsg,
+  statusBody,
+  st,
+  CUSTOMER,
+  PNID,
+  WABA,
+  type TestCtx,
+} from './helpers.ts';
 
 let t: TestCtx;
 let proc: WebhookProcessor;
@@ -33,7 +46,7 @@ async function metric(kind: string, result: string): Promise<number> {
 }
 
 describe('inbound messages', () => {
-  it('open the care window from Meta\'s timestamp and record the profile name', async () => {
+  it("open the care window from Meta's timestamp and record the profile name", async () => {
     const sentAt = T0() - 3_600_000; // the customer wrote an hour ago; the webhook arrives now
     await proc.applyBody(textMsg('wamid.IN1', 'Does it come in another color?', sentAt));
     const w = (await t.ctx.store.getWindows(CUSTOMER)).find((x) => x.sender_id === 'main');
@@ -43,7 +56,9 @@ describe('inbound messages', () => {
 
   it('an inbound from a Brazilian legacy wa_id (no 9th digit) keys state under the number a business types', async () => {
     const legacy = '551187654321'; // wa_id from before Brazil's 9th mobile digit
-    await proc.applyBody(inbound({ id: 'wamid.BR1', timestamp: String(Math.floor(T0() / 1000)), type: 'text', text: { body: 'oi' } }, 'Ana', legacy));
+    await proc.applyBody(
+      inbound({ id: 'wamid.BR1', timestamp: String(Math.floor(T0() / 1000)), type: 'text', text: { body: 'oi' } }, 'Ana', legacy),
+    );
     expect((await t.ctx.store.getWindows('5511987654321')).map((w) => w.sender_id)).toEqual(['main']);
     expect(await t.ctx.store.getWindows(legacy)).toEqual([]);
   });
@@ -61,7 +76,10 @@ describe('inbound messages', () => {
       { type: 'interactive', interactive: { type: 'list_reply', list_reply: { id: 'r1', title: 'Row', description: 'd' } } },
       { type: 'button', button: { payload: 'p', text: 'Track order' }, context: { from: '15550783881', id: 'wamid.T' } },
       { type: 'reaction', reaction: { message_id: 'wamid.OUT', emoji: '👍' } },
-      { type: 'order', order: { catalog_id: 'c', product_items: [{ product_retailer_id: 'p', quantity: 1, item_price: 1, currency: 'USD' }] } },
+      {
+        type: 'order',
+        order: { catalog_id: 'c', product_items: [{ product_retailer_id: 'p', quantity: 1, item_price: 1, currency: 'USD' }] },
+      },
     ];
     for (let i = 0; i < types.length; i++) {
       const wa = `1650555${String(1000 + i)}`;
@@ -71,10 +89,33 @@ describe('inbound messages', () => {
       expect(w.length, `type ${String(types[i].type)}`).toBe(1);
       expect(w[0].last_inbound_at).toBe(Math.floor(ts / 1000) * 1000);
     }
-    await proc.applyBody(inbound({ id: 'wamid.SYS', timestamp: String(Math.floor(T0() / 1000)), type: 'system', system: { body: 'User A changed from 1 to 2', wa_id: '16505559999', type: 'user_changed_number' } }, 'A', '16505558888'));
+    await proc.applyBody(
+      inbound(
+        {
+          id: 'wamid.SYS',
+          timestamp: String(Math.floor(T0() / 1000)),
+          type: 'system',
+          system: { body: 'User A changed from 1 to 2', wa_id: '16505559999', type: 'user_changed_number' },
+        },
+        'A',
+        '16505558888',
+      ),
+    );
     expect(await t.ctx.store.getWindows('16505558888')).toEqual([]);
     // unsupported (a poll, an edit): not known to open the window at Meta; kept in the audit log
-    const r = await proc.applyBody(inbound({ id: 'wamid.UNS', timestamp: String(Math.floor(T0() / 1000)), type: 'unsupported', errors: [{ code: 131051, title: 'Message type unknown' }], unsupported: { type: 'poll' } }, 'U', '16505557777'));
+    const r = await proc.applyBody(
+      inbound(
+        {
+          id: 'wamid.UNS',
+          timestamp: String(Math.floor(T0() / 1000)),
+          type: 'unsupported',
+          errors: [{ code: 131051, title: 'Message type unknown' }],
+          unsupported: { type: 'poll' },
+        },
+        'U',
+        '16505557777',
+      ),
+    );
     expect(r.results.stored).toBe(1);
     expect(await t.ctx.store.getWindows('16505557777')).toEqual([]);
     expect((await t.ctx.store.listAudit({ action: 'customer.unsupported_message' })).length).toBe(1);
@@ -82,7 +123,19 @@ describe('inbound messages', () => {
 
   it('a referral (click-to-WhatsApp) is recorded, and the reply within 24h opens the 72h FEP window once', async () => {
     const at = T0() - 60_000;
-    await proc.applyBody(textMsg('wamid.REF', 'Hi, I saw your ad', at, { referral: { source_url: 'https://fb.me/x', source_id: 'ad1', source_type: 'ad', headline: 'Sale', body: 'b', media_type: 'image', ctwa_clid: 'clid' } }));
+    await proc.applyBody(
+      textMsg('wamid.REF', 'Hi, I saw your ad', at, {
+        referral: {
+          source_url: 'https://fb.me/x',
+          source_id: 'ad1',
+          source_type: 'ad',
+          headline: 'Sale',
+          body: 'b',
+          media_type: 'image',
+          ctwa_clid: 'clid',
+        },
+      }),
+    );
     const w = (await t.ctx.store.getWindows(CUSTOMER))[0];
     expect(w.referral_at).toBe(Math.floor(at / 1000) * 1000);
     expect((await t.ctx.store.listAudit({ action: 'customer.referral' })).length).toBe(1);
@@ -97,7 +150,11 @@ describe('inbound messages', () => {
   });
 
   it('a message for a number that is not a configured sender is audited, not applied', async () => {
-    const body = envelope('messages', { messaging_product: 'whatsapp', metadata: { phone_number_id: '999999999' }, messages: [{ from: CUSTOMER, id: 'wamid.X', timestamp: '1', type: 'text', text: { body: 'hi' } }] });
+    const body = envelope('messages', {
+      messaging_product: 'whatsapp',
+      metadata: { phone_number_id: '999999999' },
+      messages: [{ from: CUSTOMER, id: 'wamid.X', timestamp: '1', type: 'text', text: { body: 'hi' } }],
+    });
     const r = await proc.applyBody(body);
     expect(r.results.ignored).toBe(1);
     expect(await t.ctx.store.getWindows(CUSTOMER)).toEqual([]);
@@ -127,7 +184,9 @@ describe('opt-out and opt-in', () => {
     expect((await consent())?.marketing.state).toBe('unknown');
     for (const [i, word] of ['BAJA', 'Parar', 'berhenti', 'बंद करो', 'Não quero mais'].entries()) {
       const wa = `1650555700${i}`;
-      await proc.applyBody(inbound({ id: `wamid.L${i}`, timestamp: String(Math.floor(T0() / 1000) - 5), type: 'text', text: { body: word } }, 'x', wa));
+      await proc.applyBody(
+        inbound({ id: `wamid.L${i}`, timestamp: String(Math.floor(T0() / 1000) - 5), type: 'text', text: { body: word } }, 'x', wa),
+      );
       expect((await consent(wa))?.marketing.state, word).toBe('opted_out');
     }
   });
@@ -150,7 +209,15 @@ describe('opt-out and opt-in', () => {
   });
 
   it('a "Stop promotions" quick-reply tap opts out of marketing only', async () => {
-    await proc.applyBody(inbound({ id: 'wamid.B1', timestamp: String(Math.floor(T0() / 1000)), type: 'button', button: { payload: 'STOP_PROMOTIONS', text: 'Stop promotions' }, context: { from: '15550783881', id: 'wamid.TPL' } }));
+    await proc.applyBody(
+      inbound({
+        id: 'wamid.B1',
+        timestamp: String(Math.floor(T0() / 1000)),
+        type: 'button',
+        button: { payload: 'STOP_PROMOTIONS', text: 'Stop promotions' },
+        context: { from: '15550783881', id: 'wamid.TPL' },
+      }),
+    );
     const c = await consent();
     expect(c?.marketing.state).toBe('opted_out');
     expect(c?.marketing.source).toBe('webhook:button:STOP PROMOTIONS');
@@ -158,7 +225,22 @@ describe('opt-out and opt-in', () => {
   });
 
   it('user_preferences stop and resume change marketing consent', async () => {
-    const pref = (value: string, ts: number) => envelope('user_preferences', messagesValue({ contacts: [{ wa_id: CUSTOMER, profile: { name: 'S' } }], user_preferences: [{ wa_id: CUSTOMER, detail: `User requested to ${value} marketing messages`, category: 'marketing_messages', value, timestamp: Math.floor(ts / 1000) }] }));
+    const pref = (value: string, ts: number) =>
+      envelope(
+        'user_preferences',
+        messagesValue({
+          contacts: [{ wa_id: CUSTOMER, profile: { name: 'S' } }],
+          user_preferences: [
+            {
+              wa_id: CUSTOMER,
+              detail: `User requested to ${value} marketing messages`,
+              category: 'marketing_messages',
+              value,
+              timestamp: Math.floor(ts / 1000),
+            },
+          ],
+        }),
+      );
     await proc.applyBody(pref('stop', T0() - 5000));
     expect((await consent())?.marketing).toMatchObject({ state: 'opted_out', source: 'webhook:user_preferences:stop' });
     expect((await consent())?.utility.state).toBe('unknown');
@@ -177,7 +259,14 @@ describe('opt-out and opt-in', () => {
 
   it('a number change carries opt-outs to the new wa_id', async () => {
     await proc.applyBody(textMsg('wamid.ST', 'STOP', T0() - 5000));
-    await proc.applyBody(inbound({ id: 'wamid.SYS2', timestamp: String(Math.floor(T0() / 1000)), type: 'system', system: { body: 'changed', wa_id: '16505550000', type: 'user_changed_number' } }));
+    await proc.applyBody(
+      inbound({
+        id: 'wamid.SYS2',
+        timestamp: String(Math.floor(T0() / 1000)),
+        type: 'system',
+        system: { body: 'changed', wa_id: '16505550000', type: 'user_changed_number' },
+      }),
+    );
     expect((await consent('16505550000'))?.marketing.state).toBe('opted_out');
   });
 });
@@ -209,8 +298,20 @@ describe('dedupe', () => {
   });
 
   it('the same change re-sent with its keys in another order is one event', async () => {
-    const v1 = { event: 'APPROVED', message_template_id: 1, message_template_name: 'x', message_template_language: 'en_US', reason: 'NONE' };
-    const v2 = { reason: 'NONE', message_template_language: 'en_US', message_template_name: 'x', message_template_id: 1, event: 'APPROVED' };
+    const v1 = {
+      event: 'APPROVED',
+      message_template_id: 1,
+      message_template_name: 'x',
+      message_template_language: 'en_US',
+      reason: 'NONE',
+    };
+    const v2 = {
+      reason: 'NONE',
+      message_template_language: 'en_US',
+      message_template_name: 'x',
+      message_template_id: 1,
+      event: 'APPROVED',
+    };
     await proc.applyBody(envelope('message_template_status_update', v1, { time: 1739321024 }));
     const r = await proc.applyBody(envelope('message_template_status_update', v2, { time: 1739321024 }));
     expect(r.results.duplicate).toBe(1);
@@ -227,7 +328,9 @@ describe('statuses', () => {
     const seen: string[] = [];
     t.ctx.bus.on('message.status', (m: MessageRecord) => seen.push(m.status));
     const pricing = { billable: true, pricing_model: 'PMP', type: 'regular', category: 'marketing' };
-    await proc.applyBody(statusBody([st('wamid.A', 'sent', T0() - 3000, { pricing, conversation: { id: 'c', origin: { type: 'marketing' } } })]));
+    await proc.applyBody(
+      statusBody([st('wamid.A', 'sent', T0() - 3000, { pricing, conversation: { id: 'c', origin: { type: 'marketing' } } })]),
+    );
     await proc.applyBody(statusBody([st('wamid.A', 'delivered', T0() - 2000)]));
     await proc.applyBody(statusBody([st('wamid.A', 'read', T0() - 1000)]));
     const m = await t.ctx.store.getMessage('msg_1');
@@ -239,7 +342,9 @@ describe('statuses', () => {
 
   it('out of order: read first, then a late delivered and a late sent never move it back', async () => {
     await seed('msg_2', { wamid: 'wamid.B' });
-    const r = await proc.applyBody(statusBody([st('wamid.B', 'read', T0() - 1000), st('wamid.B', 'delivered', T0() - 2000), st('wamid.B', 'sent', T0() - 3000)]));
+    const r = await proc.applyBody(
+      statusBody([st('wamid.B', 'read', T0() - 1000), st('wamid.B', 'delivered', T0() - 2000), st('wamid.B', 'sent', T0() - 3000)]),
+    );
     expect(r.results).toEqual({ applied: 1, stale: 2 });
     expect((await t.ctx.store.getMessage('msg_2'))?.status).toBe('read');
   });
@@ -306,7 +411,9 @@ describe('statuses', () => {
       return original(items);
     };
     try {
-      const r = await proc.applyBody(statusBody(['msg_f1', 'msg_f2'].map((id) => st(`wamid.${id}`, 'delivered', T0(), { biz_opaque_callback_data: id }))));
+      const r = await proc.applyBody(
+        statusBody(['msg_f1', 'msg_f2'].map((id) => st(`wamid.${id}`, 'delivered', T0(), { biz_opaque_callback_data: id }))),
+      );
       expect(r.results).toEqual({ applied: 2 });
       expect(calls).toBe(1);
       for (const id of ['msg_f1', 'msg_f2']) expect((await store.getMessage(id))?.status).toBe('delivered');
@@ -351,7 +458,13 @@ describe('statuses', () => {
 
   it('failed 131049 limits marketing to the user for 24h; the error is classified on the record', async () => {
     await seed('msg_7', { wamid: 'wamid.G' });
-    const err = { code: 131049, title: 'This message was not delivered to maintain healthy ecosystem engagement.', message: 'This message was not delivered to maintain healthy ecosystem engagement.', error_data: { details: 'In order to maintain a healthy ecosystem engagement, the message failed to be delivered.' }, href: '/documentation/business-messaging/whatsapp/support/error-codes' };
+    const err = {
+      code: 131049,
+      title: 'This message was not delivered to maintain healthy ecosystem engagement.',
+      message: 'This message was not delivered to maintain healthy ecosystem engagement.',
+      error_data: { details: 'In order to maintain a healthy ecosystem engagement, the message failed to be delivered.' },
+      href: '/documentation/business-messaging/whatsapp/support/error-codes',
+    };
     await proc.applyBody(statusBody([st('wamid.G', 'failed', T0() - 1000, { errors: [err] })]));
     const m = await t.ctx.store.getMessage('msg_7');
     expect(m?.status).toBe('failed');
@@ -362,10 +475,24 @@ describe('statuses', () => {
   it('failed 131050 opts the user out of marketing; 131026 marks the number undeliverable', async () => {
     await seed('msg_8', { wamid: 'wamid.H' });
     await seed('msg_9', { wamid: 'wamid.I', to: '16505552222' });
-    await proc.applyBody(statusBody([
-      st('wamid.H', 'failed', T0(), { errors: [{ code: 131050, title: 'Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business', error_data: { details: '' } }] }),
-      st('wamid.I', 'failed', T0(), { recipient_id: '16505552222', errors: [{ code: 131026, title: 'Message undeliverable', error_data: { details: 'x' } }] }),
-    ]));
+    await proc.applyBody(
+      statusBody([
+        st('wamid.H', 'failed', T0(), {
+          errors: [
+            {
+              code: 131050,
+              title:
+                'Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business',
+              error_data: { details: '' },
+            },
+          ],
+        }),
+        st('wamid.I', 'failed', T0(), {
+          recipient_id: '16505552222',
+          errors: [{ code: 131026, title: 'Message undeliverable', error_data: { details: 'x' } }],
+        }),
+      ]),
+    );
     expect((await consent())?.marketing).toMatchObject({ state: 'opted_out', source: 'webhook:status:131050' });
     expect((await t.ctx.store.getCustomer('16505552222'))?.undeliverable_at).toBe(Math.floor(T0() / 1000) * 1000);
   });
@@ -381,10 +508,31 @@ describe('statuses', () => {
 
 describe('templates', () => {
   const tpl = (event: string, extra: Record<string, unknown> = {}) =>
-    envelope('message_template_status_update', { event, message_template_id: 594425479261596, message_template_name: 'spring_sale', message_template_language: 'en_US', reason: 'NONE', ...extra }, { time: Math.floor(T0() / 1000) });
+    envelope(
+      'message_template_status_update',
+      {
+        event,
+        message_template_id: 594425479261596,
+        message_template_name: 'spring_sale',
+        message_template_language: 'en_US',
+        reason: 'NONE',
+        ...extra,
+      },
+      { time: Math.floor(T0() / 1000) },
+    );
 
   beforeEach(async () => {
-    const rec = { waba_id: WABA, name: 'spring_sale', language: 'en_US', category: 'marketing' as const, status: 'APPROVED' as const, quality: 'GREEN' as const, components: [{ type: 'BODY', text: 'Hi {{1}}' }], meta_id: '594425479261596', updated_at: 1 };
+    const rec = {
+      waba_id: WABA,
+      name: 'spring_sale',
+      language: 'en_US',
+      category: 'marketing' as const,
+      status: 'APPROVED' as const,
+      quality: 'GREEN' as const,
+      components: [{ type: 'BODY', text: 'Hi {{1}}' }],
+      meta_id: '594425479261596',
+      updated_at: 1,
+    };
     await t.ctx.store.upsertTemplate(rec);
     await t.ctx.gate.upsertTemplate(rec);
   });
@@ -404,7 +552,15 @@ describe('templates', () => {
 
   it('a PAUSED template is denied at the gate at once (real MemoryGateState)', async () => {
     const { checkCompliance } = await import('../../src/engine/compliance.ts');
-    const body = { to: CUSTOMER, type: 'template', template: { name: 'spring_sale', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ann' }] }] } };
+    const body = {
+      to: CUSTOMER,
+      type: 'template',
+      template: {
+        name: 'spring_sale',
+        language: { code: 'en_US' },
+        components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ann' }] }],
+      },
+    };
     const before = await checkCompliance(t.ctx, { body });
     expect(before.reason_code).not.toBe('TEMPLATE_PAUSED');
     await proc.applyBody(tpl('PAUSED'));
@@ -422,25 +578,96 @@ describe('templates', () => {
   });
 
   it('quality and category updates change the record; an impending category change does not yet', async () => {
-    await proc.applyBody(envelope('message_template_quality_update', { previous_quality_score: 'GREEN', new_quality_score: 'RED', message_template_id: 1, message_template_name: 'spring_sale', message_template_language: 'en_US' }, { time: 1 }));
+    await proc.applyBody(
+      envelope(
+        'message_template_quality_update',
+        {
+          previous_quality_score: 'GREEN',
+          new_quality_score: 'RED',
+          message_template_id: 1,
+          message_template_name: 'spring_sale',
+          message_template_language: 'en_US',
+        },
+        { time: 1 },
+      ),
+    );
     expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.quality).toBe('RED');
-    await proc.applyBody(envelope('template_category_update', { message_template_id: 1, message_template_name: 'spring_sale', message_template_language: 'en_US', new_category: 'MARKETING', correct_category: 'UTILITY', category_update_timestamp: 1 }, { time: 2 }));
+    await proc.applyBody(
+      envelope(
+        'template_category_update',
+        {
+          message_template_id: 1,
+          message_template_name: 'spring_sale',
+          message_template_language: 'en_US',
+          new_category: 'MARKETING',
+          correct_category: 'UTILITY',
+          category_update_timestamp: 1,
+        },
+        { time: 2 },
+      ),
+    );
     expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.category).toBe('marketing');
-    await proc.applyBody(envelope('template_category_update', { message_template_id: 1, message_template_name: 'spring_sale', message_template_language: 'en_US', previous_category: 'MARKETING', new_category: 'UTILITY' }, { time: 3 }));
+    await proc.applyBody(
+      envelope(
+        'template_category_update',
+        {
+          message_template_id: 1,
+          message_template_name: 'spring_sale',
+          message_template_language: 'en_US',
+          previous_category: 'MARKETING',
+          new_category: 'UTILITY',
+        },
+        { time: 3 },
+      ),
+    );
     expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.category).toBe('utility');
   });
 
-  it('a template change older than the record\'s last update is stale (a retried PAUSED after REINSTATED)', async () => {
+  it("a template change older than the record's last update is stale (a retried PAUSED after REINSTATED)", async () => {
     const at = Math.floor(T0() / 1000);
-    await proc.applyBody(envelope('message_template_status_update', { event: 'REINSTATED', message_template_id: 1, message_template_name: 'spring_sale', message_template_language: 'en_US', reason: 'NONE' }, { time: at }));
-    const r = await proc.applyBody(envelope('message_template_status_update', { event: 'PAUSED', message_template_id: 1, message_template_name: 'spring_sale', message_template_language: 'en_US', reason: 'NONE' }, { time: at - 120 }));
+    await proc.applyBody(
+      envelope(
+        'message_template_status_update',
+        {
+          event: 'REINSTATED',
+          message_template_id: 1,
+          message_template_name: 'spring_sale',
+          message_template_language: 'en_US',
+          reason: 'NONE',
+        },
+        { time: at },
+      ),
+    );
+    const r = await proc.applyBody(
+      envelope(
+        'message_template_status_update',
+        {
+          event: 'PAUSED',
+          message_template_id: 1,
+          message_template_name: 'spring_sale',
+          message_template_language: 'en_US',
+          reason: 'NONE',
+        },
+        { time: at - 120 },
+      ),
+    );
     expect(r.results.stale).toBe(1);
     expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.status).toBe('APPROVED');
   });
 
   it('a template wagate never saw is created, as marketing unless Meta names its category', async () => {
-    await proc.applyBody(envelope('message_template_status_update', { event: 'APPROVED', message_template_id: 7, message_template_name: 'new_one', message_template_language: 'pt_BR', reason: null }, { time: 5 }));
-    expect(await t.ctx.store.getTemplate(WABA, 'new_one', 'pt_BR')).toMatchObject({ status: 'APPROVED', category: 'marketing', meta_id: '7' });
+    await proc.applyBody(
+      envelope(
+        'message_template_status_update',
+        { event: 'APPROVED', message_template_id: 7, message_template_name: 'new_one', message_template_language: 'pt_BR', reason: null },
+        { time: 5 },
+      ),
+    );
+    expect(await t.ctx.store.getTemplate(WABA, 'new_one', 'pt_BR')).toMatchObject({
+      status: 'APPROVED',
+      category: 'marketing',
+      meta_id: '7',
+    });
   });
 });
 
@@ -449,7 +676,13 @@ describe('phone number quality, account updates, unknown fields', () => {
     await t.ctx.store.saveSenderHealth({ sender_id: 'main', data: { token_valid: true }, updated_at: 1 });
     const got: unknown[] = [];
     t.ctx.bus.on('meta.phone_quality', (e) => got.push(e));
-    await proc.applyBody(envelope('phone_number_quality_update', { display_phone_number: '15550783881', event: 'THROUGHPUT_UPGRADE', current_limit: 'TIER_UNLIMITED' }, { time: 1739321024 }));
+    await proc.applyBody(
+      envelope(
+        'phone_number_quality_update',
+        { display_phone_number: '15550783881', event: 'THROUGHPUT_UPGRADE', current_limit: 'TIER_UNLIMITED' },
+        { time: 1739321024 },
+      ),
+    );
     expect(got[0]).toMatchObject({ sender_id: 'main', event: 'THROUGHPUT_UPGRADE', current_limit: 'TIER_UNLIMITED' });
     const h = await t.ctx.store.getSenderHealth('main');
     expect(h?.data.token_valid).toBe(true);
@@ -459,9 +692,18 @@ describe('phone number quality, account updates, unknown fields', () => {
   it('account update: bus event says whether sending must stop', async () => {
     const got: AccountUpdateNotice[] = [];
     t.ctx.bus.on('meta.account_update', (e) => got.push(e));
-    await proc.applyBody(envelope('account_update', { event: 'DISABLED_UPDATE', ban_info: { waba_ban_state: 'DISABLE', waba_ban_date: 'x' } }, { time: 1739321024 }));
+    await proc.applyBody(
+      envelope(
+        'account_update',
+        { event: 'DISABLED_UPDATE', ban_info: { waba_ban_state: 'DISABLE', waba_ban_date: 'x' } },
+        { time: 1739321024 },
+      ),
+    );
     await proc.applyBody(envelope('account_update', { event: 'MM_LITE_TERMS_SIGNED' }, { time: 1739321025 }));
-    expect(got.map((g) => [g.event, g.stop_sending])).toEqual([['DISABLED_UPDATE', true], ['MM_LITE_TERMS_SIGNED', false]]);
+    expect(got.map((g) => [g.event, g.stop_sending])).toEqual([
+      ['DISABLED_UPDATE', true],
+      ['MM_LITE_TERMS_SIGNED', false],
+    ]);
     expect((await t.ctx.store.getSenderHealth('main'))?.data.webhook_account_update).toMatchObject({ event: 'MM_LITE_TERMS_SIGNED' });
   });
 
@@ -469,7 +711,22 @@ describe('phone number quality, account updates, unknown fields', () => {
     const r = await proc.applyBody({
       object: 'whatsapp_business_account',
       entry: [
-        { id: WABA, time: 1, changes: [{ field: 'smb_message_echoes', value: { a: 1 } }, 'garbage', { field: 'messages', value: { messaging_product: 'whatsapp', metadata: { phone_number_id: PNID }, errors: [{ code: 130429, title: 'Rate limit hit', message: 'Rate limit hit', error_data: { details: 'too many' } }] } }] },
+        {
+          id: WABA,
+          time: 1,
+          changes: [
+            { field: 'smb_message_echoes', value: { a: 1 } },
+            'garbage',
+            {
+              field: 'messages',
+              value: {
+                messaging_product: 'whatsapp',
+                metadata: { phone_number_id: PNID },
+                errors: [{ code: 130429, title: 'Rate limit hit', message: 'Rate limit hit', error_data: { details: 'too many' } }],
+              },
+            },
+          ],
+        },
         42,
       ],
     });
@@ -539,7 +796,10 @@ describe('durability', () => {
     const real = t.ctx.store;
     (t.ctx as { store: unknown }).store = new Proxy(real, {
       get(target, prop, recv) {
-        if (prop === 'markEventSeen') return async () => { throw new Error('disk I/O error'); };
+        if (prop === 'markEventSeen')
+          return async () => {
+            throw new Error('disk I/O error');
+          };
         if (prop === 'ping') return async () => false;
         const v = Reflect.get(target, prop, recv);
         return typeof v === 'function' ? v.bind(target) : v;

@@ -40,7 +40,8 @@ describe('webhook processor start with another live instance', () => {
   });
 
   it('finishes while its own webhook route keeps accepting batches during the start (the route is up before the processor)', async () => {
-    for (let i = 0; i < 50; i++) await t.ctx.store.saveWebhookBatch(`wh_left_${i}`, JSON.stringify(textMsg(`wamid.L${i}`, 'hello', t.clock.t - 1000)), t.clock.t - 5);
+    for (let i = 0; i < 50; i++)
+      await t.ctx.store.saveWebhookBatch(`wh_left_${i}`, JSON.stringify(textMsg(`wamid.L${i}`, 'hello', t.clock.t - 1000)), t.clock.t - 5);
     proc = new WebhookProcessor(t.ctx);
     const p = proc;
     let started = false;

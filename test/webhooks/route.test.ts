@@ -51,7 +51,11 @@ describe('GET /webhook handshake', () => {
   });
 
   it('403 with the error body for a wrong token or mode', async () => {
-    for (const q of [`hub.mode=subscribe&hub.challenge=1&hub.verify_token=wrong`, `hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=${VERIFY_TOKEN}`, `hub.mode=subscribe&hub.verify_token=${VERIFY_TOKEN}`]) {
+    for (const q of [
+      `hub.mode=subscribe&hub.challenge=1&hub.verify_token=wrong`,
+      `hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=${VERIFY_TOKEN}`,
+      `hub.mode=subscribe&hub.verify_token=${VERIFY_TOKEN}`,
+    ]) {
       const res = await fetch(`${base}/webhook?${q}`);
       expect(res.status, q).toBe(403);
       const body = (await res.json()) as any;
@@ -107,7 +111,11 @@ describe('POST /webhook', () => {
     expect(r.json).toMatchObject({ received: true, set_aside: true, unusable: expect.stringMatching(/not valid JSON/) });
     await proc.whenIdle();
     expect(await t.ctx.store.listPendingWebhookBatches(10)).toEqual([]);
-    expect(await t.ctx.store.getFailedWebhookBatch(r.json.batch_id)).toMatchObject({ state: 'open', body: raw, error: expect.stringMatching(/not valid JSON/) });
+    expect(await t.ctx.store.getFailedWebhookBatch(r.json.batch_id)).toMatchObject({
+      state: 'open',
+      body: raw,
+      error: expect.stringMatching(/not valid JSON/),
+    });
   });
 
   it('over webhooks.max_body_bytes → 413', async () => {
@@ -118,7 +126,8 @@ describe('POST /webhook', () => {
   });
 
   it('non-ASCII bodies are verified on the raw bytes (Meta escapes them; either form verifies)', async () => {
-    const raw = '{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"106540352242922"},"messages":[{"from":"16505553333","id":"wamid.UNI","timestamp":"1749416383","type":"text","text":{"body":"caf\\u00e9 ☕"}}]}}]}]}';
+    const raw =
+      '{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"106540352242922"},"messages":[{"from":"16505553333","id":"wamid.UNI","timestamp":"1749416383","type":"text","text":{"body":"caf\\u00e9 ☕"}}]}}]}]}';
     expect((await post(raw, { 'x-hub-signature-256': signed(raw).sig })).status).toBe(200);
   });
 
@@ -139,7 +148,7 @@ describe('POST /webhook', () => {
 });
 
 describe('body limit', () => {
-  it('the webhook limit (3 MB by default, Meta\'s maximum) applies even above the server-wide 1 MB limit', async () => {
+  it("the webhook limit (3 MB by default, Meta's maximum) applies even above the server-wide 1 MB limit", async () => {
     const t2 = await makeCtx();
     const p2 = new WebhookProcessor(t2.ctx);
     const a2 = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
@@ -148,7 +157,11 @@ describe('body limit', () => {
     const url = await a2.listen({ port: 0, host: '127.0.0.1' });
     try {
       const raw = JSON.stringify({ object: 'whatsapp_business_account', entry: [], pad: 'x'.repeat(1_500_000) });
-      const res = await fetch(`${url}/webhook`, { method: 'POST', body: raw, headers: { 'content-type': 'application/json', 'x-hub-signature-256': signed(raw).sig } });
+      const res = await fetch(`${url}/webhook`, {
+        method: 'POST',
+        body: raw,
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': signed(raw).sig },
+      });
       expect(res.status).toBe(200);
       await p2.whenIdle();
     } finally {

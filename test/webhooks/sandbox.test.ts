@@ -16,7 +16,11 @@ let app: FastifyInstance;
 let sandbox: SandboxHandle;
 
 async function ctl(path: string, body: unknown): Promise<any> {
-  const res = await fetch(`${sandbox.url}/_sandbox${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const res = await fetch(`${sandbox.url}/_sandbox${path}`, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  });
   const json = await res.json();
   if (res.status !== 200) throw new Error(`${path}: ${res.status} ${JSON.stringify(json)}`);
   return json;
@@ -51,7 +55,13 @@ afterAll(async () => {
 
 describe('webhooks sent by the sandbox', () => {
   it('an inbound text opens the window and records the profile name', async () => {
-    await ctl('/inbound', { phone_number_id: PNID, from: '447700900001', type: 'text', text: { body: 'Hello there' }, profile_name: 'Ada' });
+    await ctl('/inbound', {
+      phone_number_id: PNID,
+      from: '447700900001',
+      type: 'text',
+      text: { body: 'Hello there' },
+      profile_name: 'Ada',
+    });
     const w = await waitFor('window', async () => (await t.ctx.store.getWindows('447700900001'))[0]);
     expect(w.sender_id).toBe('main');
     expect((await t.ctx.store.getCustomer('447700900001'))?.profile_name).toBe('Ada');
@@ -60,7 +70,21 @@ describe('webhooks sent by the sandbox', () => {
   it('STOP and the "Stop promotions" button opt out; a referral is recorded', async () => {
     await ctl('/inbound', { phone_number_id: PNID, from: '447700900002', type: 'text', text: { body: 'STOP' } });
     await ctl('/inbound', { phone_number_id: PNID, from: '447700900003', type: 'button' });
-    await ctl('/inbound', { phone_number_id: PNID, from: '447700900004', type: 'text', text: { body: 'Hi from the ad' }, referral: { source_url: 'https://fb.me/ad', source_id: '120', source_type: 'ad', headline: 'Sale', body: 'b', media_type: 'image', ctwa_clid: 'c1' } });
+    await ctl('/inbound', {
+      phone_number_id: PNID,
+      from: '447700900004',
+      type: 'text',
+      text: { body: 'Hi from the ad' },
+      referral: {
+        source_url: 'https://fb.me/ad',
+        source_id: '120',
+        source_type: 'ad',
+        headline: 'Sale',
+        body: 'b',
+        media_type: 'image',
+        ctwa_clid: 'c1',
+      },
+    });
     await waitFor('STOP', async () => (await t.ctx.store.getCustomer('447700900002'))?.consent.utility.state === 'opted_out');
     await waitFor('button', async () => (await t.ctx.store.getCustomer('447700900003'))?.consent.marketing.state === 'opted_out');
     expect((await t.ctx.store.getCustomer('447700900003'))?.consent.utility.state).toBe('unknown');
@@ -80,11 +104,19 @@ describe('webhooks sent by the sandbox', () => {
   it('statuses of a real send reach the message through biz_opaque_callback_data, monotonic, with pricing', async () => {
     const to = '447700900006';
     await ctl('/inbound', { phone_number_id: PNID, from: to, type: 'text', text: { body: 'hi' } }); // opens the window in the sandbox
-    await t.ctx.store.insertMessage(message('msg_sbx_1', { to, category: 'service', type: 'text', template_name: null, template_language: null, status: 'sending' }));
+    await t.ctx.store.insertMessage(
+      message('msg_sbx_1', { to, category: 'service', type: 'text', template_name: null, template_language: null, status: 'sending' }),
+    );
     const res = await fetch(`${sandbox.url}/v23.0/${PNID}/messages`, {
       method: 'POST',
       headers: { authorization: 'Bearer sandbox-token-main', 'content-type': 'application/json' },
-      body: JSON.stringify({ messaging_product: 'whatsapp', to, type: 'text', text: { body: 'Thanks!' }, biz_opaque_callback_data: 'msg_sbx_1' }),
+      body: JSON.stringify({
+        messaging_product: 'whatsapp',
+        to,
+        type: 'text',
+        text: { body: 'Thanks!' },
+        biz_opaque_callback_data: 'msg_sbx_1',
+      }),
     });
     expect(res.status).toBe(200);
     const statuses: string[] = [];
@@ -99,7 +131,17 @@ describe('webhooks sent by the sandbox', () => {
   });
 
   it('template PAUSED / quality RED from the sandbox update the record and alert', async () => {
-    await t.ctx.store.upsertTemplate({ waba_id: WABA, name: 'spring_sale', language: 'en_US', category: 'marketing', status: 'APPROVED', quality: 'GREEN', components: [], meta_id: null, updated_at: 1 });
+    await t.ctx.store.upsertTemplate({
+      waba_id: WABA,
+      name: 'spring_sale',
+      language: 'en_US',
+      category: 'marketing',
+      status: 'APPROVED',
+      quality: 'GREEN',
+      components: [],
+      meta_id: null,
+      updated_at: 1,
+    });
     await ctl('/templates/spring_sale', { status: 'PAUSED', quality: 'RED' });
     const rec = await waitFor('paused', async () => {
       const r = await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US');
@@ -113,19 +155,30 @@ describe('webhooks sent by the sandbox', () => {
   it('an account update reaches the bus and the sender health', async () => {
     const got: any[] = [];
     t.ctx.bus.on('meta.account_update', (e) => got.push(e));
-    await ctl('/webhooks/emit', { field: 'account_update', value: { event: 'ACCOUNT_VIOLATION', violation_info: { violation_type: 'ADULT' } } });
+    await ctl('/webhooks/emit', {
+      field: 'account_update',
+      value: { event: 'ACCOUNT_VIOLATION', violation_info: { violation_type: 'ADULT' } },
+    });
     await waitFor('account_update', async () => got.length > 0);
     expect(got[0]).toMatchObject({ event: 'ACCOUNT_VIOLATION', stop_sending: true, sender_ids: ['main'] });
   });
 
   it('a sandbox told to sign wrongly is refused (401) and nothing is applied', async () => {
-    await fetch(`${sandbox.url}/_sandbox/webhooks`, { method: 'POST', body: JSON.stringify({ signature: 'invalid' }), headers: { 'content-type': 'application/json' } });
+    await fetch(`${sandbox.url}/_sandbox/webhooks`, {
+      method: 'POST',
+      body: JSON.stringify({ signature: 'invalid' }),
+      headers: { 'content-type': 'application/json' },
+    });
     await ctl('/inbound', { phone_number_id: PNID, from: '447700900007', type: 'text', text: { body: 'STOP' } });
     await waitFor('a refused delivery in the sandbox log', async () => {
       const log = (await (await fetch(`${sandbox.url}/_sandbox/webhooks/log`)).json()) as any;
       return JSON.stringify(log.log).includes('401');
     });
     expect(await t.ctx.store.getCustomer('447700900007')).toBeNull();
-    await fetch(`${sandbox.url}/_sandbox/webhooks`, { method: 'POST', body: JSON.stringify({ signature: 'valid' }), headers: { 'content-type': 'application/json' } });
+    await fetch(`${sandbox.url}/_sandbox/webhooks`, {
+      method: 'POST',
+      body: JSON.stringify({ signature: 'valid' }),
+      headers: { 'content-type': 'application/json' },
+    });
   });
 });

@@ -41,7 +41,11 @@ async function json(res: Response): Promise<any> {
 
 async function postWebhook(app: App, base: string, raw: string): Promise<Response> {
   const sig = signPayload(raw, app.ctx.config.meta.app_secret!);
-  return fetch(`${base}/webhook`, { method: 'POST', body: raw, headers: { 'content-type': 'application/json', 'x-hub-signature-256': sig } });
+  return fetch(`${base}/webhook`, {
+    method: 'POST',
+    body: raw,
+    headers: { 'content-type': 'application/json', 'x-hub-signature-256': sig },
+  });
 }
 
 describe('a poison webhook, then a restart on the same data dir', () => {
@@ -66,15 +70,29 @@ describe('a poison webhook, then a restart on the same data dir', () => {
     const ready = await fetch(`${base}/ready`);
     const r = await json(ready);
     expect(ready.status, JSON.stringify(r)).toBe(200);
-    expect(r.components).toMatchObject({ http: { state: 'running' }, webhooks: { state: 'running' }, templates: { state: 'running' }, workers: { state: 'running' }, monitor: { state: 'disabled' } });
+    expect(r.components).toMatchObject({
+      http: { state: 'running' },
+      webhooks: { state: 'running' },
+      templates: { state: 'running' },
+      workers: { state: 'running' },
+      monitor: { state: 'disabled' },
+    });
     expect(await app.ctx.store.listPendingWebhookBatches(10)).toEqual([]);
 
     // Workers run: a new message leaves `queued`.
     const pnid = app.ctx.senders.resolve().phone_number_id;
-    const inbound = await fetch(`${app.sandbox!.url}/_sandbox/inbound`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ phone_number_id: pnid, from: '447700900201', type: 'text', text: { body: 'hello' } }) });
+    const inbound = await fetch(`${app.sandbox!.url}/_sandbox/inbound`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ phone_number_id: pnid, from: '447700900201', type: 'text', text: { body: 'hello' } }),
+    });
     expect(inbound.status).toBe(200);
     await waitFor('window', async () => (await app.ctx.store.getWindows('447700900201')).length > 0);
-    const sent = await fetch(`${base}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: '+447700900201', type: 'text', text: { body: 'hi back' } }) });
+    const sent = await fetch(`${base}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: '+447700900201', type: 'text', text: { body: 'hi back' } }),
+    });
     expect(sent.status).toBe(202);
     const { id } = await json(sent);
     await waitFor('delivered', async () => {
@@ -94,7 +112,33 @@ describe('a poison webhook, then a restart on the same data dir', () => {
     expect((await json(replay)).error).toMatchObject({ code: 'WEBHOOK_REPLAY_FAILED', details: { batch: { attempts: 2, state: 'open' } } });
 
     // A batch set aside earlier (a cause since fixed) replays: applied, then `replayed`.
-    const body = JSON.stringify({ object: 'whatsapp_business_account', entry: [{ id: app.ctx.senders.resolve().waba_id, changes: [{ field: 'messages', value: { messaging_product: 'whatsapp', metadata: { phone_number_id: pnid }, contacts: [{ wa_id: '447700900202', profile: { name: 'R' } }], messages: [{ from: '447700900202', id: 'wamid.REPLAY1', timestamp: String(Math.floor(Date.now() / 1000) - 60), type: 'text', text: { body: 'hi' } }] } }] }] });
+    const body = JSON.stringify({
+      object: 'whatsapp_business_account',
+      entry: [
+        {
+          id: app.ctx.senders.resolve().waba_id,
+          changes: [
+            {
+              field: 'messages',
+              value: {
+                messaging_product: 'whatsapp',
+                metadata: { phone_number_id: pnid },
+                contacts: [{ wa_id: '447700900202', profile: { name: 'R' } }],
+                messages: [
+                  {
+                    from: '447700900202',
+                    id: 'wamid.REPLAY1',
+                    timestamp: String(Math.floor(Date.now() / 1000) - 60),
+                    type: 'text',
+                    text: { body: 'hi' },
+                  },
+                ],
+              },
+            },
+          ],
+        },
+      ],
+    });
     await app.ctx.store.saveWebhookBatch('wh_earlier', body, Date.now());
     await app.ctx.store.setAsideWebhookBatch('wh_earlier', 'deadlock detected', Date.now());
     const ok = await fetch(`${base}/v1/webhooks/failed/wh_earlier/replay`, { method: 'POST' });
@@ -124,15 +168,26 @@ describe('a component that cannot start', () => {
     app.monitor.start = async () => {
       throw new Error('sender_statuses: relation does not exist');
     };
-    const err = await app.start().then(() => null, (e: unknown) => e);
+    const err = await app.start().then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(StartupError);
-    expect(err).toMatchObject({ component: 'monitor', reason: expect.stringContaining('relation does not exist'), fix: expect.stringContaining('wagate doctor') });
+    expect(err).toMatchObject({
+      component: 'monitor',
+      reason: expect.stringContaining('relation does not exist'),
+      fix: expect.stringContaining('wagate doctor'),
+    });
     const base = `http://127.0.0.1:${(app.http.server.address() as { port: number }).port}`;
     const ready = await fetch(`${base}/ready`);
     expect(ready.status).toBe(503);
     const r = await json(ready);
     expect(r.failing).toContain('monitor');
-    expect(r.components.monitor).toMatchObject({ state: 'failed', error: expect.stringContaining('relation does not exist'), fix: expect.any(String) });
+    expect(r.components.monitor).toMatchObject({
+      state: 'failed',
+      error: expect.stringContaining('relation does not exist'),
+      fix: expect.any(String),
+    });
     expect(r.components.webhooks.state).toBe('stopped'); // started before it, stopped again
     expect(r.components.workers.state).toBe('not_started');
     expect(app.delivery.stats().senders).toEqual([]);
@@ -143,12 +198,20 @@ describe('a component that cannot start', () => {
     dirs.push(dir);
     const app = await newApp(dir);
     // The sandbox (Meta) refuses the token: listing templates answers 190, as Meta does.
-    const revoke = await fetch(`${app.sandbox!.url}/_sandbox/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'revoked' }) });
+    const revoke = await fetch(`${app.sandbox!.url}/_sandbox/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'revoked' }),
+    });
     expect(revoke.status).toBe(200);
     await app.start();
     const ready = await app.http.inject({ method: 'GET', url: '/ready' });
     expect(ready.statusCode, ready.body).toBe(200);
-    expect(ready.json().components.templates).toMatchObject({ state: 'degraded', error: expect.stringMatching(/190|token/i), fix: expect.stringContaining('/v1/templates/sync') });
+    expect(ready.json().components.templates).toMatchObject({
+      state: 'degraded',
+      error: expect.stringMatching(/190|token/i),
+      fix: expect.stringContaining('/v1/templates/sync'),
+    });
     expect(ready.json().components.workers.state).toBe('running');
   });
 
@@ -198,7 +261,12 @@ describe('`wagate start` exits non-zero with what failed and the fix', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wagate-cli-pg-'));
     dirs.push(dir);
     const dead = await freePort();
-    const p = spawnWagate(['start'], { WAGATE_PORT: String(await freePort()), WAGATE_DATA_DIR: dir, WAGATE_SANDBOX_PORT: String(await freePort()), WAGATE_DATABASE_URL: `postgres://127.0.0.1:${dead}/test` });
+    const p = spawnWagate(['start'], {
+      WAGATE_PORT: String(await freePort()),
+      WAGATE_DATA_DIR: dir,
+      WAGATE_SANDBOX_PORT: String(await freePort()),
+      WAGATE_DATABASE_URL: `postgres://127.0.0.1:${dead}/test`,
+    });
     const guard = setTimeout(() => void stopProcess(p.proc), 60_000);
     const code = await exitOf(p);
     clearTimeout(guard);

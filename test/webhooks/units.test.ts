@@ -54,7 +54,12 @@ describe('extractEvents', () => {
   it('inbound text (cloud-api.md §7.5): one message event keyed by wamid, with the profile name', () => {
     const ev = extractEvents(textMsg('wamid.HBgLMTY1', 'Does it come in another color?', 1749416383000));
     expect(ev).toHaveLength(1);
-    expect(ev[0]).toMatchObject({ kind: 'message', key: 'm:wamid.HBgLMTY1', phone_number_id: '106540352242922', profile_name: 'Sheena Nelson' });
+    expect(ev[0]).toMatchObject({
+      kind: 'message',
+      key: 'm:wamid.HBgLMTY1',
+      phone_number_id: '106540352242922',
+      profile_name: 'Sheena Nelson',
+    });
   });
   it('statuses are keyed by wamid + status', () => {
     const ev = extractEvents(statusBody([st('w1', 'sent', 1000), st('w1', 'read', 2000), { id: 'w2' }]));
@@ -68,11 +73,27 @@ describe('extractEvents', () => {
     expect(a.key).not.toBe(b.key);
   });
   it('user_preferences items', () => {
-    const ev = extractEvents(envelope('user_preferences', messagesValue({ user_preferences: [{ wa_id: '1650', category: 'marketing_messages', value: 'stop', timestamp: 1731705721, detail: 'd' }] })));
+    const ev = extractEvents(
+      envelope(
+        'user_preferences',
+        messagesValue({
+          user_preferences: [{ wa_id: '1650', category: 'marketing_messages', value: 'stop', timestamp: 1731705721, detail: 'd' }],
+        }),
+      ),
+    );
     expect(ev[0]).toMatchObject({ kind: 'user_preferences', wa_id: '1650', value: 'stop', at: 1731705721000 });
   });
   it('garbage never throws', () => {
-    for (const g of [null, 1, 'x', [], {}, { entry: 'x' }, { entry: [null] }, { object: 'whatsapp_business_account', entry: [{ changes: [null, { field: 'messages', value: 3 }] }] }]) {
+    for (const g of [
+      null,
+      1,
+      'x',
+      [],
+      {},
+      { entry: 'x' },
+      { entry: [null] },
+      { object: 'whatsapp_business_account', entry: [{ changes: [null, { field: 'messages', value: 3 }] }] },
+    ]) {
       expect(() => extractEvents(g)).not.toThrow();
       expect(extractEvents(g).every((e) => e.kind === 'unknown')).toBe(true);
     }
@@ -81,6 +102,8 @@ describe('extractEvents', () => {
     expect(metaTime('1749416383')).toBe(1749416383000);
     expect(metaTime(1749416383000)).toBe(1749416383000);
     expect(metaTime('abc')).toBeNull();
-    expect(replyTexts({ type: 'interactive', interactive: { type: 'button_reply', button_reply: { id: 'STOP', title: 'Stop' } } })).toEqual(['Stop', 'STOP']);
+    expect(replyTexts({ type: 'interactive', interactive: { type: 'button_reply', button_reply: { id: 'STOP', title: 'Stop' } } })).toEqual(
+      ['Stop', 'STOP'],
+    );
   });
 });

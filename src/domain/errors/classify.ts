@@ -9,7 +9,15 @@ export interface ClassifyOptions {
   attempt?: number;
 }
 
-const UNIT_MS: Record<string, number> = { second: 1_000, sec: 1_000, minute: 60_000, min: 60_000, hour: 3_600_000, hr: 3_600_000, day: 86_400_000 };
+const UNIT_MS: Record<string, number> = {
+  second: 1_000,
+  sec: 1_000,
+  minute: 60_000,
+  min: 60_000,
+  hour: 3_600_000,
+  hr: 3_600_000,
+  day: 86_400_000,
+};
 
 /** "Try again in 12 minutes" → 720000; null when details names no duration. */
 export function durationFromDetails(details: string | null): number | null {
@@ -35,12 +43,28 @@ export function delayFor(rule: DelayRule, attempt: number, details: string | nul
 /** Safe default for a code Meta did not document (or garbage): by HTTP status. */
 function defaultFor(err: GraphError): { action: ErrorAction; scope: ErrorScope; why: string; transient?: true } {
   const s = err.http_status;
-  if (s === null) return { action: 'retry', scope: 'message', transient: true, why: 'no HTTP status (transport failure or webhook): retried with backoff' };
-  if (s === 429 || s >= 500) return { action: 'retry', scope: 'message', transient: true, why: `HTTP ${s} is a server or capacity error: retried with backoff` };
+  if (s === null)
+    return {
+      action: 'retry',
+      scope: 'message',
+      transient: true,
+      why: 'no HTTP status (transport failure or webhook): retried with backoff',
+    };
+  if (s === 429 || s >= 500)
+    return { action: 'retry', scope: 'message', transient: true, why: `HTTP ${s} is a server or capacity error: retried with backoff` };
   // A 401 means Meta refused the credentials whatever the code: failing closed keeps every message queued.
-  if (s === 401) return { action: 'halt_all', scope: 'all', why: 'HTTP 401 means the credentials were refused: every sender halts until they are valid' };
+  if (s === 401)
+    return {
+      action: 'halt_all',
+      scope: 'all',
+      why: 'HTTP 401 means the credentials were refused: every sender halts until they are valid',
+    };
   if (s >= 400) return { action: 'fix_request', scope: 'message', why: `HTTP ${s} is a client error: the request must change` };
-  return { action: 'retry', scope: 'message', why: `unexpected HTTP ${s}: retried with backoff, a bounded number of times (delivery.max_attempts)` };
+  return {
+    action: 'retry',
+    scope: 'message',
+    why: `unexpected HTTP ${s}: retried with backoff, a bounded number of times (delivery.max_attempts)`,
+  };
 }
 
 const RETRIES: readonly ErrorAction[] = ['retry', 'retry_after'];

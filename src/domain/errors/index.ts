@@ -30,7 +30,16 @@ export interface Explanation {
   suggested_action: string;
 }
 
-export type ErrorCategory = 'authorization' | 'integrity' | 'throttling' | 'template' | 'recipient' | 'account' | 'server' | 'request' | 'unexpected';
+export type ErrorCategory =
+  | 'authorization'
+  | 'integrity'
+  | 'throttling'
+  | 'template'
+  | 'recipient'
+  | 'account'
+  | 'server'
+  | 'request'
+  | 'unexpected';
 
 /** A coarse family for dashboards and the reference's `category` field. */
 export function categoryOf(entry: CatalogEntry): ErrorCategory {
@@ -48,7 +57,18 @@ export function categoryOf(entry: CatalogEntry): ErrorCategory {
 /** Everything wagate knows about a Meta error code (and 190 subcode), for a human. */
 export function explain(code: number, subcode?: number | null): Explanation {
   const sub = subcode ?? null;
-  const entry = lookup(code) ?? unknownEntry({ code, subcode: sub, message: `Meta error ${code}`, title: null, details: null, fbtrace_id: null, http_status: null, source: 'sync' });
+  const entry =
+    lookup(code) ??
+    unknownEntry({
+      code,
+      subcode: sub,
+      message: `Meta error ${code}`,
+      title: null,
+      details: null,
+      fbtrace_id: null,
+      http_status: null,
+      source: 'sync',
+    });
   const known = entry.section !== 'default';
   const out: Explanation = {
     code,

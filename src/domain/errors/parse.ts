@@ -46,7 +46,7 @@ function asValue(body: unknown): unknown {
 function snippet(v: unknown): string {
   let s: string;
   try {
-    s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+    s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
   } catch {
     s = String(v);
   }
@@ -82,7 +82,11 @@ export function parseGraphError(httpStatus: number, body: unknown): GraphError {
   const e = obj(root?.error);
   const code = e ? int(e.code) : null;
   if (!e || code === null) {
-    const why = !root ? 'a body that is not a JSON object' : !e ? 'a JSON body without an "error" object' : 'an "error" object without an integer "code"';
+    const why = !root
+      ? 'a body that is not a JSON object'
+      : !e
+        ? 'a JSON body without an "error" object'
+        : 'an "error" object without an integer "code"';
     return garbage(status, 'sync', `Graph API answered HTTP ${status ?? '?'} with ${why} (${GRAPH_SHAPE}); got: ${snippet(value)}`);
   }
   const message = str(e.message) ?? `Graph error ${code}`;
@@ -107,7 +111,11 @@ export function parseWebhookError(item: unknown): GraphError {
   const e = obj(asValue(item));
   const code = e ? int(e.code) : null;
   if (!e || code === null) {
-    return garbage(null, 'webhook', `Webhook error item is not {"code": <int>, "title": "...", "message": "...", "error_data": {"details": "..."}}; got: ${snippet(item)}`);
+    return garbage(
+      null,
+      'webhook',
+      `Webhook error item is not {"code": <int>, "title": "...", "message": "...", "error_data": {"details": "..."}}; got: ${snippet(item)}`,
+    );
   }
   const title = str(e.title);
   return {

@@ -19,7 +19,11 @@ const conversationRoutes: RouteModule = async (app, ctx) => {
   app.get('/v1/conversations/:id', async (req) => {
     const id = idOf(req);
     const m = /^([^:]+):(.+)$/.exec(id);
-    if (!m) throw appError('INVALID_REQUEST', `Conversation id "${id.slice(0, 60)}" is not "<sender>:<customer digits>".`, { fix: 'Use an id from GET /v1/conversations, e.g. "main:447700900123".', details: { field: 'id' } });
+    if (!m)
+      throw appError('INVALID_REQUEST', `Conversation id "${id.slice(0, 60)}" is not "<sender>:<customer digits>".`, {
+        fix: 'Use an id from GET /v1/conversations, e.g. "main:447700900123".',
+        details: { field: 'id' },
+      });
     // The "<sender>:" of the id names a sender, as `sender` does: another one → 403 FORBIDDEN_SENDER.
     requireSender(ctx, principalOf(req), m[1]);
     return checkConversation(ctx, { sender: m[1], customer_id: m[2] });

@@ -16,9 +16,19 @@ const phoneOf = (req: FastifyRequest) => (req.params as { phone: string }).phone
 
 const customerRoutes: RouteModule = async (app, ctx) => {
   app.get('/v1/customers/:phone', async (req) => customerFor(ctx, req, await getCustomerView(ctx, phoneOf(req))));
-  app.put('/v1/customers/:phone', async (req) => customerFor(ctx, req, await updateCustomerFromInput(ctx, phoneOf(req), req.body, actorOf(req))));
-  app.put('/v1/customers/:phone/consent', async (req) => customerFor(ctx, req, await setConsentFromInput(ctx, phoneOf(req), req.body, actorOf(req), { may_lift_opt_out: mayLiftOptOut(principalOf(req)) })));
-  app.post('/v1/customers/:phone/inbound', async (req) => customerFor(ctx, req, await recordInboundFromInput(ctx, phoneOf(req), req.body, actorOf(req))));
+  app.put('/v1/customers/:phone', async (req) =>
+    customerFor(ctx, req, await updateCustomerFromInput(ctx, phoneOf(req), req.body, actorOf(req))),
+  );
+  app.put('/v1/customers/:phone/consent', async (req) =>
+    customerFor(
+      ctx,
+      req,
+      await setConsentFromInput(ctx, phoneOf(req), req.body, actorOf(req), { may_lift_opt_out: mayLiftOptOut(principalOf(req)) }),
+    ),
+  );
+  app.post('/v1/customers/:phone/inbound', async (req) =>
+    customerFor(ctx, req, await recordInboundFromInput(ctx, phoneOf(req), req.body, actorOf(req))),
+  );
 
   app.get('/v1/customers/:phone/context', async (req) => {
     const q = parseInput(SenderQuery, req.query, 'query string');

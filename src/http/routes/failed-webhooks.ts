@@ -34,10 +34,14 @@ const idOf = (req: FastifyRequest) => parseInput(FailedWebhookId, req.params, 'p
 function requireAllSenders(req: FastifyRequest): void {
   const p = principalOf(req);
   if (p.senders.includes('*')) return;
-  throw appError('FORBIDDEN_SENDER', `API key "${p.name}" is limited to some senders; set-aside webhook batches may hold events of any sender.`, {
-    fix: 'Use an API key for every sender (config api.keys[].senders left out or ["*"]) to list, read, replay or discard them.',
-    details: { allowed: p.senders },
-  });
+  throw appError(
+    'FORBIDDEN_SENDER',
+    `API key "${p.name}" is limited to some senders; set-aside webhook batches may hold events of any sender.`,
+    {
+      fix: 'Use an API key for every sender (config api.keys[].senders left out or ["*"]) to list, read, replay or discard them.',
+      details: { allowed: p.senders },
+    },
+  );
 }
 
 const failedWebhookRoutes: RouteModule = async (app, _ctx, services) => {
@@ -56,10 +60,15 @@ const failedWebhookRoutes: RouteModule = async (app, _ctx, services) => {
     const r = await wh.replayFailed(idOf(req), actorOf(req));
     if (r.replayed) return { replayed: true, batch: failedWebhookView(r.batch), results: r.summary?.results ?? {} };
     const message = `Webhook batch "${r.batch.id}" failed again: ${r.error}. It stays set aside (attempt ${r.batch.attempts}).`;
-    return sendError(reply, appError('WEBHOOK_REPLAY_FAILED', message, { details: { batch: failedWebhookView({ ...r.batch, body: undefined }) } }));
+    return sendError(
+      reply,
+      appError('WEBHOOK_REPLAY_FAILED', message, { details: { batch: failedWebhookView({ ...r.batch, body: undefined }) } }),
+    );
   });
 
-  app.delete('/v1/webhooks/failed/:id', guarded, async (req) => ({ batch: failedWebhookView(await wh.discardFailed(idOf(req), actorOf(req))) }));
+  app.delete('/v1/webhooks/failed/:id', guarded, async (req) => ({
+    batch: failedWebhookView(await wh.discardFailed(idOf(req), actorOf(req))),
+  }));
 };
 
 export default failedWebhookRoutes;

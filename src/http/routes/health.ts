@@ -25,10 +25,14 @@ const healthRoutes: RouteModule = async (app, ctx, services) => {
     };
     const backends: Record<string, { kind: string; ok: boolean }> = {};
     for (const [name, ok] of Object.entries(checks)) backends[name] = { kind: ctx.backends[name] ?? name, ok };
-    const failing = Object.entries(checks).filter(([, ok]) => !ok).map(([n]) => n);
+    const failing = Object.entries(checks)
+      .filter(([, ok]) => !ok)
+      .map(([n]) => n);
     const components = services?.components;
     if (components) failing.push(...components.notReady());
-    return reply.status(failing.length ? 503 : 200).send({ ready: failing.length === 0, backends, ...(components ? { components: components.snapshot() } : {}), failing });
+    return reply
+      .status(failing.length ? 503 : 200)
+      .send({ ready: failing.length === 0, backends, ...(components ? { components: components.snapshot() } : {}), failing });
   });
   app.get('/metrics', async (_req, reply) => {
     const stats = await ctx.queue.stats().catch(() => null);

@@ -10,7 +10,14 @@ import type { RouteModule } from '../types.ts';
 const mcpRoutes: RouteModule = async (app, ctx) => {
   const mcp = async (req: AuthedRequest, reply: FastifyReply) => {
     if (req.method !== 'POST') {
-      return reply.status(405).header('allow', 'POST').send({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this MCP endpoint is stateless; send JSON-RPC with POST.' }, id: null });
+      return reply
+        .status(405)
+        .header('allow', 'POST')
+        .send({
+          jsonrpc: '2.0',
+          error: { code: -32000, message: 'Method not allowed: this MCP endpoint is stateless; send JSON-RPC with POST.' },
+          id: null,
+        });
     }
     const server = createMcpServer(ctx, { principal: req.principal ?? LOCAL_PRINCIPAL, actor: 'mcp-http' });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });

@@ -25,19 +25,29 @@ const messageRoutes: RouteModule = async (app, ctx) => {
   app.post('/v1/messages', async (req, reply) => {
     const raw = req.body;
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-      throw appError('INVALID_REQUEST', 'The body must be a JSON object: Meta\'s message body (to, type, ...) plus an optional "sender".', { fix: 'Send e.g. {"to":"+447700900123","type":"text","text":{"body":"hi"}} with Content-Type: application/json.' });
+      throw appError('INVALID_REQUEST', 'The body must be a JSON object: Meta\'s message body (to, type, ...) plus an optional "sender".', {
+        fix: 'Send e.g. {"to":"+447700900123","type":"text","text":{"body":"hi"}} with Content-Type: application/json.',
+      });
     }
     const { sender, ...body } = raw as Record<string, unknown>;
     if (sender !== undefined && (typeof sender !== 'string' || !sender)) {
-      throw appError('INVALID_REQUEST', '"sender" must be a sender alias or phone_number_id string.', { fix: 'Omit "sender" for the default sender, or use an id from GET /v1/senders.' });
+      throw appError('INVALID_REQUEST', '"sender" must be a sender alias or phone_number_id string.', {
+        fix: 'Omit "sender" for the default sender, or use an id from GET /v1/senders.',
+      });
     }
     const keyHeader = req.headers['idempotency-key'];
     const key = Array.isArray(keyHeader) ? keyHeader[0] : keyHeader;
     const r = await submitMessage(ctx, { body, sender: sender as string | undefined, idempotency_key: key, actor: actorOf(req) });
     if (r.replayed) reply.header('idempotent-replayed', 'true');
     if (r.http_status === 422) return reply.status(422).send({ decision: r.decision });
-    if (r.http_status === 503) return reply.status(503).header('retry-after', String(r.decision.retry_after_s ?? 1)).send({ decision: r.decision });
-    return reply.status(r.http_status).send({ id: r.id, status: r.status, decision: r.decision, ...(r.replayed ? { replayed: true } : {}) });
+    if (r.http_status === 503)
+      return reply
+        .status(503)
+        .header('retry-after', String(r.decision.retry_after_s ?? 1))
+        .send({ decision: r.decision });
+    return reply
+      .status(r.http_status)
+      .send({ id: r.id, status: r.status, decision: r.decision, ...(r.replayed ? { replayed: true } : {}) });
   });
 
   app.get('/v1/messages/:id', async (req) => {

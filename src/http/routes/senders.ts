@@ -4,7 +4,17 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { RouteModule } from '../types.ts';
-import { getAccountQuality, getRateLimit, getSenderHealth, listAlerts, listSenders, pauseSender, resumeSender, senderView, setSenderToken } from '../../engine/senders.ts';
+import {
+  getAccountQuality,
+  getRateLimit,
+  getSenderHealth,
+  listAlerts,
+  listSenders,
+  pauseSender,
+  resumeSender,
+  senderView,
+  setSenderToken,
+} from '../../engine/senders.ts';
 import { actorOf, onlyVisible } from '../actor.ts';
 import { parseInput } from '../validation.ts';
 
@@ -15,7 +25,10 @@ const PauseBody = z.object({ reason: z.string().min(1).max(500).optional() }).pa
 // `token` is accepted too: the error catalog's fix text names it.
 const TokenBody = z
   .object({ access_token: z.string().optional(), token: z.string().optional() })
-  .refine((b) => typeof (b.access_token ?? b.token) === 'string', { message: 'access_token is required (the new System User token)', path: ['access_token'] });
+  .refine((b) => typeof (b.access_token ?? b.token) === 'string', {
+    message: 'access_token is required (the new System User token)',
+    path: ['access_token'],
+  });
 const AlertsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).optional(),
   unresolved: z.enum(['true', 'false', '1', '0']).optional(),

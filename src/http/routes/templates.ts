@@ -8,7 +8,15 @@ import type { RouteModule } from '../types.ts';
 const templateRoutes: RouteModule = async (app, ctx) => {
   app.get('/v1/templates', async (req) => {
     const q = parseInput(TemplatesQuery, req.query, 'query string');
-    return listTemplates(ctx, { sender: q.sender, status_filter: q.status, category_filter: q.category, locale_filter: q.language, name: q.name, limit: q.limit, offset: q.offset });
+    return listTemplates(ctx, {
+      sender: q.sender,
+      status_filter: q.status,
+      category_filter: q.category,
+      locale_filter: q.language,
+      name: q.name,
+      limit: q.limit,
+      offset: q.offset,
+    });
   });
   app.post('/v1/templates/sync', async (req) => {
     const b = parseInput(TemplateSyncBody, req.body, 'request body');

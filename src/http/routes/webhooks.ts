@@ -16,7 +16,8 @@ const SIGNATURE_FIX: Record<string, string> = {
   no_secret_configured: 'Set meta.app_secret (WAGATE_APP_SECRET) to your Meta app secret; unsigned webhooks are never accepted.',
   missing: 'Meta signs every webhook with X-Hub-Signature-256; requests without it are not from Meta.',
   malformed: 'The header must be "sha256=" followed by 64 hex characters (HMAC-SHA256 of the raw body).',
-  mismatch: 'Sign the exact raw body with the app secret (HMAC-SHA256). If you rotated the secret, add the old one to meta.app_secrets_previous.',
+  mismatch:
+    'Sign the exact raw body with the app secret (HMAC-SHA256). If you rotated the secret, add the old one to meta.app_secrets_previous.',
 };
 
 const webhookRoutes: RouteModule = async (app, ctx, services) => {
@@ -24,7 +25,11 @@ const webhookRoutes: RouteModule = async (app, ctx, services) => {
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     // Any content type: Meta sends application/json, but the signature (not the header) decides.
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBody }, (_req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: Buffer) => void) => done(null, body));
+    scope.addContentTypeParser(
+      '*',
+      { parseAs: 'buffer', bodyLimit: maxBody },
+      (_req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: Buffer) => void) => done(null, body),
+    );
 
     scope.get('/webhook', async (req: FastifyRequest, reply: FastifyReply) => {
       const q = (req.query ?? {}) as Record<string, unknown>;
@@ -33,14 +38,21 @@ const webhookRoutes: RouteModule = async (app, ctx, services) => {
       const challenge = q['hub.challenge'];
       const expected = ctx.config.meta.verify_token;
       if (!expected) {
-        return sendError(reply, appError('VERIFY_TOKEN_NOT_CONFIGURED', 'No webhook verify token is configured, so the handshake cannot succeed.'));
+        return sendError(
+          reply,
+          appError('VERIFY_TOKEN_NOT_CONFIGURED', 'No webhook verify token is configured, so the handshake cannot succeed.'),
+        );
       }
       if (mode !== 'subscribe' || typeof token !== 'string' || !safeEqual(token, expected) || typeof challenge !== 'string') {
         return sendError(
           reply,
-          appError('VERIFY_TOKEN_MISMATCH', 'Webhook verification failed: hub.mode must be "subscribe", hub.verify_token must match the configured token, and hub.challenge must be present.', {
-            details: { mode: typeof mode === 'string' ? mode : null, challenge_present: typeof challenge === 'string' },
-          }),
+          appError(
+            'VERIFY_TOKEN_MISMATCH',
+            'Webhook verification failed: hub.mode must be "subscribe", hub.verify_token must match the configured token, and hub.challenge must be present.',
+            {
+              details: { mode: typeof mode === 'string' ? mode : null, challenge_present: typeof challenge === 'string' },
+            },
+          ),
         );
       }
       return reply.status(200).type('text/plain').send(challenge);
@@ -51,7 +63,13 @@ const webhookRoutes: RouteModule = async (app, ctx, services) => {
       const check = services.webhooks.verify(raw, req.headers['x-hub-signature-256']);
       if (!check.ok) {
         ctx.metrics.webhookEvents.inc({ kind: 'request', result: `rejected_${check.reason}` });
-        return sendError(reply, appError('INVALID_SIGNATURE', `Webhook rejected: X-Hub-Signature-256 ${check.reason.replace(/_/g, ' ')}. Nothing was stored.`, { fix: SIGNATURE_FIX[check.reason], details: { reason: check.reason } }));
+        return sendError(
+          reply,
+          appError('INVALID_SIGNATURE', `Webhook rejected: X-Hub-Signature-256 ${check.reason.replace(/_/g, ' ')}. Nothing was stored.`, {
+            fix: SIGNATURE_FIX[check.reason],
+            details: { reason: check.reason },
+          }),
+        );
       }
       // Signed, so it is from Meta: from here on the answer is 200 unless the store cannot keep it.
       // A body that cannot be read is kept and set aside (GET /v1/webhooks/failed) rather than refused:
@@ -71,10 +89,21 @@ const webhookRoutes: RouteModule = async (app, ctx, services) => {
       } catch (err) {
         if (err instanceof BacklogFullError) {
           ctx.metrics.webhookEvents.inc({ kind: 'request', result: 'rejected_backlog' });
-          return sendError(reply.header('retry-after', '30'), appError('WEBHOOK_BACKLOG', `Webhooks are arriving faster than they can be applied (${err.backlog} batches waiting); this one was not stored.`));
+          return sendError(
+            reply.header('retry-after', '30'),
+            appError(
+              'WEBHOOK_BACKLOG',
+              `Webhooks are arriving faster than they can be applied (${err.backlog} batches waiting); this one was not stored.`,
+            ),
+          );
         }
         ctx.log.error({ err }, 'webhooks: could not persist a batch');
-        return sendError(reply, appError('STORE_UNAVAILABLE', 'The webhook could not be stored durably, so it was not acknowledged.', { fix: 'Nothing to do on the sender side: Meta retries. Check the database (GET /ready).' }));
+        return sendError(
+          reply,
+          appError('STORE_UNAVAILABLE', 'The webhook could not be stored durably, so it was not acknowledged.', {
+            fix: 'Nothing to do on the sender side: Meta retries. Check the database (GET /ready).',
+          }),
+        );
       }
     });
   });

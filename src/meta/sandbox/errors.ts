@@ -17,21 +17,49 @@ export const ERRORS: Record<number, ErrorDef> = {
   3: { title: 'API Method', http: 500, details: 'Capability or permissions issue.' },
   10: { title: 'Permission Denied', http: 403, details: 'Permission is either not granted or has been removed.' },
   200: { title: 'API Permission', http: 403, details: 'Permission is either not granted or has been removed.' },
-  368: { title: 'Temporarily blocked for policies violations', http: 403, details: 'The WhatsApp Business Account associated with the app has been restricted or disabled for violating a platform policy.' },
+  368: {
+    title: 'Temporarily blocked for policies violations',
+    http: 403,
+    details: 'The WhatsApp Business Account associated with the app has been restricted or disabled for violating a platform policy.',
+  },
   80007: { title: 'Rate limit issues', http: 400, details: 'The WhatsApp Business Account has reached its rate limit.' },
-  130472: { title: "User's number is part of an experiment", http: 400, details: "Message was not sent as part of an experiment." },
-  130497: { title: 'Business account is restricted from messaging users in this country', http: 403, details: 'The WhatsApp Business Account is restricted from messaging users in this country.' },
+  130472: { title: "User's number is part of an experiment", http: 400, details: 'Message was not sent as part of an experiment.' },
+  130497: {
+    title: 'Business account is restricted from messaging users in this country',
+    http: 403,
+    details: 'The WhatsApp Business Account is restricted from messaging users in this country.',
+  },
   131005: { title: 'Access denied', http: 403, details: 'Permission is either not granted or has been removed.' },
-  131031: { title: 'Business Account locked', http: 403, details: 'The WhatsApp Business Account associated with the app has been restricted or disabled.' },
-  131037: { title: 'WhatsApp provided number needs display name approval before message can be sent', http: 400, details: 'The 555 business phone number needs an approved display name.' },
+  131031: {
+    title: 'Business Account locked',
+    http: 403,
+    details: 'The WhatsApp Business Account associated with the app has been restricted or disabled.',
+  },
+  131037: {
+    title: 'WhatsApp provided number needs display name approval before message can be sent',
+    http: 400,
+    details: 'The 555 business phone number needs an approved display name.',
+  },
   131042: { title: 'Business eligibility payment issue', http: 400, details: 'There was an error related to your payment method.' },
-  131048: { title: 'Spam rate limit hit', http: 400, details: 'Message failed to send because there are restrictions on how many messages can be sent from this phone number.' },
+  131048: {
+    title: 'Spam rate limit hit',
+    http: 400,
+    details: 'Message failed to send because there are restrictions on how many messages can be sent from this phone number.',
+  },
   131053: { title: 'Media upload error', http: 400, details: 'Unable to upload the media used in the message.' },
   131057: { title: 'Account in maintenance mode', http: 500, details: 'Business Account is in maintenance mode.' },
   132005: { title: 'Template Hydrated Text Too Long', http: 400, details: 'Translated text is too long.' },
   132068: { title: 'Flow is blocked', http: 400, details: 'The Flow is in blocked state.' },
-  132069: { title: 'Flow is throttled', http: 400, details: 'The Flow is in throttled state and 10 messages using this Flow were already sent in the last hour.' },
-  133010: { title: 'Phone number Not Registered', http: 400, details: 'The phone number is not registered on the WhatsApp Business Platform.' },
+  132069: {
+    title: 'Flow is throttled',
+    http: 400,
+    details: 'The Flow is in throttled state and 10 messages using this Flow were already sent in the last hour.',
+  },
+  133010: {
+    title: 'Phone number Not Registered',
+    http: 400,
+    details: 'The phone number is not registered on the WhatsApp Business Platform.',
+  },
   2: { title: 'Service temporarily unavailable', http: 503, details: 'Temporary downtime or overload. Try again later.' },
   4: { title: 'Application request limit reached', http: 400, details: 'The app has reached its API call rate limit.' },
   100: { title: 'Invalid parameter', http: 400, details: 'Invalid parameter.' },
@@ -54,24 +82,42 @@ export const ERRORS: Record<number, ErrorDef> = {
   131050: {
     title: 'Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business',
     http: 400,
-    details: 'Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.',
+    details:
+      'Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.',
   },
   131051: { title: 'Unsupported message type', http: 400, details: 'Message type is not currently supported.' },
   131056: {
     title: '(Business Account, Consumer Account) pair rate limit hit',
     http: 400,
-    details: 'Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.',
+    details:
+      'Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.',
   },
   130429: {
     title: 'Rate limit hit',
     http: 400,
     details: 'Message failed to send because there were too many messages sent from this phone number in a short period of time.',
   },
-  132000: { title: 'Number of parameters does not match the expected number of params', http: 400, details: 'Template parameter count mismatch.' },
+  132000: {
+    title: 'Number of parameters does not match the expected number of params',
+    http: 400,
+    details: 'Template parameter count mismatch.',
+  },
   132001: { title: 'Template name does not exist in the translation', http: 404, details: 'Template does not exist in this language.' },
-  132012: { title: 'Parameter format does not match format in the created template', http: 400, details: 'Template parameter format mismatch.' },
-  132015: { title: 'Template is Paused', http: 400, details: 'Template is paused due to low quality so it cannot be sent in a template message.' },
-  132016: { title: 'Template is Disabled', http: 400, details: 'Template has been paused too many times due to low quality and is now permanently disabled.' },
+  132012: {
+    title: 'Parameter format does not match format in the created template',
+    http: 400,
+    details: 'Template parameter format mismatch.',
+  },
+  132015: {
+    title: 'Template is Paused',
+    http: 400,
+    details: 'Template is paused due to low quality so it cannot be sent in a template message.',
+  },
+  132016: {
+    title: 'Template is Disabled',
+    http: 400,
+    details: 'Template has been paused too many times due to low quality and is now permanently disabled.',
+  },
   190: { title: 'Error validating access token', http: 401, details: 'Access token has expired, been revoked, or is otherwise invalid.' },
 };
 
@@ -91,7 +137,10 @@ export function fbtraceId(): string {
  * error_data.details, fbtrace_id; error_subcode only when given (Meta stopped sending it for
  * WhatsApp errors in v16+, except on token errors the sandbox models per §8.3).
  */
-export function syncError(code: number, opts: { details?: string; subcode?: number; message?: string; type?: string; http?: number } = {}): SyncError {
+export function syncError(
+  code: number,
+  opts: { details?: string; subcode?: number; message?: string; type?: string; http?: number } = {},
+): SyncError {
   const def = ERRORS[code] ?? { title: 'Unknown error', http: 400, details: 'Unknown error.' };
   const error: Record<string, unknown> = {
     message: opts.message ?? `(#${code}) ${def.title}`,
@@ -99,7 +148,8 @@ export function syncError(code: number, opts: { details?: string; subcode?: numb
     code,
   };
   // Generic Graph errors (190, and GraphMethodException for unknown ids/paths) carry no WhatsApp error_data.
-  if (code !== 190 && opts.type !== 'GraphMethodException') error.error_data = { messaging_product: 'whatsapp', details: opts.details ?? def.details };
+  if (code !== 190 && opts.type !== 'GraphMethodException')
+    error.error_data = { messaging_product: 'whatsapp', details: opts.details ?? def.details };
   if (opts.subcode !== undefined) error.error_subcode = opts.subcode;
   error.fbtrace_id = fbtraceId();
   return { status: opts.http ?? def.http, body: { error } };
@@ -131,7 +181,8 @@ export const TOKEN_SUBCODE_MESSAGES: Record<number, string> = {
 };
 
 export function tokenError(subcode: number | null, message?: string): SyncError {
-  const msg = message ?? (subcode !== null ? TOKEN_SUBCODE_MESSAGES[subcode] : undefined) ?? 'Invalid OAuth access token - Cannot parse access token';
+  const msg =
+    message ?? (subcode !== null ? TOKEN_SUBCODE_MESSAGES[subcode] : undefined) ?? 'Invalid OAuth access token - Cannot parse access token';
   return syncError(190, { subcode: subcode ?? undefined, message: msg });
 }
 

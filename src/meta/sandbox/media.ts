@@ -22,7 +22,13 @@ export class MediaStore {
 
   add(pnid: string, mime: string, bytes: Buffer, id?: string): MediaItem {
     const mediaId = id ?? String(2_000_000_000_000_000 + ++this.seq * 104_729 + Math.floor(Math.random() * 1000));
-    const item: MediaItem = { id: mediaId, mime_type: mime, bytes, sha256: createHash('sha256').update(bytes).digest('base64'), phone_number_id: pnid };
+    const item: MediaItem = {
+      id: mediaId,
+      mime_type: mime,
+      bytes,
+      sha256: createHash('sha256').update(bytes).digest('base64'),
+      phone_number_id: pnid,
+    };
     this.items.set(mediaId, item);
     return item;
   }
@@ -32,7 +38,14 @@ export class MediaStore {
     const key = randomBytes(12).toString('hex');
     this.tickets.set(key, { id: item.id, until: now + URL_TTL_MS });
     if (this.tickets.size > 10_000) for (const [k, t] of this.tickets) if (t.until < now) this.tickets.delete(k);
-    return { messaging_product: 'whatsapp', url: `${baseUrl}/_sandbox/media/${item.id}?ticket=${key}`, mime_type: item.mime_type, sha256: item.sha256, file_size: item.bytes.length, id: item.id };
+    return {
+      messaging_product: 'whatsapp',
+      url: `${baseUrl}/_sandbox/media/${item.id}?ticket=${key}`,
+      mime_type: item.mime_type,
+      sha256: item.sha256,
+      file_size: item.bytes.length,
+      id: item.id,
+    };
   }
 
   /** Resolves a download: the media, or why not (unknown, expired). */
@@ -67,7 +80,8 @@ export function parseMultipart(body: Buffer, contentType: string): Map<string, {
     if (next === -1) return null;
     const data = body.subarray(headEnd + 4, next - 2); // minus the CRLF before the boundary
     const name = /name="([^"]*)"/i.exec(head)?.[1];
-    if (name !== undefined) out.set(name, { filename: /filename="([^"]*)"/i.exec(head)?.[1], type: /content-type:\s*([^\r\n]+)/i.exec(head)?.[1]?.trim(), data });
+    if (name !== undefined)
+      out.set(name, { filename: /filename="([^"]*)"/i.exec(head)?.[1], type: /content-type:\s*([^\r\n]+)/i.exec(head)?.[1]?.trim(), data });
     pos = next;
   }
   return out;

@@ -13,7 +13,9 @@ const PROCESS_TAG = randomBytes(6).toString('hex').toUpperCase();
 /** A wamid: "wamid." + base64 (Meta's are base64 of an opaque protobuf; ≤ 128 characters). */
 export function newWamid(to: string): string {
   counter++;
-  return 'wamid.' + Buffer.from(`\x15${to}\x15\x02\x00${PROCESS_TAG}${counter.toString(16).toUpperCase().padStart(8, '0')}`).toString('base64');
+  return (
+    'wamid.' + Buffer.from(`\x15${to}\x15\x02\x00${PROCESS_TAG}${counter.toString(16).toUpperCase().padStart(8, '0')}`).toString('base64')
+  );
 }
 
 /** A 32-hex conversation id, unique per process. */
@@ -34,7 +36,8 @@ export interface NumberMeta {
 }
 
 export function metadata(n: NumberMeta): Obj {
-  if (!n.meta || n.meta.display_phone_number !== n.display_digits) n.meta = { display_phone_number: n.display_digits, phone_number_id: n.phone_number_id };
+  if (!n.meta || n.meta.display_phone_number !== n.display_digits)
+    n.meta = { display_phone_number: n.display_digits, phone_number_id: n.phone_number_id };
   return n.meta;
 }
 
@@ -46,7 +49,22 @@ const MEDIA_MIME: Record<string, string> = {
   sticker: 'image/webp',
 };
 
-export const INBOUND_TYPES = ['text', 'image', 'video', 'document', 'audio', 'sticker', 'location', 'contacts', 'interactive', 'button', 'reaction', 'order', 'system', 'unsupported'] as const;
+export const INBOUND_TYPES = [
+  'text',
+  'image',
+  'video',
+  'document',
+  'audio',
+  'sticker',
+  'location',
+  'contacts',
+  'interactive',
+  'button',
+  'reaction',
+  'order',
+  'system',
+  'unsupported',
+] as const;
 
 export class InboundError extends Error {}
 
@@ -56,9 +74,15 @@ export class InboundError extends Error {}
  */
 export function inboundMessage(input: Obj, now: number, baseUrl: string): Obj {
   const type = String(input.type ?? 'text');
-  if (!(INBOUND_TYPES as readonly string[]).includes(type)) throw new InboundError(`type must be one of ${INBOUND_TYPES.join(', ')}; got "${type}"`);
+  if (!(INBOUND_TYPES as readonly string[]).includes(type))
+    throw new InboundError(`type must be one of ${INBOUND_TYPES.join(', ')}; got "${type}"`);
   const from = String(input.from);
-  const ts = typeof input.timestamp === 'number' ? String(Math.floor(input.timestamp)) : typeof input.timestamp === 'string' ? input.timestamp : unixSeconds(now);
+  const ts =
+    typeof input.timestamp === 'number'
+      ? String(Math.floor(input.timestamp))
+      : typeof input.timestamp === 'string'
+        ? input.timestamp
+        : unixSeconds(now);
   const msg: Obj = { from, id: typeof input.id === 'string' ? input.id : newWamid(from), timestamp: ts, type };
   const given = input[type];
   switch (type) {
@@ -71,7 +95,12 @@ export function inboundMessage(input: Obj, now: number, baseUrl: string): Obj {
     case 'audio':
     case 'sticker': {
       const id = isObj(given) && typeof given.id === 'string' ? given.id : String(1e15 + Math.floor(Math.random() * 8e15));
-      const media: Obj = { mime_type: MEDIA_MIME[type], sha256: randomBytes(32).toString('base64'), id, url: `${baseUrl}/_sandbox/media/${id}` };
+      const media: Obj = {
+        mime_type: MEDIA_MIME[type],
+        sha256: randomBytes(32).toString('base64'),
+        id,
+        url: `${baseUrl}/_sandbox/media/${id}`,
+      };
       if (type === 'audio') media.voice = false;
       if (type === 'sticker') media.animated = false;
       if (type === 'document') media.filename = 'document.pdf';
@@ -82,7 +111,14 @@ export function inboundMessage(input: Obj, now: number, baseUrl: string): Obj {
       msg.location = isObj(given) ? given : { latitude: 38.9072, longitude: -77.0369, name: 'Sandbox place', address: '1 Sandbox Street' };
       break;
     case 'contacts':
-      msg.contacts = Array.isArray(given) ? given : [{ name: { formatted_name: 'Sandbox Contact', first_name: 'Sandbox' }, phones: [{ phone: '+1 555 0100', type: 'CELL', wa_id: '15550100' }] }];
+      msg.contacts = Array.isArray(given)
+        ? given
+        : [
+            {
+              name: { formatted_name: 'Sandbox Contact', first_name: 'Sandbox' },
+              phones: [{ phone: '+1 555 0100', type: 'CELL', wa_id: '15550100' }],
+            },
+          ];
       break;
     case 'interactive':
       msg.interactive = isObj(given) ? given : { type: 'button_reply', button_reply: { id: 'yes', title: 'Yes' } };
@@ -91,22 +127,49 @@ export function inboundMessage(input: Obj, now: number, baseUrl: string): Obj {
       msg.button = isObj(given) ? given : { payload: 'Stop promotions', text: 'Stop promotions' };
       break;
     case 'reaction':
-      if (!isObj(given) || typeof given.message_id !== 'string') throw new InboundError('reaction needs reaction.message_id (the wamid reacted to)');
+      if (!isObj(given) || typeof given.message_id !== 'string')
+        throw new InboundError('reaction needs reaction.message_id (the wamid reacted to)');
       msg.reaction = given;
       break;
     case 'order':
-      msg.order = isObj(given) ? given : { catalog_id: '1234567890', text: 'Order from the sandbox', product_items: [{ product_retailer_id: 'sku-1', quantity: 1, item_price: 9.99, currency: 'USD' }] };
+      msg.order = isObj(given)
+        ? given
+        : {
+            catalog_id: '1234567890',
+            text: 'Order from the sandbox',
+            product_items: [{ product_retailer_id: 'sku-1', quantity: 1, item_price: 9.99, currency: 'USD' }],
+          };
       break;
     case 'system':
-      msg.system = isObj(given) ? given : { body: `User ${from} changed from ${from} to ${from}0`, wa_id: `${from}0`, type: 'user_changed_number' };
+      msg.system = isObj(given)
+        ? given
+        : { body: `User ${from} changed from ${from} to ${from}0`, wa_id: `${from}0`, type: 'user_changed_number' };
       break;
     case 'unsupported':
-      msg.errors = [{ code: 131051, title: 'Message type unknown', message: 'Message type unknown', error_data: { details: 'Message type is currently not supported.' } }];
+      msg.errors = [
+        {
+          code: 131051,
+          title: 'Message type unknown',
+          message: 'Message type unknown',
+          error_data: { details: 'Message type is currently not supported.' },
+        },
+      ];
       msg.unsupported = isObj(given) ? given : { type: 'poll' };
       break;
   }
   if (isObj(input.context)) msg.context = input.context;
-  if (isObj(input.referral)) msg.referral = { source_type: 'ad', source_id: '120200000000000000', source_url: 'https://fb.me/sandbox', headline: 'Sandbox ad', body: 'Chat with us', media_type: 'image', image_url: 'https://example.invalid/ad.jpg', ctwa_clid: randomBytes(12).toString('base64url'), ...input.referral };
+  if (isObj(input.referral))
+    msg.referral = {
+      source_type: 'ad',
+      source_id: '120200000000000000',
+      source_url: 'https://fb.me/sandbox',
+      headline: 'Sandbox ad',
+      body: 'Chat with us',
+      media_type: 'image',
+      image_url: 'https://example.invalid/ad.jpg',
+      ctwa_clid: randomBytes(12).toString('base64url'),
+      ...input.referral,
+    };
   if (Array.isArray(input.errors)) msg.errors = input.errors;
   return msg;
 }
@@ -139,6 +202,14 @@ export function userPreferencesValue(n: NumberMeta, waId: string, value: 'stop' 
     messaging_product: 'whatsapp',
     metadata: metadata(n),
     contacts: [{ wa_id: waId }],
-    user_preferences: [{ wa_id: waId, detail: value === 'stop' ? 'User requested to stop marketing messages' : 'User requested to resume marketing messages', category: 'marketing_messages', value, timestamp: Math.floor(now / 1000) }],
+    user_preferences: [
+      {
+        wa_id: waId,
+        detail: value === 'stop' ? 'User requested to stop marketing messages' : 'User requested to resume marketing messages',
+        category: 'marketing_messages',
+        value,
+        timestamp: Math.floor(now / 1000),
+      },
+    ],
   };
 }

@@ -5,7 +5,18 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { syncError, unknownObject, unknownPath, type SyncError } from './errors.ts';
-import { DEFAULT_RULES, DEFAULT_STATUS_OPTIONS, SandboxState, isObj, type Fault, type HttpAnswer, type Rules, type SandboxNumberInput, type StatusOptions, type TokenStateName } from './state.ts';
+import {
+  DEFAULT_RULES,
+  DEFAULT_STATUS_OPTIONS,
+  SandboxState,
+  isObj,
+  type Fault,
+  type HttpAnswer,
+  type Rules,
+  type SandboxNumberInput,
+  type StatusOptions,
+  type TokenStateName,
+} from './state.ts';
 import { WebhookSender, type WebhookOptions } from './webhooks.ts';
 import { templateView } from './templates.ts';
 import { MAX_MEDIA_BYTES, parseMultipart } from './media.ts';
@@ -72,7 +83,9 @@ function ctlError(status: number, code: string, message: string, fix: string): H
 /** Options whose value has another type than the default's (a string where a number belongs...). */
 function mistyped(b: Record<string, unknown>, defaults: object): string[] {
   const d = defaults as Record<string, unknown>;
-  return Object.keys(b).filter((k) => k in d && (typeof b[k] !== typeof d[k] || (typeof b[k] === 'number' && (!Number.isFinite(b[k]) || (b[k] as number) < 0))));
+  return Object.keys(b).filter(
+    (k) => k in d && (typeof b[k] !== typeof d[k] || (typeof b[k] === 'number' && (!Number.isFinite(b[k]) || (b[k] as number) < 0))),
+  );
 }
 
 function readBody(req: IncomingMessage, max = MAX_BODY): Promise<Buffer> {
@@ -126,7 +139,8 @@ function bearer(req: IncomingMessage, q: URLSearchParams): string | null {
 
 function faultAnswer(f: Fault): HttpAnswer {
   // Default code by status, the way Meta's table pairs them (§2.2).
-  const code = f.code ?? ({ 503: 2, 429: 4, 401: 190, 403: 10, 404: 100 } as Record<number, number>)[f.status] ?? (f.status >= 500 ? 131000 : 100);
+  const code =
+    f.code ?? ({ 503: 2, 429: 4, 401: 190, 403: 10, 404: 100 } as Record<number, number>)[f.status] ?? (f.status >= 500 ? 131000 : 100);
   const e: SyncError = syncError(code, { http: f.status, details: 'Injected by the sandbox (/_sandbox/faults).' });
   return e;
 }
@@ -186,7 +200,11 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
 
     // Permissions and asset access of a valid token (M-TOK): messaging for sends, management otherwise.
     const targetWaba = state.numbers.get(id)?.waba_id ?? (state.wabas.has(id) ? id : (state.templates.get(id)?.waba_id ?? null));
-    const accessErr = state.checkAccess(token!, targetWaba, isMessages || edge === 'media' ? 'whatsapp_business_messaging' : 'whatsapp_business_management');
+    const accessErr = state.checkAccess(
+      token!,
+      targetWaba,
+      isMessages || edge === 'media' ? 'whatsapp_business_messaging' : 'whatsapp_business_management',
+    );
     if (accessErr) return send(res, accessErr);
 
     const fault = state.takeFault(isMessages, state.numbers.has(id) ? id : null);
@@ -196,18 +214,44 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
     }
 
     // WABA management calls share an hourly budget per WABA (§4.3): usage header on each, 80007 past it.
-    const budgetWaba = edge === 'message_templates' || edge === 'phone_numbers' || edge === 'subscribed_apps' || (edge === null && method === 'GET') ? (state.wabas.has(id) ? id : null) : null;
+    const budgetWaba =
+      edge === 'message_templates' || edge === 'phone_numbers' || edge === 'subscribed_apps' || (edge === null && method === 'GET')
+        ? state.wabas.has(id)
+          ? id
+          : null
+        : null;
     let usage: Record<string, string> | undefined;
     if (budgetWaba) {
       const u = state.wabaCall(budgetWaba);
-      usage = { 'x-business-use-case-usage': JSON.stringify({ [budgetWaba]: [{ type: 'whatsapp_business_management', call_count: u.pct, total_cputime: Math.min(100, Math.ceil(u.pct / 4)), total_time: Math.min(100, Math.ceil(u.pct / 4)), estimated_time_to_regain_access: u.regain_min }] }) };
-      if (u.over) return send(res, syncError(80007, { details: `The WhatsApp Business Account has reached its rate limit of ${state.rules.waba_calls_per_hour} calls per hour. Estimated time to regain access: ${u.regain_min} minutes.` }), usage);
+      usage = {
+        'x-business-use-case-usage': JSON.stringify({
+          [budgetWaba]: [
+            {
+              type: 'whatsapp_business_management',
+              call_count: u.pct,
+              total_cputime: Math.min(100, Math.ceil(u.pct / 4)),
+              total_time: Math.min(100, Math.ceil(u.pct / 4)),
+              estimated_time_to_regain_access: u.regain_min,
+            },
+          ],
+        }),
+      };
+      if (u.over)
+        return send(
+          res,
+          syncError(80007, {
+            details: `The WhatsApp Business Account has reached its rate limit of ${state.rules.waba_calls_per_hour} calls per hour. Estimated time to regain access: ${u.regain_min} minutes.`,
+          }),
+          usage,
+        );
     }
 
     let answer: HttpAnswer;
     if (isMessages) {
       const raw = await readBody(req);
-      answer = state.numbers.has(id) ? state.send(id, version, parseGraphBody(raw, req.headers['content-type'])) : unknownObject(id, 'post');
+      answer = state.numbers.has(id)
+        ? state.send(id, version, parseGraphBody(raw, req.headers['content-type']))
+        : unknownObject(id, 'post');
     } else if (edge === 'message_templates') {
       if (!state.wabas.has(id)) answer = unknownObject(id, method === 'DELETE' ? 'delete' : method === 'POST' ? 'post' : 'get');
       else if (method === 'GET') answer = state.listTemplates(id, q);
@@ -220,17 +264,23 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
       answer = !state.wabas.has(id)
         ? unknownObject(id, 'get')
         : method === 'GET'
-          ? { status: 200, body: { data: [{ whatsapp_business_api_data: { id: opts.app_id ?? '100000000000000', name: 'wagate sandbox' } }] } }
+          ? {
+              status: 200,
+              body: { data: [{ whatsapp_business_api_data: { id: opts.app_id ?? '100000000000000', name: 'wagate sandbox' } }] },
+            }
           : { status: 200, body: { success: true } };
     } else if (edge === 'unpause' && method === 'POST') {
       const t = state.templates.get(id);
       if (!t) answer = unknownObject(id, 'post');
       else {
-        if (t.status === 'PAUSED') state.updateTemplate(t.name, { status: 'APPROVED', waba_id: t.waba_id, language: t.language, reason: 'NONE' });
+        if (t.status === 'PAUSED')
+          state.updateTemplate(t.name, { status: 'APPROVED', waba_id: t.waba_id, language: t.language, reason: 'NONE' });
         answer = { status: 200, body: { success: true } };
       }
     } else if (edge === 'media' && method === 'POST') {
-      answer = state.numbers.has(id) ? uploadMedia(id, await readBody(req, MAX_MEDIA_BYTES), req.headers['content-type'] ?? '') : unknownObject(id, 'post');
+      answer = state.numbers.has(id)
+        ? uploadMedia(id, await readBody(req, MAX_MEDIA_BYTES), req.headers['content-type'] ?? '')
+        : unknownObject(id, 'post');
     } else if (edge === null && state.media.items.has(id) && (method === 'GET' || method === 'DELETE')) {
       if (method === 'DELETE') {
         state.media.items.delete(id);
@@ -239,14 +289,22 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
     } else if (edge === null && method === 'POST' && state.templates.has(id)) {
       answer = state.editTemplate(id, parseGraphBody(await readBody(req), req.headers['content-type']));
     } else if (edge === null && method === 'GET') {
-      const fields = q.get('fields')?.split(',').map((s) => s.trim()).filter(Boolean) ?? null;
+      const fields =
+        q
+          .get('fields')
+          ?.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean) ?? null;
       const n = state.numbers.get(id);
       const t = state.templates.get(id);
       if (n) answer = { status: 200, body: state.numberView(n, fields) };
       else if (state.wabas.has(id)) answer = { status: 200, body: state.wabaView(id) };
       else if (t) {
         const v = templateView(t);
-        answer = { status: 200, body: fields ? Object.fromEntries(Object.entries(v).filter(([k]) => k === 'id' || fields.includes(k))) : v };
+        answer = {
+          status: 200,
+          body: fields ? Object.fromEntries(Object.entries(v).filter(([k]) => k === 'id' || fields.includes(k))) : v,
+        };
       } else answer = unknownObject(id, 'get');
     } else {
       answer = unknownPath(path);
@@ -278,7 +336,17 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
     switch (route) {
       case 'GET /':
       case 'GET /health':
-        return send(res, { status: 200, body: { ok: true, url: handle.url, numbers: [...state.numbers.keys()], webhook_url: webhooks.getUrl(), counters: state.counters, webhooks: { ...webhooks.stats, backlog: webhooks.backlog() } } });
+        return send(res, {
+          status: 200,
+          body: {
+            ok: true,
+            url: handle.url,
+            numbers: [...state.numbers.keys()],
+            webhook_url: webhooks.getUrl(),
+            counters: state.counters,
+            webhooks: { ...webhooks.stats, backlog: webhooks.backlog() },
+          },
+        });
       case 'POST /inbound':
         return send(res, state.inbound(await body()));
       case 'GET /ledger':
@@ -291,20 +359,84 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
       case 'POST /tokens': {
         const b = await body();
         const st = b.state as TokenStateName;
-        if (st !== 'valid' && st !== 'revoked' && st !== 'expiring') return send(res, ctlError(400, 'bad_state', 'state must be "valid", "revoked" or "expiring"', 'e.g. {"token":"sandbox-token-main","state":"revoked","subcode":460}'));
-        if (b.token !== undefined && typeof b.token !== 'string') return send(res, ctlError(400, 'bad_token', 'token must be a string', 'omit it to change every token'));
-        if (b.subcode !== undefined && !Number.isInteger(b.subcode)) return send(res, ctlError(400, 'bad_subcode', 'subcode must be an integer (458, 459, 460, 463, 464, 467, 492)', 'e.g. {"subcode":463}'));
-        if (b.expires_at !== undefined && typeof b.expires_at !== 'number' && (typeof b.expires_at !== 'string' || Number.isNaN(Date.parse(b.expires_at)))) return send(res, ctlError(400, 'bad_expires_at', 'expires_at must be unix seconds, epoch ms or an ISO date', 'e.g. {"expires_at":"2030-01-01T00:00:00Z"}'));
+        if (st !== 'valid' && st !== 'revoked' && st !== 'expiring')
+          return send(
+            res,
+            ctlError(
+              400,
+              'bad_state',
+              'state must be "valid", "revoked" or "expiring"',
+              'e.g. {"token":"sandbox-token-main","state":"revoked","subcode":460}',
+            ),
+          );
+        if (b.token !== undefined && typeof b.token !== 'string')
+          return send(res, ctlError(400, 'bad_token', 'token must be a string', 'omit it to change every token'));
+        if (b.subcode !== undefined && !Number.isInteger(b.subcode))
+          return send(
+            res,
+            ctlError(400, 'bad_subcode', 'subcode must be an integer (458, 459, 460, 463, 464, 467, 492)', 'e.g. {"subcode":463}'),
+          );
+        if (
+          b.expires_at !== undefined &&
+          typeof b.expires_at !== 'number' &&
+          (typeof b.expires_at !== 'string' || Number.isNaN(Date.parse(b.expires_at)))
+        )
+          return send(
+            res,
+            ctlError(
+              400,
+              'bad_expires_at',
+              'expires_at must be unix seconds, epoch ms or an ISO date',
+              'e.g. {"expires_at":"2030-01-01T00:00:00Z"}',
+            ),
+          );
         const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
-        if (b.scopes !== undefined && !strings(b.scopes)) return send(res, ctlError(400, 'bad_scopes', 'scopes must be an array of permission names', 'e.g. {"scopes":["whatsapp_business_management"]}'));
-        if (b.waba_ids !== undefined && b.waba_ids !== null && !strings(b.waba_ids)) return send(res, ctlError(400, 'bad_waba_ids', 'waba_ids must be an array of WABA ids, or null for every WABA', 'e.g. {"waba_ids":["102290129340398"]}'));
-        const out = state.setToken({ token: b.token as string | undefined, state: st, expires_at: b.expires_at as number | string | undefined, subcode: b.subcode as number | undefined, scopes: b.scopes as string[] | undefined, waba_ids: b.waba_ids as string[] | null | undefined });
+        if (b.scopes !== undefined && !strings(b.scopes))
+          return send(
+            res,
+            ctlError(400, 'bad_scopes', 'scopes must be an array of permission names', 'e.g. {"scopes":["whatsapp_business_management"]}'),
+          );
+        if (b.waba_ids !== undefined && b.waba_ids !== null && !strings(b.waba_ids))
+          return send(
+            res,
+            ctlError(
+              400,
+              'bad_waba_ids',
+              'waba_ids must be an array of WABA ids, or null for every WABA',
+              'e.g. {"waba_ids":["102290129340398"]}',
+            ),
+          );
+        const out = state.setToken({
+          token: b.token as string | undefined,
+          state: st,
+          expires_at: b.expires_at as number | string | undefined,
+          subcode: b.subcode as number | undefined,
+          scopes: b.scopes as string[] | undefined,
+          waba_ids: b.waba_ids as string[] | null | undefined,
+        });
         return send(res, { status: 200, body: { tokens: out.map((t) => ({ ...t, token: maskToken(t.token) })) } });
       }
       case 'GET /numbers':
-        return send(res, { status: 200, body: { numbers: [...state.numbers.values()].map((n) => ({ ...state.numberView(n, ['display_phone_number', 'verified_name', 'quality_rating', 'throughput', 'messaging_limit_tier', 'status']), waba_id: n.waba_id, throughput_mps: n.throughput_mps })) } });
+        return send(res, {
+          status: 200,
+          body: {
+            numbers: [...state.numbers.values()].map((n) => ({
+              ...state.numberView(n, [
+                'display_phone_number',
+                'verified_name',
+                'quality_rating',
+                'throughput',
+                'messaging_limit_tier',
+                'status',
+              ]),
+              waba_id: n.waba_id,
+              throughput_mps: n.throughput_mps,
+            })),
+          },
+        });
       case 'POST /numbers':
-        if (!parts[1]) return send(res, ctlError(400, 'missing_id', 'POST /_sandbox/numbers/:phone_number_id', 'put the phone number id in the path'));
+        if (!parts[1])
+          return send(res, ctlError(400, 'missing_id', 'POST /_sandbox/numbers/:phone_number_id', 'put the phone number id in the path'));
         return send(res, state.updateNumber(decodeURIComponent(parts[1]), await body()));
       case 'GET /faults':
         return send(res, { status: 200, body: { faults: state.faults } });
@@ -315,10 +447,35 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
         const b = await body();
         const hangIt = b.hang === true || b.status === 'hang';
         const status = hangIt ? 0 : Number(b.status);
-        if (!hangIt && (!Number.isInteger(status) || status < 400 || status > 599)) return send(res, ctlError(400, 'bad_status', 'status must be an HTTP error status (400-599), or "hang"', 'e.g. {"status":503,"count":3} or {"status":"hang","seconds":10}'));
-        const f: Fault = { status, hang: hangIt || undefined, accept: b.accept === true || (hangIt && b.accept !== false) || undefined, scope: b.scope === 'all' ? 'all' : 'messages' };
-        const badNum = ['code', 'count', 'seconds', 'hang_ms'].filter((k) => b[k] !== undefined && (typeof b[k] !== 'number' || !Number.isFinite(b[k]) || (b[k] as number) < 0));
-        if (badNum.length) return send(res, ctlError(400, 'bad_fault', `${badNum.join(', ')} must be non-negative numbers`, 'e.g. {"status":503,"count":3} or {"status":500,"seconds":10}'));
+        if (!hangIt && (!Number.isInteger(status) || status < 400 || status > 599))
+          return send(
+            res,
+            ctlError(
+              400,
+              'bad_status',
+              'status must be an HTTP error status (400-599), or "hang"',
+              'e.g. {"status":503,"count":3} or {"status":"hang","seconds":10}',
+            ),
+          );
+        const f: Fault = {
+          status,
+          hang: hangIt || undefined,
+          accept: b.accept === true || (hangIt && b.accept !== false) || undefined,
+          scope: b.scope === 'all' ? 'all' : 'messages',
+        };
+        const badNum = ['code', 'count', 'seconds', 'hang_ms'].filter(
+          (k) => b[k] !== undefined && (typeof b[k] !== 'number' || !Number.isFinite(b[k]) || (b[k] as number) < 0),
+        );
+        if (badNum.length)
+          return send(
+            res,
+            ctlError(
+              400,
+              'bad_fault',
+              `${badNum.join(', ')} must be non-negative numbers`,
+              'e.g. {"status":503,"count":3} or {"status":500,"seconds":10}',
+            ),
+          );
         if (b.code !== undefined) f.code = Number(b.code);
         if (b.count !== undefined) f.count = Math.max(0, Math.floor(Number(b.count)));
         if (b.seconds !== undefined) f.until = state.now() + Number(b.seconds) * 1000;
@@ -329,14 +486,19 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
         return send(res, { status: 200, body: { faults: state.faults } });
       }
       case 'GET /templates':
-        return send(res, { status: 200, body: { templates: [...state.templates.values()].map((t) => ({ ...templateView(t), waba_id: t.waba_id })) } });
+        return send(res, {
+          status: 200,
+          body: { templates: [...state.templates.values()].map((t) => ({ ...templateView(t), waba_id: t.waba_id })) },
+        });
       case 'POST /templates':
-        if (!parts[1]) return send(res, ctlError(400, 'missing_name', 'POST /_sandbox/templates/:name', 'put the template name in the path'));
+        if (!parts[1])
+          return send(res, ctlError(400, 'missing_name', 'POST /_sandbox/templates/:name', 'put the template name in the path'));
         return send(res, state.updateTemplate(decodeURIComponent(parts[1]), await body()));
       case 'POST /users': {
         // POST /_sandbox/users/:wa_id {marketing?: "stop"|"resume", undeliverable?: boolean, phone_number_id?}
         const wa = (parts[1] ?? '').replace(/\D/g, '');
-        if (!wa) return send(res, ctlError(400, 'missing_wa_id', 'POST /_sandbox/users/:wa_id', 'put the user phone number (digits) in the path'));
+        if (!wa)
+          return send(res, ctlError(400, 'missing_wa_id', 'POST /_sandbox/users/:wa_id', 'put the user phone number (digits) in the path'));
         const b = await body();
         return send(res, userUpdate(wa, b));
       }
@@ -349,7 +511,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
       case 'POST /undeliverable': {
         const b = await body();
         const wa = String(b.wa_id ?? '').replace(/\D/g, '');
-        if (!wa) return send(res, ctlError(400, 'missing_wa_id', 'wa_id is required', 'e.g. {"wa_id":"447700900123","undeliverable":true}'));
+        if (!wa)
+          return send(res, ctlError(400, 'missing_wa_id', 'wa_id is required', 'e.g. {"wa_id":"447700900123","undeliverable":true}'));
         return send(res, userUpdate(wa, { undeliverable: b.undeliverable ?? true }));
       }
       case 'GET /rules':
@@ -357,25 +520,61 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
       case 'POST /rules': {
         const b = await body();
         const unknown = Object.keys(b).filter((k) => !Object.hasOwn(DEFAULT_RULES, k));
-        if (unknown.length) return send(res, ctlError(400, 'unknown_rule', `unknown rule(s): ${unknown.join(', ')}`, `known: ${Object.keys(DEFAULT_RULES).join(', ')}`));
-        if (b.window_mode !== undefined && b.window_mode !== 'async' && b.window_mode !== 'sync') return send(res, ctlError(400, 'bad_rule', 'window_mode must be "async" or "sync"', 'e.g. {"window_mode":"sync"}'));
+        if (unknown.length)
+          return send(
+            res,
+            ctlError(400, 'unknown_rule', `unknown rule(s): ${unknown.join(', ')}`, `known: ${Object.keys(DEFAULT_RULES).join(', ')}`),
+          );
+        if (b.window_mode !== undefined && b.window_mode !== 'async' && b.window_mode !== 'sync')
+          return send(res, ctlError(400, 'bad_rule', 'window_mode must be "async" or "sync"', 'e.g. {"window_mode":"sync"}'));
         const badRules = mistyped(b, DEFAULT_RULES);
-        if (badRules.length) return send(res, ctlError(400, 'bad_rule', `wrong type for: ${badRules.join(', ')}`, 'numbers must be non-negative numbers, flags booleans (see GET /_sandbox/rules)'));
+        if (badRules.length)
+          return send(
+            res,
+            ctlError(
+              400,
+              'bad_rule',
+              `wrong type for: ${badRules.join(', ')}`,
+              'numbers must be non-negative numbers, flags booleans (see GET /_sandbox/rules)',
+            ),
+          );
         Object.assign(state.rules, b);
         return send(res, { status: 200, body: { rules: state.rules } });
       }
       case 'GET /webhooks':
-        if (parts[1] === 'log') return send(res, { status: 200, body: { url: webhooks.getUrl(), stats: webhooks.stats, backlog: webhooks.backlog(), log: webhooks.logEntries({ limit: Number(q.get('limit') ?? 100), bodies: q.get('bodies') === '1' || q.get('bodies') === 'true' }) } });
+        if (parts[1] === 'log')
+          return send(res, {
+            status: 200,
+            body: {
+              url: webhooks.getUrl(),
+              stats: webhooks.stats,
+              backlog: webhooks.backlog(),
+              log: webhooks.logEntries({
+                limit: Number(q.get('limit') ?? 100),
+                bodies: q.get('bodies') === '1' || q.get('bodies') === 'true',
+              }),
+            },
+          });
         return send(res, { status: 200, body: { url: webhooks.getUrl(), statuses: state.statusOpts, delivery: webhooks.opts } });
       case 'POST /webhooks': {
         const b = await body();
         if (parts[1] === 'verify') {
-          if (typeof b.verify_token !== 'string') return send(res, ctlError(400, 'missing_verify_token', 'verify_token is required', 'e.g. {"verify_token":"..."}'));
+          if (typeof b.verify_token !== 'string')
+            return send(res, ctlError(400, 'missing_verify_token', 'verify_token is required', 'e.g. {"verify_token":"..."}'));
           return send(res, { status: 200, body: await webhooks.verify(b.verify_token) });
         }
         if (parts[1] === 'emit') {
           // Any webhook field Meta sends (account_update, account_alerts, business_capability_update...).
-          if (typeof b.field !== 'string' || !isObj(b.value)) return send(res, ctlError(400, 'bad_event', 'field (string) and value (object) are required', 'e.g. {"field":"account_update","value":{"event":"DISABLED_UPDATE","ban_info":{"waba_ban_state":"DISABLE"}}}'));
+          if (typeof b.field !== 'string' || !isObj(b.value))
+            return send(
+              res,
+              ctlError(
+                400,
+                'bad_event',
+                'field (string) and value (object) are required',
+                'e.g. {"field":"account_update","value":{"event":"DISABLED_UPDATE","ban_info":{"waba_ban_state":"DISABLE"}}}',
+              ),
+            );
           const waba = typeof b.waba_id === 'string' ? b.waba_id : [...state.wabas.keys()][0];
           state.webhooks.enqueue(waba, { field: b.field, value: b.value }, b.field !== 'messages' && b.field !== 'user_preferences');
           return send(res, { status: 200, body: { queued: true, waba_id: waba } });
@@ -384,12 +583,31 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
         const statusKeys = Object.keys(DEFAULT_STATUS_OPTIONS);
         const deliveryKeys = Object.keys(webhooks.opts);
         const unknown = Object.keys(b).filter((k) => k !== 'url' && !statusKeys.includes(k) && !deliveryKeys.includes(k));
-        if (unknown.length) return send(res, ctlError(400, 'unknown_option', `unknown option(s): ${unknown.join(', ')}`, `known: url, ${[...statusKeys, ...deliveryKeys].join(', ')}`));
-        if (b.signature !== undefined && !['valid', 'invalid', 'none'].includes(String(b.signature))) return send(res, ctlError(400, 'bad_option', 'signature must be valid, invalid or none', 'e.g. {"signature":"invalid"}'));
+        if (unknown.length)
+          return send(
+            res,
+            ctlError(
+              400,
+              'unknown_option',
+              `unknown option(s): ${unknown.join(', ')}`,
+              `known: url, ${[...statusKeys, ...deliveryKeys].join(', ')}`,
+            ),
+          );
+        if (b.signature !== undefined && !['valid', 'invalid', 'none'].includes(String(b.signature)))
+          return send(res, ctlError(400, 'bad_option', 'signature must be valid, invalid or none', 'e.g. {"signature":"invalid"}'));
         const badOpts = [...mistyped(b, DEFAULT_STATUS_OPTIONS), ...mistyped(b, webhooks.opts)];
         if (typeof b.duplicates === 'number' && b.duplicates > 1) badOpts.push('duplicates');
         if (b.url !== undefined && (typeof b.url !== 'string' || !/^https?:\/\/\S+$/.test(b.url))) badOpts.push('url');
-        if (badOpts.length) return send(res, ctlError(400, 'bad_option', `wrong value for: ${badOpts.join(', ')}`, 'delays are non-negative numbers (ms), flags booleans, duplicates a probability 0..1, url an http(s) URL (see GET /_sandbox/webhooks)'));
+        if (badOpts.length)
+          return send(
+            res,
+            ctlError(
+              400,
+              'bad_option',
+              `wrong value for: ${badOpts.join(', ')}`,
+              'delays are non-negative numbers (ms), flags booleans, duplicates a probability 0..1, url an http(s) URL (see GET /_sandbox/webhooks)',
+            ),
+          );
         for (const k of statusKeys) if (k in b) (state.statusOpts as unknown as Record<string, unknown>)[k] = b[k];
         const d: Record<string, unknown> = {};
         for (const k of deliveryKeys) if (k in b) d[k] = b[k];
@@ -403,7 +621,15 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
       case 'GET /media':
         return downloadMedia(req, res, decodeURIComponent(parts[1] ?? ''), q);
       default:
-        return send(res, ctlError(404, 'unknown_control_route', `no sandbox control route ${method} ${path}`, 'see src/meta/sandbox/README.md for the list'));
+        return send(
+          res,
+          ctlError(
+            404,
+            'unknown_control_route',
+            `no sandbox control route ${method} ${path}`,
+            'see src/meta/sandbox/README.md for the list',
+          ),
+        );
     }
   }
 
@@ -411,7 +637,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
   function uploadMedia(pnid: string, raw: Buffer, contentType: string): HttpAnswer {
     const parts = contentType.includes('multipart/form-data') ? parseMultipart(raw, contentType) : null;
     if (!parts) return syncError(100, { details: 'Upload media as multipart/form-data with the fields messaging_product, file and type.' });
-    if (parts.get('messaging_product')?.data.toString() !== 'whatsapp') return syncError(100, { details: 'The parameter messaging_product is required.' });
+    if (parts.get('messaging_product')?.data.toString() !== 'whatsapp')
+      return syncError(100, { details: 'The parameter messaging_product is required.' });
     const file = parts.get('file');
     if (!file || file.data.length === 0) return syncError(100, { details: 'The parameter file is required.' });
     const type = parts.get('type')?.data.toString().trim() || file.type;
@@ -429,7 +656,15 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
     const ticket = q.get('ticket');
     const r = state.media.download(id, ticket, state.now());
     if (r === 'unknown' || (ticket !== null && r === 'expired')) {
-      send(res, ctlError(404, 'media_not_found', `media ${id} does not exist or its URL expired`, 'URLs from GET /{media_id} last 5 minutes: ask for a new one'));
+      send(
+        res,
+        ctlError(
+          404,
+          'media_not_found',
+          `media ${id} does not exist or its URL expired`,
+          'URLs from GET /{media_id} last 5 minutes: ask for a new one',
+        ),
+      );
       return;
     }
     const item = state.media.items.get(id)!;
@@ -440,7 +675,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
   function userUpdate(wa: string, b: Record<string, unknown>): HttpAnswer {
     const out: Record<string, unknown> = { wa_id: wa };
     if (b.marketing !== undefined) {
-      if (b.marketing !== 'stop' && b.marketing !== 'resume') return ctlError(400, 'bad_value', 'marketing must be "stop" or "resume"', 'e.g. {"marketing":"stop"}');
+      if (b.marketing !== 'stop' && b.marketing !== 'resume')
+        return ctlError(400, 'bad_value', 'marketing must be "stop" or "resume"', 'e.g. {"marketing":"stop"}');
       const r = state.setMarketingPreference(wa, b.marketing, typeof b.phone_number_id === 'string' ? b.phone_number_id : undefined);
       if (r.status !== 200) return r;
       out.marketing = b.marketing;
@@ -462,7 +698,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
     p.catch((err: unknown) => {
       if (res.headersSent) return;
       if (err instanceof BadRequest) {
-        if (path.startsWith('/_sandbox')) return send(res, ctlError(400, 'bad_request', err.message, 'send a JSON object body with content-type application/json'));
+        if (path.startsWith('/_sandbox'))
+          return send(res, ctlError(400, 'bad_request', err.message, 'send a JSON object body with content-type application/json'));
         return send(res, syncError(100, { details: `Invalid request: ${err.message}.` }));
       }
       log?.error({ err }, 'sandbox request failed');

@@ -5,11 +5,30 @@ import parsePhoneNumber from 'libphonenumber-js/max';
 import type { Logger } from 'pino';
 import { asyncError, syncError, tokenError, unknownObject, type SyncError } from './errors.ts';
 import { validateSend } from './validate.ts';
-import { checkTemplateSend, seedTemplates, templateView, validateCreate, type Quality, type SandboxTemplate, type TplCategory, type TplStatus } from './templates.ts';
+import {
+  checkTemplateSend,
+  seedTemplates,
+  templateView,
+  validateCreate,
+  type Quality,
+  type SandboxTemplate,
+  type TplCategory,
+  type TplStatus,
+} from './templates.ts';
 import { Scheduler } from './scheduler.ts';
 import { MediaStore } from './media.ts';
 import type { WebhookSender, Change } from './webhooks.ts';
-import { inboundMessage, messagesValue, newConversationId, newWamid, pricingFor, statusValue, unixSeconds, userPreferencesValue, type NumberMeta } from './payloads.ts';
+import {
+  inboundMessage,
+  messagesValue,
+  newConversationId,
+  newWamid,
+  pricingFor,
+  statusValue,
+  unixSeconds,
+  userPreferencesValue,
+  type NumberMeta,
+} from './payloads.ts';
 
 const DAY = 24 * 3600_000;
 
@@ -112,7 +131,15 @@ export const DEFAULT_RULES: Rules = {
   messaging_limit_code: 0,
 };
 
-const TIER_USERS: Record<string, number> = { TIER_50: 50, TIER_250: 250, TIER_1K: 1000, TIER_2K: 2000, TIER_10K: 10_000, TIER_100K: 100_000, TIER_UNLIMITED: Infinity };
+const TIER_USERS: Record<string, number> = {
+  TIER_50: 50,
+  TIER_250: 250,
+  TIER_1K: 1000,
+  TIER_2K: 2000,
+  TIER_10K: 10_000,
+  TIER_100K: 100_000,
+  TIER_UNLIMITED: Infinity,
+};
 
 export const DEFAULT_STATUS_OPTIONS: StatusOptions = {
   sent_ms: 20,
@@ -243,7 +270,8 @@ export class SandboxState {
   /** Forgets pair buckets that are full again and marketing counts past their window (bounded memory). */
   sweep(): void {
     const now = this.now();
-    for (const [k, b] of this.pair) if (b.tokens + (now - b.last) / this.rules.pair_interval_ms >= this.rules.pair_burst) this.pair.delete(k);
+    for (const [k, b] of this.pair)
+      if (b.tokens + (now - b.last) / this.rules.pair_interval_ms >= this.rules.pair_burst) this.pair.delete(k);
     for (const reached of this.reached.values()) for (const [k, t] of reached) if (now - t >= DAY) reached.delete(k);
     const since = now - this.rules.marketing_cap_window_ms;
     for (const [k, list] of this.marketing) {
@@ -260,7 +288,16 @@ export class SandboxState {
   private init(): void {
     this.nextTemplateId = 0;
     for (const n of this.cfg.numbers) this.addNumber(n);
-    for (const t of this.cfg.tokens) this.tokens.set(t, { token: t, state: 'valid', expires_at: 0, issued_at: Math.floor(this.now() / 1000), subcode: null, scopes: [...ALL_SCOPES], waba_ids: null });
+    for (const t of this.cfg.tokens)
+      this.tokens.set(t, {
+        token: t,
+        state: 'valid',
+        expires_at: 0,
+        issued_at: Math.floor(this.now() / 1000),
+        subcode: null,
+        scopes: [...ALL_SCOPES],
+        waba_ids: null,
+      });
   }
 
   /** Back to the configured start: seeds only, no ledger, windows, opt-outs, faults or queued webhooks. */
@@ -269,7 +306,21 @@ export class SandboxState {
     this.timers.clear();
     this.scheduler.clear();
     this.webhooks.clear();
-    for (const m of [this.numbers, this.wabas, this.tokens, this.templates, this.windows, this.ctwa, this.optouts, this.undeliverable, this.marketing, this.pair, this.wabaCalls, this.reached]) m.clear();
+    for (const m of [
+      this.numbers,
+      this.wabas,
+      this.tokens,
+      this.templates,
+      this.windows,
+      this.ctwa,
+      this.optouts,
+      this.undeliverable,
+      this.marketing,
+      this.pair,
+      this.wabaCalls,
+      this.reached,
+    ])
+      m.clear();
     this.ledger = [];
     this.media.clear();
     this.ledgerDropped = 0;
@@ -334,7 +385,8 @@ export class SandboxState {
   }
 
   findTemplate(waba: string, name: string, language?: string): SandboxTemplate | undefined {
-    for (const t of this.templates.values()) if (t.waba_id === waba && t.name === name && (language === undefined || t.language === language) && t.status !== 'DELETED') return t;
+    for (const t of this.templates.values())
+      if (t.waba_id === waba && t.name === name && (language === undefined || t.language === language) && t.status !== 'DELETED') return t;
     return undefined;
   }
 
@@ -352,12 +404,22 @@ export class SandboxState {
     if (t.state === 'revoked') return tokenError(t.subcode ?? 467);
     if (t.expires_at > 0 && t.expires_at * 1000 <= this.now()) {
       const when = new Date(t.expires_at * 1000).toUTCString();
-      return tokenError(t.subcode ?? 463, `Error validating access token: Session has expired on ${when}. The current time is ${new Date(this.now()).toUTCString()}.`);
+      return tokenError(
+        t.subcode ?? 463,
+        `Error validating access token: Session has expired on ${when}. The current time is ${new Date(this.now()).toUTCString()}.`,
+      );
     }
     return null;
   }
 
-  setToken(input: { token?: string; state: TokenStateName; expires_at?: number | string; subcode?: number; scopes?: string[]; waba_ids?: string[] | null }): TokenState[] {
+  setToken(input: {
+    token?: string;
+    state: TokenStateName;
+    expires_at?: number | string;
+    subcode?: number;
+    scopes?: string[];
+    waba_ids?: string[] | null;
+  }): TokenState[] {
     const targets = input.token ? [input.token] : [...this.tokens.keys()];
     const out: TokenState[] = [];
     for (const tok of targets) {
@@ -365,7 +427,14 @@ export class SandboxState {
       let expires = prev?.expires_at ?? 0;
       if (input.state === 'expiring') {
         const e = input.expires_at;
-        expires = typeof e === 'number' ? (e > 1e11 ? Math.floor(e / 1000) : e) : typeof e === 'string' ? Math.floor(Date.parse(e) / 1000) : Math.floor(this.now() / 1000) + 7 * 24 * 3600;
+        expires =
+          typeof e === 'number'
+            ? e > 1e11
+              ? Math.floor(e / 1000)
+              : e
+            : typeof e === 'string'
+              ? Math.floor(Date.parse(e) / 1000)
+              : Math.floor(this.now() / 1000) + 7 * 24 * 3600;
       } else if (input.state === 'valid') {
         expires = 0;
       }
@@ -391,8 +460,16 @@ export class SandboxState {
   checkAccess(token: string, waba: string | null, scope: string): SyncError | null {
     const t = this.tokens.get(token);
     if (!t) return null;
-    if (!t.scopes.includes(scope)) return syncError(10, { details: `The access token lacks the ${scope} permission.`, message: '(#10) Application does not have permission for this action' });
-    if (waba && t.waba_ids && !t.waba_ids.includes(waba)) return syncError(200, { details: `The system user has no access to WhatsApp Business Account ${waba}.`, message: '(#200) Permissions error' });
+    if (!t.scopes.includes(scope))
+      return syncError(10, {
+        details: `The access token lacks the ${scope} permission.`,
+        message: '(#10) Application does not have permission for this action',
+      });
+    if (waba && t.waba_ids && !t.waba_ids.includes(waba))
+      return syncError(200, {
+        details: `The system user has no access to WhatsApp Business Account ${waba}.`,
+        message: '(#200) Permissions error',
+      });
     return null;
   }
 
@@ -403,11 +480,22 @@ export class SandboxState {
       const e = this.checkToken(caller);
       if (e) return e;
     }
-    if (!input) return syncError(100, { details: 'The parameter input_token is required', message: '(#100) The parameter input_token is required' });
+    if (!input)
+      return syncError(100, { details: 'The parameter input_token is required', message: '(#100) The parameter input_token is required' });
     const t = this.tokens.get(input);
     const wabas = [...this.wabas.keys()];
     if (!t) {
-      return { status: 200, body: { data: { is_valid: false, error: { code: 190, message: 'Invalid OAuth access token - Cannot parse access token' }, scopes: [], granular_scopes: [] } } };
+      return {
+        status: 200,
+        body: {
+          data: {
+            is_valid: false,
+            error: { code: 190, message: 'Invalid OAuth access token - Cannot parse access token' },
+            scopes: [],
+            granular_scopes: [],
+          },
+        },
+      };
     }
     const err = this.checkToken(input);
     const data: Obj = {
@@ -535,7 +623,8 @@ export class SandboxState {
     let tpl: SandboxTemplate | undefined;
     if (v.template) {
       tpl = this.findTemplate(n.waba_id, v.template.name, v.template.language);
-      if (!tpl) return this.reject(syncError(132001, { details: `template name (${v.template.name}) does not exist in ${v.template.language}` }));
+      if (!tpl)
+        return this.reject(syncError(132001, { details: `template name (${v.template.name}) does not exist in ${v.template.language}` }));
       const e = checkTemplateSend(tpl, v.template);
       if (e) return this.reject(e);
       category = tpl.category.toLowerCase();
@@ -587,7 +676,17 @@ export class SandboxState {
 
     const wamid = newWamid(v.wa_id);
     const biz = v.biz;
-    this.ledger.push({ wamid, to: v.wa_id, type: v.type, biz_opaque_callback_data: biz, at: now, phone_number_id: pnid, template: tpl?.name, category, outcome });
+    this.ledger.push({
+      wamid,
+      to: v.wa_id,
+      type: v.type,
+      biz_opaque_callback_data: biz,
+      at: now,
+      phone_number_id: pnid,
+      template: tpl?.name,
+      category,
+      outcome,
+    });
     if (this.ledger.length > this.rules.ledger_max) {
       const drop = Math.ceil(this.rules.ledger_max / 10);
       this.ledger.splice(0, drop);
@@ -603,7 +702,19 @@ export class SandboxState {
     return { status: 200, body: { messaging_product: 'whatsapp', contacts: [{ input: v.to, wa_id: v.wa_id }], messages: [msg] } };
   }
 
-  private scheduleStatuses(n: NumberState, version: string, wamid: string, wa: string, type: string, biz: string | null, category: string, inCsw: boolean, inFep: boolean, outcome: number | null, details?: string): void {
+  private scheduleStatuses(
+    n: NumberState,
+    version: string,
+    wamid: string,
+    wa: string,
+    type: string,
+    biz: string | null,
+    category: string,
+    inCsw: boolean,
+    inFep: boolean,
+    outcome: number | null,
+    details?: string,
+  ): void {
     const o = this.statusOpts;
     const t0 = Date.now();
     const base: Obj = { id: wamid, recipient_id: wa };
@@ -646,16 +757,51 @@ export class SandboxState {
   inbound(input: Obj): HttpAnswer {
     const pnid = String(input.phone_number_id ?? '');
     const n = pnid ? this.numbers.get(pnid) : this.numbers.values().next().value;
-    if (!n) return { status: 404, body: { error: { code: 'unknown_number', message: `phone_number_id "${pnid}" is not a sandbox number`, fix: `use one of: ${[...this.numbers.keys()].join(', ')}` } } };
+    if (!n)
+      return {
+        status: 404,
+        body: {
+          error: {
+            code: 'unknown_number',
+            message: `phone_number_id "${pnid}" is not a sandbox number`,
+            fix: `use one of: ${[...this.numbers.keys()].join(', ')}`,
+          },
+        },
+      };
     const from = typeof input.from === 'string' ? digits(input.from) : '';
-    if (from.length < 7 || from.length > 15) return { status: 400, body: { error: { code: 'bad_from', message: '`from` must be the customer phone number (7-15 digits)', fix: 'e.g. "from": "447700900123"' } } };
+    if (from.length < 7 || from.length > 15)
+      return {
+        status: 400,
+        body: {
+          error: {
+            code: 'bad_from',
+            message: '`from` must be the customer phone number (7-15 digits)',
+            fix: 'e.g. "from": "447700900123"',
+          },
+        },
+      };
     let msg: Obj;
     try {
       msg = inboundMessage({ ...input, from }, this.now(), this.baseUrl);
     } catch (err) {
-      return { status: 400, body: { error: { code: 'bad_inbound', message: (err as Error).message, fix: 'see src/meta/sandbox/README.md, POST /_sandbox/inbound' } } };
+      return {
+        status: 400,
+        body: {
+          error: { code: 'bad_inbound', message: (err as Error).message, fix: 'see src/meta/sandbox/README.md, POST /_sandbox/inbound' },
+        },
+      };
     }
-    if (!/^\d{9,11}$/.test(String(msg.timestamp))) return { status: 400, body: { error: { code: 'bad_timestamp', message: 'timestamp must be unix seconds', fix: 'e.g. "timestamp": 1767225600, or omit it for now' } } };
+    if (!/^\d{9,11}$/.test(String(msg.timestamp)))
+      return {
+        status: 400,
+        body: {
+          error: {
+            code: 'bad_timestamp',
+            message: 'timestamp must be unix seconds',
+            fix: 'e.g. "timestamp": 1767225600, or omit it for now',
+          },
+        },
+      };
     const type = String(msg.type);
     const m = msg[type] as Obj | undefined;
     if (m && typeof m.mime_type === 'string' && typeof m.id === 'string') {
@@ -677,7 +823,17 @@ export class SandboxState {
   /** user_preferences stop/resume from a user for one business: suppresses (or restores) its marketing. */
   setMarketingPreference(waId: string, value: 'stop' | 'resume', pnid?: string): HttpAnswer {
     const n = pnid ? this.numbers.get(pnid) : this.numbers.values().next().value;
-    if (!n) return { status: 404, body: { error: { code: 'unknown_number', message: `phone_number_id "${pnid}" is not a sandbox number`, fix: 'omit it or use a configured number' } } };
+    if (!n)
+      return {
+        status: 404,
+        body: {
+          error: {
+            code: 'unknown_number',
+            message: `phone_number_id "${pnid}" is not a sandbox number`,
+            fix: 'omit it or use a configured number',
+          },
+        },
+      };
     const key = `${n.waba_id}|${waId}`;
     if (value === 'stop') this.optouts.add(key);
     else this.optouts.delete(key);
@@ -693,40 +849,117 @@ export class SandboxState {
   templateStatusEvent(t: SandboxTemplate, event: string, reason: string | null = 'NONE', extra: Obj = {}): void {
     this.emit(t.waba_id, {
       field: 'message_template_status_update',
-      value: { event, message_template_id: Number(t.id), message_template_name: t.name, message_template_language: t.language, reason, message_template_category: t.category, ...extra },
+      value: {
+        event,
+        message_template_id: Number(t.id),
+        message_template_name: t.name,
+        message_template_language: t.language,
+        reason,
+        message_template_category: t.category,
+        ...extra,
+      },
     });
   }
 
   /** Control: change a template's status, quality or category, with the webhook Meta sends for each. */
   updateTemplate(name: string, input: Obj): HttpAnswer {
-    const matches = [...this.templates.values()].filter((t) => t.name === name && t.status !== 'DELETED' && (input.waba_id === undefined || t.waba_id === input.waba_id) && (input.language === undefined || t.language === input.language));
-    if (matches.length === 0) return { status: 404, body: { error: { code: 'unknown_template', message: `no template named "${name}"`, fix: 'create it with POST /{version}/{waba_id}/message_templates, or check waba_id/language' } } };
-    const STATUSES: TplStatus[] = ['APPROVED', 'PENDING', 'REJECTED', 'PAUSED', 'DISABLED', 'IN_APPEAL', 'PENDING_DELETION', 'DELETED', 'LIMIT_EXCEEDED', 'ARCHIVED'];
+    const matches = [...this.templates.values()].filter(
+      (t) =>
+        t.name === name &&
+        t.status !== 'DELETED' &&
+        (input.waba_id === undefined || t.waba_id === input.waba_id) &&
+        (input.language === undefined || t.language === input.language),
+    );
+    if (matches.length === 0)
+      return {
+        status: 404,
+        body: {
+          error: {
+            code: 'unknown_template',
+            message: `no template named "${name}"`,
+            fix: 'create it with POST /{version}/{waba_id}/message_templates, or check waba_id/language',
+          },
+        },
+      };
+    const STATUSES: TplStatus[] = [
+      'APPROVED',
+      'PENDING',
+      'REJECTED',
+      'PAUSED',
+      'DISABLED',
+      'IN_APPEAL',
+      'PENDING_DELETION',
+      'DELETED',
+      'LIMIT_EXCEEDED',
+      'ARCHIVED',
+    ];
     const status = input.status === undefined ? undefined : String(input.status).toUpperCase();
-    if (status !== undefined && !STATUSES.includes(status as TplStatus)) return { status: 400, body: { error: { code: 'bad_status', message: `status must be one of ${STATUSES.join(', ')}`, fix: 'e.g. {"status":"PAUSED"}' } } };
+    if (status !== undefined && !STATUSES.includes(status as TplStatus))
+      return {
+        status: 400,
+        body: { error: { code: 'bad_status', message: `status must be one of ${STATUSES.join(', ')}`, fix: 'e.g. {"status":"PAUSED"}' } },
+      };
     const quality = input.quality === undefined ? undefined : String(input.quality).toUpperCase();
-    if (quality !== undefined && !['GREEN', 'YELLOW', 'RED', 'UNKNOWN'].includes(quality)) return { status: 400, body: { error: { code: 'bad_quality', message: 'quality must be GREEN, YELLOW, RED or UNKNOWN', fix: 'e.g. {"quality":"RED"}' } } };
+    if (quality !== undefined && !['GREEN', 'YELLOW', 'RED', 'UNKNOWN'].includes(quality))
+      return {
+        status: 400,
+        body: { error: { code: 'bad_quality', message: 'quality must be GREEN, YELLOW, RED or UNKNOWN', fix: 'e.g. {"quality":"RED"}' } },
+      };
     const category = input.category === undefined ? undefined : String(input.category).toUpperCase();
-    if (category !== undefined && !['MARKETING', 'UTILITY', 'AUTHENTICATION'].includes(category)) return { status: 400, body: { error: { code: 'bad_category', message: 'category must be MARKETING, UTILITY or AUTHENTICATION', fix: 'e.g. {"category":"MARKETING"}' } } };
+    if (category !== undefined && !['MARKETING', 'UTILITY', 'AUTHENTICATION'].includes(category))
+      return {
+        status: 400,
+        body: {
+          error: {
+            code: 'bad_category',
+            message: 'category must be MARKETING, UTILITY or AUTHENTICATION',
+            fix: 'e.g. {"category":"MARKETING"}',
+          },
+        },
+      };
     for (const t of matches) {
       if (quality !== undefined && quality !== t.quality_score.score) {
         const prev = t.quality_score.score;
         t.quality_score = { score: quality as Quality, date: Math.floor(this.now() / 1000) };
-        this.emit(t.waba_id, { field: 'message_template_quality_update', value: { previous_quality_score: prev, new_quality_score: quality, message_template_id: Number(t.id), message_template_name: t.name, message_template_language: t.language } });
+        this.emit(t.waba_id, {
+          field: 'message_template_quality_update',
+          value: {
+            previous_quality_score: prev,
+            new_quality_score: quality,
+            message_template_id: Number(t.id),
+            message_template_name: t.name,
+            message_template_language: t.language,
+          },
+        });
       }
       if (category !== undefined && category !== t.category) {
         const prev = t.category;
         t.previous_category = prev;
         t.category = category as TplCategory;
-        this.emit(t.waba_id, { field: 'template_category_update', value: { message_template_id: Number(t.id), message_template_name: t.name, message_template_language: t.language, previous_category: prev, new_category: category } });
+        this.emit(t.waba_id, {
+          field: 'template_category_update',
+          value: {
+            message_template_id: Number(t.id),
+            message_template_name: t.name,
+            message_template_language: t.language,
+            previous_category: prev,
+            new_category: category,
+          },
+        });
       }
       if (status !== undefined && status !== t.status) {
         t.status = status as TplStatus;
         const extra: Obj = {};
-        if (status === 'PAUSED') extra.other_info = { title: 'FIRST_PAUSE', description: `Your ${t.name} template has been paused due to low quality.` };
+        if (status === 'PAUSED')
+          extra.other_info = { title: 'FIRST_PAUSE', description: `Your ${t.name} template has been paused due to low quality.` };
         if (status === 'DISABLED') extra.disable_info = { disable_date: new Date(this.now()).toISOString() };
         if (status === 'REJECTED') t.rejected_reason = typeof input.reason === 'string' ? input.reason : 'INVALID_FORMAT';
-        this.templateStatusEvent(t, status, status === 'REJECTED' ? t.rejected_reason : typeof input.reason === 'string' ? input.reason : 'NONE', extra);
+        this.templateStatusEvent(
+          t,
+          status,
+          status === 'REJECTED' ? t.rejected_reason : typeof input.reason === 'string' ? input.reason : 'NONE',
+          extra,
+        );
       }
     }
     return { status: 200, body: { templates: matches.map(templateView) } };
@@ -736,20 +969,63 @@ export class SandboxState {
   updateNumber(pnid: string, input: Obj): HttpAnswer {
     let n = this.numbers.get(pnid);
     if (!n) {
-      if (typeof input.waba_id !== 'string') return { status: 404, body: { error: { code: 'unknown_number', message: `phone_number_id "${pnid}" is not a sandbox number`, fix: 'to add it, include "waba_id" (and "display_phone_number")' } } };
-      n = this.addNumber({ phone_number_id: pnid, waba_id: input.waba_id, display_phone_number: typeof input.display_phone_number === 'string' ? input.display_phone_number : `+${pnid}` });
+      if (typeof input.waba_id !== 'string')
+        return {
+          status: 404,
+          body: {
+            error: {
+              code: 'unknown_number',
+              message: `phone_number_id "${pnid}" is not a sandbox number`,
+              fix: 'to add it, include "waba_id" (and "display_phone_number")',
+            },
+          },
+        };
+      n = this.addNumber({
+        phone_number_id: pnid,
+        waba_id: input.waba_id,
+        display_phone_number: typeof input.display_phone_number === 'string' ? input.display_phone_number : `+${pnid}`,
+      });
     }
     if (input.throughput_mps !== undefined) {
       const mps = Number(input.throughput_mps);
-      if (!Number.isFinite(mps) || mps < 1 || mps > this.rules.max_throughput_mps) return { status: 400, body: { error: { code: 'bad_throughput', message: `throughput_mps must be between 1 and ${this.rules.max_throughput_mps}`, fix: 'e.g. {"throughput_mps": 1000}' } } };
+      if (!Number.isFinite(mps) || mps < 1 || mps > this.rules.max_throughput_mps)
+        return {
+          status: 400,
+          body: {
+            error: {
+              code: 'bad_throughput',
+              message: `throughput_mps must be between 1 and ${this.rules.max_throughput_mps}`,
+              fix: 'e.g. {"throughput_mps": 1000}',
+            },
+          },
+        };
       const upgraded = mps >= 1000 && n.throughput_mps < 1000;
       n.throughput_mps = mps;
       n.bucket = { tokens: mps, last: this.now() };
-      if (upgraded) this.emit(n.waba_id, { field: 'phone_number_quality_update', value: { display_phone_number: n.display_digits, event: 'THROUGHPUT_UPGRADE', current_limit: 'TIER_UNLIMITED', max_daily_conversations_per_business: 'TIER_UNLIMITED' } });
+      if (upgraded)
+        this.emit(n.waba_id, {
+          field: 'phone_number_quality_update',
+          value: {
+            display_phone_number: n.display_digits,
+            event: 'THROUGHPUT_UPGRADE',
+            current_limit: 'TIER_UNLIMITED',
+            max_daily_conversations_per_business: 'TIER_UNLIMITED',
+          },
+        });
     }
     if (input.quality_rating !== undefined) {
       const q = String(input.quality_rating).toUpperCase();
-      if (!['GREEN', 'YELLOW', 'RED', 'NA', 'UNKNOWN'].includes(q)) return { status: 400, body: { error: { code: 'bad_quality', message: 'quality_rating must be GREEN, YELLOW, RED, NA or UNKNOWN', fix: 'e.g. {"quality_rating":"RED"}' } } };
+      if (!['GREEN', 'YELLOW', 'RED', 'NA', 'UNKNOWN'].includes(q))
+        return {
+          status: 400,
+          body: {
+            error: {
+              code: 'bad_quality',
+              message: 'quality_rating must be GREEN, YELLOW, RED, NA or UNKNOWN',
+              fix: 'e.g. {"quality_rating":"RED"}',
+            },
+          },
+        };
       n.quality_rating = q;
     }
     if (input.messaging_limit !== undefined) {
@@ -759,7 +1035,16 @@ export class SandboxState {
         n.messaging_limit = tier;
         const order = ['TIER_50', 'TIER_250', 'TIER_1K', 'TIER_2K', 'TIER_10K', 'TIER_100K', 'TIER_UNLIMITED'];
         const event = order.indexOf(tier) > order.indexOf(old) ? 'UPGRADE' : 'DOWNGRADE';
-        this.emit(n.waba_id, { field: 'phone_number_quality_update', value: { display_phone_number: n.display_digits, event, old_limit: old, current_limit: tier, max_daily_conversations_per_business: tier } });
+        this.emit(n.waba_id, {
+          field: 'phone_number_quality_update',
+          value: {
+            display_phone_number: n.display_digits,
+            event,
+            old_limit: old,
+            current_limit: tier,
+            max_daily_conversations_per_business: tier,
+          },
+        });
       }
     }
     if (typeof input.status === 'string') n.status = input.status;
@@ -798,9 +1083,23 @@ export class SandboxState {
     const v = validateCreate(body);
     if (!v.ok) return v.err;
     if (this.findTemplate(waba, v.name, v.language)) {
-      return syncError(100, { subcode: 2388024, details: `Content in this language already exists: there is already ${v.language} content for this template.` });
+      return syncError(100, {
+        subcode: 2388024,
+        details: `Content in this language already exists: there is already ${v.language} content for this template.`,
+      });
     }
-    const t: SandboxTemplate = { id: this.templateId(), waba_id: waba, name: v.name, language: v.language, category: v.category, status: 'PENDING', quality_score: { score: 'UNKNOWN', date: Math.floor(this.now() / 1000) }, parameter_format: v.parameter_format, components: v.components, rejected_reason: 'NONE' };
+    const t: SandboxTemplate = {
+      id: this.templateId(),
+      waba_id: waba,
+      name: v.name,
+      language: v.language,
+      category: v.category,
+      status: 'PENDING',
+      quality_score: { score: 'UNKNOWN', date: Math.floor(this.now() / 1000) },
+      parameter_format: v.parameter_format,
+      components: v.components,
+      rejected_reason: 'NONE',
+    };
     if (v.ttl !== undefined) t.message_send_ttl_seconds = v.ttl;
     this.storeTemplate(t);
     // Review: PENDING, then APPROVED after template_review_ms, with the status webhook (a negative delay keeps it PENDING).
@@ -818,15 +1117,24 @@ export class SandboxState {
   editTemplate(id: string, body: unknown): HttpAnswer {
     const t = this.templates.get(id)!;
     if (!isObj(body)) return syncError(100, { details: 'Request body must be a JSON object.' });
-    if (!['APPROVED', 'REJECTED', 'PAUSED'].includes(t.status)) return syncError(100, { details: `Only APPROVED, REJECTED or PAUSED templates can be edited; this one is ${t.status}.` });
+    if (!['APPROVED', 'REJECTED', 'PAUSED'].includes(t.status))
+      return syncError(100, { details: `Only APPROVED, REJECTED or PAUSED templates can be edited; this one is ${t.status}.` });
     if (body.category !== undefined) {
       const cat = String(body.category).toUpperCase();
-      if (t.status === 'APPROVED' && cat !== t.category) return syncError(100, { details: "The category of an approved template can't be edited." });
-      if (cat !== 'MARKETING' && cat !== 'UTILITY' && cat !== 'AUTHENTICATION') return syncError(100, { details: 'Param category must be one of {AUTHENTICATION, MARKETING, UTILITY}.' });
+      if (t.status === 'APPROVED' && cat !== t.category)
+        return syncError(100, { details: "The category of an approved template can't be edited." });
+      if (cat !== 'MARKETING' && cat !== 'UTILITY' && cat !== 'AUTHENTICATION')
+        return syncError(100, { details: 'Param category must be one of {AUTHENTICATION, MARKETING, UTILITY}.' });
       t.category = cat;
     }
     if (body.components !== undefined) {
-      const v = validateCreate({ name: t.name, language: t.language, category: t.category, components: body.components, parameter_format: t.parameter_format });
+      const v = validateCreate({
+        name: t.name,
+        language: t.language,
+        category: t.category,
+        components: body.components,
+        parameter_format: t.parameter_format,
+      });
       if (!v.ok) return v.err;
       t.components = v.components; // replaced wholesale, as Meta does
     }
@@ -846,7 +1154,7 @@ export class SandboxState {
     if (!name) return syncError(100, { details: 'The parameter name is required.' });
     const matches = this.templatesOf(waba).filter((t) => t.name === name && (!hsmId || t.id === hsmId));
     if (matches.length === 0) return syncError(100, { subcode: 2593002, details: `Message template "${name}" not found.` });
-    if (matches.some((t) => t.status === 'DISABLED')) return syncError(100, { details: 'Disabled templates can\'t be deleted.' });
+    if (matches.some((t) => t.status === 'DISABLED')) return syncError(100, { details: "Disabled templates can't be deleted." });
     for (const t of matches) {
       t.status = 'DELETED';
       this.templates.delete(t.id);
@@ -867,18 +1175,36 @@ export class SandboxState {
     if (language) list = list.filter((t) => t.language === language);
     const views = list.map(templateView);
     const fields = q.get('fields');
-    const shaped = fields ? views.map((v) => Object.fromEntries(Object.entries(v).filter(([k]) => k === 'id' || fields.split(',').includes(k)))) : views;
+    const shaped = fields
+      ? views.map((v) => Object.fromEntries(Object.entries(v).filter(([k]) => k === 'id' || fields.split(',').includes(k))))
+      : views;
     return { status: 200, body: page(shaped, q) };
   }
 
   phoneNumbersOf(waba: string, q: URLSearchParams): HttpAnswer {
-    const fields = q.get('fields')?.split(',') ?? ['verified_name', 'code_verification_status', 'display_phone_number', 'quality_rating', 'platform_type', 'throughput', 'webhook_configuration'];
+    const fields = q.get('fields')?.split(',') ?? [
+      'verified_name',
+      'code_verification_status',
+      'display_phone_number',
+      'quality_rating',
+      'platform_type',
+      'throughput',
+      'webhook_configuration',
+    ];
     const list = (this.wabas.get(waba) ?? []).map((id) => this.numberView(this.numbers.get(id)!, fields));
     return { status: 200, body: page(list, q) };
   }
 
   wabaView(waba: string): Obj {
-    return { id: waba, name: 'Sandbox WABA', timezone_id: '1', message_template_namespace: `sandbox_${waba}`, currency: 'USD', account_review_status: 'APPROVED', whatsapp_business_manager_messaging_limit: this.numbers.get(this.wabas.get(waba)?.[0] ?? '')?.messaging_limit ?? 'TIER_250' };
+    return {
+      id: waba,
+      name: 'Sandbox WABA',
+      timezone_id: '1',
+      message_template_namespace: `sandbox_${waba}`,
+      currency: 'USD',
+      account_review_status: 'APPROVED',
+      whatsapp_business_manager_messaging_limit: this.numbers.get(this.wabas.get(waba)?.[0] ?? '')?.messaging_limit ?? 'TIER_250',
+    };
   }
 
   ledgerView(q: URLSearchParams): Obj {

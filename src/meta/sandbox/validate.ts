@@ -4,12 +4,32 @@
 import { syncError, type SyncError } from './errors.ts';
 
 export const MESSAGE_TYPES = new Set([
-  'text', 'image', 'audio', 'video', 'document', 'sticker', 'location', 'contacts', 'interactive', 'template', 'reaction',
+  'text',
+  'image',
+  'audio',
+  'video',
+  'document',
+  'sticker',
+  'location',
+  'contacts',
+  'interactive',
+  'template',
+  'reaction',
 ]);
 const MEDIA = new Set(['image', 'audio', 'video', 'document', 'sticker']);
 const CAPTIONED = new Set(['image', 'video', 'document']);
 const INTERACTIVE_TYPES = new Set([
-  'button', 'list', 'cta_url', 'flow', 'product', 'product_list', 'catalog_message', 'location_request_message', 'address_message', 'call_permission_request', 'carousel',
+  'button',
+  'list',
+  'cta_url',
+  'flow',
+  'product',
+  'product_list',
+  'catalog_message',
+  'location_request_message',
+  'address_message',
+  'call_permission_request',
+  'carousel',
 ]);
 
 export interface TemplateRef {
@@ -120,7 +140,8 @@ function validateInteractive(i: unknown): Validated | null {
         const row = sec.rows[r];
         const rp = `${p}.rows[${r}]`;
         if (!isObj(row)) return missing(rp);
-        const e3 = checkText(row, 'id', 200, true, rp) ?? checkText(row, 'title', 24, true, rp) ?? checkText(row, 'description', 72, false, rp);
+        const e3 =
+          checkText(row, 'id', 200, true, rp) ?? checkText(row, 'title', 24, true, rp) ?? checkText(row, 'description', 72, false, rp);
         if (e3) return e3;
       }
       rows += sec.rows.length;
@@ -129,7 +150,9 @@ function validateInteractive(i: unknown): Validated | null {
   } else if (t === 'cta_url') {
     const params = action.parameters;
     if (!isObj(params)) return missing('interactive.action.parameters');
-    const e = checkText(params, 'display_text', 20, true, 'interactive.action.parameters') ?? checkText(params, 'url', 2000, true, 'interactive.action.parameters');
+    const e =
+      checkText(params, 'display_text', 20, true, 'interactive.action.parameters') ??
+      checkText(params, 'url', 2000, true, 'interactive.action.parameters');
     if (e) return e;
   } else if (t === 'flow') {
     const params = action.parameters;
@@ -137,7 +160,8 @@ function validateInteractive(i: unknown): Validated | null {
     const e = checkText(params, 'flow_cta', 20, true, 'interactive.action.parameters');
     if (e) return e;
     if (!str(params.flow_id) && !str(params.flow_name)) return missing('interactive.action.parameters.flow_id');
-    if (params.flow_action === 'navigate' && !isObj(params.flow_action_payload)) return missing('interactive.action.parameters.flow_action_payload');
+    if (params.flow_action === 'navigate' && !isObj(params.flow_action_payload))
+      return missing('interactive.action.parameters.flow_action_payload');
   }
   return null;
 }
@@ -156,7 +180,8 @@ function validateTemplate(t: unknown): { ref: TemplateRef } | Validated {
     if (ct !== 'header' && ct !== 'body' && ct !== 'button' && ct !== 'footer' && ct !== 'carousel' && ct !== 'limited_time_offer') {
       return bad(`Param template.components[${k}].type must be one of {HEADER, BODY, FOOTER, BUTTON}.`);
     }
-    if (c.parameters !== undefined && !Array.isArray(c.parameters)) return bad(`Param template.components[${k}].parameters must be an array.`);
+    if (c.parameters !== undefined && !Array.isArray(c.parameters))
+      return bad(`Param template.components[${k}].parameters must be an array.`);
     for (const p of (c.parameters as unknown[] | undefined) ?? []) {
       if (!isObj(p) || !str(p.type)) return missing(`template.components[${k}].parameters[].type`);
       if (p.type === 'text' && !str(p.text)) return missing(`template.components[${k}].parameters[].text`);
@@ -175,14 +200,17 @@ function num(v: unknown): number | null {
 export function validateSend(body: unknown, senderDigits: string): Validated {
   if (!isObj(body)) return bad('Request body must be a JSON object.');
   if (body.messaging_product === undefined) return bad('The parameter messaging_product is required.');
-  if (body.messaging_product !== 'whatsapp') return bad('Param messaging_product must be one of {WHATSAPP} - got "' + String(body.messaging_product) + '".');
+  if (body.messaging_product !== 'whatsapp')
+    return bad('Param messaging_product must be one of {WHATSAPP} - got "' + String(body.messaging_product) + '".');
   if (body.status !== undefined) {
     if (body.status !== 'read') return bad('Param status must be one of {READ}.');
     if (!str(body.message_id) || body.message_id.length === 0) return missing('message_id');
-    if (body.typing_indicator !== undefined && (!isObj(body.typing_indicator) || body.typing_indicator.type !== 'text')) return bad('Param typing_indicator.type must be one of {TEXT}.');
+    if (body.typing_indicator !== undefined && (!isObj(body.typing_indicator) || body.typing_indicator.type !== 'text'))
+      return bad('Param typing_indicator.type must be one of {TEXT}.');
     return { ok: true, kind: 'read', message_id: body.message_id, typing: body.typing_indicator !== undefined };
   }
-  if (body.recipient_type !== undefined && body.recipient_type !== 'individual' && body.recipient_type !== 'group') return bad('Param recipient_type must be one of {INDIVIDUAL, GROUP}.');
+  if (body.recipient_type !== undefined && body.recipient_type !== 'individual' && body.recipient_type !== 'group')
+    return bad('Param recipient_type must be one of {INDIVIDUAL, GROUP}.');
   if (body.to === undefined || body.to === null || body.to === '') return missing('to');
   if (!str(body.to)) return bad('Param to must be a string.');
   const wa = normalizeTo(body.to);
@@ -208,7 +236,8 @@ export function validateSend(body: unknown, senderDigits: string): Validated {
     case 'text':
       if (!isObj(payload)) return missing('text');
       e = checkText(payload, 'body', 4096, true, 'text');
-      if (!e && payload.preview_url !== undefined && typeof payload.preview_url !== 'boolean') e = bad('Param text.preview_url must be a boolean.');
+      if (!e && payload.preview_url !== undefined && typeof payload.preview_url !== 'boolean')
+        e = bad('Param text.preview_url must be a boolean.');
       break;
     case 'location': {
       if (!isObj(payload)) return missing('location');
@@ -225,7 +254,8 @@ export function validateSend(body: unknown, senderDigits: string): Validated {
       if (payload.length > 257) return bad('Param contacts must have at most 257 elements.');
       for (let k = 0; k < payload.length; k++) {
         const c = payload[k];
-        if (!isObj(c) || !isObj(c.name) || !str(c.name.formatted_name) || c.name.formatted_name === '') return missing(`contacts[${k}].name.formatted_name`);
+        if (!isObj(c) || !isObj(c.name) || !str(c.name.formatted_name) || c.name.formatted_name === '')
+          return missing(`contacts[${k}].name.formatted_name`);
       }
       break;
     }

@@ -194,7 +194,10 @@ export class WebhookSender {
       fields[it.change.field] = (fields[it.change.field] ?? 0) + 1;
     }
     const body = metaJson({ object: 'whatsapp_business_account', entry: [...entries.values()] });
-    const sig = this.opts.signature === 'none' ? null : signBody(body, this.opts.signature === 'invalid' ? this.appSecret + '-wrong' : this.appSecret);
+    const sig =
+      this.opts.signature === 'none'
+        ? null
+        : signBody(body, this.opts.signature === 'invalid' ? this.appSecret + '-wrong' : this.appSecret);
     return { id: ++this.seq, body, signature: sig, changes: items.length, fields, first_at: Date.now(), attempt: 0, gen: this.gen };
   }
 
@@ -213,7 +216,14 @@ export class WebhookSender {
     try {
       const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'facebookexternalua' };
       if (b.signature) headers['x-hub-signature-256'] = b.signature;
-      const res = await request(url, { method: 'POST', body: b.body, headers, dispatcher: this.agent, headersTimeout: this.opts.timeout_ms, bodyTimeout: this.opts.timeout_ms });
+      const res = await request(url, {
+        method: 'POST',
+        body: b.body,
+        headers,
+        dispatcher: this.agent,
+        headersTimeout: this.opts.timeout_ms,
+        bodyTimeout: this.opts.timeout_ms,
+      });
       status = res.statusCode;
       await res.body.dump();
     } catch (err) {
@@ -222,7 +232,19 @@ export class WebhookSender {
     this.inflight--;
     const ok = status !== null && status >= 200 && status < 300;
     this.stats.posts++;
-    this.record({ batch: b.id, attempt: b.attempt, at: new Date().toISOString(), url, changes: b.changes, fields: b.fields, status, error, ms: Math.round((performance.now() - t0) * 10) / 10, ok, body: b.body });
+    this.record({
+      batch: b.id,
+      attempt: b.attempt,
+      at: new Date().toISOString(),
+      url,
+      changes: b.changes,
+      fields: b.fields,
+      status,
+      error,
+      ms: Math.round((performance.now() - t0) * 10) / 10,
+      ok,
+      body: b.body,
+    });
     if (ok) {
       this.stats.delivered_changes += b.changes;
     } else {
@@ -240,7 +262,7 @@ export class WebhookSender {
       return;
     }
     const exp = Math.min(this.opts.retry_max_ms, this.opts.retry_base_ms * 2 ** Math.min(b.attempt - 1, 30));
-    const delay = Math.round(exp / 2 + Math.random() * exp / 2); // jitter: [exp/2, exp]
+    const delay = Math.round(exp / 2 + (Math.random() * exp) / 2); // jitter: [exp/2, exp]
     this.waitingRetry++;
     const t = setTimeout(() => {
       this.retryTimers.delete(t);
@@ -292,7 +314,9 @@ export class WebhookSender {
   }
 
   /** Meta's GET handshake against the current URL (§7.1): 200 with the challenge echoed = verified. */
-  async verify(verifyToken: string): Promise<{ ok: boolean; status: number | null; challenge: string; echoed: string | null; error?: string }> {
+  async verify(
+    verifyToken: string,
+  ): Promise<{ ok: boolean; status: number | null; challenge: string; echoed: string | null; error?: string }> {
     const challenge = String(randomBytes(4).readUInt32BE(0));
     if (!this.url) return { ok: false, status: null, challenge, echoed: null, error: 'no webhook URL set' };
     const u = new URL(this.url);

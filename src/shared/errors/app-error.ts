@@ -2,7 +2,15 @@
 // Faces and the engine build it with appError(code, message, {fix, details}), which takes the status
 // (and the default fix) from the registry, so a code cannot be answered with a status it was not
 // declared with, nor be a code the registry does not know (typed, and checked at run time).
-import { type ERROR_FAMILIES, ERRORS, errorSpec, statusAllowed, type FamilyCode, type FixedCode, type ThrowableFixedCode } from './registry.ts';
+import {
+  type ERROR_FAMILIES,
+  ERRORS,
+  errorSpec,
+  statusAllowed,
+  type FamilyCode,
+  type FixedCode,
+  type ThrowableFixedCode,
+} from './registry.ts';
 
 /** An error with a stable code, a fix, and the HTTP status a face should answer with. */
 export class EngineError extends Error {
@@ -41,7 +49,8 @@ export function appError<C extends ThrowableCode>(code: C, message?: string, opt
   const spec = errorSpec(code);
   // Unreachable through the types; a code built at run time that is not registered is a bug: answer
   // INTERNAL rather than an undocumented code.
-  if (!spec || spec.status === null) return new EngineError('INTERNAL', `Unregistered error code ${String(code).slice(0, 60)}: ${message ?? ''}`, ERRORS.INTERNAL.fix, 500);
+  if (!spec || spec.status === null)
+    return new EngineError('INTERNAL', `Unregistered error code ${String(code).slice(0, 60)}: ${message ?? ''}`, ERRORS.INTERNAL.fix, 500);
   const status = typeof opts.status === 'number' && statusAllowed(spec, opts.status) ? opts.status : spec.status;
   return new EngineError(code, message ?? spec.message, opts.fix ?? spec.fix, status, opts.details ?? {});
 }

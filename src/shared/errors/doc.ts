@@ -4,7 +4,13 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ERROR_FAMILIES, ERRORS, SECTIONS, type ErrorSpec } from './registry.ts';
 
-const FACE_NAMES: Record<string, string> = { http: 'HTTP', mcp: 'MCP', webhook: '/webhook', dead_letter: 'dead letter', last_error: 'last_error' };
+const FACE_NAMES: Record<string, string> = {
+  http: 'HTTP',
+  mcp: 'MCP',
+  webhook: '/webhook',
+  dead_letter: 'dead letter',
+  last_error: 'last_error',
+};
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
@@ -34,7 +40,11 @@ export function renderErrorsDoc(): string {
     '`WINDOW_CLOSED_TEMPLATE_REQUIRED`, ...), listed in [reason-codes.md](reason-codes.md). A Meta error',
     'code inside `META_<code>` is explained by `GET /v1/errors/:code` (MCP `explain_error`).',
     '',
-    `${rows.length} entries: ${Object.keys(ERRORS).length} codes and ${Object.keys(ERROR_FAMILIES).length} families (\`${Object.values(ERROR_FAMILIES).map((f) => f.pattern).join('`, `')}\`).`,
+    `${rows.length} entries: ${Object.keys(ERRORS).length} codes and ${Object.keys(ERROR_FAMILIES).length} families (\`${Object.values(
+      ERROR_FAMILIES,
+    )
+      .map((f) => f.pattern)
+      .join('`, `')}\`).`,
   ];
   for (const [section, title] of Object.entries(SECTIONS)) {
     const inSection = rows.filter((r) => r.spec.section === section);

@@ -31,21 +31,47 @@ export async function applyAccount(ctx: AppContext, ev: AccountEvent): Promise<E
   switch (ev.kind) {
     case 'phone_quality': {
       const c = ev.change;
-      const n: PhoneQualityNotice = { waba_id, sender_id: sender_ids[0] ?? null, sender_ids, display_phone_number: c.display_phone_number, event: c.event, current_limit: c.current_limit, old_limit: c.old_limit, max_daily_conversations_per_business: c.max_daily_conversations_per_business, at };
+      const n: PhoneQualityNotice = {
+        waba_id,
+        sender_id: sender_ids[0] ?? null,
+        sender_ids,
+        display_phone_number: c.display_phone_number,
+        event: c.event,
+        current_limit: c.current_limit,
+        old_limit: c.old_limit,
+        max_daily_conversations_per_business: c.max_daily_conversations_per_business,
+        at,
+      };
       await record(ctx, sender_ids, 'webhook_phone_quality', n, 'meta.phone_quality', waba_id, ev.value);
       ctx.bus.emit('meta.phone_quality', n);
       break;
     }
     case 'account_update': {
       const c = ev.change;
-      const n: AccountUpdateNotice = { waba_id, sender_ids, event: c.event, ban_state: c.ban_state, stop_sending: accountStopsSending(c.event, c.ban_state), ban_info: c.ban_info, violation_info: c.violation_info, at };
+      const n: AccountUpdateNotice = {
+        waba_id,
+        sender_ids,
+        event: c.event,
+        ban_state: c.ban_state,
+        stop_sending: accountStopsSending(c.event, c.ban_state),
+        ban_info: c.ban_info,
+        violation_info: c.violation_info,
+        at,
+      };
       await record(ctx, sender_ids, 'webhook_account_update', n, 'meta.account_update', waba_id, ev.value);
       ctx.bus.emit('meta.account_update', n);
       break;
     }
     case 'account_alerts': {
       const c = ev.change;
-      const n: AccountAlertNotice = { waba_id, sender_ids, entity_type: c.entity_type, entity_id: c.entity_id, alert_info: c.alert_info, at };
+      const n: AccountAlertNotice = {
+        waba_id,
+        sender_ids,
+        entity_type: c.entity_type,
+        entity_id: c.entity_id,
+        alert_info: c.alert_info,
+        at,
+      };
       await record(ctx, sender_ids, 'webhook_account_alert', n, 'meta.account_alert', waba_id, ev.value);
       ctx.bus.emit('meta.account_alert', n);
       break;
@@ -55,7 +81,15 @@ export async function applyAccount(ctx: AppContext, ev: AccountEvent): Promise<E
 }
 
 /** Merged into each sender's health record under `key`, and audited with Meta's value. */
-async function record(ctx: AppContext, sender_ids: string[], key: string, notice: object, action: string, waba_id: string | null, value: unknown): Promise<void> {
+async function record(
+  ctx: AppContext,
+  sender_ids: string[],
+  key: string,
+  notice: object,
+  action: string,
+  waba_id: string | null,
+  value: unknown,
+): Promise<void> {
   for (const id of sender_ids) {
     const cur = await ctx.store.getSenderHealth(id);
     await ctx.store.saveSenderHealth({ sender_id: id, data: { ...(cur?.data ?? {}), [key]: notice }, updated_at: ctx.now() });
@@ -65,7 +99,12 @@ async function record(ctx: AppContext, sender_ids: string[], key: string, notice
 
 export async function applySystemErrors(ctx: AppContext, ev: SystemErrorEvent): Promise<EventResult> {
   const sender = senderOf(ctx, ev.phone_number_id);
-  const notice: SystemErrorNotice = { waba_id: ev.waba_id, sender_id: sender?.id ?? null, phone_number_id: ev.phone_number_id, errors: ev.errors.map((e) => ({ code: e.code, title: e.title, details: e.details, action: classify(e).action })) };
+  const notice: SystemErrorNotice = {
+    waba_id: ev.waba_id,
+    sender_id: sender?.id ?? null,
+    phone_number_id: ev.phone_number_id,
+    errors: ev.errors.map((e) => ({ code: e.code, title: e.title, details: e.details, action: classify(e).action })),
+  };
   await audit(ctx, 'webhook.system_error', sender?.id ?? ev.waba_id, { ...notice });
   ctx.bus.emit('meta.system_error', notice);
   return 'stored';

@@ -34,7 +34,10 @@ export class IdentityBook {
    * The key a customer's state is kept under: the phone when Meta shows it or a link knows it, else
    * the BSUID; null when the event names neither. Links shown with the event are learned first.
    */
-  async customerKey(sender: SenderConfig, who: { wa_id: string | null; user_id: string | null; links: IdentityLink[]; at: number }): Promise<string | null> {
+  async customerKey(
+    sender: SenderConfig,
+    who: { wa_id: string | null; user_id: string | null; links: IdentityLink[]; at: number },
+  ): Promise<string | null> {
     await this.learn(sender, who.links, who.at);
     const phone = waKey(who.wa_id);
     const bsuid = bsuidKey(who.user_id);

@@ -26,9 +26,15 @@ export class InboundHandler {
     const at = eventTime(ctx, ev.timestamp);
     // The phone when Meta shows it (or a link knows it), else the business-scoped user id: a username
     // user's message (no `from`) is theirs too, and their STOP counts.
-    const wa_id = sender ? await this.identities.customerKey(sender, { wa_id: ev.from, user_id: ev.from_user_id, links: ev.links, at }) : null;
+    const wa_id = sender
+      ? await this.identities.customerKey(sender, { wa_id: ev.from, user_id: ev.from_user_id, links: ev.links, at })
+      : null;
     if (!sender || !wa_id) {
-      await audit(ctx, 'webhook.unattributed', null, { reason: !sender ? 'unknown phone_number_id (not a configured sender)' : 'message without a valid "from" or "from_user_id"', phone_number_id: ev.phone_number_id, event: clip(ev.raw) });
+      await audit(ctx, 'webhook.unattributed', null, {
+        reason: !sender ? 'unknown phone_number_id (not a configured sender)' : 'message without a valid "from" or "from_user_id"',
+        phone_number_id: ev.phone_number_id,
+        event: clip(ev.raw),
+      });
       return 'ignored';
     }
     if (ev.group_id) {
@@ -41,13 +47,25 @@ export class InboundHandler {
     if (ev.type === 'unsupported') {
       // A poll, an edit...: Meta does not say it opens the window (cloud-api.md §5.1) and the sandbox
       // does not; opening one here could allow a free-form send Meta refuses with 131047.
-      await audit(ctx, 'customer.unsupported_message', wa_id, { sender: sender.id, wamid: ev.wamid, unsupported_type: ev.unsupported_type, at });
+      await audit(ctx, 'customer.unsupported_message', wa_id, {
+        sender: sender.id,
+        wamid: ev.wamid,
+        unsupported_type: ev.unsupported_type,
+        at,
+      });
       return 'stored';
     }
 
     // Every user-authored type opens or refreshes the 24h window, from Meta's timestamp (§5.1).
     const r = ev.referral;
-    await recordInbound(ctx, { sender_id: sender.id, wa_id, at, profile_name: ev.profile_name ?? undefined, referral: r !== null, source: 'webhook' });
+    await recordInbound(ctx, {
+      sender_id: sender.id,
+      wa_id,
+      at,
+      profile_name: ev.profile_name ?? undefined,
+      referral: r !== null,
+      source: 'webhook',
+    });
     if (r) await audit(ctx, 'customer.referral', wa_id, { sender: sender.id, wamid: ev.wamid, ...r, at });
 
     for (const text of ev.texts) {
@@ -73,14 +91,20 @@ export class InboundHandler {
   private async applySystem(sender: SenderConfig, wa_id: string, ev: InboundMessageEvent, at: number): Promise<EventResult> {
     const { ctx } = this;
     const newWaId = waKey(ev.system?.new_wa_id);
-    await audit(ctx, 'customer.system_message', wa_id, { sender: sender.id, type: ev.system?.type ?? null, new_wa_id: newWaId ? maskPhone(newWaId) : null, at });
+    await audit(ctx, 'customer.system_message', wa_id, {
+      sender: sender.id,
+      type: ev.system?.type ?? null,
+      new_wa_id: newWaId ? maskPhone(newWaId) : null,
+      at,
+    });
     if (ev.system?.type === 'user_changed_user_id') await this.identities.changedUserId(sender, wa_id, ev.system.new_user_id, at);
     if (ev.system?.type === 'user_changed_number' && newWaId && newWaId !== wa_id) {
       const old = await ctx.store.getCustomer(wa_id);
       if (old) {
         await ctx.store.upsertCustomer(newWaId, { profile_name: old.profile_name, tags: old.tags, time_zone: old.time_zone }, ctx.now());
         for (const cat of Object.keys(old.consent) as Category[]) {
-          if (old.consent[cat].state === 'opted_out') await changeConsent(ctx, newWaId, [cat], 'opted_out', `webhook:number_changed_from:${maskPhone(wa_id)}`, at, false);
+          if (old.consent[cat].state === 'opted_out')
+            await changeConsent(ctx, newWaId, [cat], 'opted_out', `webhook:number_changed_from:${maskPhone(wa_id)}`, at, false);
         }
       }
     }
@@ -93,8 +117,14 @@ export class InboundHandler {
     const { ctx } = this;
     try {
       const { submitMessage } = await import('../../engine/messages.ts');
-      const r = await submitMessage(ctx, { body: { to: wa_id, type: 'text', text: { body: text } }, sender: sender.id, idempotency_key, actor: 'webhook' });
-      if (r.http_status !== 202) ctx.log.warn({ to: maskPhone(wa_id), reason: r.decision?.reason_code }, 'webhooks: confirmation reply not sent');
+      const r = await submitMessage(ctx, {
+        body: { to: wa_id, type: 'text', text: { body: text } },
+        sender: sender.id,
+        idempotency_key,
+        actor: 'webhook',
+      });
+      if (r.http_status !== 202)
+        ctx.log.warn({ to: maskPhone(wa_id), reason: r.decision?.reason_code }, 'webhooks: confirmation reply not sent');
     } catch (err) {
       ctx.log.warn({ err, to: maskPhone(wa_id) }, 'webhooks: confirmation reply failed');
     }

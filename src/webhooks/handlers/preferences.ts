@@ -7,7 +7,9 @@ import type { IdentityBook } from './identities.ts';
 export async function applyUserPreference(ctx: AppContext, identities: IdentityBook, ev: UserPreferenceEvent): Promise<EventResult> {
   const sender = senderOf(ctx, ev.phone_number_id);
   // By phone, else by business-scoped user id (a username user's "Stop promotions" counts too).
-  const wa_id = sender ? await identities.customerKey(sender, { wa_id: ev.wa_id, user_id: ev.user_id, links: ev.links, at: eventTime(ctx, ev.at) }) : waKey(ev.wa_id);
+  const wa_id = sender
+    ? await identities.customerKey(sender, { wa_id: ev.wa_id, user_id: ev.user_id, links: ev.links, at: eventTime(ctx, ev.at) })
+    : waKey(ev.wa_id);
   if (!wa_id) return storeUnknown(ctx, asUnknown(ev, 'user_preferences', ev));
   if (ev.category !== 'marketing_messages' || (ev.value !== 'stop' && ev.value !== 'resume')) {
     return storeUnknown(ctx, asUnknown(ev, `user_preferences:${ev.category}:${ev.value}`, ev));

@@ -57,7 +57,15 @@ export function asUnknown(ev: WebhookEvent, field: string, value: unknown): Pick
  * Sets consent for each category unless a newer decision is already recorded (an old, retried
  * webhook never overrides it) or the state is already the target. Returns the categories changed.
  */
-export async function changeConsent(ctx: AppContext, wa_id: string, cats: readonly Category[], state: 'opted_in' | 'opted_out', source: string, at: number, onlyIfOptedOut: boolean): Promise<Category[]> {
+export async function changeConsent(
+  ctx: AppContext,
+  wa_id: string,
+  cats: readonly Category[],
+  state: 'opted_in' | 'opted_out',
+  source: string,
+  at: number,
+  onlyIfOptedOut: boolean,
+): Promise<Category[]> {
   const cust = await ctx.store.getCustomer(wa_id);
   const changed: Category[] = [];
   for (const cat of cats) {

@@ -11,7 +11,8 @@ import { isObj, readStatus, type Obj, type StatusUpdateEvent, type WebhookEvent 
 import { asUnknown, audit, changeConsent, eventTime, storeUnknown, type EventResult } from './shared.ts';
 
 const STATUS_MAP: Record<string, MessageStatus> = { sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed', played: 'read' };
-const statusOf = (meta_status: string): MessageStatus | undefined => (Object.hasOwn(STATUS_MAP, meta_status) ? STATUS_MAP[meta_status] : undefined);
+const statusOf = (meta_status: string): MessageStatus | undefined =>
+  Object.hasOwn(STATUS_MAP, meta_status) ? STATUS_MAP[meta_status] : undefined;
 
 /** A status in its batchable form (Store.applyStatusesForward). */
 export interface ForwardItem {
@@ -76,7 +77,11 @@ export class StatusHandler {
     const status = statusOf(ev.meta_status);
     if (!ev.callback || !status || status === 'failed' || ev.errors.length) return null;
     const c = this.change(ev, status);
-    return { id: ev.callback, ev: { status, at: c.at, source: 'webhook', detail: c.detail }, ...(c.patch.pricing !== undefined ? { pricing: c.patch.pricing } : {}) };
+    return {
+      id: ev.callback,
+      ev: { status, at: c.at, source: 'webhook', detail: c.detail },
+      ...(c.patch.pricing !== undefined ? { pricing: c.patch.pricing } : {}),
+    };
   }
 
   /**
@@ -90,7 +95,11 @@ export class StatusHandler {
     one: (ev: WebhookEvent, fresh: boolean, recovery: boolean) => Promise<void>,
   ): Promise<void> {
     const { ctx } = this;
-    const moved = await applyForwardOrNone(ctx.store, run.map((r) => r.item), (err) => ctx.log.warn({ err, statuses: run.length }, 'webhooks: batched status update failed; applying one by one'));
+    const moved = await applyForwardOrNone(
+      ctx.store,
+      run.map((r) => r.item),
+      (err) => ctx.log.warn({ err, statuses: run.length }, 'webhooks: batched status update failed; applying one by one'),
+    );
     for (let i = 0; i < run.length; i++) {
       const { ev, recovery } = run[i];
       const m = moved[i];
@@ -120,7 +129,18 @@ export class StatusHandler {
     if (status === 'failed' && ev.errors.length) {
       const e = ev.errors[0];
       const c = classify(e);
-      patch.last_error = { code: e.code, title: e.title, message: e.message, details: e.details, source: 'webhook', action: c.action, scope: c.scope, known: c.known, explanation: c.entry.explanation, fix: c.entry.fix };
+      patch.last_error = {
+        code: e.code,
+        title: e.title,
+        message: e.message,
+        details: e.details,
+        source: 'webhook',
+        action: c.action,
+        scope: c.scope,
+        known: c.known,
+        explanation: c.entry.explanation,
+        fix: c.entry.fix,
+      };
     }
     return { at, detail, patch };
   }
@@ -129,7 +149,11 @@ export class StatusHandler {
    * Applies one status to a message; null when the store has no such message. `target.wamid`:
    * the recorded wamid, null when none is recorded yet, undefined when not read (callback path).
    */
-  private async applyToMessage(target: { id: string; wamid: string | null | undefined }, ev: StatusUpdateEvent, status: MessageStatus): Promise<EventResult | null> {
+  private async applyToMessage(
+    target: { id: string; wamid: string | null | undefined },
+    ev: StatusUpdateEvent,
+    status: MessageStatus,
+  ): Promise<EventResult | null> {
     const { ctx } = this;
     const { at, detail, patch } = this.change(ev, status);
     if (target.wamid === null) patch.wamid = ev.wamid;
@@ -157,7 +181,8 @@ export class StatusHandler {
       if (e.code === 131049) {
         // Per-user marketing limit: no marketing to this user for 24h (the gate reads marketing_limited_at).
         const cur = await ctx.store.getCustomer(msg.to);
-        if ((cur?.marketing_limited_at ?? 0) < at) await updateCustomer(ctx, { wa_id: msg.to, marketing_limited_at: at, actor: 'webhook:status:131049' });
+        if ((cur?.marketing_limited_at ?? 0) < at)
+          await updateCustomer(ctx, { wa_id: msg.to, marketing_limited_at: at, actor: 'webhook:status:131049' });
       } else if (e.code === 131050) {
         await changeConsent(ctx, msg.to, ['marketing'], 'opted_out', 'webhook:status:131050', at, false);
       } else if (e.code === 131026) {
@@ -210,7 +235,11 @@ export class StatusHandler {
         this.pending.delete(wamid);
         this.dirty = true;
         this.ctx.metrics.webhookEvents.inc({ kind: 'status', result: 'expired' });
-        await audit(this.ctx, 'webhook.status_unmatched', null, { wamid, statuses: list.map((p) => p.event.meta_status), parked_at: list[0].parked_at });
+        await audit(this.ctx, 'webhook.status_unmatched', null, {
+          wamid,
+          statuses: list.map((p) => p.event.meta_status),
+          parked_at: list[0].parked_at,
+        });
         continue;
       }
       await this.resolve(wamid);
@@ -246,7 +275,13 @@ function upgradePending(e: unknown): StatusUpdateEvent | null {
   if (!isObj(e)) return null;
   if (typeof e.wamid === 'string' && typeof e.meta_status === 'string' && Array.isArray(e.errors)) return e as unknown as StatusUpdateEvent;
   if (!isObj(e.status)) return null;
-  const base = { key: typeof e.key === 'string' ? e.key : '', kind: 'status', waba_id: typeof e.waba_id === 'string' ? e.waba_id : null, entry_time: typeof e.entry_time === 'number' ? e.entry_time : null, phone_number_id: typeof e.phone_number_id === 'string' ? e.phone_number_id : null };
+  const base = {
+    key: typeof e.key === 'string' ? e.key : '',
+    kind: 'status',
+    waba_id: typeof e.waba_id === 'string' ? e.waba_id : null,
+    entry_time: typeof e.entry_time === 'number' ? e.entry_time : null,
+    phone_number_id: typeof e.phone_number_id === 'string' ? e.phone_number_id : null,
+  };
   const ev = readStatus(e.status, base);
   if (ev && base.key) ev.key = base.key;
   return ev;

@@ -51,7 +51,13 @@ export async function applyTemplate(ctx: AppContext, ev: TemplateEvent): Promise
     else if (next !== null) rec.status = next;
     const cat = category(c.category);
     if (cat) rec.category = cat;
-    Object.assign(detail, { event, reason: c.reason, other_info: c.other_info, rejection_info: c.rejection_info, disable_info: c.disable_info });
+    Object.assign(detail, {
+      event,
+      reason: c.reason,
+      other_info: c.other_info,
+      rejection_info: c.rejection_info,
+      disable_info: c.disable_info,
+    });
   } else if (ev.kind === 'template_quality') {
     const q = c.new_quality;
     if (q === 'GREEN' || q === 'YELLOW' || q === 'RED' || q === 'UNKNOWN') rec.quality = q;
@@ -71,7 +77,8 @@ export async function applyTemplate(ctx: AppContext, ev: TemplateEvent): Promise
   await ctx.gate.upsertTemplate(rec); // a PAUSED or DISABLED template is denied at the gate from now on
   const after = { status: rec.status, quality: rec.quality ?? null, category: rec.category };
   const changed = !existing || before.status !== after.status || before.quality !== after.quality || before.category !== after.category;
-  if (changed) await audit(ctx, `template.${ev.kind.replace('template_', '')}`, `${waba_id}:${name}:${language}`, { ...detail, before, after });
+  if (changed)
+    await audit(ctx, `template.${ev.kind.replace('template_', '')}`, `${waba_id}:${name}:${language}`, { ...detail, before, after });
   templateAlerts(ctx, rec, detail);
   return changed ? 'applied' : 'unchanged';
 }
@@ -98,7 +105,15 @@ function templateAlerts(ctx: AppContext, t: TemplateRecord, detail: Obj): void {
     ctx.alerts.resolve(`${base}:DISABLED`);
   }
   if (t.quality === 'RED') {
-    ctx.alerts.raise({ kind: 'quality_dropped', severity: 'warning', dedupe_key: `${base}:quality_red`, sender_id: senderOf, title: `Template ${t.name} (${t.language}) quality is RED`, body: `Meta rates template "${t.name}" low quality; it may be paused next. Review its content and who receives it.`, detail });
+    ctx.alerts.raise({
+      kind: 'quality_dropped',
+      severity: 'warning',
+      dedupe_key: `${base}:quality_red`,
+      sender_id: senderOf,
+      title: `Template ${t.name} (${t.language}) quality is RED`,
+      body: `Meta rates template "${t.name}" low quality; it may be paused next. Review its content and who receives it.`,
+      detail,
+    });
   } else if (t.quality) {
     ctx.alerts.resolve(`${base}:quality_red`);
   }
