@@ -41,6 +41,7 @@ export function recheckVerdict(reason: ReasonCode | null): 'send' | 'dead_letter
     case 'UNKNOWN_SENDER':
     case 'INVALID_RECIPIENT':
     case 'INVALID_MESSAGE':
+    case 'BSUID_NOT_SUPPORTED':
       return 'dead_letter';
     default:
       return 'send';

@@ -55,6 +55,11 @@ function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
 /** After stop(), how long a worker keeps retrying the write of a send Meta accepted (see recordAcceptedUntilStored). */
 const ACCEPTED_WRITE_STOP_MS = 5_000;
 
+/** A rebuilt request decided on the key the submit decided on (a BSUID's linked phone, say). */
+function keyedAs(p: Prepared, key: string): Prepared {
+  return p.ok && p.req.to !== key ? { ...p, req: { ...p.req, to: key } } : p;
+}
+
 /** A stored webhook batch unapplied for this long means the statuses are behind: in-doubt resends wait. */
 const WEBHOOKS_BEHIND_MS = 5_000;
 const WEBHOOKS_BEHIND_RECHECK_MS = 5_000;
@@ -571,7 +576,7 @@ export class DeliveryService {
           payload: body,
           sender: ctx.senders.resolve(msg.sender_id),
         }
-      : prepareMessage(ctx, { body, sender: msg.sender_id, message_id: msg.id });
+      : keyedAs(prepareMessage(ctx, { body, sender: msg.sender_id, message_id: msg.id }), msg.to);
     if (!prep.ok) {
       const v = recheckVerdict(prep.decision.reason_code);
       if (v === 'send') return false;

@@ -6,6 +6,7 @@
 // opt-in → template status → template parameters → category policy → Meta market rules (US
 // marketing, 131049) → per-user marketing cap → tier budget → quiet hours → tag exclusions → pricing
 // note. Adapters (memory, Redis/Lua) build the snapshot and record the reservation atomically.
+import { BSUID_FORM, isBsuid } from './identity.ts';
 import { allow, deny, type CheckResult, type Decision } from './decision.ts';
 import type { Policies } from './policies.ts';
 import type { Category, ConsentState, SenderConfig, SenderStatus, TemplateRecord } from './types.ts';
@@ -151,12 +152,12 @@ export function decide(input: DecideInput): DecideResult {
   ok('sender_state', `Sender ${req.sender.id} is active.`);
 
   // 2. Recipient
-  if (!/^\d{7,15}$/.test(req.to)) {
+  if (!/^\d{7,15}$/.test(req.to) && !isBsuid(req.to)) {
     return no(
       'INVALID_RECIPIENT',
       'recipient_valid',
-      'The recipient is not an E.164 number (7 to 15 digits with the country code).',
-      'Give the number in international format, e.g. "+14155550123".',
+      'The recipient is neither an E.164 number (7 to 15 digits with the country code) nor a business-scoped user id.',
+      `Give the number in international format, e.g. "+14155550123", or the customer's business-scoped user id as \`recipient\` (${BSUID_FORM}).`,
     );
   }
   const c = s.customer;

@@ -23,6 +23,7 @@ export const REASON_CODES = [
   'POLICY_EXCLUDED_TAG',
   'POLICY_CATEGORY_DENIED',
   'GATE_UNAVAILABLE',
+  'BSUID_NOT_SUPPORTED',
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];

@@ -257,7 +257,9 @@ function envelope(type: MessageType, inner: z.ZodType = TYPES[type]) {
   return z.strictObject({
     messaging_product: z.literal('whatsapp', { error: 'must be "whatsapp" (or leave it out)' }).optional(),
     recipient_type: z.literal('individual', { error: 'wagate sends to individuals only: "individual" (or leave it out)' }).optional(),
-    to: z.union([z.string(), z.number()], { error: 'required: the recipient phone number with country code' }),
+    to: z.union([z.string(), z.number()], { error: 'the recipient phone number with country code' }).optional(),
+    /** Meta 2026: a business-scoped user id instead of (or beside) the phone; `to` wins when both are given. */
+    recipient: z.string({ error: 'the business-scoped user id, a string like "US.13491208655302741918"' }).optional(),
     type: z.literal(type),
     [type]: inner,
     context: Context.optional(),
@@ -270,7 +272,10 @@ const INTERACTIVE_ENVELOPES: Record<string, ReturnType<typeof envelope>> = Objec
 ]);
 
 export interface ValidMessage {
-  to: string;
+  /** The phone, as given (normalisePhone() judges it); absent when only `recipient` names the customer. */
+  to?: string;
+  /** A business-scoped user id, as given. */
+  recipient?: string;
   type: MessageType;
   /** The validated type object (e.g. {body, preview_url} for text), in Meta's own shape. */
   content: unknown;
@@ -371,14 +376,33 @@ export function validateMessage(body: unknown): MessageValidation {
     );
   }
   const d = r.data as Record<string, unknown>;
-  const msg: ValidMessage = { to: String(d.to), type: t, content: d[t] };
+  if (d.to === undefined && d.recipient === undefined) {
+    return fail([
+      {
+        field: 'to',
+        problem: 'required: the recipient phone number with country code (`to`), or their business-scoped user id (`recipient`)',
+      },
+    ]);
+  }
+  const msg: ValidMessage = { type: t, content: d[t] };
+  if (d.to !== undefined) msg.to = String(d.to);
+  if (d.recipient !== undefined) msg.recipient = d.recipient as string;
   if (d.context) msg.context = d.context as { message_id: string };
   return { ok: true, message: msg };
 }
 
-/** The exact body sent to Meta, rebuilt from the validated message: nothing else rides along. */
-export function buildPayload(m: ValidMessage, to: string): Record<string, unknown> {
-  const p: Record<string, unknown> = { messaging_product: 'whatsapp', recipient_type: 'individual', to, type: m.type, [m.type]: m.content };
+/**
+ * The exact body sent to Meta, rebuilt from the validated message: nothing else rides along. Addressed
+ * by phone (`to`, normalised digits) or, with no phone, by business-scoped user id (`recipient`).
+ */
+export function buildPayload(m: ValidMessage, target: { to: string } | { recipient: string }): Record<string, unknown> {
+  const p: Record<string, unknown> = {
+    messaging_product: 'whatsapp',
+    recipient_type: 'individual',
+    ...target,
+    type: m.type,
+    [m.type]: m.content,
+  };
   if (m.context) p.context = m.context;
   return p;
 }

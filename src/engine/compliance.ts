@@ -4,7 +4,8 @@
 import type { AppContext } from './context.ts';
 import type { GateRequest } from '../gate/port.ts';
 import { deny, type Decision } from '../domain/decision.ts';
-import type { SenderConfig } from '../domain/types.ts';
+import type { Category, SenderConfig } from '../domain/types.ts';
+import { BSUID_FORM, bsuidCountry, isBsuid } from '../domain/identity.ts';
 import { normalisePhone } from '../domain/phone.ts';
 import { buildPayload, validateMessage } from '../domain/message.ts';
 import { newId } from '../domain/ids.ts';
@@ -13,7 +14,14 @@ import { maskPhone } from '../observability/log.ts';
 import { MAX_JSON_DEPTH, shortPath, tooDeepAt, TOO_DEEP_FIX } from '../shared/json-depth.ts';
 
 export type Prepared =
-  | { ok: true; req: GateRequest; payload: Record<string, unknown>; sender: SenderConfig }
+  | {
+      ok: true;
+      req: GateRequest;
+      payload: Record<string, unknown>;
+      sender: SenderConfig;
+      /** The business-scoped user id the caller addressed (`recipient`), when they did. */
+      recipient?: string;
+    }
   | { ok: false; decision: Decision };
 
 export interface PrepareInput {
@@ -90,25 +98,45 @@ export function prepareMessage(ctx: AppContext, input: PrepareInput): Prepared {
       ),
     };
   }
-  const phone = normalisePhone(v.message.to);
-  if (!phone.ok) {
+  const m = v.message;
+  if (m.recipient !== undefined && !isBsuid(m.recipient)) {
     return {
       ok: false,
       decision: invalid(
         'INVALID_RECIPIENT',
-        'to',
-        `the recipient${maskPhone(v.message.to) ? ` "${maskPhone(v.message.to)}"` : ''} is not a usable phone number: ${phone.reason}`,
-        phone.fix,
+        'recipient',
+        `${JSON.stringify(String(m.recipient).slice(0, 40))} is not a business-scoped user id: ${BSUID_FORM}`,
+        'Send back the user_id Meta gave in a webhook for this customer, unchanged, or use `to` with their phone number.',
       ),
     };
   }
+  // By phone when given (`to` wins, as at Meta), else by business-scoped user id: the gate decides on
+  // the customer's key (the phone a link knows for the BSUID, see prepareMessageFor), the payload
+  // carries what Meta needs.
+  let key: { to: string; country: string | null };
+  if (m.to !== undefined) {
+    const phone = normalisePhone(m.to);
+    if (!phone.ok) {
+      return {
+        ok: false,
+        decision: invalid(
+          'INVALID_RECIPIENT',
+          'to',
+          `the recipient${maskPhone(m.to) ? ` "${maskPhone(m.to)}"` : ''} is not a usable phone number: ${phone.reason}`,
+          phone.fix,
+        ),
+      };
+    }
+    key = { to: phone.digits, country: phone.country };
+  } else {
+    key = { to: m.recipient!, country: bsuidCountry(m.recipient!) };
+  }
 
-  const m = v.message;
   const req: GateRequest = {
     message_id: input.message_id ?? newId('msg', ctx.now()),
     sender,
-    to: phone.digits,
-    country: phone.country,
+    to: key.to,
+    country: key.country,
     kind: m.type === 'template' ? 'template' : 'free_form',
     type: m.type,
   };
@@ -118,13 +146,68 @@ export function prepareMessage(ctx: AppContext, input: PrepareInput): Prepared {
   } else {
     req.category_hint = 'service';
   }
-  return { ok: true, req, payload: buildPayload(m, phone.digits), sender };
+  return {
+    ok: true,
+    req,
+    payload: buildPayload(m, m.to !== undefined ? { to: key.to } : { recipient: m.recipient! }),
+    sender,
+    ...(m.recipient !== undefined ? { recipient: m.recipient } : {}),
+  };
+}
+
+/**
+ * prepareMessage, then the customer's key from what wagate knows of them: a BSUID linked to a phone in
+ * the sender's portfolio is decided on as that phone (one person, one state: the opt-out, the window,
+ * the caps). A phone and a BSUID given together must be the same person as far as wagate knows.
+ */
+export async function prepareMessageFor(ctx: AppContext, input: PrepareInput): Promise<Prepared> {
+  const p = prepareMessage(ctx, input);
+  if (!p.ok || p.recipient === undefined) return p;
+  const linked = await ctx.store.getLinkedPhone(p.sender.business_id || `waba:${p.sender.waba_id}`, p.recipient);
+  if (linked === null) return p;
+  if (p.req.to !== p.recipient) {
+    if (p.req.to === linked) return p;
+    return {
+      ok: false,
+      decision: invalid(
+        'INVALID_RECIPIENT',
+        'recipient',
+        `\`to\` (${maskPhone(p.req.to)}) and \`recipient\` (${p.recipient.slice(0, 5)}…) name two different customers: that user id belongs to ${maskPhone(linked)}`,
+        'Give one of them, or the phone and the user id of the same customer.',
+      ),
+    };
+  }
+  const phone = normalisePhone(linked);
+  return { ...p, req: { ...p.req, to: linked, country: phone.ok ? phone.country : p.req.country } };
+}
+
+/**
+ * Authentication templates need a phone number: Meta refuses them to a BSUID (131062), so they are
+ * refused before they leave. The phone is the fix when wagate knows it.
+ */
+export function bsuidRefusal(p: Extract<Prepared, { ok: true }>, category: Category | null): Decision | null {
+  if (category !== 'authentication' || p.recipient === undefined || 'to' in p.payload) return null;
+  const known = /^\d{7,15}$/.test(p.req.to) ? ` This customer's phone is ${maskPhone(p.req.to)}: send it with \`to\`.` : '';
+  return deny(
+    'BSUID_NOT_SUPPORTED',
+    `Authentication templates need the customer's phone number: Meta does not deliver them to a business-scoped user id (it answers 131062).${known}`,
+    known
+      ? `Send it with \`to\` set to the customer's phone number.`
+      : "Send it with `to` set to the customer's phone number (ask for it, e.g. with a REQUEST_CONTACT_INFO button).",
+    [{ rule: 'recipient_valid', passed: false, detail: 'authentication template to a business-scoped user id' }],
+  );
 }
 
 /** Dry run: the decision the gate would give now, without reserving anything. */
 export async function checkCompliance(ctx: AppContext, input: PrepareInput): Promise<Decision> {
-  const p = prepareMessage(ctx, input);
-  const decision = p.ok ? (await ctx.gate.check(p.req, ctx.now())).decision : p.decision;
+  const p = await prepareMessageFor(ctx, input);
+  let decision: Decision;
+  if (p.ok) {
+    const outcome = await ctx.gate.check(p.req, ctx.now());
+    decision = (outcome.decision.allowed && bsuidRefusal(p, outcome.category)) || outcome.decision;
+  } else {
+    decision = p.decision;
+  }
   ctx.metrics.decisions.inc({ allowed: String(decision.allowed), reason: decision.reason_code ?? 'none' });
   return decision;
 }

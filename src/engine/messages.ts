@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { AppContext } from './context.ts';
 import type { EngineError } from './context.ts';
 import { appError } from '../shared/errors/app-error.ts';
-import { prepareMessage } from './compliance.ts';
+import { bsuidRefusal, prepareMessageFor } from './compliance.ts';
 import type { Decision } from '../domain/decision.ts';
 import type { Category, MessageRecord, MessageStatus } from '../domain/types.ts';
 import { newId } from '../domain/ids.ts';
@@ -97,7 +97,10 @@ function replayOrConflict(existing: MessageRecord, hash: string, key: string): S
  * override these three.
  */
 export function buildOutboundPayload(payload: Record<string, unknown>, req: GateRequest, id: string): Record<string, unknown> {
-  return { ...payload, messaging_product: 'whatsapp', to: req.to, biz_opaque_callback_data: id };
+  // Addressed by business-scoped user id (no `to`): `recipient` goes as given; the gate's key (req.to)
+  // may be the phone a link knows, which the caller did not ask to send to.
+  const target = 'to' in payload ? { to: req.to } : {};
+  return { ...payload, messaging_product: 'whatsapp', ...target, biz_opaque_callback_data: id };
 }
 
 export async function submitMessage(ctx: AppContext, input: SubmitInput): Promise<SubmitResult> {
@@ -123,7 +126,7 @@ async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | nul
 
   const now = ctx.now();
   const id = newId('msg', now);
-  const prep = prepareMessage(ctx, { body: input.body, sender: input.sender, message_id: id });
+  const prep = await prepareMessageFor(ctx, { body: input.body, sender: input.sender, message_id: id });
   if (!prep.ok) {
     ctx.metrics.decisions.inc({ allowed: 'false', reason: prep.decision.reason_code ?? 'none' });
     await audit(ctx, now, input.actor, 'message.denied', null, {
@@ -136,6 +139,11 @@ async function submitOnce(ctx: AppContext, input: SubmitInput, key: string | nul
 
   const req: GateRequest = prep.req;
   const outcome = await ctx.gate.checkAndReserve(req, now);
+  const bsuid = outcome.decision.allowed ? bsuidRefusal(prep, outcome.category) : null;
+  if (bsuid) {
+    await ctx.gate.release(id).catch(() => {});
+    outcome.decision = bsuid;
+  }
   ctx.metrics.decisions.inc({ allowed: String(outcome.decision.allowed), reason: outcome.decision.reason_code ?? 'none' });
   if (!outcome.decision.allowed) {
     await audit(ctx, now, input.actor, 'message.denied', null, {

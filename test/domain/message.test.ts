@@ -263,7 +263,12 @@ describe('outbound message schema: invalid messages name the field and the limit
     ],
     ['unknown type', { type: 'texto', texto: {} }, 'type', /not a WhatsApp message type/],
     ['type object missing', { type: 'image' }, 'image', /required/],
-    ['extra top-level key (recipient override attempt)', { text: { body: 'x' }, recipient: '15550000000' }, 'recipient', /unknown field/],
+    [
+      'extra top-level key (recipient override attempt)',
+      { text: { body: 'x' }, recipient_id: '15550000000' },
+      'recipient_id',
+      /unknown field/,
+    ],
     ['callback data', { text: { body: 'x' }, biz_opaque_callback_data: 'mine' }, 'biz_opaque_callback_data', /wagate sets it/],
     ['wrong product', { text: { body: 'x' }, messaging_product: 'sms' }, 'messaging_product', /whatsapp/],
     ['group recipient', { text: { body: 'x' }, recipient_type: 'group' }, 'recipient_type', /individual/],
@@ -296,9 +301,21 @@ describe('outbound message schema: invalid messages name the field and the limit
 });
 
 describe('buildPayload', () => {
+  it('addresses Meta by phone when `to` is given, even beside `recipient` (to wins: the BSUID never rides along)', () => {
+    const m = ok({ to: '+1 (415) 555-0123', recipient: 'US.13491208655302741918', type: 'text', text: { body: 'x' } });
+    const p = buildPayload(m, { to: '14155550123' });
+    expect(p.to).toBe('14155550123');
+    expect(p).not.toHaveProperty('recipient');
+    const b = buildPayload(ok({ recipient: 'US.13491208655302741918', type: 'text', text: { body: 'x' } }), {
+      recipient: 'US.13491208655302741918',
+    });
+    expect(b).toMatchObject({ recipient: 'US.13491208655302741918', recipient_type: 'individual' });
+    expect(b).not.toHaveProperty('to');
+  });
+
   it('rebuilds the payload from validated fields with the normalised recipient', () => {
     const m = ok({ to: '+1 (415) 555-0123', type: 'template', template: { name: 'a', language: 'en_US' }, context: { message_id: 'w' } });
-    expect(buildPayload(m, '14155550123')).toEqual({
+    expect(buildPayload(m, { to: '14155550123' })).toEqual({
       messaging_product: 'whatsapp',
       recipient_type: 'individual',
       to: '14155550123',

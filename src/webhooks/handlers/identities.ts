@@ -6,15 +6,13 @@
 // holds for both: sending by phone never finds an opt-out missing.
 import type { AppContext } from '../../engine/context.ts';
 import type { Category, SenderConfig } from '../../domain/types.ts';
+import { isBsuid } from '../../domain/identity.ts';
 import { maskPhone } from '../../observability/log.ts';
 import type { IdentityLink } from '../events.ts';
 import { audit, changeConsent, waKey } from './shared.ts';
 
-/** A BSUID as Meta writes it: an ISO country code, a dot, up to 128 alphanumerics; a parent BSUID holds ".ENT.". */
-const BSUID_RE = /^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$/;
-
 export function bsuidKey(v: string | null | undefined): string | null {
-  return v && BSUID_RE.test(v) ? v : null;
+  return isBsuid(v) ? v : null;
 }
 
 /** The portfolio a BSUID belongs to, for this sender (its business, else its WABA). */

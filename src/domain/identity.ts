@@ -1,0 +1,17 @@
+// Meta's business-scoped user ids (BSUIDs, changes-2026.md §1): "US.13491208655302741918", an ISO
+// country code, a dot, up to 128 alphanumerics; a parent BSUID (linked portfolios) holds ".ENT.".
+// Valid only within the business portfolio that received it. Sent back to Meta unchanged.
+
+const BSUID_RE = /^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$/;
+
+export const BSUID_FORM =
+  'a business-scoped user id looks like "US.13491208655302741918": a two-letter country code, a dot, then up to 128 letters and digits';
+
+export function isBsuid(v: unknown): v is string {
+  return typeof v === 'string' && BSUID_RE.test(v);
+}
+
+/** The country a BSUID names (its prefix), e.g. "US". */
+export function bsuidCountry(v: string): string {
+  return v.slice(0, 2);
+}
