@@ -15,3 +15,8 @@ export function isBsuid(v: unknown): v is string {
 export function bsuidCountry(v: string): string {
   return v.slice(0, 2);
 }
+
+/** The business portfolio a sender's BSUIDs belong to: its business id, else its WABA. */
+export function portfolioOf(sender: { business_id?: string | null; waba_id: string }): string {
+  return sender.business_id || `waba:${sender.waba_id}`;
+}

@@ -5,7 +5,7 @@ import type { AppContext } from './context.ts';
 import type { GateRequest } from '../gate/port.ts';
 import { deny, type Decision } from '../domain/decision.ts';
 import type { Category, SenderConfig } from '../domain/types.ts';
-import { BSUID_FORM, bsuidCountry, isBsuid } from '../domain/identity.ts';
+import { BSUID_FORM, bsuidCountry, isBsuid, portfolioOf } from '../domain/identity.ts';
 import { normalisePhone } from '../domain/phone.ts';
 import { buildPayload, validateMessage } from '../domain/message.ts';
 import { newId } from '../domain/ids.ts';
@@ -163,7 +163,7 @@ export function prepareMessage(ctx: AppContext, input: PrepareInput): Prepared {
 export async function prepareMessageFor(ctx: AppContext, input: PrepareInput): Promise<Prepared> {
   const p = prepareMessage(ctx, input);
   if (!p.ok || p.recipient === undefined) return p;
-  const linked = await ctx.store.getLinkedPhone(p.sender.business_id || `waba:${p.sender.waba_id}`, p.recipient);
+  const linked = await ctx.store.getLinkedPhone(portfolioOf(p.sender), p.recipient);
   if (linked === null) return p;
   if (p.req.to !== p.recipient) {
     if (p.req.to === linked) return p;

@@ -15,6 +15,7 @@ import {
   type WindowRecord,
 } from '../domain/types.ts';
 import { normalisePhone } from '../domain/phone.ts';
+import { isBsuid, portfolioOf } from '../domain/identity.ts';
 import { isValidZone } from '../domain/timezone.ts';
 import { maskPhone } from '../observability/log.ts';
 
@@ -95,7 +96,12 @@ export async function updateCustomer(
 // ---------- faces: validated input → the customer view ----------
 
 export interface CustomerView {
+  /** The key the customer's state is kept under: the phone when known, else the business-scoped user id. */
   wa_id: string;
+  /** The phone, when wagate knows it. */
+  phone: string | null;
+  /** The business-scoped user ids wagate knows for this customer (Meta 2026). */
+  user_ids: string[];
   /** false when wagate has no record of this number yet (everything below is the default). */
   known: boolean;
   profile_name: string | null;
@@ -135,8 +141,30 @@ function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   return r.data;
 }
 
+/**
+ * The key a customer's state is kept under, from a phone or a business-scoped user id: the phone a
+ * link knows for the BSUID (in the portfolio of any configured sender), else the BSUID itself.
+ */
+export async function customerKeyOf(ctx: AppContext, id: unknown): Promise<string> {
+  if (!isBsuid(id)) return parseWaId(id);
+  for (const scope of new Set(ctx.senders.list().map(portfolioOf))) {
+    const phone = await ctx.store.getLinkedPhone(scope, id);
+    if (phone) return phone;
+  }
+  return id;
+}
+
+/** The BSUIDs known for this customer key (a BSUID key is its own). */
+async function userIdsOf(ctx: AppContext, key: string): Promise<string[]> {
+  if (isBsuid(key)) return [key];
+  const all = new Set<string>();
+  for (const scope of new Set(ctx.senders.list().map(portfolioOf)))
+    for (const u of await ctx.store.listLinkedUserIds(scope, key)) all.add(u);
+  return [...all];
+}
+
 export async function getCustomerView(ctx: AppContext, phone: unknown): Promise<CustomerView> {
-  const wa_id = parseWaId(phone);
+  const wa_id = await customerKeyOf(ctx, phone);
   const [c, windows] = await Promise.all([ctx.store.getCustomer(wa_id), ctx.store.getWindows(wa_id)]);
   const now = ctx.now();
   const consent = {} as CustomerView['consent'];
@@ -163,6 +191,8 @@ export async function getCustomerView(ctx: AppContext, phone: unknown): Promise<
   }
   return {
     wa_id,
+    phone: isBsuid(wa_id) ? null : wa_id,
+    user_ids: await userIdsOf(ctx, wa_id),
     known: c !== null,
     profile_name: c?.profile_name ?? null,
     consent,
@@ -189,7 +219,7 @@ const ProfileInput = z.strictObject({
 
 /** PUT /v1/customers/:phone — tags, time_zone (and clearing an undeliverable hold). */
 export async function updateCustomerFromInput(ctx: AppContext, phone: unknown, body: unknown, actor: string): Promise<CustomerView> {
-  const wa_id = parseWaId(phone);
+  const wa_id = await customerKeyOf(ctx, phone);
   const input = parseInput(ProfileInput, body, 'customer update');
   if (input.tags) input.tags = [...new Set(input.tags)];
   await updateCustomer(ctx, { wa_id, ...input, actor });
@@ -210,7 +240,7 @@ export async function setConsentFromInput(
   actor: string,
   opts: { may_lift_opt_out?: boolean } = {},
 ): Promise<CustomerView> {
-  const wa_id = parseWaId(phone);
+  const wa_id = await customerKeyOf(ctx, phone);
   const input = parseInput(ConsentInput, body, 'consent');
   await setConsent(ctx, {
     wa_id,
@@ -246,7 +276,7 @@ const InboundInput = z.strictObject({
  * in production.
  */
 export async function recordInboundFromInput(ctx: AppContext, phone: unknown, body: unknown, actor: string): Promise<CustomerView> {
-  const wa_id = parseWaId(phone);
+  const wa_id = await customerKeyOf(ctx, phone);
   const input = parseInput(InboundInput, body, 'inbound');
   const now = ctx.now();
   const at = input.at ?? now;

@@ -103,4 +103,23 @@ describe('recipient: a business-scoped user id', () => {
     // The refused submits reserved nothing: the tier counts only the one queued message.
     expect(await h.ctx.gate.tierUsage('delivery-test', Date.now())).toBe(1);
   });
+
+  it('GET /v1/customers/:id takes a phone or a BSUID and shows both; consent set by BSUID lands on the linked phone', async () => {
+    const alone = await h.get(`/v1/customers/${BSUID}`);
+    expect(alone.status).toBe(200);
+    expect(alone.json).toMatchObject({ wa_id: BSUID, phone: null, user_ids: [BSUID] });
+    await h.ctx.store.linkIdentity({ business_id: 'delivery-test', user_id: BSUID, wa_id: PHONE, at: Date.now() });
+    const byBsuid = await h.get(`/v1/customers/${BSUID}`);
+    const byPhone = await h.get(`/v1/customers/+${PHONE}`);
+    expect(byBsuid.json).toMatchObject({ wa_id: PHONE, phone: PHONE, user_ids: [BSUID] });
+    expect(byPhone.json).toMatchObject({ wa_id: PHONE, phone: PHONE, user_ids: [BSUID] });
+    const put = await fetch(`${h.base}/v1/customers/${BSUID}/consent`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ category: 'marketing', state: 'opted_out' }),
+    });
+    expect(put.status).toBe(200);
+    expect((await h.ctx.store.getCustomer(PHONE))?.consent.marketing.state).toBe('opted_out');
+    expect((await h.get('/v1/customers/XX.not!valid')).status).toBe(400);
+  });
 });

@@ -6,7 +6,7 @@
 // holds for both: sending by phone never finds an opt-out missing.
 import type { AppContext } from '../../engine/context.ts';
 import type { Category, SenderConfig } from '../../domain/types.ts';
-import { isBsuid } from '../../domain/identity.ts';
+import { isBsuid, portfolioOf } from '../../domain/identity.ts';
 import { maskPhone } from '../../observability/log.ts';
 import type { IdentityLink } from '../events.ts';
 import { audit, changeConsent, waKey } from './shared.ts';
@@ -15,10 +15,7 @@ export function bsuidKey(v: string | null | undefined): string | null {
   return isBsuid(v) ? v : null;
 }
 
-/** The portfolio a BSUID belongs to, for this sender (its business, else its WABA). */
-function scopeOf(sender: SenderConfig): string {
-  return sender.business_id || `waba:${sender.waba_id}`;
-}
+const scopeOf = portfolioOf;
 
 const mask = (k: string) => (bsuidKey(k) ? `${k.slice(0, 5)}…${k.slice(-3)}` : maskPhone(k));
 
