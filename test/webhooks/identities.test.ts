@@ -184,11 +184,21 @@ describe('business-scoped user ids', () => {
     expect((await t.ctx.store.getCustomer(NEW_BSUID))?.consent.marketing.state).toBe('opted_out');
   });
 
-  it('a group message opens no 1:1 window with its author, and a STOP in a group is not an opt-out', async () => {
-    const r = await proc.applyBody(usernameOnly('wamid.G1', 'STOP', { group_id: 'GROUP.123456' }));
-    expect(r.results).toEqual({ stored: 1 });
+  it('a group message opens no 1:1 window with its author; a STOP in a group still opts them out, with no 1:1 confirmation', async () => {
+    await proc.stop();
+    await t.close();
+    t = await makeCtx({ webhooks: { opt_out_confirmation: 'You will get no more offers.' } });
+    proc = new WebhookProcessor(t.ctx);
+    await proc.start();
+    expect((await proc.applyBody(usernameOnly('wamid.G0', 'hello all', { group_id: 'GROUP.123456' }))).results).toEqual({ stored: 1 });
     expect(await t.ctx.store.getWindows(BSUID)).toEqual([]);
-    expect(await t.ctx.store.getCustomer(BSUID)).toBeNull();
+    const r = await proc.applyBody(usernameOnly('wamid.G1', 'STOP', { group_id: 'GROUP.123456' }));
+    expect(r.results).toEqual({ applied: 1 });
+    expect((await t.ctx.store.getCustomer(BSUID))?.consent.marketing.state).toBe('opted_out');
+    expect(await t.ctx.store.getWindows(BSUID)).toEqual([]);
+    expect(await t.ctx.store.listMessages({})).toEqual([]); // no confirmation sent 1:1
+    expect((await proc.applyBody(usernameOnly('wamid.G2', 'START', { group_id: 'GROUP.123456' }))).results).toEqual({ stored: 1 });
+    expect((await t.ctx.store.getCustomer(BSUID))?.consent.marketing.state).toBe('opted_out');
   });
 
   it('a message with neither from nor from_user_id is still audited as unattributed', async () => {

@@ -38,10 +38,15 @@ export class InboundHandler {
       return 'ignored';
     }
     if (ev.group_id) {
-      // A group's window is the group's, never a 1:1 window with its author; a word in a group chat is
-      // not an opt-out of 1:1 messages.
+      // A group's window is the group's, never a 1:1 window with its author. A STOP typed in a group
+      // still opts its author out (the conservative reading, changes-2026.md §10), but gets no 1:1
+      // confirmation (no 1:1 window is open) and an opt-in word there undoes nothing.
       await audit(ctx, 'customer.group_message', wa_id, { sender: sender.id, wamid: ev.wamid, group_id: ev.group_id, type: ev.type, at });
-      return 'stored';
+      const hit = ev.texts.map((t) => this.matcher.match(t)).find((h) => h !== null && h.kind !== 'opt_in');
+      if (!hit) return 'stored';
+      const cats: readonly Category[] = hit.kind === 'opt_out' ? STOP_CATEGORIES : ['marketing'];
+      const changed = await changeConsent(ctx, wa_id, cats, 'opted_out', `webhook:group_keyword:${hit.keyword}`, at, false);
+      return changed.length ? 'applied' : 'unchanged';
     }
     if (ev.type === 'system') return this.applySystem(sender, wa_id, ev, at);
     if (ev.type === 'unsupported') {
