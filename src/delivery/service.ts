@@ -36,6 +36,7 @@ import {
   HOLD_PACING_WAIT_MS,
 } from './policy.ts';
 import { noteBusinessReply } from '../engine/fep.ts';
+import { WEBHOOKS_REFUSED_SETTING } from '../shared/settings.ts';
 
 /** Resolves true when `signal` fired before `ms` elapsed. */
 function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
@@ -63,6 +64,10 @@ function keyedAs(p: Prepared, key: string): Prepared {
 /** A stored webhook batch unapplied for this long means the statuses are behind: in-doubt resends wait. */
 const WEBHOOKS_BEHIND_MS = 5_000;
 const WEBHOOKS_BEHIND_RECHECK_MS = 5_000;
+/** A webhook POST refused this recently means Meta may still hold statuses for in-doubt sends. */
+const WEBHOOKS_REFUSED_RECENT_MS = 60_000;
+/** How long past the grace an in-doubt resend waits at most for webhooks that are behind. */
+const IN_DOUBT_BEHIND_MAX_MS = 30 * 60_000;
 
 /** Messages polling the pacer at once per sender (see SenderWorker.pace). */
 const PACE_PIPELINE = 16;
@@ -319,14 +324,20 @@ export class DeliveryService {
     return this.claims.add({ id, expected_attempts: expected, attempts });
   }
 
-  /** Whether a stored webhook batch has waited over WEBHOOKS_BEHIND_MS to be applied (read at most once a second). */
+  /**
+   * Whether status webhooks are behind: a stored batch has waited over WEBHOOKS_BEHIND_MS to be
+   * applied, or a webhook POST was refused (503) within WEBHOOKS_REFUSED_RECENT_MS. Read at most once a second.
+   */
   private behind: { at: number; value: Promise<boolean> } | null = null;
   private webhooksBehind(): Promise<boolean> {
     const now = this.ctx.now();
     if (!this.behind || now - this.behind.at >= 1_000) {
-      const value = this.ctx.store
-        .oldestPendingWebhookBatchAt()
-        .then((oldest) => oldest !== null && oldest <= now - WEBHOOKS_BEHIND_MS)
+      const store = this.ctx.store;
+      const value = Promise.all([store.oldestPendingWebhookBatchAt(), store.getSetting(WEBHOOKS_REFUSED_SETTING)])
+        .then(
+          ([oldest, refused]) =>
+            (oldest !== null && oldest <= now - WEBHOOKS_BEHIND_MS) || Number(refused ?? 0) >= now - WEBHOOKS_REFUSED_RECENT_MS,
+        )
         .catch(() => true); // the store cannot tell: the resend waits (it is put back, not lost)
       this.behind = { at: now, value };
     }
@@ -473,10 +484,15 @@ export class DeliveryService {
         await this.putBack(lease, 'in_doubt_grace', since + d.in_doubt_grace_ms);
         return;
       }
-      // Grace over without a status webhook. One place it may still be: a batch stored and not applied
-      // yet (a backlog, or an instance killed before applying it: another adopts it within a minute).
-      // Resending now would duplicate; wait for the store to catch up, for at most one more grace.
-      if (ctx.now() < since + 2 * d.in_doubt_grace_ms && (await this.webhooksBehind())) {
+      // Grace over without a status webhook. It may still be on its way: in a batch stored and not
+      // applied yet (a backlog, or an instance killed before applying it: another adopts it within a
+      // minute), or held by Meta because wagate answered webhooks 503 lately (backlog full, store
+      // down). Resending now would duplicate: wait while the webhooks are behind, at most
+      // IN_DOUBT_BEHIND_MAX_MS (or one more grace if longer).
+      if (
+        ctx.now() < since + d.in_doubt_grace_ms + Math.max(d.in_doubt_grace_ms, IN_DOUBT_BEHIND_MAX_MS) &&
+        (await this.webhooksBehind())
+      ) {
         await this.putBack(lease, 'in_doubt_webhooks_behind', ctx.now() + WEBHOOKS_BEHIND_RECHECK_MS);
         return;
       }

@@ -25,6 +25,7 @@ import { extractEvents, type Obj, type StatusUpdateEvent, type WebhookEvent } fr
 import { verifySignature, type SignatureCheck } from './signature.ts';
 import { errorText } from '../shared/error-text.ts';
 import { createBatcher } from '../shared/batcher.ts';
+import { WEBHOOKS_REFUSED_SETTING } from '../shared/settings.ts';
 import { audit, clip, eventTime, senderOf, storeUnknown, type EventResult } from './handlers/shared.ts';
 import { InboundHandler } from './handlers/inbound.ts';
 import { IdentityBook } from './handlers/identities.ts';
@@ -125,13 +126,34 @@ export class WebhookProcessor {
    */
   async accept(raw: string, parsed: unknown, opts: { unusable?: string } = {}): Promise<{ batch_id: string }> {
     const backlog = this.backlog() + this.saving;
-    if (backlog >= this.maxBacklog) throw new BacklogFullError(backlog);
+    if (backlog >= this.maxBacklog) {
+      this.noteRefused();
+      throw new BacklogFullError(backlog);
+    }
     const now = this.ctx.now();
     const batch_id = newId('wh', now);
-    await this.persist(batch_id, raw, now);
+    try {
+      await this.persist(batch_id, raw, now);
+    } catch (err) {
+      this.noteRefused();
+      throw err;
+    }
     this.known.add(batch_id);
     this.schedule(batch_id, parsed, false, opts.unusable);
     return { batch_id };
+  }
+
+  /**
+   * A POST answered 503: Meta keeps its statuses and retries later, so in-doubt sends must not take
+   * their silence for "never sent" (the delivery workers read this, every instance: WEBHOOKS_REFUSED_SETTING).
+   * Written at most every 5 s; a store that cannot take it is down, which the workers see anyway.
+   */
+  private refusedNotedAt = 0;
+  private noteRefused(): void {
+    const now = this.ctx.now();
+    if (now - this.refusedNotedAt < 5_000) return;
+    this.refusedNotedAt = now;
+    void this.ctx.store.setSetting(WEBHOOKS_REFUSED_SETTING, String(now)).catch(() => {});
   }
 
   /**

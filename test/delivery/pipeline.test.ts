@@ -276,6 +276,24 @@ describe('Meta errors', () => {
   });
 });
 
+describe('in doubt while webhooks are refused', () => {
+  it('the resend waits while a webhook POST was refused (503) lately: Meta still holds the statuses', async () => {
+    await h.ctx.store.setSetting('webhooks.refused_at', String(Date.now()));
+    try {
+      await h.sandbox('POST', '/_sandbox/faults', { status: 'hang', accept: false, hang_ms: 200, count: 1 });
+      const r = await h.post(orderUpdate(next()));
+      await waitFor('in doubt', async () => (await h.ctx.store.getMessage(r.json.id))!.status === 'in_doubt');
+      await new Promise((res) => setTimeout(res, 3_000)); // past the 2 s grace
+      expect(countLedger([r.json.id], await h.ledger()).lost).toBe(1);
+      await h.ctx.store.setSetting('webhooks.refused_at', String(Date.now() - 120_000)); // refusals are over
+      await allSettled([r.json.id]);
+      expect(countLedger([r.json.id], await h.ledger()).byId.get(r.json.id)).toBe(1);
+    } finally {
+      await h.ctx.store.setSetting('webhooks.refused_at', null);
+    }
+  });
+});
+
 describe('graceful shutdown', () => {
   it('stop() finishes or releases in-flight sends: nothing lost, nothing in limbo, nothing sent twice after restart', async () => {
     // 60 queued, then workers run for 50 ms: the 80 mps bucket's burst is 16, so most of them are

@@ -707,6 +707,43 @@ describe('phone number quality, account updates, unknown fields', () => {
     expect((await t.ctx.store.getSenderHealth('main'))?.data.webhook_account_update).toMatchObject({ event: 'MM_LITE_TERMS_SIGNED' });
   });
 
+  it('partner events name the customer WABA in waba_info.waba_id (entry.id is the partner business): its senders are targeted', async () => {
+    const got: AccountUpdateNotice[] = [];
+    t.ctx.bus.on('meta.account_update', (e) => got.push(e));
+    const PARTNER_BUSINESS = '506914307656634';
+    // Meta's account_update reference: partner events carry waba_info {waba_id, owner_business_id, partner_app_id}.
+    for (const [event, time] of [
+      ['PARTNER_APP_UNINSTALLED', 1739321030],
+      ['PARTNER_REMOVED', 1739321031],
+    ] as const) {
+      const r = await proc.applyBody({
+        object: 'whatsapp_business_account',
+        entry: [
+          {
+            id: PARTNER_BUSINESS,
+            time,
+            changes: [
+              {
+                field: 'account_update',
+                value: { event, waba_info: { waba_id: WABA, owner_business_id: '1043208376870584', partner_app_id: '520744570592938' } },
+              },
+            ],
+          },
+        ],
+      });
+      expect(r.results.applied).toBe(1);
+    }
+    expect(got.map((g) => [g.event, g.waba_id, g.partner_business_id, g.sender_ids, g.stop_sending])).toEqual([
+      ['PARTNER_APP_UNINSTALLED', WABA, PARTNER_BUSINESS, ['main'], true],
+      ['PARTNER_REMOVED', WABA, PARTNER_BUSINESS, ['main'], true],
+    ]);
+    expect((await t.ctx.store.getSenderHealth('main'))?.data.webhook_account_update).toMatchObject({ event: 'PARTNER_REMOVED' });
+    // Without waba_info, entry.id is the WABA as before.
+    await proc.applyBody(envelope('account_update', { event: 'ACCOUNT_DELETED' }, { time: 1739321032 }));
+    expect(got[2]).toMatchObject({ waba_id: WABA, sender_ids: ['main'] });
+    expect(got[2].partner_business_id).toBeUndefined();
+  });
+
   it('unknown fields, garbage entries and system errors are stored and counted, never a crash', async () => {
     const r = await proc.applyBody({
       object: 'whatsapp_business_account',
@@ -841,6 +878,9 @@ describe('durability', () => {
     await proc.accept(JSON.stringify(b(2)), b(2));
     await expect(proc.accept(JSON.stringify(b(3)), b(3))).rejects.toThrow(BacklogFullError);
     expect((await real.listPendingWebhookBatches(10)).length).toBe(2);
+    // Every instance's workers learn that Meta now holds statuses (in-doubt resends wait).
+    await new Promise((r) => setTimeout(r, 20));
+    expect(Number(await real.getSetting('webhooks.refused_at'))).toBe(T0());
     release();
     await proc.whenIdle();
     (t.ctx as { store: unknown }).store = real;
