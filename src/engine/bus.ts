@@ -18,7 +18,10 @@ export interface PhoneQualityNotice {
 
 /** account_update, as the webhook handler read it. `stop_sending`: see accountStopsSending. */
 export interface AccountUpdateNotice {
+  /** The WABA the event is about: waba_info.waba_id on partner events, else entry.id. */
   waba_id: string | null;
+  /** On partner events: entry.id, the partner's business portfolio (not a WABA). */
+  partner_business_id?: string | null;
   sender_ids: string[];
   event: string | null;
   ban_state: string | null;

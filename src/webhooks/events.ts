@@ -151,6 +151,14 @@ export interface PhoneQualityChange {
 
 export interface AccountUpdateChange {
   event: string | null;
+  /**
+   * value.waba_info.waba_id: the customer's WABA on partner events (PARTNER_ADDED, PARTNER_REMOVED,
+   * PARTNER_APP_INSTALLED / _UNINSTALLED, AD_ACCOUNT_LINKED...), whose entry.id is the partner's
+   * business portfolio, not a WABA. Null when absent (then entry.id is the WABA).
+   */
+  customer_waba_id: string | null;
+  /** value.waba_info.owner_business_id: the customer's business portfolio (partner events). */
+  owner_business_id: string | null;
   /** ban_info.waba_ban_state: DISABLE, REINSTATE, SCHEDULE_FOR_DISABLE, ... */
   ban_state: string | null;
   ban_info: unknown;
@@ -394,11 +402,14 @@ function readManagement(field: string, value: Obj, base: EventBase): TemplateEve
   }
   if (field === 'account_update') {
     const ban = isObj(value.ban_info) ? value.ban_info : null;
+    const info = isObj(value.waba_info) ? value.waba_info : null;
     return {
       ...m,
       kind: 'account_update',
       change: {
         event: str(value.event),
+        customer_waba_id: info ? str(info.waba_id) : null,
+        owner_business_id: info ? str(info.owner_business_id) : null,
         ban_state: ban ? str(ban.waba_ban_state) : null,
         ban_info: value.ban_info ?? null,
         violation_info: value.violation_info ?? null,

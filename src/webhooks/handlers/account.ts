@@ -9,9 +9,19 @@ import { classify } from '../../domain/errors/index.ts';
 import type { AccountEvent, SystemErrorEvent } from '../events.ts';
 import { audit, clip, senderOf, waKey, type EventResult } from './shared.ts';
 
+/**
+ * The WABA an account event is about. Partner events (PARTNER_REMOVED, PARTNER_APP_UNINSTALLED...)
+ * come with entry.id = the partner's business portfolio and the customer's WABA in
+ * value.waba_info.waba_id: that one names the senders.
+ */
+export function wabaOf(ev: AccountEvent): string | null {
+  return (ev.kind === 'account_update' ? ev.change.customer_waba_id : null) ?? ev.waba_id;
+}
+
 /** The configured senders an account event is about. */
 function targetsOf(ctx: AppContext, ev: AccountEvent): SenderConfig[] {
-  const inWaba = ctx.senders.list().filter((s) => s.waba_id === ev.waba_id);
+  const waba = wabaOf(ev);
+  const inWaba = ctx.senders.list().filter((s) => s.waba_id === waba);
   if (ev.kind === 'phone_quality') {
     const shown = waKey(ev.change.display_phone_number);
     const byNumber = shown ? inWaba.filter((s) => waKey(s.display_phone_number) === shown) : [];
@@ -27,7 +37,7 @@ function targetsOf(ctx: AppContext, ev: AccountEvent): SenderConfig[] {
 export async function applyAccount(ctx: AppContext, ev: AccountEvent): Promise<EventResult> {
   const at = ev.entry_time ?? ctx.now();
   const sender_ids = targetsOf(ctx, ev).map((s) => s.id);
-  const waba_id = ev.waba_id;
+  const waba_id = wabaOf(ev);
   switch (ev.kind) {
     case 'phone_quality': {
       const c = ev.change;
@@ -50,6 +60,7 @@ export async function applyAccount(ctx: AppContext, ev: AccountEvent): Promise<E
       const c = ev.change;
       const n: AccountUpdateNotice = {
         waba_id,
+        ...(c.customer_waba_id && c.customer_waba_id !== ev.waba_id ? { partner_business_id: ev.waba_id } : {}),
         sender_ids,
         event: c.event,
         ban_state: c.ban_state,
