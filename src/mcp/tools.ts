@@ -26,6 +26,7 @@ import { retryFailedMessages } from '../engine/retries.ts';
 import { markAsRead } from '../engine/read-receipts.ts';
 import { estimateCost, estimatePricing } from '../engine/pricing.ts';
 import type { Decision } from '../domain/decision.ts';
+import { isBsuid } from '../domain/identity.ts';
 import type { MessageRecord } from '../domain/types.ts';
 import type { DeadLetter } from '../store/port.ts';
 import {
@@ -54,6 +55,15 @@ const PHONE = (what: string) =>
     .min(1)
     .max(40)
     .describe(`${what}: phone number in international format with country code, e.g. "+447700900123" ("+", spaces and dashes are fine).`);
+/** A send tool's recipient: a phone, or (Meta 2026) a business-scoped user id, sent as `recipient`. */
+const RECIPIENT = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .max(140)
+    .describe(
+      `${what}: phone number in international format with country code, e.g. "+447700900123" ("+", spaces and dashes are fine), or the customer's business-scoped user id from a webhook, e.g. "US.13491208655302741918".`,
+    );
 const IDEMPOTENCY_KEY = z
   .string()
   .min(1)
@@ -242,8 +252,15 @@ async function sent(t: ToolCtx, r: SubmitResult, sender: string | undefined, to?
 
 async function send(t: ToolCtx, body: Record<string, unknown>, a: Record<string, unknown>): Promise<Record<string, unknown>> {
   const sender = str(a.sender);
-  const r = await submitMessage(t.ctx, { body, sender, idempotency_key: str(a.idempotency_key), actor: t.actor });
-  return sent(t, r, sender, body.to);
+  const r = await submitMessage(t.ctx, { body: addressed(body), sender, idempotency_key: str(a.idempotency_key), actor: t.actor });
+  return sent(t, r, sender, isBsuid(body.to) ? undefined : body.to);
+}
+
+/** A business-scoped user id given as the tool's `to` goes to Meta as `recipient` (Meta's field for it). */
+function addressed(body: Record<string, unknown>): Record<string, unknown> {
+  if (!isBsuid(body.to)) return body;
+  const { to, ...rest } = body;
+  return { ...rest, recipient: to };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -349,7 +366,7 @@ export const TOOLS: ToolDef[] = [
       'Queues a free-form text message. Allowed only inside the 24 h customer-service window the customer opened by writing to you; outside it the answer is an error WINDOW_CLOSED_TEMPLATE_REQUIRED naming the approved templates to use instead (send_template). Returns message_id: poll get_delivery_status with it.',
     role: 'send',
     input: {
-      to: PHONE('Recipient'),
+      to: RECIPIENT('Recipient'),
       text: z.string().min(1).max(4096).describe('Message text, up to 4096 characters.'),
       preview_url: z.boolean().optional().describe('Show a link preview for the first URL in the text.'),
       reply_to: z.string().min(1).max(256).optional().describe('wamid of a customer message to quote (contextual reply).'),
@@ -377,7 +394,7 @@ export const TOOLS: ToolDef[] = [
       "Queues an approved WhatsApp template message: the only way to start a conversation or write after the 24 h window closed. The template's category (as Meta approved it) decides the rules: marketing needs no opt-out, respects the frequency cap and quiet hours. A template send does NOT open a customer-service window. Use list_templates to find names and their parameters.",
     role: 'send',
     input: {
-      to: PHONE('Recipient'),
+      to: RECIPIENT('Recipient'),
       template_name: z.string().min(1).max(512).describe('Template name, e.g. "order_update".'),
       locale: z
         .string()
@@ -434,7 +451,7 @@ export const TOOLS: ToolDef[] = [
       'Queues a media message (inside the customer-service window, as any free-form message). Give a public https `link` or an uploaded `media_id`.',
     role: 'send',
     input: {
-      to: PHONE('Recipient'),
+      to: RECIPIENT('Recipient'),
       media_type: z.enum(['image', 'video', 'audio', 'document', 'sticker']).describe('Kind of media.'),
       link: z.string().min(1).max(2000).optional().describe('Public http(s) URL of the file.'),
       media_id: z.string().min(1).max(256).optional().describe('Id of media uploaded to Meta (instead of link).'),
@@ -462,7 +479,7 @@ export const TOOLS: ToolDef[] = [
       'Queues an interactive message inside the customer-service window. `interactive` is Meta\'s interactive object, e.g. {"type":"button","body":{"text":"Pick one"},"action":{"buttons":[{"type":"reply","reply":{"id":"yes","title":"Yes"}}]}}. Limits (3 buttons, 10 list rows, 20-character titles...) are checked with the field named.',
     role: 'send',
     input: {
-      to: PHONE('Recipient'),
+      to: RECIPIENT('Recipient'),
       interactive: z.union([z.record(z.string(), z.unknown()), z.string()]).describe('Meta\'s "interactive" object (or its JSON string).'),
       sender: SENDER,
       idempotency_key: IDEMPOTENCY_KEY,

@@ -59,6 +59,15 @@ describe('MCP over Streamable HTTP', () => {
     expect(conv.structuredContent).toMatchObject({ window_open: false, customer_id: WA_ID });
   });
 
+  it('a send tool takes a business-scoped user id as `to` and queues it to Meta as `recipient`', async () => {
+    const r = await call('send_template', { to: 'GB.13491208655302741918', template_name: 'order_update', variables: ['Ana', '#77'] });
+    expect(r.isError).toBeFalsy();
+    const m = await w.app.ctx.store.getMessage(r.structuredContent!.message_id as string);
+    expect(m?.to).toBe('GB.13491208655302741918');
+    expect(m?.payload).toMatchObject({ recipient: 'GB.13491208655302741918', type: 'template' });
+    expect(m?.payload).not.toHaveProperty('to');
+  });
+
   it('a template send is queued, then delivered, visible through get_delivery_status', async () => {
     const r = await call('send_template', {
       to: CUSTOMER,
