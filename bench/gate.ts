@@ -115,6 +115,9 @@ async function main(): Promise<void> {
   }
   const sorted = Array.from(lat).sort((a, b) => a - b);
 
+  // The gate script's own time inside Redis at concurrency 64: INFO commandstats before and after
+  // this phase (Redis's totals since it started count every client's EVALSHA, not this run's).
+  const statsBefore = redisConn ? await evalshaStats(gate) : null;
   let next = 0;
   const t0 = process.hrtime.bigint();
   await Promise.all(
@@ -126,6 +129,7 @@ async function main(): Promise<void> {
     }),
   );
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const statsAfter = redisConn ? await evalshaStats(gate) : null;
 
   const result: Record<string, unknown> = {
     backend,
@@ -153,15 +157,24 @@ async function main(): Promise<void> {
     result.p50_over_bare = r2(pct(sorted, 50) / pct(tight, 50));
     result.bare_evalsha_p50_us_interleaved = r2(pct(bare, 50));
     result.p50_over_bare_interleaved = r2(pct(sorted, 50) / pct(bare, 50));
-    // The script's own time inside Redis (INFO commandstats), apart from the round trip.
-    const info = await (gate as unknown as { redis: { info(s: string): Promise<string> } }).redis.info('commandstats');
-    const line = info.split('\n').find((l) => l.startsWith('cmdstat_evalsha:'));
-    result.evalsha_server_us_per_call_all = line ? Number(/usec_per_call=([\d.]+)/.exec(line)?.[1]) : null;
+    // The script's own time inside Redis, apart from the round trip: this run's calls at concurrency 64.
+    if (statsBefore && statsAfter && statsAfter.calls > statsBefore.calls) {
+      result.evalsha_server_us_per_call_c64 = r2((statsAfter.usec - statsBefore.usec) / (statsAfter.calls - statsBefore.calls));
+      result.evalsha_calls_c64 = statsAfter.calls - statsBefore.calls;
+    }
   }
   // The shared Redis keeps nothing of a bench run.
   await (gate as GateState & { wipe?: () => Promise<void> }).wipe?.();
   await gate.close();
   console.log(JSON.stringify(result));
+}
+
+/** Redis's EVALSHA totals (INFO commandstats): calls and microseconds spent, by every client. */
+async function evalshaStats(gate: GateState): Promise<{ calls: number; usec: number } | null> {
+  const info = await (gate as unknown as { redis: { info(s: string): Promise<string> } }).redis.info('commandstats');
+  const line = info.split('\n').find((l) => l.startsWith('cmdstat_evalsha:'));
+  if (!line) return null;
+  return { calls: Number(/calls=(\d+)/.exec(line)?.[1] ?? 0), usec: Number(/usec=(\d+)/.exec(line)?.[1] ?? 0) };
 }
 
 main().catch((err) => {
