@@ -277,6 +277,8 @@ describe('templates', () => {
   });
 });
 
+const m0 = (c: { value: any }) => c.value.messages[0];
+
 describe('inbound generator', () => {
   it('every §7.4 type arrives as a messages webhook with contacts and metadata', async () => {
     await setup();
@@ -316,7 +318,8 @@ describe('inbound generator', () => {
     for (const c of msgs) {
       expect(c.value.messaging_product).toBe('whatsapp');
       expect(c.value.metadata.phone_number_id).toBe(PNID);
-      expect(c.value.contacts[0]).toEqual({ profile: { name: 'Ann' }, wa_id: TO });
+      expect(c.value.contacts[0]).toEqual({ profile: { name: 'Ann' }, wa_id: TO, user_id: expect.stringMatching(/^GB\.\d{20}$/) });
+      expect(m0(c).from_user_id).toBe(c.value.contacts[0].user_id);
       const m = c.value.messages[0];
       expect(m.from).toBe(TO);
       expect(m.id).toMatch(/^wamid\./);

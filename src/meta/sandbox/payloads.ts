@@ -83,7 +83,15 @@ export function inboundMessage(input: Obj, now: number, baseUrl: string): Obj {
       : typeof input.timestamp === 'string'
         ? input.timestamp
         : unixSeconds(now);
-  const msg: Obj = { from, id: typeof input.id === 'string' ? input.id : newWamid(from), timestamp: ts, type };
+  // changes-2026 §1.1: every inbound carries the sender's BSUID (`from_user_id`); `from` is left out when
+  // the customer does not share their phone (the caller passes `hide_from`).
+  const userId = typeof input.from_user_id === 'string' ? input.from_user_id : undefined;
+  const hideFrom = input.hide_from === true;
+  const msg: Obj = hideFrom ? {} : { from };
+  if (userId) msg.from_user_id = userId;
+  msg.id = typeof input.id === 'string' ? input.id : newWamid(hideFrom && userId ? userId : from);
+  msg.timestamp = ts;
+  msg.type = type;
   const given = input[type];
   switch (type) {
     case 'text':
@@ -174,8 +182,28 @@ export function inboundMessage(input: Obj, now: number, baseUrl: string): Obj {
   return msg;
 }
 
-export function messagesValue(n: NumberMeta, from: string, profileName: string, messages: Obj[]): Obj {
-  return { messaging_product: 'whatsapp', metadata: metadata(n), contacts: [{ profile: { name: profileName }, wa_id: from }], messages };
+/** Who a webhook is about, as Meta shows them (changes-2026 §1.1): BSUID always; phone only when shared. */
+export interface Identity {
+  user_id: string;
+  /** The phone (digits), or null when the customer does not share it. */
+  wa_id: string | null;
+  username: string | null;
+}
+
+/** A `contacts[]` element: `wa_id` only when shared, `user_id` always, `profile.username` when set. */
+export function contactOf(id: Identity, profileName?: string, withUsername = true): Obj {
+  const c: Obj = {};
+  const profile: Obj = {};
+  if (profileName !== undefined) profile.name = profileName;
+  if (withUsername && id.username) profile.username = id.username;
+  if (Object.keys(profile).length) c.profile = profile;
+  if (id.wa_id !== null) c.wa_id = id.wa_id;
+  c.user_id = id.user_id;
+  return c;
+}
+
+export function messagesValue(n: NumberMeta, id: Identity, profileName: string, messages: Obj[]): Obj {
+  return { messaging_product: 'whatsapp', metadata: metadata(n), contacts: [contactOf(id, profileName)], messages };
 }
 
 export interface Pricing {
@@ -193,18 +221,22 @@ export function pricingFor(category: string, inCsw: boolean, inFep: boolean): Pr
   return { billable: true, pricing_model: 'PMP', type: 'regular', category };
 }
 
-export function statusValue(n: NumberMeta, status: Obj): Obj {
+/** A status change; `contacts` (changes-2026 §1.1) rides on sent/delivered/read, never on failed. */
+export function statusValue(n: NumberMeta, status: Obj, contacts?: Obj[]): Obj {
+  if (contacts) return { messaging_product: 'whatsapp', metadata: metadata(n), contacts, statuses: [status] };
   return { messaging_product: 'whatsapp', metadata: metadata(n), statuses: [status] };
 }
 
-export function userPreferencesValue(n: NumberMeta, waId: string, value: 'stop' | 'resume', now: number): Obj {
+export function userPreferencesValue(n: NumberMeta, id: Identity, value: 'stop' | 'resume', now: number): Obj {
+  const item: Obj = id.wa_id !== null ? { wa_id: id.wa_id } : {};
+  item.user_id = id.user_id;
   return {
     messaging_product: 'whatsapp',
     metadata: metadata(n),
-    contacts: [{ wa_id: waId }],
+    contacts: [contactOf(id, undefined, false)],
     user_preferences: [
       {
-        wa_id: waId,
+        ...item,
         detail: value === 'stop' ? 'User requested to stop marketing messages' : 'User requested to resume marketing messages',
         category: 'marketing_messages',
         value,

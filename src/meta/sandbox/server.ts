@@ -494,6 +494,12 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
         if (!parts[1])
           return send(res, ctlError(400, 'missing_name', 'POST /_sandbox/templates/:name', 'put the template name in the path'));
         return send(res, state.updateTemplate(decodeURIComponent(parts[1]), await body()));
+      case 'GET /users': {
+        const wa = (parts[1] ?? '').replace(/\D/g, '');
+        if (!wa)
+          return send(res, ctlError(400, 'missing_wa_id', 'GET /_sandbox/users/:wa_id', 'put the user phone number (digits) in the path'));
+        return send(res, { status: 200, body: state.userView(wa) });
+      }
       case 'POST /users': {
         // POST /_sandbox/users/:wa_id {marketing?: "stop"|"resume", undeliverable?: boolean, phone_number_id?}
         const wa = (parts[1] ?? '').replace(/\D/g, '');
@@ -674,6 +680,17 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
 
   function userUpdate(wa: string, b: Record<string, unknown>): HttpAnswer {
     const out: Record<string, unknown> = { wa_id: wa };
+    if (b.username !== undefined) {
+      // WhatsApp usernames: letters, digits, "." and "_", shown with a leading "@" (the sandbox keeps what it is given).
+      if (b.username !== null && (typeof b.username !== 'string' || !/^@?[A-Za-z0-9._]{3,35}$/.test(b.username)))
+        return ctlError(
+          400,
+          'bad_username',
+          'username must be 3-35 letters, digits, "." or "_" (an optional leading "@"), or null to clear it',
+          'e.g. {"username":"@ana"}',
+        );
+      state.setUser(wa, { username: b.username as string | null });
+    }
     if (b.marketing !== undefined) {
       if (b.marketing !== 'stop' && b.marketing !== 'resume')
         return ctlError(400, 'bad_value', 'marketing must be "stop" or "resume"', 'e.g. {"marketing":"stop"}');
@@ -686,7 +703,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
       else state.undeliverable.delete(wa);
       out.undeliverable = Boolean(b.undeliverable);
     }
-    return { status: 200, body: out };
+    return { status: 200, body: { ...out, ...state.userView(wa) } };
   }
 
   const server = createServer((req, res) => {

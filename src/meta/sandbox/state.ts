@@ -1,6 +1,7 @@
 // The sandbox's in-process state and Meta's rules over it: numbers, tokens, templates, care windows,
 // opt-outs, buckets, the ledger, and the status webhooks each accepted send produces.
 // HTTP lives in server.ts; everything here is callable directly (tests read `handle.state`).
+import { createHash } from 'node:crypto';
 import parsePhoneNumber from 'libphonenumber-js/max';
 import type { Logger } from 'pino';
 import { asyncError, syncError, tokenError, unknownObject, type SyncError } from './errors.ts';
@@ -27,6 +28,8 @@ import {
   statusValue,
   unixSeconds,
   userPreferencesValue,
+  contactOf,
+  type Identity,
   type NumberMeta,
 } from './payloads.ts';
 
@@ -40,10 +43,20 @@ export interface SandboxNumberInput {
   verified_name?: string;
   quality_rating?: Quality | 'NA';
   messaging_limit?: string;
+  /** Business portfolio the WABA belongs to; BSUIDs are scoped to it. Default `sandbox-business` (one portfolio). */
+  business_id?: string;
+}
+
+export const SANDBOX_DEFAULT_BUSINESS = 'sandbox-business';
+
+/** A simulated customer's identity settings (POST /_sandbox/users/:wa_id). */
+export interface SandboxUser {
+  username: string | null;
 }
 
 export interface NumberState extends NumberMeta {
   waba_id: string;
+  business_id: string;
   display_phone_number: string;
   verified_name: string;
   throughput_mps: number;
@@ -155,6 +168,10 @@ export const DEFAULT_STATUS_OPTIONS: StatusOptions = {
 export interface LedgerEntry {
   wamid: string;
   to: string;
+  /** The customer's BSUID in the sending number's portfolio. */
+  user_id: string;
+  /** How the send was addressed: `to` (a phone) or `recipient` (a BSUID). */
+  via: 'to' | 'recipient';
   type: string;
   biz_opaque_callback_data: string | null;
   /** Epoch ms (the control API shows it as an ISO string). */
@@ -235,6 +252,11 @@ export class SandboxState {
   /** `${waba}|${wa_id}`: user stopped marketing from this business (user_preferences "stop"). */
   optouts = new Set<string>();
   undeliverable = new Set<string>();
+  /** wa_id → identity settings (username...). Customers not listed have no username and share their phone. */
+  users = new Map<string, SandboxUser>();
+  /** `${business}|${wa_id}` → BSUID, and `${business}|${bsuid}` → wa_id (every BSUID the sandbox issued). */
+  private bsuidByPhone = new Map<string, string>();
+  private phoneByBsuid = new Map<string, string>();
   /** wa_id → times of delivered marketing templates (per-user cap, across businesses). */
   marketing = new Map<string, number[]>();
   pair = new Map<string, { tokens: number; last: number }>();
@@ -315,6 +337,9 @@ export class SandboxState {
       this.ctwa,
       this.optouts,
       this.undeliverable,
+      this.users,
+      this.bsuidByPhone,
+      this.phoneByBsuid,
       this.marketing,
       this.pair,
       this.wabaCalls,
@@ -353,6 +378,7 @@ export class SandboxState {
     const st: NumberState = {
       phone_number_id: n.phone_number_id,
       waba_id: n.waba_id,
+      business_id: n.business_id ?? SANDBOX_DEFAULT_BUSINESS,
       display_phone_number: n.display_phone_number,
       display_digits: digits(n.display_phone_number) || n.phone_number_id,
       verified_name: n.verified_name ?? 'Sandbox Business',
@@ -392,6 +418,62 @@ export class SandboxState {
 
   templatesOf(waba: string): SandboxTemplate[] {
     return [...this.templates.values()].filter((t) => t.waba_id === waba && t.status !== 'DELETED');
+  }
+
+  // ---------------------------------------------------------------- identities (changes-2026 §1)
+
+  /**
+   * The customer's business-scoped user id in a portfolio: the phone's ISO country, a dot, 20 digits
+   * derived from (business, phone), so it is stable per customer per portfolio and differs across
+   * portfolios, like Meta's (e.g. "US.13491208655302741918").
+   */
+  bsuidOf(business: string, wa: string): string {
+    const k = `${business}|${wa}`;
+    let id = this.bsuidByPhone.get(k);
+    if (id === undefined) {
+      let cc: string | undefined;
+      try {
+        // Fictional ranges (UK 07700 900xxx, US 555) have no single country: take the calling code's first.
+        const p = parsePhoneNumber('+' + wa);
+        cc = p?.country ?? p?.getPossibleCountries()[0];
+      } catch {
+        cc = undefined;
+      }
+      const h = createHash('sha256').update(`wagate-sandbox-bsuid|${business}|${wa}`).digest();
+      id = `${cc ?? 'ZZ'}.${h.readBigUInt64BE(0).toString().padStart(20, '0')}`;
+      this.bsuidByPhone.set(k, id);
+      this.phoneByBsuid.set(`${business}|${id}`, wa);
+    }
+    return id;
+  }
+
+  /** The phone behind a BSUID the sandbox issued in this portfolio, or undefined. */
+  phoneOfBsuid(business: string, bsuid: string): string | undefined {
+    return this.phoneByBsuid.get(`${business}|${bsuid}`);
+  }
+
+  /** How webhooks of number `n` show customer `wa`. */
+  identity(n: NumberState, wa: string): Identity {
+    const u = this.users.get(wa);
+    return { user_id: this.bsuidOf(n.business_id, wa), wa_id: wa, username: u?.username ?? null };
+  }
+
+  /** Control: the customer's identity in every portfolio (GET /_sandbox/users/:wa_id). */
+  userView(wa: string): Obj {
+    const u = this.users.get(wa);
+    const businesses = [...new Set([...this.numbers.values()].map((n) => n.business_id))];
+    return {
+      wa_id: wa,
+      username: u?.username ?? null,
+      user_ids: Object.fromEntries(businesses.map((b) => [b, this.bsuidOf(b, wa)])),
+    };
+  }
+
+  /** Control: set or clear a customer's username ("@ana"; null clears it). */
+  setUser(wa: string, input: { username?: string | null }): void {
+    const u = this.users.get(wa) ?? { username: null };
+    if (input.username !== undefined) u.username = input.username;
+    this.users.set(wa, u);
   }
 
   // ---------------------------------------------------------------- tokens
@@ -674,11 +756,15 @@ export class SandboxState {
       }
     }
 
+    const ident = this.identity(n, v.wa_id);
+    const via: 'to' | 'recipient' = 'to';
     const wamid = newWamid(v.wa_id);
     const biz = v.biz;
     this.ledger.push({
       wamid,
       to: v.wa_id,
+      user_id: ident.user_id,
+      via,
       type: v.type,
       biz_opaque_callback_data: biz,
       at: now,
@@ -695,7 +781,8 @@ export class SandboxState {
     }
     this.counters.accepted++;
     if (outcome !== null) this.counters.by_code[`async_${outcome}`] = (this.counters.by_code[`async_${outcome}`] ?? 0) + 1;
-    if (this.statusOpts.enabled) this.scheduleStatuses(n, version, wamid, v.wa_id, v.type, biz, category, inCsw, inFep, outcome, details);
+    if (this.statusOpts.enabled)
+      this.scheduleStatuses(n, version, wamid, ident, via, v.type, biz, category, inCsw, inFep, outcome, details);
 
     const msg: Obj = { id: wamid };
     if (v.template) msg.message_status = 'accepted';
@@ -706,7 +793,8 @@ export class SandboxState {
     n: NumberState,
     version: string,
     wamid: string,
-    wa: string,
+    ident: Identity,
+    via: 'to' | 'recipient',
     type: string,
     biz: string | null,
     category: string,
@@ -717,7 +805,11 @@ export class SandboxState {
   ): void {
     const o = this.statusOpts;
     const t0 = Date.now();
-    const base: Obj = { id: wamid, recipient_id: wa };
+    // changes-2026 §1.1: `recipient_id` is the phone (left out when it cannot be shared),
+    // `recipient_user_id` the BSUID when the send was addressed to one.
+    const base: Obj = { id: wamid };
+    if (ident.wa_id !== null) base.recipient_id = ident.wa_id;
+    if (via === 'recipient') base.recipient_user_id = ident.user_id;
     if (biz !== null) base.biz_opaque_callback_data = biz;
     const plan: { status: string; extra: Obj }[] = [];
     if (outcome !== null) {
@@ -744,7 +836,9 @@ export class SandboxState {
       const due = t0 + delays[Math.min(i, delays.length - 1)];
       const emit = () => {
         const st: Obj = { ...base, status: p.status, timestamp: unixSeconds(this.now()), ...p.extra };
-        this.webhooks.enqueue(n.waba_id, { field: 'messages', value: statusValue(n, st) });
+        // contacts[] on sent/delivered/read (username only on delivered/read), never on failed.
+        const contacts = p.status === 'failed' ? undefined : [contactOf(ident, undefined, p.status !== 'sent')];
+        this.webhooks.enqueue(n.waba_id, { field: 'messages', value: statusValue(n, st, contacts) });
       };
       this.scheduler.at(due, emit);
       if (o.duplicates > 0 && Math.random() < o.duplicates) this.scheduler.at(due + 5, emit);
@@ -780,9 +874,10 @@ export class SandboxState {
           },
         },
       };
+    const ident = this.identity(n, from);
     let msg: Obj;
     try {
-      msg = inboundMessage({ ...input, from }, this.now(), this.baseUrl);
+      msg = inboundMessage({ ...input, from, from_user_id: ident.user_id, hide_from: ident.wa_id === null }, this.now(), this.baseUrl);
     } catch (err) {
       return {
         status: 400,
@@ -816,7 +911,7 @@ export class SandboxState {
     if (msg.referral) this.ctwa.set(key, { referral_at: atMs, fep_until: null });
     this.counters.inbound++;
     const profile = typeof input.profile_name === 'string' ? input.profile_name : 'Sandbox Customer';
-    this.webhooks.enqueue(n.waba_id, { field: 'messages', value: messagesValue(n, from, profile, [msg]) });
+    this.webhooks.enqueue(n.waba_id, { field: 'messages', value: messagesValue(n, ident, profile, [msg]) });
     return { status: 200, body: { id: msg.id, message: msg, window_open: this.windowOpen(n.phone_number_id, from, this.now()) } };
   }
 
@@ -837,8 +932,9 @@ export class SandboxState {
     const key = `${n.waba_id}|${waId}`;
     if (value === 'stop') this.optouts.add(key);
     else this.optouts.delete(key);
-    this.webhooks.enqueue(n.waba_id, { field: 'user_preferences', value: userPreferencesValue(n, waId, value, this.now()) });
-    return { status: 200, body: { wa_id: waId, waba_id: n.waba_id, marketing: value } };
+    const ident = this.identity(n, waId);
+    this.webhooks.enqueue(n.waba_id, { field: 'user_preferences', value: userPreferencesValue(n, ident, value, this.now()) });
+    return { status: 200, body: { wa_id: waId, user_id: ident.user_id, waba_id: n.waba_id, marketing: value } };
   }
 
   /** A management-field webhook (template, quality, account...) for a WABA. */
@@ -1213,7 +1309,7 @@ export class SandboxState {
     const biz = q.get('biz_opaque_callback_data');
     let sends: LedgerEntry[] = this.ledger;
     if (pnid) sends = sends.filter((s) => s.phone_number_id === pnid);
-    if (to) sends = sends.filter((s) => s.to === digits(to));
+    if (to) sends = sends.filter((s) => s.to === digits(to) || s.user_id === to);
     if (biz) sends = sends.filter((s) => s.biz_opaque_callback_data === biz);
     return { count: sends.length, dropped: this.ledgerDropped, sends: sends.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) };
   }

@@ -1,0 +1,113 @@
+// Meta's 2026 identities in the sandbox (changes-2026.md §1): business-scoped user ids (BSUIDs) in every
+// webhook, usernames, username-only customers, sends addressed to a BSUID.
+import { describe, expect, it } from 'vitest';
+import { ctl, PNID, sendMsg, text, tpl, useSandboxes, WABA, waitFor } from './helpers.ts';
+
+const t = useSandboxes();
+const TO = '447700900123';
+const BSUID = /^[A-Z]{2}\.[A-Za-z0-9]{1,128}$/;
+const PNID2 = '106540352242999';
+const WABA2 = '102290129349999';
+
+function inbounds(rx: { changes(): { field: string; value: any }[] }) {
+  return rx.changes().filter((c) => c.field === 'messages' && c.value.messages);
+}
+
+describe('business-scoped user ids', () => {
+  it('every customer has a BSUID: country, a dot, digits; stable per portfolio, different across portfolios', async () => {
+    const s = await t.sandbox({
+      numbers: [
+        { phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001' },
+        { phone_number_id: PNID2, waba_id: WABA2, display_phone_number: '+1 555 010 0002', business_id: 'other-portfolio' },
+        { phone_number_id: '106540352243000', waba_id: '102290129340000', display_phone_number: '+1 555 010 0003' },
+      ],
+    });
+    const a = s.state.bsuidOf('sandbox-business', TO);
+    expect(a).toMatch(BSUID);
+    expect(a.startsWith('GB.')).toBe(true);
+    expect(s.state.bsuidOf('sandbox-business', TO)).toBe(a);
+    expect(s.state.bsuidOf('other-portfolio', TO)).not.toBe(a);
+    expect(s.state.bsuidOf('sandbox-business', '14155550123')).toMatch(/^US\.\d{20}$/);
+    const r = await ctl(s, 'GET', `/users/${TO}`);
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({
+      wa_id: TO,
+      username: null,
+      user_ids: { 'sandbox-business': a, 'other-portfolio': s.state.bsuidOf('other-portfolio', TO) },
+    });
+  });
+
+  it('inbound messages carry contacts[].user_id and messages[].from_user_id, with every old field kept', async () => {
+    const { s, rx } = await t.withReceiver();
+    await ctl(s, 'POST', '/inbound', { from: TO, type: 'text', text: { body: 'hi' }, profile_name: 'Ana' });
+    const c = await waitFor(() => inbounds(rx)[0], 3000, 'inbound');
+    const id = s.state.bsuidOf('sandbox-business', TO);
+    expect(c.value.contacts).toEqual([{ profile: { name: 'Ana' }, wa_id: TO, user_id: id }]);
+    expect(c.value.messages[0]).toMatchObject({ from: TO, from_user_id: id, type: 'text', text: { body: 'hi' } });
+  });
+
+  it('a username rides in contacts[].profile.username of inbound messages', async () => {
+    const { s, rx } = await t.withReceiver();
+    const u = await ctl(s, 'POST', `/users/${TO}`, { username: '@ana' });
+    expect(u.status).toBe(200);
+    expect(u.body).toMatchObject({ wa_id: TO, username: '@ana', user_ids: { 'sandbox-business': expect.stringMatching(BSUID) } });
+    await ctl(s, 'POST', '/inbound', { from: TO, profile_name: 'Ana' });
+    const c = await waitFor(() => inbounds(rx)[0], 3000, 'inbound');
+    expect(c.value.contacts[0].profile).toEqual({ name: 'Ana', username: '@ana' });
+    expect((await ctl(s, 'POST', `/users/${TO}`, { username: 'no spaces please' })).body.error.code).toBe('bad_username');
+    await ctl(s, 'POST', `/users/${TO}`, { username: null });
+    await ctl(s, 'POST', '/inbound', { from: TO, profile_name: 'Ana' });
+    const c2 = await waitFor(() => inbounds(rx)[1], 3000, 'inbound 2');
+    expect(c2.value.contacts[0].profile).toEqual({ name: 'Ana' });
+  });
+
+  it('sent/delivered/read carry contacts[{wa_id, user_id}] (username on delivered/read only); failed carries none', async () => {
+    const { s, rx } = await t.withReceiver();
+    await ctl(s, 'POST', `/users/${TO}`, { username: '@ana' });
+    await ctl(s, 'POST', '/inbound', { from: TO });
+    const sent = await sendMsg(s, text(TO));
+    expect(sent.status).toBe(200);
+    const id = s.state.bsuidOf('sandbox-business', TO);
+    const changes = await waitFor(
+      () => {
+        const st = rx.changes().filter((c) => c.value.statuses);
+        return st.length === 3 && st;
+      },
+      3000,
+      'three statuses',
+    );
+    for (const c of changes) {
+      const st = c.value.statuses[0];
+      expect(st.recipient_id).toBe(TO);
+      expect(st.recipient_user_id).toBeUndefined(); // sent by phone
+      expect(c.value.contacts).toEqual([
+        st.status === 'sent' ? { wa_id: TO, user_id: id } : { profile: { username: '@ana' }, wa_id: TO, user_id: id },
+      ]);
+    }
+    // A failure (no window: 131047) has no contacts array, as Meta's.
+    await sendMsg(s, text('447700900999'));
+    const failed = await waitFor(() => rx.changes().find((c) => c.value.statuses?.[0].status === 'failed'), 3000, 'failed');
+    expect(failed.value.contacts).toBeUndefined();
+    expect(failed.value.statuses[0].recipient_id).toBe('447700900999');
+    // The ledger knows the BSUID and can be filtered by it.
+    const l = await ctl(s, 'GET', `/ledger?to=${encodeURIComponent(id)}`);
+    expect(l.body.sends).toHaveLength(1);
+    expect(l.body.sends[0]).toMatchObject({ to: TO, user_id: id, via: 'to' });
+  });
+
+  it('user_preferences carry user_id in contacts[] and in the item', async () => {
+    const { s, rx } = await t.withReceiver();
+    const r = await ctl(s, 'POST', `/users/${TO}`, { marketing: 'stop' });
+    const id = s.state.bsuidOf('sandbox-business', TO);
+    expect(r.body).toMatchObject({ marketing: 'stop' });
+    const c = await waitFor(() => rx.changes().find((x) => x.field === 'user_preferences'), 3000, 'user_preferences');
+    expect(c.value.contacts).toEqual([{ wa_id: TO, user_id: id }]);
+    expect(c.value.user_preferences[0]).toMatchObject({ wa_id: TO, user_id: id, value: 'stop', category: 'marketing_messages' });
+  });
+
+  it('a template to a phone still answers contacts[{input, wa_id}] as before', async () => {
+    const s = await t.sandbox();
+    const r = await sendMsg(s, tpl('+44 7700 900123', 'hello_world'));
+    expect(r.body.contacts).toEqual([{ input: '+44 7700 900123', wa_id: TO }]);
+  });
+});
