@@ -33,6 +33,7 @@ describe('business-scoped user ids', () => {
     expect(r.body).toEqual({
       wa_id: TO,
       username: null,
+      phone_shared: true,
       user_ids: { 'sandbox-business': a, 'other-portfolio': s.state.bsuidOf('other-portfolio', TO) },
     });
   });
@@ -109,5 +110,59 @@ describe('business-scoped user ids', () => {
     const s = await t.sandbox();
     const r = await sendMsg(s, tpl('+44 7700 900123', 'hello_world'));
     expect(r.body.contacts).toEqual([{ input: '+44 7700 900123', wa_id: TO }]);
+  });
+});
+
+describe('username-only customers (phone_shared: false)', () => {
+  it('no webhook carries their phone: inbound has no from nor contacts[].wa_id; user_preferences no wa_id', async () => {
+    const { s, rx } = await t.withReceiver();
+    const u = await ctl(s, 'POST', `/users/${TO}`, { username: '@ana', phone_shared: false });
+    expect(u.status).toBe(200);
+    expect(u.body).toMatchObject({ username: '@ana', phone_shared: false });
+    const id = s.state.bsuidOf('sandbox-business', TO);
+    await ctl(s, 'POST', '/inbound', { from: TO, type: 'text', text: { body: 'STOP' }, profile_name: 'Ana' });
+    await ctl(s, 'POST', `/users/${TO}`, { marketing: 'stop' });
+    const c = await waitFor(() => inbounds(rx)[0], 3000, 'inbound');
+    expect(c.value.contacts).toEqual([{ profile: { name: 'Ana', username: '@ana' }, user_id: id }]);
+    const m = c.value.messages[0];
+    expect(m.from).toBeUndefined();
+    expect(m).toMatchObject({ from_user_id: id, type: 'text', text: { body: 'STOP' } });
+    const p = await waitFor(() => rx.changes().find((x) => x.field === 'user_preferences'), 3000, 'user_preferences');
+    expect(p.value.contacts).toEqual([{ user_id: id }]);
+    expect(p.value.user_preferences[0].wa_id).toBeUndefined();
+    expect(p.value.user_preferences[0]).toMatchObject({ user_id: id, value: 'stop' });
+    // Nothing the receiver got names the phone, not even inside a wamid.
+    await new Promise((r) => setTimeout(r, 30));
+    for (const post of rx.posts) {
+      expect(post.raw).not.toContain(TO);
+      expect(post.raw).not.toContain(Buffer.from(TO).toString('base64').slice(0, 12));
+    }
+  });
+
+  it('a send to their phone is refused (131026, sync: no webhook names the phone); sharing again lifts it', async () => {
+    const { s, rx } = await t.withReceiver();
+    await ctl(s, 'POST', `/users/${TO}`, { username: '@ana', phone_shared: false });
+    await ctl(s, 'POST', '/inbound', { from: TO });
+    const r = await sendMsg(s, text(TO));
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe(131026);
+    expect(r.body.error.error_data.details).toContain('business-scoped user ID');
+    expect((await ctl(s, 'GET', '/ledger')).body.count).toBe(0);
+    await ctl(s, 'POST', `/users/${TO}`, { phone_shared: true });
+    expect((await sendMsg(s, text(TO))).status).toBe(200);
+    const st = await waitFor(() => rx.statuses().find((x) => x.status === 'sent'), 3000, 'sent');
+    expect(st.recipient_id).toBe(TO);
+  });
+
+  it('only a customer with a username can hide their phone; clearing the username shares it again', async () => {
+    const s = await t.sandbox();
+    const r = await ctl(s, 'POST', `/users/${TO}`, { phone_shared: false });
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('needs_username');
+    expect((await ctl(s, 'POST', `/users/${TO}`, { phone_shared: 'no' })).body.error.code).toBe('bad_phone_shared');
+    await ctl(s, 'POST', `/users/${TO}`, { username: '@ana', phone_shared: false });
+    expect((await ctl(s, 'GET', `/users/${TO}`)).body.phone_shared).toBe(false);
+    await ctl(s, 'POST', `/users/${TO}`, { username: null });
+    expect((await ctl(s, 'GET', `/users/${TO}`)).body).toMatchObject({ username: null, phone_shared: true });
   });
 });

@@ -689,7 +689,15 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
           'username must be 3-35 letters, digits, "." or "_" (an optional leading "@"), or null to clear it',
           'e.g. {"username":"@ana"}',
         );
-      state.setUser(wa, { username: b.username as string | null });
+    }
+    if (b.phone_shared !== undefined && typeof b.phone_shared !== 'boolean')
+      return ctlError(400, 'bad_phone_shared', 'phone_shared must be true or false', 'e.g. {"username":"@ana","phone_shared":false}');
+    if (b.username !== undefined || b.phone_shared !== undefined) {
+      const err = state.setUser(wa, {
+        username: b.username as string | null | undefined,
+        phone_shared: b.phone_shared as boolean | undefined,
+      });
+      if (err) return ctlError(400, 'needs_username', err, 'e.g. {"username":"@ana","phone_shared":false}');
     }
     if (b.marketing !== undefined) {
       if (b.marketing !== 'stop' && b.marketing !== 'resume')

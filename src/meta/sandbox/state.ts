@@ -52,6 +52,8 @@ export const SANDBOX_DEFAULT_BUSINESS = 'sandbox-business';
 /** A simulated customer's identity settings (POST /_sandbox/users/:wa_id). */
 export interface SandboxUser {
   username: string | null;
+  /** false: a username-only customer. No webhook shows their phone; they are reached only by BSUID. */
+  phone_shared: boolean;
 }
 
 export interface NumberState extends NumberMeta {
@@ -455,7 +457,7 @@ export class SandboxState {
   /** How webhooks of number `n` show customer `wa`. */
   identity(n: NumberState, wa: string): Identity {
     const u = this.users.get(wa);
-    return { user_id: this.bsuidOf(n.business_id, wa), wa_id: wa, username: u?.username ?? null };
+    return { user_id: this.bsuidOf(n.business_id, wa), wa_id: u?.phone_shared === false ? null : wa, username: u?.username ?? null };
   }
 
   /** Control: the customer's identity in every portfolio (GET /_sandbox/users/:wa_id). */
@@ -465,15 +467,24 @@ export class SandboxState {
     return {
       wa_id: wa,
       username: u?.username ?? null,
+      phone_shared: u?.phone_shared ?? true,
       user_ids: Object.fromEntries(businesses.map((b) => [b, this.bsuidOf(b, wa)])),
     };
   }
 
-  /** Control: set or clear a customer's username ("@ana"; null clears it). */
-  setUser(wa: string, input: { username?: string | null }): void {
-    const u = this.users.get(wa) ?? { username: null };
-    if (input.username !== undefined) u.username = input.username;
+  /**
+   * Control: set or clear a customer's username ("@ana"; null clears it) and whether they share their
+   * phone. Only a customer with a username can hide it (Meta: phone-less webhooks are for username users).
+   */
+  setUser(wa: string, input: { username?: string | null; phone_shared?: boolean }): string | null {
+    const u = this.users.get(wa) ?? { username: null, phone_shared: true };
+    const username = input.username !== undefined ? input.username : u.username;
+    const shared = input.phone_shared ?? (username === null ? true : u.phone_shared);
+    if (!shared && username === null) return 'a customer hides their phone only behind a username: give "username" too';
+    u.username = username;
+    u.phone_shared = shared;
     this.users.set(wa, u);
+    return null;
   }
 
   // ---------------------------------------------------------------- tokens
@@ -711,6 +722,15 @@ export class SandboxState {
       if (e) return this.reject(e);
       category = tpl.category.toLowerCase();
     }
+    const ident = this.identity(n, v.wa_id);
+    // A username-only customer (phone_shared: false) is reached only by BSUID: sending to the phone is refused
+    // (sync, so no webhook ever names the phone). Meta documents no code for this; 131026 reads "undeliverable".
+    if (ident.wa_id === null)
+      return this.reject(
+        syncError(131026, {
+          details: 'This user does not share their phone number: send to their business-scoped user ID (recipient) instead.',
+        }),
+      );
     const inCsw = this.windowOpen(pnid, v.wa_id, now);
     if (!v.template && !inCsw && this.rules.window_mode === 'sync') return this.reject(syncError(131047));
 
@@ -756,9 +776,8 @@ export class SandboxState {
       }
     }
 
-    const ident = this.identity(n, v.wa_id);
     const via: 'to' | 'recipient' = 'to';
-    const wamid = newWamid(v.wa_id);
+    const wamid = newWamid(ident.wa_id ?? ident.user_id);
     const biz = v.biz;
     this.ledger.push({
       wamid,
