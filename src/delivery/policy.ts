@@ -26,6 +26,7 @@ export function recheckVerdict(reason: ReasonCode | null): 'send' | 'dead_letter
     case null:
       return 'send';
     case 'SENDER_PAUSED':
+    case 'SENDER_RESTRICTED':
     case 'CREDENTIALS_INVALID':
     case 'GATE_UNAVAILABLE':
       return 'requeue';

@@ -7,6 +7,9 @@ export const ACCOUNT_STOP_EVENTS: ReadonlySet<string> = new Set([
   'ACCOUNT_DELETED',
   'ACCOUNT_VIOLATION',
   'DISABLED_UPDATE',
+  // Coexistence (Meta, 4 Feb 2026): the number was offboarded (device change, re-registration,
+  // inactivity; disconnection_info says why) and sends from it fail until ACCOUNT_RECONNECTED.
+  'ACCOUNT_OFFBOARDED',
 ]);
 
 /**
@@ -22,4 +25,15 @@ export function accountStopsSending(event: string | null, banState: string | nul
 /** A ban lifted: the senders paused for it may resume. */
 export function accountReinstated(event: string | null, banState: string | null): boolean {
   return event === 'DISABLED_UPDATE' && banState === 'REINSTATE';
+}
+
+/**
+ * The pause an account_update lifts, by the reason code the pause carries (`ACCOUNT_<event>`): a
+ * reinstated ban lifts ACCOUNT_DISABLED_UPDATE, ACCOUNT_RECONNECTED lifts ACCOUNT_ACCOUNT_OFFBOARDED.
+ * Null: it lifts nothing. Pauses for any other cause stay.
+ */
+export function accountLifts(event: string | null, banState: string | null): string | null {
+  if (accountReinstated(event, banState)) return 'ACCOUNT_DISABLED_UPDATE';
+  if (event === 'ACCOUNT_RECONNECTED') return 'ACCOUNT_ACCOUNT_OFFBOARDED';
+  return null;
 }

@@ -12,6 +12,7 @@ import type { Policies } from './policies.ts';
 import type { Category, ConsentState, SenderConfig, SenderStatus, TemplateRecord } from './types.ts';
 import { CARE_WINDOW_MS, DAY_MS, FEP_WINDOW_MS, HOUR_MS } from './types.ts';
 import { templateCategory } from './categories.ts';
+import { blockingRestriction, type SenderRestriction } from './restrictions.ts';
 import { checkTemplateParams, describeSpec, templateSpec } from './templates.ts';
 import { formatMinute, inDailyWindow, localMinuteOfDay, minutesUntil, parseHHMM, recipientZones } from './timezone.ts';
 
@@ -45,6 +46,8 @@ export interface SnapshotCustomer {
 export interface GateSnapshot {
   /** Live sender status; null = active (never changed). */
   sender_status: SenderStatus | null;
+  /** Meta's account restrictions on this sender (ACCOUNT_RESTRICTION), expired ones included: decide() skips those. */
+  restrictions: SenderRestriction[];
   /** null = a customer wagate has never heard of (consent unknown, no tags). */
   customer: SnapshotCustomer | null;
   /** The care window on THIS sender (windows are per business number). */
@@ -89,6 +92,7 @@ export interface DecideResult {
 export function emptySnapshot(): GateSnapshot {
   return {
     sender_status: null,
+    restrictions: [],
     customer: null,
     window: null,
     last_inbound_any_at: null,
@@ -199,6 +203,27 @@ export function decide(input: DecideInput): DecideResult {
   const cat = category as Category;
   const w = s.window;
   const windowOpen = w != null && now >= w.last_inbound_at - 60_000 && now < w.last_inbound_at + CARE_WINDOW_MS;
+
+  // 3b. Meta's account restrictions (ACCOUNT_RESTRICTION): exactly the sends a live one covers.
+  const r = blockingRestriction(s.restrictions, windowOpen, now);
+  if (r) {
+    const what = windowOpen
+      ? 'reply to customers inside a customer service window'
+      : 'send business-initiated messages (outside a customer service window)';
+    const until = r.expires_at !== null ? ` until ${iso(r.expires_at)}` : ' with no end date given';
+    return no(
+      'SENDER_RESTRICTED',
+      'sender_restriction',
+      `Meta restricted WhatsApp account ${req.sender.waba_id} (${r.type})${until}: sender ${req.sender.id} cannot ${what}.${r.remediation ? ` Meta's remediation: ${r.remediation}` : ''}`,
+      `${r.remediation ? `${r.remediation} ` : ''}Check WhatsApp Manager → Account quality for the restriction and appeal it if it is wrong; ${
+        windowOpen
+          ? 'business-initiated templates outside the window are not covered by it'
+          : 'replies inside a window the customer opens are not covered by it'
+      }${r.expires_at !== null ? `, and it ends at ${iso(r.expires_at)}` : ''}.`,
+      r.expires_at !== null ? r.expires_at - now : undefined,
+    );
+  }
+  if (s.restrictions.length) ok('sender_restriction', 'No live Meta restriction covers this send.');
 
   // 4. Opt-out, per category.
   const consent = c?.consent[cat];

@@ -26,6 +26,8 @@ export interface AccountUpdateNotice {
   event: string | null;
   ban_state: string | null;
   stop_sending: boolean;
+  /** ACCOUNT_RESTRICTION: what Meta restricted, until when, and its remediation (the gate enforces it). */
+  restrictions?: import('../domain/restrictions.ts').SenderRestriction[];
   ban_info: unknown;
   violation_info: unknown;
   at: number;

@@ -9,7 +9,8 @@
 -- care window for free-form, per-user marketing cap, portfolio tier budget. Counting and taking the
 -- slot in one script is what makes two instances unable to both take the last slot. If decide() then
 -- denies on a stateless rule (parameters, quiet hours, tags, policy), the caller rolls the new
--- reservation back with rollbackReservation-1.lua.
+-- reservation back with rollbackReservation-1.lua. Meta's account restrictions (G field r:<sender>) are
+-- one of those: read here, judged by decide() (src/domain/restrictions.ts), rolled back when they deny.
 --
 -- Time: the caller's `now` (ARGV[1]), not Redis TIME: decide() evaluates quiet hours and windows at
 -- that same instant, and the reservation is stamped with it. Instances' clocks (NTP) differ by

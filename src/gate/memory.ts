@@ -14,6 +14,7 @@ import {
   type SenderStatus,
   type TemplateRecord,
 } from '../domain/types.ts';
+import type { SenderRestriction } from '../domain/restrictions.ts';
 import type { GateCustomerUpdate, GateOutcome, GateRequest, GateSeed, GateState, Reservation } from './port.ts';
 
 interface Res extends Reservation {
@@ -45,6 +46,7 @@ export class MemoryGateState implements GateState {
   private templateLangs = new Map<string, Set<string>>();
   private approved = new Map<string, string[] | null>();
   private senders = new Map<string, SenderStatus>();
+  private restrictions = new Map<string, SenderRestriction[]>();
   private reservations = new Map<string, Res>();
   private marketing = new Map<string, Res[]>(); // wa_id → marketing-slot reservations, oldest first
   private tier = new Map<string, Map<string, Res[]>>(); // business_id → wa_id → tier-slot reservations
@@ -143,6 +145,7 @@ export class MemoryGateState implements GateState {
     const limit = req.sender.messaging_limit;
     return {
       sender_status: this.senders.get(req.sender.id) ?? null,
+      restrictions: this.restrictions.get(req.sender.id) ?? [],
       customer: this.customers.get(req.to) ?? null,
       window: this.windows.get(req.sender.id + K + req.to) ?? null,
       last_inbound_any_at: this.lastInbound.get(req.to) ?? null,
@@ -214,6 +217,15 @@ export class MemoryGateState implements GateState {
     this.senders.set(s.sender_id, s);
   }
 
+  async setSenderRestrictions(sender_id: string, restrictions: SenderRestriction[]): Promise<void> {
+    if (restrictions.length)
+      this.restrictions.set(
+        sender_id,
+        restrictions.map((r) => ({ ...r })),
+      );
+    else this.restrictions.delete(sender_id);
+  }
+
   async tierUsage(business_id: string, now: number): Promise<number> {
     this.prune(now);
     return this.tier.get(business_id)?.size ?? 0;
@@ -233,6 +245,7 @@ export class MemoryGateState implements GateState {
     this.templateLangs = new Map();
     this.approved = new Map();
     this.senders = new Map();
+    this.restrictions = new Map();
     this.reservations = new Map();
     this.marketing = new Map();
     this.tier = new Map();
@@ -242,6 +255,7 @@ export class MemoryGateState implements GateState {
     for (const w of seed.windows) this.inbound(w.sender_id, w.wa_id, w.last_inbound_at, w.referral_at, w.fep_opened_at ?? null);
     for (const t of seed.templates) await this.upsertTemplate(t);
     for (const s of seed.senders) await this.setSenderStatus(s);
+    for (const r of seed.restrictions ?? []) await this.setSenderRestrictions(r.sender_id, r.restrictions);
     for (const r of [...seed.reservations].sort((a, b) => a.at - b.at)) {
       if (this.reservations.has(r.message_id)) continue;
       this.insert({ ...r, business_id: this.businessOf.get(r.sender_id) ?? r.sender_id, live: true });

@@ -5,6 +5,7 @@
 import type { Decision } from '../domain/decision.ts';
 import type { GateRequest } from '../domain/decide.ts';
 import type { Category, ConsentState, SenderStatus, TemplateRecord } from '../domain/types.ts';
+import type { SenderRestriction } from '../domain/restrictions.ts';
 
 /** The request type lives with the rules that judge it (src/domain/decide.ts); re-exported for the adapters. */
 export type { GateRequest };
@@ -50,6 +51,8 @@ export interface GateSeed {
   windows: { sender_id: string; wa_id: string; last_inbound_at: number; referral_at: number | null; fep_opened_at?: number | null }[];
   templates: TemplateRecord[];
   senders: SenderStatus[];
+  /** Meta's account restrictions per sender (ACCOUNT_RESTRICTION, kept in the sender health record); absent = none. */
+  restrictions?: { sender_id: string; restrictions: SenderRestriction[] }[];
   /** Reservations still inside their 24h horizon (from messages not failed/dead-lettered). */
   reservations: Reservation[];
 }
@@ -71,6 +74,8 @@ export interface GateState {
   updateCustomer(update: GateCustomerUpdate): Promise<void>;
   upsertTemplate(t: TemplateRecord): Promise<void>;
   setSenderStatus(s: SenderStatus): Promise<void>;
+  /** Meta's account restrictions on a sender, replacing the ones it had ([] lifts them all). */
+  setSenderRestrictions(sender_id: string, restrictions: SenderRestriction[]): Promise<void>;
   /** Unique business-initiated recipients for a portfolio in the rolling 24h (tier usage). */
   tierUsage(business_id: string, now: number): Promise<number>;
   /** Marketing messages counted against the per-user cap in the rolling 24h. */

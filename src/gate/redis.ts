@@ -38,6 +38,7 @@ import {
   type SenderStatus,
   type TemplateRecord,
 } from '../domain/types.ts';
+import type { SenderRestriction } from '../domain/restrictions.ts';
 import { FailFastRedis } from '../observability/redis-client.ts';
 import type { GateCustomerUpdate, GateOutcome, GateRequest, GateSeed, GateState, Reservation } from './port.ts';
 import { BackendUnavailableError } from '../shared/backend-unavailable.ts';
@@ -106,6 +107,7 @@ type Raw = [
   number,
   number | null,
   number,
+  string | null,
   string | null,
 ];
 
@@ -194,6 +196,10 @@ export class RedisGateState implements GateState {
   }
   private static senderField(sender_id: string): string {
     return `s:${enc(sender_id)}`;
+  }
+  /** Meta's restrictions on a sender: `r:` + what follows `s:` in its status field (readGateState.lua derives it so). */
+  private static restrictionsField(sender_id: string): string {
+    return `r:${enc(sender_id)}`;
   }
 
   private readonly fixed = new Map<string, Fixed>();
@@ -404,6 +410,13 @@ export class RedisGateState implements GateState {
     ];
   }
 
+  async setSenderRestrictions(sender_id: string, restrictions: SenderRestriction[]): Promise<void> {
+    const field = RedisGateState.restrictionsField(sender_id);
+    await this.call(() =>
+      restrictions.length ? this.redis.hset(this.gKey, field, JSON.stringify(restrictions)) : this.redis.hdel(this.gKey, field),
+    );
+  }
+
   async setSenderStatus(s: SenderStatus): Promise<void> {
     await this.call(() => this.redis.hset(this.gKey, RedisGateState.senderField(s.sender_id), JSON.stringify(s)));
   }
@@ -459,6 +472,11 @@ export class RedisGateState implements GateState {
         p.hset(this.gKey, RedisGateState.senderField(s.sender_id), JSON.stringify(s));
         await flush();
       }
+      for (const r of seed.restrictions ?? []) {
+        if (!r.restrictions.length) continue;
+        p.hset(this.gKey, RedisGateState.restrictionsField(r.sender_id), JSON.stringify(r.restrictions));
+        await flush();
+      }
       const seen = new Set<string>();
       for (const r of [...seed.reservations].sort((a, b) => a.at - b.at)) {
         if (seen.has(r.message_id)) continue;
@@ -503,9 +521,9 @@ export class RedisGateState implements GateState {
 
   /** Parsed template records and sender statuses by their stored text: a campaign sends one template
    * from one sender many times. Read-only: decide() never changes them. */
-  private readonly parsed = new Map<string, TemplateRecord | SenderStatus>();
+  private readonly parsed = new Map<string, TemplateRecord | SenderStatus | SenderRestriction[]>();
 
-  private parseCached<T extends TemplateRecord | SenderStatus>(text: string, from = 0): T {
+  private parseCached<T extends TemplateRecord | SenderStatus | SenderRestriction[]>(text: string, from = 0): T {
     let v = this.parsed.get(text);
     if (!v) {
       if (this.parsed.size >= 1_000) this.parsed.clear();
@@ -516,7 +534,7 @@ export class RedisGateState implements GateState {
   }
 
   private toSnapshot(raw: Raw): GateSnapshot {
-    const [sjson, tpl, cflat, li, ra, fep, mCount, mOldest, tUsed, tCounted, tOldest] = raw;
+    const [sjson, tpl, cflat, li, ra, fep, mCount, mOldest, tUsed, tCounted, tOldest, , , rjson] = raw;
     let customer: SnapshotCustomer | null = null;
     let lastAny: number | null = null;
     if (cflat.length) {
@@ -538,6 +556,7 @@ export class RedisGateState implements GateState {
     }
     return {
       sender_status: sjson ? this.parseCached<SenderStatus>(sjson) : null,
+      restrictions: rjson ? this.parseCached<SenderRestriction[]>(rjson) : [],
       customer,
       window: li == null ? null : { last_inbound_at: Number(li), referral_at: num(ra), fep_opened_at: num(fep) },
       last_inbound_any_at: lastAny,

@@ -23,7 +23,7 @@ import {
   tierLimitAlert,
 } from '../alerts/messages.ts';
 import { lookup } from '../domain/errors/index.ts';
-import { accountReinstated, accountStopsSending } from '../domain/account-events.ts';
+import { accountLifts, accountStopsSending } from '../domain/account-events.ts';
 import type { AccountUpdateNotice, PhoneQualityNotice } from '../engine/bus.ts';
 import { openSealedToken, sealToken } from './token-vault.ts';
 
@@ -431,12 +431,13 @@ export class HealthMonitor {
     const event = p.event ?? '';
     const ban = p.ban_state;
     const senders = this.sendersFor(p);
-    if (accountReinstated(p.event, ban)) {
+    const lifts = accountLifts(p.event, ban);
+    if (lifts) {
       for (const s of senders) {
         const st = this.ctx.senders.status(s.id);
-        if (st.state === 'paused' && st.reason_code === 'ACCOUNT_DISABLED_UPDATE') {
+        if (st.state === 'paused' && st.reason_code === lifts) {
           void resumeSender(this.ctx, s.id, { actor: 'webhook' }).catch((err) =>
-            this.ctx.log.warn({ sender: s.id, err: String(err) }, 'reinstated account: resume failed'),
+            this.ctx.log.warn({ sender: s.id, err: String(err) }, `${event}: resume failed`),
           );
         }
       }

@@ -17,6 +17,7 @@ import {
   type TemplateRecord,
   type WindowRecord,
 } from '../domain/types.ts';
+import type { SenderRestriction } from '../domain/restrictions.ts';
 import type { GateCustomerUpdate, GateSeed, Reservation } from '../gate/port.ts';
 import type {
   AlertRecord,
@@ -1025,7 +1026,7 @@ export class KyselyStore implements Store {
   // ---------------------------------------------------------------- gate seed
 
   async loadGateSeed(now: number): Promise<GateSeed> {
-    const [customers, windows, templates, senders, reserved] = await Promise.all([
+    const [customers, windows, templates, senders, reserved, health] = await Promise.all([
       // Only customers that differ from a blank one: the gate's default covers the rest.
       this.db
         .selectFrom('customers')
@@ -1056,6 +1057,9 @@ export class KyselyStore implements Store {
         .where((eb) => eb.or([eb('reserved_marketing', '=', 1), eb('reserved_tier', '=', 1)]))
         .orderBy('created_at')
         .$call(this.all),
+      // Meta's account restrictions (ACCOUNT_RESTRICTION), kept in the sender health record.
+      // One row per sender (few): filtered here, as jsonb (PostgreSQL) and text (SQLite) differ in SQL.
+      this.db.selectFrom('sender_health').selectAll().$call(this.all),
     ]);
     return {
       customers: customers.map((r): GateCustomerUpdate => {
@@ -1083,6 +1087,10 @@ export class KyselyStore implements Store {
       })),
       templates,
       senders,
+      restrictions: health.flatMap((r) => {
+        const list = rowToHealth(r).data.sender_restrictions;
+        return Array.isArray(list) && list.length ? [{ sender_id: r.sender_id, restrictions: list as SenderRestriction[] }] : [];
+      }),
       reservations: reserved.map(
         (r): Reservation => ({
           message_id: r.id,

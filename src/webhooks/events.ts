@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { MAX_JSON_DEPTH, shortPath, tooDeepAt } from '../shared/json-depth.ts';
 import { parseWebhookError } from '../domain/errors/index.ts';
 import type { GraphError } from '../meta/types.ts';
+import { readRestrictions, type SenderRestriction } from '../domain/restrictions.ts';
 
 export type Obj = Record<string, unknown>;
 
@@ -159,6 +160,8 @@ export interface AccountUpdateChange {
   customer_waba_id: string | null;
   /** value.waba_info.owner_business_id: the customer's business portfolio (partner events). */
   owner_business_id: string | null;
+  /** ACCOUNT_RESTRICTION: restriction_info[] {restriction_type, expiration (unix s), remediation?}, read. */
+  restrictions: SenderRestriction[];
   /** ban_info.waba_ban_state: DISABLE, REINSTATE, SCHEDULE_FOR_DISABLE, ... */
   ban_state: string | null;
   ban_info: unknown;
@@ -410,6 +413,7 @@ function readManagement(field: string, value: Obj, base: EventBase): TemplateEve
         event: str(value.event),
         customer_waba_id: info ? str(info.waba_id) : null,
         owner_business_id: info ? str(info.owner_business_id) : null,
+        restrictions: readRestrictions(value.restriction_info),
         ban_state: ban ? str(ban.waba_ban_state) : null,
         ban_info: value.ban_info ?? null,
         violation_info: value.violation_info ?? null,

@@ -127,6 +127,8 @@ export interface CaseState {
   /** Earlier reservations still held (as the store would seed them). */
   prior?: { sender?: keyof typeof SENDERS; to?: string; category: Category; marketing?: boolean; tier?: boolean; at: number }[];
   templates?: TemplateRecord[];
+  /** Meta's account restrictions (ACCOUNT_RESTRICTION) per sender. */
+  restrictions?: { sender?: keyof typeof SENDERS; type: string; expires_at?: number | null; remediation?: string | null }[];
 }
 
 export interface GateCase {
@@ -171,6 +173,12 @@ export function toSeed(state: CaseState = {}): GateSeed {
       since: s.since ?? T0 - H,
     })),
     reservations,
+    restrictions: [...new Set((state.restrictions ?? []).map((r) => SENDERS[r.sender ?? 'main'].id))].map((sender_id) => ({
+      sender_id,
+      restrictions: (state.restrictions ?? [])
+        .filter((r) => SENDERS[r.sender ?? 'main'].id === sender_id)
+        .map((r) => ({ type: r.type, expires_at: r.expires_at ?? null, remediation: r.remediation ?? null })),
+    })),
   };
 }
 
@@ -585,6 +593,75 @@ export const GATE_CASES: GateCase[] = [
     expect: null,
   },
 
+  // --- Meta's account restrictions (ACCOUNT_RESTRICTION) ---
+  {
+    name: "business-initiated messaging restricted: a template outside the window is denied, with Meta's remediation",
+    state: {
+      restrictions: [
+        {
+          type: 'RESTRICTED_BIZ_INITIATED_MESSAGING',
+          expires_at: T0 + DAY_MS,
+          remediation: 'Review your messaging practices and ensure compliance with WhatsApp policies.',
+        },
+      ],
+    },
+    req: { template: 'promo', components: PROMO_PARAMS },
+    expect: 'SENDER_RESTRICTED',
+    explain: /RESTRICTED_BIZ_INITIATED_MESSAGING.*Meta's remediation: Review your messaging practices/,
+    suggest: /Review your messaging practices/,
+    retry_after: true,
+  },
+  {
+    name: 'business-initiated messaging restricted: a reply inside the window is allowed',
+    state: { inbound: [{ at: T0 - H }], restrictions: [{ type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', expires_at: T0 + DAY_MS }] },
+    req: { text: true },
+    expect: null,
+  },
+  {
+    name: 'customer-initiated messaging restricted: a reply inside the window is denied',
+    state: { inbound: [{ at: T0 - H }], restrictions: [{ type: 'RESTRICTED_CUSTOMER_INITIATED_MESSAGING', expires_at: null }] },
+    req: { text: true },
+    expect: 'SENDER_RESTRICTED',
+    explain: /cannot reply to customers inside a customer service window/,
+  },
+  {
+    name: 'customer-initiated messaging restricted: a template outside the window is allowed',
+    state: { restrictions: [{ type: 'RESTRICTED_CUSTOMER_INITIATED_MESSAGING', expires_at: null }] },
+    req: { template: 'promo', components: PROMO_PARAMS },
+    expect: null,
+  },
+  {
+    name: 'an expired restriction denies nothing',
+    state: { restrictions: [{ type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', expires_at: T0 - MIN }] },
+    req: { template: 'promo', components: PROMO_PARAMS },
+    expect: null,
+  },
+  {
+    name: 'utility-template creation restricted (Meta: "cannot create"): sending an approved one is allowed',
+    state: {
+      restrictions: [{ type: 'RESTRICTED_UTILITY_TEMPLATES', expires_at: T0 + DAY_MS }, { type: 'RESTRICTED_ADD_PHONE_NUMBER_ACTION' }],
+    },
+    req: {
+      template: 'named',
+      components: [
+        {
+          type: 'body',
+          parameters: [
+            { type: 'text', parameter_name: 'first_name', text: 'Ann' },
+            { type: 'text', parameter_name: 'order_id', text: '7' },
+          ],
+        },
+      ],
+    },
+    expect: null,
+  },
+  {
+    name: "another sender's restriction does not matter",
+    state: { restrictions: [{ sender: 'alt', type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', expires_at: T0 + DAY_MS }] },
+    req: { template: 'promo', components: PROMO_PARAMS },
+    expect: null,
+  },
+
   // --- recipient ---
   {
     name: 'undeliverable (131026) an hour ago → held',
@@ -822,6 +899,7 @@ export function snapshotFromSeed(seed: GateSeed, req: GateRequest, now: number):
   for (const r of tier) lastByRecipient.set(r.to, Math.max(lastByRecipient.get(r.to) ?? 0, r.at));
   return {
     sender_status: seed.senders.find((s) => s.sender_id === req.sender.id) ?? null,
+    restrictions: seed.restrictions?.find((r) => r.sender_id === req.sender.id)?.restrictions ?? [],
     customer,
     window,
     last_inbound_any_at: anyIn.length ? Math.max(...anyIn) : null,

@@ -171,6 +171,36 @@ export function gateContract(name: string, make: GateFactory): void {
         expect((await g.check(promo(), T0)).decision.allowed).toBe(true);
       }));
 
+    it("setSenderRestrictions: Meta's restriction denies what it covers at once, takes no slot, holds until it expires, and [] lifts it", () =>
+      using({}, async (g) => {
+        await g.setSenderRestrictions('main', [
+          { type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', expires_at: T0 + H, remediation: 'Review your messaging practices.' },
+        ]);
+        const denied = await g.checkAndReserve(promo({ message_id: 'msg_r1' }), T0);
+        expect(denied.decision.reason_code).toBe('SENDER_RESTRICTED');
+        expect(denied.decision.suggested_action).toMatch(/Review your messaging practices/);
+        expect(denied.reservation).toBeUndefined();
+        expect(await g.tierUsage('biz1', T0)).toBe(0); // the slot the script took was given back
+        expect(await g.marketingCount(BR, T0)).toBe(0);
+        // Another sender is not restricted; after the expiry the same sender sends again.
+        expect((await g.check(promo({ sender: 'alt' }), T0)).decision.allowed).toBe(true);
+        expect((await g.check(promo(), T0 + H)).decision.allowed).toBe(true);
+        // A reply in a window the customer opened is not covered.
+        await g.recordInbound('main', BR2, T0 - MIN);
+        expect((await g.check(makeReq({ text: true, to: BR2 }), T0)).decision.allowed).toBe(true);
+        await g.setSenderRestrictions('main', []);
+        expect((await g.checkAndReserve(promo({ message_id: 'msg_r2' }), T0)).decision.allowed).toBe(true);
+        // load(seed) restores them (a restart, an emptied Redis).
+        await g.load({
+          ...toSeed({ inbound: [{ to: BR2, at: T0 - MIN }] }),
+          restrictions: [
+            { sender_id: 'main', restrictions: [{ type: 'RESTRICTED_CUSTOMER_INITIATED_MESSAGING', expires_at: null, remediation: null }] },
+          ],
+        });
+        expect((await g.check(makeReq({ text: true, to: BR2 }), T0)).decision.reason_code).toBe('SENDER_RESTRICTED');
+        expect((await g.check(promo(), T0)).decision.allowed).toBe(true);
+      }));
+
     it('load(seed) replaces all state: windows, opt-outs and reservations survive a restart', () =>
       using({}, async (g) => {
         await g.updateCustomer({ wa_id: BR2, consent: { marketing: 'opted_out' } });

@@ -205,6 +205,29 @@ describe('HealthMonitor against the sandbox', () => {
     expect(h.ctx.senders.status('main').state).toBe('active');
   });
 
+  it('ACCOUNT_OFFBOARDED pauses the number; ACCOUNT_RECONNECTED lifts that pause only', async () => {
+    await monitor.start();
+    const notice = (event: string, stop_sending: boolean) => ({
+      waba_id: SENDER.waba_id,
+      sender_ids: ['main'],
+      event,
+      ban_state: null,
+      stop_sending,
+      ban_info: null,
+      violation_info: null,
+      at: Date.now(),
+    });
+    h.ctx.bus.emit('meta.account_update', notice('ACCOUNT_OFFBOARDED', true));
+    expect(h.ctx.senders.status('main')).toMatchObject({ state: 'paused', reason_code: 'ACCOUNT_ACCOUNT_OFFBOARDED' });
+    h.ctx.bus.emit('meta.account_update', notice('ACCOUNT_RECONNECTED', false));
+    await expect.poll(() => h.ctx.senders.status('main').state).toBe('active');
+    // A pause for another cause is not lifted by a reconnection.
+    h.ctx.bus.emit('meta.account_update', notice('PARTNER_REMOVED', true));
+    h.ctx.bus.emit('meta.account_update', notice('ACCOUNT_RECONNECTED', false));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.ctx.senders.status('main')).toMatchObject({ state: 'paused', reason_code: 'ACCOUNT_PARTNER_REMOVED' });
+  });
+
   it('keeps the keys other writers (the webhook processor) put in the shared health record', async () => {
     await h.store.saveSenderHealth({ sender_id: 'main', data: { webhook_phone_quality: { event: 'ONBOARDING' } }, updated_at: 1 });
     await monitor.start();

@@ -6,6 +6,7 @@ import type { AccountAlertNotice, AccountUpdateNotice, PhoneQualityNotice, Syste
 import type { SenderConfig } from '../../domain/types.ts';
 import { accountStopsSending } from '../../domain/account-events.ts';
 import { classify } from '../../domain/errors/index.ts';
+import type { SenderRestriction } from '../../domain/restrictions.ts';
 import type { AccountEvent, SystemErrorEvent } from '../events.ts';
 import { audit, clip, senderOf, waKey, type EventResult } from './shared.ts';
 
@@ -65,11 +66,13 @@ export async function applyAccount(ctx: AppContext, ev: AccountEvent): Promise<E
         event: c.event,
         ban_state: c.ban_state,
         stop_sending: accountStopsSending(c.event, c.ban_state),
+        ...(c.event === 'ACCOUNT_RESTRICTION' ? { restrictions: c.restrictions } : {}),
         ban_info: c.ban_info,
         violation_info: c.violation_info,
         at,
       };
       await record(ctx, sender_ids, 'webhook_account_update', n, 'meta.account_update', waba_id, ev.value);
+      if (c.event === 'ACCOUNT_RESTRICTION') await restrict(ctx, sender_ids, c.restrictions, at);
       ctx.bus.emit('meta.account_update', n);
       break;
     }
@@ -89,6 +92,32 @@ export async function applyAccount(ctx: AppContext, ev: AccountEvent): Promise<E
     }
   }
   return sender_ids.length ? 'applied' : 'stored';
+}
+
+/**
+ * ACCOUNT_RESTRICTION: the restrictions are kept in each sender's health record (`sender_restrictions`,
+ * read back into the gate on start: GateSeed.restrictions) and given to the gate, which denies what
+ * they cover until they expire (SENDER_RESTRICTED, src/domain/restrictions.ts). A restriction of a type
+ * already held replaces it; other types stay until their own expiry; expired ones are dropped. An
+ * event older (entry.time) than the last one applied is stale and changes nothing.
+ */
+async function restrict(ctx: AppContext, sender_ids: string[], incoming: SenderRestriction[], at: number): Promise<void> {
+  const now = ctx.now();
+  for (const id of sender_ids) {
+    const cur = await ctx.store.getSenderHealth(id);
+    const data = cur?.data ?? {};
+    const lastAt = typeof data.sender_restrictions_at === 'number' ? data.sender_restrictions_at : 0;
+    if (at < lastAt) continue;
+    const held = Array.isArray(data.sender_restrictions) ? (data.sender_restrictions as SenderRestriction[]) : [];
+    const types = new Set(incoming.map((r) => r.type));
+    const next = [...held.filter((r) => !types.has(r.type)), ...incoming].filter((r) => r.expires_at === null || r.expires_at > now);
+    await ctx.store.saveSenderHealth({
+      sender_id: id,
+      data: { ...data, sender_restrictions: next, sender_restrictions_at: at },
+      updated_at: now,
+    });
+    await ctx.gate.setSenderRestrictions(id, next);
+  }
 }
 
 /** Merged into each sender's health record under `key`, and audited with Meta's value. */

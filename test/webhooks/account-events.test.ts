@@ -1,0 +1,156 @@
+// Meta's 2026 account events (issue 14), with the payloads of Meta's account_update reference (updated
+// 20 Apr 2026): ACCOUNT_RESTRICTION is stored and enforced by the gate until it expires.
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { WebhookProcessor } from '../../src/webhooks/processor.ts';
+import { extractEvents } from '../../src/webhooks/events.ts';
+import type { GateRequest } from '../../src/gate/port.ts';
+import { makeCtx, envelope, textMsg, CUSTOMER, SENDER, WABA, type TestCtx } from './helpers.ts';
+
+let t: TestCtx;
+let proc: WebhookProcessor;
+const HOUR = 3_600_000;
+
+beforeEach(async () => {
+  t = await makeCtx();
+  proc = new WebhookProcessor(t.ctx);
+  await proc.start();
+  await t.ctx.gate.upsertTemplate({
+    waba_id: WABA,
+    name: 'order_ready',
+    language: 'en_US',
+    category: 'utility',
+    status: 'APPROVED',
+    components: [{ type: 'BODY', text: 'Your order is ready.' }],
+    updated_at: 1,
+  });
+});
+afterEach(async () => {
+  await proc.stop();
+  await t.close();
+});
+
+let n = 0;
+const template = (): GateRequest => ({
+  message_id: `msg_r_${++n}`,
+  sender: SENDER,
+  to: CUSTOMER,
+  country: 'US',
+  kind: 'template',
+  type: 'template',
+  template: { name: 'order_ready', language: 'en_US', components: [] },
+});
+const reply = (): GateRequest => ({
+  message_id: `msg_r_${++n}`,
+  sender: SENDER,
+  to: CUSTOMER,
+  country: 'US',
+  kind: 'free_form',
+  type: 'text',
+  category_hint: 'service',
+});
+const decision = async (req: GateRequest) => (await t.ctx.gate.check(req, t.clock.t)).decision;
+
+/** Meta's reference example: restriction_info[] with an integer unix expiration and optional remediation. */
+const restriction = (info: Record<string, unknown>[], time: number) =>
+  envelope('account_update', { event: 'ACCOUNT_RESTRICTION', restriction_info: info }, { time });
+
+describe('account_update ACCOUNT_RESTRICTION', () => {
+  it('is read from restriction_info (expiration in unix seconds, remediation optional, unknown types kept)', () => {
+    const [ev] = extractEvents(
+      restriction(
+        [
+          {
+            restriction_type: 'RESTRICTED_BIZ_INITIATED_MESSAGING',
+            expiration: 1641330498,
+            remediation: 'Review your messaging practices.',
+          },
+          { restriction_type: 'RESTRICTED_ADD_PHONE_NUMBER_ACTION', expiration: 1641330498 },
+          { restriction_type: 'RESTRICTED_SOMETHING_NEW' },
+          { expiration: 5 },
+        ],
+        1739321024,
+      ),
+    );
+    expect(ev.kind === 'account_update' && ev.change.restrictions).toEqual([
+      { type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', expires_at: 1641330498000, remediation: 'Review your messaging practices.' },
+      { type: 'RESTRICTED_ADD_PHONE_NUMBER_ACTION', expires_at: 1641330498000, remediation: null },
+      { type: 'RESTRICTED_SOMETHING_NEW', expires_at: null, remediation: null },
+    ]);
+  });
+
+  it('the gate denies business-initiated sends with SENDER_RESTRICTED and Meta’s remediation until it expires; replies stay allowed', async () => {
+    const expires = Math.floor((t.clock.t + 2 * HOUR) / 1000);
+    expect((await decision(template())).allowed).toBe(true);
+    await proc.applyBody(
+      restriction(
+        [
+          {
+            restriction_type: 'RESTRICTED_BIZ_INITIATED_MESSAGING',
+            expiration: expires,
+            remediation: 'Review your messaging practices and ensure compliance with WhatsApp policies.',
+          },
+        ],
+        Math.floor(t.clock.t / 1000),
+      ),
+    );
+    const d = await decision(template());
+    expect(d.reason_code).toBe('SENDER_RESTRICTED');
+    expect(d.explanation).toMatch(/RESTRICTED_BIZ_INITIATED_MESSAGING/);
+    expect(d.suggested_action).toMatch(/Review your messaging practices and ensure compliance/);
+    expect(d.retry_after_s).toBe(2 * 3600);
+    // A reply inside a window the customer opens is not covered.
+    await proc.applyBody(textMsg('wamid.R1', 'hello', t.clock.t));
+    expect((await decision(reply())).allowed).toBe(true);
+    // Stored (the sender health record) and given back to the gate on start (the seed).
+    expect((await t.ctx.store.getSenderHealth('main'))?.data.sender_restrictions).toEqual([
+      {
+        type: 'RESTRICTED_BIZ_INITIATED_MESSAGING',
+        expires_at: expires * 1000,
+        remediation: 'Review your messaging practices and ensure compliance with WhatsApp policies.',
+      },
+    ]);
+    expect((await t.ctx.store.loadGateSeed(t.clock.t)).restrictions).toEqual([
+      { sender_id: 'main', restrictions: [expect.objectContaining({ type: 'RESTRICTED_BIZ_INITIATED_MESSAGING' })] },
+    ]);
+    // Expired: allowed again, with no other event.
+    t.clock.t += 2 * HOUR;
+    const other = { ...template(), to: '5511987654321', country: 'BR' };
+    expect((await decision(other)).allowed).toBe(true);
+  });
+
+  it('RESTRICTED_CUSTOMER_INITIATED_MESSAGING denies replies in the window; a later event for another type keeps it; an older one is stale', async () => {
+    const at = Math.floor(t.clock.t / 1000);
+    await proc.applyBody(textMsg('wamid.R2', 'hello', t.clock.t));
+    await proc.applyBody(restriction([{ restriction_type: 'RESTRICTED_CUSTOMER_INITIATED_MESSAGING', expiration: at + 86_400 }], at));
+    expect((await decision(reply())).reason_code).toBe('SENDER_RESTRICTED');
+    // A template sent as a reply inside the window is customer-initiated too.
+    expect((await decision(template())).reason_code).toBe('SENDER_RESTRICTED');
+    // Creating utility templates restricted (Meta: "cannot create utility templates"): sends unaffected.
+    await proc.applyBody(restriction([{ restriction_type: 'RESTRICTED_UTILITY_TEMPLATES', expiration: at + 86_400 }], at + 10));
+    const held = (await t.ctx.store.getSenderHealth('main'))?.data.sender_restrictions as { type: string }[];
+    expect(held.map((r) => r.type).sort()).toEqual(['RESTRICTED_CUSTOMER_INITIATED_MESSAGING', 'RESTRICTED_UTILITY_TEMPLATES']);
+    // An older event (entry.time before the last applied) changes nothing.
+    await proc.applyBody(restriction([{ restriction_type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', expiration: at + 86_400 }], at - 100));
+    expect((await t.ctx.store.getSenderHealth('main'))?.data.sender_restrictions).toHaveLength(2);
+    expect((await decision(reply())).reason_code).toBe('SENDER_RESTRICTED');
+  });
+});
+
+describe('account_update ACCOUNT_OFFBOARDED / ACCOUNT_RECONNECTED (coexistence)', () => {
+  it('offboarding says stop_sending (the health monitor pauses the number); reconnecting does not', async () => {
+    const got: { event: string | null; stop_sending: boolean; sender_ids: string[] }[] = [];
+    t.ctx.bus.on('meta.account_update', (e) => got.push(e));
+    await proc.applyBody(
+      envelope(
+        'account_update',
+        { event: 'ACCOUNT_OFFBOARDED', disconnection_info: { reason: 'PRIMARY_INACTIVITY', initiated_by: 'SYSTEM' } },
+        { time: 1739321024 },
+      ),
+    );
+    await proc.applyBody(envelope('account_update', { event: 'ACCOUNT_RECONNECTED' }, { time: 1739321100 }));
+    expect(got.map((g) => [g.event, g.stop_sending, g.sender_ids])).toEqual([
+      ['ACCOUNT_OFFBOARDED', true, ['main']],
+      ['ACCOUNT_RECONNECTED', false, ['main']],
+    ]);
+  });
+});
