@@ -155,8 +155,9 @@ describe('business-scoped user ids', () => {
     expect((await t.ctx.store.getCustomer(CUSTOMER))?.consent.marketing.state).toBe('opted_out');
   });
 
-  it('an opt-out given by phone holds for the BSUID once linked (both directions)', async () => {
-    await proc.applyBody(withPhone('wamid.P0', 'hello')); // linked first
+  it('an opt-out given by phone after the link holds for sends by BSUID (decided on the phone)', async () => {
+    await approveSpringSale();
+    await proc.applyBody(withPhone('wamid.P0', 'hello')); // linked
     await proc.applyBody(
       envelope(
         'messages',
@@ -167,9 +168,11 @@ describe('business-scoped user ids', () => {
       ),
     );
     expect((await t.ctx.store.getCustomer(CUSTOMER))?.consent.marketing.state).toBe('opted_out');
-    await t.ctx.store.linkIdentity({ business_id: 'biz', user_id: NEW_BSUID, wa_id: '15550009999', at: t.clock.t }); // unrelated
-    const other = await t.ctx.store.getCustomer(NEW_BSUID);
-    expect(other).toBeNull();
+    const byBsuid = { ...marketing, to: undefined, recipient: BSUID };
+    const d = await checkCompliance(t.ctx, { body: JSON.parse(JSON.stringify(byBsuid)) });
+    expect(d.reason_code).toBe('OPTED_OUT');
+    // A BSUID of another portfolio means nothing here.
+    expect(await t.ctx.store.getLinkedPhone('another-business', BSUID)).toBeNull();
   });
 
   it('a new BSUID (user_changed_user_id) keeps the opt-outs of the old one', async () => {

@@ -1,9 +1,10 @@
 // Meta's 2026 identities (changes-2026.md §1): a customer shows up as a phone (wa_id), a business-scoped
 // user id (BSUID, e.g. "US.13491208655302741918", scoped to one business portfolio), or both. A username
 // user's messages can arrive with no phone at all: they are kept under the BSUID, never dropped. Each
-// payload that shows a phone and a BSUID together links them (store.linkIdentity, per portfolio), and
-// learning a link carries every opt-out between the two keys, so a STOP given under either identity
-// holds for both: sending by phone never finds an opt-out missing.
+// payload that shows a phone and a BSUID together links them (store.linkIdentity, per portfolio);
+// learning a link carries the opt-outs kept under the BSUID to the phone, and from then on the BSUID
+// resolves to the phone (inbound, preferences, sends), so a STOP given under either identity holds
+// for both: sending by phone or by BSUID never finds an opt-out missing.
 import type { AppContext } from '../../engine/context.ts';
 import type { Category, SenderConfig } from '../../domain/types.ts';
 import { isBsuid, portfolioOf } from '../../domain/identity.ts';
@@ -74,9 +75,9 @@ export class IdentityBook {
     if (this.known.size >= 100_000) this.known.clear();
     this.known.add(id);
     if (!fresh) return;
-    // The same person under two keys: what either said holds for both.
+    // The same person: what they said under the BSUID alone now holds for the phone. (The other way
+    // needs no copy: from now on the BSUID resolves to the phone everywhere, sends included.)
     await carryOptOuts(this.ctx, bsuid, phone, `webhook:linked_from:${mask(bsuid)}`, at);
-    await carryOptOuts(this.ctx, phone, bsuid, `webhook:linked_from:${mask(phone)}`, at);
     await audit(this.ctx, 'customer.identity_linked', phone, { sender: sender.id, user_id: mask(bsuid), scope, at });
   }
 }
