@@ -166,3 +166,121 @@ describe('username-only customers (phone_shared: false)', () => {
     expect((await ctl(s, 'GET', `/users/${TO}`)).body).toMatchObject({ username: null, phone_shared: true });
   });
 });
+
+describe('sending to a business-scoped user id (recipient)', () => {
+  const otp = (extra: Record<string, unknown>) => ({
+    type: 'template',
+    template: {
+      name: 'auth_code',
+      language: { code: 'en_US' },
+      components: [
+        { type: 'body', parameters: [{ type: 'text', text: '123456' }] },
+        { type: 'button', sub_type: 'url', index: '0', parameters: [{ type: 'text', text: '123456' }] },
+      ],
+    },
+    ...extra,
+  });
+
+  it('answers contacts[{input, user_id}] with no wa_id; statuses carry recipient_user_id and contacts', async () => {
+    const { s, rx } = await t.withReceiver();
+    await ctl(s, 'POST', '/inbound', { from: TO });
+    const id = s.state.bsuidOf('sandbox-business', TO);
+    const r = await sendMsg(s, { recipient: id, type: 'text', text: { body: 'hello' } });
+    expect(r.status).toBe(200);
+    expect(r.body.contacts).toEqual([{ input: id, user_id: id }]);
+    const sent = await waitFor(() => rx.changes().find((c) => c.value.statuses?.[0].status === 'sent'), 3000, 'sent');
+    expect(sent.value.statuses[0]).toMatchObject({ id: r.body.messages[0].id, recipient_id: TO, recipient_user_id: id });
+    expect(sent.value.contacts).toEqual([{ wa_id: TO, user_id: id }]);
+    expect((await ctl(s, 'GET', '/ledger')).body.sends[0]).toMatchObject({ to: TO, user_id: id, via: 'recipient' });
+  });
+
+  it('a username-only customer writes and is answered by BSUID: no phone in any webhook', async () => {
+    const { s, rx } = await t.withReceiver();
+    await ctl(s, 'POST', `/users/${TO}`, { username: '@ana', phone_shared: false });
+    await ctl(s, 'POST', '/inbound', { from: TO, text: { body: 'hi' } });
+    const c = await waitFor(() => inbounds(rx)[0], 3000, 'inbound');
+    const id = c.value.messages[0].from_user_id;
+    const r = await sendMsg(s, { recipient: id, type: 'text', text: { body: 'hello Ana' } });
+    expect(r.status).toBe(200);
+    expect(r.body.contacts).toEqual([{ input: id, user_id: id }]);
+    const st = await waitFor(
+      () => {
+        const x = rx.changes().filter((y) => y.value.statuses);
+        return x.length === 3 && x;
+      },
+      3000,
+      'three statuses',
+    );
+    for (const x of st) {
+      expect(x.value.statuses[0].recipient_id).toBeUndefined();
+      expect(x.value.statuses[0].recipient_user_id).toBe(id);
+      const status = x.value.statuses[0].status;
+      expect(x.value.contacts).toEqual([status === 'sent' ? { user_id: id } : { profile: { username: '@ana' }, user_id: id }]);
+    }
+    for (const post of rx.posts) expect(post.raw).not.toContain(TO);
+  });
+
+  it('with to and recipient, to wins (even when recipient names someone else)', async () => {
+    const { s, rx } = await t.withReceiver();
+    await ctl(s, 'POST', '/inbound', { from: TO });
+    const other = s.state.bsuidOf('sandbox-business', '447700900555');
+    const r = await sendMsg(s, { to: TO, recipient: other, type: 'text', text: { body: 'x' } });
+    expect(r.status).toBe(200);
+    expect(r.body.contacts).toEqual([{ input: TO, wa_id: TO }]);
+    const st = await waitFor(() => rx.statuses().find((x) => x.status === 'sent'), 3000, 'sent');
+    expect(st.recipient_id).toBe(TO);
+    expect(st.recipient_user_id).toBeUndefined();
+  });
+
+  it('refuses a malformed BSUID, one never issued, and one of another portfolio (131009)', async () => {
+    const s = await t.sandbox({
+      numbers: [
+        { phone_number_id: PNID, waba_id: WABA, display_phone_number: '+1 555 010 0001' },
+        { phone_number_id: PNID2, waba_id: WABA2, display_phone_number: '+1 555 010 0002', business_id: 'other-portfolio' },
+      ],
+    });
+    const bad = await sendMsg(s, { recipient: 'not-a-bsuid', type: 'text', text: { body: 'x' } });
+    expect(bad.body.error.code).toBe(131009);
+    expect(bad.body.error.error_data.details).toContain('business-scoped user ID');
+    const unknown = await sendMsg(s, { recipient: 'US.99999999999999999999', type: 'text', text: { body: 'x' } });
+    expect(unknown.body.error.code).toBe(131009);
+    const theirs = s.state.bsuidOf('other-portfolio', TO);
+    const cross = await sendMsg(s, { recipient: theirs, type: 'text', text: { body: 'x' } });
+    expect(cross.body.error.code).toBe(131009);
+    expect((await sendMsg(s, { recipient: theirs, type: 'text', text: { body: 'x' } }, { pnid: PNID2 })).status).toBe(200);
+    expect((await sendMsg(s, { recipient: 42, type: 'text', text: { body: 'x' } })).body.error.code).toBe(100);
+    const none = await sendMsg(s, { type: 'text', text: { body: 'x' } });
+    expect(none.body.error.code).toBe(131008);
+  });
+
+  it('an authentication template to a BSUID is refused with 131062; to the phone it goes', async () => {
+    const s = await t.sandbox();
+    const id = s.state.bsuidOf('sandbox-business', TO);
+    const r = await sendMsg(s, otp({ recipient: id }));
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe(131062);
+    expect(r.body.error.message).toBe('(#131062) Business-scoped User ID (BSUID) recipients are not supported for this message');
+    expect((await ctl(s, 'GET', '/ledger')).body.count).toBe(0);
+    expect((await sendMsg(s, otp({ to: TO }))).status).toBe(200);
+    expect((await sendMsg(s, tpl('', 'hello_world', [], { recipient: id }))).status).toBe(200); // utility is fine
+  });
+
+  it('rules are per person: a marketing opt-out by phone stops marketing sent by BSUID (131050)', async () => {
+    const { s, rx } = await t.withReceiver();
+    await ctl(s, 'POST', `/users/${TO}`, { marketing: 'stop' });
+    const id = s.state.bsuidOf('sandbox-business', TO);
+    const r = await sendMsg(s, tpl('', 'spring_sale', ['20%'], { recipient: id }));
+    expect(r.status).toBe(200);
+    const f = await waitFor(() => rx.statuses().find((x) => x.status === 'failed'), 3000, 'failed');
+    expect(f.errors[0].code).toBe(131050);
+    expect(f.recipient_user_id).toBe(id);
+  });
+
+  it('rule response_user_id "always" adds user_id to phone-send answers', async () => {
+    const s = await t.sandbox();
+    expect((await ctl(s, 'POST', '/rules', { response_user_id: 'sometimes' })).body.error.code).toBe('bad_rule');
+    await ctl(s, 'POST', '/rules', { response_user_id: 'always' });
+    const r = await sendMsg(s, tpl(TO, 'hello_world'));
+    expect(r.body.contacts).toEqual([{ input: TO, wa_id: TO, user_id: s.state.bsuidOf('sandbox-business', TO) }]);
+  });
+});

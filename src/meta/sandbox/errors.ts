@@ -85,6 +85,11 @@ export const ERRORS: Record<number, ErrorDef> = {
     details:
       'Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.',
   },
+  131062: {
+    title: 'Business-scoped User ID (BSUID) recipients are not supported for this message',
+    http: 400,
+    details: 'Authentication templates need the phone number: send this message with `to` set to the phone number.',
+  },
   131051: { title: 'Unsupported message type', http: 400, details: 'Message type is not currently supported.' },
   131056: {
     title: '(Business Account, Consumer Account) pair rate limit hit',

@@ -533,6 +533,11 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
           );
         if (b.window_mode !== undefined && b.window_mode !== 'async' && b.window_mode !== 'sync')
           return send(res, ctlError(400, 'bad_rule', 'window_mode must be "async" or "sync"', 'e.g. {"window_mode":"sync"}'));
+        if (b.response_user_id !== undefined && b.response_user_id !== 'recipient' && b.response_user_id !== 'always')
+          return send(
+            res,
+            ctlError(400, 'bad_rule', 'response_user_id must be "recipient" or "always"', 'e.g. {"response_user_id":"always"}'),
+          );
         const badRules = mistyped(b, DEFAULT_RULES);
         if (badRules.length)
           return send(

@@ -112,6 +112,11 @@ export interface Rules {
   messaging_limit_code: number;
   /** Memory guard for long soaks: past this many entries the oldest 10% are dropped (and counted). */
   ledger_max: number;
+  /**
+   * When a send answer's `contacts[]` carries `user_id`: "recipient" (only on sends addressed to a BSUID,
+   * as Dualhook and whatsapp-api-js read Meta) or "always" (on phone sends too).
+   */
+  response_user_id: 'recipient' | 'always';
 }
 
 export interface StatusOptions {
@@ -144,6 +149,7 @@ export const DEFAULT_RULES: Rules = {
   ledger_max: 2_000_000,
   waba_calls_per_hour: 5000,
   messaging_limit_code: 0,
+  response_user_id: 'recipient',
 };
 
 const TIER_USERS: Record<string, number> = {
@@ -711,6 +717,19 @@ export class SandboxState {
       return { status: 200, body: { success: true } };
     }
     const now = this.now();
+    // A send addressed to a BSUID reaches the customer behind it, in this number's portfolio only.
+    let via: 'to' | 'recipient' = 'to';
+    let wa = v.wa_id;
+    if (wa === null) {
+      wa = this.phoneOfBsuid(n.business_id, v.recipient!) ?? null;
+      if (wa === null)
+        return this.reject(
+          syncError(131009, {
+            details: `Param recipient (${v.recipient}) is not a business-scoped user ID of this number's business portfolio.`,
+          }),
+        );
+      via = 'recipient';
+    }
     // Request checks first: a refused request takes no throughput or pair token.
     let category = 'service';
     let tpl: SandboxTemplate | undefined;
@@ -721,23 +740,25 @@ export class SandboxState {
       const e = checkTemplateSend(tpl, v.template);
       if (e) return this.reject(e);
       category = tpl.category.toLowerCase();
+      // Authentication templates need a phone number (changes-2026 §1.1).
+      if (via === 'recipient' && tpl.category === 'AUTHENTICATION') return this.reject(syncError(131062));
     }
-    const ident = this.identity(n, v.wa_id);
+    const ident = this.identity(n, wa);
     // A username-only customer (phone_shared: false) is reached only by BSUID: sending to the phone is refused
     // (sync, so no webhook ever names the phone). Meta documents no code for this; 131026 reads "undeliverable".
-    if (ident.wa_id === null)
+    if (ident.wa_id === null && via === 'to')
       return this.reject(
         syncError(131026, {
           details: 'This user does not share their phone number: send to their business-scoped user ID (recipient) instead.',
         }),
       );
-    const inCsw = this.windowOpen(pnid, v.wa_id, now);
+    const inCsw = this.windowOpen(pnid, wa, now);
     if (!v.template && !inCsw && this.rules.window_mode === 'sync') return this.reject(syncError(131047));
 
     // Throughput: one bucket per number, capacity one second of tokens (§4.1).
     if (!this.take(n.bucket, n.throughput_mps / 1000, n.throughput_mps, now)) return this.reject(syncError(130429));
     // Pair limit: 1 per pair_interval with a burst of pair_burst that borrows from the future (§4.2).
-    const pk = `${pnid}|${v.wa_id}`;
+    const pk = `${pnid}|${wa}`;
     let pb = this.pair.get(pk);
     if (!pb) {
       pb = { tokens: this.rules.pair_burst, last: now };
@@ -756,32 +777,31 @@ export class SandboxState {
     // Async outcomes: Meta accepts the request (200) and reports the failure in a status webhook.
     let outcome: number | null = null;
     let details: string | undefined;
-    if (this.undeliverable.has(v.wa_id)) outcome = 131026;
+    if (this.undeliverable.has(wa)) outcome = 131026;
     else if (!v.template && !inCsw) outcome = 131047;
-    else if (v.template && !inCsw && !inFep && this.rules.messaging_limit_code > 0 && !this.withinMessagingLimit(n, v.wa_id, now)) {
+    else if (v.template && !inCsw && !inFep && this.rules.messaging_limit_code > 0 && !this.withinMessagingLimit(n, wa, now)) {
       outcome = this.rules.messaging_limit_code;
       details = `Business-initiated messages exceeded the messaging limit (${n.messaging_limit}) of unique users in 24 hours.`;
     } else if (category === 'marketing') {
-      if (this.optouts.has(`${n.waba_id}|${v.wa_id}`)) outcome = 131050;
-      else if (this.rules.us_marketing_pause && this.isUsNumber(v.wa_id)) {
+      if (this.optouts.has(`${n.waba_id}|${wa}`)) outcome = 131050;
+      else if (this.rules.us_marketing_pause && this.isUsNumber(wa)) {
         outcome = 131049;
         details = 'Marketing template messages to US phone numbers are paused.';
       } else if (this.rules.marketing_cap > 0 && !inCsw && !inFep) {
         // Per-user cap across businesses; messages sent inside the user's care window do not count.
         const since = now - this.rules.marketing_cap_window_ms;
-        const list = (this.marketing.get(v.wa_id) ?? []).filter((t) => t > since);
+        const list = (this.marketing.get(wa) ?? []).filter((t) => t > since);
         if (list.length >= this.rules.marketing_cap) outcome = 131049;
         else list.push(now);
-        this.marketing.set(v.wa_id, list);
+        this.marketing.set(wa, list);
       }
     }
 
-    const via: 'to' | 'recipient' = 'to';
     const wamid = newWamid(ident.wa_id ?? ident.user_id);
     const biz = v.biz;
     this.ledger.push({
       wamid,
-      to: v.wa_id,
+      to: wa,
       user_id: ident.user_id,
       via,
       type: v.type,
@@ -805,7 +825,14 @@ export class SandboxState {
 
     const msg: Obj = { id: wamid };
     if (v.template) msg.message_status = 'accepted';
-    return { status: 200, body: { messaging_product: 'whatsapp', contacts: [{ input: v.to, wa_id: v.wa_id }], messages: [msg] } };
+    // contacts[]: `input` as given, `wa_id` only for a phone send, `user_id` on a BSUID send (or always, by rule).
+    const contact: Obj =
+      via === 'recipient'
+        ? { input: v.recipient, user_id: ident.user_id }
+        : this.rules.response_user_id === 'always'
+          ? { input: v.to, wa_id: wa, user_id: ident.user_id }
+          : { input: v.to, wa_id: wa };
+    return { status: 200, body: { messaging_product: 'whatsapp', contacts: [contact], messages: [msg] } };
   }
 
   private scheduleStatuses(

@@ -40,7 +40,17 @@ export interface TemplateRef {
 
 export type Validated =
   | { ok: true; kind: 'read'; message_id: string; typing: boolean }
-  | { ok: true; kind: 'message'; type: string; to: string; wa_id: string; biz: string | null; template: TemplateRef | null }
+  | {
+      ok: true;
+      kind: 'message';
+      type: string;
+      /** What addressed the send: `to` (a phone), else `recipient` (a BSUID; `wa_id` is then null until resolved). */
+      to: string | null;
+      recipient: string | null;
+      wa_id: string | null;
+      biz: string | null;
+      template: TemplateRef | null;
+    }
   | { ok: false; err: SyncError };
 
 type Obj = Record<string, unknown>;
@@ -53,6 +63,9 @@ const tooLong = (param: string, max: number): Validated => bad(`Param ${param} m
 function str(v: unknown): v is string {
   return typeof v === 'string';
 }
+
+/** A business-scoped user id (changes-2026 §1.1): ISO country, a dot, up to 128 alphanumerics (parent: `.ENT.`). */
+export const BSUID_RE = /^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$/;
 
 /** Digits of a phone number as Meta normalises `to`: +, -, (, ), spaces and dots are dropped. */
 export function normalizeTo(to: string): string | null {
@@ -211,11 +224,25 @@ export function validateSend(body: unknown, senderDigits: string): Validated {
   }
   if (body.recipient_type !== undefined && body.recipient_type !== 'individual' && body.recipient_type !== 'group')
     return bad('Param recipient_type must be one of {INDIVIDUAL, GROUP}.');
-  if (body.to === undefined || body.to === null || body.to === '') return missing('to');
-  if (!str(body.to)) return bad('Param to must be a string.');
-  const wa = normalizeTo(body.to);
-  if (!wa) return invalid(`Param to (${body.to.length} characters) is not a valid WhatsApp phone number.`);
-  if (wa === senderDigits) return { ok: false, err: syncError(131021) };
+  // `to` (a phone) or `recipient` (a BSUID); with both, `to` wins and `recipient` is ignored (Meta).
+  let to: string | null = null;
+  let recipient: string | null = null;
+  let wa: string | null = null;
+  if (body.to === undefined || body.to === null || body.to === '') {
+    if (body.recipient === undefined || body.recipient === null || body.recipient === '') return missing('to');
+    if (!str(body.recipient)) return bad('Param recipient must be a string.');
+    if (!BSUID_RE.test(body.recipient))
+      return invalid(
+        `Param recipient (${body.recipient.length} characters) is not a valid business-scoped user ID: a two-letter country code, a dot, then up to 128 letters and digits.`,
+      );
+    recipient = body.recipient;
+  } else {
+    if (!str(body.to)) return bad('Param to must be a string.');
+    wa = normalizeTo(body.to);
+    if (!wa) return invalid(`Param to (${body.to.length} characters) is not a valid WhatsApp phone number.`);
+    if (wa === senderDigits) return { ok: false, err: syncError(131021) };
+    to = body.to;
+  }
   const type = body.type === undefined ? 'text' : body.type; // Meta defaults type to text
   if (!str(type)) return bad('Param type must be a string.');
   if (!MESSAGE_TYPES.has(type)) return { ok: false, err: syncError(131051, { details: `Message type ${type} is not supported.` }) };
@@ -277,5 +304,5 @@ export function validateSend(body: unknown, senderDigits: string): Validated {
       if (MEDIA.has(type)) e = validateMedia(type, payload);
   }
   if (e) return e;
-  return { ok: true, kind: 'message', type, to: body.to, wa_id: wa, biz, template };
+  return { ok: true, kind: 'message', type, to, recipient, wa_id: wa, biz, template };
 }
