@@ -284,3 +284,26 @@ describe('sending to a business-scoped user id (recipient)', () => {
     expect(r.body.contacts).toEqual([{ input: TO, wa_id: TO, user_id: s.state.bsuidOf('sandbox-business', TO) }]);
   });
 });
+
+describe('group messages', () => {
+  const GROUP = 'Y2FwaV9ncm91cDoxNTU1MDEwMDAwMToxMjAzNjM0MDUyMzQ1Njc4OQ';
+
+  it('an inbound with group_id carries it and opens the group window, not a 1:1 window with the author', async () => {
+    const { s, rx } = await t.withReceiver();
+    const r = await ctl(s, 'POST', '/inbound', { from: TO, group_id: GROUP, text: { body: 'hi all' } });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ window_open: false, group_window_open: true });
+    const c = await waitFor(() => inbounds(rx)[0], 3000, 'inbound');
+    expect(c.value.messages[0]).toMatchObject({ from: TO, from_user_id: s.state.bsuidOf('sandbox-business', TO), group_id: GROUP });
+    expect(c.value.contacts[0].user_id).toBe(s.state.bsuidOf('sandbox-business', TO));
+    // A 1:1 free-form reply to the author is outside any 1:1 window: 131047.
+    await sendMsg(s, text(TO));
+    const f = await waitFor(() => rx.statuses().find((x) => x.status === 'failed'), 3000, 'failed');
+    expect(f.errors[0].code).toBe(131047);
+    // Their own 1:1 message opens the 1:1 window as before.
+    const one = await ctl(s, 'POST', '/inbound', { from: TO });
+    expect(one.body.window_open).toBe(true);
+    expect(one.body.group_window_open).toBeUndefined();
+    expect((await ctl(s, 'POST', '/inbound', { from: TO, group_id: 'bad id!' })).body.error.code).toBe('bad_group_id');
+  });
+});

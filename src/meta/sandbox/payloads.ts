@@ -92,6 +92,7 @@ export function inboundMessage(input: Obj, now: number, baseUrl: string): Obj {
   msg.id = typeof input.id === 'string' ? input.id : newWamid(hideFrom && userId ? userId : from);
   msg.timestamp = ts;
   msg.type = type;
+  if (typeof input.group_id === 'string') msg.group_id = input.group_id;
   const given = input[type];
   switch (type) {
     case 'text':

@@ -909,6 +909,17 @@ export class SandboxState {
         },
       };
     const from = typeof input.from === 'string' ? digits(input.from) : '';
+    if (input.group_id !== undefined && (typeof input.group_id !== 'string' || !/^[A-Za-z0-9_.=-]{1,128}$/.test(input.group_id)))
+      return {
+        status: 400,
+        body: {
+          error: {
+            code: 'bad_group_id',
+            message: '`group_id` must be 1-128 letters, digits, "_", ".", "=" or "-"',
+            fix: 'e.g. "group_id": "Y2FwaV9ncm91cDoxNTU1MDEwMDAwMToxMjAzNjM0MDUyMzQ1Njc4OQ"',
+          },
+        },
+      };
     if (from.length < 7 || from.length > 15)
       return {
         status: 400,
@@ -952,13 +963,17 @@ export class SandboxState {
     }
     const atMs = Number(msg.timestamp) * 1000;
     const opens = type !== 'system' && type !== 'unsupported' && (type !== 'reaction' || this.rules.reactions_open_window);
-    const key = `${n.phone_number_id}|${from}`;
+    // A group message opens the group's window, never a 1:1 window with its author (changes-2026 §10).
+    const group = typeof msg.group_id === 'string' ? msg.group_id : null;
+    const key = group ? `${n.phone_number_id}|group:${group}` : `${n.phone_number_id}|${from}`;
     if (opens && (this.windows.get(key) ?? 0) < atMs) this.windows.set(key, atMs);
-    if (msg.referral) this.ctwa.set(key, { referral_at: atMs, fep_until: null });
+    if (msg.referral && !group) this.ctwa.set(key, { referral_at: atMs, fep_until: null });
     this.counters.inbound++;
     const profile = typeof input.profile_name === 'string' ? input.profile_name : 'Sandbox Customer';
     this.webhooks.enqueue(n.waba_id, { field: 'messages', value: messagesValue(n, ident, profile, [msg]) });
-    return { status: 200, body: { id: msg.id, message: msg, window_open: this.windowOpen(n.phone_number_id, from, this.now()) } };
+    const body: Obj = { id: msg.id, message: msg, window_open: this.windowOpen(n.phone_number_id, from, this.now()) };
+    if (group) body.group_window_open = this.windowOpen(n.phone_number_id, `group:${group}`, this.now());
+    return { status: 200, body };
   }
 
   /** user_preferences stop/resume from a user for one business: suppresses (or restores) its marketing. */
