@@ -30,7 +30,8 @@ export interface SenderRestriction {
 
 /** What a restriction type stops: sends outside a window, inside one, or no send at all. */
 export function restrictionScope(type: string): 'business_initiated' | 'customer_initiated' | null {
-  if (type === 'RESTRICTED_BIZ_INITIATED_MESSAGING') return 'business_initiated';
+  // META_131064: wagate's own, set on a portfolio's other senders when one gets 131064 in a status.
+  if (type === 'RESTRICTED_BIZ_INITIATED_MESSAGING' || type === 'META_131064') return 'business_initiated';
   if (type === 'RESTRICTED_CUSTOMER_INITIATED_MESSAGING') return 'customer_initiated';
   return null;
 }

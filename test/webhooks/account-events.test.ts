@@ -1,10 +1,11 @@
 // Meta's 2026 account events (issue 14), with the payloads of Meta's account_update reference (updated
 // 20 Apr 2026): ACCOUNT_RESTRICTION is stored and enforced by the gate until it expires.
-import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { WebhookProcessor } from '../../src/webhooks/processor.ts';
 import { extractEvents } from '../../src/webhooks/events.ts';
 import type { GateRequest } from '../../src/gate/port.ts';
-import { makeCtx, envelope, textMsg, CUSTOMER, SENDER, WABA, type TestCtx } from './helpers.ts';
+import { makeCtx, envelope, textMsg, message, statusBody, st, CUSTOMER, SENDER, WABA, type TestCtx } from './helpers.ts';
+import type { SenderConfig } from '../../src/domain/types.ts';
 
 let t: TestCtx;
 let proc: WebhookProcessor;
@@ -152,5 +153,74 @@ describe('account_update ACCOUNT_OFFBOARDED / ACCOUNT_RECONNECTED (coexistence)'
       ['ACCOUNT_OFFBOARDED', true, ['main']],
       ['ACCOUNT_RECONNECTED', false, ['main']],
     ]);
+  });
+});
+
+describe('sender-level errors in a failed status (as on the synchronous path)', () => {
+  // Meta's error object in a status webhook: code, title, message, error_data.details, href.
+  const metaError = (code: number, title: string, details: string) => ({
+    code,
+    title,
+    message: title,
+    error_data: { details },
+    href: '/documentation/business-messaging/whatsapp/support/error-codes',
+  });
+  const failed = async (id: string, wamid: string, err: Record<string, unknown>) => {
+    await t.ctx.store.insertMessage(message(id, { wamid }));
+    await proc.applyBody(statusBody([st(wamid, 'failed', t.clock.t - 1000, { errors: [err] })]));
+  };
+
+  for (const [code, title] of [
+    [131048, 'Spam rate limit hit'],
+    [131042, 'Business eligibility payment issue'],
+    [368, 'Temporarily blocked for policies violations'],
+    [131031, 'Account has been locked'],
+  ] as const) {
+    it(`${code} pauses the sender with META_${code} and alerts`, async () => {
+      await failed(`msg_f${code}`, `wamid.F${code}`, metaError(code, title, 'details from Meta'));
+      expect(t.ctx.senders.status('main')).toMatchObject({ state: 'paused', reason_code: `META_${code}` });
+      expect(t.ctx.senders.status('main').reason).toMatch(/failed status of message msg_f/);
+      await t.alerts.flush();
+      expect(await t.ctx.store.getAlertByDedupeKey(`paused:main:META_${code}`)).toMatchObject({ kind: 'sender_paused' });
+    });
+  }
+
+  it('a replayed failure does not pause again a sender an operator resumed; recipient-level codes pause nothing', async () => {
+    await failed('msg_r1', 'wamid.RP1', metaError(131048, 'Spam rate limit hit', 'x'));
+    expect(t.ctx.senders.status('main').state).toBe('paused');
+    t.ctx.senders.setState('main', 'active', { reason: null, reason_code: null, at: t.clock.t });
+    await proc.applyBody(
+      statusBody([st('wamid.RP1', 'failed', t.clock.t - 1000, { errors: [metaError(131048, 'Spam rate limit hit', 'x')] })]),
+    );
+    expect(t.ctx.senders.status('main').state).toBe('active');
+    await failed('msg_r2', 'wamid.RP2', metaError(131026, 'Message undeliverable', 'x'));
+    expect(t.ctx.senders.status('main').state).toBe('active');
+  });
+
+  it('131064 pauses the sender and holds business-initiated sends of the other senders of its portfolio (replies go on)', async () => {
+    const other: SenderConfig = { ...SENDER, id: 'alt', phone_number_id: '106540352242923', display_phone_number: '15550783882' };
+    const elsewhere: SenderConfig = { ...SENDER, id: 'far', phone_number_id: '106540352242924', business_id: 'biz_other' };
+    vi.spyOn(t.ctx.senders, 'list').mockReturnValue([SENDER, other, elsewhere]);
+    await failed(
+      'msg_l1',
+      'wamid.L1',
+      metaError(
+        131064,
+        'Messaging limit reached',
+        'Your account has reached its messaging limit due to template classification violations.',
+      ),
+    );
+    expect(t.ctx.senders.status('main')).toMatchObject({ state: 'paused', reason_code: 'META_131064' });
+    const d = await decision({ ...template(), sender: other });
+    expect(d.reason_code).toBe('SENDER_RESTRICTED');
+    expect(d.suggested_action).toMatch(/template categories|categories/);
+    expect((await decision({ ...template(), sender: elsewhere })).allowed).toBe(true);
+    await t.ctx.gate.recordInbound('alt', CUSTOMER, t.clock.t); // the customer wrote to the other number
+    expect((await decision({ ...reply(), sender: other })).allowed).toBe(true);
+    expect((await t.ctx.store.getSenderHealth('alt'))?.data.sender_restrictions).toEqual([
+      expect.objectContaining({ type: 'META_131064', expires_at: t.clock.t - 1000 + 86_400_000 }),
+    ]);
+    await t.alerts.flush();
+    expect(await t.ctx.store.getAlertByDedupeKey('meta_131064:biz')).toMatchObject({ severity: 'critical' });
   });
 });

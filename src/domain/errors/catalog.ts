@@ -226,6 +226,20 @@ export const CATALOG: readonly CatalogEntry[] = [
     fix: 'Pause campaigns on this number. Check its quality rating in WhatsApp Manager, review which templates were blocked or reported, tighten opt-in and frequency. Resume the sender (POST /v1/senders/:id/resume) once quality recovers.',
   },
   {
+    code: 131064,
+    title: 'Messaging limit reached due to template classification violations',
+    http_status: 400,
+    where: 'both',
+    section: '3.4',
+    meaning:
+      "The business portfolio's messaging was limited because its templates (or Direct Send messages) were misclassified, e.g. marketing content sent as utility (pywa errors.py, Jul 2026; changes-2026.md §3, §8).",
+    action: 'pause_sender',
+    scope: 'sender',
+    explanation:
+      'Meta stopped business-initiated messages (templates and Direct Send) for the whole business portfolio as an enforcement, not the ordinary tier: every number in it is affected. Replies inside a window the customer opened are not what Meta limits.',
+    fix: "Check WhatsApp Manager → Account quality for the enforcement and the templates Meta recategorised; fix their categories (marketing content goes in MARKETING templates) and appeal if it is wrong. Business-initiated sends of the portfolio's other senders are held by wagate for 24 h (each new 131064 re-arms it); resume this sender (POST /v1/senders/:id/resume) once Meta lifts the limit.",
+  },
+  {
     code: 131056,
     title: '(Business Account, Consumer Account) pair rate limit hit',
     http_status: 400,
@@ -540,6 +554,20 @@ export const CATALOG: readonly CatalogEntry[] = [
     scope: 'message',
     explanation: 'This endpoint only takes marketing templates; the message was something else.',
     fix: 'Send non-marketing messages through the regular /messages endpoint.',
+  },
+  {
+    code: 131062,
+    title: 'Business-scoped User ID (BSUID) recipients are not supported for this message',
+    http_status: 400,
+    where: 'sync',
+    section: 'changes-2026 §1.1',
+    meaning:
+      'The message was addressed to a business-scoped user id (`recipient`), but this kind of message needs a phone number: authentication templates (one-tap, zero-tap, copy-code) and authentication Direct Send.',
+    action: 'fix_request',
+    scope: 'message',
+    explanation:
+      "Meta delivers authentication codes only to a phone number, and this one was sent to the customer's business-scoped user id. Resending it the same way fails the same way.",
+    fix: "Send it to the customer's phone number (`to`) instead of their business-scoped user id. If you do not know the phone, ask for it first (a utility template with a REQUEST_CONTACT_INFO button), or verify the customer another way.",
   },
   {
     code: 131057,

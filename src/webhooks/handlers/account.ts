@@ -101,19 +101,26 @@ export async function applyAccount(ctx: AppContext, ev: AccountEvent): Promise<E
  * already held replaces it; other types stay until their own expiry; expired ones are dropped. An
  * event older (entry.time) than the last one applied is stale and changes nothing.
  */
-async function restrict(ctx: AppContext, sender_ids: string[], incoming: SenderRestriction[], at: number): Promise<void> {
+export async function restrict(
+  ctx: AppContext,
+  sender_ids: string[],
+  incoming: SenderRestriction[],
+  at: number,
+  opts: { own?: boolean } = {},
+): Promise<void> {
   const now = ctx.now();
   for (const id of sender_ids) {
     const cur = await ctx.store.getSenderHealth(id);
     const data = cur?.data ?? {};
     const lastAt = typeof data.sender_restrictions_at === 'number' ? data.sender_restrictions_at : 0;
-    if (at < lastAt) continue;
+    // own: a restriction wagate sets itself (131064), not Meta's event stream: it never moves that clock.
+    if (!opts.own && at < lastAt) continue;
     const held = Array.isArray(data.sender_restrictions) ? (data.sender_restrictions as SenderRestriction[]) : [];
     const types = new Set(incoming.map((r) => r.type));
     const next = [...held.filter((r) => !types.has(r.type)), ...incoming].filter((r) => r.expires_at === null || r.expires_at > now);
     await ctx.store.saveSenderHealth({
       sender_id: id,
-      data: { ...data, sender_restrictions: next, sender_restrictions_at: at },
+      data: { ...data, sender_restrictions: next, sender_restrictions_at: opts.own ? lastAt : at },
       updated_at: now,
     });
     await ctx.gate.setSenderRestrictions(id, next);

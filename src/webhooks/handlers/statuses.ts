@@ -5,6 +5,9 @@ import type { AppContext } from '../../engine/context.ts';
 import { updateCustomer } from '../../engine/customers.ts';
 import type { MessageRecord, MessageStatus, StatusEvent } from '../../domain/types.ts';
 import { classify } from '../../domain/errors/index.ts';
+import { pauseSender } from '../../engine/senders.ts';
+import { restrict } from './account.ts';
+import { DAY_MS } from '../../domain/types.ts';
 import type { GraphError } from '../../meta/types.ts';
 import { applyForwardOrNone } from '../../store/forward.ts';
 import { isObj, readStatus, type Obj, type StatusUpdateEvent, type WebhookEvent } from '../events.ts';
@@ -165,7 +168,7 @@ export class StatusHandler {
       r.message.wamid = ev.wamid;
     }
     if (status === 'failed') {
-      await this.actOnFailure(r.message, ev.errors, at);
+      await this.actOnFailure(r.message, ev.errors, at, r.changed);
       // Matches the store's gate seed (failed messages hold no reservation): a failed message does
       // not count against the caps it reserved.
       if (r.changed) await ctx.gate.release(target.id);
@@ -174,10 +177,18 @@ export class StatusHandler {
     return r.changed ? 'applied' : 'stale';
   }
 
-  /** What a failed status teaches about the recipient (cloud-api.md §4.6, §6.2). */
-  private async actOnFailure(msg: MessageRecord, errors: GraphError[], at: number): Promise<void> {
+  /**
+   * What a failed status teaches about the recipient (cloud-api.md §4.6, §6.2), and about the sender:
+   * a sender-level error (the catalog's pause_sender: 131048, 131042, 368, 131031, 131064...) pauses
+   * the sender and alerts, as on the synchronous path (src/delivery/service.ts), once, when the
+   * failure is new (a replayed one does not pause again a sender an operator resumed). 131064 also
+   * holds business-initiated sends of the portfolio's other senders (changes-2026.md §3, §8).
+   */
+  private async actOnFailure(msg: MessageRecord, errors: GraphError[], at: number, isNew: boolean): Promise<void> {
     const { ctx } = this;
     for (const e of errors) {
+      const c = classify(e);
+      if (isNew && c.action === 'pause_sender') await this.pauseFor(msg, e, c.entry, at);
       if (e.code === 131049) {
         // Per-user marketing limit: no marketing to this user for 24h (the gate reads marketing_limited_at).
         const cur = await ctx.store.getCustomer(msg.to);
@@ -190,6 +201,44 @@ export class StatusHandler {
         if (!cur?.undeliverable_at) await updateCustomer(ctx, { wa_id: msg.to, undeliverable_at: at, actor: 'webhook:status:131026' });
       }
     }
+  }
+
+  /** A sender-level error in a failed status: pause (and alert) as the worker does; 131064 holds the portfolio. */
+  private async pauseFor(
+    msg: MessageRecord,
+    e: GraphError,
+    entry: { title: string; explanation: string; fix: string },
+    at: number,
+  ): Promise<void> {
+    const { ctx } = this;
+    const sender = ctx.senders.find(msg.sender_id);
+    if (!sender) return;
+    if (ctx.senders.status(sender.id).state === 'active')
+      pauseSender(ctx, sender.id, {
+        reason: `${entry.title}: ${entry.explanation} ${entry.fix} (Meta reported it in the failed status of message ${msg.id}${e.details ? `: ${e.details}` : ''})`,
+        reason_code: `META_${e.code}`,
+        actor: 'webhook:status',
+      });
+    if (e.code !== 131064) return;
+    // Meta limited business-initiated messaging for the whole portfolio: the other numbers stop
+    // sending templates too (a restriction of wagate's own, 24 h, re-armed by each new 131064);
+    // their replies inside windows go on.
+    const others = ctx.senders.list().filter((s) => s.business_id === sender.business_id && s.id !== sender.id);
+    await restrict(
+      ctx,
+      others.map((s) => s.id),
+      [{ type: 'META_131064', expires_at: at + DAY_MS, remediation: entry.fix }],
+      at,
+      { own: true },
+    );
+    ctx.alerts.raise({
+      kind: 'sender_paused',
+      severity: 'critical',
+      dedupe_key: `meta_131064:${sender.business_id}`,
+      sender_id: sender.id,
+      title: `Business portfolio ${sender.business_id}: Meta limited business-initiated messaging (131064)`,
+      body: `${entry.explanation}\n${entry.fix}\nSenders held: ${[sender.id, ...others.map((s) => s.id)].join(', ')}.`,
+    });
   }
 
   // ---- statuses that arrive before their message ------------------------------------------------
