@@ -975,14 +975,31 @@ export class KyselyStore implements Store {
   // ---------------------------------------------------------------- identities
 
   async linkIdentity(l: { business_id: string; user_id: string; wa_id: string; at: number }): Promise<boolean> {
-    const cur = await this.getLinkedPhone(l.business_id, l.user_id);
-    if (cur === l.wa_id) return false;
-    await this.db
-      .insertInto('identity_links')
-      .values(l)
-      .onConflict((oc) => oc.columns(['business_id', 'user_id']).doUpdateSet({ wa_id: l.wa_id, at: l.at }))
-      .$call(this.all);
-    return true;
+    return (await this.linkIdentities([l])).length > 0;
+  }
+
+  async linkIdentities(
+    links: readonly { business_id: string; user_id: string; wa_id: string; at: number }[],
+  ): Promise<{ business_id: string; user_id: string; wa_id: string }[]> {
+    // One statement: new pairs are inserted, a BSUID naming another phone is moved, a known pair is
+    // left alone (and not returned). Repeated (portfolio, BSUID) keys: the last one given wins.
+    const unique = [...new Map(links.map((l) => [`${l.business_id}\u0000${l.user_id}`, l])).values()];
+    const out: { business_id: string; user_id: string; wa_id: string }[] = [];
+    for (let i = 0; i < unique.length; i += BATCH_ROWS) {
+      const rows = await this.db
+        .insertInto('identity_links')
+        .values(unique.slice(i, i + BATCH_ROWS))
+        .onConflict((oc) =>
+          oc
+            .columns(['business_id', 'user_id'])
+            .doUpdateSet((eb) => ({ wa_id: eb.ref('excluded.wa_id'), at: eb.ref('excluded.at') }))
+            .where('identity_links.wa_id', '<>', (eb) => eb.ref('excluded.wa_id')),
+        )
+        .returning(['business_id', 'user_id', 'wa_id'])
+        .$call(this.all);
+      out.push(...rows);
+    }
+    return out;
   }
 
   async getLinkedPhone(business_id: string, user_id: string): Promise<string | null> {
@@ -1026,7 +1043,7 @@ export class KyselyStore implements Store {
   // ---------------------------------------------------------------- gate seed
 
   async loadGateSeed(now: number): Promise<GateSeed> {
-    const [customers, windows, templates, senders, reserved, health] = await Promise.all([
+    const [customers, windows, templates, senders, reserved, health, limits] = await Promise.all([
       // Only customers that differ from a blank one: the gate's default covers the rest.
       this.db
         .selectFrom('customers')
@@ -1060,6 +1077,8 @@ export class KyselyStore implements Store {
       // Meta's account restrictions (ACCOUNT_RESTRICTION), kept in the sender health record.
       // One row per sender (few): filtered here, as jsonb (PostgreSQL) and text (SQLite) differ in SQL.
       this.db.selectFrom('sender_health').selectAll().$call(this.all),
+      // Messaging limits Meta reported per portfolio (business_capability_update).
+      this.db.selectFrom('settings').selectAll().where('name', 'like', 'portfolio_limit:%').$call(this.all),
     ]);
     return {
       customers: customers.map((r): GateCustomerUpdate => {
@@ -1090,6 +1109,16 @@ export class KyselyStore implements Store {
       restrictions: health.flatMap((r) => {
         const list = rowToHealth(r).data.sender_restrictions;
         return Array.isArray(list) && list.length ? [{ sender_id: r.sender_id, restrictions: list as SenderRestriction[] }] : [];
+      }),
+      portfolio_limits: limits.flatMap((r) => {
+        try {
+          const v = JSON.parse(r.value) as { limit: unknown; at: unknown };
+          const limit = v.limit === null ? null : typeof v.limit === 'number' ? v.limit : undefined;
+          if (limit === undefined || typeof v.at !== 'number') return [];
+          return [{ business_id: r.name.slice('portfolio_limit:'.length), limit, at: v.at }];
+        } catch {
+          return [];
+        }
       }),
       reservations: reserved.map(
         (r): Reservation => ({

@@ -214,6 +214,10 @@ export interface Store {
    * (unknown, or it named another phone: the newer link wins).
    */
   linkIdentity(l: { business_id: string; user_id: string; wa_id: string; at: number }): Promise<boolean>;
+  /** linkIdentity for many pairs in one statement: the pairs that were new (or moved), in no set order. */
+  linkIdentities(
+    links: readonly { business_id: string; user_id: string; wa_id: string; at: number }[],
+  ): Promise<{ business_id: string; user_id: string; wa_id: string }[]>;
   /** The phone linked to this BSUID in this portfolio, or null. */
   getLinkedPhone(business_id: string, user_id: string): Promise<string | null>;
   /** The BSUIDs linked to this phone in this portfolio. */

@@ -18,10 +18,10 @@
 // forever): nothing else may block the queue.
 import type { AppContext } from '../engine/context.ts';
 import { appError } from '../shared/errors/app-error.ts';
-import type { MessageRecord } from '../domain/types.ts';
+import type { MessageRecord, SenderConfig } from '../domain/types.ts';
 import type { FailedWebhookBatch } from '../store/port.ts';
 import { newId } from '../domain/ids.ts';
-import { extractEvents, type Obj, type StatusUpdateEvent, type WebhookEvent } from './events.ts';
+import { extractEvents, type IdentityLink, type Obj, type StatusUpdateEvent, type WebhookEvent } from './events.ts';
 import { verifySignature, type SignatureCheck } from './signature.ts';
 import { errorText } from '../shared/error-text.ts';
 import { createBatcher } from '../shared/batcher.ts';
@@ -622,6 +622,7 @@ export class WebhookProcessor {
       runIds.clear();
       await this.statuses.applyForwardRun(items, record, one);
     };
+    const statusLinks: { sender: SenderConfig; link: IdentityLink; at: number }[] = [];
     let slice = performance.now();
     try {
       for (const { ev, recovery } of events) {
@@ -630,9 +631,12 @@ export class WebhookProcessor {
           slice = performance.now();
         }
         const fresh = await isFresh(ev.key);
-        // A status shows the recipient's phone and BSUID together (contacts[]): the link is learned.
-        if (ev.kind === 'status' && ev.links.length > 0 && (fresh || recovery))
-          await this.identities.learn(senderOf(this.ctx, ev.phone_number_id), ev.links, eventTime(this.ctx, ev.timestamp));
+        // A status shows the recipient's phone and BSUID together (contacts[]): the links of the whole
+        // list are learned together at its end, in one statement (Meta sends them on every status).
+        if (ev.kind === 'status' && ev.links.length > 0 && (fresh || recovery)) {
+          const sender = senderOf(this.ctx, ev.phone_number_id);
+          if (sender) for (const l of ev.links) statusLinks.push({ sender, link: l, at: eventTime(this.ctx, ev.timestamp) });
+        }
         const item = ev.kind === 'status' && (fresh || recovery) ? this.statuses.forwardItem(ev) : null;
         if (item) {
           if (runIds.has(item.id) || run.length >= FORWARD_RUN_MAX) await flushRun(); // a message's second status waits for its first
@@ -654,6 +658,7 @@ export class WebhookProcessor {
       }
       await flushRun();
       await settleAll();
+      if (statusLinks.length > 0) await this.identities.learnMany(statusLinks);
     } catch (err) {
       // Let the statuses still on their way finish before the caller retries the group.
       await Promise.allSettled([...inflight.values()]);
@@ -689,6 +694,7 @@ export class WebhookProcessor {
       case 'phone_quality':
       case 'account_update':
       case 'account_alerts':
+      case 'capability':
         return applyAccount(this.ctx, ev);
       case 'system_error':
         return applySystemErrors(this.ctx, ev);

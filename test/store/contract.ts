@@ -673,6 +673,16 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(await s.linkIdentity({ business_id: 'biz_a', user_id: 'US.1001', wa_id: '15550002', at: T0 + 2 })).toBe(true);
         expect(await s.getLinkedPhone('biz_a', 'US.1001')).toBe('15550002');
         expect(await s.listLinkedUserIds('biz_a', '15550001')).toEqual(['US.ENT.77']);
+        // Many in one statement: only the new or moved pairs come back.
+        const fresh = await s.linkIdentities([
+          { business_id: 'biz_a', user_id: 'US.1001', wa_id: '15550002', at: T0 + 3 }, // known
+          { business_id: 'biz_a', user_id: 'US.2002', wa_id: '15550003', at: T0 + 3 }, // new
+          { business_id: 'biz_a', user_id: 'US.ENT.77', wa_id: '15550009', at: T0 + 3 }, // moved
+          { business_id: 'biz_a', user_id: 'US.2002', wa_id: '15550003', at: T0 + 4 }, // repeated in the call
+        ]);
+        expect(fresh.map((r) => r.user_id).sort()).toEqual(['US.2002', 'US.ENT.77']);
+        expect(await s.getLinkedPhone('biz_a', 'US.ENT.77')).toBe('15550009');
+        expect(await s.linkIdentities([])).toEqual([]);
       });
     });
 

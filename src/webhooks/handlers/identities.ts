@@ -67,14 +67,48 @@ export class IdentityBook {
     else await carryOptOuts(this.ctx, oldKey, next, `webhook:user_id_changed_from:${mask(oldKey)}`, at);
   }
 
+  /**
+   * Learns many pairs at once (the statuses of a webhook list): one statement for all the pairs this
+   * process has not seen, then, for each that was new, what learning a link does.
+   */
+  async learnMany(items: { sender: SenderConfig; link: IdentityLink; at: number }[]): Promise<void> {
+    const rows = new Map<string, { business_id: string; user_id: string; wa_id: string; at: number; sender: SenderConfig }>();
+    for (const { sender, link, at } of items) {
+      const phone = waKey(link.wa_id);
+      if (!phone) continue;
+      for (const uid of [link.user_id, link.parent_user_id]) {
+        const bsuid = bsuidKey(uid);
+        if (!bsuid) continue;
+        const id = `${scopeOf(sender)}\u0000${bsuid}\u0000${phone}`;
+        if (!this.known.has(id)) rows.set(id, { business_id: scopeOf(sender), user_id: bsuid, wa_id: phone, at, sender });
+      }
+    }
+    if (rows.size === 0) return;
+    const fresh = await this.ctx.store.linkIdentities([...rows.values()].map(({ sender: _s, ...r }) => r));
+    for (const id of rows.keys()) this.remember(id);
+    for (const f of fresh) {
+      const r = rows.get(`${f.business_id}\u0000${f.user_id}\u0000${f.wa_id}`);
+      if (r) await this.linked(r.sender, f.user_id, f.wa_id, r.at);
+    }
+  }
+
+  private remember(id: string): void {
+    if (this.known.size >= 100_000) this.known.clear();
+    this.known.add(id);
+  }
+
   private async link(sender: SenderConfig, bsuid: string, phone: string, at: number): Promise<void> {
     const scope = scopeOf(sender);
     const id = `${scope}\u0000${bsuid}\u0000${phone}`;
     if (this.known.has(id)) return;
     const fresh = await this.ctx.store.linkIdentity({ business_id: scope, user_id: bsuid, wa_id: phone, at });
-    if (this.known.size >= 100_000) this.known.clear();
-    this.known.add(id);
-    if (!fresh) return;
+    this.remember(id);
+    if (fresh) await this.linked(sender, bsuid, phone, at);
+  }
+
+  /** A link just learned: the same person under two keys. */
+  private async linked(sender: SenderConfig, bsuid: string, phone: string, at: number): Promise<void> {
+    const scope = scopeOf(sender);
     // The same person: what they said under the BSUID alone now holds for the phone. (The other way
     // needs no copy: from now on the BSUID resolves to the phone everywhere, sends included.)
     await carryOptOuts(this.ctx, bsuid, phone, `webhook:linked_from:${mask(bsuid)}`, at);
