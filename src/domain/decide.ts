@@ -48,6 +48,8 @@ export interface GateSnapshot {
   sender_status: SenderStatus | null;
   /** Meta's account restrictions on this sender (ACCOUNT_RESTRICTION), expired ones included: decide() skips those. */
   restrictions: SenderRestriction[];
+  /** The portfolio's messaging limit Meta reported (business_capability_update; limit null = unlimited); absent/null = none: the sender's configured messaging_limit applies. */
+  portfolio_limit?: { limit: number | null; at: number } | null;
   /** null = a customer wagate has never heard of (consent unknown, no tags). */
   customer: SnapshotCustomer | null;
   /** The care window on THIS sender (windows are per business number). */
@@ -367,7 +369,8 @@ export function decide(input: DecideInput): DecideResult {
   // 12. Tier: unique business-initiated recipients per portfolio per rolling 24h (outside care windows).
   const takesTier = req.kind === 'template' && !windowOpen;
   if (takesTier) {
-    const limit = req.sender.messaging_limit;
+    // Meta's reported limit wins over the configured one (which may be stale) once Meta reported one.
+    const limit = s.portfolio_limit ? s.portfolio_limit.limit : req.sender.messaging_limit;
     if (!s.tier_recipient_counted && limit != null && s.tier_used >= limit) {
       const freeAt = s.tier_oldest_at != null ? s.tier_oldest_at + DAY_MS : now + DAY_MS;
       return no(

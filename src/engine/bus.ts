@@ -33,6 +33,17 @@ export interface AccountUpdateNotice {
   at: number;
 }
 
+/** business_capability_update, read: the portfolios' messaging limit Meta reports (null = unlimited). */
+export interface CapabilityNotice {
+  waba_id: string | null;
+  sender_ids: string[];
+  business_ids: string[];
+  messaging_limit: number | null | undefined;
+  max_phone_numbers_per_business: number | null;
+  max_phone_numbers_per_waba: number | null;
+  at: number;
+}
+
 export interface AccountAlertNotice {
   waba_id: string | null;
   sender_ids: string[];
@@ -70,6 +81,7 @@ export interface EngineEvents {
   'meta.phone_quality': [notice: PhoneQualityNotice];
   'meta.account_update': [notice: AccountUpdateNotice];
   'meta.account_alert': [notice: AccountAlertNotice];
+  'meta.capability': [notice: CapabilityNotice];
   'meta.system_error': [notice: SystemErrorNotice];
 }
 

@@ -47,6 +47,7 @@ export class MemoryGateState implements GateState {
   private approved = new Map<string, string[] | null>();
   private senders = new Map<string, SenderStatus>();
   private restrictions = new Map<string, SenderRestriction[]>();
+  private portfolioLimits = new Map<string, { limit: number | null; at: number }>();
   private reservations = new Map<string, Res>();
   private marketing = new Map<string, Res[]>(); // wa_id → marketing-slot reservations, oldest first
   private tier = new Map<string, Map<string, Res[]>>(); // business_id → wa_id → tier-slot reservations
@@ -142,10 +143,12 @@ export class MemoryGateState implements GateState {
       counted = mine.some((r) => r.message_id !== own && r.at > cutoff);
       if (!counted) used--;
     }
-    const limit = req.sender.messaging_limit;
+    const pl = this.portfolioLimits.get(req.sender.business_id) ?? null;
+    const limit = pl ? pl.limit : req.sender.messaging_limit;
     return {
       sender_status: this.senders.get(req.sender.id) ?? null,
       restrictions: this.restrictions.get(req.sender.id) ?? [],
+      portfolio_limit: pl,
       customer: this.customers.get(req.to) ?? null,
       window: this.windows.get(req.sender.id + K + req.to) ?? null,
       last_inbound_any_at: this.lastInbound.get(req.to) ?? null,
@@ -217,6 +220,10 @@ export class MemoryGateState implements GateState {
     this.senders.set(s.sender_id, s);
   }
 
+  async setPortfolioLimit(business_id: string, limit: number | null, at: number): Promise<void> {
+    this.portfolioLimits.set(business_id, { limit, at });
+  }
+
   async setSenderRestrictions(sender_id: string, restrictions: SenderRestriction[]): Promise<void> {
     if (restrictions.length)
       this.restrictions.set(
@@ -246,6 +253,7 @@ export class MemoryGateState implements GateState {
     this.approved = new Map();
     this.senders = new Map();
     this.restrictions = new Map();
+    this.portfolioLimits = new Map();
     this.reservations = new Map();
     this.marketing = new Map();
     this.tier = new Map();
@@ -256,6 +264,7 @@ export class MemoryGateState implements GateState {
     for (const t of seed.templates) await this.upsertTemplate(t);
     for (const s of seed.senders) await this.setSenderStatus(s);
     for (const r of seed.restrictions ?? []) await this.setSenderRestrictions(r.sender_id, r.restrictions);
+    for (const l of seed.portfolio_limits ?? []) await this.setPortfolioLimit(l.business_id, l.limit, l.at);
     for (const r of [...seed.reservations].sort((a, b) => a.at - b.at)) {
       if (this.reservations.has(r.message_id)) continue;
       this.insert({ ...r, business_id: this.businessOf.get(r.sender_id) ?? r.sender_id, live: true });

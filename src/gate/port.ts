@@ -53,6 +53,8 @@ export interface GateSeed {
   senders: SenderStatus[];
   /** Meta's account restrictions per sender (ACCOUNT_RESTRICTION, kept in the sender health record); absent = none. */
   restrictions?: { sender_id: string; restrictions: SenderRestriction[] }[];
+  /** Messaging limits Meta reported per business portfolio (business_capability_update; null = unlimited); absent = none. */
+  portfolio_limits?: { business_id: string; limit: number | null; at: number }[];
   /** Reservations still inside their 24h horizon (from messages not failed/dead-lettered). */
   reservations: Reservation[];
 }
@@ -76,6 +78,8 @@ export interface GateState {
   setSenderStatus(s: SenderStatus): Promise<void>;
   /** Meta's account restrictions on a sender, replacing the ones it had ([] lifts them all). */
   setSenderRestrictions(sender_id: string, restrictions: SenderRestriction[]): Promise<void>;
+  /** The portfolio's messaging limit Meta reported (null = unlimited): it replaces senders[].messaging_limit there. */
+  setPortfolioLimit(business_id: string, limit: number | null, at: number): Promise<void>;
   /** Unique business-initiated recipients for a portfolio in the rolling 24h (tier usage). */
   tierUsage(business_id: string, now: number): Promise<number>;
   /** Marketing messages counted against the per-user cap in the rolling 24h. */

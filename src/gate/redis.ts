@@ -109,6 +109,7 @@ type Raw = [
   number,
   string | null,
   string | null,
+  string | null,
 ];
 
 /** Per sender and template: what every decision for that pair sends, built once. */
@@ -410,6 +411,10 @@ export class RedisGateState implements GateState {
     ];
   }
 
+  async setPortfolioLimit(business_id: string, limit: number | null, at: number): Promise<void> {
+    await this.call(() => this.redis.hset(this.gKey, `pl:${enc(business_id)}`, `${limit ?? -1}|${at}`));
+  }
+
   async setSenderRestrictions(sender_id: string, restrictions: SenderRestriction[]): Promise<void> {
     const field = RedisGateState.restrictionsField(sender_id);
     await this.call(() =>
@@ -470,6 +475,10 @@ export class RedisGateState implements GateState {
       }
       for (const s of seed.senders) {
         p.hset(this.gKey, RedisGateState.senderField(s.sender_id), JSON.stringify(s));
+        await flush();
+      }
+      for (const l of seed.portfolio_limits ?? []) {
+        p.hset(this.gKey, `pl:${enc(l.business_id)}`, `${l.limit ?? -1}|${l.at}`);
         await flush();
       }
       for (const r of seed.restrictions ?? []) {
@@ -534,7 +543,7 @@ export class RedisGateState implements GateState {
   }
 
   private toSnapshot(raw: Raw): GateSnapshot {
-    const [sjson, tpl, cflat, li, ra, fep, mCount, mOldest, tUsed, tCounted, tOldest, , , rjson] = raw;
+    const [sjson, tpl, cflat, li, ra, fep, mCount, mOldest, tUsed, tCounted, tOldest, , , rjson, pljson] = raw;
     let customer: SnapshotCustomer | null = null;
     let lastAny: number | null = null;
     if (cflat.length) {
@@ -557,6 +566,7 @@ export class RedisGateState implements GateState {
     return {
       sender_status: sjson ? this.parseCached<SenderStatus>(sjson) : null,
       restrictions: rjson ? this.parseCached<SenderRestriction[]>(rjson) : [],
+      portfolio_limit: pljson ? portfolioLimit(pljson) : null,
       customer,
       window: li == null ? null : { last_inbound_at: Number(li), referral_at: num(ra), fep_opened_at: num(fep) },
       last_inbound_any_at: lastAny,
@@ -624,6 +634,13 @@ function customerFields(u: GateCustomerUpdate, defaultAt: number): { set: Record
   opt('und', u.undeliverable_at);
   opt('mla', u.marketing_limited_at);
   return { set, del };
+}
+
+/** A G field pl:<business>: "<limit, -1 unlimited>|<at>". */
+function portfolioLimit(v: string): { limit: number | null; at: number } {
+  const [l, at] = v.split('|');
+  const n = Number(l);
+  return { limit: n === -1 ? null : n, at: Number(at) };
 }
 
 const num = (v: string | number | null | undefined): number | null => (v === null || v === undefined || v === '' ? null : Number(v));

@@ -168,6 +168,18 @@ export interface AccountUpdateChange {
   violation_info: unknown;
 }
 
+/**
+ * business_capability_update (Meta reference, 21 May 2026): the portfolio's messaging limit as an
+ * integer (250, 2000, 10000, 100000; -1 = unlimited). shared/meta/cloud-api.md §4.4 listed strings
+ * (UNLIMITED, TIER_*): those are read too, Meta's integers are what it sends now.
+ */
+export interface CapabilityChange {
+  /** Unique customers outside a window per 24 h; null = unlimited; undefined = not in this update (or unreadable). */
+  messaging_limit: number | null | undefined;
+  max_phone_numbers_per_business: number | null;
+  max_phone_numbers_per_waba: number | null;
+}
+
 export interface AccountAlertChange {
   entity_type: string | null;
   entity_id: string | null;
@@ -192,6 +204,10 @@ export interface AccountUpdateEvent extends ManagementBase {
   kind: 'account_update';
   change: AccountUpdateChange;
 }
+export interface CapabilityEvent extends ManagementBase {
+  kind: 'capability';
+  change: CapabilityChange;
+}
 export interface AccountAlertEvent extends ManagementBase {
   kind: 'account_alerts';
   change: AccountAlertChange;
@@ -211,7 +227,7 @@ export interface UnknownEvent extends EventBase {
   value: unknown;
 }
 
-export type AccountEvent = PhoneQualityEvent | AccountUpdateEvent | AccountAlertEvent;
+export type AccountEvent = PhoneQualityEvent | AccountUpdateEvent | AccountAlertEvent | CapabilityEvent;
 export type WebhookEvent =
   | InboundMessageEvent
   | StatusUpdateEvent
@@ -385,6 +401,27 @@ function readTemplateChange(v: Obj): TemplateChange {
   };
 }
 
+const TIER_NAMES: Record<string, number | null> = {
+  TIER_250: 250,
+  TIER_1K: 1000,
+  TIER_2K: 2000,
+  TIER_10K: 10000,
+  TIER_100K: 100000,
+  TIER_UNLIMITED: null,
+  UNLIMITED: null,
+};
+
+/** A messaging limit as Meta writes it: an integer (-1 unlimited), or a legacy tier name. undefined: unreadable. */
+export function readLimit(v: unknown): number | null | undefined {
+  if (typeof v === 'number' && Number.isInteger(v)) return v === -1 ? null : v > 0 ? v : undefined;
+  if (typeof v === 'string') {
+    if (/^-?\d+$/.test(v)) return readLimit(Number(v));
+    const k = v.toUpperCase();
+    if (Object.hasOwn(TIER_NAMES, k)) return TIER_NAMES[k];
+  }
+  return undefined;
+}
+
 /** A management field's value, read into its typed event (null: not one wagate reads). */
 function readManagement(field: string, value: Obj, base: EventBase): TemplateEvent | AccountEvent | null {
   const m = { ...base, field, value, phone_number_id: null };
@@ -417,6 +454,18 @@ function readManagement(field: string, value: Obj, base: EventBase): TemplateEve
         ban_state: ban ? str(ban.waba_ban_state) : null,
         ban_info: value.ban_info ?? null,
         violation_info: value.violation_info ?? null,
+      },
+    };
+  }
+  if (field === 'business_capability_update') {
+    const int = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) ? v : null);
+    return {
+      ...m,
+      kind: 'capability',
+      change: {
+        messaging_limit: readLimit(value.max_daily_conversations_per_business),
+        max_phone_numbers_per_business: int(value.max_phone_numbers_per_business),
+        max_phone_numbers_per_waba: int(value.max_phone_numbers_per_waba),
       },
     };
   }

@@ -129,6 +129,8 @@ export interface CaseState {
   templates?: TemplateRecord[];
   /** Meta's account restrictions (ACCOUNT_RESTRICTION) per sender. */
   restrictions?: { sender?: keyof typeof SENDERS; type: string; expires_at?: number | null; remediation?: string | null }[];
+  /** Messaging limits Meta reported per portfolio (business_capability_update; null = unlimited). */
+  portfolio_limits?: { business_id: string; limit: number | null; at?: number }[];
 }
 
 export interface GateCase {
@@ -173,6 +175,7 @@ export function toSeed(state: CaseState = {}): GateSeed {
       since: s.since ?? T0 - H,
     })),
     reservations,
+    portfolio_limits: (state.portfolio_limits ?? []).map((l) => ({ business_id: l.business_id, limit: l.limit, at: l.at ?? T0 - H })),
     restrictions: [...new Set((state.restrictions ?? []).map((r) => SENDERS[r.sender ?? 'main'].id))].map((sender_id) => ({
       sender_id,
       restrictions: (state.restrictions ?? [])
@@ -501,6 +504,53 @@ export const GATE_CASES: GateCase[] = [
   },
 
   // --- tier: unique business-initiated recipients per portfolio per rolling 24h ---
+  {
+    name: 'Meta reported a higher limit (business_capability_update 2000): it wins over the configured 2',
+    state: {
+      portfolio_limits: [{ business_id: 'biz2', limit: 2000 }],
+      prior: [
+        { sender: 'tiny', to: BR2, category: 'utility', at: T0 - 2 * H },
+        { sender: 'tiny', to: BR3, category: 'utility', at: T0 - H },
+      ],
+    },
+    req: { sender: 'tiny', template: 'welcome' },
+    expect: null,
+    slots: { marketing: false, tier: true },
+  },
+  {
+    name: 'Meta reported unlimited (-1): no tier limit whatever the config says',
+    state: {
+      portfolio_limits: [{ business_id: 'biz2', limit: null }],
+      prior: [
+        { sender: 'tiny', to: BR2, category: 'utility', at: T0 - 2 * H },
+        { sender: 'tiny', to: BR3, category: 'utility', at: T0 - H },
+      ],
+    },
+    req: { sender: 'tiny', template: 'welcome' },
+    expect: null,
+  },
+  {
+    name: 'Meta reported a limit of 1 for a portfolio configured unlimited → TIER_LIMIT',
+    state: {
+      portfolio_limits: [{ business_id: 'biz3', limit: 1 }],
+      prior: [{ sender: 'unlimited', to: BR2, category: 'marketing', at: T0 - H }],
+    },
+    req: { sender: 'unlimited', template: 'promo', components: PROMO_PARAMS },
+    expect: 'TIER_LIMIT',
+    explain: /1 of 1 unique customers/,
+  },
+  {
+    name: "another portfolio's reported limit does not matter",
+    state: {
+      portfolio_limits: [{ business_id: 'biz1', limit: 1000 }],
+      prior: [
+        { sender: 'tiny', to: BR2, category: 'utility', at: T0 - 2 * H },
+        { sender: 'tiny', to: BR3, category: 'utility', at: T0 - H },
+      ],
+    },
+    req: { sender: 'tiny', template: 'welcome' },
+    expect: 'TIER_LIMIT',
+  },
   {
     name: 'tier of 2 used by two other recipients → TIER_LIMIT',
     state: {
@@ -900,6 +950,7 @@ export function snapshotFromSeed(seed: GateSeed, req: GateRequest, now: number):
   return {
     sender_status: seed.senders.find((s) => s.sender_id === req.sender.id) ?? null,
     restrictions: seed.restrictions?.find((r) => r.sender_id === req.sender.id)?.restrictions ?? [],
+    portfolio_limit: seed.portfolio_limits?.find((l) => l.business_id === req.sender.business_id) ?? null,
     customer,
     window,
     last_inbound_any_at: anyIn.length ? Math.max(...anyIn) : null,

@@ -171,6 +171,27 @@ export function gateContract(name: string, make: GateFactory): void {
         expect((await g.check(promo(), T0)).decision.allowed).toBe(true);
       }));
 
+    it('setPortfolioLimit: the limit Meta reported replaces the configured one at once, and load(seed) keeps it', () =>
+      using({}, async (g) => {
+        // tiny: configured messaging_limit 2 (biz2).
+        for (const [i, to] of [BR2, BR3].entries())
+          expect((await g.checkAndReserve(welcome({ to, message_id: `msg_pl${i}` }), T0)).decision.allowed).toBe(true);
+        expect((await g.check(welcome({ message_id: 'msg_pl9' }), T0)).decision.reason_code).toBe('TIER_LIMIT');
+        await g.setPortfolioLimit('biz2', 2000, T0);
+        const ok = await g.checkAndReserve(welcome({ message_id: 'msg_pl3' }), T0);
+        expect(ok.decision.allowed).toBe(true);
+        expect(ok.reservation?.tier_slot).toBe(true);
+        await g.setPortfolioLimit('biz2', 3, T0 + 1);
+        expect((await g.checkAndReserve(welcome({ to: '5541987654321', message_id: 'msg_pl4' }), T0)).decision.reason_code).toBe(
+          'TIER_LIMIT',
+        );
+        await g.setPortfolioLimit('biz2', null, T0 + 2); // -1: unlimited
+        expect((await g.checkAndReserve(welcome({ to: '5541987654321', message_id: 'msg_pl5' }), T0)).decision.allowed).toBe(true);
+        await g.load({ ...toSeed({}), portfolio_limits: [{ business_id: 'biz2', limit: 0 + 1, at: T0 }] });
+        await g.checkAndReserve(welcome({ to: BR2, message_id: 'msg_pl6' }), T0);
+        expect((await g.check(welcome({ to: BR3, message_id: 'msg_pl7' }), T0)).decision.reason_code).toBe('TIER_LIMIT');
+      }));
+
     it("setSenderRestrictions: Meta's restriction denies what it covers at once, takes no slot, holds until it expires, and [] lifts it", () =>
       using({}, async (g) => {
         await g.setSenderRestrictions('main', [

@@ -224,3 +224,50 @@ describe('sender-level errors in a failed status (as on the synchronous path)', 
     expect(await t.ctx.store.getAlertByDedupeKey('meta_131064:biz')).toMatchObject({ severity: 'critical' });
   });
 });
+
+describe('business_capability_update (integers, -1 unlimited)', () => {
+  // Meta's reference (21 May 2026): entry.id is the WABA; the limit is an integer.
+  const capability = (value: Record<string, unknown>, time: number) => envelope('business_capability_update', value, { time });
+  const limitNow = async () => (await t.ctx.store.loadGateSeed(t.clock.t)).portfolio_limits;
+
+  it('reads the limit (integers, -1 unlimited, legacy tier names) and the number limits', () => {
+    const [ev] = extractEvents(
+      capability({ max_daily_conversations_per_business: -1, max_phone_numbers_per_business: 20, max_phone_numbers_per_waba: 2 }, 5),
+    );
+    expect(ev.kind === 'capability' && ev.change).toEqual({
+      messaging_limit: null,
+      max_phone_numbers_per_business: 20,
+      max_phone_numbers_per_waba: 2,
+    });
+    const [old] = extractEvents(capability({ max_daily_conversations_per_business: 'TIER_10K' }, 6));
+    expect(old.kind === 'capability' && old.change.messaging_limit).toBe(10000);
+    const [none] = extractEvents(capability({ max_phone_numbers_per_business: 20 }, 7));
+    expect(none.kind === 'capability' && none.change.messaging_limit).toBeUndefined();
+  });
+
+  it("sets the portfolio's limit in the gate over the configured one, persisted; an older update is stale", async () => {
+    // The configured limit is 250: 250 recipients reached, the next one is refused.
+    for (let i = 0; i < 250; i++) {
+      const r = await t.ctx.gate.checkAndReserve({ ...template(), to: `55119876${String(i).padStart(5, '0')}`, country: 'BR' }, t.clock.t);
+      expect(r.decision.allowed).toBe(true);
+    }
+    expect((await decision(template())).reason_code).toBe('TIER_LIMIT');
+    const at = Math.floor(t.clock.t / 1000);
+    const r = await proc.applyBody(capability({ max_daily_conversations_per_business: 2000, max_phone_numbers_per_business: 20 }, at));
+    expect(r.results.applied).toBe(1);
+    expect((await decision(template())).allowed).toBe(true);
+    expect(await limitNow()).toEqual([{ business_id: 'biz', limit: 2000, at: at * 1000 }]);
+    expect((await t.ctx.store.getSenderHealth('main'))?.data.webhook_capability).toMatchObject({
+      messaging_limit: 2000,
+      business_ids: ['biz'],
+    });
+    // An older update (entry.time) changes nothing; a newer -1 makes it unlimited.
+    await proc.applyBody(capability({ max_daily_conversations_per_business: 250 }, at - 60));
+    expect(await limitNow()).toEqual([{ business_id: 'biz', limit: 2000, at: at * 1000 }]);
+    await proc.applyBody(capability({ max_daily_conversations_per_business: -1 }, at + 60));
+    expect(await limitNow()).toEqual([{ business_id: 'biz', limit: null, at: (at + 60) * 1000 }]);
+    const d = (await t.ctx.gate.check(template(), t.clock.t)).decision;
+    expect(d.allowed).toBe(true);
+    expect(d.checks.find((c) => c.rule === 'tier_limit')?.detail).toMatch(/unlimited/);
+  });
+});

@@ -10,20 +10,22 @@
     limitArg       portfolio limit; "" = unlimited
     senderField    G field of the sender status ("s:<sender>"; "r:<sender>" holds its Meta restrictions)
     templateField  G field of the template ("" = none)
-    tierPrefix     Z member prefix of this portfolio's tier slots ("t:<business>:")
+    tierPrefix     Z member prefix of this portfolio's tier slots ("t:<business>:"); G field
+                   "pl:<business>" holds the limit Meta reported ("<n, -1 unlimited>|<at>"), which
+                   replaces limitArg (the configured one)
     day            24 h in ms
   Output:
     nil when the L marker is absent (the state is empty or half-loaded), else
     out: the scripts' reply { sender_json|false, template|false, customer_flat, li|false, ra|false,
          fep|false, m_count, m_oldest|false, t_used, t_counted 0/1, t_oldest|false, 0, false,
-         restrictions_json|false } (the restrictions are judged by decide(), not here)
+         restrictions_json|false, portfolio_limit|false } (the restrictions are judged by decide(), not here)
     state: what the reservation step reuses (sjson, tpl, cust, win, mCount, mineCounted, tUsed,
          limit, stale, mm, tm)
 ]]
 local function readGateState(now, id, limitArg, senderField, templateField, tierPrefix, day)
   local cutoff = now - day
 
-  local g = redis.call('HMGET', KEYS[1], 'L', senderField, templateField ~= '' and templateField or 'L', 'r' .. string.sub(senderField, 2))
+  local g = redis.call('HMGET', KEYS[1], 'L', senderField, templateField ~= '' and templateField or 'L', 'r' .. string.sub(senderField, 2), 'pl:' .. string.sub(tierPrefix, 3, -2))
   if not g[1] then return nil end
   local sjson = g[2]
   local tpl = templateField ~= '' and g[3] or false
@@ -54,6 +56,10 @@ local function readGateState(now, id, limitArg, senderField, templateField, tier
   -- kept in that count only by this message's own slot (a re-check) is not counted against it.
   local after = '(' .. cutoff
   local limit = tonumber(limitArg)
+  if g[5] then
+    local reported = tonumber(string.match(g[5], '^(-?%d+)|'))
+    if reported == -1 then limit = nil else limit = reported end
+  end
   local tUsed = redis.call('ZCOUNT', KEYS[5], after, '+inf')
   local mineCounted = tN > 0
   if selfT and not mineCounted then tUsed = tUsed - 1 end
@@ -63,7 +69,7 @@ local function readGateState(now, id, limitArg, senderField, templateField, tier
     if first[2] then tOldest = tonumber(first[2]) end
   end
 
-  local out = { sjson, tpl, cust, win[1], win[2], win[3], mCount, mOldest, tUsed, mineCounted and 1 or 0, tOldest, 0, false, g[4] }
+  local out = { sjson, tpl, cust, win[1], win[2], win[3], mCount, mOldest, tUsed, mineCounted and 1 or 0, tOldest, 0, false, g[4], g[5] }
   local state = { sjson = sjson, tpl = tpl, cust = cust, win = win, mCount = mCount, mineCounted = mineCounted, tUsed = tUsed, limit = limit, stale = stale, mm = mm, tm = tm }
   return out, state
 end

@@ -2,7 +2,7 @@
 // account-level errors of a messages webhook. Each is resolved to the senders it concerns, merged
 // into their health record, audited, and put on the bus (the sender health monitor acts on it).
 import type { AppContext } from '../../engine/context.ts';
-import type { AccountAlertNotice, AccountUpdateNotice, PhoneQualityNotice, SystemErrorNotice } from '../../engine/bus.ts';
+import type { AccountAlertNotice, AccountUpdateNotice, CapabilityNotice, PhoneQualityNotice, SystemErrorNotice } from '../../engine/bus.ts';
 import type { SenderConfig } from '../../domain/types.ts';
 import { accountStopsSending } from '../../domain/account-events.ts';
 import { classify } from '../../domain/errors/index.ts';
@@ -76,6 +76,23 @@ export async function applyAccount(ctx: AppContext, ev: AccountEvent): Promise<E
       ctx.bus.emit('meta.account_update', n);
       break;
     }
+    case 'capability': {
+      const c = ev.change;
+      const business_ids = [...new Set(targetsOf(ctx, ev).map((s) => s.business_id))];
+      const n: CapabilityNotice = {
+        waba_id,
+        sender_ids,
+        business_ids,
+        messaging_limit: c.messaging_limit,
+        max_phone_numbers_per_business: c.max_phone_numbers_per_business,
+        max_phone_numbers_per_waba: c.max_phone_numbers_per_waba,
+        at,
+      };
+      await record(ctx, sender_ids, 'webhook_capability', n, 'meta.capability', waba_id, ev.value);
+      if (c.messaging_limit !== undefined) for (const b of business_ids) await setPortfolioLimit(ctx, b, c.messaging_limit, at);
+      ctx.bus.emit('meta.capability', n);
+      break;
+    }
     case 'account_alerts': {
       const c = ev.change;
       const n: AccountAlertNotice = {
@@ -125,6 +142,26 @@ export async function restrict(
     });
     await ctx.gate.setSenderRestrictions(id, next);
   }
+}
+
+/**
+ * The portfolio's messaging limit Meta reported (business_capability_update): persisted (setting
+ * `portfolio_limit:<business_id>`, read back into the gate on start: GateSeed.portfolio_limits) and
+ * given to the gate, where it replaces the configured senders[].messaging_limit for every sender of the
+ * portfolio. An update older (entry.time) than the one held is stale and skipped.
+ */
+export async function setPortfolioLimit(ctx: AppContext, business_id: string, limit: number | null, at: number): Promise<void> {
+  const key = `portfolio_limit:${business_id}`;
+  const cur = await ctx.store.getSetting(key);
+  if (cur) {
+    try {
+      if ((JSON.parse(cur) as { at: number }).at > at) return;
+    } catch {
+      // unreadable: overwritten
+    }
+  }
+  await ctx.store.setSetting(key, JSON.stringify({ limit, at }));
+  await ctx.gate.setPortfolioLimit(business_id, limit, at);
 }
 
 /** Merged into each sender's health record under `key`, and audited with Meta's value. */
