@@ -16,8 +16,6 @@ export function bsuidKey(v: string | null | undefined): string | null {
   return isBsuid(v) ? v : null;
 }
 
-const scopeOf = portfolioOf;
-
 const mask = (k: string) => (bsuidKey(k) ? `${k.slice(0, 5)}…${k.slice(-3)}` : maskPhone(k));
 
 export class IdentityBook {
@@ -34,25 +32,18 @@ export class IdentityBook {
     sender: SenderConfig,
     who: { wa_id: string | null; user_id: string | null; links: IdentityLink[]; at: number },
   ): Promise<string | null> {
-    await this.learn(sender, who.links, who.at);
     const phone = waKey(who.wa_id);
     const bsuid = bsuidKey(who.user_id);
-    if (phone && bsuid) await this.link(sender, bsuid, phone, who.at);
+    const own = phone && bsuid ? [{ wa_id: phone, user_id: bsuid, parent_user_id: null }] : [];
+    await this.learn(sender, [...who.links, ...own], who.at);
     if (phone) return phone;
     if (!bsuid) return null;
-    return (await this.ctx.store.getLinkedPhone(scopeOf(sender), bsuid)) ?? bsuid;
+    return (await this.ctx.store.getLinkedPhone(portfolioOf(sender), bsuid)) ?? bsuid;
   }
 
   /** Learns each phone ↔ BSUID pair (contacts[] of inbound, status and preference webhooks). */
-  async learn(sender: SenderConfig | undefined, links: IdentityLink[], at: number): Promise<void> {
-    if (!sender) return;
-    for (const l of links) {
-      const phone = waKey(l.wa_id);
-      for (const uid of [l.user_id, l.parent_user_id]) {
-        const bsuid = bsuidKey(uid);
-        if (phone && bsuid) await this.link(sender, bsuid, phone, at);
-      }
-    }
+  learn(sender: SenderConfig, links: IdentityLink[], at: number): Promise<void> {
+    return this.learnMany(links.map((link) => ({ sender, link, at })));
   }
 
   /**
@@ -62,8 +53,8 @@ export class IdentityBook {
   async changedUserId(sender: SenderConfig, oldKey: string, newUserId: string | null, at: number): Promise<void> {
     const next = bsuidKey(newUserId);
     if (!next || next === oldKey) return;
-    const phone = bsuidKey(oldKey) ? await this.ctx.store.getLinkedPhone(scopeOf(sender), oldKey) : waKey(oldKey);
-    if (phone) await this.link(sender, next, phone, at);
+    const phone = bsuidKey(oldKey) ? await this.ctx.store.getLinkedPhone(portfolioOf(sender), oldKey) : waKey(oldKey);
+    if (phone) await this.learn(sender, [{ wa_id: phone, user_id: next, parent_user_id: null }], at);
     else await carryOptOuts(this.ctx, oldKey, next, `webhook:user_id_changed_from:${mask(oldKey)}`, at);
   }
 
@@ -79,8 +70,8 @@ export class IdentityBook {
       for (const uid of [link.user_id, link.parent_user_id]) {
         const bsuid = bsuidKey(uid);
         if (!bsuid) continue;
-        const id = `${scopeOf(sender)}\u0000${bsuid}\u0000${phone}`;
-        if (!this.known.has(id)) rows.set(id, { business_id: scopeOf(sender), user_id: bsuid, wa_id: phone, at, sender });
+        const id = `${portfolioOf(sender)}\u0000${bsuid}\u0000${phone}`;
+        if (!this.known.has(id)) rows.set(id, { business_id: portfolioOf(sender), user_id: bsuid, wa_id: phone, at, sender });
       }
     }
     if (rows.size === 0) return;
@@ -97,18 +88,9 @@ export class IdentityBook {
     this.known.add(id);
   }
 
-  private async link(sender: SenderConfig, bsuid: string, phone: string, at: number): Promise<void> {
-    const scope = scopeOf(sender);
-    const id = `${scope}\u0000${bsuid}\u0000${phone}`;
-    if (this.known.has(id)) return;
-    const fresh = await this.ctx.store.linkIdentity({ business_id: scope, user_id: bsuid, wa_id: phone, at });
-    this.remember(id);
-    if (fresh) await this.linked(sender, bsuid, phone, at);
-  }
-
   /** A link just learned: the same person under two keys. */
   private async linked(sender: SenderConfig, bsuid: string, phone: string, at: number): Promise<void> {
-    const scope = scopeOf(sender);
+    const scope = portfolioOf(sender);
     // The same person: what they said under the BSUID alone now holds for the phone. (The other way
     // needs no copy: from now on the BSUID resolves to the phone everywhere, sends included.)
     await carryOptOuts(this.ctx, bsuid, phone, `webhook:linked_from:${mask(bsuid)}`, at);
