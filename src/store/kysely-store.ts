@@ -33,6 +33,7 @@ import type {
 import { StoreError, isUniqueViolation } from './errors.ts';
 import { createBatcher, type Batcher } from '../shared/batcher.ts';
 import type { StoreDialect } from './migrations.ts';
+import { RollupStore, type AlertAck, type RollupPoint, type RollupTables } from './rollup-store.ts';
 import {
   rowToAlert,
   rowToAudit,
@@ -923,6 +924,28 @@ export class KyselyStore implements Store {
       .limit(1)
       .$call(this.first);
     return r ? rowToAlert(r) : null;
+  }
+
+  /** Dashboard rollups and alert acknowledgements: their own module (src/store/rollup-store.ts). */
+  private rollupStore?: RollupStore;
+  private get rollups(): RollupStore {
+    // Its own tables on the same connection (Kysely's table types are invariant: hence the cast).
+    return (this.rollupStore ??= new RollupStore(this.db as unknown as Kysely<RollupTables>));
+  }
+  acknowledgeAlert(ack: AlertAck): Promise<void> {
+    return this.rollups.ack(ack);
+  }
+  listAlertAcks(alert_ids: readonly string[]): Promise<AlertAck[]> {
+    return this.rollups.acks(alert_ids);
+  }
+  addRollups(points: readonly RollupPoint[]): Promise<void> {
+    return this.rollups.add(points);
+  }
+  listRollups(opts: { since: number; until?: number; metrics?: readonly string[]; senders?: readonly string[] }): Promise<RollupPoint[]> {
+    return this.rollups.list(opts);
+  }
+  pruneRollups(before: number): Promise<number> {
+    return this.rollups.prune(before);
   }
 
   async listAlerts(opts: { limit?: number; unresolved?: boolean } = {}): Promise<AlertRecord[]> {

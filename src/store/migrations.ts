@@ -203,6 +203,27 @@ export const MIGRATIONS: Migration[] = [
       `create index identity_links_wa_idx on identity_links (business_id, wa_id)`,
     ],
   },
+  {
+    version: 6,
+    name: 'dashboard: per-minute rollups and alert acknowledgements',
+    // The dashboard's charts (src/observability/rollups.ts writes them, src/store/rollup-store.ts reads
+    // them): additive per-minute sums, so instances and flushes add up and a restart keeps the history.
+    statements: () => [
+      `create table metric_rollups (
+  minute bigint not null,
+  metric text not null,
+  sender text not null,
+  key text not null,
+  value double precision not null,
+  primary key (minute, metric, sender, key)
+)`,
+      `create table alert_acks (
+  alert_id text primary key,
+  at bigint not null,
+  actor text not null
+)`,
+    ],
+  },
 ];
 
 /** Runs raw SQL on ONE connection (migrations need begin/commit on the same connection). */

@@ -12,6 +12,9 @@ import type {
   WindowRecord,
 } from '../domain/types.ts';
 import type { GateSeed } from '../gate/port.ts';
+import type { AlertAck, RollupPoint } from './rollup-store.ts';
+
+export type { AlertAck, RollupPoint } from './rollup-store.ts';
 
 export interface AuditEntry {
   id?: number;
@@ -239,6 +242,18 @@ export interface Store {
   upsertAlert(a: AlertRecord): Promise<void>;
   getAlertByDedupeKey(key: string): Promise<AlertRecord | null>;
   listAlerts(opts?: { limit?: number; unresolved?: boolean }): Promise<AlertRecord[]>;
+
+  /** Dashboard: an operator acknowledged the alert (the first acknowledgement is kept). */
+  acknowledgeAlert(ack: AlertAck): Promise<void>;
+  listAlertAcks(alert_ids: readonly string[]): Promise<AlertAck[]>;
+
+  // Dashboard series: per-minute sums that add up (src/store/rollup-store.ts)
+  /** Adds each point's value to its (minute, metric, sender, key) row. */
+  addRollups(points: readonly RollupPoint[]): Promise<void>;
+  /** since <= minute < until, oldest first; `senders`: only those senders' points and the sender-less ones. */
+  listRollups(opts: { since: number; until?: number; metrics?: readonly string[]; senders?: readonly string[] }): Promise<RollupPoint[]>;
+  /** Deletes minutes before `before` (the retention); returns the rows deleted. */
+  pruneRollups(before: number): Promise<number>;
 
   // Sender health
   saveSenderHealth(h: SenderHealthRecord): Promise<void>;
