@@ -225,6 +225,10 @@ export class KyselyStore implements Store {
     if (this.pgNames.size < PG_NAMED_MAX) this.pgNames.set(text, name);
     return name;
   }
+  /** The connection, for the stores of other concerns over the same database (src/store/campaign-store.ts). */
+  get connection(): Kysely<Tables> {
+    return this.db;
+  }
   private readonly all = async <R>(q: Compilable<R>): Promise<R[]> => (await this.exec(q)).rows;
   /** A hand-written sql`…` statement (the batched UPDATE … FROM VALUES Kysely cannot build) for exec. */
   private raw<R>(q: RawBuilder<R>): Compilable<R> {

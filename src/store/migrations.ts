@@ -204,6 +204,71 @@ export const MIGRATIONS: Migration[] = [
     ],
   },
   {
+    version: 5,
+    name: 'campaigns, their recipients, and scheduled messages',
+    // src/store/campaign-store.ts reads and writes them (port src/campaigns/port.ts). One row per
+    // recipient per campaign: several instances claim batches of pending rows atomically, and the
+    // recipient's idempotency key (campaign, seq, generation) ties it to at most one message.
+    statements: (t) => [
+      `create table campaigns (
+  id text primary key,
+  name text not null,
+  sender_id text not null,
+  template_name text not null,
+  template_language text not null,
+  category text not null,
+  status text not null,
+  deliver_at bigint,
+  audience ${t.json} not null,
+  options ${t.json} not null,
+  total integer not null,
+  status_reason text,
+  waiting_until bigint,
+  actor text not null,
+  created_at bigint not null,
+  updated_at bigint not null,
+  started_at bigint,
+  finished_at bigint
+)`,
+      `create index campaigns_status_idx on campaigns (status, deliver_at)`,
+      `create table campaign_recipients (
+  campaign_id text not null,
+  seq integer not null,
+  recipient text not null,
+  variables ${t.json},
+  state text not null,
+  not_before bigint not null,
+  claim_until bigint,
+  claimed_by text,
+  gen integer not null,
+  message_id text,
+  wa_id text,
+  reason_code text,
+  detail text,
+  updated_at bigint not null,
+  primary key (campaign_id, seq)
+)`,
+      `create index campaign_recipients_state_idx on campaign_recipients (campaign_id, state, seq)`,
+      `create index campaign_recipients_message_idx on campaign_recipients (message_id)`,
+      `create table scheduled_messages (
+  id text primary key,
+  sender_id text not null,
+  recipient text not null,
+  body ${t.json} not null,
+  deliver_at bigint not null,
+  state text not null,
+  claim_until bigint,
+  claimed_by text,
+  message_id text,
+  decision ${t.json},
+  actor text not null,
+  created_at bigint not null,
+  updated_at bigint not null
+)`,
+      `create index scheduled_messages_due_idx on scheduled_messages (state, deliver_at)`,
+    ],
+  },
+  {
     version: 6,
     name: 'dashboard: per-minute rollups and alert acknowledgements',
     // The dashboard's charts (src/observability/rollups.ts writes them, src/store/rollup-store.ts reads
