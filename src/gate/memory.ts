@@ -15,7 +15,16 @@ import {
   type TemplateRecord,
 } from '../domain/types.ts';
 import type { SenderRestriction } from '../domain/restrictions.ts';
-import type { GateCustomerUpdate, GateOutcome, GateRequest, GateSeed, GateState, Reservation } from './port.ts';
+import {
+  linkedPhones,
+  type GateCustomerUpdate,
+  type GateOutcome,
+  type GateRequest,
+  type GateSeed,
+  type GateState,
+  type IdentityMerge,
+  type Reservation,
+} from './port.ts';
 
 interface Res extends Reservation {
   business_id: string;
@@ -238,6 +247,22 @@ export class MemoryGateState implements GateState {
     return this.tier.get(business_id)?.size ?? 0;
   }
 
+  async mergeIdentities(links: IdentityMerge[]): Promise<void> {
+    for (const l of links) {
+      if (l.user_id === l.wa_id) continue;
+      // Only reservations holding a slot are indexed by recipient; the others count nothing.
+      const moving = new Set<Res>(this.marketing.get(l.user_id) ?? []);
+      for (const r of this.tier.get(l.business_id)?.get(l.user_id) ?? []) moving.add(r);
+      for (const r of [...moving].sort((a, b) => a.at - b.at)) {
+        if (r.business_id !== l.business_id) continue; // a BSUID is scoped to its portfolio
+        this.unindex(r);
+        r.to = l.wa_id;
+        r.live = true;
+        this.reindex(r);
+      }
+    }
+  }
+
   async marketingCount(wa_id: string, now: number): Promise<number> {
     const cutoff = now - DAY_MS;
     return (this.marketing.get(wa_id) ?? []).filter((r) => r.at > cutoff).length;
@@ -265,9 +290,11 @@ export class MemoryGateState implements GateState {
     for (const s of seed.senders) await this.setSenderStatus(s);
     for (const r of seed.restrictions ?? []) await this.setSenderRestrictions(r.sender_id, r.restrictions);
     for (const l of seed.portfolio_limits ?? []) await this.setPortfolioLimit(l.business_id, l.limit, l.at);
+    const phoneOf = linkedPhones(seed.identity_links);
     for (const r of [...seed.reservations].sort((a, b) => a.at - b.at)) {
       if (this.reservations.has(r.message_id)) continue;
-      this.insert({ ...r, business_id: this.businessOf.get(r.sender_id) ?? r.sender_id, live: true });
+      const business_id = this.businessOf.get(r.sender_id) ?? r.sender_id;
+      this.insert({ ...r, to: phoneOf(business_id, r.to) ?? r.to, business_id, live: true });
     }
   }
 
@@ -305,6 +332,11 @@ export class MemoryGateState implements GateState {
       }
       tl.splice(lo, 0, res);
     }
+    this.reindex(res);
+  }
+
+  /** Indexes a live reservation's slots under its recipient. */
+  private reindex(res: Res): void {
     if (res.marketing_slot) {
       const list = this.marketing.get(res.to);
       if (list) insertSorted(list, res);

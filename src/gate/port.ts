@@ -57,6 +57,22 @@ export interface GateSeed {
   portfolio_limits?: { business_id: string; limit: number | null; at: number }[];
   /** Reservations still inside their 24h horizon (from messages not failed/dead-lettered). */
   reservations: Reservation[];
+  /** Phone links of the business-scoped user ids those reservations were sent to: a reservation taken
+   * under a BSUID whose phone was learned since counts under the phone (one person, counted once). */
+  identity_links?: IdentityMerge[];
+}
+
+/** One person under two keys within a business portfolio: `user_id` (a BSUID) is `wa_id` (a phone). */
+export interface IdentityMerge {
+  business_id: string;
+  user_id: string;
+  wa_id: string;
+}
+
+/** The phone a seed's identity links know for (portfolio, BSUID): what load() counts a reservation under. */
+export function linkedPhones(links: IdentityMerge[] | undefined): (business_id: string, user_id: string) => string | undefined {
+  const map = new Map((links ?? []).map((l) => [`${l.business_id}\u0000${l.user_id}`, l.wa_id]));
+  return (business_id, user_id) => map.get(`${business_id}\u0000${user_id}`);
 }
 
 export interface GateState {
@@ -80,6 +96,12 @@ export interface GateState {
   setSenderRestrictions(sender_id: string, restrictions: SenderRestriction[]): Promise<void>;
   /** The portfolio's messaging limit Meta reported (null = unlimited): it replaces senders[].messaging_limit there. */
   setPortfolioLimit(business_id: string, limit: number | null, at: number): Promise<void>;
+  /**
+   * Phones learned for business-scoped user ids: the marketing and tier slots a BSUID took (sends made
+   * before its phone was known) move to the phone, so the person is counted once against the per-user
+   * cap and the portfolio's unique-recipient budget. Idempotent; a BSUID with no slots costs nothing.
+   */
+  mergeIdentities(links: IdentityMerge[]): Promise<void>;
   /** Unique business-initiated recipients for a portfolio in the rolling 24h (tier usage). */
   tierUsage(business_id: string, now: number): Promise<number>;
   /** Marketing messages counted against the per-user cap in the rolling 24h. */

@@ -40,7 +40,16 @@ import {
 } from '../domain/types.ts';
 import type { SenderRestriction } from '../domain/restrictions.ts';
 import { FailFastRedis } from '../observability/redis-client.ts';
-import type { GateCustomerUpdate, GateOutcome, GateRequest, GateSeed, GateState, Reservation } from './port.ts';
+import {
+  linkedPhones,
+  type GateCustomerUpdate,
+  type GateOutcome,
+  type GateRequest,
+  type GateSeed,
+  type GateState,
+  type IdentityMerge,
+  type Reservation,
+} from './port.ts';
 import { BackendUnavailableError } from '../shared/backend-unavailable.ts';
 import { loadLua, type LuaScript } from '../shared/lua.ts';
 
@@ -51,6 +60,7 @@ const RELEASE = lua('releaseReservation-1.lua');
 const ROLLBACK = lua('rollbackReservation-1.lua');
 const RECORD_INBOUND = lua('recordInbound-2.lua');
 const UPSERT_TEMPLATE = lua('upsertTemplate-3.lua');
+const MERGE_IDENTITIES = lua('mergeIdentities-0.lua');
 
 /** Reservations and counters outlive their 24 h by an hour (caller clocks, late releases). */
 const TTL_MS = DAY_MS + 3_600_000;
@@ -381,6 +391,12 @@ export class RedisGateState implements GateState {
     return [this.windowKey(sender_id, wa_id), this.k('C', wa_id), at, referral_at ?? '', fep ?? '', FEP_WINDOW_MS, WINDOW_TTL_MS];
   }
 
+  async mergeIdentities(links: IdentityMerge[]): Promise<void> {
+    const args = links.filter((l) => l.user_id !== l.wa_id).flatMap((l) => [enc(l.business_id), enc(l.user_id), enc(l.wa_id)]);
+    if (!args.length) return;
+    await this.call(() => this.evalScript(MERGE_IDENTITIES, [this.base, TTL_MS, ...args]));
+  }
+
   async updateCustomer(u: GateCustomerUpdate): Promise<void> {
     const { set, del } = customerFields(u, Date.now());
     const key = this.k('C', u.wa_id);
@@ -487,12 +503,15 @@ export class RedisGateState implements GateState {
         await flush();
       }
       const seen = new Set<string>();
+      const phoneOf = linkedPhones(seed.identity_links);
       for (const r of [...seed.reservations].sort((a, b) => a.at - b.at)) {
         if (seen.has(r.message_id)) continue;
         seen.add(r.message_id);
-        const biz = enc(this.businessOf.get(r.sender_id) ?? r.sender_id);
-        const to = enc(r.to);
-        const z = this.k('Z', r.to);
+        const business = this.businessOf.get(r.sender_id) ?? r.sender_id;
+        const recipient = phoneOf(business, r.to) ?? r.to;
+        const biz = enc(business);
+        const to = enc(recipient);
+        const z = this.k('Z', recipient);
         const tail = `${biz}|${to}|${enc(r.sender_id)}`;
         p.set(
           this.k('R', r.message_id),

@@ -243,6 +243,42 @@ export function gateContract(name: string, make: GateFactory): void {
         expect((await g.check(promo({ to: BR2 }), T0)).decision.allowed).toBe(true);
       }));
 
+    it('mergeIdentities: the slots a BSUID took count under its phone once learned (one person, counted once)', () =>
+      using({}, async (g) => {
+        const U = 'US.13491208655302741918';
+        const first = promo({ to: U });
+        expect((await g.checkAndReserve(first, T0)).decision.allowed).toBe(true);
+        expect((await g.checkAndReserve(promo({ to: BR }), T0 + MIN)).decision.allowed).toBe(true);
+        expect(await g.tierUsage('biz1', T0 + MIN)).toBe(2);
+        // Another portfolio's link never matches: the BSUID is scoped to biz1.
+        await g.mergeIdentities([{ business_id: 'biz2', user_id: U, wa_id: BR }]);
+        expect(await g.marketingCount(U, T0 + MIN)).toBe(1);
+        await g.mergeIdentities([{ business_id: 'biz1', user_id: U, wa_id: BR }]);
+        await g.mergeIdentities([{ business_id: 'biz1', user_id: U, wa_id: BR }]); // idempotent
+        expect(await g.marketingCount(U, T0 + MIN)).toBe(0);
+        expect(await g.marketingCount(BR, T0 + MIN)).toBe(2);
+        expect(await g.tierUsage('biz1', T0 + MIN)).toBe(1);
+        expect((await g.checkAndReserve(promo({ to: BR }), T0 + 2 * MIN)).decision.reason_code).toBe('FREQUENCY_CAP');
+        // The moved reservation is released where it now is.
+        await g.release(first.message_id);
+        expect(await g.marketingCount(BR, T0 + 2 * MIN)).toBe(1);
+        expect((await g.checkAndReserve(promo({ to: BR }), T0 + 2 * MIN)).decision.allowed).toBe(true);
+        // After a restart, the seed's links count a BSUID's reservation under the phone.
+        await g.load({
+          ...toSeed({
+            prior: [
+              { to: U, category: 'marketing', at: T0 - H },
+              { to: BR, category: 'marketing', at: T0 - H + MIN },
+            ],
+          }),
+          identity_links: [{ business_id: 'biz1', user_id: U, wa_id: BR }],
+        });
+        expect(await g.marketingCount(BR, T0)).toBe(2);
+        expect(await g.tierUsage('biz1', T0)).toBe(1);
+        await g.release('msg_prior_0');
+        expect(await g.marketingCount(BR, T0)).toBe(1);
+      }));
+
     it('concurrent reservations at a cap: exactly the cap is granted (marketing cap and tier)', () =>
       using({ marketing_cap_per_24h: 3 }, async (g) => {
         const many = await Promise.all(Array.from({ length: 200 }, () => g.checkAndReserve(promo(), T0)));

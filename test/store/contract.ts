@@ -684,6 +684,30 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(await s.getLinkedPhone('biz_a', 'US.ENT.77')).toBe('15550009');
         expect(await s.linkIdentities([])).toEqual([]);
       });
+
+      it('the gate seed carries the links of the BSUIDs that live reservations went to, and only those', async () => {
+        const now = T0 + DAY_MS;
+        await s.linkIdentities([
+          { business_id: 'biz_a', user_id: 'US.3003', wa_id: '15550031', at: T0 },
+          { business_id: 'biz_a', user_id: 'US.4004', wa_id: '15550041', at: T0 },
+        ]);
+        await s.insertMessage(
+          message({
+            id: 'bsuid_mkt',
+            to: 'US.3003',
+            category: 'marketing',
+            reserved_marketing: true,
+            reserved_tier: true,
+            created_at: now - HOUR_MS,
+          }),
+        );
+        await s.insertMessage(
+          message({ id: 'bsuid_none', to: 'US.4004', reserved_marketing: false, reserved_tier: false, created_at: now - HOUR_MS }),
+        );
+        const seed = await s.loadGateSeed(now);
+        expect(seed.identity_links).toEqual([{ business_id: 'biz_a', user_id: 'US.3003', wa_id: '15550031' }]);
+        expect(seed.reservations.find((r) => r.message_id === 'bsuid_mkt')?.to).toBe('US.3003'); // the gate maps it
+      });
     });
 
     describe('dead letters', () => {

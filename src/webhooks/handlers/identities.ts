@@ -77,6 +77,9 @@ export class IdentityBook {
     if (rows.size === 0) return;
     const fresh = await this.ctx.store.linkIdentities([...rows.values()].map(({ sender: _s, ...r }) => r));
     for (const id of rows.keys()) this.remember(id);
+    // The slots sends by BSUID took move to the phone first: one person, counted once from now on.
+    if (fresh.length)
+      await this.ctx.gate.mergeIdentities(fresh.map(({ business_id, user_id, wa_id }) => ({ business_id, user_id, wa_id })));
     for (const f of fresh) {
       const r = rows.get(`${f.business_id}\u0000${f.user_id}\u0000${f.wa_id}`);
       if (r) await this.linked(r.sender, f.user_id, f.wa_id, r.at);
@@ -93,17 +96,34 @@ export class IdentityBook {
     const scope = portfolioOf(sender);
     // The same person: what they said under the BSUID alone now holds for the phone. (The other way
     // needs no copy: from now on the BSUID resolves to the phone everywhere, sends included.)
-    await carryOptOuts(this.ctx, bsuid, phone, `webhook:linked_from:${mask(bsuid)}`, at);
+    if (await carryOptOuts(this.ctx, bsuid, phone, `webhook:linked_from:${mask(bsuid)}`, at)) {
+      await this.carryWindows(scope, bsuid, phone);
+    }
     await audit(this.ctx, 'customer.identity_linked', phone, { sender: sender.id, user_id: mask(bsuid), scope, at });
+  }
+
+  /** The care windows the customer opened under the BSUID (username-only) stay open under the phone. */
+  private async carryWindows(scope: string, bsuid: string, phone: string): Promise<void> {
+    for (const w of await this.ctx.store.getWindows(bsuid)) {
+      const s = this.ctx.senders.find(w.sender_id);
+      if (!s || portfolioOf(s) !== scope) continue;
+      const referral = w.referral_at !== null && w.referral_at === w.last_inbound_at;
+      await this.ctx.store.recordInbound(w.sender_id, phone, w.last_inbound_at, { referral });
+      await this.ctx.gate.recordInbound(w.sender_id, phone, w.last_inbound_at, { referral });
+    }
   }
 }
 
-/** Copies every opt-out of `from` to `to` (each with its own time: a newer decision under `to` stands). */
-async function carryOptOuts(ctx: AppContext, from: string, to: string, source: string, at: number): Promise<void> {
+/**
+ * Copies every opt-out of `from` to `to` (each with its own time: a newer decision under `to` stands).
+ * False when nothing was ever kept under `from` (no customer record: no opt-out, no window).
+ */
+async function carryOptOuts(ctx: AppContext, from: string, to: string, source: string, at: number): Promise<boolean> {
   const c = await ctx.store.getCustomer(from);
-  if (!c) return;
+  if (!c) return false;
   for (const cat of Object.keys(c.consent) as Category[]) {
     const cur = c.consent[cat];
     if (cur.state === 'opted_out') await changeConsent(ctx, to, [cat], 'opted_out', source, cur.at ?? at, false);
   }
+  return true;
 }
