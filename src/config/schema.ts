@@ -176,6 +176,18 @@ export const ConfigSchema = z.object({
       rate_limit_per_minute: z.number().int().positive().default(6_000),
     })
     .prefault({}),
+  /** Cost estimates (src/engine/pricing.ts, the rules by date in src/domain/pricing-rules.ts). */
+  pricing: z
+    .object({
+      /** A rate file of the bundled one's shape (src/engine/pricing-data.json); WAGATE_PRICING_FILE also names one. */
+      file: z.string().min(1).optional(),
+      /**
+       * Free service messages per business number per calendar month from 1 Oct 2026 (reported as
+       * 1,000; Meta's own page was not readable). Wins over the rate file's service_free_allowance.
+       */
+      service_free_allowance: z.number().int().min(0).max(10_000_000).optional(),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

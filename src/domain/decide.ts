@@ -12,6 +12,7 @@ import type { Policies } from './policies.ts';
 import type { Category, ConsentState, SenderConfig, SenderStatus, TemplateRecord } from './types.ts';
 import { CARE_WINDOW_MS, DAY_MS, FEP_WINDOW_MS, HOUR_MS } from './types.ts';
 import { templateCategory } from './categories.ts';
+import { billingAt } from './pricing-rules.ts';
 import { blockingRestriction, type SenderRestriction } from './restrictions.ts';
 import { checkTemplateParams, describeSpec, templateSpec } from './templates.ts';
 import { formatMinute, inDailyWindow, localMinuteOfDay, minutesUntil, parseHHMM, recipientZones } from './timezone.ts';
@@ -457,11 +458,19 @@ export function decide(input: DecideInput): DecideResult {
 }
 
 function pricingNote(cat: Category, windowOpen: boolean, w: GateSnapshot['window'], now: number): string {
-  if (w?.fep_opened_at != null && now < w.fep_opened_at + FEP_WINDOW_MS)
-    return `Free: inside the 72-hour free entry point window (until ${iso(w.fep_opened_at + FEP_WINDOW_MS)}).`;
+  // By the rules of the day of the send (pricing-rules.ts): service and in-window utility are charged from 1 Oct 2026.
+  const fep = w?.fep_opened_at != null && now < w.fep_opened_at + FEP_WINDOW_MS;
+  if (fep) return `Free: inside the 72-hour free entry point window (until ${iso(w.fep_opened_at! + FEP_WINDOW_MS)}).`;
   if (windowOpen && w?.referral_at != null && w.fep_opened_at == null && now < w.referral_at + CARE_WINDOW_MS)
     return 'Free: this reply to a click-to-WhatsApp ad opens a 72-hour free entry point window.';
-  if (cat === 'service') return 'Free: a service message inside the customer service window.';
-  if (cat === 'utility' && windowOpen) return 'Free: utility template inside the customer service window.';
+  const b = billingAt({ category: cat, at: now, in_csw: windowOpen, in_fep: false, service_used: null });
+  if (!b) return `Charged by Meta as ${cat} when delivered (sent before per-message pricing began on 1 Jul 2025).`;
+  if (b.free_reason === 'service_message') return 'Free: a service message inside the customer service window (until 1 Oct 2026).';
+  if (b.free_reason === 'utility_in_customer_service_window')
+    return 'Free: utility template inside the customer service window (until 1 Oct 2026).';
+  if (cat === 'service')
+    return "Charged by Meta at the market's utility rate when delivered (service messages since 1 Oct 2026), unless within the number's monthly free service allowance.";
+  if (cat === 'utility' && windowOpen)
+    return 'Charged by Meta as utility when delivered: utility templates inside the customer service window are charged since 1 Oct 2026.';
   return `Charged by Meta as ${cat} when delivered.`;
 }

@@ -119,14 +119,26 @@ export const TemplateCreateBody = z.strictObject({
 });
 export const ErrorCodeParam = z.object({ code: z.string().min(1).max(20).describe('Meta error code, e.g. 131047') });
 export const ErrorCodeQuery = z.strictObject({ subcode: z.string().max(20).optional() });
+/** The day an estimate prices: Meta's rules change by date (service messages are charged from 1 Oct 2026). */
+const SendAt = z
+  .string()
+  .min(10)
+  .max(40)
+  .optional()
+  .describe('Send date, ISO 8601 ("2026-10-01" or "2026-10-01T09:00:00Z"); default now. The rules of that day apply.');
 export const CostBody = z.strictObject({
   message_type: PricedType,
   recipient_country: z.string().min(2).max(40).optional().describe('ISO country code or a phone number'),
   quantity: z.number().int().min(1).max(10_000_000).optional(),
   customer_id: z.string().min(1).max(40).optional(),
   sender: SenderQ,
+  send_at: SendAt,
 });
-export const PricingQuery = z.strictObject({ conversation_type: PricedType, recipient_country: z.string().min(2).max(40) });
+export const PricingQuery = z.strictObject({
+  conversation_type: PricedType,
+  recipient_country: z.string().min(2).max(40),
+  send_at: SendAt,
+});
 export const RetryBody = z.strictObject({ message_ids: z.array(z.string().min(1).max(100)).min(1).max(100) });
 export const ReadBody = z.strictObject({
   message_id: z.string().min(1).max(256).describe('wamid of the inbound message'),

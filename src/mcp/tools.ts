@@ -49,6 +49,12 @@ const SENDER = z
   .max(100)
   .optional()
   .describe('Sender to use: its alias (e.g. "main") or Meta phone_number_id. Leave out for the default sender.');
+const SEND_AT = z
+  .string()
+  .min(10)
+  .max(40)
+  .optional()
+  .describe('Send date, ISO 8601 ("2026-10-01" or "2026-10-01T09:00:00Z"); default now. Meta\'s pricing rules of that day apply.');
 const PHONE = (what: string) =>
   z
     .string()
@@ -740,7 +746,7 @@ export const TOOLS: ToolDef[] = [
     name: 'estimate_cost',
     title: 'Estimate the cost of messages',
     description:
-      "Estimated Meta charge for `quantity` messages of a category to a market (per-message pricing since July 2025: only delivered templates are charged; service messages, utility inside an open window, and anything inside a free-entry-point window are free). Give customer_id to account for that customer's open windows. Rates come from a data file with its source and date.",
+      "Estimated Meta charge for `quantity` messages of a category to a market, by Meta's rules on the send date (send_at, default now). From 1 Jul 2025 only delivered templates are charged (service messages and utility inside an open window are free); from 1 Oct 2026 service messages cost the market's utility rate beyond the number's monthly free allowance (free_quantity says how many are left free) and utility inside the window is charged. Anything inside a free-entry-point window is free. Give customer_id to account for that customer's open windows. Rates come from a data file with its source and date.",
     role: 'read',
     input: {
       message_type: ciEnum(['marketing', 'utility', 'authentication', 'authentication_international', 'service']).describe(
@@ -755,6 +761,7 @@ export const TOOLS: ToolDef[] = [
       quantity: z.number().int().min(1).max(10_000_000).optional().describe('Number of messages (default 1).'),
       customer_id: PHONE('Customer (optional)').optional(),
       sender: SENDER,
+      send_at: SEND_AT,
     },
     output: {
       message_type: z.string(),
@@ -775,12 +782,14 @@ export const TOOLS: ToolDef[] = [
         quantity: a.quantity as number | undefined,
         customer_id: str(a.customer_id),
         sender: str(a.sender),
+        send_at: str(a.send_at),
       }) as unknown as Promise<Record<string, unknown>>,
   },
   {
     name: 'estimate_pricing',
     title: 'Price per message in a market',
-    description: "The list rate per delivered message for a category in the recipient's market, with its source and date.",
+    description:
+      "The list rate per delivered message for a category in the recipient's market on the send date (send_at, default now), with its source and date: service is free before 1 Oct 2026 and costs the utility rate from then, after a monthly free allowance per number.",
     role: 'read',
     input: {
       conversation_type: ciEnum(['marketing', 'utility', 'authentication', 'authentication_international', 'service']).describe(
@@ -788,6 +797,7 @@ export const TOOLS: ToolDef[] = [
       ),
       recipient_country: z.string().min(2).max(40).describe('ISO country code ("IN") or a phone number.'),
       sender: SENDER,
+      send_at: SEND_AT,
     },
     output: {
       country: z.string(),
@@ -798,11 +808,11 @@ export const TOOLS: ToolDef[] = [
       source: z.string(),
     },
     annotations: READ,
-    run: async (a) =>
-      estimatePricing({ conversation_type: a.conversation_type, recipient_country: str(a.recipient_country) }) as unknown as Record<
-        string,
-        unknown
-      >,
+    run: async (a, t) =>
+      estimatePricing(
+        { conversation_type: a.conversation_type, recipient_country: str(a.recipient_country), send_at: str(a.send_at) },
+        t.ctx,
+      ) as unknown as Record<string, unknown>,
   },
   {
     name: 'create_template',

@@ -1050,6 +1050,43 @@ export class KyselyStore implements Store {
     return rows.map((r) => r.user_id);
   }
 
+  // ---------------------------------------------------------------- pricing
+
+  async addServiceMessages(items: readonly { sender_id: string; month: string; n: number }[], now: number): Promise<void> {
+    // Summed per key first: one statement may not update the same row twice (PostgreSQL refuses it).
+    const sums = new Map<string, { sender_id: string; month: string; count: number; updated_at: number }>();
+    for (const it of items) {
+      if (!(Number.isInteger(it.n) && it.n > 0)) continue;
+      const k = `${it.sender_id}\u0000${it.month}`;
+      const cur = sums.get(k);
+      if (cur) cur.count += it.n;
+      else sums.set(k, { sender_id: it.sender_id, month: it.month, count: it.n, updated_at: now });
+    }
+    const rows = [...sums.values()];
+    for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+      await this.db
+        .insertInto('service_message_counts')
+        .values(rows.slice(i, i + BATCH_ROWS))
+        .onConflict((oc) =>
+          oc.columns(['sender_id', 'month']).doUpdateSet({
+            count: sql`service_message_counts.count + excluded.count`,
+            updated_at: sql`excluded.updated_at`,
+          }),
+        )
+        .$call(this.all);
+    }
+  }
+
+  async getServiceMessageCount(sender_id: string, month: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('service_message_counts')
+      .select('count')
+      .where('sender_id', '=', sender_id)
+      .where('month', '=', month)
+      .$call(this.first);
+    return r ? Number(r.count) : 0;
+  }
+
   async getSetting(key: string): Promise<string | null> {
     const r = await this.db.selectFrom('settings').select('value').where('name', '=', key).$call(this.first);
     return r ? r.value : null;

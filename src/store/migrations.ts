@@ -289,6 +289,22 @@ export const MIGRATIONS: Migration[] = [
 )`,
     ],
   },
+  {
+    version: 7,
+    name: 'pricing: service messages per number per month',
+    // Meta charges service messages from 1 Oct 2026 beyond a monthly free allowance per business
+    // number (changes-2026.md §2): each delivered service message counts once in its sender's month.
+    // (Versions 5 and 6 belong to other work; each version is applied on its own.)
+    statements: () => [
+      `create table service_message_counts (
+  sender_id text not null,
+  month text not null,
+  count bigint not null,
+  updated_at bigint not null,
+  primary key (sender_id, month)
+)`,
+    ],
+  },
 ];
 
 /** Runs raw SQL on ONE connection (migrations need begin/commit on the same connection). */

@@ -226,6 +226,13 @@ export interface Store {
   /** The BSUIDs linked to this phone in this portfolio. */
   listLinkedUserIds(business_id: string, wa_id: string): Promise<string[]>;
 
+  // Pricing (Meta, 1 Oct 2026): service messages delivered per sender per calendar month (UTC
+  // "YYYY-MM"), which back the monthly free allowance (src/domain/pricing-rules.ts).
+  /** Adds `n` to each (sender, month) count, in one statement; repeated keys add up. */
+  addServiceMessages(items: readonly { sender_id: string; month: string; n: number }[], now: number): Promise<void>;
+  /** The service messages counted for the sender in the month (0 when none). */
+  getServiceMessageCount(sender_id: string, month: string): Promise<number>;
+
   // Outbox: a queued message is the promise to send it; these find the ones the queue has no job for.
   /** Queued messages not yet handed to the delivery queue, created at or before `created_before`, oldest first. */
   listUnenqueued(opts: { created_before: number; limit: number }): Promise<UnenqueuedMessage[]>;

@@ -102,6 +102,7 @@ export interface Tables {
   sender_statuses: Omit<SenderStatus, 'credentials_valid'> & { credentials_valid: number };
   settings: { name: string; value: string };
   identity_links: { business_id: string; user_id: string; wa_id: string; at: number };
+  service_message_counts: { sender_id: string; month: string; count: number; updated_at: number };
 }
 
 export function json<T>(v: unknown): T {

@@ -21,7 +21,8 @@ describe('pricing data', () => {
     expect(d.source.length).toBeGreaterThan(20);
     expect(d.as_of).toMatch(/^\d{4}-\d{2}-\d{2}$/);
     expect(d.markets.flatMap((m) => m.countries)).toEqual(expect.arrayContaining(['IN', 'BR', 'US', 'GB', 'DE', 'MX', 'ID']));
-    expect(estimatePricing({ conversation_type: 'service', recipient_country: 'IN' })).toMatchObject({
+    expect(d.effective_from).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(estimatePricing({ conversation_type: 'service', recipient_country: 'IN', send_at: '2026-09-30' })).toMatchObject({
       cost_per_message: 0,
       pricing_category: 'free_customer_service',
     });

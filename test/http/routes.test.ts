@@ -85,8 +85,31 @@ describe('/v1 routes for the tools', () => {
       total_estimated_cost: 0.08,
       rate_is_estimate: true,
     });
-    const free = await call('POST', '/v1/pricing/estimate', { message_type: 'service', recipient_country: '+5511912345678' });
-    expect(free.json).toMatchObject({ billable: false, free_reason: 'service_message', total_estimated_cost: 0 });
+    // By the rules of the send date: service was free until 1 Oct 2026, then charged at the utility rate past the allowance.
+    const free = await call('POST', '/v1/pricing/estimate', {
+      message_type: 'service',
+      recipient_country: '+5511912345678',
+      send_at: '2026-09-30',
+    });
+    expect(free.json).toMatchObject({
+      pricing_rules: 'pmp_2025_07',
+      billable: false,
+      free_reason: 'service_message',
+      total_estimated_cost: 0,
+    });
+    const later = await call('POST', '/v1/pricing/estimate', {
+      message_type: 'service',
+      recipient_country: 'BR',
+      quantity: 5000,
+      send_at: '2026-10-01T08:00:00Z',
+    });
+    expect(later.json).toMatchObject({ pricing_rules: 'pmp_2026_10', billable: true, cost_per_message: 0.008 });
+    expect(later.json.billable_quantity).toBeGreaterThanOrEqual(4000); // at most the 1,000 free ones off
+    const oldRate = await call('GET', '/v1/pricing?conversation_type=service&recipient_country=BR&send_at=2026-09-30');
+    expect(oldRate.json).toMatchObject({ cost_per_message: 0, pricing_category: 'free_customer_service' });
+    const newRate = await call('GET', '/v1/pricing?conversation_type=service&recipient_country=BR&send_at=2026-10-01');
+    expect(newRate.json).toMatchObject({ cost_per_message: 0.008, service_free_allowance: 1000 });
+    expectError(await call('GET', '/v1/pricing?conversation_type=service&recipient_country=BR&send_at=someday'), 400, 'send_at');
     const rate = await call('GET', '/v1/pricing?conversation_type=marketing&recipient_country=de');
     expect(rate.json).toMatchObject({ country: 'DE', cost_per_message: 0.1365 });
     const none = expectError(await call('GET', '/v1/pricing?conversation_type=marketing&recipient_country=FR'), 404);

@@ -192,8 +192,11 @@ describe('MCP over Streamable HTTP', () => {
       total_estimated_cost: 10.7,
     });
     expect(String(r.structuredContent!.as_of)).toMatch(/^\d{4}-\d{2}-\d{2}$/);
-    const free = await call('estimate_cost', { message_type: 'utility', customer_id: CUSTOMER });
+    // Utility inside the open window: free for a send before 1 Oct 2026, charged from then (Meta's rules by date).
+    const free = await call('estimate_cost', { message_type: 'utility', customer_id: CUSTOMER, send_at: '2026-09-30' });
     expect(free.structuredContent).toMatchObject({ billable: false, free_reason: 'utility_in_customer_service_window' });
+    const charged = await call('estimate_cost', { message_type: 'utility', customer_id: CUSTOMER, send_at: '2026-10-01' });
+    expect(charged.structuredContent).toMatchObject({ billable: true, free_reason: null, pricing_rules: 'pmp_2026_10' });
     const missing = await call('estimate_pricing', { conversation_type: 'marketing', recipient_country: 'ZW' });
     expect((expectExplainedRefusal(missing).error as { code: string }).code).toBe('NO_PRICING_FOR_MARKET');
   });

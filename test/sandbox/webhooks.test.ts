@@ -162,8 +162,14 @@ describe('status sequence options', () => {
     expect(change.value.metadata).toEqual({ display_phone_number: '15550100001', phone_number_id: PNID });
   });
 
-  it('pricing: service in the window is free, utility in the window is free, v24+ omits conversation', async () => {
-    await setup();
+  /** A sandbox clock that runs from `start` (the pricing rules follow the day of the send). */
+  const clockAt = (start: number) => {
+    const shift = start - Date.now();
+    return () => Date.now() + shift;
+  };
+
+  it('pricing before 1 Oct 2026: service in the window is free, utility in the window is free, v24+ omits conversation', async () => {
+    await setup({ now: clockAt(Date.UTC(2026, 8, 30, 12)) });
     await ctl(s!, 'POST', '/inbound', { phone_number_id: PNID, from: TO, type: 'text' });
     const a = await sendMsg(s!, text(TO), { version: 'v24.0' });
     const b = await sendMsg(s!, tpl(TO, 'order_update', ['a', 'b']), { version: 'v24.0' });
@@ -188,6 +194,21 @@ describe('status sequence options', () => {
     });
     expect(sentOf(m.body.messages[0].id).pricing).toEqual({ billable: true, pricing_model: 'PMP', type: 'regular', category: 'marketing' });
     expect(sentOf(a.body.messages[0].id).conversation).toBeUndefined();
+  });
+
+  it('pricing from 1 Oct 2026: service is free within the monthly allowance, then billable; utility in the window is billable', async () => {
+    await setup({ now: clockAt(Date.UTC(2026, 9, 1, 0, 0, 5)) });
+    await ctl(s!, 'POST', '/rules', { service_free_allowance: 1 });
+    await ctl(s!, 'POST', '/inbound', { phone_number_id: PNID, from: TO, type: 'text' });
+    const a = await sendMsg(s!, text(TO), { version: 'v25.0' });
+    const a2 = await sendMsg(s!, text(TO, 'second'), { version: 'v25.0' });
+    const b = await sendMsg(s!, tpl(TO, 'order_update', ['a', 'b']), { version: 'v25.0' });
+    const sentOf = (id: string) => rx!.statuses().find((x) => x.id === id && x.status === 'sent');
+    const ids = [a, a2, b].map((r) => r.body.messages[0].id as string);
+    await waitFor(() => ids.every((id) => sentOf(id)), 3000, 'sent statuses');
+    expect(sentOf(ids[0]).pricing).toEqual({ billable: false, pricing_model: 'PMP', type: 'free_customer_service', category: 'service' });
+    expect(sentOf(ids[1]).pricing).toEqual({ billable: true, pricing_model: 'PMP', type: 'regular', category: 'service' });
+    expect(sentOf(ids[2]).pricing).toEqual({ billable: true, pricing_model: 'PMP', type: 'regular', category: 'utility' });
   });
 
   it('click-to-WhatsApp: a reply opens a free entry point window (free_entry_point pricing)', async () => {

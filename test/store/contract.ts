@@ -710,6 +710,29 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
       });
     });
 
+    describe('service message counts', () => {
+      it('adds per sender and month, sums repeated keys in one call, keeps months and senders apart', async () => {
+        expect(await s.getServiceMessageCount('main', '2026-10')).toBe(0);
+        await s.addServiceMessages(
+          [
+            { sender_id: 'main', month: '2026-10', n: 2 },
+            { sender_id: 'main', month: '2026-10', n: 3 }, // the same row twice in one statement
+            { sender_id: 'main', month: '2026-11', n: 1 },
+            { sender_id: 'second', month: '2026-10', n: 7 },
+            { sender_id: 'main', month: '2026-10', n: 0 }, // nothing to add
+          ],
+          T0,
+        );
+        await s.addServiceMessages([{ sender_id: 'main', month: '2026-10', n: 995 }], T0 + 1);
+        expect(await s.getServiceMessageCount('main', '2026-10')).toBe(1000);
+        expect(await s.getServiceMessageCount('main', '2026-11')).toBe(1);
+        expect(await s.getServiceMessageCount('second', '2026-10')).toBe(7);
+        expect(await s.getServiceMessageCount('second', '2026-11')).toBe(0);
+        await s.addServiceMessages([], T0 + 2);
+        expect(await s.getServiceMessageCount('main', '2026-10')).toBe(1000);
+      });
+    });
+
     describe('dead letters', () => {
       it('adds idempotently, filters lists and changes state', async () => {
         const d1 = deadLetter({ id: 'dl1', created_at: T0 });

@@ -1,5 +1,6 @@
 // /v1/pricing: the rate per delivered message for a category in a market, and the cost of a number
-// of messages (src/engine/pricing.ts, from the pricing data file with its source and date).
+// of messages (src/engine/pricing.ts, from the pricing data file with its source and date), by the
+// rules of the send date (send_at, default now).
 import { estimateCost, estimatePricing } from '../../engine/pricing.ts';
 import { CostBody, PricingQuery } from '../openapi.ts';
 import { parseInput } from '../validation.ts';
@@ -12,7 +13,7 @@ const pricingRoutes: RouteModule = async (app, ctx) => {
   });
   app.get('/v1/pricing', async (req) => {
     const q = parseInput(PricingQuery, req.query, 'query string');
-    return estimatePricing(q);
+    return estimatePricing(q, ctx);
   });
 };
 

@@ -214,11 +214,23 @@ export interface Pricing {
   category: string;
 }
 
-/** §10.3: what a send costs, from its category and the windows open when it was sent. */
-export function pricingFor(category: string, inCsw: boolean, inFep: boolean): Pricing {
+/** When Meta began charging service messages and utility templates inside the window (changes-2026.md §2). */
+export const SERVICE_BILLING_START = Date.UTC(2026, 9, 1);
+
+/**
+ * §10.3 and changes-2026 §2: what a send costs, from its category, the windows open when it was sent
+ * and the day it was sent. Before 1 Oct 2026 service and utility inside the window are free; from
+ * then a service message is free only within the number's monthly allowance (`inAllowance`) and
+ * utility inside the window is charged. A free-entry-point window stays free. How Meta marks a free
+ * service message of the allowance was not found: the sandbox keeps `free_customer_service`.
+ */
+export function pricingFor(category: string, inCsw: boolean, inFep: boolean, at = Date.now(), inAllowance = true): Pricing {
   if (inFep) return { billable: false, pricing_model: 'PMP', type: 'free_entry_point', category: 'referral_conversion' };
-  if (category === 'service') return { billable: false, pricing_model: 'PMP', type: 'free_customer_service', category: 'service' };
-  if (category === 'utility' && inCsw) return { billable: false, pricing_model: 'PMP', type: 'free_customer_service', category: 'utility' };
+  const charged = at >= SERVICE_BILLING_START;
+  if (category === 'service' && (!charged || inAllowance))
+    return { billable: false, pricing_model: 'PMP', type: 'free_customer_service', category: 'service' };
+  if (category === 'utility' && inCsw && !charged)
+    return { billable: false, pricing_model: 'PMP', type: 'free_customer_service', category: 'utility' };
   return { billable: true, pricing_model: 'PMP', type: 'regular', category };
 }
 

@@ -117,6 +117,12 @@ export interface Rules {
    * as Dualhook and whatsapp-api-js read Meta) or "always" (on phone sends too).
    */
   response_user_id: 'recipient' | 'always';
+  /**
+   * Free service messages per number per calendar month (UTC) once service messages are charged
+   * (sends from 1 Oct 2026; changes-2026.md §2, reported as 1,000): inside it a service message's
+   * pricing is billable false, past it billable true at the utility rate.
+   */
+  service_free_allowance: number;
 }
 
 export interface StatusOptions {
@@ -150,6 +156,7 @@ export const DEFAULT_RULES: Rules = {
   waba_calls_per_hour: 5000,
   messaging_limit_code: 0,
   response_user_id: 'recipient',
+  service_free_allowance: 1000,
 };
 
 const TIER_USERS: Record<string, number> = {
@@ -257,6 +264,8 @@ export class SandboxState {
   windows = new Map<string, number>();
   /** `${pnid}|${wa_id}` → click-to-WhatsApp referral time, and the FEP window end once the business replied. */
   ctwa = new Map<string, { referral_at: number; fep_until: number | null }>();
+  /** `${pnid}|YYYY-MM` → service messages sent (the monthly free allowance from 1 Oct 2026). */
+  serviceMonth = new Map<string, number>();
   /** `${waba}|${wa_id}`: user stopped marketing from this business (user_preferences "stop"). */
   optouts = new Set<string>();
   undeliverable = new Set<string>();
@@ -343,6 +352,7 @@ export class SandboxState {
       this.templates,
       this.windows,
       this.ctwa,
+      this.serviceMonth,
       this.optouts,
       this.undeliverable,
       this.users,
@@ -861,7 +871,14 @@ export class SandboxState {
     if (outcome !== null) {
       plan.push({ status: 'failed', extra: { errors: [asyncError(outcome, details)] } });
     } else {
-      const pricing = pricingFor(category, inCsw, inFep);
+      const now = this.now();
+      let serviceIndex = 0;
+      if (category === 'service') {
+        const key = `${n.phone_number_id}|${new Date(now).toISOString().slice(0, 7)}`;
+        serviceIndex = this.serviceMonth.get(key) ?? 0;
+        this.serviceMonth.set(key, serviceIndex + 1);
+      }
+      const pricing = pricingFor(category, inCsw, inFep, now, serviceIndex < this.rules.service_free_allowance);
       const major = Number(/^v(\d+)/.exec(version)?.[1] ?? 23);
       // v24+: no conversation object except in free-entry-point windows; before: one per message (§7.6).
       const conv = major < 24 || inFep ? { id: newConversationId(), origin: { type: inFep ? 'referral_conversion' : category } } : null;

@@ -10,6 +10,7 @@ import { restrict } from './account.ts';
 import { DAY_MS } from '../../domain/types.ts';
 import type { GraphError } from '../../meta/types.ts';
 import { applyForwardOrNone } from '../../store/forward.ts';
+import { billingMonth } from '../../domain/pricing-rules.ts';
 import { isObj, readStatus, type Obj, type StatusUpdateEvent, type WebhookEvent } from '../events.ts';
 import { asUnknown, audit, changeConsent, eventTime, storeUnknown, type EventResult } from './shared.ts';
 
@@ -103,9 +104,11 @@ export class StatusHandler {
       run.map((r) => r.item),
       (err) => ctx.log.warn({ err, statuses: run.length }, 'webhooks: batched status update failed; applying one by one'),
     );
+    const counted: MessageRecord[] = [];
     for (let i = 0; i < run.length; i++) {
       const { ev, recovery } = run[i];
       const m = moved[i];
+      if (m && firstDelivery(m)) counted.push(m);
       if (!m) {
         await one(ev, true, recovery); // not forward, unknown id, or the batch failed: the full path decides
         continue;
@@ -118,6 +121,22 @@ export class StatusHandler {
       ctx.bus.emit('message.status', m);
       record(ev, 'applied');
     }
+    await this.countService(counted);
+  }
+
+  /**
+   * Service messages delivered for the first time count towards their sender's month (the free
+   * allowance Meta gives from 1 Oct 2026; src/domain/pricing-rules.ts), one statement per call. The
+   * count backs estimates only: a store error is logged, never fails the webhook.
+   */
+  private async countService(msgs: readonly MessageRecord[]): Promise<void> {
+    const items = msgs
+      .filter((m) => m.category === 'service')
+      .map((m) => ({ sender_id: m.sender_id, month: billingMonth(deliveredAt(m)), n: 1 }));
+    if (!items.length) return;
+    await this.ctx.store
+      .addServiceMessages(items, this.ctx.now())
+      .catch((err) => this.ctx.log.warn({ err, messages: items.length }, 'webhooks: service messages not counted'));
   }
 
   /** What a status event changes on its message: time, history detail, field patch. */
@@ -173,6 +192,7 @@ export class StatusHandler {
       // not count against the caps it reserved.
       if (r.changed) await ctx.gate.release(target.id);
     }
+    if (r.changed && firstDelivery(r.message)) await this.countService([r.message]);
     if (r.changed) ctx.bus.emit('message.status', r.message);
     return r.changed ? 'applied' : 'stale';
   }
@@ -334,4 +354,16 @@ function upgradePending(e: unknown): StatusUpdateEvent | null {
   const ev = readStatus(e.status, base);
   if (ev && base.key) ev.key = base.key;
   return ev;
+}
+
+const DELIVERED = new Set<string>(['delivered', 'read']);
+
+/** The message has just reached the phone: its history holds one delivered-or-read event (this one). */
+function firstDelivery(m: MessageRecord): boolean {
+  return DELIVERED.has(m.status) && m.history.filter((h) => DELIVERED.has(h.status)).length === 1;
+}
+
+/** When the message reached the phone (its first delivered-or-read event). */
+function deliveredAt(m: MessageRecord): number {
+  return m.history.find((h) => DELIVERED.has(h.status))?.at ?? m.updated_at;
 }
