@@ -48,7 +48,7 @@ program
   .command('check')
   .description('one compliance decision as JSON; exit 0 allowed, 1 denied, 2 bad input')
   .argument('[message]', "Meta message body as JSON (or '-' for stdin)")
-  .option('--to <phone>', 'recipient phone number')
+  .option('--to <phone|bsuid>', 'recipient: a phone number, or a business-scoped user id (sent as `recipient`)')
   .option('--text <body>', 'free-form text message')
   .option('--template <name>', 'template name')
   .option('--language <code>', 'template language', 'en_US')

@@ -16,6 +16,7 @@ import type { AppContext } from '../engine/context.ts';
 import { EngineError } from '../engine/context.ts';
 import { checkCompliance } from '../engine/compliance.ts';
 import { recordInboundFromInput } from '../engine/customers.ts';
+import { addressOf } from '../domain/identity.ts';
 import type { GateState } from '../gate/port.ts';
 import { MemoryGateState } from '../gate/memory.ts';
 import type { Store } from '../store/port.ts';
@@ -49,7 +50,11 @@ export async function messageFromArgs(opts: Record<string, unknown>, args: strin
     if (str('text') !== undefined || str('template') !== undefined)
       throw new BadInput('give the message either as JSON or with --text/--template, not both.');
     body = parsed as Record<string, unknown>;
-    if (str('to') !== undefined) body.to = str('to');
+    if (str('to') !== undefined) {
+      delete body.to;
+      delete body.recipient;
+      Object.assign(body, addressOf(str('to') as string));
+    }
   } else {
     if (str('to') === undefined)
       throw new BadInput('--to is required (the recipient, e.g. --to +14155550123), or give the message as JSON.');
@@ -57,8 +62,12 @@ export async function messageFromArgs(opts: Record<string, unknown>, args: strin
       throw new BadInput('give exactly one of --text "<body>" or --template <name> (use JSON for template parameters).');
     body =
       str('text') !== undefined
-        ? { to: str('to'), type: 'text', text: { body: str('text') } }
-        : { to: str('to'), type: 'template', template: { name: str('template'), language: { code: str('language') ?? 'en_US' } } };
+        ? { ...addressOf(str('to') as string), type: 'text', text: { body: str('text') } }
+        : {
+            ...addressOf(str('to') as string),
+            type: 'template',
+            template: { name: str('template'), language: { code: str('language') ?? 'en_US' } },
+          };
   }
   if (str('sender') !== undefined) body.sender = str('sender');
   return body;
@@ -108,7 +117,8 @@ export async function run(opts: Record<string, unknown>, args: string[]): Promis
   const { ctx } = wired;
   try {
     if (inboundAt !== null) {
-      const to = typeof body.to === 'string' || typeof body.to === 'number' ? body.to : undefined;
+      const who = body.to ?? body.recipient;
+      const to = typeof who === 'string' || typeof who === 'number' ? who : undefined;
       await recordInboundFromInput(ctx, to, { at: inboundAt, sender: body.sender }, 'cli');
     }
     const decision = await checkCompliance(ctx, { body });

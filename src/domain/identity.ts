@@ -11,6 +11,11 @@ export function isBsuid(v: unknown): v is string {
   return typeof v === 'string' && BSUID_RE.test(v);
 }
 
+/** How a message names its customer to Meta: a BSUID goes as `recipient`, a phone as `to`. */
+export function addressOf(key: string): { to: string } | { recipient: string } {
+  return isBsuid(key) ? { recipient: key } : { to: key };
+}
+
 /** The country a BSUID names (its prefix), e.g. "US". */
 export function bsuidCountry(v: string): string {
   return v.slice(0, 2);

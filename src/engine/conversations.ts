@@ -4,7 +4,7 @@
 // (src/domain/decide.ts).
 import type { AppContext } from './context.ts';
 import { EngineError } from './context.ts';
-import { parseWaId } from './customers.ts';
+import { customerKeyOf } from './customers.ts';
 import { resolveSender } from './senders.ts';
 import { CARE_WINDOW_MS, FEP_WINDOW_MS, HOUR_MS, type SenderConfig, type WindowRecord } from '../domain/types.ts';
 
@@ -129,7 +129,7 @@ export async function checkConversation(
   ctx: AppContext,
   input: { customer_id: string; sender?: string },
 ): Promise<ConversationView & { known: boolean }> {
-  const wa_id = parseWaId(input.customer_id);
+  const wa_id = await customerKeyOf(ctx, input.customer_id);
   const sender = resolveSender(ctx, input.sender);
   const w = (await ctx.store.getWindows(wa_id)).find((x) => x.sender_id === sender.id);
   if (!w) {
@@ -154,7 +154,8 @@ export async function checkConversation(
 }
 
 function parseConversationId(ctx: AppContext, id: string): { sender: SenderConfig; wa_id: string } {
-  const m = /^([A-Za-z0-9_.-]+):(\d{6,20})$/.exec(id.trim());
+  // "<sender>:<phone digits>", or (Meta 2026) "<sender>:<business-scoped user id>".
+  const m = /^([A-Za-z0-9_.-]+):(\d{6,20}|[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128})$/.exec(id.trim());
   if (!m) {
     throw new EngineError(
       'INVALID_REQUEST',

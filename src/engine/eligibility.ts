@@ -3,7 +3,8 @@
 // wagate's per-customer marketing cap. Nothing here decides: the rules stay in src/domain/decide.ts.
 import type { AppContext } from './context.ts';
 import { checkCompliance } from './compliance.ts';
-import { getCustomerView, parseWaId, type CustomerView } from './customers.ts';
+import { customerKeyOf, getCustomerView, type CustomerView } from './customers.ts';
+import { addressOf } from '../domain/identity.ts';
 import { resolveSender } from './senders.ts';
 import { findTemplate, templateComponents } from './templates.ts';
 import { deny, type Decision } from '../domain/decision.ts';
@@ -34,7 +35,7 @@ export async function categoryEligibility(
   let body: Record<string, unknown>;
   let used: Eligibility['template'] = null;
   if (!input.template_name && (input.category ?? 'service') === 'service') {
-    body = { to: input.wa_id, type: 'text', text: { body: 'eligibility check' } };
+    body = { ...addressOf(input.wa_id), type: 'text', text: { body: 'eligibility check' } };
   } else {
     const candidates = input.template_name
       ? [await findTemplate(ctx, sender, input.template_name, input.locale)].filter((t): t is TemplateRecord => t !== null)
@@ -57,7 +58,7 @@ export async function categoryEligibility(
     }
     used = { name: t.name, language: t.language };
     body = {
-      to: input.wa_id,
+      ...addressOf(input.wa_id),
       type: 'template',
       template: { name: t.name, language: { code: t.language }, components: templateComponents(t, undefined, { sample: true }) },
     };
@@ -83,7 +84,7 @@ export async function fittingTemplates(
   input: { to: string; sender?: string; limit?: number },
 ): Promise<{ name: string; language: string; category: string; parameters: string }[]> {
   const sender = resolveSender(ctx, input.sender);
-  const wa_id = parseWaId(input.to);
+  const wa_id = await customerKeyOf(ctx, input.to);
   const approved = (await ctx.store.listTemplates({ waba_id: sender.waba_id, status: 'APPROVED' }))
     .sort((a, b) => a.name.localeCompare(b.name))
     .slice(0, 50);
@@ -126,7 +127,7 @@ export async function checkFrequencyCap(
   ctx: AppContext,
   input: { customer_id: string; sender?: string },
 ): Promise<Record<string, unknown>> {
-  const wa_id = parseWaId(input.customer_id);
+  const wa_id = await customerKeyOf(ctx, input.customer_id);
   const now = ctx.now();
   const [count, view, elig] = await Promise.all([
     ctx.gate.marketingCount(wa_id, now),

@@ -8,7 +8,7 @@ import { appError } from '../shared/errors/app-error.ts';
 import { checkCompliance } from '../engine/compliance.ts';
 import { submitMessage, type SubmitResult } from '../engine/messages.ts';
 import { explainError } from '../engine/errors.ts';
-import { getCustomerView, setConsent, parseWaId } from '../engine/customers.ts';
+import { customerKeyOf, getCustomerView, setConsent } from '../engine/customers.ts';
 import { getAccountQuality, getRateLimit, getSenderHealth, resolveSender, resumeSender, senderView } from '../engine/senders.ts';
 import { getDeadLetter, listDeadLetters, replayDeadLetter } from '../engine/dead-letters.ts';
 import {
@@ -26,7 +26,7 @@ import { retryFailedMessages } from '../engine/retries.ts';
 import { markAsRead } from '../engine/read-receipts.ts';
 import { estimateCost, estimatePricing } from '../engine/pricing.ts';
 import type { Decision } from '../domain/decision.ts';
-import { isBsuid } from '../domain/identity.ts';
+import { addressOf, isBsuid } from '../domain/identity.ts';
 import type { MessageRecord } from '../domain/types.ts';
 import type { DeadLetter } from '../store/port.ts';
 import {
@@ -282,8 +282,8 @@ export const TOOLS: ToolDef[] = [
       'Would this message be allowed right now? Runs every rule (opt-out, 24 h customer-service window, template status and parameters, marketing frequency cap, messaging-limit tier, quiet hours, tag and country policies, sender state) without sending or reserving anything. Give either a full Meta message body in `message`, or a `template_name` (+ `variables`), or just a `message_type`: "service" checks a free-form text; "marketing"/"utility"/"authentication" checks the first approved template of that category. A denial is a normal answer here (allowed=false) with reason_code, explanation and suggested_action.',
     role: 'read',
     input: {
-      customer_id: PHONE('Recipient').optional(),
-      to: PHONE('Recipient (alias of customer_id)').optional(),
+      customer_id: RECIPIENT('Recipient').optional(),
+      to: RECIPIENT('Recipient (alias of customer_id)').optional(),
       message_type: ciEnum(MESSAGE_TYPES)
         .optional()
         .describe(
@@ -320,17 +320,18 @@ export const TOOLS: ToolDef[] = [
       const to = str(a.customer_id) ?? str(a.to);
       if (!to)
         throw appError('INVALID_ARGUMENTS', 'customer_id is required (or to).', {
-          fix: 'Pass the recipient\'s phone number as customer_id, e.g. "+447700900123".',
+          fix: 'Pass the recipient\'s phone number (or business-scoped user id) as customer_id, e.g. "+447700900123".',
           details: { field: 'customer_id' },
         });
-      const wa_id = parseWaId(to);
+      const wa_id = await customerKeyOf(t.ctx, to);
       const sender = str(a.sender);
       const msg = jsonArg<Record<string, unknown>>(a.message, 'message', 'object');
       let decision: Decision;
       let template: { name: string; language: string } | null = null;
       const type = str(a.message_type)?.toLowerCase();
       if (msg) {
-        decision = await checkCompliance(t.ctx, { body: { ...msg, to: wa_id }, sender }); // customer_id decides the recipient
+        const { to: _to, recipient: _recipient, ...content } = msg;
+        decision = await checkCompliance(t.ctx, { body: { ...content, ...addressOf(wa_id) }, sender }); // customer_id decides the recipient
       } else if (a.template_name && a.variables === undefined) {
         // No parameters given: judge the template with sample ones (is it allowed for this customer now?).
         const e = await categoryEligibility(t.ctx, { wa_id, template_name: String(a.template_name), locale: str(a.locale), sender });
@@ -346,10 +347,10 @@ export const TOOLS: ToolDef[] = [
         });
         const tpl = body.template as { name: string; language: { code: string } };
         template = { name: tpl.name, language: tpl.language.code };
-        decision = await checkCompliance(t.ctx, { body, sender });
+        decision = await checkCompliance(t.ctx, { body: addressed(body), sender });
       } else if (!type || type === 'service' || type === 'text') {
         decision = await checkCompliance(t.ctx, {
-          body: { to: wa_id, type: 'text', text: { body: str(a.text) ?? 'compliance check' } },
+          body: { ...addressOf(wa_id), type: 'text', text: { body: str(a.text) ?? 'compliance check' } },
           sender,
         });
       } else if (type === 'template') {
@@ -435,7 +436,7 @@ export const TOOLS: ToolDef[] = [
       "Replies with free-form text inside the customer's open 24 h service window (the customer wrote within the last 24 h). If the window is closed the answer is an error WINDOW_CLOSED_TEMPLATE_REQUIRED with the approved templates that fit. Use check_conversation first if unsure.",
     role: 'send',
     input: {
-      customer_id: PHONE('Customer'),
+      customer_id: RECIPIENT('Customer'),
       message_text: z.string().min(1).max(4096).describe('Reply text, up to 4096 characters.'),
       reply_to: z.string().min(1).max(256).optional().describe('wamid of the customer message being answered (shows as a quote).'),
       sender: SENDER,
@@ -592,7 +593,7 @@ export const TOOLS: ToolDef[] = [
     description:
       'The conversation between a customer and a sender: whether the 24 h window (opened only by the customer writing) is open, when it closes, seconds remaining, and any 72 h free-entry-point window.',
     role: 'read',
-    input: { customer_id: PHONE('Customer'), sender: SENDER },
+    input: { customer_id: RECIPIENT('Customer'), sender: SENDER },
     output: {
       conversation_id: z.string(),
       customer_id: z.string(),
@@ -617,7 +618,7 @@ export const TOOLS: ToolDef[] = [
     description:
       'How many marketing messages this customer got in the rolling 24 h, the cap, and whether a marketing template would be allowed now (with the reason if not).',
     role: 'read',
-    input: { customer_id: PHONE('Customer'), sender: SENDER },
+    input: { customer_id: RECIPIENT('Customer'), sender: SENDER },
     output: {
       customer_id: z.string(),
       is_capped: z.boolean(),
@@ -637,7 +638,7 @@ export const TOOLS: ToolDef[] = [
     description:
       'Consent per category (with source and time), open windows, tags, time zone, marketing count, and for each category (marketing, utility, authentication, service) whether a message would be allowed now and why not.',
     role: 'read',
-    input: { customer_id: PHONE('Customer'), sender: SENDER },
+    input: { customer_id: RECIPIENT('Customer'), sender: SENDER },
     output: {
       wa_id: z.string(),
       known: z.boolean(),
@@ -896,7 +897,7 @@ export const TOOLS: ToolDef[] = [
       "Records the customer's consent for one category (marketing, utility, authentication, service) with where it came from. An opt-out blocks that category at once; marketing needs no opt-out to be sent. Consent is per customer, shared by every sender: a key limited to some senders may record an opt-out but not lift one (CONSENT_LIFT_FORBIDDEN; the customer can write START).",
     role: 'send',
     input: {
-      customer_id: PHONE('Customer'),
+      customer_id: RECIPIENT('Customer'),
       category: ciEnum(['marketing', 'utility', 'authentication', 'service']).describe('Which messages the consent is about.'),
       state: z.enum(['opted_in', 'opted_out', 'unknown']).describe('opted_in, opted_out, or unknown (forget).'),
       source: z.string().min(1).max(200).optional().describe('Where it came from, e.g. "checkout form 2026-05-01" or "phone call".'),
@@ -905,7 +906,7 @@ export const TOOLS: ToolDef[] = [
     output: { wa_id: z.string(), consent: Loose },
     annotations: WRITE_IDEMPOTENT,
     async run(a, t) {
-      const wa_id = parseWaId(a.customer_id);
+      const wa_id = await customerKeyOf(t.ctx, a.customer_id);
       const p = principal(t);
       await setConsent(t.ctx, {
         wa_id,

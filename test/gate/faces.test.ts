@@ -292,4 +292,17 @@ describe('wagate check (a real process, same data directory)', () => {
       sender: 'main',
     });
   });
+
+  it("--to takes a business-scoped user id and decides on it, sent as `recipient` (the JSON body's `to` replaced)", async () => {
+    const U = 'DE.70011208655302741918';
+    expect(await messageFromArgs({ to: U, text: 'hi' }, [])).toEqual({ recipient: U, type: 'text', text: { body: 'hi' } });
+    expect(await messageFromArgs({ to: U }, ['{"to":"+4915112345678","type":"text","text":{"body":"x"}}'])).toEqual({
+      recipient: U,
+      type: 'text',
+      text: { body: 'x' },
+    });
+    const r = cli('--to', U, '--text', 'hi', '--inbound-at', 'now');
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ allowed: true });
+  });
 });

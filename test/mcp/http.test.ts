@@ -68,6 +68,33 @@ describe('MCP over Streamable HTTP', () => {
     expect(m?.payload).not.toHaveProperty('to');
   });
 
+  it('the customer tools take a business-scoped user id: before its phone is known, and after (then they show the phone)', async () => {
+    const U = 'GB.55591208655302741918';
+    const store = w.app.ctx.store;
+    await store.recordInbound('main', U, Date.now()); // a username customer wrote (Meta showed no phone)
+    await w.app.ctx.gate.recordInbound('main', U, Date.now());
+    const conv = await call('check_conversation', { customer_id: U });
+    expect(conv.structuredContent).toMatchObject({ customer_id: U, window_open: true, conversation_id: `main:${U}` });
+    const check = await call('check_compliance', { customer_id: U, message_type: 'service', text: 'Hi' });
+    expect(check.structuredContent).toMatchObject({ allowed: true, customer_id: U });
+    const opt = await call('set_consent', { customer_id: U, category: 'marketing', state: 'opted_out', source: 'phone call' });
+    expect(opt.isError).toBeFalsy();
+    expect((await call('check_compliance', { customer_id: U, message_type: 'marketing' })).structuredContent).toMatchObject({
+      allowed: false,
+      reason_code: 'OPTED_OUT',
+    });
+    expect((await call('check_frequency_cap', { customer_id: U })).structuredContent).toMatchObject({
+      customer_id: U,
+      marketing_eligible: false,
+    });
+    // Once linked, the BSUID names the phone's customer.
+    await store.linkIdentity({ business_id: 'faces', user_id: U, wa_id: '447700900555', at: Date.now() });
+    const ctx = await call('get_customer_context', { customer_id: U });
+    expect(ctx.structuredContent).toMatchObject({ wa_id: '447700900555' });
+    const bad = await call('check_conversation', { customer_id: 'GB.not a bsuid' });
+    expect(expectExplainedRefusal(bad).code ?? bad.isError).toBeTruthy();
+  });
+
   it('a template send is queued, then delivered, visible through get_delivery_status', async () => {
     const r = await call('send_template', {
       to: CUSTOMER,
