@@ -162,3 +162,53 @@ describe('explain', () => {
     expect(x.suggested_action).toBe(x.fix);
   });
 });
+
+describe('2024-2026 codes (changes-2026.md §8), from Meta-shaped errors', () => {
+  it('131063 on /messages: the WABA takes marketing only through the Marketing Messages API, and the fix says how to route it', () => {
+    // The sync body Meta answers (pywa's MarketingTemplatesDisabledForCloudAPI), with a field wagate does not know.
+    const e = parseGraphError(400, {
+      error: {
+        message: '(#131063) Marketing templates are disabled for Cloud API',
+        type: 'OAuthException',
+        code: 131063,
+        error_data: {
+          messaging_product: 'whatsapp',
+          details:
+            'To send this template, use the Marketing Messages API for WhatsApp or enable marketing templates on Cloud API by turning off disable_marketing_messages_on_cloud_api.',
+        },
+        error_user_msg: 'unknown to wagate',
+        fbtrace_id: 'AbCdEf123',
+      },
+    });
+    const c = classify(e);
+    expect(c).toMatchObject({ known: true, action: 'fix_request', scope: 'sender' });
+    expect(c.entry.fix).toMatch(/marketing_endpoint: marketing_messages/);
+    expect(c.entry.fix).toContain('meta.marketing_messages_wabas');
+  });
+
+  it.each([
+    [137000, 'drop', 'recipient'],
+    [131044, 'pause_sender', 'sender'],
+    [132008, 'fix_request', 'message'],
+    [139200, 'fix_request', 'sender'],
+    [2388318, 'fix_request', 'template'],
+    [2388330, 'fix_request', 'template'],
+    [131020, 'fix_request', 'message'],
+    [131214, 'fix_request', 'message'],
+    [139102, 'fix_request', 'recipient'],
+    [138006, 'fix_request', 'message'],
+    [147005, 'fix_request', 'sender'],
+  ] as const)('%i in a failed status webhook → %s (%s), known, with a fix', (code, action, scope) => {
+    const e = parseWebhookError({
+      code,
+      title: `Meta title ${code}`,
+      message: `Meta title ${code}`,
+      error_data: { details: 'd' },
+      href: 'x',
+    });
+    const c = classify(e);
+    expect(c).toMatchObject({ known: true, action, scope });
+    expect(c.entry.fix.length).toBeGreaterThan(20);
+    expect(explain(code).known).toBe(true);
+  });
+});
