@@ -31,6 +31,8 @@ import type { FastifyInstance } from 'fastify';
 import { Components, StartupError } from './observability/components.ts';
 import { errorText } from './shared/error-text.ts';
 import { EngineError } from './engine/context.ts';
+import { CampaignService } from './campaigns/service.ts';
+import { campaignStoreFor } from './store/campaign-store.ts';
 
 /** Default sandbox identities (Meta's documentation examples), used when no sender is configured. */
 export const SANDBOX_DEFAULT_SENDER: SenderConfig = {
@@ -53,6 +55,8 @@ export interface AppOptions {
   workers?: boolean;
   /** Start the health monitor (default true). */
   monitor?: boolean;
+  /** Start the campaign dispatcher and scheduled messages (default: as `workers`). */
+  campaigns?: boolean;
   /** Injected clock. */
   now?: () => number;
 }
@@ -218,9 +222,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const webhooks = new WebhookProcessor(ctx);
   const delivery = new DeliveryService(ctx);
   const monitor = new HealthMonitor(ctx);
-  const components = new Components(['http', 'webhooks', 'templates', 'monitor', 'workers'], now);
+  const campaigns = new CampaignService(ctx, campaignStoreFor(store));
+  ctx.campaigns = campaigns;
+  const components = new Components(['http', 'webhooks', 'templates', 'monitor', 'workers', 'campaigns'], now);
   if (opts.monitor === false) components.set('monitor', 'disabled');
   if (opts.workers === false) components.set('workers', 'disabled');
+  const runCampaigns = opts.campaigns ?? opts.workers !== false;
+  if (!runCampaigns) components.set('campaigns', 'disabled');
   const http = await opening('http', 'Report this with the log: the HTTP routes could not be registered.', () =>
     buildHttpServer(ctx, { webhooks, delivery, monitor, components }),
   );
@@ -305,6 +313,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
           `The delivery workers could not start: check the queue (${config.nats_url ? 'WAGATE_NATS_URL' : `${config.data_dir}/queue.db`}) and the store (wagate doctor).`,
           () => delivery.start(),
           () => delivery.stop(),
+        );
+      if (runCampaigns)
+        await step(
+          'campaigns',
+          'The campaign dispatcher could not start: check the store (wagate doctor).',
+          async () => campaigns.startDispatcher(),
+          () => campaigns.stopDispatcher(),
         );
       return base;
     },

@@ -16,7 +16,8 @@ export type AlertKind =
   | 'dead_letters_growing'
   | 'queue_age'
   | 'backend_unreachable'
-  | 'stored_token_unreadable';
+  | 'stored_token_unreadable'
+  | 'campaign_paused';
 
 export interface AlertInput {
   kind: AlertKind;

@@ -198,12 +198,16 @@ export interface CampaignStore {
   claimRecipients(campaign_id: string, limit: number, now: number, lease_ms: number, claimer: string): Promise<RecipientRecord[]>;
   /** Settles claimed recipients; only rows still claimed by `claimer` change. The seqs that changed. */
   settleRecipients(campaign_id: string, items: readonly RecipientSettle[], claimer: string, now: number): Promise<number[]>;
-  /** Pending (and expired-claim) recipients to cancelled; returns how many. */
+  /** Pending and claimed recipients to cancelled (a claimer still in flight loses its settle and withdraws its message); how many. */
   cancelPending(campaign_id: string, now: number): Promise<number>;
   /** Earliest not_before among pending recipients (null: none pending). */
   nextPendingAt(campaign_id: string): Promise<number | null>;
   tally(campaign_id: string, category: Category, since: number | null): Promise<RecipientTally>;
-  listRecipients(campaign_id: string, opts?: { state?: RecipientState[]; limit?: number; offset?: number }): Promise<RecipientOutcome[]>;
+  /** In seq order; `after_seq` pages by key (cheap at any depth), `offset` by count. */
+  listRecipients(
+    campaign_id: string,
+    opts?: { state?: RecipientState[]; limit?: number; offset?: number; after_seq?: number },
+  ): Promise<RecipientOutcome[]>;
   /** Recipients queued whose message is still queued and never tried (attempts 0): what a pause holds back. */
   unsentQueued(campaign_id: string, limit: number): Promise<{ seq: number; gen: number; message_id: string }[]>;
   /**

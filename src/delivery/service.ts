@@ -549,8 +549,10 @@ export class DeliveryService {
     // A plain field update, not a 'sending' status event: one cheap write per send matters at 1,000 mps,
     // and the attempt mark is what crash recovery reads.
     const attempt = job.attempts + 1;
-    if (local) {
-      if (!(await this.claim(msg.id, job.attempts, attempt))) {
+    // Conditional whenever the record says queued (also when read from the store): a message withdrawn
+    // meanwhile (a campaign paused or cancelled: src/campaigns/) must not leave after all.
+    if (local || msg.status === 'queued') {
+      if (!(await this.claim(msg.id, msg.attempts, attempt))) {
         // Changed since it was queued (e.g. discarded, or handled elsewhere): decide from the store.
         await this.putBack(lease, 'record_changed');
         return;

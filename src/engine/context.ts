@@ -14,6 +14,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { SenderRegistry } from '../senders/registry.ts';
 import type { Outbox } from './outbox.ts';
 import type { Submissions } from './submissions.ts';
+import type { CampaignService } from '../campaigns/service.ts';
 
 export interface AppContext {
   config: Config;
@@ -38,6 +39,8 @@ export interface AppContext {
   backends: Record<string, string>;
   /** Set when running against the built-in sandbox (its base URL). */
   sandboxUrl: string | null;
+  /** Campaigns and scheduled messages (src/campaigns/), set by the composition root; absent in contexts built without it. */
+  campaigns?: CampaignService;
 }
 
 // EngineError lives with the error registry (src/shared/errors/); build one with appError().

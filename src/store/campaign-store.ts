@@ -243,7 +243,7 @@ export class KyselyCampaignStore implements CampaignStore {
   async cancelPending(campaign_id: string, now: number): Promise<number> {
     const r = await this.rows(
       sql`update campaign_recipients set state = 'cancelled', reason_code = 'CAMPAIGN_CANCELLED', claim_until = null, claimed_by = null, updated_at = ${now}
-        where campaign_id = ${campaign_id} and (state = 'pending' or (state = 'claimed' and claim_until < ${now})) returning seq`,
+        where campaign_id = ${campaign_id} and state in ('pending', 'claimed') returning seq`,
     );
     return r.length;
   }
@@ -294,9 +294,10 @@ export class KyselyCampaignStore implements CampaignStore {
 
   async listRecipients(
     campaign_id: string,
-    opts: { state?: RecipientState[]; limit?: number; offset?: number } = {},
+    opts: { state?: RecipientState[]; limit?: number; offset?: number; after_seq?: number } = {},
   ): Promise<RecipientOutcome[]> {
-    const where = opts.state?.length ? sql`and r.state in (${inList(opts.state)})` : sql``;
+    const state = opts.state?.length ? sql`and r.state in (${inList(opts.state)})` : sql``;
+    const where = opts.after_seq !== undefined ? sql`${state} and r.seq > ${opts.after_seq}` : state;
     const r = await this.rows(sql`select r.*, m.status as message_status, m.last_error as message_error
       from campaign_recipients r left join messages m on m.id = r.message_id
       where r.campaign_id = ${campaign_id} ${where} order by r.seq limit ${limitOf(opts.limit)} offset ${Math.max(0, opts.offset ?? 0)}`);

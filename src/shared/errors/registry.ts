@@ -294,8 +294,60 @@ export const ERRORS = {
     message: 'No set-aside webhook batch with this id.',
     fix: 'List them with GET /v1/webhooks/failed.',
   },
+  CAMPAIGN_NOT_FOUND: {
+    status: 404,
+    section: 'not_found',
+    faces: API,
+    message: "No campaign with this id (also answered for another sender's campaign, as if it did not exist).",
+    fix: 'List campaigns with GET /v1/campaigns (list_campaigns); ids start with "cmp_".',
+  },
+  SCHEDULED_MESSAGE_NOT_FOUND: {
+    status: 404,
+    section: 'not_found',
+    faces: API,
+    message: 'No scheduled message with this id.',
+    fix: 'Use the id returned by POST /v1/scheduled-messages (schedule_message); ids start with "sch_".',
+  },
 
   // ---- conflicts and refused changes
+  CAMPAIGN_STATE_CONFLICT: {
+    status: 409,
+    section: 'state',
+    faces: API,
+    message:
+      "The campaign's current state does not allow this change (e.g. resume of a running campaign); details.status is the current state, details.allowed_from the states it is allowed from.",
+    fix: 'Read the campaign (GET /v1/campaigns/:id) and act on its current state: pause a running one, resume a paused one, start a draft or scheduled one.',
+  },
+  CAMPAIGN_TERMINAL_STATE: {
+    status: 409,
+    section: 'state',
+    faces: API,
+    message: 'The campaign is completed or cancelled: a final state, nothing can change it any more.',
+    fix: 'No action needed; create a new campaign to send again.',
+  },
+  CAMPAIGN_NOT_READY: {
+    status: 422,
+    section: 'state',
+    faces: API,
+    message:
+      'The campaign cannot start: its template is not approved (or unknown), or no valid recipient is left; the message says which.',
+    fix: 'Fix the template (approve it, or sync with POST /v1/templates/sync) or the audience, then start again; preview shows what would be denied.',
+  },
+  SCHEDULED_MESSAGE_CLOSED: {
+    status: 409,
+    section: 'state',
+    faces: API,
+    message: 'The scheduled message was already handed to the queue (or refused, or cancelled): it can no longer be cancelled.',
+    fix: 'Read it (GET /v1/scheduled-messages/:id): a submitted one has its message_id; follow that message instead.',
+  },
+  SCHEDULE_REFUSED: {
+    status: 422,
+    section: 'state',
+    faces: API,
+    message:
+      'The gate refuses this message already at schedule time for a reason time will not change (opted out, invalid recipient or message); details.decision is the decision.',
+    fix: 'Follow details.decision.suggested_action; nothing was scheduled.',
+  },
   IDEMPOTENCY_KEY_REUSED: {
     status: 409,
     section: 'state',

@@ -1,0 +1,1044 @@
+// Campaigns and scheduled messages on the engine: every face (HTTP, MCP, CLI) calls this service,
+// which calls the engine's own submit path for every message (src/engine/messages.ts: the gate's
+// check-and-reserve, the store, the outbox): nothing here reaches the queue or Meta by itself.
+//
+// Exactly once per recipient: a recipient row is claimed atomically in the store (instances split a
+// campaign with no coordinator) and submitted with an idempotency key made of (campaign, seq,
+// generation), so a crash between claim and submit, a lost claim or a second instance can only
+// replay the same message. A pause withdraws the campaign's messages still queued and never tried
+// (one conditional write: a worker that claimed one first wins and sends it) and puts their
+// recipients back under the next generation; cancel withdraws them for good. Withdrawn messages give
+// their gate reservation back.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { AppContext } from '../engine/context.ts';
+import { submitMessage } from '../engine/messages.ts';
+import { prepareMessage, prepareMessageFor, bsuidRefusal } from '../engine/compliance.ts';
+import { findTemplate, templateComponents } from '../engine/templates.ts';
+import { resolveSender } from '../engine/senders.ts';
+import { estimateCost } from '../engine/pricing.ts';
+import { appError } from '../shared/errors/app-error.ts';
+import { newId } from '../domain/ids.ts';
+import { isBsuid } from '../domain/identity.ts';
+import { normalisePhone } from '../domain/phone.ts';
+import type { Decision } from '../domain/decision.ts';
+import type { SenderConfig, TemplateRecord } from '../domain/types.ts';
+import { localMinuteOfDay, parseHHMM, recipientZones } from '../domain/timezone.ts';
+import type {
+  AudienceFilter,
+  CampaignOptions,
+  CampaignRecord,
+  CampaignStatus,
+  CampaignStore,
+  RecipientOutcome,
+  RecipientRecord,
+  RecipientSettle,
+  RecipientState,
+  ScheduledMessageRecord,
+} from './port.ts';
+import { CAMPAIGN_STATUSES } from './port.ts';
+import {
+  AudienceBuilder,
+  TRANSITIONS,
+  countsOf,
+  guardTrips,
+  isTerminal,
+  matchesFilter,
+  recipientKey,
+  variablesProblem,
+  verdictOf,
+  type CampaignAction,
+  type CampaignCounts,
+  type Vars,
+} from './plan.ts';
+
+const WITHDRAWN_PAUSE = 'CAMPAIGN_PAUSED';
+const WITHDRAWN_CANCEL = 'CAMPAIGN_CANCELLED';
+const FLUSH_ROWS = 5000;
+const PREVIEW_PAGE = 5000;
+const GUARD_EVERY_MS = 2000;
+const SCHEDULE_MAX_AHEAD_MS = 366 * 24 * 3_600_000;
+/** Reasons time will not change: refused at schedule time. */
+const REFUSE_AT_SCHEDULE = new Set([
+  'OPTED_OUT',
+  'INVALID_MESSAGE',
+  'INVALID_RECIPIENT',
+  'UNKNOWN_SENDER',
+  'RECIPIENT_UNDELIVERABLE',
+  'MARKET_RESTRICTED',
+  'BSUID_NOT_SUPPORTED',
+  'POLICY_EXCLUDED_TAG',
+  'POLICY_CATEGORY_DENIED',
+  'TEMPLATE_PARAMS_MISMATCH',
+]);
+
+export interface CreateCampaignInput {
+  name: unknown;
+  sender?: unknown;
+  template: unknown;
+  audience: unknown;
+  deliver_at?: unknown;
+  options?: unknown;
+}
+
+export interface DispatcherOptions {
+  /** How often the dispatcher looks for work (default 100 ms: a pause stops dispatch well within 1 s). */
+  tick_ms?: number;
+  /** How long a claim holds a recipient before another instance may take it (default 30 s). */
+  lease_ms?: number;
+  instance?: string;
+}
+
+export interface CampaignView {
+  id: string;
+  name: string;
+  status: CampaignStatus;
+  status_reason: string | null;
+  terminal: boolean;
+  sender: string;
+  template: { name: string; language: string; category: string };
+  deliver_at: string | null;
+  waiting_until: string | null;
+  counts: CampaignCounts;
+  progress: { done: number; total: number; percent: number; rate_mps: number | null; eta_s: number | null };
+  audience: { kind: string; filter?: AudienceFilter; invalid_count: number; invalid: { index: number; reason: string }[] };
+  options: CampaignOptions;
+  actor: string;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+
+function bad(message: string, field: string, fix: string): never {
+  throw appError('INVALID_REQUEST', message, { fix, details: { field } });
+}
+
+/** deliver_at: an ISO 8601 / RFC 3339 time or epoch ms. */
+export function parseTime(v: unknown, field: string): number {
+  const ms = typeof v === 'number' ? v : typeof v === 'string' && v.trim() ? Date.parse(v) : Number.NaN;
+  if (!Number.isFinite(ms))
+    bad(
+      `${field} must be a time: RFC 3339 like "2026-06-01T10:00:00Z" (got ${JSON.stringify(v)?.slice(0, 60)}).`,
+      field,
+      `Give ${field} as "2026-06-01T10:00:00Z" (UTC) or with an offset.`,
+    );
+  return ms;
+}
+
+function parseOptions(v: unknown): CampaignOptions {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v))
+    bad('options must be an object.', 'options', 'e.g. {"max_failure_rate": 0.2, "rate_mps": 50}');
+  const o = v as Record<string, unknown>;
+  const out: CampaignOptions = {};
+  const rate = (k: 'max_failure_rate' | 'max_opt_out_rate') => {
+    if (o[k] === undefined) return;
+    const x = Number(o[k]);
+    if (!(x > 0 && x <= 1)) bad(`options.${k} must be a share between 0 and 1 (got ${String(o[k])}).`, `options.${k}`, 'e.g. 0.2 for 20%.');
+    out[k] = x;
+  };
+  rate('max_failure_rate');
+  rate('max_opt_out_rate');
+  if (o.guard_min_sample !== undefined) {
+    const x = Number(o.guard_min_sample);
+    if (!Number.isInteger(x) || x < 1) bad('options.guard_min_sample must be a whole number ≥ 1.', 'options.guard_min_sample', 'e.g. 50.');
+    out.guard_min_sample = x;
+  }
+  if (o.rate_mps !== undefined && o.rate_mps !== null) {
+    const x = Number(o.rate_mps);
+    if (!(x > 0 && x <= 1000))
+      bad('options.rate_mps must be between 0 and 1000.', 'options.rate_mps', "Leave it out to use the sender's throughput.");
+    out.rate_mps = x;
+  }
+  if (o.local_time !== undefined && o.local_time !== null) {
+    if (typeof o.local_time !== 'string' || !/^([01]\d|2[0-3]):[0-5]\d$/.test(o.local_time))
+      bad(
+        'options.local_time must be "HH:MM" (24 h), the local time to send in each recipient\'s zone.',
+        'options.local_time',
+        'e.g. "10:00".',
+      );
+    out.local_time = o.local_time;
+  }
+  return out;
+}
+
+function parseFilter(v: unknown): AudienceFilter {
+  if (!v || typeof v !== 'object' || Array.isArray(v))
+    bad('audience.filter must be an object.', 'audience.filter', 'e.g. {"tags": ["vip"], "country": ["IN"]}');
+  const f = v as Record<string, unknown>;
+  const strings = (k: string): string[] | undefined => {
+    const x = f[k];
+    if (x === undefined) return undefined;
+    const arr = typeof x === 'string' ? [x] : x;
+    if (!Array.isArray(arr) || arr.some((e) => typeof e !== 'string' || !e))
+      bad(`audience.filter.${k} must be a list of strings.`, `audience.filter.${k}`, `e.g. "${k}": ["vip"]`);
+    return arr as string[];
+  };
+  const known = ['tags', 'exclude_tags', 'exclude_tag', 'consent', 'require_opt_in', 'country', 'last_inbound_since', 'sender', 'channel'];
+  const unknown = Object.keys(f).filter((k) => !known.includes(k));
+  if (unknown.length) bad(`audience.filter has unknown keys: ${unknown.join(', ')}.`, 'audience.filter', `Use ${known.join(', ')}.`);
+  const out: AudienceFilter = {};
+  const tags = strings('tags');
+  if (tags) out.tags = tags;
+  const ex = [...(strings('exclude_tags') ?? []), ...(strings('exclude_tag') ?? [])];
+  if (ex.length) out.exclude_tags = ex;
+  const consent = strings('consent') ?? (f.require_opt_in ? ['opted_in'] : undefined);
+  if (consent) {
+    if (consent.some((c) => c !== 'opted_in' && c !== 'unknown'))
+      bad(
+        'audience.filter.consent takes "opted_in" and "unknown" (opted-out customers are never in an audience).',
+        'audience.filter.consent',
+        'e.g. ["opted_in"].',
+      );
+    out.consent = consent as ('opted_in' | 'unknown')[];
+  }
+  const country = strings('country');
+  if (country) out.country = country.map((c) => c.toUpperCase());
+  if (f.last_inbound_since !== undefined) out.last_inbound_since = parseTime(f.last_inbound_since, 'audience.filter.last_inbound_since');
+  return out;
+}
+
+export class CampaignService {
+  readonly instance: string;
+  private readonly tickMs: number;
+  private readonly leaseMs: number;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = true;
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly guardAt = new Map<string, number>();
+  private readonly templates = new Map<string, TemplateRecord>();
+
+  constructor(
+    private readonly ctx: AppContext,
+    readonly store: CampaignStore,
+    opts: DispatcherOptions = {},
+  ) {
+    this.tickMs = opts.tick_ms ?? 100;
+    this.leaseMs = opts.lease_ms ?? 30_000;
+    this.instance = opts.instance ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Create
+
+  async create(input: CreateCampaignInput, actor: string, rows?: AsyncIterable<unknown> | Iterable<unknown>): Promise<CampaignView> {
+    const { ctx } = this;
+    const name = input.name;
+    if (typeof name !== 'string' || !name.trim() || name.length > 200)
+      bad('name must be a non-empty string of at most 200 characters.', 'name', 'e.g. "name": "spring sale"');
+    const sender = resolveSender(ctx, typeof input.sender === 'string' ? input.sender : null);
+    const tpl = input.template as Record<string, unknown> | undefined;
+    if (!tpl || typeof tpl !== 'object' || typeof tpl.name !== 'string' || !tpl.name)
+      bad('template must be {name, language}.', 'template', 'e.g. "template": {"name": "spring_sale", "language": "en_US"}');
+    const language =
+      typeof tpl.language === 'string'
+        ? tpl.language
+        : typeof (tpl.language as { code?: unknown })?.code === 'string'
+          ? String((tpl.language as { code: string }).code)
+          : undefined;
+    const t = await findTemplate(ctx, sender, tpl.name, language);
+    if (!t)
+      throw appError('TEMPLATE_NOT_FOUND', `No template "${tpl.name}"${language ? ` (${language})` : ''} on sender ${sender.id}'s WABA.`, {
+        fix: 'Check the name and language (GET /v1/templates), or sync from Meta with POST /v1/templates/sync.',
+        details: { field: 'template' },
+      });
+    const now = ctx.now();
+    const deliverAt = input.deliver_at === undefined || input.deliver_at === null ? null : parseTime(input.deliver_at, 'deliver_at');
+    if (deliverAt !== null && deliverAt > now + SCHEDULE_MAX_AHEAD_MS)
+      bad('deliver_at is more than a year ahead.', 'deliver_at', 'Schedule within the next 366 days.');
+    const options = parseOptions(input.options);
+    const audience = input.audience as Record<string, unknown> | undefined;
+    const filterGiven = audience && typeof audience === 'object' && 'filter' in audience;
+    if (!rows && !filterGiven && !(audience && Array.isArray(audience.recipients)))
+      bad(
+        'audience must be {recipients: [{to | recipient, variables?}, ...]} or {filter: {...}}.',
+        'audience',
+        'e.g. "audience": {"recipients": [{"to": "+447700900123", "variables": ["Ana"]}]}',
+      );
+    const filter = filterGiven ? parseFilter(audience.filter) : undefined;
+
+    const id = newId('cmp', now);
+    const record: CampaignRecord = {
+      id,
+      name: name.trim(),
+      sender_id: sender.id,
+      template_name: t.name,
+      template_language: t.language,
+      category: t.category,
+      status: 'draft',
+      deliver_at: deliverAt,
+      audience: { kind: filter ? 'filter' : 'list', ...(filter ? { filter } : {}), invalid: [], invalid_count: 0 },
+      options,
+      total: 0,
+      status_reason: null,
+      waiting_until: null,
+      actor,
+      created_at: now,
+      updated_at: now,
+      started_at: null,
+      finished_at: null,
+    };
+    await this.store.insertCampaign(record);
+    const b = new AudienceBuilder((vars) => variablesProblem(t, templateComponents(t, vars ?? undefined)));
+    let stored = 0;
+    const flush = async () => {
+      if (!b.rows.length) return;
+      const chunk = b.rows.splice(0);
+      await this.store.addRecipients(id, chunk, now);
+      stored += chunk.length;
+    };
+    const add = async (row: unknown, index: number) => {
+      b.add(row, index);
+      if (b.rows.length >= FLUSH_ROWS) await flush();
+    };
+    if (rows) {
+      let i = 0;
+      for await (const r of rows as AsyncIterable<unknown>) await add(r, ++i);
+    } else if (filter) {
+      let after = '';
+      let i = 0;
+      for (;;) {
+        const page = await this.store.customersPage(after, 1000, sender.id, t.category);
+        if (!page.length) break;
+        after = page[page.length - 1].wa_id;
+        for (const c of page) {
+          if (matchesFilter(c, filter, countryOf)) await add({ recipient: c.wa_id }, i);
+          i++;
+        }
+      }
+    } else {
+      const list = (audience as { recipients: unknown[] }).recipients;
+      for (let i = 0; i < list.length; i++) await add(list[i], i);
+    }
+    await flush();
+    const status: CampaignStatus = deliverAt !== null ? 'scheduled' : 'draft';
+    const patch = { total: stored, audience: { ...record.audience, invalid: b.invalid, invalid_count: b.invalid_count } };
+    await this.store.transition(id, ['draft'], status, ctx.now(), patch);
+    await this.audit(actor, 'campaign.created', id, { name: record.name, total: stored, invalid: b.invalid_count, status });
+    return this.get(id);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Read
+
+  async record(id: string): Promise<CampaignRecord> {
+    const c = await this.store.getCampaign(id);
+    if (!c) throw appError('CAMPAIGN_NOT_FOUND', `No campaign with id "${id}".`);
+    return c;
+  }
+
+  async get(id: string): Promise<CampaignView> {
+    return this.view(await this.record(id));
+  }
+
+  async counts(c: CampaignRecord): Promise<CampaignCounts> {
+    return countsOf(await this.store.tally(c.id, c.category, c.started_at));
+  }
+
+  async view(c: CampaignRecord): Promise<CampaignView> {
+    const counts = await this.counts(c);
+    const done = counts.total - counts.pending;
+    const elapsed = c.started_at ? ((c.finished_at ?? this.ctx.now()) - c.started_at) / 1000 : 0;
+    const rate = elapsed > 0 ? Math.round((done / elapsed) * 10) / 10 : null;
+    return {
+      id: c.id,
+      name: c.name,
+      status: c.status,
+      status_reason: c.status_reason,
+      terminal: isTerminal(c.status),
+      sender: c.sender_id,
+      template: { name: c.template_name, language: c.template_language, category: c.category },
+      deliver_at: iso(c.deliver_at),
+      waiting_until: c.status === 'running' ? iso(c.waiting_until) : null,
+      counts,
+      progress: {
+        done,
+        total: counts.total,
+        percent: counts.total ? Math.round((done / counts.total) * 1000) / 10 : 100,
+        rate_mps: rate,
+        eta_s: rate && counts.pending ? Math.ceil(counts.pending / rate) : counts.pending ? null : 0,
+      },
+      audience: {
+        kind: c.audience.kind,
+        ...(c.audience.filter ? { filter: c.audience.filter } : {}),
+        invalid_count: c.audience.invalid_count,
+        invalid: c.audience.invalid.slice(0, 100),
+      },
+      options: c.options,
+      actor: c.actor,
+      created_at: iso(c.created_at) as string,
+      started_at: iso(c.started_at),
+      finished_at: iso(c.finished_at),
+    };
+  }
+
+  async list(
+    opts: { status?: unknown; limit?: number; offset?: number; visible?: (sender_id: string) => boolean } = {},
+  ): Promise<CampaignView[]> {
+    let status: CampaignStatus[] | undefined;
+    if (opts.status !== undefined && opts.status !== '') {
+      status = String(opts.status)
+        .split(',')
+        .map((s) => s.trim()) as CampaignStatus[];
+      const unknown = status.filter((s) => !CAMPAIGN_STATUSES.includes(s));
+      if (unknown.length)
+        bad(
+          `Unknown campaign status ${unknown.join(', ')}.`,
+          'status',
+          `Use one or more of ${CAMPAIGN_STATUSES.join(', ')} (comma-separated).`,
+        );
+    }
+    const list = await this.store.listCampaigns({ status, limit: opts.limit, offset: opts.offset });
+    return Promise.all(list.filter((c) => !opts.visible || opts.visible(c.sender_id)).map((c) => this.view(c)));
+  }
+
+  async recipients(id: string, opts: { state?: unknown; limit?: number; offset?: number } = {}): Promise<{ recipients: RecipientView[] }> {
+    await this.record(id);
+    const states: RecipientState[] = ['pending', 'claimed', 'queued', 'denied', 'cancelled'];
+    let state: RecipientState[] | undefined;
+    if (opts.state !== undefined && opts.state !== '') {
+      state = String(opts.state).split(',') as RecipientState[];
+      if (state.some((s) => !states.includes(s)))
+        bad(`Unknown recipient state in "${String(opts.state)}".`, 'state', `Use ${states.join(', ')}.`);
+    }
+    const rows = await this.store.listRecipients(id, { state, limit: opts.limit ?? 100, offset: opts.offset });
+    return { recipients: rows.map(recipientView) };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // State changes (each one guarded by a conditional write in the store)
+
+  private async move(id: string, action: CampaignAction, patch: Parameters<CampaignStore['transition']>[4] = {}): Promise<CampaignRecord> {
+    const t = TRANSITIONS[action];
+    const moved = await this.store.transition(id, t.from, t.to, this.ctx.now(), patch);
+    if (moved) return moved;
+    const cur = await this.record(id);
+    if (isTerminal(cur.status))
+      throw appError('CAMPAIGN_TERMINAL_STATE', `Campaign "${id}" is ${cur.status}, a final state: it cannot ${action} any more.`, {
+        details: { status: cur.status, action },
+      });
+    throw appError('CAMPAIGN_STATE_CONFLICT', `Campaign "${id}" is ${cur.status}: ${action} is allowed only from ${t.from.join(' or ')}.`, {
+      details: { status: cur.status, action, allowed_from: t.from },
+    });
+  }
+
+  async start(id: string, actor: string): Promise<CampaignView> {
+    const c = await this.record(id);
+    if (TRANSITIONS.start.from.includes(c.status)) await this.readyToStart(c);
+    const now = this.ctx.now();
+    const moved = await this.move(id, 'start', { started_at: c.started_at ?? now, status_reason: null, waiting_until: null });
+    await this.audit(actor, 'campaign.started', id, { total: moved.total });
+    this.kick();
+    return this.view(moved);
+  }
+
+  private async readyToStart(c: CampaignRecord): Promise<void> {
+    const sender = resolveSender(this.ctx, c.sender_id);
+    const t = await this.ctx.store.getTemplate(sender.waba_id, c.template_name, c.template_language);
+    if (t?.status !== 'APPROVED')
+      throw appError(
+        'CAMPAIGN_NOT_READY',
+        `Template "${c.template_name}" (${c.template_language}) is ${t ? t.status : 'unknown'}, not APPROVED: the campaign cannot start.`,
+        {
+          details: { template: c.template_name, template_status: t?.status ?? null },
+        },
+      );
+    if (c.total === 0)
+      throw appError('CAMPAIGN_NOT_READY', 'The campaign has no valid recipient.', {
+        fix: 'Create a campaign with at least one valid recipient (audience.invalid lists why rows were refused).',
+        details: { invalid_count: c.audience.invalid_count },
+      });
+  }
+
+  async pause(id: string, actor: string, reason?: string): Promise<CampaignView> {
+    const moved = await this.move(id, 'pause', { status_reason: reason ?? `paused by ${actor}` });
+    const held = await this.holdBack(moved, WITHDRAWN_PAUSE);
+    await this.audit(actor, 'campaign.paused', id, { reason: moved.status_reason, held });
+    return this.view(moved);
+  }
+
+  async resume(id: string, actor: string): Promise<CampaignView> {
+    const c = await this.record(id);
+    if (c.status === 'paused') await this.readyToStart({ ...c, total: Math.max(c.total, 1) });
+    const moved = await this.move(id, 'resume', { status_reason: null, waiting_until: null, started_at: c.started_at ?? this.ctx.now() });
+    // A pause that stopped between withdrawing and requeueing left recipients pointing at withdrawn messages.
+    await this.store.requeueWithdrawn(id, WITHDRAWN_PAUSE, this.ctx.now());
+    await this.audit(actor, 'campaign.resumed', id, {});
+    this.kick();
+    return this.view(moved);
+  }
+
+  async cancel(id: string, actor: string, reason?: string): Promise<CampaignView & { from_status: CampaignStatus }> {
+    const before = await this.record(id);
+    const moved = await this.move(id, 'cancel', { status_reason: reason ?? `cancelled by ${actor}`, finished_at: this.ctx.now() });
+    const withdrawn = await this.holdBack(moved, WITHDRAWN_CANCEL);
+    await this.audit(actor, 'campaign.cancelled', id, { from_status: before.status, reason: moved.status_reason, withdrawn });
+    return { ...(await this.view(moved)), from_status: before.status };
+  }
+
+  /**
+   * Withdraws the campaign's messages still queued and never tried, and gives back their gate
+   * reservations; pause puts their recipients back (next generation), cancel cancels them and every
+   * pending one. Idempotent: the dispatcher runs it again after a batch that raced the change.
+   */
+  private async holdBack(c: CampaignRecord, code: string): Promise<number> {
+    const { ctx } = this;
+    let total = 0;
+    const explanation =
+      code === WITHDRAWN_PAUSE
+        ? 'Held back: the campaign was paused before this message was sent.'
+        : 'Withdrawn: the campaign was cancelled before this message was sent.';
+    if (code === WITHDRAWN_CANCEL) await this.store.cancelPending(c.id, ctx.now());
+    for (;;) {
+      const unsent = await this.store.unsentQueued(c.id, 1000);
+      if (!unsent.length) break;
+      const ids = await this.store.withdrawMessages(
+        unsent.map((u) => u.message_id),
+        code,
+        explanation,
+        ctx.now(),
+      );
+      for (const mid of ids)
+        await ctx.gate.release(mid).catch((err) => ctx.log.warn({ err, message_id: mid }, 'campaign: gate release failed'));
+      total += ids.length;
+      if (code === WITHDRAWN_PAUSE) await this.store.requeueWithdrawn(c.id, code, ctx.now());
+      else await this.store.cancelWithdrawn(c.id, code, ctx.now());
+      if (ids.length === 0) break; // the rest are being sent right now (a worker claimed them first)
+    }
+    return total;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Preview: the whole gate for every recipient, reserving nothing
+
+  async preview(id: string): Promise<Record<string, unknown>> {
+    const { ctx } = this;
+    const c = await this.record(id);
+    const sender = resolveSender(ctx, c.sender_id);
+    const t = await ctx.store.getTemplate(sender.waba_id, c.template_name, c.template_language);
+    const started = performance.now();
+    const now = ctx.now();
+    const at = Math.max(now, c.deliver_at ?? now);
+    const denied: Record<string, number> = {};
+    const byMarket = new Map<string, number>();
+    let allowed = 0;
+    let total = 0;
+    let tierNeeded = 0;
+    let after = -1;
+    const states: RecipientState[] = isTerminal(c.status)
+      ? ['pending', 'claimed', 'queued', 'denied', 'cancelled']
+      : ['pending', 'claimed'];
+    for (;;) {
+      const page = await this.store.listRecipients(id, { state: states, limit: PREVIEW_PAGE, after_seq: after });
+      if (!page.length) break;
+      after = page[page.length - 1].seq;
+      const decisions = await Promise.all(page.map((r) => this.dryRun(c, sender, t, r, at)));
+      for (const d of decisions) {
+        total++;
+        if (!d.decision.allowed) {
+          const k = d.decision.reason_code ?? 'UNKNOWN';
+          denied[k] = (denied[k] ?? 0) + 1;
+          continue;
+        }
+        allowed++;
+        const k = `${d.country}|${d.category}`;
+        byMarket.set(k, (byMarket.get(k) ?? 0) + 1);
+        if (d.takesTier) tierNeeded++;
+      }
+    }
+    const limit = sender.messaging_limit;
+    const used = await ctx.gate.tierUsage(sender.business_id, now);
+    const remaining = limit === null ? null : Math.max(0, limit - used);
+    const over = remaining === null ? 0 : Math.max(0, tierNeeded - remaining);
+    const rate = c.options.rate_mps ?? sender.throughput_mps;
+    const sendNow = allowed - over;
+    const eta = Math.ceil(sendNow / rate) + (over > 0 && limit ? Math.ceil(over / limit) * 86_400 : 0);
+    return {
+      campaign_id: id,
+      total,
+      allowed,
+      denied,
+      would_send_now: sendNow,
+      cost: await this.cost(byMarket, at),
+      tier: {
+        business_id: sender.business_id,
+        limit,
+        used_24h: used,
+        remaining,
+        needed: tierNeeded,
+        fits: over === 0,
+        over_by: over,
+        note:
+          over > 0
+            ? `${over} recipient(s) exceed the portfolio's remaining 24 h budget: the campaign waits for room as the rolling window frees (TIER_LIMIT is never sent).`
+            : 'Fits in the remaining 24 h budget.',
+      },
+      rate_mps: rate,
+      eta_s: eta,
+      at: iso(at),
+      previewed_in_ms: Math.round(performance.now() - started),
+    };
+  }
+
+  /** The gate's dry run for one recipient as it would be sent at `at`. */
+  private async dryRun(
+    c: CampaignRecord,
+    sender: SenderConfig,
+    t: TemplateRecord | null,
+    r: RecipientRecord,
+    at: number,
+  ): Promise<{ decision: Decision; country: string; category: string; takesTier: boolean }> {
+    const body = this.bodyFor(c, t, r);
+    const input = { body, sender: sender.id, message_id: `preview:${c.id}:${r.seq}` };
+    const p = isBsuid(r.recipient) ? await prepareMessageFor(this.ctx, input) : prepareMessage(this.ctx, input);
+    if (!p.ok) return { decision: p.decision, country: '', category: c.category, takesTier: false };
+    const o = await this.ctx.gate.check(p.req, at);
+    const decision = (o.decision.allowed && bsuidRefusal(p, o.category)) || o.decision;
+    const tier = decision.checks.find((x) => x.rule === 'tier_limit');
+    return {
+      decision,
+      country: p.req.country ?? 'ZZ',
+      category: o.category ?? c.category,
+      takesTier: !!tier && tier.passed && !tier.detail.startsWith('Recipient already counted'),
+    };
+  }
+
+  private async cost(byMarket: Map<string, number>, at: number): Promise<Record<string, unknown>> {
+    const by: Record<string, Record<string, { count: number; unit: number; total: number }>> = {};
+    const unpriced: string[] = [];
+    let total = 0;
+    let currency = 'USD';
+    for (const [k, n] of byMarket) {
+      const [country, category] = k.split('|');
+      try {
+        const e = await estimateCost(this.ctx, { message_type: category, recipient_country: country, quantity: n });
+        currency = e.currency;
+        by[country] ??= {};
+        by[country][category] = { count: n, unit: e.cost_per_message, total: e.total_estimated_cost };
+        total += e.total_estimated_cost;
+      } catch {
+        unpriced.push(country);
+      }
+    }
+    return { currency, total: Math.round(total * 1e6) / 1e6, by_country: by, at: iso(at), ...(unpriced.length ? { unpriced } : {}) };
+  }
+
+  private bodyFor(c: CampaignRecord, t: TemplateRecord | null, r: RecipientRecord): Record<string, unknown> {
+    const components = templateComponents(t, (r.variables ?? undefined) as Vars | undefined);
+    return {
+      ...(isBsuid(r.recipient) ? { recipient: r.recipient } : { to: r.recipient }),
+      type: 'template',
+      template: { name: c.template_name, language: { code: c.template_language }, ...(components.length ? { components } : {}) },
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The dispatcher: every instance runs one; the store's claims split the work
+
+  startDispatcher(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const loop = async () => {
+      while (!this.stopped) {
+        try {
+          await this.tick();
+        } catch (err) {
+          this.ctx.log.warn({ err }, 'campaign dispatcher tick failed; trying again');
+        }
+        if (this.stopped) break;
+        await new Promise<void>((res) => {
+          this.timer = setTimeout(res, this.tickMs);
+          this.wake = res;
+        });
+      }
+    };
+    this.running = loop();
+  }
+
+  private wake: (() => void) | null = null;
+  private kick(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.wake?.();
+  }
+
+  async stopDispatcher(): Promise<void> {
+    this.stopped = true;
+    this.kick();
+    await this.running;
+    this.running = null;
+  }
+
+  /** One pass: due scheduled campaigns start, running ones dispatch a paced batch, due scheduled messages go. */
+  async tick(): Promise<void> {
+    const now = this.ctx.now();
+    for (const id of await this.store.campaignIds(['scheduled'], { due_before: now })) {
+      const c = await this.store.getCampaign(id);
+      if (!c) continue;
+      try {
+        await this.readyToStart(c);
+        await this.store.transition(id, TRANSITIONS.schedule_due.from, 'running', now, { started_at: now, status_reason: null });
+      } catch (err) {
+        await this.store.transition(id, ['scheduled'], 'paused', now, {
+          status_reason: `not started at deliver_at: ${(err as Error).message}`,
+        });
+      }
+    }
+    const ids = await this.store.campaignIds(['running']);
+    await Promise.all(ids.map((id) => this.dispatch(id)));
+    await this.dueScheduled();
+  }
+
+  private async dispatch(id: string): Promise<void> {
+    const { ctx } = this;
+    const c = await this.store.getCampaign(id);
+    if (c?.status !== 'running') return;
+    const now = ctx.now();
+    await this.guard(c, now);
+    if (c.waiting_until !== null && c.waiting_until > now) return;
+    const sender = resolveSender(ctx, c.sender_id);
+    const rate = c.options.rate_mps ?? sender.throughput_mps;
+    const b = this.buckets.get(id) ?? { tokens: Math.max(1, rate * (this.tickMs / 1000)), at: now };
+    b.tokens = Math.min(Math.max(1, rate), b.tokens + (rate * Math.max(0, now - b.at)) / 1000);
+    b.at = now;
+    this.buckets.set(id, b);
+    let n = Math.floor(b.tokens);
+    // Never more than the tier budget has room for (the gate is the judge; this keeps denials few).
+    if (sender.messaging_limit !== null) {
+      const used = await ctx.gate.tierUsage(sender.business_id, now);
+      n = Math.min(n, Math.max(1, sender.messaging_limit - used));
+    }
+    if (n < 1) return;
+    const claimed = await this.store.claimRecipients(id, n, now, this.leaseMs, this.instance);
+    if (!claimed.length) return this.maybeFinish(c);
+    b.tokens -= claimed.length;
+    const t = this.templates.get(id) ?? (await ctx.store.getTemplate(sender.waba_id, c.template_name, c.template_language));
+    if (t) this.templates.set(id, t);
+    const settles: RecipientSettle[] = [];
+    let waitUntil: number | null = null;
+    let pauseReason: string | null = null;
+    await Promise.all(
+      claimed.map(async (r) => {
+        const at = this.localTimeAt(c, sender, r, now);
+        if (at !== null) {
+          settles.push({ seq: r.seq, state: 'pending', not_before: at });
+          return;
+        }
+        try {
+          const res = await submitMessage(ctx, {
+            body: this.bodyFor(c, t ?? null, r),
+            sender: sender.id,
+            idempotency_key: recipientKey(c.id, r.seq, r.gen),
+            actor: `campaign:${c.id}`,
+          });
+          const v = verdictOf(res.http_status, res.decision, ctx.now());
+          if (v.kind === 'queued')
+            settles.push({ seq: r.seq, state: 'queued', message_id: res.id ?? null, wa_id: r.recipient, reason_code: null });
+          else if (v.kind === 'deny')
+            settles.push({ seq: r.seq, state: 'denied', reason_code: v.reason, detail: res.decision.explanation.slice(0, 500) });
+          else if (v.kind === 'defer') settles.push({ seq: r.seq, state: 'pending', not_before: v.at, reason_code: v.reason });
+          else if (v.kind === 'wait') {
+            waitUntil = Math.max(waitUntil ?? 0, v.at);
+            settles.push({ seq: r.seq, state: 'pending', not_before: 0, reason_code: v.reason });
+          } else {
+            pauseReason = `${v.reason}: ${res.decision.explanation}`;
+            settles.push({ seq: r.seq, state: 'pending', not_before: 0, reason_code: v.reason });
+          }
+        } catch (err) {
+          // The store or the gate did not answer: back to pending shortly (the same key replays).
+          ctx.log.warn({ err, campaign_id: c.id, seq: r.seq }, 'campaign submit failed; the recipient is tried again');
+          settles.push({ seq: r.seq, state: 'pending', not_before: ctx.now() + 1000 });
+        }
+      }),
+    );
+    const done = new Set(await this.store.settleRecipients(id, settles, this.instance, ctx.now()));
+    if (waitUntil !== null) {
+      await this.store.updateCampaign(
+        id,
+        { waiting_until: waitUntil, status_reason: `waiting for the tier budget until ${iso(waitUntil)}` },
+        ctx.now(),
+      );
+      ctx.log.info({ campaign_id: id, until: iso(waitUntil) }, 'campaign waits: the portfolio messaging limit is used up for now');
+    } else if (c.waiting_until !== null) await this.store.updateCampaign(id, { waiting_until: null, status_reason: null }, ctx.now());
+    if (pauseReason) await this.autoPause(c, pauseReason);
+    // Changed while this batch was in flight (paused or cancelled): hold back what it just queued.
+    const after = await this.store.getCampaign(id);
+    const lost = settles.filter((s) => s.state === 'queued' && !done.has(s.seq));
+    if (after && after.status !== 'running') {
+      if (after.status === 'paused') await this.holdBack(after, WITHDRAWN_PAUSE);
+      if (after.status === 'cancelled') {
+        await this.holdBack(after, WITHDRAWN_CANCEL);
+        const ids = await this.store.withdrawMessages(
+          lost.map((s) => s.message_id as string),
+          WITHDRAWN_CANCEL,
+          'Withdrawn: the campaign was cancelled before this message was sent.',
+          ctx.now(),
+        );
+        for (const mid of ids) await ctx.gate.release(mid).catch(() => {});
+      }
+    }
+  }
+
+  /** With options.local_time: the next time it is that local time for this recipient, if not now. */
+  private localTimeAt(c: CampaignRecord, sender: SenderConfig, r: RecipientRecord, now: number): number | null {
+    if (!c.options.local_time || r.not_before > 0) return null;
+    const phone = normalisePhone(r.recipient);
+    const zone = recipientZones({ customer_tz: null, country: phone.ok ? phone.country : null, fallback: sender.default_time_zone })
+      .zones[0];
+    const target = parseHHMM(c.options.local_time);
+    const cur = localMinuteOfDay(zone, now);
+    // Within the first 59 minutes after the target: now. Otherwise the next occurrence.
+    const since = (cur - target + 1440) % 1440;
+    if (since < 60) return null;
+    return now + ((1440 - since) % 1440) * 60_000;
+  }
+
+  private async maybeFinish(c: CampaignRecord): Promise<void> {
+    const next = await this.store.nextPendingAt(c.id);
+    const now = this.ctx.now();
+    if (next !== null) {
+      // Deferred recipients (quiet hours, local time): say when the next one is due.
+      if (c.waiting_until !== next && next > now) await this.store.updateCampaign(c.id, { waiting_until: next }, now);
+      return;
+    }
+    const t = await this.store.tally(c.id, c.category, null);
+    if ((t.states.claimed ?? 0) > 0) return; // another instance holds some; it finishes them
+    const done = await this.store.transition(c.id, TRANSITIONS.complete.from, 'completed', now, { finished_at: now, waiting_until: null });
+    if (done) {
+      this.buckets.delete(c.id);
+      this.templates.delete(c.id);
+      await this.audit(`campaign:${c.id}`, 'campaign.completed', c.id, { total: c.total });
+    }
+  }
+
+  private async autoPause(c: CampaignRecord, reason: string): Promise<void> {
+    const moved = await this.store.transition(c.id, ['running'], 'paused', this.ctx.now(), { status_reason: reason });
+    if (!moved) return;
+    await this.holdBack(moved, WITHDRAWN_PAUSE);
+    this.ctx.log.warn({ campaign_id: c.id, reason }, 'campaign paused by its quality guard');
+    this.ctx.alerts.raise({
+      kind: 'campaign_paused',
+      severity: 'warning',
+      dedupe_key: `campaign_paused:${c.id}`,
+      sender_id: c.sender_id,
+      title: `Campaign "${c.name}" paused`,
+      body: `${reason}. Nothing more is sent until it is resumed (POST /v1/campaigns/${c.id}/resume, or wagate campaign resume ${c.id}) once the cause is fixed.`,
+      detail: { campaign_id: c.id, reason },
+    });
+    await this.audit(`campaign:${c.id}`, 'campaign.paused', c.id, { reason, by: 'quality_guard' });
+  }
+
+  /** Quality guard: the template's state and quality, and the failure and opt-out rates. */
+  private async guard(c: CampaignRecord, now: number): Promise<void> {
+    if ((this.guardAt.get(c.id) ?? 0) > now) return;
+    this.guardAt.set(c.id, now + GUARD_EVERY_MS);
+    const sender = resolveSender(this.ctx, c.sender_id);
+    const t = await this.ctx.store.getTemplate(sender.waba_id, c.template_name, c.template_language);
+    if (t) this.templates.set(c.id, t);
+    let reason: string | null = null;
+    if (t?.status !== 'APPROVED') reason = `template "${c.template_name}" is ${t ? t.status : 'gone'}`;
+    else if (t.quality === 'RED') reason = `template "${c.template_name}" quality dropped to RED`;
+    else reason = guardTrips(await this.counts(c), c.options);
+    if (reason) await this.autoPause(c, reason);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Scheduled messages
+
+  async schedule(input: { body: unknown; sender?: string; deliver_at: unknown }, actor: string): Promise<ScheduledView> {
+    const { ctx } = this;
+    const now = ctx.now();
+    const deliverAt = parseTime(input.deliver_at, 'deliver_at');
+    if (deliverAt < now - 1000)
+      bad(`deliver_at (${iso(deliverAt)}) is in the past.`, 'deliver_at', 'Give a future time, or send now with POST /v1/messages.');
+    if (deliverAt > now + SCHEDULE_MAX_AHEAD_MS)
+      bad('deliver_at is more than a year ahead.', 'deliver_at', 'Schedule within the next 366 days.');
+    const p = await prepareMessageFor(ctx, { body: input.body, sender: input.sender });
+    if (!p.ok) throw refused(p.decision);
+    const o = await ctx.gate.check(p.req, deliverAt);
+    const decision = (o.decision.allowed && bsuidRefusal(p, o.category)) || o.decision;
+    if (!decision.allowed && REFUSE_AT_SCHEDULE.has(decision.reason_code ?? '')) throw refused(decision);
+    const { sender: _s, ...body } = input.body as Record<string, unknown>;
+    const rec: ScheduledMessageRecord = {
+      id: newId('sch', now),
+      sender_id: p.sender.id,
+      recipient: p.recipient ?? p.req.to,
+      body,
+      deliver_at: deliverAt,
+      state: 'scheduled',
+      claim_until: null,
+      claimed_by: null,
+      message_id: null,
+      decision: decision as unknown as Record<string, unknown>,
+      actor,
+      created_at: now,
+      updated_at: now,
+    };
+    await this.store.insertScheduled(rec);
+    await this.audit(actor, 'scheduled_message.created', rec.id, { sender: rec.sender_id, deliver_at: iso(deliverAt) });
+    return scheduledView(rec);
+  }
+
+  async getScheduled(id: string): Promise<ScheduledView> {
+    const m = await this.store.getScheduled(id);
+    if (!m) throw appError('SCHEDULED_MESSAGE_NOT_FOUND', `No scheduled message with id "${id}".`);
+    return scheduledView(m);
+  }
+
+  async scheduledRecord(id: string): Promise<ScheduledMessageRecord> {
+    const m = await this.store.getScheduled(id);
+    if (!m) throw appError('SCHEDULED_MESSAGE_NOT_FOUND', `No scheduled message with id "${id}".`);
+    return m;
+  }
+
+  async cancelScheduled(id: string, actor: string): Promise<ScheduledView> {
+    const m = await this.scheduledRecord(id);
+    if (!(await this.store.cancelScheduled(id, this.ctx.now())))
+      throw appError(
+        'SCHEDULED_MESSAGE_CLOSED',
+        `Scheduled message "${id}" is ${(await this.scheduledRecord(id)).state}: it can no longer be cancelled.`,
+        {
+          details: { status: m.state, message_id: m.message_id },
+        },
+      );
+    await this.audit(actor, 'scheduled_message.cancelled', id, {});
+    return this.getScheduled(id);
+  }
+
+  /** Due scheduled messages go through the submit path once each (idempotency key "scheduled:<id>"). */
+  private async dueScheduled(): Promise<void> {
+    const { ctx } = this;
+    const due = await this.store.claimDueScheduled(ctx.now(), 100, this.leaseMs, this.instance);
+    await Promise.all(
+      due.map(async (m) => {
+        try {
+          const res = await submitMessage(ctx, {
+            body: m.body,
+            sender: m.sender_id,
+            idempotency_key: `scheduled:${m.id}`,
+            actor: `scheduled:${m.id}`,
+          });
+          const v = verdictOf(res.http_status, res.decision, ctx.now());
+          const decision = res.decision as unknown as Record<string, unknown>;
+          if (v.kind === 'queued')
+            await this.store.settleScheduled(m.id, this.instance, { state: 'submitted', message_id: res.id ?? null, decision }, ctx.now());
+          else if (v.kind === 'defer' || v.kind === 'wait')
+            await this.store.settleScheduled(m.id, this.instance, { state: 'scheduled', deliver_at: v.at, decision }, ctx.now());
+          else await this.store.settleScheduled(m.id, this.instance, { state: 'denied', decision }, ctx.now());
+        } catch (err) {
+          // Left claimed: after the lease another pass (here or elsewhere) takes it again, same key.
+          ctx.log.warn({ err, scheduled_id: m.id }, 'scheduled message submit failed; tried again after its claim expires');
+        }
+      }),
+    );
+  }
+
+  private async audit(actor: string, action: string, subject: string, detail: Record<string, unknown>): Promise<void> {
+    await this.ctx.store.appendAudit({ at: this.ctx.now(), actor, action, subject, detail }).catch(() => {});
+  }
+}
+
+export interface RecipientView {
+  seq: number;
+  recipient: string;
+  state: RecipientState;
+  outcome: string;
+  message_id: string | null;
+  reason_code: string | null;
+  detail: string | null;
+  error: Record<string, unknown> | null;
+  not_before: string | null;
+}
+
+function recipientView(r: RecipientOutcome): RecipientView {
+  const outcome = r.state === 'queued' ? (r.message_status ?? 'queued') : r.state === 'claimed' ? 'pending' : r.state;
+  return {
+    seq: r.seq,
+    recipient: r.recipient,
+    state: r.state,
+    outcome,
+    message_id: r.message_id,
+    reason_code: r.reason_code,
+    detail: r.detail,
+    error: r.message_error,
+    not_before: r.state === 'pending' && r.not_before > 0 ? iso(r.not_before) : null,
+  };
+}
+
+export interface ScheduledView {
+  id: string;
+  status: ScheduledMessageRecord['state'];
+  sender: string;
+  recipient: string;
+  deliver_at: string;
+  message_id: string | null;
+  decision: Record<string, unknown> | null;
+  created_at: string;
+}
+
+function scheduledView(m: ScheduledMessageRecord): ScheduledView {
+  return {
+    id: m.id,
+    status: m.state === 'claimed' ? 'scheduled' : m.state,
+    sender: m.sender_id,
+    recipient: m.recipient,
+    deliver_at: iso(m.deliver_at) as string,
+    message_id: m.message_id,
+    decision: m.decision,
+    created_at: iso(m.created_at) as string,
+  };
+}
+
+function refused(decision: Decision) {
+  return appError('SCHEDULE_REFUSED', `Not scheduled: ${decision.explanation}`, {
+    fix: decision.suggested_action,
+    details: { decision },
+  });
+}
+
+function countryOf(wa_id: string): string | null {
+  const p = normalisePhone(wa_id);
+  return p.ok ? (p.country ?? null) : null;
+}
+
+/** CSV (header row: to or recipient, then variable columns) or JSON lines, streamed: one row object each. */
+export async function* audienceRows(input: Readable, format: 'csv' | 'jsonl'): AsyncGenerator<unknown> {
+  if (format === 'jsonl') {
+    const { createInterface } = await import('node:readline');
+    for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+      if (!line.trim()) {
+        yield { __invalid: 'empty line' };
+        continue;
+      }
+      try {
+        yield JSON.parse(line);
+      } catch {
+        yield { __invalid: 'not valid JSON: each line must be one object like {"to": "+447700900123", "variables": ["Ana"]}' };
+      }
+    }
+    return;
+  }
+  const { parse } = await import('csv-parse');
+  const parser = input.pipe(parse({ columns: true, skip_empty_lines: true, trim: true, relax_column_count: true, bom: true }));
+  for await (const rec of parser as AsyncIterable<Record<string, string>>) {
+    const { to, recipient, phone, variables, ...rest } = rec;
+    const vars = variables ?? (Object.keys(rest).length ? csvVars(rest) : undefined);
+    yield { to: to ?? phone, recipient, variables: vars };
+  }
+}
+
+/** CSV variable columns: "1","2",... (or var1, var2...) become positional; other names named parameters. */
+function csvVars(cols: Record<string, string>): Vars {
+  const keys = Object.keys(cols);
+  const pos = keys.map((k) => /^(?:var(?:iable)?_?)?(\d+)$/i.exec(k)?.[1]);
+  if (pos.every((p) => p !== undefined)) {
+    return keys
+      .map((k, i) => [Number(pos[i]), cols[k]] as const)
+      .sort((a, b) => a[0] - b[0])
+      .map(([, v]) => v);
+  }
+  return cols;
+}
