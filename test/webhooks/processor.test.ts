@@ -246,6 +246,13 @@ describe('opt-out and opt-in', () => {
     expect((await consent())?.utility.state).toBe('unknown');
     await proc.applyBody(pref('resume', T0() - 1000));
     expect((await consent())?.marketing.state).toBe('opted_in');
+    await t.ctx.store.setConsent(CUSTOMER, 'marketing', 'unknown', 'api', T0() - 950);
+    // A signup records a marketing opt-in with its source; an unknown value changes nothing.
+    // (Webhook times are whole seconds: the signup is a clear second after the reset.)
+    await proc.applyBody(pref('signup', T0() + 1500));
+    expect((await consent())?.marketing).toMatchObject({ state: 'opted_in', source: 'webhook:user_preferences:signup' });
+    await proc.applyBody(pref('maybe_later', T0() + 3000));
+    expect((await consent())?.marketing).toMatchObject({ state: 'opted_in', source: 'webhook:user_preferences:signup' });
   });
 
   it('an old webhook never overrides a newer consent decision', async () => {
