@@ -291,7 +291,9 @@ export function decide(input: DecideInput): DecideResult {
         `Template "${tpl.name}" is ${tpl.status}, not APPROVED; Meta only sends approved templates.`,
         tpl.status === 'PENDING'
           ? "Wait for Meta's review, then send again."
-          : `Use an approved template. ${suggestTemplates(s.approved_templates.filter((n) => n !== tpl!.name))}`,
+          : tpl.status === 'ARCHIVED'
+            ? `Meta archived it for inactivity (it is deleted 28 days after archiving): unarchive it in WhatsApp Manager to restore its previous status, or use another template. ${suggestTemplates(s.approved_templates.filter((n) => n !== tpl!.name))}`
+            : `Use an approved template. ${suggestTemplates(s.approved_templates.filter((n) => n !== tpl!.name))}`,
       );
     }
     ok('template_status', `Template "${tpl.name}" is APPROVED.`);

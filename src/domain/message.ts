@@ -6,6 +6,7 @@
 // caller-supplied field can ride along and change the recipient or product after the decision
 // (reference-system.md §7.1.5). Unknown top-level keys are refused, not silently dropped.
 import { z } from 'zod';
+import { templateLanguage } from './language.ts';
 
 /** Meta counts characters; we count UTF-16 code units, which is never more lenient than Meta. */
 function text(max: number, opts: { min?: number } = {}) {
@@ -230,7 +231,8 @@ const Template = z.strictObject({
         error: 'required: {"code": "en_US"}',
       },
     )
-    .transform((l) => (typeof l === 'string' ? { code: l } : l))
+    // Meta's form ("en-US" and "en_US" are one language): the payload carries what Meta's templates use.
+    .transform((l) => (typeof l === 'string' ? { code: templateLanguage(l) } : { ...l, code: templateLanguage(l.code) }))
     .refine((l) => /^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?$/.test(l.code), { message: 'language code like "en" or "en_US"' }),
   components: z.array(TemplateComponent, { error: 'must be an array of components' }).optional(),
 });

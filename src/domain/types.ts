@@ -25,7 +25,9 @@ export type TemplateStatus =
   | 'IN_APPEAL'
   | 'PENDING_DELETION'
   | 'DELETED'
-  | 'LIMIT_EXCEEDED';
+  | 'LIMIT_EXCEEDED'
+  /** Archived by Meta for inactivity (deleted after 28 days unless unarchived, which restores the previous status). */
+  | 'ARCHIVED';
 
 /** A template as Meta knows it (components as in Meta's template API, kept verbatim). */
 export interface TemplateRecord {

@@ -12,6 +12,7 @@ import type { GraphError, SenderCredentials } from '../meta/types.ts';
 import { explain } from '../domain/errors/index.ts';
 import { templateSpec, describeSpec } from '../domain/templates.ts';
 import { resolveSender } from './senders.ts';
+import { templateLanguage } from '../domain/language.ts';
 
 type TemplateCategory = TemplateRecord['category'];
 const CATEGORIES: readonly TemplateCategory[] = ['marketing', 'utility', 'authentication'];
@@ -43,12 +44,12 @@ const STATUSES: readonly TemplateStatus[] = [
   'PENDING_DELETION',
   'DELETED',
   'LIMIT_EXCEEDED',
+  'ARCHIVED',
 ];
 /** Webhook-only statuses (M-WH-TSU) mapped to what they mean for sending. */
 const STATUS_ALIAS: Record<string, TemplateStatus> = {
   REINSTATED: 'APPROVED',
   FLAGGED: 'APPROVED',
-  ARCHIVED: 'DISABLED',
   LOCKED: 'DISABLED',
 };
 const QUALITIES = ['GREEN', 'YELLOW', 'RED', 'UNKNOWN'] as const;
@@ -71,7 +72,7 @@ export function normalizeStatus(v: unknown): TemplateStatus {
 /** One of Meta's template objects (GET /{waba}/message_templates) → a TemplateRecord; null if unusable. */
 export function toTemplateRecord(waba_id: string, raw: Record<string, unknown>, now: number): TemplateRecord | null {
   const name = typeof raw.name === 'string' ? raw.name.trim() : '';
-  const language = typeof raw.language === 'string' ? raw.language.trim() : '';
+  const language = typeof raw.language === 'string' ? templateLanguage(raw.language) : '';
   if (!name || !language) return null;
   const q = (raw.quality_score as { score?: unknown } | undefined)?.score;
   const quality =
@@ -163,7 +164,8 @@ function invalid(field: string, message: string, fix: string): EngineError {
 function validateNewTemplate(tpl: unknown): NewTemplate {
   if (tpl === null || typeof tpl !== 'object' || Array.isArray(tpl))
     throw invalid('template', 'must be an object', 'Send {"name", "language", "category", "components": [...]}.');
-  const t = tpl as Record<string, unknown>;
+  const t = { ...(tpl as Record<string, unknown>) };
+  if (typeof t.language === 'string') t.language = templateLanguage(t.language); // "en-US" is Meta's "en_US"
   if (typeof t.name !== 'string' || !/^[a-z0-9_]{1,512}$/.test(t.name))
     throw invalid('name', 'must be 1-512 lower-case letters, digits or underscores', 'E.g. "order_shipped_v2".');
   if (typeof t.language !== 'string' || !/^[a-z]{2,3}(_[A-Za-z]{2,4})?$/.test(t.language))
@@ -225,7 +227,7 @@ const PREFERRED_LANGS = ['en_US', 'en', 'en_GB'];
 
 /** The stored template by name (and language: when absent, the only one, or English, or the first). */
 export async function findTemplate(ctx: AppContext, sender: SenderConfig, name: string, locale?: string): Promise<TemplateRecord | null> {
-  if (locale) return ctx.store.getTemplate(sender.waba_id, name, locale);
+  if (locale) return ctx.store.getTemplate(sender.waba_id, name, templateLanguage(locale));
   const all = (await ctx.store.listTemplates({ waba_id: sender.waba_id })).filter((t) => t.name === name);
   if (all.length <= 1) return all[0] ?? null;
   for (const l of PREFERRED_LANGS) {
@@ -367,13 +369,13 @@ export async function listTemplates(
   const offset = Math.max(Math.floor(opts.offset ?? 0), 0);
   const st = opts.status_filter?.trim().toUpperCase();
   const cat = opts.category_filter?.trim().toLowerCase();
-  const loc = opts.locale_filter?.trim().toLowerCase();
+  const loc = opts.locale_filter ? templateLanguage(opts.locale_filter) : undefined;
   const all = (await ctx.store.listTemplates({ waba_id: sender.waba_id }))
     .filter(
       (t) =>
         (!st || t.status === st) &&
         (!cat || t.category === cat) &&
-        (!loc || t.language.toLowerCase() === loc) &&
+        (!loc || templateLanguage(t.language) === loc) &&
         (!opts.name || t.name === opts.name),
     )
     .sort((a, b) => a.name.localeCompare(b.name) || a.language.localeCompare(b.language));

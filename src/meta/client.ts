@@ -369,8 +369,8 @@ export class GraphClient implements MetaClient {
   }
 
   /**
-   * GET /{template_id}: one template with its status and quality_score (not in the MetaClient port yet;
-   * the health monitor can use it to watch one template's quality).
+   * GET /{template_id}: one template with its status, category, quality_score and components (the
+   * template webhooks fetch a template wagate has not synced, or whose components changed).
    */
   getTemplate(
     creds: SenderCredentials,

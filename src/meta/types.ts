@@ -58,6 +58,8 @@ export interface MetaClient {
     tpl: Record<string, unknown>,
   ): Promise<MetaResult<{ id: string; status: string; category: string }>>;
   deleteTemplate(creds: SenderCredentials, name: string): Promise<MetaResult<{ success: boolean }>>;
+  /** GET /{template_id}: one template as Meta's template API shows it (status, category, quality_score, components). */
+  getTemplate(creds: SenderCredentials, templateId: string): Promise<MetaResult<Record<string, unknown>>>;
   getPhoneNumber(creds: SenderCredentials): Promise<MetaResult<PhoneNumberInfo>>;
   listPhoneNumbers(creds: SenderCredentials): Promise<MetaResult<PhoneNumberInfo[]>>;
   /** GET /debug_token?input_token=... (app token: the same token in sandbox mode). */

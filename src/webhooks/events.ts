@@ -140,6 +140,18 @@ export interface TemplateChange {
   previous_category: unknown;
   correct_category: unknown;
   category_update_at: number | null;
+  /**
+   * message_template_components_update (Meta's reference): the edited template's body, text header,
+   * footer and URL / phone-number buttons; null for the other fields.
+   */
+  components: TemplateComponentsChange | null;
+}
+
+export interface TemplateComponentsChange {
+  body: string | null;
+  header: string | null;
+  footer: string | null;
+  buttons: { type: string; text: string | null; url: string | null; phone_number: string | null }[];
 }
 
 export interface PhoneQualityChange {
@@ -193,7 +205,7 @@ interface ManagementBase extends EventBase {
 }
 
 export interface TemplateEvent extends ManagementBase {
-  kind: 'template_status' | 'template_quality' | 'template_category';
+  kind: 'template_status' | 'template_quality' | 'template_category' | 'template_components';
   change: TemplateChange;
 }
 export interface PhoneQualityEvent extends ManagementBase {
@@ -241,6 +253,7 @@ const TEMPLATE_FIELDS: Record<string, TemplateEvent['kind']> = {
   message_template_status_update: 'template_status',
   message_template_quality_update: 'template_quality',
   template_category_update: 'template_category',
+  message_template_components_update: 'template_components',
 };
 
 export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -398,6 +411,20 @@ function readTemplateChange(v: Obj): TemplateChange {
     previous_category: v.previous_category ?? null,
     correct_category: v.correct_category,
     category_update_at: metaTime(v.category_update_timestamp),
+    components:
+      v.message_template_element !== undefined || v.message_template_title !== undefined || v.message_template_buttons !== undefined
+        ? {
+            body: typeof v.message_template_element === 'string' ? v.message_template_element : null,
+            header: typeof v.message_template_title === 'string' ? v.message_template_title : null,
+            footer: typeof v.message_template_footer === 'string' ? v.message_template_footer : null,
+            buttons: (Array.isArray(v.message_template_buttons) ? v.message_template_buttons : []).filter(isObj).map((b) => ({
+              type: upper(b.message_template_button_type) ?? 'UNKNOWN',
+              text: str(b.message_template_button_text),
+              url: str(b.message_template_button_url),
+              phone_number: str(b.message_template_button_phone_number),
+            })),
+          }
+        : null,
   };
 }
 

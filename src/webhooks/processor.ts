@@ -690,6 +690,7 @@ export class WebhookProcessor {
       case 'template_status':
       case 'template_quality':
       case 'template_category':
+      case 'template_components':
         return applyTemplate(this.ctx, ev);
       case 'phone_quality':
       case 'account_update':
