@@ -3,6 +3,7 @@
 // route's role from it, and the route modules (src/http/routes/) validate their input with the same schemas.
 import { z } from 'zod';
 import type { Role } from '../mcp/principal.ts';
+import { CAMPAIGN_API_ROUTES } from './campaign-api.ts';
 
 export type Access = Role | 'public';
 
@@ -557,6 +558,8 @@ export const ROUTES: RouteSpec[] = [
     body: WebhookSyncBody,
     responses: { 200: ok('Report') },
   },
+  // campaigns and scheduled messages (src/http/routes/campaigns.ts)
+  ...CAMPAIGN_API_ROUTES,
 ];
 
 /** Routes outside /v1 that the auth hook lets through without a key. */

@@ -24,6 +24,7 @@ import pricingRoutes from './routes/pricing.ts';
 import webhookRoutes from './routes/webhooks.ts';
 import failedWebhookRoutes from './routes/failed-webhooks.ts';
 import webhookSyncRoutes from './routes/webhook-sync.ts';
+import campaignRoutes from './routes/campaigns.ts';
 
 export type { RouteModule, Services } from './types.ts';
 
@@ -44,6 +45,7 @@ const ROUTE_MODULES: RouteModule[] = [
   webhookRoutes,
   failedWebhookRoutes,
   webhookSyncRoutes,
+  campaignRoutes,
 ];
 
 export async function buildHttpServer(ctx: AppContext, services: Services): Promise<FastifyInstance> {

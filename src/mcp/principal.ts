@@ -66,7 +66,12 @@ export function requireSender(ctx: AppContext, p: Principal, ref: string | undef
 }
 
 /** The records looked up by their own id, and the code their "not found" has. */
-const NOT_FOUND = { message: 'MESSAGE_NOT_FOUND', 'dead letter': 'DEAD_LETTER_NOT_FOUND' } as const;
+const NOT_FOUND = {
+  message: 'MESSAGE_NOT_FOUND',
+  'dead letter': 'DEAD_LETTER_NOT_FOUND',
+  campaign: 'CAMPAIGN_NOT_FOUND',
+  'scheduled message': 'SCHEDULED_MESSAGE_NOT_FOUND',
+} as const;
 export type VisibleRecord = keyof typeof NOT_FOUND;
 
 /**
