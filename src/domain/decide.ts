@@ -6,7 +6,7 @@
 // opt-in → template status → template parameters → category policy → Meta market rules (US
 // marketing, 131049) → per-user marketing cap → tier budget → quiet hours → tag exclusions → pricing
 // note. Adapters (memory, Redis/Lua) build the snapshot and record the reservation atomically.
-import { BSUID_FORM, isBsuid } from './identity.ts';
+import { BSUID_FORM, isBsuid, isGroupKey } from './identity.ts';
 import { allow, deny, type CheckResult, type Decision } from './decision.ts';
 import type { Policies } from './policies.ts';
 import type { Category, ConsentState, SenderConfig, SenderStatus, TemplateRecord } from './types.ts';
@@ -159,7 +159,7 @@ export function decide(input: DecideInput): DecideResult {
   ok('sender_state', `Sender ${req.sender.id} is active.`);
 
   // 2. Recipient
-  if (!/^\d{7,15}$/.test(req.to) && !isBsuid(req.to)) {
+  if (!/^\d{7,15}$/.test(req.to) && !isBsuid(req.to) && !isGroupKey(req.to)) {
     return no(
       'INVALID_RECIPIENT',
       'recipient_valid',
@@ -247,9 +247,11 @@ export function decide(input: DecideInput): DecideResult {
   // 5. Care window: free-form only inside it; templates any time (a template never opens one).
   if (req.kind === 'free_form') {
     if (!windowOpen) {
-      const detail = w
-        ? `The customer's last message to sender ${req.sender.id} was at ${iso(w.last_inbound_at)}; the 24-hour customer service window closed at ${iso(w.last_inbound_at + CARE_WINDOW_MS)}. Free-form messages are only allowed inside it (Meta answers 131047).`
-        : `The customer has not written to sender ${req.sender.id} in the last 24 hours, so there is no open customer service window. Free-form messages are only allowed inside one (Meta answers 131047).`;
+      const detail = isGroupKey(req.to)
+        ? `No member of this group has written to sender ${req.sender.id} in the last 24 hours${w ? ` (last at ${iso(w.last_inbound_at)})` : ''}: a group's window opens when a member writes in the group, and free-form messages to the group are only allowed inside it (Meta answers 131047).`
+        : w
+          ? `The customer's last message to sender ${req.sender.id} was at ${iso(w.last_inbound_at)}; the 24-hour customer service window closed at ${iso(w.last_inbound_at + CARE_WINDOW_MS)}. Free-form messages are only allowed inside it (Meta answers 131047).`
+          : `The customer has not written to sender ${req.sender.id} in the last 24 hours, so there is no open customer service window. Free-form messages are only allowed inside one (Meta answers 131047).`;
       return no('WINDOW_CLOSED_TEMPLATE_REQUIRED', 'care_window', detail, suggestTemplates(s.approved_templates));
     }
     ok('care_window', `Customer service window open until ${iso(w!.last_inbound_at + CARE_WINDOW_MS)}.`);

@@ -11,6 +11,23 @@ export function isBsuid(v: unknown): v is string {
   return typeof v === 'string' && BSUID_RE.test(v);
 }
 
+/**
+ * A WhatsApp group (Groups API, 3 Feb 2026): its members' messages open a window with the whole group,
+ * kept under this key (never a 1:1 window with the author); a send with recipient_type "group" is
+ * decided on it. Meta's group ids are opaque strings.
+ */
+const GROUP_ID_RE = /^[A-Za-z0-9._:@=+/-]{1,128}$/;
+export const GROUP_ID_FORM = 'a group id is the `group_id` Meta gave in a webhook: up to 128 letters, digits and ._:@=+/-';
+export function isGroupId(v: unknown): v is string {
+  return typeof v === 'string' && GROUP_ID_RE.test(v);
+}
+export function groupKey(group_id: string): string {
+  return `group:${group_id}`;
+}
+export function isGroupKey(key: string): boolean {
+  return key.startsWith('group:') && isGroupId(key.slice(6));
+}
+
 /** How a message names its customer to Meta: a BSUID goes as `recipient`, a phone as `to`. */
 export function addressOf(key: string): { to: string } | { recipient: string } {
   return isBsuid(key) ? { recipient: key } : { to: key };

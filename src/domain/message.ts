@@ -258,7 +258,9 @@ export const MESSAGE_TYPES = Object.keys(TYPES) as MessageType[];
 function envelope(type: MessageType, inner: z.ZodType = TYPES[type]) {
   return z.strictObject({
     messaging_product: z.literal('whatsapp', { error: 'must be "whatsapp" (or leave it out)' }).optional(),
-    recipient_type: z.literal('individual', { error: 'wagate sends to individuals only: "individual" (or leave it out)' }).optional(),
+    recipient_type: z
+      .enum(['individual', 'group'], { error: '"individual" (or leave it out), or "group" with the group id in `to`' })
+      .optional(),
     to: z.union([z.string(), z.number()], { error: 'the recipient phone number with country code' }).optional(),
     /** Meta 2026: a business-scoped user id instead of (or beside) the phone; `to` wins when both are given. */
     recipient: z.string({ error: 'the business-scoped user id, a string like "US.13491208655302741918"' }).optional(),
@@ -278,6 +280,8 @@ export interface ValidMessage {
   to?: string;
   /** A business-scoped user id, as given. */
   recipient?: string;
+  /** recipient_type "group": `to` is a group id (Groups API), not a phone. */
+  group?: boolean;
   type: MessageType;
   /** The validated type object (e.g. {body, preview_url} for text), in Meta's own shape. */
   content: unknown;
@@ -389,6 +393,7 @@ export function validateMessage(body: unknown): MessageValidation {
   const msg: ValidMessage = { type: t, content: d[t] };
   if (d.to !== undefined) msg.to = String(d.to);
   if (d.recipient !== undefined) msg.recipient = d.recipient as string;
+  if (d.recipient_type === 'group') msg.group = true;
   if (d.context) msg.context = d.context as { message_id: string };
   return { ok: true, message: msg };
 }
@@ -400,7 +405,7 @@ export function validateMessage(body: unknown): MessageValidation {
 export function buildPayload(m: ValidMessage, target: { to: string } | { recipient: string }): Record<string, unknown> {
   const p: Record<string, unknown> = {
     messaging_product: 'whatsapp',
-    recipient_type: 'individual',
+    recipient_type: m.group ? 'group' : 'individual',
     ...target,
     type: m.type,
     [m.type]: m.content,

@@ -5,7 +5,7 @@ import type { AppContext } from './context.ts';
 import type { GateRequest } from '../gate/port.ts';
 import { deny, type Decision } from '../domain/decision.ts';
 import type { Category, SenderConfig } from '../domain/types.ts';
-import { BSUID_FORM, bsuidCountry, isBsuid, portfolioOf } from '../domain/identity.ts';
+import { BSUID_FORM, GROUP_ID_FORM, bsuidCountry, groupKey, isBsuid, isGroupId, portfolioOf } from '../domain/identity.ts';
 import { normalisePhone } from '../domain/phone.ts';
 import { buildPayload, validateMessage } from '../domain/message.ts';
 import { newId } from '../domain/ids.ts';
@@ -114,7 +114,21 @@ export function prepareMessage(ctx: AppContext, input: PrepareInput): Prepared {
   // the customer's key (the phone a link knows for the BSUID, see prepareMessageFor), the payload
   // carries what Meta needs.
   let key: { to: string; country: string | null };
-  if (m.to !== undefined) {
+  if (m.group) {
+    // A group send (Groups API): decided on the group's own window, addressed by its id.
+    if (m.recipient !== undefined || !isGroupId(m.to)) {
+      return {
+        ok: false,
+        decision: invalid(
+          'INVALID_RECIPIENT',
+          'to',
+          m.recipient !== undefined ? 'a group send names the group in `to`, not `recipient`' : `not a group id: ${GROUP_ID_FORM}`,
+          'Send `recipient_type: "group"` with `to` set to the group_id from the group\'s webhooks.',
+        ),
+      };
+    }
+    key = { to: groupKey(m.to), country: null };
+  } else if (m.to !== undefined) {
     const phone = normalisePhone(m.to);
     if (!phone.ok) {
       return {
@@ -149,7 +163,7 @@ export function prepareMessage(ctx: AppContext, input: PrepareInput): Prepared {
   return {
     ok: true,
     req,
-    payload: buildPayload(m, m.to !== undefined ? { to: key.to } : { recipient: m.recipient! }),
+    payload: buildPayload(m, m.group ? { to: m.to! } : m.to !== undefined ? { to: key.to } : { recipient: m.recipient! }),
     sender,
     ...(m.recipient !== undefined ? { recipient: m.recipient } : {}),
   };

@@ -99,7 +99,8 @@ function replayOrConflict(existing: MessageRecord, hash: string, key: string): S
 export function buildOutboundPayload(payload: Record<string, unknown>, req: GateRequest, id: string): Record<string, unknown> {
   // Addressed by business-scoped user id (no `to`): `recipient` goes as given; the gate's key (req.to)
   // may be the phone a link knows, which the caller did not ask to send to.
-  const target = 'to' in payload ? { to: req.to } : {};
+  // A group send goes to the group id as given (the gate's key is "group:<id>").
+  const target = 'to' in payload && payload.recipient_type !== 'group' ? { to: req.to } : {};
   return { ...payload, messaging_product: 'whatsapp', ...target, biz_opaque_callback_data: id };
 }
 

@@ -271,7 +271,7 @@ describe('outbound message schema: invalid messages name the field and the limit
     ],
     ['callback data', { text: { body: 'x' }, biz_opaque_callback_data: 'mine' }, 'biz_opaque_callback_data', /wagate sets it/],
     ['wrong product', { text: { body: 'x' }, messaging_product: 'sms' }, 'messaging_product', /whatsapp/],
-    ['group recipient', { text: { body: 'x' }, recipient_type: 'group' }, 'recipient_type', /individual/],
+    ['group recipient', { text: { body: 'x' }, recipient_type: 'broadcast' }, 'recipient_type', /individual.*group/],
     ['template name', { type: 'template', template: { name: 'Bad Name', language: { code: 'en_US' } } }, 'template.name', /lower-case/],
     ['template no language', { type: 'template', template: { name: 'a' } }, 'template.language', /required/],
   ])('%s', (_name, body, field, problem) => {

@@ -189,6 +189,8 @@ export interface Identity {
   /** The phone (digits), or null when the customer does not share it. */
   wa_id: string | null;
   username: string | null;
+  /** A group send (Groups API): wa_id is the group id; no person, so no contacts[] and no BSUID. */
+  group?: boolean;
 }
 
 /** A `contacts[]` element: `wa_id` only when shared, `user_id` always, `profile.username` when set. */

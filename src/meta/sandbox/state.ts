@@ -753,7 +753,8 @@ export class SandboxState {
       // Authentication templates need a phone number (changes-2026 §1.1).
       if (via === 'recipient' && tpl.category === 'AUTHENTICATION') return this.reject(syncError(131062));
     }
-    const ident = this.identity(n, wa);
+    // A group is no person: its statuses name the group id (recipient_type "group"), no BSUID.
+    const ident: Identity = v.group ? { user_id: '', wa_id: v.to, username: null, group: true } : this.identity(n, wa);
     // A username-only customer (phone_shared: false) is reached only by BSUID: sending to the phone is refused
     // (sync, so no webhook ever names the phone). Meta documents no code for this; 131026 reads "undeliverable".
     if (ident.wa_id === null && via === 'to')
@@ -835,9 +836,11 @@ export class SandboxState {
 
     const msg: Obj = { id: wamid };
     if (v.template) msg.message_status = 'accepted';
+    if (v.group) msg.group_id = v.to;
     // contacts[]: `input` as given, `wa_id` only for a phone send, `user_id` on a BSUID send (or always, by rule).
-    const contact: Obj =
-      via === 'recipient'
+    const contact: Obj = v.group
+      ? { input: v.to }
+      : via === 'recipient'
         ? { input: v.recipient, user_id: ident.user_id }
         : this.rules.response_user_id === 'always'
           ? { input: v.to, wa_id: wa, user_id: ident.user_id }
@@ -866,6 +869,7 @@ export class SandboxState {
     const base: Obj = { id: wamid };
     if (ident.wa_id !== null) base.recipient_id = ident.wa_id;
     if (via === 'recipient') base.recipient_user_id = ident.user_id;
+    if (ident.group) base.recipient_type = 'group';
     if (biz !== null) base.biz_opaque_callback_data = biz;
     const plan: { status: string; extra: Obj }[] = [];
     if (outcome !== null) {
@@ -900,7 +904,7 @@ export class SandboxState {
       const emit = () => {
         const st: Obj = { ...base, status: p.status, timestamp: unixSeconds(this.now()), ...p.extra };
         // contacts[] on sent/delivered/read (username only on delivered/read), never on failed.
-        const contacts = p.status === 'failed' ? undefined : [contactOf(ident, undefined, p.status !== 'sent')];
+        const contacts = p.status === 'failed' || ident.group ? undefined : [contactOf(ident, undefined, p.status !== 'sent')];
         this.webhooks.enqueue(n.waba_id, { field: 'messages', value: statusValue(n, st, contacts) });
       };
       this.scheduler.at(due, emit);

@@ -48,6 +48,8 @@ export type Validated =
       to: string | null;
       recipient: string | null;
       wa_id: string | null;
+      /** recipient_type "group": `to` is a group id and wa_id its window key ("group:<id>"). */
+      group: boolean;
       biz: string | null;
       template: TemplateRef | null;
     }
@@ -228,7 +230,14 @@ export function validateSend(body: unknown, senderDigits: string): Validated {
   let to: string | null = null;
   let recipient: string | null = null;
   let wa: string | null = null;
-  if (body.to === undefined || body.to === null || body.to === '') {
+  const group = body.recipient_type === 'group';
+  if (group) {
+    // Groups API: `to` is the group id from the group's webhooks.
+    if (!str(body.to) || !/^[A-Za-z0-9_.=-]{1,128}$/.test(body.to))
+      return invalid('Param to must be a group ID (1-128 letters, digits, "_", ".", "=" or "-") when recipient_type is group.');
+    to = body.to;
+    wa = `group:${body.to}`;
+  } else if (body.to === undefined || body.to === null || body.to === '') {
     if (body.recipient === undefined || body.recipient === null || body.recipient === '') return missing('to');
     if (!str(body.recipient)) return bad('Param recipient must be a string.');
     if (!BSUID_RE.test(body.recipient))
@@ -304,5 +313,5 @@ export function validateSend(body: unknown, senderDigits: string): Validated {
       if (MEDIA.has(type)) e = validateMedia(type, payload);
   }
   if (e) return e;
-  return { ok: true, kind: 'message', type, to, recipient, wa_id: wa, biz, template };
+  return { ok: true, kind: 'message', type, to, recipient, wa_id: wa, group, biz, template };
 }

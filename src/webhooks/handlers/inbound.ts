@@ -3,6 +3,7 @@
 import type { AppContext } from '../../engine/context.ts';
 import { recordInbound } from '../../engine/customers.ts';
 import type { Category, SenderConfig } from '../../domain/types.ts';
+import { groupKey, isGroupId } from '../../domain/identity.ts';
 import { maskPhone } from '../../observability/log.ts';
 import { createKeywordMatcher, STOP_CATEGORIES, type KeywordMatcher } from '../keywords.ts';
 import type { InboundMessageEvent } from '../events.ts';
@@ -42,6 +43,11 @@ export class InboundHandler {
       // still opts its author out (the conservative reading, changes-2026.md §10), but gets no 1:1
       // confirmation (no 1:1 window is open) and an opt-in word there undoes nothing.
       await audit(ctx, 'customer.group_message', wa_id, { sender: sender.id, wamid: ev.wamid, group_id: ev.group_id, type: ev.type, at });
+      // The member's message opens (or refreshes) the group's window: a send to the group is decided on it.
+      if (isGroupId(ev.group_id) && ev.type !== 'system' && ev.type !== 'unsupported') {
+        await ctx.store.recordInbound(sender.id, groupKey(ev.group_id), at);
+        await ctx.gate.recordInbound(sender.id, groupKey(ev.group_id), at);
+      }
       const hit = ev.texts.map((t) => this.matcher.match(t)).find((h) => h !== null && h.kind !== 'opt_in');
       if (!hit) return 'stored';
       const cats: readonly Category[] = hit.kind === 'opt_out' ? STOP_CATEGORIES : ['marketing'];
