@@ -199,6 +199,8 @@ const OTHER_INTERACTIVE = [
   'carousel',
   'call_permission_request',
   'voice_call',
+  // Meta 2026: asks a username customer to share their phone (the reply links it to their BSUID).
+  'request_contact_info',
 ] as const;
 const OtherInteractive = z.looseObject({ type: z.enum(OTHER_INTERACTIVE), body: Body(1024).optional(), footer: Footer.optional() });
 

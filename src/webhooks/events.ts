@@ -232,6 +232,55 @@ export interface SystemErrorEvent extends EventBase {
   value: unknown[];
 }
 
+/**
+ * A call (Calling API, field `calls`, value.calls[]; also accepted inside a `messages` change): the user
+ * calling the business (direction USER_INITIATED) or the business calling the user, connect or terminate.
+ */
+export interface CallEvent extends EventBase {
+  kind: 'call';
+  call_id: string;
+  /** connect, terminate, ... (lower case) */
+  event: string | null;
+  /** USER_INITIATED, BUSINESS_INITIATED (upper case), when Meta says. */
+  direction: string | null;
+  from: string | null;
+  to: string | null;
+  from_user_id: string | null;
+  /** ms */
+  timestamp: number | null;
+  /** terminate: COMPLETED, FAILED, ... (upper case) */
+  status: string | null;
+  /** ms, terminate of a connected call */
+  start_time: number | null;
+  raw: Obj;
+}
+
+/** A business-initiated call's status (statuses[] with type "call"): RINGING, ACCEPTED, REJECTED... */
+export interface CallStatusEvent extends EventBase {
+  kind: 'call_status';
+  call_id: string;
+  status: string | null;
+  recipient_id: string | null;
+  recipient_user_id: string | null;
+  timestamp: number | null;
+  raw: Obj;
+}
+
+/**
+ * A message the business sent from the WhatsApp Business app on a coexistence number (field
+ * `smb_message_echoes`, value.message_echoes[]; also accepted inside a `messages` change): a human
+ * replying from the phone. `to` is the customer.
+ */
+export interface MessageEchoEvent extends EventBase {
+  kind: 'message_echo';
+  wamid: string | null;
+  from: string | null;
+  to: string | null;
+  type: string;
+  timestamp: number | null;
+  raw: Obj;
+}
+
 /** Anything wagate does not act on: stored in the audit log and counted. */
 export interface UnknownEvent extends EventBase {
   kind: 'unknown';
@@ -247,6 +296,9 @@ export type WebhookEvent =
   | TemplateEvent
   | AccountEvent
   | SystemErrorEvent
+  | CallEvent
+  | CallStatusEvent
+  | MessageEchoEvent
   | UnknownEvent;
 
 const TEMPLATE_FIELDS: Record<string, TemplateEvent['kind']> = {
@@ -338,6 +390,25 @@ export function metaTime(v: unknown): number | null {
 const upper = (v: unknown): string | null => str(v)?.toUpperCase() ?? null;
 const objOrNull = (v: unknown): Obj | null => (isObj(v) ? v : null);
 
+/**
+ * A reply to a request for the customer's phone (a REQUEST_CONTACT_INFO button or a request_contact_info
+ * message, changes-2026.md §1.1): a `contacts` message whose first card has origin "contact_request"
+ * carries the sender's own phone, which links it to their BSUID. A card with origin "other" is someone
+ * else's contact, shared on purpose: it links nothing. (Shape as Kapso and WATI document it, 2026; M.)
+ */
+function contactRequestReply(m: Obj): IdentityLink | null {
+  const uid = str(m.from_user_id);
+  if (!uid || m.type !== 'contacts' || !Array.isArray(m.contacts) || !isObj(m.contacts[0])) return null;
+  const card = m.contacts[0];
+  if (!str(card.origin)?.startsWith('contact_request') || !Array.isArray(card.phones)) return null;
+  for (const p of card.phones) {
+    if (!isObj(p)) continue;
+    const wa = str(p.wa_id) ?? str(p.phone)?.replace(/\D/g, '');
+    if (wa && /^\d{7,15}$/.test(wa)) return { wa_id: wa, user_id: uid, parent_user_id: null };
+  }
+  return null;
+}
+
 /** An inbound message object, read (null without an id). */
 export function readMessage(m: Obj, base: EventBase & { profile_name: string | null; links: IdentityLink[] }): InboundMessageEvent | null {
   const wamid = str(m.id);
@@ -345,8 +416,10 @@ export function readMessage(m: Obj, base: EventBase & { profile_name: string | n
   const r = isObj(m.referral) ? m.referral : null;
   const sys = isObj(m.system) ? m.system : null;
   const uns = isObj(m.unsupported) ? m.unsupported : null;
+  const shared = contactRequestReply(m);
   return {
     ...base,
+    ...(shared ? { links: [...base.links, shared] } : {}),
     kind: 'message',
     key: `m:${wamid}`,
     wamid,
@@ -391,6 +464,60 @@ export function readStatus(s: Obj, base: EventBase, links: IdentityLink[] = []):
     pricing: objOrNull(s.pricing),
     conversation: objOrNull(s.conversation),
     raw: s,
+  };
+}
+
+function readCall(c: Obj, base: EventBase): CallEvent | null {
+  const id = str(c.id);
+  if (!id) return null;
+  const event = str(c.event)?.toLowerCase() ?? null;
+  const status = upper(c.status);
+  return {
+    ...base,
+    kind: 'call',
+    key: `c:${id}:${event ?? ''}:${status ?? ''}`,
+    call_id: id,
+    event,
+    direction: upper(c.direction),
+    from: str(c.from),
+    to: str(c.to),
+    from_user_id: str(c.from_user_id),
+    timestamp: metaTime(c.timestamp),
+    status,
+    start_time: metaTime(c.start_time),
+    raw: c,
+  };
+}
+
+function readCallStatus(s: Obj, base: EventBase): CallStatusEvent | null {
+  const id = str(s.id);
+  if (!id) return null;
+  const status = upper(s.status);
+  return {
+    ...base,
+    kind: 'call_status',
+    key: `cs:${id}:${status ?? ''}`,
+    call_id: id,
+    status,
+    recipient_id: str(s.recipient_id),
+    recipient_user_id: str(s.recipient_user_id),
+    timestamp: metaTime(s.timestamp),
+    raw: s,
+  };
+}
+
+function readEcho(m: Obj, base: EventBase): MessageEchoEvent {
+  const id = str(m.id);
+  return {
+    ...base,
+    kind: 'message_echo',
+    key: `x:${id ?? hashOf(m)}`,
+    wamid: id,
+    from: str(m.from),
+    to: str(m.to),
+    type: str(m.type) ?? 'unknown',
+    timestamp: metaTime(m.timestamp),
+    raw: m,
   };
 }
 
@@ -557,7 +684,7 @@ export function extractEvents(body: unknown): WebhookEvent[] {
         unknown(`${field}:too_deep`, value, waba_id, entry_time);
         continue;
       }
-      if (field === 'messages' || field === 'user_preferences') {
+      if (field === 'messages' || field === 'user_preferences' || field === 'calls' || field === 'smb_message_echoes') {
         if (!isObj(value)) {
           unknown(field, value, waba_id, entry_time);
           continue;
@@ -597,10 +724,27 @@ export function extractEvents(body: unknown): WebhookEvent[] {
             else unknown('messages.message', m, waba_id, entry_time, phone_number_id);
           }
         }
+        if (Array.isArray(value.calls)) {
+          recognised = true;
+          for (const c of value.calls) {
+            const ev = isObj(c) ? readCall(c, base) : null;
+            if (ev) push(ev);
+            else unknown(`${field}.call`, c, waba_id, entry_time, phone_number_id);
+          }
+        }
+        if (Array.isArray(value.message_echoes)) {
+          recognised = true;
+          for (const m of value.message_echoes) {
+            const ev = isObj(m) ? readEcho(m, base) : null;
+            if (ev) push(ev);
+            else unknown(`${field}.message_echo`, m, waba_id, entry_time, phone_number_id);
+          }
+        }
         if (Array.isArray(value.statuses)) {
           recognised = true;
           for (const s of value.statuses) {
-            const ev = isObj(s) ? readStatus(s, base, links) : null;
+            // A call's status (field calls, or type "call") names a call id, never a message of wagate's.
+            const ev = isObj(s) ? (field === 'calls' || s.type === 'call' ? readCallStatus(s, base) : readStatus(s, base, links)) : null;
             if (ev) push(ev);
             else unknown('messages.status', s, waba_id, entry_time, phone_number_id);
           }

@@ -32,6 +32,13 @@ describe('outbound message schema: valid messages of every type', () => {
       },
     ],
     ['reaction', { type: 'reaction', reaction: { message_id: 'wamid.X', emoji: '😀' } }],
+    [
+      'request_contact_info (Meta 2026: ask a username customer for their phone)',
+      {
+        type: 'interactive',
+        interactive: { type: 'request_contact_info', body: { text: 'Share your number?' }, action: { name: 'request_contact_info' } },
+      },
+    ],
     ['reaction removal', { type: 'reaction', reaction: { message_id: 'wamid.X', emoji: '' } }],
     ['reply context', { type: 'text', text: { body: 'hi' }, context: { message_id: 'wamid.Y' } }],
     [

@@ -204,6 +204,41 @@ describe('business-scoped user ids', () => {
     expect((await t.ctx.store.getCustomer(BSUID))?.consent.marketing.state).toBe('opted_out');
   });
 
+  it('a reply to a contact request (origin contact_request) links the BSUID to the phone it shares; a shared card (origin other) links nothing', async () => {
+    await proc.applyBody(usernameOnly('wamid.CR0', 'STOP'));
+    // Someone else's card, shared on purpose: no link.
+    const card = (id: string, origin: string, wa_id: string) =>
+      envelope(
+        'messages',
+        messagesValue({
+          contacts: [{ profile: { name: 'Ana' }, user_id: BSUID }],
+          messages: [
+            {
+              from_user_id: BSUID,
+              id,
+              timestamp: ts(),
+              type: 'contacts',
+              contacts: [
+                {
+                  origin,
+                  name: { formatted_name: 'Ana', first_name: 'Ana' },
+                  phones: [{ phone: `+${wa_id}`, wa_id, type: 'CELL' }],
+                  vcard: 'BEGIN:VCARD\nVERSION:3.0\nEND:VCARD',
+                  some_future_field: { x: 1 },
+                },
+              ],
+            },
+          ],
+        }),
+      );
+    await proc.applyBody(card('wamid.CR1', 'other', '447700900999'));
+    expect(await t.ctx.store.getLinkedPhone('biz', BSUID)).toBeNull();
+    await proc.applyBody(card('wamid.CR2', 'contact_request', CUSTOMER));
+    expect(await t.ctx.store.getLinkedPhone('biz', BSUID)).toBe(CUSTOMER);
+    expect((await t.ctx.store.getCustomer(CUSTOMER))?.consent.marketing.state).toBe('opted_out');
+    expect(await t.ctx.store.getCustomer('447700900999')).toBeNull();
+  });
+
   it('a message with neither from nor from_user_id is still audited as unattributed', async () => {
     const r = await proc.applyBody(
       envelope('messages', messagesValue({ messages: [{ id: 'wamid.N1', timestamp: ts(), type: 'text', text: { body: 'STOP' } }] })),

@@ -29,6 +29,7 @@ const INTERACTIVE_TYPES = new Set([
   'location_request_message',
   'address_message',
   'call_permission_request',
+  'request_contact_info',
   'carousel',
 ]);
 
