@@ -32,6 +32,7 @@ import { IdentityBook } from './handlers/identities.ts';
 import { StatusHandler, type ForwardItem } from './handlers/statuses.ts';
 import { applyUserPreference } from './handlers/preferences.ts';
 import { applyTemplate } from './handlers/templates.ts';
+import { CallHandler } from './handlers/calls.ts';
 import { applyAccount, applySystemErrors } from './handlers/account.ts';
 
 export type { EventResult } from './handlers/shared.ts';
@@ -80,6 +81,7 @@ export class WebhookProcessor {
   private readonly known = new Set<string>();
   private readonly identities: IdentityBook;
   private readonly inbound: InboundHandler;
+  private readonly calls: CallHandler;
   private readonly statuses: StatusHandler;
   private sweepTimer: NodeJS.Timeout | null = null;
   private orphanTimer: NodeJS.Timeout | null = null;
@@ -106,6 +108,7 @@ export class WebhookProcessor {
     this.poisonRetries = opts.poison_retries ?? POISON_RETRIES;
     this.identities = new IdentityBook(ctx);
     this.inbound = new InboundHandler(ctx, this.identities);
+    this.calls = new CallHandler(ctx, this.identities);
     this.statuses = new StatusHandler(ctx);
     // Subscribed at construction: a message recorded before start() may already resolve a pending status.
     ctx.bus.on('message.status', this.onMessageStatus);
@@ -697,6 +700,12 @@ export class WebhookProcessor {
       case 'account_alerts':
       case 'capability':
         return applyAccount(this.ctx, ev);
+      case 'call':
+        return this.calls.applyCall(ev);
+      case 'call_status':
+        return this.calls.applyCallStatus(ev);
+      case 'message_echo':
+        return this.calls.applyEcho(ev);
       case 'system_error':
         return applySystemErrors(this.ctx, ev);
       case 'unknown':
