@@ -45,6 +45,7 @@ import {
   guardTrips,
   isTerminal,
   matchesFilter,
+  parseVariables,
   recipientKey,
   variablesProblem,
   verdictOf,
@@ -80,6 +81,8 @@ export interface CreateCampaignInput {
   audience: unknown;
   deliver_at?: unknown;
   options?: unknown;
+  /** Variables for every recipient that has none of its own (the reference's campaign-wide variables). */
+  variables?: unknown;
 }
 
 export interface DispatcherOptions {
@@ -291,8 +294,12 @@ export class CampaignService {
       await this.store.addRecipients(id, chunk, now);
       stored += chunk.length;
     };
+    const defaults = parseVariables(input.variables);
+    if (!defaults.ok) bad(defaults.reason, 'variables', 'Give an array of strings (positional) or an object of strings (named).');
     const add = async (row: unknown, index: number) => {
-      b.add(row, index);
+      if (defaults.vars && row && typeof row === 'object' && (row as { variables?: unknown }).variables === undefined)
+        b.add({ ...(row as object), variables: defaults.vars }, index);
+      else b.add(row, index);
       if (b.rows.length >= FLUSH_ROWS) await flush();
     };
     if (rows) {

@@ -29,6 +29,7 @@ import type { Decision } from '../domain/decision.ts';
 import { addressOf, isBsuid } from '../domain/identity.ts';
 import type { MessageRecord } from '../domain/types.ts';
 import type { DeadLetter } from '../store/port.ts';
+import { CAMPAIGN_TOOLS } from './campaign-tools.ts';
 import {
   LOCAL_PRINCIPAL,
   mayLiftOptOut,
@@ -993,6 +994,8 @@ export const TOOLS: ToolDef[] = [
       return { dead_letter: deadLetterView(dead_letter), status: result.status, message_id: result.id, decision: result.decision };
     },
   },
+  // campaigns and scheduled messages (src/mcp/campaign-tools.ts)
+  ...CAMPAIGN_TOOLS,
 ];
 
 export { templateView };

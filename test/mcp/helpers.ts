@@ -124,6 +124,14 @@ export const TOOL_NAMES = [
   'resume_sender',
   'list_dead_letters',
   'replay_dead_letter',
+  'schedule_message',
+  'schedule_campaign',
+  'preview_campaign',
+  'pause_campaign',
+  'resume_campaign',
+  'cancel_campaign',
+  'get_campaign',
+  'list_campaigns',
 ];
 
 /** Every tool listed, with input and output schemas, a usable description, annotations and `sender`. */
