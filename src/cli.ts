@@ -64,6 +64,26 @@ program
     process.stdout.write(createHash('sha256').update(key).digest('hex') + '\n');
   });
 program
+  .command('campaign')
+  .description('campaigns on a running wagate: create, preview, start, pause, resume, cancel, status [--watch]')
+  .argument('<action>', 'create | preview | start | pause | resume | cancel | status')
+  .argument('[id]', 'campaign id (all but create; status without one lists them)')
+  .option('--url <url>', 'the wagate to talk to (default http://127.0.0.1:$WAGATE_PORT)')
+  .option('--api-key <key>', 'API key (default $WAGATE_API_KEY)')
+  .option('--name <name>', 'create: campaign name')
+  .option('--template <name>', 'create: template name')
+  .option('--language <code>', 'create: template language')
+  .option('--sender <ref>', 'create: sender alias or phone_number_id')
+  .option('--recipients <file>', 'create: .csv (to/recipient + variable columns), .jsonl, or .json list')
+  .option('--filter <json>', 'create: known customers instead, e.g. \'{"tags":["vip"]}\'')
+  .option('--variables <json>', 'create: variables for recipients without their own (with a .json list)')
+  .option('--deliver-at <iso>', 'create: start by itself at this time')
+  .option('--reason <text>', 'pause, cancel: why')
+  .option('--watch', 'status: a live progress bar until the campaign ends or pauses')
+  .option('--interval <ms>', 'status --watch: refresh every ms (default 1000)')
+  .option('--json', 'status: the whole campaign as JSON')
+  .action((action, id, o) => run(() => import('./cli/campaign.ts'), o, id ? [action, id] : [action]));
+program
   .command('doctor')
   .description('check config, backends and senders; say what is wrong and how to fix it')
   .action((o) => run(() => import('./cli/doctor.ts'), o));

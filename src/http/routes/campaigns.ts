@@ -57,7 +57,15 @@ const campaignRoutes: RouteModule = async (app, ctx) => {
     }
     const b = body(req);
     const c = await s.create(
-      { name: b.name, sender: b.sender, template: b.template, audience: b.audience, deliver_at: b.deliver_at, options: b.options },
+      {
+        name: b.name,
+        sender: b.sender,
+        template: b.template,
+        audience: b.audience,
+        deliver_at: b.deliver_at,
+        options: b.options,
+        variables: b.variables,
+      },
       actorOf(req),
     );
     return reply.status(201).send(c);
