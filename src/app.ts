@@ -31,6 +31,7 @@ import type { FastifyInstance } from 'fastify';
 import { Components, StartupError } from './observability/components.ts';
 import { errorText } from './shared/error-text.ts';
 import { EngineError } from './engine/context.ts';
+import { RollupRecorder } from './observability/rollups.ts';
 import { CampaignService } from './campaigns/service.ts';
 import { campaignStoreFor } from './store/campaign-store.ts';
 
@@ -219,6 +220,14 @@ export async function createApp(opts: AppOptions): Promise<App> {
     async () => gate.load(await store.loadGateSeed(now())),
   );
 
+  // The dashboard's per-minute series (src/observability/rollups.ts): written from start to stop.
+  const rollups = new RollupRecorder({
+    store,
+    metrics,
+    log: log.child({ component: 'rollups' }),
+    now,
+    retention_days: config.dashboard.rollup_retention_days,
+  });
   const webhooks = new WebhookProcessor(ctx);
   const delivery = new DeliveryService(ctx);
   const monitor = new HealthMonitor(ctx);
@@ -274,6 +283,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
           address = await http.listen({ port: config.port, host: config.host });
         },
       );
+      rollups.start();
+      running.push({ name: 'http', stop: () => rollups.stop() }); // its last flush runs before the store closes
       const base = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
       if (sandbox) sandbox.setWebhookUrl(`${base}/webhook`);
       await step(

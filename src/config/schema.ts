@@ -160,6 +160,12 @@ export const ConfigSchema = z.object({
       expiry_warning_days: z.number().int().positive().default(7),
     })
     .prefault({}),
+  dashboard: z
+    .object({
+      /** How long the dashboard's per-minute series (metric_rollups) are kept. */
+      rollup_retention_days: z.number().int().positive().max(400).default(7),
+    })
+    .prefault({}),
   api: z
     .object({
       /** API keys. Empty = no auth (embedded/dev). `key_sha256` is the hex SHA-256 of the key. */

@@ -14,6 +14,7 @@ import { sendError } from './errors.ts';
 import { appError } from '../shared/errors/app-error.ts';
 import { accessFor, routeSpec, senderField } from './openapi.ts';
 import { hasRole, LOCAL_PRINCIPAL, senderAllowed, type Principal } from '../mcp/principal.ts';
+import { csrfProblem, sessionCookie, sessionsFor } from './session.ts';
 
 export const sha256Hex = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
 
@@ -46,6 +47,7 @@ export async function installAuth(app: FastifyInstance, ctx: AppContext): Promis
     ctx.config.api.keys.map((k) => [k.key_sha256, { name: k.name, role: k.role, senders: k.senders } satisfies Principal]),
   );
   const open = keys.size === 0;
+  const sessions = sessionsFor(app, ctx.now);
   if (open)
     ctx.log.warn(
       'api.keys is empty: the HTTP API and /mcp accept requests without an API key (fine for embedded/dev; configure keys before exposing the port)',
@@ -60,10 +62,16 @@ export async function installAuth(app: FastifyInstance, ctx: AppContext): Promis
       return;
     }
     const key = keyOf(req);
-    if (!key) {
+    // No key header: the dashboard's session cookie stands for the key it was opened with (src/http/session.ts).
+    const session = key ? null : sessions.get(sessionCookie(req));
+    if (session) {
+      const csrf = csrfProblem(req, session);
+      if (csrf) return sendError(reply, csrf);
+    }
+    if (!key && !session) {
       return sendError(reply.header('www-authenticate', 'Bearer'), appError('UNAUTHORIZED', 'No API key in the request.'));
     }
-    const p = keys.get(sha256Hex(key));
+    const p = session ? session.principal : keys.get(sha256Hex(key!));
     if (!p) {
       return sendError(
         reply.header('www-authenticate', 'Bearer error="invalid_token"'),

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Role } from '../mcp/principal.ts';
 import { CAMPAIGN_API_ROUTES } from './campaign-api.ts';
+import { DASHBOARD_API_ROUTES } from './dashboard-api.ts';
 
 export type Access = Role | 'public';
 
@@ -560,6 +561,8 @@ export const ROUTES: RouteSpec[] = [
   },
   // campaigns and scheduled messages (src/http/routes/campaigns.ts)
   ...CAMPAIGN_API_ROUTES,
+  // the dashboard's views (src/http/routes/dashboard.ts)
+  ...DASHBOARD_API_ROUTES,
 ];
 
 /** Routes outside /v1 that the auth hook lets through without a key. */

@@ -24,6 +24,7 @@ import pricingRoutes from './routes/pricing.ts';
 import webhookRoutes from './routes/webhooks.ts';
 import failedWebhookRoutes from './routes/failed-webhooks.ts';
 import webhookSyncRoutes from './routes/webhook-sync.ts';
+import dashboardRoutes from './routes/dashboard.ts';
 import campaignRoutes from './routes/campaigns.ts';
 
 export type { RouteModule, Services } from './types.ts';
@@ -46,6 +47,7 @@ const ROUTE_MODULES: RouteModule[] = [
   failedWebhookRoutes,
   webhookSyncRoutes,
   campaignRoutes,
+  dashboardRoutes,
 ];
 
 export async function buildHttpServer(ctx: AppContext, services: Services): Promise<FastifyInstance> {

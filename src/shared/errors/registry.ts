@@ -226,6 +226,14 @@ export const ERRORS = {
     message: 'A key limited to some senders tried to lift an opt-out (consent is per customer, shared by every sender).',
     fix: 'The customer lifts it by writing the opt-in keyword (e.g. START) to any sender; or record the opt-in with a key for every sender (api.keys[].senders ["*"]).',
   },
+  CSRF_REJECTED: {
+    status: 403,
+    section: 'auth',
+    faces: HTTP,
+    message:
+      'A dashboard session (cookie) made a state-changing request without its CSRF token, or from another origin (cross-site request refused).',
+    fix: 'Act from the dashboard page itself (it sends the X-Wagate-CSRF header it got at login); scripts use an API key header instead of the cookie.',
+  },
   RATE_LIMITED: {
     status: 429,
     section: 'auth',

@@ -1,0 +1,204 @@
+// The operator dashboard in a real browser (Debian's Chromium through playwright-core) against a real
+// wagate and its in-process Meta sandbox: log in, watch a sender go halted when the sandbox revokes
+// its token and come back when a new token is set from the page, find a message and read its
+// decision, replay a dead letter, and check accessibility with axe-core. Each test saves a screenshot
+// (test-output/dashboard/*.png).
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ADMIN_KEY,
+  axeViolations,
+  CHROMIUM,
+  type DashboardHarness,
+  login,
+  orderUpdate,
+  READ_KEY,
+  recipient,
+  SHOP_KEY,
+  shot,
+  startDashboard,
+  waitFor,
+} from './harness.ts';
+
+const noChromium = !existsSync(CHROMIUM);
+if (noChromium) console.warn(`test/dashboard: ${CHROMIUM} is missing (apt-get install -y chromium); the browser tests are skipped`);
+
+let h: DashboardHarness;
+beforeAll(async () => {
+  if (!noChromium) h = await startDashboard();
+}, 60_000);
+afterAll(async () => {
+  await h?.close();
+});
+
+describe.skipIf(noChromium)('dashboard in Chromium', () => {
+  it('serves the page and its files from wagate itself, compressed, with a strict CSP; nothing else is requested', async () => {
+    const res = await fetch(`${h.base}/dashboard`, { headers: { 'accept-encoding': 'br, gzip' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/html');
+    expect(res.headers.get('content-encoding')).toBe('br');
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const body = await res.text();
+    expect(body).not.toMatch(/https?:\/\//); // no CDN, no external asset
+    const { page } = await h.page();
+    const requested: string[] = [];
+    const failed: string[] = [];
+    page.on('request', (r) => requested.push(r.url()));
+    page.on('requestfailed', (r) => failed.push(r.url()));
+    await login(page, ADMIN_KEY);
+    expect(requested.length).toBeGreaterThan(5);
+    expect(requested.filter((u) => !u.startsWith(h.base))).toEqual([]);
+    expect(failed).toEqual([]);
+  });
+
+  it('logs in with an API key for an httpOnly SameSite=Strict cookie; a wrong key is refused; sign-out ends the session', async () => {
+    const { context, page } = await h.page();
+    await page.goto('/dashboard');
+    await page.getByLabel('API key').fill('not-a-key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByRole('alert').textContent()).resolves.toContain('not known');
+    await login(page, ADMIN_KEY);
+    const [cookie] = await context.cookies();
+    expect(cookie.name).toBe('wagate_session');
+    expect(cookie.httpOnly).toBe(true);
+    expect(cookie.sameSite).toBe('Strict');
+    expect(cookie.value).not.toContain(ADMIN_KEY);
+    await expect(page.getByTestId('who').textContent()).resolves.toBe('ops-admin · admin');
+    await page.getByTestId('sender-main').getByTestId('sender-state').getByText('active').waitFor();
+    await shot(page, 'overview-1280');
+    // A state-changing call with the cookie but without the page's CSRF token is refused.
+    const forged = await page.evaluate(async () => {
+      const r = await fetch('/v1/senders/main/pause', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      return { status: r.status, body: (await r.json()) as any };
+    });
+    expect(forged.status).toBe(403);
+    expect(forged.body.error.code).toBe('CSRF_REJECTED');
+    expect(h.app.ctx.senders.status('main').state).toBe('active');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor();
+    const after = await page.evaluate(async () => (await fetch('/v1/overview')).status);
+    expect(after).toBe(401);
+  });
+
+  it('a read key sees without acting and without full numbers; a key limited to a sender sees only that sender', async () => {
+    const sent = await h.api('POST', '/v1/messages', orderUpdate(recipient(7101), 1));
+    expect(sent.status).toBe(202);
+    const { page } = await h.page({ width: 390, height: 844 });
+    await login(page, READ_KEY);
+    await page.getByTestId('sender-main').waitFor();
+    expect(await page.getByRole('button', { name: 'Pause' }).count()).toBe(0);
+    await page.goto(`/dashboard#/messages?q=${sent.json.id}&id=${sent.json.id}`);
+    await page.getByTestId('message-detail').waitFor();
+    const text = await page.getByTestId('message-detail').textContent();
+    expect(text).not.toContain(recipient(7101));
+    expect(text).toContain(`${recipient(7101).slice(0, 4)}•••${recipient(7101).slice(-4)}`);
+    await shot(page, 'message-390-read-key');
+    const { page: shopPage } = await h.page();
+    await login(shopPage, SHOP_KEY);
+    await shopPage.getByTestId('sender-shop').waitFor();
+    expect(await shopPage.getByTestId('sender-main').count()).toBe(0);
+    const search = await shopPage.evaluate(
+      async (id) => ((await (await fetch(`/v1/messages/search?q=${id}`)).json()) as any).messages.length,
+      sent.json.id,
+    );
+    expect(search).toBe(0); // main's message is not shop's to see
+  });
+
+  it("finds a message by its id and by the customer's number and shows its statuses and the gate's decision with every check", async () => {
+    const to = recipient(7202);
+    const sent = await h.api('POST', '/v1/messages', orderUpdate(to, 2));
+    expect(sent.status).toBe(202);
+    const { page } = await h.page();
+    await login(page, ADMIN_KEY);
+    await page.getByRole('navigation').getByRole('link', { name: 'Messages' }).click();
+    await page.getByLabel(/Message id, wamid/).fill(`+${to}`);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('link', { name: sent.json.id }).click();
+    const detail = page.getByTestId('message-detail');
+    await detail.getByTestId('decision').waitFor();
+    await expect(detail.getByTestId('decision').textContent()).resolves.toContain('allowed');
+    const checks = await detail.getByTestId('check').count();
+    expect(checks).toBe(sent.json.decision.checks.length);
+    expect(checks).toBeGreaterThan(2);
+    // The status timeline moves on by itself (polling) as the sandbox's webhooks arrive.
+    await detail.getByTestId('status-timeline').getByText('delivered').waitFor({ timeout: 15_000 });
+    await shot(page, 'message-decision-1280');
+  });
+
+  it('shows a sender halted after the sandbox revokes its token, and active again after a new token is set from the page', async () => {
+    const { page } = await h.page();
+    await login(page, ADMIN_KEY);
+    const card = page.getByTestId('sender-main');
+    await card.getByTestId('sender-state').getByText('active').waitFor();
+    await h.sandbox('POST', '/_sandbox/tokens', { token: 'sandbox-token-main', state: 'revoked', subcode: 460 });
+    const r = await h.api('POST', '/v1/messages', orderUpdate(recipient(7303), 3));
+    expect(r.status).toBe(202);
+    await card.getByTestId('sender-state').getByText('halted').waitFor({ timeout: 15_000 }); // no reload: the page polls
+    await expect(card.textContent()).resolves.toContain('META_190');
+    await shot(page, 'sender-halted-1280');
+    await h.sandbox('POST', '/_sandbox/tokens', { token: 'dashboard-new-token', state: 'valid' });
+    await card.getByLabel('New access token for main').fill('dashboard-new-token');
+    await card.getByRole('button', { name: 'Set token' }).click();
+    await card.getByTestId('sender-state').getByText('active').waitFor({ timeout: 15_000 });
+    expect(h.app.ctx.senders.status('main').state).toBe('active');
+    expect(await page.content()).not.toContain('dashboard-new-token'); // the secret is never rendered back
+    // The message held while halted goes out once the sender is active again.
+    await waitFor('held message accepted', async () => {
+      const m = await h.app.ctx.store.getMessage(r.json.id);
+      return m && ['accepted', 'sent', 'delivered', 'read'].includes(m.status);
+    });
+    await shot(page, 'sender-restored-1280');
+  });
+
+  it('inspects a dead letter (Meta error, explanation, fix) and replays it through the gate', async () => {
+    await h.sandbox('POST', '/_sandbox/faults', { status: 400, code: 131053, count: 1 });
+    const r = await h.api('POST', '/v1/messages', orderUpdate(recipient(7404), 4));
+    expect(r.status).toBe(202);
+    const dl = await waitFor('dead letter', async () =>
+      (await h.app.ctx.store.listDeadLetters({ state: 'open' })).find((d) => d.message_id === r.json.id),
+    );
+    const { page } = await h.page();
+    await login(page, ADMIN_KEY);
+    await page.getByRole('navigation').getByRole('link', { name: 'Dead letters' }).click();
+    const row = page.getByTestId(`dl-${dl.id}`);
+    await row.getByRole('button', { name: dl.id }).click();
+    await expect(row.getByTestId('dl-detail').textContent()).resolves.toContain(dl.fix ?? '');
+    await expect(row.textContent()).resolves.toContain('131053');
+    await shot(page, 'dead-letter-1280');
+    await row.getByRole('button', { name: 'Replay' }).click();
+    await page
+      .getByRole('status')
+      .getByText(/Replayed as msg_/)
+      .waitFor();
+    expect((await h.app.ctx.store.getDeadLetter(dl.id))?.state).toBe('replayed');
+    await expect(page.getByTestId(`dl-${dl.id}`).count()).resolves.toBe(0); // gone from the open list without a reload
+  });
+
+  it('has no serious or critical accessibility violation (axe-core) on each page, at 1280 and 390 px', async () => {
+    const { page } = await h.page();
+    await login(page, ADMIN_KEY);
+    const found: Record<string, unknown[]> = {};
+    for (const [hash, ready] of [
+      ['#/overview', 'Overview'],
+      ['#/messages', 'Messages'],
+      ['#/customers?id=' + recipient(7202), 'Customers'],
+      ['#/dead-letters', 'Dead letters'],
+      ['#/templates', 'Templates'],
+      ['#/alerts', 'Alerts'],
+    ]) {
+      await page.goto(`/dashboard${hash}`);
+      await page.getByRole('heading', { name: ready, exact: true }).waitFor();
+      await page.waitForTimeout(300);
+      const v = await axeViolations(page);
+      if (v.length) found[hash] = v;
+    }
+    await shot(page, 'alerts-1280');
+    const { page: phone } = await h.page({ width: 390, height: 844 });
+    await login(phone, ADMIN_KEY);
+    await phone.getByTestId('sender-main').waitFor();
+    const v = await axeViolations(phone);
+    if (v.length) found['390px overview'] = v;
+    await shot(phone, 'overview-390');
+    expect(found).toEqual({});
+  });
+});
