@@ -88,7 +88,8 @@ export interface CreateCampaignInput {
 export interface DispatcherOptions {
   /** How often the dispatcher looks for work (default 100 ms: a pause stops dispatch well within 1 s). */
   tick_ms?: number;
-  /** How long a claim holds a recipient before another instance may take it (default 30 s). */
+  /** How long a claim holds a recipient before another instance may take it (default 5 s: a claim lives only
+   * while its batch is submitted; one that outlives it is only replayed, under the same idempotency key). */
   lease_ms?: number;
   instance?: string;
 }
@@ -221,7 +222,7 @@ export class CampaignService {
     opts: DispatcherOptions = {},
   ) {
     this.tickMs = opts.tick_ms ?? 100;
-    this.leaseMs = opts.lease_ms ?? 30_000;
+    this.leaseMs = opts.lease_ms ?? 5_000;
     this.instance = opts.instance ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   }
 
