@@ -325,6 +325,35 @@ export class DeliveryService {
   }
 
   /**
+   * The claim, when its answer is lost (a connection cut mid-statement: the update may have landed).
+   * Nothing has left yet, so the message is not in doubt: read back what the store holds while the lease
+   * is ours. Our attempt number there means the claim landed (only this lease's holder claims with these
+   * numbers); the old one means it did not, and the claim is tried again. Without this, the next delivery
+   * of the job saw attempts > job.attempts and held a never-sent message in doubt for the whole grace.
+   * A store still down when half the lease is gone throws, as before (the job comes back later).
+   */
+  private async claimOrReadBack(id: string, expected: number, attempt: number): Promise<boolean> {
+    const { ctx } = this;
+    const until = Date.now() + Math.floor(ctx.config.delivery.lease_ms / 2);
+    let lastErr: unknown;
+    for (let failures = 0; ; failures++) {
+      try {
+        if (failures === 0) return await this.claim(id, expected, attempt);
+        const m = await ctx.store.getMessage(id);
+        if (!m || m.status !== 'queued') return false;
+        if (m.attempts === attempt) return true;
+        if (m.attempts !== expected) return false;
+        return await this.claim(id, expected, attempt);
+      } catch (err) {
+        lastErr = err;
+        if (Date.now() >= until) throw lastErr;
+        if (failures === 0) ctx.log.warn({ err: (err as Error)?.message, message_id: id }, 'attempt claim unanswered; reading it back');
+        await sleep(Math.min(1_000, 50 * 2 ** Math.min(failures, 5)));
+      }
+    }
+  }
+
+  /**
    * Whether status webhooks are behind: a stored batch has waited over WEBHOOKS_BEHIND_MS to be
    * applied, or a webhook POST was refused (503) within WEBHOOKS_REFUSED_RECENT_MS. Read at most once a second.
    */
@@ -552,7 +581,7 @@ export class DeliveryService {
     // Conditional whenever the record says queued (also when read from the store): a message withdrawn
     // meanwhile (a campaign paused or cancelled: src/campaigns/) must not leave after all.
     if (local || msg.status === 'queued') {
-      if (!(await this.claim(msg.id, msg.attempts, attempt))) {
+      if (!(await this.claimOrReadBack(msg.id, msg.attempts, attempt))) {
         // Changed since it was queued (e.g. discarded, or handled elsewhere): decide from the store.
         await this.putBack(lease, 'record_changed');
         return;

@@ -159,4 +159,29 @@ describe('outbox (embedded)', () => {
     expect(m.status).toBe('accepted');
     expect(m.history.map((e: { status: string }) => e.status)).not.toContain('in_doubt');
   });
+
+  it('the attempt claim landed but its answer was lost (a dropped connection): the claim is read back and the message goes at once, never in doubt', async () => {
+    // A long in-doubt grace: a message wrongly held in doubt would not be sent within this test.
+    h = await startHarness({ delivery: { in_doubt_grace_ms: 120_000 } });
+    const store = h.ctx.store;
+    const realClaim = store.claimAttempts.bind(store);
+    let lost = 0;
+    store.claimAttempts = (async (items, now) => {
+      const got = await realClaim(items, now);
+      if (lost === 0) {
+        lost++;
+        throw new Error('Connection terminated unexpectedly'); // written, but the client never heard
+      }
+      return got;
+    }) as typeof realClaim;
+    const r = await h.post(orderUpdate(recipient(43), 43));
+    expect(r.status).toBe(202);
+    await waitFor('sent', async () => (await h!.ledger()).some((s) => s.biz_opaque_callback_data === r.json.id), 8_000, 10);
+    expect(lost).toBe(1);
+    await new Promise((res) => setTimeout(res, 500));
+    expect(countLedger([r.json.id], await h.ledger()).byId.get(r.json.id)).toBe(1);
+    const m = (await h.get(`/v1/messages/${r.json.id}`)).json;
+    expect(m.history.map((e: { status: string }) => e.status)).not.toContain('in_doubt');
+    expect(m.attempts).toBe(1);
+  });
 });
