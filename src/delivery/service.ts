@@ -36,6 +36,7 @@ import {
   HOLD_PACING_WAIT_MS,
 } from './policy.ts';
 import { noteBusinessReply } from '../engine/fep.ts';
+import { holdDirectSend } from '../engine/restrictions.ts';
 import { WEBHOOKS_REFUSED_SETTING } from '../shared/settings.ts';
 
 /** Resolves true when `signal` fired before `ms` elapsed. */
@@ -753,6 +754,8 @@ export class DeliveryService {
           case 'drop':
           case 'pause_template':
             // pause_template: the template webhook blocks the rest at the gate; this one is done.
+            // 139200: Meta blocked this sender's Direct Send; the gate refuses the next ones (templates still go).
+            if (err.code === 139200) await holdDirectSend(ctx, sender.id, now, c.entry.fix);
             await this.deadLetter(lease, msg, dl(), attempt);
             return;
           case 'pause_sender':

@@ -33,6 +33,13 @@ export interface GateRequest {
   template?: { name: string; language: string; components: unknown[] };
   /** Caller-declared category; only used for free-form (always `service`). */
   category_hint?: Category;
+  /**
+   * Direct Send (changes-2026.md §6, Meta's Direct Send reference of 31 Jul 2026): a free-form text or
+   * interactive message with a top-level `category: "utility"`. It is a business-initiated utility
+   * message: no window needed, utility opt-outs and quiet hours apply, and outside a window it takes a
+   * messaging-limit slot like a template (Meta does not say; the conservative reading).
+   */
+  direct_send?: boolean;
 }
 
 export interface SnapshotCustomer {
@@ -124,7 +131,7 @@ function suggestTemplates(names: string[]): string {
 export function decide(input: DecideInput): DecideResult {
   const { req, snapshot: s, policies: p, now } = input;
   const checks: CheckResult[] = [];
-  let category: Category | null = req.kind === 'template' ? null : 'service';
+  let category: Category | null = req.kind === 'template' ? null : req.direct_send ? 'utility' : 'service';
   const no = (code: Parameters<typeof deny>[0], rule: string, detail: string, action: string, retryMs?: number): DecideResult => {
     checks.push({ rule, passed: false, detail });
     return {
@@ -208,11 +215,14 @@ export function decide(input: DecideInput): DecideResult {
   const windowOpen = w != null && now >= w.last_inbound_at - 60_000 && now < w.last_inbound_at + CARE_WINDOW_MS;
 
   // 3b. Meta's account restrictions (ACCOUNT_RESTRICTION): exactly the sends a live one covers.
-  const r = blockingRestriction(s.restrictions, windowOpen, now);
+  const r = blockingRestriction(s.restrictions, windowOpen, now, req.direct_send === true);
   if (r) {
-    const what = windowOpen
-      ? 'reply to customers inside a customer service window'
-      : 'send business-initiated messages (outside a customer service window)';
+    const what =
+      req.direct_send && (r.type === 'RESTRICTED_DIRECT_SEND_UTILITY_TEMPLATES' || r.type === 'META_139200')
+        ? 'send Direct Send utility messages (approved utility templates still work)'
+        : windowOpen
+          ? 'reply to customers inside a customer service window'
+          : 'send business-initiated messages (outside a customer service window)';
     const until = r.expires_at !== null ? ` until ${iso(r.expires_at)}` : ' with no end date given';
     return no(
       'SENDER_RESTRICTED',
@@ -232,7 +242,7 @@ export function decide(input: DecideInput): DecideResult {
   const consent = c?.consent[cat];
   if (consent?.state === 'opted_out') {
     // A free-form reply inside a window the customer opened AFTER opting out is allowed: they wrote to you.
-    const reopened = req.kind === 'free_form' && windowOpen && consent.at != null && w!.last_inbound_at > consent.at;
+    const reopened = req.kind === 'free_form' && !req.direct_send && windowOpen && consent.at != null && w!.last_inbound_at > consent.at;
     if (!reopened) {
       return no(
         'OPTED_OUT',
@@ -244,8 +254,8 @@ export function decide(input: DecideInput): DecideResult {
     ok('opt_out', `The customer opted out of ${cat} but wrote to you afterwards: a free-form reply inside that window is allowed.`);
   } else ok('opt_out', `No opt-out for ${cat}.`);
 
-  // 5. Care window: free-form only inside it; templates any time (a template never opens one).
-  if (req.kind === 'free_form') {
+  // 5. Care window: free-form only inside it; templates and Direct Send any time (neither opens one).
+  if (req.kind === 'free_form' && !req.direct_send) {
     if (!windowOpen) {
       const detail = isGroupKey(req.to)
         ? `No member of this group has written to sender ${req.sender.id} in the last 24 hours${w ? ` (last at ${iso(w.last_inbound_at)})` : ''}: a group's window opens when a member writes in the group, and free-form messages to the group are only allowed inside it (Meta answers 131047).`
@@ -260,7 +270,9 @@ export function decide(input: DecideInput): DecideResult {
       'care_window',
       windowOpen
         ? `Inside the customer service window (until ${iso(w!.last_inbound_at + CARE_WINDOW_MS)}).`
-        : 'Outside a customer service window: templates are allowed.',
+        : req.direct_send
+          ? 'Outside a customer service window: a Direct Send utility message is business-initiated, like a template.'
+          : 'Outside a customer service window: templates are allowed.',
     );
 
   // 6. Recorded opt-in, where a policy requires it for this category (off by default).
@@ -372,7 +384,7 @@ export function decide(input: DecideInput): DecideResult {
   } else if (cat === 'marketing') ok('frequency_cap', 'Marketing inside a window the customer opened does not count toward the cap.');
 
   // 12. Tier: unique business-initiated recipients per portfolio per rolling 24h (outside care windows).
-  const takesTier = req.kind === 'template' && !windowOpen;
+  const takesTier = (req.kind === 'template' || req.direct_send === true) && !windowOpen;
   if (takesTier) {
     // Meta's reported limit wins over the configured one (which may be stale) once Meta reported one.
     const limit = s.portfolio_limit ? s.portfolio_limit.limit : req.sender.messaging_limit;

@@ -269,7 +269,54 @@ function envelope(type: MessageType, inner: z.ZodType = TYPES[type]) {
     type: z.literal(type),
     [type]: inner,
     context: Context.optional(),
+    /** Direct Send (Meta, Jul 2026): "utility" on a text or interactive message; judged by directSendIssues(). */
+    category: z.unknown().optional(),
+    /** Direct Send only: how long Meta keeps trying to deliver, 30 to 43,200 s for utility. */
+    ttl_seconds: z.unknown().optional(),
   });
+}
+
+/** Direct Send: Meta's message types and TTL bounds for utility (Direct Send reference and TTL page, 31 Jul 2026). */
+const DIRECT_SEND_INTERACTIVE = ['cta_url', 'button'];
+export const DIRECT_SEND_TTL_S = { min: 30, max: 43_200 } as const;
+
+/** What is wrong with a message's Direct Send fields (`category`, `ttl_seconds`), if anything. */
+function directSendIssues(t: MessageType, d: Record<string, unknown>): MessageIssue[] {
+  const out: MessageIssue[] = [];
+  const cat = typeof d.category === 'string' ? d.category.trim().toLowerCase() : d.category;
+  if (d.category === undefined) {
+    if (d.ttl_seconds !== undefined)
+      out.push({
+        field: 'ttl_seconds',
+        problem:
+          'only for Direct Send: add "category": "utility" to a text or interactive message, or remove ttl_seconds (Meta answers error 100)',
+      });
+    return out;
+  }
+  if (cat === 'authentication')
+    out.push({
+      field: 'category',
+      problem:
+        'authentication Direct Send is access-restricted by Meta and needs the phone number; wagate sends utility Direct Send only: send an authentication template instead',
+    });
+  else if (cat !== 'utility')
+    out.push({ field: 'category', problem: `${quote(d.category)} is not a Direct Send category; use "utility" (or leave category out)` });
+  const it = t === 'interactive' ? (d.interactive as { type?: unknown }).type : null;
+  if (t !== 'text' && !(t === 'interactive' && typeof it === 'string' && DIRECT_SEND_INTERACTIVE.includes(it)))
+    out.push({
+      field: 'category',
+      problem: `Direct Send takes text messages and interactive ${DIRECT_SEND_INTERACTIVE.join(' or ')} messages, not ${t === 'interactive' ? `interactive ${quote(it)}` : `"${t}"`}; use an approved utility template for this one`,
+    });
+  if (d.recipient_type === 'group') out.push({ field: 'category', problem: 'Direct Send goes to one person, not a group' });
+  if (d.ttl_seconds !== undefined) {
+    const v = d.ttl_seconds;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < DIRECT_SEND_TTL_S.min || v > DIRECT_SEND_TTL_S.max)
+      out.push({
+        field: 'ttl_seconds',
+        problem: `must be a whole number of seconds from ${DIRECT_SEND_TTL_S.min} to ${DIRECT_SEND_TTL_S.max} (12 hours) for a utility Direct Send (got ${quote(v)})`,
+      });
+  }
+  return out;
 }
 const ENVELOPES = Object.fromEntries(MESSAGE_TYPES.map((t) => [t, envelope(t)])) as Record<MessageType, ReturnType<typeof envelope>>;
 const INTERACTIVE_ENVELOPES: Record<string, ReturnType<typeof envelope>> = Object.fromEntries([
@@ -284,6 +331,8 @@ export interface ValidMessage {
   recipient?: string;
   /** recipient_type "group": `to` is a group id (Groups API), not a phone. */
   group?: boolean;
+  /** Direct Send: a business-initiated utility message without a template (top-level category, optional TTL). */
+  direct_send?: { category: 'utility'; ttl_seconds?: number };
   type: MessageType;
   /** The validated type object (e.g. {body, preview_url} for text), in Meta's own shape. */
   content: unknown;
@@ -392,7 +441,11 @@ export function validateMessage(body: unknown): MessageValidation {
       },
     ]);
   }
+  const ds = directSendIssues(t, d);
+  if (ds.length) return fail(ds);
   const msg: ValidMessage = { type: t, content: d[t] };
+  if (d.category !== undefined)
+    msg.direct_send = { category: 'utility', ...(d.ttl_seconds !== undefined ? { ttl_seconds: d.ttl_seconds as number } : {}) };
   if (d.to !== undefined) msg.to = String(d.to);
   if (d.recipient !== undefined) msg.recipient = d.recipient as string;
   if (d.recipient_type === 'group') msg.group = true;
@@ -413,5 +466,9 @@ export function buildPayload(m: ValidMessage, target: { to: string } | { recipie
     [m.type]: m.content,
   };
   if (m.context) p.context = m.context;
+  if (m.direct_send) {
+    p.category = m.direct_send.category;
+    if (m.direct_send.ttl_seconds !== undefined) p.ttl_seconds = m.direct_send.ttl_seconds;
+  }
   return p;
 }

@@ -9,8 +9,9 @@
 //   anyway). The same line the messaging-limit tier draws (takesTier in decide.ts).
 // - RESTRICTED_CUSTOMER_INITIATED_MESSAGING ("cannot respond to customer-initiated messages"): every
 //   send inside an open window (free-form replies, and templates sent as replies).
-// - RESTRICTED_DIRECT_SEND_UTILITY_TEMPLATES: Direct Send utility messages. wagate sends no Direct
-//   Send yet (the envelope refuses `category`), so nothing to deny: kept for when it does.
+// - RESTRICTED_DIRECT_SEND_UTILITY_TEMPLATES: Direct Send utility messages (text or interactive with
+//   a top-level category), inside a window or not; approved templates are not covered. wagate's own
+//   META_139200 (Meta answered 139200, "Direct Send access is blocked") covers the same.
 // - RESTRICTED_UTILITY_TEMPLATES: Meta's reference says "cannot create utility templates"; pywa and
 //   BSP notes list it beside the send restrictions. Meta's text wins: sending approved utility
 //   templates is not denied (wagate creates no templates).
@@ -28,21 +29,28 @@ export interface SenderRestriction {
   remediation: string | null;
 }
 
-/** What a restriction type stops: sends outside a window, inside one, or no send at all. */
-export function restrictionScope(type: string): 'business_initiated' | 'customer_initiated' | null {
+/** What a restriction type stops: sends outside a window, inside one, Direct Send, or no send at all. */
+export function restrictionScope(type: string): 'business_initiated' | 'customer_initiated' | 'direct_send' | null {
   // META_131064: wagate's own, set on a portfolio's other senders when one gets 131064 in a status.
   if (type === 'RESTRICTED_BIZ_INITIATED_MESSAGING' || type === 'META_131064') return 'business_initiated';
   if (type === 'RESTRICTED_CUSTOMER_INITIATED_MESSAGING') return 'customer_initiated';
+  if (type === 'RESTRICTED_DIRECT_SEND_UTILITY_TEMPLATES' || type === 'META_139200') return 'direct_send';
   return null;
 }
 
 /** The restriction that stops this send now, if any (expired ones never do). */
-export function blockingRestriction(list: readonly SenderRestriction[], windowOpen: boolean, now: number): SenderRestriction | null {
+export function blockingRestriction(
+  list: readonly SenderRestriction[],
+  windowOpen: boolean,
+  now: number,
+  directSend = false,
+): SenderRestriction | null {
   for (const r of list) {
     if (r.expires_at !== null && r.expires_at <= now) continue;
     const scope = restrictionScope(r.type);
     if (scope === 'business_initiated' && !windowOpen) return r;
     if (scope === 'customer_initiated' && windowOpen) return r;
+    if (scope === 'direct_send' && directSend) return r;
   }
   return null;
 }

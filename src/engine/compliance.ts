@@ -158,7 +158,9 @@ export function prepareMessage(ctx: AppContext, input: PrepareInput): Prepared {
     const t = m.content as { name: string; language: { code: string }; components?: unknown[] };
     req.template = { name: t.name, language: t.language.code, components: t.components ?? [] };
   } else {
-    req.category_hint = 'service';
+    // Direct Send (category "utility" on text / interactive): a business-initiated utility message.
+    req.category_hint = m.direct_send ? 'utility' : 'service';
+    if (m.direct_send) req.direct_send = true;
   }
   return {
     ok: true,

@@ -36,7 +36,8 @@
 --             (the last three encoded as in key names: releaseReservation-1.lua rebuilds Z, TU and W
 --             from them)
 -- ARGV[1] now, epoch ms (the caller's clock)          ARGV[2] message_id
--- ARGV[3] kind: "free_form" | "template"              ARGV[4] per-user marketing cap per 24 h
+-- ARGV[3] kind: "free_form" | "template" | "direct_send" (a free-form utility message sent without a
+--         template: business-initiated like a template, category utility)   ARGV[4] per-user marketing cap per 24 h
 -- ARGV[5] portfolio limit; "" = unlimited             ARGV[6] G field of the sender status
 -- ARGV[7] G field of the template ("" = none)
 -- ARGV[8] Z member prefix of this portfolio's tier slots ("t:<business>:")
@@ -59,7 +60,7 @@ local mCount, mineCounted, tUsed, limit, stale, mm, tm = state.mCount, state.min
 
 -- The stateful rules, in decide()'s terms; any of them failing means no slot is taken.
 if sjson and cjson.decode(sjson).state ~= 'active' then return out end
-local cat = 'service'
+local cat = kind == 'direct_send' and 'utility' or 'service'
 if kind == 'template' then
   if not tpl then return out end
   local st, c = string.match(tpl, '^([^|]*)|([^|]*)|')
@@ -79,7 +80,7 @@ for i = 1, #cust, 2 do
 end
 if kind == 'free_form' and not windowOpen then return out end
 local takesM = cat == 'marketing' and not windowOpen
-local takesT = kind == 'template' and not windowOpen
+local takesT = (kind == 'template' or kind == 'direct_send') and not windowOpen
 if takesM and mCount >= ARGV[4] + 0 then return out end
 if takesT and not mineCounted and limit and tUsed >= limit then return out end
 

@@ -278,7 +278,7 @@ export class RedisGateState implements GateState {
             `${b}:R:${enc(req.message_id)}`,
             now,
             req.message_id,
-            req.kind,
+            req.direct_send ? 'direct_send' : req.kind,
             this.policies.marketing_cap_per_24h,
             s.messaging_limit ?? '',
             f.sField,

@@ -100,6 +100,8 @@ export interface ReqSpec {
   language?: string;
   components?: unknown[];
   message_id?: string;
+  /** Direct Send: a free-form text with category "utility" (no template). */
+  direct_send?: boolean;
 }
 
 let seq = 0;
@@ -115,7 +117,8 @@ export function makeReq(r: ReqSpec): GateRequest {
     type: r.template ? 'template' : 'text',
   };
   if (r.template) req.template = { name: r.template, language: r.language ?? 'en_US', components: r.components ?? [] };
-  else req.category_hint = 'service';
+  else req.category_hint = r.direct_send ? 'utility' : 'service';
+  if (r.direct_send) req.direct_send = true;
   return req;
 }
 
@@ -856,6 +859,77 @@ export const GATE_CASES: GateCase[] = [
     name: 'category policy for another country',
     policies: { deny_categories: { by_country: { DE: ['marketing'] } } },
     req: { template: 'promo', components: PROMO_PARAMS },
+    expect: null,
+  },
+
+  // --- Direct Send (changes-2026.md §6): a free-form utility message sent without a template ---
+  {
+    name: 'Direct Send outside a window → allowed as business-initiated utility, takes a tier slot',
+    req: { direct_send: true },
+    expect: null,
+    slots: { marketing: false, tier: true },
+  },
+  {
+    name: 'Direct Send inside a window → allowed, takes no slot',
+    state: { inbound: [{ at: T0 - H }] },
+    req: { direct_send: true },
+    expect: null,
+    slots: { marketing: false, tier: false },
+  },
+  {
+    name: 'Direct Send to a customer who opted out of utility → OPTED_OUT, even after they wrote',
+    state: { customers: [optedOut(['utility'])], inbound: [{ at: T0 - H }] },
+    req: { direct_send: true },
+    expect: 'OPTED_OUT',
+    explain: /utility/,
+  },
+  {
+    name: 'Direct Send: a marketing opt-out does not stop it',
+    state: { customers: [optedOut(['marketing'])] },
+    req: { direct_send: true },
+    expect: null,
+  },
+  {
+    name: 'Direct Send counts toward the tier: tier of 2 used → TIER_LIMIT',
+    state: {
+      prior: [
+        { sender: 'tiny', to: BR2, category: 'utility', at: T0 - 2 * H },
+        { sender: 'tiny', to: BR3, category: 'utility', at: T0 - H },
+      ],
+    },
+    req: { sender: 'tiny', direct_send: true },
+    expect: 'TIER_LIMIT',
+  },
+  {
+    name: 'Direct Send in quiet hours for utility (21:30 São Paulo) → POLICY_QUIET_HOURS',
+    policies: { quiet_hours: [{ start: '21:00', end: '08:00', categories: ['utility'] }] },
+    at: Date.UTC(2026, 5, 16, 0, 30) - T0,
+    req: { direct_send: true },
+    expect: 'POLICY_QUIET_HOURS',
+  },
+  {
+    name: "Meta's RESTRICTED_DIRECT_SEND_UTILITY_TEMPLATES stops Direct Send",
+    state: { restrictions: [{ type: 'RESTRICTED_DIRECT_SEND_UTILITY_TEMPLATES', expires_at: T0 + DAY_MS }] },
+    req: { direct_send: true },
+    expect: 'SENDER_RESTRICTED',
+    explain: /Direct Send/,
+  },
+  {
+    name: "wagate's META_139200 hold stops Direct Send, not an approved utility template",
+    state: { restrictions: [{ sender: 'tiny', type: 'META_139200', expires_at: T0 + DAY_MS }] },
+    req: { sender: 'tiny', template: 'welcome' },
+    expect: null,
+  },
+  {
+    name: 'META_139200 hold → SENDER_RESTRICTED for Direct Send',
+    state: { restrictions: [{ type: 'META_139200', expires_at: T0 + H }] },
+    req: { direct_send: true },
+    expect: 'SENDER_RESTRICTED',
+  },
+  {
+    name: 'an expired Direct Send restriction stops nothing',
+    state: { restrictions: [{ type: 'RESTRICTED_DIRECT_SEND_UTILITY_TEMPLATES', expires_at: T0 - 1 }] },
+    req: { direct_send: true },
     expect: null,
   },
 ];

@@ -6,7 +6,7 @@ import type { AccountAlertNotice, AccountUpdateNotice, CapabilityNotice, PhoneQu
 import type { SenderConfig } from '../../domain/types.ts';
 import { accountStopsSending } from '../../domain/account-events.ts';
 import { classify } from '../../domain/errors/index.ts';
-import type { SenderRestriction } from '../../domain/restrictions.ts';
+import { restrict } from '../../engine/restrictions.ts';
 import type { AccountEvent, SystemErrorEvent } from '../events.ts';
 import { audit, clip, senderOf, waKey, type EventResult } from './shared.ts';
 
@@ -111,38 +111,8 @@ export async function applyAccount(ctx: AppContext, ev: AccountEvent): Promise<E
   return sender_ids.length ? 'applied' : 'stored';
 }
 
-/**
- * ACCOUNT_RESTRICTION: the restrictions are kept in each sender's health record (`sender_restrictions`,
- * read back into the gate on start: GateSeed.restrictions) and given to the gate, which denies what
- * they cover until they expire (SENDER_RESTRICTED, src/domain/restrictions.ts). A restriction of a type
- * already held replaces it; other types stay until their own expiry; expired ones are dropped. An
- * event older (entry.time) than the last one applied is stale and changes nothing.
- */
-export async function restrict(
-  ctx: AppContext,
-  sender_ids: string[],
-  incoming: SenderRestriction[],
-  at: number,
-  opts: { own?: boolean } = {},
-): Promise<void> {
-  const now = ctx.now();
-  for (const id of sender_ids) {
-    const cur = await ctx.store.getSenderHealth(id);
-    const data = cur?.data ?? {};
-    const lastAt = typeof data.sender_restrictions_at === 'number' ? data.sender_restrictions_at : 0;
-    // own: a restriction wagate sets itself (131064), not Meta's event stream: it never moves that clock.
-    if (!opts.own && at < lastAt) continue;
-    const held = Array.isArray(data.sender_restrictions) ? (data.sender_restrictions as SenderRestriction[]) : [];
-    const types = new Set(incoming.map((r) => r.type));
-    const next = [...held.filter((r) => !types.has(r.type)), ...incoming].filter((r) => r.expires_at === null || r.expires_at > now);
-    await ctx.store.saveSenderHealth({
-      sender_id: id,
-      data: { ...data, sender_restrictions: next, sender_restrictions_at: opts.own ? lastAt : at },
-      updated_at: now,
-    });
-    await ctx.gate.setSenderRestrictions(id, next);
-  }
-}
+/** Kept in each sender's health record and given to the gate: src/engine/restrictions.ts (the delivery worker uses it too). */
+export { restrict } from '../../engine/restrictions.ts';
 
 /**
  * The portfolio's messaging limit Meta reported (business_capability_update): persisted (setting

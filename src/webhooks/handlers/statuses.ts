@@ -7,6 +7,7 @@ import type { MessageRecord, MessageStatus, StatusEvent } from '../../domain/typ
 import { classify } from '../../domain/errors/index.ts';
 import { pauseSender } from '../../engine/senders.ts';
 import { restrict } from './account.ts';
+import { holdDirectSend } from '../../engine/restrictions.ts';
 import { DAY_MS } from '../../domain/types.ts';
 import type { GraphError } from '../../meta/types.ts';
 import { applyForwardOrNone } from '../../store/forward.ts';
@@ -209,6 +210,7 @@ export class StatusHandler {
     for (const e of errors) {
       const c = classify(e);
       if (isNew && c.action === 'pause_sender') await this.pauseFor(msg, e, c.entry, at);
+      if (isNew && e.code === 139200) await holdDirectSend(ctx, msg.sender_id, at, c.entry.fix); // Direct Send blocked
       if (e.code === 131049) {
         // Per-user marketing limit: no marketing to this user for 24h (the gate reads marketing_limited_at).
         const cur = await ctx.store.getCustomer(msg.to);
