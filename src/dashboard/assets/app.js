@@ -5,12 +5,14 @@ import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
 import { ApiError, api, errorText, get, setSession } from './api.js';
 import { Alerts, Customers, DeadLetters, Messages, Overview, Templates } from './views.js';
+import { Campaigns } from './campaigns.js';
 
 const PAGES = [
   ['overview', 'Overview', Overview],
   ['messages', 'Messages', Messages],
   ['customers', 'Customers', Customers],
   ['dead-letters', 'Dead letters', DeadLetters],
+  ['campaigns', 'Campaigns', Campaigns],
   ['templates', 'Templates', Templates],
   ['alerts', 'Alerts', Alerts],
 ];

@@ -18,7 +18,16 @@ export function Chart({ title, t, series, unit, testid }) {
     const opts = {
       width,
       height: 200,
-      series: [{}, ...labels.map((l, i) => ({ label: l, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true }))],
+      series: [
+        {},
+        ...labels.map((l, i) => ({
+          label: l,
+          stroke: PALETTE[i % PALETTE.length],
+          width: 1.5,
+          spanGaps: true,
+          points: { show: true, size: 4 },
+        })),
+      ],
       axes: [{}, { label: unit, size: 50 }],
       legend: { live: false },
       cursor: { drag: { x: false, y: false } },
