@@ -256,6 +256,20 @@ export class KyselyStore implements Store {
     return r ? rowToCustomer(r) : null;
   }
 
+  async getCustomers(wa_ids: readonly string[]): Promise<CustomerRecord[]> {
+    const out: CustomerRecord[] = [];
+    const keys = [...new Set(wa_ids)];
+    for (let i = 0; i < keys.length; i += BATCH_ROWS) {
+      const rows = await this.db
+        .selectFrom('customers')
+        .selectAll()
+        .where('wa_id', 'in', keys.slice(i, i + BATCH_ROWS))
+        .$call(this.all);
+      for (const r of rows) out.push(rowToCustomer(r));
+    }
+    return out;
+  }
+
   async upsertCustomer(
     wa_id: string,
     patch: Partial<Pick<CustomerRecord, 'profile_name' | 'tags' | 'time_zone' | 'undeliverable_at' | 'marketing_limited_at'>>,
@@ -693,6 +707,19 @@ export class KyselyStore implements Store {
       .insertInto('audit_log')
       .values({ at: e.at, actor: e.actor, action: e.action, subject: e.subject ?? null, detail: toJson(e.detail ?? {}) })
       .$call(this.all);
+  }
+
+  async appendAudits(entries: readonly AuditEntry[]): Promise<void> {
+    for (let i = 0; i < entries.length; i += BATCH_ROWS) {
+      await this.db
+        .insertInto('audit_log')
+        .values(
+          entries
+            .slice(i, i + BATCH_ROWS)
+            .map((e) => ({ at: e.at, actor: e.actor, action: e.action, subject: e.subject ?? null, detail: toJson(e.detail ?? {}) })),
+        )
+        .$call(this.all);
+    }
   }
 
   async listAudit(opts: { subject?: string; action?: string; limit?: number } = {}): Promise<AuditEntry[]> {

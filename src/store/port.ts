@@ -112,6 +112,8 @@ export interface ForwardStatus {
 export interface Store {
   // Customers and consent
   getCustomer(wa_id: string): Promise<CustomerRecord | null>;
+  /** The customers among these keys that have a record (batch read; the others are absent). */
+  getCustomers(wa_ids: readonly string[]): Promise<CustomerRecord[]>;
   /** Creates the customer when missing; patches only the given fields. */
   upsertCustomer(
     wa_id: string,
@@ -166,6 +168,8 @@ export interface Store {
 
   // Audit
   appendAudit(e: AuditEntry): Promise<void>;
+  /** Many audit rows in one statement (a webhook list's new identity links). */
+  appendAudits(entries: readonly AuditEntry[]): Promise<void>;
   listAudit(opts?: { subject?: string; action?: string; limit?: number }): Promise<AuditEntry[]>;
 
   // Webhook dedupe: true when the key is new (and now recorded), false when seen before.

@@ -685,6 +685,25 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(await s.linkIdentities([])).toEqual([]);
       });
 
+      it('getCustomers reads many in one call (absent keys left out); appendAudits writes many rows', async () => {
+        await s.setConsent('US.5005', 'marketing', 'opted_out', 'webhook', T0);
+        await s.upsertCustomer('15550051', { profile_name: 'Bo' }, T0);
+        const got = await s.getCustomers(['US.5005', '15550051', 'US.none', 'US.5005']);
+        expect(got.map((c) => c.wa_id).sort()).toEqual(['15550051', 'US.5005']);
+        expect(got.find((c) => c.wa_id === 'US.5005')?.consent.marketing.state).toBe('opted_out');
+        expect(await s.getCustomers([])).toEqual([]);
+        await s.appendAudits([
+          { at: T0, actor: 'webhook', action: 'customer.identity_linked', subject: '15550051', detail: { n: 1 } },
+          { at: T0 + 1, actor: 'webhook', action: 'customer.identity_linked', subject: '15550052', detail: { n: 2 } },
+        ]);
+        await s.appendAudits([]);
+        const rows = await s.listAudit({ action: 'customer.identity_linked' });
+        expect(rows.map((r) => [r.subject, r.detail])).toEqual([
+          ['15550052', { n: 2 }],
+          ['15550051', { n: 1 }],
+        ]);
+      });
+
       it('the gate seed carries the links of the BSUIDs that live reservations went to, and only those', async () => {
         const now = T0 + DAY_MS;
         await s.linkIdentities([

@@ -6,11 +6,12 @@
 // resolves to the phone (inbound, preferences, sends), so a STOP given under either identity holds
 // for both: sending by phone or by BSUID never finds an opt-out missing.
 import type { AppContext } from '../../engine/context.ts';
-import type { Category, SenderConfig } from '../../domain/types.ts';
+import type { Category, CustomerRecord, SenderConfig } from '../../domain/types.ts';
+import type { AuditEntry } from '../../store/port.ts';
 import { isBsuid, portfolioOf } from '../../domain/identity.ts';
 import { maskPhone } from '../../observability/log.ts';
 import type { IdentityLink } from '../events.ts';
-import { audit, changeConsent, waKey } from './shared.ts';
+import { changeConsent, waKey } from './shared.ts';
 
 export function bsuidKey(v: string | null | undefined): string | null {
   return isBsuid(v) ? v : null;
@@ -55,7 +56,10 @@ export class IdentityBook {
     if (!next || next === oldKey) return;
     const phone = bsuidKey(oldKey) ? await this.ctx.store.getLinkedPhone(portfolioOf(sender), oldKey) : waKey(oldKey);
     if (phone) await this.learn(sender, [{ wa_id: phone, user_id: next, parent_user_id: null }], at);
-    else await carryOptOuts(this.ctx, oldKey, next, `webhook:user_id_changed_from:${mask(oldKey)}`, at);
+    else {
+      const c = await this.ctx.store.getCustomer(oldKey);
+      if (c) await carryOptOuts(this.ctx, c, next, `webhook:user_id_changed_from:${mask(oldKey)}`, at);
+    }
   }
 
   /**
@@ -80,26 +84,36 @@ export class IdentityBook {
     // The slots sends by BSUID took move to the phone first: one person, counted once from now on.
     if (fresh.length)
       await this.ctx.gate.mergeIdentities(fresh.map(({ business_id, user_id, wa_id }) => ({ business_id, user_id, wa_id })));
+    // What learning a link does, in two statements for the whole list when nothing was kept under
+    // the BSUIDs (the usual case: a status naming a customer wagate knows by phone): one read of their
+    // customer records, one insert of the audit rows.
+    const kept = new Map((await this.ctx.store.getCustomers(fresh.map((f) => f.user_id))).map((c) => [c.wa_id, c]));
+    const audits: AuditEntry[] = [];
     for (const f of fresh) {
       const r = rows.get(`${f.business_id}\u0000${f.user_id}\u0000${f.wa_id}`);
-      if (r) await this.linked(r.sender, f.user_id, f.wa_id, r.at);
+      if (!r) continue;
+      const scope = portfolioOf(r.sender);
+      const under = kept.get(f.user_id);
+      // The same person: what they said under the BSUID alone now holds for the phone. (The other way
+      // needs no copy: from now on the BSUID resolves to the phone everywhere, sends included.)
+      if (under) {
+        await carryOptOuts(this.ctx, under, f.wa_id, `webhook:linked_from:${mask(f.user_id)}`, r.at);
+        await this.carryWindows(scope, f.user_id, f.wa_id);
+      }
+      audits.push({
+        at: this.ctx.now(),
+        actor: 'webhook',
+        action: 'customer.identity_linked',
+        subject: f.wa_id,
+        detail: { sender: r.sender.id, user_id: mask(f.user_id), scope, at: r.at },
+      });
     }
+    if (audits.length) await this.ctx.store.appendAudits(audits);
   }
 
   private remember(id: string): void {
     if (this.known.size >= 100_000) this.known.clear();
     this.known.add(id);
-  }
-
-  /** A link just learned: the same person under two keys. */
-  private async linked(sender: SenderConfig, bsuid: string, phone: string, at: number): Promise<void> {
-    const scope = portfolioOf(sender);
-    // The same person: what they said under the BSUID alone now holds for the phone. (The other way
-    // needs no copy: from now on the BSUID resolves to the phone everywhere, sends included.)
-    if (await carryOptOuts(this.ctx, bsuid, phone, `webhook:linked_from:${mask(bsuid)}`, at)) {
-      await this.carryWindows(scope, bsuid, phone);
-    }
-    await audit(this.ctx, 'customer.identity_linked', phone, { sender: sender.id, user_id: mask(bsuid), scope, at });
   }
 
   /** The care windows the customer opened under the BSUID (username-only) stay open under the phone. */
@@ -114,16 +128,10 @@ export class IdentityBook {
   }
 }
 
-/**
- * Copies every opt-out of `from` to `to` (each with its own time: a newer decision under `to` stands).
- * False when nothing was ever kept under `from` (no customer record: no opt-out, no window).
- */
-async function carryOptOuts(ctx: AppContext, from: string, to: string, source: string, at: number): Promise<boolean> {
-  const c = await ctx.store.getCustomer(from);
-  if (!c) return false;
+/** Copies every opt-out of customer `c` to `to` (each with its own time: a newer decision under `to` stands). */
+async function carryOptOuts(ctx: AppContext, c: CustomerRecord, to: string, source: string, at: number): Promise<void> {
   for (const cat of Object.keys(c.consent) as Category[]) {
     const cur = c.consent[cat];
     if (cur.state === 'opted_out') await changeConsent(ctx, to, [cat], 'opted_out', source, cur.at ?? at, false);
   }
-  return true;
 }
