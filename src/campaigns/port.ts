@@ -196,7 +196,7 @@ export interface CampaignStore {
    * claimed by someone whose claim expired, in seq order; each is claimed by one caller only.
    */
   claimRecipients(campaign_id: string, limit: number, now: number, lease_ms: number, claimer: string): Promise<RecipientRecord[]>;
-  /** Settles claimed recipients; only rows still claimed by `claimer` change. The seqs that changed. */
+  /** Settles claimed recipients (one statement per chunk); only rows still claimed by `claimer` change. The seqs that changed, in order. */
   settleRecipients(campaign_id: string, items: readonly RecipientSettle[], claimer: string, now: number): Promise<number[]>;
   /** Pending and claimed recipients to cancelled (a claimer still in flight loses its settle and withdraws its message); how many. */
   cancelPending(campaign_id: string, now: number): Promise<number>;

@@ -216,28 +216,29 @@ export class KyselyCampaignStore implements CampaignStore {
 
   async settleRecipients(campaign_id: string, items: readonly RecipientSettle[], claimer: string, now: number): Promise<number[]> {
     const done: number[] = [];
-    // One statement per distinct outcome shape would be faster; one per row keeps it simple and each
-    // row's write conditional on the claim (a lost claim changes nothing).
-    for (const it of items) {
-      const sets = [
-        sql`state = ${it.state}`,
-        sql`updated_at = ${now}`,
-        sql`claim_until = null`,
-        sql`claimed_by = null`,
-        ...(it.message_id !== undefined ? [sql`message_id = ${it.message_id}`] : []),
-        ...(it.wa_id !== undefined ? [sql`wa_id = ${it.wa_id}`] : []),
-        ...(it.reason_code !== undefined ? [sql`reason_code = ${it.reason_code}`] : []),
-        ...(it.detail !== undefined ? [sql`detail = ${it.detail}`] : []),
-        ...(it.not_before !== undefined ? [sql`not_before = ${it.not_before}`] : []),
-        ...(it.gen !== undefined ? [sql`gen = ${it.gen}`] : []),
-      ];
-      const r = await this.rows(
-        sql`update campaign_recipients set ${sql.join(sets, sql`, `)}
-          where campaign_id = ${campaign_id} and seq = ${it.seq} and state = 'claimed' and claimed_by = ${claimer} returning seq`,
+    // One statement per chunk: the rows as a VALUES list joined on seq, each written only while this
+    // claimer still holds it (a lost claim changes nothing). Absent message_id, wa_id, not_before and
+    // gen keep the row's; reason_code and detail are this settle's (null when not given).
+    for (let i = 0; i < items.length; i += ROWS_PER_STATEMENT / 2) {
+      const chunk = items.slice(i, i + ROWS_PER_STATEMENT / 2);
+      const values = sql.join(
+        chunk.map(
+          (it) =>
+            sql`(cast(${it.seq} as integer), ${it.state}, ${it.message_id ?? null}, ${it.wa_id ?? null}, ${it.reason_code ?? null}, ${it.detail ?? null}, cast(${it.not_before ?? null} as bigint), cast(${it.gen ?? null} as integer))`,
+        ),
+        sql`, `,
       );
-      if (r.length) done.push(it.seq);
+      const r = await this.rows(sql`with v (seq, state, message_id, wa_id, reason_code, detail, not_before, gen) as (values ${values})
+        update campaign_recipients set state = v.state, updated_at = ${now}, claim_until = null, claimed_by = null,
+          message_id = coalesce(v.message_id, campaign_recipients.message_id), wa_id = coalesce(v.wa_id, campaign_recipients.wa_id),
+          reason_code = v.reason_code, detail = v.detail, not_before = coalesce(v.not_before, campaign_recipients.not_before),
+          gen = coalesce(v.gen, campaign_recipients.gen)
+        from v where campaign_recipients.campaign_id = ${campaign_id} and campaign_recipients.seq = v.seq
+          and campaign_recipients.state = 'claimed' and campaign_recipients.claimed_by = ${claimer}
+        returning campaign_recipients.seq as seq`);
+      for (const x of r) done.push(num(x.seq));
     }
-    return done;
+    return done.sort((a, b) => a - b);
   }
 
   async cancelPending(campaign_id: string, now: number): Promise<number> {

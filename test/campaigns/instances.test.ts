@@ -54,7 +54,7 @@ describe.skipIf(missing('postgres', 'redis', 'nats'))('two instances share a cam
         const v = (await apps[1].api('GET', `/v1/campaigns/${c.json.id}`)).json;
         return v.status === 'completed' && v.counts.queued === 0 && v.counts.sent === 0 ? v : null;
       },
-      40_000,
+      90_000,
       100,
     );
     const sends = (await http('GET', `${sandbox.url}/_sandbox/ledger?phone_number_id=${PHONE_NUMBER_ID}`)).json.sends;
@@ -68,5 +68,5 @@ describe.skipIf(missing('postgres', 'redis', 'nats'))('two instances share a cam
     expect(claimed[0]).toBeGreaterThan(0);
     expect(claimed[1]).toBeGreaterThan(0);
     expect(claimed[0] + claimed[1]).toBe(N); // no recipient claimed twice (no claim expired)
-  });
+  }, 120_000);
 });
