@@ -45,13 +45,29 @@ function fixFor(state: string, reason_code: string | null, restrictions: SenderR
   return null;
 }
 
+/**
+ * Message counts by status: a scan of the messages table, so taken at most every COUNTS_TTL_MS per
+ * store however many dashboards poll (each open page asks every few seconds).
+ */
+const COUNTS_TTL_MS = 5_000;
+const countsCache = new WeakMap<object, { at: number; value: Promise<Record<string, number>> }>();
+function messageCounts(ctx: AppContext): Promise<Record<string, number>> {
+  const now = ctx.now();
+  const hit = countsCache.get(ctx.store);
+  if (hit && now - hit.at < COUNTS_TTL_MS) return hit.value;
+  const value = ctx.store.countMessagesByStatus();
+  countsCache.set(ctx.store, { at: now, value });
+  value.catch(() => countsCache.delete(ctx.store));
+  return value;
+}
+
 export async function dashboardOverview(ctx: AppContext, p: Principal): Promise<Record<string, unknown>> {
   const now = ctx.now();
   const senders = visibleSenders(ctx, p);
   const since = Math.floor(now / MINUTE_MS) * MINUTE_MS - 5 * MINUTE_MS;
   const [queue, counts, deadLetters, alerts, recent] = await Promise.all([
     ctx.queue.stats().catch(() => null),
-    ctx.store.countMessagesByStatus(),
+    messageCounts(ctx),
     ctx.store.listDeadLetters({ state: 'open', limit: 1000 }),
     ctx.store.listAlerts({ limit: 200 }),
     ctx.store.listRollups({ since, metrics: ['sends'] }),

@@ -97,9 +97,19 @@ export function dashboardBundle(): DashboardBundle {
   const importMap = JSON.stringify({
     imports: { preact: vendorUrl('preact.mjs'), 'preact/hooks': vendorUrl('preact-hooks.mjs'), htm: vendorUrl('htm.mjs') },
   });
-  const own = (n: string) => `/dashboard/assets/${n}?v=${files.get(n)?.etag.slice(1, 9) ?? '0'}`;
+  // Our files keep plain URLs (no-cache + ETag: a 304 after an upgrade-free reload): the modules import
+  // each other by relative URL, which a version query would not follow, and a preload must match them.
+  const own = (n: string) => `/dashboard/assets/${n}`;
+  // Every module at once (no import waterfall): the page needs them all at first.
+  const preload = [
+    ...['preact.mjs', 'preact-hooks.mjs', 'htm.mjs'].map(vendorUrl),
+    ...[...files.keys()].filter((n) => n.endsWith('.js') && !n.startsWith('vendor/')).map(own),
+  ]
+    .map((u) => `<link rel="modulepreload" href="${u}">`)
+    .join('\n');
   const html = readFileSync(join(UI_DIR, 'index.html'), 'utf8')
     .replace('{{IMPORT_MAP}}', importMap)
+    .replace('{{PRELOAD}}', preload)
     .replaceAll('{{UPLOT_JS}}', vendorUrl('uplot.js'))
     .replaceAll('{{UPLOT_CSS}}', vendorUrl('uplot.css'))
     .replaceAll(/\{\{ASSET:([a-z0-9.-]+)\}\}/g, (_m, n: string) => own(n));

@@ -44,7 +44,20 @@ export async function api(method, path, body) {
   return json;
 }
 
-export const get = (path) => api('GET', path);
+const early = new Map();
+
+/** Starts a GET before the page asks for it (the overview's calls, while the session is read). */
+export function prefetch(path) {
+  const p = api('GET', path);
+  p.catch(() => {});
+  early.set(path, { at: Date.now(), p });
+}
+
+export const get = (path) => {
+  const e = early.get(path);
+  early.delete(path);
+  return e && Date.now() - e.at < 3000 ? e.p : api('GET', path);
+};
 
 /** Polls `load` every `ms` (default 3 s, paused while the tab is hidden); returns [data, error, reload]. */
 export function usePoll(load, deps, ms = 3000) {

@@ -3,7 +3,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
-import { ApiError, api, errorText, get, setSession } from './api.js';
+import { ApiError, api, errorText, get, prefetch, setSession } from './api.js';
 import { Alerts, Customers, DeadLetters, Messages, Overview, Templates } from './views.js';
 import { Campaigns } from './campaigns.js';
 
@@ -127,4 +127,9 @@ function App() {
   return html`<${Shell} session=${session} onLogout=${() => apply({ authenticated: false, open: false })} />`;
 }
 
+// The overview's data is asked for at once, beside the session (it is the first page).
+if (parseHash().page === 'overview') {
+  prefetch('/v1/overview');
+  prefetch('/v1/stats/series?minutes=60');
+}
 render(html`<${App} />`, document.getElementById('root'));
