@@ -1070,12 +1070,36 @@ export async function* audienceRows(input: Readable, format: 'csv' | 'jsonl'): A
     return;
   }
   const { parse } = await import('csv-parse');
-  const parser = input.pipe(parse({ columns: true, skip_empty_lines: true, trim: true, relax_column_count: true, bom: true }));
-  for await (const rec of parser as AsyncIterable<Record<string, string>>) {
-    const { to, recipient, phone, variables, ...rest } = rec;
-    const vars = variables ?? (Object.keys(rest).length ? csvVars(rest) : undefined);
-    yield { to: to ?? phone, recipient, variables: vars };
+  // A record the parser cannot read (an unbalanced quote, ...) is skipped and reported in its place.
+  const skipped: unknown[] = [];
+  const parser = input.pipe(
+    parse({
+      columns: true,
+      skip_empty_lines: true,
+      trim: true,
+      relax_column_count: true,
+      bom: true,
+      skip_records_with_error: true,
+      on_skip: (err) => {
+        skipped.push({ __invalid: `unreadable CSV: ${err?.message ?? 'parse error'}`.slice(0, 300) });
+      },
+    }),
+  );
+  try {
+    for await (const rec of parser as AsyncIterable<Record<string, string>>) {
+      while (skipped.length) yield skipped.shift();
+      const { to, recipient, phone, variables, ...rest } = rec;
+      const vars = variables ?? (Object.keys(rest).length ? csvVars(rest) : undefined);
+      yield { to: to ?? phone, recipient, variables: vars };
+    }
+  } catch (err) {
+    // Not CSV at all (the header cannot be read): nothing to keep.
+    throw appError('INVALID_REQUEST', `The upload is not readable CSV: ${(err as Error).message}`.slice(0, 500), {
+      fix: 'Send a header row ("to" or "recipient", then variable columns "1", "2", ...) and one recipient per line.',
+      details: { field: 'body' },
+    });
   }
+  while (skipped.length) yield skipped.shift();
 }
 
 /** CSV variable columns: "1","2",... (or var1, var2...) become positional; other names named parameters. */

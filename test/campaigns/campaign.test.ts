@@ -64,4 +64,78 @@ describe('a campaign', () => {
     });
     expect(r.recipients.filter((x) => x.outcome === 'delivered' || x.outcome === 'read')).toHaveLength(11);
   });
+
+  it('a filter audience takes known customers by tag and never an opted-out one', async () => {
+    h = await startCampaignHarness({ mps: 200 });
+    const ctx = h.app.ctx;
+    for (let i = 0; i < 6; i++) await ctx.store.upsertCustomer(phone(40 + i), { tags: i % 2 ? ['vip'] : ['other'] }, ctx.now());
+    await setConsent(ctx, { wa_id: phone(41), category: 'marketing', state: 'opted_out', source: 'test' });
+    const c = await h.campaigns.create(
+      { name: 'vips', template: { name: 'spring_sale' }, audience: { filter: { tags: ['vip'] } }, variables: ['VIP'] },
+      'test',
+    );
+    expect(c.audience.kind).toBe('filter');
+    const r = await h.campaigns.recipients(c.id);
+    expect(r.recipients.map((x) => x.recipient).sort()).toEqual([phone(43), phone(45)]);
+  });
+
+  it('the quality guard pauses a running campaign and alerts when its template is paused', async () => {
+    h = await startCampaignHarness({ mps: 80 });
+    const c = await h.campaigns.create(
+      {
+        name: 'guarded',
+        template: { name: 'spring_sale', language: 'en_US' },
+        audience: { recipients: rows(40, 60) },
+        options: { rate_mps: 5 },
+      },
+      'test',
+    );
+    await h.campaigns.start(c.id, 'test');
+    await waitFor('first sends', async () => (await h!.ledger()).length >= 1);
+    await h.sandbox('POST', '/_sandbox/templates/spring_sale', { status: 'PAUSED' });
+    const paused = await waitFor('paused by the guard', async () => {
+      const v = await h!.campaigns.get(c.id);
+      return v.status === 'paused' ? v : null;
+    });
+    expect(paused.status_reason).toMatch(/spring_sale.*PAUSED/);
+    const alerts = await h.app.ctx.store.listAlerts({ limit: 50 });
+    expect(alerts.find((a) => a.kind === 'campaign_paused' && a.detail.campaign_id === c.id)).toBeDefined();
+    const atPause = (await h.ledger()).length;
+    expect(atPause).toBeLessThan(40);
+    // Resuming while the template is still paused is refused with the reason.
+    await expect(h.campaigns.resume(c.id, 'test')).rejects.toMatchObject({ code: 'CAMPAIGN_NOT_READY' });
+  });
+
+  it('answers bad input with the field and the fix, never a 500', async () => {
+    h = await startCampaignHarness({ workers: false });
+    const post = (b: unknown) => h!.api('POST', '/v1/campaigns', b);
+    const noName = await post({ template: { name: 'spring_sale' }, audience: { recipients: [] } });
+    expect(noName.status).toBe(400);
+    expect(noName.json.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'name' } });
+    const noTpl = await post({ name: 'x', template: { name: 'nope' }, audience: { recipients: [] } });
+    expect(noTpl.status).toBe(404);
+    expect(noTpl.json.error.code).toBe('TEMPLATE_NOT_FOUND');
+    const badAud = await post({ name: 'x', template: { name: 'spring_sale' }, audience: { recipients: 'all' } });
+    expect(badAud.json.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'audience' } });
+    const badFilter = await post({ name: 'x', template: { name: 'spring_sale' }, audience: { filter: { color: 'red' } } });
+    expect(badFilter.json.error.message).toMatch(/unknown keys: color/);
+    const badTime = await post({ name: 'x', template: { name: 'spring_sale' }, audience: { recipients: [] }, deliver_at: 'tomorrow' });
+    expect(badTime.json.error).toMatchObject({ details: { field: 'deliver_at' } });
+    const empty = await post({ name: 'x', template: { name: 'spring_sale' }, audience: { recipients: [{ to: 'x' }] } });
+    expect(empty.status).toBe(201);
+    const start = await h.api('POST', `/v1/campaigns/${empty.json.id}/start`);
+    expect(start.status).toBe(422);
+    expect(start.json.error.code).toBe('CAMPAIGN_NOT_READY');
+    const badCsv = await fetch(`${h.base}/v1/campaigns?name=x&template=spring_sale`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/csv' },
+      body: 'to,1\n"unterminated,x\n',
+    });
+    expect(badCsv.status).toBeLessThan(500);
+    expect((await h.api('GET', '/v1/campaigns/cmp_nope')).status).toBe(404);
+    expect((await h.api('GET', '/v1/campaigns?status=weird')).json.error).toMatchObject({
+      code: 'INVALID_REQUEST',
+      details: { field: 'status' },
+    });
+  });
 });
