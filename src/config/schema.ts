@@ -23,6 +23,12 @@ const SenderSchema = z.object({
   /** Unique business-initiated recipients per rolling 24h (portfolio): 250, 2000, 10000, 100000, or null = unlimited. */
   messaging_limit: z.number().int().positive().nullable().default(250),
   default_time_zone: z.string().default('UTC'),
+  /**
+   * Where this number's marketing templates are posted: Cloud API's /messages (default) or Meta's
+   * Marketing Messages API, /{phone-number-id}/marketing_messages (a WABA with
+   * disable_marketing_messages_on_cloud_api answers 131063 on /messages). See also meta.marketing_messages_wabas.
+   */
+  marketing_endpoint: z.enum(['messages', 'marketing_messages']).optional(),
 });
 
 export const ConfigSchema = z.object({
@@ -59,6 +65,15 @@ export const ConfigSchema = z.object({
       app_secret: z.string().optional(),
       /** Older secrets still accepted for webhook signatures during a rotation, and tried on tokens set through the API (then sealed again under app_secret). */
       app_secrets_previous: z.array(z.string()).default([]),
+      /** WABAs whose marketing templates go to the Marketing Messages API (/marketing_messages), for every number in them. */
+      marketing_messages_wabas: z
+        .array(
+          z.preprocess(
+            (v) => (typeof v === 'number' ? String(v) : v),
+            z.string().regex(/^\d{5,20}$/, 'a WABA id: digits only (quote it in YAML)'),
+          ),
+        )
+        .default([]),
       verify_token: z.string().optional(),
       /** App access token ("app_id|app_secret") for debug_token; defaults to the sender's own token. */
       app_token: z.string().optional(),

@@ -37,6 +37,7 @@ import {
 } from './policy.ts';
 import { noteBusinessReply } from '../engine/fep.ts';
 import { holdDirectSend } from '../engine/restrictions.ts';
+import { endpointFor } from '../engine/marketing.ts';
 import { WEBHOOKS_REFUSED_SETTING } from '../shared/settings.ts';
 
 /** Resolves true when `signal` fired before `ms` elapsed. */
@@ -597,9 +598,11 @@ export class DeliveryService {
     );
     let res: SendResult;
     try {
+      // Marketing templates go to the Marketing Messages API where the config routes them (engine/marketing.ts).
       res = await ctx.meta.sendMessage(
         { phone_number_id: sender.phone_number_id, waba_id: sender.waba_id, access_token: sender.access_token },
         msg.payload,
+        endpointFor(ctx.config, sender, msg),
       );
     } catch (err) {
       // The client promises not to throw; if it does, we cannot know whether the request left.

@@ -4,7 +4,16 @@
 // status webhook before any resend). Tokens go in the Authorization header only and are scrubbed from
 // every string this client returns.
 import { Agent, type Dispatcher } from 'undici';
-import type { DebugTokenInfo, GraphError, MetaClient, MetaResult, PhoneNumberInfo, SendResult, SenderCredentials } from './types.ts';
+import type {
+  DebugTokenInfo,
+  GraphError,
+  MetaClient,
+  MetaResult,
+  PhoneNumberInfo,
+  SendEndpoint,
+  SendResult,
+  SenderCredentials,
+} from './types.ts';
 import { parseGraphError, transportError } from '../domain/errors/parse.ts';
 import { scrubSecrets } from '../observability/log.ts';
 
@@ -292,7 +301,7 @@ export class GraphClient implements MetaClient {
 
   // ── MetaClient ─────────────────────────────────────────────────────────────────────────────────
 
-  async sendMessage(creds: SenderCredentials, body: Record<string, unknown>): Promise<SendResult> {
+  async sendMessage(creds: SenderCredentials, body: Record<string, unknown>, endpoint: SendEndpoint = 'messages'): Promise<SendResult> {
     const bad = this.checkInputs(creds.access_token, [creds.phone_number_id]);
     if (bad) return { kind: 'error', error: bad };
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -301,7 +310,7 @@ export class GraphClient implements MetaClient {
         error: { ...transportError("The message body must be a JSON object (Meta's /messages body); nothing was sent."), code: 100 },
       };
     }
-    const raw = await this.call({ method: 'POST', path: [creds.phone_number_id, 'messages'], token: creds.access_token, body });
+    const raw = await this.call({ method: 'POST', path: [creds.phone_number_id, endpoint], token: creds.access_token, body });
     if (raw.kind !== 'response') return raw;
     if (raw.status >= 200 && raw.status < 300) {
       const json = asObject(jsonOrNull(raw.text));

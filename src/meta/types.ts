@@ -43,11 +43,17 @@ export interface PhoneNumberInfo {
   status?: string;
 }
 
+/** Where a message is posted: Cloud API's /messages, or the Marketing Messages API's /marketing_messages. */
+export type SendEndpoint = 'messages' | 'marketing_messages';
+
 export type MetaResult<T> = { ok: true; value: T } | { ok: false; error: GraphError };
 
 export interface MetaClient {
-  /** POST /{phone_number_id}/messages. `body` is Meta's message body; the client adds nothing else. */
-  sendMessage(creds: SenderCredentials, body: Record<string, unknown>): Promise<SendResult>;
+  /**
+   * POST /{phone_number_id}/messages, or /marketing_messages (Meta's Marketing Messages API, same body)
+   * when `endpoint` says so. `body` is Meta's message body; the client adds nothing else.
+   */
+  sendMessage(creds: SenderCredentials, body: Record<string, unknown>, endpoint?: SendEndpoint): Promise<SendResult>;
   markAsRead(creds: SenderCredentials, wamid: string): Promise<MetaResult<{ success: boolean }>>;
   listTemplates(
     creds: SenderCredentials,

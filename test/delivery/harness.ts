@@ -23,6 +23,8 @@ export interface HarnessOptions {
   mps?: number;
   /** Overrides for config.delivery. */
   delivery?: Record<string, unknown>;
+  /** Extra fields of the one sender (e.g. marketing_endpoint). */
+  sender?: Record<string, unknown>;
   workers?: boolean;
   /** Use Redis/PostgreSQL/NATS (WAGATE_* env or the local defaults), with a random namespace. */
   production?: boolean;
@@ -97,6 +99,7 @@ export function buildConfig(opts: HarnessOptions, dataDir: string, namespace: st
         throughput_mps: opts.mps ?? 80,
         messaging_limit: null,
         ...(opts.sandboxUrl ? { access_token: 'sandbox-token-main' } : {}),
+        ...(opts.sender ?? {}),
       },
     ],
     delivery: { backoff_base_ms: 20, backoff_max_ms: 500, lease_ms: 5_000, in_doubt_grace_ms: 2_000, ...(opts.delivery ?? {}) },

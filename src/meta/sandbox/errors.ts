@@ -91,6 +91,28 @@ export const ERRORS: Record<number, ErrorDef> = {
     details: 'Authentication templates need the phone number: send this message with `to` set to the phone number.',
   },
   131051: { title: 'Unsupported message type', http: 400, details: 'Message type is not currently supported.' },
+  // changes-2026 §4, §6, §8 (pywa errors.py; Meta's Direct Send reference, 31 Jul 2026).
+  131055: {
+    title: 'Only marketing template messages are supported',
+    http: 400,
+    details: 'The Marketing Messages API supports marketing template messages only.',
+  },
+  131063: {
+    title: 'Marketing templates are disabled for Cloud API',
+    http: 400,
+    details:
+      'To send this template, use the Marketing Messages API for WhatsApp or enable marketing templates on Cloud API by turning off disable_marketing_messages_on_cloud_api.',
+  },
+  131064: {
+    title: 'Message failed to send because the account has reached its messaging limit due to template classification violations',
+    http: 400,
+    details: 'Business-initiated messages are limited for this business portfolio because of template classification violations.',
+  },
+  139200: {
+    title: 'Direct Send utility or authentication access is blocked',
+    http: 400,
+    details: 'Direct Send utility or authentication access is blocked for this business.',
+  },
   131056: {
     title: '(Business Account, Consumer Account) pair rate limit hit',
     http: 400,

@@ -187,7 +187,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
     const id = parts[0] ?? '';
     const edge = parts[1] ?? null;
     if (parts.length > 2 || !id) return send(res, unknownPath(path));
-    const isMessages = edge === 'messages' && method === 'POST';
+    // /marketing_messages: Meta's Marketing Messages API, the same body as /messages (marketing templates only).
+    const isMessages = (edge === 'messages' || edge === 'marketing_messages') && method === 'POST';
 
     const token = bearer(req, q);
     if (id === 'debug_token' && method === 'GET') return send(res, state.debugToken(q.get('input_token'), token));
@@ -250,7 +251,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
     if (isMessages) {
       const raw = await readBody(req);
       answer = state.numbers.has(id)
-        ? state.send(id, version, parseGraphBody(raw, req.headers['content-type']))
+        ? state.send(id, version, parseGraphBody(raw, req.headers['content-type']), edge === 'marketing_messages' ? edge : 'messages')
         : unknownObject(id, 'post');
     } else if (edge === 'message_templates') {
       if (!state.wabas.has(id)) answer = unknownObject(id, method === 'DELETE' ? 'delete' : method === 'POST' ? 'post' : 'get');

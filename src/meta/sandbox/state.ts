@@ -123,6 +123,13 @@ export interface Rules {
    * pricing is billable false, past it billable true at the utility rate.
    */
   service_free_allowance: number;
+  /**
+   * The WABAs' disable_marketing_messages_on_cloud_api (changes-2026 §4): marketing templates on
+   * /messages fail with 131063; /marketing_messages (the Marketing Messages API) still takes them.
+   */
+  disable_marketing_messages_on_cloud_api: boolean;
+  /** Meta blocked Direct Send for the numbers (changes-2026 §6): a message with a category fails with 139200. */
+  direct_send_blocked: boolean;
 }
 
 export interface StatusOptions {
@@ -157,6 +164,8 @@ export const DEFAULT_RULES: Rules = {
   messaging_limit_code: 0,
   response_user_id: 'recipient',
   service_free_allowance: 1000,
+  disable_marketing_messages_on_cloud_api: false,
+  direct_send_blocked: false,
 };
 
 const TIER_USERS: Record<string, number> = {
@@ -196,6 +205,10 @@ export interface LedgerEntry {
   category: string;
   /** The async error code this send will fail with (131047, 131049, ...), or null. */
   outcome: number | null;
+  /** Present when the send did not go through /messages: "marketing_messages" (the Marketing Messages API). */
+  endpoint?: 'marketing_messages';
+  /** A Direct Send (text or interactive with category "utility"), and its TTL when given. */
+  direct_send?: { ttl_seconds: number | null };
 }
 
 export interface Fault {
@@ -717,15 +730,24 @@ export class SandboxState {
   }
 
   /** POST /{pnid}/messages with a parsed body. The token was checked by the caller. */
-  send(pnid: string, version: string, body: unknown): HttpAnswer {
+  /**
+   * POST /{pnid}/messages, or /{pnid}/marketing_messages (Meta's Marketing Messages API: marketing
+   * templates only, 131055 otherwise; the same body and answer).
+   */
+  send(pnid: string, version: string, body: unknown, endpoint: 'messages' | 'marketing_messages' = 'messages'): HttpAnswer {
     const n = this.numbers.get(pnid);
     if (!n) return this.reject(unknownObject(pnid, 'post'));
     const v = validateSend(body, n.display_digits);
     if (!v.ok) return this.reject(v.err);
     if (v.kind === 'read') {
+      if (endpoint === 'marketing_messages') return this.reject(syncError(131055));
       this.counters.reads++;
       return { status: 200, body: { success: true } };
     }
+    const ds = directSendOf(body as Obj, v.type, v.template !== null);
+    if (ds.error) return this.reject(ds.error);
+    const directSend = ds.direct;
+    if (directSend && this.rules.direct_send_blocked) return this.reject(syncError(139200));
     const now = this.now();
     // A send addressed to a BSUID reaches the customer behind it, in this number's portfolio only.
     let via: 'to' | 'recipient' = 'to';
@@ -750,9 +772,14 @@ export class SandboxState {
       const e = checkTemplateSend(tpl, v.template);
       if (e) return this.reject(e);
       category = tpl.category.toLowerCase();
+      // Marketing through Cloud API can be switched off per WABA; the Marketing Messages API takes marketing only.
+      if (endpoint === 'messages' && category === 'marketing' && this.rules.disable_marketing_messages_on_cloud_api)
+        return this.reject(syncError(131063));
       // Authentication templates need a phone number (changes-2026 §1.1).
       if (via === 'recipient' && tpl.category === 'AUTHENTICATION') return this.reject(syncError(131062));
     }
+    if (endpoint === 'marketing_messages' && category !== 'marketing') return this.reject(syncError(131055));
+    if (directSend) category = 'utility';
     // A group is no person: its statuses name the group id (recipient_type "group"), no BSUID.
     const ident: Identity = v.group ? { user_id: '', wa_id: v.to, username: null, group: true } : this.identity(n, wa);
     // A username-only customer (phone_shared: false) is reached only by BSUID: sending to the phone is refused
@@ -764,7 +791,9 @@ export class SandboxState {
         }),
       );
     const inCsw = this.windowOpen(pnid, wa, now);
-    if (!v.template && !inCsw && this.rules.window_mode === 'sync') return this.reject(syncError(131047));
+    // Direct Send is business-initiated (utility): no window needed, like a template.
+    const initiated = v.template !== null || directSend;
+    if (!initiated && !inCsw && this.rules.window_mode === 'sync') return this.reject(syncError(131047));
 
     // Throughput: one bucket per number, capacity one second of tokens (§4.1).
     if (!this.take(n.bucket, n.throughput_mps / 1000, n.throughput_mps, now)) return this.reject(syncError(130429));
@@ -789,8 +818,8 @@ export class SandboxState {
     let outcome: number | null = null;
     let details: string | undefined;
     if (this.undeliverable.has(wa)) outcome = 131026;
-    else if (!v.template && !inCsw) outcome = 131047;
-    else if (v.template && !inCsw && !inFep && this.rules.messaging_limit_code > 0 && !this.withinMessagingLimit(n, wa, now)) {
+    else if (!initiated && !inCsw) outcome = 131047;
+    else if (initiated && !inCsw && !inFep && this.rules.messaging_limit_code > 0 && !this.withinMessagingLimit(n, wa, now)) {
       outcome = this.rules.messaging_limit_code;
       details = `Business-initiated messages exceeded the messaging limit (${n.messaging_limit}) of unique users in 24 hours.`;
     } else if (category === 'marketing') {
@@ -822,6 +851,10 @@ export class SandboxState {
       template: tpl?.name,
       category,
       outcome,
+      ...(endpoint === 'marketing_messages' ? { endpoint } : {}),
+      ...(directSend
+        ? { direct_send: { ttl_seconds: typeof (body as Obj).ttl_seconds === 'number' ? ((body as Obj).ttl_seconds as number) : null } }
+        : {}),
     });
     if (this.ledger.length > this.rules.ledger_max) {
       const drop = Math.ceil(this.rules.ledger_max / 10);
@@ -1418,3 +1451,52 @@ export function page(items: unknown[], q: URLSearchParams): Obj {
 }
 
 export { isObj };
+
+/** Direct Send's TTL bounds for utility (Meta's TTL page, 31 Jul 2026). */
+const DIRECT_SEND_TTL = { min: 30, max: 43_200 };
+
+/**
+ * A message's Direct Send fields as Meta reads them (changes-2026 §6): a top-level `category` on a
+ * text or interactive cta_url / button message makes it a business-initiated utility message; TTL
+ * (`ttl_seconds`) only with it. Meta's answers for the wrong uses: error 100. Authentication Direct
+ * Send is allow-listed by Meta: the sandbox's numbers are not (100, "not enabled").
+ */
+function directSendOf(body: Obj, type: string, isTemplate: boolean): { direct: boolean; error?: SyncError } {
+  const cat = body.category;
+  if (cat === undefined || isTemplate) {
+    if (body.ttl_seconds !== undefined)
+      return {
+        direct: false,
+        error: syncError(100, { details: 'The request included one or more unsupported or misspelled parameters: ttl_seconds.' }),
+      };
+    return { direct: false };
+  }
+  if (cat === 'authentication') return { direct: false, error: syncError(100, { details: "Direct Send isn't enabled for this account." }) };
+  if (cat !== 'utility')
+    return {
+      direct: false,
+      error: syncError(100, { details: `Param category must be one of {UTILITY, AUTHENTICATION} - got "${String(cat)}".` }),
+    };
+  const it = isObj(body.interactive) ? body.interactive.type : null;
+  if (!(type === 'text' || (type === 'interactive' && (it === 'cta_url' || it === 'button'))))
+    return {
+      direct: false,
+      error: syncError(100, { details: `Direct Send supports text and interactive cta_url or button messages, not ${type}.` }),
+    };
+  const ttl = body.ttl_seconds;
+  if (ttl !== undefined) {
+    if (typeof ttl !== 'number' || !Number.isInteger(ttl))
+      return { direct: false, error: syncError(100, { details: 'Param ttl_seconds must be an integer.' }) };
+    if (ttl > DIRECT_SEND_TTL.max)
+      return {
+        direct: false,
+        error: syncError(100, { details: 'The time-to-live value must be lower than or equal to 43200 (TTL over 12 hours).' }),
+      };
+    if (ttl < DIRECT_SEND_TTL.min)
+      return {
+        direct: false,
+        error: syncError(100, { details: 'The time-to-live value must be higher than or equal to 30 (TTL under 30 seconds).' }),
+      };
+  }
+  return { direct: true };
+}
