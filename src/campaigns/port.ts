@@ -203,10 +203,10 @@ export interface CampaignStore {
   /** Earliest not_before among pending recipients (null: none pending). */
   nextPendingAt(campaign_id: string): Promise<number | null>;
   tally(campaign_id: string, category: Category, since: number | null): Promise<RecipientTally>;
-  /** In seq order; `after_seq` pages by key (cheap at any depth), `offset` by count. */
+  /** In seq order; `after_seq` pages by key (cheap at any depth), `offset` by count; `outcome: false` skips the message's status. */
   listRecipients(
     campaign_id: string,
-    opts?: { state?: RecipientState[]; limit?: number; offset?: number; after_seq?: number },
+    opts?: { state?: RecipientState[]; limit?: number; offset?: number; after_seq?: number; outcome?: boolean },
   ): Promise<RecipientOutcome[]>;
   /** Recipients queued whose message is still queued and never tried (attempts 0): what a pause holds back. */
   unsentQueued(campaign_id: string, limit: number): Promise<{ seq: number; gen: number; message_id: string }[]>;

@@ -543,7 +543,7 @@ export class CampaignService {
       ? ['pending', 'claimed', 'queued', 'denied', 'cancelled']
       : ['pending', 'claimed'];
     for (;;) {
-      const page = await this.store.listRecipients(id, { state: states, limit: PREVIEW_PAGE, after_seq: after });
+      const page = await this.store.listRecipients(id, { state: states, limit: PREVIEW_PAGE, after_seq: after, outcome: false });
       if (!page.length) break;
       after = page[page.length - 1].seq;
       const decisions = await Promise.all(page.map((r) => this.dryRun(c, sender, t, r, at, base)));

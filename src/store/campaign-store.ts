@@ -295,13 +295,16 @@ export class KyselyCampaignStore implements CampaignStore {
 
   async listRecipients(
     campaign_id: string,
-    opts: { state?: RecipientState[]; limit?: number; offset?: number; after_seq?: number } = {},
+    opts: { state?: RecipientState[]; limit?: number; offset?: number; after_seq?: number; outcome?: boolean } = {},
   ): Promise<RecipientOutcome[]> {
     const state = opts.state?.length ? sql`and r.state in (${inList(opts.state)})` : sql``;
     const where = opts.after_seq !== undefined ? sql`${state} and r.seq > ${opts.after_seq}` : state;
-    const r = await this.rows(sql`select r.*, m.status as message_status, m.last_error as message_error
-      from campaign_recipients r left join messages m on m.id = r.message_id
-      where r.campaign_id = ${campaign_id} ${where} order by r.seq limit ${limitOf(opts.limit)} offset ${Math.max(0, opts.offset ?? 0)}`);
+    const page = sql`where r.campaign_id = ${campaign_id} ${where} order by r.seq limit ${limitOf(opts.limit)} offset ${Math.max(0, opts.offset ?? 0)}`;
+    const r =
+      opts.outcome === false
+        ? await this.rows(sql`select r.* from campaign_recipients r ${page}`)
+        : await this.rows(sql`select r.*, m.status as message_status, m.last_error as message_error
+      from campaign_recipients r left join messages m on m.id = r.message_id ${page}`);
     return r.map((x) => ({
       ...rowToRecipient(x),
       message_status: (x.message_status as string | null) ?? null,
