@@ -58,10 +58,17 @@ export const ConfigSchema = z.object({
   meta: z
     .object({
       api_url: z.string().url().default('https://graph.facebook.com'),
+      /**
+       * Graph API version. v25.0 (18 Feb 2026, available until 29 Jul 2028; changes-2026.md §9): the
+       * newest one with a published end date, and past v24's WhatsApp changes wagate reads (the
+       * portfolio messaging limit whatsapp_business_manager_messaging_limit, no conversation object in
+       * statuses). v23.0, the old default, expires 8 Oct 2027. v26.0 and v27.0 work too; v27 also
+       * restricts legacy Graph features (multi-ID requests, field aliases) for new apps.
+       */
       api_version: z
         .string()
-        .regex(/^v\d+\.\d+$/, 'like v23.0')
-        .default('v23.0'),
+        .regex(/^v\d+\.\d+$/, 'like v25.0')
+        .default('v25.0'),
       app_secret: z.string().optional(),
       /** Older secrets still accepted for webhook signatures during a rotation, and tried on tokens set through the API (then sealed again under app_secret). */
       app_secrets_previous: z.array(z.string()).default([]),

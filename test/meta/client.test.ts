@@ -8,6 +8,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
 import { GraphClient, normalizeVersion, withCallbackData } from '../../src/meta/client.ts';
 import type { SenderCredentials } from '../../src/meta/types.ts';
+import { ConfigSchema } from '../../src/config/schema.ts';
 import { classify } from '../../src/domain/errors/index.ts';
 
 const TOKEN = 'EAAGm0PX4ZCpsBA' + 'Zq1w2e3r4t5y6u7i8o9p0'.repeat(3);
@@ -349,6 +350,21 @@ describe('management calls', () => {
     const v24 = await client({ api_version: 'v24.0' }).getPhoneNumber(creds());
     expect(new URL(seen[1]!.url, 'http://x').searchParams.get('fields')).toContain('whatsapp_business_manager_messaging_limit');
     expect(v24.ok && v24.value.messaging_limit_tier).toBe('TIER_2K');
+  });
+
+  it('the default Graph API version is v25.0 or newer (changes-2026.md §9): it reads the portfolio limit, and posts to the Marketing Messages API', async () => {
+    const def = ConfigSchema.parse({}).meta.api_version;
+    expect(Number(/^v(\d+)\./.exec(def)?.[1])).toBeGreaterThanOrEqual(25);
+    handler = (_req, res) =>
+      json(res, 200, { id: '1065', messaging_limit_tier: 'TIER_1K', whatsapp_business_manager_messaging_limit: 'TIER_10K' });
+    const r = await client({ api_version: def }).getPhoneNumber(creds());
+    expect(seen[0]!.url.startsWith(`/${def}/`)).toBe(true);
+    expect(r.ok && r.value.messaging_limit_tier).toBe('TIER_10K');
+    handler = (_req, res) =>
+      json(res, 200, { messaging_product: 'whatsapp', contacts: [{ input: '1', wa_id: '1' }], messages: [{ id: 'wamid.M' }] });
+    const sent = await client({ api_version: def }).sendMessage(creds(), textBody, 'marketing_messages');
+    expect(sent).toMatchObject({ kind: 'accepted', wamid: 'wamid.M' });
+    expect(seen[1]!.url).toBe(`/${def}/106540352242922/marketing_messages`);
   });
 
   it('listPhoneNumbers follows every page', async () => {

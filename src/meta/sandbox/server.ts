@@ -181,7 +181,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
   async function graph(req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): Promise<void> {
     const method = req.method ?? 'GET';
     const parts = path.split('/').filter(Boolean);
-    let version = 'v23.0';
+    let version = 'v25.0'; // no version in the path: Meta uses the app's own (wagate's default is v25.0)
     if (parts.length && VERSION_RE.test(parts[0])) version = parts.shift()!;
     else if (parts.length && /^v\d/.test(parts[0])) return send(res, unknownPath(parts[0]));
     const id = parts[0] ?? '';
