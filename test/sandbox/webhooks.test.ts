@@ -211,6 +211,50 @@ describe('status sequence options', () => {
     expect(sentOf(ids[2]).pricing).toEqual({ billable: true, pricing_model: 'PMP', type: 'regular', category: 'utility' });
   });
 
+  it('template archive, unarchive (back to the status before) and a components edit are sent as Meta sends them', async () => {
+    await setup();
+    await ctl(s!, 'POST', '/templates/order_update', { status: 'PAUSED' });
+    await ctl(s!, 'POST', '/templates/order_update', { status: 'ARCHIVED' });
+    const un = await ctl(s!, 'POST', '/templates/order_update', { status: 'UNARCHIVED' });
+    expect(un.body.templates[0].status).toBe('PAUSED');
+    await ctl(s!, 'POST', '/templates/order_update', {
+      components: [
+        { type: 'HEADER', format: 'TEXT', text: 'Order update' },
+        { type: 'BODY', text: 'Order {{1}} shipped.' },
+        { type: 'FOOTER', text: 'Acme' },
+        {
+          type: 'BUTTONS',
+          buttons: [
+            { type: 'QUICK_REPLY', text: 'Stop' },
+            { type: 'URL', text: 'Track', url: 'https://t.example/{{1}}' },
+          ],
+        },
+      ],
+    });
+    await waitFor(() => rx!.changes().some((c) => c.field === 'message_template_components_update'), 3000, 'components webhook');
+    const events = rx!
+      .changes()
+      .filter((c) => c.field === 'message_template_status_update')
+      .map((c) => c.value.event);
+    expect(events).toEqual(['PAUSED', 'ARCHIVED', 'UNARCHIVED']);
+    const comp = rx!.changes().find((c) => c.field === 'message_template_components_update')!.value;
+    expect(comp).toMatchObject({
+      message_template_name: 'order_update',
+      message_template_language: 'en_US',
+      message_template_element: 'Order {{1}} shipped.',
+      message_template_title: 'Order update',
+      message_template_footer: 'Acme',
+      message_template_buttons: [
+        {
+          message_template_button_type: 'URL',
+          message_template_button_text: 'Track',
+          message_template_button_url: 'https://t.example/{{1}}',
+        },
+      ],
+    });
+    expect(typeof comp.message_template_id).toBe('number');
+  });
+
   it('click-to-WhatsApp: a reply opens a free entry point window (free_entry_point pricing)', async () => {
     await setup();
     await ctl(s!, 'POST', '/inbound', { phone_number_id: PNID, from: TO, type: 'text', referral: { source_id: 'ad1' } });

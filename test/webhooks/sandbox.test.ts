@@ -6,6 +6,7 @@ import { startSandbox, type SandboxHandle } from '../../src/meta/sandbox/server.
 import { installErrorHandler } from '../../src/http/errors.ts';
 import webhookRoutes from '../../src/http/routes/webhooks.ts';
 import { WebhookProcessor } from '../../src/webhooks/processor.ts';
+import { GraphClient } from '../../src/meta/client.ts';
 import type { Services } from '../../src/http/server.ts';
 import type { MessageRecord } from '../../src/domain/types.ts';
 import { makeCtx, waitFor, message, PNID, WABA, SECRET, type TestCtx } from './helpers.ts';
@@ -161,6 +162,55 @@ describe('webhooks sent by the sandbox', () => {
     });
     await waitFor('account_update', async () => got.length > 0);
     expect(got[0]).toMatchObject({ event: 'ACCOUNT_VIOLATION', stop_sending: true, sender_ids: ['main'] });
+  });
+
+  it('archive, unarchive and a components edit from the sandbox (Meta 2026): the previous status comes back, components follow', async () => {
+    // wagate asks Meta (here the sandbox) for what a webhook does not carry.
+    const graph = new GraphClient({ api_url: sandbox.url, api_version: 'v25.0', connect_timeout_ms: 1_000, request_timeout_ms: 2_000 });
+    const before = t.ctx.meta;
+    t.ctx.meta = graph;
+    try {
+      await t.ctx.store.upsertTemplate({
+        waba_id: WABA,
+        name: 'order_update',
+        language: 'en_US',
+        category: 'utility',
+        status: 'PAUSED',
+        quality: 'YELLOW',
+        components: [{ type: 'BODY', text: 'Hi {{1}}, your order {{2}} has shipped.' }],
+        meta_id: null,
+        updated_at: 1,
+      });
+      await ctl('/templates/order_update', { status: 'PAUSED' }); // the sandbox agrees it is paused
+      await ctl('/templates/order_update', { status: 'ARCHIVED' });
+      await waitFor('archived', async () => (await t.ctx.store.getTemplate(WABA, 'order_update', 'en_US'))?.status === 'ARCHIVED');
+      await ctl('/templates/order_update', { status: 'UNARCHIVED' });
+      await waitFor('unarchived', async () => (await t.ctx.store.getTemplate(WABA, 'order_update', 'en_US'))?.status === 'PAUSED');
+      // A template wagate never synced, archived and unarchived: nothing kept, so Meta's status is asked for.
+      await ctl('/templates/hello_world', { status: 'ARCHIVED' });
+      await waitFor('fetched', async () => (await t.ctx.store.getTemplate(WABA, 'hello_world', 'en_US'))?.status === 'ARCHIVED');
+      await ctl('/templates/hello_world', { status: 'UNARCHIVED' });
+      const hw = await waitFor('restored', async () => {
+        const r = await t.ctx.store.getTemplate(WABA, 'hello_world', 'en_US');
+        return r?.status === 'APPROVED' ? r : null;
+      });
+      expect(JSON.stringify(hw.components)).toContain('Welcome and congratulations');
+      // A components edit: the webhook (Meta's shape) makes wagate take the template's new components.
+      await ctl('/templates/order_update', {
+        components: [
+          { type: 'BODY', text: 'Hi {{1}}, order {{2}} left our warehouse on {{3}}.' },
+          { type: 'BUTTONS', buttons: [{ type: 'URL', text: 'Track', url: 'https://shop.example/t/{{1}}' }] },
+        ],
+      });
+      const ou = await waitFor('components', async () => {
+        const r = await t.ctx.store.getTemplate(WABA, 'order_update', 'en_US');
+        return JSON.stringify(r?.components).includes('warehouse') ? r : null;
+      });
+      expect(JSON.stringify(ou.components)).toContain('https://shop.example/t/{{1}}');
+    } finally {
+      t.ctx.meta = before;
+      await graph.close();
+    }
   });
 
   it('a sandbox told to sign wrongly is refused (401) and nothing is applied', async () => {

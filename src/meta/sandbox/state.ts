@@ -1072,6 +1072,36 @@ export class SandboxState {
     });
   }
 
+  /**
+   * message_template_components_update (Meta's reference): the edited template's body text, text
+   * header, footer and URL / phone-number buttons, each only when the template has it.
+   */
+  componentsUpdateEvent(t: SandboxTemplate): void {
+    const comp = (type: string) => t.components.find((c) => String(c.type).toUpperCase() === type);
+    const value: Obj = {
+      message_template_id: Number(t.id),
+      message_template_name: t.name,
+      message_template_language: t.language,
+      message_template_element: String(comp('BODY')?.text ?? ''),
+    };
+    const header = comp('HEADER');
+    if (header && String(header.format ?? 'TEXT').toUpperCase() === 'TEXT' && typeof header.text === 'string')
+      value.message_template_title = header.text;
+    const footer = comp('FOOTER');
+    if (footer && typeof footer.text === 'string') value.message_template_footer = footer.text;
+    const buttons = (Array.isArray(comp('BUTTONS')?.buttons) ? (comp('BUTTONS')!.buttons as unknown[]) : [])
+      .filter(isObj)
+      .filter((b) => b.type === 'URL' || b.type === 'PHONE_NUMBER')
+      .map((b) => {
+        const o: Obj = { message_template_button_type: b.type, message_template_button_text: b.text };
+        if (b.type === 'URL') o.message_template_button_url = b.url;
+        else o.message_template_button_phone_number = b.phone_number;
+        return o;
+      });
+    if (buttons.length) value.message_template_buttons = buttons;
+    this.emit(t.waba_id, { field: 'message_template_components_update', value });
+  }
+
   /** Control: change a template's status, quality or category, with the webhook Meta sends for each. */
   updateTemplate(name: string, input: Obj): HttpAnswer {
     const matches = [...this.templates.values()].filter(
@@ -1105,10 +1135,28 @@ export class SandboxState {
       'ARCHIVED',
     ];
     const status = input.status === undefined ? undefined : String(input.status).toUpperCase();
-    if (status !== undefined && !STATUSES.includes(status as TplStatus))
+    // UNARCHIVED is an event, not a status: the template goes back to the status it had before ARCHIVED.
+    if (status !== undefined && !STATUSES.includes(status as TplStatus) && status !== 'UNARCHIVED')
       return {
         status: 400,
-        body: { error: { code: 'bad_status', message: `status must be one of ${STATUSES.join(', ')}`, fix: 'e.g. {"status":"PAUSED"}' } },
+        body: {
+          error: {
+            code: 'bad_status',
+            message: `status must be one of ${STATUSES.join(', ')}, or UNARCHIVED`,
+            fix: 'e.g. {"status":"PAUSED"}',
+          },
+        },
+      };
+    if (input.components !== undefined && !Array.isArray(input.components))
+      return {
+        status: 400,
+        body: {
+          error: {
+            code: 'bad_components',
+            message: 'components must be an array',
+            fix: 'e.g. {"components":[{"type":"BODY","text":"Hi {{1}}"}]}',
+          },
+        },
       };
     const quality = input.quality === undefined ? undefined : String(input.quality).toUpperCase();
     if (quality !== undefined && !['GREEN', 'YELLOW', 'RED', 'UNKNOWN'].includes(quality))
@@ -1158,7 +1206,19 @@ export class SandboxState {
           },
         });
       }
+      if (Array.isArray(input.components)) {
+        t.components = input.components.filter(isObj);
+        this.componentsUpdateEvent(t);
+      }
+      if (status === 'UNARCHIVED') {
+        if (t.status !== 'ARCHIVED') continue;
+        t.status = t.archived_from ?? 'APPROVED';
+        delete t.archived_from;
+        this.templateStatusEvent(t, 'UNARCHIVED');
+        continue;
+      }
       if (status !== undefined && status !== t.status) {
+        if (status === 'ARCHIVED') t.archived_from = t.status;
         t.status = status as TplStatus;
         const extra: Obj = {};
         if (status === 'PAUSED')
@@ -1348,6 +1408,7 @@ export class SandboxState {
       });
       if (!v.ok) return v.err;
       t.components = v.components; // replaced wholesale, as Meta does
+      this.componentsUpdateEvent(t);
     }
     if (typeof body.message_send_ttl_seconds === 'number') t.message_send_ttl_seconds = body.message_send_ttl_seconds;
     if (body.components !== undefined || body.category !== undefined) {

@@ -31,6 +31,8 @@ export interface SandboxTemplate {
   components: Record<string, unknown>[];
   rejected_reason: string;
   message_send_ttl_seconds?: number;
+  /** The status before Meta archived it (for inactivity): UNARCHIVED restores it (changes-2026 §5). */
+  archived_from?: TplStatus;
 }
 
 /** Templates every WABA starts with, so a demo works with no setup. */
