@@ -175,8 +175,11 @@ class SenderWorker {
   /** Start (or resume) consuming if the sender is active. */
   start(): void {
     this.running = true;
-    if (this.loop || !this.active()) return;
+    if (!this.active()) return;
+    // A fresh signal also when the loop is still winding down (a resume right after a pause): that loop
+    // goes on while the sender is active, and with the aborted signal every send came back interrupted.
     if (this.abort.signal.aborted) this.abort = SenderWorker.controller();
+    if (this.loop) return;
     this.loop = this.run().finally(() => {
       this.loop = null;
       // State may have flipped back to active while the loop was winding down.

@@ -237,8 +237,8 @@ describe.skipIf(noChromium)('dashboard in Chromium', () => {
       await page.waitForTimeout(300);
       const v = await axeViolations(page);
       if (v.length) found[hash] = v;
+      await shot(page, `page-${hash.slice(2).replace(/\?.*/, '')}-1280`);
     }
-    await shot(page, 'alerts-1280');
     const { page: phone } = await h.page({ width: 390, height: 844 });
     await login(phone, ADMIN_KEY);
     await phone.getByTestId('sender-main').waitFor();

@@ -303,7 +303,7 @@ function CustomerDetail({ id, senders }) {
         : html`<p class="muted">No window: the customer has not written to any sender.</p>`
     }
     <h3>Marketing cap</h3>
-    ${caps ? html`<ul>${caps.map((x) => html`<li>${x.sender}: ${x.marketing_count_24h ?? 0} of ${x.cap ?? x.marketing_cap_per_24h ?? '—'} in 24 h ${x.is_capped ? html`<${Badge} v="bad" label="capped" />` : ''}</li>`)}</ul>` : html`<p class="muted">…</p>`}
+    ${caps ? html`<ul>${caps.map((x) => html`<li>${x.sender}: ${x.marketing_count_24h ?? 0} of ${x.limit ?? '—'} marketing messages in 24 h ${x.is_capped ? html`<${Badge} v="bad" label="capped" />` : ''}</li>`)}</ul>` : html`<p class="muted">…</p>`}
     <h3>Timeline <a href=${`/v1/customers/${enc(id)}/timeline?format=csv`} download>Export CSV</a></h3>
     <div class="table-wrap"><table data-testid="timeline">
       <thead><tr><th scope="col">When</th><th scope="col">Kind</th><th scope="col">Sender</th><th scope="col">What</th></tr></thead>
