@@ -56,6 +56,24 @@ const SEND_AT = z
   .max(40)
   .optional()
   .describe('Send date, ISO 8601 ("2026-10-01" or "2026-10-01T09:00:00Z"); default now. Meta\'s pricing rules of that day apply.');
+/** Direct Send (Meta, Jul 2026): a business-initiated utility text or interactive message with no template. */
+const DIRECT_SEND = z
+  .enum(['utility'])
+  .optional()
+  .describe(
+    'Direct Send: "utility" sends this text (or interactive cta_url / button message) as a business-initiated utility message without a template, also outside the 24 h window, if Meta enabled Direct Send for the account. Utility opt-outs, quiet hours and the messaging limit apply.',
+  );
+const DIRECT_SEND_TTL = z
+  .number()
+  .int()
+  .min(30)
+  .max(43_200)
+  .optional()
+  .describe('Direct Send only: how long Meta keeps trying to deliver, 30 to 43200 seconds.');
+const directSendArgs = (a: Record<string, unknown>) => ({
+  ...(a.category !== undefined ? { category: a.category } : {}),
+  ...(a.ttl_seconds !== undefined ? { ttl_seconds: a.ttl_seconds } : {}),
+});
 const PHONE = (what: string) =>
   z
     .string()
@@ -378,6 +396,8 @@ export const TOOLS: ToolDef[] = [
       text: z.string().min(1).max(4096).describe('Message text, up to 4096 characters.'),
       preview_url: z.boolean().optional().describe('Show a link preview for the first URL in the text.'),
       reply_to: z.string().min(1).max(256).optional().describe('wamid of a customer message to quote (contextual reply).'),
+      category: DIRECT_SEND,
+      ttl_seconds: DIRECT_SEND_TTL,
       sender: SENDER,
       idempotency_key: IDEMPOTENCY_KEY,
     },
@@ -391,6 +411,7 @@ export const TOOLS: ToolDef[] = [
           type: 'text',
           text: { body: a.text, ...(a.preview_url !== undefined ? { preview_url: a.preview_url } : {}) },
           ...(a.reply_to ? { context: { message_id: a.reply_to } } : {}),
+          ...directSendArgs(a),
         },
         a,
       ),
@@ -489,12 +510,15 @@ export const TOOLS: ToolDef[] = [
     input: {
       to: RECIPIENT('Recipient'),
       interactive: z.union([z.record(z.string(), z.unknown()), z.string()]).describe('Meta\'s "interactive" object (or its JSON string).'),
+      category: DIRECT_SEND,
+      ttl_seconds: DIRECT_SEND_TTL,
       sender: SENDER,
       idempotency_key: IDEMPOTENCY_KEY,
     },
     output: SendOut,
     annotations: SEND,
-    run: async (a, t) => send(t, { to: a.to, type: 'interactive', interactive: jsonArg(a.interactive, 'interactive', 'object') }, a),
+    run: async (a, t) =>
+      send(t, { to: a.to, type: 'interactive', interactive: jsonArg(a.interactive, 'interactive', 'object'), ...directSendArgs(a) }, a),
   },
   {
     name: 'mark_as_read',

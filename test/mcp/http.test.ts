@@ -40,6 +40,25 @@ describe('MCP over Streamable HTTP', () => {
     expectToolList(tools as never);
   });
 
+  it('Direct Send from an agent: send_message with category "utility" goes out with no window; ttl_seconds alone is refused', async () => {
+    const r = await call('send_message', {
+      to: '+44 7700 900124',
+      text: 'Your order A-1 has shipped.',
+      category: 'utility',
+      ttl_seconds: 600,
+    });
+    expect(r.isError, JSON.stringify(r.structuredContent)).toBeFalsy();
+    const id = String(r.structuredContent!.message_id);
+    const m = await waitFor(async () => {
+      const s = await call('get_delivery_status', { message_id: id });
+      return ['sent', 'delivered', 'read'].includes(String(s.structuredContent?.status)) ? s.structuredContent : null;
+    });
+    expect(m).toBeTruthy();
+    const bad = await call('send_message', { to: '+44 7700 900124', text: 'x', ttl_seconds: 600 });
+    expect(bad.isError).toBe(true);
+    expect(JSON.stringify(bad)).toMatch(/ttl_seconds/);
+  });
+
   it('syncs templates from Meta (sandbox seed templates) and lists them with their parameters', async () => {
     const r = await call('sync_template_status', { template_name: 'order_update' });
     expect(r.isError).toBeFalsy();
