@@ -139,8 +139,14 @@ describe('dashboard session', () => {
 
 describe('dashboard /v1 reads and actions', () => {
   it('series count real sends and decisions per minute, and the rollups survive a restart', async () => {
-    const before = await call('GET', '/v1/stats/series?minutes=5', { headers: admin });
     const sum = (o: Record<string, number[]>, k: string) => (o[k] ?? []).reduce((a, b) => a + b, 0);
+    // The series trail the counters by up to one flush (5 s): start once they agree (earlier tests' sends included).
+    const allowedCounted = async () =>
+      (await app.ctx.metrics.decisions.get()).values.filter((v) => v.labels.allowed === 'true').reduce((a, v) => a + v.value, 0);
+    const before = await waitFor('series caught up', async () => {
+      const r = await call('GET', '/v1/stats/series?minutes=5', { headers: admin });
+      return sum(r.json.decisions, 'allowed') === (await allowedCounted()) ? r : null;
+    });
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       const r = await call('POST', '/v1/messages', { body: orderUpdate(recipient(8100 + i), i), headers: admin });

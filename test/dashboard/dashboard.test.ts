@@ -176,7 +176,7 @@ describe.skipIf(noChromium)('dashboard in Chromium', () => {
       .getByText(/Replayed as msg_/)
       .waitFor();
     expect((await h.app.ctx.store.getDeadLetter(dl.id))?.state).toBe('replayed');
-    await expect(page.getByTestId(`dl-${dl.id}`).count()).resolves.toBe(0); // gone from the open list without a reload
+    await page.getByTestId(`dl-${dl.id}`).waitFor({ state: 'detached' }); // gone from the open list without a reload
   });
 
   it('previews, starts, pauses and resumes a campaign from the page, its progress moving without a reload', async () => {
