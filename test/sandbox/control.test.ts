@@ -150,15 +150,24 @@ describe('numbers', () => {
     expect(r.status).toBe(200);
     const f2 = await graph(s!, 'GET', `/v23.0/${PNID}?fields=quality_rating,throughput,messaging_limit_tier`);
     expect(f2.body).toMatchObject({ quality_rating: 'RED', throughput: { level: 'HIGH' }, messaging_limit_tier: 'TIER_10K' });
+    // Meta since Oct 2025 / Feb 2026: the limit is the portfolio's, an integer in business_capability_update;
+    // the quality update keeps THROUGHPUT_UPGRADE, without current_limit (changes-2026 §3.1).
     const events = await waitFor(
       () => {
-        const e = rx!.changes().filter((c) => c.field === 'phone_number_quality_update');
+        const e = rx!.changes().filter((c) => c.field === 'phone_number_quality_update' || c.field === 'business_capability_update');
         return e.length === 2 && e;
       },
       3000,
-      'quality updates',
+      'quality and capability updates',
     );
-    expect(events.map((e) => e.value.event).sort()).toEqual(['THROUGHPUT_UPGRADE', 'UPGRADE']);
+    expect(events.find((e) => e.field === 'phone_number_quality_update')!.value).toEqual({
+      display_phone_number: expect.any(String),
+      event: 'THROUGHPUT_UPGRADE',
+      max_daily_conversations_per_business: 'TIER_UNLIMITED',
+    });
+    expect(events.find((e) => e.field === 'business_capability_update')!.value).toMatchObject({
+      max_daily_conversations_per_business: 10_000,
+    });
     expect(rx!.posts.every((p) => typeof p.body.entry[0].time === 'number')).toBe(true);
     const list = await graph(s!, 'GET', `/v23.0/${WABA}/phone_numbers`);
     expect(list.body.data).toHaveLength(1);

@@ -213,6 +213,31 @@ describe('webhooks sent by the sandbox', () => {
     }
   });
 
+  it('restriction, offboarding and a limit change from the sandbox (Meta 2026 shapes) reach the gate and the sender', async () => {
+    await ctl(`/numbers/${PNID}`, { restriction: { type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', remediation: 'Review your templates.' } });
+    const h = await waitFor('restriction', async () => {
+      const r = await t.ctx.store.getSenderHealth('main');
+      return Array.isArray(r?.data.sender_restrictions) && r.data.sender_restrictions.length ? r : null;
+    });
+    expect((h.data.sender_restrictions as any[])[0]).toMatchObject({
+      type: 'RESTRICTED_BIZ_INITIATED_MESSAGING',
+      remediation: 'Review your templates.',
+    });
+    // Offboarding and reconnection reach the bus as the sender health monitor acts on them (it pauses / lifts).
+    const got: any[] = [];
+    t.ctx.bus.on('meta.account_update', (e) => got.push(e));
+    await ctl(`/numbers/${PNID}`, { offboarded: true });
+    await ctl(`/numbers/${PNID}`, { offboarded: false });
+    await waitFor('offboarded and reconnected', async () => got.length >= 2);
+    expect(got.map((e) => [e.event, e.stop_sending, e.sender_ids])).toEqual([
+      ['ACCOUNT_OFFBOARDED', true, ['main']],
+      ['ACCOUNT_RECONNECTED', false, ['main']],
+    ]);
+    await ctl(`/numbers/${PNID}`, { messaging_limit: 100_000 });
+    await waitFor('portfolio limit', async () => (await t.ctx.store.getSetting('portfolio_limit:biz')) !== null);
+    await t.ctx.gate.setSenderRestrictions('main', []); // leave the sender as the next tests expect it
+  });
+
   it('a sandbox told to sign wrongly is refused (401) and nothing is applied', async () => {
     await fetch(`${sandbox.url}/_sandbox/webhooks`, {
       method: 'POST',

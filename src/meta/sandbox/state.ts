@@ -68,6 +68,8 @@ export interface NumberState extends NumberMeta {
   code_verification_status: string;
   status: string;
   bucket: { tokens: number; last: number };
+  /** Coexistence number disconnected from Cloud API (ACCOUNT_OFFBOARDED): sends fail with 133010 until reconnected. */
+  offboarded?: boolean;
 }
 
 export type TokenStateName = 'valid' | 'revoked' | 'expiring';
@@ -737,6 +739,8 @@ export class SandboxState {
   send(pnid: string, version: string, body: unknown, endpoint: 'messages' | 'marketing_messages' = 'messages'): HttpAnswer {
     const n = this.numbers.get(pnid);
     if (!n) return this.reject(unknownObject(pnid, 'post'));
+    if (n.offboarded)
+      return this.reject(syncError(133010, { details: 'The phone number is disconnected from Cloud API (offboarded); reconnect it.' }));
     const v = validateSend(body, n.display_digits);
     if (!v.ok) return this.reject(v.err);
     if (v.kind === 'read') {
@@ -1273,13 +1277,13 @@ export class SandboxState {
       const upgraded = mps >= 1000 && n.throughput_mps < 1000;
       n.throughput_mps = mps;
       n.bucket = { tokens: mps, last: this.now() };
+      // current_limit / old_limit left Meta's payload in Feb 2026 (changes-2026 §3.1).
       if (upgraded)
         this.emit(n.waba_id, {
           field: 'phone_number_quality_update',
           value: {
             display_phone_number: n.display_digits,
             event: 'THROUGHPUT_UPGRADE',
-            current_limit: 'TIER_UNLIMITED',
             max_daily_conversations_per_business: 'TIER_UNLIMITED',
           },
         });
@@ -1302,24 +1306,43 @@ export class SandboxState {
     if (input.messaging_limit !== undefined) {
       const tier = tierFor(input.messaging_limit as string | number);
       if (tier !== n.messaging_limit) {
-        const old = n.messaging_limit;
         n.messaging_limit = tier;
-        const order = ['TIER_50', 'TIER_250', 'TIER_1K', 'TIER_2K', 'TIER_10K', 'TIER_100K', 'TIER_UNLIMITED'];
-        const event = order.indexOf(tier) > order.indexOf(old) ? 'UPGRADE' : 'DOWNGRADE';
+        // Since Oct 2025 the limit is the portfolio's, reported in business_capability_update as an
+        // integer, -1 = unlimited (Meta's reference, 21 May 2026; changes-2026 §3.1). The UPGRADE /
+        // DOWNGRADE quality events with current_limit are gone.
         this.emit(n.waba_id, {
-          field: 'phone_number_quality_update',
+          field: 'business_capability_update',
           value: {
-            display_phone_number: n.display_digits,
-            event,
-            old_limit: old,
-            current_limit: tier,
-            max_daily_conversations_per_business: tier,
+            max_daily_conversations_per_business: Number.isFinite(TIER_USERS[tier]) ? TIER_USERS[tier] : -1,
+            max_phone_numbers_per_business: 20,
           },
         });
       }
     }
     if (typeof input.status === 'string') n.status = input.status;
     if (typeof input.verified_name === 'string') n.verified_name = input.verified_name;
+    // Meta's 2026 account events (account_update reference, 20 Apr 2026; changes-2026 §10).
+    if (isObj(input.restriction)) {
+      const r = input.restriction;
+      const info: Obj = { restriction_type: String(r.type ?? r.restriction_type ?? 'RESTRICTED_BIZ_INITIATED_MESSAGING') };
+      info.expiration = typeof r.expiration === 'number' ? r.expiration : Math.floor(this.now() / 1000) + 86_400;
+      if (typeof r.remediation === 'string') info.remediation = r.remediation;
+      this.emit(n.waba_id, {
+        field: 'account_update',
+        value: { phone_number: n.display_digits, event: 'ACCOUNT_RESTRICTION', restriction_info: [info] },
+      });
+    }
+    if (typeof input.offboarded === 'boolean' && input.offboarded !== n.offboarded) {
+      n.offboarded = input.offboarded;
+      const event = input.offboarded ? 'ACCOUNT_OFFBOARDED' : 'ACCOUNT_RECONNECTED';
+      const value: Obj = { phone_number: n.display_digits, event };
+      if (input.offboarded)
+        value.disconnection_info = {
+          reason: typeof input.reason === 'string' ? input.reason : 'PRIMARY_INACTIVITY',
+          initiated_by: 'SYSTEM',
+        };
+      this.emit(n.waba_id, { field: 'account_update', value });
+    }
     return { status: 200, body: this.numberView(n, null) };
   }
 
