@@ -140,7 +140,7 @@ describe('dashboard session', () => {
 describe('dashboard /v1 reads and actions', () => {
   it('series count real sends and decisions per minute, and the rollups survive a restart', async () => {
     const sum = (o: Record<string, number[]>, k: string) => (o[k] ?? []).reduce((a, b) => a + b, 0);
-    // The series trail the counters by up to one flush (5 s): start once they agree (earlier tests' sends included).
+    // The series trail the counters by up to one flush (2 s): start once they agree (earlier tests' sends included).
     const allowedCounted = async () =>
       (await app.ctx.metrics.decisions.get()).values.filter((v) => v.labels.allowed === 'true').reduce((a, v) => a + v.value, 0);
     const before = await waitFor('series caught up', async () => {

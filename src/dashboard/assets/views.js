@@ -117,7 +117,7 @@ function SenderCard({ s, now, reload }) {
       isAdmin() &&
       html`<div class="actions">
         ${s.state === 'active' && html`<${Action} label="Pause" kind="secondary" run=${() => api('POST', `/v1/senders/${enc(s.id)}/pause`, { reason: 'paused from the dashboard' }).then(reload)} />`}
-        ${s.state === 'paused' && html`<${Action} label="Resume" run=${() => api('POST', `/v1/senders/${enc(s.id)}/resume`, {}).then(reload)} />`}
+        ${(s.state === 'paused' || s.state === 'halted') && html`<${Action} label="Resume" run=${() => api('POST', `/v1/senders/${enc(s.id)}/resume`, {}).then(reload)} />`}
         <${Action} label="Check now" kind="secondary" run=${() => api('POST', `/v1/senders/${enc(s.id)}/check`, {}).then(reload)} />
       </div>`
     }
@@ -184,13 +184,18 @@ function Decision({ d }) {
         <tbody>
           ${(d.checks ?? []).map(
             (c) =>
-              html`<tr data-testid="check"><td><code>${c.rule}</code></td><td><${Badge} v=${c.passed ? 'passed' : 'failed'} label=${c.passed ? 'passed' : 'failed'} /></td><td class="wrap">${c.detail}</td></tr>`,
+              html`<tr data-testid="check"><td><code class="rule">${c.rule}</code></td><td><${Badge} v=${c.passed ? 'passed' : 'failed'} label=${c.passed ? 'passed' : 'failed'} /></td><td class="wrap">${c.detail}</td></tr>`,
           )}
         </tbody>
       </table>
     </div>
   </div>`;
 }
+
+// Statuses in the order a message lives them: Meta's webhook times have whole seconds, so a `sent`
+// can carry an earlier time than the `queued` wagate stamped in milliseconds.
+const STAGE = { queued: 0, sending: 1, in_doubt: 2, accepted: 3, sent: 4, delivered: 5, read: 6, failed: 7, dead_lettered: 8 };
+const byLifecycle = (a, b) => (STAGE[a.status] ?? 9) - (STAGE[b.status] ?? 9) || (a.at < b.at ? -1 : a.at > b.at ? 1 : 0);
 
 function MessageDetail({ id }) {
   const [r, err] = usePoll(() => get(`/v1/messages/search?q=${enc(id)}`), [id]);
@@ -208,14 +213,12 @@ function MessageDetail({ id }) {
     </dl>
     <h3>Statuses</h3>
     <ol class="timeline" data-testid="status-timeline">
-      ${[...m.history]
-        .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
-        .map(
-          (
-            h,
-          ) => html`<li class=${h.status === m.status ? 'now' : ''}><${Badge} v=${h.status} /> ${fmtTime(h.at)} <span class="muted">${h.source}</span>
+      ${[...m.history].sort(byLifecycle).map(
+        (
+          h,
+        ) => html`<li class=${h.status === m.status ? 'now' : ''}><${Badge} v=${h.status} /> ${fmtTime(h.at)} <span class="muted">${h.source}</span>
           ${h.detail?.error && html` <code>${h.detail.error.code} ${h.detail.error.title ?? ''}</code>`}</li>`,
-        )}
+      )}
     </ol>
     <h3>Gate decision</h3>
     <${Decision} d=${m.decision} />
