@@ -169,4 +169,17 @@ describe('campaign lifecycle over HTTP', () => {
     await settled(h, c.id, 'completed');
     expect(lostAndDuplicates(phones(6), await h.ledger())).toEqual({ lost: 0, duplicates: 0 });
   });
+
+  it('a campaign with deliver_at waits as scheduled and starts by itself when the time comes', async () => {
+    h = await startCampaignHarness({ mps: 80 });
+    const at = new Date(h.app.ctx.now() + 3_600_000).toISOString();
+    const c = await create(h, { audience: { recipients: rows(5, 90) }, deliver_at: at });
+    expect(c).toMatchObject({ status: 'scheduled', deliver_at: at });
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await h.api('GET', `/v1/campaigns/${c.id}`)).json.status).toBe('scheduled');
+    expect(await h.ledger()).toHaveLength(0);
+    h.advance(3_600_000 + 1000);
+    await settled(h, c.id, 'completed');
+    expect(lostAndDuplicates(phones(5, 90), await h.ledger())).toEqual({ lost: 0, duplicates: 0 });
+  });
 });
