@@ -36,7 +36,7 @@ import {
   HOLD_PACING_WAIT_MS,
 } from './policy.ts';
 import { noteBusinessReply } from '../engine/fep.ts';
-import { holdDirectSend } from '../engine/restrictions.ts';
+import { holdDirectSend, holdPortfolio } from '../engine/restrictions.ts';
 import { endpointFor } from '../engine/marketing.ts';
 import { WEBHOOKS_REFUSED_SETTING } from '../shared/settings.ts';
 
@@ -772,6 +772,8 @@ export class DeliveryService {
                 reason_code: metaCode(err.code),
                 actor: 'worker',
               });
+            // 131064: the whole portfolio's business-initiated messaging is limited (as on the webhook path).
+            if (err.code === 131064) await holdPortfolio(ctx, sender, now, c.entry);
             await this.settleUncounted(lease, msg, metaError, now, `meta_${err.code}`);
             return;
           case 'halt_all':

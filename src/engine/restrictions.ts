@@ -2,6 +2,7 @@
 // webhook's ACCOUNT_RESTRICTION and wagate's own (META_131064 from a failed status, META_139200 from a
 // Direct Send Meta refused) are kept in the sender's health record and given to the gate.
 import type { AppContext } from './context.ts';
+import type { SenderConfig } from '../domain/types.ts';
 import type { SenderRestriction } from '../domain/restrictions.ts';
 
 /**
@@ -37,8 +38,8 @@ export async function restrict(
   }
 }
 
-/** How long wagate holds a sender's Direct Send after Meta answered 139200 (re-armed by each new one). */
-const DIRECT_SEND_HOLD_MS = 24 * 3_600_000;
+/** How long wagate's own holds last (Direct Send after 139200, the portfolio after 131064), re-armed by each new one. */
+const HOLD_MS = 24 * 3_600_000;
 
 /**
  * Meta answered 139200 ("Direct Send utility or authentication access is blocked"), synchronously or
@@ -47,5 +48,36 @@ const DIRECT_SEND_HOLD_MS = 24 * 3_600_000;
  * when it comes, carries the real end). Approved templates are not covered.
  */
 export async function holdDirectSend(ctx: AppContext, sender_id: string, at: number, fix: string): Promise<void> {
-  await restrict(ctx, [sender_id], [{ type: 'META_139200', expires_at: at + DIRECT_SEND_HOLD_MS, remediation: fix }], at, { own: true });
+  await restrict(ctx, [sender_id], [{ type: 'META_139200', expires_at: at + HOLD_MS, remediation: fix }], at, { own: true });
+}
+
+/**
+ * Meta answered 131064 (messaging limited for template-classification violations, changes-2026.md §3,
+ * §8), synchronously or in a failed status: business-initiated messaging is limited for the whole
+ * portfolio, so its other numbers stop sending templates too (wagate's own restriction META_131064,
+ * 24 h, re-armed by each new 131064; replies inside windows go on), with a critical alert. The sender
+ * that got it is paused by its caller (the catalog's pause_sender).
+ */
+export async function holdPortfolio(
+  ctx: AppContext,
+  sender: Pick<SenderConfig, 'id' | 'business_id'>,
+  at: number,
+  entry: { explanation: string; fix: string },
+): Promise<void> {
+  const others = ctx.senders.list().filter((s) => s.business_id === sender.business_id && s.id !== sender.id);
+  await restrict(
+    ctx,
+    others.map((s) => s.id),
+    [{ type: 'META_131064', expires_at: at + HOLD_MS, remediation: entry.fix }],
+    at,
+    { own: true },
+  );
+  ctx.alerts.raise({
+    kind: 'sender_paused',
+    severity: 'critical',
+    dedupe_key: `meta_131064:${sender.business_id}`,
+    sender_id: sender.id,
+    title: `Business portfolio ${sender.business_id}: Meta limited business-initiated messaging (131064)`,
+    body: `${entry.explanation}\n${entry.fix}\nSenders held: ${[sender.id, ...others.map((s) => s.id)].join(', ')}.`,
+  });
 }

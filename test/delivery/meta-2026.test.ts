@@ -83,6 +83,20 @@ describe('Marketing Messages API routing', () => {
   });
 });
 
+describe('131064 answered synchronously', () => {
+  it('pauses the sender and holds its portfolio, as the webhook path does (critical alert)', async () => {
+    h = await startHarness();
+    await h.sandbox('POST', '/_sandbox/faults', { status: 400, code: 131064, count: 1 });
+    const r = await h.post(orderUpdate(recipient(9)));
+    expect(r.status).toBe(202);
+    await waitFor('paused', async () => h!.ctx.senders.status('main').state === 'paused');
+    expect(h.ctx.senders.status('main').reason_code).toBe('META_131064');
+    await h.ctx.alerts.flush();
+    const a = await h.ctx.store.getAlertByDedupeKey('meta_131064:delivery-test');
+    expect(a).toMatchObject({ severity: 'critical', sender_id: 'main' });
+  });
+});
+
 describe('where a marketing template goes (config)', () => {
   const cfg = ConfigSchema.parse({
     meta: { marketing_messages_wabas: [102290129340398] }, // a number in YAML: read as the id

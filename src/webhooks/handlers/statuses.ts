@@ -6,9 +6,7 @@ import { updateCustomer } from '../../engine/customers.ts';
 import type { MessageRecord, MessageStatus, StatusEvent } from '../../domain/types.ts';
 import { classify } from '../../domain/errors/index.ts';
 import { pauseSender } from '../../engine/senders.ts';
-import { restrict } from './account.ts';
-import { holdDirectSend } from '../../engine/restrictions.ts';
-import { DAY_MS } from '../../domain/types.ts';
+import { holdDirectSend, holdPortfolio } from '../../engine/restrictions.ts';
 import type { GraphError } from '../../meta/types.ts';
 import { applyForwardOrNone } from '../../store/forward.ts';
 import { billingMonth } from '../../domain/pricing-rules.ts';
@@ -241,26 +239,7 @@ export class StatusHandler {
         reason_code: `META_${e.code}`,
         actor: 'webhook:status',
       });
-    if (e.code !== 131064) return;
-    // Meta limited business-initiated messaging for the whole portfolio: the other numbers stop
-    // sending templates too (a restriction of wagate's own, 24 h, re-armed by each new 131064);
-    // their replies inside windows go on.
-    const others = ctx.senders.list().filter((s) => s.business_id === sender.business_id && s.id !== sender.id);
-    await restrict(
-      ctx,
-      others.map((s) => s.id),
-      [{ type: 'META_131064', expires_at: at + DAY_MS, remediation: entry.fix }],
-      at,
-      { own: true },
-    );
-    ctx.alerts.raise({
-      kind: 'sender_paused',
-      severity: 'critical',
-      dedupe_key: `meta_131064:${sender.business_id}`,
-      sender_id: sender.id,
-      title: `Business portfolio ${sender.business_id}: Meta limited business-initiated messaging (131064)`,
-      body: `${entry.explanation}\n${entry.fix}\nSenders held: ${[sender.id, ...others.map((s) => s.id)].join(', ')}.`,
-    });
+    if (e.code === 131064) await holdPortfolio(ctx, sender, at, entry);
   }
 
   // ---- statuses that arrive before their message ------------------------------------------------
