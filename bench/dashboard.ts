@@ -5,7 +5,7 @@
 //    mode) and a day of per-minute rollups: Debian's Chromium (playwright-core) opens the dashboard
 //    and the time from navigation to the sender cards and the first chart drawn is taken, five times
 //    (median); plus the server time of the two calls the overview makes (GET /v1/overview and
-//    GET /v1/stats/series?minutes=60), p50 over 20 calls each.
+//    GET /v1/stats/series?minutes=60), p50 over 20 calls each, and the overview's first (cold) call.
 // Usage: npm run bench:dashboard [-- --messages 100000 --customers 10000]
 // The LAST line printed is one JSON object of figures.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -128,6 +128,7 @@ for (const url of ['/dashboard', ...bundle.firstLoad]) {
 }
 
 // ---- server time of the overview's calls
+const firstCall: Record<string, number> = {};
 const timed = async (path: string, n = 20): Promise<number> => {
   const ms: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -137,14 +138,10 @@ const timed = async (path: string, n = 20): Promise<number> => {
     if (r.status !== 200) throw new Error(`${path}: ${r.status}`);
     ms.push(performance.now() - s);
   }
-  return (
-    Math.round(
-      pct(
-        ms.sort((a, b) => a - b),
-        50,
-      ) * 10,
-    ) / 10
-  );
+  // Cold: the overview's message counts are not taken yet (they are then kept 5 s).
+  firstCall[path] = Math.round(ms[0] * 10) / 10;
+  const sorted = [...ms].sort((a, b) => a - b);
+  return Math.round(pct(sorted, 50) * 10) / 10;
 };
 const api_overview_ms = await timed('/v1/overview');
 const api_series_ms = await timed('/v1/stats/series?minutes=60');
@@ -204,6 +201,7 @@ const figures = {
   ),
   overview_render_ms_first: Math.round(renders[0]),
   api_overview_ms,
+  api_overview_cold_ms: firstCall['/v1/overview'],
   api_series_ms,
   api_series_day_ms,
   browser_response_bytes_first_visit: transferred,
