@@ -621,10 +621,10 @@ export class KyselyStore implements Store {
       const q = this.pg
         ? sql<{ id: string }>`with v(id, expected, attempts) as (values ${values}),
             ${lockedInIdOrder(sql`m.status = 'queued' and m.attempts = v.expected`)}
-            update messages m set attempts = v.attempts, updated_at = cast(${now} as bigint)
+            update messages m set attempts = v.attempts, enqueued = 1, updated_at = cast(${now} as bigint)
             from v join locked on locked.id = v.id where m.id = v.id and m.status = 'queued' and m.attempts = v.expected returning m.id`
         : sql<{ id: string }>`with v(id, expected, attempts) as (values ${values})
-            update messages set attempts = v.attempts, updated_at = ${now}
+            update messages set attempts = v.attempts, enqueued = 1, updated_at = ${now}
             from v where messages.id = v.id and messages.status = 'queued' and messages.attempts = v.expected returning id`;
       for (const r of await this.all(this.raw(q))) claimed.add(r.id);
     }
@@ -663,7 +663,7 @@ export class KyselyStore implements Store {
   async claimAttempt(id: string, expected_attempts: number, attempts: number, now: number): Promise<boolean> {
     const n = await this.db
       .updateTable('messages')
-      .set({ attempts, updated_at: now })
+      .set({ attempts, enqueued: 1, updated_at: now })
       .where('id', '=', id)
       .where('status', '=', 'queued')
       .where('attempts', '=', expected_attempts)

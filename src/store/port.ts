@@ -206,7 +206,8 @@ export interface Store {
    * handles every other case. Ids must be distinct.
    */
   applyStatusesForward(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]>;
-  /** claimAttempt for several messages in one statement; the ids that were claimed. */
+  /** claimAttempt for several messages in one statement; the ids that were claimed. A claim also marks the
+   * message enqueued (a worker got its job from the queue), so the outbox's own mark then writes nothing. */
   claimAttempts(items: readonly { id: string; expected_attempts: number; attempts: number }[], now: number): Promise<Set<string>>;
   /**
    * Sets `attempts` only if the message is still `queued` with `expected_attempts` (one

@@ -441,6 +441,11 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         await s.applyStatus('msg_ob_b', { status: 'dead_lettered', at: T0 + 60, source: 'worker' });
         expect((await s.listUnenqueued({ created_before: T0 + 100, limit: 10 })).map((m) => m.id)).toEqual(['msg_ob_late']);
         await s.markEnqueued([]);
+        // A worker's claim proves the queue had its job: it marks the message enqueued in the same write.
+        expect(await s.claimAttempts([{ id: 'msg_ob_late', expected_attempts: 0, attempts: 1 }], T0 + 70)).toEqual(
+          new Set(['msg_ob_late']),
+        );
+        expect(await s.listUnenqueued({ created_before: T0 + 100, limit: 10 })).toEqual([]);
       });
 
       it('lists with filters, newest first, in pages, and counts by status', async () => {
