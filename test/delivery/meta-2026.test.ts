@@ -91,8 +91,7 @@ describe('131064 answered synchronously', () => {
     expect(r.status).toBe(202);
     await waitFor('paused', async () => h!.ctx.senders.status('main').state === 'paused');
     expect(h.ctx.senders.status('main').reason_code).toBe('META_131064');
-    await h.ctx.alerts.flush();
-    const a = await h.ctx.store.getAlertByDedupeKey('meta_131064:delivery-test');
+    const a = await waitFor('portfolio alert', () => h!.ctx.store.getAlertByDedupeKey('meta_131064:delivery-test'));
     expect(a).toMatchObject({ severity: 'critical', sender_id: 'main' });
   });
 });
