@@ -27,6 +27,7 @@ import type { StoreDialect } from './migrations.ts';
 
 const ROWS_PER_STATEMENT = 400;
 const MAX_LIMIT = 5000;
+const CANCEL_CHUNK = 5000;
 
 type Row = Record<string, unknown>;
 // biome-ignore lint/suspicious/noExplicitAny: raw statements only; the tables are typed by the row mappers below.
@@ -242,11 +243,24 @@ export class KyselyCampaignStore implements CampaignStore {
   }
 
   async cancelPending(campaign_id: string, now: number): Promise<number> {
-    const r = await this.rows(
-      sql`update campaign_recipients set state = 'cancelled', reason_code = 'CAMPAIGN_CANCELLED', claim_until = null, claimed_by = null, updated_at = ${now}
-        where campaign_id = ${campaign_id} and state in ('pending', 'claimed') returning seq`,
-    );
-    return r.length;
+    // In chunks: one statement over a million rows outlives PostgreSQL's statement timeout (and holds
+    // SQLite's writer for seconds). A row another instance is claiming right now is taken next round.
+    const set = sql`state = 'cancelled', reason_code = 'CAMPAIGN_CANCELLED', claim_until = null, claimed_by = null, updated_at = ${now}`;
+    const which = sql`campaign_id = ${campaign_id} and state in ('pending', 'claimed')`;
+    let total = 0;
+    for (;;) {
+      const r = this.pg
+        ? await this.rows(sql`with c as materialized (select seq from campaign_recipients where ${which} limit ${CANCEL_CHUNK} for update skip locked)
+            update campaign_recipients r set ${set} from c where r.campaign_id = ${campaign_id} and r.seq = c.seq returning r.seq`)
+        : await this.rows(sql`update campaign_recipients set ${set}
+            where rowid in (select rowid from campaign_recipients where ${which} limit ${CANCEL_CHUNK}) returning seq`);
+      total += r.length;
+      if (r.length === 0) {
+        const left = await this.rows(sql`select 1 as x from campaign_recipients where ${which} limit 1`);
+        if (!left.length) return total;
+        await new Promise((res) => setTimeout(res, 20)); // locked by a claim in flight: it settles, then we take it
+      }
+    }
   }
 
   async nextPendingAt(campaign_id: string): Promise<number | null> {
