@@ -34,6 +34,7 @@ import { StoreError, isUniqueViolation } from './errors.ts';
 import { createBatcher, type Batcher } from '../shared/batcher.ts';
 import type { StoreDialect } from './migrations.ts';
 import { RollupStore, type AlertAck, type RollupPoint, type RollupTables } from './rollup-store.ts';
+import { templateLanguage } from '../domain/language.ts';
 import {
   rowToAlert,
   rowToAudit,
@@ -407,7 +408,7 @@ export class KyselyStore implements Store {
     const row = {
       waba_id: t.waba_id,
       name: t.name,
-      language: t.language,
+      language: templateLanguage(t.language), // Meta's form: "en-US" and "en_US" are one template
       category: t.category,
       status: t.status,
       quality: t.quality ?? null,
@@ -430,7 +431,7 @@ export class KyselyStore implements Store {
       .selectAll()
       .where('waba_id', '=', waba_id)
       .where('name', '=', name)
-      .where('language', '=', language)
+      .where('language', '=', templateLanguage(language))
       .$call(this.first);
     return r ? rowToTemplate(r) : null;
   }

@@ -266,6 +266,7 @@ describe('language codes as Meta means them', () => {
     const parsed = validateMessage(sendBody({ code: 'en-US', policy: 'deterministic' }));
     expect(parsed.ok && (parsed.message.content as { language: unknown }).language).toEqual({ code: 'en_US', policy: 'deterministic' });
     expect((await findTemplate(t.ctx, SENDER, 'spring_sale', 'en-us'))?.language).toBe('en_US');
+    expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en-US'))?.language).toBe('en_US'); // the store's own lookup too
     expect((await listTemplates(t.ctx, { locale_filter: 'en-US' })).total).toBe(1);
     // A webhook naming the language the other way updates the same record.
     await proc.applyBody(status('PAUSED', 1000, { message_template_language: 'en-US' }));
