@@ -41,6 +41,7 @@ export async function run(opts: Record<string, unknown>): Promise<number> {
   const { ctx } = app;
   const lines = [
     `wagate listening on ${base}  (config: ${file ?? 'defaults'})`,
+    `  dashboard: ${base}/dashboard${ctx.config.api.keys.length ? ' (sign in with an API key)' : ''}`,
     `  backends: ${Object.entries(ctx.backends)
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')}`,
