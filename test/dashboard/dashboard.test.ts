@@ -5,6 +5,7 @@
 // (test-output/dashboard/*.png).
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PHONE_NUMBER_ID } from '../delivery/harness.ts';
 import {
   ADMIN_KEY,
   axeViolations,
@@ -246,5 +247,23 @@ describe.skipIf(noChromium)('dashboard in Chromium', () => {
     if (v.length) found['390px overview'] = v;
     await shot(phone, 'overview-390');
     expect(found).toEqual({});
+  });
+  // Last: the restriction holds business-initiated sends for a day (the tests above send templates).
+  it("shows a sender restricted by Meta's account_update with Meta's remediation, and its quality after a check from the page", async () => {
+    const { page } = await h.page();
+    await login(page, ADMIN_KEY);
+    const card = page.getByTestId('sender-main');
+    await card.getByTestId('sender-state').getByText('active').waitFor();
+    await h.sandbox('POST', `/_sandbox/numbers/${PHONE_NUMBER_ID}`, {
+      quality_rating: 'YELLOW',
+      restriction: { type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', remediation: 'Review the policy violation in Business Support Home.' },
+    });
+    await card.getByTestId('sender-state').getByText('restricted').waitFor({ timeout: 15_000 }); // no reload: the page polls
+    await expect(card.textContent()).resolves.toContain('Review the policy violation in Business Support Home.');
+    await expect(card.textContent()).resolves.toContain('RESTRICTED_BIZ_INITIATED_MESSAGING');
+    // Quality is read from Meta by a health check: "Check now" asks for one.
+    await card.getByRole('button', { name: 'Check now' }).click();
+    await card.getByText('YELLOW').waitFor();
+    await shot(page, 'sender-restricted-1280');
   });
 });
