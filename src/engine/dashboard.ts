@@ -339,7 +339,7 @@ export function timelineCsv(events: TimelineEvent[]): string {
 export async function acknowledgeAlert(ctx: AppContext, p: Principal, id: string, actor: string): Promise<Record<string, unknown>> {
   const alert = (await ctx.store.listAlerts({ limit: 1000 })).find((a) => a.id === id);
   if (!alert || (alert.sender_id && !allSenders(p) && !senderAllowed(ctx, p, alert.sender_id)))
-    throw appError('NOT_FOUND', `No alert with id "${id}".`);
+    throw appError('ALERT_NOT_FOUND', `No alert with id "${id}".`);
   await ctx.store.acknowledgeAlert({ alert_id: id, at: ctx.now(), actor });
   const [ack] = await ctx.store.listAlertAcks([id]);
   return { id, acknowledged_at: iso(ack?.at), acknowledged_by: ack?.actor ?? null };

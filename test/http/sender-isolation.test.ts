@@ -36,7 +36,7 @@ const C_DL_B = '447700900305';
 let w: Running;
 let mcpA: Client;
 let mcpAll: Client;
-const b = { ok_message: '', dead_message: '', dead_letter: '' };
+const b = { ok_message: '', dead_message: '', dead_letter: '', campaign: '', scheduled: '', alert: '' };
 const a = { dead_message: '', dead_letter: '' };
 let markers: string[] = [];
 
@@ -164,9 +164,32 @@ beforeAll(async () => {
   expect((await asAll('POST', '/v1/senders/shop_b/resume')).status).toBe(200);
   await waitFor(async () => JSON.stringify((await asAll('GET', '/v1/alerts')).json).includes('shop_b'));
 
+  // A campaign and a scheduled message of shop_b (issue 15), and the alert about it (acknowledged by id).
+  const hello = { name: 'hello_world', language: 'en_US' };
+  const camp = await asAll('POST', '/v1/campaigns', {
+    name: 'b-campaign',
+    sender: 'shop_b',
+    template: hello,
+    audience: { recipients: [{ to: C_B }] },
+  });
+  expect(camp.status, camp.text).toBe(201);
+  b.campaign = camp.json.id as string;
+  const sched = await asAll('POST', '/v1/scheduled-messages', {
+    to: C_B,
+    type: 'template',
+    template: { name: 'hello_world', language: { code: 'en_US' } },
+    sender: 'shop_b',
+    deliver_at: new Date(Date.now() + 48 * H).toISOString(),
+  });
+  expect(sched.status, sched.text).toBe(201);
+  b.scheduled = (sched.json.id ?? sched.json.message_id) as string;
+  b.alert = ((await asAll('GET', '/v1/alerts')).json.alerts as { id: string; sender_id: string | null }[]).find(
+    (x) => x.sender_id === 'shop_b',
+  )!.id;
+
   const bIds = ((await asAll('GET', '/v1/messages?sender=shop_b&limit=500')).json.messages as { id: string }[]).map((m) => m.id);
   const bDls = ((await asAll('GET', '/v1/dead-letters?sender=shop_b&limit=500')).json.dead_letters as { id: string }[]).map((d) => d.id);
-  markers = ['shop_b', PNID_B, ...bIds, ...bDls];
+  markers = ['shop_b', PNID_B, ...bIds, ...bDls, b.campaign, b.scheduled];
   expect(bIds).toEqual(expect.arrayContaining([b.ok_message, b.dead_message]));
 
   mcpA = await mcpClient(KEY_A);
@@ -402,6 +425,77 @@ const ROUTE_CASES: Record<string, RouteCase> = {
   'GET /v1/webhooks/failed/:id': { probes: [{ path: '/v1/webhooks/failed/wh_any', expect: 'forbidden_sender' }] },
   'POST /v1/webhooks/failed/:id/replay': { probes: [{ path: '/v1/webhooks/failed/wh_any/replay', expect: 'forbidden_sender' }] },
   'DELETE /v1/webhooks/failed/:id': { probes: [{ path: '/v1/webhooks/failed/wh_any', expect: 'forbidden_sender' }] },
+
+  // Campaigns and scheduled messages (issue 15): another sender's are absent.
+  'POST /v1/campaigns': {
+    probes: [
+      {
+        path: '/v1/campaigns',
+        body: {
+          name: 'x',
+          sender: 'shop_b',
+          template: { name: 'hello_world', language: 'en_US' },
+          audience: { recipients: [{ to: C_B }] },
+        },
+        expect: 'forbidden_sender',
+      },
+    ],
+  },
+  'GET /v1/campaigns': {
+    probes: [{ path: '/v1/campaigns', expect: 'ok', control: true, check: (j) => expect(j.campaigns).toEqual([]) }],
+  },
+  'GET /v1/campaigns/:id': { probes: [{ path: '/v1/campaigns/{b.campaign}', expect: 'not_found' }] },
+  'GET /v1/campaigns/:id/recipients': { probes: [{ path: '/v1/campaigns/{b.campaign}/recipients', expect: 'not_found' }] },
+  'POST /v1/campaigns/:id/preview': { probes: [{ path: '/v1/campaigns/{b.campaign}/preview', expect: 'not_found' }] },
+  'POST /v1/campaigns/:id/start': { probes: [{ path: '/v1/campaigns/{b.campaign}/start', expect: 'not_found' }] },
+  'POST /v1/campaigns/:id/pause': { probes: [{ path: '/v1/campaigns/{b.campaign}/pause', expect: 'not_found' }] },
+  'POST /v1/campaigns/:id/resume': { probes: [{ path: '/v1/campaigns/{b.campaign}/resume', expect: 'not_found' }] },
+  'POST /v1/campaigns/:id/cancel': { probes: [{ path: '/v1/campaigns/{b.campaign}/cancel', expect: 'not_found' }] },
+  'POST /v1/scheduled-messages': {
+    probes: [
+      {
+        path: '/v1/scheduled-messages',
+        body: { ...TEXT_TO(C_B, 'shop_b'), deliver_at: new Date(Date.now() + 48 * H).toISOString() },
+        expect: 'forbidden_sender',
+      },
+    ],
+  },
+  'GET /v1/scheduled-messages/:id': { probes: [{ path: '/v1/scheduled-messages/{b.scheduled}', expect: 'not_found' }] },
+  'DELETE /v1/scheduled-messages/:id': { probes: [{ path: '/v1/scheduled-messages/{b.scheduled}', expect: 'not_found' }] },
+
+  // The dashboard (issue 16): its shell and assets hold no data; a session stands for the key it was
+  // opened with (same senders). Its /v1 reads show only the key's senders.
+  'GET /dashboard': { public: 'the UI shell (HTML), no data' },
+  'GET /dashboard/': { public: 'the UI shell (HTML), no data' },
+  'GET /dashboard/*': { public: 'the UI assets (scripts, styles), no data' },
+  'GET /dashboard/session': { public: "the caller's own session (its key's name, role and senders)" },
+  'POST /dashboard/session': { public: 'exchanges an API key for a session cookie; the key’s own sender limit applies to it' },
+  'DELETE /dashboard/session': { public: 'ends the caller’s own session' },
+  'GET /v1/overview': {
+    probes: [
+      {
+        path: '/v1/overview',
+        expect: 'ok',
+        control: true,
+        check: (j) => onlyShopA((j.senders as { id?: string; sender_id?: string }[]).map((x) => (x.id ?? x.sender_id) as string)),
+      },
+    ],
+  },
+  'GET /v1/stats/series': { probes: [{ path: '/v1/stats/series', expect: 'ok' }] },
+  'GET /v1/messages/search': {
+    probes: [
+      { path: '/v1/messages/search?q={b.ok_message}', expect: 'ok', check: (j) => expect(j.messages).toEqual([]) },
+      { path: `/v1/messages/search?q=${C_B}`, expect: 'ok', check: (j) => expect(j.messages).toEqual([]) },
+    ],
+  },
+  'GET /v1/customers/:phone/timeline': { probes: [{ path: `/v1/customers/${C_SHARED}/timeline`, expect: 'ok' }] },
+  'POST /v1/alerts/:id/acknowledge': { probes: [{ path: '/v1/alerts/{b.alert}/acknowledge', expect: 'not_found' }] },
+  'POST /v1/dead-letters/bulk': {
+    probes: [
+      { path: '/v1/dead-letters/bulk', body: { action: 'discard', sender: 'shop_b' }, expect: 'forbidden_sender' },
+      { path: '/v1/dead-letters/bulk', body: { action: 'discard', ids: ['{b.dead_letter}'] }, expect: 'ok' },
+    ],
+  },
 };
 
 const TOOL_CASES: Record<string, ToolProbe[]> = {
@@ -468,6 +562,31 @@ const TOOL_CASES: Record<string, ToolProbe[]> = {
     { args: { sender: 'nobody' }, expect: 'forbidden_sender' },
   ],
   resume_sender: [{ args: { sender: 'shop_b' }, expect: 'forbidden_sender' }],
+  // Campaigns (issue 15): another sender's campaign answers not found; naming that sender is refused.
+  schedule_message: [
+    {
+      args: {
+        customer_id: C_B,
+        message_type: 'text',
+        content: { text: { body: 'hi' } },
+        deliver_at: '2030-01-01T10:00:00Z',
+        sender: 'shop_b',
+      },
+      expect: 'forbidden_sender',
+    },
+  ],
+  schedule_campaign: [
+    { args: { name: 'x', template_name: 'hello_world', recipients: [{ to: C_B }], sender: 'shop_b' }, expect: 'forbidden_sender' },
+  ],
+  preview_campaign: [{ args: { campaign_id: '{b.campaign}' }, expect: 'not_found' }],
+  pause_campaign: [{ args: { campaign_id: '{b.campaign}' }, expect: 'not_found' }],
+  resume_campaign: [{ args: { campaign_id: '{b.campaign}' }, expect: 'not_found' }],
+  cancel_campaign: [{ args: { campaign_id: '{b.campaign}' }, expect: 'not_found' }],
+  get_campaign: [{ args: { campaign_id: '{b.campaign}' }, expect: 'not_found' }],
+  list_campaigns: [
+    { args: {}, expect: 'ok', control: true, check: (j) => expect(j.campaigns).toEqual([]) },
+    { args: { sender: 'shop_b' }, expect: 'forbidden_sender' },
+  ],
   list_dead_letters: [
     {
       args: { limit: 500 },

@@ -295,6 +295,13 @@ export const ERRORS = {
     message: 'The pricing file has no rate for this market (or this category there); wagate never guesses a price.',
     fix: "Load Meta's rate card for that market through WAGATE_PRICING_FILE.",
   },
+  ALERT_NOT_FOUND: {
+    status: 404,
+    section: 'not_found',
+    faces: HTTP,
+    message: 'No alert with this id (also answered for an alert about another sender, as if it did not exist).',
+    fix: 'List alerts with GET /v1/alerts (ids start with "al_").',
+  },
   WEBHOOK_BATCH_NOT_FOUND: {
     status: 404,
     section: 'not_found',
@@ -337,8 +344,7 @@ export const ERRORS = {
     status: 422,
     section: 'state',
     faces: API,
-    message:
-      'The campaign cannot start: its template is not approved (or unknown), or no valid recipient is left; the message says which.',
+    message: 'The campaign cannot start: its template is not approved (or unknown), or no valid recipient is left; the message says which.',
     fix: 'Fix the template (approve it, or sync with POST /v1/templates/sync) or the audience, then start again; preview shows what would be denied.',
   },
   SCHEDULED_MESSAGE_CLOSED: {
