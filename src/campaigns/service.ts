@@ -354,14 +354,15 @@ export class CampaignService {
   async counts(c: CampaignRecord): Promise<CampaignCounts> {
     const now = performance.now();
     const hit = this.tallies.get(c.id);
-    if (hit && hit.until > now) return hit.counts;
+    // A change of state (completed here or on another instance) always reads afresh.
+    if (hit && hit.until > now && hit.status === c.status && hit.updated_at === c.updated_at) return hit.counts;
     const counts = countsOf(await this.store.tally(c.id, c.category, c.started_at));
     const took = performance.now() - now;
     if (this.tallies.size > 1000) this.tallies.clear();
-    this.tallies.set(c.id, { counts, until: performance.now() + Math.max(250, took * 5) });
+    this.tallies.set(c.id, { counts, until: performance.now() + Math.max(250, took * 5), status: c.status, updated_at: c.updated_at });
     return counts;
   }
-  private readonly tallies = new Map<string, { counts: CampaignCounts; until: number }>();
+  private readonly tallies = new Map<string, { counts: CampaignCounts; until: number; status: CampaignStatus; updated_at: number }>();
 
   async view(c: CampaignRecord): Promise<CampaignView> {
     const counts = await this.counts(c);
