@@ -345,7 +345,7 @@ export class DeliveryService {
       try {
         if (failures === 0) return await this.claim(id, expected, attempt);
         const m = await ctx.store.getMessage(id);
-        if (!m || m.status !== 'queued') return false;
+        if (m?.status !== 'queued') return false;
         if (m.attempts === attempt) return true;
         if (m.attempts !== expected) return false;
         return await this.claim(id, expected, attempt);
