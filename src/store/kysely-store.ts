@@ -18,6 +18,7 @@ import {
   type WindowRecord,
 } from '../domain/types.ts';
 import type { SenderRestriction } from '../domain/restrictions.ts';
+import { isBsuid } from '../domain/identity.ts';
 import type { GateCustomerUpdate, GateSeed, Reservation } from '../gate/port.ts';
 import type {
   AlertRecord,
@@ -1135,7 +1136,7 @@ export class KyselyStore implements Store {
   // ---------------------------------------------------------------- gate seed
 
   async loadGateSeed(now: number): Promise<GateSeed> {
-    const [customers, windows, templates, senders, reserved, health, limits, links] = await Promise.all([
+    const [customers, windows, templates, senders, reserved, health, limits] = await Promise.all([
       // Only customers that differ from a blank one: the gate's default covers the rest.
       this.db
         .selectFrom('customers')
@@ -1171,20 +1172,19 @@ export class KyselyStore implements Store {
       this.db.selectFrom('sender_health').selectAll().$call(this.all),
       // Messaging limits Meta reported per portfolio (business_capability_update).
       this.db.selectFrom('settings').selectAll().where('name', 'like', 'portfolio_limit:%').$call(this.all),
-      // The phones learned since for the BSUIDs those reservations went to: the gate counts them once.
-      this.db
-        .selectFrom('identity_links')
-        .select(['business_id', 'user_id', 'wa_id'])
-        .where('user_id', 'in', (eb) =>
-          eb
-            .selectFrom('messages')
-            .select('recipient')
-            .where('created_at', '>=', now - DAY_MS)
-            .where('status', 'not in', TERMINAL)
-            .where((w) => w.or([w('reserved_marketing', '=', 1), w('reserved_tier', '=', 1)])),
-        )
-        .$call(this.all),
     ]);
+    // The phones learned since for the BSUIDs those reservations went to: the gate counts them once.
+    const bsuids = [...new Set(reserved.map((r) => r.recipient).filter(isBsuid))];
+    const links: { business_id: string; user_id: string; wa_id: string }[] = [];
+    for (let i = 0; i < bsuids.length; i += BATCH_ROWS) {
+      links.push(
+        ...(await this.db
+          .selectFrom('identity_links')
+          .select(['business_id', 'user_id', 'wa_id'])
+          .where('user_id', 'in', bsuids.slice(i, i + BATCH_ROWS))
+          .$call(this.all)),
+      );
+    }
     return {
       customers: customers.map((r): GateCustomerUpdate => {
         const c = rowToCustomer(r);
