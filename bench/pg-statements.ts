@@ -25,31 +25,14 @@ const query = pg.Client.prototype.query as (...a: unknown[]) => unknown;
   return query.apply(this, a);
 };
 
-const { startHarness, recipient } = await import('../test/delivery/harness.ts');
+const { startHarness, recipient, orderUpdate } = await import('../test/delivery/harness.ts');
 const { DATABASE_URL } = await import('../test/production/backends.ts');
 const h = await startHarness({ production: true, mps: 1000 });
-const body = (i: number) => ({
-  to: `+${recipient(i)}`,
-  type: 'template',
-  template: {
-    name: 'order_update',
-    language: { code: 'en_US' },
-    components: [
-      {
-        type: 'body',
-        parameters: [
-          { type: 'text', text: 'Ana' },
-          { type: 'text', text: `#${i}` },
-        ],
-      },
-    ],
-  },
-});
 try {
   counting = true;
   const ids: string[] = [];
   for (let i = 0; i < N; i += 50) {
-    const rs = await Promise.all(Array.from({ length: Math.min(50, N - i) }, (_, j) => h.post(body(i + j))));
+    const rs = await Promise.all(Array.from({ length: Math.min(50, N - i) }, (_, j) => h.post(orderUpdate(`+${recipient(i + j)}`, i + j))));
     for (const r of rs) if (r.status === 202) ids.push(r.json.id);
   }
   // Until every message is read (its last status applied), then a moment for the last batch's cleanup.

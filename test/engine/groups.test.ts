@@ -2,21 +2,15 @@
 // opens the GROUP's window (never a 1:1 window with its author), and a send with recipient_type
 // "group" is decided on that window, delivered to the group and its statuses resolve it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../delivery/harness.ts';
+import { startHarness, waitFor, type Harness } from '../delivery/harness.ts';
+
+/** The harness's wait, with this test's bounds (8 s, every 25 ms). */
+const until = <T>(what: string, fn: () => Promise<T | null | undefined | false>) => waitFor(what, fn, 8_000, 25);
 
 const GROUP = 'Y2FwaV9ncm91cDoxNTU1MDEwMDAwMToxMjAzNjM0MDUyMzQ1Njc4OQ';
 const MEMBER = '447700900888';
 
 let h: Harness;
-const until = async <T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 8_000): Promise<T> => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 const toGroup = (text: string) => ({ recipient_type: 'group', to: GROUP, type: 'text', text: { body: text } });
 
 beforeAll(async () => {

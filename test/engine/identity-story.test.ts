@@ -5,7 +5,10 @@
 // later she shares her phone, so a webhook shows both; she writes STOP; marketing to her is refused by
 // phone and by BSUID, and the portfolio's tier and her marketing cap counted her once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../delivery/harness.ts';
+import { startHarness, waitFor, type Harness } from '../delivery/harness.ts';
+
+/** The harness's wait, with this test's bounds (8 s, every 25 ms). */
+const until = <T>(what: string, fn: () => Promise<T | null | undefined | false>) => waitFor(what, fn, 8_000, 25);
 
 const PHONE = '447700900777';
 const PORTFOLIO = 'delivery-test'; // the harness sender's business portfolio
@@ -13,15 +16,6 @@ const PORTFOLIO = 'delivery-test'; // the harness sender's business portfolio
 let h: Harness;
 let bsuid: string;
 
-const until = async <T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 8_000): Promise<T> => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 const inbound = (text: string) => h.sandbox('POST', '/_sandbox/inbound', { from: PHONE, type: 'text', text: { body: text } });
 const promo = (target: Record<string, unknown>) => ({
   ...target,
