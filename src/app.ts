@@ -336,6 +336,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
     },
     async stop() {
       await stopRunning(); // workers, monitor, then webhooks: the reverse of start
+      // Workers a caller started by hand (createApp with workers: false, then delivery.start()) are
+      // not in `running`: stop them too, before the queue and the store close under their jobs.
+      await delivery.stop();
       components.set('http', 'stopped');
       await alerts.close(); // waits (bounded) for alerts in flight, then closes SMTP connections
       await http.close();
