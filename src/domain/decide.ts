@@ -121,6 +121,15 @@ const iso = (t: number) => new Date(t).toISOString();
 const secs = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 const CREDENTIAL_CODES = /CREDENTIAL|TOKEN|META_190|^190$|META_0$/;
 
+/**
+ * A sender stopped for its credentials: its token was refused, or it is not active for a credential
+ * error (190 halts every sender). The gate answers CREDENTIALS_INVALID for it; the dashboard shows its
+ * token as not valid by this same rule.
+ */
+export function credentialsInvalid(st: Pick<SenderStatus, 'state' | 'credentials_valid' | 'reason_code'>): boolean {
+  return !st.credentials_valid || (st.state !== 'active' && CREDENTIAL_CODES.test(st.reason_code ?? ''));
+}
+
 function suggestTemplates(names: string[]): string {
   if (!names.length)
     return 'Send an approved template (none is approved on this WABA yet: create one in WhatsApp Manager), or wait until the customer writes to you.';
@@ -146,7 +155,7 @@ export function decide(input: DecideInput): DecideResult {
   // 1. Sender
   const st = s.sender_status;
   if (st && st.state !== 'active') {
-    const credentials = !st.credentials_valid || CREDENTIAL_CODES.test(st.reason_code ?? '');
+    const credentials = credentialsInvalid(st);
     const why = st.reason ? `: ${st.reason}` : '';
     if (credentials) {
       return no(

@@ -5,7 +5,8 @@
 // function takes the caller's principal and returns only what it may see; phone numbers are masked
 // for roles below admin.
 import type { AppContext } from './context.ts';
-import type { MessageRecord } from '../domain/types.ts';
+import type { MessageRecord, SenderStatus } from '../domain/types.ts';
+import { credentialsInvalid } from '../domain/decide.ts';
 import { CARE_WINDOW_MS } from '../domain/types.ts';
 import type { DeadLetter } from '../store/port.ts';
 import type { SenderRestriction } from '../domain/restrictions.ts';
@@ -43,6 +44,28 @@ function fixFor(state: string, reason_code: string | null, restrictions: SenderR
   if (restrictions.length)
     return restrictions.map((r) => r.remediation).find(Boolean) ?? 'Meta restricted this account; see Business Support Home.';
   return null;
+}
+
+/**
+ * The token as the sender's state says it is: not valid whenever the gate refuses the sender for its
+ * credentials (its token refused, or halted by a 190, its own or another sender's: the gate answers
+ * CREDENTIALS_INVALID until a check confirms the token), whatever an older health check found. The
+ * expiry is the last check's (ISO, 'never', or null when no check has read it yet).
+ */
+function tokenView(st: SenderStatus, token: Record<string, unknown> | null, h: Record<string, unknown>) {
+  const invalid = credentialsInvalid(st);
+  const expires = typeof token?.expires_at === 'string' ? token.expires_at : null;
+  return {
+    valid: !invalid,
+    reason: invalid
+      ? st.state === 'active'
+        ? 'Meta refused it at the last check'
+        : `the sender is ${st.state} for ${st.reason_code ?? 'its credentials'}`
+      : null,
+    expires_at: expires,
+    seconds_to_expiry: (h.token_seconds_to_expiry as number | null | undefined) ?? null,
+    checked_at: (h.checked_at as string | null | undefined) ?? null,
+  };
 }
 
 /**
@@ -98,12 +121,7 @@ export async function dashboardOverview(ctx: AppContext, p: Principal): Promise<
         display_state: shown,
         fix: fixFor(state, view.reason_code as string | null, restrictions),
         restrictions: restrictions.map((r) => ({ ...r, expires_at: iso(r.expires_at) })),
-        token: {
-          valid: view.credentials_valid ?? token?.valid ?? null,
-          expires_at: (token?.expires_at as string | null | undefined) ?? null,
-          seconds_to_expiry: (h.token_seconds_to_expiry as number | null | undefined) ?? null,
-          checked_at: (h.checked_at as string | null | undefined) ?? null,
-        },
+        token: tokenView(ctx.senders.status(s.id), token, h),
         quality_rating: (h.quality_rating as string | null | undefined) ?? null,
         messaging_limit_tier: (h.messaging_limit_tier as string | null | undefined) ?? null,
         throughput_level: (h.throughput_level as string | null | undefined) ?? null,

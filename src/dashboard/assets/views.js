@@ -97,9 +97,10 @@ function SenderCard({ s, now, reload }) {
     ${s.restrictions?.map((r) => html`<p class="fix">Restricted: <code>${r.type}</code> until ${fmtTime(r.expires_at)}</p>`)}
     <dl class="kv">
       <dt>Token</dt>
-      <dd>
-        ${s.token?.valid === false ? html`<${Badge} v="bad" label="invalid" />` : s.token?.valid ? html`<${Badge} v="ok" label="valid" />` : 'not checked yet'}
-        ${' '}${left === Number.POSITIVE_INFINITY ? 'never expires' : left !== null ? `expires in ${fmtDuration(left)}` : ''}
+      <dd data-testid="sender-token">
+        ${s.token?.valid === false ? html`<${Badge} v="bad" label="not valid" />` : s.token?.valid ? html`<${Badge} v="ok" label="valid" />` : 'not checked yet'}
+        ${s.token?.valid === false && s.token.reason && html` <span class="muted">${s.token.reason}</span>`}
+        ${s.token?.valid !== false && html`${' '}${left === Number.POSITIVE_INFINITY ? 'never expires' : left !== null ? html`<span data-testid="token-countdown">${left > 0 ? `expires in ${fmtDuration(left)}` : 'expired'}</span>` : s.token?.checked_at ? '' : html`<span class="muted">expiry not read yet (Check now)</span>`}`}
       </dd>
       <dt>Quality</dt>
       <dd>${s.quality_rating ? html`<${Badge} v=${s.quality_rating} />` : '—'} ${s.messaging_limit_tier && html`<span class="muted">${s.messaging_limit_tier}</span>`}</dd>
