@@ -55,10 +55,17 @@ try {
   await c.connect();
   const tup = (
     await c.query(
-      'select coalesce(sum(n_tup_ins),0)::int ins, coalesce(sum(n_tup_upd),0)::int upd, coalesce(sum(n_tup_del),0)::int del from pg_stat_user_tables where schemaname = $1',
+      'select coalesce(sum(n_tup_ins),0)::int ins, coalesce(sum(n_tup_upd),0)::int upd, coalesce(sum(n_tup_hot_upd),0)::int hot, coalesce(sum(n_tup_del),0)::int del from pg_stat_user_tables where schemaname = $1',
       [h.namespace],
     )
-  ).rows[0] as { ins: number; upd: number; del: number };
+  ).rows[0] as { ins: number; upd: number; hot: number; del: number };
+  // Per table: where the rows written go (a non-HOT update also writes one entry in every index).
+  const perTable = (
+    await c.query(
+      'select relname, n_tup_ins::int ins, n_tup_upd::int upd, n_tup_hot_upd::int hot from pg_stat_user_tables where schemaname = $1 and (n_tup_ins + n_tup_upd) > 0 order by n_tup_upd + n_tup_ins desc',
+      [h.namespace],
+    )
+  ).rows as { relname: string; ins: number; upd: number; hot: number }[];
   await c.end();
   // Drop the bench's own reads (getMessage above): they are not wagate's.
   const own = [...counts.keys()].find((k) => k.startsWith('select * from "messages" where "id" = $1'));
@@ -85,7 +92,10 @@ try {
       read,
       statements_per_message: per(total),
       by_verb_per_message: Object.fromEntries(Object.entries(byVerb).map(([k, v]) => [k, per(v)])),
-      rows_per_message: { inserted: per(tup.ins), updated: per(tup.upd), deleted: per(tup.del) },
+      rows_per_message: { inserted: per(tup.ins), updated: per(tup.upd), hot_updated: per(tup.hot), deleted: per(tup.del) },
+      by_table_per_message: Object.fromEntries(
+        perTable.map((t) => [t.relname, { inserted: per(t.ins), updated: per(t.upd), hot_updated: per(t.hot) }]),
+      ),
     }),
   );
 } finally {

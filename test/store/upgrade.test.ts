@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MIGRATIONS, type StoreDialect } from '../../src/store/migrations.ts';
+import { MIGRATIONS, migrationTypes, type StoreDialect } from '../../src/store/migrations.ts';
 import { createSqliteStore } from '../../src/store/sqlite.ts';
 import { createPostgresStore } from '../../src/store/postgres.ts';
 import type { Store } from '../../src/store/port.ts';
@@ -72,10 +72,7 @@ type Run = (sql: string, params?: unknown[]) => Promise<void>;
 
 /** What runMigrations does, stopped at `upTo`: the schema an older wagate had. */
 async function writeOldStore(run: Run, dialect: StoreDialect, upTo: number): Promise<void> {
-  const t =
-    dialect === 'postgres'
-      ? { json: 'jsonb', autoId: 'bigserial primary key' }
-      : { json: 'text', autoId: 'integer primary key autoincrement' };
+  const t = migrationTypes(dialect);
   const ph = (i: number) => (dialect === 'sqlite' ? '?' : `$${i}`);
   await run('create table wagate_migrations (version integer primary key, name text not null, applied_at bigint not null)');
   for (const m of MIGRATIONS.filter((x) => x.version <= upTo)) {
@@ -168,6 +165,18 @@ describe.skipIf(missing('postgres'))('a PostgreSQL store written by an older wag
         await expectNothingLost(store);
       } finally {
         await store.close();
+      }
+      // Migration 8: pages of messages keep room for status updates in place (HOT, no index writes).
+      const k = new pg.Client({ connectionString: DATABASE_URL });
+      await k.connect();
+      try {
+        const r = await k.query(
+          `select c.reloptions from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = 'messages'`,
+          [schema],
+        );
+        expect(r.rows[0].reloptions).toContain('fillfactor=70');
+      } finally {
+        await k.end();
       }
     });
   }
