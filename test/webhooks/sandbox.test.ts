@@ -235,7 +235,9 @@ describe('webhooks sent by the sandbox', () => {
     ]);
     await ctl(`/numbers/${PNID}`, { messaging_limit: 100_000 });
     await waitFor('portfolio limit', async () => (await t.ctx.store.getSetting('portfolio_limit:biz')) !== null);
-    await t.ctx.gate.setSenderRestrictions('main', []); // leave the sender as the next tests expect it
+    // Leave the sender (and the sandbox, which enforces the restriction on its sends) as the next tests expect them.
+    await ctl(`/numbers/${PNID}`, { restriction: { type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', lift: true, silent: true } });
+    await t.ctx.gate.setSenderRestrictions('main', []);
   });
 
   it('a sandbox told to sign wrongly is refused (401) and nothing is applied', async () => {

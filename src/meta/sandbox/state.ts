@@ -70,6 +70,15 @@ export interface NumberState extends NumberMeta {
   bucket: { tokens: number; last: number };
   /** Coexistence number disconnected from Cloud API (ACCOUNT_OFFBOARDED): sends fail with 133010 until reconnected. */
   offboarded?: boolean;
+  /** Meta's account restrictions on this number (ACCOUNT_RESTRICTION), enforced on its sends until they end. */
+  restrictions: SandboxRestriction[];
+}
+
+/** One ACCOUNT_RESTRICTION the sandbox holds: its type and when it ends (epoch ms, on the sandbox clock). */
+export interface SandboxRestriction {
+  type: string;
+  until: number;
+  remediation: string | null;
 }
 
 export type TokenStateName = 'valid' | 'revoked' | 'expiring';
@@ -250,6 +259,11 @@ export interface HttpAnswer {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** A control-API refusal: what was wrong and an example body that works. */
+function ctlBad(code: string, message: string, example: Obj): HttpAnswer {
+  return { status: 400, body: { error: { code, message, fix: `e.g. ${JSON.stringify(example)}` } } };
+}
+
 function digits(s: string): string {
   return s.replace(/\D/g, '');
 }
@@ -422,6 +436,7 @@ export class SandboxState {
       code_verification_status: 'VERIFIED',
       status: 'CONNECTED',
       bucket: { tokens: mps, last: this.now() },
+      restrictions: [],
     };
     this.numbers.set(n.phone_number_id, st);
     const list = this.wabas.get(n.waba_id);
@@ -710,6 +725,38 @@ export class SandboxState {
     return true;
   }
 
+  /** The number's restrictions still in force (ended ones are dropped). */
+  liveRestrictions(n: NumberState, now = this.now()): SandboxRestriction[] {
+    if (n.restrictions.some((r) => r.until <= now)) n.restrictions = n.restrictions.filter((r) => r.until > now);
+    return n.restrictions;
+  }
+
+  /** Whether a number of this WABA holds a live restriction of this type. */
+  private wabaRestricted(waba: string, type: string): SandboxRestriction | undefined {
+    for (const id of this.wabas.get(waba) ?? []) {
+      const n = this.numbers.get(id);
+      const r = n ? this.liveRestrictions(n).find((x) => x.type === type) : undefined;
+      if (r) return r;
+    }
+    return undefined;
+  }
+
+  /**
+   * What Meta answers a send that a live restriction covers (README "Account restrictions"):
+   * RESTRICTED_BIZ_INITIATED_MESSAGING covers every send outside a customer service window (the
+   * business starts the conversation), RESTRICTED_CUSTOMER_INITIATED_MESSAGING every send inside one
+   * (a reply); both are refused with 368, Meta's integrity error, synchronously (HTTP 403).
+   * RESTRICTED_DIRECT_SEND_UTILITY_TEMPLATES covers Direct Send messages: 139200.
+   */
+  private restrictedSend(n: NumberState, inCsw: boolean, directSend: boolean, now: number): SyncError | null {
+    for (const r of this.liveRestrictions(n, now)) {
+      if (r.type === 'RESTRICTED_DIRECT_SEND_UTILITY_TEMPLATES' && directSend) return syncError(139200);
+      if (r.type === 'RESTRICTED_BIZ_INITIATED_MESSAGING' && !inCsw) return syncError(368);
+      if (r.type === 'RESTRICTED_CUSTOMER_INITIATED_MESSAGING' && inCsw) return syncError(368);
+    }
+    return null;
+  }
+
   windowOpen(pnid: string, wa: string, now: number): boolean {
     const at = this.windows.get(`${pnid}|${wa}`);
     return at !== undefined && now - at < this.rules.window_ms;
@@ -795,6 +842,9 @@ export class SandboxState {
         }),
       );
     const inCsw = this.windowOpen(pnid, wa, now);
+    // Meta's account restrictions refuse what they cover while they last (before any window check).
+    const restricted = this.restrictedSend(n, inCsw, directSend, now);
+    if (restricted) return this.reject(restricted);
     // Direct Send is business-initiated (utility): no window needed, like a template.
     const initiated = v.template !== null || directSend;
     if (!initiated && !inCsw && this.rules.window_mode === 'sync') return this.reject(syncError(131047));
@@ -1322,15 +1372,9 @@ export class SandboxState {
     if (typeof input.status === 'string') n.status = input.status;
     if (typeof input.verified_name === 'string') n.verified_name = input.verified_name;
     // Meta's 2026 account events (account_update reference, 20 Apr 2026; changes-2026 §10).
-    if (isObj(input.restriction)) {
-      const r = input.restriction;
-      const info: Obj = { restriction_type: String(r.type ?? r.restriction_type ?? 'RESTRICTED_BIZ_INITIATED_MESSAGING') };
-      info.expiration = typeof r.expiration === 'number' ? r.expiration : Math.floor(this.now() / 1000) + 86_400;
-      if (typeof r.remediation === 'string') info.remediation = r.remediation;
-      this.emit(n.waba_id, {
-        field: 'account_update',
-        value: { phone_number: n.display_digits, event: 'ACCOUNT_RESTRICTION', restriction_info: [info] },
-      });
+    if (input.restriction !== undefined) {
+      const bad = this.restrictNumber(n, input.restriction);
+      if (bad) return bad;
     }
     if (typeof input.offboarded === 'boolean' && input.offboarded !== n.offboarded) {
       n.offboarded = input.offboarded;
@@ -1344,6 +1388,64 @@ export class SandboxState {
       this.emit(n.waba_id, { field: 'account_update', value });
     }
     return { status: 200, body: this.numberView(n, null) };
+  }
+
+  /**
+   * Control: `{restriction: {type, expiration?, remediation?, lift?, silent?}}` restricts the number
+   * (account_update ACCOUNT_RESTRICTION) until `expiration` (unix seconds; default a day), or lifts it
+   * (`lift: true`). `silent: true` changes the state without the webhook (a webhook the gateway missed).
+   */
+  private restrictNumber(n: NumberState, input: unknown): HttpAnswer | null {
+    const r = isObj(input) ? input : null;
+    const type = r ? String(r.type ?? r.restriction_type ?? 'RESTRICTED_BIZ_INITIATED_MESSAGING').toUpperCase() : '';
+    if (!r || !/^[A-Z_]{3,80}$/.test(type))
+      return ctlBad('bad_restriction', '`restriction` must be an object with a Meta restriction type', {
+        restriction: { type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', expiration: 1767225600 },
+      });
+    const now = this.now();
+    const nowS = Math.floor(now / 1000);
+    if (r.expiration !== undefined && (typeof r.expiration !== 'number' || !Number.isInteger(r.expiration) || r.expiration <= 0))
+      return ctlBad('bad_expiration', '`restriction.expiration` must be unix seconds', {
+        restriction: { type, expiration: nowS + 86_400 },
+      });
+    const lift = r.lift === true;
+    const expiration = lift ? nowS : typeof r.expiration === 'number' ? r.expiration : nowS + 86_400;
+    const remediation = typeof r.remediation === 'string' ? r.remediation : null;
+    n.restrictions = n.restrictions.filter((x) => x.type !== type);
+    if (!lift && expiration * 1000 > now) n.restrictions.push({ type, until: expiration * 1000, remediation });
+    const value: Obj = { phone_number: n.display_digits, event: 'ACCOUNT_RESTRICTION' };
+    if (type === 'RESTRICTED_UTILITY_TEMPLATES') {
+      // Meta's template-categorisation page: the suspension carries violation_info; its removal
+      // (UTILITY_TEMPLATE_ABUSE_UNBAN) has no restriction_info.
+      value.violation_info = { violation_type: lift ? 'UTILITY_TEMPLATE_ABUSE_UNBAN' : 'UTILITY_TEMPLATE_ABUSE' };
+      if (!lift) this.recategoriseUtility(n.waba_id);
+    }
+    if (!(lift && type === 'RESTRICTED_UTILITY_TEMPLATES')) {
+      const info: Obj = { restriction_type: type, expiration };
+      if (remediation) info.remediation = remediation;
+      value.restriction_info = [info];
+    }
+    if (r.silent !== true) this.emit(n.waba_id, { field: 'account_update', value });
+    return null;
+  }
+
+  /** Utility suspension: every approved UTILITY template of the WABA becomes MARKETING, with Meta's category webhook. */
+  private recategoriseUtility(waba: string): void {
+    for (const t of this.templatesOf(waba)) {
+      if (t.category !== 'UTILITY' || t.status !== 'APPROVED') continue;
+      t.previous_category = t.category;
+      t.category = 'MARKETING';
+      this.emit(waba, {
+        field: 'template_category_update',
+        value: {
+          message_template_id: Number(t.id),
+          message_template_name: t.name,
+          message_template_language: t.language,
+          previous_category: 'UTILITY',
+          new_category: 'MARKETING',
+        },
+      });
+    }
   }
 
   // ---------------------------------------------------------------- Graph reads
@@ -1376,6 +1478,10 @@ export class SandboxState {
   createTemplate(waba: string, body: unknown): HttpAnswer {
     const v = validateCreate(body);
     if (!v.ok) return v.err;
+    if (v.category === 'UTILITY') {
+      const refused = this.utilitySuspended(waba);
+      if (refused) return refused;
+    }
     if (this.findTemplate(waba, v.name, v.language)) {
       return syncError(100, {
         subcode: 2388024,
@@ -1419,6 +1525,10 @@ export class SandboxState {
         return syncError(100, { details: "The category of an approved template can't be edited." });
       if (cat !== 'MARKETING' && cat !== 'UTILITY' && cat !== 'AUTHENTICATION')
         return syncError(100, { details: 'Param category must be one of {AUTHENTICATION, MARKETING, UTILITY}.' });
+      if (cat === 'UTILITY' && t.category !== 'UTILITY') {
+        const refused = this.utilitySuspended(t.waba_id);
+        if (refused) return refused;
+      }
       t.category = cat;
     }
     if (body.components !== undefined) {
@@ -1443,6 +1553,15 @@ export class SandboxState {
       });
     }
     return { status: 200, body: { success: true } };
+  }
+
+  /** RESTRICTED_UTILITY_TEMPLATES: no new utility templates while it lasts (Meta documents no code: 100). */
+  private utilitySuspended(waba: string): SyncError | null {
+    const r = this.wabaRestricted(waba, 'RESTRICTED_UTILITY_TEMPLATES');
+    if (!r) return null;
+    return syncError(100, {
+      details: `Utility template creation is restricted for this WhatsApp Business Account until ${new Date(r.until).toISOString()} (template categorisation misuse).`,
+    });
   }
 
   deleteTemplate(waba: string, name: string | null, hsmId: string | null): HttpAnswer {
