@@ -151,6 +151,8 @@ export function matchesFilter(c: CustomerFacts, f: AudienceFilter, countryOf: (w
   if (f.consent?.length && !f.consent.includes(c.consent)) return false;
   if (f.tags?.length && !f.tags.every((t) => c.tags.includes(t))) return false;
   if (f.exclude_tags?.length && f.exclude_tags.some((t) => c.tags.includes(t))) return false;
+  // c.last_inbound_at is the customer's last message to the filter's sender (or the campaign's).
+  if (f.sender !== undefined && c.last_inbound_at === null) return false;
   if (f.last_inbound_since !== undefined && (c.last_inbound_at === null || c.last_inbound_at < f.last_inbound_since)) return false;
   if (f.country?.length) {
     const cc = countryOf(c.wa_id);

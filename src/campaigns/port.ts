@@ -19,8 +19,10 @@ export interface AudienceFilter {
   consent?: ('opted_in' | 'unknown')[];
   /** ISO country codes (from the phone number). */
   country?: string[];
-  /** Only customers who wrote to the campaign's sender since this time (epoch ms). */
+  /** Only customers who wrote since this time (epoch ms): to `sender` when given, else to the campaign's sender. */
   last_inbound_since?: number;
+  /** Only customers who have written to this sender (its id) at least once. */
+  sender?: string;
 }
 
 export interface InvalidRow {

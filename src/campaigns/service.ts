@@ -172,7 +172,24 @@ function parseOptions(v: unknown): CampaignOptions {
   return out;
 }
 
-function parseFilter(v: unknown): AudienceFilter {
+/** The filter keys a campaign understands (the reference's exclude_tag, require_opt_in and channel too). */
+export const FILTER_KEYS = [
+  'tags',
+  'exclude_tags',
+  'exclude_tag',
+  'consent',
+  'require_opt_in',
+  'country',
+  'last_inbound_since',
+  'sender',
+  'channel',
+] as const;
+
+/**
+ * audience.filter, every key checked against what it can mean for this campaign (its category, its
+ * senders, the time now): a key that would silently match nobody, or everybody, is refused instead.
+ */
+function parseFilter(v: unknown, ctx: AppContext, category: string, now: number): AudienceFilter {
   if (!v || typeof v !== 'object' || Array.isArray(v))
     bad('audience.filter must be an object.', 'audience.filter', 'e.g. {"tags": ["vip"], "country": ["IN"]}');
   const f = v as Record<string, unknown>;
@@ -184,27 +201,85 @@ function parseFilter(v: unknown): AudienceFilter {
       bad(`audience.filter.${k} must be a list of strings.`, `audience.filter.${k}`, `e.g. "${k}": ["vip"]`);
     return arr as string[];
   };
-  const known = ['tags', 'exclude_tags', 'exclude_tag', 'consent', 'require_opt_in', 'country', 'last_inbound_since', 'sender', 'channel'];
-  const unknown = Object.keys(f).filter((k) => !known.includes(k));
-  if (unknown.length) bad(`audience.filter has unknown keys: ${unknown.join(', ')}.`, 'audience.filter', `Use ${known.join(', ')}.`);
+  const unknown = Object.keys(f).filter((k) => !(FILTER_KEYS as readonly string[]).includes(k));
+  if (unknown.length) bad(`audience.filter has unknown keys: ${unknown.join(', ')}.`, 'audience.filter', `Use ${FILTER_KEYS.join(', ')}.`);
   const out: AudienceFilter = {};
   const tags = strings('tags');
   if (tags) out.tags = tags;
   const ex = [...(strings('exclude_tags') ?? []), ...(strings('exclude_tag') ?? [])];
   if (ex.length) out.exclude_tags = ex;
-  const consent = strings('consent') ?? (f.require_opt_in ? ['opted_in'] : undefined);
-  if (consent) {
-    if (consent.some((c) => c !== 'opted_in' && c !== 'unknown'))
+
+  const consent = strings('consent');
+  if (consent?.some((c) => c !== 'opted_in' && c !== 'unknown'))
+    bad(
+      `audience.filter.consent takes "opted_in" and "unknown" (opted-out customers are never in an audience); got ${JSON.stringify(consent)}.`,
+      'audience.filter.consent',
+      'e.g. ["opted_in"].',
+    );
+  // The reference's require_opt_in: true, or the category whose opt-in is required ("marketing").
+  const req = f.require_opt_in;
+  let optIn = false;
+  if (req !== undefined && req !== null && req !== false) {
+    if (req === true || req === category) optIn = true;
+    else if (typeof req === 'string' && ['marketing', 'utility', 'authentication', 'service'].includes(req))
       bad(
-        'audience.filter.consent takes "opted_in" and "unknown" (opted-out customers are never in an audience).',
-        'audience.filter.consent',
-        'e.g. ["opted_in"].',
+        `audience.filter.require_opt_in is "${req}", but this campaign's template is ${category}: consent is judged for the campaign's own category.`,
+        'audience.filter.require_opt_in',
+        `Use "require_opt_in": true (or "${category}"), or a ${req} template.`,
       );
-    out.consent = consent as ('opted_in' | 'unknown')[];
+    else
+      bad(
+        `audience.filter.require_opt_in must be true or the campaign's category ("${category}"); got ${JSON.stringify(req)?.slice(0, 60)}.`,
+        'audience.filter.require_opt_in',
+        `e.g. "require_opt_in": true, or "consent": ["opted_in"].`,
+      );
   }
+  if (optIn && consent && !(consent.length === 1 && consent[0] === 'opted_in'))
+    bad(
+      `audience.filter has require_opt_in and consent ${JSON.stringify(consent)}, which disagree.`,
+      'audience.filter.consent',
+      'Give one of them: "require_opt_in": true is "consent": ["opted_in"].',
+    );
+  if (consent) out.consent = consent as ('opted_in' | 'unknown')[];
+  else if (optIn) out.consent = ['opted_in'];
+
   const country = strings('country');
-  if (country) out.country = country.map((c) => c.toUpperCase());
-  if (f.last_inbound_since !== undefined) out.last_inbound_since = parseTime(f.last_inbound_since, 'audience.filter.last_inbound_since');
+  if (country) {
+    const codes = country.map((c) => c.trim().toUpperCase());
+    const wrong = codes.filter((c) => !/^[A-Z]{2}$/.test(c));
+    if (wrong.length)
+      bad(
+        `audience.filter.country takes ISO 3166 alpha-2 codes; ${wrong.map((w) => JSON.stringify(w)).join(', ')} is not one.`,
+        'audience.filter.country',
+        'e.g. "country": ["IN", "BR"].',
+      );
+    out.country = codes;
+  }
+  if (f.last_inbound_since !== undefined) {
+    const since = parseTime(f.last_inbound_since, 'audience.filter.last_inbound_since');
+    if (since > now)
+      bad(
+        `audience.filter.last_inbound_since (${iso(since)}) is in the future: nobody can have written since then.`,
+        'audience.filter.last_inbound_since',
+        'Give a past time, e.g. 30 days ago.',
+      );
+    out.last_inbound_since = since;
+  }
+  if (f.sender !== undefined) {
+    if (typeof f.sender !== 'string' || !f.sender)
+      bad(
+        'audience.filter.sender must be a sender alias or phone_number_id.',
+        'audience.filter.sender',
+        'e.g. "sender": "main": only customers who have written to it.',
+      );
+    out.sender = resolveSender(ctx, f.sender).id;
+  }
+  if (f.channel !== undefined && (typeof f.channel !== 'string' || f.channel.toLowerCase() !== 'whatsapp'))
+    bad(
+      `audience.filter.channel ${JSON.stringify(f.channel)?.slice(0, 40)} is not supported: wagate sends on WhatsApp only.`,
+      'audience.filter.channel',
+      'Leave channel out, or give "whatsapp".',
+    );
   return out;
 }
 
@@ -266,7 +341,7 @@ export class CampaignService {
         'audience',
         'e.g. "audience": {"recipients": [{"to": "+447700900123", "variables": ["Ana"]}]}',
       );
-    const filter = filterGiven ? parseFilter(audience.filter) : undefined;
+    const filter = filterGiven ? parseFilter(audience.filter, ctx, t.category, now) : undefined;
 
     const id = newId('cmp', now);
     const record: CampaignRecord = {
@@ -313,11 +388,11 @@ export class CampaignService {
       let after = '';
       let i = 0;
       for (;;) {
-        const page = await this.store.customersPage(after, 1000, sender.id, t.category);
+        const page = await this.store.customersPage(after, 1000, filter.sender ?? sender.id, t.category);
         if (!page.length) break;
         after = page[page.length - 1].wa_id;
         for (const c of page) {
-          if (matchesFilter(c, filter, countryOf)) await add({ recipient: c.wa_id }, i);
+          if (matchesFilter(c, filter, customerCountry)) await add({ recipient: c.wa_id }, i);
           i++;
         }
       }
@@ -1069,6 +1144,12 @@ function refused(decision: Decision) {
     fix: decision.suggested_action,
     details: { decision },
   });
+}
+
+/** A known customer's country: its phone's, or a business-scoped user id's prefix ("US.1349…" is US). */
+function customerCountry(wa_id: string): string | null {
+  if (isBsuid(wa_id)) return /^([A-Z]{2})\./.exec(wa_id)?.[1] ?? null;
+  return countryOf(wa_id);
 }
 
 function countryOf(wa_id: string): string | null {

@@ -48,11 +48,24 @@ export const CampaignCreateBody = z.looseObject({
         .looseObject({
           tags: z.array(z.string()).optional(),
           exclude_tags: z.array(z.string()).optional(),
-          consent: z.array(z.enum(['opted_in', 'unknown'])).optional(),
-          country: z.array(z.string()).optional(),
-          last_inbound_since: Time.optional(),
+          exclude_tag: z
+            .union([z.string(), z.array(z.string())])
+            .optional()
+            .describe("The reference's name for exclude_tags"),
+          consent: z
+            .array(z.enum(['opted_in', 'unknown']))
+            .optional()
+            .describe("Consent for the template's category"),
+          require_opt_in: z
+            .union([z.boolean(), z.string()])
+            .optional()
+            .describe('true (or the campaign\'s category): consent ["opted_in"]'),
+          country: z.array(z.string()).optional().describe('ISO 3166 alpha-2 codes, e.g. ["IN"]'),
+          sender: z.string().optional().describe('Only customers who have written to this sender (alias or phone_number_id)'),
+          last_inbound_since: Time.optional().describe("Wrote since then: to `sender` when given, else to the campaign's sender"),
+          channel: z.string().optional().describe('Only "whatsapp"'),
         })
-        .describe('Known customers; opted-out ones never match'),
+        .describe('Known customers; opted-out ones never match; an unknown key or value is refused'),
     }),
   ]),
   deliver_at: Time.optional().describe('Starts by itself at this time (status scheduled); absent: a draft to start'),

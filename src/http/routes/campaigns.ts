@@ -5,7 +5,8 @@ import type { Readable } from 'node:stream';
 import { appError } from '../../shared/errors/app-error.ts';
 import type { AppContext } from '../../engine/context.ts';
 import { audienceRows, type CampaignService } from '../../campaigns/service.ts';
-import { actorOf, requireVisible, senderFilter } from '../actor.ts';
+import { actorOf, principalOf, requireVisible, senderFilter } from '../actor.ts';
+import { requireSender } from '../../mcp/principal.ts';
 import { CampaignIdParam, CampaignListQuery, CampaignUploadQuery, RecipientsQuery } from '../campaign-api.ts';
 import { parseInput } from '../validation.ts';
 import type { RouteModule } from '../types.ts';
@@ -56,6 +57,9 @@ const campaignRoutes: RouteModule = async (app, ctx) => {
       return reply.status(201).send(c);
     }
     const b = body(req);
+    // A filter over another sender's customers needs that sender too (FORBIDDEN_SENDER, as for `sender`).
+    const filterSender = (b.audience as { filter?: { sender?: unknown } } | undefined)?.filter?.sender;
+    if (typeof filterSender === 'string') requireSender(ctx, principalOf(req), filterSender);
     const c = await s.create(
       {
         name: b.name,
