@@ -300,7 +300,9 @@ export class KyselyCampaignStore implements CampaignStore {
     if (since !== null && CATEGORIES.includes(category)) {
       const col = sql.raw(`c.c_${category}_state`);
       const at = sql.raw(`c.c_${category}_at`);
-      const r = await this.rows(sql`select count(*) as n from campaign_recipients r join customers c on c.wa_id = r.wa_id
+      // A recipient denied at dispatch has no wa_id: its customer is the recipient itself (one who wrote STOP before its turn).
+      const r =
+        await this.rows(sql`select count(*) as n from campaign_recipients r join customers c on c.wa_id = coalesce(r.wa_id, r.recipient)
         where r.campaign_id = ${campaign_id} and ${col} = 'opted_out' and ${at} >= ${since}`);
       out.opted_out_during = num(r[0]?.n ?? 0);
     }
