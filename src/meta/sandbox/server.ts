@@ -712,6 +712,18 @@ export async function startSandbox(opts: SandboxOptions): Promise<SandboxHandle>
       if (r.status !== 200) return r;
       out.marketing = b.marketing;
     }
+    if (b.change_user_id !== undefined) {
+      if (b.change_user_id !== true)
+        return ctlError(
+          400,
+          'bad_change_user_id',
+          'change_user_id must be true (Meta gives the customer a new BSUID)',
+          'e.g. {"change_user_id":true}',
+        );
+      const r = state.changeUserId(wa, typeof b.phone_number_id === 'string' ? b.phone_number_id : undefined);
+      if (r.status !== 200) return r;
+      out.user_id_changed = (r.body as Record<string, unknown>).user_id_changed;
+    }
     if (b.undeliverable !== undefined) {
       if (b.undeliverable) state.undeliverable.add(wa);
       else state.undeliverable.delete(wa);

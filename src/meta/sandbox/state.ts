@@ -22,6 +22,7 @@ import type { WebhookSender, Change } from './webhooks.ts';
 import {
   inboundMessage,
   messagesValue,
+  metadata,
   newConversationId,
   newWamid,
   pricingFor,
@@ -303,6 +304,8 @@ export class SandboxState {
   /** `${business}|${wa_id}` → BSUID, and `${business}|${bsuid}` → wa_id (every BSUID the sandbox issued). */
   private bsuidByPhone = new Map<string, string>();
   private phoneByBsuid = new Map<string, string>();
+  /** How many times Meta gave a customer a new BSUID in a portfolio ("business|phone" → n; user_changed_user_id). */
+  private bsuidGen = new Map<string, number>();
   /** wa_id → times of delivered marketing templates (per-user cap, across businesses). */
   marketing = new Map<string, number[]>();
   pair = new Map<string, { tokens: number; last: number }>();
@@ -387,6 +390,7 @@ export class SandboxState {
       this.users,
       this.bsuidByPhone,
       this.phoneByBsuid,
+      this.bsuidGen,
       this.marketing,
       this.pair,
       this.wabaCalls,
@@ -487,12 +491,54 @@ export class SandboxState {
       } catch {
         cc = undefined;
       }
-      const h = createHash('sha256').update(`wagate-sandbox-bsuid|${business}|${wa}`).digest();
+      const gen = this.bsuidGen.get(k) ?? 0;
+      const h = createHash('sha256')
+        .update(`wagate-sandbox-bsuid|${business}|${wa}${gen ? `|${gen}` : ''}`)
+        .digest();
       id = `${cc ?? 'ZZ'}.${h.readBigUInt64BE(0).toString().padStart(20, '0')}`;
       this.bsuidByPhone.set(k, id);
       this.phoneByBsuid.set(`${business}|${id}`, wa);
     }
     return id;
+  }
+
+  /**
+   * Control: Meta gives the customer a new BSUID in the number's portfolio (changes-2026 §1.1,
+   * `user_changed_user_id`). The old one stops resolving (a send to it answers 131009), and a
+   * `system` message goes to the number's WABA: `from_user_id` the old BSUID (and `from` when the
+   * phone is shared), `system.user_id` the new one, no phone in `system` and no `contacts[]` (Meta's
+   * system-message reference, 11 Aug 2026).
+   */
+  changeUserId(wa: string, pnid?: string): HttpAnswer {
+    const n = pnid ? this.numbers.get(pnid) : this.numbers.values().next().value;
+    if (!n)
+      return ctlBad('unknown_number', `phone_number_id "${pnid}" is not a sandbox number`, {
+        change_user_id: true,
+        phone_number_id: [...this.numbers.keys()][0] ?? '',
+      });
+    const k = `${n.business_id}|${wa}`;
+    const old = this.bsuidOf(n.business_id, wa);
+    this.bsuidGen.set(k, (this.bsuidGen.get(k) ?? 0) + 1);
+    this.bsuidByPhone.delete(k);
+    this.phoneByBsuid.delete(`${n.business_id}|${old}`);
+    const ident = this.identity(n, wa);
+    const now = this.now();
+    const msg: Obj = {};
+    if (ident.wa_id !== null) msg.from = ident.wa_id;
+    msg.from_user_id = old;
+    msg.id = newWamid(ident.user_id);
+    msg.timestamp = unixSeconds(now);
+    msg.type = 'system';
+    msg.system = {
+      body: `User ${ident.username ?? 'Sandbox Customer'} changed from ${old} to ${ident.user_id}`,
+      user_id: ident.user_id,
+      type: 'user_changed_user_id',
+    };
+    this.webhooks.enqueue(n.waba_id, {
+      field: 'messages',
+      value: { messaging_product: 'whatsapp', metadata: metadata(n), messages: [msg] },
+    });
+    return { status: 200, body: { user_id_changed: { business_id: n.business_id, from: old, to: ident.user_id } } };
   }
 
   /** The phone behind a BSUID the sandbox issued in this portfolio, or undefined. */

@@ -48,18 +48,24 @@ export class IdentityBook {
   }
 
   /**
-   * A customer's BSUID changed (system user_changed_user_id): the new one is the same person, so it
-   * is linked to their phone when known, and the opt-outs kept under the old BSUID move to it.
+   * A customer's BSUID changed (system user_changed_user_id): the new one is the same person. With a
+   * phone known it is linked to the phone (where their state already lives). Without one (a username
+   * user kept under the old BSUID) their state follows them to the new BSUID: opt-outs, open care
+   * windows, and the tier and marketing-cap slots sends to the old one took (counted once).
    */
   async changedUserId(sender: SenderConfig, oldKey: string, newUserId: string | null, at: number): Promise<void> {
     const next = bsuidKey(newUserId);
     if (!next || next === oldKey) return;
-    const phone = bsuidKey(oldKey) ? await this.ctx.store.getLinkedPhone(portfolioOf(sender), oldKey) : waKey(oldKey);
-    if (phone) await this.learn(sender, [{ wa_id: phone, user_id: next, parent_user_id: null }], at);
-    else {
-      const c = await this.ctx.store.getCustomer(oldKey);
-      if (c) await carryOptOuts(this.ctx, c, next, `webhook:user_id_changed_from:${mask(oldKey)}`, at);
+    const scope = portfolioOf(sender);
+    const phone = bsuidKey(oldKey) ? await this.ctx.store.getLinkedPhone(scope, oldKey) : waKey(oldKey);
+    if (phone) {
+      await this.learn(sender, [{ wa_id: phone, user_id: next, parent_user_id: null }], at);
+      return;
     }
+    const c = await this.ctx.store.getCustomer(oldKey);
+    if (c) await carryOptOuts(this.ctx, c, next, `webhook:user_id_changed_from:${mask(oldKey)}`, at);
+    await this.carryWindows(scope, oldKey, next);
+    await this.ctx.gate.mergeIdentities([{ business_id: scope, user_id: oldKey, wa_id: next }]);
   }
 
   /**
@@ -116,7 +122,7 @@ export class IdentityBook {
     this.known.add(id);
   }
 
-  /** The care windows the customer opened under the BSUID (username-only) stay open under the phone. */
+  /** The care windows the customer opened under a BSUID (username-only) stay open under their new key (phone or BSUID). */
   private async carryWindows(scope: string, bsuid: string, phone: string): Promise<void> {
     for (const w of await this.ctx.store.getWindows(bsuid)) {
       const s = this.ctx.senders.find(w.sender_id);
