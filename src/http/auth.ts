@@ -47,7 +47,7 @@ export async function installAuth(app: FastifyInstance, ctx: AppContext): Promis
     ctx.config.api.keys.map((k) => [k.key_sha256, { name: k.name, role: k.role, senders: k.senders } satisfies Principal]),
   );
   const open = keys.size === 0;
-  const sessions = sessionsFor(app, ctx.now);
+  const sessions = sessionsFor(app, ctx);
   if (open)
     ctx.log.warn(
       'api.keys is empty: the HTTP API and /mcp accept requests without an API key (fine for embedded/dev; configure keys before exposing the port)',
@@ -63,7 +63,7 @@ export async function installAuth(app: FastifyInstance, ctx: AppContext): Promis
     }
     const key = keyOf(req);
     // No key header: the dashboard's session cookie stands for the key it was opened with (src/http/session.ts).
-    const session = key ? null : sessions.get(sessionCookie(req));
+    const session = key ? null : await sessions.get(sessionCookie(req));
     if (session) {
       const csrf = csrfProblem(req, session);
       if (csrf) return sendError(reply, csrf);

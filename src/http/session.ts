@@ -1,25 +1,36 @@
 // Dashboard sessions: the login page exchanges an API key for a session cookie, and the cookie then
 // stands for that key on /v1 (same role, same senders) so the dashboard is a thin face over the API.
 //  - the cookie (wagate_session) is a random 32-byte id, httpOnly, SameSite=Strict, Path=/, Secure when
-//    the request came over TLS; only its SHA-256 is kept, in this process's memory (a restart, or
-//    another instance behind a balancer without stickiness, means logging in again);
-//  - sessions end after 12 h, or 30 min without a request, or at logout;
+//    the request came over TLS; only its SHA-256 is kept, in the store (dashboard_sessions, migration
+//    9), so every instance sharing the store (production: one PostgreSQL) honours a session any of
+//    them issued, and a restart keeps it;
+//  - sessions end after 12 h, or 30 min without a request, or at logout (on every instance at once);
+//    the idle clock is written at most every TOUCH_MS per session, not on each request;
+//  - the key a session stands for is looked up in api.keys on every request: a key taken out of the
+//    config ends its sessions;
 //  - every state-changing request made with the cookie carries the session's CSRF token in the
 //    X-Wagate-CSRF header (the page got it at login) and, when the browser sends an Origin, comes from
 //    this very origin; anything else is refused (CSRF_REJECTED). SameSite=Strict already keeps the
 //    cookie off cross-site requests: the token and the Origin check are the second and third locks.
+//    The token is derived from the cookie (a keyed hash no reader of the store can compute), so any
+//    instance knows it without storing it.
 // The key itself is never kept, logged or sent back.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { fastifyCookie } from '@fastify/cookie';
 import type { Principal } from '../mcp/principal.ts';
+import type { Store } from '../store/port.ts';
+import type { Config } from '../config/schema.ts';
 import { appError, type EngineError } from '../shared/errors/app-error.ts';
 
 export const SESSION_COOKIE = 'wagate_session';
 export const CSRF_HEADER = 'x-wagate-csrf';
 const ABSOLUTE_MS = 12 * 3_600_000;
 const IDLE_MS = 30 * 60_000;
-const MAX_SESSIONS = 10_000;
+/** The idle clock's resolution: a session's last_seen is written when it is this much behind. */
+const TOUCH_MS = 30_000;
+/** Expired rows are deleted at most this often per process (at a login). */
+const PRUNE_EVERY_MS = 60_000;
 
 export interface DashboardSession {
   principal: Principal;
@@ -28,7 +39,11 @@ export interface DashboardSession {
   last_seen: number;
 }
 
-const hashOf = (id: string) => createHash('sha256').update(id, 'utf8').digest('hex');
+const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
+const hashOf = (id: string) => sha256(id);
+const csrfOf = (id: string) => createHash('sha256').update('wagate dashboard csrf\0', 'utf8').update(id, 'utf8').digest('base64url');
+/** What a session row names its key by (src/store/session-store.ts). */
+const keyRefOf = (key_sha256: string) => sha256(`wagate session key\0${key_sha256}`);
 
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -37,48 +52,59 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 export class DashboardSessions {
-  private readonly byHash = new Map<string, DashboardSession>();
+  private readonly byRef = new Map<string, Principal>();
+  private lastPrune = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly now: () => number) {}
+  constructor(
+    private readonly store: Store,
+    keys: Config['api']['keys'],
+    private readonly now: () => number,
+  ) {
+    for (const k of keys) this.byRef.set(keyRefOf(k.key_sha256), { name: k.name, role: k.role, senders: k.senders });
+  }
 
-  /** A new session for the principal: the cookie value (returned once) and the CSRF token. */
-  create(principal: Principal): { id: string; session: DashboardSession } {
-    this.sweep();
+  /** The principal of an API key (by its SHA-256), as sessions resolve it; undefined when unknown. */
+  principalOfKey(key_sha256: string): Principal | undefined {
+    return this.byRef.get(keyRefOf(key_sha256));
+  }
+
+  /** A new session for the key with this SHA-256: the cookie value (returned once) and the CSRF token. */
+  async create(key_sha256: string): Promise<{ id: string; session: DashboardSession } | null> {
+    const principal = this.principalOfKey(key_sha256);
+    if (!principal) return null;
+    await this.prune();
     const id = randomBytes(32).toString('base64url');
     const t = this.now();
-    const session = { principal, csrf: randomBytes(24).toString('base64url'), created_at: t, last_seen: t };
-    this.byHash.set(hashOf(id), session);
-    return { id, session };
+    await this.store.createSession({ id_sha256: hashOf(id), key_ref: keyRefOf(key_sha256), created_at: t, last_seen: t });
+    return { id, session: { principal, csrf: csrfOf(id), created_at: t, last_seen: t } };
   }
 
   /** The live session of a cookie value (its idle clock restarts), or null. */
-  get(id: string | undefined): DashboardSession | null {
-    if (!id) return null;
+  async get(id: string | undefined): Promise<DashboardSession | null> {
+    if (!id || id.length > 200) return null;
     const h = hashOf(id);
-    const s = this.byHash.get(h);
+    const s = await this.store.getSession(h);
     if (!s) return null;
     const t = this.now();
-    if (t - s.created_at > ABSOLUTE_MS || t - s.last_seen > IDLE_MS) {
-      this.byHash.delete(h);
+    const principal = this.byRef.get(s.key_ref);
+    if (!principal || t - s.created_at > ABSOLUTE_MS || t - s.last_seen > IDLE_MS) {
+      await this.store.deleteSession(h);
       return null;
     }
-    s.last_seen = t;
-    return s;
+    if (t - s.last_seen >= TOUCH_MS) await this.store.touchSession(h, t);
+    return { principal, csrf: csrfOf(id), created_at: s.created_at, last_seen: Math.max(s.last_seen, t) };
   }
 
-  delete(id: string | undefined): void {
-    if (id) this.byHash.delete(hashOf(id));
+  async delete(id: string | undefined): Promise<void> {
+    if (id) await this.store.deleteSession(hashOf(id));
   }
 
-  /** Ends the expired sessions; past MAX_SESSIONS, the oldest too (a login flood cannot grow memory). */
-  private sweep(): void {
+  /** Deletes the expired sessions of every instance (at most once a minute per process). */
+  private async prune(): Promise<void> {
     const t = this.now();
-    for (const [h, s] of this.byHash) if (t - s.created_at > ABSOLUTE_MS || t - s.last_seen > IDLE_MS) this.byHash.delete(h);
-    while (this.byHash.size >= MAX_SESSIONS) {
-      const first = this.byHash.keys().next().value;
-      if (first === undefined) break;
-      this.byHash.delete(first);
-    }
+    if (t - this.lastPrune < PRUNE_EVERY_MS) return;
+    this.lastPrune = t;
+    await this.store.pruneSessions({ created_before: t - ABSOLUTE_MS, seen_before: t - IDLE_MS });
   }
 }
 
@@ -138,8 +164,8 @@ export const SESSION_MAX_AGE_S = ABSOLUTE_MS / 1000;
 const perServer = new WeakMap<object, DashboardSessions>();
 
 /** The sessions of one HTTP server (auth.ts reads them on every request, routes/dashboard.ts creates them). */
-export function sessionsFor(app: object, now: () => number): DashboardSessions {
+export function sessionsFor(app: object, ctx: { store: Store; config: Pick<Config, 'api'>; now: () => number }): DashboardSessions {
   let s = perServer.get(app);
-  if (!s) perServer.set(app, (s = new DashboardSessions(now)));
+  if (!s) perServer.set(app, (s = new DashboardSessions(ctx.store, ctx.config.api.keys, ctx.now)));
   return s;
 }

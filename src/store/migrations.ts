@@ -318,6 +318,21 @@ export const MIGRATIONS: Migration[] = [
     // setting (it rewrites the row in its B-tree either way).
     statements: (t) => (t.dialect === 'postgres' ? ['alter table messages set (fillfactor = 70)'] : []),
   },
+  {
+    version: 9,
+    name: 'dashboard: sessions shared by every instance',
+    // src/store/session-store.ts: one row per signed-in browser, keyed by the SHA-256 of its cookie
+    // (never the cookie), so an instance behind a balancer honours a session another one issued.
+    statements: () => [
+      `create table dashboard_sessions (
+  id_sha256 text primary key,
+  key_ref text not null,
+  created_at bigint not null,
+  last_seen bigint not null
+)`,
+      `create index dashboard_sessions_seen_idx on dashboard_sessions (last_seen)`,
+    ],
+  },
 ];
 
 /** What a migration's statements are written with, per dialect. */

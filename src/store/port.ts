@@ -13,8 +13,10 @@ import type {
 } from '../domain/types.ts';
 import type { GateSeed } from '../gate/port.ts';
 import type { AlertAck, RollupPoint } from './rollup-store.ts';
+import type { SessionRecord } from './session-store.ts';
 
 export type { AlertAck, RollupPoint } from './rollup-store.ts';
+export type { SessionRecord } from './session-store.ts';
 
 export interface AuditEntry {
   id?: number;
@@ -266,6 +268,16 @@ export interface Store {
   listRollups(opts: { since: number; until?: number; metrics?: readonly string[]; senders?: readonly string[] }): Promise<RollupPoint[]>;
   /** Deletes minutes before `before` (the retention); returns the rows deleted. */
   pruneRollups(before: number): Promise<number>;
+
+  // Dashboard sessions (src/store/session-store.ts): shared by every instance on this store
+  createSession(s: SessionRecord): Promise<void>;
+  /** The session of this cookie hash, expired or not (src/http/session.ts judges). */
+  getSession(id_sha256: string): Promise<SessionRecord | null>;
+  /** Sets last_seen, only forward. */
+  touchSession(id_sha256: string, last_seen: number): Promise<void>;
+  deleteSession(id_sha256: string): Promise<void>;
+  /** Deletes sessions created before `created_before` or last seen before `seen_before`; returns how many. */
+  pruneSessions(opts: { created_before: number; seen_before: number }): Promise<number>;
 
   // Sender health
   saveSenderHealth(h: SenderHealthRecord): Promise<void>;

@@ -1,5 +1,7 @@
-// Store contract for the dashboard's tables (migration 6): per-minute rollups that add up, their
-// retention, and alert acknowledgements. Run against both adapters (PostgreSQL skipped when missing).
+// Store contract for the dashboard's tables: per-minute rollups that add up, their retention, and alert
+// acknowledgements (migration 6); sessions (migration 9): a row per cookie hash, read back as written,
+// its idle clock only moving forward, deleted by logout or by the prune of expired rows, kept across a
+// restart. Run against both adapters (PostgreSQL skipped when missing).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +15,7 @@ import { DATABASE_URL, missing } from '../support/services.ts';
 
 const M = 60_000;
 const T = 1_750_000_020_000 - (1_750_000_020_000 % M); // a minute boundary
+const H = (c: string) => c.repeat(64).slice(0, 64);
 
 interface Handle {
   store: Store;
@@ -21,7 +24,7 @@ interface Handle {
 }
 
 function rollupContract(name: string, make: () => Promise<Handle>): void {
-  describe(`rollups and alert acks: ${name}`, () => {
+  describe(`rollups, alert acks and sessions: ${name}`, () => {
     let h: Handle;
     let s: Store;
     beforeEach(async () => {
@@ -87,10 +90,54 @@ function rollupContract(name: string, make: () => Promise<Handle>): void {
       const acks = await s.listAlertAcks(['al_1', 'al_3']);
       expect(acks).toEqual([{ alert_id: 'al_1', at: T, actor: 'dashboard:ops' }]);
     });
+
+    describe('dashboard sessions', () => {
+      it('reads a session back by its hash, moves its idle clock only forward, and deletes it', async () => {
+        expect(await s.getSession(H('a'))).toBeNull();
+        await s.createSession({ id_sha256: H('a'), key_ref: H('k'), created_at: T, last_seen: T });
+        await s.createSession({ id_sha256: H('b'), key_ref: H('j'), created_at: T + 1, last_seen: T + 1 });
+        expect(await s.getSession(H('a'))).toEqual({ id_sha256: H('a'), key_ref: H('k'), created_at: T, last_seen: T });
+        await s.touchSession(H('a'), T + 60_000);
+        await s.touchSession(H('a'), T + 30_000); // an instance with an older time does not move it back
+        expect((await s.getSession(H('a')))?.last_seen).toBe(T + 60_000);
+        await s.touchSession(H('z'), T + 60_000); // unknown: nothing happens
+        expect(await s.getSession(H('z'))).toBeNull();
+        await s.deleteSession(H('a'));
+        expect(await s.getSession(H('a'))).toBeNull();
+        expect((await s.getSession(H('b')))?.key_ref).toBe(H('j'));
+      });
+
+      it('a hash is one session: a second create with it is refused', async () => {
+        await s.createSession({ id_sha256: H('c'), key_ref: H('k'), created_at: T, last_seen: T });
+        await expect(s.createSession({ id_sha256: H('c'), key_ref: H('x'), created_at: T, last_seen: T })).rejects.toThrow();
+        expect((await s.getSession(H('c')))?.key_ref).toBe(H('k'));
+      });
+
+      it('prunes the sessions past their absolute or idle limit, keeps the live ones and survives a restart', async () => {
+        await s.createSession({ id_sha256: H('1'), key_ref: H('k'), created_at: T - 13 * 3_600_000, last_seen: T }); // too old
+        await s.createSession({ id_sha256: H('2'), key_ref: H('k'), created_at: T - 3_600_000, last_seen: T - 31 * 60_000 }); // idle
+        await s.createSession({ id_sha256: H('3'), key_ref: H('k'), created_at: T - 3_600_000, last_seen: T - 60_000 }); // live
+        expect(await s.pruneSessions({ created_before: T - 12 * 3_600_000, seen_before: T - 30 * 60_000 })).toBe(2);
+        expect(await s.pruneSessions({ created_before: T - 12 * 3_600_000, seen_before: T - 30 * 60_000 })).toBe(0);
+        const again = await h.reopen();
+        try {
+          expect(await again.getSession(H('1'))).toBeNull();
+          expect(await again.getSession(H('2'))).toBeNull();
+          expect(await again.getSession(H('3'))).toEqual({
+            id_sha256: H('3'),
+            key_ref: H('k'),
+            created_at: T - 3_600_000,
+            last_seen: T - 60_000,
+          });
+        } finally {
+          await again.close();
+        }
+      });
+    });
   });
 }
 
-rollupContract('sqlite', async () => {
+async function sqliteHandle(): Promise<Handle> {
   const dir = mkdtempSync(join(tmpdir(), 'wagate-rollups-'));
   const path = join(dir, 'wagate.db');
   const store = await createSqliteStore(path);
@@ -102,7 +149,8 @@ rollupContract('sqlite', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+}
+rollupContract('sqlite', sqliteHandle);
 
 const RUN = randomBytes(4).toString('hex');
 let n = 0;
@@ -121,7 +169,7 @@ afterAll(async () => {
 });
 
 describe.skipIf(missing('postgres'))('on the shared PostgreSQL', () => {
-  rollupContract('postgres', async () => {
+  const pgHandle = async (): Promise<Handle> => {
     const schema = `wro_${RUN}_${++n}`;
     schemas.push(schema);
     const store = await createPostgresStore(DATABASE_URL, { schema });
@@ -133,5 +181,6 @@ describe.skipIf(missing('postgres'))('on the shared PostgreSQL', () => {
         await drop(schema);
       },
     };
-  });
+  };
+  rollupContract('postgres', pgHandle);
 });

@@ -53,9 +53,8 @@ const who = (p: Principal) => ({ name: p.name, role: p.role, senders: p.senders 
 
 const dashboardRoutes: RouteModule = async (app, ctx) => {
   await installCookies(app);
-  const sessions = sessionsFor(app, ctx.now);
-  const keys = new Map(ctx.config.api.keys.map((k) => [k.key_sha256, { name: k.name, role: k.role, senders: k.senders } as Principal]));
-  const open = keys.size === 0;
+  const sessions = sessionsFor(app, ctx);
+  const open = ctx.config.api.keys.length === 0;
   const failures = new Map<string, number[]>();
 
   const page = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -79,7 +78,7 @@ const dashboardRoutes: RouteModule = async (app, ctx) => {
   app.get('/dashboard/session', async (req, reply) => {
     reply.header('cache-control', 'no-store');
     if (open) return { authenticated: true, open: true, principal: who(LOCAL_PRINCIPAL), csrf: null };
-    const s = sessions.get(sessionCookie(req));
+    const s = await sessions.get(sessionCookie(req));
     if (!s) return { authenticated: false, open: false };
     return { authenticated: true, open: false, principal: who(s.principal), csrf: s.csrf };
   });
@@ -102,15 +101,16 @@ const dashboardRoutes: RouteModule = async (app, ctx) => {
         ),
       );
     const { key } = parseInput(LoginBody, req.body, 'request body');
-    const p = keys.get(sha256Hex(key.trim()));
-    if (!p) {
+    const created = await sessions.create(sha256Hex(key.trim()));
+    if (!created) {
       recent.push(now);
       failures.set(ip, recent);
       if (failures.size > 10_000) failures.delete(failures.keys().next().value as string);
       return sendError(reply, appError('INVALID_API_KEY', 'The API key is not known.'));
     }
     failures.delete(ip);
-    const { id, session } = sessions.create(p);
+    const { id, session } = created;
+    const p = session.principal;
     ctx.log.info({ key: p.name, role: p.role }, 'dashboard login');
     reply.header('set-cookie', sessionSetCookie(req, id, SESSION_MAX_AGE_S));
     return { authenticated: true, open: false, principal: who(p), csrf: session.csrf };
@@ -118,11 +118,11 @@ const dashboardRoutes: RouteModule = async (app, ctx) => {
 
   app.delete('/dashboard/session', async (req, reply) => {
     const value = sessionCookie(req);
-    const s = sessions.get(value);
+    const s = await sessions.get(value);
     if (s) {
       const csrf = csrfProblem(req, s);
       if (csrf) return sendError(reply, csrf);
-      sessions.delete(value);
+      await sessions.delete(value);
     }
     reply.header('set-cookie', sessionSetCookie(req, '', 0));
     return { authenticated: false, open };
