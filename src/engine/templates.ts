@@ -46,11 +46,17 @@ const STATUSES: readonly TemplateStatus[] = [
   'LIMIT_EXCEEDED',
   'ARCHIVED',
 ];
-/** Webhook-only statuses (M-WH-TSU) mapped to what they mean for sending. */
+/**
+ * Webhook-only statuses (M-WH-TSU) mapped to what they mean for sending. LOCKED: the template "has been
+ * locked and cannot be edited" (pywa's TemplateStatus, from Meta's status reference, whose `other_info`
+ * comes with a lock or unlock); nothing says it cannot be sent, and the template webhook keeps a locked
+ * template's status (src/webhooks/handlers/templates.ts). A sync that reads LOCKED therefore records it
+ * sendable, as the webhook does: both paths agree.
+ */
 const STATUS_ALIAS: Record<string, TemplateStatus> = {
   REINSTATED: 'APPROVED',
   FLAGGED: 'APPROVED',
-  LOCKED: 'DISABLED',
+  LOCKED: 'APPROVED',
 };
 const QUALITIES = ['GREEN', 'YELLOW', 'RED', 'UNKNOWN'] as const;
 

@@ -186,7 +186,7 @@ describe('mapping Meta template objects', () => {
     expect(normalizeCategory(undefined)).toBe('marketing');
     expect(normalizeStatus('approved')).toBe('APPROVED');
     expect(normalizeStatus('REINSTATED')).toBe('APPROVED');
-    expect(normalizeStatus('LOCKED')).toBe('DISABLED');
+    expect(normalizeStatus('LOCKED')).toBe('APPROVED'); // locked = cannot be edited, still sent (as the template webhook reads it)
     expect(normalizeStatus('WHATEVER')).toBe('PENDING');
     expect(toTemplateRecord('w', { name: '', language: 'en_US' }, 1)).toBeNull();
     expect(

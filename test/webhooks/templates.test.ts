@@ -8,7 +8,7 @@ import { startSandbox, type SandboxHandle } from '../../src/meta/sandbox/server.
 import { GraphClient } from '../../src/meta/client.ts';
 import { WebhookProcessor } from '../../src/webhooks/processor.ts';
 import { checkCompliance } from '../../src/engine/compliance.ts';
-import { findTemplate, listTemplates } from '../../src/engine/templates.ts';
+import { findTemplate, listTemplates, syncTemplates } from '../../src/engine/templates.ts';
 import { templateLanguage } from '../../src/domain/language.ts';
 import { validateMessage } from '../../src/domain/message.ts';
 import type { TemplateRecord } from '../../src/domain/types.ts';
@@ -122,6 +122,52 @@ describe('ARCHIVED and UNARCHIVED', () => {
     await seed(record({ status: 'ARCHIVED' }));
     await proc.applyBody(status('UNARCHIVED', 600));
     expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.status).toBe('ARCHIVED');
+  });
+});
+
+// LOCKED (Meta's status reference, 13 Apr 2026; pywa TemplateStatus): the template "has been locked and
+// cannot be edited". Nothing says it cannot be sent; the sandbox sends it and refuses its edits. A sync
+// and the webhook must agree: sendable.
+describe('LOCKED templates', () => {
+  const lockedEvent = (time: number, extra: Record<string, unknown> = {}) =>
+    status('LOCKED', time, { other_info: { title: 'TEMPLATE_LOCKED', description: 'locked' }, ...extra });
+
+  it('a sync that reads LOCKED from Meta records the template sendable (it was mapped to DISABLED before)', async () => {
+    const s = await withMeta();
+    await fetch(`${s.url}/_sandbox/templates/spring_sale`, { method: 'POST', body: JSON.stringify({ status: 'LOCKED' }) });
+    await syncTemplates(t.ctx, SENDER.id);
+    expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.status).toBe('APPROVED');
+    expect((await checkCompliance(t.ctx, { body: sendBody({ code: 'en_US' }) })).reason_code).not.toBe('TEMPLATE_NOT_APPROVED');
+    // Meta (the sandbox) agrees: the locked template is sent, its edit refused.
+    const send = await fetch(`${s.url}/v25.0/${PNID}/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SENDER.access_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ messaging_product: 'whatsapp', ...sendBody({ code: 'en_US' }) }),
+    });
+    expect(send.status).toBe(200);
+    const edit = await fetch(`${s.url}/v25.0/${idOf(s, 'spring_sale')}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SENDER.access_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ components: [{ type: 'BODY', text: 'Hi {{1}}', example: { body_text: [['Ann']] } }] }),
+    });
+    expect(edit.status).toBe(400);
+  });
+
+  it('the LOCKED webhook keeps a synced template as it was: APPROVED stays sendable, PAUSED stays paused', async () => {
+    await seed(record({ status: 'APPROVED' }));
+    await proc.applyBody(lockedEvent(100));
+    expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.status).toBe('APPROVED');
+    expect((await checkCompliance(t.ctx, { body: sendBody({ code: 'en_US' }) })).reason_code).not.toBe('TEMPLATE_NOT_APPROVED');
+    await seed(record({ status: 'PAUSED', updated_at: 200_000 }));
+    await proc.applyBody(lockedEvent(300));
+    expect((await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US'))?.status).toBe('PAUSED');
+  });
+
+  it('a LOCKED webhook for a template wagate has not synced fetches it; Meta says LOCKED: recorded sendable', async () => {
+    const s = await withMeta();
+    await fetch(`${s.url}/_sandbox/templates/spring_sale`, { method: 'POST', body: JSON.stringify({ status: 'LOCKED' }) });
+    await proc.applyBody(lockedEvent(700, { message_template_id: Number(idOf(s, 'spring_sale')) }));
+    expect(await t.ctx.store.getTemplate(WABA, 'spring_sale', 'en_US')).toMatchObject({ status: 'APPROVED', category: 'marketing' });
   });
 });
 

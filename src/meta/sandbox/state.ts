@@ -1233,6 +1233,7 @@ export class SandboxState {
       'DELETED',
       'LIMIT_EXCEEDED',
       'ARCHIVED',
+      'LOCKED',
     ];
     const status = input.status === undefined ? undefined : String(input.status).toUpperCase();
     // UNARCHIVED is an event, not a status: the template goes back to the status it had before ARCHIVED.
@@ -1324,6 +1325,9 @@ export class SandboxState {
         if (status === 'PAUSED')
           extra.other_info = { title: 'FIRST_PAUSE', description: `Your ${t.name} template has been paused due to low quality.` };
         if (status === 'DISABLED') extra.disable_info = { disable_date: new Date(this.now()).toISOString() };
+        // Meta's status reference: other_info comes with a lock. A locked template is still sent; edits are refused.
+        if (status === 'LOCKED')
+          extra.other_info = { title: 'TEMPLATE_LOCKED', description: `Your ${t.name} template has been locked and cannot be edited.` };
         if (status === 'REJECTED') t.rejected_reason = typeof input.reason === 'string' ? input.reason : 'INVALID_FORMAT';
         this.templateStatusEvent(
           t,

@@ -15,7 +15,9 @@ export type TplStatus =
   | 'PENDING_DELETION'
   | 'DELETED'
   | 'LIMIT_EXCEEDED'
-  | 'ARCHIVED';
+  | 'ARCHIVED'
+  /** Locked: its content cannot be edited (pywa, Meta's status reference `other_info`); it is still sent. */
+  | 'LOCKED';
 export type Quality = 'GREEN' | 'YELLOW' | 'RED' | 'UNKNOWN';
 
 export interface SandboxTemplate {
@@ -123,7 +125,8 @@ const TEXT_PARAM_TYPES = new Set(['text', 'currency', 'date_time']);
 export function checkTemplateSend(t: SandboxTemplate, ref: TemplateRef): SyncError | null {
   if (t.status === 'PAUSED') return syncError(132015, { details: `Template ${t.name} is paused.` });
   if (t.status === 'DISABLED') return syncError(132016, { details: `Template ${t.name} is disabled.` });
-  if (t.status !== 'APPROVED') return syncError(132001, { details: `template name (${t.name}) does not exist in ${ref.language}` });
+  if (t.status !== 'APPROVED' && t.status !== 'LOCKED')
+    return syncError(132001, { details: `template name (${t.name}) does not exist in ${ref.language}` });
 
   // Header: a text header carries at most one variable; a media header needs one media parameter.
   const header = comp(t, 'HEADER');
