@@ -139,6 +139,43 @@ function messageRow(m: MessageRecord) {
   };
 }
 
+/** PostgreSQL type of each column messageRow writes, in its order (for insertMessagesUnnest). */
+const MESSAGE_COLUMN_TYPES: Record<keyof ReturnType<typeof messageRow>, string> = {
+  id: 'text',
+  sender_id: 'text',
+  recipient: 'text',
+  category: 'text',
+  type: 'text',
+  template_name: 'text',
+  template_language: 'text',
+  payload: 'jsonb',
+  status: 'text',
+  status_rank: 'integer',
+  wamid: 'text',
+  attempts: 'integer',
+  idempotency_key: 'text',
+  request_hash: 'text',
+  last_error: 'jsonb',
+  pricing: 'jsonb',
+  reserved_marketing: 'integer',
+  reserved_tier: 'integer',
+  enqueued: 'integer',
+  created_at: 'bigint',
+  updated_at: 'bigint',
+  history: 'jsonb',
+};
+const MESSAGE_COLUMNS = Object.keys(MESSAGE_COLUMN_TYPES) as (keyof typeof MESSAGE_COLUMN_TYPES)[];
+
+/**
+ * PostgreSQL: many messages in one INSERT from one array per column (unnest). Its text is the same
+ * for every batch size, so it is parsed and planned once per connection, where a multi-row VALUES
+ * list is a new statement for each row count.
+ */
+function insertMessagesUnnest(rows: ReturnType<typeof messageRow>[]): RawBuilder<unknown> {
+  const arrays = sql.join(MESSAGE_COLUMNS.map((c) => sql`cast(${rows.map((r) => r[c])} as ${sql.raw(MESSAGE_COLUMN_TYPES[c])}[])`));
+  return sql`insert into messages (${sql.join(MESSAGE_COLUMNS.map((c) => sql.ref(c)))}) select * from unnest(${arrays})`;
+}
+
 function messagePatchCols(patch: MessagePatch | undefined): Record<string, unknown> {
   const cols: Record<string, unknown> = {};
   if (!patch) return cols;
@@ -167,7 +204,8 @@ export class KyselyStore implements Store {
       async (ms: MessageRecord[]): Promise<unknown[]> => {
         if (ms.length > 1) {
           try {
-            await this.db.insertInto('messages').values(ms.map(messageRow)).$call(this.all);
+            if (this.pg) await this.all(this.raw(insertMessagesUnnest(ms.map(messageRow))), 'insert_messages');
+            else await this.db.insertInto('messages').values(ms.map(messageRow)).$call(this.all);
             return ms.map(() => null);
           } catch (err) {
             if (!isUniqueViolation(err)) throw err;
@@ -585,7 +623,9 @@ export class KyselyStore implements Store {
         // PostgreSQL parses and plans it once per connection (a VALUES list is a new text, planned
         // on every call, for each row count).
         const col = <K extends keyof (typeof chunk)[number]>(k: K) => chunk.map((r) => r[k]);
-        const q = sql<Record<string, unknown>>`with v as (select * from unnest(cast(${col('id')} as text[]), cast(${col('status')} as text[]),
+        const q = sql<
+          Record<string, unknown>
+        >`with v as (select * from unnest(cast(${col('id')} as text[]), cast(${col('status')} as text[]),
               cast(${col('rank')} as integer[]), cast(${col('ev')} as jsonb[]), cast(${col('at')} as bigint[]),
               cast(${col('has_pricing')} as boolean[]), cast(${col('pricing')} as jsonb[]), cast(${col('wamid')} as text[]),
               cast(${col('attempts')} as integer[])) as v(id, status, rank, ev, at, has_pricing, pricing, wamid, attempts)),
@@ -599,7 +639,8 @@ export class KyselyStore implements Store {
       }
       const values = sql.join(
         chunk.map(
-          (r) => sql`(${r.id}, ${r.status}, ${r.rank}, ${r.ev}, ${r.at}, ${r.has_pricing ? 1 : 0}, ${r.pricing}, ${r.wamid}, ${r.attempts})`,
+          (r) =>
+            sql`(${r.id}, ${r.status}, ${r.rank}, ${r.ev}, ${r.at}, ${r.has_pricing ? 1 : 0}, ${r.pricing}, ${r.wamid}, ${r.attempts})`,
         ),
       );
       const q = sql<Record<string, unknown>>`with v(id, status, rank, ev, at, has_pricing, pricing, wamid, attempts) as (values ${values})
@@ -635,19 +676,19 @@ export class KyselyStore implements Store {
   async claimAttempts(items: readonly { id: string; expected_attempts: number; attempts: number }[], now: number): Promise<Set<string>> {
     const claimed = new Set<string>();
     for (let i = 0; i < items.length; i += BATCH_ROWS) {
-      const values = sql.join(
-        inIdOrder(items.slice(i, i + BATCH_ROWS)).map((it) =>
-          this.pg
-            ? sql`(cast(${it.id} as text), cast(${it.expected_attempts} as integer), cast(${it.attempts} as integer))`
-            : sql`(${it.id}, ${it.expected_attempts}, ${it.attempts})`,
-        ),
-      );
-      const q = this.pg
-        ? sql<{ id: string }>`with v(id, expected, attempts) as (values ${values}),
+      const chunk = inIdOrder(items.slice(i, i + BATCH_ROWS));
+      if (this.pg) {
+        // Arrays (unnest): one text for every batch size, planned once per connection.
+        const q = sql<{ id: string }>`with v as (select * from unnest(cast(${chunk.map((it) => it.id)} as text[]),
+              cast(${chunk.map((it) => it.expected_attempts)} as integer[]), cast(${chunk.map((it) => it.attempts)} as integer[])) as v(id, expected, attempts)),
             ${lockedInIdOrder(sql`m.status = 'queued' and m.attempts = v.expected`)}
             update messages m set attempts = v.attempts, enqueued = 1, updated_at = cast(${now} as bigint)
-            from v join locked on locked.id = v.id where m.id = v.id and m.status = 'queued' and m.attempts = v.expected returning m.id`
-        : sql<{ id: string }>`with v(id, expected, attempts) as (values ${values})
+            from v join locked on locked.id = v.id where m.id = v.id and m.status = 'queued' and m.attempts = v.expected returning m.id`;
+        for (const r of await this.all(this.raw(q), 'claim_attempts')) claimed.add(r.id);
+        continue;
+      }
+      const values = sql.join(chunk.map((it) => sql`(${it.id}, ${it.expected_attempts}, ${it.attempts})`));
+      const q = sql<{ id: string }>`with v(id, expected, attempts) as (values ${values})
             update messages set attempts = v.attempts, enqueued = 1, updated_at = ${now}
             from v where messages.id = v.id and messages.status = 'queued' and messages.attempts = v.expected returning id`;
       for (const r of await this.all(this.raw(q))) claimed.add(r.id);
@@ -673,10 +714,10 @@ export class KyselyStore implements Store {
       const chunk = [...ids.slice(i, i + BATCH_ROWS)].sort();
       if (this.pg) {
         // Locks in id order like the status writes it meets on queued messages (lockedInIdOrder).
-        const values = sql.join(chunk.map((id) => sql`(cast(${id} as text))`));
         await this.all(
-          this.raw(sql`with v(id) as (values ${values}), ${lockedInIdOrder(sql`m.enqueued = 0`)}
+          this.raw(sql`with v as (select * from unnest(cast(${chunk} as text[])) as v(id)), ${lockedInIdOrder(sql`m.enqueued = 0`)}
           update messages m set enqueued = 1 from locked where m.id = locked.id and m.enqueued = 0`),
+          'mark_enqueued',
         );
         continue;
       }

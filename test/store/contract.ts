@@ -236,6 +236,28 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(await s.getMessage(dupKeyB.id)).toBeNull();
       });
 
+      it('concurrent inserts of every kind of value (written in one statement) round-trip exactly', async () => {
+        const tricky = 'quote " backslash \\ brace { } comma , NULL null \u00e9 \u{1f600} \n newline';
+        const ms = Array.from({ length: 9 }, (_, i) =>
+          message({
+            idempotency_key: i % 3 === 0 ? null : `idem-v${i}`,
+            request_hash: i % 2 ? `h${i}` : null,
+            wamid: i % 4 === 0 ? `wamid.V${i}` : null,
+            template_name: i % 2 ? 'spring_sale' : null,
+            template_language: i % 2 ? 'en_US' : null,
+            payload: { to: tricky, n: i, list: [null, true, 1.5, { k: tricky }] },
+            last_error: i % 3 === 1 ? { code: 131000, message: tricky } : null,
+            pricing: i % 3 === 2 ? { billable: false, category: 'service' } : null,
+            reserved_marketing: i % 2 === 0,
+            reserved_tier: i % 2 === 1,
+            attempts: i,
+            history: [{ status: 'queued', at: T0 + i, source: 'gate', detail: { why: tricky } }],
+          }),
+        );
+        await Promise.all(ms.map((m) => s.insertMessage(m)));
+        for (const m of ms) expect(await s.getMessage(m.id)).toEqual(m);
+      });
+
       it('moves status forward only, records history in order, and applies the patch', async () => {
         const m = message();
         await s.insertMessage(m);
