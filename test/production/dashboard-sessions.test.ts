@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../../src/app.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import { buildConfig } from '../delivery/harness.ts';
-import { dropNamespace } from '../production/backends.ts';
+import { dropNamespace } from './backends.ts';
 import { missing } from '../support/services.ts';
 
 const ADMIN = `adm-${randomBytes(8).toString('hex')}`;
