@@ -17,6 +17,7 @@ export interface CampaignCliOptions {
   recipients?: string;
   filter?: string;
   variables?: string;
+  options?: string;
   reason?: string;
   watch?: boolean;
   interval?: string;
@@ -88,11 +89,21 @@ export async function run(opts: Record<string, unknown>, args: string[], io: Cli
       return v;
     };
     const print = (v: unknown) => io.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+    const json = (v: string | undefined, flag: string, example: string): unknown => {
+      if (v === undefined) return undefined;
+      try {
+        return JSON.parse(v);
+      } catch {
+        throw new CliError(`${flag} must be JSON, e.g. '${example}'.`, 2);
+      }
+    };
 
     switch (action) {
       case 'create': {
         if (!o.name || !o.template)
           throw new CliError('create needs --name and --template (and --recipients <file> or --filter <json>).', 2);
+        const options = json(o.options, '--options', '{"local_time":"10:00","rate_mps":50}');
+        const variables = json(o.variables, '--variables', '["Ana"]');
         if (o.recipients) {
           const file = o.recipients;
           try {
@@ -104,9 +115,19 @@ export async function run(opts: Record<string, unknown>, args: string[], io: Cli
           if (o.language) q.set('language', o.language);
           if (o.sender) q.set('sender', o.sender);
           if (o.deliverAt) q.set('deliver_at', o.deliverAt);
+          if (options !== undefined) q.set('options', JSON.stringify(options));
+          if (variables !== undefined) q.set('variables', JSON.stringify(variables));
           if (file.endsWith('.json')) {
             // A JSON array (or {recipients: [...]}) goes as the JSON body.
-            const parsed = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(readFileSync(file, 'utf8'));
+            } catch (err) {
+              throw new CliError(
+                `--recipients ${file}: not valid JSON (${(err as Error).message}); give a JSON list, or a .csv / .jsonl file.`,
+                2,
+              );
+            }
             const recipients = Array.isArray(parsed) ? parsed : (parsed as { recipients?: unknown }).recipients;
             const r = await api('POST', '/v1/campaigns', {
               name: o.name,
@@ -114,7 +135,8 @@ export async function run(opts: Record<string, unknown>, args: string[], io: Cli
               sender: o.sender,
               deliver_at: o.deliverAt,
               audience: { recipients },
-              ...(o.variables ? { variables: JSON.parse(o.variables) } : {}),
+              variables,
+              options,
             });
             print(r);
             return 0;
@@ -139,6 +161,8 @@ export async function run(opts: Record<string, unknown>, args: string[], io: Cli
             sender: o.sender,
             deliver_at: o.deliverAt,
             audience: { filter },
+            variables,
+            options,
           }),
         );
         return 0;

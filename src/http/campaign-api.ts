@@ -86,6 +86,8 @@ export const CampaignUploadQuery = z.strictObject({
   language: z.string().min(1).max(20).optional(),
   sender: z.string().min(1).max(100).optional(),
   deliver_at: z.string().optional(),
+  variables: z.string().max(20_000).optional().describe('JSON: variables for rows without their own, e.g. ["Ana"]'),
+  options: z.string().max(2_000).optional().describe('JSON: the options object, e.g. {"local_time":"10:00","rate_mps":50}'),
 });
 
 export const CampaignListQuery = z.strictObject({
@@ -126,7 +128,7 @@ const campaign = (
 export const CAMPAIGN_API_ROUTES: RouteSpec[] = [
   campaign('post', '/v1/campaigns', 'send', 'Create a campaign (draft, or scheduled with deliver_at)', {
     description:
-      'JSON body, or an upload: Content-Type text/csv (header row: to or recipient, then variable columns 1,2,… or names) or application/x-ndjson (one {to|recipient, variables} per line), with name, template, language, sender and deliver_at in the query string. Invalid rows are reported by index (JSON) or row number (uploads) with the reason; the others are kept.',
+      'JSON body, or an upload: Content-Type text/csv (header row: to or recipient, then variable columns 1,2,… or names) or application/x-ndjson (one {to|recipient, variables} per line), with name, template, language, sender, deliver_at, variables (JSON) and options (JSON) in the query string. Invalid rows are reported by index (JSON) or row number (uploads) with the reason; the others are kept.',
     body: CampaignCreateBody,
     responses: {
       201: ok('Created: {id, status, counts, audience: {invalid_count, invalid}}'),

@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { run, type CliIo } from '../../src/cli/campaign.ts';
+import { run } from '../../src/cli/campaign.ts';
 import { waitFor } from '../delivery/harness.ts';
-import { lostAndDuplicates, phone, startCampaignHarness, type CampaignHarness } from './helpers.ts';
+import { cliIo, lostAndDuplicates, phone, startCampaignHarness, type CampaignHarness } from './helpers.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 let h: CampaignHarness;
@@ -135,18 +135,11 @@ describe('wagate campaign status --watch (child process)', () => {
       variables: ['Bo'],
     });
     await h.api('POST', `/v1/campaigns/${c.json.id}/start`);
-    let out = '';
-    const io: CliIo = {
-      env: {},
-      fetch: globalThis.fetch,
-      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-      stdout: { write: (s: string) => (out += s), isTTY: true },
-      stderr: { write: () => true },
-    };
+    const io = cliIo({ tty: true });
     expect(await run({ url: h.base, watch: true, interval: '200' }, ['status', c.json.id], io)).toBe(0);
-    expect(out.startsWith('\r\x1b[2K[')).toBe(true);
-    expect(out.endsWith('\n')).toBe(true);
-    expect(out.slice(0, -1)).not.toMatch(/\n/); // every refresh overwrote the same line
-    expect(out.split('\r\x1b[2K').at(-1)).toMatch(/100% {2}completed {2}sent 3\/3/);
+    expect(io.out.startsWith('\r\x1b[2K[')).toBe(true);
+    expect(io.out.endsWith('\n')).toBe(true);
+    expect(io.out.slice(0, -1)).not.toMatch(/\n/); // every refresh overwrote the same line
+    expect(io.out.split('\r\x1b[2K').at(-1)).toMatch(/100% {2}completed {2}sent 3\/3/);
   });
 });

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, type CliIo } from '../../src/cli/campaign.ts';
-import { lostAndDuplicates, phone, startCampaignHarness, type CampaignHarness } from './helpers.ts';
+import { run } from '../../src/cli/campaign.ts';
+import { cliIo, lostAndDuplicates, phone, startCampaignHarness, type CampaignHarness } from './helpers.ts';
 
 let h: CampaignHarness;
 let dir: string;
@@ -18,18 +18,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function io(): CliIo & { out: string; err: string } {
-  const o = {
-    out: '',
-    err: '',
-    env: {},
-    fetch: globalThis.fetch,
-    sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
-    stdout: { write: (s: string) => (o.out += s) },
-    stderr: { write: (s: string) => (o.err += s) },
-  };
-  return o;
-}
+const io = () => cliIo();
 
 describe('wagate campaign', () => {
   it('creates from a CSV upload, previews, starts and watches it to the end', async () => {

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createApp, type App } from '../../src/app.ts';
 import { createLogger } from '../../src/observability/log.ts';
 import type { CampaignService } from '../../src/campaigns/service.ts';
+import type { CliIo } from '../../src/cli/campaign.ts';
 import { approveSeedTemplates, buildConfig, http, PHONE_NUMBER_ID, type HarnessOptions, type LedgerSend } from '../delivery/harness.ts';
 import { dropNamespace } from '../production/backends.ts';
 
@@ -102,4 +103,18 @@ export function lostAndDuplicates(recipients: string[], sends: LedgerSend[]): { 
     if (n > 1) duplicates += n - 1;
   }
   return { lost, duplicates };
+}
+
+/** The CLI's io with its output kept: what `wagate campaign` printed, in out and err. */
+export function cliIo(opts: { tty?: boolean } = {}): CliIo & { out: string; err: string } {
+  const o = {
+    out: '',
+    err: '',
+    env: {},
+    fetch: globalThis.fetch,
+    sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
+    stdout: { write: (s: string) => (o.out += s), isTTY: opts.tty === true },
+    stderr: { write: (s: string) => (o.err += s) },
+  };
+  return o;
 }

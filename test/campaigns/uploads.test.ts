@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, type CliIo } from '../../src/cli/campaign.ts';
+import { run } from '../../src/cli/campaign.ts';
 import { waitFor } from '../delivery/harness.ts';
-import { lostAndDuplicates, phone, startCampaignHarness, type CampaignHarness } from './helpers.ts';
+import { cliIo, lostAndDuplicates, phone, startCampaignHarness, type CampaignHarness } from './helpers.ts';
 
 let h: CampaignHarness;
 let dir: string;
@@ -116,6 +116,34 @@ describe('audience uploads over HTTP', () => {
     }
   });
 
+  it('an upload takes options and default variables as JSON in the query string', async () => {
+    const good = [phone(760), phone(761)];
+    const body = `${[JSON.stringify({ to: `+${good[0]}` }), JSON.stringify({ to: `+${good[1]}`, variables: ['Own'] })].join('\n')}\n`;
+    const r = await upload(
+      'application/x-ndjson',
+      {
+        name: 'with options',
+        template: 'spring_sale',
+        variables: JSON.stringify(['Everyone']),
+        options: JSON.stringify({ local_time: '10:00', rate_mps: 7, max_failure_rate: 0.1 }),
+      },
+      body,
+    );
+    expect(r.status).toBe(201);
+    expect(r.json.options).toEqual({ local_time: '10:00', rate_mps: 7, max_failure_rate: 0.1 });
+    expect(r.json.audience.invalid_count).toBe(0);
+    const rows = await stored(r.json.id);
+    expect(rows.get(good[0])).toEqual(['Everyone']);
+    expect(rows.get(good[1])).toEqual(['Own']);
+    const badJson = await upload('application/x-ndjson', { name: 'x', template: 'spring_sale', options: '{local_time:' }, body);
+    expect(badJson.status).toBe(400);
+    expect(badJson.json.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'options' } });
+    const badOption = await upload('application/x-ndjson', { name: 'x', template: 'spring_sale', options: '{"local_time":"noon"}' }, body);
+    expect(badOption.json.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'options.local_time' } });
+    const badVars = await upload('application/x-ndjson', { name: 'x', template: 'spring_sale', variables: '[1,' }, body);
+    expect(badVars.json.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'variables' } });
+  });
+
   it('an upload with bad query parameters, an unknown template or no readable header is refused with the field and the fix, never a 500', async () => {
     const noName = await upload('application/x-ndjson', { template: 'spring_sale' }, '{"to": "+919700000001"}\n');
     expect(noName.status).toBe(400);
@@ -147,21 +175,53 @@ describe('wagate campaign create --recipients <file.jsonl>', () => {
         JSON.stringify({ to: `+${good[2]}`, variables: ['C'] }),
       ].join('\n')}\n`,
     );
-    const o = { out: '', err: '' };
-    const io: CliIo = {
-      env: {},
-      fetch: globalThis.fetch,
-      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-      stdout: { write: (s: string) => (o.out += s) },
-      stderr: { write: (s: string) => (o.err += s) },
-    };
-    expect(
-      await run({ url: h.base, name: 'cli jsonl', template: 'spring_sale', language: 'en_US', recipients: file }, ['create'], io),
-    ).toBe(0);
+    const o = cliIo();
+    expect(await run({ url: h.base, name: 'cli jsonl', template: 'spring_sale', language: 'en_US', recipients: file }, ['create'], o)).toBe(
+      0,
+    );
     const c = JSON.parse(o.out);
     expect(c.counts.total).toBe(3);
     expect(c.audience.invalid.map((x: { index: number }) => x.index)).toEqual([2, 4]);
     expect(c.audience.invalid[1].reason).toMatch(/variables do not fit/);
     expect([...(await stored(c.id)).keys()].sort()).toEqual([...good].sort());
+  });
+
+  it('--variables and --options go with an upload, a .json list and a filter alike; bad JSON is exit 2 with an example', async () => {
+    const file = join(dir, 'plain.jsonl');
+    writeFileSync(file, `${JSON.stringify({ to: `+${phone(770)}` })}\n`);
+    const opts = {
+      url: h.base,
+      name: 'flags',
+      template: 'spring_sale',
+      variables: '["Dee"]',
+      options: '{"local_time":"09:30","rate_mps":3}',
+    };
+    const up = cliIo();
+    expect(await run({ ...opts, recipients: file }, ['create'], up)).toBe(0);
+    const a = JSON.parse(up.out);
+    expect(a.options).toEqual({ local_time: '09:30', rate_mps: 3 });
+    expect(a.counts.total).toBe(1); // {{1}} filled by --variables
+    expect((await stored(a.id)).get(phone(770))).toEqual(['Dee']);
+
+    const list = join(dir, 'list.json');
+    writeFileSync(list, JSON.stringify([{ to: `+${phone(771)}` }]));
+    const js = cliIo();
+    expect(await run({ ...opts, recipients: list }, ['create'], js)).toBe(0);
+    expect(JSON.parse(js.out)).toMatchObject({ options: { local_time: '09:30' }, counts: { total: 1 } });
+
+    await h.app.ctx.store.upsertCustomer(phone(772), { tags: ['flagged'] }, h.app.ctx.now());
+    const f = cliIo();
+    expect(await run({ ...opts, filter: '{"tags":["flagged"]}' }, ['create'], f)).toBe(0);
+    expect(JSON.parse(f.out)).toMatchObject({ options: { rate_mps: 3 }, counts: { total: 1 }, audience: { invalid_count: 0 } });
+
+    for (const bad of [{ options: '{rate' }, { variables: '[' }]) {
+      const e = cliIo();
+      expect(await run({ ...opts, ...bad, recipients: file }, ['create'], e)).toBe(2);
+      expect(e.err).toMatch(/must be JSON, e\.g\./);
+    }
+    writeFileSync(list, '[{"to":');
+    const e = cliIo();
+    expect(await run({ ...opts, recipients: list }, ['create'], e)).toBe(2);
+    expect(e.err).toMatch(/list\.json: not valid JSON/);
   });
 });

@@ -30,6 +30,18 @@ function body(req: FastifyRequest): Record<string, unknown> {
   return b as Record<string, unknown>;
 }
 
+/** A JSON value in the query string of an upload (the body is the file). */
+function queryJson(v: string, field: string): unknown {
+  try {
+    return JSON.parse(v);
+  } catch {
+    throw appError('INVALID_REQUEST', `${field} in the query string is not valid JSON.`, {
+      fix: `URL-encode a JSON object, e.g. ${field}=${encodeURIComponent('{"local_time":"10:00"}')}.`,
+      details: { field },
+    });
+  }
+}
+
 const campaignRoutes: RouteModule = async (app, ctx) => {
   // Uploads: the raw body as a stream (parsed row by row, never held whole).
   for (const type of ['text/csv', 'application/x-ndjson', 'application/jsonl'])
@@ -50,7 +62,15 @@ const campaignRoutes: RouteModule = async (app, ctx) => {
       const q = parseInput(CampaignUploadQuery, req.query, 'query string');
       const rows = audienceRows(req.body as Readable, type === 'text/csv' ? 'csv' : 'jsonl');
       const c = await s.create(
-        { name: q.name, sender: q.sender, template: { name: q.template, language: q.language }, audience: {}, deliver_at: q.deliver_at },
+        {
+          name: q.name,
+          sender: q.sender,
+          template: { name: q.template, language: q.language },
+          audience: {},
+          deliver_at: q.deliver_at,
+          options: q.options === undefined ? undefined : queryJson(q.options, 'options'),
+          variables: q.variables,
+        },
         actorOf(req),
         rows,
       );
