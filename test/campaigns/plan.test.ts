@@ -60,7 +60,7 @@ describe('audience rows', () => {
     expect(b.invalid_count).toBe(3);
   });
 
-  it('filters known customers: never opted out; tags, exclusions, consent, country, last inbound', () => {
+  it('filters known customers: never opted out; tags, exclusions, consent, country, last inbound, sender', () => {
     const c = { wa_id: '447700900001', tags: ['vip', 'uk'], consent: 'opted_in' as const, last_inbound_at: 1000 };
     const cc = () => 'GB';
     expect(matchesFilter(c, {}, cc)).toBe(true);
@@ -72,6 +72,10 @@ describe('audience rows', () => {
     expect(matchesFilter(c, { country: ['gb'] }, cc)).toBe(true);
     expect(matchesFilter(c, { country: ['IN'] }, cc)).toBe(false);
     expect(matchesFilter(c, { last_inbound_since: 1001 }, cc)).toBe(false);
+    // sender: the facts' last inbound is to that sender; never having written there leaves the customer out.
+    expect(matchesFilter(c, { sender: 'shop_b' }, cc)).toBe(true);
+    expect(matchesFilter({ ...c, last_inbound_at: null }, { sender: 'shop_b' }, cc)).toBe(false);
+    expect(matchesFilter({ ...c, last_inbound_at: null }, {}, cc)).toBe(true);
   });
 });
 
