@@ -124,4 +124,27 @@ describe('campaign counters', () => {
       await client.close();
     }
   });
+
+  it('a send Meta refuses at once (a sync 400) counts as failed by its Meta code too', async () => {
+    const list = Array.from({ length: 6 }, (_, i) => phone(960 + i));
+    await h.sandbox('POST', '/_sandbox/faults', { status: 400, code: 131009, count: 2 });
+    const c = await h.api('POST', '/v1/campaigns', {
+      name: 'refused at Meta',
+      template: { name: 'spring_sale', language: 'en_US' },
+      audience: { recipients: list.map((p) => ({ to: `+${p}`, variables: ['Bo'] })) },
+    });
+    expect((await h.api('POST', `/v1/campaigns/${c.json.id}/start`)).status).toBe(200);
+    const done = await waitFor(
+      'completed',
+      async () => {
+        const r = (await h.api('GET', `/v1/campaigns/${c.json.id}`)).json;
+        return r.status === 'completed' && r.counts.queued === 0 && r.counts.sent === 0 ? r : null;
+      },
+      20_000,
+    );
+    expect(done.counts).toMatchObject({ total: 6, failed: 2, failed_by_code: { 131009: 2 }, denied: 0 });
+    expect(done.counts.delivered + done.counts.read).toBe(4);
+    const sends = sendsByRecipient(await h.ledger());
+    expect(list.filter((p) => sends.get(p) === 1)).toHaveLength(4);
+  });
 });
