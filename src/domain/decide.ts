@@ -40,6 +40,12 @@ export interface GateRequest {
    * messaging-limit slot like a template (Meta does not say; the conservative reading).
    */
   direct_send?: boolean;
+  /**
+   * The sender's service messages counted this month and its free allowance (from 1 Oct 2026 Meta
+   * charges service messages beyond it: pricing-rules.ts), read by the engine for free-form sends;
+   * absent = unknown, and the pricing note says it depends on the allowance.
+   */
+  service_month?: { month: string; used: number; allowance: number } | null;
 }
 
 export interface SnapshotCustomer {
@@ -478,21 +484,38 @@ export function decide(input: DecideInput): DecideResult {
   }
 
   // 15. Cost: the 72h free-entry-point window changes cost, not permission.
-  ok('pricing', pricingNote(cat, windowOpen, w, now));
+  ok('pricing', pricingNote(cat, windowOpen, w, now, req.service_month ?? null));
   return { decision: allow(checks), category, takes_marketing_slot: takesMarketing, takes_tier_slot: takesTier };
 }
 
-function pricingNote(cat: Category, windowOpen: boolean, w: GateSnapshot['window'], now: number): string {
+function pricingNote(
+  cat: Category,
+  windowOpen: boolean,
+  w: GateSnapshot['window'],
+  now: number,
+  sm: GateRequest['service_month'] | null,
+): string {
   // By the rules of the day of the send (pricing-rules.ts): service and in-window utility are charged from 1 Oct 2026.
   const fep = w?.fep_opened_at != null && now < w.fep_opened_at + FEP_WINDOW_MS;
   if (fep) return `Free: inside the 72-hour free entry point window (until ${iso(w.fep_opened_at! + FEP_WINDOW_MS)}).`;
   if (windowOpen && w?.referral_at != null && w.fep_opened_at == null && now < w.referral_at + CARE_WINDOW_MS)
     return 'Free: this reply to a click-to-WhatsApp ad opens a 72-hour free entry point window.';
-  const b = billingAt({ category: cat, at: now, in_csw: windowOpen, in_fep: false, service_used: null });
+  const b = billingAt({
+    category: cat,
+    at: now,
+    in_csw: windowOpen,
+    in_fep: false,
+    service_used: sm?.used ?? null,
+    allowance: sm?.allowance,
+  });
   if (!b) return `Charged by Meta as ${cat} when delivered (sent before per-message pricing began on 1 Jul 2025).`;
   if (b.free_reason === 'service_message') return 'Free: a service message inside the customer service window (until 1 Oct 2026).';
   if (b.free_reason === 'utility_in_customer_service_window')
     return 'Free: utility template inside the customer service window (until 1 Oct 2026).';
+  if (b.free_reason === 'service_free_allowance' && sm)
+    return `Free: within the number's monthly free service allowance (${sm.used} of ${sm.allowance} used in ${sm.month}, counted from delivered service messages).`;
+  if (cat === 'service' && sm)
+    return `Charged by Meta at the market's utility rate when delivered: the number's ${sm.allowance} free service messages of ${sm.month} are used up (${sm.used} counted).`;
   if (cat === 'service')
     return "Charged by Meta at the market's utility rate when delivered (service messages since 1 Oct 2026), unless within the number's monthly free service allowance.";
   if (cat === 'utility' && windowOpen)

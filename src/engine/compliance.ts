@@ -5,7 +5,8 @@ import type { AppContext } from './context.ts';
 import type { GateRequest } from '../gate/port.ts';
 import { deny, type Decision } from '../domain/decision.ts';
 import type { Category, SenderConfig } from '../domain/types.ts';
-import { BSUID_FORM, GROUP_ID_FORM, bsuidCountry, groupKey, isBsuid, isGroupId, portfolioOf } from '../domain/identity.ts';
+import { BSUID_FORM, GROUP_ID_FORM, bsuidCountry, groupKey, isBsuid, isGroupId, isGroupKey, portfolioOf } from '../domain/identity.ts';
+import { serviceMonthUsage } from './pricing.ts';
 import { normalisePhone } from '../domain/phone.ts';
 import { buildPayload, validateMessage } from '../domain/message.ts';
 import { newId } from '../domain/ids.ts';
@@ -178,6 +179,9 @@ export function prepareMessage(ctx: AppContext, input: PrepareInput): Prepared {
  */
 export async function prepareMessageFor(ctx: AppContext, input: PrepareInput): Promise<Prepared> {
   const p = prepareMessage(ctx, input);
+  // A 1:1 service message's cost depends on the sender's free allowance used this month (pricing note).
+  if (p.ok && p.req.kind === 'free_form' && !p.req.direct_send && !isGroupKey(p.req.to))
+    p.req.service_month = await serviceMonthUsage(ctx, p.sender.id, ctx.now());
   if (!p.ok || p.recipient === undefined) return p;
   const linked = await ctx.store.getLinkedPhone(portfolioOf(p.sender), p.recipient);
   if (linked === null) return p;

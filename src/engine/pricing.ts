@@ -14,7 +14,15 @@ import type { AppContext } from './context.ts';
 import { appError } from '../shared/errors/app-error.ts';
 import { normalisePhone } from '../domain/phone.ts';
 import { getCustomerView } from './customers.ts';
-import { billingAt, billingMonth, DEFAULT_SERVICE_FREE_ALLOWANCE, PMP_START, pricingEraAt, type Billing } from '../domain/pricing-rules.ts';
+import {
+  billingAt,
+  billingMonth,
+  DEFAULT_SERVICE_FREE_ALLOWANCE,
+  PMP_START,
+  pricingEraAt,
+  SERVICE_BILLING_START,
+  type Billing,
+} from '../domain/pricing-rules.ts';
 
 const Rate = z.number().nonnegative();
 const PricingFileSchema = z.object({
@@ -156,6 +164,55 @@ export function parseSendAt(v: unknown, now: number, field = 'send_at'): number 
 /** The monthly free service allowance per number: config, else the rate file, else the reported 1,000. */
 export function serviceAllowance(ctx: Pick<AppContext, 'config'>, data: PricingData): number {
   return ctx.config.pricing?.service_free_allowance ?? data.service_free_allowance ?? DEFAULT_SERVICE_FREE_ALLOWANCE;
+}
+
+/**
+ * Per store, sender and month: the service count read last, and when. A few seconds' reuse keeps the
+ * send path to no extra read; the counts this process adds (serviceCounted) keep it exact here, other
+ * instances' within the reuse time.
+ */
+const serviceMonthCache = new WeakMap<object, Map<string, { used: number; read_at: number }>>();
+const SERVICE_COUNT_REUSE_MS = 5_000;
+
+/** Delivered service messages the store just counted (statuses): the cached counts follow. */
+export function serviceCounted(store: object, items: readonly { sender_id: string; month: string; n: number }[]): void {
+  const cache = serviceMonthCache.get(store);
+  if (!cache) return;
+  for (const i of items) {
+    const hit = cache.get(`${i.sender_id}|${i.month}`);
+    if (hit) hit.used += i.n;
+  }
+}
+
+/**
+ * The sender's service messages counted in the month of `at` and its free allowance, for the gate's
+ * pricing note (from 1 Oct 2026; null before, or when the count cannot be read: the note then says
+ * the cost depends on the allowance). The count comes from delivered service messages (their status
+ * webhooks), so messages still on their way are not in it yet.
+ */
+export async function serviceMonthUsage(
+  ctx: Pick<AppContext, 'config' | 'store' | 'log'>,
+  sender_id: string,
+  at: number,
+): Promise<{ month: string; used: number; allowance: number } | null> {
+  if (at < SERVICE_BILLING_START) return null;
+  const month = billingMonth(at);
+  const key = `${sender_id}|${month}`;
+  let cache = serviceMonthCache.get(ctx.store);
+  if (!cache) serviceMonthCache.set(ctx.store, (cache = new Map()));
+  let hit = cache.get(key);
+  try {
+    const allowance = serviceAllowance(ctx, loadPricing(pricingFilePath(ctx)));
+    if (!hit || Date.now() - hit.read_at > SERVICE_COUNT_REUSE_MS) {
+      hit = { used: await ctx.store.getServiceMessageCount(sender_id, month), read_at: Date.now() };
+      if (cache.size > 10_000) cache.clear();
+      cache.set(key, hit);
+    }
+    return { month, used: hit.used, allowance };
+  } catch (err) {
+    ctx.log.warn({ err, sender_id, month }, 'pricing: service messages of the month not read; the pricing note stays general');
+    return null;
+  }
 }
 
 export interface CostEstimate {

@@ -7,6 +7,7 @@ import type { MessageRecord, MessageStatus, StatusEvent } from '../../domain/typ
 import { classify } from '../../domain/errors/index.ts';
 import { pauseSender } from '../../engine/senders.ts';
 import { holdDirectSend, holdPortfolio } from '../../engine/restrictions.ts';
+import { serviceCounted } from '../../engine/pricing.ts';
 import type { GraphError } from '../../meta/types.ts';
 import { applyForwardOrNone } from '../../store/forward.ts';
 import { billingMonth } from '../../domain/pricing-rules.ts';
@@ -135,6 +136,7 @@ export class StatusHandler {
     if (!items.length) return;
     await this.ctx.store
       .addServiceMessages(items, this.ctx.now())
+      .then(() => serviceCounted(this.ctx.store, items))
       .catch((err) => this.ctx.log.warn({ err, messages: items.length }, 'webhooks: service messages not counted'));
   }
 
