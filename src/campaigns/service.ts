@@ -91,6 +91,9 @@ export interface CreateCampaignInput {
 export interface DispatcherOptions {
   /** How often the dispatcher looks for work (default 100 ms: a pause stops dispatch well within 1 s). */
   tick_ms?: number;
+  /** How often it looks while no campaign runs (default 1 s: a start here kicks it at once, one on
+   * another instance or a due scheduled message waits at most this long; fewer idle store reads). */
+  idle_tick_ms?: number;
   /** How long a claim holds a recipient before another instance may take it (default 5 s: a claim lives only
    * while its batch is submitted; one that outlives it is only replayed, under the same idempotency key). */
   lease_ms?: number;
@@ -286,6 +289,7 @@ function parseFilter(v: unknown, ctx: AppContext, category: string, now: number)
 export class CampaignService {
   readonly instance: string;
   private readonly tickMs: number;
+  private readonly idleTickMs: number;
   private readonly leaseMs: number;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -300,6 +304,7 @@ export class CampaignService {
     opts: DispatcherOptions = {},
   ) {
     this.tickMs = opts.tick_ms ?? 100;
+    this.idleTickMs = Math.max(this.tickMs, opts.idle_tick_ms ?? 1000);
     this.leaseMs = opts.lease_ms ?? 5_000;
     this.instance = opts.instance ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   }
@@ -784,14 +789,15 @@ export class CampaignService {
     this.stopped = false;
     const loop = async () => {
       while (!this.stopped) {
+        let busy = true;
         try {
-          await this.tick();
+          busy = await this.tick();
         } catch (err) {
           this.ctx.log.warn({ err }, 'campaign dispatcher tick failed; trying again');
         }
         if (this.stopped) break;
         await new Promise<void>((res) => {
-          this.timer = setTimeout(res, this.tickMs);
+          this.timer = setTimeout(res, busy ? this.tickMs : this.idleTickMs);
           this.wake = res;
         });
       }
@@ -812,8 +818,11 @@ export class CampaignService {
     this.running = null;
   }
 
-  /** One pass: due scheduled campaigns start, running ones dispatch a paced batch, due scheduled messages go. */
-  async tick(): Promise<void> {
+  /**
+   * One pass: due scheduled campaigns start, running ones dispatch a paced batch, due scheduled
+   * messages go. True while some campaign runs (the next pass comes after tick_ms, else idle_tick_ms).
+   */
+  async tick(): Promise<boolean> {
     const now = this.ctx.now();
     for (const id of await this.store.campaignIds(['scheduled'], { due_before: now })) {
       const c = await this.store.getCampaign(id);
@@ -830,6 +839,7 @@ export class CampaignService {
     const ids = await this.store.campaignIds(['running']);
     await Promise.all(ids.map((id) => this.dispatch(id)));
     await this.dueScheduled();
+    return ids.length > 0;
   }
 
   private async dispatch(id: string): Promise<void> {
