@@ -388,7 +388,12 @@ export class CampaignService {
     };
     if (rows) {
       let i = 0;
-      for await (const r of rows as AsyncIterable<unknown>) await add(r, ++i);
+      // An upload's rows carry their own row number (__row): a CSV parser reports unreadable records out of turn.
+      for await (const r of rows as AsyncIterable<unknown>) {
+        const n = (r as { __row?: unknown } | null)?.__row;
+        i = typeof n === 'number' ? n : i + 1;
+        await add(r, i);
+      }
     } else if (filter) {
       let after = '';
       let i = 0;
@@ -1167,26 +1172,40 @@ function countryOf(wa_id: string): string | null {
   return p.ok ? (p.country ?? null) : null;
 }
 
-/** CSV (header row: to or recipient, then variable columns) or JSON lines, streamed: one row object each. */
+/**
+ * CSV (header row: to or recipient, then variable columns) or JSON lines, streamed: one row object
+ * each, in file order, with its row number in `__row` (JSON lines: the line; CSV: the data row, the
+ * header not counted, an unreadable record counted where it stood).
+ */
 export async function* audienceRows(input: Readable, format: 'csv' | 'jsonl'): AsyncGenerator<unknown> {
   if (format === 'jsonl') {
     const { createInterface } = await import('node:readline');
-    for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
-      if (!line.trim()) {
-        yield { __invalid: 'empty line' };
+    let line = 0;
+    for await (const text of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+      line++;
+      if (!text.trim()) {
+        yield { __invalid: 'empty line', __row: line };
         continue;
       }
       try {
-        yield JSON.parse(line);
+        const row = JSON.parse(text) as unknown;
+        yield row && typeof row === 'object' && !Array.isArray(row) ? { ...row, __row: line } : row;
       } catch {
-        yield { __invalid: 'not valid JSON: each line must be one object like {"to": "+447700900123", "variables": ["Ana"]}' };
+        yield {
+          __invalid: 'not valid JSON: each line must be one object like {"to": "+447700900123", "variables": ["Ana"]}',
+          __row: line,
+        };
       }
     }
     return;
   }
   const { parse } = await import('csv-parse');
   // A record the parser cannot read (an unbalanced quote, ...) is skipped and reported in its place.
-  const skipped: unknown[] = [];
+  // The parser runs ahead of this loop, so each one is held with `after`, the readable records before
+  // it, and given out just before the first readable record that comes after it in the file.
+  const skipped: { after: number; row: unknown }[] = [];
+  let skippedSeen = 0;
+  let skippedOut = 0;
   const parser = input.pipe(
     parse({
       columns: true,
@@ -1194,18 +1213,27 @@ export async function* audienceRows(input: Readable, format: 'csv' | 'jsonl'): A
       trim: true,
       relax_column_count: true,
       bom: true,
+      info: true,
       skip_records_with_error: true,
       on_skip: (err) => {
-        skipped.push({ __invalid: `unreadable CSV: ${err?.message ?? 'parse error'}`.slice(0, 300) });
+        const after = (err as { records?: number } | undefined)?.records ?? 0;
+        skippedSeen++;
+        skipped.push({
+          after,
+          row: { __invalid: `unreadable CSV: ${err?.message ?? 'parse error'}`.slice(0, 300), __row: after + skippedSeen },
+        });
       },
     }),
   );
   try {
-    for await (const rec of parser as AsyncIterable<Record<string, string>>) {
-      while (skipped.length) yield skipped.shift();
+    for await (const { record: rec, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { records: number } }>) {
+      while (skipped.length && skipped[0].after < info.records) {
+        skippedOut++;
+        yield skipped.shift()?.row;
+      }
       const { to, recipient, phone, variables, ...rest } = rec;
       const vars = variables ?? (Object.keys(rest).length ? csvVars(rest) : undefined);
-      yield { to: to ?? phone, recipient, variables: vars };
+      yield { to: to ?? phone, recipient, variables: vars, __row: info.records + skippedOut };
     }
   } catch (err) {
     // Not CSV at all (the header cannot be read): nothing to keep.
@@ -1214,7 +1242,7 @@ export async function* audienceRows(input: Readable, format: 'csv' | 'jsonl'): A
       details: { field: 'body' },
     });
   }
-  while (skipped.length) yield skipped.shift();
+  while (skipped.length) yield skipped.shift()?.row;
 }
 
 /** CSV variable columns: "1","2",... (or var1, var2...) become positional; other names named parameters. */

@@ -84,6 +84,31 @@ describe('audience uploads over HTTP', () => {
     expect(sends).toHaveLength(0); // the invalid row was never sent
   });
 
+  it('CSV: an unreadable record (a stray quote) is reported at its own data row, in file order, and the records around it are kept', async () => {
+    const good = Array.from({ length: 4 }, (_, i) => phone(780 + i));
+    const lines = [
+      'to,1',
+      `+${good[0]},Ana`,
+      `+${phone(790)},B"o`, // row 2: a quote inside a field
+      '',
+      `+${good[1]},Cy`,
+      `+${good[2]},"two`,
+      `lines"`, // row 4 spans two lines: one record
+      `x"y,Di`, // row 5
+      `+${good[3]},Ed`,
+    ];
+    const r = await upload('text/csv', { name: 'stray quotes', template: 'spring_sale' }, `${lines.join('\n')}\n`);
+    expect(r.status).toBe(201);
+    expect(r.json.counts.total).toBe(4);
+    expect(r.json.audience.invalid).toEqual([
+      { index: 2, reason: expect.stringMatching(/^unreadable CSV: .*quote/i) },
+      { index: 5, reason: expect.stringMatching(/^unreadable CSV: .*quote/i) },
+    ]);
+    const rows = await stored(r.json.id);
+    expect([...rows.keys()].sort()).toEqual([...good].sort());
+    expect(rows.get(good[2])).toEqual(['two\nlines']);
+  });
+
   it('JSON lines: each line one row, invalid lines by line number (bad JSON, not an object, empty, bad phone, wrong variables), the rest stored', async () => {
     const good = Array.from({ length: 4 }, (_, i) => phone(720 + i));
     const lines = [
