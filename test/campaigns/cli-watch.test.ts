@@ -57,17 +57,27 @@ describe('wagate campaign status --watch (child process)', () => {
       audience: { recipients: recipients.map((p) => ({ to: `+${p}` })) },
       variables: ['Ana'],
       options: { rate_mps: 4 },
+      // Scheduled for later, so the watch is up (a child process takes a while to start) before it sends.
+      deliver_at: new Date(Date.now() + 3_600_000).toISOString(),
     });
     expect(c.status).toBe(201);
     const id = c.json.id as string;
-    expect((await h.api('POST', `/v1/campaigns/${id}/start`)).status).toBe(200);
 
     const a = watch(id);
     try {
+      const waiting = await waitFor('a first progress line', async () => a.lines.map(parse).find((x) => x) ?? null, 30_000);
+      expect(waiting).toMatchObject({ status: 'scheduled', sent: 0, total: N, percent: 0 });
+      expect((await h.api('POST', `/v1/campaigns/${id}/start`)).status).toBe(200);
       // Live: the bar is redrawn (one line per refresh off a terminal) and the count moves.
-      const first = await waitFor('a first progress line', async () => a.lines.map(parse).find((x) => x) ?? null, 30_000);
-      expect(first.status).toBe('running');
-      expect(first.total).toBe(N);
+      const first = await waitFor(
+        'a line while it sends',
+        async () =>
+          a.lines
+            .map(parse)
+            .filter((x) => x !== null)
+            .find((x) => x.status === 'running' && x.sent > 0) ?? null,
+        20_000,
+      );
       const later = await waitFor(
         'progress moving',
         async () =>
