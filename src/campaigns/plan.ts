@@ -5,6 +5,7 @@ import type { Decision } from '../domain/decision.ts';
 import { isBsuid } from '../domain/identity.ts';
 import { normalisePhone } from '../domain/phone.ts';
 import { checkTemplateParams } from '../domain/templates.ts';
+import { localMinuteOfDay, parseHHMM } from '../domain/timezone.ts';
 import type { TemplateRecord } from '../domain/types.ts';
 import type { AudienceFilter, CampaignOptions, CampaignStatus, CustomerFacts, InvalidRow, NewRecipient, RecipientTally } from './port.ts';
 
@@ -159,6 +160,15 @@ export function matchesFilter(c: CustomerFacts, f: AudienceFilter, countryOf: (w
     if (!cc || !f.country.map((x) => x.toUpperCase()).includes(cc)) return false;
   }
   return true;
+}
+
+/**
+ * With options.local_time: when a recipient in `zone` is sent, looked at from `at`. Within the first
+ * 59 minutes after that local time it is `at` itself; otherwise the next time the clock there says it.
+ */
+export function localSendAt(local_time: string, zone: string, at: number): number {
+  const since = (localMinuteOfDay(zone, at) - parseHHMM(local_time) + 1440) % 1440;
+  return since < 60 ? at : at + ((1440 - since) % 1440) * 60_000;
 }
 
 // ---------------------------------------------------------------------------------------------

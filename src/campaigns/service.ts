@@ -45,6 +45,7 @@ import {
   countsOf,
   guardTrips,
   isTerminal,
+  localSendAt,
   matchesFilter,
   parseVariables,
   recipientKey,
@@ -729,7 +730,9 @@ export class CampaignService {
       if (prep.ok && !isBsuid(r.recipient)) base.req = prep.req;
     }
     if (!prep.ok) return { decision: prep.decision, country: '', category: c.category, takesTier: false };
-    const o = await this.ctx.gate.check(prep.req, at);
+    // With local_time the gate judges each recipient at its own send time (quiet hours, caps, price date).
+    const when = c.options.local_time ? localSendAt(c.options.local_time, this.zoneOf(prep.req.country ?? null, sender), at) : at;
+    const o = await this.ctx.gate.check(prep.req, when);
     const decision = (o.decision.allowed && bsuidRefusal(prep, o.category)) || o.decision;
     const tier = decision.checks.find((x) => x.rule === 'tier_limit');
     return {
@@ -738,6 +741,18 @@ export class CampaignService {
       category: o.category ?? c.category,
       takesTier: !!tier && tier.passed && !tier.detail.startsWith('Recipient already counted'),
     };
+  }
+
+  private readonly zones = new Map<string, string>();
+  /** The zone a campaign's local_time is read in for a recipient of this country (as the dispatcher reads it). */
+  private zoneOf(country: string | null, sender: SenderConfig): string {
+    const key = `${country ?? ''}|${sender.default_time_zone}`;
+    let z = this.zones.get(key);
+    if (z === undefined) {
+      z = recipientZones({ customer_tz: null, country, fallback: sender.default_time_zone }).zones[0];
+      this.zones.set(key, z);
+    }
+    return z;
   }
 
   private readonly countries = new Map<string, string | null>();

@@ -104,6 +104,39 @@ describe('options.local_time', () => {
     expect(lostAndDuplicates([...india, ...uk], await h.ledger())).toEqual({ lost: 0, duplicates: 0 });
   });
 
+  it('preview judges each recipient at its local send time: quiet hours now do not deny what goes out at 10:00 there', async () => {
+    const nowIst = DateTime.now().setZone(ZONES.IN);
+    h = await startCampaignHarness({
+      workers: false,
+      policies: {
+        quiet_hours: [
+          {
+            start: nowIst.minus({ hours: 1 }).toFormat('HH:mm'),
+            end: nowIst.plus({ hours: 2 }).toFormat('HH:mm'),
+            categories: ['marketing'],
+            senders: ['*'],
+            time_zone: ZONES.IN,
+          },
+        ],
+      },
+    });
+    const body = (options: Record<string, unknown>) => ({
+      name: 'preview',
+      template: { name: 'spring_sale', language: 'en_US' },
+      audience: { recipients: india.map((p) => ({ to: `+${p}`, variables: ['A'] })) },
+      options,
+    });
+    const now = await h.api('POST', '/v1/campaigns', body({}));
+    expect((await h.api('POST', `/v1/campaigns/${now.json.id}/preview`)).json).toMatchObject({
+      allowed: 0,
+      denied: { POLICY_QUIET_HOURS: 3 },
+    });
+    // Five hours from now in India is outside the quiet hours (they end in two).
+    const later = nowIst.plus({ hours: 5 }).toFormat('HH:00');
+    const local = await h.api('POST', '/v1/campaigns', body({ local_time: later }));
+    expect((await h.api('POST', `/v1/campaigns/${local.json.id}/preview`)).json).toMatchObject({ allowed: 3, denied: {} });
+  });
+
   it('refuses a local_time that is not HH:MM, with the field and an example', async () => {
     h = await startCampaignHarness({ workers: false });
     for (const bad of ['10am', '24:00', '9:00', 10]) {
