@@ -47,6 +47,11 @@ const parse = (l: string) => {
   return m ? { percent: Number(m[2]), status: m[3], sent: Number(m[4]), total: Number(m[5]), pending: Number(m[6]), line: l } : null;
 };
 
+type Bar = NonNullable<ReturnType<typeof parse>>;
+/** The first progress line the watch printed that satisfies `ok`, once it has. */
+const lineWhere = (w: Watch, what: string, ok: (x: Bar) => boolean) =>
+  waitFor(what, async () => w.lines.map(parse).find((x): x is Bar => x !== null && ok(x)) ?? null, 20_000);
+
 describe('wagate campaign status --watch (child process)', () => {
   it('shows live progress, stops with the reason on pause, and a watch after resume ends at 100% completed', async () => {
     const N = 40;
@@ -69,24 +74,8 @@ describe('wagate campaign status --watch (child process)', () => {
       expect(waiting).toMatchObject({ status: 'scheduled', sent: 0, total: N, percent: 0 });
       expect((await h.api('POST', `/v1/campaigns/${id}/start`)).status).toBe(200);
       // Live: the bar is redrawn (one line per refresh off a terminal) and the count moves.
-      const first = await waitFor(
-        'a line while it sends',
-        async () =>
-          a.lines
-            .map(parse)
-            .filter((x) => x !== null)
-            .find((x) => x.status === 'running' && x.sent > 0) ?? null,
-        20_000,
-      );
-      const later = await waitFor(
-        'progress moving',
-        async () =>
-          a.lines
-            .map(parse)
-            .filter((x) => x !== null)
-            .find((x) => x.sent > first.sent && x.percent > first.percent) ?? null,
-        20_000,
-      );
+      const first = await lineWhere(a, 'a line while it sends', (x) => x.status === 'running' && x.sent > 0);
+      const later = await lineWhere(a, 'progress moving', (x) => x.sent > first.sent && x.percent > first.percent);
       expect(later.line).toMatch(/ · \d+(\.\d)?\/s/); // the rate
       expect(later.line).toMatch(/ · ETA \d+/); // and how long is left
       const pct = a.lines
