@@ -640,6 +640,8 @@ export class CampaignService {
     let allowed = 0;
     let total = 0;
     let tierNeeded = 0;
+    let firstAt = Number.POSITIVE_INFINITY;
+    let lastAt = 0;
     let after = -1;
     const base: { req: GateRequest | null } = { req: null };
     const states: RecipientState[] = isTerminal(c.status)
@@ -658,6 +660,8 @@ export class CampaignService {
           continue;
         }
         allowed++;
+        if (d.when < firstAt) firstAt = d.when;
+        if (d.when > lastAt) lastAt = d.when;
         const k = `${d.country}|${d.category}`;
         byMarket.set(k, (byMarket.get(k) ?? 0) + 1);
         if (d.takesTier) tierNeeded++;
@@ -669,7 +673,9 @@ export class CampaignService {
     const over = remaining === null ? 0 : Math.max(0, tierNeeded - remaining);
     const rate = c.options.rate_mps ?? sender.throughput_mps;
     const sendNow = allowed - over;
-    const eta = Math.ceil(sendNow / rate) + (over > 0 && limit ? Math.ceil(over / limit) * 86_400 : 0);
+    let eta = Math.ceil(sendNow / rate) + (over > 0 && limit ? Math.ceil(over / limit) * 86_400 : 0);
+    // With local_time the last recipient's local time comes first: it cannot end before then.
+    if (c.options.local_time && allowed > 0) eta = Math.max(eta, Math.ceil((lastAt - now) / 1000));
     return {
       campaign_id: id,
       total,
@@ -692,6 +698,15 @@ export class CampaignService {
       },
       rate_mps: rate,
       eta_s: eta,
+      ...(c.options.local_time
+        ? {
+            local_time: {
+              time: c.options.local_time,
+              first_send_at: allowed ? iso(firstAt) : null,
+              last_send_at: allowed ? iso(lastAt) : null,
+            },
+          }
+        : {}),
       at: iso(at),
       previewed_in_ms: Math.round(performance.now() - started),
     };
@@ -711,7 +726,7 @@ export class CampaignService {
     r: RecipientRecord,
     at: number,
     base: { req: GateRequest | null },
-  ): Promise<{ decision: Decision; country: string; category: string; takesTier: boolean }> {
+  ): Promise<{ decision: Decision; country: string; category: string; takesTier: boolean; when: number }> {
     let prep: Prepared;
     const message_id = `preview:${c.id}:${r.seq}`;
     if (!isBsuid(r.recipient) && base.req?.template) {
@@ -729,7 +744,7 @@ export class CampaignService {
       prep = isBsuid(r.recipient) ? await prepareMessageFor(this.ctx, input) : prepareMessage(this.ctx, input);
       if (prep.ok && !isBsuid(r.recipient)) base.req = prep.req;
     }
-    if (!prep.ok) return { decision: prep.decision, country: '', category: c.category, takesTier: false };
+    if (!prep.ok) return { decision: prep.decision, country: '', category: c.category, takesTier: false, when: at };
     // With local_time the gate judges each recipient at its own send time (quiet hours, caps, price date).
     const when = c.options.local_time ? localSendAt(c.options.local_time, this.zoneOf(prep.req.country ?? null, sender), at) : at;
     const o = await this.ctx.gate.check(prep.req, when);
@@ -740,6 +755,7 @@ export class CampaignService {
       country: prep.req.country ?? 'ZZ',
       category: o.category ?? c.category,
       takesTier: !!tier && tier.passed && !tier.detail.startsWith('Recipient already counted'),
+      when,
     };
   }
 

@@ -134,7 +134,14 @@ describe('options.local_time', () => {
     // Five hours from now in India is outside the quiet hours (they end in two).
     const later = nowIst.plus({ hours: 5 }).toFormat('HH:00');
     const local = await h.api('POST', '/v1/campaigns', body({ local_time: later }));
-    expect((await h.api('POST', `/v1/campaigns/${local.json.id}/preview`)).json).toMatchObject({ allowed: 3, denied: {} });
+    const p = (await h.api('POST', `/v1/campaigns/${local.json.id}/preview`)).json;
+    expect(p).toMatchObject({ allowed: 3, denied: {}, local_time: { time: later } });
+    // When they go out, and so how long it takes: until the local time comes.
+    const sendAt = Date.parse(p.local_time.last_send_at);
+    expect(DateTime.fromMillis(sendAt, { zone: ZONES.IN }).toFormat('HH:mm')).toBe(later);
+    expect(p.local_time.first_send_at).toBe(p.local_time.last_send_at); // one zone
+    expect(Math.abs(p.eta_s - (sendAt - h.app.ctx.now()) / 1000)).toBeLessThan(60);
+    expect(p.eta_s).toBeGreaterThan(3 * 3600);
   });
 
   it('refuses a local_time that is not HH:MM, with the field and an example', async () => {
