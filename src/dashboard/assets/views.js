@@ -309,13 +309,13 @@ function CustomerDetail({ id, senders }) {
     <h3>Marketing cap</h3>
     ${caps ? html`<ul>${caps.map((x) => html`<li>${x.sender}: ${x.marketing_count_24h ?? 0} of ${x.limit ?? '—'} marketing messages in 24 h ${x.is_capped ? html`<${Badge} v="bad" label="capped" />` : ''}</li>`)}</ul>` : html`<p class="muted">…</p>`}
     <h3>Timeline <a href=${`/v1/customers/${enc(id)}/timeline?format=csv`} download>Export CSV</a></h3>
-    <div class="table-wrap"><table data-testid="timeline">
+    <div class="table-wrap"><table class="stack" data-testid="timeline">
       <thead><tr><th scope="col">When</th><th scope="col">Kind</th><th scope="col">Sender</th><th scope="col">What</th></tr></thead>
       <tbody>${(t?.events ?? [])
         .slice(0, 200)
         .map(
           (e) =>
-            html`<tr><td>${fmtTime(e.at)}</td><td><${Badge} label=${e.kind} /></td><td>${e.sender ?? '—'}</td><td class="wrap">${e.what}<div class="muted">${e.detail}</div></td></tr>`,
+            html`<tr><td data-label="When">${fmtTime(e.at)}</td><td data-label="Kind"><${Badge} label=${e.kind} /></td><td data-label="Sender">${e.sender ?? '—'}</td><td data-label="What" class="wrap">${e.what}<div class="muted">${e.detail}</div></td></tr>`,
         )}</tbody>
     </table></div>
   </section>`;
@@ -388,13 +388,13 @@ export function DeadLetters({ senders }) {
     ${result && html`<p class="banner" role="status">${result}</p>`}
     <${Problem} error=${err} />
     <div class="table-wrap">
-      <table data-testid="dead-letter-list">
+      <table class="stack" data-testid="dead-letter-list">
         <caption class="sr-only">Dead letters</caption>
         <thead><tr><th scope="col">Dead letter</th><th scope="col">Reason</th><th scope="col">Sender</th><th scope="col">When</th><th scope="col">Actions</th></tr></thead>
         <tbody>
           ${list.map(
             (d) => html`<tr data-testid=${`dl-${d.id}`}>
-              <td><button type="button" class="secondary" aria-expanded=${openId === d.id} onClick=${() => setOpenId(openId === d.id ? null : d.id)}>${d.id}</button>
+              <td data-label="Dead letter"><button type="button" class="secondary" aria-expanded=${openId === d.id} onClick=${() => setOpenId(openId === d.id ? null : d.id)}>${d.id}</button>
                 ${
                   openId === d.id &&
                   html`<div class="fix" data-testid="dl-detail"><p>${d.explanation}</p>${d.fix && html`<p><strong>Fix:</strong> ${d.fix}</p>`}
@@ -402,10 +402,10 @@ export function DeadLetters({ senders }) {
                   ${d.meta_error && html`<pre>${JSON.stringify(d.meta_error, null, 2)}</pre>`}</div>`
                 }
               </td>
-              <td><code>${d.reason_code}</code></td>
-              <td>${d.sender_id}</td>
-              <td>${fmtTime(d.created_at)}</td>
-              <td>${
+              <td data-label="Reason"><code>${d.reason_code}</code></td>
+              <td data-label="Sender">${d.sender_id}</td>
+              <td data-label="When">${fmtTime(d.created_at)}</td>
+              <td data-label="Actions">${
                 isAdmin() && d.state === 'open'
                   ? html`<div class="actions">
                       <${Action} label="Replay" testid="replay" run=${() =>
@@ -442,12 +442,12 @@ export function Templates({ senders }) {
       </label>
     </form>
     <${Problem} error=${err} />
-    <div class="table-wrap"><table data-testid="template-list">
+    <div class="table-wrap"><table class="stack" data-testid="template-list">
       <caption class="sr-only">Templates</caption>
       <thead><tr><th scope="col">Name</th><th scope="col">Language</th><th scope="col">Category</th><th scope="col">Status</th><th scope="col">Quality</th><th scope="col">Last change</th></tr></thead>
       <tbody>${(r?.templates ?? []).map(
         (t) =>
-          html`<tr><td class="mono">${t.name}</td><td>${t.language}</td><td>${t.category}</td><td><${Badge} v=${t.status} /></td><td>${t.quality ? html`<${Badge} v=${t.quality} />` : '—'}</td><td>${fmtTime(t.updated_at)}</td></tr>`,
+          html`<tr><td data-label="Name"><span class="mono">${t.name}</span></td><td data-label="Language">${t.language}</td><td data-label="Category">${t.category}</td><td data-label="Status"><${Badge} v=${t.status} /></td><td data-label="Quality">${t.quality ? html`<${Badge} v=${t.quality} />` : '—'}</td><td data-label="Last change">${fmtTime(t.updated_at)}</td></tr>`,
       )}
       ${r && !r.templates.length && html`<tr><td colspan="6" class="muted">No template known for this sender.</td></tr>`}</tbody>
     </table></div>`;
@@ -466,16 +466,16 @@ export function Alerts() {
       </label>
     </form>
     <${Problem} error=${err} />
-    <div class="table-wrap"><table data-testid="alert-list">
+    <div class="table-wrap"><table class="stack" data-testid="alert-list">
       <caption class="sr-only">Alerts</caption>
       <thead><tr><th scope="col">Severity</th><th scope="col">Alert</th><th scope="col">Sender</th><th scope="col">Raised</th><th scope="col">State</th></tr></thead>
       <tbody>${list.map(
         (a) => html`<tr data-testid=${`alert-${a.id}`}>
-          <td><${Badge} v=${a.severity} /></td>
-          <td class="wrap"><strong>${a.title}</strong><div class="muted">${a.body}</div></td>
-          <td>${a.sender_id ?? '—'}</td>
-          <td>${fmtTime(a.created_at)}</td>
-          <td>${a.open ? html`<${Badge} v="warn" label="open" />` : html`<${Badge} v="ok" label=${`resolved ${fmtTime(a.resolved_at)}`} />`}
+          <td data-label="Severity"><${Badge} v=${a.severity} /></td>
+          <td data-label="Alert" class="wrap"><strong>${a.title}</strong><div class="muted pre-line">${a.body}</div></td>
+          <td data-label="Sender">${a.sender_id ?? '—'}</td>
+          <td data-label="Raised">${fmtTime(a.created_at)}</td>
+          <td data-label="State">${a.open ? html`<${Badge} v="warn" label="open" />` : html`<${Badge} v="ok" label=${`resolved ${fmtTime(a.resolved_at)}`} />`}
             ${a.acknowledged_at ? html`<div class="muted">acknowledged by ${a.acknowledged_by} ${fmtTime(a.acknowledged_at)}</div>` : isAdmin() && html`<${Action} label="Acknowledge" kind="secondary" run=${() => api('POST', `/v1/alerts/${enc(a.id)}/acknowledge`).then(reload)} />`}</td>
         </tr>`,
       )}
