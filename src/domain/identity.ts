@@ -12,6 +12,22 @@ export function isBsuid(v: unknown): v is string {
 }
 
 /**
+ * A parent BSUID ("US.ENT.…", changes-2026.md §1.1; 360dialog): one id for the user across the linked
+ * portfolios of an enterprise, given beside the portfolio's own BSUID (parent_user_id,
+ * from_parent_user_id, parent_recipient_user_id) and accepted by Meta as a recipient.
+ */
+export function isParentBsuid(v: unknown): v is string {
+  return isBsuid(v) && v.slice(2, 7) === '.ENT.';
+}
+
+/**
+ * The scope parent BSUID ↔ phone links are kept under besides the sender's portfolio: a parent BSUID
+ * works in every linked portfolio, and wagate does not know which portfolios are linked, so a link
+ * learned in one holds in all (an opt-out kept under the phone is found wherever the parent id is used).
+ */
+export const PARENT_BSUID_SCOPE = 'parent-bsuid';
+
+/**
  * A WhatsApp group (Groups API, 3 Feb 2026): its members' messages open a window with the whole group,
  * kept under this key (never a 1:1 window with the author); a send with recipient_type "group" is
  * decided on it. Meta's group ids are opaque strings.

@@ -5,7 +5,18 @@ import type { AppContext } from './context.ts';
 import type { GateRequest } from '../gate/port.ts';
 import { deny, type Decision } from '../domain/decision.ts';
 import type { Category, SenderConfig } from '../domain/types.ts';
-import { BSUID_FORM, GROUP_ID_FORM, bsuidCountry, groupKey, isBsuid, isGroupId, isGroupKey, portfolioOf } from '../domain/identity.ts';
+import {
+  BSUID_FORM,
+  GROUP_ID_FORM,
+  bsuidCountry,
+  groupKey,
+  isBsuid,
+  isGroupId,
+  isGroupKey,
+  isParentBsuid,
+  PARENT_BSUID_SCOPE,
+  portfolioOf,
+} from '../domain/identity.ts';
 import { serviceMonthUsage } from './pricing.ts';
 import { normalisePhone } from '../domain/phone.ts';
 import { buildPayload, validateMessage } from '../domain/message.ts';
@@ -173,6 +184,16 @@ export function prepareMessage(ctx: AppContext, input: PrepareInput): Prepared {
 }
 
 /**
+ * The phone wagate knows for a BSUID in the sender's portfolio; for a parent BSUID (linked portfolios)
+ * also a link learned in any of them (PARENT_BSUID_SCOPE). Null when none.
+ */
+export async function linkedPhoneOf(ctx: Pick<AppContext, 'store'>, sender: SenderConfig, bsuid: string): Promise<string | null> {
+  const own = await ctx.store.getLinkedPhone(portfolioOf(sender), bsuid);
+  if (own !== null || !isParentBsuid(bsuid)) return own;
+  return ctx.store.getLinkedPhone(PARENT_BSUID_SCOPE, bsuid);
+}
+
+/**
  * prepareMessage, then the customer's key from what wagate knows of them: a BSUID linked to a phone in
  * the sender's portfolio is decided on as that phone (one person, one state: the opt-out, the window,
  * the caps). A phone and a BSUID given together must be the same person as far as wagate knows.
@@ -183,7 +204,7 @@ export async function prepareMessageFor(ctx: AppContext, input: PrepareInput): P
   if (p.ok && p.req.kind === 'free_form' && !p.req.direct_send && !isGroupKey(p.req.to))
     p.req.service_month = await serviceMonthUsage(ctx, p.sender.id, ctx.now());
   if (!p.ok || p.recipient === undefined) return p;
-  const linked = await ctx.store.getLinkedPhone(portfolioOf(p.sender), p.recipient);
+  const linked = await linkedPhoneOf(ctx, p.sender, p.recipient);
   if (linked === null) return p;
   if (p.req.to !== p.recipient) {
     if (p.req.to === linked) return p;

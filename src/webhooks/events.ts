@@ -64,6 +64,8 @@ export interface InboundMessageEvent extends EventBase {
   from: string | null;
   /** The customer's business-scoped user id (from_user_id; Meta sends it on every message since 2026). */
   from_user_id: string | null;
+  /** Their parent BSUID across linked portfolios (from_parent_user_id, or contacts[].parent_user_id), when enabled. */
+  from_parent_user_id: string | null;
   /** Set for a message written in a group: it opens the group's window, never the author's. */
   group_id: string | null;
   /** Phones and BSUIDs Meta showed together in this change's contacts[]. */
@@ -111,6 +113,8 @@ export interface UserPreferenceEvent extends EventBase {
   /** The customer's phone; may be absent since 2026 (then user_id names them). */
   wa_id: string | null;
   user_id: string | null;
+  /** Their parent BSUID across linked portfolios (parent_user_id), when enabled. */
+  parent_user_id: string | null;
   links: IdentityLink[];
   category: string;
   value: string;
@@ -425,6 +429,7 @@ export function readMessage(m: Obj, base: EventBase & { profile_name: string | n
     wamid,
     from: str(m.from),
     from_user_id: str(m.from_user_id),
+    from_parent_user_id: str(m.from_parent_user_id),
     group_id: str(m.group_id),
     type: str(m.type) ?? 'unknown',
     timestamp: metaTime(m.timestamp),
@@ -694,6 +699,7 @@ export function extractEvents(body: unknown): WebhookEvent[] {
         const base: EventBase = { key: '', kind: '', waba_id, entry_time, phone_number_id };
         // contacts[]: profile names by phone or BSUID, and the phone ↔ BSUID links Meta shows.
         const names = new Map<string, string>();
+        const parents = new Map<string, string>();
         const links: IdentityLink[] = [];
         if (Array.isArray(value.contacts)) {
           for (const c of value.contacts) {
@@ -704,7 +710,9 @@ export function extractEvents(body: unknown): WebhookEvent[] {
               if (wa) names.set(wa, c.profile.name);
               if (uid) names.set(uid, c.profile.name);
             }
-            if (wa && uid) links.push({ wa_id: wa, user_id: uid, parent_user_id: str(c.parent_user_id) });
+            const parent = str(c.parent_user_id);
+            if (uid && parent) parents.set(uid, parent);
+            if (wa && uid) links.push({ wa_id: wa, user_id: uid, parent_user_id: parent });
           }
         }
         const distinctNames = new Set(names.values());
@@ -720,6 +728,7 @@ export function extractEvents(body: unknown): WebhookEvent[] {
                   profile_name: (who && names.get(who)) ?? (distinctNames.size === 1 ? [...distinctNames][0] : null),
                 })
               : null;
+            if (ev && !ev.from_parent_user_id && ev.from_user_id) ev.from_parent_user_id = parents.get(ev.from_user_id) ?? null;
             if (ev) push(ev);
             else unknown('messages.message', m, waba_id, entry_time, phone_number_id);
           }
@@ -770,6 +779,7 @@ export function extractEvents(body: unknown): WebhookEvent[] {
               phone_number_id,
               wa_id,
               user_id,
+              parent_user_id: str(p.parent_user_id) ?? (user_id ? (parents.get(user_id) ?? null) : null),
               links: [...own, ...links],
               category,
               value: v,

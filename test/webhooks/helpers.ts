@@ -13,6 +13,8 @@ import { AlertService } from '../../src/alerts/service.ts';
 import type { AppContext } from '../../src/engine/context.ts';
 import type { MessageRecord, SenderConfig } from '../../src/domain/types.ts';
 import { signPayload } from '../../src/webhooks/signature.ts';
+import { WebhookProcessor } from '../../src/webhooks/processor.ts';
+import { afterEach, beforeEach } from 'vitest';
 
 export const SECRET = 'test-app-secret';
 export const OLD_SECRET = 'previous-app-secret';
@@ -157,4 +159,22 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * Per-file harness: before each test a fresh context (makeCtx) and a started webhook processor over
+ * it; after each, both stopped. Read them as `h.t` and `h.proc` inside the tests.
+ */
+export function useProcessor(overrides: Record<string, unknown> = {}): { t: TestCtx; proc: WebhookProcessor } {
+  const h = {} as { t: TestCtx; proc: WebhookProcessor };
+  beforeEach(async () => {
+    h.t = await makeCtx(overrides);
+    h.proc = new WebhookProcessor(h.t.ctx);
+    await h.proc.start();
+  });
+  afterEach(async () => {
+    await h.proc.stop();
+    await h.t.close();
+  });
+  return h;
 }

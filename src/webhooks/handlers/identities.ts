@@ -8,8 +8,9 @@
 import type { AppContext } from '../../engine/context.ts';
 import type { Category, CustomerRecord, SenderConfig } from '../../domain/types.ts';
 import type { AuditEntry } from '../../store/port.ts';
-import { isBsuid, portfolioOf } from '../../domain/identity.ts';
+import { isBsuid, isParentBsuid, PARENT_BSUID_SCOPE, portfolioOf } from '../../domain/identity.ts';
 import { maskPhone } from '../../observability/log.ts';
+import { linkedPhoneOf } from '../../engine/compliance.ts';
 import type { IdentityLink } from '../events.ts';
 import { changeConsent, waKey } from './shared.ts';
 
@@ -31,15 +32,26 @@ export class IdentityBook {
    */
   async customerKey(
     sender: SenderConfig,
-    who: { wa_id: string | null; user_id: string | null; links: IdentityLink[]; at: number },
+    who: { wa_id: string | null; user_id: string | null; parent_user_id?: string | null; links: IdentityLink[]; at: number },
   ): Promise<string | null> {
     const phone = waKey(who.wa_id);
     const bsuid = bsuidKey(who.user_id);
-    const own = phone && bsuid ? [{ wa_id: phone, user_id: bsuid, parent_user_id: null }] : [];
+    const parent = isParentBsuid(who.parent_user_id) ? who.parent_user_id : null;
+    const own = phone && bsuid ? [{ wa_id: phone, user_id: bsuid, parent_user_id: parent }] : [];
     await this.learn(sender, [...who.links, ...own], who.at);
     if (phone) return phone;
-    if (!bsuid) return null;
-    return (await this.ctx.store.getLinkedPhone(portfolioOf(sender), bsuid)) ?? bsuid;
+    if (!bsuid && !parent) return null;
+    // The phone a link knows: for the portfolio's BSUID, else for the parent BSUID (in any linked portfolio).
+    const linked =
+      (bsuid ? await this.ctx.store.getLinkedPhone(portfolioOf(sender), bsuid) : null) ??
+      (parent ? await linkedPhoneOf(this.ctx, sender, parent) : null);
+    if (linked) return linked;
+    if (bsuid && parent) {
+      // Kept under the portfolio's BSUID: what the person chose under the parent id (in a linked portfolio) holds here too.
+      const underParent = await this.ctx.store.getCustomer(parent);
+      if (underParent) await carryOptOuts(this.ctx, underParent, bsuid, `webhook:parent_user_id:${mask(parent)}`, who.at);
+    }
+    return bsuid ?? parent;
   }
 
   /** Learns each phone ↔ BSUID pair (contacts[] of inbound, status and preference webhooks). */
@@ -80,13 +92,20 @@ export class IdentityBook {
       for (const uid of [link.user_id, link.parent_user_id]) {
         const bsuid = bsuidKey(uid);
         if (!bsuid) continue;
-        const id = `${portfolioOf(sender)}\u0000${bsuid}\u0000${phone}`;
-        if (!this.known.has(id)) rows.set(id, { business_id: portfolioOf(sender), user_id: bsuid, wa_id: phone, at, sender });
+        // A parent BSUID is linked in the sender's portfolio and in the shared parent scope (every linked portfolio).
+        for (const scope of isParentBsuid(bsuid) && uid === link.parent_user_id
+          ? [portfolioOf(sender), PARENT_BSUID_SCOPE]
+          : [portfolioOf(sender)]) {
+          const id = `${scope}\u0000${bsuid}\u0000${phone}`;
+          if (!this.known.has(id)) rows.set(id, { business_id: scope, user_id: bsuid, wa_id: phone, at, sender });
+        }
       }
     }
     if (rows.size === 0) return;
-    const fresh = await this.ctx.store.linkIdentities([...rows.values()].map(({ sender: _s, ...r }) => r));
+    const learned = await this.ctx.store.linkIdentities([...rows.values()].map(({ sender: _s, ...r }) => r));
     for (const id of rows.keys()) this.remember(id);
+    // The shared parent-scope rows only resolve; what learning a link does happens once, in the portfolio.
+    const fresh = learned.filter((f) => f.business_id !== PARENT_BSUID_SCOPE);
     // The slots sends by BSUID took move to the phone first: one person, counted once from now on.
     if (fresh.length)
       await this.ctx.gate.mergeIdentities(fresh.map(({ business_id, user_id, wa_id }) => ({ business_id, user_id, wa_id })));
@@ -132,6 +151,16 @@ export class IdentityBook {
       await this.ctx.gate.recordInbound(w.sender_id, phone, w.last_inbound_at, { referral });
     }
   }
+}
+
+/**
+ * Where a consent change of a customer kept under a BSUID (no phone known) is also written: their
+ * parent BSUID, so an opt-out given in one portfolio holds when the person is reached by the parent id
+ * (from this portfolio or a linked one). Null when the key is a phone (the parent resolves to it
+ * through its link) or there is no parent.
+ */
+export function parentMirror(key: string, parent: string | null | undefined): string | null {
+  return isParentBsuid(parent) && parent !== key && bsuidKey(key) ? parent : null;
 }
 
 /** Copies every opt-out of customer `c` to `to` (each with its own time: a newer decision under `to` stands). */

@@ -53,6 +53,15 @@ export function asUnknown(ev: WebhookEvent, field: string, value: unknown): Pick
   return { field, key: ev.key, value, waba_id: ev.waba_id };
 }
 
+/** changeConsent's arguments after the customer key. */
+export type ConsentChange = [
+  cats: readonly Category[],
+  state: 'opted_in' | 'opted_out',
+  source: string,
+  at: number,
+  onlyIfOptedOut: boolean,
+];
+
 /**
  * Sets consent for each category unless a newer decision is already recorded (an old, retried
  * webhook never overrides it) or the state is already the target. Returns the categories changed.
