@@ -313,7 +313,16 @@ export class CampaignService {
   // -------------------------------------------------------------------------------------------
   // Create
 
-  async create(input: CreateCampaignInput, actor: string, rows?: AsyncIterable<unknown> | Iterable<unknown>): Promise<CampaignView> {
+  /**
+   * `scope.own_customers_only` (a caller limited to some senders): a filter that names no sender looks
+   * only at customers who wrote to the campaign's sender, never at those known through other senders.
+   */
+  async create(
+    input: CreateCampaignInput,
+    actor: string,
+    rows?: AsyncIterable<unknown> | Iterable<unknown>,
+    scope: { own_customers_only?: boolean } = {},
+  ): Promise<CampaignView> {
     const { ctx } = this;
     const name = input.name;
     if (typeof name !== 'string' || !name.trim() || name.length > 200)
@@ -348,6 +357,7 @@ export class CampaignService {
         'e.g. "audience": {"recipients": [{"to": "+447700900123", "variables": ["Ana"]}]}',
       );
     const filter = filterGiven ? parseFilter(audience.filter, ctx, t.category, now) : undefined;
+    if (filter && scope.own_customers_only && filter.sender === undefined) filter.sender = sender.id;
 
     const id = newId('cmp', now);
     const record: CampaignRecord = {

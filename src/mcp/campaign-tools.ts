@@ -11,7 +11,7 @@ import { customerKeyOf } from '../engine/customers.ts';
 import type { CampaignService } from '../campaigns/service.ts';
 import { isBsuid } from '../domain/identity.ts';
 import { normalisePhone } from '../domain/phone.ts';
-import { LOCAL_PRINCIPAL, requireSender, requireVisible, senderAllowed } from './principal.ts';
+import { allSenders, LOCAL_PRINCIPAL, requireSender, requireVisible, senderAllowed } from './principal.ts';
 import type { ToolCtx, ToolDef } from './tools.ts';
 
 const READ = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false };
@@ -173,7 +173,7 @@ export const CAMPAIGN_TOOLS: ToolDef[] = [
     name: 'schedule_campaign',
     title: 'Schedule a campaign',
     description:
-      'Creates a template campaign and starts it at deliver_at (now when absent). Every recipient goes through the compliance gate when sent (opt-outs, caps, quiet hours, tier budget: denied ones are counted by reason), paced by the number and the portfolio messaging limit. Audience: `recipients` [{to | recipient, variables?}] or `audience_filter` over known customers: {tags (all of them), exclude_tag(s) (none of them), consent (["opted_in"] and/or ["unknown"], for the template category) or require_opt_in (true), country (ISO codes, e.g. ["IN"]), sender (only customers who have written to this sender), last_inbound_since (wrote since then: to that sender, else to the campaign sender), channel ("whatsapp" only)}; {} = every known customer not opted out; an unknown key or value is refused. `variables` apply to recipients without their own. Invalid rows are reported by index. Use preview_campaign first to see what would be sent, denied, cost and take.',
+      'Creates a template campaign and starts it at deliver_at (now when absent). Every recipient goes through the compliance gate when sent (opt-outs, caps, quiet hours, tier budget: denied ones are counted by reason), paced by the number and the portfolio messaging limit. Audience: `recipients` [{to | recipient, variables?}] or `audience_filter` over known customers: {tags (all of them), exclude_tag(s) (none of them), consent (["opted_in"] and/or ["unknown"], for the template category) or require_opt_in (true), country (ISO codes, e.g. ["IN"]), sender (only customers who have written to this sender), last_inbound_since (wrote since then: to that sender, else to the campaign sender), channel ("whatsapp" only)}; {} = every known customer not opted out (for a key limited to some senders: those who wrote to the campaign sender); an unknown key or value is refused. `variables` apply to recipients without their own. Invalid rows are reported by index. Use preview_campaign first to see what would be sent, denied, cost and take.',
     role: 'send',
     input: {
       name: z.string().min(1).max(200).describe('Campaign name, for people (e.g. "spring sale").'),
@@ -222,6 +222,8 @@ export const CAMPAIGN_TOOLS: ToolDef[] = [
           variables: a.variables,
         },
         t.actor,
+        undefined,
+        { own_customers_only: !allSenders(t.principal ?? LOCAL_PRINCIPAL) },
       );
       const started = v.status === 'draft' ? await s.start(v.id, t.actor) : v;
       return { ...campaignOut(started as unknown as Record<string, unknown>), type: str(a.type) ?? null };

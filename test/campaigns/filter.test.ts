@@ -2,7 +2,8 @@
 // senders: tags, exclude_tags (and the reference's exclude_tag), consent (and require_opt_in), country
 // (a BSUID's too), last_inbound_since, sender and channel. Each one narrows the audience as it says, a
 // value it cannot honour is refused with the field and the fix, and a key limited to one sender cannot
-// filter on another sender's customers (FORBIDDEN_SENDER), over HTTP and MCP.
+// filter on another sender's customers (FORBIDDEN_SENDER), nor get them by naming no sender, over
+// HTTP and MCP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -147,6 +148,14 @@ describe('a filter audience', () => {
     expect(r.json.error).toMatchObject({ code: 'FORBIDDEN_SENDER', details: { allowed: ['shop_a'] } });
     expect(JSON.stringify(r.json)).not.toMatch(/242942/);
     expect((await create({ sender: 'shop_a' }, KEY_A)).status).toBe(201);
+    // Naming no sender, that key sees only shop_a's customers: never C2 (shop_b's) nor C5 (no sender's).
+    for (const filter of [{}, { tags: ['vip'] }]) {
+      const own = await create(filter, KEY_A);
+      expect(own.status).toBe(201);
+      expect(own.json.audience.filter.sender).toBe('shop_a');
+      const got = await req('GET', `/v1/campaigns/${own.json.id}/recipients?limit=1000`, undefined, KEY_A);
+      expect(got.json.recipients.map((x: { recipient: string }) => x.recipient).sort()).toEqual([C1, C3].sort());
+    }
 
     const mcp = new Client({ name: 'filter-test', version: '1' });
     await mcp.connect(
@@ -172,6 +181,10 @@ describe('a filter audience', () => {
       })) as ToolCallResult;
       expect(ok.isError, JSON.stringify(ok.content)).toBeFalsy();
       expect(ok.structuredContent).toMatchObject({ status: 'scheduled' });
+      const own = (await mcp.callTool({ name: 'schedule_campaign', arguments: { ...args, audience_filter: {} } })) as ToolCallResult;
+      const id = (own.structuredContent as { campaign_id: string }).campaign_id;
+      const got = await req('GET', `/v1/campaigns/${id}/recipients?limit=1000`);
+      expect(got.json.recipients.map((x: { recipient: string }) => x.recipient).sort()).toEqual([C1, C3].sort());
     } finally {
       await mcp.close();
     }

@@ -6,7 +6,7 @@ import { appError } from '../../shared/errors/app-error.ts';
 import type { AppContext } from '../../engine/context.ts';
 import { audienceRows, type CampaignService } from '../../campaigns/service.ts';
 import { actorOf, principalOf, requireVisible, senderFilter } from '../actor.ts';
-import { requireSender } from '../../mcp/principal.ts';
+import { allSenders, requireSender } from '../../mcp/principal.ts';
 import { CampaignIdParam, CampaignListQuery, CampaignUploadQuery, RecipientsQuery } from '../campaign-api.ts';
 import { parseInput } from '../validation.ts';
 import type { RouteModule } from '../types.ts';
@@ -77,7 +77,8 @@ const campaignRoutes: RouteModule = async (app, ctx) => {
       return reply.status(201).send(c);
     }
     const b = body(req);
-    // A filter over another sender's customers needs that sender too (FORBIDDEN_SENDER, as for `sender`).
+    // A filter over another sender's customers needs that sender too (FORBIDDEN_SENDER, as for `sender`);
+    // a key limited to some senders that names none gets only the campaign sender's customers.
     const filterSender = (b.audience as { filter?: { sender?: unknown } } | undefined)?.filter?.sender;
     if (typeof filterSender === 'string') requireSender(ctx, principalOf(req), filterSender);
     const c = await s.create(
@@ -91,6 +92,8 @@ const campaignRoutes: RouteModule = async (app, ctx) => {
         variables: b.variables,
       },
       actorOf(req),
+      undefined,
+      { own_customers_only: !allSenders(principalOf(req)) },
     );
     return reply.status(201).send(c);
   });
