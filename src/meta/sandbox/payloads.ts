@@ -89,6 +89,7 @@ export function inboundMessage(input: Obj, now: number, baseUrl: string): Obj {
   const hideFrom = input.hide_from === true;
   const msg: Obj = hideFrom ? {} : { from };
   if (userId) msg.from_user_id = userId;
+  if (typeof input.from_parent_user_id === 'string') msg.from_parent_user_id = input.from_parent_user_id;
   msg.id = typeof input.id === 'string' ? input.id : newWamid(hideFrom && userId ? userId : from);
   msg.timestamp = ts;
   msg.type = type;
@@ -189,6 +190,8 @@ export interface Identity {
   /** The phone (digits), or null when the customer does not share it. */
   wa_id: string | null;
   username: string | null;
+  /** The parent BSUID (linked portfolios), when `rules.parent_user_ids` is on. */
+  parent_user_id?: string | null;
   /** A group send (Groups API): wa_id is the group id; no person, so no contacts[] and no BSUID. */
   group?: boolean;
 }
@@ -202,6 +205,7 @@ export function contactOf(id: Identity, profileName?: string, withUsername = tru
   if (Object.keys(profile).length) c.profile = profile;
   if (id.wa_id !== null) c.wa_id = id.wa_id;
   c.user_id = id.user_id;
+  if (id.parent_user_id) c.parent_user_id = id.parent_user_id;
   return c;
 }
 
@@ -245,6 +249,7 @@ export function statusValue(n: NumberMeta, status: Obj, contacts?: Obj[]): Obj {
 export function userPreferencesValue(n: NumberMeta, id: Identity, value: 'stop' | 'resume', now: number): Obj {
   const item: Obj = id.wa_id !== null ? { wa_id: id.wa_id } : {};
   item.user_id = id.user_id;
+  if (id.parent_user_id) item.parent_user_id = id.parent_user_id;
   return {
     messaging_product: 'whatsapp',
     metadata: metadata(n),

@@ -142,6 +142,12 @@ export interface Rules {
   disable_marketing_messages_on_cloud_api: boolean;
   /** Meta blocked Direct Send for the numbers (changes-2026 §6): a message with a category fails with 139200. */
   direct_send_blocked: boolean;
+  /**
+   * Parent BSUIDs enabled (changes-2026 §1.1): every customer also has a parent id ("GB.ENT.…", the same
+   * in every sandbox portfolio: they are all linked), shown as parent_user_id / from_parent_user_id /
+   * parent_recipient_user_id and accepted as a recipient.
+   */
+  parent_user_ids: boolean;
 }
 
 export interface StatusOptions {
@@ -178,6 +184,7 @@ export const DEFAULT_RULES: Rules = {
   service_free_allowance: 1000,
   disable_marketing_messages_on_cloud_api: false,
   direct_send_blocked: false,
+  parent_user_ids: false,
 };
 
 const TIER_USERS: Record<string, number> = {
@@ -526,12 +533,14 @@ export class SandboxState {
     const msg: Obj = {};
     if (ident.wa_id !== null) msg.from = ident.wa_id;
     msg.from_user_id = old;
+    if (ident.parent_user_id) msg.from_parent_user_id = ident.parent_user_id;
     msg.id = newWamid(ident.user_id);
     msg.timestamp = unixSeconds(now);
     msg.type = 'system';
     msg.system = {
       body: `User ${ident.username ?? 'Sandbox Customer'} changed from ${old} to ${ident.user_id}`,
       user_id: ident.user_id,
+      ...(ident.parent_user_id ? { parent_user_id: ident.parent_user_id } : {}),
       type: 'user_changed_user_id',
     };
     this.webhooks.enqueue(n.waba_id, {
@@ -541,15 +550,31 @@ export class SandboxState {
     return { status: 200, body: { user_id_changed: { business_id: n.business_id, from: old, to: ident.user_id } } };
   }
 
-  /** The phone behind a BSUID the sandbox issued in this portfolio, or undefined. */
+  /** The phone behind a BSUID the sandbox issued in this portfolio (or a parent BSUID, when enabled), or undefined. */
   phoneOfBsuid(business: string, bsuid: string): string | undefined {
-    return this.phoneByBsuid.get(`${business}|${bsuid}`);
+    const own = this.phoneByBsuid.get(`${business}|${bsuid}`);
+    if (own !== undefined || !this.rules.parent_user_ids || bsuid.slice(2, 7) !== '.ENT.') return own;
+    return this.phoneByBsuid.get(`parent|${bsuid}`);
+  }
+
+  /** The customer's parent BSUID: one for every (linked) sandbox portfolio, "<country>.ENT.<20 digits>". */
+  parentOf(wa: string): string {
+    const own = this.bsuidOf('parent', wa);
+    const pid = `${own.slice(0, 2)}.ENT.${own.slice(3)}`;
+    this.phoneByBsuid.set(`parent|${pid}`, wa);
+    return pid;
   }
 
   /** How webhooks of number `n` show customer `wa`. */
   identity(n: NumberState, wa: string): Identity {
     const u = this.users.get(wa);
-    return { user_id: this.bsuidOf(n.business_id, wa), wa_id: u?.phone_shared === false ? null : wa, username: u?.username ?? null };
+    const id: Identity = {
+      user_id: this.bsuidOf(n.business_id, wa),
+      wa_id: u?.phone_shared === false ? null : wa,
+      username: u?.username ?? null,
+    };
+    if (this.rules.parent_user_ids) id.parent_user_id = this.parentOf(wa);
+    return id;
   }
 
   /** Control: the customer's identity in every portfolio (GET /_sandbox/users/:wa_id). */
@@ -561,6 +586,7 @@ export class SandboxState {
       username: u?.username ?? null,
       phone_shared: u?.phone_shared ?? true,
       user_ids: Object.fromEntries(businesses.map((b) => [b, this.bsuidOf(b, wa)])),
+      ...(this.rules.parent_user_ids ? { parent_user_id: this.parentOf(wa) } : {}),
     };
   }
 
@@ -1002,6 +1028,7 @@ export class SandboxState {
     const base: Obj = { id: wamid };
     if (ident.wa_id !== null) base.recipient_id = ident.wa_id;
     if (via === 'recipient') base.recipient_user_id = ident.user_id;
+    if (via === 'recipient' && ident.parent_user_id) base.parent_recipient_user_id = ident.parent_user_id;
     if (ident.group) base.recipient_type = 'group';
     if (biz !== null) base.biz_opaque_callback_data = biz;
     const plan: { status: string; extra: Obj }[] = [];
@@ -1088,7 +1115,17 @@ export class SandboxState {
     const ident = this.identity(n, from);
     let msg: Obj;
     try {
-      msg = inboundMessage({ ...input, from, from_user_id: ident.user_id, hide_from: ident.wa_id === null }, this.now(), this.baseUrl);
+      msg = inboundMessage(
+        {
+          ...input,
+          from,
+          from_user_id: ident.user_id,
+          from_parent_user_id: ident.parent_user_id ?? undefined,
+          hide_from: ident.wa_id === null,
+        },
+        this.now(),
+        this.baseUrl,
+      );
     } catch (err) {
       return {
         status: 400,
