@@ -517,7 +517,11 @@ export class CampaignService {
     return Promise.all(list.filter((c) => !opts.visible || opts.visible(c.sender_id)).map((c) => this.view(c)));
   }
 
-  async recipients(id: string, opts: { state?: unknown; limit?: number; offset?: number } = {}): Promise<{ recipients: RecipientView[] }> {
+  /** A page of recipients in seq order: by `offset`, or by key with `after` (the previous page's next_after, cheap at any depth). */
+  async recipients(
+    id: string,
+    opts: { state?: unknown; limit?: number; offset?: number; after?: number } = {},
+  ): Promise<{ recipients: RecipientView[]; next_after: number | null }> {
     await this.record(id);
     const states: RecipientState[] = ['pending', 'claimed', 'queued', 'denied', 'cancelled'];
     let state: RecipientState[] | undefined;
@@ -526,8 +530,9 @@ export class CampaignService {
       if (state.some((s) => !states.includes(s)))
         bad(`Unknown recipient state in "${String(opts.state)}".`, 'state', `Use ${states.join(', ')}.`);
     }
-    const rows = await this.store.listRecipients(id, { state, limit: opts.limit ?? 100, offset: opts.offset });
-    return { recipients: rows.map(recipientView) };
+    const limit = opts.limit ?? 100;
+    const rows = await this.store.listRecipients(id, { state, limit, offset: opts.offset, after_seq: opts.after });
+    return { recipients: rows.map(recipientView), next_after: rows.length === limit ? rows[rows.length - 1].seq : null };
   }
 
   // -------------------------------------------------------------------------------------------

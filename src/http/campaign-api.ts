@@ -99,6 +99,12 @@ export const RecipientsQuery = z.strictObject({
   state: z.string().optional().describe('pending, claimed, queued, denied, cancelled (comma-separated)'),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
   offset: z.coerce.number().int().min(0).optional(),
+  after: z.coerce
+    .number()
+    .int()
+    .min(-1)
+    .optional()
+    .describe("Key paging: the recipients after this seq (the previous page's next_after); cheap at any depth, unlike offset"),
 });
 export const ReasonBody = z.strictObject({ reason: z.string().max(500).optional() }).optional();
 export const ScheduleBody = z.looseObject({
@@ -144,7 +150,7 @@ export const CAMPAIGN_API_ROUTES: RouteSpec[] = [
   campaign('get', '/v1/campaigns/:id/recipients', 'read', "The campaign's recipients with their outcome", {
     params: CampaignIdParam,
     query: RecipientsQuery,
-    responses: { 200: ok('Recipients'), ...E404 },
+    responses: { 200: ok('{recipients, next_after}: next_after is the seq to pass as after for the next page (null: last page)'), ...E404 },
   }),
   campaign('post', '/v1/campaigns/:id/preview', 'read', 'Dry run of the gate for every recipient (reserves nothing, sends nothing)', {
     params: CampaignIdParam,

@@ -103,6 +103,17 @@ describe('campaign counters', () => {
       expect(String(outcome.get(p)?.error?.code)).toBe('131026');
     }
     expect(recipients.filter((r) => r.outcome === 'delivered' || r.outcome === 'read')).toHaveLength(N - 6);
+    // Paged by key (after = the previous page's next_after), every recipient comes once, in order.
+    const paged: string[] = [];
+    let after: number | null = -1;
+    while (after !== null) {
+      const page: { recipients: { recipient: string }[]; next_after: number | null } = (
+        await h.api('GET', `/v1/campaigns/${id}/recipients?limit=7&after=${after}`)
+      ).json;
+      paged.push(...page.recipients.map((r) => r.recipient));
+      after = page.next_after;
+    }
+    expect(paged).toEqual(all);
     // ...and with Meta's ledger: the denied never reached it, the failed did once, the others once.
     const sends = sendsByRecipient(await h.ledger());
     for (const p of [optedOutA, optedOutB, blocked, lateStop]) expect(sends.get(p)).toBeUndefined();
