@@ -808,11 +808,14 @@ export class CampaignService {
     const unpriced: string[] = [];
     let total = 0;
     let currency = 'USD';
+    let rules: string | null = null;
     for (const [k, n] of byMarket) {
       const [country, category] = k.split('|');
       try {
-        const e = await estimateCost(this.ctx, { message_type: category, recipient_country: country, quantity: n });
+        // Priced by the rules of the day it is sent (deliver_at for a scheduled campaign), not today's.
+        const e = await estimateCost(this.ctx, { message_type: category, recipient_country: country, quantity: n, send_at: at });
         currency = e.currency;
+        rules = e.pricing_rules;
         by[country] ??= {};
         by[country][category] = { count: n, unit: e.cost_per_message, total: e.total_estimated_cost };
         total += e.total_estimated_cost;
@@ -820,7 +823,14 @@ export class CampaignService {
         unpriced.push(country);
       }
     }
-    return { currency, total: Math.round(total * 1e6) / 1e6, by_country: by, at: iso(at), ...(unpriced.length ? { unpriced } : {}) };
+    return {
+      currency,
+      total: Math.round(total * 1e6) / 1e6,
+      by_country: by,
+      at: iso(at),
+      pricing_rules: rules,
+      ...(unpriced.length ? { unpriced } : {}),
+    };
   }
 
   private bodyFor(c: CampaignRecord, t: TemplateRecord | null, r: RecipientRecord): Record<string, unknown> {
