@@ -171,3 +171,31 @@ describe('body limit', () => {
     }
   });
 });
+
+describe('a full backlog', () => {
+  it('answers 503 WEBHOOK_BACKLOG with Retry-After before it parses or stores the body; a bad signature is still 401', async () => {
+    const full = new WebhookProcessor(t.ctx, { max_backlog: 0 });
+    await full.start();
+    const other = Fastify({ logger: false });
+    installErrorHandler(other, t.ctx.log);
+    await webhookRoutes(other, t.ctx, { webhooks: full } as unknown as Services);
+    const url = `${await other.listen({ port: 0, host: '127.0.0.1' })}/webhook`;
+    try {
+      const before = (await t.ctx.store.listPendingWebhookBatches(100)).length;
+      const send = async (raw: string, sig: string) =>
+        fetch(url, { method: 'POST', body: raw, headers: { 'content-type': 'application/json', 'x-hub-signature-256': sig } });
+      const ok = signed(textMsg('wamid.FULL1', 'hi', Date.now()));
+      const r1 = await send(ok.raw, ok.sig);
+      expect(r1.status).toBe(503);
+      expect(r1.headers.get('retry-after')).toBe('30');
+      expect(((await r1.json()) as { error: { code: string } }).error.code).toBe('WEBHOOK_BACKLOG');
+      const junk = signed('{not json');
+      expect((await send(junk.raw, junk.sig)).status).toBe(503); // not stored and set aside either
+      expect((await send(ok.raw, 'sha256=00')).status).toBe(401);
+      expect((await t.ctx.store.listPendingWebhookBatches(100)).length).toBe(before);
+    } finally {
+      await other.close();
+      await full.stop();
+    }
+  });
+});

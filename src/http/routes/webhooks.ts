@@ -58,6 +58,16 @@ const webhookRoutes: RouteModule = async (app, ctx, services) => {
       return reply.status(200).type('text/plain').send(challenge);
     });
 
+    const backlogFull = (reply: FastifyReply, backlog: number) => {
+      ctx.metrics.webhookEvents.inc({ kind: 'request', result: 'rejected_backlog' });
+      return sendError(
+        reply.header('retry-after', '30'),
+        appError(
+          'WEBHOOK_BACKLOG',
+          `Webhooks are arriving faster than they can be applied (${backlog} batches waiting); this one was not stored.`,
+        ),
+      );
+    };
     scope.post('/webhook', { bodyLimit: maxBody }, async (req: FastifyRequest, reply: FastifyReply) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const check = services.webhooks.verify(raw, req.headers['x-hub-signature-256']);
@@ -71,6 +81,8 @@ const webhookRoutes: RouteModule = async (app, ctx, services) => {
           }),
         );
       }
+      const full = services.webhooks.refusing();
+      if (full !== null) return backlogFull(reply, full);
       // Signed, so it is from Meta: from here on the answer is 200 unless the store cannot keep it.
       // A body that cannot be read is kept and set aside (GET /v1/webhooks/failed) rather than refused:
       // Meta retries a non-200 for days, and a retried poison body helps no one.
@@ -87,16 +99,7 @@ const webhookRoutes: RouteModule = async (app, ctx, services) => {
         const { batch_id } = await services.webhooks.accept(text, parsed, { unusable });
         return reply.status(200).send({ received: true, batch_id, ...(unusable ? { unusable, set_aside: true } : {}) });
       } catch (err) {
-        if (err instanceof BacklogFullError) {
-          ctx.metrics.webhookEvents.inc({ kind: 'request', result: 'rejected_backlog' });
-          return sendError(
-            reply.header('retry-after', '30'),
-            appError(
-              'WEBHOOK_BACKLOG',
-              `Webhooks are arriving faster than they can be applied (${err.backlog} batches waiting); this one was not stored.`,
-            ),
-          );
-        }
+        if (err instanceof BacklogFullError) return backlogFull(reply, err.backlog);
         ctx.log.error({ err }, 'webhooks: could not persist a batch');
         return sendError(
           reply,
