@@ -22,10 +22,10 @@ import { estimateCost } from '../engine/pricing.ts';
 import { appError } from '../shared/errors/app-error.ts';
 import { newId } from '../domain/ids.ts';
 import { isBsuid } from '../domain/identity.ts';
-import { normalisePhone } from '../domain/phone.ts';
+import { isPhoneCountry, normalisePhone } from '../domain/phone.ts';
 import type { Decision } from '../domain/decision.ts';
 import type { SenderConfig, TemplateRecord } from '../domain/types.ts';
-import { localMinuteOfDay, parseHHMM, recipientZones } from '../domain/timezone.ts';
+import { recipientZones } from '../domain/timezone.ts';
 import type {
   AudienceFilter,
   CampaignOptions,
@@ -250,10 +250,11 @@ function parseFilter(v: unknown, ctx: AppContext, category: string, now: number)
   const country = strings('country');
   if (country) {
     const codes = country.map((c) => c.trim().toUpperCase());
-    const wrong = codes.filter((c) => !/^[A-Z]{2}$/.test(c));
+    // A code no phone number belongs to ("XX", "ZZ") would match nobody, silently: refused instead.
+    const wrong = codes.filter((c) => !isPhoneCountry(c));
     if (wrong.length)
       bad(
-        `audience.filter.country takes ISO 3166 alpha-2 codes; ${wrong.map((w) => JSON.stringify(w)).join(', ')} is not one.`,
+        `audience.filter.country takes ISO 3166 alpha-2 codes of countries with phone numbers; ${wrong.map((w) => JSON.stringify(w)).join(', ')} is not one.`,
         'audience.filter.country',
         'e.g. "country": ["IN", "BR"].',
       );
@@ -666,7 +667,8 @@ export class CampaignService {
       const page = await this.store.listRecipients(id, { state: states, limit: PREVIEW_PAGE, after_seq: after, outcome: false });
       if (!page.length) break;
       after = page[page.length - 1].seq;
-      const decisions = await Promise.all(page.map((r) => this.dryRun(c, sender, t, r, at, base)));
+      const tz = c.options.local_time ? await this.customerZones(page) : null;
+      const decisions = await Promise.all(page.map((r) => this.dryRun(c, sender, t, r, at, base, tz?.get(r.recipient) ?? null)));
       for (const d of decisions) {
         total++;
         if (!d.decision.allowed) {
@@ -741,6 +743,7 @@ export class CampaignService {
     r: RecipientRecord,
     at: number,
     base: { req: GateRequest | null },
+    customer_tz: string | null = null,
   ): Promise<{ decision: Decision; country: string; category: string; takesTier: boolean; when: number }> {
     let prep: Prepared;
     const message_id = `preview:${c.id}:${r.seq}`;
@@ -761,7 +764,9 @@ export class CampaignService {
     }
     if (!prep.ok) return { decision: prep.decision, country: '', category: c.category, takesTier: false, when: at };
     // With local_time the gate judges each recipient at its own send time (quiet hours, caps, price date).
-    const when = c.options.local_time ? localSendAt(c.options.local_time, this.zoneOf(prep.req.country ?? null, sender), at) : at;
+    const when = c.options.local_time
+      ? localSendAt(c.options.local_time, this.zoneOf(prep.req.country ?? null, sender, customer_tz), at)
+      : at;
     const o = await this.ctx.gate.check(prep.req, when);
     const decision = (o.decision.allowed && bsuidRefusal(prep, o.category)) || o.decision;
     const tier = decision.checks.find((x) => x.rule === 'tier_limit');
@@ -775,8 +780,12 @@ export class CampaignService {
   }
 
   private readonly zones = new Map<string, string>();
-  /** The zone a campaign's local_time is read in for a recipient of this country (as the dispatcher reads it). */
-  private zoneOf(country: string | null, sender: SenderConfig): string {
+  /**
+   * The zone a campaign's local_time is read in for a recipient: the customer's own time zone when
+   * wagate knows it (as the gate's quiet hours read it), else their country's, else the sender's default.
+   */
+  private zoneOf(country: string | null, sender: SenderConfig, customer_tz: string | null = null): string {
+    if (customer_tz) return recipientZones({ customer_tz, country, fallback: sender.default_time_zone }).zones[0];
     const key = `${country ?? ''}|${sender.default_time_zone}`;
     let z = this.zones.get(key);
     if (z === undefined) {
@@ -931,10 +940,12 @@ export class CampaignService {
     const settles: RecipientSettle[] = [];
     let waitUntil: number | null = null;
     let pauseReason: string | null = null;
+    const tz = c.options.local_time ? await this.customerZones(claimed) : null;
     const one = async (r: RecipientRecord) => {
-      const at = this.localTimeAt(c, sender, r, now);
+      const at = this.localTimeAt(c, sender, r, now, tz?.get(r.recipient) ?? null);
       if (at !== null) {
         settles.push({ seq: r.seq, state: 'pending', not_before: at });
+        b.tokens += 1; // put off to its local time, nothing sent: its token goes back to the sends
         return;
       }
       try {
@@ -1002,17 +1013,22 @@ export class CampaignService {
   }
 
   /** With options.local_time: the next time it is that local time for this recipient, if not now. */
-  private localTimeAt(c: CampaignRecord, sender: SenderConfig, r: RecipientRecord, now: number): number | null {
+  private localTimeAt(c: CampaignRecord, sender: SenderConfig, r: RecipientRecord, now: number, customer_tz: string | null): number | null {
     if (!c.options.local_time || r.not_before > 0) return null;
-    const phone = normalisePhone(r.recipient);
-    const zone = recipientZones({ customer_tz: null, country: phone.ok ? phone.country : null, fallback: sender.default_time_zone })
-      .zones[0];
-    const target = parseHHMM(c.options.local_time);
-    const cur = localMinuteOfDay(zone, now);
-    // Within the first 59 minutes after the target: now. Otherwise the next occurrence.
-    const since = (cur - target + 1440) % 1440;
-    if (since < 60) return null;
-    return now + ((1440 - since) % 1440) * 60_000;
+    // The same zone and the same rule as preview: within the first 59 minutes after the target, now.
+    const at = localSendAt(
+      c.options.local_time,
+      this.zoneOf(isBsuid(r.recipient) ? customerCountry(r.recipient) : this.countryOf(r.recipient), sender, customer_tz),
+      now,
+    );
+    return at === now ? null : at;
+  }
+
+  /** The time zones wagate holds for these recipients' customers (one store read for the batch). */
+  private async customerZones(rs: readonly RecipientRecord[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const cu of await this.ctx.store.getCustomers(rs.map((r) => r.recipient))) if (cu.time_zone) out.set(cu.wa_id, cu.time_zone);
+    return out;
   }
 
   private async maybeFinish(c: CampaignRecord): Promise<void> {

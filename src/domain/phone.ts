@@ -1,6 +1,6 @@
 // Phone numbers → E.164 (libphonenumber-js). State is keyed by the normalised number: digits without
 // '+', exactly what Meta's `to` and `wa_id` look like. Pure: no I/O.
-import { parsePhoneNumberWithError, ParseError, validatePhoneNumberLength } from 'libphonenumber-js';
+import { isSupportedCountry, parsePhoneNumberWithError, ParseError, validatePhoneNumberLength } from 'libphonenumber-js';
 import metadata from 'libphonenumber-js/min/metadata';
 
 export type PhoneResult =
@@ -83,4 +83,9 @@ export function canonicalDigits(digits: string): string {
 /** A wa_id (or any digits-with-country-code string) → the key wagate stores state under. */
 export function canonicalWaId(raw: string): string {
   return canonicalDigits(String(raw).replace(/\D/g, ''));
+}
+
+/** True for an ISO 3166 alpha-2 code that phone numbers belong to ("IN", "BR"); false for "XX", "ZZ", "in". */
+export function isPhoneCountry(code: string): boolean {
+  return /^[A-Z]{2}$/.test(code) && isSupportedCountry(code);
 }

@@ -121,6 +121,7 @@ describe('a filter audience', () => {
       [{ require_opt_in: true, consent: ['unknown'] }, 'audience.filter.consent', /disagree/],
       [{ consent: ['opted_out'] }, 'audience.filter.consent', /opted-out customers are never/],
       [{ country: ['India'] }, 'audience.filter.country', /ISO 3166/],
+      [{ country: ['IN', 'XX'] }, 'audience.filter.country', /"XX" is not one/], // two letters, no such country
       [{ last_inbound_since: new Date(Date.now() + DAY).toISOString() }, 'audience.filter.last_inbound_since', /future/],
       [{ last_inbound_since: 'last week' }, 'audience.filter.last_inbound_since', /must be a time/],
       [{ sender: 42 }, 'audience.filter.sender', /alias or phone_number_id/],

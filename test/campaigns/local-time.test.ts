@@ -1,5 +1,5 @@
 // options.local_time: each recipient gets the campaign at that wall-clock time in their own zone (the
-// zone of their number's country). On a real embedded wagate whose clock the test moves forward: the
+// customer's stored time zone, else the zone of their number's country). On a real embedded wagate whose clock the test moves forward: the
 // recipients of two zones are held until their own local time, waiting_until says when the next ones
 // are due, and each zone is sent (once) only when its time comes.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,7 +15,10 @@ afterEach(async () => {
 
 const ZONES = { IN: 'Asia/Kolkata', GB: 'Europe/London' } as const;
 const india = Array.from({ length: 3 }, (_, i) => phone(800 + i));
-const uk = Array.from({ length: 3 }, (_, i) => `4474001234${String(60 + i)}`);
+// Two UK numbers and an Indian number whose customer lives in London (its time_zone is stored):
+// the customer's own zone wins over the number's country, as it does for quiet hours.
+const traveller = phone(850);
+const uk = [...Array.from({ length: 2 }, (_, i) => `4474001234${String(60 + i)}`), traveller];
 
 /** A daytime hour that is not the current hour (nor the next, so the test has time) in either zone. */
 function targetHour(now: number): number {
@@ -43,6 +46,7 @@ describe('options.local_time', () => {
     const ctx = h.app.ctx;
     const hour = targetHour(ctx.now());
     const local_time = `${String(hour).padStart(2, '0')}:00`;
+    expect((await h.api('PUT', `/v1/customers/${traveller}`, { time_zone: ZONES.GB })).status).toBe(200);
     const recipients = [...india, ...uk].map((p, i) => ({ to: `+${p}`, variables: [`N${i}`] }));
     const created = await h.api('POST', '/v1/campaigns', {
       name: 'local time',
