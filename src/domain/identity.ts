@@ -11,14 +11,9 @@ export function isBsuid(v: unknown): v is string {
   return typeof v === 'string' && BSUID_RE.test(v);
 }
 
-/**
- * A parent BSUID ("US.ENT.…", changes-2026.md §1.1; 360dialog): one id for the user across the linked
- * portfolios of an enterprise, given beside the portfolio's own BSUID (parent_user_id,
- * from_parent_user_id, parent_recipient_user_id) and accepted by Meta as a recipient.
- */
-export function isParentBsuid(v: unknown): v is string {
-  return isBsuid(v) && v.slice(2, 7) === '.ENT.';
-}
+// A parent BSUID (one id for the user across an enterprise's linked portfolios) is told by the field
+// it comes in (parent_user_id, from_parent_user_id, parent_recipient_user_id), not by its shape:
+// 360dialog shows "US.ENT.…", Meta's own examples a plain "US.1181…" (changes-2026.md §1.1).
 
 /**
  * The scope parent BSUID ↔ phone links are kept under besides the sender's portfolio: a parent BSUID

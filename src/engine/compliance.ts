@@ -13,7 +13,6 @@ import {
   isBsuid,
   isGroupId,
   isGroupKey,
-  isParentBsuid,
   PARENT_BSUID_SCOPE,
   portfolioOf,
 } from '../domain/identity.ts';
@@ -184,12 +183,14 @@ export function prepareMessage(ctx: AppContext, input: PrepareInput): Prepared {
 }
 
 /**
- * The phone wagate knows for a BSUID in the sender's portfolio; for a parent BSUID (linked portfolios)
- * also a link learned in any of them (PARENT_BSUID_SCOPE). Null when none.
+ * The phone wagate knows for a BSUID in the sender's portfolio; else, for a parent BSUID (linked
+ * portfolios), a link learned in any of them (PARENT_BSUID_SCOPE). Any BSUID is looked up there: Meta's
+ * own examples write parent ids without `.ENT.`, so a parent cannot be told by its shape, and only ids
+ * that came in a parent field are ever linked in that scope. Null when none.
  */
 export async function linkedPhoneOf(ctx: Pick<AppContext, 'store'>, sender: SenderConfig, bsuid: string): Promise<string | null> {
   const own = await ctx.store.getLinkedPhone(portfolioOf(sender), bsuid);
-  if (own !== null || !isParentBsuid(bsuid)) return own;
+  if (own !== null) return own;
   return ctx.store.getLinkedPhone(PARENT_BSUID_SCOPE, bsuid);
 }
 

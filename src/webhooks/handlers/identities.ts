@@ -8,7 +8,7 @@
 import type { AppContext } from '../../engine/context.ts';
 import type { Category, CustomerRecord, SenderConfig } from '../../domain/types.ts';
 import type { AuditEntry } from '../../store/port.ts';
-import { isBsuid, isParentBsuid, PARENT_BSUID_SCOPE, portfolioOf } from '../../domain/identity.ts';
+import { isBsuid, PARENT_BSUID_SCOPE, portfolioOf } from '../../domain/identity.ts';
 import { maskPhone } from '../../observability/log.ts';
 import { linkedPhoneOf } from '../../engine/compliance.ts';
 import type { IdentityLink } from '../events.ts';
@@ -36,7 +36,8 @@ export class IdentityBook {
   ): Promise<string | null> {
     const phone = waKey(who.wa_id);
     const bsuid = bsuidKey(who.user_id);
-    const parent = isParentBsuid(who.parent_user_id) ? who.parent_user_id : null;
+    // A parent id is whatever Meta puts in a parent field: its own examples show no `.ENT.` in it.
+    const parent = isBsuid(who.parent_user_id) && who.parent_user_id !== who.user_id ? who.parent_user_id : null;
     const own = phone && bsuid ? [{ wa_id: phone, user_id: bsuid, parent_user_id: parent }] : [];
     await this.learn(sender, [...who.links, ...own], who.at);
     if (phone) return phone;
@@ -93,7 +94,7 @@ export class IdentityBook {
         const bsuid = bsuidKey(uid);
         if (!bsuid) continue;
         // A parent BSUID is linked in the sender's portfolio and in the shared parent scope (every linked portfolio).
-        for (const scope of isParentBsuid(bsuid) && uid === link.parent_user_id
+        for (const scope of uid === link.parent_user_id && uid !== link.user_id
           ? [portfolioOf(sender), PARENT_BSUID_SCOPE]
           : [portfolioOf(sender)]) {
           const id = `${scope}\u0000${bsuid}\u0000${phone}`;
@@ -160,7 +161,7 @@ export class IdentityBook {
  * through its link) or there is no parent.
  */
 export function parentMirror(key: string, parent: string | null | undefined): string | null {
-  return isParentBsuid(parent) && parent !== key && bsuidKey(key) ? parent : null;
+  return isBsuid(parent) && parent !== key && bsuidKey(key) ? parent : null;
 }
 
 /** Copies every opt-out of customer `c` to `to` (each with its own time: a newer decision under `to` stands). */
