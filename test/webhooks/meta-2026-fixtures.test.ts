@@ -106,6 +106,8 @@ describe.each(variants)('Meta 2026 fixtures (%s)', (_label, shape) => {
     const view = await getCustomerView(h.t.ctx, BSUID);
     expect(view.consent.marketing).toBe('opted_out');
     expect(view.consent.utility).toBe('opted_out');
+    // Meta's example writes the parent id without ".ENT.": it still holds the opt-out (it was dropped).
+    expect((await h.t.ctx.store.getCustomer('US.11815799212886844830'))?.consent.marketing.state).toBe('opted_out');
   });
 
   it('meta-user-preferences-stop-bsuid-only: "Stop promotions" with only user_id opts the BSUID out of marketing', async () => {
