@@ -301,9 +301,13 @@ export class KyselyCampaignStore implements CampaignStore {
       const col = sql.raw(`c.c_${category}_state`);
       const at = sql.raw(`c.c_${category}_at`);
       // A recipient denied at dispatch has no wa_id: its customer is the recipient itself (one who wrote STOP before its turn).
+      // Meta's webhook timestamps are whole seconds, so a STOP in the campaign's first second is stamped
+      // before its started_at: a whole-second time within the start's second counts too (an opt-out
+      // through the API carries its millisecond and is judged by it).
       const r =
         await this.rows(sql`select count(*) as n from campaign_recipients r join customers c on c.wa_id = coalesce(r.wa_id, r.recipient)
-        where r.campaign_id = ${campaign_id} and ${col} = 'opted_out' and ${at} >= ${since}`);
+        where r.campaign_id = ${campaign_id} and ${col} = 'opted_out'
+          and (${at} >= ${since} or (${at} >= ${since - (since % 1000)} and ${at} % 1000 = 0))`);
       out.opted_out_during = num(r[0]?.n ?? 0);
     }
     return out;

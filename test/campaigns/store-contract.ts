@@ -178,6 +178,10 @@ export function campaignStoreContract(name: string, make: () => Promise<Campaign
       expect(t.messages).toEqual({ queued: 1, failed: 1, delivered: 1 });
       expect(t.failed_by_code).toEqual({ '131026': 1 });
       expect(t.opted_out_during).toBe(1);
+      // Started mid-second (T0 + 400): a STOP stamped with that whole second (a webhook's timestamp)
+      // counts as during; one carrying its millisecond (T0 + 10, before the start) does not.
+      await h.store.setConsent('919800000001', 'marketing', 'opted_out', 'webhook', T0);
+      expect((await cs.tally('cmp_1', 'marketing', T0 + 400)).opted_out_during).toBe(1);
     });
 
     it('withdraws only messages still queued and never tried, then puts their recipients back (next generation) or cancels them', async () => {
