@@ -168,7 +168,8 @@ export function matchesFilter(c: CustomerFacts, f: AudienceFilter, countryOf: (w
  */
 export function localSendAt(local_time: string, zone: string, at: number): number {
   const since = (localMinuteOfDay(zone, at) - parseHHMM(local_time) + 1440) % 1440;
-  return since < 60 ? at : at + ((1440 - since) % 1440) * 60_000;
+  // Later: at the start of that minute (zone offsets are whole minutes), not at the seconds of `at`.
+  return since < 60 ? at : at - (at % 60_000) + ((1440 - since) % 1440) * 60_000;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,7 +246,16 @@ export function countsOf(t: RecipientTally): CampaignCounts {
   };
 }
 
-export const GUARD_DEFAULTS = { max_failure_rate: 0.2, max_opt_out_rate: 0.05, guard_min_sample: 50 } as const;
+export const GUARD_DEFAULTS = { max_failure_rate: 0.2, max_opt_out_rate: 0.05, guard_min_sample: 50, pause_on_quality: 'YELLOW' } as const;
+
+/** Meta's template quality ratings, best first; UNKNOWN (a new template, not rated yet) is no drop. */
+const QUALITY_RANK: Record<string, number> = { GREEN: 0, YELLOW: 1, RED: 2 };
+
+/** Whether the template's quality rating is at or below options.pause_on_quality (default YELLOW: any drop from GREEN). */
+export function qualityTrips(quality: string | null | undefined, o: CampaignOptions): boolean {
+  const rank = QUALITY_RANK[String(quality ?? '').toUpperCase()];
+  return rank !== undefined && rank >= QUALITY_RANK[o.pause_on_quality ?? GUARD_DEFAULTS.pause_on_quality];
+}
 
 /** Why the quality guard pauses the campaign now, or null. */
 export function guardTrips(c: CampaignCounts, o: CampaignOptions): string | null {

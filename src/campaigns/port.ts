@@ -46,6 +46,8 @@ export interface CampaignOptions {
   max_opt_out_rate?: number;
   /** The guard needs at least this many finished sends before it judges (default 50). */
   guard_min_sample?: number;
+  /** Quality guard: pause when the template's quality is this or worse (default "YELLOW": any drop from GREEN; "RED": only the worst). */
+  pause_on_quality?: 'YELLOW' | 'RED';
   /** Send each recipient at this local time ("HH:MM" in their zone) on or after deliver_at. */
   local_time?: string | null;
   /** Messages per second for this campaign (default: the sender's throughput). */

@@ -25,6 +25,7 @@ import { isBsuid } from '../domain/identity.ts';
 import { isPhoneCountry, normalisePhone } from '../domain/phone.ts';
 import type { Decision } from '../domain/decision.ts';
 import type { SenderConfig, TemplateRecord } from '../domain/types.ts';
+import { DAY_MS } from '../domain/types.ts';
 import { recipientZones } from '../domain/timezone.ts';
 import type {
   AudienceFilter,
@@ -43,7 +44,9 @@ import {
   AudienceBuilder,
   TRANSITIONS,
   countsOf,
+  GUARD_DEFAULTS,
   guardTrips,
+  qualityTrips,
   isTerminal,
   localSendAt,
   matchesFilter,
@@ -157,6 +160,16 @@ function parseOptions(v: unknown): CampaignOptions {
     const x = Number(o.guard_min_sample);
     if (!Number.isInteger(x) || x < 1) bad('options.guard_min_sample must be a whole number ≥ 1.', 'options.guard_min_sample', 'e.g. 50.');
     out.guard_min_sample = x;
+  }
+  if (o.pause_on_quality !== undefined) {
+    const q = o.pause_on_quality;
+    if (q !== 'YELLOW' && q !== 'RED')
+      bad(
+        `options.pause_on_quality must be "YELLOW" or "RED" (got ${JSON.stringify(o.pause_on_quality)}).`,
+        'options.pause_on_quality',
+        'Leave it out (or "YELLOW") to pause on any quality drop; "RED" pauses only at the lowest rating.',
+      );
+    out.pause_on_quality = q;
   }
   if (o.rate_mps !== undefined && o.rate_mps !== null) {
     const x = Number(o.rate_mps);
@@ -679,7 +692,9 @@ export class CampaignService {
         allowed++;
         if (d.when < firstAt) firstAt = d.when;
         if (d.when > lastAt) lastAt = d.when;
-        const k = `${d.country}|${d.category}`;
+        // Priced on the UTC day it is sent (Meta's pricing changes at UTC midnights): with local_time
+        // a campaign spans up to a day, and may straddle a change (1 Oct 2026).
+        const k = `${d.country}|${d.category}|${Math.max(at, d.when - (d.when % DAY_MS))}`;
         byMarket.set(k, (byMarket.get(k) ?? 0) + 1);
         if (d.takesTier) tierNeeded++;
       }
@@ -812,24 +827,28 @@ export class CampaignService {
     return c;
   }
 
+  /** The forecast's cost: `byMarket` counts by "country|category|send day"; a unit priced on more than one day is their mean. */
   private async cost(byMarket: Map<string, number>, at: number): Promise<Record<string, unknown>> {
     const by: Record<string, Record<string, { count: number; unit: number; total: number }>> = {};
-    const unpriced: string[] = [];
+    const unpriced = new Set<string>();
+    const rules = new Set<string>();
     let total = 0;
     let currency = 'USD';
-    let rules: string | null = null;
     for (const [k, n] of byMarket) {
-      const [country, category] = k.split('|');
+      const [country, category, day] = k.split('|');
       try {
         // Priced by the rules of the day it is sent (deliver_at for a scheduled campaign), not today's.
-        const e = await estimateCost(this.ctx, { message_type: category, recipient_country: country, quantity: n, send_at: at });
+        const e = await estimateCost(this.ctx, { message_type: category, recipient_country: country, quantity: n, send_at: Number(day) });
         currency = e.currency;
-        rules = e.pricing_rules;
+        rules.add(e.pricing_rules);
         by[country] ??= {};
-        by[country][category] = { count: n, unit: e.cost_per_message, total: e.total_estimated_cost };
+        const row = (by[country][category] ??= { count: 0, unit: 0, total: 0 });
+        row.count += n;
+        row.total = Math.round((row.total + e.total_estimated_cost) * 1e6) / 1e6;
+        row.unit = Math.round((row.total / row.count) * 1e6) / 1e6;
         total += e.total_estimated_cost;
       } catch {
-        unpriced.push(country);
+        unpriced.add(country);
       }
     }
     return {
@@ -837,8 +856,8 @@ export class CampaignService {
       total: Math.round(total * 1e6) / 1e6,
       by_country: by,
       at: iso(at),
-      pricing_rules: rules,
-      ...(unpriced.length ? { unpriced } : {}),
+      pricing_rules: rules.size ? [...rules].sort().join(',') : null, // two (comma-separated) when the sends straddle a change
+      ...(unpriced.size ? { unpriced: [...unpriced] } : {}),
     };
   }
 
@@ -1074,7 +1093,8 @@ export class CampaignService {
     if (t) this.templates.set(c.id, t);
     let reason: string | null = null;
     if (t?.status !== 'APPROVED') reason = `template "${c.template_name}" is ${t ? t.status : 'gone'}`;
-    else if (t.quality === 'RED') reason = `template "${c.template_name}" quality dropped to RED`;
+    else if (qualityTrips(t.quality, c.options))
+      reason = `template "${c.template_name}" quality dropped to ${t.quality} (options.pause_on_quality: ${c.options.pause_on_quality ?? GUARD_DEFAULTS.pause_on_quality})`;
     else reason = guardTrips(await this.counts(c), c.options);
     if (reason) await this.autoPause(c, reason);
   }

@@ -74,6 +74,10 @@ export const CampaignCreateBody = z.looseObject({
       max_failure_rate: z.number().optional(),
       max_opt_out_rate: z.number().optional(),
       guard_min_sample: z.number().optional(),
+      pause_on_quality: z
+        .enum(['YELLOW', 'RED'])
+        .optional()
+        .describe("The guard pauses when the template's quality is this or worse (default YELLOW: any drop from GREEN)"),
       rate_mps: z.number().optional(),
       local_time: z.string().optional().describe('"HH:MM": send each recipient at this time in their zone'),
     })

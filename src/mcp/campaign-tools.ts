@@ -199,7 +199,7 @@ export const CAMPAIGN_TOOLS: ToolDef[] = [
         .optional()
         .describe('Explicit list: [{"to": "+447700900123", "variables": ["Ana"]}, {"recipient": "US.134…"}] (or a JSON string of it).'),
       options: JSON_OBJ(
-        'max_failure_rate, max_opt_out_rate, guard_min_sample, rate_mps, local_time ("HH:MM" in each recipient\'s zone)',
+        'max_failure_rate, max_opt_out_rate, guard_min_sample, pause_on_quality ("YELLOW" default, or "RED"), rate_mps, local_time ("HH:MM" in each recipient\'s zone)',
       ).optional(),
       sender: SENDER,
     },

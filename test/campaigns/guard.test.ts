@@ -66,6 +66,47 @@ describe('the quality guard', () => {
     await pausedByGuard(h, id, /spring_sale.*quality dropped to RED/);
   });
 
+  it("pauses and alerts when the template's quality drops to YELLOW (the default pause_on_quality)", async () => {
+    h = await startCampaignHarness({ mps: 80 });
+    const id = await start(h, 1400, {});
+    await waitFor('first sends', async () => (await h!.ledger()).length >= 2);
+    await h.sandbox('POST', '/_sandbox/templates/spring_sale', { quality: 'YELLOW' });
+    await pausedByGuard(h, id, /spring_sale.*quality dropped to YELLOW \(options.pause_on_quality: YELLOW\)/);
+  });
+
+  it('with pause_on_quality RED, a drop to YELLOW does not pause and the campaign completes', async () => {
+    h = await startCampaignHarness({ mps: 80 });
+    const id = await start(h, 1500, { pause_on_quality: 'RED', rate_mps: 8 }); // 5 s: the guard (every 2 s) looks at the YELLOW rating
+    await waitFor('first sends', async () => (await h!.ledger()).length >= 2);
+    await h.sandbox('POST', '/_sandbox/templates/spring_sale', { quality: 'YELLOW' });
+    await waitFor('the YELLOW rating reached wagate', async () =>
+      (await h!.app.ctx.store.listTemplates()).some((t) => t.name === 'spring_sale' && t.quality === 'YELLOW'),
+    );
+    const done = await waitFor(
+      'completed',
+      async () => {
+        const r = (await h!.api('GET', `/v1/campaigns/${id}`)).json;
+        return r.status === 'completed' ? r : null;
+      },
+      20_000,
+    );
+    expect(done.status_reason ?? null).toBeNull();
+    expect(sendsByRecipient(await h.ledger()).size).toBe(N);
+  });
+
+  it('refuses a pause_on_quality that is not YELLOW or RED, saying which values it takes', async () => {
+    h = await startCampaignHarness({ mps: 80 });
+    const r = await h.api('POST', '/v1/campaigns', {
+      name: 'bad option',
+      template: { name: 'spring_sale', language: 'en_US' },
+      audience: { recipients: rows(1600) },
+      options: { pause_on_quality: 'ORANGE' },
+    });
+    expect(r.status).toBe(400);
+    expect(JSON.stringify(r.json)).toMatch(/pause_on_quality/);
+    expect(JSON.stringify(r.json)).toMatch(/YELLOW/);
+  });
+
   it('pauses and alerts when failures at Meta pass options.max_failure_rate', async () => {
     h = await startCampaignHarness({ mps: 80 });
     // Half of the first twenty numbers are undeliverable: their sends fail (131026) after Meta took them.

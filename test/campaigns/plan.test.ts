@@ -6,6 +6,7 @@ import {
   TRANSITIONS,
   countsOf,
   guardTrips,
+  qualityTrips,
   isTerminal,
   matchesFilter,
   parseRow,
@@ -129,5 +130,14 @@ describe('counters and the quality guard', () => {
     expect(guardTrips(countsOf(tally({ delivered: 60, failed: 20 })), { max_failure_rate: 0.3 })).toBeNull();
     expect(guardTrips(countsOf(tally({ delivered: 100 }, 6)), {})).toMatch(/6 of 100 recipients opted out/);
     expect(guardTrips(countsOf(tally({ delivered: 100 }, 6)), { guard_min_sample: 200 })).toBeNull();
+  });
+  it('pauses on a template quality drop: any drop by default, only RED with pause_on_quality RED; an unrated template is no drop', () => {
+    expect(qualityTrips('GREEN', {})).toBe(false);
+    expect(qualityTrips('YELLOW', {})).toBe(true);
+    expect(qualityTrips('RED', {})).toBe(true);
+    expect(qualityTrips('YELLOW', { pause_on_quality: 'RED' })).toBe(false);
+    expect(qualityTrips('RED', { pause_on_quality: 'RED' })).toBe(true);
+    expect(qualityTrips('UNKNOWN', {})).toBe(false);
+    expect(qualityTrips(null, {})).toBe(false);
   });
 });
