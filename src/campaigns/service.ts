@@ -33,6 +33,7 @@ import type {
   CampaignRecord,
   CampaignStatus,
   CampaignStore,
+  InvalidRow,
   RecipientOutcome,
   RecipientRecord,
   RecipientSettle,
@@ -532,6 +533,29 @@ export class CampaignService {
   }
 
   /** A page of recipients in seq order: by `offset`, or by key with `after` (the previous page's next_after, cheap at any depth). */
+  /** The invalid rows kept (the first 1,000), a page at a time: the view shows only the first 100. */
+  async invalidRows(
+    id: string,
+    opts: { limit?: number; offset?: number } = {},
+  ): Promise<{ campaign_id: string; invalid_count: number; kept: number; rows: InvalidRow[]; next_offset: number | null; note?: string }> {
+    const c = await this.record(id);
+    const all = c.audience.invalid;
+    const offset = opts.offset ?? 0;
+    const rows = all.slice(offset, offset + (opts.limit ?? 100));
+    return {
+      campaign_id: id,
+      invalid_count: c.audience.invalid_count,
+      kept: all.length,
+      rows,
+      next_offset: offset + rows.length < all.length ? offset + rows.length : null,
+      ...(c.audience.invalid_count > all.length
+        ? {
+            note: `Only the first ${all.length} of ${c.audience.invalid_count} invalid rows are kept with their reason; fix these and upload the list again to see the rest.`,
+          }
+        : {}),
+    };
+  }
+
   async recipients(
     id: string,
     opts: { state?: unknown; limit?: number; offset?: number; after?: number } = {},

@@ -110,6 +110,10 @@ export const RecipientsQuery = z.strictObject({
     .optional()
     .describe("Key paging: the recipients after this seq (the previous page's next_after); cheap at any depth, unlike offset"),
 });
+export const InvalidRowsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  offset: z.coerce.number().int().min(0).optional(),
+});
 export const ReasonBody = z.strictObject({ reason: z.string().max(500).optional() }).optional();
 export const ScheduleBody = z.looseObject({
   deliver_at: Time,
@@ -155,6 +159,16 @@ export const CAMPAIGN_API_ROUTES: RouteSpec[] = [
     params: CampaignIdParam,
     query: RecipientsQuery,
     responses: { 200: ok('{recipients, next_after}: next_after is the seq to pass as after for the next page (null: last page)'), ...E404 },
+  }),
+  campaign('get', '/v1/campaigns/:id/invalid-rows', 'read', "The audience's invalid rows with their reason (the first 1,000 kept)", {
+    params: CampaignIdParam,
+    query: InvalidRowsQuery,
+    responses: {
+      200: ok(
+        '{invalid_count, kept, rows: [{index, reason}], next_offset}: index is the row number of an upload, or the 0-based index of a JSON list',
+      ),
+      ...E404,
+    },
   }),
   campaign('post', '/v1/campaigns/:id/preview', 'read', 'Dry run of the gate for every recipient (reserves nothing, sends nothing)', {
     params: CampaignIdParam,

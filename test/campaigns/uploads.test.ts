@@ -46,6 +46,33 @@ async function stored(id: string): Promise<Map<string, unknown>> {
 }
 
 describe('audience uploads over HTTP', () => {
+  it('GET /v1/campaigns/:id/invalid-rows pages through the 1,000 invalid rows kept (the view shows 100) and says when more were refused', async () => {
+    const lines = ['to,1', `+${phone(9000)},Ana`];
+    for (let i = 0; i < 1200; i++) lines.push(`not-a-phone-${i},X`);
+    const r = await upload('text/csv', { name: 'many bad rows', template: 'spring_sale', language: 'en_US' }, lines.join('\n'));
+    expect(r.status, JSON.stringify(r.json).slice(0, 300)).toBe(201);
+    expect(r.json.audience.invalid_count).toBe(1200);
+    expect(r.json.audience.invalid).toHaveLength(100);
+    const id = r.json.id as string;
+    const seen: number[] = [];
+    let offset: number | null = 0;
+    let first: any = null;
+    while (offset !== null) {
+      const page = await h.api('GET', `/v1/campaigns/${id}/invalid-rows?limit=300&offset=${offset}`);
+      expect(page.status).toBe(200);
+      first ??= page.json;
+      seen.push(...page.json.rows.map((x: { index: number }) => x.index));
+      offset = page.json.next_offset;
+    }
+    expect(first).toMatchObject({ campaign_id: id, invalid_count: 1200, kept: 1000 });
+    expect(first.note).toMatch(/first 1000 of 1200/);
+    expect(first.rows[0]).toMatchObject({ index: 2, reason: expect.stringMatching(/^to: /) }); // data row 2: the first bad one
+    expect(seen).toEqual(Array.from({ length: 1000 }, (_, i) => i + 2));
+    const bad = await h.api('GET', `/v1/campaigns/${id}/invalid-rows?limit=0`);
+    expect(bad.status).toBe(400);
+    expect((await h.api('GET', '/v1/campaigns/cmp_nope/invalid-rows')).status).toBe(404);
+  });
+
   it('CSV: variable columns in any order, a "phone" column, invalid rows by data-row number with the reason, the rest stored and sent once', async () => {
     const good = Array.from({ length: 6 }, (_, i) => phone(700 + i));
     const lines = [

@@ -446,6 +446,7 @@ const ROUTE_CASES: Record<string, RouteCase> = {
   },
   'GET /v1/campaigns/:id': { probes: [{ path: '/v1/campaigns/{b.campaign}', expect: 'not_found' }] },
   'GET /v1/campaigns/:id/recipients': { probes: [{ path: '/v1/campaigns/{b.campaign}/recipients', expect: 'not_found' }] },
+  'GET /v1/campaigns/:id/invalid-rows': { probes: [{ path: '/v1/campaigns/{b.campaign}/invalid-rows', expect: 'not_found' }] },
   'POST /v1/campaigns/:id/preview': { probes: [{ path: '/v1/campaigns/{b.campaign}/preview', expect: 'not_found' }] },
   'POST /v1/campaigns/:id/start': { probes: [{ path: '/v1/campaigns/{b.campaign}/start', expect: 'not_found' }] },
   'POST /v1/campaigns/:id/pause': { probes: [{ path: '/v1/campaigns/{b.campaign}/pause', expect: 'not_found' }] },

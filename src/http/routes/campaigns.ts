@@ -7,7 +7,7 @@ import type { AppContext } from '../../engine/context.ts';
 import { audienceRows, type CampaignService } from '../../campaigns/service.ts';
 import { actorOf, principalOf, requireVisible, senderFilter } from '../actor.ts';
 import { allSenders, requireSender } from '../../mcp/principal.ts';
-import { CampaignIdParam, CampaignListQuery, CampaignUploadQuery, RecipientsQuery } from '../campaign-api.ts';
+import { CampaignIdParam, CampaignListQuery, CampaignUploadQuery, RecipientsQuery, InvalidRowsQuery } from '../campaign-api.ts';
 import { parseInput } from '../validation.ts';
 import type { RouteModule } from '../types.ts';
 
@@ -114,6 +114,13 @@ const campaignRoutes: RouteModule = async (app, ctx) => {
     const q = parseInput(RecipientsQuery, req.query, 'query string');
     await visible(req, id);
     return { ...(await service(ctx).recipients(id, q)), limit: q.limit ?? 100, offset: q.offset ?? 0 };
+  });
+
+  app.get('/v1/campaigns/:id/invalid-rows', async (req) => {
+    const { id } = parseInput(CampaignIdParam, req.params, 'path');
+    const q = parseInput(InvalidRowsQuery, req.query, 'query string');
+    await visible(req, id);
+    return service(ctx).invalidRows(id, q);
   });
 
   app.post('/v1/campaigns/:id/preview', async (req) => {
