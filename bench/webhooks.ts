@@ -1,8 +1,11 @@
 // bench:webhooks — events per second verified (HMAC over the raw body), deduplicated (markEventSeen)
 // and applied (windows, consent, monotonic statuses) in embedded mode (SQLite file store, memory gate),
 // through the real HTTP route on 127.0.0.1; p99 latency of one POST (persist + 200).
-// Usage: npm run bench:webhooks [-- --events 30000 --batch 100 --concurrency 8]
+// Usage: npm run bench:webhooks [-- --events 30000 --batch 100 --concurrency 8] [-- --backend production]
+// --backend production: the store is the local PostgreSQL (a private schema, dropped after), the gate
+// Redis and the queue NATS (../shared/services.md), as in a real `wagate start` with those URLs.
 // The LAST line printed is one JSON object: {"events_per_s":…,"p99_ms":…,…}.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +15,7 @@ import { ConfigSchema } from '../src/config/schema.ts';
 import { createLogger } from '../src/observability/log.ts';
 import type { MessageRecord } from '../src/domain/types.ts';
 import { signPayload } from '../src/webhooks/signature.ts';
+import { DATABASE_URL, NATS_URL, REDIS_URL, dropNamespace } from '../test/production/backends.ts';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -20,6 +24,9 @@ function arg(name: string, def: number): number {
 const TOTAL = arg('events', 30_000);
 const BATCH = arg('batch', 100);
 const CONCURRENCY = arg('concurrency', 8);
+const PRODUCTION = process.argv.includes('production');
+/** --statuses-only: status webhooks alone, as a sender's traffic without replies (the soak's mix). */
+const STATUSES_ONLY = process.argv.includes('--statuses-only');
 const DUP_EVERY = 10; // every 10th POST is a Meta retry of an earlier one (dedupe path)
 
 const SECRET = 'bench-secret';
@@ -27,6 +34,7 @@ const PNID = '106540352242922';
 const WABA = '102290129340398';
 
 async function main() {
+  const namespace = `whb_${randomBytes(4).toString('hex')}`;
   const dir = mkdtempSync(join(tmpdir(), 'wagate-bench-webhooks-'));
   // Embedded mode through the composition root: SQLite file store, memory gate, the real HTTP server.
   // Workers and the health monitor are off (nothing is sent); no sandbox (a sender with a token).
@@ -38,6 +46,7 @@ async function main() {
     sandbox: { mode: 'never' },
     meta: { app_secret: SECRET, verify_token: 'v' },
     senders: [{ id: 'main', phone_number_id: PNID, waba_id: WABA, access_token: 'bench-token', messaging_limit: null }],
+    ...(PRODUCTION ? { namespace, redis_url: REDIS_URL, nats_url: NATS_URL, database_url: DATABASE_URL } : {}),
   });
   const app = await createApp({ config, env: {}, logger: createLogger('silent'), workers: false, monitor: false });
   const base = await app.start();
@@ -80,10 +89,11 @@ async function main() {
   const events: { kind: 'in' | 'st'; v: Record<string, unknown> }[] = [];
   for (let i = 0; events.length < TOTAL; i++) {
     const from = `4477${String(10_000_000 + (i % 20_000))}`;
-    events.push({
-      kind: 'in',
-      v: { from, id: `wamid.IN${i}`, timestamp: String(nowS - 60), type: 'text', text: { body: i % 50 === 0 ? 'STOP' : `hello ${i}` } },
-    });
+    if (!STATUSES_ONLY)
+      events.push({
+        kind: 'in',
+        v: { from, id: `wamid.IN${i}`, timestamp: String(nowS - 60), type: 'text', text: { body: i % 50 === 0 ? 'STOP' : `hello ${i}` } },
+      });
     const w = wamids[i % wamids.length];
     for (const s of ['sent', 'delivered', 'read'])
       events.push({
@@ -122,6 +132,7 @@ async function main() {
   const lat: number[] = [];
   let next = 0;
   let failed = 0;
+  let refused = 0;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(
@@ -135,6 +146,13 @@ async function main() {
           headers: { 'content-type': 'application/json', 'x-hub-signature-256': signPayload(raw, SECRET) },
         });
         await res.body.dump();
+        if (res.statusCode === 503) {
+          // Back-pressure (the backlog is full): Meta retries later, and so does the bench.
+          refused++;
+          posts.push(raw);
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
+        }
         lat.push(performance.now() - s);
         if (res.statusCode !== 200) failed++;
       }
@@ -151,7 +169,7 @@ async function main() {
   const pending = (await store.listPendingWebhookBatches(10)).length;
   lat.sort((a, b) => a - b);
   const q = (p: number) => Number(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))].toFixed(2));
-  const dupEvents = (posts.length - bodies.length) * BATCH;
+  const dupEvents = (posts.length - refused - bodies.length) * BATCH;
   const result = {
     events_per_s: Math.round(TOTAL / ((t1 - t0) / 1000)),
     p99_ms: q(0.99),
@@ -166,17 +184,20 @@ async function main() {
     duplicate_events_deduped: dupEvents,
     posts: posts.length,
     batch: BATCH,
+    mix: STATUSES_ONLY ? 'statuses only' : 'a quarter inbound texts, the rest statuses',
     concurrency: CONCURRENCY,
     accept_s: Number(((tAccepted - t0) / 1000).toFixed(2)),
     total_s: Number(((t1 - t0) / 1000).toFixed(2)),
     messages_read: read,
     batches_left: pending,
     non_200: failed,
-    mode: `embedded via createApp (${Object.entries(app.ctx.backends)
+    refused_503_retried: refused,
+    mode: `${PRODUCTION ? 'production' : 'embedded'} via createApp (${Object.entries(app.ctx.backends)
       .map(([k, v]) => `${k}=${v}`)
       .join(', ')})`,
   };
   await app.stop();
+  if (PRODUCTION) await dropNamespace(namespace);
   rmSync(dir, { recursive: true, force: true });
   console.log(JSON.stringify(result));
 }

@@ -629,16 +629,28 @@ export class WebhookProcessor {
       if (failed) throw (failed as PromiseRejectedResult).reason;
     };
     // Forward statuses (the common case: sent/delivered/read found by our callback id) of different
-    // messages are applied together, one statement for the run (Store.applyStatusesForward); whatever
-    // that statement did not move forward goes through the one-by-one path, in order.
-    const run: { ev: StatusUpdateEvent; item: ForwardItem; recovery: boolean }[] = [];
-    const runIds = new Set<string>();
+    // messages are applied together, one statement per layer (Store.applyStatusesForward): a message's
+    // k-th status of the run is in layer k, so its statuses stay in order while the run still takes
+    // one statement for hundreds of messages (Meta sends sent, delivered and read of one message close
+    // together: flushing at every repeat made it one statement per status). Whatever a statement did
+    // not move forward goes through the one-by-one path, in order, before the next layer.
+    type RunItem = { ev: StatusUpdateEvent; item: ForwardItem; recovery: boolean };
+    const layers: RunItem[][] = [];
+    const depth = new Map<string, number>();
+    let runSize = 0;
     const flushRun = async () => {
-      if (run.length === 0) return;
+      if (runSize === 0) return;
       await settleAll(); // an earlier status of one of these messages may still be in flight
-      const items = run.splice(0);
-      runIds.clear();
-      await this.statuses.applyForwardRun(items, record, one);
+      const all = layers.splice(0);
+      depth.clear();
+      runSize = 0;
+      for (const items of all) await this.statuses.applyForwardRun(items, record, one);
+    };
+    const addToRun = (r: RunItem) => {
+      const k = depth.get(r.item.id) ?? 0;
+      depth.set(r.item.id, k + 1);
+      (layers[k] ??= []).push(r);
+      runSize++;
     };
     const statusLinks: { sender: SenderConfig; link: IdentityLink; at: number }[] = [];
     let slice = performance.now();
@@ -657,9 +669,8 @@ export class WebhookProcessor {
         }
         const item = ev.kind === 'status' && (fresh || recovery) ? this.statuses.forwardItem(ev) : null;
         if (item) {
-          if (runIds.has(item.id) || run.length >= FORWARD_RUN_MAX) await flushRun(); // a message's second status waits for its first
-          run.push({ ev: ev as StatusUpdateEvent, item, recovery });
-          runIds.add(item.id);
+          if (runSize >= FORWARD_RUN_MAX) await flushRun();
+          addToRun({ ev: ev as StatusUpdateEvent, item, recovery });
           continue;
         }
         await flushRun();

@@ -407,6 +407,39 @@ describe('statuses', () => {
     expect(proc.pendingStatusCount()).toBe(1);
   });
 
+  it("a POST holding each message's sent, delivered and read together takes one statement per step, not one per status, and keeps each message's order", async () => {
+    const N = 60;
+    for (let i = 0; i < N; i++) await seed(`msg_l${i}`, { wamid: `wamid.l${i}` });
+    const store = t.ctx.store;
+    const original = store.applyStatusesForward!.bind(store);
+    let calls = 0;
+    store.applyStatusesForward = (items) => {
+      calls++;
+      return original(items);
+    };
+    const seen = new Map<string, string[]>();
+    const onStatus = (m: MessageRecord) => seen.set(m.id, [...(seen.get(m.id) ?? []), m.status]);
+    t.ctx.bus.on('message.status', onStatus);
+    try {
+      // As Meta sends them under load: each message's three statuses one after the other.
+      const list = [];
+      for (let i = 0; i < N; i++)
+        for (const [k, s] of ['sent', 'delivered', 'read'].entries())
+          list.push(st(`wamid.l${i}`, s, T0() - 3000 + k * 1000, { biz_opaque_callback_data: `msg_l${i}` }));
+      const r = await proc.applyBody(statusBody(list));
+      expect(r.results).toEqual({ applied: 3 * N });
+      expect(calls).toBe(3);
+      for (let i = 0; i < N; i++) {
+        const m = await store.getMessage(`msg_l${i}`);
+        expect(m?.history.map((h) => h.status)).toEqual(['sent', 'delivered', 'read']);
+        expect(seen.get(`msg_l${i}`)).toEqual(['sent', 'delivered', 'read']);
+      }
+    } finally {
+      store.applyStatusesForward = original;
+      t.ctx.bus.off('message.status', onStatus);
+    }
+  });
+
   it('when the batched statement fails with the store up, the statuses are applied one by one', async () => {
     for (const id of ['msg_f1', 'msg_f2']) await seed(id, { wamid: `wamid.${id}` });
     const store = t.ctx.store;
