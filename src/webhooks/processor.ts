@@ -52,8 +52,6 @@ const START_RECOVERY_WAIT_MS = 10_000;
 /** Batches accepted but not applied yet, held in memory: past this, POSTs get 503 and Meta retries
  * later (back-pressure instead of unbounded memory while the store is slow or down). */
 export const MAX_BACKLOG = 2_000;
-/** The longest a batch waits here to be applied before POSTs are refused (well under ORPHAN_AFTER_MS). */
-const MAX_HOLD_MS = 12_000;
 /** The embedded store answers synchronously, so an apply loop would otherwise never yield: give the
  * event loop (new POSTs, API calls) a turn after this much work. */
 const YIELD_EVERY_MS = 4;
@@ -79,8 +77,8 @@ export class BacklogFullError extends Error {
 export class WebhookProcessor {
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
-  /** Batches queued or applied by this process (→ when it took them, in that order): recovery must not apply them a second time. */
-  private readonly known = new Map<string, number>();
+  /** Batches queued or applied by this process: recovery must not apply them a second time. */
+  private readonly known = new Set<string>();
   private readonly identities: IdentityBook;
   private readonly inbound: InboundHandler;
   private readonly calls: CallHandler;
@@ -130,20 +128,9 @@ export class WebhookProcessor {
    */
   refusing(): number | null {
     const backlog = this.backlog() + this.saving;
-    if (backlog < this.maxBacklog && !this.heldTooLong()) return null;
+    if (backlog < this.maxBacklog) return null;
     this.noteRefused();
     return backlog;
-  }
-
-  /**
-   * Whether the oldest batch this process holds has waited past MAX_HOLD_MS. Past ORPHAN_AFTER_MS
-   * another instance takes a stored batch nobody applied for its own (adoptOrphans) and both apply it:
-   * under a long backlog every batch got applied twice, and the backlog never caught up (the soak). So
-   * the backlog is bounded in time too: Meta keeps what is refused and retries.
-   */
-  private heldTooLong(): boolean {
-    for (const since of this.known.values()) return this.ctx.now() - since > MAX_HOLD_MS;
-    return false;
   }
 
   /**
@@ -162,7 +149,7 @@ export class WebhookProcessor {
       this.noteRefused();
       throw err;
     }
-    this.known.set(batch_id, now);
+    this.known.add(batch_id);
     this.schedule(batch_id, parsed, false, opts.unusable);
     return { batch_id };
   }
@@ -308,7 +295,7 @@ export class WebhookProcessor {
       if (fresh.length === 0) break;
       for (const r of fresh) {
         seen.add(r.id);
-        this.known.set(r.id, this.ctx.now());
+        this.known.add(r.id);
         let parsed: unknown;
         let unusable: string | undefined;
         try {
