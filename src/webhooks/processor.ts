@@ -47,8 +47,6 @@ const SWEEP_MS = 2_000;
 /** A stored batch this old and not applied is taken as left by a killed instance (see adoptOrphans). */
 const ORPHAN_AFTER_MS = 30_000;
 const ORPHAN_SWEEP_MS = 10_000;
-/** Orphans are adopted only by an instance whose own backlog is under this many batches (adoptOrphans). */
-const ADOPT_BELOW_BACKLOG = 100;
 /** How long start() waits for the start-up recovery before it goes on in the background. */
 const START_RECOVERY_WAIT_MS = 10_000;
 /** Batches accepted but not applied yet, held in memory: past this, POSTs get 503 and Meta retries
@@ -273,16 +271,9 @@ export class WebhookProcessor {
    * come back late, its own recovery slow under load). Their status webhooks are what resolves its
    * in-doubt sends, so waiting for it would turn them into resends. Every ORPHAN_SWEEP_MS, a batch
    * persisted over ORPHAN_AFTER_MS ago that this process does not hold is applied here, in recovery
-   * mode (idempotent: harmless if its owner applies it too). Only while this process keeps up with its
-   * own webhooks (backlog under ADOPT_BELOW_BACKLOG): a batch 30 s old may also be a live instance's,
-   * held in a long backlog, and an overloaded instance applying an overloaded peer's backlog a second
-   * time only slows both (the 10-minute soak).
+   * mode (idempotent: harmless if its owner applies it too).
    */
   private async adoptOrphans(): Promise<void> {
-    if (this.backlog() >= ADOPT_BELOW_BACKLOG) {
-      this.adoptionsDeferred++;
-      return;
-    }
     const n = await this.applyStored(this.ctx.now() - ORPHAN_AFTER_MS);
     if (n > 0) {
       this.adopted += n;
@@ -292,8 +283,6 @@ export class WebhookProcessor {
 
   /** Batches adopted from other instances (adoptOrphans) since this process started. */
   adopted = 0;
-  /** Sweeps that adopted nothing because this process was busy with its own backlog. */
-  adoptionsDeferred = 0;
   private adopting: Promise<void> | null = null;
 
   /** Applies, oldest first, the stored batches persisted at or before `cutoff` that this process does not hold; how many. */
