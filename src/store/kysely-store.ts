@@ -94,6 +94,34 @@ function storedStatusEvent(id: string, ev: StatusEvent): StatusEvent {
   return { status: ev.status, at: ev.at, source: ev.source, ...(ev.detail !== undefined ? { detail: ev.detail } : {}) };
 }
 
+/**
+ * A batch of status changes as rows in id order, one column per field (for unnest); refused before
+ * anything is written when an id appears twice or a status is unknown.
+ */
+function statusRows(items: readonly ForwardStatus[]) {
+  const ids = new Set<string>();
+  return inIdOrder(items).map(({ id, ev, pricing, wamid, attempts }) => {
+    if (ids.has(id))
+      throw new StoreError(
+        'INVALID',
+        `message ${id} appears twice in one batch of status changes`,
+        'apply the second status after the first (a later call)',
+      );
+    ids.add(id);
+    return {
+      id,
+      status: ev.status,
+      rank: STATUS_RANK[ev.status],
+      ev: toJson(storedStatusEvent(id, ev)),
+      at: ev.at,
+      has_pricing: pricing !== undefined,
+      pricing: pricing === undefined ? null : toJsonOrNull(pricing),
+      wamid: wamid ?? null,
+      attempts: attempts ?? null,
+    };
+  });
+}
+
 /** Rows of a batch in id order. Not what orders PostgreSQL's row locks (the plan does): lockedInIdOrder does that. */
 const inIdOrder = <T extends { id: string }>(items: readonly T[]): T[] =>
   [...items].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
@@ -565,8 +593,22 @@ export class KyselyStore implements Store {
       .returningAll()
       .$call(this.first);
     if (forward) return { message: rowToMessage(forward), changed: true };
-    // 2. Not forward (lower/equal rank, or a terminal status): record it once in history for its time
-    //    (e.g. `delivered` arriving after `read`) and apply the patch; the current status stays.
+    const other = await this.recordNotForward(id, ev, evJson, cols);
+    return other ? { message: other, changed: false } : null;
+  }
+
+  /**
+   * applyStatus's step 2, not forward (lower/equal rank, or a terminal status): the status is recorded
+   * once in history for its time (e.g. `delivered` arriving after `read`) and the patch applied; the
+   * current status stays. The message as it is after, or null when unknown.
+   */
+  private async recordNotForward(
+    id: string,
+    ev: StatusEvent,
+    evJson: string,
+    cols: Record<string, unknown>,
+  ): Promise<MessageRecord | null> {
+    const updatedAt = this.pg ? sql`greatest(updated_at, ${ev.at})` : sql`max(updated_at, ${ev.at})`;
     const seen = this.historyHasStatus(ev.status);
     const set: Record<string, unknown> = {
       ...cols,
@@ -580,9 +622,7 @@ export class KyselyStore implements Store {
     // A pure duplicate (already recorded, nothing to patch) writes nothing.
     if (Object.keys(cols).length === 0) q = q.where(sql<boolean>`not (${seen})`);
     const other = await q.returningAll().$call(this.first);
-    if (other) return { message: rowToMessage(other), changed: false };
-    const cur = await this.getMessage(id);
-    return cur ? { message: cur, changed: false } : null;
+    return other ? rowToMessage(other) : this.getMessage(id);
   }
 
   /**
@@ -594,27 +634,7 @@ export class KyselyStore implements Store {
    */
   async applyStatusesForward(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]> {
     if (items.length === 0) return [];
-    const ids = new Set<string>();
-    const rows = inIdOrder(items).map(({ id, ev, pricing, wamid, attempts }) => {
-      if (ids.has(id))
-        throw new StoreError(
-          'INVALID',
-          `message ${id} appears twice in one batch of status changes`,
-          'apply the second status after the first (a later call)',
-        );
-      ids.add(id);
-      return {
-        id,
-        status: ev.status,
-        rank: STATUS_RANK[ev.status],
-        ev: toJson(storedStatusEvent(id, ev)),
-        at: ev.at,
-        has_pricing: pricing !== undefined,
-        pricing: pricing === undefined ? null : toJsonOrNull(pricing),
-        wamid: wamid ?? null,
-        attempts: attempts ?? null,
-      };
-    });
+    const rows = statusRows(items);
     const out = new Map<string, MessageRecord>();
     for (let i = 0; i < rows.length; i += BATCH_ROWS) {
       const chunk = rows.slice(i, i + BATCH_ROWS);
@@ -649,6 +669,50 @@ export class KyselyStore implements Store {
               wamid = coalesce(v.wamid, messages.wamid), attempts = coalesce(v.attempts, messages.attempts)
             from v where messages.id = v.id and messages.status_rank < v.rank returning *`;
       for (const r of await this.all(this.raw(q))) out.set(r.id as string, rowToMessage(r));
+    }
+    return items.map((it) => out.get(it.id) ?? null);
+  }
+
+  /**
+   * applyStatus's step 2 for many messages: on PostgreSQL one statement (rows locked in id order),
+   * where one by one it took two or three round trips a status (the update that finds nothing to move,
+   * the conditional history write, the read back): a duplicate webhook, or a batch applied again in
+   * recovery, went that way for every status. A row that now outranks nothing (status_rank < rank:
+   * unknown when the forward step ran, or moved since) is left alone, and the caller's full path decides.
+   */
+  async applyStatusesNotForward(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]> {
+    if (items.length === 0) return [];
+    const rows = statusRows(items); // refused before anything is written
+    const out = new Map<string, MessageRecord>();
+    if (!this.pg) {
+      // SQLite answers in-process: the one-by-one step costs no round trip. Same rank guard as below.
+      for (const it of items) {
+        const cur = await this.getMessage(it.id);
+        if (!cur || STATUS_RANK[cur.status] < STATUS_RANK[it.ev.status]) continue;
+        const cols = messagePatchCols(it.pricing !== undefined ? { pricing: it.pricing as MessageRecord['pricing'] } : undefined);
+        const m = await this.recordNotForward(it.id, it.ev, toJson(storedStatusEvent(it.id, it.ev)), cols);
+        if (m) out.set(it.id, m);
+      }
+      return items.map((it) => out.get(it.id) ?? null);
+    }
+    for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+      const chunk = rows.slice(i, i + BATCH_ROWS);
+      const col = <K extends keyof (typeof chunk)[number]>(k: K) => chunk.map((r) => r[k]);
+      const seen = sql`m.history @> jsonb_build_array(jsonb_build_object('status', v.status))`;
+      // Rows with nothing to write (a pure duplicate) are read in the same statement, from its snapshot:
+      // they are locked too, so nothing moved them in between.
+      const q = sql<Record<string, unknown>>`with v as (select * from unnest(cast(${col('id')} as text[]), cast(${col('status')} as text[]),
+            cast(${col('rank')} as integer[]), cast(${col('ev')} as jsonb[]), cast(${col('at')} as bigint[]),
+            cast(${col('has_pricing')} as boolean[]), cast(${col('pricing')} as jsonb[])) as v(id, status, rank, ev, at, has_pricing, pricing)),
+          ${lockedInIdOrder(sql`m.status_rank >= v.rank`)},
+          w as (update messages m set history = case when ${seen} then m.history else ${this.appendHistory(sql.ref('v.ev'), sql.ref('m.history'))} end,
+            updated_at = greatest(m.updated_at, v.at), pricing = case when v.has_pricing then v.pricing else m.pricing end
+            from v join locked on locked.id = v.id where m.id = v.id and m.status_rank >= v.rank and (v.has_pricing or not ${seen})
+            returning m.*)
+        select * from w
+        union all
+        select m.* from messages m join locked on locked.id = m.id where not exists (select 1 from w where w.id = m.id)`;
+      for (const r of await this.all(this.raw(q), 'statuses_not_forward')) out.set(r.id as string, rowToMessage(r));
     }
     return items.map((it) => out.get(it.id) ?? null);
   }

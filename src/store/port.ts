@@ -208,6 +208,15 @@ export interface Store {
    * handles every other case. Ids must be distinct.
    */
   applyStatusesForward(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]>;
+  /**
+   * applyStatus's other step for several DIFFERENT messages in one statement: for each item whose
+   * message already holds a status of equal or higher rank (a duplicate, `delivered` after `read`, a
+   * batch applied again after a crash), its event is recorded once in history for its time and
+   * `pricing` set when given; the current status stays. Returns, per item and in order, the record
+   * (changed or not), or null when the message is unknown or the status would move it forward: the
+   * caller applies those with applyStatus. Ids must be distinct; `wamid` and `attempts` are ignored.
+   */
+  applyStatusesNotForward(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]>;
   /** claimAttempt for several messages in one statement; the ids that were claimed. A claim also marks the
    * message enqueued (a worker got its job from the queue), so the outbox's own mark then writes nothing. */
   claimAttempts(items: readonly { id: string; expected_attempts: number; attempts: number }[], now: number): Promise<Set<string>>;

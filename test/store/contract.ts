@@ -398,6 +398,59 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(await s.applyStatusesForward([])).toEqual([]);
       });
 
+      it('applyStatusesNotForward records what does not move a message forward in one call, as applyStatus does, and leaves the rest to it', async () => {
+        // Twins: each case applied through applyStatus to one and through the batch to the other.
+        const setup = async (tag: string) => {
+          const [a, b, c, d] = [1, 2, 3, 4].map((i) => message({ id: `msg_nf_${tag}_${i}` }));
+          for (const m of [a, b, c, d]) await s.insertMessage(m);
+          await s.applyStatus(a.id, { status: 'read', at: T0 + 3, source: 'webhook' });
+          await s.applyStatus(b.id, { status: 'sent', at: T0 + 2, source: 'webhook', detail: { wamid: 'wamid.B' } });
+          await s.applyStatus(d.id, { status: 'delivered', at: T0 + 2, source: 'webhook' });
+          return [a, b, c, d].map((m) => m.id);
+        };
+        const pricing = { billable: true, category: 'utility' };
+        const cases = (ids: string[]) => [
+          {
+            id: ids[0],
+            ev: { status: 'delivered' as MessageStatus, at: T0 + 2, source: 'webhook', detail: { wamid: 'wamid.A' } },
+            pricing,
+          }, // after read
+          { id: ids[1], ev: { status: 'sent' as MessageStatus, at: T0 + 9, source: 'webhook' } }, // a pure duplicate
+          { id: ids[2], ev: { status: 'sent' as MessageStatus, at: T0 + 4, source: 'webhook' } }, // forward: not this call's
+          { id: ids[3], ev: { status: 'delivered' as MessageStatus, at: T0 + 7, source: 'webhook' }, pricing }, // duplicate with pricing
+        ];
+        const one = await setup('one');
+        const batch = await setup('batch');
+        for (const it of cases(one).filter((_, i) => i !== 2))
+          await s.applyStatus(it.id, it.ev, it.pricing ? { pricing: it.pricing } : undefined);
+        const before = await s.getMessage(batch[1]);
+        const out = await s.applyStatusesNotForward([
+          ...cases(batch),
+          { id: 'msg_nf_missing', ev: { status: 'read', at: T0, source: 'webhook' } },
+        ]);
+        expect(out.map((m) => m?.id ?? null)).toEqual([batch[0], batch[1], null, batch[3], null]);
+        const strip = (m: MessageRecord | null | undefined) => m && { ...m, id: '' };
+        for (const i of [0, 1, 3]) {
+          expect(strip(out[i])).toEqual(strip(await s.getMessage(one[i]))); // the same as applyStatus
+          expect(out[i]).toEqual(await s.getMessage(batch[i])); // and what is stored
+        }
+        expect(out[0]?.status).toBe('read');
+        expect(out[0]?.history.map((h) => h.status)).toEqual(['queued', 'delivered', 'read']);
+        expect(out[0]?.pricing).toEqual(pricing);
+        expect(out[1]).toEqual(before); // nothing written
+        expect(out[3]?.history.map((h) => h.status)).toEqual(['queued', 'delivered']);
+        expect(out[3]?.pricing).toEqual(pricing);
+        expect((await s.getMessage(batch[2]))?.status).toBe('queued'); // a forward status is left to the caller
+        await expectStoreError(
+          s.applyStatusesNotForward([
+            { id: batch[0], ev: { status: 'sent', at: T0, source: 'webhook' } },
+            { id: batch[0], ev: { status: 'sent', at: T0, source: 'webhook' } },
+          ]),
+          'INVALID',
+        );
+        expect(await s.applyStatusesNotForward([])).toEqual([]);
+      });
+
       it('applyStatusesForward, claimAttempts and applyStatus racing on the same messages: each status recorded once, highest wins', async () => {
         if (!s.applyStatusesForward) return;
         // Batches of several sizes over the same rows (a webhook POST, the workers' claims and accepts,
@@ -423,6 +476,12 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
             ...order.map((st, j) => forward(ms, st, j)),
             ...order.flatMap((st, j) => [0, 5, 10, 15].map((k) => forward(ms.slice(k, k + 6), st, j))),
             ...ms.flatMap((m) => order.map((st, j) => s.applyStatus(m.id, { status: st, at: T0 + 1 + j, source: 'single' }))),
+            // Repeats of lower statuses in batches (a webhook applied again), rows in both orders.
+            ...order.map((st, j) =>
+              s.applyStatusesNotForward(
+                (j % 2 ? [...ms].reverse() : ms).map((m) => ({ id: m.id, ev: { status: st, at: T0 + 1 + j, source: 'again' } })),
+              ),
+            ),
           ]);
           for (const m of ms) {
             const got = await s.getMessage(m.id);

@@ -440,6 +440,48 @@ describe('statuses', () => {
     }
   });
 
+  it('statuses that move nothing forward (a POST applied again, an earlier status after a later one) take one statement per step too, not two or three round trips each', async () => {
+    const N = 40;
+    for (let i = 0; i < N; i++) await seed(`msg_n${i}`, { wamid: `wamid.n${i}` });
+    const store = t.ctx.store;
+    const body = (steps: string[]) => {
+      const list = [];
+      for (let i = 0; i < N; i++)
+        for (const s of steps)
+          list.push(
+            st(`wamid.n${i}`, s, T0() - 3000 + ['sent', 'delivered', 'read'].indexOf(s) * 1000, { biz_opaque_callback_data: `msg_n${i}` }),
+          );
+      return statusBody(list);
+    };
+    expect((await proc.applyBody(body(['sent', 'read']))).results).toEqual({ applied: 2 * N });
+    const single = store.applyStatus.bind(store);
+    const batched = store.applyStatusesNotForward.bind(store);
+    let singles = 0;
+    let batches = 0;
+    store.applyStatus = (...a) => (singles++, single(...a));
+    store.applyStatusesNotForward = (items) => (batches++, batched(items));
+    const emitted: string[] = [];
+    const onStatus = (m: MessageRecord) => emitted.push(m.id);
+    t.ctx.bus.on('message.status', onStatus);
+    try {
+      // Meta's retry of a POST wagate had applied, with the delivered it had not sent before (late).
+      const r = await proc.applyBody(body(['sent', 'delivered', 'read']));
+      expect(r.results).toEqual({ stale: 3 * N });
+      expect(singles).toBe(0);
+      expect(batches).toBe(3);
+      expect(emitted).toEqual([]); // nothing changed status
+      for (let i = 0; i < N; i++) {
+        const m = await store.getMessage(`msg_n${i}`);
+        expect(m?.status).toBe('read');
+        expect(m?.history.map((h) => h.status)).toEqual(['sent', 'delivered', 'read']); // each once, by time
+      }
+    } finally {
+      store.applyStatus = single;
+      store.applyStatusesNotForward = batched;
+      t.ctx.bus.off('message.status', onStatus);
+    }
+  });
+
   it('when the batched statement fails with the store up, the statuses are applied one by one', async () => {
     for (const id of ['msg_f1', 'msg_f2']) await seed(id, { wamid: `wamid.${id}` });
     const store = t.ctx.store;

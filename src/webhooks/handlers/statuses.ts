@@ -99,18 +99,32 @@ export class StatusHandler {
     one: (ev: WebhookEvent, fresh: boolean, recovery: boolean) => Promise<void>,
   ): Promise<void> {
     const { ctx } = this;
+    let failed = false;
     const moved = await applyForwardOrNone(
       ctx.store,
       run.map((r) => r.item),
-      (err) => ctx.log.warn({ err, statuses: run.length }, 'webhooks: batched status update failed; applying one by one'),
+      (err) => {
+        failed = true;
+        ctx.log.warn({ err, statuses: run.length }, 'webhooks: batched status update failed; applying one by one');
+      },
     );
+    // What did not move forward (a duplicate, an earlier status after a later one, a batch applied
+    // again in recovery) is recorded in one statement too: one by one it took two or three round
+    // trips a status, and a backlog applied again went at that pace (the soak's drain).
+    const stale = failed ? new Map<string, MessageRecord>() : await this.notForward(run.filter((_, i) => !moved[i]).map((r) => r.item));
     const counted: MessageRecord[] = [];
     for (let i = 0; i < run.length; i++) {
       const { ev, recovery } = run[i];
       const m = moved[i];
       if (m && firstDelivery(m)) counted.push(m);
       if (!m) {
-        await one(ev, true, recovery); // not forward, unknown id, or the batch failed: the full path decides
+        const kept = stale.get(run[i].item.id);
+        if (kept) {
+          if (!kept.wamid) await ctx.store.updateMessage(kept.id, { wamid: ev.wamid }, ctx.now()); // as applyToMessage does
+          record(ev, 'stale');
+          continue;
+        }
+        await one(ev, true, recovery); // unknown id, moved since, or a batch failed: the full path decides
         continue;
       }
       if (!m.wamid) {
@@ -122,6 +136,20 @@ export class StatusHandler {
       record(ev, 'applied');
     }
     await this.countService(counted);
+  }
+
+  /** Store.applyStatusesNotForward for these items, by message id; empty when the store refused the batch (the full path then decides). */
+  private async notForward(items: ForwardItem[]): Promise<Map<string, MessageRecord>> {
+    const out = new Map<string, MessageRecord>();
+    if (items.length === 0) return out;
+    try {
+      const got = await this.ctx.store.applyStatusesNotForward(items);
+      for (const m of got) if (m) out.set(m.id, m);
+    } catch (err) {
+      if (!(await this.ctx.store.ping().catch(() => false))) throw err; // an outage: the caller retries the group
+      this.ctx.log.warn({ err, statuses: items.length }, 'webhooks: batched stale statuses failed; applying one by one');
+    }
+    return out;
   }
 
   /**
