@@ -7,6 +7,7 @@ import { normalisePhone } from '../domain/phone.ts';
 import { checkTemplateParams } from '../domain/templates.ts';
 import { localMinuteOfDay, parseHHMM } from '../domain/timezone.ts';
 import type { TemplateRecord } from '../domain/types.ts';
+import { RecipientSet } from './recipient-set.ts';
 import type { AudienceFilter, CampaignOptions, CampaignStatus, CustomerFacts, InvalidRow, NewRecipient, RecipientTally } from './port.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -103,7 +104,7 @@ export class AudienceBuilder {
   invalid_count = 0;
   /** Valid rows so far (also those already taken out of `rows` to be stored): the next seq. */
   accepted = 0;
-  private readonly seen = new Set<string>();
+  private readonly seen = new RecipientSet();
   constructor(private readonly check?: (vars: Vars | null) => string | null) {}
 
   add(row: unknown, index: number): void {
