@@ -70,8 +70,9 @@ async function runBackend(backend: string) {
     );
     const uploadS = (performance.now() - u0) / 1000;
     clearInterval(sampler);
-    const uploadGrowthMb = Math.round((peak - rss0) / 1024 / 1024);
-    const rssMbPer100k = Math.round((((peak - rss0) / 1024 / 1024) * 100_000 * 10) / UPLOAD) / 10;
+    const growthMb = (peak - rss0) / 1024 / 1024;
+    const uploadGrowthMb = Math.round(growthMb);
+    const rssMbPer100k = Math.round((growthMb * 100_000 * 10) / UPLOAD) / 10;
     if (up.counts.total !== UPLOAD) throw new Error(`upload stored ${up.counts.total} of ${UPLOAD}`);
 
     // Preview of the uploaded audience (the gate as a dry run for each recipient).

@@ -15,6 +15,8 @@ export async function applyForwardOrNone(
   store: Store,
   items: readonly ForwardStatus[],
   onFallback?: (err: unknown) => void,
+  /** `not_forward`: Store.applyStatusesNotForward instead, with the same fallback (what is neither is left to applyStatus). */
+  step: 'forward' | 'not_forward' = 'forward',
 ): Promise<(MessageRecord | null)[]> {
   const seen = new Set<string>();
   const first = items.map((it) => {
@@ -25,7 +27,7 @@ export async function applyForwardOrNone(
   const unique = items.filter((_, i) => first[i]);
   let moved: (MessageRecord | null)[];
   try {
-    moved = await store.applyStatusesForward(unique);
+    moved = await (step === 'forward' ? store.applyStatusesForward(unique) : store.applyStatusesNotForward(unique));
   } catch (err) {
     if (!(await store.ping().catch(() => false))) throw err;
     onFallback?.(err);

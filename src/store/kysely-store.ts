@@ -686,11 +686,12 @@ export class KyselyStore implements Store {
     const out = new Map<string, MessageRecord>();
     if (!this.pg) {
       // SQLite answers in-process: the one-by-one step costs no round trip. Same rank guard as below.
+      const evJson = new Map(rows.map((r) => [r.id, r.ev]));
       for (const it of items) {
         const cur = await this.getMessage(it.id);
         if (!cur || STATUS_RANK[cur.status] < STATUS_RANK[it.ev.status]) continue;
         const cols = messagePatchCols(it.pricing !== undefined ? { pricing: it.pricing as MessageRecord['pricing'] } : undefined);
-        const m = await this.recordNotForward(it.id, it.ev, toJson(storedStatusEvent(it.id, it.ev)), cols);
+        const m = await this.recordNotForward(it.id, it.ev, evJson.get(it.id) as string, cols);
         if (m) out.set(it.id, m);
       }
       return items.map((it) => out.get(it.id) ?? null);

@@ -100,30 +100,24 @@ export class StatusHandler {
   ): Promise<void> {
     const { ctx } = this;
     let failed = false;
-    const moved = await applyForwardOrNone(
-      ctx.store,
-      run.map((r) => r.item),
-      (err) => {
-        failed = true;
-        ctx.log.warn({ err, statuses: run.length }, 'webhooks: batched status update failed; applying one by one');
-      },
-    );
+    const fallback = (what: string) => (err: unknown) => {
+      failed = true;
+      ctx.log.warn({ err, statuses: run.length }, `webhooks: batched ${what} failed; applying one by one`);
+    };
+    const items = run.map((r) => r.item);
+    const moved = await applyForwardOrNone(ctx.store, items, fallback('status update'));
     // What did not move forward (a duplicate, an earlier status after a later one, a batch applied
     // again in recovery) is recorded in one statement too: one by one it took two or three round
     // trips a status, and a backlog applied again went at that pace (the soak's drain).
-    const stale = failed ? new Map<string, MessageRecord>() : await this.notForward(run.filter((_, i) => !moved[i]).map((r) => r.item));
+    const rest = failed ? [] : items.filter((_, i) => !moved[i]);
+    const stale = new Map<string, MessageRecord>();
+    if (rest.length > 0)
+      for (const m of await applyForwardOrNone(ctx.store, rest, fallback('stale statuses'), 'not_forward')) if (m) stale.set(m.id, m);
     const counted: MessageRecord[] = [];
     for (let i = 0; i < run.length; i++) {
       const { ev, recovery } = run[i];
-      const m = moved[i];
-      if (m && firstDelivery(m)) counted.push(m);
+      const m = moved[i] ?? stale.get(run[i].item.id);
       if (!m) {
-        const kept = stale.get(run[i].item.id);
-        if (kept) {
-          if (!kept.wamid) await ctx.store.updateMessage(kept.id, { wamid: ev.wamid }, ctx.now()); // as applyToMessage does
-          record(ev, 'stale');
-          continue;
-        }
         await one(ev, true, recovery); // unknown id, moved since, or a batch failed: the full path decides
         continue;
       }
@@ -132,24 +126,15 @@ export class StatusHandler {
         m.wamid = ev.wamid;
         await ctx.store.updateMessage(m.id, { wamid: m.wamid }, ctx.now());
       }
+      if (!moved[i]) {
+        record(ev, 'stale'); // recorded in history, its status unchanged: as applyToMessage answers
+        continue;
+      }
+      if (firstDelivery(m)) counted.push(m);
       ctx.bus.emit('message.status', m);
       record(ev, 'applied');
     }
     await this.countService(counted);
-  }
-
-  /** Store.applyStatusesNotForward for these items, by message id; empty when the store refused the batch (the full path then decides). */
-  private async notForward(items: ForwardItem[]): Promise<Map<string, MessageRecord>> {
-    const out = new Map<string, MessageRecord>();
-    if (items.length === 0) return out;
-    try {
-      const got = await this.ctx.store.applyStatusesNotForward(items);
-      for (const m of got) if (m) out.set(m.id, m);
-    } catch (err) {
-      if (!(await this.ctx.store.ping().catch(() => false))) throw err; // an outage: the caller retries the group
-      this.ctx.log.warn({ err, statuses: items.length }, 'webhooks: batched stale statuses failed; applying one by one');
-    }
-    return out;
   }
 
   /**
