@@ -806,14 +806,14 @@ export class CampaignService {
     const when = c.options.local_time
       ? localSendAt(c.options.local_time, this.zoneOf(prep.req.country ?? null, sender, customer_tz), at)
       : at;
-    const o = await this.ctx.gate.check(prep.req, when);
+    // The verdict only: a preview counts reasons, and the passed checks' sentences were most of its work.
+    const o = await this.ctx.gate.check(prep.req, when, { explain: false });
     const decision = (o.decision.allowed && bsuidRefusal(prep, o.category)) || o.decision;
-    const tier = decision.checks.find((x) => x.rule === 'tier_limit');
     return {
       decision,
       country: prep.req.country ?? 'ZZ',
       category: o.category ?? c.category,
-      takesTier: !!tier && tier.passed && !tier.detail.startsWith('Recipient already counted'),
+      takesTier: o.new_tier_recipient === true,
       when,
     };
   }

@@ -648,7 +648,8 @@ export class DeliveryService {
     }
     let outcome: GateOutcome;
     try {
-      outcome = await ctx.gate.check(prep.req, ctx.now());
+      // The verdict only: a denial keeps its explanation and fix; the checks that passed are not read here.
+      outcome = await ctx.gate.check(prep.req, ctx.now(), { explain: false });
     } catch (err) {
       ctx.log.warn({ err, message_id: msg.id }, 'dispatch re-check: gate unavailable; message waits');
       await this.putBack(lease, 'recheck:GATE_UNAVAILABLE', ctx.now() + 1_000);

@@ -93,6 +93,12 @@ export interface DecideInput {
   snapshot: GateSnapshot;
   policies: Policies;
   now: number;
+  /**
+   * false: the checks that passed are not written out (checks[] holds only a denial's own check), and
+   * their sentences are never built. For callers that read only the verdict: the worker's re-check
+   * right before sending and a campaign's preview. Default true: every caller a person reads.
+   */
+  explain?: boolean;
 }
 
 export interface DecideResult {
@@ -103,6 +109,8 @@ export interface DecideResult {
   takes_marketing_slot: boolean;
   /** Counts toward the portfolio's unique-recipient tier (business-initiated, outside a care window). */
   takes_tier_slot: boolean;
+  /** Allowed and adds a recipient to the portfolio's unique count (not already counted in the last 24 h). */
+  new_tier_recipient: boolean;
 }
 
 export function emptySnapshot(): GateSnapshot {
@@ -145,6 +153,7 @@ function suggestTemplates(names: string[]): string {
 
 export function decide(input: DecideInput): DecideResult {
   const { req, snapshot: s, policies: p, now } = input;
+  const explain = input.explain !== false;
   const checks: CheckResult[] = [];
   let category: Category | null = req.kind === 'template' ? null : req.direct_send ? 'utility' : 'service';
   const no = (code: Parameters<typeof deny>[0], rule: string, detail: string, action: string, retryMs?: number): DecideResult => {
@@ -154,9 +163,13 @@ export function decide(input: DecideInput): DecideResult {
       category,
       takes_marketing_slot: false,
       takes_tier_slot: false,
+      new_tier_recipient: false,
     };
   };
-  const ok = (rule: string, detail: string) => checks.push({ rule, passed: true, detail });
+  // A passed check's sentence is built only when it is written out.
+  const ok = (rule: string, detail: () => string) => {
+    if (explain) checks.push({ rule, passed: true, detail: detail() });
+  };
 
   // 1. Sender
   const st = s.sender_status;
@@ -178,7 +191,7 @@ export function decide(input: DecideInput): DecideResult {
       `Resume the sender once the cause is fixed (POST /v1/senders/${req.sender.id}/resume), or send from another sender.`,
     );
   }
-  ok('sender_state', `Sender ${req.sender.id} is active.`);
+  ok('sender_state', () => `Sender ${req.sender.id} is active.`);
 
   // 2. Recipient
   if (!/^\d{7,15}$/.test(req.to) && !isBsuid(req.to) && !isGroupKey(req.to)) {
@@ -203,7 +216,7 @@ export function decide(input: DecideInput): DecideResult {
       );
     }
   }
-  ok('recipient_valid', `Recipient is a valid number${req.country ? ` (${req.country})` : ''}.`);
+  ok('recipient_valid', () => `Recipient is a valid number${req.country ? ` (${req.country})` : ''}.`);
 
   // 3. Template exists: its record, not the caller, gives the category.
   let tpl: TemplateRecord | null = null;
@@ -222,8 +235,9 @@ export function decide(input: DecideInput): DecideResult {
       return no('TEMPLATE_NOT_FOUND', 'template_exists', detail, action);
     }
     // An unreadable category is treated as marketing, the strictest one: never a silent bypass.
-    category = templateCategory(tpl.category) ?? 'marketing';
-    ok('template_exists', `Template "${tpl.name}" (${tpl.language}) exists; its category is ${category}.`);
+    const found = tpl;
+    category = templateCategory(found.category) ?? 'marketing';
+    ok('template_exists', () => `Template "${found.name}" (${found.language}) exists; its category is ${category}.`);
   }
   const cat = category as Category;
   const w = s.window;
@@ -251,7 +265,7 @@ export function decide(input: DecideInput): DecideResult {
       r.expires_at !== null ? r.expires_at - now : undefined,
     );
   }
-  if (s.restrictions.length) ok('sender_restriction', 'No live Meta restriction covers this send.');
+  if (s.restrictions.length) ok('sender_restriction', () => 'No live Meta restriction covers this send.');
 
   // 4. Opt-out, per category.
   const consent = c?.consent[cat];
@@ -266,8 +280,8 @@ export function decide(input: DecideInput): DecideResult {
         `Do not send ${cat} messages to this customer. They can opt back in (e.g. by writing START), or record a new opt-in with PUT /v1/customers/:phone/consent.`,
       );
     }
-    ok('opt_out', `The customer opted out of ${cat} but wrote to you afterwards: a free-form reply inside that window is allowed.`);
-  } else ok('opt_out', `No opt-out for ${cat}.`);
+    ok('opt_out', () => `The customer opted out of ${cat} but wrote to you afterwards: a free-form reply inside that window is allowed.`);
+  } else ok('opt_out', () => `No opt-out for ${cat}.`);
 
   // 5. Care window: free-form only inside it; templates and Direct Send any time (neither opens one).
   if (req.kind === 'free_form' && !req.direct_send) {
@@ -279,10 +293,9 @@ export function decide(input: DecideInput): DecideResult {
           : `The customer has not written to sender ${req.sender.id} in the last 24 hours, so there is no open customer service window. Free-form messages are only allowed inside one (Meta answers 131047).`;
       return no('WINDOW_CLOSED_TEMPLATE_REQUIRED', 'care_window', detail, suggestTemplates(s.approved_templates));
     }
-    ok('care_window', `Customer service window open until ${iso(w!.last_inbound_at + CARE_WINDOW_MS)}.`);
+    ok('care_window', () => `Customer service window open until ${iso(w!.last_inbound_at + CARE_WINDOW_MS)}.`);
   } else
-    ok(
-      'care_window',
+    ok('care_window', () =>
       windowOpen
         ? `Inside the customer service window (until ${iso(w!.last_inbound_at + CARE_WINDOW_MS)}).`
         : req.direct_send
@@ -300,7 +313,7 @@ export function decide(input: DecideInput): DecideResult {
         "Record the customer's opt-in (PUT /v1/customers/:phone/consent with its source) before sending.",
       );
     }
-    ok('opt_in', `Recorded opt-in for ${cat}${consent.at ? ` since ${iso(consent.at)}` : ''}.`);
+    ok('opt_in', () => `Recorded opt-in for ${cat}${consent.at ? ` since ${iso(consent.at)}` : ''}.`);
   }
 
   // 7-8. Template status and parameters.
@@ -325,7 +338,7 @@ export function decide(input: DecideInput): DecideResult {
             : `Use an approved template. ${suggestTemplates(s.approved_templates.filter((n) => n !== tpl!.name))}`,
       );
     }
-    ok('template_status', `Template "${tpl.name}" is APPROVED.`);
+    ok('template_status', () => `Template "${tpl.name}" is APPROVED.`);
     const pc = checkTemplateParams(tpl, req.template!.components ?? []);
     if (!pc.ok) {
       return no(
@@ -335,7 +348,7 @@ export function decide(input: DecideInput): DecideResult {
         `Send the parameters the template expects (${describeSpec(templateSpec(tpl))}).`,
       );
     }
-    ok('template_params', 'Parameters match the template.');
+    ok('template_params', () => 'Parameters match the template.');
   }
 
   // 9. Categories denied by policy, per sender or per recipient country.
@@ -357,7 +370,7 @@ export function decide(input: DecideInput): DecideResult {
       'Do not send this category to that country, or change policies.deny_categories.by_country.',
     );
   }
-  ok('category_policy', `No policy forbids ${cat} here.`);
+  ok('category_policy', () => `No policy forbids ${cat} here.`);
 
   // 10. Meta's market rules for marketing.
   if (cat === 'marketing') {
@@ -379,7 +392,7 @@ export function decide(input: DecideInput): DecideResult {
         until - now,
       );
     }
-    ok('market_rules', 'No Meta market restriction applies.');
+    ok('market_rules', () => 'No Meta market restriction applies.');
   }
 
   // 11. Per-user marketing cap: marketing outside a window the customer opened counts; inside it does not.
@@ -395,8 +408,8 @@ export function decide(input: DecideInput): DecideResult {
         freeAt - now,
       );
     }
-    ok('frequency_cap', `${s.marketing_count_24h} of ${p.marketing_cap_per_24h} marketing messages used in the last 24 hours.`);
-  } else if (cat === 'marketing') ok('frequency_cap', 'Marketing inside a window the customer opened does not count toward the cap.');
+    ok('frequency_cap', () => `${s.marketing_count_24h} of ${p.marketing_cap_per_24h} marketing messages used in the last 24 hours.`);
+  } else if (cat === 'marketing') ok('frequency_cap', () => 'Marketing inside a window the customer opened does not count toward the cap.');
 
   // 12. Tier: unique business-initiated recipients per portfolio per rolling 24h (outside care windows).
   const takesTier = (req.kind === 'template' || req.direct_send === true) && !windowOpen;
@@ -413,8 +426,7 @@ export function decide(input: DecideInput): DecideResult {
         freeAt - now,
       );
     }
-    ok(
-      'tier_limit',
+    ok('tier_limit', () =>
       s.tier_recipient_counted
         ? "Recipient already counted in the portfolio's 24-hour unique-recipient budget."
         : `${s.tier_used} of ${limit ?? 'unlimited'} unique recipients used in the last 24 hours.`,
@@ -425,7 +437,7 @@ export function decide(input: DecideInput): DecideResult {
   const tags = c?.tags ?? [];
   const vip = p.vip_tags.find((t) => tags.includes(t));
   if (p.quiet_hours.length) {
-    if (vip) ok('quiet_hours', `VIP tag "${vip}": quiet hours do not apply.`);
+    if (vip) ok('quiet_hours', () => `VIP tag "${vip}": quiet hours do not apply.`);
     else {
       for (const q of p.quiet_hours) {
         if (!q.categories.includes(cat)) continue;
@@ -467,12 +479,12 @@ export function decide(input: DecideInput): DecideResult {
           );
         }
       }
-      ok('quiet_hours', 'Outside quiet hours.');
+      ok('quiet_hours', () => 'Outside quiet hours.');
     }
   }
   if (p.exclude_tags.length && tags.length) {
     const hit = p.exclude_tags.find((e) => e.categories.includes(cat) && tags.includes(e.tag));
-    if (hit && vip) ok('tag_rules', `Tag "${hit.tag}" would exclude ${cat}, but VIP tag "${vip}" overrides it.`);
+    if (hit && vip) ok('tag_rules', () => `Tag "${hit.tag}" would exclude ${cat}, but VIP tag "${vip}" overrides it.`);
     else if (hit)
       return no(
         'POLICY_EXCLUDED_TAG',
@@ -480,12 +492,18 @@ export function decide(input: DecideInput): DecideResult {
         `The customer has the tag "${hit.tag}", excluded from ${cat} messages by policy.`,
         `Do not send ${cat} to this customer, or remove the tag (PUT /v1/customers/:phone).`,
       );
-    else ok('tag_rules', 'No excluding tag.');
+    else ok('tag_rules', () => 'No excluding tag.');
   }
 
   // 15. Cost: the 72h free-entry-point window changes cost, not permission.
-  ok('pricing', pricingNote(cat, windowOpen, w, now, req.service_month ?? null));
-  return { decision: allow(checks), category, takes_marketing_slot: takesMarketing, takes_tier_slot: takesTier };
+  ok('pricing', () => pricingNote(cat, windowOpen, w, now, req.service_month ?? null));
+  return {
+    decision: allow(checks),
+    category,
+    takes_marketing_slot: takesMarketing,
+    takes_tier_slot: takesTier,
+    new_tier_recipient: takesTier && !s.tier_recipient_counted,
+  };
 }
 
 function pricingNote(

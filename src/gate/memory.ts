@@ -18,6 +18,7 @@ import type { SenderRestriction } from '../domain/restrictions.ts';
 import {
   linkedPhones,
   type GateCustomerUpdate,
+  type CheckOptions,
   type GateOutcome,
   type GateRequest,
   type GateSeed,
@@ -75,9 +76,9 @@ export class MemoryGateState implements GateState {
 
   // ---------- decisions ----------
 
-  async check(req: GateRequest, now: number): Promise<GateOutcome> {
-    const r = decide({ req, snapshot: this.snapshot(req, now), policies: this.policies, now });
-    return { decision: r.decision, category: r.category };
+  async check(req: GateRequest, now: number, opts: CheckOptions = {}): Promise<GateOutcome> {
+    const r = decide({ req, snapshot: this.snapshot(req, now), policies: this.policies, now, explain: opts.explain });
+    return { decision: r.decision, category: r.category, new_tier_recipient: r.decision.allowed && r.new_tier_recipient };
   }
 
   async checkAndReserve(req: GateRequest, now: number): Promise<GateOutcome> {

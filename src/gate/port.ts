@@ -30,6 +30,13 @@ export interface GateOutcome {
   category: Category | null;
   /** Present when allowed and reserved. */
   reservation?: Reservation;
+  /** check() only: allowed, and it would add a recipient to the portfolio's 24 h unique count (a preview's tier need). */
+  new_tier_recipient?: boolean;
+}
+
+export interface CheckOptions {
+  /** false: only the verdict (checks[] holds a denial's own check alone; see DecideInput.explain). */
+  explain?: boolean;
 }
 
 /** Customer facts the gate keeps (mirrors the durable store). */
@@ -81,7 +88,7 @@ export interface GateState {
    * dispatch-time re-check). A reservation already held by req.message_id is NOT counted against it,
    * so a queued message re-checked before sending does not deny itself on the cap it reserved.
    */
-  check(req: GateRequest, now: number): Promise<GateOutcome>;
+  check(req: GateRequest, now: number, opts?: CheckOptions): Promise<GateOutcome>;
   /** Decide and, when allowed, record the reservation: one atomic step. */
   checkAndReserve(req: GateRequest, now: number): Promise<GateOutcome>;
   /** Give back a reservation (message dropped before Meta accepted it). Idempotent. */

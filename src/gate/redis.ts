@@ -43,6 +43,7 @@ import { FailFastRedis } from '../observability/redis-client.ts';
 import {
   linkedPhones,
   type GateCustomerUpdate,
+  type CheckOptions,
   type GateOutcome,
   type GateRequest,
   type GateSeed,
@@ -235,15 +236,15 @@ export class RedisGateState implements GateState {
 
   // ---------- decisions ----------
 
-  check(req: GateRequest, now: number): Promise<GateOutcome> {
-    return this.run('check', req, now);
+  check(req: GateRequest, now: number, opts: CheckOptions = {}): Promise<GateOutcome> {
+    return this.run('check', req, now, opts.explain);
   }
 
   checkAndReserve(req: GateRequest, now: number): Promise<GateOutcome> {
     return this.run('reserve', req, now);
   }
 
-  private async run(mode: 'check' | 'reserve', req: GateRequest, now: number): Promise<GateOutcome> {
+  private async run(mode: 'check' | 'reserve', req: GateRequest, now: number, explain?: boolean): Promise<GateOutcome> {
     const s = req.sender;
     const f = this.fixedOf(s, req.template);
     const to = enc(req.to);
@@ -300,7 +301,7 @@ export class RedisGateState implements GateState {
       );
     }
     const snapshot = this.toSnapshot(raw);
-    let r = decide({ req, snapshot, policies: this.policies, now });
+    let r = decide({ req, snapshot, policies: this.policies, now, explain });
     if (SUGGESTS_TEMPLATES.has(r.decision.reason_code ?? '')) {
       // Denials that name templates read the WABA's approved names (and, for an unknown template, the
       // languages it exists in) then: the allowed path never carries them.
@@ -311,14 +312,15 @@ export class RedisGateState implements GateState {
         ]);
         snapshot.approved_templates = approved.sort();
         snapshot.template_languages = langs.sort();
-        r = decide({ req, snapshot, policies: this.policies, now });
+        r = decide({ req, snapshot, policies: this.policies, now, explain });
       } catch {
         // Redis went away in between: the denial stands, without suggestions.
       }
     }
     const reserved = raw[11];
     const held = raw[12];
-    if (mode === 'check') return { decision: r.decision, category: r.category };
+    if (mode === 'check')
+      return { decision: r.decision, category: r.category, new_tier_recipient: r.decision.allowed && r.new_tier_recipient };
     if (!r.decision.allowed) {
       // The script took slots for a message decide() refused on a stateless rule: give them back.
       if (reserved === 1) await this.releaseRaw(req.message_id, true).catch(() => undefined); // expires with its TTL otherwise (fail safe)

@@ -948,7 +948,18 @@ export function runGateCases(name: string, make: GateFactory): void {
           const req = makeReq(c.req);
           const now = T0 + (c.at ?? 0);
           const dry = await gate.check(req, now);
+          const lean = await gate.check(req, now, { explain: false });
           const out = await gate.checkAndReserve(req, now);
+          // The verdict alone (explain: false) is the full one without the passed checks' sentences.
+          const { checks: leanChecks, ...leanVerdict } = lean.decision;
+          const { checks: fullChecks, ...fullVerdict } = dry.decision;
+          expect(leanVerdict).toEqual(fullVerdict);
+          expect(leanChecks).toEqual(fullChecks.filter((x) => !x.passed));
+          expect(lean.category).toBe(dry.category);
+          const tier = fullChecks.find((x) => x.rule === 'tier_limit');
+          const newTier = dry.decision.allowed && !!tier && !tier.detail.startsWith('Recipient already counted');
+          expect(lean.new_tier_recipient).toBe(newTier);
+          expect(dry.new_tier_recipient).toBe(newTier);
           for (const o of [dry, out]) {
             expect(o.decision.reason_code, o.decision.explanation).toBe(c.expect);
             expect(o.decision.allowed).toBe(c.expect === null);
