@@ -204,14 +204,25 @@ export class KyselyCampaignStore implements CampaignStore {
 
   async claimRecipients(campaign_id: string, limit: number, now: number, lease_ms: number, claimer: string): Promise<RecipientRecord[]> {
     const n = Math.max(1, Math.min(MAX_LIMIT, Math.floor(limit)));
-    const due = sql`campaign_id = ${campaign_id} and ((state = 'pending' and not_before <= ${now}) or (state = 'claimed' and claim_until < ${now}))`;
+    // The n lowest seqs of two sets (pending and due; claimed by someone whose lease ran out), each read
+    // in seq order from the (campaign_id, state, seq) index and cut at n. One condition with an `or`
+    // walked the primary key from the campaign's first recipient past every one already queued: a
+    // claim cost grew with the campaign's progress (8.4 ms at 80,000 of 100,000 queued on SQLite,
+    // 10.5 ms on PostgreSQL, against 0.8 and 1.2 ms this way).
+    const pending = sql`campaign_id = ${campaign_id} and state = 'pending' and not_before <= ${now} order by seq limit ${n}`;
+    const expired = sql`campaign_id = ${campaign_id} and state = 'claimed' and claim_until < ${now} order by seq limit ${n}`;
     const set = sql`state = 'claimed', claim_until = ${now + lease_ms}, claimed_by = ${claimer}, updated_at = ${now}`;
     const r = this.pg
       ? // Materialized: evaluated once (an inlined subquery may be rescanned per row, claiming more than n).
-        await this.rows(sql`with c as materialized (select seq from campaign_recipients where ${due} order by seq limit ${n} for update skip locked)
+        // A row locked here and not among the n is unlocked when the statement ends.
+        await this.rows(sql`with p as materialized (select seq from campaign_recipients where ${pending} for update skip locked),
+            e as materialized (select seq from campaign_recipients where ${expired} for update skip locked),
+            c as (select seq from p union all select seq from e order by seq limit ${n})
           update campaign_recipients r set ${set} from c where r.campaign_id = ${campaign_id} and r.seq = c.seq returning r.*`)
-      : await this.rows(sql`update campaign_recipients set ${set}
-          where rowid in (select rowid from campaign_recipients where ${due} order by seq limit ${n}) returning *`);
+      : await this.rows(sql`update campaign_recipients set ${set} where rowid in (select rowid from (
+            select rowid, seq from (select rowid, seq from campaign_recipients where ${pending})
+            union all select rowid, seq from (select rowid, seq from campaign_recipients where ${expired})
+          ) order by seq limit ${n}) returning *`);
     return r.map(rowToRecipient).sort((a, b) => a.seq - b.seq);
   }
 

@@ -150,6 +150,24 @@ export function campaignStoreContract(name: string, make: () => Promise<Campaign
       expect(await cs.nextPendingAt('cmp_1')).toBeNull();
     });
 
+    it('claims the lowest seqs among pending recipients and expired claims together, never a held one', async () => {
+      await cs.insertCampaign(campaign({ status: 'running' }));
+      await cs.addRecipients('cmp_1', recipients(8), T0);
+      expect((await cs.claimRecipients('cmp_1', 2, T0, 1000, 'a')).map((r) => r.seq)).toEqual([0, 1]);
+      expect((await cs.claimRecipients('cmp_1', 2, T0, 60_000, 'd')).map((r) => r.seq)).toEqual([2, 3]);
+      expect((await cs.claimRecipients('cmp_1', 1, T0, 1000, 'e')).map((r) => r.seq)).toEqual([4]);
+      expect(await cs.settleRecipients('cmp_1', [{ seq: 4, state: 'pending', not_before: T0 + 5000 }], 'e', T0)).toEqual([4]);
+      // At T0 + 1001: a's claims (0, 1) ran out, d's (2, 3) did not, 4 waits until T0 + 5000, 5.. are pending.
+      const b = await cs.claimRecipients('cmp_1', 4, T0 + 1001, 1000, 'b');
+      expect(b.map((r) => [r.seq, r.claimed_by])).toEqual([
+        [0, 'b'],
+        [1, 'b'],
+        [5, 'b'],
+        [6, 'b'],
+      ]);
+      expect((await cs.claimRecipients('cmp_1', 10, T0 + 1001, 1000, 'c')).map((r) => r.seq)).toEqual([7]);
+    });
+
     it('tallies recipients by state, denial reason, message status and Meta error code, and opt-outs since the start', async () => {
       await cs.insertCampaign(campaign({ status: 'running' }));
       await cs.addRecipients('cmp_1', recipients(5), T0);
