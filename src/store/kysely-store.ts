@@ -571,9 +571,25 @@ export class KyselyStore implements Store {
   }
 
   async getMessageByIdempotencyKey(key: string): Promise<MessageRecord | null> {
+    if (this.pg) return this.byKey.add(key);
     const r = await this.db.selectFrom('messages').selectAll().where('idempotency_key', '=', key).$call(this.first);
     return r ? rowToMessage(r) : null;
   }
+
+  /**
+   * PostgreSQL: the lookups of concurrent keyed submits share one statement (a campaign submits every
+   * recipient under a key: one round trip each was the commonest statement of a production dispatch).
+   * A lone submit does not wait for company (busy_next_turn).
+   */
+  private readonly byKey = createBatcher(
+    async (keys: string[]): Promise<(MessageRecord | null)[]> => {
+      const q = sql<Record<string, unknown>>`select * from messages where idempotency_key = any(cast(${keys} as text[]))`;
+      const found = new Map<string, MessageRecord>();
+      for (const r of await this.all(this.raw(q), 'messages_by_keys')) found.set(r.idempotency_key as string, rowToMessage(r));
+      return keys.map((k) => found.get(k) ?? null);
+    },
+    { flush: 'busy_next_turn' },
+  );
 
   async applyStatus(id: string, ev: StatusEvent, patch?: MessagePatch): Promise<{ message: MessageRecord; changed: boolean } | null> {
     const evJson = toJson(storedStatusEvent(id, ev));

@@ -207,6 +207,14 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(await s.getMessageByIdempotencyKey('nope')).toBeNull();
       });
 
+      it('answers many concurrent idempotency-key lookups each with its own message (PostgreSQL shares one statement)', async () => {
+        const ms = Array.from({ length: 40 }, (_, i) => message({ idempotency_key: `idem-many-${i}` }));
+        for (const m of ms.filter((_, i) => i % 3 !== 0)) await s.insertMessage(m);
+        const got = await Promise.all(ms.map((m) => s.getMessageByIdempotencyKey(m.idempotency_key!)));
+        expect(got.map((g) => g?.id ?? null)).toEqual(ms.map((m, i) => (i % 3 !== 0 ? m.id : null)));
+        expect(got[1]).toEqual(ms[1]);
+      });
+
       it('refuses a duplicate id or idempotency key with a conflict error; many null keys are fine', async () => {
         const m = message({ idempotency_key: 'idem-2' });
         await s.insertMessage(m);
