@@ -39,6 +39,7 @@ import { noteBusinessReply } from '../engine/fep.ts';
 import { holdDirectSend, holdPortfolio } from '../engine/restrictions.ts';
 import { endpointFor } from '../engine/marketing.ts';
 import { WEBHOOKS_REFUSED_SETTING } from '../shared/settings.ts';
+import type { MessageStatusChange } from '../engine/bus.ts';
 
 /** Resolves true when `signal` fired before `ms` elapsed. */
 function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
@@ -74,6 +75,8 @@ const IN_DOUBT_BEHIND_MAX_MS = 30 * 60_000;
 /** Messages polling the pacer at once per sender (see SenderWorker.pace). */
 const PACE_PIPELINE = 16;
 
+/** A status write as the workers read it back: what the bus tells, and whether it changed anything. */
+type StatusWrite = { message: MessageStatusChange; changed: boolean } | null;
 type PaceOutcome = { kind: 'ok' } | { kind: 'later'; at: number; reason: string } | { kind: 'interrupted' };
 type Pace = (sender: SenderConfig, to: string) => Promise<PaceOutcome>;
 
@@ -303,7 +306,7 @@ export class DeliveryService {
     });
     this.accepts = createBatcher(async (items: ForwardStatus[]) => {
       const moved = await applyForwardOrNone(store, items);
-      const out: ({ message: MessageRecord; changed: boolean } | null)[] = [];
+      const out: StatusWrite[] = [];
       for (let i = 0; i < items.length; i++) {
         const it = items[i];
         const m = moved[i];
@@ -322,7 +325,7 @@ export class DeliveryService {
   }
 
   private readonly claims: Batcher<ClaimItem, boolean>;
-  private readonly accepts: Batcher<ForwardStatus, { message: MessageRecord; changed: boolean } | null>;
+  private readonly accepts: Batcher<ForwardStatus, StatusWrite>;
 
   /** Marks attempt `attempts` as started if the message is still queued with `expected` attempts. */
   private claim(id: string, expected: number, attempts: number): Promise<boolean> {
@@ -379,12 +382,7 @@ export class DeliveryService {
   }
 
   /** Records Meta's acceptance (status, wamid, attempts). */
-  private recordAccepted(
-    id: string,
-    ev: StatusEvent,
-    wamid: string,
-    attempts: number,
-  ): Promise<{ message: MessageRecord; changed: boolean } | null> {
+  private recordAccepted(id: string, ev: StatusEvent, wamid: string, attempts: number): Promise<StatusWrite> {
     return this.accepts.add({ id, ev, wamid, attempts });
   }
 
@@ -402,7 +400,7 @@ export class DeliveryService {
     ev: StatusEvent,
     wamid: string,
     attempts: number,
-  ): Promise<{ message: MessageRecord; changed: boolean } | null> {
+  ): Promise<StatusWrite> {
     const { ctx } = this;
     const lease_ms = ctx.config.delivery.lease_ms;
     let keepAlive: NodeJS.Timeout | null = null;
@@ -930,7 +928,7 @@ export class DeliveryService {
     this.emitStatus(r);
   }
 
-  private emitStatus(r: { message: MessageRecord; changed: boolean } | null): void {
+  private emitStatus(r: StatusWrite): void {
     if (r?.changed) this.ctx.bus.emit('message.status', r.message);
   }
 }

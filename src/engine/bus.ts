@@ -68,9 +68,12 @@ export interface HaltCause {
   detail?: Record<string, unknown>;
 }
 
+/** What 'message.status' tells (a full MessageRecord or a store's MovedMessage, both carry it). */
+export type MessageStatusChange = Pick<MessageRecord, 'id' | 'sender_id' | 'status' | 'wamid' | 'updated_at' | 'last_error'>;
+
 export interface EngineEvents {
-  /** A message's status moved (worker or webhook): the record after the change. */
-  'message.status': [message: MessageRecord];
+  /** A message's status moved (worker or webhook): the message after the change. */
+  'message.status': [message: MessageStatusChange];
   /** Every sender halted (a credential error such as 190). */
   'sender.halt_all': [cause: HaltCause];
   'sender.resume': [event: { sender_id: string }];

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import type { AppContext } from '../engine/context.ts';
-import type { MessageRecord, SenderConfig, SenderStatus } from '../domain/types.ts';
+import type { SenderConfig, SenderStatus } from '../domain/types.ts';
 import type { PhoneNumberInfo } from '../meta/types.ts';
 import { checkToken, haltSender, pauseSender, resumeSender, markResumed, tokenSummary, type TokenCheck } from '../engine/senders.ts';
 import {
@@ -24,7 +24,7 @@ import {
 } from '../alerts/messages.ts';
 import { lookup } from '../domain/errors/index.ts';
 import { accountLifts, accountStopsSending } from '../domain/account-events.ts';
-import type { AccountUpdateNotice, PhoneQualityNotice } from '../engine/bus.ts';
+import type { AccountUpdateNotice, MessageStatusChange, PhoneQualityNotice } from '../engine/bus.ts';
 import { openSealedToken, sealToken } from './token-vault.ts';
 
 export interface HealthMonitorOptions {
@@ -115,7 +115,7 @@ export class HealthMonitor {
     }
     this.on(ctx.senders, 'state', (s: SenderStatus) => this.onState(s));
     this.on(ctx.senders, 'token', (s: SenderConfig) => void this.persistToken(s));
-    this.on(ctx.bus, 'message.status', (m: MessageRecord) => this.onMessageStatus(m));
+    this.on(ctx.bus, 'message.status', (m: MessageStatusChange) => this.onMessageStatus(m));
     this.on(ctx.bus, 'meta.phone_quality', (p: PhoneQualityNotice) => this.onPhoneQuality(p));
     this.on(ctx.bus, 'meta.account_update', (p: AccountUpdateNotice) => this.onAccountUpdate(p));
 
@@ -392,7 +392,7 @@ export class HealthMonitor {
     if (!target) this.dirty.add(s.sender_id);
   }
 
-  private onMessageStatus(m: MessageRecord): void {
+  private onMessageStatus(m: MessageStatusChange): void {
     const h = m && this.health.get(m.sender_id);
     if (!h) return;
     if (m.status === 'accepted' || m.status === 'sent' || m.status === 'delivered' || m.status === 'read') {

@@ -1,7 +1,28 @@
 // Store.applyStatusesForward as its callers need it (the delivery workers' `accepted` writes and the
 // webhook processor's statuses): a batch that never fails as a whole for one row.
 import type { MessageRecord } from '../domain/types.ts';
-import type { ForwardStatus, Store } from './port.ts';
+import type { ForwardStatus, MovedMessage, Store } from './port.ts';
+
+const DELIVERED = new Set<string>(['delivered', 'read']);
+
+/** A full record as a batched status write reads it back (MovedMessage). */
+export function movedOf(m: MessageRecord): MovedMessage {
+  const delivered = m.history.filter((h) => DELIVERED.has(h.status));
+  return {
+    id: m.id,
+    sender_id: m.sender_id,
+    to: m.to,
+    category: m.category,
+    status: m.status,
+    wamid: m.wamid,
+    attempts: m.attempts,
+    last_error: m.last_error,
+    pricing: m.pricing,
+    updated_at: m.updated_at,
+    deliveries: delivered.length,
+    delivered_at: delivered.length ? Math.min(...delivered.map((h) => h.at)) : null,
+  };
+}
 
 /**
  * Per item, the record it moved forward, or null for the caller to apply one by one (in order) with
@@ -17,7 +38,7 @@ export async function applyForwardOrNone(
   onFallback?: (err: unknown) => void,
   /** `not_forward`: Store.applyStatusesNotForward instead, with the same fallback (what is neither is left to applyStatus). */
   step: 'forward' | 'not_forward' = 'forward',
-): Promise<(MessageRecord | null)[]> {
+): Promise<(MovedMessage | null)[]> {
   const seen = new Set<string>();
   const first = items.map((it) => {
     if (seen.has(it.id)) return false;
@@ -25,7 +46,7 @@ export async function applyForwardOrNone(
     return true;
   });
   const unique = items.filter((_, i) => first[i]);
-  let moved: (MessageRecord | null)[];
+  let moved: (MovedMessage | null)[];
   try {
     moved = await (step === 'forward' ? store.applyStatusesForward(unique) : store.applyStatusesNotForward(unique));
   } catch (err) {

@@ -27,6 +27,7 @@ import type {
   FailedWebhookBatch,
   ForwardStatus,
   MessageFilter,
+  MovedMessage,
   SenderHealthRecord,
   Store,
   UnenqueuedMessage,
@@ -37,6 +38,7 @@ import type { StoreDialect } from './migrations.ts';
 import { RollupStore, type AlertAck, type RollupPoint, type RollupTables } from './rollup-store.ts';
 import { SessionStore, type SessionRecord, type SessionTables } from './session-store.ts';
 import { templateLanguage } from '../domain/language.ts';
+import { movedOf } from './forward.ts';
 import {
   rowToAlert,
   rowToAudit,
@@ -45,6 +47,7 @@ import {
   rowToFailedWebhookBatch,
   rowToHealth,
   rowToMessage,
+  rowToMoved,
   rowToSenderStatus,
   rowToTemplate,
   rowToWindow,
@@ -648,10 +651,10 @@ export class KyselyStore implements Store {
    * On PostgreSQL the rows are locked in id order before they are updated (lockedInIdOrder), so two
    * batches sharing rows wait for each other instead of deadlocking.
    */
-  async applyStatusesForward(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]> {
+  async applyStatusesForward(items: readonly ForwardStatus[]): Promise<(MovedMessage | null)[]> {
     if (items.length === 0) return [];
     const rows = statusRows(items);
-    const out = new Map<string, MessageRecord>();
+    const out = new Map<string, MovedMessage>();
     for (let i = 0; i < rows.length; i += BATCH_ROWS) {
       const chunk = rows.slice(i, i + BATCH_ROWS);
       if (this.pg) {
@@ -669,8 +672,8 @@ export class KyselyStore implements Store {
             update messages m set status = v.status, status_rank = v.rank, history = ${this.appendHistory(sql.ref('v.ev'), sql.ref('m.history'))},
               updated_at = greatest(m.updated_at, v.at), pricing = case when v.has_pricing then v.pricing else m.pricing end,
               wamid = coalesce(v.wamid, m.wamid), attempts = coalesce(v.attempts, m.attempts)
-            from v join locked on locked.id = v.id where m.id = v.id and m.status_rank < v.rank returning m.*`;
-        for (const r of await this.all(this.raw(q), 'statuses_forward')) out.set(r.id as string, rowToMessage(r));
+            from v join locked on locked.id = v.id where m.id = v.id and m.status_rank < v.rank returning ${this.movedColumns('m')}`;
+        for (const r of await this.all(this.raw(q), 'statuses_forward')) out.set(r.id as string, rowToMoved(r));
         continue;
       }
       const values = sql.join(
@@ -683,10 +686,27 @@ export class KyselyStore implements Store {
             update messages set status = v.status, status_rank = v.rank, history = ${this.appendHistory(sql.ref('v.ev'), sql.ref('messages.history'))},
               updated_at = max(messages.updated_at, v.at), pricing = case when v.has_pricing = 1 then v.pricing else messages.pricing end,
               wamid = coalesce(v.wamid, messages.wamid), attempts = coalesce(v.attempts, messages.attempts)
-            from v where messages.id = v.id and messages.status_rank < v.rank returning *`;
-      for (const r of await this.all(this.raw(q))) out.set(r.id as string, rowToMessage(r));
+            from v where messages.id = v.id and messages.status_rank < v.rank returning ${this.movedColumns('messages')}`;
+      for (const r of await this.all(this.raw(q))) out.set(r.id as string, rowToMoved(r));
     }
     return items.map((it) => out.get(it.id) ?? null);
+  }
+
+  /**
+   * The columns of a MovedMessage read back from `t` (the row after the write): its delivered and
+   * read events are counted where the history is, instead of sending the whole history back.
+   */
+  private movedColumns(t: 'm' | 'messages'): RawBuilder<unknown> {
+    const h = sql.ref(`${t}.history`);
+    const delivered = this.pg
+      ? sql`from jsonb_array_elements(${h}) e where e->>'status' in ('delivered', 'read')`
+      : sql`from json_each(${h}) e where json_extract(e.value, '$.status') in ('delivered', 'read')`;
+    const at = this.pg ? sql`(e->>'at')::bigint` : sql`json_extract(e.value, '$.at')`;
+    const c = (col: string) => sql.ref(`${t}.${col}`);
+    return sql`${c('id')}, ${c('sender_id')}, ${c('recipient')}, ${c('category')}, ${c('status')}, ${c('wamid')}, ${c('attempts')},
+      ${c('last_error')}, ${c('pricing')}, ${c('updated_at')},
+      case when ${c('status')} in ('delivered', 'read') then (select count(*) ${delivered}) else 0 end as deliveries,
+      case when ${c('status')} in ('delivered', 'read') then (select min(${at}) ${delivered}) end as delivered_at`;
   }
 
   /**
@@ -696,10 +716,10 @@ export class KyselyStore implements Store {
    * recovery, went that way for every status. A row that now outranks nothing (status_rank < rank:
    * unknown when the forward step ran, or moved since) is left alone, and the caller's full path decides.
    */
-  async applyStatusesNotForward(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]> {
+  async applyStatusesNotForward(items: readonly ForwardStatus[]): Promise<(MovedMessage | null)[]> {
     if (items.length === 0) return [];
     const rows = statusRows(items); // refused before anything is written
-    const out = new Map<string, MessageRecord>();
+    const out = new Map<string, MovedMessage>();
     if (!this.pg) {
       // SQLite answers in-process: the one-by-one step costs no round trip. Same rank guard as below.
       const evJson = new Map(rows.map((r) => [r.id, r.ev]));
@@ -708,7 +728,7 @@ export class KyselyStore implements Store {
         if (!cur || STATUS_RANK[cur.status] < STATUS_RANK[it.ev.status]) continue;
         const cols = messagePatchCols(it.pricing !== undefined ? { pricing: it.pricing as MessageRecord['pricing'] } : undefined);
         const m = await this.recordNotForward(it.id, it.ev, evJson.get(it.id) as string, cols);
-        if (m) out.set(it.id, m);
+        if (m) out.set(it.id, movedOf(m));
       }
       return items.map((it) => out.get(it.id) ?? null);
     }
@@ -725,11 +745,11 @@ export class KyselyStore implements Store {
           w as (update messages m set history = case when ${seen} then m.history else ${this.appendHistory(sql.ref('v.ev'), sql.ref('m.history'))} end,
             updated_at = greatest(m.updated_at, v.at), pricing = case when v.has_pricing then v.pricing else m.pricing end
             from v join locked on locked.id = v.id where m.id = v.id and m.status_rank >= v.rank and (v.has_pricing or not ${seen})
-            returning m.*)
+            returning ${this.movedColumns('m')})
         select * from w
         union all
-        select m.* from messages m join locked on locked.id = m.id where not exists (select 1 from w where w.id = m.id)`;
-      for (const r of await this.all(this.raw(q), 'statuses_not_forward')) out.set(r.id as string, rowToMessage(r));
+        select ${this.movedColumns('m')} from messages m join locked on locked.id = m.id where not exists (select 1 from w where w.id = m.id)`;
+      for (const r of await this.all(this.raw(q), 'statuses_not_forward')) out.set(r.id as string, rowToMoved(r));
     }
     return items.map((it) => out.get(it.id) ?? null);
   }

@@ -111,6 +111,28 @@ export interface ForwardStatus {
   attempts?: number;
 }
 
+/**
+ * What a batched status write reads back (applyStatusesForward, applyStatusesNotForward): the facts
+ * its callers act on, without the message's payload and history. Read back for every status, those two
+ * were most of the bytes the store sent (PostgreSQL turned a growing jsonb history into text for each).
+ */
+export interface MovedMessage {
+  id: string;
+  sender_id: string;
+  to: string;
+  category: MessageRecord['category'];
+  status: MessageStatus;
+  wamid: string | null;
+  attempts: number;
+  last_error: MessageRecord['last_error'];
+  pricing: MessageRecord['pricing'];
+  updated_at: number;
+  /** Delivered or read events in its history: 1 when this status is its first delivery. */
+  deliveries: number;
+  /** The time of its first delivered or read event; null when it has none. */
+  delivered_at: number | null;
+}
+
 export interface Store {
   // Customers and consent
   getCustomer(wa_id: string): Promise<CustomerRecord | null>;
@@ -203,11 +225,11 @@ export interface Store {
    * The common case of applyStatus for several DIFFERENT messages in one statement: each
    * item moves its message forward (a status of higher rank than the current one, its event appended
    * to history, `pricing` set when given) exactly as applyStatus would. Returns, per item and in
-   * order, the record after the change, or null when that item did not move its message forward
+   * order, the message after the change (MovedMessage), or null when that item did not move its message forward
    * (unknown message, lower/equal rank, terminal): the caller applies those with applyStatus, which
    * handles every other case. Ids must be distinct.
    */
-  applyStatusesForward(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]>;
+  applyStatusesForward(items: readonly ForwardStatus[]): Promise<(MovedMessage | null)[]>;
   /**
    * applyStatus's other step for several DIFFERENT messages in one statement: for each item whose
    * message already holds a status of equal or higher rank (a duplicate, `delivered` after `read`, a
@@ -216,7 +238,7 @@ export interface Store {
    * (changed or not), or null when the message is unknown or the status would move it forward: the
    * caller applies those with applyStatus. Ids must be distinct; `wamid` and `attempts` are ignored.
    */
-  applyStatusesNotForward(items: readonly ForwardStatus[]): Promise<(MessageRecord | null)[]>;
+  applyStatusesNotForward(items: readonly ForwardStatus[]): Promise<(MovedMessage | null)[]>;
   /** claimAttempt for several messages in one statement; the ids that were claimed. A claim also marks the
    * message enqueued (a worker got its job from the queue), so the outbox's own mark then writes nothing. */
   claimAttempts(items: readonly { id: string; expected_attempts: number; attempts: number }[], now: number): Promise<Set<string>>;

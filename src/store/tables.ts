@@ -14,7 +14,7 @@ import type {
   TemplateRecord,
   WindowRecord,
 } from '../domain/types.ts';
-import type { AlertRecord, AuditEntry, DeadLetter, FailedWebhookBatch, SenderHealthRecord } from './port.ts';
+import type { AlertRecord, AuditEntry, DeadLetter, FailedWebhookBatch, MovedMessage, SenderHealthRecord } from './port.ts';
 
 /** Reads as text (SQLite) or a parsed value (PostgreSQL); written as JSON text. */
 type Json = ColumnType<unknown, string, string>;
@@ -194,6 +194,24 @@ export function rowToMessage(r: Record<string, unknown>): MessageRecord {
     created_at: r.created_at as number,
     updated_at: r.updated_at as number,
     history: byTime(json<StatusEvent[]>(r.history)),
+  };
+}
+
+/** A MovedMessage from the columns of KyselyStore's movedColumns. */
+export function rowToMoved(r: Record<string, unknown>): MovedMessage {
+  return {
+    id: r.id as string,
+    sender_id: r.sender_id as string,
+    to: r.recipient as string,
+    category: r.category as Category,
+    status: r.status as MessageStatus,
+    wamid: (r.wamid as string | null) ?? null,
+    attempts: Number(r.attempts),
+    last_error: jsonOrNull(r.last_error),
+    pricing: jsonOrNull(r.pricing),
+    updated_at: Number(r.updated_at),
+    deliveries: Number(r.deliveries ?? 0),
+    delivered_at: r.delivered_at === null || r.delivered_at === undefined ? null : Number(r.delivered_at),
   };
 }
 

@@ -18,7 +18,8 @@
 // forever): nothing else may block the queue.
 import type { AppContext } from '../engine/context.ts';
 import { appError } from '../shared/errors/app-error.ts';
-import type { MessageRecord, SenderConfig } from '../domain/types.ts';
+import type { SenderConfig } from '../domain/types.ts';
+import type { MessageStatusChange } from '../engine/bus.ts';
 import type { FailedWebhookBatch } from '../store/port.ts';
 import { newId } from '../domain/ids.ts';
 import { extractEvents, type IdentityLink, type Obj, type StatusUpdateEvent, type WebhookEvent } from './events.ts';
@@ -90,7 +91,7 @@ export class WebhookProcessor {
   private stopping = false;
   /** Ends a retry wait early (stop()). */
   private wake: (() => void) | null = null;
-  private readonly onMessageStatus = (m: MessageRecord) => {
+  private readonly onMessageStatus = (m: MessageStatusChange) => {
     if (m?.wamid && this.statuses.hasPending(m.wamid)) this.enqueue(() => this.statuses.resolve(m.wamid!));
   };
 

@@ -2,7 +2,7 @@
 // (cloud-api.md §7), dedupe, monotonic statuses, statuses before their message, crash recovery.
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { BacklogFullError, WebhookProcessor } from '../../src/webhooks/processor.ts';
-import type { AccountUpdateNotice } from '../../src/engine/bus.ts';
+import type { AccountUpdateNotice, MessageStatusChange } from '../../src/engine/bus.ts';
 import { noteBusinessReply } from '../../src/engine/fep.ts';
 import type { MessageRecord } from '../../src/domain/types.ts';
 import {
@@ -333,7 +333,7 @@ describe('statuses', () => {
   it('sent → delivered → read, with pricing, each emitting message.status', async () => {
     await seed('msg_1', { wamid: 'wamid.A' });
     const seen: string[] = [];
-    t.ctx.bus.on('message.status', (m: MessageRecord) => seen.push(m.status));
+    t.ctx.bus.on('message.status', (m) => seen.push(m.status));
     const pricing = { billable: true, pricing_model: 'PMP', type: 'regular', category: 'marketing' };
     await proc.applyBody(
       statusBody([st('wamid.A', 'sent', T0() - 3000, { pricing, conversation: { id: 'c', origin: { type: 'marketing' } } })]),
@@ -366,8 +366,8 @@ describe('statuses', () => {
 
   it('finds the message by biz_opaque_callback_data before its wamid is recorded, and records the wamid', async () => {
     await seed('msg_4', { status: 'in_doubt', wamid: null });
-    const seen: MessageRecord[] = [];
-    t.ctx.bus.on('message.status', (m: MessageRecord) => seen.push(m));
+    const seen: MessageStatusChange[] = [];
+    t.ctx.bus.on('message.status', (m) => seen.push(m));
     await proc.applyBody(statusBody([st('wamid.D', 'sent', T0(), { biz_opaque_callback_data: 'msg_4' })]));
     const m = await t.ctx.store.getMessage('msg_4');
     expect(m?.status).toBe('sent');
@@ -380,7 +380,7 @@ describe('statuses', () => {
     await seed('msg_bread', { wamid: 'wamid.bread' });
     await proc.applyBody(statusBody([st('wamid.bread', 'read', T0(), { biz_opaque_callback_data: 'msg_bread' })]));
     const seen: string[] = [];
-    t.ctx.bus.on('message.status', (m: MessageRecord) => seen.push(`${m.id}:${m.status}`));
+    t.ctx.bus.on('message.status', (m) => seen.push(`${m.id}:${m.status}`));
     const cb = (i: number) => ({ biz_opaque_callback_data: `msg_b${i}` });
     const r = await proc.applyBody(
       statusBody([
@@ -418,7 +418,7 @@ describe('statuses', () => {
       return original(items);
     };
     const seen = new Map<string, string[]>();
-    const onStatus = (m: MessageRecord) => seen.set(m.id, [...(seen.get(m.id) ?? []), m.status]);
+    const onStatus = (m: MessageStatusChange) => seen.set(m.id, [...(seen.get(m.id) ?? []), m.status]);
     t.ctx.bus.on('message.status', onStatus);
     try {
       // As Meta sends them under load: each message's three statuses one after the other.
@@ -461,7 +461,7 @@ describe('statuses', () => {
     store.applyStatus = (...a) => (singles++, single(...a));
     store.applyStatusesNotForward = (items) => (batches++, batched(items));
     const emitted: string[] = [];
-    const onStatus = (m: MessageRecord) => emitted.push(m.id);
+    const onStatus = (m: MessageStatusChange) => emitted.push(m.id);
     t.ctx.bus.on('message.status', onStatus);
     try {
       // Meta's retry of a POST wagate had applied, with the delivered it had not sent before (late).

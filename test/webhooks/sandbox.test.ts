@@ -8,7 +8,6 @@ import webhookRoutes from '../../src/http/routes/webhooks.ts';
 import { WebhookProcessor } from '../../src/webhooks/processor.ts';
 import { GraphClient } from '../../src/meta/client.ts';
 import type { Services } from '../../src/http/server.ts';
-import type { MessageRecord } from '../../src/domain/types.ts';
 import { makeCtx, waitFor, message, PNID, WABA, SECRET, type TestCtx } from './helpers.ts';
 
 let t: TestCtx;
@@ -121,7 +120,7 @@ describe('webhooks sent by the sandbox', () => {
     });
     expect(res.status).toBe(200);
     const statuses: string[] = [];
-    t.ctx.bus.on('message.status', (m: MessageRecord) => m.id === 'msg_sbx_1' && statuses.push(m.status));
+    t.ctx.bus.on('message.status', (m) => m.id === 'msg_sbx_1' && statuses.push(m.status));
     const m = await waitFor('read', async () => {
       const r = await t.ctx.store.getMessage('msg_sbx_1');
       return r?.status === 'read' ? r : null;

@@ -9,7 +9,8 @@ import { pauseSender } from '../../engine/senders.ts';
 import { holdDirectSend, holdPortfolio } from '../../engine/restrictions.ts';
 import { serviceCounted } from '../../engine/pricing.ts';
 import type { GraphError } from '../../meta/types.ts';
-import { applyForwardOrNone } from '../../store/forward.ts';
+import { applyForwardOrNone, movedOf } from '../../store/forward.ts';
+import type { MovedMessage } from '../../store/port.ts';
 import { billingMonth } from '../../domain/pricing-rules.ts';
 import { isObj, readStatus, type Obj, type StatusUpdateEvent, type WebhookEvent } from '../events.ts';
 import { asUnknown, audit, changeConsent, eventTime, storeUnknown, type EventResult } from './shared.ts';
@@ -17,6 +18,8 @@ import { asUnknown, audit, changeConsent, eventTime, storeUnknown, type EventRes
 const STATUS_MAP: Record<string, MessageStatus> = { sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed', played: 'read' };
 const statusOf = (meta_status: string): MessageStatus | undefined =>
   Object.hasOwn(STATUS_MAP, meta_status) ? STATUS_MAP[meta_status] : undefined;
+/** The statuses that say the message reached the phone. */
+const DELIVERED = new Set<string>(['delivered', 'read']);
 
 /** A status in its batchable form (Store.applyStatusesForward). */
 export interface ForwardItem {
@@ -110,10 +113,10 @@ export class StatusHandler {
     // again in recovery) is recorded in one statement too: one by one it took two or three round
     // trips a status, and a backlog applied again went at that pace (the soak's drain).
     const rest = failed ? [] : items.filter((_, i) => !moved[i]);
-    const stale = new Map<string, MessageRecord>();
+    const stale = new Map<string, MovedMessage>();
     if (rest.length > 0)
       for (const m of await applyForwardOrNone(ctx.store, rest, fallback('stale statuses'), 'not_forward')) if (m) stale.set(m.id, m);
-    const counted: MessageRecord[] = [];
+    const counted: MovedMessage[] = [];
     for (let i = 0; i < run.length; i++) {
       const { ev, recovery } = run[i];
       const m = moved[i] ?? stale.get(run[i].item.id);
@@ -130,7 +133,7 @@ export class StatusHandler {
         record(ev, 'stale'); // recorded in history, its status unchanged: as applyToMessage answers
         continue;
       }
-      if (firstDelivery(m)) counted.push(m);
+      if (DELIVERED.has(m.status) && m.deliveries === 1) counted.push(m); // its first delivery
       ctx.bus.emit('message.status', m);
       record(ev, 'applied');
     }
@@ -142,10 +145,10 @@ export class StatusHandler {
    * allowance Meta gives from 1 Oct 2026; src/domain/pricing-rules.ts), one statement per call. The
    * count backs estimates only: a store error is logged, never fails the webhook.
    */
-  private async countService(msgs: readonly MessageRecord[]): Promise<void> {
+  private async countService(msgs: readonly MovedMessage[]): Promise<void> {
     const items = msgs
       .filter((m) => m.category === 'service')
-      .map((m) => ({ sender_id: m.sender_id, month: billingMonth(deliveredAt(m)), n: 1 }));
+      .map((m) => ({ sender_id: m.sender_id, month: billingMonth(m.delivered_at ?? m.updated_at), n: 1 }));
     if (!items.length) return;
     await this.ctx.store
       .addServiceMessages(items, this.ctx.now())
@@ -206,7 +209,10 @@ export class StatusHandler {
       // not count against the caps it reserved.
       if (r.changed) await ctx.gate.release(target.id);
     }
-    if (r.changed && firstDelivery(r.message)) await this.countService([r.message]);
+    if (r.changed) {
+      const m = movedOf(r.message);
+      if (DELIVERED.has(m.status) && m.deliveries === 1) await this.countService([m]);
+    }
     if (r.changed) ctx.bus.emit('message.status', r.message);
     return r.changed ? 'applied' : 'stale';
   }
@@ -350,16 +356,4 @@ function upgradePending(e: unknown): StatusUpdateEvent | null {
   const ev = readStatus(e.status, base);
   if (ev && base.key) ev.key = base.key;
   return ev;
-}
-
-const DELIVERED = new Set<string>(['delivered', 'read']);
-
-/** The message has just reached the phone: its history holds one delivered-or-read event (this one). */
-function firstDelivery(m: MessageRecord): boolean {
-  return DELIVERED.has(m.status) && m.history.filter((h) => DELIVERED.has(h.status)).length === 1;
-}
-
-/** When the message reached the phone (its first delivered-or-read event). */
-function deliveredAt(m: MessageRecord): number {
-  return m.history.find((h) => DELIVERED.has(h.status))?.at ?? m.updated_at;
 }
