@@ -51,6 +51,7 @@ import {
   rowToSenderStatus,
   rowToTemplate,
   rowToWindow,
+  splitDecision,
   toJson,
   toJsonOrNull,
   type Tables,
@@ -141,8 +142,9 @@ const inIdOrder = <T extends { id: string }>(items: readonly T[]): T[] =>
 const lockedInIdOrder = (cond: RawBuilder<unknown>) =>
   sql`locked as (select m.id from messages m join v on m.id = v.id where ${cond} order by m.id for no key update of m)`;
 
-/** A message as its row (both dialects take JSON as text). */
+/** A message as its row (both dialects take JSON as text); the gate's decision goes in its own column. */
 function messageRow(m: MessageRecord) {
+  const { history, decision } = splitDecision(m.history ?? []);
   return {
     id: m.id,
     sender_id: m.sender_id,
@@ -166,7 +168,8 @@ function messageRow(m: MessageRecord) {
     enqueued: m.status === 'queued' ? 0 : 1,
     created_at: m.created_at,
     updated_at: m.updated_at,
-    history: toJson(m.history ?? []),
+    history: toJson(history),
+    decision: toJsonOrNull(decision),
   };
 }
 
@@ -194,6 +197,7 @@ const MESSAGE_COLUMN_TYPES: Record<keyof ReturnType<typeof messageRow>, string> 
   created_at: 'bigint',
   updated_at: 'bigint',
   history: 'jsonb',
+  decision: 'jsonb',
 };
 const MESSAGE_COLUMNS = Object.keys(MESSAGE_COLUMN_TYPES) as (keyof typeof MESSAGE_COLUMN_TYPES)[];
 

@@ -333,6 +333,16 @@ export const MIGRATIONS: Migration[] = [
       `create index dashboard_sessions_seen_idx on dashboard_sessions (last_seen)`,
     ],
   },
+  {
+    version: 10,
+    name: "messages: the gate's decision in its own column",
+    // The decision a message was accepted on (every check with its sentence: most of a row's bytes)
+    // is written once. Inside history it was rewritten by each of the row's five status updates, and
+    // it made the history large enough for PostgreSQL to compress and move out of line (TOAST) again
+    // at each. The store keeps it here and puts it back into the first history event when it reads
+    // the row (src/store/tables.ts). Rows stored before keep it in their history; null here.
+    statements: (t) => [`alter table messages add column decision ${t.json}`],
+  },
 ];
 
 /** What a migration's statements are written with, per dialect. */

@@ -66,6 +66,8 @@ export interface MessagesTable {
   created_at: number;
   updated_at: number;
   history: Json;
+  /** The gate's decision of the first history event, kept out of it (migration 10); null for older rows. */
+  decision: ColumnType<unknown, string | null, string | null>;
 }
 
 export interface Tables {
@@ -193,8 +195,29 @@ export function rowToMessage(r: Record<string, unknown>): MessageRecord {
     reserved_tier: r.reserved_tier === 1 || r.reserved_tier === true,
     created_at: r.created_at as number,
     updated_at: r.updated_at as number,
-    history: byTime(json<StatusEvent[]>(r.history)),
+    history: withDecision(byTime(json<StatusEvent[]>(r.history)), jsonOrNull(r.decision)),
   };
+}
+
+/**
+ * The gate's decision, written in its own column (migration 10), taken out of the message's first
+ * history event (the gate's `queued`), where it is put back on every read. A row keeps it in
+ * history when it has no decision column value (stored before) or the event is not the gate's.
+ */
+export function splitDecision(history: readonly StatusEvent[]): { history: readonly StatusEvent[]; decision: unknown } {
+  const first = history[0];
+  const d = first?.source === 'gate' ? (first.detail as Record<string, unknown> | undefined) : undefined;
+  if (!d || d.decision === undefined) return { history, decision: null };
+  const { decision, ...rest } = d;
+  return { history: [{ ...first, detail: rest }, ...history.slice(1)], decision };
+}
+
+function withDecision(history: StatusEvent[], decision: unknown): StatusEvent[] {
+  if (decision === null) return history;
+  const i = history.findIndex((h) => h.source === 'gate');
+  if (i < 0) return history;
+  history[i] = { ...history[i], detail: { decision, ...(history[i].detail as Record<string, unknown> | undefined) } };
+  return history;
 }
 
 /** A MovedMessage from the columns of KyselyStore's movedColumns. */

@@ -6,6 +6,8 @@ import type { MessageRecord, MessageStatus, SenderStatus } from '../../src/domai
 import { DAY_MS, HOUR_MS } from '../../src/domain/types.ts';
 import type { Store } from '../../src/store/port.ts';
 import { movedOf } from '../../src/store/forward.ts';
+import type { Kysely } from 'kysely';
+import type { Tables } from '../../src/store/tables.ts';
 import { StoreError } from '../../src/store/errors.ts';
 import { T0, alert, deadLetter, message, template } from './fixtures.ts';
 
@@ -206,6 +208,38 @@ export function storeContract(name: string, make: () => Promise<StoreHandle>): v
         expect(await s.getMessage('nope')).toBeNull();
         expect(await s.getMessageByWamid('nope')).toBeNull();
         expect(await s.getMessageByIdempotencyKey('nope')).toBeNull();
+      });
+
+      it("keeps the gate's decision out of the stored history and gives it back in the first event, also for a row stored before", async () => {
+        const decision = {
+          allowed: true,
+          reason_code: null,
+          explanation: 'All checks passed.',
+          suggested_action: 'none',
+          checks: [{ rule: 'opt_out', passed: true, detail: 'No opt-out for utility.' }],
+        };
+        const m = message({ history: [{ status: 'queued', at: T0, source: 'gate', detail: { decision, actor: 'api' } }] });
+        await s.insertMessage(m);
+        expect(await s.getMessage(m.id)).toEqual(m);
+        const db = (s as unknown as { connection: Kysely<Tables> }).connection;
+        const raw = await db.selectFrom('messages').select(['history', 'decision']).where('id', '=', m.id).executeTakeFirstOrThrow();
+        const parse = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+        expect(parse(raw.history)).toEqual([{ status: 'queued', at: T0, source: 'gate', detail: { actor: 'api' } }]);
+        expect(parse(raw.decision)).toEqual(decision);
+        await s.applyStatus(m.id, { status: 'sent', at: T0 + 2, source: 'webhook' });
+        await s.applyStatusesForward([{ id: m.id, ev: { status: 'delivered', at: T0 + 3, source: 'webhook' } }]);
+        const after = await s.getMessage(m.id);
+        expect(after?.history.map((h) => h.status)).toEqual(['queued', 'sent', 'delivered']);
+        expect(after?.history[0]).toEqual(m.history[0]);
+        // A row of an earlier version: the decision inside its history, none in the column.
+        const old = message({ history: [{ status: 'queued', at: T0, source: 'gate', detail: { actor: 'api' } }] });
+        await s.insertMessage(old);
+        await db
+          .updateTable('messages')
+          .set({ history: JSON.stringify(m.history), decision: null })
+          .where('id', '=', old.id)
+          .execute();
+        expect((await s.getMessage(old.id))?.history).toEqual(m.history);
       });
 
       it('answers many concurrent idempotency-key lookups each with its own message (PostgreSQL shares one statement)', async () => {
