@@ -5,6 +5,11 @@ import type { ForwardStatus, MovedMessage, Store } from './port.ts';
 
 const DELIVERED = new Set<string>(['delivered', 'read']);
 
+/** The message has just reached the phone: its history holds one delivered-or-read event (this one). */
+export function isFirstDelivery(m: MovedMessage): boolean {
+  return DELIVERED.has(m.status) && m.deliveries === 1;
+}
+
 /** A full record as a batched status write reads it back (MovedMessage). */
 export function movedOf(m: MessageRecord): MovedMessage {
   const delivered = m.history.filter((h) => DELIVERED.has(h.status));

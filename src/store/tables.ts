@@ -174,27 +174,34 @@ function byTime(history: StatusEvent[]): StatusEvent[] {
         .map(([e]) => e);
 }
 
-export function rowToMessage(r: Record<string, unknown>): MessageRecord {
+/** The columns a MessageRecord and a MovedMessage both read. */
+function messageFacts(r: Record<string, unknown>): Omit<MovedMessage, 'deliveries' | 'delivered_at'> {
   return {
     id: r.id as string,
     sender_id: r.sender_id as string,
     to: r.recipient as string,
     category: r.category as Category,
+    status: r.status as MessageStatus,
+    wamid: (r.wamid as string | null) ?? null,
+    attempts: Number(r.attempts),
+    last_error: jsonOrNull(r.last_error),
+    pricing: jsonOrNull(r.pricing),
+    updated_at: Number(r.updated_at),
+  };
+}
+
+export function rowToMessage(r: Record<string, unknown>): MessageRecord {
+  return {
+    ...messageFacts(r),
     type: r.type as string,
     template_name: (r.template_name as string | null) ?? null,
     template_language: (r.template_language as string | null) ?? null,
     payload: json(r.payload),
-    status: r.status as MessageStatus,
-    wamid: (r.wamid as string | null) ?? null,
-    attempts: r.attempts as number,
     idempotency_key: (r.idempotency_key as string | null) ?? null,
     request_hash: (r.request_hash as string | null) ?? null,
-    last_error: jsonOrNull(r.last_error),
-    pricing: jsonOrNull(r.pricing),
     reserved_marketing: r.reserved_marketing === 1 || r.reserved_marketing === true,
     reserved_tier: r.reserved_tier === 1 || r.reserved_tier === true,
     created_at: r.created_at as number,
-    updated_at: r.updated_at as number,
     history: withDecision(byTime(json<StatusEvent[]>(r.history)), jsonOrNull(r.decision)),
   };
 }
@@ -223,16 +230,7 @@ function withDecision(history: StatusEvent[], decision: unknown): StatusEvent[] 
 /** A MovedMessage from the columns of KyselyStore's movedColumns. */
 export function rowToMoved(r: Record<string, unknown>): MovedMessage {
   return {
-    id: r.id as string,
-    sender_id: r.sender_id as string,
-    to: r.recipient as string,
-    category: r.category as Category,
-    status: r.status as MessageStatus,
-    wamid: (r.wamid as string | null) ?? null,
-    attempts: Number(r.attempts),
-    last_error: jsonOrNull(r.last_error),
-    pricing: jsonOrNull(r.pricing),
-    updated_at: Number(r.updated_at),
+    ...messageFacts(r),
     deliveries: Number(r.deliveries ?? 0),
     delivered_at: r.delivered_at === null || r.delivered_at === undefined ? null : Number(r.delivered_at),
   };

@@ -9,7 +9,7 @@ import { pauseSender } from '../../engine/senders.ts';
 import { holdDirectSend, holdPortfolio } from '../../engine/restrictions.ts';
 import { serviceCounted } from '../../engine/pricing.ts';
 import type { GraphError } from '../../meta/types.ts';
-import { applyForwardOrNone, movedOf } from '../../store/forward.ts';
+import { applyForwardOrNone, isFirstDelivery, movedOf } from '../../store/forward.ts';
 import type { MovedMessage } from '../../store/port.ts';
 import { billingMonth } from '../../domain/pricing-rules.ts';
 import { isObj, readStatus, type Obj, type StatusUpdateEvent, type WebhookEvent } from '../events.ts';
@@ -18,8 +18,6 @@ import { asUnknown, audit, changeConsent, eventTime, storeUnknown, type EventRes
 const STATUS_MAP: Record<string, MessageStatus> = { sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed', played: 'read' };
 const statusOf = (meta_status: string): MessageStatus | undefined =>
   Object.hasOwn(STATUS_MAP, meta_status) ? STATUS_MAP[meta_status] : undefined;
-/** The statuses that say the message reached the phone. */
-const DELIVERED = new Set<string>(['delivered', 'read']);
 
 /** A status in its batchable form (Store.applyStatusesForward). */
 export interface ForwardItem {
@@ -133,7 +131,7 @@ export class StatusHandler {
         record(ev, 'stale'); // recorded in history, its status unchanged: as applyToMessage answers
         continue;
       }
-      if (DELIVERED.has(m.status) && m.deliveries === 1) counted.push(m); // its first delivery
+      if (isFirstDelivery(m)) counted.push(m);
       ctx.bus.emit('message.status', m);
       record(ev, 'applied');
     }
@@ -211,9 +209,9 @@ export class StatusHandler {
     }
     if (r.changed) {
       const m = movedOf(r.message);
-      if (DELIVERED.has(m.status) && m.deliveries === 1) await this.countService([m]);
+      if (isFirstDelivery(m)) await this.countService([m]);
+      ctx.bus.emit('message.status', r.message);
     }
-    if (r.changed) ctx.bus.emit('message.status', r.message);
     return r.changed ? 'applied' : 'stale';
   }
 
