@@ -26,6 +26,8 @@ import { KyselyStore } from './kysely-store.ts';
 import type { StoreDialect } from './migrations.ts';
 
 const ROWS_PER_STATEMENT = 400;
+/** An upload's rows per insert, at most (the audience builder stores 1,000 at a time). */
+const RECIPIENTS_PER_STATEMENT = 5000;
 const MAX_LIMIT = 5000;
 const CANCEL_CHUNK = 5000;
 
@@ -186,18 +188,22 @@ export class KyselyCampaignStore implements CampaignStore {
   }
 
   async addRecipients(campaign_id: string, rows: readonly NewRecipient[], now: number): Promise<void> {
-    for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-      const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
-      const values = sql.join(
-        chunk.map(
-          (r) =>
-            sql`(${campaign_id}, ${r.seq}, ${r.recipient}, ${r.variables === null ? null : JSON.stringify(r.variables)}, 'pending', 0, 0, ${now})`,
-        ),
-        sql`, `,
-      );
+    // One array (PostgreSQL) or one JSON text (SQLite) per column, not a parameter per value: a
+    // million-row upload built a query object and eight parameters per row, which lived until the
+    // statement came back and was what grew the process at its peak (130-160 MB of heap).
+    for (let i = 0; i < rows.length; i += RECIPIENTS_PER_STATEMENT) {
+      const chunk = rows.slice(i, i + RECIPIENTS_PER_STATEMENT);
+      const variables = chunk.map((r) => (r.variables === null ? null : JSON.stringify(r.variables)));
+      const from = this.pg
+        ? sql`unnest(cast(${chunk.map((r) => r.seq)} as integer[]), cast(${chunk.map((r) => r.recipient)} as text[]),
+            cast(${variables} as jsonb[])) as v(seq, recipient, variables)`
+        : sql`(select json_extract(value, '$[0]') as seq, json_extract(value, '$[1]') as recipient, json_extract(value, '$[2]') as variables
+            from json_each(${JSON.stringify(chunk.map((r, k) => [r.seq, r.recipient, variables[k]]))}))`;
+      // `where true`: SQLite reads "on conflict" after a bare select as a join's constraint.
       await this.rows(
         sql`insert into campaign_recipients (campaign_id, seq, recipient, variables, state, not_before, gen, updated_at)
-          values ${values} on conflict (campaign_id, seq) do nothing`,
+          select ${campaign_id}, seq, recipient, variables, 'pending', 0, 0, ${now} from ${from} where true
+          on conflict (campaign_id, seq) do nothing`,
       );
     }
   }

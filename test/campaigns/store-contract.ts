@@ -83,6 +83,25 @@ export function campaignStoreContract(name: string, make: () => Promise<Campaign
       expect(await cs.transition('nope', ['draft'], 'running', T0)).toBeNull();
     });
 
+    it('stores every recipient of an upload as given: awkward text, named, positional and absent variables, thousands at once', async () => {
+      await cs.insertCampaign(campaign({ status: 'running' }));
+      const awkward = [
+        { seq: 0, recipient: '919800000000', variables: ['quote " backslash \\ comma , braces {} [1]', 'NULL', ''] },
+        { seq: 1, recipient: 'US.13491208655302741918', variables: { first_name: 'Zoë 😀', 'odd key"': "it's" } },
+        { seq: 2, recipient: '919800000002', variables: null },
+        { seq: 3, recipient: '919800000003', variables: ['\n is not a newline', 'tab\there'] },
+      ];
+      const many = recipients(12_000, 4); // more rows than one statement takes
+      await cs.addRecipients('cmp_1', [...awkward, ...many], T0);
+      await cs.addRecipients('cmp_1', [{ seq: 2, recipient: 'changed', variables: ['x'] }], T0 + 1); // seq taken: ignored
+      const got = await cs.claimRecipients('cmp_1', 5000, T0 + 10, 60_000, 'w');
+      expect(got.slice(0, 4).map(({ seq, recipient, variables }) => ({ seq, recipient, variables }))).toEqual(awkward);
+      expect(got[4]).toMatchObject({ seq: 4, recipient: many[0].recipient, variables: many[0].variables, state: 'claimed', gen: 0, updated_at: T0 + 10 });
+      const rest = [...(await cs.claimRecipients('cmp_1', 5000, T0 + 10, 60_000, 'w')), ...(await cs.claimRecipients('cmp_1', 5000, T0 + 10, 60_000, 'w'))];
+      expect([...got, ...rest].map((r) => r.seq)).toEqual(Array.from({ length: 12_004 }, (_, i) => i));
+      expect(rest.at(-1)).toMatchObject({ recipient: many.at(-1)?.recipient, variables: many.at(-1)?.variables });
+    });
+
     it('claims each recipient once, in seq order, also under concurrent claimers on separate connections', async () => {
       await cs.insertCampaign(campaign({ status: 'running' }));
       await cs.addRecipients('cmp_1', recipients(900), T0);
