@@ -206,7 +206,13 @@ export interface CampaignStore {
   cancelPending(campaign_id: string, now: number): Promise<number>;
   /** Earliest not_before among pending recipients (null: none pending). */
   nextPendingAt(campaign_id: string): Promise<number | null>;
-  tally(campaign_id: string, category: Category, since: number | null): Promise<RecipientTally>;
+  /** Recipients per state and denial reason: the recipients' own rows alone, cheap. */
+  tallyStates(campaign_id: string): Promise<Pick<RecipientTally, 'states' | 'denied'>>;
+  /**
+   * What became of the queued recipients (their messages' statuses, failures by code) and who opted
+   * out since the start: it reads every queued recipient's message, ten times the cost of tallyStates.
+   */
+  tallyOutcomes(campaign_id: string, category: Category, since: number | null): Promise<Omit<RecipientTally, 'states' | 'denied'>>;
   /** In seq order; `after_seq` pages by key (cheap at any depth), `offset` by count; `outcome: false` skips the message's status. */
   listRecipients(
     campaign_id: string,

@@ -287,11 +287,10 @@ export class KyselyCampaignStore implements CampaignStore {
     return numOrNull(r[0]?.at);
   }
 
-  async tally(campaign_id: string, category: Category, since: number | null): Promise<RecipientTally> {
-    const out: RecipientTally = { states: {}, denied: {}, messages: {}, failed_by_code: {}, opted_out_during: 0 };
-    const groups = await this.rows(sql`select r.state as state, r.reason_code as reason_code, m.status as mstatus, count(*) as n
-      from campaign_recipients r left join messages m on m.id = r.message_id
-      where r.campaign_id = ${campaign_id} group by r.state, r.reason_code, m.status`);
+  async tallyStates(campaign_id: string): Promise<Pick<RecipientTally, 'states' | 'denied'>> {
+    const out: Pick<RecipientTally, 'states' | 'denied'> = { states: {}, denied: {} };
+    const groups = await this.rows(sql`select state, reason_code, count(*) as n from campaign_recipients
+      where campaign_id = ${campaign_id} group by state, reason_code`);
     for (const g of groups) {
       const n = num(g.n);
       const state = g.state as string;
@@ -300,10 +299,18 @@ export class KyselyCampaignStore implements CampaignStore {
         const reason = (g.reason_code as string | null) ?? 'UNKNOWN';
         out.denied[reason] = (out.denied[reason] ?? 0) + n;
       }
-      if (state === 'queued') {
-        const ms = (g.mstatus as string | null) ?? 'unknown';
-        out.messages[ms] = (out.messages[ms] ?? 0) + n;
-      }
+    }
+    return out;
+  }
+
+  async tallyOutcomes(campaign_id: string, category: Category, since: number | null): Promise<Omit<RecipientTally, 'states' | 'denied'>> {
+    const out: Omit<RecipientTally, 'states' | 'denied'> = { messages: {}, failed_by_code: {}, opted_out_during: 0 };
+    const groups = await this.rows(sql`select m.status as mstatus, count(*) as n
+      from campaign_recipients r left join messages m on m.id = r.message_id
+      where r.campaign_id = ${campaign_id} and r.state = 'queued' group by m.status`);
+    for (const g of groups) {
+      const ms = (g.mstatus as string | null) ?? 'unknown';
+      out.messages[ms] = (out.messages[ms] ?? 0) + num(g.n);
     }
     if ((out.messages.failed ?? 0) + (out.messages.dead_lettered ?? 0) > 0) {
       const failed = await this.rows(sql`select m.last_error as e from campaign_recipients r join messages m on m.id = r.message_id

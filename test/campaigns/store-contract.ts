@@ -96,8 +96,18 @@ export function campaignStoreContract(name: string, make: () => Promise<Campaign
       await cs.addRecipients('cmp_1', [{ seq: 2, recipient: 'changed', variables: ['x'] }], T0 + 1); // seq taken: ignored
       const got = await cs.claimRecipients('cmp_1', 5000, T0 + 10, 60_000, 'w');
       expect(got.slice(0, 4).map(({ seq, recipient, variables }) => ({ seq, recipient, variables }))).toEqual(awkward);
-      expect(got[4]).toMatchObject({ seq: 4, recipient: many[0].recipient, variables: many[0].variables, state: 'claimed', gen: 0, updated_at: T0 + 10 });
-      const rest = [...(await cs.claimRecipients('cmp_1', 5000, T0 + 10, 60_000, 'w')), ...(await cs.claimRecipients('cmp_1', 5000, T0 + 10, 60_000, 'w'))];
+      expect(got[4]).toMatchObject({
+        seq: 4,
+        recipient: many[0].recipient,
+        variables: many[0].variables,
+        state: 'claimed',
+        gen: 0,
+        updated_at: T0 + 10,
+      });
+      const rest = [
+        ...(await cs.claimRecipients('cmp_1', 5000, T0 + 10, 60_000, 'w')),
+        ...(await cs.claimRecipients('cmp_1', 5000, T0 + 10, 60_000, 'w')),
+      ];
       expect([...got, ...rest].map((r) => r.seq)).toEqual(Array.from({ length: 12_004 }, (_, i) => i));
       expect(rest.at(-1)).toMatchObject({ recipient: many.at(-1)?.recipient, variables: many.at(-1)?.variables });
     });
@@ -209,7 +219,7 @@ export function campaignStoreContract(name: string, make: () => Promise<Campaign
       );
       await h.store.setConsent('919800000002', 'marketing', 'opted_out', 'webhook', T0 + 10);
       await h.store.setConsent('919800000000', 'marketing', 'opted_out', 'webhook', T0 - 10); // before the start
-      const t = await cs.tally('cmp_1', 'marketing', T0);
+      const t = { ...(await cs.tallyStates('cmp_1')), ...(await cs.tallyOutcomes('cmp_1', 'marketing', T0)) };
       expect(t.states).toEqual({ queued: 3, denied: 1, claimed: 1 });
       expect(t.denied).toEqual({ OPTED_OUT: 1 });
       expect(t.messages).toEqual({ queued: 1, failed: 1, delivered: 1 });
@@ -218,7 +228,7 @@ export function campaignStoreContract(name: string, make: () => Promise<Campaign
       // Started mid-second (T0 + 400): a STOP stamped with that whole second (a webhook's timestamp)
       // counts as during; one carrying its millisecond (T0 + 10, before the start) does not.
       await h.store.setConsent('919800000001', 'marketing', 'opted_out', 'webhook', T0);
-      expect((await cs.tally('cmp_1', 'marketing', T0 + 400)).opted_out_during).toBe(1);
+      expect((await cs.tallyOutcomes('cmp_1', 'marketing', T0 + 400)).opted_out_during).toBe(1);
     });
 
     it('withdraws only messages still queued and never tried, then puts their recipients back (next generation) or cancels them', async () => {
