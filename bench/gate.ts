@@ -1,6 +1,11 @@
 // npm run bench:gate [-- --backend memory|redis]
 // Latency of checkAndReserve at concurrency 1 (p50/p99 in µs) and throughput at concurrency 64.
 // LAST line: one JSON object {"backend","p50_us","p99_us","ops_per_s", ...}. A benchmark, not a test.
+// Redis also: evalsha_server_us_per_call_c64 (the script's time inside Redis, this run's calls only),
+// split into script_commands_us_per_call (the commands it issues, as Redis times them; by name in
+// script_commands_us_by_name) and script_rest_us_per_call (running the script: each redis.call's
+// conversions, the arguments and reply), beside script_floor_us_per_call (a script of the same shape
+// that issues no command). Run on a quiet Redis: other clients' commands would count as the script's.
 import { randomBytes } from 'node:crypto';
 import { PoliciesSchema } from '../src/domain/policies.ts';
 import type { SenderConfig, TemplateRecord } from '../src/domain/types.ts';
@@ -117,7 +122,7 @@ async function main(): Promise<void> {
 
   // The gate script's own time inside Redis at concurrency 64: INFO commandstats before and after
   // this phase (Redis's totals since it started count every client's EVALSHA, not this run's).
-  const statsBefore = redisConn ? await evalshaStats(gate) : null;
+  const statsBefore = redisConn ? await commandStats(gate) : null;
   let next = 0;
   const t0 = process.hrtime.bigint();
   await Promise.all(
@@ -129,7 +134,7 @@ async function main(): Promise<void> {
     }),
   );
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  const statsAfter = redisConn ? await evalshaStats(gate) : null;
+  const statsAfter = redisConn ? await commandStats(gate) : null;
 
   const result: Record<string, unknown> = {
     backend,
@@ -158,9 +163,47 @@ async function main(): Promise<void> {
     result.bare_evalsha_p50_us_interleaved = r2(pct(bare, 50));
     result.p50_over_bare_interleaved = r2(pct(sorted, 50) / pct(bare, 50));
     // The script's own time inside Redis, apart from the round trip: this run's calls at concurrency 64.
-    if (statsBefore && statsAfter && statsAfter.calls > statsBefore.calls) {
-      result.evalsha_server_us_per_call_c64 = r2((statsAfter.usec - statsBefore.usec) / (statsAfter.calls - statsBefore.calls));
-      result.evalsha_calls_c64 = statsAfter.calls - statsBefore.calls;
+    const evalsha = (st: Map<string, CommandStat> | null) => st?.get('evalsha') ?? { calls: 0, usec: 0 };
+    const calls = evalsha(statsAfter).calls - evalsha(statsBefore).calls;
+    if (statsBefore && statsAfter && calls > 0) {
+      const usec = evalsha(statsAfter).usec - evalsha(statsBefore).usec;
+      result.evalsha_server_us_per_call_c64 = r2(usec / calls);
+      result.evalsha_calls_c64 = calls;
+      // Where that time goes: the commands the script issues (Redis counts them apart, by name), and
+      // the rest (running the script, its arguments and reply). Other clients' commands in the same
+      // seconds would count here too: run it on a quiet Redis.
+      let inner = 0;
+      let innerCalls = 0;
+      const byCommand: Record<string, number> = {};
+      for (const [name, after] of statsAfter) {
+        if (name === 'evalsha' || name === 'info') continue;
+        const before = statsBefore.get(name) ?? { calls: 0, usec: 0 };
+        if (after.calls === before.calls) continue;
+        inner += after.usec - before.usec;
+        innerCalls += after.calls - before.calls;
+        byCommand[name] = r2((after.usec - before.usec) / calls);
+      }
+      result.script_commands_per_call = r2(innerCalls / calls);
+      result.script_commands_us_per_call = r2(inner / calls);
+      result.script_commands_us_by_name = byCommand;
+      result.script_rest_us_per_call = r2((usec - inner) / calls);
+      // The floor of a script of this shape: the same six keys and eleven arguments, no command, a
+      // constant reply of the same length.
+      const keys = Array.from({ length: 6 }, (_, i) => `bench_floor_${i}`);
+      const args = Array.from({ length: 11 }, (_, i) => `argument_${i}`);
+      const floorSha = (await redisConn!.script(
+        'LOAD',
+        'return {false, false, {}, false, false, false, 0, false, 0, 0, false, 0, false, false, false}',
+      )) as string;
+      const f0 = evalsha(await commandStats(gate));
+      let left = 5_000;
+      await Promise.all(
+        Array.from({ length: 64 }, async () => {
+          while (left-- > 0) await (redisConn!.evalsha as (...a: unknown[]) => Promise<unknown>)(floorSha, 6, ...keys, ...args);
+        }),
+      );
+      const f1 = evalsha(await commandStats(gate));
+      result.script_floor_us_per_call = r2((f1.usec - f0.usec) / Math.max(1, f1.calls - f0.calls));
     }
   }
   // The shared Redis keeps nothing of a bench run.
@@ -169,12 +212,17 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(result));
 }
 
-/** Redis's EVALSHA totals (INFO commandstats): calls and microseconds spent, by every client. */
-async function evalshaStats(gate: GateState): Promise<{ calls: number; usec: number } | null> {
+interface CommandStat {
+  calls: number;
+  usec: number;
+}
+
+/** Redis's totals per command (INFO commandstats): calls and microseconds spent, by every client. */
+async function commandStats(gate: GateState): Promise<Map<string, CommandStat>> {
   const info = await (gate as unknown as { redis: { info(s: string): Promise<string> } }).redis.info('commandstats');
-  const line = info.split('\n').find((l) => l.startsWith('cmdstat_evalsha:'));
-  if (!line) return null;
-  return { calls: Number(/calls=(\d+)/.exec(line)?.[1] ?? 0), usec: Number(/usec=(\d+)/.exec(line)?.[1] ?? 0) };
+  const out = new Map<string, CommandStat>();
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) out.set(m[1], { calls: Number(m[2]), usec: Number(m[3]) });
+  return out;
 }
 
 main().catch((err) => {
