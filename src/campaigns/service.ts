@@ -417,31 +417,39 @@ export class CampaignService {
       else b.add(row, index);
       if (b.rows.length >= FLUSH_ROWS) await flush();
     };
-    if (rows) {
-      let i = 0;
-      // An upload's rows carry their own row number (__row): a CSV parser reports unreadable records out of turn.
-      for await (const r of rows as AsyncIterable<unknown>) {
-        const n = (r as { __row?: unknown } | null)?.__row;
-        i = typeof n === 'number' ? n : i + 1;
-        await add(r, i);
-      }
-    } else if (filter) {
-      let after = '';
-      let i = 0;
-      for (;;) {
-        const page = await this.store.customersPage(after, 1000, filter.sender ?? sender.id, t.category);
-        if (!page.length) break;
-        after = page[page.length - 1].wa_id;
-        for (const c of page) {
-          if (matchesFilter(c, filter, customerCountry)) await add({ recipient: c.wa_id }, i);
-          i++;
+    try {
+      if (rows) {
+        let i = 0;
+        // An upload's rows carry their own row number (__row): a CSV parser reports unreadable records out of turn.
+        for await (const r of rows as AsyncIterable<unknown>) {
+          const n = (r as { __row?: unknown } | null)?.__row;
+          i = typeof n === 'number' ? n : i + 1;
+          await add(r, i);
         }
+      } else if (filter) {
+        let after = '';
+        let i = 0;
+        for (;;) {
+          const page = await this.store.customersPage(after, 1000, filter.sender ?? sender.id, t.category);
+          if (!page.length) break;
+          after = page[page.length - 1].wa_id;
+          for (const c of page) {
+            if (matchesFilter(c, filter, customerCountry)) await add({ recipient: c.wa_id }, i);
+            i++;
+          }
+        }
+      } else {
+        const list = (audience as { recipients: unknown[] }).recipients;
+        for (let i = 0; i < list.length; i++) await add(list[i], i);
       }
-    } else {
-      const list = (audience as { recipients: unknown[] }).recipients;
-      for (let i = 0; i < list.length; i++) await add(list[i], i);
+      await flush();
+    } catch (err) {
+      // An audience that cannot be read to its end (a client gone mid-upload, the store down) leaves
+      // no draft behind that looks like a campaign someone made: it is cancelled, with the reason.
+      const why = (err as Error)?.message ?? String(err);
+      await this.cancel(id, actor, `audience not stored whole: ${why}`.slice(0, 300)).catch(() => {});
+      throw err;
     }
-    await flush();
     const status: CampaignStatus = deliverAt !== null ? 'scheduled' : 'draft';
     const patch = { total: stored, audience: { ...record.audience, invalid: b.invalid, invalid_count: b.invalid_count } };
     await this.store.transition(id, ['draft'], status, ctx.now(), patch);
@@ -1414,7 +1422,7 @@ export async function* audienceRows(input: Readable, format: 'csv' | 'jsonl'): A
 
 function uploadCutShort(err: unknown) {
   return appError('INVALID_REQUEST', `The upload could not be read to its end: ${(err as Error)?.message ?? String(err)}`.slice(0, 500), {
-    fix: 'Send the whole file again; the rows read before it stopped are in a draft campaign you can delete.',
+    fix: 'Send the whole file again: the campaign begun from this one was cancelled.',
     details: { field: 'body' },
   });
 }

@@ -36,7 +36,8 @@ describe('audienceRows: a CSV larger than the parser is given at once', () => {
     const text = csv();
     // Cut between the two halves of every 50th emoji, and in between at odd places.
     const cuts: number[] = [];
-    for (let i = text.indexOf('\uD83D'), k = 0; i >= 0; i = text.indexOf('\uD83D', i + 1), k++) if (k % 50 === 0) cuts.push(i + 1, i + 1 + (k % 7919));
+    for (let i = text.indexOf('\uD83D'), k = 0; i >= 0; i = text.indexOf('\uD83D', i + 1), k++)
+      if (k % 50 === 0) cuts.push(i + 1, i + 1 + (k % 7919));
     const chunks: string[] = [];
     let at = 0;
     for (const c of [...new Set(cuts)].sort((a, b) => a - b)) {

@@ -2,6 +2,7 @@
 // through `wagate campaign create`), each invalid row reported by its row number with the reason while
 // every valid row is stored and, once started, sent exactly once (counted on the sandbox ledger).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -210,6 +211,34 @@ describe('audience uploads over HTTP', () => {
     expect(noRecipientColumn.status).toBe(201);
     expect(noRecipientColumn.json.counts.total).toBe(0);
     expect(noRecipientColumn.json.audience.invalid[0]).toMatchObject({ index: 1, reason: expect.stringMatching(/no recipient/) });
+  });
+});
+
+describe('an upload cut short', () => {
+  it('a client gone mid-upload leaves no draft that looks finished: the campaign is cancelled with the reason, the rows read are not sent', async () => {
+    const u = new URL(`${h.base}/v1/campaigns?${new URLSearchParams({ name: 'cut short', template: 'spring_sale' })}`);
+    const req = request({
+      host: u.hostname,
+      port: u.port,
+      path: `${u.pathname}${u.search}`,
+      method: 'POST',
+      headers: { 'content-type': 'text/csv', 'content-length': '1000000' },
+    });
+    req.on('error', () => {}); // we end it ourselves
+    let head = 'to,1\n';
+    for (let i = 0; i < 2000; i++) head += `+${phone(5000 + i)},N${i}\n`;
+    req.write(head);
+    await new Promise((r) => setTimeout(r, 300));
+    req.destroy(); // 40 KB of the 1,000,000 announced
+    const c = await waitFor(
+      'the campaign cancelled',
+      async () => (await h.campaigns.store.listCampaigns()).find((x) => x.name === 'cut short' && x.status === 'cancelled') ?? null,
+      10_000,
+    );
+    expect(c.status_reason).toMatch(/audience not stored whole: .*could not be read to its end/);
+    expect((await h.campaigns.store.listCampaigns()).filter((x) => x.name === 'cut short' && x.status === 'draft')).toEqual([]);
+    const left = await h.campaigns.store.listRecipients(c.id, { state: ['pending', 'claimed'], limit: 1000, outcome: false });
+    expect(left).toEqual([]);
   });
 });
 
