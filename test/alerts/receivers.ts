@@ -92,6 +92,9 @@ export interface SmtpReceiver {
 export async function startSmtpReceiver(): Promise<SmtpReceiver> {
   const mails: Mail[] = [];
   const server = new SMTPServer({
+    // close() waits this long for a client still connected, then ends it (smtp-server's default is
+    // 30 s, which is a hook's whole timeout: a proof test's cleanup timed out on it once in CI).
+    closeTimeout: 1_000,
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
