@@ -481,8 +481,8 @@ export class CampaignService {
    * A change of the campaign's state (completed here or on another instance) reads both afresh.
    */
   async counts(c: CampaignRecord): Promise<CampaignCounts> {
-    const states = await this.tallies.read(`s:${c.id}`, c, 5, 250, () => this.store.tallyStates(c.id));
-    const outcomes = await this.tallies.read(`o:${c.id}`, c, 10, 1000, () => this.store.tallyOutcomes(c.id, c.category, c.started_at));
+    const states = await this.tallies.read('states', c, 5, 250, () => this.store.tallyStates(c.id));
+    const outcomes = await this.tallies.read('outcomes', c, 10, 1000, () => this.store.tallyOutcomes(c.id, c.category, c.started_at));
     return countsOf({ ...states, ...outcomes });
   }
   private readonly tallies = new TallyCache();
@@ -1302,23 +1302,27 @@ function countryOf(wa_id: string): string | null {
 
 /** Read results kept for a multiple of what reading them took, until the campaign's state changes. */
 class TallyCache {
-  private readonly hits = new Map<string, { value: unknown; until: number; status: CampaignStatus; updated_at: number }>();
+  private readonly byCampaign = new Map<
+    string,
+    Partial<Record<'states' | 'outcomes', { value: unknown; until: number; status: CampaignStatus; updated_at: number }>>
+  >();
 
-  async read<T>(key: string, c: CampaignRecord, factor: number, min_ms: number, load: () => Promise<T>): Promise<T> {
+  async read<T>(part: 'states' | 'outcomes', c: CampaignRecord, factor: number, min_ms: number, load: () => Promise<T>): Promise<T> {
     const now = performance.now();
-    const hit = this.hits.get(key);
+    const hit = this.byCampaign.get(c.id)?.[part];
     if (hit && hit.until > now && hit.status === c.status && hit.updated_at === c.updated_at) return hit.value as T;
     const value = await load();
     const took = performance.now() - now;
-    if (this.hits.size > 2000) this.hits.clear();
-    this.hits.set(key, { value, until: performance.now() + Math.max(min_ms, took * factor), status: c.status, updated_at: c.updated_at });
+    if (this.byCampaign.size > 1000) this.byCampaign.clear();
+    const parts = this.byCampaign.get(c.id) ?? {};
+    parts[part] = { value, until: performance.now() + Math.max(min_ms, took * factor), status: c.status, updated_at: c.updated_at };
+    this.byCampaign.set(c.id, parts);
     return value;
   }
 
-  /** Both parts of a campaign's tally, after a change this instance made. */
+  /** Every part of a campaign's tally, after a change this instance made. */
   forget(campaign_id: string): void {
-    this.hits.delete(`s:${campaign_id}`);
-    this.hits.delete(`o:${campaign_id}`);
+    this.byCampaign.delete(campaign_id);
   }
 }
 
